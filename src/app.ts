@@ -1,0 +1,88 @@
+/**
+ * createApp wires the registry services and the HTTP listener from explicit dependencies. It never
+ * listens by itself: `listen()` is called by `berth serve` and by tests (on port 0).
+ */
+import { readFileSync } from 'node:fs';
+import { createServer as createHttpServer, type Server } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import type { Logger } from 'pino';
+import type { Config } from './config/schema.js';
+import { parseAddress } from './config/load.js';
+import { registryListener } from './http/server.js';
+import type { Metadata } from './metadata/store.js';
+import { systemClock, type Clock } from './registry/context.js';
+import { createRegistry, type Registry } from './registry/index.js';
+import type { StorageDriver } from './storage/driver.js';
+
+export interface AppDependencies {
+  config: Config;
+  storage: StorageDriver;
+  metadata: Metadata;
+  logger: Logger;
+  clock?: Clock;
+}
+
+export interface App {
+  server: Server;
+  registry: Registry;
+  /** Starts listening on `config.addr`; resolves to the base URL actually bound. */
+  listen(): Promise<string>;
+  /** Stops accepting requests, lets in-flight ones finish, closes the metadata store. */
+  close(): Promise<void>;
+}
+
+export function createApp(deps: AppDependencies): App {
+  const { config, logger } = deps;
+  const registry = createRegistry({
+    storage: deps.storage,
+    metadata: deps.metadata,
+    clock: deps.clock ?? systemClock,
+    logger,
+    limits: config.limits,
+  });
+  const listener = registryListener(registry, logger);
+  const server = config.tls
+    ? createHttpsServer({ cert: readFileSync(config.tls.cert), key: readFileSync(config.tls.key) }, listener)
+    : createHttpServer(listener);
+  // Large layers over slow links take long: no whole-request timeout, but idle headers are cut.
+  server.requestTimeout = 0;
+  server.headersTimeout = 60_000;
+  server.keepAliveTimeout = 65_000;
+
+  let sweep: NodeJS.Timeout | undefined;
+  const sweepUploads = () => {
+    registry.uploads.expireIdle().then(
+      (expired) => expired.length > 0 && logger.info({ count: expired.length }, 'expired abandoned uploads'),
+      (err: unknown) => logger.warn({ err }, 'upload expiry failed'),
+    );
+  };
+
+  return {
+    server,
+    registry,
+    async listen() {
+      const { host, port } = parseAddress(config.addr);
+      await new Promise<void>((ok, fail) => {
+        server.once('error', fail);
+        server.listen(port, host, () => {
+          server.off('error', fail);
+          ok();
+        });
+      });
+      sweep = setInterval(sweepUploads, config.limits.uploadSweepIntervalMs);
+      sweep.unref();
+      const address = server.address() as AddressInfo;
+      const shownHost = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+      return `${config.tls ? 'https' : 'http'}://${shownHost}:${address.port}`;
+    },
+    async close() {
+      if (sweep) clearInterval(sweep);
+      await new Promise<void>((ok) => {
+        server.close(() => ok());
+        server.closeIdleConnections();
+      });
+      await deps.metadata.close();
+    },
+  };
+}

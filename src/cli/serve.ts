@@ -1,0 +1,41 @@
+/** `berth serve`: run the registry until SIGINT/SIGTERM. */
+import { createApp } from '../app.js';
+import { loadConfig } from '../config/load.js';
+import { openMetadata, openStorage } from '../deps.js';
+import { createLogger } from '../logger.js';
+
+export interface ServeOptions {
+  config?: string;
+  addr?: string;
+  data?: string;
+}
+
+export async function serve(options: ServeOptions): Promise<void> {
+  const config = loadConfig({ file: options.config, overrides: { addr: options.addr, dataDir: options.data } });
+  const logger = createLogger(config.logLevel);
+  if (!config.tls && !isLoopback(config.addr)) {
+    logger.warn({ addr: config.addr }, 'serving plain HTTP on a non-loopback address: put TLS in front or set tls.cert/tls.key');
+  }
+  const app = createApp({ config, storage: openStorage(config), metadata: await openMetadata(config), logger });
+  const url = await app.listen();
+  logger.info({ url, dataDir: config.dataDir }, 'listening');
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, 'shutting down');
+    app.close().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        logger.error({ err }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGTERM', () => stop('SIGTERM'));
+}
+
+function isLoopback(addr: string): boolean {
+  return addr.startsWith('127.') || addr.startsWith('localhost:') || addr.startsWith('[::1]:');
+}

@@ -1,0 +1,61 @@
+/**
+ * Loading configuration: defaults <- config file (YAML or JSON) <- environment <- flags.
+ * Fails fast with every problem listed, and warns loudly about insecure settings.
+ */
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import { configSchema, type Config, type ConfigInput } from './schema.js';
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+export interface ConfigSources {
+  file?: string | undefined;
+  env?: NodeJS.ProcessEnv;
+  overrides?: ConfigInput;
+}
+
+export function loadConfig(sources: ConfigSources = {}): Config {
+  const env = sources.env ?? process.env;
+  const fromFile = readConfigFile(sources.file ?? env['BERTH_CONFIG']);
+  const fromEnv: Record<string, unknown> = {};
+  if (env['BERTH_ADDR']) fromEnv['addr'] = env['BERTH_ADDR'];
+  if (env['BERTH_DATA']) fromEnv['dataDir'] = env['BERTH_DATA'];
+  if (env['BERTH_LOG_LEVEL']) fromEnv['logLevel'] = env['BERTH_LOG_LEVEL'];
+  const merged = { ...fromFile, ...fromEnv, ...stripUndefined(sources.overrides ?? {}) };
+  const parsed = configSchema.safeParse(merged);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((issue) => `${issue.path.join('.') || '(root)'}: ${issue.message}`);
+    throw new ConfigError(`invalid configuration: ${problems.join('; ')}`);
+  }
+  parseAddress(parsed.data.addr);
+  return parsed.data;
+}
+
+function readConfigFile(file: string | undefined): Record<string, unknown> {
+  if (!file) return {};
+  let text: string;
+  try {
+    text = readFileSync(resolve(file), 'utf8');
+  } catch (err) {
+    throw new ConfigError(`cannot read config file ${file}: ${(err as Error).message}`);
+  }
+  const value: unknown = parseYaml(text);
+  if (value === null || value === undefined) return {};
+  if (typeof value !== 'object' || Array.isArray(value)) throw new ConfigError(`config file ${file} must hold a mapping`);
+  return value as Record<string, unknown>;
+}
+
+function stripUndefined(value: object): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined));
+}
+
+/** Splits HOST:PORT (IPv6 hosts in brackets). */
+export function parseAddress(addr: string): { host: string; port: number } {
+  const match = /^(?:\[([^\]]+)\]|([^:]*)):(\d{1,5})$/.exec(addr);
+  const port = Number(match?.[3]);
+  if (!match || port > 65535) throw new ConfigError(`invalid address ${JSON.stringify(addr)}: expected HOST:PORT`);
+  return { host: match[1] ?? (match[2] || '0.0.0.0'), port };
+}

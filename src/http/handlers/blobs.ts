@@ -1,0 +1,45 @@
+/** GET/HEAD/DELETE /v2/<name>/blobs/<digest> */
+import { pipeline } from 'node:stream/promises';
+import { byteRange } from '../request.js';
+import { send } from '../respond.js';
+import type { RouteContext } from '../routes.js';
+import { digestParam, repositoryOf } from './common.js';
+
+export async function get(ctx: RouteContext): Promise<void> {
+  const repository = repositoryOf(ctx);
+  const digest = digestParam(ctx);
+  const blob = await ctx.registry.blobs.stat(repository, digest);
+  const headers = {
+    'Content-Type': 'application/octet-stream',
+    'Docker-Content-Digest': blob.digest,
+    ETag: `"${blob.digest}"`,
+    'Accept-Ranges': 'bytes',
+    'Cache-Control': 'max-age=31536000',
+  };
+  const range = byteRange(ctx.req, blob.size);
+  if (ctx.req.method === 'HEAD') {
+    send(ctx.res, 200, { ...headers, 'Content-Length': blob.size });
+    return;
+  }
+  const redirect = range ? undefined : await ctx.registry.blobs.redirectURL(digest);
+  if (redirect) {
+    send(ctx.res, 307, { Location: redirect, 'Docker-Content-Digest': blob.digest });
+    return;
+  }
+  const opened = await ctx.registry.blobs.open(repository, digest, range);
+  if (range) {
+    ctx.res.writeHead(206, {
+      ...headers,
+      'Content-Length': range.end - range.start + 1,
+      'Content-Range': `bytes ${range.start}-${range.end}/${blob.size}`,
+    });
+  } else {
+    ctx.res.writeHead(200, { ...headers, 'Content-Length': blob.size });
+  }
+  await pipeline(opened.body, ctx.res);
+}
+
+export async function remove(ctx: RouteContext): Promise<void> {
+  await ctx.registry.blobs.delete(repositoryOf(ctx), digestParam(ctx));
+  send(ctx.res, 202, {});
+}

@@ -1,0 +1,16 @@
+/** Parameter parsing shared by handlers: every path parameter is validated before use. */
+import { parseDigest, type Digest } from '../../oci/digest.js';
+import { parseReference, parseRepositoryName, type Reference } from '../../oci/names.js';
+import type { RouteContext } from '../routes.js';
+
+export function repositoryOf(ctx: RouteContext): string {
+  return parseRepositoryName(ctx.params['name'] ?? '');
+}
+
+export function digestParam(ctx: RouteContext): Digest {
+  return parseDigest(ctx.params['digest'] ?? '');
+}
+
+export function referenceParam(ctx: RouteContext): Reference {
+  return parseReference(ctx.params['reference'] ?? '');
+}

@@ -1,0 +1,73 @@
+/**
+ * The blob upload endpoints: POST /v2/<name>/blobs/uploads/ (session, monolithic `?digest=`,
+ * mount `?mount=&from=`), and GET/PATCH/PUT/DELETE on /v2/<name>/blobs/uploads/<uuid>.
+ */
+import { RegistryError } from '../../oci/errors.js';
+import { parseDigest } from '../../oci/digest.js';
+import { isValidRepositoryName } from '../../oci/names.js';
+import type { UploadState } from '../../registry/uploads.js';
+import { uploadRange } from '../../registry/uploads.js';
+import { chunkInfo, contentLength, hasBody } from '../request.js';
+import { send } from '../respond.js';
+import type { RouteContext } from '../routes.js';
+import { urls } from '../urls.js';
+import { repositoryOf } from './common.js';
+
+function sendProgress(ctx: RouteContext, status: number, upload: UploadState): void {
+  send(ctx.res, status, {
+    Location: urls.upload(upload.repository, upload.id),
+    Range: uploadRange(upload.offset),
+    'Docker-Upload-UUID': upload.id,
+  });
+}
+
+function sendCreated(ctx: RouteContext, repository: string, digest: string): void {
+  send(ctx.res, 201, { Location: urls.blob(repository, digest), 'Docker-Content-Digest': digest });
+}
+
+function uuidOf(ctx: RouteContext): string {
+  return ctx.params['uuid'] ?? '';
+}
+
+export async function start(ctx: RouteContext): Promise<void> {
+  const repository = repositoryOf(ctx);
+  const mount = ctx.query.get('mount');
+  const from = ctx.query.get('from');
+  if (mount !== null) {
+    const digest = parseDigest(mount);
+    // An unusable `from` is not an error: the spec says fall back to a regular upload session.
+    const mounted = from && isValidRepositoryName(from) ? await ctx.registry.blobs.mount(repository, digest, from) : undefined;
+    if (mounted) return sendCreated(ctx, repository, mounted.digest);
+  } else {
+    const digest = ctx.query.get('digest');
+    if (digest !== null) {
+      const blob = await ctx.registry.uploads.putMonolithic(repository, parseDigest(digest), ctx.req, contentLength(ctx.req));
+      return sendCreated(ctx, repository, blob.digest);
+    }
+  }
+  sendProgress(ctx, 202, await ctx.registry.uploads.start(repository));
+}
+
+export async function status(ctx: RouteContext): Promise<void> {
+  sendProgress(ctx, 204, await ctx.registry.uploads.status(repositoryOf(ctx), uuidOf(ctx)));
+}
+
+export async function append(ctx: RouteContext): Promise<void> {
+  const upload = await ctx.registry.uploads.append(repositoryOf(ctx), uuidOf(ctx), ctx.req, chunkInfo(ctx.req));
+  sendProgress(ctx, 202, upload);
+}
+
+export async function complete(ctx: RouteContext): Promise<void> {
+  const repository = repositoryOf(ctx);
+  const digestText = ctx.query.get('digest');
+  if (digestText === null) throw new RegistryError('DIGEST_INVALID', 'the digest query parameter is required');
+  const digest = parseDigest(digestText);
+  const body = hasBody(ctx.req) ? ctx.req : undefined;
+  const blob = await ctx.registry.uploads.complete(repository, uuidOf(ctx), digest, body, chunkInfo(ctx.req));
+  sendCreated(ctx, repository, blob.digest);
+}
+
+export async function cancel(ctx: RouteContext): Promise<void> {
+  await ctx.registry.uploads.cancel(repositoryOf(ctx), uuidOf(ctx));
+  send(ctx.res, 204, {});
+}

@@ -1,0 +1,49 @@
+/**
+ * Writing responses. The single error serialiser lives here: a RegistryError becomes its status,
+ * headers and the spec's `{"errors":[{code,message,detail}]}`; anything else becomes an opaque 500
+ * whose cause is logged and never sent.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Logger } from 'pino';
+import { isRegistryError } from '../oci/errors.js';
+
+export type Headers = Record<string, string | number>;
+
+export const apiVersionHeader = { 'Docker-Distribution-API-Version': 'registry/2.0' } as const;
+
+/** Sends a complete response. HEAD responses keep their headers (Content-Length included) but no body. */
+export function send(res: ServerResponse, status: number, headers: Headers, body?: Buffer | string): void {
+  const bytes = body === undefined ? undefined : Buffer.isBuffer(body) ? body : Buffer.from(body);
+  const all: Headers = { ...apiVersionHeader, ...headers };
+  if (bytes !== undefined && all['Content-Length'] === undefined) all['Content-Length'] = bytes.length;
+  if (bytes === undefined && all['Content-Length'] === undefined && status !== 204 && status !== 304) all['Content-Length'] = 0;
+  res.writeHead(status, all);
+  if (bytes !== undefined && res.req.method !== 'HEAD') res.end(bytes);
+  else res.end();
+}
+
+export function sendJson(res: ServerResponse, status: number, value: unknown, headers: Headers = {}): void {
+  send(res, status, { 'Content-Type': 'application/json', ...headers }, JSON.stringify(value));
+}
+
+export function sendError(req: IncomingMessage, res: ServerResponse, err: unknown, logger: Logger): void {
+  if (res.headersSent) {
+    // Mid-body failure (client gone, storage error while streaming): the only honest signal left.
+    logger.warn({ err, method: req.method, url: req.url }, 'request failed after the response started');
+    res.destroy();
+    return;
+  }
+  const headers: Headers = {};
+  // A body we did not read to the end cannot be skipped safely on a kept-alive connection.
+  if (!req.complete) headers['Connection'] = 'close';
+  if (isRegistryError(err)) {
+    if (err.status >= 500) logger.error({ err, method: req.method, url: req.url }, 'request failed');
+    const entry: Record<string, unknown> = { code: err.wireCode, message: err.message };
+    if (err.detail !== undefined) entry['detail'] = err.detail;
+    sendJson(res, err.status, { errors: [entry] }, { ...headers, ...err.headers });
+  } else {
+    logger.error({ err, method: req.method, url: req.url }, 'internal error');
+    sendJson(res, 500, { errors: [{ code: 'UNKNOWN', message: 'internal server error' }] }, headers);
+  }
+  if (!req.complete) res.once('finish', () => req.destroy());
+}

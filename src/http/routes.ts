@@ -1,0 +1,96 @@
+/**
+ * Routes are data: one line per route with its method, path pattern and handler. The same table
+ * drives dispatch (404 vs 405 + Allow), and `requiredAccess` derives from it what a request needs
+ * (GET/HEAD pull; POST/PUT/PATCH pull+push; DELETE delete; a mount also pull on its source), which
+ * the authorization hook consumes.
+ *
+ * Repository names may contain `/`, so patterns are anchored on the fixed suffix and the name part
+ * is matched greedily; handlers validate names and references against the spec grammar.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Logger } from 'pino';
+import type { Registry } from '../registry/index.js';
+import * as blobs from './handlers/blobs.js';
+import * as listings from './handlers/listings.js';
+import * as manifests from './handlers/manifests.js';
+import * as uploads from './handlers/uploads.js';
+import { sendJson } from './respond.js';
+
+export type Method = 'GET' | 'HEAD' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
+
+export interface RouteContext {
+  req: IncomingMessage;
+  res: ServerResponse;
+  /** Named groups of the route's path pattern, undecoded (names and references never need decoding). */
+  params: Record<string, string>;
+  query: URLSearchParams;
+  registry: Registry;
+  logger: Logger;
+}
+
+export interface Route {
+  name: string;
+  method: Method;
+  path: RegExp;
+  handle(ctx: RouteContext): Promise<void>;
+}
+
+const name = '(?<name>.+)';
+const v2 = (suffix: string) => new RegExp(`^/v2/${suffix}$`);
+
+export const routes: readonly Route[] = [
+  { name: 'base', method: 'GET', path: /^\/v2\/?$/, handle: async ({ res }) => sendJson(res, 200, {}) },
+  { name: 'catalog', method: 'GET', path: v2('_catalog'), handle: listings.catalog },
+  { name: 'tags', method: 'GET', path: v2(`${name}/tags/list`), handle: listings.tags },
+  { name: 'referrers', method: 'GET', path: v2(`${name}/referrers/(?<digest>[^/]+)`), handle: listings.referrers },
+  { name: 'manifest', method: 'GET', path: v2(`${name}/manifests/(?<reference>[^/]+)`), handle: manifests.get },
+  { name: 'manifest', method: 'HEAD', path: v2(`${name}/manifests/(?<reference>[^/]+)`), handle: manifests.get },
+  { name: 'manifest', method: 'PUT', path: v2(`${name}/manifests/(?<reference>[^/]+)`), handle: manifests.put },
+  { name: 'manifest', method: 'DELETE', path: v2(`${name}/manifests/(?<reference>[^/]+)`), handle: manifests.remove },
+  { name: 'uploads', method: 'POST', path: v2(`${name}/blobs/uploads/?`), handle: uploads.start },
+  { name: 'upload', method: 'GET', path: v2(`${name}/blobs/uploads/(?<uuid>[^/]+)`), handle: uploads.status },
+  { name: 'upload', method: 'PATCH', path: v2(`${name}/blobs/uploads/(?<uuid>[^/]+)`), handle: uploads.append },
+  { name: 'upload', method: 'PUT', path: v2(`${name}/blobs/uploads/(?<uuid>[^/]+)`), handle: uploads.complete },
+  { name: 'upload', method: 'DELETE', path: v2(`${name}/blobs/uploads/(?<uuid>[^/]+)`), handle: uploads.cancel },
+  { name: 'blob', method: 'GET', path: v2(`${name}/blobs/(?<digest>[^/]+)`), handle: blobs.get },
+  { name: 'blob', method: 'HEAD', path: v2(`${name}/blobs/(?<digest>[^/]+)`), handle: blobs.get },
+  { name: 'blob', method: 'DELETE', path: v2(`${name}/blobs/(?<digest>[^/]+)`), handle: blobs.remove },
+];
+
+export type Action = 'pull' | 'push' | 'delete';
+
+export interface AccessRequest {
+  type: 'repository' | 'registry';
+  name: string;
+  actions: Action[];
+}
+
+/** What a matched request needs, derived from the route's method (see the module comment). */
+export function requiredAccess(route: Route, params: Record<string, string>, query: URLSearchParams): AccessRequest[] {
+  if (route.name === 'base') return [];
+  if (route.name === 'catalog') return [{ type: 'registry', name: 'catalog', actions: [] }];
+  const repository = params['name'] ?? '';
+  const actions: Action[] =
+    route.method === 'GET' || route.method === 'HEAD' ? ['pull'] : route.method === 'DELETE' ? ['delete'] : ['pull', 'push'];
+  const access: AccessRequest[] = [{ type: 'repository', name: repository, actions }];
+  const from = query.get('from');
+  if (route.name === 'uploads' && query.has('mount') && from) access.push({ type: 'repository', name: from, actions: ['pull'] });
+  return access;
+}
+
+export type Match =
+  | { kind: 'route'; route: Route; params: Record<string, string> }
+  | { kind: 'method-not-allowed'; allow: Method[] }
+  | { kind: 'not-found' };
+
+/** Finds the route for a method and path; distinguishes an unknown path from an unsupported method. */
+export function matchRoute(method: string, path: string): Match {
+  const allow: Method[] = [];
+  for (const route of routes) {
+    const found = route.path.exec(path);
+    if (!found) continue;
+    if (route.method === method) return { kind: 'route', route, params: { ...found.groups } };
+    allow.push(route.method);
+  }
+  return allow.length > 0 ? { kind: 'method-not-allowed', allow } : { kind: 'not-found' };
+}

@@ -1,0 +1,46 @@
+/**
+ * The request listener: match a route, run its handler, send every failure through the one error
+ * serialiser. No framework: the registry's routes cannot be expressed in most routers (names
+ * contain `/`), and blob bodies must stay raw Node streams end to end.
+ */
+import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
+import type { Logger } from 'pino';
+import { RegistryError } from '../oci/errors.js';
+import type { Registry } from '../registry/index.js';
+import { sendError } from './respond.js';
+import { matchRoute } from './routes.js';
+
+export function registryListener(registry: Registry, logger: Logger): RequestListener {
+  return (req: IncomingMessage, res: ServerResponse) => {
+    void dispatch(req, res, registry, logger);
+  };
+}
+
+async function dispatch(req: IncomingMessage, res: ServerResponse, registry: Registry, logger: Logger): Promise<void> {
+  try {
+    const rawUrl = req.url ?? '/';
+    const queryStart = rawUrl.indexOf('?');
+    const path = queryStart === -1 ? rawUrl : rawUrl.slice(0, queryStart);
+    const query = new URLSearchParams(queryStart === -1 ? '' : rawUrl.slice(queryStart + 1));
+    const match = matchRoute(req.method ?? 'GET', path);
+    if (match.kind === 'not-found') throw new RegistryError('NOT_FOUND', undefined, { path: path.slice(0, 200) });
+    if (match.kind === 'method-not-allowed') {
+      throw new RegistryError('METHOD_NOT_ALLOWED', undefined, { method: req.method }, { Allow: match.allow.join(', ') });
+    }
+    await match.route.handle({ req, res, params: match.params, query, registry, logger });
+    logger.debug({ method: req.method, url: rawUrl, status: res.statusCode }, 'request');
+  } catch (err) {
+    if (isClientGone(err, req)) {
+      logger.debug({ method: req.method, url: req.url }, 'client went away');
+      if (!res.headersSent) res.destroy();
+      return;
+    }
+    sendError(req, res, err, logger);
+  }
+}
+
+/** A request whose client aborted; nothing useful can be sent back. */
+function isClientGone(err: unknown, req: IncomingMessage): boolean {
+  const code = (err as NodeJS.ErrnoException | undefined)?.code;
+  return code === 'ECONNRESET' || code === 'ERR_STREAM_PREMATURE_CLOSE' || (req.destroyed && !(err instanceof RegistryError));
+}

@@ -1,0 +1,69 @@
+import type { BlobIndex, BlobRecord } from '../store.js';
+import type { SqlContext } from './context.js';
+
+function toRecord(row: { digest: string; size: number | string; pushed_at: number | string }): BlobRecord {
+  return { digest: row.digest, size: Number(row.size), pushedAt: Number(row.pushed_at) };
+}
+
+export class SqlBlobIndex implements BlobIndex {
+  constructor(private readonly ctx: SqlContext) {}
+
+  async get(digest: string): Promise<BlobRecord | undefined> {
+    const row = await this.ctx.db.selectFrom('blobs').selectAll().where('digest', '=', digest).executeTakeFirst();
+    return row && toRecord(row);
+  }
+
+  async getInRepository(repository: string, digest: string): Promise<BlobRecord | undefined> {
+    const repositoryId = await this.ctx.findRepositoryId(repository);
+    if (repositoryId === undefined) return undefined;
+    const row = await this.ctx.db
+      .selectFrom('repository_blobs as rb')
+      .innerJoin('blobs as b', 'b.digest', 'rb.digest')
+      .select(['b.digest', 'b.size', 'b.pushed_at'])
+      .where('rb.repository_id', '=', repositoryId)
+      .where('rb.digest', '=', digest)
+      .executeTakeFirst();
+    return row && toRecord(row);
+  }
+
+  async link(repository: string, blob: { digest: string; size: number }, now: number): Promise<void> {
+    await this.ctx.db.transaction().execute(async (trx) => {
+      const repositoryId = await this.ctx.ensureRepositoryId(repository, now, trx);
+      await trx
+        .insertInto('blobs')
+        .values({ digest: blob.digest, size: blob.size, pushed_at: now })
+        .onConflict((oc) => oc.column('digest').doUpdateSet({ pushed_at: now }))
+        .execute();
+      await trx
+        .insertInto('repository_blobs')
+        .values({ repository_id: repositoryId, digest: blob.digest, created_at: now })
+        .onConflict((oc) => oc.columns(['repository_id', 'digest']).doNothing())
+        .execute();
+    });
+  }
+
+  async unlink(repository: string, digest: string): Promise<boolean> {
+    const repositoryId = await this.ctx.findRepositoryId(repository);
+    if (repositoryId === undefined) return false;
+    const result = await this.ctx.db
+      .deleteFrom('repository_blobs')
+      .where('repository_id', '=', repositoryId)
+      .where('digest', '=', digest)
+      .executeTakeFirst();
+    return Number(result.numDeletedRows) > 0;
+  }
+
+  async missingInRepository(repository: string, digests: readonly string[]): Promise<string[]> {
+    if (digests.length === 0) return [];
+    const repositoryId = await this.ctx.findRepositoryId(repository);
+    if (repositoryId === undefined) return [...new Set(digests)];
+    const present = await this.ctx.db
+      .selectFrom('repository_blobs')
+      .select('digest')
+      .where('repository_id', '=', repositoryId)
+      .where('digest', 'in', [...new Set(digests)])
+      .execute();
+    const found = new Set(present.map((row) => row.digest));
+    return [...new Set(digests)].filter((digest) => !found.has(digest));
+  }
+}

@@ -1,0 +1,204 @@
+import type { Descriptor } from '../../oci/manifest.js';
+import type { ManifestIndex, ManifestRecord, NewManifest, Page } from '../store.js';
+import { pageLimit, type Db, type SqlContext } from './context.js';
+
+/** Upper bound on one tag-list page, whatever `n` asks for. */
+export const maxTagPage = 10_000;
+
+interface ManifestRow {
+  digest: string;
+  media_type: string;
+  size: number | string;
+  content: Buffer;
+  subject_digest: string | null;
+}
+
+function toRecord(row: ManifestRow): ManifestRecord {
+  return {
+    digest: row.digest,
+    mediaType: row.media_type,
+    size: Number(row.size),
+    content: row.content,
+    subject: row.subject_digest ?? undefined,
+  };
+}
+
+async function missingManifests(db: Db, repositoryId: number, digests: readonly string[]): Promise<string[]> {
+  const unique = [...new Set(digests)];
+  if (unique.length === 0) return [];
+  const rows = await db
+    .selectFrom('manifests')
+    .select('digest')
+    .where('repository_id', '=', repositoryId)
+    .where('digest', 'in', unique)
+    .execute();
+  const found = new Set(rows.map((row) => row.digest));
+  return unique.filter((digest) => !found.has(digest));
+}
+
+async function missingBlobs(db: Db, repositoryId: number, digests: readonly string[]): Promise<string[]> {
+  const unique = [...new Set(digests)];
+  if (unique.length === 0) return [];
+  const rows = await db
+    .selectFrom('repository_blobs')
+    .select('digest')
+    .where('repository_id', '=', repositoryId)
+    .where('digest', 'in', unique)
+    .execute();
+  const found = new Set(rows.map((row) => row.digest));
+  return unique.filter((digest) => !found.has(digest));
+}
+
+export class SqlManifestIndex implements ManifestIndex {
+  constructor(private readonly ctx: SqlContext) {}
+
+  async put(manifest: NewManifest, now: number): Promise<{ missing: string[] }> {
+    return this.ctx.db.transaction().execute(async (trx) => {
+      const repositoryId = await this.ctx.ensureRepositoryId(manifest.repository, now, trx);
+      const missing = [
+        ...(await missingBlobs(trx, repositoryId, manifest.blobs)),
+        ...(await missingManifests(trx, repositoryId, manifest.manifests)),
+      ];
+      if (missing.length > 0) return { missing };
+
+      await trx
+        .insertInto('manifest_contents')
+        .values({ digest: manifest.digest, content: manifest.content, created_at: now })
+        .onConflict((oc) => oc.column('digest').doNothing())
+        .execute();
+      await trx
+        .insertInto('manifests')
+        .values({
+          repository_id: repositoryId,
+          digest: manifest.digest,
+          media_type: manifest.mediaType,
+          size: manifest.content.length,
+          subject_digest: manifest.subject ?? null,
+          artifact_type: manifest.artifactType ?? null,
+          annotations: manifest.annotations ? JSON.stringify(manifest.annotations) : null,
+          created_at: now,
+        })
+        .onConflict((oc) => oc.columns(['repository_id', 'digest']).doNothing())
+        .execute();
+      const references = [
+        ...[...new Set(manifest.blobs)].map((child) => ({ child, kind: 'blob' as const })),
+        ...[...new Set(manifest.manifests)].map((child) => ({ child, kind: 'manifest' as const })),
+      ];
+      if (references.length > 0) {
+        await trx
+          .insertInto('manifest_references')
+          .values(
+            references.map(({ child, kind }) => ({
+              repository_id: repositoryId,
+              manifest_digest: manifest.digest,
+              child_digest: child,
+              kind,
+            })),
+          )
+          .onConflict((oc) => oc.columns(['repository_id', 'manifest_digest', 'child_digest']).doNothing())
+          .execute();
+      }
+      if (manifest.tag !== undefined) {
+        await trx
+          .insertInto('tags')
+          .values({ repository_id: repositoryId, name: manifest.tag, digest: manifest.digest, updated_at: now })
+          .onConflict((oc) => oc.columns(['repository_id', 'name']).doUpdateSet({ digest: manifest.digest, updated_at: now }))
+          .execute();
+      }
+      return { missing: [] };
+    });
+  }
+
+  async getByTag(repository: string, tag: string): Promise<ManifestRecord | undefined> {
+    const repositoryId = await this.ctx.findRepositoryId(repository);
+    if (repositoryId === undefined) return undefined;
+    const row = await this.ctx.db
+      .selectFrom('tags as t')
+      .innerJoin('manifests as m', (join) =>
+        join.onRef('m.repository_id', '=', 't.repository_id').onRef('m.digest', '=', 't.digest'),
+      )
+      .innerJoin('manifest_contents as c', 'c.digest', 'm.digest')
+      .select(['m.digest', 'm.media_type', 'm.size', 'c.content', 'm.subject_digest'])
+      .where('t.repository_id', '=', repositoryId)
+      .where('t.name', '=', tag)
+      .executeTakeFirst();
+    return row && toRecord(row);
+  }
+
+  async getByDigest(repository: string, digest: string): Promise<ManifestRecord | undefined> {
+    const repositoryId = await this.ctx.findRepositoryId(repository);
+    if (repositoryId === undefined) return undefined;
+    const row = await this.ctx.db
+      .selectFrom('manifests as m')
+      .innerJoin('manifest_contents as c', 'c.digest', 'm.digest')
+      .select(['m.digest', 'm.media_type', 'm.size', 'c.content', 'm.subject_digest'])
+      .where('m.repository_id', '=', repositoryId)
+      .where('m.digest', '=', digest)
+      .executeTakeFirst();
+    return row && toRecord(row);
+  }
+
+  async delete(repository: string, digest: string): Promise<boolean> {
+    const repositoryId = await this.ctx.findRepositoryId(repository);
+    if (repositoryId === undefined) return false;
+    return this.ctx.db.transaction().execute(async (trx) => {
+      const result = await trx
+        .deleteFrom('manifests')
+        .where('repository_id', '=', repositoryId)
+        .where('digest', '=', digest)
+        .executeTakeFirst();
+      if (Number(result.numDeletedRows) === 0) return false;
+      await trx.deleteFrom('tags').where('repository_id', '=', repositoryId).where('digest', '=', digest).execute();
+      await trx
+        .deleteFrom('manifest_references')
+        .where('repository_id', '=', repositoryId)
+        .where('manifest_digest', '=', digest)
+        .execute();
+      return true;
+    });
+  }
+
+  async deleteTag(repository: string, tag: string): Promise<boolean> {
+    const repositoryId = await this.ctx.findRepositoryId(repository);
+    if (repositoryId === undefined) return false;
+    const result = await this.ctx.db
+      .deleteFrom('tags')
+      .where('repository_id', '=', repositoryId)
+      .where('name', '=', tag)
+      .executeTakeFirst();
+    return Number(result.numDeletedRows) > 0;
+  }
+
+  async listTags(repository: string, page: Page): Promise<string[] | undefined> {
+    const repositoryId = await this.ctx.findRepositoryId(repository);
+    if (repositoryId === undefined) return undefined;
+    let query = this.ctx.db
+      .selectFrom('tags')
+      .select('name')
+      .where('repository_id', '=', repositoryId)
+      .orderBy('name')
+      .limit(pageLimit(page.n, maxTagPage));
+    if (page.last !== undefined) query = query.where('name', '>', page.last);
+    return (await query.execute()).map((row) => row.name);
+  }
+
+  async listReferrers(repository: string, subject: string, artifactType?: string): Promise<Descriptor[]> {
+    const repositoryId = await this.ctx.findRepositoryId(repository);
+    if (repositoryId === undefined) return [];
+    let query = this.ctx.db
+      .selectFrom('manifests')
+      .select(['digest', 'media_type', 'size', 'artifact_type', 'annotations'])
+      .where('repository_id', '=', repositoryId)
+      .where('subject_digest', '=', subject)
+      .orderBy('created_at')
+      .orderBy('digest');
+    if (artifactType !== undefined) query = query.where('artifact_type', '=', artifactType);
+    const rows = await query.execute();
+    return rows.map((row) => {
+      const descriptor: Descriptor = { mediaType: row.media_type, digest: row.digest, size: Number(row.size) };
+      if (row.artifact_type !== null) descriptor.artifactType = row.artifact_type;
+      if (row.annotations !== null) descriptor.annotations = JSON.parse(row.annotations) as Record<string, string>;
+      return descriptor;
+    });
+  }
+}

@@ -1,0 +1,54 @@
+import type { UploadIndex, UploadRecord } from '../store.js';
+import type { SqlContext } from './context.js';
+
+export class SqlUploadIndex implements UploadIndex {
+  constructor(private readonly ctx: SqlContext) {}
+
+  async create(repository: string, id: string, now: number): Promise<void> {
+    const repositoryId = await this.ctx.ensureRepositoryId(repository, now);
+    await this.ctx.db
+      .insertInto('uploads')
+      .values({ id, repository_id: repositoryId, created_at: now, updated_at: now })
+      .execute();
+  }
+
+  async get(repository: string, id: string): Promise<UploadRecord | undefined> {
+    const repositoryId = await this.ctx.findRepositoryId(repository);
+    if (repositoryId === undefined) return undefined;
+    const row = await this.ctx.db
+      .selectFrom('uploads')
+      .selectAll()
+      .where('id', '=', id)
+      .where('repository_id', '=', repositoryId)
+      .executeTakeFirst();
+    return row && { id: row.id, repository, createdAt: Number(row.created_at), updatedAt: Number(row.updated_at) };
+  }
+
+  async touch(id: string, now: number): Promise<void> {
+    await this.ctx.db.updateTable('uploads').set({ updated_at: now }).where('id', '=', id).execute();
+  }
+
+  async delete(id: string): Promise<void> {
+    await this.ctx.db.deleteFrom('uploads').where('id', '=', id).execute();
+  }
+
+  async exists(id: string): Promise<boolean> {
+    const row = await this.ctx.db.selectFrom('uploads').select('id').where('id', '=', id).executeTakeFirst();
+    return row !== undefined;
+  }
+
+  async listIdleSince(cutoff: number): Promise<UploadRecord[]> {
+    const rows = await this.ctx.db
+      .selectFrom('uploads as u')
+      .innerJoin('repositories as r', 'r.id', 'u.repository_id')
+      .select(['u.id', 'r.name', 'u.created_at', 'u.updated_at'])
+      .where('u.updated_at', '<', cutoff)
+      .execute();
+    return rows.map((row) => ({
+      id: row.id,
+      repository: row.name,
+      createdAt: Number(row.created_at),
+      updatedAt: Number(row.updated_at),
+    }));
+  }
+}

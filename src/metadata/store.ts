@@ -1,0 +1,127 @@
+/**
+ * What the registry needs from its metadata database, split by concern. `registry/` depends on
+ * these interfaces only; `sql-store.ts` implements them once for SQLite and PostgreSQL.
+ *
+ * Contract shared by all methods: repository names are already validated; digests are canonical;
+ * `now` is injected (milliseconds) so tests control time.
+ */
+import type { Descriptor } from '../oci/manifest.js';
+
+export interface Page {
+  /** Maximum number of entries; undefined means the server's default limit. */
+  n?: number | undefined;
+  /** Return entries strictly after this one (lexical order). */
+  last?: string | undefined;
+}
+
+export interface RepositoryIndex {
+  /** Repository names holding at least one manifest, sorted, for the catalog. */
+  list(page: Page): Promise<string[]>;
+  /** True if the repository has ever been written to. */
+  exists(name: string): Promise<boolean>;
+}
+
+export interface BlobRecord {
+  digest: string;
+  size: number;
+  pushedAt: number;
+}
+
+export interface BlobIndex {
+  /** The blob if its content is in storage, whichever repository it came through. */
+  get(digest: string): Promise<BlobRecord | undefined>;
+  /** The blob if `repository` may serve it (it was pushed or mounted there). */
+  getInRepository(repository: string, digest: string): Promise<BlobRecord | undefined>;
+  /** Records that the content exists (idempotent), refreshes its push time, links it into the repository. */
+  link(repository: string, blob: { digest: string; size: number }, now: number): Promise<void>;
+  /** Removes the repository's link to the blob; true if there was one. */
+  unlink(repository: string, digest: string): Promise<boolean>;
+  /** The subset of `digests` that `repository` cannot serve. */
+  missingInRepository(repository: string, digests: readonly string[]): Promise<string[]>;
+}
+
+export interface UploadRecord {
+  id: string;
+  repository: string;
+  createdAt: number;
+  updatedAt: number;
+}
+
+export interface UploadIndex {
+  create(repository: string, id: string, now: number): Promise<void>;
+  /** The session, only if it belongs to `repository`. */
+  get(repository: string, id: string): Promise<UploadRecord | undefined>;
+  touch(id: string, now: number): Promise<void>;
+  delete(id: string): Promise<void>;
+  /** True if a session with this id exists in any repository. */
+  exists(id: string): Promise<boolean>;
+  /** Sessions with no activity since `cutoff`, for expiry. */
+  listIdleSince(cutoff: number): Promise<UploadRecord[]>;
+}
+
+export interface ManifestRecord {
+  digest: string;
+  mediaType: string;
+  size: number;
+  /** The exact bytes that were pushed. */
+  content: Buffer;
+  subject: string | undefined;
+}
+
+export interface NewManifest {
+  repository: string;
+  digest: string;
+  mediaType: string;
+  content: Buffer;
+  subject?: string | undefined;
+  artifactType?: string | undefined;
+  annotations?: Record<string, string> | undefined;
+  /** Blob digests the manifest references (config, layers). */
+  blobs: readonly string[];
+  /** Child manifest digests (an index's entries). */
+  manifests: readonly string[];
+  /** Tag to point at this manifest, if pushed by tag. */
+  tag?: string | undefined;
+}
+
+export interface ManifestIndex {
+  /**
+   * Stores the manifest, its references and its tag in one transaction, after re-checking inside
+   * it that every referenced blob and child manifest is present in the repository (so a
+   * concurrent GC cannot leave a dangling reference). Returns the digests that were missing; when
+   * any are, nothing is written.
+   */
+  put(manifest: NewManifest, now: number): Promise<{ missing: string[] }>;
+  getByTag(repository: string, tag: string): Promise<ManifestRecord | undefined>;
+  getByDigest(repository: string, digest: string): Promise<ManifestRecord | undefined>;
+  /** Deletes the manifest and every tag pointing at it; false if it did not exist. */
+  delete(repository: string, digest: string): Promise<boolean>;
+  /** Deletes one tag, leaving the manifest; false if the tag did not exist. */
+  deleteTag(repository: string, tag: string): Promise<boolean>;
+  /** Sorted tags, or undefined if the repository is unknown. */
+  listTags(repository: string, page: Page): Promise<string[] | undefined>;
+  /** Descriptors of the repository's manifests whose subject is `subject`, oldest first. */
+  listReferrers(repository: string, subject: string, artifactType?: string): Promise<Descriptor[]>;
+}
+
+export interface GcIndex {
+  /** Blobs no manifest in any repository references, last pushed before `cutoff`. */
+  unreferencedBlobs(cutoff: number): Promise<BlobRecord[]>;
+  /**
+   * Forgets the given blobs (rows and every repository link), re-checking in the same transaction
+   * that each is still unreferenced and still older than `cutoff`. Returns the digests forgotten:
+   * only those may be deleted from storage.
+   */
+  forgetBlobs(digests: readonly string[], cutoff: number): Promise<string[]>;
+  /** Deletes stored manifest bytes no repository's manifest uses; returns how many. */
+  pruneManifestContents(): Promise<number>;
+}
+
+export interface Metadata {
+  readonly repositories: RepositoryIndex;
+  readonly blobs: BlobIndex;
+  readonly uploads: UploadIndex;
+  readonly manifests: ManifestIndex;
+  readonly gc: GcIndex;
+  close(): Promise<void>;
+}

@@ -1,0 +1,88 @@
+/**
+ * Content digests: parsing, validation and streaming computation.
+ *
+ * Grammar (OCI image-spec descriptor.md): `algorithm ":" encoded`. Berth accepts the two registered
+ * algorithms, sha256 (64 lowercase hex) and sha512 (128 lowercase hex); anything else is
+ * DIGEST_INVALID (or UNSUPPORTED for a well-formed but unknown algorithm). A parsed `Digest` is safe
+ * to use as a path component: its characters are [a-z0-9:] only.
+ */
+import { createHash, type Hash } from 'node:crypto';
+import { Transform, type TransformCallback } from 'node:stream';
+import { RegistryError } from './errors.js';
+
+export type DigestAlgorithm = 'sha256' | 'sha512';
+
+const encodedPattern: Record<DigestAlgorithm, RegExp> = {
+  sha256: /^[a-f0-9]{64}$/,
+  sha512: /^[a-f0-9]{128}$/,
+};
+
+/** Generic grammar from the image spec, used to tell "malformed" from "unsupported". */
+const genericDigest = /^[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]+$/;
+
+export interface Digest {
+  readonly algorithm: DigestAlgorithm;
+  readonly encoded: string;
+  /** `algorithm:encoded`, the canonical string form. */
+  readonly value: string;
+}
+
+export function isDigestAlgorithm(s: string): s is DigestAlgorithm {
+  return s === 'sha256' || s === 'sha512';
+}
+
+/** Parses or throws DIGEST_INVALID (malformed) / UNSUPPORTED (unknown algorithm). */
+export function parseDigest(input: string): Digest {
+  const digest = tryParseDigest(input);
+  if (digest) return digest;
+  if (genericDigest.test(input) && !isDigestAlgorithm(input.slice(0, input.indexOf(':')))) {
+    throw new RegistryError('UNSUPPORTED', `digest algorithm not supported: ${input.slice(0, input.indexOf(':'))}`);
+  }
+  throw new RegistryError('DIGEST_INVALID', 'invalid digest', { digest: input.slice(0, 200) });
+}
+
+export function tryParseDigest(input: string): Digest | undefined {
+  const colon = input.indexOf(':');
+  if (colon <= 0) return undefined;
+  const algorithm = input.slice(0, colon);
+  const encoded = input.slice(colon + 1);
+  if (!isDigestAlgorithm(algorithm) || !encodedPattern[algorithm].test(encoded)) return undefined;
+  return { algorithm, encoded, value: input };
+}
+
+export function digestOf(bytes: Uint8Array, algorithm: DigestAlgorithm = 'sha256'): string {
+  return `${algorithm}:${createHash(algorithm).update(bytes).digest('hex')}`;
+}
+
+/**
+ * A pass-through stream that hashes and counts what flows through it. The bytes are not copied;
+ * `digest()` is valid once the stream has finished.
+ */
+export class DigestingStream extends Transform {
+  private readonly hash: Hash;
+  private finalDigest: string | undefined;
+  bytes = 0;
+
+  constructor(readonly algorithm: DigestAlgorithm, hash?: Hash, startBytes = 0) {
+    super();
+    this.hash = hash ?? createHash(algorithm);
+    this.bytes = startBytes;
+  }
+
+  override _transform(chunk: Buffer, _enc: BufferEncoding, callback: TransformCallback): void {
+    this.hash.update(chunk);
+    this.bytes += chunk.length;
+    callback(null, chunk);
+  }
+
+  /** The digest of everything that passed; call only after the stream ended. */
+  digest(): string {
+    this.finalDigest ??= `${this.algorithm}:${this.hash.digest('hex')}`;
+    return this.finalDigest;
+  }
+
+  /** A copy of the running hash, so an upload can keep hashing across requests. */
+  copyHash(): Hash {
+    return this.hash.copy();
+  }
+}

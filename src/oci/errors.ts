@@ -1,0 +1,64 @@
+/**
+ * The closed table of OCI Distribution error codes and the one error type core code throws.
+ *
+ * Contract: everything below `http/` reports a client-visible failure by throwing
+ * `RegistryError(code, message?, detail?)`. The HTTP layer is the only place that maps a code to a
+ * status and serialises `{"errors":[{code,message,detail}]}`. Anything else thrown is a bug and is
+ * answered with an opaque 500 (its cause is logged, never sent).
+ */
+
+export const errorCodes = {
+  BLOB_UNKNOWN: { status: 404, message: 'blob unknown to registry' },
+  BLOB_UPLOAD_INVALID: { status: 400, message: 'blob upload invalid' },
+  BLOB_UPLOAD_UNKNOWN: { status: 404, message: 'blob upload unknown to registry' },
+  DIGEST_INVALID: { status: 400, message: 'provided digest did not match uploaded content' },
+  MANIFEST_BLOB_UNKNOWN: { status: 400, message: 'manifest references a manifest or blob unknown to registry' },
+  MANIFEST_INVALID: { status: 400, message: 'manifest invalid' },
+  MANIFEST_UNKNOWN: { status: 404, message: 'manifest unknown to registry' },
+  NAME_INVALID: { status: 400, message: 'invalid repository name' },
+  NAME_UNKNOWN: { status: 404, message: 'repository name not known to registry' },
+  SIZE_INVALID: { status: 400, message: 'provided length did not match content length' },
+  UNAUTHORIZED: { status: 401, message: 'authentication required' },
+  DENIED: { status: 403, message: 'requested access to the resource is denied' },
+  UNSUPPORTED: { status: 415, message: 'the operation is unsupported' },
+  TOOMANYREQUESTS: { status: 429, message: 'too many requests' },
+  // Not in the spec's table but used by every registry for protocol-level failures.
+  PAGINATION_NUMBER_INVALID: { status: 400, message: 'invalid number of results requested' },
+  RANGE_INVALID: { status: 416, message: 'requested range not satisfiable' },
+  NOT_FOUND: { status: 404, message: 'no such endpoint' },
+  METHOD_NOT_ALLOWED: { status: 405, message: 'method not allowed' },
+  MANIFEST_TOO_LARGE: { status: 413, message: 'manifest exceeds the size limit' },
+  UNAVAILABLE: { status: 503, message: 'service unavailable' },
+} as const satisfies Record<string, { status: number; message: string }>;
+
+export type ErrorCode = keyof typeof errorCodes;
+
+/** The wire code for codes that are Berth-internal refinements of a spec code. */
+const wireCode: Partial<Record<ErrorCode, string>> = {
+  MANIFEST_TOO_LARGE: 'SIZE_INVALID',
+};
+
+export class RegistryError extends Error {
+  readonly status: number;
+  /** The code written on the wire (the spec's code; refinements collapse onto it). */
+  readonly wireCode: string;
+  /** Extra response headers (e.g. `Range` on a 416, `Retry-After` on a 429). */
+  readonly headers: Record<string, string>;
+
+  constructor(
+    readonly code: ErrorCode,
+    message?: string,
+    readonly detail?: unknown,
+    headers: Record<string, string> = {},
+  ) {
+    super(message ?? errorCodes[code].message);
+    this.name = 'RegistryError';
+    this.status = errorCodes[code].status;
+    this.wireCode = wireCode[code] ?? code;
+    this.headers = headers;
+  }
+}
+
+export function isRegistryError(err: unknown): err is RegistryError {
+  return err instanceof RegistryError;
+}

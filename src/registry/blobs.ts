@@ -1,0 +1,62 @@
+/**
+ * Reading, mounting and unlinking blobs. A repository serves a blob only if it was pushed or
+ * mounted there (its link), even though the content is stored once for all repositories.
+ */
+import type { Readable } from 'node:stream';
+import { RegistryError } from '../oci/errors.js';
+import type { Digest } from '../oci/digest.js';
+import type { BlobRecord } from '../metadata/store.js';
+import { StorageNotFoundError, type ByteRange } from '../storage/driver.js';
+import { blobPath } from '../storage/paths.js';
+import type { RegistryContext } from './context.js';
+
+export interface OpenedBlob {
+  blob: BlobRecord;
+  /** The bytes (the requested range, if one was given); the caller must consume or destroy it. */
+  body: Readable;
+}
+
+export class BlobService {
+  constructor(private readonly ctx: RegistryContext) {}
+
+  /** The blob's record, or BLOB_UNKNOWN if this repository cannot serve it. */
+  async stat(repository: string, digest: Digest): Promise<BlobRecord> {
+    const blob = await this.ctx.metadata.blobs.getInRepository(repository, digest.value);
+    if (!blob) throw new RegistryError('BLOB_UNKNOWN', undefined, { digest: digest.value });
+    return blob;
+  }
+
+  async open(repository: string, digest: Digest, range?: ByteRange): Promise<OpenedBlob> {
+    const blob = await this.stat(repository, digest);
+    try {
+      return { blob, body: await this.ctx.storage.read(blobPath(digest), range) };
+    } catch (err) {
+      if (!(err instanceof StorageNotFoundError)) throw err;
+      this.ctx.logger.error({ digest: digest.value, repository }, 'blob is in metadata but missing from storage');
+      throw new RegistryError('BLOB_UNKNOWN', undefined, { digest: digest.value });
+    }
+  }
+
+  /** A direct-download URL from the storage driver, if it offers one. */
+  redirectURL(digest: Digest): Promise<string | undefined> {
+    return this.ctx.storage.redirectURL(blobPath(digest));
+  }
+
+  /**
+   * Cross-repository mount: links `digest` into `repository` if `from` can serve it.
+   * Returns false (caller falls back to an upload) when it cannot.
+   */
+  async mount(repository: string, digest: Digest, from: string): Promise<BlobRecord | undefined> {
+    const blob = await this.ctx.metadata.blobs.getInRepository(from, digest.value);
+    if (!blob) return undefined;
+    await this.ctx.metadata.blobs.link(repository, blob, this.ctx.clock.now());
+    return blob;
+  }
+
+  /** Removes the blob from this repository; the content goes when GC finds it unreferenced. */
+  async delete(repository: string, digest: Digest): Promise<void> {
+    if (!(await this.ctx.metadata.blobs.unlink(repository, digest.value))) {
+      throw new RegistryError('BLOB_UNKNOWN', undefined, { digest: digest.value });
+    }
+  }
+}

@@ -1,0 +1,29 @@
+/**
+ * What every registry service is built from. Injected, never global, so tests control time and
+ * storage and several apps can run in one process.
+ */
+import type { Logger } from 'pino';
+import type { Metadata } from '../metadata/store.js';
+import type { StorageDriver } from '../storage/driver.js';
+
+export interface Clock {
+  /** Milliseconds since the epoch. */
+  now(): number;
+}
+
+export const systemClock: Clock = { now: () => Date.now() };
+
+export interface RegistryLimits {
+  /** Largest manifest accepted, in bytes (spec suggests at least 4 MiB). */
+  maxManifestBytes: number;
+  /** An upload session idle this long is abandoned and removed. */
+  uploadTtlMs: number;
+}
+
+export interface RegistryContext {
+  storage: StorageDriver;
+  metadata: Metadata;
+  clock: Clock;
+  logger: Logger;
+  limits: RegistryLimits;
+}

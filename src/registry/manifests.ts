@@ -1,0 +1,101 @@
+/**
+ * Manifests: stored as their exact bytes, addressed by digest, optionally tagged. A manifest is
+ * accepted only when everything it references (config, layers, child manifests) is already in the
+ * same repository; its `subject` may be absent (referrers can arrive before their subject).
+ */
+import { digestOf, type Digest } from '../oci/digest.js';
+import { RegistryError } from '../oci/errors.js';
+import { parseManifest } from '../oci/manifest.js';
+import { isIndexMediaType, mediaTypes } from '../oci/media-types.js';
+import type { Reference } from '../oci/names.js';
+import type { ManifestRecord } from '../metadata/store.js';
+import type { RegistryContext } from './context.js';
+
+export interface PutManifestResult {
+  digest: string;
+  subject: string | undefined;
+}
+
+/** OCI types a client must explicitly accept (Distribution refuses to serve them otherwise). */
+const mustBeAccepted: ReadonlySet<string> = new Set([mediaTypes.ociManifest, mediaTypes.ociIndex]);
+
+export class ManifestService {
+  constructor(private readonly ctx: RegistryContext) {}
+
+  async put(repository: string, reference: Reference, bytes: Buffer, contentType: string | undefined): Promise<PutManifestResult> {
+    if (bytes.length > this.ctx.limits.maxManifestBytes) {
+      throw new RegistryError('MANIFEST_TOO_LARGE', `manifest is larger than ${this.ctx.limits.maxManifestBytes} bytes`);
+    }
+    const algorithm = reference.kind === 'digest' ? reference.digest.algorithm : 'sha256';
+    const digest = digestOf(bytes, algorithm);
+    if (reference.kind === 'digest' && reference.digest.value !== digest) {
+      throw new RegistryError('DIGEST_INVALID', 'manifest digest does not match its content', {
+        expected: reference.digest.value,
+        actual: digest,
+      });
+    }
+    const manifest = parseManifest(bytes, contentType);
+    const { missing } = await this.ctx.metadata.manifests.put(
+      {
+        repository,
+        digest,
+        mediaType: manifest.mediaType,
+        content: bytes,
+        subject: manifest.subject?.digest,
+        artifactType: manifest.artifactType,
+        annotations: manifest.annotations,
+        blobs: manifest.blobs.map((d) => d.digest),
+        manifests: manifest.manifests.map((d) => d.digest),
+        tag: reference.kind === 'tag' ? reference.tag : undefined,
+      },
+      this.ctx.clock.now(),
+    );
+    if (missing.length > 0) {
+      throw new RegistryError('MANIFEST_BLOB_UNKNOWN', `manifest references ${missing.length} unknown blob(s) or manifest(s)`, {
+        missing: missing.slice(0, 20),
+      });
+    }
+    return { digest, subject: manifest.subject?.digest };
+  }
+
+  /**
+   * The manifest for a tag or digest. `accept` is the client's list of media types (empty means
+   * anything): OCI manifests are only served to clients that accept them, as Distribution does.
+   */
+  async get(repository: string, reference: Reference, accept: readonly string[]): Promise<ManifestRecord> {
+    const record =
+      reference.kind === 'tag'
+        ? await this.ctx.metadata.manifests.getByTag(repository, reference.tag)
+        : await this.ctx.metadata.manifests.getByDigest(repository, reference.digest.value);
+    if (!record) throw new RegistryError('MANIFEST_UNKNOWN', undefined, { reference: referenceText(reference) });
+    if (!acceptable(record.mediaType, accept)) {
+      const kind = isIndexMediaType(record.mediaType) ? 'index' : 'manifest';
+      throw new RegistryError('MANIFEST_UNKNOWN', `OCI ${kind} found, but the Accept header does not allow ${record.mediaType}`);
+    }
+    return record;
+  }
+
+  /** By tag: removes only the tag. By digest: removes the manifest and every tag on it. */
+  async delete(repository: string, reference: Reference): Promise<void> {
+    const deleted =
+      reference.kind === 'tag'
+        ? await this.ctx.metadata.manifests.deleteTag(repository, reference.tag)
+        : await this.ctx.metadata.manifests.delete(repository, reference.digest.value);
+    if (!deleted) throw new RegistryError('MANIFEST_UNKNOWN', undefined, { reference: referenceText(reference) });
+  }
+
+  /** The referrers of `subject` as an OCI image index body. */
+  async referrers(repository: string, subject: Digest, artifactType: string | undefined): Promise<Buffer> {
+    const manifests = await this.ctx.metadata.manifests.listReferrers(repository, subject.value, artifactType);
+    return Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: mediaTypes.ociIndex, manifests }));
+  }
+}
+
+function acceptable(mediaType: string, accept: readonly string[]): boolean {
+  if (accept.length === 0 || !mustBeAccepted.has(mediaType)) return true;
+  return accept.some((type) => type === mediaType || type === '*/*' || type === 'application/*');
+}
+
+function referenceText(reference: Reference): string {
+  return reference.kind === 'tag' ? reference.tag : reference.digest.value;
+}

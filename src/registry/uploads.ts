@@ -1,0 +1,241 @@
+/**
+ * Blob upload sessions (chunked, resumable, monolithic) and the one commit path every pushed blob
+ * takes: bytes stream through a hash into an upload object; only a verified upload is moved to its
+ * content address, atomically, and only then linked into the repository.
+ *
+ * Resumability: the upload object in storage is the source of truth for the offset. The running
+ * sha256 is cached in memory per session; after a restart (or on another replica) it is rebuilt by
+ * re-reading the object, so a resumed upload costs one extra read and nothing is lost.
+ */
+import { createHash, randomUUID, type Hash } from 'node:crypto';
+import type { Readable, Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { DigestingStream, type Digest } from '../oci/digest.js';
+import { RegistryError } from '../oci/errors.js';
+import type { BlobRecord, UploadRecord } from '../metadata/store.js';
+import { StorageNotFoundError } from '../storage/driver.js';
+import { blobPath, uploadPath, uploadsPrefix } from '../storage/paths.js';
+import type { RegistryContext } from './context.js';
+import { ByteLimit, discard, hashStream } from './streams.js';
+
+export interface UploadState {
+  id: string;
+  repository: string;
+  /** Bytes received so far; the next chunk must start here. */
+  offset: number;
+}
+
+/** A chunk's declared position (`Content-Range: start-end`, inclusive) and/or length. */
+export interface ChunkInfo {
+  range?: { start: number; end: number } | undefined;
+  /** Content-Length, when the client sent one (absent for chunked transfer encoding). */
+  length?: number | undefined;
+}
+
+const uploadIdPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+/** The `Range` header value for an upload's progress, as Distribution writes it. */
+export function uploadRange(offset: number): string {
+  return `0-${Math.max(0, offset - 1)}`;
+}
+
+export class UploadService {
+  /** Running sha256 per session, valid only while `offset` equals the stored object's size. */
+  private readonly hashes = new Map<string, { hash: Hash; offset: number }>();
+  /** Sessions with a request in flight; a second concurrent writer is refused. */
+  private readonly busy = new Set<string>();
+
+  constructor(private readonly ctx: RegistryContext) {}
+
+  async start(repository: string): Promise<UploadState> {
+    const id = randomUUID();
+    await this.ctx.metadata.uploads.create(repository, id, this.ctx.clock.now());
+    return { id, repository, offset: 0 };
+  }
+
+  async status(repository: string, id: string): Promise<UploadState> {
+    await this.find(repository, id);
+    return { id, repository, offset: await this.storedSize(id) };
+  }
+
+  /** Appends one chunk; it must start exactly at the current offset (else 416 with the Range). */
+  async append(repository: string, id: string, body: Readable, chunk: ChunkInfo): Promise<UploadState> {
+    await this.find(repository, id);
+    return this.exclusive(id, async () => {
+      const offset = await this.appendChunk(id, body, chunk);
+      await this.ctx.metadata.uploads.touch(id, this.ctx.clock.now());
+      return { id, repository, offset };
+    });
+  }
+
+  /** Closes the session: appends the optional last chunk, verifies the digest, commits. */
+  async complete(repository: string, id: string, digest: Digest, body: Readable | undefined, chunk: ChunkInfo): Promise<BlobRecord> {
+    await this.find(repository, id);
+    return this.exclusive(id, async () => {
+      const size = body ? await this.appendChunk(id, body, chunk) : await this.storedSize(id);
+      if (size === 0 && !(await this.ctx.storage.stat(uploadPath(id)))) await this.createEmpty(id);
+      const actual = await this.digestOfUpload(id, digest, size);
+      if (actual !== digest.value) {
+        await this.discardSession(id);
+        throw new RegistryError('DIGEST_INVALID', undefined, { expected: digest.value, actual });
+      }
+      const blob = await this.commit(repository, id, digest, size);
+      await this.ctx.metadata.uploads.delete(id);
+      this.hashes.delete(id);
+      return blob;
+    });
+  }
+
+  async cancel(repository: string, id: string): Promise<void> {
+    await this.find(repository, id);
+    await this.discardSession(id);
+  }
+
+  /**
+   * Monolithic upload (`POST ?digest=`). Content the registry already holds is verified by hashing
+   * alone and never written twice.
+   */
+  async putMonolithic(repository: string, digest: Digest, body: Readable, length: number | undefined): Promise<BlobRecord> {
+    const id = randomUUID();
+    const known = await this.ctx.metadata.blobs.get(digest.value);
+    const digester = new DigestingStream(digest.algorithm);
+    try {
+      const sink: Writable = known ? discard() : await this.ctx.storage.write(uploadPath(id), { append: false });
+      await pipeline([body, ...this.limiter(length), digester, sink]);
+      checkLength(length, digester.bytes);
+      if (digester.digest() !== digest.value) {
+        throw new RegistryError('DIGEST_INVALID', undefined, { expected: digest.value, actual: digester.digest() });
+      }
+      if (known) {
+        await this.ctx.metadata.blobs.link(repository, known, this.ctx.clock.now());
+        return known;
+      }
+      return await this.commit(repository, id, digest, digester.bytes);
+    } finally {
+      await this.ctx.storage.delete(`${uploadsPrefix}/${id}`);
+    }
+  }
+
+  /** Removes sessions idle longer than the upload TTL, and upload objects no session owns. */
+  async expireIdle(): Promise<string[]> {
+    const cutoff = this.ctx.clock.now() - this.ctx.limits.uploadTtlMs;
+    const expired: string[] = [];
+    for (const upload of await this.ctx.metadata.uploads.listIdleSince(cutoff)) {
+      await this.discardSession(upload.id);
+      expired.push(upload.id);
+    }
+    for (const id of await this.ctx.storage.list(uploadsPrefix)) {
+      if (!uploadIdPattern.test(id) || (await this.ctx.metadata.uploads.exists(id))) continue;
+      const info = await this.ctx.storage.stat(uploadPath(id));
+      if (!info || info.modifiedAt.getTime() < cutoff) {
+        await this.ctx.storage.delete(`${uploadsPrefix}/${id}`);
+        expired.push(id);
+      }
+    }
+    return expired;
+  }
+
+  private async find(repository: string, id: string): Promise<UploadRecord> {
+    const upload = uploadIdPattern.test(id) ? await this.ctx.metadata.uploads.get(repository, id) : undefined;
+    if (!upload) throw new RegistryError('BLOB_UPLOAD_UNKNOWN', undefined, { uuid: id.slice(0, 64) });
+    return upload;
+  }
+
+  private async exclusive<T>(id: string, work: () => Promise<T>): Promise<T> {
+    if (this.busy.has(id)) {
+      throw new RegistryError('BLOB_UPLOAD_INVALID', 'another request is writing to this upload');
+    }
+    this.busy.add(id);
+    try {
+      return await work();
+    } finally {
+      this.busy.delete(id);
+    }
+  }
+
+  private async storedSize(id: string): Promise<number> {
+    return (await this.ctx.storage.stat(uploadPath(id)))?.size ?? 0;
+  }
+
+  /** Appends a chunk at the current offset; returns the new offset. */
+  private async appendChunk(id: string, body: Readable, chunk: ChunkInfo): Promise<number> {
+    const offset = await this.storedSize(id);
+    const declared = chunk.range ? chunk.range.end - chunk.range.start + 1 : chunk.length;
+    if (chunk.range) {
+      if (chunk.range.start !== offset) {
+        throw new RegistryError('RANGE_INVALID', 'chunk does not start at the current upload offset', { offset }, {
+          Range: uploadRange(offset),
+          'Docker-Upload-UUID': id,
+        });
+      }
+      if (chunk.length !== undefined && chunk.length !== declared) {
+        throw new RegistryError('RANGE_INVALID', 'Content-Range does not match Content-Length', undefined, {
+          Range: uploadRange(offset),
+        });
+      }
+    }
+    const state = await this.runningHash(id, offset);
+    this.hashes.delete(id); // re-added only if the whole chunk lands
+    const digester = new DigestingStream('sha256', state.hash, offset);
+    const writer = await this.ctx.storage.write(uploadPath(id), { append: true });
+    await pipeline([body, ...this.limiter(declared), digester, writer]);
+    checkLength(declared, digester.bytes - offset);
+    this.hashes.set(id, { hash: digester.copyHash(), offset: digester.bytes });
+    return digester.bytes;
+  }
+
+  private limiter(length: number | undefined): ByteLimit[] {
+    if (length === undefined) return [];
+    return [new ByteLimit(length, () => new RegistryError('SIZE_INVALID', 'body is longer than declared'))];
+  }
+
+  /** The cached running hash at `offset`, or one rebuilt by re-reading the stored bytes. */
+  private async runningHash(id: string, offset: number): Promise<{ hash: Hash; offset: number }> {
+    const cached = this.hashes.get(id);
+    if (cached && cached.offset === offset) return cached;
+    if (offset === 0) return { hash: createHash('sha256'), offset };
+    return { hash: await hashStream(await this.ctx.storage.read(uploadPath(id))), offset };
+  }
+
+  private async digestOfUpload(id: string, digest: Digest, size: number): Promise<string> {
+    const cached = this.hashes.get(id);
+    if (digest.algorithm === 'sha256' && cached && cached.offset === size) {
+      return `sha256:${cached.hash.copy().digest('hex')}`;
+    }
+    const hash = await hashStream(await this.ctx.storage.read(uploadPath(id)), createHash(digest.algorithm));
+    return `${digest.algorithm}:${hash.digest('hex')}`;
+  }
+
+  private async createEmpty(id: string): Promise<void> {
+    const writer = await this.ctx.storage.write(uploadPath(id), { append: false });
+    await new Promise<void>((ok, fail) => writer.end((err?: Error | null) => (err ? fail(err) : ok())));
+  }
+
+  /**
+   * Makes verified upload bytes visible at their content address (always by an atomic move, which
+   * also refreshes the file's age so a concurrent GC leaves it alone), then links them.
+   */
+  private async commit(repository: string, id: string, digest: Digest, size: number): Promise<BlobRecord> {
+    try {
+      await this.ctx.storage.move(uploadPath(id), blobPath(digest));
+    } catch (err) {
+      if (err instanceof StorageNotFoundError) throw new RegistryError('BLOB_UPLOAD_UNKNOWN', 'upload data is gone');
+      throw err;
+    }
+    const now = this.ctx.clock.now();
+    await this.ctx.metadata.blobs.link(repository, { digest: digest.value, size }, now);
+    return { digest: digest.value, size, pushedAt: now };
+  }
+
+  private async discardSession(id: string): Promise<void> {
+    this.hashes.delete(id);
+    await this.ctx.storage.delete(`${uploadsPrefix}/${id}`);
+    await this.ctx.metadata.uploads.delete(id);
+  }
+}
+
+function checkLength(declared: number | undefined, received: number): void {
+  if (declared !== undefined && received !== declared) {
+    throw new RegistryError('SIZE_INVALID', 'body is shorter than declared', { declared, received });
+  }
+}

@@ -1,0 +1,62 @@
+/**
+ * An in-process Berth on a random loopback port with a fresh data directory: the real HTTP server
+ * and real storage/metadata, only without a separate process. Process-level tests (restart, real
+ * clients) use `berth-process.ts` instead.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pino } from 'pino';
+import { createApp, type App } from '../../src/app.js';
+import { loadConfig } from '../../src/config/load.js';
+import { openMetadata, openStorage } from '../../src/deps.js';
+import type { Clock } from '../../src/registry/context.js';
+
+export interface TestServer {
+  url: string;
+  dataDir: string;
+  app: App;
+  stop(): Promise<void>;
+}
+
+export interface TestServerOptions {
+  maxManifestBytes?: number;
+  uploadTtlMs?: number;
+  clock?: Clock;
+  /** Reuse a data directory (e.g. to restart on the same data); it is then not deleted on stop. */
+  dataDir?: string;
+}
+
+export async function startTestServer(options: TestServerOptions = {}): Promise<TestServer> {
+  const parent = options.dataDir ? undefined : await mkdtemp(join(tmpdir(), 'berth-test-'));
+  const dataDir = options.dataDir ?? join(parent as string, 'data');
+  const config = loadConfig({
+    env: {},
+    overrides: {
+      addr: '127.0.0.1:0',
+      dataDir,
+      logLevel: 'silent',
+      limits: {
+        ...(options.maxManifestBytes !== undefined ? { maxManifestBytes: options.maxManifestBytes } : {}),
+        ...(options.uploadTtlMs !== undefined ? { uploadTtlMs: options.uploadTtlMs } : {}),
+      },
+    },
+  });
+  const app = createApp({
+    config,
+    storage: openStorage(config),
+    metadata: await openMetadata(config),
+    logger: pino({ level: process.env['BERTH_TEST_LOG'] ?? 'silent' }),
+    ...(options.clock ? { clock: options.clock } : {}),
+  });
+  const url = await app.listen();
+  return {
+    url,
+    dataDir,
+    app,
+    async stop() {
+      await app.close();
+      if (parent) await rm(parent, { recursive: true, force: true });
+    },
+  };
+}
