@@ -1,0 +1,43 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { matchRoute, requiredAccess } from './routes.js';
+
+const digest = `sha256:${'a'.repeat(64)}`;
+
+describe('route table', () => {
+  it('matches names containing slashes and the path keywords', () => {
+    const match = matchRoute('GET', `/v2/a/manifests/b/manifests/latest`);
+    assert.equal(match.kind, 'route');
+    if (match.kind === 'route') assert.deepEqual(match.params, { name: 'a/manifests/b', reference: 'latest' });
+  });
+
+  it('tells an upload session from a blob', () => {
+    const upload = matchRoute('PATCH', '/v2/x/y/blobs/uploads/1234');
+    assert.equal(upload.kind === 'route' && upload.route.name, 'upload');
+    const blob = matchRoute('GET', `/v2/x/y/blobs/${digest}`);
+    assert.equal(blob.kind === 'route' && blob.route.name, 'blob');
+  });
+
+  it('answers 405 with the allowed methods for a known path', () => {
+    assert.deepEqual(matchRoute('POST', `/v2/x/manifests/latest`), { kind: 'method-not-allowed', allow: ['GET', 'HEAD', 'PUT', 'DELETE'] });
+  });
+
+  it('answers 404 for an unknown path', () => {
+    assert.deepEqual(matchRoute('GET', '/v3/'), { kind: 'not-found' });
+  });
+
+  it('derives required access from the method, plus pull on a mount source', () => {
+    const match = matchRoute('POST', '/v2/team/app/blobs/uploads/');
+    assert.equal(match.kind, 'route');
+    if (match.kind !== 'route') return;
+    const query = new URLSearchParams({ mount: digest, from: 'other/app' });
+    assert.deepEqual(requiredAccess(match.route, match.params, query), [
+      { type: 'repository', name: 'team/app', actions: ['pull', 'push'] },
+      { type: 'repository', name: 'other/app', actions: ['pull'] },
+    ]);
+    const del = matchRoute('DELETE', `/v2/team/app/manifests/${digest}`);
+    if (del.kind === 'route') {
+      assert.deepEqual(requiredAccess(del.route, del.params, new URLSearchParams()), [{ type: 'repository', name: 'team/app', actions: ['delete'] }]);
+    }
+  });
+});
