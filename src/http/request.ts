@@ -46,7 +46,7 @@ export function chunkInfo(req: IncomingMessage): ChunkInfo {
   const start = Number(match?.[1]);
   const end = Number(match?.[2]);
   if (!match || !Number.isSafeInteger(start) || !Number.isSafeInteger(end) || end < start) {
-    throw new RegistryError('RANGE_INVALID', 'invalid Content-Range', { contentRange: header.slice(0, 100) });
+    throw new RegistryError('BLOB_UPLOAD_INVALID', 'invalid Content-Range: expected <start>-<end>', { contentRange: header.slice(0, 100) });
   }
   return { range: { start, end }, length };
 }
@@ -54,7 +54,7 @@ export function chunkInfo(req: IncomingMessage): ChunkInfo {
 /**
  * The single byte range of a `Range: bytes=…` header against a blob of `size` bytes.
  * Returns undefined when the whole blob should be sent (no header, or a multi-range request,
- * which RFC 9110 lets a server ignore); throws RANGE_INVALID when unsatisfiable.
+ * which RFC 9110 lets a server ignore); throws RANGE_NOT_SATISFIABLE when unsatisfiable.
  */
 export function byteRange(req: IncomingMessage, size: number): ByteRange | undefined {
   const header = req.headers['range'];
@@ -72,7 +72,7 @@ export function byteRange(req: IncomingMessage, size: number): ByteRange | undef
     end = match[2] === '' ? size - 1 : Math.min(Number(match[2]), size - 1);
   }
   if (start >= size || end < start) {
-    throw new RegistryError('RANGE_INVALID', undefined, undefined, { 'Content-Range': `bytes */${size}` });
+    throw new RegistryError('RANGE_NOT_SATISFIABLE', undefined, undefined, { 'Content-Range': `bytes */${size}` });
   }
   return { start, end };
 }

@@ -3,7 +3,7 @@
  *
  * Grammar (OCI image-spec descriptor.md): `algorithm ":" encoded`. Berth accepts the two registered
  * algorithms, sha256 (64 lowercase hex) and sha512 (128 lowercase hex); anything else is
- * DIGEST_INVALID (or UNSUPPORTED for a well-formed but unknown algorithm). A parsed `Digest` is safe
+ * DIGEST_INVALID (with a message that names the algorithm when only that is unknown). A parsed `Digest` is safe
  * to use as a path component: its characters are [a-z0-9:] only.
  */
 import { createHash, type Hash } from 'node:crypto';
@@ -31,12 +31,12 @@ export function isDigestAlgorithm(s: string): s is DigestAlgorithm {
   return s === 'sha256' || s === 'sha512';
 }
 
-/** Parses or throws DIGEST_INVALID (malformed) / UNSUPPORTED (unknown algorithm). */
+/** Parses or throws DIGEST_INVALID (malformed, or an algorithm other than sha256/sha512). */
 export function parseDigest(input: string): Digest {
   const digest = tryParseDigest(input);
   if (digest) return digest;
   if (genericDigest.test(input) && !isDigestAlgorithm(input.slice(0, input.indexOf(':')))) {
-    throw new RegistryError('UNSUPPORTED', `digest algorithm not supported: ${input.slice(0, input.indexOf(':'))}`);
+    throw new RegistryError('DIGEST_INVALID', `unsupported digest algorithm ${input.slice(0, input.indexOf(':'))}: use sha256 or sha512`);
   }
   throw new RegistryError('DIGEST_INVALID', 'invalid digest', { digest: input.slice(0, 200) });
 }

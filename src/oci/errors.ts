@@ -20,21 +20,27 @@ export const errorCodes = {
   SIZE_INVALID: { status: 400, message: 'provided length did not match content length' },
   UNAUTHORIZED: { status: 401, message: 'authentication required' },
   DENIED: { status: 403, message: 'requested access to the resource is denied' },
-  UNSUPPORTED: { status: 415, message: 'the operation is unsupported' },
+  UNSUPPORTED: { status: 405, message: 'the operation is unsupported' },
   TOOMANYREQUESTS: { status: 429, message: 'too many requests' },
-  // Not in the spec's table but used by every registry for protocol-level failures.
+  // Berth-internal refinements: each has its own status but is written on the wire as the spec
+  // code in `wireCode` below, so clients only ever see codes from the spec's table.
   PAGINATION_NUMBER_INVALID: { status: 400, message: 'invalid number of results requested' },
-  RANGE_INVALID: { status: 416, message: 'requested range not satisfiable' },
+  CHUNK_OUT_OF_ORDER: { status: 416, message: 'chunk does not start at the current upload offset' },
+  RANGE_NOT_SATISFIABLE: { status: 416, message: 'requested range is outside the blob' },
   NOT_FOUND: { status: 404, message: 'no such endpoint' },
-  METHOD_NOT_ALLOWED: { status: 405, message: 'method not allowed' },
+  METHOD_NOT_ALLOWED: { status: 405, message: 'method not allowed on this endpoint' },
   MANIFEST_TOO_LARGE: { status: 413, message: 'manifest exceeds the size limit' },
-  UNAVAILABLE: { status: 503, message: 'service unavailable' },
 } as const satisfies Record<string, { status: number; message: string }>;
 
 export type ErrorCode = keyof typeof errorCodes;
 
 /** The wire code for codes that are Berth-internal refinements of a spec code. */
-const wireCode: Partial<Record<ErrorCode, string>> = {
+const wireCode: Partial<Record<ErrorCode, ErrorCode>> = {
+  PAGINATION_NUMBER_INVALID: 'UNSUPPORTED',
+  CHUNK_OUT_OF_ORDER: 'BLOB_UPLOAD_INVALID',
+  RANGE_NOT_SATISFIABLE: 'SIZE_INVALID',
+  NOT_FOUND: 'UNSUPPORTED',
+  METHOD_NOT_ALLOWED: 'UNSUPPORTED',
   MANIFEST_TOO_LARGE: 'SIZE_INVALID',
 };
 

@@ -163,13 +163,13 @@ export class UploadService {
     const declared = chunk.range ? chunk.range.end - chunk.range.start + 1 : chunk.length;
     if (chunk.range) {
       if (chunk.range.start !== offset) {
-        throw new RegistryError('RANGE_INVALID', 'chunk does not start at the current upload offset', { offset }, {
+        throw new RegistryError('CHUNK_OUT_OF_ORDER', undefined, { offset }, {
           Range: uploadRange(offset),
           'Docker-Upload-UUID': id,
         });
       }
       if (chunk.length !== undefined && chunk.length !== declared) {
-        throw new RegistryError('RANGE_INVALID', 'Content-Range does not match Content-Length', undefined, {
+        throw new RegistryError('CHUNK_OUT_OF_ORDER', 'Content-Range does not match Content-Length', undefined, {
           Range: uploadRange(offset),
         });
       }
