@@ -52,12 +52,14 @@ export const configSchema = z
         uploadTtlMs: duration('An upload session idle this long is abandoned and removed.', 24 * 3600 * 1000),
         uploadSweepIntervalMs: duration('How often the server removes abandoned upload sessions.', 10 * 60 * 1000),
       })
-      .default({}),
+      .default({})
+      .describe('Bounds on what clients may send and how long unfinished work is kept.'),
     gc: z
       .object({
         graceMs: duration('`berth gc` keeps unreferenced blobs pushed more recently than this.', 3600 * 1000),
       })
-      .default({}),
+      .default({})
+      .describe('Garbage collection (`berth gc`).'),
   })
   .strict();
 

@@ -23,6 +23,8 @@ export interface TestServerOptions {
   maxManifestBytes?: number;
   uploadTtlMs?: number;
   clock?: Clock;
+  /** Serve HTTPS with these PEM files. */
+  tls?: { cert: string; key: string };
   /** Reuse a data directory (e.g. to restart on the same data); it is then not deleted on stop. */
   dataDir?: string;
 }
@@ -36,6 +38,7 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
       addr: '127.0.0.1:0',
       dataDir,
       logLevel: 'silent',
+      ...(options.tls ? { tls: options.tls } : {}),
       limits: {
         ...(options.maxManifestBytes !== undefined ? { maxManifestBytes: options.maxManifestBytes } : {}),
         ...(options.uploadTtlMs !== undefined ? { uploadTtlMs: options.uploadTtlMs } : {}),
