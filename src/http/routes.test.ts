@@ -39,5 +39,13 @@ describe('route table', () => {
     if (del.kind === 'route') {
       assert.deepEqual(requiredAccess(del.route, del.params, new URLSearchParams()), [{ type: 'repository', name: 'team/app', actions: ['delete'] }]);
     }
+    const untag = matchRoute('DELETE', '/v2/team/app/manifests/v1');
+    if (untag.kind === 'route') {
+      assert.deepEqual(requiredAccess(untag.route, untag.params, new URLSearchParams()), [{ type: 'repository', name: 'team/app', actions: ['metadata_write'] }]);
+    }
+    const tags = matchRoute('GET', '/v2/team/app/tags/list');
+    if (tags.kind === 'route') {
+      assert.deepEqual(requiredAccess(tags.route, tags.params, new URLSearchParams()), [{ type: 'repository', name: 'team/app', actions: ['metadata_read'] }]);
+    }
   });
 });

@@ -9,6 +9,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
+import type { Access, Action } from '../auth/access.js';
 import type { Registry } from '../registry/index.js';
 import * as blobs from './handlers/blobs.js';
 import * as listings from './handlers/listings.js';
@@ -57,25 +58,26 @@ export const routes: readonly Route[] = [
   { name: 'blob', method: 'DELETE', path: v2(`${name}/blobs/(?<digest>[^/]+)`), handle: blobs.remove },
 ];
 
-export type Action = 'pull' | 'push' | 'delete';
-
-export interface AccessRequest {
-  type: 'repository' | 'registry';
-  name: string;
-  actions: Action[];
-}
-
-/** What a matched request needs, derived from the route's method (see the module comment). */
-export function requiredAccess(route: Route, params: Record<string, string>, query: URLSearchParams): AccessRequest[] {
+/**
+ * What a matched request needs, derived from the route's method (see the module comment). Listing
+ * endpoints need only `metadata_read` and deleting a tag only `metadata_write`; `pull` and `delete`
+ * imply them, so Docker-scoped tokens work unchanged while repository-scoped tokens can be narrower.
+ */
+export function requiredAccess(route: Route, params: Record<string, string>, query: URLSearchParams): Access[] {
   if (route.name === 'base') return [];
-  if (route.name === 'catalog') return [{ type: 'registry', name: 'catalog', actions: [] }];
+  if (route.name === 'catalog') return [{ type: 'registry', name: 'catalog', actions: ['*'] }];
   const repository = params['name'] ?? '';
-  const actions: Action[] =
-    route.method === 'GET' || route.method === 'HEAD' ? ['pull'] : route.method === 'DELETE' ? ['delete'] : ['pull', 'push'];
-  const access: AccessRequest[] = [{ type: 'repository', name: repository, actions }];
+  const access: Access[] = [{ type: 'repository', name: repository, actions: actionsFor(route, params) }];
   const from = query.get('from');
   if (route.name === 'uploads' && query.has('mount') && from) access.push({ type: 'repository', name: from, actions: ['pull'] });
   return access;
+}
+
+function actionsFor(route: Route, params: Record<string, string>): Action[] {
+  if (route.name === 'tags' || route.name === 'referrers') return ['metadata_read'];
+  if (route.method === 'GET' || route.method === 'HEAD') return ['pull'];
+  if (route.method === 'DELETE') return route.name === 'manifest' && !(params['reference'] ?? '').includes(':') ? ['metadata_write'] : ['delete'];
+  return ['pull', 'push'];
 }
 
 export type Match =

@@ -1,0 +1,35 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { formatScope, missingAccess, parseScope, parseScopes } from './access.js';
+
+describe('scopes', () => {
+  it('parses names with a host:port prefix and several actions', () => {
+    assert.deepEqual(parseScope('repository:localhost:5000/team/app:pull,push'), {
+      type: 'repository',
+      name: 'localhost:5000/team/app',
+      actions: ['pull', 'push'],
+    });
+    assert.deepEqual(parseScope('registry:catalog:*'), { type: 'registry', name: 'catalog', actions: ['*'] });
+  });
+
+  it('drops unknown types and actions, and splits space-separated lists', () => {
+    assert.equal(parseScope('bogus:x:pull'), undefined);
+    assert.equal(parseScope('repository:pull'), undefined);
+    assert.deepEqual(parseScopes(['repository:a:pull repository:b:push,fly', 'repository:c:delete']).map(formatScope), [
+      'repository:a:pull',
+      'repository:b:push',
+      'repository:c:delete',
+    ]);
+  });
+
+  it('computes what a grant lacks, honouring implied actions', () => {
+    const granted = [{ type: 'repository' as const, name: 'a', actions: ['pull' as const] }];
+    assert.deepEqual(missingAccess(granted, [{ type: 'repository', name: 'a', actions: ['metadata_read'] }]), []);
+    assert.deepEqual(missingAccess(granted, [{ type: 'repository', name: 'a', actions: ['pull', 'push'] }]), [
+      { type: 'repository', name: 'a', actions: ['push'] },
+    ]);
+    assert.deepEqual(missingAccess(granted, [{ type: 'repository', name: 'b', actions: ['pull'] }]), [
+      { type: 'repository', name: 'b', actions: ['pull'] },
+    ]);
+  });
+});

@@ -1,0 +1,81 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import type { Action } from './access.js';
+import { grantAccess, isValidPattern, matchesPattern, type Grant, type Permission } from './permissions.js';
+
+describe('repository patterns', () => {
+  const cases: Array<[string, string, boolean]> = [
+    ['team-a/*', 'team-a/app', true],
+    ['team-a/*', 'team-a/app/sub', false],
+    ['team-a/*', 'team-b/app', false],
+    ['vendor/**', 'vendor/a/b/c', true],
+    ['vendor/**', 'vendor', false],
+    ['**', 'anything/at/all', true],
+    ['app', 'app', true],
+    ['app', 'app2', false],
+    ['*-svc', 'pay-svc', true],
+    ['a.b', 'axb', false],
+  ];
+  for (const [pattern, repository, expected] of cases) {
+    it(`${pattern} ${expected ? 'matches' : 'does not match'} ${repository}`, () => assert.equal(matchesPattern(pattern, repository), expected));
+  }
+  it('validates pattern syntax', () => {
+    assert.equal(isValidPattern('team-a/*'), true);
+    assert.equal(isValidPattern('vendor/**'), true);
+    assert.equal(isValidPattern('../x'), false);
+    assert.equal(isValidPattern('Team/*'), false);
+  });
+});
+
+describe('the scope matrix: permission x requested action x repository', () => {
+  // [permission on pattern, requested action on repository, granted actions]
+  const matrix: Array<[Permission, string, string, Action, Action[]]> = [
+    ['pull', 'team-a/*', 'team-a/app', 'pull', ['pull']],
+    ['pull', 'team-a/*', 'team-a/app', 'push', []],
+    ['pull', 'team-a/*', 'team-a/app', 'delete', []],
+    ['pull', 'team-a/*', 'team-b/app', 'pull', []],
+    ['push', 'team-a/*', 'team-a/app', 'pull', ['pull']],
+    ['push', 'team-a/*', 'team-a/app', 'push', ['push']],
+    ['push', 'team-a/*', 'team-a/app', 'delete', []],
+    ['push', 'team-a/*', 'other/app', 'push', []],
+    ['delete', 'vendor/**', 'vendor/x/y', 'delete', ['delete']],
+    ['delete', 'vendor/**', 'vendor/x/y', 'pull', []],
+    ['owner', '**', 'any/repo', 'pull', ['pull']],
+    ['owner', '**', 'any/repo', 'push', ['push']],
+    ['owner', '**', 'any/repo', 'delete', ['delete']],
+    ['owner', '**', 'any/repo', '*', ['*']],
+    ['content/read', 'app', 'app', 'pull', ['pull']],
+    ['content/read', 'app', 'app', 'push', []],
+    ['content/write', 'app', 'app', 'push', ['push']],
+    ['content/write', 'app', 'app', 'pull', []],
+    ['content/delete', 'app', 'app', 'delete', ['delete']],
+    ['metadata/read', 'app', 'app', 'pull', ['metadata_read']],
+    ['metadata/write', 'app', 'app', 'delete', ['metadata_write']],
+    ['metadata/write', 'app', 'app', 'push', []],
+  ];
+  for (const [permission, pattern, repository, action, expected] of matrix) {
+    it(`${permission} on ${pattern}, asking ${action} on ${repository}, grants [${expected.join(',')}]`, () => {
+      const grants: Grant[] = [{ pattern, permission }];
+      const granted = grantAccess(grants, [{ type: 'repository', name: repository, actions: [action] }]);
+      assert.deepEqual(granted.flatMap((g) => g.actions), expected);
+    });
+  }
+
+  it('grants the catalog only with a read or owner grant at registry scope', () => {
+    const catalog = [{ type: 'registry' as const, name: 'catalog', actions: ['*' as const] }];
+    assert.equal(grantAccess([{ pattern: '**', permission: 'pull' }], catalog).length, 1);
+    assert.equal(grantAccess([{ pattern: 'team-a/*', permission: 'owner' }], catalog).length, 0);
+  });
+
+  it('intersects several scopes independently', () => {
+    const granted = grantAccess([{ pattern: 'a', permission: 'push' }, { pattern: 'b', permission: 'pull' }], [
+      { type: 'repository', name: 'a', actions: ['pull', 'push'] },
+      { type: 'repository', name: 'b', actions: ['pull', 'push'] },
+      { type: 'repository', name: 'c', actions: ['pull'] },
+    ]);
+    assert.deepEqual(granted, [
+      { type: 'repository', name: 'a', actions: ['pull', 'push'] },
+      { type: 'repository', name: 'b', actions: ['pull'] },
+    ]);
+  });
+});

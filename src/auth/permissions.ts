@@ -1,0 +1,102 @@
+/**
+ * Stored policy: permissions granted on repository patterns, and how they turn into the exact
+ * actions of an issued token. Wildcards live only here; tokens always name exact repositories.
+ *
+ * Patterns: `*` matches within one path component, `**` across components; the pattern `**` is
+ * "registry scope" (every repository, plus the catalog).
+ */
+import type { Access, Action } from './access.js';
+
+export const roles = ['pull', 'push', 'delete', 'owner'] as const;
+export const scopeMapActions = ['content/read', 'content/write', 'content/delete', 'metadata/read', 'metadata/write'] as const;
+export type Role = (typeof roles)[number];
+export type ScopeMapAction = (typeof scopeMapActions)[number];
+export type Permission = Role | ScopeMapAction;
+
+export interface Grant {
+  /** A repository pattern; `**` means the whole registry. */
+  pattern: string;
+  permission: Permission;
+}
+
+export const registryScope = '**';
+
+const actionsOf: Readonly<Record<Permission, readonly Action[]>> = {
+  pull: ['pull'],
+  push: ['pull', 'push'],
+  delete: ['delete'],
+  owner: ['*'],
+  'content/read': ['pull'],
+  'content/write': ['push'],
+  'content/delete': ['delete'],
+  'metadata/read': ['metadata_read'],
+  'metadata/write': ['metadata_write'],
+};
+
+export function isPermission(value: string): value is Permission {
+  return value in actionsOf;
+}
+
+const patternCache = new Map<string, RegExp>();
+const patternSyntax = /^(?:\*\*|[a-z0-9*]+(?:[._-]+[a-z0-9*]+)*)(?:\/(?:\*\*|[a-z0-9*]+(?:[._-]+[a-z0-9*]+)*))*$/;
+
+/** True if `pattern` is a well-formed repository pattern (repository grammar plus `*` and `**`). */
+export function isValidPattern(pattern: string): boolean {
+  return pattern.length <= 255 && patternSyntax.test(pattern);
+}
+
+export function matchesPattern(pattern: string, repository: string): boolean {
+  let regex = patternCache.get(pattern);
+  if (!regex) {
+    const source = pattern
+      .split('**')
+      .map((part) => part.split('*').map((text) => text.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('[^/]*'))
+      .join('.*');
+    regex = new RegExp(`^${source}$`);
+    patternCache.set(pattern, regex);
+  }
+  return regex.test(repository);
+}
+
+/** Every action the grants allow on one repository. */
+export function allowedOnRepository(grants: readonly Grant[], repository: string): Action[] {
+  const actions = new Set<Action>();
+  for (const grant of grants) {
+    if (matchesPattern(grant.pattern, repository)) for (const action of actionsOf[grant.permission]) actions.add(action);
+  }
+  return [...actions];
+}
+
+/** Registry-wide reads (the catalog) need a read or owner grant at registry scope. */
+export function allowedOnRegistry(grants: readonly Grant[]): Action[] {
+  const registryWide = grants.filter((g) => g.pattern === registryScope);
+  return registryWide.some((g) => ['owner', 'pull', 'push', 'content/read', 'metadata/read'].includes(g.permission)) ? ['*'] : [];
+}
+
+/** True if the grants include managing principals and policy (the owner role at registry scope). */
+export function isOwner(grants: readonly Grant[]): boolean {
+  return grants.some((g) => g.permission === 'owner' && g.pattern === registryScope);
+}
+
+/**
+ * The intersection of what was asked and what the grants allow, per requested resource. A requested
+ * broad action is narrowed to what the grants imply (asking `pull` with only `metadata/read` yields
+ * `metadata_read`), so standard clients work with narrow tokens. Empty entries are dropped.
+ */
+export function grantAccess(grants: readonly Grant[], requested: readonly Access[]): Access[] {
+  const granted: Access[] = [];
+  for (const request of requested) {
+    const allowed = new Set(request.type === 'registry' ? allowedOnRegistry(grants) : allowedOnRepository(grants, request.name));
+    if (request.type === 'registry' && request.name !== 'catalog') continue;
+    const everything = allowed.has('*');
+    const actions = new Set<Action>();
+    for (const action of request.actions) {
+      if (everything || allowed.has(action)) actions.add(action);
+      else if (action === 'pull' && allowed.has('metadata_read')) actions.add('metadata_read');
+      else if (action === 'delete' && allowed.has('metadata_write')) actions.add('metadata_write');
+      else if (action === '*') for (const a of allowed) actions.add(a);
+    }
+    if (actions.size > 0) granted.push({ type: request.type, name: request.name, actions: [...actions] });
+  }
+  return granted;
+}
