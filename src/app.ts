@@ -7,6 +7,7 @@ import { createServer as createHttpServer, type Server } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
+import { createAuth, type Auth } from './auth/index.js';
 import type { Config } from './config/schema.js';
 import { parseAddress } from './config/load.js';
 import { registryListener } from './http/server.js';
@@ -26,6 +27,7 @@ export interface AppDependencies {
 export interface App {
   server: Server;
   registry: Registry;
+  auth: Auth;
   /** Starts listening on `config.addr`; resolves to the base URL actually bound. */
   listen(): Promise<string>;
   /** Stops accepting requests, lets in-flight ones finish, closes the metadata store. */
@@ -41,7 +43,8 @@ export function createApp(deps: AppDependencies): App {
     logger,
     limits: config.limits,
   });
-  const listener = registryListener(registry, logger);
+  const auth = createAuth(config.auth, deps.metadata.auth, registry.context.clock, logger);
+  const listener = registryListener(registry, auth, logger);
   const server = config.tls
     ? createHttpsServer({ cert: readFileSync(config.tls.cert), key: readFileSync(config.tls.key) }, listener)
     : createHttpServer(listener);
@@ -61,6 +64,7 @@ export function createApp(deps: AppDependencies): App {
   return {
     server,
     registry,
+    auth,
     async listen() {
       const { host, port } = parseAddress(config.addr);
       await new Promise<void>((ok, fail) => {

@@ -86,8 +86,16 @@ export function isOwner(grants: readonly Grant[]): boolean {
 export function grantAccess(grants: readonly Grant[], requested: readonly Access[]): Access[] {
   const granted: Access[] = [];
   for (const request of requested) {
-    const allowed = new Set(request.type === 'registry' ? allowedOnRegistry(grants) : allowedOnRepository(grants, request.name));
-    if (request.type === 'registry' && request.name !== 'catalog') continue;
+    if (request.type === 'registry' && request.name !== 'catalog' && request.name !== 'admin') continue;
+    const allowed = new Set(
+      request.type === 'repository'
+        ? allowedOnRepository(grants, request.name)
+        : request.name === 'admin'
+          ? isOwner(grants)
+            ? (['*'] as Action[])
+            : []
+          : allowedOnRegistry(grants),
+    );
     const everything = allowed.has('*');
     const actions = new Set<Action>();
     for (const action of request.actions) {

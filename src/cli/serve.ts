@@ -17,8 +17,23 @@ export async function serve(options: ServeOptions): Promise<void> {
     logger.warn({ addr: config.addr }, 'serving plain HTTP on a non-loopback address: put TLS in front or set tls.cert/tls.key');
   }
   const app = createApp({ config, storage: openStorage(config), metadata: await openMetadata(config), logger });
+  if (config.auth.enabled) {
+    const owner = await app.auth.principals.bootstrap();
+    await app.auth.principals.ensureAdminUser();
+    if (owner?.password) {
+      // Straight to the terminal, never through the logger: log pipelines must not carry secrets.
+      process.stderr.write(
+        `\nBerth created the first owner. This password is shown only once:\n  user: ${owner.name}\n  password: ${owner.password}\n` +
+          `Log in with: berth login ${config.addr} --username ${owner.name} --password-stdin\n\n`,
+      );
+    } else if (owner) {
+      logger.info({ user: owner.name }, 'created the bootstrap owner from configuration');
+    }
+  } else {
+    logger.warn('auth is disabled (auth.enabled=false): anyone who can reach this address can push, pull and delete');
+  }
   const url = await app.listen();
-  logger.info({ url, dataDir: config.dataDir }, 'listening');
+  logger.info({ url, dataDir: config.dataDir, auth: config.auth.enabled }, 'listening');
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;

@@ -24,6 +24,13 @@ export function loadConfig(sources: ConfigSources = {}): Config {
   if (env['BERTH_ADDR']) fromEnv['addr'] = env['BERTH_ADDR'];
   if (env['BERTH_DATA']) fromEnv['dataDir'] = env['BERTH_DATA'];
   if (env['BERTH_LOG_LEVEL']) fromEnv['logLevel'] = env['BERTH_LOG_LEVEL'];
+  const fileAuth = (fromFile['auth'] ?? {}) as Record<string, unknown>;
+  const envAuth: Record<string, unknown> = {};
+  if (env['BERTH_AUTH_ENABLED']) envAuth['enabled'] = !['false', '0', 'off', 'no'].includes(env['BERTH_AUTH_ENABLED'].toLowerCase());
+  if (env['BERTH_BOOTSTRAP_USER'] || env['BERTH_BOOTSTRAP_PASSWORD']) {
+    envAuth['bootstrap'] = stripUndefined({ user: env['BERTH_BOOTSTRAP_USER'], password: env['BERTH_BOOTSTRAP_PASSWORD'] });
+  }
+  if (Object.keys(envAuth).length > 0) fromEnv['auth'] = { ...fileAuth, ...envAuth };
   const merged = { ...fromFile, ...fromEnv, ...stripUndefined(sources.overrides ?? {}) };
   const parsed = configSchema.safeParse(merged);
   if (!parsed.success) {

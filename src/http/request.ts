@@ -21,7 +21,7 @@ export function hasBody(req: IncomingMessage): boolean {
 }
 
 /** Reads a whole body that must not exceed `limit` bytes (manifests; never blobs). */
-export async function readBoundedBody(req: IncomingMessage, limit: number, tooLarge: () => RegistryError): Promise<Buffer> {
+export async function readBoundedBody(req: IncomingMessage, limit: number, tooLarge: () => Error): Promise<Buffer> {
   const declared = contentLength(req);
   if (declared !== undefined && declared > limit) throw tooLarge();
   const chunks: Buffer[] = [];

@@ -5,6 +5,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
+import { OAuthError } from '../auth/token-endpoint.js';
 import { isRegistryError } from '../oci/errors.js';
 
 export type Headers = Record<string, string | number>;
@@ -36,7 +37,10 @@ export function sendError(req: IncomingMessage, res: ServerResponse, err: unknow
   const headers: Headers = {};
   // A body we did not read to the end cannot be skipped safely on a kept-alive connection.
   if (!req.complete) headers['Connection'] = 'close';
-  if (isRegistryError(err)) {
+  if (err instanceof OAuthError) {
+    // The token service speaks OAuth 2.0 errors (RFC 6749 section 5.2), not the registry's.
+    sendJson(res, err.status, { error: err.error, error_description: err.message }, { ...headers, ...err.headers, 'Cache-Control': 'no-store' });
+  } else if (isRegistryError(err)) {
     if (err.status >= 500) logger.error({ err, method: req.method, url: req.url }, 'request failed');
     const entry: Record<string, unknown> = { code: err.wireCode, message: err.message };
     if (err.detail !== undefined) entry['detail'] = err.detail;

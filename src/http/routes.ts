@@ -10,10 +10,13 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import type { Access, Action } from '../auth/access.js';
+import type { Auth } from '../auth/index.js';
+import type { AccessClaims } from '../auth/tokens.js';
 import type { Registry } from '../registry/index.js';
 import * as blobs from './handlers/blobs.js';
 import * as listings from './handlers/listings.js';
 import * as manifests from './handlers/manifests.js';
+import * as oauth2 from './handlers/oauth2.js';
 import * as uploads from './handlers/uploads.js';
 import { sendJson } from './respond.js';
 
@@ -26,13 +29,23 @@ export interface RouteContext {
   params: Record<string, string>;
   query: URLSearchParams;
   registry: Registry;
+  auth: Auth;
+  /** Who is calling, once the guard has run (undefined when anonymous or auth is off). */
+  identity: AccessClaims | undefined;
   logger: Logger;
 }
+
+/**
+ * Who may call a route: `registry` routes need the access `requiredAccess` derives; `owner` routes
+ * (management) need `registry:admin:*`; `public` routes (the token service itself) need nothing.
+ */
+export type Guard = 'registry' | 'owner' | 'public';
 
 export interface Route {
   name: string;
   method: Method;
   path: RegExp;
+  guard?: Guard;
   handle(ctx: RouteContext): Promise<void>;
 }
 
@@ -56,6 +69,10 @@ export const routes: readonly Route[] = [
   { name: 'blob', method: 'GET', path: v2(`${name}/blobs/(?<digest>[^/]+)`), handle: blobs.get },
   { name: 'blob', method: 'HEAD', path: v2(`${name}/blobs/(?<digest>[^/]+)`), handle: blobs.get },
   { name: 'blob', method: 'DELETE', path: v2(`${name}/blobs/(?<digest>[^/]+)`), handle: blobs.remove },
+  { name: 'token', method: 'GET', path: /^\/oauth2\/token$/, guard: 'public', handle: oauth2.getToken },
+  { name: 'token', method: 'POST', path: /^\/oauth2\/token$/, guard: 'public', handle: oauth2.postToken },
+  { name: 'exchange', method: 'POST', path: /^\/oauth2\/exchange$/, guard: 'public', handle: oauth2.exchange },
+  { name: 'jwks', method: 'GET', path: /^\/oauth2\/jwks$/, guard: 'public', handle: oauth2.jwks },
 ];
 
 /**
@@ -64,7 +81,8 @@ export const routes: readonly Route[] = [
  * imply them, so Docker-scoped tokens work unchanged while repository-scoped tokens can be narrower.
  */
 export function requiredAccess(route: Route, params: Record<string, string>, query: URLSearchParams): Access[] {
-  if (route.name === 'base') return [];
+  if (route.guard === 'public' || route.name === 'base') return [];
+  if (route.guard === 'owner') return [{ type: 'registry', name: 'admin', actions: ['*'] }];
   if (route.name === 'catalog') return [{ type: 'registry', name: 'catalog', actions: ['*'] }];
   const repository = params['name'] ?? '';
   const access: Access[] = [{ type: 'repository', name: repository, actions: actionsFor(route, params) }];

@@ -6,17 +6,19 @@
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import { RegistryError } from '../oci/errors.js';
+import type { Auth } from '../auth/index.js';
 import type { Registry } from '../registry/index.js';
+import { authorize } from './authorize.js';
 import { sendError } from './respond.js';
-import { matchRoute } from './routes.js';
+import { matchRoute, requiredAccess } from './routes.js';
 
-export function registryListener(registry: Registry, logger: Logger): RequestListener {
+export function registryListener(registry: Registry, auth: Auth, logger: Logger): RequestListener {
   return (req: IncomingMessage, res: ServerResponse) => {
-    void dispatch(req, res, registry, logger);
+    void dispatch(req, res, registry, auth, logger);
   };
 }
 
-async function dispatch(req: IncomingMessage, res: ServerResponse, registry: Registry, logger: Logger): Promise<void> {
+async function dispatch(req: IncomingMessage, res: ServerResponse, registry: Registry, auth: Auth, logger: Logger): Promise<void> {
   try {
     const rawUrl = req.url ?? '/';
     const queryStart = rawUrl.indexOf('?');
@@ -27,10 +29,15 @@ async function dispatch(req: IncomingMessage, res: ServerResponse, registry: Reg
     if (match.kind === 'method-not-allowed') {
       throw new RegistryError('METHOD_NOT_ALLOWED', undefined, { method: req.method }, { Allow: match.allow.join(', ') });
     }
-    await match.route.handle({ req, res, params: match.params, query, registry, logger });
+    const { route, params } = match;
+    const identity =
+      auth.enabled && route.guard !== 'public'
+        ? await authorize(req, auth, requiredAccess(route, params, query), registry.context.clock.now())
+        : undefined;
+    await route.handle({ req, res, params, query, registry, auth, identity, logger });
     logger.debug({ method: req.method, url: rawUrl, status: res.statusCode }, 'request');
   } catch (err) {
-    if (isClientGone(err, req)) {
+    if (isClientGone(err, res)) {
       logger.debug({ method: req.method, url: req.url }, 'client went away');
       if (!res.headersSent) res.destroy();
       return;
@@ -39,8 +46,11 @@ async function dispatch(req: IncomingMessage, res: ServerResponse, registry: Reg
   }
 }
 
-/** A request whose client aborted; nothing useful can be sent back. */
-function isClientGone(err: unknown, req: IncomingMessage): boolean {
+/**
+ * A request whose client aborted; nothing useful can be sent back. (The request stream itself is
+ * "destroyed" after a normal full read, so the socket is what tells.)
+ */
+function isClientGone(err: unknown, res: ServerResponse): boolean {
   const code = (err as NodeJS.ErrnoException | undefined)?.code;
-  return code === 'ECONNRESET' || code === 'ERR_STREAM_PREMATURE_CLOSE' || (req.destroyed && !(err instanceof RegistryError));
+  return code === 'ECONNRESET' || code === 'ERR_STREAM_PREMATURE_CLOSE' || !res.socket || res.socket.destroyed;
 }

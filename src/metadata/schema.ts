@@ -66,6 +66,73 @@ export interface UploadsTable {
   updated_at: number;
 }
 
+export type PrincipalKind = 'user' | 'admin' | 'service' | 'token';
+
+/** Anything that can authenticate: a user, the admin user, a service principal, a scoped token. */
+export interface PrincipalsTable {
+  id: string;
+  kind: PrincipalKind;
+  /** Login name: user name, admin user name, token name, or a service principal's client id. */
+  name: string;
+  description: string | null;
+  disabled: number;
+  expires_at: number | null;
+  created_at: number;
+}
+
+/** Hashed secrets (passwords, client secrets); never stored in clear. */
+export interface CredentialsTable {
+  id: string;
+  principal_id: string;
+  /** `password`, `password1`/`password2` (admin user, tokens), or a client secret's name. */
+  label: string;
+  hash: string;
+  expires_at: number | null;
+  created_at: number;
+}
+
+export interface GrantsTable {
+  principal_id: string;
+  pattern: string;
+  permission: string;
+}
+
+export interface RefreshTokensTable {
+  id: string;
+  principal_id: string;
+  /** The credential that bought it; rotating that credential revokes the token. */
+  credential_id: string | null;
+  expires_at: number;
+  created_at: number;
+  revoked_at: number | null;
+}
+
+/** Token signing keys, shared by every replica through the database. */
+export interface SigningKeysTable {
+  kid: string;
+  alg: string;
+  private_jwk: string;
+  public_jwk: string;
+  created_at: number;
+  /** When it stopped signing; it is still published (to verify) for the longest token lifetime. */
+  retired_at: number | null;
+}
+
+export interface AuditLogTable {
+  id: Generated<number>;
+  at: number;
+  event: string;
+  principal_id: string | null;
+  principal_name: string | null;
+  client_address: string | null;
+  detail: string | null;
+}
+
+export interface AnonymousPullTable {
+  pattern: string;
+  created_at: number;
+}
+
 export interface Schema {
   repositories: RepositoriesTable;
   blobs: BlobsTable;
@@ -75,4 +142,11 @@ export interface Schema {
   manifest_references: ManifestReferencesTable;
   tags: TagsTable;
   uploads: UploadsTable;
+  principals: PrincipalsTable;
+  credentials: CredentialsTable;
+  grants: GrantsTable;
+  refresh_tokens: RefreshTokensTable;
+  signing_keys: SigningKeysTable;
+  audit_log: AuditLogTable;
+  anonymous_pull: AnonymousPullTable;
 }

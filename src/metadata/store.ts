@@ -6,6 +6,7 @@
  * `now` is injected (milliseconds) so tests control time.
  */
 import type { Descriptor } from '../oci/manifest.js';
+import type { AuthMetadata } from './auth-store.js';
 
 export interface Page {
   /** Maximum number of entries; undefined means the server's default limit. */
@@ -123,5 +124,6 @@ export interface Metadata {
   readonly uploads: UploadIndex;
   readonly manifests: ManifestIndex;
   readonly gc: GcIndex;
+  readonly auth: AuthMetadata;
   close(): Promise<void>;
 }

@@ -29,6 +29,11 @@ export interface StartBerthOptions {
   dataDir?: string;
   /** Extra environment, merged over process.env. */
   env?: NodeJS.ProcessEnv;
+  /**
+   * Run with the token service on (Berth's default). Off by default here, because most process
+   * tests exercise the registry API itself; auth tests turn it on and log in like a user would.
+   */
+  auth?: boolean;
   /** Extra CLI arguments appended after `serve --addr ... --data ...`. */
   args?: string[];
   /** Bound on waiting for the "listening" line; a failure, never an assertion on speed. */
@@ -84,7 +89,7 @@ export async function startBerth(options: StartBerthOptions = {}): Promise<Berth
   const args = [cli, 'serve', '--addr', '127.0.0.1:0', '--data', dataDir, ...(options.args ?? [])];
   const proc = spawn(process.execPath, args, {
     cwd: REPO_ROOT,
-    env: { ...process.env, ...options.env },
+    env: { ...process.env, BERTH_AUTH_ENABLED: options.auth ? 'true' : 'false', ...options.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const out = captureOutput(proc);

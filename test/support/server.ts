@@ -12,6 +12,9 @@ import { loadConfig } from '../../src/config/load.js';
 import { openMetadata, openStorage } from '../../src/deps.js';
 import type { Clock } from '../../src/registry/context.js';
 
+export const ownerName = 'owner';
+export const ownerPassword = 'owner-password-1';
+
 export interface TestServer {
   url: string;
   dataDir: string;
@@ -23,6 +26,11 @@ export interface TestServerOptions {
   maxManifestBytes?: number;
   uploadTtlMs?: number;
   clock?: Clock;
+  /**
+   * Turn the token service on (default off: the registry-core tests exercise the API itself).
+   * With auth on, an owner `owner` / `owner-password-1` is bootstrapped.
+   */
+  auth?: boolean;
   /** Serve HTTPS with these PEM files. */
   tls?: { cert: string; key: string };
   /** Reuse a data directory (e.g. to restart on the same data); it is then not deleted on stop. */
@@ -39,6 +47,7 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
       dataDir,
       logLevel: 'silent',
       ...(options.tls ? { tls: options.tls } : {}),
+      auth: { enabled: options.auth ?? false, bootstrap: { user: ownerName, password: ownerPassword } },
       limits: {
         ...(options.maxManifestBytes !== undefined ? { maxManifestBytes: options.maxManifestBytes } : {}),
         ...(options.uploadTtlMs !== undefined ? { uploadTtlMs: options.uploadTtlMs } : {}),
@@ -52,6 +61,7 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
     logger: pino({ level: process.env['BERTH_TEST_LOG'] ?? 'silent' }),
     ...(options.clock ? { clock: options.clock } : {}),
   });
+  if (options.auth) await app.auth.principals.bootstrap();
   const url = await app.listen();
   return {
     url,

@@ -10,11 +10,14 @@ import { Kysely, Migrator, SqliteDialect } from 'kysely';
 import type { Schema } from '../schema.js';
 import type { Metadata } from '../store.js';
 import { migrationProvider } from '../migrations.js';
+import { SqlAnonymousPullIndex, SqlAuditIndex } from './audit-index.js';
 import { SqlBlobIndex } from './blob-index.js';
 import { SqlContext } from './context.js';
 import { SqlGcIndex } from './gc-index.js';
 import { SqlManifestIndex } from './manifest-index.js';
+import { SqlCredentialIndex, SqlGrantIndex, SqlPrincipalIndex } from './principal-index.js';
 import { SqlRepositoryIndex } from './repository-index.js';
+import { SqlRefreshTokenIndex, SqlSigningKeyIndex } from './token-index.js';
 import { SqlUploadIndex } from './upload-index.js';
 
 export async function openSqliteMetadata(file: string): Promise<Metadata> {
@@ -35,6 +38,9 @@ async function migrate(db: Kysely<Schema>, dialect: 'sqlite' | 'postgres'): Prom
   const migrator = new Migrator({ db, provider: migrationProvider(dialect) });
   const { error, results } = await migrator.migrateToLatest();
   if (error) {
+    if (String(error).includes('corrupted migrations')) {
+      throw new Error('the metadata database was written by a newer Berth: run that version, or restore a backup', { cause: error });
+    }
     const failed = results?.find((r) => r.status === 'Error')?.migrationName ?? 'unknown';
     throw new Error(`metadata migration ${failed} failed: ${String(error)}`, { cause: error });
   }
@@ -48,6 +54,15 @@ function sqlMetadata(db: Kysely<Schema>): Metadata {
     uploads: new SqlUploadIndex(ctx),
     manifests: new SqlManifestIndex(ctx),
     gc: new SqlGcIndex(ctx),
+    auth: {
+      principals: new SqlPrincipalIndex(ctx),
+      credentials: new SqlCredentialIndex(ctx),
+      grants: new SqlGrantIndex(ctx),
+      refreshTokens: new SqlRefreshTokenIndex(ctx),
+      signingKeys: new SqlSigningKeyIndex(ctx),
+      audit: new SqlAuditIndex(ctx),
+      anonymousPull: new SqlAnonymousPullIndex(ctx),
+    },
     close: () => db.destroy(),
   };
 }

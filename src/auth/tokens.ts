@@ -1,0 +1,146 @@
+/**
+ * Issuing and verifying Berth's JWTs. Access tokens carry the Docker token-spec `access` claim and
+ * `aud` = the service; refresh tokens are JWTs too, with their own `typ` so one can never be used
+ * as the other, and a `jti` recorded in the store so they can be revoked.
+ */
+import { randomUUID } from 'node:crypto';
+import { errors as joseErrors, jwtVerify, SignJWT, type JWTPayload, type JWTHeaderParameters } from 'jose';
+import type { PrincipalKind, RefreshTokenIndex } from '../metadata/auth-store.js';
+import type { Clock } from '../registry/context.js';
+import type { Access } from './access.js';
+import { acceptedAlgorithms, type KeyRing } from './keys.js';
+
+export const accessTokenType = 'at+jwt';
+export const refreshTokenType = 'berth-refresh+jwt';
+/** Allowed clock difference between Berth and its clients/replicas when checking exp/nbf/iat. */
+export const clockSkewSeconds = 30;
+
+export interface Identity {
+  /** Principal id (`anonymous` for anonymous pulls). */
+  subject: string;
+  name: string;
+  kind: PrincipalKind | 'anonymous';
+  /** The credential used to authenticate, so tokens derived from it die when it is rotated. */
+  credentialId?: string | undefined;
+}
+
+export interface AccessClaims extends Identity {
+  access: Access[];
+  expiresAt: number;
+}
+
+export interface IssuedToken {
+  token: string;
+  expiresIn: number;
+  issuedAt: string;
+}
+
+export class InvalidTokenError extends Error {
+  override name = 'InvalidTokenError';
+}
+
+export class TokenService {
+  constructor(
+    private readonly keys: KeyRing,
+    private readonly refreshTokens: RefreshTokenIndex,
+    private readonly clock: Clock,
+    private readonly options: { issuer: string; service: string },
+  ) {}
+
+  async issueAccess(identity: Identity, access: Access[], lifetimeMs: number): Promise<IssuedToken> {
+    const claims: JWTPayload = { access, name: identity.name, kind: identity.kind };
+    if (identity.credentialId) claims['cid'] = identity.credentialId;
+    return this.sign(claims, accessTokenType, identity.subject, lifetimeMs);
+  }
+
+  async verifyAccess(token: string): Promise<AccessClaims> {
+    const payload = await this.verify(token, accessTokenType);
+    if (!Array.isArray(payload['access'])) throw new InvalidTokenError('token has no access claim');
+    return {
+      subject: payload.sub ?? '',
+      name: typeof payload['name'] === 'string' ? payload['name'] : '',
+      kind: payload['kind'] as AccessClaims['kind'],
+      credentialId: typeof payload['cid'] === 'string' ? payload['cid'] : undefined,
+      access: payload['access'] as Access[],
+      expiresAt: (payload.exp ?? 0) * 1000,
+    };
+  }
+
+  /** Issues a refresh token and records it so it can be revoked. */
+  async issueRefresh(identity: Identity, lifetimeMs: number): Promise<IssuedToken> {
+    const jti = randomUUID();
+    const now = this.clock.now();
+    await this.refreshTokens.add({
+      id: jti,
+      principalId: identity.subject,
+      credentialId: identity.credentialId,
+      expiresAt: now + lifetimeMs,
+      createdAt: now,
+      revokedAt: undefined,
+    });
+    const claims: JWTPayload = { jti, name: identity.name, kind: identity.kind };
+    if (identity.credentialId) claims['cid'] = identity.credentialId;
+    return this.sign(claims, refreshTokenType, identity.subject, lifetimeMs);
+  }
+
+  /** Verifies signature, expiry and that the token was not revoked; the caller re-checks the principal. */
+  async verifyRefresh(token: string): Promise<Identity & { expiresAt: number }> {
+    const payload = await this.verify(token, refreshTokenType);
+    const record = payload.jti ? await this.refreshTokens.get(payload.jti) : undefined;
+    if (!record || record.revokedAt !== undefined || record.principalId !== payload.sub) {
+      throw new InvalidTokenError('refresh token revoked or unknown');
+    }
+    return {
+      subject: record.principalId,
+      name: typeof payload['name'] === 'string' ? payload['name'] : '',
+      kind: payload['kind'] as Identity['kind'],
+      credentialId: record.credentialId,
+      expiresAt: record.expiresAt,
+    };
+  }
+
+  private async sign(claims: JWTPayload, typ: string, subject: string, lifetimeMs: number): Promise<IssuedToken> {
+    const key = await this.keys.signingKey();
+    const now = this.clock.now();
+    const iat = Math.floor(now / 1000);
+    const lifetime = Math.max(1, Math.floor(lifetimeMs / 1000));
+    const token = await new SignJWT(claims)
+      .setProtectedHeader({ alg: key.alg, kid: key.kid, typ })
+      .setIssuer(this.options.issuer)
+      .setAudience(this.options.service)
+      .setSubject(subject)
+      .setIssuedAt(iat)
+      .setNotBefore(iat)
+      .setExpirationTime(iat + lifetime)
+      .setJti(typeof claims.jti === 'string' ? claims.jti : randomUUID())
+      .sign(key.privateKey);
+    return { token, expiresIn: lifetime, issuedAt: new Date(iat * 1000).toISOString() };
+  }
+
+  private async verify(token: string, typ: string): Promise<JWTPayload> {
+    try {
+      const { payload } = await jwtVerify(
+        token,
+        async (header: JWTHeaderParameters) => {
+          const key = await this.keys.verificationKey(header.kid);
+          if (!key) throw new InvalidTokenError('unknown signing key');
+          return key;
+        },
+        {
+          algorithms: acceptedAlgorithms,
+          issuer: this.options.issuer,
+          audience: this.options.service,
+          typ,
+          clockTolerance: clockSkewSeconds,
+          currentDate: new Date(this.clock.now()),
+          requiredClaims: ['exp', 'iat', 'sub'],
+        },
+      );
+      return payload;
+    } catch (err) {
+      if (err instanceof InvalidTokenError) throw err;
+      if (err instanceof joseErrors.JOSEError) throw new InvalidTokenError(err.code);
+      throw err;
+    }
+  }
+}

@@ -1,0 +1,122 @@
+/**
+ * What the token service needs from the metadata database. Same contract as `store.ts`: injected
+ * `now`, validated inputs, one implementation for SQLite and PostgreSQL in `sql/`.
+ */
+import type { PrincipalKind } from './schema.js';
+
+export type { PrincipalKind };
+
+export interface PrincipalRecord {
+  id: string;
+  kind: PrincipalKind;
+  name: string;
+  description: string | undefined;
+  disabled: boolean;
+  expiresAt: number | undefined;
+  createdAt: number;
+}
+
+export interface CredentialRecord {
+  id: string;
+  principalId: string;
+  label: string;
+  hash: string;
+  expiresAt: number | undefined;
+  createdAt: number;
+}
+
+export interface GrantRecord {
+  pattern: string;
+  permission: string;
+}
+
+export interface PrincipalIndex {
+  /** Inserts a principal; false if the name is taken. */
+  create(principal: PrincipalRecord): Promise<boolean>;
+  get(id: string): Promise<PrincipalRecord | undefined>;
+  findByName(name: string): Promise<PrincipalRecord | undefined>;
+  list(kind?: PrincipalKind): Promise<PrincipalRecord[]>;
+  count(): Promise<number>;
+  update(id: string, changes: { disabled?: boolean; expiresAt?: number | null; description?: string | null }): Promise<boolean>;
+  /** Deletes the principal with its credentials, grants and refresh tokens. */
+  delete(id: string): Promise<boolean>;
+}
+
+export interface CredentialIndex {
+  list(principalId: string): Promise<CredentialRecord[]>;
+  /** Replaces the credential with the same label (rotation), returning the replaced one's id. */
+  put(credential: CredentialRecord): Promise<string | undefined>;
+  /** Removes a credential by label; returns its id if it existed. */
+  remove(principalId: string, label: string): Promise<string | undefined>;
+}
+
+export interface GrantIndex {
+  list(principalId: string): Promise<GrantRecord[]>;
+  /** Replaces the principal's grants with exactly these. */
+  replace(principalId: string, grants: readonly GrantRecord[]): Promise<void>;
+}
+
+export interface RefreshTokenRecord {
+  id: string;
+  principalId: string;
+  credentialId: string | undefined;
+  expiresAt: number;
+  createdAt: number;
+  revokedAt: number | undefined;
+}
+
+export interface RefreshTokenIndex {
+  add(token: RefreshTokenRecord): Promise<void>;
+  get(id: string): Promise<RefreshTokenRecord | undefined>;
+  /** Revokes every live refresh token of a principal (disable) or bought with a credential (rotation). */
+  revoke(filter: { principalId: string } | { credentialId: string }, now: number): Promise<number>;
+  /** Deletes tokens expired before `cutoff`; returns how many. */
+  prune(cutoff: number): Promise<number>;
+}
+
+export interface SigningKeyRecord {
+  kid: string;
+  alg: string;
+  privateJwk: string;
+  publicJwk: string;
+  createdAt: number;
+  retiredAt: number | undefined;
+}
+
+export interface SigningKeyIndex {
+  /** Keys not retired, or retired after `retiredAfter` (still needed to verify), newest first. */
+  listUsable(retiredAfter: number): Promise<SigningKeyRecord[]>;
+  add(key: SigningKeyRecord): Promise<void>;
+  /** Marks every active key except `keep` as retired at `now`. */
+  retireAllExcept(keep: string, now: number): Promise<void>;
+}
+
+export interface AuditEntry {
+  at: number;
+  event: string;
+  principalId?: string | undefined;
+  principalName?: string | undefined;
+  clientAddress?: string | undefined;
+  detail?: unknown;
+}
+
+export interface AuditIndex {
+  append(entry: AuditEntry): Promise<void>;
+  /** Newest first. */
+  list(options: { limit: number; principalId?: string | undefined }): Promise<Array<AuditEntry & { id: number }>>;
+}
+
+export interface AnonymousPullIndex {
+  list(): Promise<string[]>;
+  replace(patterns: readonly string[], now: number): Promise<void>;
+}
+
+export interface AuthMetadata {
+  readonly principals: PrincipalIndex;
+  readonly credentials: CredentialIndex;
+  readonly grants: GrantIndex;
+  readonly refreshTokens: RefreshTokenIndex;
+  readonly signingKeys: SigningKeyIndex;
+  readonly audit: AuditIndex;
+  readonly anonymousPull: AnonymousPullIndex;
+}

@@ -1,0 +1,50 @@
+import type { AnonymousPullIndex, AuditEntry, AuditIndex } from '../auth-store.js';
+import type { SqlContext } from './context.js';
+
+export class SqlAuditIndex implements AuditIndex {
+  constructor(private readonly ctx: SqlContext) {}
+
+  async append(entry: AuditEntry): Promise<void> {
+    await this.ctx.db
+      .insertInto('audit_log')
+      .values({
+        at: entry.at,
+        event: entry.event,
+        principal_id: entry.principalId ?? null,
+        principal_name: entry.principalName ?? null,
+        client_address: entry.clientAddress ?? null,
+        detail: entry.detail === undefined ? null : JSON.stringify(entry.detail),
+      })
+      .execute();
+  }
+
+  async list(options: { limit: number; principalId?: string | undefined }): Promise<Array<AuditEntry & { id: number }>> {
+    let query = this.ctx.db.selectFrom('audit_log').selectAll().orderBy('id', 'desc').limit(options.limit);
+    if (options.principalId !== undefined) query = query.where('principal_id', '=', options.principalId);
+    return (await query.execute()).map((row) => ({
+      id: Number(row.id),
+      at: Number(row.at),
+      event: row.event,
+      principalId: row.principal_id ?? undefined,
+      principalName: row.principal_name ?? undefined,
+      clientAddress: row.client_address ?? undefined,
+      detail: row.detail === null ? undefined : (JSON.parse(row.detail) as unknown),
+    }));
+  }
+}
+
+export class SqlAnonymousPullIndex implements AnonymousPullIndex {
+  constructor(private readonly ctx: SqlContext) {}
+
+  async list(): Promise<string[]> {
+    return (await this.ctx.db.selectFrom('anonymous_pull').select('pattern').orderBy('pattern').execute()).map((r) => r.pattern);
+  }
+
+  async replace(patterns: readonly string[], now: number): Promise<void> {
+    await this.ctx.db.transaction().execute(async (trx) => {
+      await trx.deleteFrom('anonymous_pull').execute();
+      const unique = [...new Set(patterns)];
+      if (unique.length > 0) await trx.insertInto('anonymous_pull').values(unique.map((pattern) => ({ pattern, created_at: now }))).execute();
+    });
+  }
+}

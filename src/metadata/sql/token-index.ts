@@ -1,0 +1,85 @@
+import type { RefreshTokenIndex, RefreshTokenRecord, SigningKeyIndex, SigningKeyRecord } from '../auth-store.js';
+import type { SqlContext } from './context.js';
+
+export class SqlRefreshTokenIndex implements RefreshTokenIndex {
+  constructor(private readonly ctx: SqlContext) {}
+
+  async add(t: RefreshTokenRecord): Promise<void> {
+    await this.ctx.db
+      .insertInto('refresh_tokens')
+      .values({
+        id: t.id,
+        principal_id: t.principalId,
+        credential_id: t.credentialId ?? null,
+        expires_at: t.expiresAt,
+        created_at: t.createdAt,
+        revoked_at: t.revokedAt ?? null,
+      })
+      .execute();
+  }
+
+  async get(id: string): Promise<RefreshTokenRecord | undefined> {
+    const row = await this.ctx.db.selectFrom('refresh_tokens').selectAll().where('id', '=', id).executeTakeFirst();
+    return (
+      row && {
+        id: row.id,
+        principalId: row.principal_id,
+        credentialId: row.credential_id ?? undefined,
+        expiresAt: Number(row.expires_at),
+        createdAt: Number(row.created_at),
+        revokedAt: row.revoked_at === null ? undefined : Number(row.revoked_at),
+      }
+    );
+  }
+
+  async revoke(filter: { principalId: string } | { credentialId: string }, now: number): Promise<number> {
+    let query = this.ctx.db.updateTable('refresh_tokens').set({ revoked_at: now }).where('revoked_at', 'is', null);
+    query = 'principalId' in filter ? query.where('principal_id', '=', filter.principalId) : query.where('credential_id', '=', filter.credentialId);
+    return Number((await query.executeTakeFirst()).numUpdatedRows);
+  }
+
+  async prune(cutoff: number): Promise<number> {
+    const result = await this.ctx.db.deleteFrom('refresh_tokens').where('expires_at', '<', cutoff).executeTakeFirst();
+    return Number(result.numDeletedRows);
+  }
+}
+
+export class SqlSigningKeyIndex implements SigningKeyIndex {
+  constructor(private readonly ctx: SqlContext) {}
+
+  async listUsable(retiredAfter: number): Promise<SigningKeyRecord[]> {
+    const rows = await this.ctx.db
+      .selectFrom('signing_keys')
+      .selectAll()
+      .where((eb) => eb.or([eb('retired_at', 'is', null), eb('retired_at', '>', retiredAfter)]))
+      .orderBy('created_at', 'desc')
+      .orderBy('kid', 'desc')
+      .execute();
+    return rows.map((row) => ({
+      kid: row.kid,
+      alg: row.alg,
+      privateJwk: row.private_jwk,
+      publicJwk: row.public_jwk,
+      createdAt: Number(row.created_at),
+      retiredAt: row.retired_at === null ? undefined : Number(row.retired_at),
+    }));
+  }
+
+  async add(key: SigningKeyRecord): Promise<void> {
+    await this.ctx.db
+      .insertInto('signing_keys')
+      .values({
+        kid: key.kid,
+        alg: key.alg,
+        private_jwk: key.privateJwk,
+        public_jwk: key.publicJwk,
+        created_at: key.createdAt,
+        retired_at: key.retiredAt ?? null,
+      })
+      .execute();
+  }
+
+  async retireAllExcept(keep: string, now: number): Promise<void> {
+    await this.ctx.db.updateTable('signing_keys').set({ retired_at: now }).where('kid', '!=', keep).where('retired_at', 'is', null).execute();
+  }
+}
