@@ -43,6 +43,7 @@ async function dispatch(req: IncomingMessage, res: ServerResponse, registry: Reg
       return;
     }
     sendError(req, res, err, logger);
+    logger.debug({ method: req.method, url: req.url, status: res.statusCode }, 'request');
   }
 }
 

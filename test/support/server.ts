@@ -31,6 +31,8 @@ export interface TestServerOptions {
    * With auth on, an owner `owner` / `owner-password-1` is bootstrapped.
    */
   auth?: boolean;
+  /** Capture the server's log lines (at debug level) instead of discarding them. */
+  logLines?: string[];
   /** Serve HTTPS with these PEM files. */
   tls?: { cert: string; key: string };
   /** Reuse a data directory (e.g. to restart on the same data); it is then not deleted on stop. */
@@ -58,7 +60,9 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
     config,
     storage: openStorage(config),
     metadata: await openMetadata(config),
-    logger: pino({ level: process.env['BERTH_TEST_LOG'] ?? 'silent' }),
+    logger: options.logLines
+      ? pino({ level: 'debug' }, { write: (line: string) => void options.logLines?.push(line) })
+      : pino({ level: process.env['BERTH_TEST_LOG'] ?? 'silent' }),
     ...(options.clock ? { clock: options.clock } : {}),
   });
   if (options.auth) await app.auth.principals.bootstrap();
