@@ -37,8 +37,6 @@ export interface BlobIndex {
   link(repository: string, blob: { digest: string; size: number }, now: number): Promise<void>;
   /** Removes the repository's link to the blob; true if there was one. */
   unlink(repository: string, digest: string): Promise<boolean>;
-  /** The subset of `digests` that `repository` cannot serve. */
-  missingInRepository(repository: string, digests: readonly string[]): Promise<string[]>;
 }
 
 export interface UploadRecord {

@@ -52,18 +52,4 @@ export class SqlBlobIndex implements BlobIndex {
       .executeTakeFirst();
     return Number(result.numDeletedRows) > 0;
   }
-
-  async missingInRepository(repository: string, digests: readonly string[]): Promise<string[]> {
-    if (digests.length === 0) return [];
-    const repositoryId = await this.ctx.findRepositoryId(repository);
-    if (repositoryId === undefined) return [...new Set(digests)];
-    const present = await this.ctx.db
-      .selectFrom('repository_blobs')
-      .select('digest')
-      .where('repository_id', '=', repositoryId)
-      .where('digest', 'in', [...new Set(digests)])
-      .execute();
-    const found = new Set(present.map((row) => row.digest));
-    return [...new Set(digests)].filter((digest) => !found.has(digest));
-  }
 }

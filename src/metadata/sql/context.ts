@@ -41,3 +41,25 @@ export class SqlContext {
 export function pageLimit(n: number | undefined, fallback: number): number {
   return n === undefined ? fallback : Math.max(0, Math.min(n, fallback));
 }
+
+/**
+ * The subset of `digests` with no row in `table` for the repository (a repository-less query, i.e.
+ * an unknown repository, has everything missing). Used for manifest reference checks.
+ */
+export async function missingDigests(
+  db: Db,
+  table: 'manifests' | 'repository_blobs',
+  repositoryId: number | undefined,
+  digests: readonly string[],
+): Promise<string[]> {
+  const unique = [...new Set(digests)];
+  if (unique.length === 0 || repositoryId === undefined) return unique;
+  const rows = await db
+    .selectFrom(table)
+    .select('digest')
+    .where('repository_id', '=', repositoryId)
+    .where('digest', 'in', unique)
+    .execute();
+  const found = new Set(rows.map((row) => row.digest));
+  return unique.filter((digest) => !found.has(digest));
+}

@@ -1,6 +1,6 @@
 import type { Descriptor } from '../../oci/manifest.js';
 import type { ManifestIndex, ManifestRecord, NewManifest, Page } from '../store.js';
-import { pageLimit, type Db, type SqlContext } from './context.js';
+import { missingDigests, pageLimit, type SqlContext } from './context.js';
 
 /** Upper bound on one tag-list page, whatever `n` asks for. */
 export const maxTagPage = 10_000;
@@ -23,32 +23,6 @@ function toRecord(row: ManifestRow): ManifestRecord {
   };
 }
 
-async function missingManifests(db: Db, repositoryId: number, digests: readonly string[]): Promise<string[]> {
-  const unique = [...new Set(digests)];
-  if (unique.length === 0) return [];
-  const rows = await db
-    .selectFrom('manifests')
-    .select('digest')
-    .where('repository_id', '=', repositoryId)
-    .where('digest', 'in', unique)
-    .execute();
-  const found = new Set(rows.map((row) => row.digest));
-  return unique.filter((digest) => !found.has(digest));
-}
-
-async function missingBlobs(db: Db, repositoryId: number, digests: readonly string[]): Promise<string[]> {
-  const unique = [...new Set(digests)];
-  if (unique.length === 0) return [];
-  const rows = await db
-    .selectFrom('repository_blobs')
-    .select('digest')
-    .where('repository_id', '=', repositoryId)
-    .where('digest', 'in', unique)
-    .execute();
-  const found = new Set(rows.map((row) => row.digest));
-  return unique.filter((digest) => !found.has(digest));
-}
-
 export class SqlManifestIndex implements ManifestIndex {
   constructor(private readonly ctx: SqlContext) {}
 
@@ -56,8 +30,8 @@ export class SqlManifestIndex implements ManifestIndex {
     return this.ctx.db.transaction().execute(async (trx) => {
       const repositoryId = await this.ctx.ensureRepositoryId(manifest.repository, now, trx);
       const missing = [
-        ...(await missingBlobs(trx, repositoryId, manifest.blobs)),
-        ...(await missingManifests(trx, repositoryId, manifest.manifests)),
+        ...(await missingDigests(trx, 'repository_blobs', repositoryId, manifest.blobs)),
+        ...(await missingDigests(trx, 'manifests', repositoryId, manifest.manifests)),
       ];
       if (missing.length > 0) return { missing };
 
