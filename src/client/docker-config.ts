@@ -58,3 +58,13 @@ export async function removeAuth(registry: string, path = dockerConfigPath()): P
   await writeDockerConfig(config, path);
   return true;
 }
+
+/**
+ * The credential helper docker consults for `registry` (`credHelpers[registry]`, else
+ * `credsStore`), e.g. `berth` for docker-credential-berth; undefined when config.json itself holds
+ * the credentials.
+ */
+export function credentialHelperFor(config: DockerConfig, registry: string): string | undefined {
+  const helper = config.credHelpers?.[registry] ?? (typeof config['credsStore'] === 'string' ? config['credsStore'] : undefined);
+  return helper === '' ? undefined : helper;
+}

@@ -13,6 +13,7 @@ import type { Access, Action } from '../auth/access.js';
 import type { Auth } from '../auth/index.js';
 import type { AccessClaims } from '../auth/tokens.js';
 import type { Registry } from '../registry/index.js';
+import * as admin from './handlers/admin/index.js';
 import * as blobs from './handlers/blobs.js';
 import * as listings from './handlers/listings.js';
 import * as manifests from './handlers/manifests.js';
@@ -51,6 +52,8 @@ export interface Route {
 
 const name = '(?<name>.+)';
 const v2 = (suffix: string) => new RegExp(`^/v2/${suffix}$`);
+const api = (suffix: string) => new RegExp(`^/api/v1/${suffix}$`);
+const principal = 'principals/(?<principal>[^/]+)';
 
 export const routes: readonly Route[] = [
   { name: 'base', method: 'GET', path: /^\/v2\/?$/, handle: async ({ res }) => sendJson(res, 200, {}) },
@@ -73,6 +76,18 @@ export const routes: readonly Route[] = [
   { name: 'token', method: 'POST', path: /^\/oauth2\/token$/, guard: 'public', handle: oauth2.postToken },
   { name: 'exchange', method: 'POST', path: /^\/oauth2\/exchange$/, guard: 'public', handle: oauth2.exchange },
   { name: 'jwks', method: 'GET', path: /^\/oauth2\/jwks$/, guard: 'public', handle: oauth2.jwks },
+  { name: 'principals', method: 'GET', path: api('principals'), guard: 'owner', handle: admin.principals.list },
+  { name: 'principals', method: 'POST', path: api('principals'), guard: 'owner', handle: admin.principals.create },
+  { name: 'principal', method: 'GET', path: api(principal), guard: 'owner', handle: admin.principals.get },
+  { name: 'principal', method: 'PATCH', path: api(principal), guard: 'owner', handle: admin.principals.update },
+  { name: 'principal', method: 'DELETE', path: api(principal), guard: 'owner', handle: admin.principals.remove },
+  { name: 'grants', method: 'PUT', path: api(`${principal}/grants`), guard: 'owner', handle: admin.principals.replaceGrants },
+  { name: 'secrets', method: 'POST', path: api(`${principal}/secrets`), guard: 'owner', handle: admin.secrets.set },
+  { name: 'secret', method: 'DELETE', path: api(`${principal}/secrets/(?<secret>[^/]+)`), guard: 'owner', handle: admin.secrets.remove },
+  { name: 'anonymous-pull', method: 'GET', path: api('settings/anonymous-pull'), guard: 'owner', handle: admin.policy.getAnonymousPull },
+  { name: 'anonymous-pull', method: 'PUT', path: api('settings/anonymous-pull'), guard: 'owner', handle: admin.policy.putAnonymousPull },
+  { name: 'keys', method: 'POST', path: api('keys/rotate'), guard: 'owner', handle: admin.policy.rotateKeys },
+  { name: 'audit', method: 'GET', path: api('audit'), guard: 'owner', handle: admin.policy.listAudit },
 ];
 
 /**

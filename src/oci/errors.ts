@@ -30,6 +30,12 @@ export const errorCodes = {
   NOT_FOUND: { status: 404, message: 'no such endpoint' },
   METHOD_NOT_ALLOWED: { status: 405, message: 'method not allowed on this endpoint' },
   MANIFEST_TOO_LARGE: { status: 413, message: 'manifest exceeds the size limit' },
+  // The management API (/api/v1): principals, secrets and policy.
+  INVALID_REQUEST: { status: 400, message: 'the request body or parameters are invalid' },
+  REQUEST_TOO_LARGE: { status: 413, message: 'request body exceeds the size limit' },
+  PRINCIPAL_UNKNOWN: { status: 404, message: 'principal unknown' },
+  PRINCIPAL_EXISTS: { status: 409, message: 'a principal with that name already exists' },
+  SECRET_UNKNOWN: { status: 404, message: 'secret unknown' },
 } as const satisfies Record<string, { status: number; message: string }>;
 
 export type ErrorCode = keyof typeof errorCodes;
@@ -42,6 +48,11 @@ const wireCode: Partial<Record<ErrorCode, ErrorCode>> = {
   NOT_FOUND: 'UNSUPPORTED',
   METHOD_NOT_ALLOWED: 'UNSUPPORTED',
   MANIFEST_TOO_LARGE: 'SIZE_INVALID',
+  INVALID_REQUEST: 'UNSUPPORTED',
+  REQUEST_TOO_LARGE: 'SIZE_INVALID',
+  PRINCIPAL_UNKNOWN: 'NAME_UNKNOWN',
+  PRINCIPAL_EXISTS: 'NAME_INVALID',
+  SECRET_UNKNOWN: 'NAME_UNKNOWN',
 };
 
 export class RegistryError extends Error {

@@ -33,6 +33,8 @@ export interface TestServerOptions {
   auth?: boolean;
   /** Capture the server's log lines (at debug level) instead of discarding them. */
   logLines?: string[];
+  /** With auth on, also enable the admin user (`auth.adminUser`) under this name, created without secrets. */
+  adminUser?: string;
   /** Serve HTTPS with these PEM files. */
   tls?: { cert: string; key: string };
   /** Reuse a data directory (e.g. to restart on the same data); it is then not deleted on stop. */
@@ -49,7 +51,11 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
       dataDir,
       logLevel: 'silent',
       ...(options.tls ? { tls: options.tls } : {}),
-      auth: { enabled: options.auth ?? false, bootstrap: { user: ownerName, password: ownerPassword } },
+      auth: {
+        enabled: options.auth ?? false,
+        bootstrap: { user: ownerName, password: ownerPassword },
+        ...(options.adminUser !== undefined ? { adminUser: { enabled: true, username: options.adminUser } } : {}),
+      },
       limits: {
         ...(options.maxManifestBytes !== undefined ? { maxManifestBytes: options.maxManifestBytes } : {}),
         ...(options.uploadTtlMs !== undefined ? { uploadTtlMs: options.uploadTtlMs } : {}),
@@ -66,6 +72,7 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
     ...(options.clock ? { clock: options.clock } : {}),
   });
   if (options.auth) await app.auth.principals.bootstrap();
+  if (options.auth && options.adminUser !== undefined) await app.auth.principals.ensureAdminUser();
   const url = await app.listen();
   return {
     url,

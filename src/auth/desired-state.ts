@@ -1,0 +1,308 @@
+/**
+ * `berth apply`'s model, without I/O: parse a declarative file (berth.yaml) into the desired
+ * principals and settings, and plan the changes that bring an observed registry to it. Applying
+ * the plan and then planning again yields no changes (the plan is idempotent by construction:
+ * every change sets a value to exactly what the file says).
+ *
+ * What the file manages (docs/management.md has the format):
+ * - every principal it lists, matched by name: its grants (omitted = none) and `disabled`
+ *   (omitted = enabled) always; `description` and `expiresAt` only when given (null clears);
+ * - `settings.anonymousPull` only when given;
+ * - principals it does not list are deleted only with `prune: true`, and never the admin user
+ *   (configuration owns it) nor the principal applying the file.
+ * Secrets are never in the file: new principals get a generated one, printed once.
+ */
+import { parse as parseYaml, YAMLParseError } from 'yaml';
+import { z } from 'zod';
+import { isOwner, isPermission, isValidPattern, type Grant, type Permission } from './permissions.js';
+
+export type DeclaredKind = 'user' | 'service' | 'token';
+
+export interface DesiredPrincipal {
+  kind: DeclaredKind;
+  name: string;
+  /** Undefined: not managed by the file. */
+  description: string | undefined;
+  disabled: boolean;
+  /** Milliseconds since the epoch; null: never expires; undefined: not managed by the file. */
+  expiresAt: number | null | undefined;
+  /** Sorted by pattern, then permission; no duplicates. */
+  grants: Grant[];
+}
+
+export interface DesiredState {
+  prune: boolean;
+  principals: DesiredPrincipal[];
+  /** Undefined: not managed by the file. */
+  anonymousPull: string[] | undefined;
+}
+
+/** What the planner needs to know of a principal on the server (the API's PrincipalView fits). */
+export interface ObservedPrincipal {
+  kind: string;
+  name: string;
+  description: string | null;
+  disabled: boolean;
+  /** ISO 8601, or null when it never expires. */
+  expiresAt: string | null;
+  grants: readonly { pattern: string; permission: string }[];
+}
+
+export interface ObservedState {
+  principals: readonly ObservedPrincipal[];
+  anonymousPull: readonly string[];
+}
+
+interface Target {
+  kind: string;
+  name: string;
+}
+
+export type Change =
+  | { op: 'create'; principal: DesiredPrincipal }
+  | ({ op: 'grants'; add: Grant[]; remove: Grant[]; grants: Grant[] } & Target)
+  | ({ op: 'disable' } & Target)
+  | ({ op: 'enable' } & Target)
+  | ({ op: 'describe'; from: string | null; to: string } & Target)
+  | ({ op: 'expire'; from: number | null; to: number | null } & Target)
+  | ({ op: 'delete' } & Target)
+  | { op: 'anonymous-pull'; add: string[]; remove: string[]; patterns: string[] };
+
+export interface Plan {
+  /** In the order to apply: creates, updates, deletes, settings. */
+  changes: Change[];
+  /** Things deliberately left alone, worth telling the user. */
+  notes: string[];
+}
+
+export class DesiredStateError extends Error {
+  override name = 'DesiredStateError';
+}
+
+// ---------------------------------------------------------------------------------------------
+// The file
+
+const pattern = z.string().refine(isValidPattern, (p) => ({ message: `invalid repository pattern ${JSON.stringify(p)}` }));
+const permission = z.string().refine(isPermission, (p) => ({
+  message: `unknown permission ${JSON.stringify(p)} (roles: pull, push, delete, owner; actions: content/read, content/write, content/delete, metadata/read, metadata/write)`,
+}));
+
+/** Either a map `pattern: permission | [permissions]` (a scope map) or a list of {pattern, permission}. */
+const grantsInput = z
+  .union([
+    z.array(z.object({ pattern, permission }).strict()),
+    z.record(z.string(), z.union([permission, z.array(permission).min(1)])).superRefine((map, ctx) => {
+      for (const key of Object.keys(map)) {
+        if (!isValidPattern(key)) ctx.addIssue({ code: z.ZodIssueCode.custom, path: [key], message: `invalid repository pattern ${JSON.stringify(key)}` });
+      }
+    }),
+  ])
+  .optional();
+
+const timestampInput = z.union([
+  z.null(),
+  z.number().int().nonnegative().max(8.64e15),
+  z.string().transform((text, ctx) => {
+    const ms = /^\d{4}-\d\d-\d\d(?:[T ][0-9:.]+(?:Z|[+-]\d\d:?\d\d)?)?$/.test(text) ? Date.parse(text) : Number.NaN;
+    if (Number.isNaN(ms)) {
+      ctx.addIssue({ code: z.ZodIssueCode.custom, message: `expected an ISO 8601 date or date-time, got ${JSON.stringify(text)}` });
+      return z.NEVER;
+    }
+    return ms;
+  }),
+]);
+
+const principalInput = z
+  .object({
+    name: z.string().regex(/^[a-zA-Z0-9][a-zA-Z0-9._@-]{0,127}$/, 'a name is 1-128 letters, digits, ., _, @ or -, starting with a letter or digit'),
+    description: z.string().max(1000).optional(),
+    disabled: z.boolean().optional(),
+    expiresAt: timestampInput.optional(),
+    grants: grantsInput,
+  })
+  .strict();
+
+const fileSchema = z
+  .object({
+    prune: z.boolean().optional(),
+    settings: z.object({ anonymousPull: z.array(pattern).optional() }).strict().optional(),
+    users: z.array(principalInput).optional(),
+    services: z.array(principalInput).optional(),
+    tokens: z.array(principalInput).optional(),
+  })
+  .strict();
+
+/** Parses and validates a berth.yaml; errors name the file and the path of the bad value. */
+export function parseDesiredState(text: string, source = 'berth.yaml'): DesiredState {
+  let raw: unknown;
+  try {
+    raw = parseYaml(text) ?? {};
+  } catch (err) {
+    const where = err instanceof YAMLParseError && err.linePos ? ` (line ${err.linePos[0].line})` : '';
+    throw new DesiredStateError(`${source}${where}: not valid YAML: ${(err as Error).message.split('\n')[0] ?? ''}`);
+  }
+  const parsed = fileSchema.safeParse(raw);
+  if (!parsed.success) {
+    const issue = parsed.error.issues.map(specificIssue)[0];
+    const path = issue?.path.join('.') ?? '';
+    throw new DesiredStateError(`${source}: ${path ? `${path}: ` : ''}${issue?.message ?? 'invalid'}`);
+  }
+  const file = parsed.data;
+  const principals: DesiredPrincipal[] = [];
+  const seen = new Set<string>();
+  const sections: Array<[DeclaredKind, z.output<typeof principalInput>[] | undefined]> = [
+    ['user', file.users],
+    ['service', file.services],
+    ['token', file.tokens],
+  ];
+  for (const [kind, entries] of sections) {
+    for (const entry of entries ?? []) {
+      if (seen.has(entry.name)) throw new DesiredStateError(`${source}: the name ${entry.name} is declared twice (names are unique across users, services and tokens)`);
+      seen.add(entry.name);
+      principals.push({
+        kind,
+        name: entry.name,
+        description: entry.description,
+        disabled: entry.disabled ?? false,
+        expiresAt: entry.expiresAt,
+        grants: normaliseGrants(toGrants(entry.grants)),
+      });
+    }
+  }
+  const anonymousPull = file.settings?.anonymousPull;
+  return { prune: file.prune ?? false, principals, anonymousPull: anonymousPull === undefined ? undefined : [...new Set(anonymousPull)].sort() };
+}
+
+/**
+ * The most telling issue under a union's failure: the deepest, preferring a failed rule over "wrong
+ * type" (which only says another branch was not meant), so users read "unknown permission", not
+ * zod's "Invalid input".
+ */
+export function specificIssue(issue: z.ZodIssue): z.ZodIssue {
+  if (issue.code !== 'invalid_union') return issue;
+  const leaves = issue.unionErrors.flatMap((e) => e.issues.map(specificIssue));
+  const rank = (i: z.ZodIssue) => i.path.length * 2 + (i.code === 'invalid_type' ? 0 : 1);
+  return leaves.reduce((best, i) => (rank(i) > rank(best) ? i : best), leaves[0] ?? issue);
+}
+
+function toGrants(input: z.output<typeof grantsInput>): Grant[] {
+  if (input === undefined) return [];
+  if (Array.isArray(input)) return input.map((g) => ({ pattern: g.pattern, permission: g.permission as Permission }));
+  return Object.entries(input).flatMap(([key, value]) => (Array.isArray(value) ? value : [value]).map((p) => ({ pattern: key, permission: p as Permission })));
+}
+
+const grantKey = (g: { pattern: string; permission: string }) => `${g.pattern}\u0000${g.permission}`;
+
+/** Sorted by pattern then permission, duplicates removed: the canonical form plans compare. */
+export function normaliseGrants<G extends { pattern: string; permission: string }>(grants: readonly G[]): G[] {
+  const unique = new Map(grants.map((g) => [grantKey(g), g]));
+  return [...unique.values()].sort((a, b) => (a.pattern === b.pattern ? cmp(a.permission, b.permission) : cmp(a.pattern, b.pattern)));
+}
+
+const cmp = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+
+// ---------------------------------------------------------------------------------------------
+// The plan
+
+/**
+ * The changes that make `observed` match `desired`. `actingAs` is the principal applying the plan:
+ * it is never pruned, and a plan that would disable it or take away its owner grant is refused
+ * (the server refuses those too; refusing here keeps a run from stopping half-way).
+ * Throws DesiredStateError when the file cannot be applied (a name exists with another kind).
+ */
+export function plan(desired: DesiredState, observed: ObservedState, options: { actingAs?: string | undefined } = {}): Plan {
+  const byName = new Map(observed.principals.map((p) => [p.name, p]));
+  const creates: Change[] = [];
+  const updates: Change[] = [];
+  const deletes: Change[] = [];
+  const notes: string[] = [];
+  const problems: string[] = [];
+
+  for (const want of desired.principals) {
+    const have = byName.get(want.name);
+    if (!have) {
+      creates.push({ op: 'create', principal: want });
+      continue;
+    }
+    const target = { kind: want.kind, name: want.name };
+    if (have.kind !== want.kind) {
+      problems.push(`${want.name} exists as ${article(have.kind)} ${have.kind} but the file declares ${article(want.kind)} ${want.kind}: rename it in the file, or delete it first`);
+      continue;
+    }
+    const current = normaliseGrants(have.grants);
+    const wanted = new Set(want.grants.map(grantKey));
+    const existing = new Set(current.map(grantKey));
+    const add = want.grants.filter((g) => !existing.has(grantKey(g)));
+    const remove = current.filter((g) => !wanted.has(grantKey(g))).map((g) => ({ pattern: g.pattern, permission: g.permission as Permission }));
+    if (want.name === options.actingAs && !isOwner(want.grants) && isOwner(current.filter((g): g is Grant => isPermission(g.permission)))) {
+      problems.push(`the file takes the owner grant away from ${want.name}, the principal applying it: apply it as another owner`);
+    }
+    if (want.disabled && !have.disabled && want.name === options.actingAs) {
+      problems.push(`the file disables ${want.name}, the principal applying it: apply it as another owner`);
+    }
+    if (add.length > 0 || remove.length > 0) updates.push({ op: 'grants', ...target, add, remove, grants: want.grants });
+    if (want.disabled !== have.disabled) updates.push({ op: want.disabled ? 'disable' : 'enable', ...target });
+    if (want.description !== undefined && want.description !== (have.description ?? '')) {
+      updates.push({ op: 'describe', ...target, from: have.description, to: want.description });
+    }
+    const haveExpiry = have.expiresAt === null ? null : Date.parse(have.expiresAt);
+    if (want.expiresAt !== undefined && want.expiresAt !== haveExpiry) updates.push({ op: 'expire', ...target, from: haveExpiry, to: want.expiresAt });
+  }
+
+  if (desired.prune) {
+    const declared = new Set(desired.principals.map((p) => p.name));
+    for (const have of observed.principals) {
+      if (declared.has(have.name)) continue;
+      if (have.kind === 'admin') notes.push(`kept the admin user ${have.name}: configuration (auth.adminUser) manages it`);
+      else if (have.name === options.actingAs) notes.push(`kept ${have.kind} ${have.name}: it is the principal applying this file`);
+      else deletes.push({ op: 'delete', kind: have.kind, name: have.name });
+    }
+  }
+
+  const settings: Change[] = [];
+  if (desired.anonymousPull !== undefined) {
+    const have = new Set(observed.anonymousPull);
+    const want = new Set(desired.anonymousPull);
+    const add = desired.anonymousPull.filter((p) => !have.has(p));
+    const remove = [...have].filter((p) => !want.has(p)).sort();
+    if (add.length > 0 || remove.length > 0) settings.push({ op: 'anonymous-pull', add, remove, patterns: desired.anonymousPull });
+  }
+
+  if (problems.length > 0) throw new DesiredStateError(problems.join('; '));
+  return { changes: [...creates, ...updates, ...deletes, ...settings], notes };
+}
+
+function article(kind: string): string {
+  return kind === 'admin' ? 'an' : 'a';
+}
+
+// ---------------------------------------------------------------------------------------------
+// Showing a plan
+
+const showGrant = (g: { pattern: string; permission: string }) => `${g.permission} on ${g.pattern}`;
+const showTime = (ms: number | null) => (ms === null ? 'never' : new Date(ms).toISOString());
+
+/** One line per change, in the `+ create` / `~ update` / `- delete` style of a diff. */
+export function formatChange(change: Change): string {
+  switch (change.op) {
+    case 'create': {
+      const p = change.principal;
+      const extras = [p.disabled ? 'disabled' : undefined, typeof p.expiresAt === 'number' ? `expires ${showTime(p.expiresAt)}` : undefined].filter(Boolean);
+      const grants = p.grants.length > 0 ? `: ${p.grants.map(showGrant).join(', ')}` : '';
+      return `+ create ${p.kind} ${p.name}${grants}${extras.length > 0 ? ` (${extras.join(', ')})` : ''}`;
+    }
+    case 'grants':
+      return `~ grants ${change.kind} ${change.name}: ${[...change.add.map((g) => `+ ${showGrant(g)}`), ...change.remove.map((g) => `- ${showGrant(g)}`)].join(', ')}`;
+    case 'disable':
+    case 'enable':
+      return `~ ${change.op} ${change.kind} ${change.name}`;
+    case 'describe':
+      return `~ description ${change.kind} ${change.name}: ${JSON.stringify(change.from ?? '')} -> ${JSON.stringify(change.to)}`;
+    case 'expire':
+      return `~ expiry ${change.kind} ${change.name}: ${showTime(change.from)} -> ${showTime(change.to)}`;
+    case 'delete':
+      return `- delete ${change.kind} ${change.name}`;
+    case 'anonymous-pull':
+      return `~ anonymous pull: ${[...change.add.map((p) => `+ ${p}`), ...change.remove.map((p) => `- ${p}`)].join(', ')}`;
+  }
+}

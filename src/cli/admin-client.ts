@@ -1,0 +1,200 @@
+/**
+ * A small client for the management API (/api/v1), used by `berth admin`, `berth keys` and
+ * `berth apply`. It gets an access token for `registry:admin:*` from the registry's own token
+ * service: with `--username` + `--password-stdin` (password grant), or else with the refresh token
+ * `berth login` saved as `identitytoken` in $DOCKER_CONFIG/config.json.
+ *
+ * Every failure is an AdminError whose message is one line saying what went wrong and what to do.
+ */
+import type { PrincipalKind } from '../metadata/auth-store.js';
+import { dockerConfigPath, readDockerConfig } from '../client/docker-config.js';
+import { discover, LoginError, registryUrl, requestTokens, type Credentials } from '../client/token-client.js';
+import type { AuditEntryView, IssuedSecret, PrincipalView } from '../http/handlers/admin/views.js';
+
+export type { AuditEntryView, IssuedSecret, PrincipalView };
+
+export class AdminError extends Error {
+  override name = 'AdminError';
+}
+
+export interface ConnectionOptions {
+  /** HOST:PORT (or a URL); default: env BERTH_REGISTRY. */
+  registry?: string | undefined;
+  username?: string | undefined;
+  /** Read the password from standard input (never from an argument). */
+  passwordStdin?: boolean | undefined;
+}
+
+export interface GrantInput {
+  pattern: string;
+  permission: string;
+}
+
+export const adminScope = 'registry:admin:*';
+
+export class AdminClient {
+  constructor(
+    /** The registry as the user named it (what `berth login` takes). */
+    readonly registry: string,
+    private readonly baseUrl: string,
+    private readonly accessToken: string,
+    /** Who the token says we are (read from the token, not verified: for messages and `apply`'s lockout guard). */
+    readonly actor: { subject: string; name: string },
+  ) {}
+
+  listPrincipals(kind?: PrincipalKind): Promise<{ principals: PrincipalView[] }> {
+    return this.call('GET', `/principals${kind ? `?kind=${encodeURIComponent(kind)}` : ''}`);
+  }
+
+  createPrincipal(body: {
+    kind: 'user' | 'service' | 'token';
+    name?: string;
+    description?: string;
+    grants: GrantInput[];
+    expiresAt?: number;
+  }): Promise<{ principal: PrincipalView; secret: IssuedSecret }> {
+    return this.call('POST', '/principals', body);
+  }
+
+  getPrincipal(ref: string): Promise<PrincipalView> {
+    return this.call('GET', principalPath(ref));
+  }
+
+  updatePrincipal(ref: string, body: { disabled?: boolean; description?: string | null; expiresAt?: number | null }): Promise<PrincipalView> {
+    return this.call('PATCH', principalPath(ref), body);
+  }
+
+  async deletePrincipal(ref: string): Promise<void> {
+    await this.call('DELETE', principalPath(ref));
+  }
+
+  setGrants(ref: string, grants: GrantInput[]): Promise<PrincipalView> {
+    return this.call('PUT', `${principalPath(ref)}/grants`, { grants });
+  }
+
+  setSecret(ref: string, body: { name?: string; expiresAt?: number }): Promise<IssuedSecret> {
+    return this.call('POST', `${principalPath(ref)}/secrets`, body);
+  }
+
+  async deleteSecret(ref: string, name: string): Promise<void> {
+    await this.call('DELETE', `${principalPath(ref)}/secrets/${encodeURIComponent(name)}`);
+  }
+
+  getAnonymousPull(): Promise<{ patterns: string[] }> {
+    return this.call('GET', '/settings/anonymous-pull');
+  }
+
+  setAnonymousPull(patterns: string[]): Promise<{ patterns: string[] }> {
+    return this.call('PUT', '/settings/anonymous-pull', { patterns });
+  }
+
+  rotateKeys(): Promise<{ kid: string }> {
+    return this.call('POST', '/keys/rotate', {});
+  }
+
+  audit(options: { limit?: number | undefined; principal?: string | undefined }): Promise<{ entries: AuditEntryView[] }> {
+    const query = new URLSearchParams();
+    if (options.limit !== undefined) query.set('limit', String(options.limit));
+    if (options.principal !== undefined) query.set('principal', options.principal);
+    const search = query.toString();
+    return this.call('GET', `/audit${search ? `?${search}` : ''}`);
+  }
+
+  private async call<T>(method: string, path: string, body?: unknown): Promise<T> {
+    let res: Response;
+    try {
+      res = await fetch(`${this.baseUrl}/api/v1${path}`, {
+        method,
+        headers: { Authorization: `Bearer ${this.accessToken}`, ...(body === undefined ? {} : { 'Content-Type': 'application/json' }) },
+        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+      });
+    } catch (err) {
+      throw new AdminError(`cannot reach ${this.baseUrl}: ${(err as Error).message}; check the address and that the registry is running`);
+    }
+    if (res.status === 204) return undefined as T;
+    const text = await res.text();
+    let parsed: unknown;
+    try {
+      parsed = text.length > 0 ? JSON.parse(text) : undefined;
+    } catch {
+      parsed = undefined;
+    }
+    if (res.ok) return parsed as T;
+    const first = (parsed as { errors?: Array<{ code?: string; message?: string }> } | undefined)?.errors?.[0];
+    const message = first?.message ?? `HTTP ${res.status}`;
+    if (res.status === 401) throw new AdminError(`${this.registry} refused the token (${message}): run \`berth login ${this.registry}\``);
+    if (res.status === 403) {
+      throw new AdminError(`${this.actor.name} is not an owner of ${this.registry}: log in as an owner (\`berth login ${this.registry}\`) or pass --username`);
+    }
+    throw new AdminError(`${message} (HTTP ${res.status}${first?.code ? ` ${first.code}` : ''})`);
+  }
+}
+
+function principalPath(ref: string): string {
+  return `/principals/${encodeURIComponent(ref)}`;
+}
+
+/**
+ * Connects as an owner: finds the registry, then logs in with the password on stdin or the saved
+ * refresh token, asking only for `registry:admin:*`.
+ */
+export async function connectAdmin(
+  options: ConnectionOptions,
+  io: { env?: NodeJS.ProcessEnv; readStdin?: () => Promise<string> } = {},
+): Promise<AdminClient> {
+  const env = io.env ?? process.env;
+  const registry = (options.registry ?? env['BERTH_REGISTRY'] ?? '').trim();
+  if (!registry) throw new AdminError('no registry given: pass --registry HOST:PORT or set BERTH_REGISTRY');
+  const baseUrl = registryUrl(registry);
+  const host = new URL(baseUrl).host;
+
+  let credentials: Credentials;
+  if (options.username !== undefined) {
+    if (!options.passwordStdin) throw new AdminError('--username needs --password-stdin: pipe the password in (it never goes on the command line)');
+    const password = (await (io.readStdin ?? readStdin)()).replace(/\r?\n$/, '');
+    if (!password) throw new AdminError('no password on standard input (--password-stdin)');
+    credentials = { username: options.username, password };
+  } else {
+    if (options.passwordStdin) throw new AdminError('--password-stdin needs --username');
+    const configPath = dockerConfigPath(env);
+    const config = await readDockerConfig(configPath).catch((err: unknown) => {
+      throw new AdminError(`${(err as Error).message}; fix or remove that file, then run \`berth login ${registry}\``);
+    });
+    const keys = [registry, host, host.toLowerCase()];
+    const saved = keys.map((key) => config.auths?.[key]?.identitytoken).find((token) => token !== undefined);
+    if (!saved) {
+      const helper = keys.map((key) => config.credHelpers?.[key]).find((h) => h !== undefined);
+      if (helper) throw new AdminError(`the login for ${registry} is kept by docker-credential-${helper}, which berth admin cannot read yet: pass --username and --password-stdin`);
+      throw new AdminError(`not logged in to ${registry}: run \`berth login ${registry}\`, or pass --username and --password-stdin`);
+    }
+    credentials = { refreshToken: saved };
+  }
+
+  try {
+    const challenge = await discover(baseUrl);
+    if (!challenge) throw new AdminError(`${registry} runs without the token service (auth.enabled=false); the management API needs it`);
+    const tokens = await requestTokens(challenge, credentials, [adminScope], false);
+    return new AdminClient(registry, baseUrl, tokens.accessToken, tokenSubject(tokens.accessToken));
+  } catch (err) {
+    if (!(err instanceof LoginError)) throw err;
+    if ('refreshToken' in credentials) throw new AdminError(`the saved login for ${registry} no longer works (${err.message}): run \`berth login ${registry}\``);
+    throw new AdminError(err.message);
+  }
+}
+
+/** The `sub` and `name` claims of a JWT, unverified. */
+function tokenSubject(token: string): { subject: string; name: string } {
+  try {
+    const payload = JSON.parse(Buffer.from(token.split('.')[1] ?? '', 'base64url').toString('utf8')) as { sub?: unknown; name?: unknown };
+    return { subject: typeof payload.sub === 'string' ? payload.sub : '', name: typeof payload.name === 'string' ? payload.name : 'this principal' };
+  } catch {
+    return { subject: '', name: 'this principal' };
+  }
+}
+
+async function readStdin(): Promise<string> {
+  if (process.stdin.isTTY) throw new AdminError('--password-stdin reads a pipe: echo "$PASSWORD" | berth … --password-stdin');
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin as AsyncIterable<Buffer>) chunks.push(chunk);
+  return Buffer.concat(chunks).toString('utf8');
+}

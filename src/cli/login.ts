@@ -1,0 +1,146 @@
+/**
+ * `berth login` and `berth logout`: a password (or refresh-token) login against the token service
+ * the registry's 401 challenge names, keeping only the refresh token where docker, podman and
+ * skopeo look for it (see client/credentials.ts). Errors are one line saying what to do next.
+ */
+import type { ReadStream } from 'node:tty';
+import { defaultLocations, forgetCredentials, newRefreshToken, saveRefreshToken } from '../client/credentials.js';
+import { discover, LoginError, refreshTokenUser, registryHost, registryUrl, type Credentials } from '../client/token-client.js';
+
+export interface LoginOptions {
+  username?: string;
+  passwordStdin?: boolean;
+}
+
+export interface CliIo {
+  /** Prompts need a TTY (`isTTY`, and then `setRawMode`); otherwise only read to its end. */
+  stdin: NodeJS.ReadableStream & { isTTY?: boolean };
+  stdout: NodeJS.WritableStream;
+  stderr: NodeJS.WritableStream;
+  env: NodeJS.ProcessEnv;
+}
+
+export const processIo = (): CliIo => ({ stdin: process.stdin, stdout: process.stdout, stderr: process.stderr, env: process.env });
+
+export async function login(registry: string, options: LoginOptions, io: CliIo = processIo()): Promise<void> {
+  const { host, baseUrl } = resolveRegistry(registry);
+  const challenge = await discover(baseUrl);
+  if (!challenge) {
+    io.stderr.write(`${host} does not ask for credentials (its auth is off): nothing to store\n`);
+    return;
+  }
+  const credentials = await askCredentials(options, io);
+  let refreshToken: string;
+  try {
+    refreshToken = await newRefreshToken(challenge, credentials);
+  } catch (err) {
+    if (err instanceof LoginError && err.status === 401) {
+      const next = 'refreshToken' in credentials
+        ? 'the refresh token is invalid, expired or revoked; get a new one (`berth token --expose`) or log in with a password'
+        : 'invalid username or password; check them and try again';
+      throw new LoginError(`login to ${host} failed: ${next}`, 401);
+    }
+    throw err;
+  }
+  const where = await saveRefreshToken(host, refreshToken, defaultLocations(io.env));
+  io.stderr.write(`Stored a refresh token for ${host} in ${where} (never the password).\n`);
+  io.stdout.write('Login Succeeded\n');
+}
+
+export async function logout(registry: string, io: CliIo = processIo()): Promise<void> {
+  const host = registryHost(registry);
+  if (await forgetCredentials(host, defaultLocations(io.env))) io.stdout.write(`Removing login credentials for ${host}\n`);
+  else io.stdout.write(`Not logged in to ${host}\n`);
+}
+
+/**
+ * The registry's credential key and base URL. Plain HTTP is refused off loopback before anything
+ * is sent: the stored token would cross the network in clear on every pull.
+ */
+export function resolveRegistry(registry: string): { host: string; baseUrl: string } {
+  const host = registryHost(registry);
+  const scheme = /^(https?):\/\//i.exec(registry.trim())?.[1]?.toLowerCase();
+  const baseUrl = scheme ? `${scheme}://${host}` : registryUrl(host);
+  if (baseUrl.startsWith('http:') && !isLoopbackHost(host)) {
+    throw new LoginError(`refusing to log in to ${host} over plain HTTP (credentials would cross the network in clear); serve it over HTTPS and use https://${host}`);
+  }
+  return { host, baseUrl };
+}
+
+function isLoopbackHost(host: string): boolean {
+  const name = host.replace(/:\d+$/, '');
+  return name === 'localhost' || name === '[::1]' || /^127\.\d+\.\d+\.\d+$/.test(name);
+}
+
+/**
+ * From the flags, stdin and the terminal: `--username` + `--password-stdin`, or prompts when stdin
+ * is a TTY. The null-GUID user name means the "password" is a refresh token.
+ */
+export async function askCredentials(options: LoginOptions, io: CliIo): Promise<Credentials> {
+  let username = options.username;
+  let password: string;
+  if (options.passwordStdin) {
+    if (!username) throw new LoginError('--password-stdin needs --username NAME (the password alone is read from stdin)');
+    password = trimNewline(await readAll(io.stdin));
+  } else {
+    if (!io.stdin.isTTY) throw new LoginError('no terminal to ask for a password: pass --username NAME --password-stdin and the password on stdin');
+    username ??= await promptLine(io, 'Username: ');
+    password = await promptHidden(io, 'Password: ');
+  }
+  if (!username) throw new LoginError('a user name is required (--username NAME)');
+  if (!password) throw new LoginError(`no password given for ${username}; pass it on stdin with --password-stdin`);
+  return username === refreshTokenUser ? { refreshToken: password } : { username, password };
+}
+
+async function readAll(stream: NodeJS.ReadableStream): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of stream) chunks.push(typeof chunk === 'string' ? Buffer.from(chunk) : chunk);
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+/** As docker does: one trailing newline (\n or \r\n) is not part of the password. */
+function trimNewline(text: string): string {
+  return text.replace(/\r?\n$/, '');
+}
+
+function promptLine(io: CliIo, question: string): Promise<string> {
+  return readTerminal(io, question, true);
+}
+
+function promptHidden(io: CliIo, question: string): Promise<string> {
+  return readTerminal(io, question, false);
+}
+
+/** Reads one line from the TTY in raw mode, echoing it or not; Ctrl-C and Ctrl-D abort. */
+function readTerminal(io: CliIo, question: string, echo: boolean): Promise<string> {
+  const stdin = io.stdin as ReadStream;
+  const { stderr } = io;
+  stderr.write(question);
+  return new Promise((resolve, reject) => {
+    let line = '';
+    const finish = (error?: Error) => {
+      stdin.off('data', onData);
+      stdin.setRawMode(false);
+      stdin.pause();
+      stderr.write('\n');
+      if (error) reject(error);
+      else resolve(line);
+    };
+    const onData = (data: Buffer) => {
+      for (const char of data.toString('utf8')) {
+        if (char === '\r' || char === '\n') return finish();
+        if (char === '\u0003' || char === '\u0004') return finish(new LoginError('login cancelled'));
+        if (char === '\u007f' || char === '\b') {
+          if (line.length > 0 && echo) stderr.write('\b \b');
+          line = line.slice(0, -1);
+        } else if (char >= ' ') {
+          line += char;
+          if (echo) stderr.write(char);
+        }
+      }
+    };
+    stdin.setRawMode(true);
+    stdin.resume();
+    stdin.on('data', onData);
+  });
+}

@@ -1,0 +1,149 @@
+/**
+ * The checks and parsing every management handler shares. Each handler opens with
+ * `actingOwner(ctx)` and reads its body with `readJson(ctx, schema)`, so the pipeline of a request
+ * is visible in the handler itself.
+ */
+import { z } from 'zod';
+import { specificIssue } from '../../../auth/desired-state.js';
+import { isPermission, isValidPattern } from '../../../auth/permissions.js';
+import { PolicyError } from '../../../auth/principals.js';
+import { refreshTokenUser } from '../../../auth/token-endpoint.js';
+import type { AccessClaims } from '../../../auth/tokens.js';
+import type { PrincipalRecord } from '../../../metadata/auth-store.js';
+import { RegistryError } from '../../../oci/errors.js';
+import { readBoundedBody } from '../../request.js';
+import type { RouteContext } from '../../routes.js';
+
+/** Management bodies are small JSON documents. */
+export const maxBodyBytes = 64 * 1024;
+const maxGrants = 1000;
+
+/**
+ * Rule: the management API exists only with the token service on (with auth off nobody could be
+ * told apart), and acts on behalf of the owner the dispatcher's `owner` guard has verified (its
+ * token holds `registry:admin:*`). Returns that owner, who is named in the audit log.
+ */
+export function actingOwner(ctx: RouteContext): AccessClaims {
+  if (!ctx.auth.enabled) throw new RegistryError('NOT_FOUND', 'the management API needs the token service (auth.enabled=true)');
+  if (!ctx.identity) throw new RegistryError('UNAUTHORIZED');
+  return ctx.identity;
+}
+
+/**
+ * Rule: a body is at most 64 KiB of JSON that the route's strict schema accepts (unknown keys are
+ * refused, not ignored). An empty body reads as `{}`. The Content-Type is not checked.
+ */
+export async function readJson<S extends z.ZodTypeAny>(ctx: RouteContext, schema: S): Promise<z.output<S>> {
+  const bytes = await readBoundedBody(
+    ctx.req,
+    maxBodyBytes,
+    () => new RegistryError('REQUEST_TOO_LARGE', `request body exceeds ${maxBodyBytes} bytes`, { limit: maxBodyBytes }),
+  );
+  const text = bytes.toString('utf8').trim();
+  let value: unknown = {};
+  if (text.length > 0) {
+    try {
+      value = JSON.parse(text);
+    } catch {
+      throw new RegistryError('INVALID_REQUEST', 'the request body is not valid JSON');
+    }
+  }
+  const parsed = schema.safeParse(value);
+  if (!parsed.success) throw invalid(parsed.error);
+  return parsed.data as z.output<S>;
+}
+
+function invalid(error: z.ZodError): RegistryError {
+  const issues = error.issues
+    .slice(0, 20)
+    .map(specificIssue)
+    .map((i) => ({ path: i.path.join('.'), message: i.message }));
+  const message = issues.map((i) => (i.path ? `${i.path}: ${i.message}` : i.message)).join('; ');
+  return new RegistryError('INVALID_REQUEST', message, { issues });
+}
+
+/** Turns the principal service's policy refusals (bad names, patterns, secret names) into 400s. */
+export async function policy<T>(action: () => Promise<T>): Promise<T> {
+  try {
+    return await action();
+  } catch (err) {
+    if (err instanceof PolicyError) throw new RegistryError('INVALID_REQUEST', err.message);
+    throw err;
+  }
+}
+
+/** The principal a path names, by id or by login name; 404 PRINCIPAL_UNKNOWN otherwise. */
+export async function targetPrincipal(ctx: RouteContext): Promise<PrincipalRecord> {
+  const ref = pathParam(ctx, 'principal');
+  const principal = (await ctx.auth.store.principals.get(ref)) ?? (await ctx.auth.store.principals.findByName(ref));
+  if (!principal) throw new RegistryError('PRINCIPAL_UNKNOWN', `no principal with id or name ${JSON.stringify(ref.slice(0, 128))}`);
+  return principal;
+}
+
+/** A percent-decoded path parameter (names may contain `@`, which clients may encode). */
+export function pathParam(ctx: RouteContext, name: string): string {
+  try {
+    return decodeURIComponent(ctx.params[name] ?? '');
+  } catch {
+    throw new RegistryError('INVALID_REQUEST', `malformed percent-encoding in the ${name} path segment`);
+  }
+}
+
+/** Rule: every change made through the management API is recorded with the owner who made it. */
+export async function audit(ctx: RouteContext, actor: AccessClaims, event: string, detail: Record<string, unknown>): Promise<void> {
+  await ctx.auth.store.audit.append({
+    at: ctx.registry.context.clock.now(),
+    event,
+    principalId: actor.subject,
+    principalName: actor.name,
+    clientAddress: ctx.req.socket.remoteAddress ?? 'unknown',
+    detail,
+  });
+}
+
+export function describeTarget(principal: PrincipalRecord): { id: string; name: string; kind: string } {
+  return { id: principal.id, name: principal.name, kind: principal.kind };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Schemas shared by the handlers.
+
+/** Login names: the rule PrincipalService enforces, applied to service principals' chosen names too. */
+export const principalName = z
+  .string()
+  .regex(/^[a-zA-Z0-9][a-zA-Z0-9._@-]{0,127}$/, 'a name is 1-128 letters, digits, ., _, @ or -, starting with a letter or digit')
+  .refine((name) => name !== refreshTokenUser, 'that name is reserved for refresh-token logins');
+
+export const description = z.string().max(1000);
+
+export const grant = z
+  .object({
+    pattern: z.string().refine(isValidPattern, (p) => ({ message: `invalid repository pattern ${JSON.stringify(p.slice(0, 100))}` })),
+    permission: z.string().refine(isPermission, (p) => ({ message: `unknown role or action ${JSON.stringify(p.slice(0, 100))}` })),
+  })
+  .strict();
+
+export const grants = z.array(grant).max(maxGrants);
+
+/** A point in time: an ISO 8601 date(-time) string or milliseconds since the epoch; yields ms. */
+export const timestamp = z.union([
+  z.number().int().nonnegative().max(8.64e15),
+  z
+    .string()
+    .regex(/^\d{4}-\d\d-\d\d(?:[T ][0-9:.]+(?:Z|[+-]\d\d:?\d\d)?)?$/, 'expected an ISO 8601 date or date-time')
+    .transform((text, ctx) => {
+      const ms = Date.parse(text);
+      if (Number.isNaN(ms)) {
+        ctx.addIssue({ code: z.ZodIssueCode.custom, message: 'not a valid date' });
+        return z.NEVER;
+      }
+      return ms;
+    }),
+]);
+
+/** Rule: a new principal or secret must not be born expired (usually a seconds-vs-milliseconds slip). */
+export function assertFuture(ctx: RouteContext, expiresAt: number | undefined): void {
+  if (expiresAt !== undefined && expiresAt <= ctx.registry.context.clock.now()) {
+    throw new RegistryError('INVALID_REQUEST', `expiresAt ${new Date(expiresAt).toISOString()} is in the past`);
+  }
+}

@@ -1,0 +1,4 @@
+/** The management API (/api/v1, owner only): one module per resource. See docs/management.md. */
+export * as principals from './principals.js';
+export * as secrets from './secrets.js';
+export * as policy from './policy.js';

@@ -1,0 +1,84 @@
+/** Clients for the management API and the berth CLI, used by the admin tests. */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { REPO_ROOT, trackChild } from '../support/berth-process.js';
+import { ownerName, ownerPassword } from '../support/server.js';
+import { bearer, tokenFor } from '../auth/helpers.js';
+
+export const adminScope = 'registry:admin:*';
+
+export interface ApiResponse {
+  status: number;
+  headers: Headers;
+  /** Parsed JSON, or undefined for an empty body. */
+  // `any` for test convenience: shapes are asserted field by field
+  body: any;
+}
+
+/** A management-API caller holding one access token. */
+export class Api {
+  constructor(
+    readonly base: string,
+    readonly token: string | undefined,
+  ) {}
+
+  static async asOwner(base: string): Promise<Api> {
+    return Api.as(base, ownerName, ownerPassword);
+  }
+
+  static async as(base: string, user: string, password: string): Promise<Api> {
+    return new Api(base, String((await tokenFor(base, user, password, [adminScope]))['token']));
+  }
+
+  get = (path: string) => this.call('GET', path);
+  post = (path: string, body?: unknown) => this.call('POST', path, body);
+  put = (path: string, body?: unknown) => this.call('PUT', path, body);
+  patch = (path: string, body?: unknown) => this.call('PATCH', path, body);
+  delete = (path: string) => this.call('DELETE', path);
+
+  /** `body` is sent as JSON, or as is when it is already a string (to send malformed JSON). */
+  async call(method: string, path: string, body?: unknown): Promise<ApiResponse> {
+    const res = await fetch(`${this.base}/api/v1${path}`, {
+      method,
+      headers: { ...(this.token ? bearer(this.token) : {}), 'Content-Type': 'application/json' },
+      ...(body === undefined ? {} : { body: typeof body === 'string' ? body : JSON.stringify(body) }),
+    });
+    const text = await res.text();
+    return { status: res.status, headers: res.headers, body: text ? JSON.parse(text) : undefined };
+  }
+}
+
+/** Asserts a registry-style error: status, wire code and (optionally) a message fragment. */
+export function assertError(res: ApiResponse, status: number, code: string, message?: RegExp): void {
+  assert.equal(res.status, status, JSON.stringify(res.body));
+  const error = res.body?.errors?.[0];
+  assert.equal(error?.code, code, JSON.stringify(res.body));
+  if (message) assert.match(String(error?.message), message);
+}
+
+export interface CliResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/**
+ * Runs the berth CLI from source (`node --import tsx src/bin/berth.ts …`) as a real process. The
+ * server under test lives in this process, so the child is awaited asynchronously, never with a
+ * *Sync call that would block the server's event loop.
+ */
+export async function runCli(args: string[], options: { env?: NodeJS.ProcessEnv; stdin?: string } = {}): Promise<CliResult> {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/bin/berth.ts', ...args], {
+    cwd: REPO_ROOT,
+    env: { ...process.env, ...options.env },
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+  child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+  const exited = trackChild(child);
+  child.stdin.end(options.stdin ?? '');
+  const { code } = await exited;
+  return { code, stdout, stderr };
+}
