@@ -22,6 +22,8 @@ export interface LoadedKey {
 
 /** A reload on an unknown `kid` (another replica rotated) happens at most this often. */
 const reloadIntervalMs = 1000;
+/** How stale the signing key may be: a replica picks up another replica's rotation within this. */
+const signingReloadMs = 60_000;
 
 export class KeyRing {
   private keys: LoadedKey[] = [];
@@ -36,7 +38,7 @@ export class KeyRing {
 
   /** The newest active key, creating the first one if the store has none. */
   async signingKey(): Promise<LoadedKey> {
-    if (this.keys.length === 0) await this.reload(true);
+    if (this.keys.length === 0 || this.clock.now() - this.loadedAt > signingReloadMs) await this.reload(true);
     let active = this.keys.find((k) => k.retiredAt === undefined);
     if (!active) {
       await this.rotate();

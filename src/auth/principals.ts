@@ -102,7 +102,13 @@ export class PrincipalService {
   /** Makes sure the configured admin user exists when it is enabled (its passwords are set by an owner). */
   async ensureAdminUser(): Promise<void> {
     const { enabled, username } = this.settings.adminUser;
-    if (!enabled || (await this.store.principals.findByName(username))) return;
+    if (!enabled) return;
+    const existing = await this.store.principals.findByName(username);
+    if (existing?.kind === 'admin') return;
+    if (existing) {
+      this.logger.warn({ username }, 'auth.adminUser is enabled, but a principal of another kind already has that name: the admin user is not created; choose another auth.adminUser.username');
+      return;
+    }
     await this.createPrincipal('admin', username, { description: 'admin user', withoutSecret: true });
   }
 
@@ -121,7 +127,7 @@ export class PrincipalService {
     const principal: PrincipalRecord = {
       id: randomUUID(),
       kind,
-      name: kind === 'service' ? (name ?? randomUUID()) : requireName(name),
+      name: kind === 'service' && name === undefined ? randomUUID() : requireName(name),
       description: options.description,
       disabled: false,
       expiresAt: options.expiresAt,
@@ -141,6 +147,12 @@ export class PrincipalService {
    */
   async setSecret(principalId: string, label: string, options: { secret?: string; expiresAt?: number } = {}): Promise<string> {
     if (!/^[a-z0-9][a-z0-9_-]{0,62}$/.test(label)) throw new PolicyError('a secret name is 1-63 lowercase letters, digits, - or _');
+    const principal = await this.store.principals.get(principalId);
+    if (!principal) throw new PolicyError('no such principal');
+    // ACR's two-password scheme: rotate one while clients still use the other.
+    if ((principal.kind === 'token' || principal.kind === 'admin') && label !== 'password1' && label !== 'password2') {
+      throw new PolicyError(`${principal.kind === 'admin' ? 'the admin user' : 'a token'} has at most two secrets, password1 and password2`);
+    }
     const secret = options.secret ?? generateSecret();
     const replaced = await this.store.credentials.put({
       id: randomUUID(),

@@ -9,7 +9,7 @@
 import type { Logger } from 'pino';
 import type { AuthMetadata, PrincipalRecord } from '../metadata/auth-store.js';
 import type { Clock } from '../registry/context.js';
-import { formatScope, parseScopes, type Access } from './access.js';
+import { formatScope, parseScopes } from './access.js';
 import { grantAccess, type Grant } from './permissions.js';
 import { AuthenticationError, type PrincipalService } from './principals.js';
 import type { LoginThrottle } from './throttle.js';

@@ -2,13 +2,13 @@
  * A small client for the management API (/api/v1), used by `berth admin`, `berth keys` and
  * `berth apply`. It gets an access token for `registry:admin:*` from the registry's own token
  * service: with `--username` + `--password-stdin` (password grant), or else with the refresh token
- * `berth login` saved as `identitytoken` in $DOCKER_CONFIG/config.json.
+ * `berth login` saved (in $DOCKER_CONFIG/config.json or a credential helper).
  *
  * Every failure is an AdminError whose message is one line saying what went wrong and what to do.
  */
 import type { PrincipalKind } from '../metadata/auth-store.js';
-import { dockerConfigPath, readDockerConfig } from '../client/docker-config.js';
-import { discover, LoginError, registryUrl, requestTokens, type Credentials } from '../client/token-client.js';
+import { defaultLocations, loadCredentials } from '../client/credentials.js';
+import { discover, LoginError, registryHost, registryUrl, requestTokens, type Credentials } from '../client/token-client.js';
 import type { AuditEntryView, IssuedSecret, PrincipalView } from '../http/handlers/admin/views.js';
 
 export type { AuditEntryView, IssuedSecret, PrincipalView };
@@ -146,7 +146,6 @@ export async function connectAdmin(
   const registry = (options.registry ?? env['BERTH_REGISTRY'] ?? '').trim();
   if (!registry) throw new AdminError('no registry given: pass --registry HOST:PORT or set BERTH_REGISTRY');
   const baseUrl = registryUrl(registry);
-  const host = new URL(baseUrl).host;
 
   let credentials: Credentials;
   if (options.username !== undefined) {
@@ -156,18 +155,12 @@ export async function connectAdmin(
     credentials = { username: options.username, password };
   } else {
     if (options.passwordStdin) throw new AdminError('--password-stdin needs --username');
-    const configPath = dockerConfigPath(env);
-    const config = await readDockerConfig(configPath).catch((err: unknown) => {
-      throw new AdminError(`${(err as Error).message}; fix or remove that file, then run \`berth login ${registry}\``);
+    // Wherever `berth login` (or docker/podman login, or a credential helper) left it.
+    const found = await loadCredentials(registryHost(registry), defaultLocations(env)).catch((err: unknown) => {
+      throw new AdminError(`cannot read the saved login for ${registry}: ${(err as Error).message}; run \`berth login ${registry}\``);
     });
-    const keys = [registry, host, host.toLowerCase()];
-    const saved = keys.map((key) => config.auths?.[key]?.identitytoken).find((token) => token !== undefined);
-    if (!saved) {
-      const helper = keys.map((key) => config.credHelpers?.[key]).find((h) => h !== undefined);
-      if (helper) throw new AdminError(`the login for ${registry} is kept by docker-credential-${helper}, which berth admin cannot read yet: pass --username and --password-stdin`);
-      throw new AdminError(`not logged in to ${registry}: run \`berth login ${registry}\`, or pass --username and --password-stdin`);
-    }
-    credentials = { refreshToken: saved };
+    if (!found) throw new AdminError(`not logged in to ${registry}: run \`berth login ${registry}\`, or pass --username and --password-stdin`);
+    credentials = found;
   }
 
   try {

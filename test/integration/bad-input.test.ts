@@ -23,7 +23,6 @@ import {
   header,
   listFiles,
   newFilesSince,
-  ociManifest,
   prepareOciImage,
   pushBlob,
   pushManifest,

@@ -17,6 +17,8 @@ import { fileURLToPath } from 'node:url';
 
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const BERTH_CLI = join(REPO_ROOT, 'dist', 'bin', 'berth.js');
+/** The CLI's TypeScript source, run with `nodeArgs: ['--import', 'tsx']`. */
+export const BERTH_SOURCE_CLI = join(REPO_ROOT, 'src', 'bin', 'berth.ts');
 
 /** Not a test assertion: only a bound on how long a broken start may hang a run. */
 const DEFAULT_START_TIMEOUT_MS = 30_000;
@@ -40,6 +42,11 @@ export interface StartBerthOptions {
   startTimeoutMs?: number;
   /** CLI entry point to run with node; defaults to the build output dist/bin/berth.js. */
   cliPath?: string;
+  /**
+   * Node options placed before the CLI path, e.g. `['--import', 'tsx']` with
+   * `cliPath: BERTH_SOURCE_CLI` to run the TypeScript sources without a build.
+   */
+  nodeArgs?: string[];
 }
 
 export interface ExitInfo {
@@ -86,7 +93,7 @@ export async function startBerth(options: StartBerthOptions = {}): Promise<Berth
   }
   const ownsDataDir = options.dataDir === undefined;
   const dataDir = options.dataDir ?? (await mkdtemp(join(tmpdir(), 'berth-e2e-data-')));
-  const args = [cli, 'serve', '--addr', '127.0.0.1:0', '--data', dataDir, ...(options.args ?? [])];
+  const args = [...(options.nodeArgs ?? []), cli, 'serve', '--addr', '127.0.0.1:0', '--data', dataDir, ...(options.args ?? [])];
   const proc = spawn(process.execPath, args, {
     cwd: REPO_ROOT,
     env: { ...process.env, BERTH_AUTH_ENABLED: options.auth ? 'true' : 'false', ...options.env },

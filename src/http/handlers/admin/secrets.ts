@@ -14,7 +14,6 @@ import { send, sendJson } from '../../respond.js';
 import type { RouteContext } from '../../routes.js';
 import { actingOwner, assertFuture, audit, describeTarget, pathParam, policy, readJson, targetPrincipal, timestamp } from './common.js';
 
-const twoPasswords = ['password1', 'password2'];
 
 const secretBody = z
   .object({
@@ -31,9 +30,6 @@ export async function set(ctx: RouteContext): Promise<void> {
   assertFuture(ctx, body.expiresAt);
   const existing = await ctx.auth.store.credentials.list(target.id);
   const name = body.name ?? defaultSecretName(target.kind, existing);
-  if ((target.kind === 'token' || target.kind === 'admin') && !twoPasswords.includes(name)) {
-    throw new RegistryError('INVALID_REQUEST', `${target.kind === 'admin' ? 'the admin user' : 'a token'} has at most two secrets, password1 and password2`);
-  }
   const value = await policy(() => ctx.auth.principals.setSecret(target.id, name, body.expiresAt !== undefined ? { expiresAt: body.expiresAt } : {}));
   const rotated = existing.some((c) => c.label === name);
   await audit(ctx, actor, rotated ? 'admin.secret.rotated' : 'admin.secret.created', { target: describeTarget(target), secret: name, expiresAt: body.expiresAt });
