@@ -43,7 +43,7 @@ export function createApp(deps: AppDependencies): App {
     logger,
     limits: config.limits,
   });
-  const auth = createAuth(config.auth, deps.metadata.auth, registry.context.clock, logger);
+  const auth = createAuth(config.auth, config.federation, deps.metadata.auth, registry.context.clock, logger);
   const listener = registryListener(registry, auth, logger);
   const server = config.tls
     ? createHttpsServer({ cert: readFileSync(config.tls.cert), key: readFileSync(config.tls.key) }, listener)

@@ -2,6 +2,8 @@
 import type { Logger } from 'pino';
 import type { Config } from '../config/schema.js';
 import type { AuthMetadata } from '../metadata/auth-store.js';
+import { IssuerKeys } from '../federation/issuers.js';
+import { FederationVerifier } from '../federation/verifier.js';
 import type { Clock } from '../registry/context.js';
 import { KeyRing } from './keys.js';
 import { PrincipalService } from './principals.js';
@@ -12,6 +14,7 @@ import { TokenService } from './tokens.js';
 export interface Auth {
   enabled: boolean;
   config: Config['auth'];
+  federation: FederationVerifier;
   store: AuthMetadata;
   keys: KeyRing;
   tokens: TokenService;
@@ -19,13 +22,32 @@ export interface Auth {
   endpoint: TokenEndpoint;
 }
 
-export function createAuth(config: Config['auth'], store: AuthMetadata, clock: Clock, logger: Logger): Auth {
+export function createAuth(config: Config['auth'], federationConfig: Config['federation'], store: AuthMetadata, clock: Clock, logger: Logger): Auth {
   const longestRefreshMs = Math.max(...Object.values(config.lifetimes).map((l) => l.refreshMs));
   // Retired keys stay published until every token they signed has expired (plus clock skew).
   const keys = new KeyRing(store.signingKeys, clock, longestRefreshMs + 60_000);
   const tokens = new TokenService(keys, store.refreshTokens, clock, { issuer: config.issuer, service: config.service });
   const principals = new PrincipalService(store, clock, { adminUser: config.adminUser, bootstrap: config.bootstrap }, logger);
   const throttle = new LoginThrottle(config.throttle.maxFailures, config.throttle.windowMs, clock);
-  const endpoint = new TokenEndpoint({ store, principals, tokens, throttle, clock, logger, service: config.service, lifetimes: config.lifetimes });
-  return { enabled: config.enabled, config, store, keys, tokens, principals, endpoint };
+  const issuerKeys = new IssuerKeys(
+    federationConfig.issuers,
+    federationConfig.discoveryTimeoutMs,
+    federationConfig.keyRefetchCooldownMs,
+    () => clock.now(),
+  );
+  const federation = new FederationVerifier(store, issuerKeys, federationConfig, clock);
+  const endpoint = new TokenEndpoint({
+    store,
+    principals,
+    tokens,
+    throttle,
+    clock,
+    logger,
+    service: config.service,
+    issuer: config.issuer,
+    lifetimes: config.lifetimes,
+    federation,
+    federatedLifetimeCapMs: federationConfig.lifetimeCapMs,
+  });
+  return { enabled: config.enabled, config, federation, store, keys, tokens, principals, endpoint };
 }

@@ -13,10 +13,20 @@ import { formatScope, parseScopes } from './access.js';
 import { grantAccess, type Grant } from './permissions.js';
 import { AuthenticationError, type PrincipalService } from './principals.js';
 import type { LoginThrottle } from './throttle.js';
+import { FederationError, isForeignJwt, type FederatedMatch, type FederationVerifier } from '../federation/verifier.js';
 import { InvalidTokenError, type Identity, type TokenService } from './tokens.js';
 
 /** Docker's convention: this user name means "the password is a refresh token". */
 export const refreshTokenUser = '00000000-0000-0000-0000-000000000000';
+
+export const jwtBearerAssertion = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';
+export const tokenExchangeGrant = 'urn:ietf:params:oauth:grant-type:token-exchange';
+const tokenTypes = {
+  jwt: 'urn:ietf:params:oauth:token-type:jwt',
+  idToken: 'urn:ietf:params:oauth:token-type:id_token',
+  accessToken: 'urn:ietf:params:oauth:token-type:access_token',
+  refreshToken: 'urn:ietf:params:oauth:token-type:refresh_token',
+} as const;
 
 export class OAuthError extends Error {
   override name = 'OAuthError';
@@ -42,6 +52,14 @@ export interface TokenRequest {
   /** `offline_token=true` (GET) or `access_type=offline` (POST): also return a refresh token. */
   offline: boolean;
   clientAddress: string;
+  /** Federation: the principal's client id (Entra's client_credentials, the exchanges). */
+  clientId?: string | undefined;
+  clientAssertionType?: string | undefined;
+  clientAssertion?: string | undefined;
+  /** RFC 8693 token exchange. */
+  subjectToken?: string | undefined;
+  subjectTokenType?: string | undefined;
+  requestedTokenType?: string | undefined;
 }
 
 export interface TokenResponse {
@@ -51,6 +69,8 @@ export interface TokenResponse {
   issued_at: string;
   refresh_token?: string;
   scope?: string;
+  token_type?: string;
+  issued_token_type?: string;
 }
 
 export type Lifetimes = Record<PrincipalRecord['kind'], { accessMs: number; refreshMs: number }>;
@@ -73,7 +93,11 @@ export class TokenEndpoint {
       clock: Clock;
       logger: Logger;
       service: string;
+      issuer: string;
       lifetimes: Lifetimes;
+      federation: FederationVerifier;
+      /** Registry tokens bought with an OIDC token live at most this long (else: until it expires). */
+      federatedLifetimeCapMs: number | undefined;
     },
   ) {}
 
@@ -90,6 +114,20 @@ export class TokenEndpoint {
       issued_at: issued.issuedAt,
     };
     if (access.length > 0) response.scope = access.map(formatScope).join(' ');
+    if (request.grantType === 'client_credentials' || request.grantType === tokenExchangeGrant) {
+      response.token_type = 'Bearer';
+    }
+    if (request.grantType === tokenExchangeGrant) {
+      if (request.requestedTokenType === tokenTypes.refreshToken) {
+        const refresh = await this.deps.tokens.issueRefresh(resolved.identity, resolved.lifetime.refreshMs);
+        response.access_token = response.token = refresh.token;
+        response.expires_in = refresh.expiresIn;
+        response.token_type = 'N_A';
+        response.issued_token_type = tokenTypes.refreshToken;
+      } else {
+        response.issued_token_type = tokenTypes.accessToken;
+      }
+    }
     if (request.offline && resolved.mayMintRefresh) {
       response.refresh_token = (await this.deps.tokens.issueRefresh(resolved.identity, resolved.lifetime.refreshMs)).token;
     }
@@ -109,14 +147,20 @@ export class TokenEndpoint {
     this.checkService(request.service);
     let identity: Identity;
     let principal: PrincipalRecord;
-    if (request.grantType === 'access_token') {
+    let refreshMs: number | undefined;
+    if (request.grantType === 'access_token' && request.accessToken && isForeignJwt(request.accessToken, this.deps.issuer)) {
+      const federated = await this.fromFederated(request.accessToken, request.clientId, request.clientAddress);
+      principal = (await this.usablePrincipal(federated.identity.subject));
+      identity = federated.identity;
+      refreshMs = federated.lifetime.refreshMs;
+    } else if (request.grantType === 'access_token') {
       if (!request.accessToken) throw new OAuthError(400, 'invalid_request', 'access_token is required');
       const claims = await this.deps.tokens.verifyAccess(request.accessToken).catch((err: unknown) => {
         if (err instanceof InvalidTokenError) throw new OAuthError(401, 'invalid_grant', `access token rejected: ${err.message}`);
         throw err;
       });
       principal = await this.usablePrincipal(claims.subject);
-      identity = { subject: principal.id, name: principal.name, kind: principal.kind, credentialId: claims.credentialId };
+      identity = { subject: principal.id, name: principal.name, kind: principal.kind, credentialId: claims.credentialId, provenance: claims.provenance };
     } else if (request.grantType === 'password') {
       const login = await this.login(request.username, request.password, request.clientAddress);
       principal = login.principal;
@@ -124,9 +168,15 @@ export class TokenEndpoint {
     } else {
       throw new OAuthError(400, 'unsupported_grant_type', 'grant_type must be access_token or password');
     }
-    const refresh = await this.deps.tokens.issueRefresh(identity, this.deps.lifetimes[principal.kind].refreshMs);
+    const refresh = await this.deps.tokens.issueRefresh(identity, refreshMs ?? this.deps.lifetimes[principal.kind].refreshMs);
     await this.audit('refresh_token.issued', identity, request.clientAddress, { via: `exchange:${request.grantType}` });
     return { refresh_token: refresh.token };
+  }
+
+  /** Tokens derived from a refresh token never outlive it. */
+  private capped(lifetime: { accessMs: number; refreshMs: number }, until: number): { accessMs: number; refreshMs: number } {
+    const left = Math.max(1000, until - this.deps.clock.now());
+    return { accessMs: Math.min(lifetime.accessMs, left), refreshMs: Math.min(lifetime.refreshMs, left) };
   }
 
   private checkService(service: string | undefined): void {
@@ -140,6 +190,27 @@ export class TokenEndpoint {
     if (grantType === 'refresh_token' || (grantType === undefined || grantType === 'password') && request.username === refreshTokenUser) {
       const token = grantType === 'refresh_token' ? request.refreshToken : request.password;
       return this.fromRefreshToken(token, request.clientAddress);
+    }
+    if (grantType === 'client_credentials') {
+      if (request.clientAssertionType !== jwtBearerAssertion) {
+        throw new OAuthError(400, 'invalid_request', `client_assertion_type must be ${jwtBearerAssertion}`);
+      }
+      if (!request.clientAssertion) throw new OAuthError(400, 'invalid_request', 'client_assertion is required');
+      return this.fromFederated(request.clientAssertion, request.clientId, request.clientAddress);
+    }
+    if (grantType === tokenExchangeGrant) {
+      if (!request.subjectToken) throw new OAuthError(400, 'invalid_request', 'subject_token is required');
+      if (request.subjectTokenType !== tokenTypes.jwt && request.subjectTokenType !== tokenTypes.idToken) {
+        throw new OAuthError(400, 'invalid_request', `subject_token_type must be ${tokenTypes.jwt} or ${tokenTypes.idToken}`);
+      }
+      if (request.requestedTokenType !== undefined && request.requestedTokenType !== tokenTypes.accessToken && request.requestedTokenType !== tokenTypes.refreshToken) {
+        throw new OAuthError(400, 'invalid_request', 'requested_token_type must be an access or refresh token');
+      }
+      return this.fromFederated(request.subjectToken, request.clientId, request.clientAddress);
+    }
+    if ((grantType === 'password' || grantType === undefined) && request.password && isForeignJwt(request.password, this.deps.issuer)) {
+      // `docker login -u <client id> -p <OIDC token>`: the password is the workload's identity token.
+      return { ...(await this.fromFederated(request.password, request.username, request.clientAddress)), mayMintRefresh: true };
     }
     if (grantType === 'password' || (grantType === undefined && request.username !== undefined)) {
       const { principal, credentialId } = await this.login(request.username, request.password, request.clientAddress);
@@ -159,7 +230,36 @@ export class TokenEndpoint {
         mayMintRefresh: false,
       };
     }
-    throw new OAuthError(400, 'unsupported_grant_type', 'grant_type must be password or refresh_token');
+    throw new OAuthError(400, 'unsupported_grant_type', `grant_type must be password, refresh_token, client_credentials or ${tokenExchangeGrant}`);
+  }
+
+  /** A workload's OIDC token, checked against federated credentials (optionally one client's). */
+  private async fromFederated(token: string, clientId: string | undefined, clientAddress: string): Promise<Resolved> {
+    let match: FederatedMatch;
+    try {
+      match = await this.deps.federation.verify(token, clientId);
+    } catch (err) {
+      if (!(err instanceof FederationError)) throw err;
+      await this.audit('login.failed', undefined, clientAddress, { federated: true, check: err.check, clientId: clientId?.slice(0, 128) });
+      throw new OAuthError(401, 'invalid_grant', `federated login refused: ${err.message}`);
+    }
+    const principal = await this.usablePrincipal(match.principal.id);
+    const now = this.deps.clock.now();
+    const base = this.deps.lifetimes[principal.kind];
+    // Never outlive the OIDC token that bought it, unless an explicit cap says otherwise.
+    const limit = this.deps.federatedLifetimeCapMs ?? Math.max(1000, match.expiresAt - now);
+    return {
+      identity: {
+        subject: principal.id,
+        name: principal.name,
+        kind: principal.kind,
+        credentialId: match.credential.id,
+        provenance: match.provenance,
+      },
+      grants: await this.deps.principals.grantsFor(principal),
+      lifetime: { accessMs: Math.min(base.accessMs, limit), refreshMs: Math.min(base.refreshMs, limit) },
+      mayMintRefresh: false,
+    };
   }
 
   private async fromRefreshToken(token: string | undefined, clientAddress: string): Promise<Resolved> {
@@ -171,9 +271,9 @@ export class TokenEndpoint {
     });
     const principal = await this.usablePrincipal(identity.subject);
     return {
-      identity: { subject: principal.id, name: principal.name, kind: principal.kind, credentialId: identity.credentialId },
+      identity: { subject: principal.id, name: principal.name, kind: principal.kind, credentialId: identity.credentialId, provenance: identity.provenance },
       grants: await this.deps.principals.grantsFor(principal),
-      lifetime: this.deps.lifetimes[principal.kind],
+      lifetime: this.capped(this.deps.lifetimes[principal.kind], identity.expiresAt),
       mayMintRefresh: false,
     };
   }

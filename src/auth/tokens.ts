@@ -22,6 +22,8 @@ export interface Identity {
   kind: PrincipalKind | 'anonymous';
   /** The credential used to authenticate, so tokens derived from it die when it is rotated. */
   credentialId?: string | undefined;
+  /** For federated logins: the OIDC token's identifying claims, carried into every derived token. */
+  provenance?: Record<string, unknown> | undefined;
 }
 
 export interface AccessClaims extends Identity {
@@ -48,8 +50,7 @@ export class TokenService {
   ) {}
 
   async issueAccess(identity: Identity, access: Access[], lifetimeMs: number): Promise<IssuedToken> {
-    const claims: JWTPayload = { access, name: identity.name, kind: identity.kind };
-    if (identity.credentialId) claims['cid'] = identity.credentialId;
+    const claims: JWTPayload = { access, ...identityClaims(identity) };
     return this.sign(claims, accessTokenType, identity.subject, lifetimeMs);
   }
 
@@ -61,6 +62,7 @@ export class TokenService {
       name: typeof payload['name'] === 'string' ? payload['name'] : '',
       kind: payload['kind'] as AccessClaims['kind'],
       credentialId: typeof payload['cid'] === 'string' ? payload['cid'] : undefined,
+      provenance: provenanceOf(payload),
       access: payload['access'] as Access[],
       expiresAt: (payload.exp ?? 0) * 1000,
     };
@@ -78,8 +80,7 @@ export class TokenService {
       createdAt: now,
       revokedAt: undefined,
     });
-    const claims: JWTPayload = { jti, name: identity.name, kind: identity.kind };
-    if (identity.credentialId) claims['cid'] = identity.credentialId;
+    const claims: JWTPayload = { jti, ...identityClaims(identity) };
     return this.sign(claims, refreshTokenType, identity.subject, lifetimeMs);
   }
 
@@ -95,6 +96,7 @@ export class TokenService {
       name: typeof payload['name'] === 'string' ? payload['name'] : '',
       kind: payload['kind'] as Identity['kind'],
       credentialId: record.credentialId,
+      provenance: provenanceOf(payload),
       expiresAt: record.expiresAt,
     };
   }
@@ -143,4 +145,16 @@ export class TokenService {
       throw err;
     }
   }
+}
+
+function identityClaims(identity: Identity): JWTPayload {
+  const claims: JWTPayload = { name: identity.name, kind: identity.kind };
+  if (identity.credentialId) claims['cid'] = identity.credentialId;
+  if (identity.provenance) claims['fed'] = identity.provenance;
+  return claims;
+}
+
+function provenanceOf(payload: JWTPayload): Record<string, unknown> | undefined {
+  const fed = payload['fed'];
+  return typeof fed === 'object' && fed !== null && !Array.isArray(fed) ? (fed as Record<string, unknown>) : undefined;
 }

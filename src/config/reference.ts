@@ -34,6 +34,8 @@ function typeName(schema: z.ZodTypeAny): string {
   if (schema instanceof z.ZodEnum) return (schema.options as string[]).map((o) => `\`${o}\``).join(' \\| ');
   if (schema instanceof z.ZodLiteral) return `\`${String(schema.value)}\``;
   if (schema instanceof z.ZodObject) return 'object';
+  if (schema instanceof z.ZodArray) return `list of ${typeName(schema.element as z.ZodTypeAny)}`;
+  if (schema instanceof z.ZodRecord) return 'map';
   return 'value';
 }
 
@@ -50,6 +52,7 @@ function rows(schema: z.ZodObject<z.ZodRawShape>, prefix: string): Row[] {
       description: field.description ?? inner.description ?? '',
     });
     if (isObject) out.push(...rows(inner as z.ZodObject<z.ZodRawShape>, path));
+    if (inner instanceof z.ZodArray && inner.element instanceof z.ZodObject) out.push(...rows(inner.element as z.ZodObject<z.ZodRawShape>, `${path}[]`));
   }
   return out;
 }

@@ -111,6 +111,36 @@ export interface AnonymousPullIndex {
   replace(patterns: readonly string[], now: number): Promise<void>;
 }
 
+/** One condition on a token claim; exactly one of `equals`, `glob`, `oneOf` is set. */
+export interface ClaimCondition {
+  claim: string;
+  equals?: string | undefined;
+  glob?: string | undefined;
+  oneOf?: string[] | undefined;
+}
+
+export interface FederatedCredentialRecord {
+  id: string;
+  principalId: string;
+  name: string;
+  issuer: string;
+  audiences: string[];
+  /** Exact `sub`, or a glob (`*` within, `**` across `:`/`/` separated parts). */
+  subject: string;
+  conditions: ClaimCondition[];
+  createdAt: number;
+}
+
+export interface FederatedCredentialIndex {
+  list(principalId: string): Promise<FederatedCredentialRecord[]>;
+  /** Every credential trusting `issuer`, across principals (for exchanges without a client id). */
+  listByIssuer(issuer: string): Promise<FederatedCredentialRecord[]>;
+  /** Inserts or replaces (by principal and name); returns the replaced credential's id. */
+  put(credential: FederatedCredentialRecord): Promise<string | undefined>;
+  /** Removes by name; returns its id if it existed. */
+  remove(principalId: string, name: string): Promise<string | undefined>;
+}
+
 export interface AuthMetadata {
   readonly principals: PrincipalIndex;
   readonly credentials: CredentialIndex;
@@ -119,4 +149,5 @@ export interface AuthMetadata {
   readonly signingKeys: SigningKeyIndex;
   readonly audit: AuditIndex;
   readonly anonymousPull: AnonymousPullIndex;
+  readonly federatedCredentials: FederatedCredentialIndex;
 }

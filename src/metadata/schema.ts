@@ -133,6 +133,36 @@ export interface AnonymousPullTable {
   created_at: number;
 }
 
+/**
+ * Trust in an external OIDC identity: a token from `issuer`, for one of `audiences`, whose `sub`
+ * matches `subject` (exact or glob) and whose claims meet every condition, acts as the principal.
+ */
+export interface FederatedCredentialsTable {
+  id: string;
+  principal_id: string;
+  name: string;
+  issuer: string;
+  /** JSON array of accepted `aud` values (non-empty). */
+  audiences: string;
+  subject: string;
+  /** JSON array of `{claim, equals?|glob?|oneOf?}`; all must hold. */
+  conditions: string;
+  created_at: number;
+}
+
+/** Who pushed what: one row per manifest push (and per tag it set). */
+export interface PushesTable {
+  id: Generated<number>;
+  repository_id: number;
+  digest: string;
+  tag: string | null;
+  at: number;
+  principal_id: string | null;
+  principal_name: string | null;
+  /** JSON: for federated logins the token's identifying claims (iss, sub, repository, ref, sha, …). */
+  provenance: string | null;
+}
+
 export interface Schema {
   repositories: RepositoriesTable;
   blobs: BlobsTable;
@@ -149,4 +179,6 @@ export interface Schema {
   signing_keys: SigningKeysTable;
   audit_log: AuditLogTable;
   anonymous_pull: AnonymousPullTable;
+  federated_credentials: FederatedCredentialsTable;
+  pushes: PushesTable;
 }

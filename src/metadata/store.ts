@@ -81,6 +81,24 @@ export interface NewManifest {
   manifests: readonly string[];
   /** Tag to point at this manifest, if pushed by tag. */
   tag?: string | undefined;
+  /** Who pushed it, recorded in the same transaction (undefined when auth is off). */
+  pusher?: Pusher | undefined;
+}
+
+export interface Pusher {
+  principalId: string;
+  principalName: string;
+  /** For federated logins, the OIDC token's identifying claims. */
+  provenance?: Record<string, unknown> | undefined;
+}
+
+export interface PushRecord {
+  digest: string;
+  tag: string | undefined;
+  at: number;
+  principalId: string | undefined;
+  principalName: string | undefined;
+  provenance: Record<string, unknown> | undefined;
 }
 
 export interface ManifestIndex {
@@ -101,6 +119,8 @@ export interface ManifestIndex {
   listTags(repository: string, page: Page): Promise<string[] | undefined>;
   /** Descriptors of the repository's manifests whose subject is `subject`, oldest first. */
   listReferrers(repository: string, subject: string, artifactType?: string): Promise<Descriptor[]>;
+  /** Push records, newest first, optionally only for one tag or one digest. */
+  history(repository: string, filter: { tag?: string | undefined; digest?: string | undefined; limit: number }): Promise<PushRecord[]>;
 }
 
 export interface GcIndex {

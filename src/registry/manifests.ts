@@ -8,7 +8,7 @@ import { RegistryError } from '../oci/errors.js';
 import { parseManifest } from '../oci/manifest.js';
 import { isIndexMediaType, mediaTypes } from '../oci/media-types.js';
 import type { Reference } from '../oci/names.js';
-import type { ManifestRecord } from '../metadata/store.js';
+import type { ManifestRecord, Pusher } from '../metadata/store.js';
 import type { RegistryContext } from './context.js';
 
 export interface PutManifestResult {
@@ -22,7 +22,7 @@ const mustBeAccepted: ReadonlySet<string> = new Set([mediaTypes.ociManifest, med
 export class ManifestService {
   constructor(private readonly ctx: RegistryContext) {}
 
-  async put(repository: string, reference: Reference, bytes: Buffer, contentType: string | undefined): Promise<PutManifestResult> {
+  async put(repository: string, reference: Reference, bytes: Buffer, contentType: string | undefined, pusher?: Pusher): Promise<PutManifestResult> {
     if (bytes.length > this.ctx.limits.maxManifestBytes) {
       throw new RegistryError('MANIFEST_TOO_LARGE', `manifest is larger than ${this.ctx.limits.maxManifestBytes} bytes`);
     }
@@ -47,6 +47,7 @@ export class ManifestService {
         blobs: manifest.blobs.map((d) => d.digest),
         manifests: manifest.manifests.map((d) => d.digest),
         tag: reference.kind === 'tag' ? reference.tag : undefined,
+        pusher,
       },
       this.ctx.clock.now(),
     );

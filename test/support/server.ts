@@ -31,6 +31,10 @@ export interface TestServerOptions {
    * With auth on, an owner `owner` / `owner-password-1` is bootstrapped.
    */
   auth?: boolean;
+  /** Trust these OIDC issuers (loopback test issuers are allowed plain HTTP). */
+  federationIssuers?: Array<{ issuer: string; jwks?: { keys: unknown[] }; maxTokenAgeMs?: number }>;
+  /** Cap on registry tokens bought with OIDC tokens. */
+  federationLifetimeCapMs?: number;
   /** Capture the server's log lines (at debug level) instead of discarding them. */
   logLines?: string[];
   /** With auth on, also enable the admin user (`auth.adminUser`) under this name, created without secrets. */
@@ -51,6 +55,16 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
       dataDir,
       logLevel: 'silent',
       ...(options.tls ? { tls: options.tls } : {}),
+      federation: {
+        issuers: (options.federationIssuers ?? []).map((i) => ({
+          issuer: i.issuer,
+          allowInsecureLoopback: true,
+          ...(i.jwks ? { jwks: i.jwks as { keys: Array<Record<string, unknown>> } } : {}),
+          ...(i.maxTokenAgeMs !== undefined ? { maxTokenAgeMs: i.maxTokenAgeMs } : {}),
+        })),
+        ...(options.federationLifetimeCapMs !== undefined ? { lifetimeCapMs: options.federationLifetimeCapMs } : {}),
+        keyRefetchCooldownMs: 0,
+      },
       auth: {
         enabled: options.auth ?? false,
         bootstrap: { user: ownerName, password: ownerPassword },

@@ -30,7 +30,8 @@ export async function put(ctx: RouteContext): Promise<void> {
     limit,
     () => new RegistryError('MANIFEST_TOO_LARGE', `manifest is larger than ${limit} bytes`),
   );
-  const result = await ctx.registry.manifests.put(repository, reference, bytes, ctx.req.headers['content-type']);
+  const pusher = ctx.identity && { principalId: ctx.identity.subject, principalName: ctx.identity.name, provenance: ctx.identity.provenance };
+  const result = await ctx.registry.manifests.put(repository, reference, bytes, ctx.req.headers['content-type'], pusher);
   send(ctx.res, 201, {
     Location: urls.manifest(repository, result.digest),
     'Docker-Content-Digest': result.digest,

@@ -67,6 +67,12 @@ export async function postToken(ctx: RouteContext): Promise<void> {
     scopes: form.getAll('scope'),
     offline: form.get('access_type') === 'offline',
     clientAddress: clientAddress(ctx.req),
+    clientId: optional(form, 'client_id'),
+    clientAssertionType: optional(form, 'client_assertion_type'),
+    clientAssertion: optional(form, 'client_assertion'),
+    subjectToken: optional(form, 'subject_token'),
+    subjectTokenType: optional(form, 'subject_token_type'),
+    requestedTokenType: optional(form, 'requested_token_type'),
   };
   sendJson(ctx.res, 200, await ctx.auth.endpoint.token(request), noStore);
 }
@@ -84,6 +90,7 @@ export async function exchange(ctx: RouteContext): Promise<void> {
     scopes: [],
     offline: true,
     clientAddress: clientAddress(ctx.req),
+    clientId: optional(form, 'client_id'),
   };
   sendJson(ctx.res, 200, await ctx.auth.endpoint.exchange(request), noStore);
 }

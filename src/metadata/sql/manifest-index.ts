@@ -1,5 +1,5 @@
 import type { Descriptor } from '../../oci/manifest.js';
-import type { ManifestIndex, ManifestRecord, NewManifest, Page } from '../store.js';
+import type { ManifestIndex, ManifestRecord, NewManifest, Page, PushRecord } from '../store.js';
 import { missingDigests, pageLimit, type SqlContext } from './context.js';
 
 /** Upper bound on one tag-list page, whatever `n` asks for. */
@@ -72,6 +72,18 @@ export class SqlManifestIndex implements ManifestIndex {
           .onConflict((oc) => oc.columns(['repository_id', 'manifest_digest', 'child_digest']).doNothing())
           .execute();
       }
+      await trx
+        .insertInto('pushes')
+        .values({
+          repository_id: repositoryId,
+          digest: manifest.digest,
+          tag: manifest.tag ?? null,
+          at: now,
+          principal_id: manifest.pusher?.principalId ?? null,
+          principal_name: manifest.pusher?.principalName ?? null,
+          provenance: manifest.pusher?.provenance ? JSON.stringify(manifest.pusher.provenance) : null,
+        })
+        .execute();
       if (manifest.tag !== undefined) {
         await trx
           .insertInto('tags')
@@ -174,5 +186,27 @@ export class SqlManifestIndex implements ManifestIndex {
       if (row.annotations !== null) descriptor.annotations = JSON.parse(row.annotations) as Record<string, string>;
       return descriptor;
     });
+  }
+
+  async history(repository: string, filter: { tag?: string | undefined; digest?: string | undefined; limit: number }): Promise<PushRecord[]> {
+    const repositoryId = await this.ctx.findRepositoryId(repository);
+    if (repositoryId === undefined) return [];
+    let query = this.ctx.db
+      .selectFrom('pushes')
+      .selectAll()
+      .where('repository_id', '=', repositoryId)
+      .orderBy('at', 'desc')
+      .orderBy('id', 'desc')
+      .limit(filter.limit);
+    if (filter.tag !== undefined) query = query.where('tag', '=', filter.tag);
+    if (filter.digest !== undefined) query = query.where('digest', '=', filter.digest);
+    return (await query.execute()).map((row) => ({
+      digest: row.digest,
+      tag: row.tag ?? undefined,
+      at: Number(row.at),
+      principalId: row.principal_id ?? undefined,
+      principalName: row.principal_name ?? undefined,
+      provenance: row.provenance === null ? undefined : (JSON.parse(row.provenance) as Record<string, unknown>),
+    }));
   }
 }

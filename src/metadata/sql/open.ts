@@ -13,6 +13,7 @@ import { migrationProvider } from '../migrations.js';
 import { SqlAnonymousPullIndex, SqlAuditIndex } from './audit-index.js';
 import { SqlBlobIndex } from './blob-index.js';
 import { SqlContext } from './context.js';
+import { SqlFederatedCredentialIndex } from './federated-credential-index.js';
 import { SqlGcIndex } from './gc-index.js';
 import { SqlManifestIndex } from './manifest-index.js';
 import { SqlCredentialIndex, SqlGrantIndex, SqlPrincipalIndex } from './principal-index.js';
@@ -62,6 +63,7 @@ function sqlMetadata(db: Kysely<Schema>): Metadata {
       signingKeys: new SqlSigningKeyIndex(ctx),
       audit: new SqlAuditIndex(ctx),
       anonymousPull: new SqlAnonymousPullIndex(ctx),
+      federatedCredentials: new SqlFederatedCredentialIndex(ctx),
     },
     close: () => db.destroy(),
   };

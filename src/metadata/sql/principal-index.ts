@@ -71,6 +71,7 @@ export class SqlPrincipalIndex implements PrincipalIndex {
       await trx.deleteFrom('credentials').where('principal_id', '=', id).execute();
       await trx.deleteFrom('grants').where('principal_id', '=', id).execute();
       await trx.deleteFrom('refresh_tokens').where('principal_id', '=', id).execute();
+      await trx.deleteFrom('federated_credentials').where('principal_id', '=', id).execute();
       const result = await trx.deleteFrom('principals').where('id', '=', id).executeTakeFirst();
       return Number(result.numDeletedRows) > 0;
     });

@@ -1,0 +1,120 @@
+/**
+ * Where an OIDC issuer's signing keys come from: a static JWKS (inline or file) when configured,
+ * else OIDC discovery (`<issuer>/.well-known/openid-configuration` -> `jwks_uri`) or a configured
+ * `jwksUri`. Loaded lazily on first use, so an issuer that is down never stops Berth from starting;
+ * a failed discovery is retried on the next token, not cached. jose's remote key set caches keys
+ * and refetches on an unknown `kid`, at most once per cooldown.
+ *
+ * Transport: HTTPS only, except plain HTTP to loopback for issuers configured with
+ * `allowInsecureLoopback`; a per-issuer CA bundle replaces the default trust store.
+ */
+import { readFileSync } from 'node:fs';
+import { createLocalJWKSet, createRemoteJWKSet, customFetch, type JSONWebKeySet, type JWTVerifyGetKey } from 'jose';
+import { Agent, fetch as undiciFetch } from 'undici';
+import type { Config } from '../config/schema.js';
+
+export type IssuerSettings = Config['federation']['issuers'][number];
+
+export class IssuerError extends Error {
+  override name = 'IssuerError';
+}
+
+/** After a failed discovery, wait this long before asking the issuer again. */
+const discoveryRetryMs = 5_000;
+
+interface Entry {
+  keys?: JWTVerifyGetKey;
+  failedAt?: number;
+  failure?: string;
+  loading?: Promise<JWTVerifyGetKey>;
+}
+
+export function isLoopbackUrl(url: URL): boolean {
+  return url.hostname === 'localhost' || url.hostname === '[::1]' || /^127\.\d+\.\d+\.\d+$/.test(url.hostname);
+}
+
+export class IssuerKeys {
+  private readonly entries = new Map<string, Entry>();
+  private readonly settings = new Map<string, IssuerSettings>();
+
+  constructor(
+    issuers: readonly IssuerSettings[],
+    private readonly timeoutMs: number,
+    /** Refetch keys at most this often on an unknown `kid` (key rotation at the issuer). */
+    private readonly keyRefetchCooldownMs: number,
+    private readonly now: () => number = Date.now,
+  ) {
+    for (const issuer of issuers) this.settings.set(issuer.issuer, issuer);
+  }
+
+  settingsFor(issuer: string): IssuerSettings | undefined {
+    return this.settings.get(issuer);
+  }
+
+  /** The key resolver for an issuer, loading it (discovery) on first use. */
+  async keysFor(issuer: string): Promise<JWTVerifyGetKey> {
+    let entry = this.entries.get(issuer);
+    if (entry?.keys) return entry.keys;
+    if (entry?.failedAt !== undefined && this.now() - entry.failedAt < discoveryRetryMs) {
+      throw new IssuerError(`issuer ${issuer} is unavailable (${entry.failure}); retrying shortly`);
+    }
+    if (!entry) this.entries.set(issuer, (entry = {}));
+    const current = entry;
+    current.loading ??= this.load(issuer).then(
+      (keys) => {
+        current.keys = keys;
+        delete current.failedAt;
+        delete current.loading;
+        return keys;
+      },
+      (err: unknown) => {
+        current.failedAt = this.now();
+        current.failure = (err as Error).message;
+        delete current.loading;
+        throw new IssuerError(`issuer ${issuer} is unavailable: ${(err as Error).message}`);
+      },
+    );
+    return current.loading;
+  }
+
+  private async load(issuer: string): Promise<JWTVerifyGetKey> {
+    const settings = this.settings.get(issuer);
+    if (settings?.jwks) return createLocalJWKSet(settings.jwks as unknown as JSONWebKeySet);
+    if (settings?.jwksFile) return createLocalJWKSet(JSON.parse(readFileSync(settings.jwksFile, 'utf8')) as JSONWebKeySet);
+    const fetcher = this.fetcherFor(settings);
+    const jwksUri = settings?.jwksUri ?? (await this.discover(issuer, fetcher));
+    this.assertTransport(new URL(jwksUri), settings);
+    return createRemoteJWKSet(new URL(jwksUri), {
+      timeoutDuration: this.timeoutMs,
+      cooldownDuration: this.keyRefetchCooldownMs,
+      [customFetch]: fetcher,
+    });
+  }
+
+  private async discover(issuer: string, fetcher: typeof fetch): Promise<string> {
+    const url = new URL(`${issuer.replace(/\/+$/, '')}/.well-known/openid-configuration`);
+    this.assertTransport(url, this.settings.get(issuer));
+    const res = await fetcher(url, { signal: AbortSignal.timeout(this.timeoutMs), redirect: 'error' });
+    if (!res.ok) throw new IssuerError(`discovery at ${url.href} answered ${res.status}`);
+    const document = (await res.json()) as { issuer?: unknown; jwks_uri?: unknown };
+    // OpenID Connect Discovery 1.0 section 4.3: the document must name the same issuer.
+    if (document.issuer !== issuer) throw new IssuerError(`discovery at ${url.href} names issuer ${String(document.issuer)}, not ${issuer}`);
+    if (typeof document.jwks_uri !== 'string') throw new IssuerError(`discovery at ${url.href} has no jwks_uri`);
+    return document.jwks_uri;
+  }
+
+  private assertTransport(url: URL, settings: IssuerSettings | undefined): void {
+    if (url.protocol === 'https:') return;
+    if (url.protocol === 'http:' && settings?.allowInsecureLoopback && isLoopbackUrl(url)) return;
+    throw new IssuerError(
+      `refusing ${url.protocol}//${url.host}: issuers must use HTTPS (plain HTTP only for loopback issuers with allowInsecureLoopback)`,
+    );
+  }
+
+  private fetcherFor(settings: IssuerSettings | undefined): typeof fetch {
+    if (!settings?.caFile) return fetch;
+    const dispatcher = new Agent({ connect: { ca: readFileSync(settings.caFile, 'utf8') } });
+    return ((input: string | URL | Request, init?: RequestInit) =>
+      undiciFetch(input as Parameters<typeof undiciFetch>[0], { ...(init as object), dispatcher } as Parameters<typeof undiciFetch>[1])) as unknown as typeof fetch;
+  }
+}

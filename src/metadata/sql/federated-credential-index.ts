@@ -1,0 +1,68 @@
+import type { ClaimCondition, FederatedCredentialIndex, FederatedCredentialRecord } from '../auth-store.js';
+import type { FederatedCredentialsTable } from '../schema.js';
+import type { SqlContext } from './context.js';
+import type { Selectable } from 'kysely';
+
+function toRecord(row: Selectable<FederatedCredentialsTable>): FederatedCredentialRecord {
+  return {
+    id: row.id,
+    principalId: row.principal_id,
+    name: row.name,
+    issuer: row.issuer,
+    audiences: JSON.parse(row.audiences) as string[],
+    subject: row.subject,
+    conditions: JSON.parse(row.conditions) as ClaimCondition[],
+    createdAt: Number(row.created_at),
+  };
+}
+
+export class SqlFederatedCredentialIndex implements FederatedCredentialIndex {
+  constructor(private readonly ctx: SqlContext) {}
+
+  async list(principalId: string): Promise<FederatedCredentialRecord[]> {
+    const rows = await this.ctx.db.selectFrom('federated_credentials').selectAll().where('principal_id', '=', principalId).orderBy('name').execute();
+    return rows.map(toRecord);
+  }
+
+  async listByIssuer(issuer: string): Promise<FederatedCredentialRecord[]> {
+    const rows = await this.ctx.db.selectFrom('federated_credentials').selectAll().where('issuer', '=', issuer).orderBy('created_at').execute();
+    return rows.map(toRecord);
+  }
+
+  async put(c: FederatedCredentialRecord): Promise<string | undefined> {
+    return this.ctx.db.transaction().execute(async (trx) => {
+      const old = await trx
+        .selectFrom('federated_credentials')
+        .select('id')
+        .where('principal_id', '=', c.principalId)
+        .where('name', '=', c.name)
+        .executeTakeFirst();
+      if (old) await trx.deleteFrom('federated_credentials').where('id', '=', old.id).execute();
+      await trx
+        .insertInto('federated_credentials')
+        .values({
+          id: c.id,
+          principal_id: c.principalId,
+          name: c.name,
+          issuer: c.issuer,
+          audiences: JSON.stringify(c.audiences),
+          subject: c.subject,
+          conditions: JSON.stringify(c.conditions),
+          created_at: c.createdAt,
+        })
+        .execute();
+      return old?.id;
+    });
+  }
+
+  async remove(principalId: string, name: string): Promise<string | undefined> {
+    const old = await this.ctx.db
+      .selectFrom('federated_credentials')
+      .select('id')
+      .where('principal_id', '=', principalId)
+      .where('name', '=', name)
+      .executeTakeFirst();
+    if (old) await this.ctx.db.deleteFrom('federated_credentials').where('id', '=', old.id).execute();
+    return old?.id;
+  }
+}
