@@ -170,3 +170,85 @@ describe('plan', () => {
     assert.deepEqual(plan(parseDesiredState('users: [{name: me, grants: {"**": owner}}]\n'), me, { actingAs: 'me' }).changes, []);
   });
 });
+
+describe('federatedCredentials', () => {
+  const file = `
+services:
+  - name: deployer
+    federatedCredentials:
+      - { name: gh, preset: github, repository: acme/app, ref: main }
+      - { name: k8s, preset: kubernetes, issuer: "https://oidc.example.com", namespace: prod }
+      - name: custom
+        issuer: https://issuer.example.com
+        audiences: [b, a]
+        subject: "w:*"
+        conditions: [{ claim: ref, glob: "refs/*" }, { claim: actor, equals: alice }]
+`;
+  const expanded = [
+    { name: 'gh', preset: 'github', issuer: 'https://token.actions.githubusercontent.com', audiences: ['berth'], subject: 'repo:acme/app:ref:refs/heads/main', conditions: [] },
+    { name: 'k8s', preset: 'kubernetes', issuer: 'https://oidc.example.com', audiences: ['berth'], subject: 'system:serviceaccount:prod:*', conditions: [] },
+    {
+      name: 'custom',
+      preset: undefined,
+      issuer: 'https://issuer.example.com',
+      audiences: ['b', 'a'],
+      subject: 'w:*',
+      conditions: [{ claim: 'ref', glob: 'refs/*' }, { claim: 'actor', equals: 'alice' }],
+    },
+  ];
+
+  it('expands presets when the file is read; other principals have none', () => {
+    const [deployer] = parseDesiredState(file).principals;
+    assert.deepEqual(deployer?.federatedCredentials, expanded);
+    assert.deepEqual(parseDesiredState('users: [{name: a}]\n').principals[0]?.federatedCredentials, []);
+  });
+
+  it('names the path of a bad declaration', () => {
+    const cases: Array<[string, RegExp]> = [
+      ['users:\n  - name: a\n    federatedCredentials: [{name: x, preset: github, repository: a/b}]\n', /^f\.yaml: users\.0\.federatedCredentials: only service principals/],
+      ['services:\n  - name: s\n    federatedCredentials: [{name: x, preset: github}]\n', /services\.0\.federatedCredentials\.0\.repository: the github preset needs repository/],
+      ['services:\n  - name: s\n    federatedCredentials: [{name: x, preset: github, repository: a/b, subject: s}]\n', /federatedCredentials\.0\.subject: the github preset builds the subject/],
+      ['services:\n  - name: s\n    federatedCredentials: [{name: x, issuer: "https://i.example.com", subject: s}]\n', /federatedCredentials\.0\.audiences: required without a preset/],
+      ['services:\n  - name: s\n    federatedCredentials: [{name: x, issuer: "http://i.example.com", audiences: [a], subject: s}]\n', /federatedCredentials\.0\.issuer: the issuer must be an https URL/],
+      ['services:\n  - name: s\n    federatedCredentials: [{name: x, issuer: "https://i", audiences: [a], subject: s, conditions: [{claim: c}]}]\n', /conditions\.0: a condition has exactly one of/],
+      ['services:\n  - name: s\n    federatedCredentials:\n      - {name: x, preset: github, repository: a/b}\n      - {name: x, preset: github, repository: a/c}\n', /federatedCredentials\.1\.name: x is declared twice/],
+    ];
+    for (const [text, message] of cases) {
+      assert.throws(() => parseDesiredState(text, 'f.yaml'), (err: unknown) => err instanceof DesiredStateError && message.test(err.message), text);
+    }
+  });
+
+  it('plans adds after creating the principal, then nothing once the server holds them (in any order)', () => {
+    const desired = parseDesiredState(file);
+    assert.deepEqual(plan(desired, observed([])).changes.map(formatChange), [
+      '+ create service deployer',
+      '+ federated credential gh of service deployer: repo:acme/app:ref:refs/heads/main from https://token.actions.githubusercontent.com (audiences berth)',
+      '+ federated credential k8s of service deployer: system:serviceaccount:prod:* from https://oidc.example.com (audiences berth)',
+      '+ federated credential custom of service deployer: w:* from https://issuer.example.com (audiences a, b; if actor=alice, ref~refs/*)',
+    ]);
+    const held = expanded.map(({ preset: _preset, ...c }) => ({ ...c, audiences: [...c.audiences].reverse(), conditions: [...c.conditions].reverse() }));
+    assert.deepEqual(plan(desired, observed([{ name: 'deployer', kind: 'service', federatedCredentials: held }])).changes, []);
+  });
+
+  it('replaces a changed credential, showing what changed, and removes unlisted ones', () => {
+    const desired = parseDesiredState(file);
+    const held = [
+      { name: 'gh', issuer: 'https://token.actions.githubusercontent.com', audiences: ['berth'], subject: 'repo:acme/app:*', conditions: [] },
+      { name: 'k8s', issuer: 'https://oidc.example.com', audiences: ['berth'], subject: 'system:serviceaccount:prod:*', conditions: [{ claim: 'x', oneOf: ['1', '2'] }] },
+      { name: 'stale', issuer: 'https://old.example.com', audiences: ['berth'], subject: '*', conditions: [] },
+    ];
+    const { changes } = plan(desired, observed([{ name: 'deployer', kind: 'service', federatedCredentials: held }]));
+    assert.deepEqual(changes.map(formatChange), [
+      '~ federated credential gh of service deployer: subject repo:acme/app:* -> repo:acme/app:ref:refs/heads/main (revokes the refresh tokens it bought)',
+      '~ federated credential k8s of service deployer: conditions x:1,2 -> none (revokes the refresh tokens it bought)',
+      '+ federated credential custom of service deployer: w:* from https://issuer.example.com (audiences a, b; if actor=alice, ref~refs/*)',
+      '- federated credential stale of service deployer',
+    ]);
+  });
+
+  it('removes every federated credential of a listed service that declares none', () => {
+    const held = [{ name: 'gh', issuer: 'https://i.example.com', audiences: ['berth'], subject: '*', conditions: [] }];
+    const { changes } = plan(parseDesiredState('services: [{name: deployer}]\n'), observed([{ name: 'deployer', kind: 'service', federatedCredentials: held }]));
+    assert.deepEqual(changes.map(formatChange), ['- federated credential gh of service deployer']);
+  });
+});

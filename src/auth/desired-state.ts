@@ -7,6 +7,8 @@
  * What the file manages (docs/management.md has the format):
  * - every principal it lists, matched by name: its grants (omitted = none) and `disabled`
  *   (omitted = enabled) always; `description` and `expiresAt` only when given (null clears);
+ * - a service principal's federated credentials (omitted = none), matched by name; one whose
+ *   trust changed is replaced, which revokes the refresh tokens it bought;
  * - `settings.anonymousPull` only when given;
  * - principals it does not list are deleted only with `prune: true`, and never the admin user
  *   (configuration owns it) nor the principal applying the file.
@@ -14,6 +16,8 @@
  */
 import { parse as parseYaml, YAMLParseError } from 'yaml';
 import { z } from 'zod';
+import { expandPreset, PresetError, type FederatedTrust } from '../federation/presets.js';
+import type { ClaimCondition } from '../metadata/auth-store.js';
 import { isOwner, isPermission, isValidPattern, type Grant, type Permission } from './permissions.js';
 
 export type DeclaredKind = 'user' | 'service' | 'token';
@@ -28,6 +32,24 @@ export interface DesiredPrincipal {
   expiresAt: number | null | undefined;
   /** Sorted by pattern, then permission; no duplicates. */
   grants: Grant[];
+  /** Service principals only (else empty); presets already expanded; in file order. */
+  federatedCredentials: DesiredFederatedCredential[];
+}
+
+/** A federated credential as the server stores it: a preset is expanded when the file is read. */
+export interface DesiredFederatedCredential extends FederatedTrust {
+  name: string;
+  /** The preset it was written with, for showing the plan. */
+  preset: string | undefined;
+}
+
+/** A federated credential on the server (the API's FederatedCredentialView fits). */
+export interface ObservedFederatedCredential {
+  name: string;
+  issuer: string;
+  audiences: readonly string[];
+  subject: string;
+  conditions: readonly ClaimCondition[];
 }
 
 export interface DesiredState {
@@ -46,6 +68,8 @@ export interface ObservedPrincipal {
   /** ISO 8601, or null when it never expires. */
   expiresAt: string | null;
   grants: readonly { pattern: string; permission: string }[];
+  /** Absent: none. */
+  federatedCredentials?: readonly ObservedFederatedCredential[] | undefined;
 }
 
 export interface ObservedState {
@@ -66,7 +90,10 @@ export type Change =
   | ({ op: 'describe'; from: string | null; to: string } & Target)
   | ({ op: 'expire'; from: number | null; to: number | null } & Target)
   | ({ op: 'delete' } & Target)
-  | { op: 'anonymous-pull'; add: string[]; remove: string[]; patterns: string[] };
+  | { op: 'anonymous-pull'; add: string[]; remove: string[]; patterns: string[] }
+  /** Adds a federated credential, or replaces the one with its name (`from`: what it trusted). */
+  | ({ op: 'federated-put'; credential: DesiredFederatedCredential; from: ObservedFederatedCredential | undefined } & Target)
+  | ({ op: 'federated-remove'; credential: string } & Target);
 
 export interface Plan {
   /** In the order to apply: creates, updates, deletes, settings. */
@@ -112,6 +139,151 @@ const timestampInput = z.union([
   }),
 ]);
 
+
+// ---------------------------------------------------------------------------------------------
+// Federated credentials: one declaration shape, shared by berth.yaml (`federatedCredentials:` of a
+// service) and the management API (`POST /principals/{p}/federated-credentials`), so a file entry
+// and an API body are validated by the same rules. A preset (github, kubernetes, gitlab) or the
+// explicit form (issuer, audiences, subject); conditions in either.
+
+export const federatedPresets = ['github', 'kubernetes', 'gitlab'] as const;
+
+const conditionKinds = ['equals', 'glob', 'oneOf'] as const;
+
+/** One condition on a claim of the OIDC token: exactly one of equals, glob (`*`, `?`) or oneOf. */
+export const claimConditionInput = z
+  .object({
+    claim: z.string().min(1, 'a condition names a claim').max(256),
+    equals: z.string().max(1024).optional(),
+    glob: z.string().max(1024).optional(),
+    oneOf: z.array(z.string().max(1024)).min(1, 'oneOf lists at least one value').max(100).optional(),
+  })
+  .strict()
+  .superRefine((c, ctx) => {
+    const set = conditionKinds.filter((k) => c[k] !== undefined);
+    if (set.length !== 1) {
+      ctx.addIssue({
+        code: z.ZodIssueCode.custom,
+        message: `a condition has exactly one of equals, glob or oneOf (this one has ${set.length === 0 ? 'none' : set.join(' and ')})`,
+      });
+    }
+  });
+
+export const federatedCredentialName = z
+  .string()
+  .regex(/^[a-zA-Z0-9][a-zA-Z0-9._-]{0,63}$/, 'a federated credential name is 1-64 letters, digits, ., _ or -, starting with a letter or digit');
+
+const presetFields = ['repository', 'ref', 'environment', 'namespace', 'serviceAccount'] as const;
+/** Which preset uses which of the preset-only fields, and which it cannot do without. */
+const presetUses: Record<(typeof federatedPresets)[number], { uses: readonly string[]; needs: readonly string[] }> = {
+  github: { uses: ['repository', 'ref', 'environment', 'issuer'], needs: ['repository'] },
+  kubernetes: { uses: ['issuer', 'namespace', 'serviceAccount'], needs: ['issuer', 'namespace'] },
+  gitlab: { uses: ['repository', 'ref', 'issuer'], needs: ['repository'] },
+};
+const presetHelp: Record<string, string> = {
+  repository: 'owner/repo (globs allowed)',
+  issuer: "the cluster's service-account issuer URL",
+  namespace: 'the Kubernetes namespace',
+};
+
+/**
+ * An issuer is what tokens carry in `iss`: an https URL without query, fragment or credentials;
+ * plain http only for a loopback host (whether it is allowed then is the server's configuration:
+ * `federation.issuers[].allowInsecureLoopback`).
+ */
+export function issuerProblem(issuer: string): string | undefined {
+  let url: URL;
+  try {
+    url = new URL(issuer);
+  } catch {
+    return 'the issuer is not a URL (expected https://…)';
+  }
+  if (url.search || url.hash || url.username || url.password) return 'the issuer URL has no query, fragment or credentials';
+  if (url.protocol === 'https:') return undefined;
+  if (url.protocol === 'http:' && isLoopbackHost(url.hostname)) return undefined;
+  return 'the issuer must be an https URL (plain http only for a loopback issuer configured with allowInsecureLoopback)';
+}
+
+function isLoopbackHost(hostname: string): boolean {
+  return hostname === 'localhost' || hostname === '[::1]' || /^127\.\d+\.\d+\.\d+$/.test(hostname);
+}
+
+export const federatedCredentialInput = z
+  .object({
+    name: federatedCredentialName,
+    preset: z.enum(federatedPresets).optional(),
+    repository: z.string().min(1).max(256).optional(),
+    ref: z.string().min(1).max(256).optional(),
+    environment: z.string().min(1).max(256).optional(),
+    issuer: z.string().max(2048).optional(),
+    namespace: z.string().min(1).max(256).optional(),
+    serviceAccount: z.string().min(1).max(256).optional(),
+    audiences: z
+      .array(z.string().min(1, 'an audience is a non-empty string').max(512))
+      .min(1, 'give at least one audience (a preset defaults to berth when audiences is left out)')
+      .max(20)
+      .optional(),
+    subject: z.string().min(1, 'the subject is a non-empty string (an exact sub, or a glob)').max(1024).optional(),
+    conditions: z.array(claimConditionInput).max(50).optional(),
+  })
+  .strict()
+  .superRefine((c, ctx) => {
+    const issue = (path: string, message: string) => ctx.addIssue({ code: z.ZodIssueCode.custom, path: [path], message });
+    if (c.issuer !== undefined) {
+      const problem = issuerProblem(c.issuer);
+      if (problem) issue('issuer', problem);
+    }
+    if (c.preset === undefined) {
+      for (const field of presetFields) if (c[field] !== undefined) issue(field, 'only with a preset (github, kubernetes or gitlab)');
+      if (c.issuer === undefined) issue('issuer', 'required without a preset');
+      if (c.audiences === undefined) issue('audiences', 'required without a preset (e.g. ["berth"])');
+      if (c.subject === undefined) issue('subject', 'required without a preset (the exact sub, or a glob)');
+      return;
+    }
+    if (c.subject !== undefined) issue('subject', `the ${c.preset} preset builds the subject; leave it out, or write the credential without a preset`);
+    const { uses, needs } = presetUses[c.preset];
+    for (const field of presetFields) if (c[field] !== undefined && !uses.includes(field)) issue(field, `not used by the ${c.preset} preset`);
+    for (const field of needs) {
+      if (c[field as keyof typeof c] === undefined) issue(field, `the ${c.preset} preset needs ${field}${presetHelp[field] ? ` (${presetHelp[field]})` : ''}`);
+    }
+    if (c.ref !== undefined && c.environment !== undefined) issue('environment', 'give ref or environment, not both (the subject names one)');
+  });
+
+export type FederatedCredentialInput = z.output<typeof federatedCredentialInput>;
+
+/** What a valid declaration trusts: the preset expanded, conditions reduced to their one test. */
+export function resolveFederatedCredential(input: FederatedCredentialInput): FederatedTrust {
+  const conditions = (input.conditions ?? []).map(canonicalCondition);
+  if (input.preset === undefined) {
+    return { issuer: input.issuer ?? '', audiences: [...(input.audiences ?? [])], subject: input.subject ?? '', conditions };
+  }
+  return expandPreset({
+    preset: input.preset,
+    repository: input.repository,
+    ref: input.ref,
+    environment: input.environment,
+    issuer: input.issuer,
+    namespace: input.namespace,
+    serviceAccount: input.serviceAccount,
+    audiences: input.audiences,
+    conditions,
+  });
+}
+
+/** `{claim, equals}`, `{claim, glob}` or `{claim, oneOf}`: only the test that is set. */
+export function canonicalCondition(c: ClaimCondition): ClaimCondition {
+  if (c.equals !== undefined) return { claim: c.claim, equals: c.equals };
+  if (c.glob !== undefined) return { claim: c.claim, glob: c.glob };
+  return { claim: c.claim, oneOf: [...(c.oneOf ?? [])] };
+}
+
+/** The same trust, whatever order audiences and conditions are listed in. */
+function sameTrust(a: ObservedFederatedCredential, b: ObservedFederatedCredential): boolean {
+  const audiences = (x: ObservedFederatedCredential) => JSON.stringify([...new Set(x.audiences)].sort());
+  const conditions = (x: ObservedFederatedCredential) => JSON.stringify(x.conditions.map((c) => JSON.stringify(canonicalCondition(c))).sort());
+  return a.issuer === b.issuer && a.subject === b.subject && audiences(a) === audiences(b) && conditions(a) === conditions(b);
+}
+
 const principalInput = z
   .object({
     name: z.string().regex(/^[a-zA-Z0-9][a-zA-Z0-9._@-]{0,127}$/, 'a name is 1-128 letters, digits, ., _, @ or -, starting with a letter or digit'),
@@ -119,6 +291,8 @@ const principalInput = z
     disabled: z.boolean().optional(),
     expiresAt: timestampInput.optional(),
     grants: grantsInput,
+    /** Service principals only (checked after parsing, to say so). */
+    federatedCredentials: z.array(federatedCredentialInput).max(20).optional(),
   })
   .strict();
 
@@ -156,9 +330,13 @@ export function parseDesiredState(text: string, source = 'berth.yaml'): DesiredS
     ['token', file.tokens],
   ];
   for (const [kind, entries] of sections) {
-    for (const entry of entries ?? []) {
+    for (const [index, entry] of (entries ?? []).entries()) {
       if (seen.has(entry.name)) throw new DesiredStateError(`${source}: the name ${entry.name} is declared twice (names are unique across users, services and tokens)`);
       seen.add(entry.name);
+      const where = `${source}: ${kind}s.${index}.federatedCredentials`;
+      if (entry.federatedCredentials !== undefined && kind !== 'service') {
+        throw new DesiredStateError(`${where}: only service principals may have federated credentials (declare ${entry.name} under services)`);
+      }
       principals.push({
         kind,
         name: entry.name,
@@ -166,6 +344,7 @@ export function parseDesiredState(text: string, source = 'berth.yaml'): DesiredS
         disabled: entry.disabled ?? false,
         expiresAt: entry.expiresAt,
         grants: normaliseGrants(toGrants(entry.grants)),
+        federatedCredentials: desiredFederatedCredentials(entry.federatedCredentials ?? [], where),
       });
     }
   }
@@ -183,6 +362,20 @@ export function specificIssue(issue: z.ZodIssue): z.ZodIssue {
   const leaves = issue.unionErrors.flatMap((e) => e.issues.map(specificIssue));
   const rank = (i: z.ZodIssue) => i.path.length * 2 + (i.code === 'invalid_type' ? 0 : 1);
   return leaves.reduce((best, i) => (rank(i) > rank(best) ? i : best), leaves[0] ?? issue);
+}
+
+function desiredFederatedCredentials(entries: readonly FederatedCredentialInput[], where: string): DesiredFederatedCredential[] {
+  const names = new Set<string>();
+  return entries.map((entry, i) => {
+    if (names.has(entry.name)) throw new DesiredStateError(`${where}.${i}.name: ${entry.name} is declared twice for this principal`);
+    names.add(entry.name);
+    try {
+      return { name: entry.name, preset: entry.preset, ...resolveFederatedCredential(entry) };
+    } catch (err) {
+      if (err instanceof PresetError) throw new DesiredStateError(`${where}.${i}: ${err.message}`);
+      throw err;
+    }
+  });
 }
 
 function toGrants(input: z.output<typeof grantsInput>): Grant[] {
@@ -222,6 +415,7 @@ export function plan(desired: DesiredState, observed: ObservedState, options: { 
     const have = byName.get(want.name);
     if (!have) {
       creates.push({ op: 'create', principal: want });
+      updates.push(...planFederated(want, []));
       continue;
     }
     const target = { kind: want.kind, name: want.name };
@@ -247,6 +441,7 @@ export function plan(desired: DesiredState, observed: ObservedState, options: { 
     }
     const haveExpiry = have.expiresAt === null ? null : Date.parse(have.expiresAt);
     if (want.expiresAt !== undefined && want.expiresAt !== haveExpiry) updates.push({ op: 'expire', ...target, from: haveExpiry, to: want.expiresAt });
+    updates.push(...planFederated(want, have.federatedCredentials ?? []));
   }
 
   if (desired.prune) {
@@ -270,6 +465,22 @@ export function plan(desired: DesiredState, observed: ObservedState, options: { 
 
   if (problems.length > 0) throw new DesiredStateError(problems.join('; '));
   return { changes: [...creates, ...updates, ...deletes, ...settings], notes };
+}
+
+/** Adds the credentials the file has and the server lacks, replaces changed ones, removes the rest. */
+function planFederated(want: DesiredPrincipal, have: readonly ObservedFederatedCredential[]): Change[] {
+  const target = { kind: want.kind, name: want.name };
+  const existing = new Map(have.map((c) => [c.name, c]));
+  const declared = new Set(want.federatedCredentials.map((c) => c.name));
+  const changes: Change[] = [];
+  for (const credential of want.federatedCredentials) {
+    const from = existing.get(credential.name);
+    if (!from || !sameTrust(from, credential)) changes.push({ op: 'federated-put', ...target, credential, from });
+  }
+  for (const c of [...have].sort((a, b) => cmp(a.name, b.name))) {
+    if (!declared.has(c.name)) changes.push({ op: 'federated-remove', ...target, credential: c.name });
+  }
+  return changes;
 }
 
 function article(kind: string): string {
@@ -304,5 +515,41 @@ export function formatChange(change: Change): string {
       return `- delete ${change.kind} ${change.name}`;
     case 'anonymous-pull':
       return `~ anonymous pull: ${[...change.add.map((p) => `+ ${p}`), ...change.remove.map((p) => `- ${p}`)].join(', ')}`;
+    case 'federated-put': {
+      const c = change.credential;
+      const what = `federated credential ${c.name} of ${change.kind} ${change.name}`;
+      if (!change.from) return `+ ${what}: ${showTrust(c)}`;
+      const from = change.from;
+      const diffs = [
+        from.issuer !== c.issuer ? `issuer ${from.issuer} -> ${c.issuer}` : undefined,
+        from.subject !== c.subject ? `subject ${from.subject} -> ${c.subject}` : undefined,
+        showList(from.audiences) !== showList(c.audiences) ? `audiences ${showList(from.audiences)} -> ${showList(c.audiences)}` : undefined,
+        showConditions(from.conditions) !== showConditions(c.conditions) ? `conditions ${showConditions(from.conditions)} -> ${showConditions(c.conditions)}` : undefined,
+      ].filter(Boolean);
+      return `~ ${what}: ${diffs.join(', ') || 'replaced'} (revokes the refresh tokens it bought)`;
+    }
+    case 'federated-remove':
+      return `- federated credential ${change.credential} of ${change.kind} ${change.name}`;
   }
+}
+
+/** `subject from issuer (audiences a, b; if claim=value, claim~glob, claim:a,b)`. */
+export function showTrust(c: { issuer: string; subject: string; audiences: readonly string[]; conditions: readonly ClaimCondition[] }): string {
+  const conditions = c.conditions.length > 0 ? `; if ${showConditions(c.conditions)}` : '';
+  return `${c.subject} from ${c.issuer} (audiences ${showList(c.audiences)}${conditions})`;
+}
+
+/** The CLI's `--condition` syntax: `claim=value`, `claim~glob`, `claim:a,b,c`. */
+export function showCondition(c: ClaimCondition): string {
+  if (c.equals !== undefined) return `${c.claim}=${c.equals}`;
+  if (c.glob !== undefined) return `${c.claim}~${c.glob}`;
+  return `${c.claim}:${(c.oneOf ?? []).join(',')}`;
+}
+
+function showConditions(conditions: readonly ClaimCondition[]): string {
+  return conditions.length > 0 ? conditions.map(showCondition).sort().join(', ') : 'none';
+}
+
+function showList(values: readonly string[]): string {
+  return [...new Set(values)].sort().join(', ');
 }

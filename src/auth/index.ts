@@ -14,6 +14,8 @@ import { TokenService } from './tokens.js';
 export interface Auth {
   enabled: boolean;
   config: Config['auth'];
+  /** Federation settings, e.g. which loopback issuers may use plain HTTP (the management API checks new credentials against them). */
+  readonly federationConfig: Config['federation'];
   federation: FederationVerifier;
   store: AuthMetadata;
   keys: KeyRing;
@@ -49,5 +51,5 @@ export function createAuth(config: Config['auth'], federationConfig: Config['fed
     federation,
     federatedLifetimeCapMs: federationConfig.lifetimeCapMs,
   });
-  return { enabled: config.enabled, config, federation, store, keys, tokens, principals, endpoint };
+  return { enabled: config.enabled, config, federationConfig, federation, store, keys, tokens, principals, endpoint };
 }

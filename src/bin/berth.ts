@@ -5,6 +5,7 @@ import { ConfigError } from '../config/load.js';
 import * as admin from '../cli/admin.js';
 import { apply } from '../cli/apply.js';
 import { gc } from '../cli/gc.js';
+import { history } from '../cli/history.js';
 import { login, logout } from '../cli/login.js';
 import { token } from '../cli/token.js';
 import { serve } from '../cli/serve.js';
@@ -45,7 +46,12 @@ program
   .argument('<registry>', 'HOST[:PORT] or https://HOST[:PORT]')
   .option('-u, --username <name>', 'user name (00000000-0000-0000-0000-000000000000: the password is a refresh token)')
   .option('--password-stdin', 'read the password from stdin (else prompted for on a terminal)')
-  .action((registry: string, options: { username?: string; passwordStdin?: boolean }) => login(registry, options));
+  .option('--oidc <source>', 'log in with a workload identity token instead: github (GitHub Actions), file:PATH (e.g. a Kubernetes service-account token) or env:VAR')
+  .option('--identity <client-id>', 'with --oidc: the service principal whose federated credential accepts the token')
+  .option('--audience <aud>', 'with --oidc github: the audience to request (default berth)')
+  .action((registry: string, options: { username?: string; passwordStdin?: boolean; oidc?: string; identity?: string; audience?: string }) =>
+    login(registry, options),
+  );
 
 program
   .command('logout')
@@ -144,6 +150,37 @@ managed(
     .option('--principal <principal>', 'only entries of this principal (name or id)'),
 ).action((options: AdminOptions & { limit?: number; principal?: string }) => admin.auditList(options));
 
+const federated = adminCommand
+  .command('federated')
+  .description('federated credentials: which OIDC tokens (GitHub Actions, Kubernetes, GitLab, any issuer) a service principal accepts instead of a secret');
+managed(federated.command('list').description("list a service principal's federated credentials").argument('<principal>', 'name or id')).action(
+  (ref: string, options: AdminOptions) => admin.federatedList(ref, options),
+);
+managed(
+  federated
+    .command('add')
+    .description('add a federated credential, or replace the one with that name (revoking the refresh tokens it bought)')
+    .argument('<principal>', 'a service principal: name (client id) or id')
+    .argument('<name>', 'the credential\'s name, e.g. github-main')
+    .option('--preset <preset>', 'github, kubernetes or gitlab')
+    .option('--repository <owner/repo>', 'github, gitlab: the repository (github allows globs, e.g. acme/*)')
+    .option('--ref <ref>', 'github, gitlab: a branch (main) or full ref (refs/tags/v*); default any ref')
+    .option('--environment <name>', 'github: a deployment environment instead of a ref')
+    .option('--issuer <url>', "the issuer URL (kubernetes: the cluster's service-account issuer; without --preset: required)")
+    .option('--namespace <namespace>', 'kubernetes: the namespace')
+    .option('--service-account <name>', 'kubernetes: the service account (default any in the namespace)')
+    .option('--audience <aud>', 'an accepted audience (repeatable; presets default to berth)', collect)
+    .option('--subject <sub>', 'without --preset: the exact sub claim, or a glob (* and ?)')
+    .option('--condition <condition>', 'a claim condition: claim=value, claim~glob or claim:a,b,c (repeatable)', collect),
+).action((ref: string, name: string, options: AdminOptions & admin.FederatedAddOptions) => admin.federatedAdd(ref, name, options));
+managed(
+  federated
+    .command('remove')
+    .description('remove a federated credential and revoke the refresh tokens it bought')
+    .argument('<principal>', 'name or id')
+    .argument('<name>', 'the credential\'s name'),
+).action((ref: string, name: string, options: AdminOptions) => admin.federatedRemove(ref, name, options));
+
 const keys = program.command('keys').description('token signing keys of a running registry (owners only)');
 managed(keys.command('rotate').description('sign new tokens with a new key; tokens signed with the old keys stay valid until they expire')).action(
   (options: AdminOptions) => admin.keysRotate(options),
@@ -156,6 +193,17 @@ managed(
     .requiredOption('-f, --file <berth.yaml>', 'the desired state (- for standard input)')
     .option('--dry-run', 'only print the changes'),
 ).action((options: AdminOptions & { file: string; dryRun?: boolean }) => apply(options));
+
+program
+  .command('history')
+  .description('who pushed what to a repository, and from which CI run (needs pull on it; see docs/provenance.md)')
+  .argument('<reference>', 'REPO, REPO:TAG or REPO@DIGEST, optionally prefixed with HOST:PORT/')
+  .option('--registry <host:port>', 'the registry (env BERTH_REGISTRY)')
+  .option('--username <name>', 'log in as this principal instead of the saved `berth login`')
+  .option('--password-stdin', 'read that principal\'s password from standard input')
+  .option('--json', 'print the API\'s JSON for scripts')
+  .option('--limit <n>', 'how many pushes (default 100, at most 1000)', positiveInteger)
+  .action((reference: string, options: AdminOptions & { limit?: number }) => history(reference, options));
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   const message = err instanceof ConfigError ? err.message : err instanceof Error ? err.message : String(err);

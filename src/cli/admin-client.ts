@@ -2,16 +2,41 @@
  * A small client for the management API (/api/v1), used by `berth admin`, `berth keys` and
  * `berth apply`. It gets an access token for `registry:admin:*` from the registry's own token
  * service: with `--username` + `--password-stdin` (password grant), or else with the refresh token
- * `berth login` saved (in $DOCKER_CONFIG/config.json or a credential helper).
+ * `berth login` saved (in $DOCKER_CONFIG/config.json or a credential helper). `berth history`
+ * logs in the same way for a repository's pull scope (`connectRegistry`).
  *
  * Every failure is an AdminError whose message is one line saying what went wrong and what to do.
  */
-import type { PrincipalKind } from '../metadata/auth-store.js';
+import type { ClaimCondition, PrincipalKind } from '../metadata/auth-store.js';
 import { defaultLocations, loadCredentials } from '../client/credentials.js';
 import { discover, LoginError, registryHost, registryUrl, requestTokens, type Credentials } from '../client/token-client.js';
-import type { AuditEntryView, IssuedSecret, PrincipalView } from '../http/handlers/admin/views.js';
+import type {
+  AuditEntryView,
+  ClaimConditionView,
+  FederatedCredentialView,
+  HistoryView,
+  IssuedSecret,
+  PrincipalView,
+  PushView,
+} from '../http/handlers/admin/views.js';
 
-export type { AuditEntryView, IssuedSecret, PrincipalView };
+export type { AuditEntryView, ClaimConditionView, FederatedCredentialView, HistoryView, IssuedSecret, PrincipalView, PushView };
+
+/** The body of POST …/federated-credentials: a preset's fields, or issuer + audiences + subject. */
+export interface FederatedCredentialBody {
+  name: string;
+  preset?: 'github' | 'kubernetes' | 'gitlab';
+  repository?: string;
+  ref?: string;
+  environment?: string;
+  issuer?: string;
+  namespace?: string;
+  serviceAccount?: string;
+  audiences?: string[];
+  subject?: string;
+  /** Exactly one of equals, glob, oneOf each. */
+  conditions?: ClaimCondition[];
+}
 
 export class AdminError extends Error {
   override name = 'AdminError';
@@ -88,6 +113,19 @@ export class AdminClient {
     return this.call('PUT', '/settings/anonymous-pull', { patterns });
   }
 
+  listFederatedCredentials(ref: string): Promise<{ credentials: FederatedCredentialView[] }> {
+    return this.call('GET', `${principalPath(ref)}/federated-credentials`);
+  }
+
+  /** Adds the credential, or replaces the one with its name (revoking the refresh tokens that one bought). */
+  putFederatedCredential(ref: string, body: FederatedCredentialBody): Promise<{ credential: FederatedCredentialView; replaced: boolean }> {
+    return this.call('POST', `${principalPath(ref)}/federated-credentials`, body);
+  }
+
+  async deleteFederatedCredential(ref: string, name: string): Promise<void> {
+    await this.call('DELETE', `${principalPath(ref)}/federated-credentials/${encodeURIComponent(name)}`);
+  }
+
   rotateKeys(): Promise<{ kid: string }> {
     return this.call('POST', '/keys/rotate', {});
   }
@@ -142,12 +180,39 @@ export async function connectAdmin(
   options: ConnectionOptions,
   io: { env?: NodeJS.ProcessEnv; readStdin?: () => Promise<string> } = {},
 ): Promise<AdminClient> {
+  const session = await connectRegistry(options, [adminScope], { ...io, anonymous: false });
+  if (session.accessToken === undefined) {
+    throw new AdminError(`${session.registry} runs without the token service (auth.enabled=false); the management API needs it`);
+  }
+  return new AdminClient(session.registry, session.baseUrl, session.accessToken, session.actor);
+}
+
+export interface Session {
+  /** The registry as the user named it. */
+  registry: string;
+  baseUrl: string;
+  /** Undefined: the registry runs without auth, or (with `anonymous`) nothing is saved for it. */
+  accessToken: string | undefined;
+  actor: { subject: string; name: string };
+}
+
+/**
+ * Finds the registry (`options.registry`, else env BERTH_REGISTRY) and gets an access token for
+ * `scopes` with the password on stdin or the saved login. With `anonymous`, a registry nobody has
+ * logged in to is used without a token (anonymous pull may still allow the request).
+ */
+export async function connectRegistry(
+  options: ConnectionOptions,
+  scopes: string[],
+  io: { env?: NodeJS.ProcessEnv; readStdin?: () => Promise<string>; anonymous?: boolean } = {},
+): Promise<Session> {
   const env = io.env ?? process.env;
   const registry = (options.registry ?? env['BERTH_REGISTRY'] ?? '').trim();
   if (!registry) throw new AdminError('no registry given: pass --registry HOST:PORT or set BERTH_REGISTRY');
   const baseUrl = registryUrl(registry);
+  const anonymousActor = { subject: '', name: 'anonymous' };
 
-  let credentials: Credentials;
+  let credentials: Credentials | undefined;
   if (options.username !== undefined) {
     if (!options.passwordStdin) throw new AdminError('--username needs --password-stdin: pipe the password in (it never goes on the command line)');
     const password = (await (io.readStdin ?? readStdin)()).replace(/\r?\n$/, '');
@@ -156,21 +221,20 @@ export async function connectAdmin(
   } else {
     if (options.passwordStdin) throw new AdminError('--password-stdin needs --username');
     // Wherever `berth login` (or docker/podman login, or a credential helper) left it.
-    const found = await loadCredentials(registryHost(registry), defaultLocations(env)).catch((err: unknown) => {
+    credentials = await loadCredentials(registryHost(registry), defaultLocations(env)).catch((err: unknown) => {
       throw new AdminError(`cannot read the saved login for ${registry}: ${(err as Error).message}; run \`berth login ${registry}\``);
     });
-    if (!found) throw new AdminError(`not logged in to ${registry}: run \`berth login ${registry}\`, or pass --username and --password-stdin`);
-    credentials = found;
+    if (!credentials && !io.anonymous) throw new AdminError(`not logged in to ${registry}: run \`berth login ${registry}\`, or pass --username and --password-stdin`);
   }
 
   try {
     const challenge = await discover(baseUrl);
-    if (!challenge) throw new AdminError(`${registry} runs without the token service (auth.enabled=false); the management API needs it`);
-    const tokens = await requestTokens(challenge, credentials, [adminScope], false);
-    return new AdminClient(registry, baseUrl, tokens.accessToken, tokenSubject(tokens.accessToken));
+    if (!challenge || !credentials) return { registry, baseUrl, accessToken: undefined, actor: anonymousActor };
+    const tokens = await requestTokens(challenge, credentials, scopes, false);
+    return { registry, baseUrl, accessToken: tokens.accessToken, actor: tokenSubject(tokens.accessToken) };
   } catch (err) {
     if (!(err instanceof LoginError)) throw err;
-    if ('refreshToken' in credentials) throw new AdminError(`the saved login for ${registry} no longer works (${err.message}): run \`berth login ${registry}\``);
+    if (credentials && 'refreshToken' in credentials) throw new AdminError(`the saved login for ${registry} no longer works (${err.message}): run \`berth login ${registry}\``);
     throw new AdminError(err.message);
   }
 }

@@ -3,9 +3,19 @@
  * by default, the API's JSON with `--json` for scripts. A secret is printed once, on stdout, with
  * a warning on stderr; it cannot be shown again (rotate it instead).
  */
+import { showCondition, showTrust } from '../auth/desired-state.js';
 import { isPermission, isValidPattern } from '../auth/permissions.js';
 import type { PrincipalKind } from '../metadata/auth-store.js';
-import { AdminError, connectAdmin, type ConnectionOptions, type GrantInput, type IssuedSecret, type PrincipalView } from './admin-client.js';
+import {
+  AdminError,
+  connectAdmin,
+  type ClaimConditionView,
+  type ConnectionOptions,
+  type FederatedCredentialBody,
+  type GrantInput,
+  type IssuedSecret,
+  type PrincipalView,
+} from './admin-client.js';
 
 export interface OutputOptions {
   json?: boolean | undefined;
@@ -127,6 +137,109 @@ export async function secretDelete(ref: string, name: string, options: CommandOp
 }
 
 // ---------------------------------------------------------------------------------------------
+// Federated credentials (service principals only)
+
+export interface FederatedAddOptions {
+  preset?: string | undefined;
+  repository?: string | undefined;
+  ref?: string | undefined;
+  environment?: string | undefined;
+  issuer?: string | undefined;
+  namespace?: string | undefined;
+  serviceAccount?: string | undefined;
+  audience?: string[] | undefined;
+  subject?: string | undefined;
+  condition?: string[] | undefined;
+}
+
+const presets = ['github', 'kubernetes', 'gitlab'] as const;
+
+export async function federatedList(ref: string, options: CommandOptions): Promise<void> {
+  const client = await connectAdmin(options);
+  const { credentials } = await client.listFederatedCredentials(ref);
+  if (options.json) return printJson({ credentials });
+  if (credentials.length === 0) return print(`${ref} has no federated credentials`);
+  print(
+    table([
+      ['NAME', 'ISSUER', 'SUBJECT', 'AUDIENCES', 'CONDITIONS', 'CREATED'],
+      ...credentials.map((c) => [c.name, c.issuer, c.subject, c.audiences.join(', '), c.conditions.map(showCondition).join(', ') || '-', c.createdAt]),
+    ]),
+  );
+}
+
+/**
+ * Adds (or replaces) a federated credential: `--preset github|kubernetes|gitlab` with that
+ * preset's flags, or `--issuer --audience --subject`. The server validates the rest and says
+ * which field is wrong.
+ */
+export async function federatedAdd(ref: string, name: string, options: CommandOptions & FederatedAddOptions): Promise<void> {
+  const body = federatedBody(name, options);
+  const client = await connectAdmin(options);
+  const { credential, replaced } = await client.putFederatedCredential(ref, body);
+  if (options.json) return printJson({ credential, replaced });
+  print(`${replaced ? 'replaced' : 'added'} federated credential ${credential.name} of ${ref}${replaced ? '; refresh tokens bought with the old one are revoked' : ''}`);
+  print(`  trusts ${showTrust(credential)}`);
+}
+
+export async function federatedRemove(ref: string, name: string, options: CommandOptions): Promise<void> {
+  const client = await connectAdmin(options);
+  await client.deleteFederatedCredential(ref, name);
+  if (options.json) return printJson({ deleted: name, principal: ref });
+  print(`removed federated credential ${name} of ${ref}; refresh tokens bought with it are revoked`);
+}
+
+/** The API body from the flags; flags that do not fit the form are refused here, before logging in. */
+export function federatedBody(name: string, options: FederatedAddOptions): FederatedCredentialBody {
+  const conditions = (options.condition ?? []).map(parseCondition);
+  const common: Partial<FederatedCredentialBody> = {
+    ...(options.audience !== undefined ? { audiences: options.audience } : {}),
+    ...(conditions.length > 0 ? { conditions } : {}),
+    ...(options.issuer !== undefined ? { issuer: options.issuer } : {}),
+  };
+  if (options.preset === undefined) {
+    const presetOnly = (['repository', 'ref', 'environment', 'namespace', 'serviceAccount'] as const).filter((k) => options[k] !== undefined);
+    if (presetOnly.length > 0) throw new AdminError(`${presetOnly.map(flag).join(', ')} need --preset (github, kubernetes or gitlab)`);
+    if (options.issuer === undefined || options.subject === undefined || options.audience === undefined) {
+      throw new AdminError('without --preset, give --issuer URL, --subject SUB and --audience AUD (e.g. --audience berth)');
+    }
+    return { name, ...common, subject: options.subject };
+  }
+  if (!(presets as readonly string[]).includes(options.preset)) throw new AdminError(`--preset must be one of ${presets.join(', ')}`);
+  if (options.subject !== undefined) throw new AdminError(`--subject does not go with --preset: the ${options.preset} preset builds the subject`);
+  return {
+    name,
+    preset: options.preset as (typeof presets)[number],
+    ...common,
+    ...(options.repository !== undefined ? { repository: options.repository } : {}),
+    ...(options.ref !== undefined ? { ref: options.ref } : {}),
+    ...(options.environment !== undefined ? { environment: options.environment } : {}),
+    ...(options.namespace !== undefined ? { namespace: options.namespace } : {}),
+    ...(options.serviceAccount !== undefined ? { serviceAccount: options.serviceAccount } : {}),
+  };
+}
+
+/**
+ * A claim condition: `claim=value` (equals), `claim~glob` (`*` and `?`), or `claim:a,b,c` (one
+ * of). The first of `=`, `~`, `:` ends the claim name.
+ */
+export function parseCondition(text: string): ClaimConditionView {
+  const at = text.search(/[=~:]/);
+  const claim = text.slice(0, at);
+  if (at <= 0) throw new AdminError(`invalid condition ${JSON.stringify(text)}: expected claim=value, claim~glob or claim:a,b,c`);
+  const value = text.slice(at + 1);
+  const op = text[at];
+  if (op === '=') return { claim, equals: value };
+  if (op === '~') return { claim, glob: value };
+  const values = value.split(',').filter((v) => v.length > 0);
+  if (values.length === 0) throw new AdminError(`invalid condition ${JSON.stringify(text)}: claim:a,b,c lists at least one value`);
+  return { claim, oneOf: values };
+}
+
+function flag(option: string): string {
+  return `--${option.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
+}
+
+// ---------------------------------------------------------------------------------------------
 // Policy and operations
 
 /** Shows the anonymous-pull patterns, or replaces them (`--clear` turns anonymous pull off). */
@@ -198,6 +311,8 @@ function status(p: PrincipalView): string {
 }
 
 function describe(p: PrincipalView): string {
+  // A server older than the CLI does not send federatedCredentials.
+  const federated = p.federatedCredentials ?? [];
   const lines = [
     `name:         ${p.name}`,
     `id:           ${p.id}`,
@@ -210,6 +325,7 @@ function describe(p: PrincipalView): string {
     ...p.grants.map((g) => `  ${showGrant(g)}`),
     `secrets:${p.secrets.length === 0 ? '      none' : ''}`,
     ...p.secrets.map((s) => `  ${s.name} (created ${s.createdAt}, expires ${s.expiresAt ?? 'never'})`),
+    ...(p.kind === 'service' ? [`federated:${federated.length === 0 ? '    none' : ''}`, ...federated.map((c) => `  ${c.name}: ${showTrust(c)}`)] : []),
   ];
   return lines.join('\n');
 }

@@ -1,7 +1,8 @@
 /**
- * `berth apply -f berth.yaml [--dry-run]`: make the registry's principals, grants and settings
- * match a file. Reads the server, plans with `auth/desired-state.ts`, prints the plan, applies it
- * (unless --dry-run) through the management API, and prints the secrets of new principals once.
+ * `berth apply -f berth.yaml [--dry-run]`: make the registry's principals, grants, service
+ * principals' federated credentials and settings match a file. Reads the server, plans with
+ * `auth/desired-state.ts`, prints the plan, applies it (unless --dry-run) through the management
+ * API, and prints the secrets of new principals once.
  * Running it again right after changes nothing.
  *
  * A failure part-way leaves the changes made so far in place; running it again finishes the job.
@@ -98,6 +99,21 @@ async function execute(client: AdminClient, change: Change): Promise<NewSecret |
       return undefined;
     case 'anonymous-pull':
       await client.setAnonymousPull(change.patterns);
+      return undefined;
+    case 'federated-put': {
+      // The expanded form: exactly what the plan compared, whatever preset the file used.
+      const c = change.credential;
+      await client.putFederatedCredential(change.name, {
+        name: c.name,
+        issuer: c.issuer,
+        audiences: c.audiences,
+        subject: c.subject,
+        conditions: c.conditions,
+      });
+      return undefined;
+    }
+    case 'federated-remove':
+      await client.deleteFederatedCredential(change.name, change.credential);
       return undefined;
   }
 }

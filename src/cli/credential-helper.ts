@@ -5,7 +5,9 @@
  * - `get`: server URL on stdin -> `{"ServerURL","Username","Secret"}`: the null-GUID user and a
  *   refresh token, which clients send as a refresh-token login. A token past half its lifetime is
  *   first exchanged for a fresh one (refresh grant -> access token -> POST /oauth2/exchange), so a
- *   push that starts with it has the other half to finish.
+ *   push that starts with it has the other half to finish. A login made with `berth login --oidc`
+ *   is renewed from its recorded OIDC source instead: a fresh OIDC token from GitHub, the file or
+ *   the variable, exchanged again, so the login lasts as long as the workload's identity does.
  * - `store`: `{"ServerURL","Username","Secret"}` on stdin. A refresh token (user `<token>` or the
  *   null GUID) is kept as is; a password is traded for a refresh token at once and never stored.
  * - `erase`: server URL on stdin. `list`: `{"<server>": "<user name>"}`.
@@ -16,7 +18,15 @@
 import { readFileSync } from 'node:fs';
 import { CredentialStore, credentialStorePath, type StoredCredential } from '../client/credential-store.js';
 import { needsRenewal, newRefreshToken } from '../client/credentials.js';
+import { ExchangeRefusedError, exchangeOidcToken, loginCommand, storedLogin, type FederatedLogin } from '../client/federated-login.js';
+import { formatOidcSource, OidcSourceError, readOidcToken } from '../client/oidc-sources.js';
 import { discover, exchangeRefreshToken, LoginError, refreshTokenUser, registryHost, registryUrl, tokenTimes } from '../client/token-client.js';
+
+/**
+ * A refresh token bought with an OIDC token ends a second or so before it (whole seconds); an OIDC
+ * token that would not outlive the current login by more than this is the one it was bought with.
+ */
+const sameTokenMarginMs = 10_000;
 
 export const credentialsNotFound = 'credentials not found in native keychain';
 
@@ -33,6 +43,8 @@ export interface HelperDeps {
   /** Where a non-fatal problem is told (stderr): clients ignore it, a person debugging sees it. */
   warn: (line: string) => void;
   version: string;
+  /** Where OIDC sources read `ACTIONS_ID_TOKEN_REQUEST_*` and `env:VAR` from (default process.env). */
+  env?: NodeJS.ProcessEnv;
 }
 
 export function defaultHelperDeps(env: NodeJS.ProcessEnv = process.env): HelperDeps {
@@ -41,6 +53,7 @@ export function defaultHelperDeps(env: NodeJS.ProcessEnv = process.env): HelperD
     now: Date.now,
     warn: (line) => process.stderr.write(`docker-credential-berth: ${line}\n`),
     version: packageVersion(),
+    env,
   };
 }
 
@@ -94,22 +107,47 @@ async function get(serverUrl: string, deps: HelperDeps): Promise<string> {
  * Under the store's lock, so concurrent `get`s renew once: re-checks the entry (another helper may
  * have renewed it), exchanges it, and keeps the old token when the registry cannot be reached but
  * the token is still valid.
+ *
+ * A login bought with an OIDC token is renewed from its source, not by exchanging the refresh token:
+ * the refresh token was meant to end with the OIDC token, and a new OIDC token is checked against
+ * the federated credential again (a removed credential or a changed claim ends the login).
  */
 async function renew(host: string, current: StoredCredential | undefined, deps: HelperDeps): Promise<StoredCredential | undefined> {
   if (!current || !needsRenewal(current.refreshToken, deps.now())) return current;
+  const federated = storedLogin(current);
   try {
     const challenge = await discover(registryUrl(host));
     if (!challenge) return current;
-    return { ...current, refreshToken: await exchangeRefreshToken(challenge, current.refreshToken) };
+    if (!federated) return { ...current, refreshToken: await exchangeRefreshToken(challenge, current.refreshToken) };
+    const oidcToken = await readOidcToken(federated.source, { env: deps.env ?? process.env });
+    const oidcExpiresAt = tokenTimes(oidcToken)?.expiresAt ?? Infinity;
+    if (oidcExpiresAt - (tokenTimes(current.refreshToken)?.expiresAt ?? 0) < sameTokenMarginMs) {
+      // The source still holds the token this login was bought with (a projected token is rotated
+      // late in its life): another exchange would buy nothing longer.
+      if (oidcExpiresAt > deps.now()) return current;
+      throw new OidcSourceError(`the token it holds expired at ${new Date(oidcExpiresAt).toISOString()} and was not replaced`);
+    }
+    return { ...current, refreshToken: await exchangeOidcToken(challenge, oidcToken, federated.identity) };
   } catch (err) {
     const expiresAt = tokenTimes(current.refreshToken)?.expiresAt ?? 0;
     const refused = err instanceof LoginError && (err.status === 400 || err.status === 401);
-    if (refused || expiresAt <= deps.now()) {
-      throw new Error(`the stored login for ${host} has expired or was revoked (${(err as Error).message}); run: berth login ${host}`);
-    }
+    if (refused || expiresAt <= deps.now()) throw renewalFailed(host, federated, err as Error, expiresAt <= deps.now());
     deps.warn(`could not renew the refresh token for ${host}, using the current one: ${(err as Error).message}`);
     return current;
   }
+}
+
+function renewalFailed(host: string, federated: FederatedLogin | undefined, err: Error, expired: boolean): Error {
+  if (!federated) return new Error(`the stored login for ${host} has expired or was revoked (${err.message}); run: berth login ${host}`);
+  const source = formatOidcSource(federated.source);
+  const why =
+    err instanceof OidcSourceError
+      ? `its source ${source} gave no new OIDC token`
+      : err instanceof ExchangeRefusedError
+        ? `the registry refused a new OIDC token from ${source}`
+        : `it could not be renewed from ${source}`;
+  const detail = err instanceof ExchangeRefusedError ? err.description : err.message;
+  return new Error(`the stored login for ${host} ${expired ? 'has expired and ' : ''}cannot be renewed: ${why} (${detail}); run: ${loginCommand(host, federated)}`);
 }
 
 async function store(input: string, deps: HelperDeps): Promise<void> {

@@ -2,14 +2,25 @@
  * `berth login` and `berth logout`: a password (or refresh-token) login against the token service
  * the registry's 401 challenge names, keeping only the refresh token where docker, podman and
  * skopeo look for it (see client/credentials.ts). Errors are one line saying what to do next.
+ *
+ * `berth login REG --oidc github|file:PATH|env:VAR [--identity CLIENT_ID]` logs a workload in with
+ * its OIDC token instead (see client/federated-login.ts): no password, no stored secret.
  */
 import type { ReadStream } from 'node:tty';
 import { defaultLocations, forgetCredentials, newRefreshToken, saveRefreshToken } from '../client/credentials.js';
-import { discover, LoginError, refreshTokenUser, registryHost, registryUrl, type Credentials } from '../client/token-client.js';
+import { ExchangeRefusedError, exchangeOidcToken, saveFederatedLogin, type FederatedLogin } from '../client/federated-login.js';
+import { formatOidcSource, parseOidcSource, readOidcToken } from '../client/oidc-sources.js';
+import { discover, LoginError, refreshTokenUser, registryHost, registryUrl, tokenTimes, type Credentials } from '../client/token-client.js';
 
 export interface LoginOptions {
   username?: string;
   passwordStdin?: boolean;
+  /** Log in with a workload identity token from this source: `github`, `file:PATH`, `env:VAR`. */
+  oidc?: string;
+  /** With `oidc`: the service principal's client id. */
+  identity?: string;
+  /** With `oidc: 'github'`: the audience to request (default `berth`). */
+  audience?: string;
 }
 
 export interface CliIo {
@@ -23,6 +34,10 @@ export interface CliIo {
 export const processIo = (): CliIo => ({ stdin: process.stdin, stdout: process.stdout, stderr: process.stderr, env: process.env });
 
 export async function login(registry: string, options: LoginOptions, io: CliIo = processIo()): Promise<void> {
+  if (options.oidc !== undefined) return oidcLogin(registry, options.oidc, options, io);
+  if (options.identity !== undefined || options.audience !== undefined) {
+    throw new LoginError('--identity and --audience go with --oidc github|file:PATH|env:VAR');
+  }
   const { host, baseUrl } = resolveRegistry(registry);
   const challenge = await discover(baseUrl);
   if (!challenge) {
@@ -44,6 +59,46 @@ export async function login(registry: string, options: LoginOptions, io: CliIo =
   }
   const where = await saveRefreshToken(host, refreshToken, defaultLocations(io.env));
   io.stderr.write(`Stored a refresh token for ${host} in ${where} (never the password).\n`);
+  io.stdout.write('Login Succeeded\n');
+}
+
+/**
+ * A workload logs in with its OIDC token: read it from the source, exchange it at the registry for
+ * a refresh token, store that (and, in docker-credential-berth's file, the source) as a password
+ * login would be stored. The registry's refusal is passed on as it is: it names the failed check.
+ */
+async function oidcLogin(registry: string, spec: string, options: LoginOptions, io: CliIo): Promise<void> {
+  if (options.username !== undefined || options.passwordStdin) {
+    throw new LoginError('--oidc logs in with an identity token, not a password: leave out --username and --password-stdin');
+  }
+  if (options.identity !== undefined && options.identity.trim() === '') throw new LoginError('--identity must name a client id');
+  const source = parseOidcSource(spec, { audience: options.audience });
+  const federated: FederatedLogin = { source, identity: options.identity };
+  const { host, baseUrl } = resolveRegistry(registry);
+  const challenge = await discover(baseUrl);
+  if (!challenge) {
+    io.stderr.write(`${host} does not ask for credentials (its auth is off): nothing to store\n`);
+    return;
+  }
+  const oidcToken = await readOidcToken(source, { env: io.env });
+  let refreshToken: string;
+  try {
+    refreshToken = await exchangeOidcToken(challenge, oidcToken, options.identity);
+  } catch (err) {
+    if (err instanceof ExchangeRefusedError) {
+      const hint = err.description.replace('pass client_id', 'pass --identity CLIENT_ID');
+      throw new LoginError(`login to ${host} with the ${formatOidcSource(source)} token failed: ${hint}`, err.status);
+    }
+    throw err;
+  }
+  const saved = await saveFederatedLogin(host, refreshToken, federated, defaultLocations(io.env));
+  const expiresAt = tokenTimes(refreshToken)?.expiresAt;
+  const until = expiresAt !== undefined ? ` until ${new Date(expiresAt).toISOString()}` : '';
+  io.stderr.write(
+    saved.renewable
+      ? `Stored a refresh token for ${host} in ${saved.where} with its source (${formatOidcSource(source)}), never the OIDC token; docker-credential-berth logs in again from the source when it runs out.\n`
+      : `Stored a refresh token for ${host} in ${saved.where}, valid${until} (as long as the OIDC token that bought it); never the OIDC token.\n`,
+  );
   io.stdout.write('Login Succeeded\n');
 }
 

@@ -84,10 +84,15 @@ export const routes: readonly Route[] = [
   { name: 'grants', method: 'PUT', path: api(`${principal}/grants`), guard: 'owner', handle: admin.principals.replaceGrants },
   { name: 'secrets', method: 'POST', path: api(`${principal}/secrets`), guard: 'owner', handle: admin.secrets.set },
   { name: 'secret', method: 'DELETE', path: api(`${principal}/secrets/(?<secret>[^/]+)`), guard: 'owner', handle: admin.secrets.remove },
+  { name: 'federated-credentials', method: 'GET', path: api(`${principal}/federated-credentials`), guard: 'owner', handle: admin.federated.list },
+  { name: 'federated-credentials', method: 'POST', path: api(`${principal}/federated-credentials`), guard: 'owner', handle: admin.federated.put },
+  { name: 'federated-credential', method: 'DELETE', path: api(`${principal}/federated-credentials/(?<credential>[^/]+)`), guard: 'owner', handle: admin.federated.remove },
   { name: 'anonymous-pull', method: 'GET', path: api('settings/anonymous-pull'), guard: 'owner', handle: admin.policy.getAnonymousPull },
   { name: 'anonymous-pull', method: 'PUT', path: api('settings/anonymous-pull'), guard: 'owner', handle: admin.policy.putAnonymousPull },
   { name: 'keys', method: 'POST', path: api('keys/rotate'), guard: 'owner', handle: admin.policy.rotateKeys },
   { name: 'audit', method: 'GET', path: api('audit'), guard: 'owner', handle: admin.policy.listAudit },
+  // Not an owner route: the default `registry` guard makes it need pull on `name`, like a manifest GET.
+  { name: 'history', method: 'GET', path: api(`repositories/${name}/history`), handle: admin.history.list },
 ];
 
 /**

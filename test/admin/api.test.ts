@@ -91,7 +91,7 @@ describe('management API /api/v1', () => {
       });
       assert.equal(res.status, 201);
       const { principal, secret } = res.body;
-      assert.deepEqual(Object.keys(principal).sort(), ['createdAt', 'description', 'disabled', 'expiresAt', 'grants', 'id', 'kind', 'name', 'secrets']);
+      assert.deepEqual(Object.keys(principal).sort(), ['createdAt', 'description', 'disabled', 'expiresAt', 'federatedCredentials', 'grants', 'id', 'kind', 'name', 'secrets']);
       assert.equal(principal.kind, 'user');
       assert.equal(principal.name, 'alice');
       assert.equal(principal.description, 'Alice, team X');

@@ -2,3 +2,5 @@
 export * as principals from './principals.js';
 export * as secrets from './secrets.js';
 export * as policy from './policy.js';
+export * as federated from './federated.js';
+export * as history from './history.js';

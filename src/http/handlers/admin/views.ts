@@ -1,5 +1,6 @@
 /**
- * What the management API sends: the JSON shapes of principals, secrets and audit entries. Times
+ * What the management API sends: the JSON shapes of principals, secrets, federated credentials,
+ * audit entries and push history. Times
  * are ISO 8601 strings, absent values are `null`. Secret hashes never leave the server; a secret's
  * value appears only in the one response that created it.
  *
@@ -7,7 +8,8 @@
  * `berth apply` (which diffs against `PrincipalView`).
  */
 import type { Auth } from '../../../auth/index.js';
-import type { AuditEntry, PrincipalKind, PrincipalRecord } from '../../../metadata/auth-store.js';
+import type { AuditEntry, ClaimCondition, FederatedCredentialRecord, PrincipalKind, PrincipalRecord } from '../../../metadata/auth-store.js';
+import type { PushRecord } from '../../../metadata/store.js';
 
 export interface GrantView {
   pattern: string;
@@ -31,6 +33,44 @@ export interface PrincipalView {
   /** The effective grants (the admin user always shows its fixed owner grant). */
   grants: GrantView[];
   secrets: SecretView[];
+  /** Trust in OIDC tokens (service principals only; empty for the others), sorted by name. */
+  federatedCredentials: FederatedCredentialView[];
+}
+
+/** Exactly one of `equals`, `glob`, `oneOf` is present. */
+export interface ClaimConditionView {
+  claim: string;
+  equals?: string;
+  glob?: string;
+  oneOf?: string[];
+}
+
+export interface FederatedCredentialView {
+  name: string;
+  /** Tokens must carry exactly this `iss`. */
+  issuer: string;
+  /** Tokens must carry one of these in `aud`. */
+  audiences: string[];
+  /** The exact `sub`, or a glob (`*`, `?`). */
+  subject: string;
+  conditions: ClaimConditionView[];
+  createdAt: string;
+}
+
+/** One push of a manifest (by tag, or by digest with `tag: null`), newest first in a history. */
+export interface PushView {
+  digest: string;
+  tag: string | null;
+  at: string;
+  /** Who pushed; null when the registry ran without auth. */
+  principal: { id: string; name: string } | null;
+  /** For pushes with a federated login: the OIDC token's identifying claims (iss, sub, repository, sha, run_id, …). */
+  provenance: Record<string, unknown> | null;
+}
+
+export interface HistoryView {
+  repository: string;
+  pushes: PushView[];
 }
 
 /** The one response that shows a secret's value. */
@@ -52,7 +92,11 @@ export interface AuditEntryView {
 const iso = (ms: number): string => new Date(ms).toISOString();
 
 export async function principalView(auth: Auth, principal: PrincipalRecord): Promise<PrincipalView> {
-  const [grants, credentials] = await Promise.all([auth.principals.grantsFor(principal), auth.store.credentials.list(principal.id)]);
+  const [grants, credentials, federated] = await Promise.all([
+    auth.principals.grantsFor(principal),
+    auth.store.credentials.list(principal.id),
+    auth.store.federatedCredentials.list(principal.id),
+  ]);
   return {
     id: principal.id,
     kind: principal.kind,
@@ -63,6 +107,34 @@ export async function principalView(auth: Auth, principal: PrincipalRecord): Pro
     createdAt: iso(principal.createdAt),
     grants: grants.map((g) => ({ pattern: g.pattern, permission: g.permission })),
     secrets: credentials.map((c) => ({ name: c.label, expiresAt: c.expiresAt === undefined ? null : iso(c.expiresAt), createdAt: iso(c.createdAt) })),
+    federatedCredentials: federated.map(federatedCredentialView),
+  };
+}
+
+export function federatedCredentialView(record: FederatedCredentialRecord): FederatedCredentialView {
+  return {
+    name: record.name,
+    issuer: record.issuer,
+    audiences: [...record.audiences],
+    subject: record.subject,
+    conditions: record.conditions.map(conditionView),
+    createdAt: iso(record.createdAt),
+  };
+}
+
+function conditionView(c: ClaimCondition): ClaimConditionView {
+  if (c.equals !== undefined) return { claim: c.claim, equals: c.equals };
+  if (c.glob !== undefined) return { claim: c.claim, glob: c.glob };
+  return { claim: c.claim, oneOf: [...(c.oneOf ?? [])] };
+}
+
+export function pushView(push: PushRecord): PushView {
+  return {
+    digest: push.digest,
+    tag: push.tag ?? null,
+    at: iso(push.at),
+    principal: push.principalId !== undefined ? { id: push.principalId, name: push.principalName ?? push.principalId } : null,
+    provenance: push.provenance ?? null,
   };
 }
 

@@ -1,0 +1,134 @@
+/**
+ * Logging in with a workload's OIDC token instead of a password: ACR's exchange,
+ * `POST /oauth2/exchange` with `grant_type=access_token&access_token=<OIDC token>&client_id=<client
+ * id>&service=<service>`, returns a registry refresh token that lives no longer than the OIDC token
+ * (or `federation.lifetimeCapMs`).
+ *
+ * What is kept is that refresh token, stored where docker looks (see credentials.ts), and, when
+ * docker-credential-berth holds it, the OIDC source next to it (`github` with audience and client
+ * id, `file:PATH`, `env:VAR`) so the helper can log in again once it runs out. The OIDC token itself
+ * is never written anywhere.
+ */
+import type { StoredCredential } from './credential-store.js';
+import { saveRefreshToken, type CredentialLocations } from './credentials.js';
+import { credentialHelperFor, readDockerConfig } from './docker-config.js';
+import { defaultAudience } from '../federation/presets.js';
+import { formatOidcSource, parseOidcSource, type OidcSource } from './oidc-sources.js';
+import { exchangeEndpoint, LoginError, refreshTokenUser, type Challenge } from './token-client.js';
+
+export interface FederatedLogin {
+  source: OidcSource;
+  /** The service principal's client id (`client_id`); without it Berth finds the one principal the token fits. */
+  identity: string | undefined;
+}
+
+/** A federated login's source as docker-credential-berth's file records it. */
+export interface StoredOidcLogin {
+  /** As `--oidc` takes it: `github`, `file:/abs/path`, `env:VAR`. */
+  source: string;
+  /** `github` only: the audience to ask for. */
+  audience?: string;
+  identity?: string;
+}
+
+export interface FederatedStoredCredential extends StoredCredential {
+  oidc?: StoredOidcLogin;
+}
+
+/** The token service refused the OIDC token; `description` is its `error_description` (it names the failed check). */
+export class ExchangeRefusedError extends LoginError {
+  override name = 'ExchangeRefusedError';
+  constructor(
+    readonly description: string,
+    status: number,
+  ) {
+    super(`token exchange refused: ${description}`, status);
+  }
+}
+
+export function toStoredLogin(login: FederatedLogin): StoredOidcLogin {
+  return {
+    source: formatOidcSource(login.source),
+    ...(login.source.type === 'github' ? { audience: login.source.audience } : {}),
+    ...(login.identity !== undefined ? { identity: login.identity } : {}),
+  };
+}
+
+/** The federated login recorded with a stored credential, if any (a damaged record counts as none). */
+export function storedLogin(credential: StoredCredential): FederatedLogin | undefined {
+  const oidc = (credential as FederatedStoredCredential).oidc as unknown;
+  if (oidc === null || typeof oidc !== 'object') return undefined;
+  const { source, audience, identity } = oidc as Record<string, unknown>;
+  if (typeof source !== 'string') return undefined;
+  try {
+    return {
+      source: parseOidcSource(source, typeof audience === 'string' ? { audience } : {}),
+      identity: typeof identity === 'string' ? identity : undefined,
+    };
+  } catch {
+    return undefined;
+  }
+}
+
+/** `berth login HOST --oidc …`, to tell a person how to log in again. */
+export function loginCommand(host: string, login: FederatedLogin): string {
+  const parts = ['berth login', host, '--oidc', formatOidcSource(login.source)];
+  if (login.identity !== undefined) parts.push('--identity', login.identity);
+  if (login.source.type === 'github' && login.source.audience !== defaultAudience) parts.push('--audience', login.source.audience);
+  return parts.join(' ');
+}
+
+/** Trades an OIDC token for a registry refresh token at the exchange endpoint beside the realm. */
+export async function exchangeOidcToken(challenge: Challenge, oidcToken: string, clientId: string | undefined): Promise<string> {
+  const endpoint = exchangeEndpoint(challenge.realm);
+  const url = new URL(endpoint);
+  if (url.protocol !== 'https:' && !isLoopback(url.hostname)) {
+    throw new LoginError(`refusing to send an identity token to ${endpoint} over plain HTTP; serve the registry over HTTPS`);
+  }
+  const form = new URLSearchParams({ grant_type: 'access_token', access_token: oidcToken });
+  if (clientId !== undefined) form.set('client_id', clientId);
+  if (challenge.service) form.set('service', challenge.service);
+  let res: Response;
+  try {
+    res = await fetch(endpoint, { method: 'POST', headers: { 'Content-Type': 'application/x-www-form-urlencoded' }, body: form });
+  } catch (err) {
+    throw new LoginError(`cannot reach ${endpoint}: ${failure(err)}; check that the registry is running`);
+  }
+  const body = (await res.json().catch(() => ({}))) as Record<string, unknown>;
+  if (!res.ok || typeof body['refresh_token'] !== 'string') {
+    const description = typeof body['error_description'] === 'string' ? body['error_description'] : `HTTP ${res.status}`;
+    throw new ExchangeRefusedError(description, res.status);
+  }
+  return body['refresh_token'];
+}
+
+/**
+ * Stores the refresh token where docker will look, as `berth login` does. When that is
+ * docker-credential-berth's file, the source goes with it (`renewable`); config.json and other
+ * helpers can only hold the token, which then ends with the OIDC token.
+ */
+export async function saveFederatedLogin(
+  host: string,
+  refreshToken: string,
+  login: FederatedLogin,
+  at: CredentialLocations,
+): Promise<{ where: string; renewable: boolean }> {
+  if (credentialHelperFor(await readDockerConfig(at.dockerConfig), host) === 'berth') {
+    const credential: FederatedStoredCredential = { username: refreshTokenUser, refreshToken, oidc: toStoredLogin(login) };
+    await at.store.put(host, credential);
+    return { where: at.store.path, renewable: true };
+  }
+  return { where: await saveRefreshToken(host, refreshToken, at), renewable: false };
+}
+
+function isLoopback(hostname: string): boolean {
+  return hostname === 'localhost' || hostname === '[::1]' || /^127\.\d+\.\d+\.\d+$/.test(hostname);
+}
+
+/** undici says only "fetch failed"; the cause (ECONNREFUSED, a TLS error) is what helps. */
+function failure(err: unknown): string {
+  const cause = (err as { cause?: { code?: unknown; message?: unknown } }).cause;
+  if (cause && typeof cause.code === 'string') return cause.code;
+  if (cause && typeof cause.message === 'string') return cause.message;
+  return (err as Error).message;
+}
