@@ -3,7 +3,7 @@
  * by default, the API's JSON with `--json` for scripts. A secret is printed once, on stdout, with
  * a warning on stderr; it cannot be shown again (rotate it instead).
  */
-import { showCondition, showTrust } from '../auth/desired-state.js';
+import { showCondition, showTrust } from '../federation/credential-input.js';
 import { isPermission, isValidPattern } from '../auth/permissions.js';
 import type { PrincipalKind } from '../metadata/auth-store.js';
 import {

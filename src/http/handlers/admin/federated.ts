@@ -10,7 +10,7 @@
  * within their short lifetime), so narrowing a trust takes effect without waiting.
  */
 import { randomUUID } from 'node:crypto';
-import { federatedCredentialInput, resolveFederatedCredential } from '../../../auth/desired-state.js';
+import { federatedCredentialInput, resolveFederatedCredential } from '../../../federation/credential-input.js';
 import { PresetError, type FederatedTrust } from '../../../federation/presets.js';
 import { isLoopbackUrl } from '../../../federation/issuers.js';
 import type { FederatedCredentialRecord, PrincipalRecord } from '../../../metadata/auth-store.js';
