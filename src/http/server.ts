@@ -37,7 +37,7 @@ async function dispatch(req: IncomingMessage, res: ServerResponse, registry: Reg
     await route.handle({ req, res, params, query, registry, auth, identity, logger });
     logger.debug({ method: req.method, url: rawUrl, status: res.statusCode }, 'request');
   } catch (err) {
-    if (isClientGone(err, res)) {
+    if (isClientGone(err, req)) {
       logger.debug({ method: req.method, url: req.url }, 'client went away');
       if (!res.headersSent) res.destroy();
       return;
@@ -48,10 +48,11 @@ async function dispatch(req: IncomingMessage, res: ServerResponse, registry: Reg
 }
 
 /**
- * A request whose client aborted; nothing useful can be sent back. (The request stream itself is
- * "destroyed" after a normal full read, so the socket is what tells.)
+ * A request whose client aborted; nothing useful can be sent back. The connection's socket is what
+ * tells: the request stream reads "destroyed" after any complete read, and `res.socket` is null
+ * while a response waits behind the previous one on a kept-alive connection.
  */
-function isClientGone(err: unknown, res: ServerResponse): boolean {
+function isClientGone(err: unknown, req: IncomingMessage): boolean {
   const code = (err as NodeJS.ErrnoException | undefined)?.code;
-  return code === 'ECONNRESET' || code === 'ERR_STREAM_PREMATURE_CLOSE' || !res.socket || res.socket.destroyed;
+  return code === 'ECONNRESET' || code === 'ERR_STREAM_PREMATURE_CLOSE' || req.socket.destroyed;
 }
