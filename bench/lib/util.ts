@@ -1,0 +1,141 @@
+/**
+ * Small helpers shared by the benchmark driver: child processes with hard
+ * time limits, free loopback ports, statistics and formatting.
+ */
+import { execFile, spawn } from 'node:child_process';
+import { createServer } from 'node:net';
+
+export interface ExecResult {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+  /** Wall-clock duration of the child, in seconds. */
+  seconds: number;
+}
+
+/**
+ * Runs a command to completion (never through a shell). Every call is bounded by
+ * `timeoutMs`: the child is killed with SIGKILL after that.
+ */
+export function run(
+  cmd: string,
+  args: readonly string[],
+  opts: { timeoutMs: number; cwd?: string; env?: NodeJS.ProcessEnv },
+): Promise<ExecResult> {
+  return new Promise((resolve) => {
+    const t0 = process.hrtime.bigint();
+    execFile(
+      cmd,
+      args,
+      {
+        timeout: opts.timeoutMs,
+        killSignal: 'SIGKILL',
+        maxBuffer: 64 * 1024 * 1024,
+        encoding: 'utf8',
+        ...(opts.cwd !== undefined ? { cwd: opts.cwd } : {}),
+        ...(opts.env !== undefined ? { env: opts.env } : {}),
+      },
+      (err, stdout, stderr) => {
+        const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+        let code: number | null = 0;
+        let signal: NodeJS.Signals | null = null;
+        if (err !== null) {
+          const e = err as NodeJS.ErrnoException & { code?: unknown; signal?: NodeJS.Signals | null };
+          code = typeof e.code === 'number' ? e.code : null;
+          signal = e.signal ?? null;
+          if (code === null && signal === null) {
+            stderr = `${stderr}\n${String(err.message)}`;
+          }
+        }
+        resolve({ code, signal, stdout, stderr, seconds });
+      },
+    );
+  });
+}
+
+/** `run` that throws on a non-zero exit. */
+export async function runOk(
+  cmd: string,
+  args: readonly string[],
+  opts: { timeoutMs: number; cwd?: string; env?: NodeJS.ProcessEnv },
+): Promise<ExecResult> {
+  const r = await run(cmd, args, opts);
+  if (r.code !== 0) {
+    throw new Error(
+      `${cmd} ${args.join(' ')} failed (code ${String(r.code)}, signal ${String(r.signal)}):\n${r.stderr.slice(-4000)}`,
+    );
+  }
+  return r;
+}
+
+/** Flushes dirty pages so that writeback of one run does not land in the next. */
+export async function syncDisks(): Promise<void> {
+  await run('sync', [], { timeoutMs: 120_000 });
+}
+
+/** Asks the kernel for a free loopback TCP port. */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const addr = srv.address();
+      if (addr === null || typeof addr === 'string') {
+        srv.close();
+        reject(new Error('no port'));
+        return;
+      }
+      const port = addr.port;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+export function median(values: readonly number[]): number | null {
+  if (values.length === 0) return null;
+  const s = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(s.length / 2);
+  if (s.length % 2 === 1) return s[mid] ?? null;
+  const lo = s[mid - 1];
+  const hi = s[mid];
+  return lo === undefined || hi === undefined ? null : (lo + hi) / 2;
+}
+
+export function fmtNum(v: number | null, digits?: number): string {
+  if (v === null || !Number.isFinite(v)) return 'n/a';
+  const d = digits ?? (Math.abs(v) >= 100 ? 0 : Math.abs(v) >= 10 ? 1 : 2);
+  return v.toLocaleString('en-US', { minimumFractionDigits: d, maximumFractionDigits: d });
+}
+
+export const MiB = 1024 * 1024;
+export const GiB = 1024 * MiB;
+
+export function humanSize(bytes: number): string {
+  if (bytes >= GiB && bytes % GiB === 0) return `${bytes / GiB} GiB`;
+  if (bytes >= MiB && bytes % MiB === 0) return `${bytes / MiB} MiB`;
+  if (bytes % 1024 === 0) return `${bytes / 1024} KiB`;
+  return `${bytes} B`;
+}
+
+export function log(msg: string): void {
+  const t = new Date().toISOString().slice(11, 19);
+  process.stderr.write(`[bench ${t}] ${msg}\n`);
+}
+
+/** Spawns a long-running child detached from our stdio, output to a file descriptor. */
+export function spawnDaemon(
+  cmd: string,
+  args: readonly string[],
+  outFd: number,
+  env?: NodeJS.ProcessEnv,
+): ReturnType<typeof spawn> {
+  return spawn(cmd, args, {
+    stdio: ['ignore', outFd, outFd],
+    ...(env !== undefined ? { env } : {}),
+  });
+}

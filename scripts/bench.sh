@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# Berth vs CNCF Distribution benchmark: `npm run bench [-- options]`.
+# Installs what it needs (Debian 12, as root), builds Berth if needed, then runs
+# bench/run.ts, which writes docs/benchmarks.md and bench/results/*.json.
+# Options are passed to bench/run.ts (see the header of that file), e.g.
+#   npm run bench -- --quick
+#   npm run bench -- --candidate distribution     # harness self-test
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+need=()
+command -v docker-registry >/dev/null 2>&1 || need+=(docker-registry)
+command -v skopeo >/dev/null 2>&1 || need+=(skopeo)
+command -v wrk >/dev/null 2>&1 || need+=(wrk)
+command -v curl >/dev/null 2>&1 || need+=(curl)
+command -v findmnt >/dev/null 2>&1 || need+=(util-linux)
+command -v gcc >/dev/null 2>&1 || need+=(gcc libc6-dev) # builds bench/loadgen.c (HEAD load)
+if [ "${#need[@]}" -gt 0 ]; then
+  echo "bench: installing ${need[*]}" >&2
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "bench: need root (or preinstalled packages) to apt-get install ${need[*]}" >&2
+    exit 1
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+  # The Debian package enables a registry service on :5000; the bench starts its own.
+  if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet docker-registry 2>/dev/null; then
+    systemctl stop docker-registry || true
+  fi
+fi
+if [ ! -f /etc/containers/policy.json ]; then
+  # skopeo refuses to copy without a signature policy; accept everything (local bench only).
+  mkdir -p /etc/containers
+  printf '{"default":[{"type":"insecureAcceptAnything"}]}\n' > /etc/containers/policy.json
+fi
+
+if [ ! -x node_modules/.bin/tsx ] || [ ! -x node_modules/.bin/tsc ]; then
+  echo "bench: installing npm dependencies (npm ci)" >&2
+  npm ci --no-audit --no-fund
+fi
+
+# Build when dist/ is missing or older than any source file.
+if [ "${BENCH_SKIP_BUILD:-0}" != 1 ]; then
+  candidate=berth
+  prev=""
+  for a in "$@"; do
+    if [ "$prev" = "--candidate" ]; then candidate="$a"; fi
+    case "$a" in --candidate=*) candidate="${a#--candidate=}" ;; esac
+    prev="$a"
+  done
+  if [ "$candidate" = berth ]; then
+    if [ ! -f dist/bin/berth.js ] || [ -n "$(find src -newer dist/bin/berth.js -type f -print -quit 2>/dev/null)" ]; then
+      echo "bench: building Berth (npm run build)" >&2
+      npm run build
+    fi
+  fi
+fi
+
+exec node --import tsx bench/run.ts "$@"
