@@ -2,19 +2,13 @@
  * Reading, mounting and unlinking blobs. A repository serves a blob only if it was pushed or
  * mounted there (its link), even though the content is stored once for all repositories.
  */
-import type { Readable } from 'node:stream';
+import type { Writable } from 'node:stream';
 import { RegistryError } from '../oci/errors.js';
 import type { Digest } from '../oci/digest.js';
 import type { BlobRecord } from '../metadata/store.js';
-import { StorageNotFoundError, type ByteRange } from '../storage/driver.js';
+import { sendObject, StorageNotFoundError, type ByteRange } from '../storage/driver.js';
 import { blobPath } from '../storage/paths.js';
 import type { RegistryContext } from './context.js';
-
-export interface OpenedBlob {
-  blob: BlobRecord;
-  /** The bytes (the requested range, if one was given); the caller must consume or destroy it. */
-  body: Readable;
-}
 
 export class BlobService {
   constructor(private readonly ctx: RegistryContext) {}
@@ -26,10 +20,14 @@ export class BlobService {
     return blob;
   }
 
-  async open(repository: string, digest: Digest, range?: ByteRange): Promise<OpenedBlob> {
-    const blob = await this.stat(repository, digest);
+  /**
+   * Writes the blob (or the range) into `destination`, not ending it; `ready()` runs once the
+   * content is open, before the first byte (send headers there). Content missing from storage
+   * despite its record is logged and reported as BLOB_UNKNOWN, before `ready()`.
+   */
+  async send(repository: string, digest: Digest, destination: Writable, ready: () => void, range?: ByteRange): Promise<void> {
     try {
-      return { blob, body: await this.ctx.storage.read(blobPath(digest), range) };
+      await sendObject(this.ctx.storage, blobPath(digest), destination, ready, range);
     } catch (err) {
       if (!(err instanceof StorageNotFoundError)) throw err;
       this.ctx.logger.error({ digest: digest.value, repository }, 'blob is in metadata but missing from storage');

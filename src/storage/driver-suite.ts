@@ -3,10 +3,10 @@
  * driver's test file with a factory that returns a fresh, empty driver.
  */
 import assert from 'node:assert/strict';
-import { Readable } from 'node:stream';
+import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { describe, it } from 'node:test';
-import { StorageNotFoundError, type StorageDriver } from './driver.js';
+import { sendObject, StorageNotFoundError, type StorageDriver } from './driver.js';
 
 async function put(driver: StorageDriver, path: string, data: Buffer | string, append = false): Promise<void> {
   await pipeline(Readable.from([Buffer.from(data)]), await driver.write(path, { append }));
@@ -38,6 +38,28 @@ export function runDriverSuite(name: string, makeDriver: () => Promise<StorageDr
       const driver = await makeDriver();
       await put(driver, 'r/data', '0123456789');
       assert.equal(await get(driver, 'r/data', { start: 2, end: 5 }), '2345');
+    });
+
+    it('sends an object or a range into a writable, calling ready() first (sendObject, fast path or not)', async () => {
+      const driver = await makeDriver();
+      await put(driver, 's/data', Buffer.alloc(3 * 1024 * 1024 + 7, 'x'));
+      const chunks: Buffer[] = [];
+      let readyCalls = 0;
+      const sink = new Writable({
+        write(chunk: Buffer, _enc, callback) {
+          chunks.push(Buffer.from(chunk)); // copy: the driver may reuse its buffers after the callback
+          callback();
+        },
+      });
+      await sendObject(driver, 's/data', sink, () => readyCalls++);
+      assert.equal(Buffer.concat(chunks).length, 3 * 1024 * 1024 + 7);
+      assert.equal(readyCalls, 1);
+      chunks.length = 0;
+      await sendObject(driver, 's/data', sink, () => readyCalls++, { start: 5, end: 9 });
+      assert.equal(Buffer.concat(chunks).toString(), 'xxxxx');
+      let called = false;
+      await assert.rejects(sendObject(driver, 'missing/data', sink, () => (called = true)), StorageNotFoundError);
+      assert.equal(called, false);
     });
 
     it('reports absent objects: stat undefined, read StorageNotFoundError', async () => {

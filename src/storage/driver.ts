@@ -6,6 +6,7 @@
  * ids. Drivers must still refuse anything that is not a plain relative path (`assertSafePath`).
  * Every driver passes the shared suite in `storage/driver-suite.ts`.
  */
+import { once } from 'node:events';
 import type { Readable, Writable } from 'node:stream';
 
 export interface FileInfo {
@@ -51,6 +52,24 @@ export interface StorageDriver {
   list(prefix: string): Promise<string[]>;
   /** A URL a client may fetch the object from directly (S3 presigned GET), or undefined. */
   redirectURL(path: string): Promise<string | undefined>;
+  /**
+   * Optional fast path for serving an object: writes it (or the range) into `destination` without
+   * ending it. Drivers that can do better than `read` + pipe (the filesystem reuses two buffers
+   * and overlaps disk reads with socket writes) implement it; `sendObject` falls back otherwise.
+   * Throws StorageNotFoundError if the object is absent; otherwise calls `ready()` once, after the
+   * object is open and before the first byte is written (the caller sends its headers there).
+   */
+  streamTo?(path: string, destination: Writable, ready: () => void, range?: ByteRange): Promise<void>;
+}
+
+/** Writes an object into `destination` (not ending it), by the driver's fast path if it has one. */
+export async function sendObject(driver: StorageDriver, path: string, destination: Writable, ready: () => void, range?: ByteRange): Promise<void> {
+  if (driver.streamTo) return driver.streamTo(path, destination, ready, range);
+  const source = await driver.read(path, range);
+  ready();
+  for await (const chunk of source) {
+    if (!destination.write(chunk as Buffer)) await once(destination, 'drain');
+  }
 }
 
 const safePath = /^[a-z0-9][a-z0-9._-]*(?:\/[a-z0-9][a-z0-9._-]*)*$/;

@@ -1,7 +1,6 @@
 /** GET/HEAD/DELETE /v2/<name>/blobs/<digest> */
-import { pipeline } from 'node:stream/promises';
 import { byteRange } from '../request.js';
-import { send } from '../respond.js';
+import { apiVersionHeader, send } from '../respond.js';
 import type { RouteContext } from '../routes.js';
 import { digestParam, repositoryOf } from './common.js';
 
@@ -26,17 +25,13 @@ export async function get(ctx: RouteContext): Promise<void> {
     send(ctx.res, 307, { Location: redirect, 'Docker-Content-Digest': blob.digest });
     return;
   }
-  const opened = await ctx.registry.blobs.open(repository, digest, range);
-  if (range) {
-    ctx.res.writeHead(206, {
-      ...headers,
-      'Content-Length': range.end - range.start + 1,
-      'Content-Range': `bytes ${range.start}-${range.end}/${blob.size}`,
-    });
-  } else {
-    ctx.res.writeHead(200, { ...headers, 'Content-Length': blob.size });
-  }
-  await pipeline(opened.body, ctx.res);
+  // Storage is checked before the status line goes out, so a missing file can still be a clean 404.
+  const status = range ? 206 : 200;
+  const length = range ? range.end - range.start + 1 : blob.size;
+  const rangeHeader = range ? { 'Content-Range': `bytes ${range.start}-${range.end}/${blob.size}` } : {};
+  const writeHeaders = () => ctx.res.writeHead(status, { ...apiVersionHeader, ...headers, 'Content-Length': length, ...rangeHeader });
+  await ctx.registry.blobs.send(repository, digest, ctx.res, writeHeaders, range);
+  ctx.res.end();
 }
 
 export async function remove(ctx: RouteContext): Promise<void> {
