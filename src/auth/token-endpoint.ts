@@ -160,7 +160,14 @@ export class TokenEndpoint {
         throw err;
       });
       principal = await this.usablePrincipal(claims.subject);
-      identity = { subject: principal.id, name: principal.name, kind: principal.kind, credentialId: claims.credentialId, provenance: claims.provenance };
+      identity = {
+        subject: principal.id,
+        name: principal.name,
+        kind: principal.kind,
+        credentialId: claims.credentialId,
+        provenance: claims.provenance,
+        sessionExpiresAt: claims.sessionExpiresAt,
+      };
     } else if (request.grantType === 'password') {
       const login = await this.login(request.username, request.password, request.clientAddress);
       principal = login.principal;
@@ -255,6 +262,7 @@ export class TokenEndpoint {
         kind: principal.kind,
         credentialId: match.credential.id,
         provenance: match.provenance,
+        sessionExpiresAt: now + limit,
       },
       grants: await this.deps.principals.grantsFor(principal),
       lifetime: { accessMs: Math.min(base.accessMs, limit), refreshMs: Math.min(base.refreshMs, limit) },
@@ -271,7 +279,14 @@ export class TokenEndpoint {
     });
     const principal = await this.usablePrincipal(identity.subject);
     return {
-      identity: { subject: principal.id, name: principal.name, kind: principal.kind, credentialId: identity.credentialId, provenance: identity.provenance },
+      identity: {
+        subject: principal.id,
+        name: principal.name,
+        kind: principal.kind,
+        credentialId: identity.credentialId,
+        provenance: identity.provenance,
+        sessionExpiresAt: identity.sessionExpiresAt,
+      },
       grants: await this.deps.principals.grantsFor(principal),
       lifetime: this.capped(this.deps.lifetimes[principal.kind], identity.expiresAt),
       mayMintRefresh: false,

@@ -24,6 +24,11 @@ export interface Identity {
   credentialId?: string | undefined;
   /** For federated logins: the OIDC token's identifying claims, carried into every derived token. */
   provenance?: Record<string, unknown> | undefined;
+  /**
+   * When the login session ends (ms): set for federated logins (the OIDC token's expiry or the
+   * configured cap). Every token derived from the session, by refresh or exchange, is clamped to it.
+   */
+  sessionExpiresAt?: number | undefined;
 }
 
 export interface AccessClaims extends Identity {
@@ -51,7 +56,7 @@ export class TokenService {
 
   async issueAccess(identity: Identity, access: Access[], lifetimeMs: number): Promise<IssuedToken> {
     const claims: JWTPayload = { access, ...identityClaims(identity) };
-    return this.sign(claims, accessTokenType, identity.subject, lifetimeMs);
+    return this.sign(claims, accessTokenType, identity.subject, this.clamp(identity, lifetimeMs));
   }
 
   async verifyAccess(token: string): Promise<AccessClaims> {
@@ -63,13 +68,15 @@ export class TokenService {
       kind: payload['kind'] as AccessClaims['kind'],
       credentialId: typeof payload['cid'] === 'string' ? payload['cid'] : undefined,
       provenance: provenanceOf(payload),
+      sessionExpiresAt: sessionEndOf(payload),
       access: payload['access'] as Access[],
       expiresAt: (payload.exp ?? 0) * 1000,
     };
   }
 
   /** Issues a refresh token and records it so it can be revoked. */
-  async issueRefresh(identity: Identity, lifetimeMs: number): Promise<IssuedToken> {
+  async issueRefresh(identity: Identity, requestedMs: number): Promise<IssuedToken> {
+    const lifetimeMs = this.clamp(identity, requestedMs);
     const jti = randomUUID();
     const now = this.clock.now();
     await this.refreshTokens.add({
@@ -97,8 +104,15 @@ export class TokenService {
       kind: payload['kind'] as Identity['kind'],
       credentialId: record.credentialId,
       provenance: provenanceOf(payload),
+      sessionExpiresAt: sessionEndOf(payload),
       expiresAt: record.expiresAt,
     };
+  }
+
+  /** A lifetime that ends no later than the identity's session. */
+  private clamp(identity: Identity, lifetimeMs: number): number {
+    if (identity.sessionExpiresAt === undefined) return lifetimeMs;
+    return Math.max(1000, Math.min(lifetimeMs, identity.sessionExpiresAt - this.clock.now()));
   }
 
   private async sign(claims: JWTPayload, typ: string, subject: string, lifetimeMs: number): Promise<IssuedToken> {
@@ -151,7 +165,12 @@ function identityClaims(identity: Identity): JWTPayload {
   const claims: JWTPayload = { name: identity.name, kind: identity.kind };
   if (identity.credentialId) claims['cid'] = identity.credentialId;
   if (identity.provenance) claims['fed'] = identity.provenance;
+  if (identity.sessionExpiresAt !== undefined) claims['sxp'] = Math.floor(identity.sessionExpiresAt / 1000);
   return claims;
+}
+
+function sessionEndOf(payload: JWTPayload): number | undefined {
+  return typeof payload['sxp'] === 'number' ? payload['sxp'] * 1000 : undefined;
 }
 
 function provenanceOf(payload: JWTPayload): Record<string, unknown> | undefined {

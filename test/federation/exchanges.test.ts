@@ -264,6 +264,22 @@ describe('workload identity federation', () => {
       assert.ok(payload.exp - payload.iat <= 121, `refresh token lives ${payload.exp - payload.iat}s`);
     });
 
+    it('no exchange or refresh stretches a federated login past the OIDC token', async () => {
+      const lifetime = (token: string) => {
+        const payload = JSON.parse(Buffer.from(token.split('.')[1] ?? '', 'base64url').toString()) as { exp: number };
+        return payload.exp - Math.floor(clock.now() / 1000);
+      };
+      const oidc = await github.github({ repository: 'acme/app' }, { expiresIn: 120 });
+      const identity = (await (await postForm(base, '/oauth2/token', assertion(oidc, 'ci-pusher'))).json()) as { access_token: string };
+      const exchanged = await postForm(base, '/oauth2/exchange', { grant_type: 'access_token', service: 'berth', access_token: identity.access_token });
+      const { refresh_token } = (await exchanged.json()) as { refresh_token: string };
+      assert.ok(lifetime(refresh_token) <= 121, `exchanged refresh token lives ${lifetime(refresh_token)}s`);
+      const refreshed = (await (await postForm(base, '/oauth2/token', { grant_type: 'refresh_token', refresh_token, service: 'berth' })).json()) as { access_token: string };
+      const again = await postForm(base, '/oauth2/exchange', { grant_type: 'access_token', service: 'berth', access_token: refreshed.access_token });
+      const second = ((await again.json()) as { refresh_token: string }).refresh_token;
+      assert.ok(lifetime(second) <= 121, `a second exchange lives ${lifetime(second)}s`);
+    });
+
     it('records who pushed, with the workflow run that did it', async () => {
       const oidc = await github.github({ repository: 'acme/app', sha: 'feedface', run_id: '777' });
       const { access_token } = (await (await postForm(base, '/oauth2/token', assertion(oidc, 'ci-pusher'))).json()) as { access_token: string };

@@ -1,0 +1,622 @@
+/**
+ * Keyless CI end to end: a real Berth (auth on, run from source) trusting a real loopback OIDC
+ * issuer, a simulated GitHub Actions job (`ACTIONS_ID_TOKEN_REQUEST_URL`/`_TOKEN` served by the
+ * issuer), and real clients:
+ *
+ * - `berth login --oidc github --identity <client id>`, then skopeo and podman push and pull;
+ * - the repository's GitHub Action (`node action/index.js` with the `INPUT_*` variables the runner
+ *   sets), then skopeo and podman push and pull;
+ * - a pull-only Kubernetes workload (`--oidc file:` with a projected-token-shaped JWT) pulls, and
+ *   its push is refused;
+ * - docker-credential-berth logs in again from the OIDC source once a (two-second) login expired.
+ *
+ * The principals are made through the management API. Their federated credentials too, when the
+ * registry has `POST /api/v1/principals/{idOrName}/federated-credentials`; a registry without that
+ * endpoint is replaced by an in-process Berth (same HTTP server and clients) whose store gets the
+ * credentials directly, and the first test says which ran.
+ */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { chmod, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { randomUUID } from 'node:crypto';
+import { BERTH_SOURCE_CLI, REPO_ROOT, startBerth, type BerthProcess } from '../support/berth-process.js';
+import { createFixtureLayout, resolveRef, type FixtureLayout } from '../support/oci-layout.js';
+import { startOidcIssuer, type OidcIssuer } from '../support/oidc-issuer.js';
+import { ownerPassword as inProcessOwnerPassword, startTestServer, type TestServer } from '../support/server.js';
+import { makeLowercaseTempDir, uniqueRepo } from './harness.js';
+
+const nullUser = '00000000-0000-0000-0000-000000000000';
+const processOwnerPassword = 'owner-password-fed-1';
+const tsx = ['--import', import.meta.resolve('tsx')];
+const helperSource = join(REPO_ROOT, 'src', 'bin', 'docker-credential-berth.ts');
+const actionEntry = join(REPO_ROOT, 'action', 'index.js');
+/** A bound on a hung command so the run fails with its output; not a timing assertion. */
+const commandTimeoutMs = 180_000;
+/** The refresh-token lifetime of the registry used for the renewal scenario. */
+const shortLifetimeMs = 2000;
+
+interface Result {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+function exec(file: string, args: readonly string[], env: NodeJS.ProcessEnv, input = ''): Promise<Result> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(file, args, { env, timeout: commandTimeoutMs, stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (c: string) => (stdout += c));
+    child.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c));
+    child.once('error', reject);
+    child.once('close', (code) => resolve({ code, stdout, stderr }));
+    child.stdin.end(input);
+  });
+}
+
+function described(what: string, result: Result): string {
+  return `${what} exited ${result.code}\n--- stderr ---\n${result.stderr.trim()}\n--- stdout ---\n${result.stdout.trim()}`;
+}
+
+function claims(jwt: string): Record<string, unknown> {
+  return JSON.parse(Buffer.from(jwt.split('.')[1] ?? '', 'base64url').toString('utf8')) as Record<string, unknown>;
+}
+
+/** Waits for a point in time (a precondition, not an assertion on speed). */
+const waitUntil = (at: number) => new Promise((resolve) => setTimeout(resolve, Math.max(0, at - Date.now())));
+
+// ---------------------------------------------------------------------------
+// The registry under test
+
+interface Trust {
+  name: string;
+  issuer: string;
+  audiences: string[];
+  subject: string;
+  conditions: Array<{ claim: string; equals?: string; glob?: string }>;
+}
+
+interface Registry {
+  /** How it runs, for the log. */
+  mode: string;
+  host: string;
+  url: string;
+  ownerPassword: string;
+  /** POST /api/v1/principals as the owner. */
+  createService(name: string, grants: Array<{ pattern: string; permission: string }>): Promise<void>;
+  /** A federated credential for `principal` (through the API, or straight into the store). */
+  trust(principal: string, credential: Trust): Promise<void>;
+  stop(): Promise<void>;
+}
+
+async function ownerToken(url: string, password: string): Promise<string> {
+  const res = await fetch(`${url}/oauth2/token?service=berth&scope=${encodeURIComponent('registry:admin:*')}`, {
+    headers: { Authorization: `Basic ${Buffer.from(`owner:${password}`).toString('base64')}` },
+  });
+  assert.equal(res.status, 200, await res.clone().text());
+  return ((await res.json()) as { token: string }).token;
+}
+
+async function api(url: string, password: string, method: string, path: string, body: unknown): Promise<Response> {
+  return fetch(`${url}/api/v1${path}`, {
+    method,
+    headers: { Authorization: `Bearer ${await ownerToken(url, password)}`, 'Content-Type': 'application/json' },
+    body: JSON.stringify(body),
+  });
+}
+
+async function createServiceThroughApi(url: string, password: string, name: string, grants: Array<{ pattern: string; permission: string }>): Promise<string> {
+  const res = await api(url, password, 'POST', '/principals', { kind: 'service', name, grants });
+  assert.equal(res.status, 201, `POST /api/v1/principals -> ${res.status}: ${await res.clone().text()}`);
+  return ((await res.json()) as { principal: { id: string } }).principal.id;
+}
+
+/** Berth as a process from source, configured (`--config`) to trust `issuers`. */
+async function startProcessRegistry(dir: string, issuers: string[], lifetimeCapMs?: number): Promise<Registry & { server: BerthProcess }> {
+  const config = {
+    federation: {
+      issuers: issuers.map((issuer) => ({ issuer, allowInsecureLoopback: true })),
+      keyRefetchCooldownMs: 0,
+      ...(lifetimeCapMs !== undefined ? { lifetimeCapMs } : {}),
+    },
+  };
+  const file = join(dir, `berth-${randomUUID()}.yaml`);
+  await writeFile(file, JSON.stringify(config, null, 2));
+  const server = await startBerth({
+    auth: true,
+    cliPath: BERTH_SOURCE_CLI,
+    nodeArgs: tsx,
+    args: ['--config', file],
+    env: { BERTH_BOOTSTRAP_USER: 'owner', BERTH_BOOTSTRAP_PASSWORD: processOwnerPassword },
+  });
+  return {
+    mode: 'a Berth process; principals and federated credentials through the management API',
+    server,
+    host: server.host,
+    url: server.url,
+    ownerPassword: processOwnerPassword,
+    createService: async (name, grants) => void (await createServiceThroughApi(server.url, processOwnerPassword, name, grants)),
+    async trust(principal, credential) {
+      const res = await api(server.url, processOwnerPassword, 'POST', `/principals/${encodeURIComponent(principal)}/federated-credentials`, credential);
+      assert.ok(res.status === 201 || res.status === 200, `POST /api/v1/principals/${principal}/federated-credentials -> ${res.status}: ${await res.clone().text()}`);
+    },
+    async stop() {
+      const exit = await server.stop();
+      assert.deepEqual(exit, { code: 0, signal: null }, `Berth did not exit cleanly\n${server.output().stderr}`);
+    },
+  };
+}
+
+/** True when the registry has the federated-credentials endpoint (an empty body is refused, not 404). */
+async function hasFederatedCredentialsApi(registry: Registry): Promise<boolean> {
+  const res = await api(registry.url, registry.ownerPassword, 'POST', '/principals/owner/federated-credentials', {});
+  await res.body?.cancel();
+  return res.status !== 404 && res.status !== 405;
+}
+
+/** The same server in-process: principals through the API, federated credentials into its store. */
+async function startInProcessRegistry(issuers: string[], lifetimeCapMs?: number): Promise<Registry> {
+  const server: TestServer = await startTestServer({
+    auth: true,
+    federationIssuers: issuers.map((issuer) => ({ issuer })),
+    ...(lifetimeCapMs !== undefined ? { federationLifetimeCapMs: lifetimeCapMs } : {}),
+  });
+  const ids = new Map<string, string>();
+  return {
+    mode: 'in-process Berth (POST /api/v1/principals/{idOrName}/federated-credentials answered 404); principals through the management API, federated credentials put in the store',
+    host: new URL(server.url).host,
+    url: server.url,
+    ownerPassword: inProcessOwnerPassword,
+    async createService(name, grants) {
+      ids.set(name, await createServiceThroughApi(server.url, inProcessOwnerPassword, name, grants));
+    },
+    async trust(principal, credential) {
+      const principalId = ids.get(principal);
+      assert.ok(principalId, `unknown principal ${principal}`);
+      await server.app.auth.store.federatedCredentials.put({ id: randomUUID(), principalId, createdAt: Date.now(), ...credential });
+    },
+    stop: () => server.stop(),
+  };
+}
+
+async function startRegistry(dir: string, issuers: string[], lifetimeCapMs?: number): Promise<Registry> {
+  const processRegistry = await startProcessRegistry(dir, issuers, lifetimeCapMs);
+  if (await hasFederatedCredentialsApi(processRegistry)) return processRegistry;
+  await processRegistry.stop();
+  return startInProcessRegistry(issuers, lifetimeCapMs);
+}
+
+// ---------------------------------------------------------------------------
+// Clients: one box (docker config, helper file, container storage) per scenario
+
+class ClientBox {
+  private constructor(
+    readonly dir: string,
+    readonly env: NodeJS.ProcessEnv,
+  ) {}
+
+  /** `$DOCKER_CONFIG/config.json`: where `berth login` and the Action write, and what skopeo and podman read. */
+  get dockerConfig(): string {
+    return join(this.dir, 'docker', 'config.json');
+  }
+
+  get credentialFile(): string {
+    return join(this.dir, 'berth', 'credentials.json');
+  }
+
+  /** `extraEnv`: e.g. the Actions ID-token variables of a simulated job. */
+  static async create(host: string, label: string, extraEnv: NodeJS.ProcessEnv = {}): Promise<ClientBox> {
+    const dir = await makeLowercaseTempDir(`f${label}`); // short: podman refuses a long runroot path
+    for (const sub of ['bin', 'docker', 'xdg', 'tmp', 'root', 'runroot', 'libpod-tmp', 'pulls']) await mkdir(join(dir, sub));
+    await writeFile(join(dir, 'policy.json'), JSON.stringify({ default: [{ type: 'insecureAcceptAnything' }] }));
+    await writeFile(join(dir, 'registries.conf'), `unqualified-search-registries = []\n\n[[registry]]\nlocation = ${JSON.stringify(host)}\ninsecure = true\n`);
+    await writeFile(join(dir, 'empty-auth.json'), JSON.stringify({ auths: {} }));
+    await writeFile(join(dir, 'storage.conf'), `[storage]\ndriver = "vfs"\ngraphroot = ${JSON.stringify(join(dir, 'root'))}\nrunroot = ${JSON.stringify(join(dir, 'runroot'))}\n`);
+    await writeFile(join(dir, 'containers.conf'), '[engine]\nevents_logger = "none"\ncgroup_manager = "cgroupfs"\n');
+    const shim = join(dir, 'bin', 'docker-credential-berth');
+    await writeFile(shim, `#!/bin/sh\nexec ${[process.execPath, ...tsx, helperSource].map((a) => `'${a}'`).join(' ')} "$@"\n`);
+    await chmod(shim, 0o755);
+    const env: NodeJS.ProcessEnv = { ...process.env };
+    // Whatever job runs these tests, the simulated one decides whether an ID token can be had.
+    delete env['ACTIONS_ID_TOKEN_REQUEST_URL'];
+    delete env['ACTIONS_ID_TOKEN_REQUEST_TOKEN'];
+    Object.assign(env, {
+      PATH: `${join(dir, 'bin')}:${process.env['PATH'] ?? '/usr/bin:/bin'}`,
+      HOME: dir,
+      DOCKER_CONFIG: join(dir, 'docker'),
+      BERTH_CONFIG_DIR: join(dir, 'berth'),
+      XDG_CONFIG_HOME: join(dir, 'xdg'),
+      CONTAINERS_REGISTRIES_CONF: join(dir, 'registries.conf'),
+      CONTAINERS_STORAGE_CONF: join(dir, 'storage.conf'),
+      CONTAINERS_CONF: join(dir, 'containers.conf'),
+      REGISTRY_AUTH_FILE: join(dir, 'empty-auth.json'),
+      TMPDIR: join(dir, 'tmp'),
+      ...extraEnv,
+    });
+    return new ClientBox(dir, env);
+  }
+
+  run(file: string, args: readonly string[], input = '', env: NodeJS.ProcessEnv = this.env): Promise<Result> {
+    return exec(file, args, env, input);
+  }
+
+  berth(args: readonly string[]): Promise<Result> {
+    return this.run(process.execPath, [...tsx, BERTH_SOURCE_CLI, ...args]);
+  }
+
+  /** `node action/index.js` as the runner starts it: inputs as INPUT_*, outputs to $GITHUB_OUTPUT. */
+  action(inputs: Record<string, string>, env: NodeJS.ProcessEnv = this.env): Promise<Result> {
+    const inputEnv = Object.fromEntries(Object.entries(inputs).map(([name, value]) => [`INPUT_${name.toUpperCase()}`, value]));
+    return this.run(process.execPath, [actionEntry], '', { ...env, ...inputEnv, GITHUB_OUTPUT: join(this.dir, 'github-output') });
+  }
+
+  private podmanArgs(args: readonly string[]): string[] {
+    return ['--root', join(this.dir, 'root'), '--runroot', join(this.dir, 'runroot'), '--storage-driver', 'vfs', '--tmpdir', join(this.dir, 'libpod-tmp'), ...args];
+  }
+
+  skopeoPush(layout: FixtureLayout, dest: string): Promise<Result> {
+    const args = ['--policy', join(this.dir, 'policy.json'), 'copy', '--dest-tls-verify=false', '--authfile', this.dockerConfig, `oci:${layout.dir}:${layout.refs.image}`, `docker://${dest}`];
+    return this.run('skopeo', args);
+  }
+
+  async skopeoPull(src: string): Promise<{ result: Result; digest: string | undefined }> {
+    const layout = join(this.dir, 'pulls', `p${Math.random().toString(36).slice(2)}`);
+    const result = await this.run('skopeo', ['--policy', join(this.dir, 'policy.json'), 'copy', '--src-tls-verify=false', '--authfile', this.dockerConfig, `docker://${src}`, `oci:${layout}:pulled`]);
+    return { result, digest: result.code === 0 ? (await resolveRef(layout, 'pulled')).digest : undefined };
+  }
+
+  /** podman push of the fixture image, then a pull after removing it locally; the pulled image's config digest. */
+  async podmanRoundTrip(layout: FixtureLayout, ref: string): Promise<string> {
+    const policy = ['--signature-policy', join(this.dir, 'policy.json')];
+    const imported = await this.run('podman', this.podmanArgs(['pull', '--quiet', ...policy, `oci:${layout.dir}:${layout.refs.image}`]));
+    assert.equal(imported.code, 0, described('podman pull oci:', imported));
+    const id = imported.stdout.trim().split('\n').pop() ?? '';
+    const push = await this.run('podman', this.podmanArgs(['push', '--quiet', ...policy, '--tls-verify=false', '--authfile', this.dockerConfig, id, ref]));
+    assert.equal(push.code, 0, described('podman push', push));
+    const rmi = await this.run('podman', this.podmanArgs(['rmi', '--force', id]));
+    assert.equal(rmi.code, 0, described('podman rmi', rmi));
+    const pull = await this.run('podman', this.podmanArgs(['pull', '--quiet', ...policy, '--tls-verify=false', '--authfile', this.dockerConfig, ref]));
+    assert.equal(pull.code, 0, described('podman pull', pull));
+    return `sha256:${pull.stdout.trim().split('\n').pop() ?? ''}`;
+  }
+
+  /**
+   * buildah (the example workflow's client) pushes the fixture image with no --authfile, so it finds
+   * the login where a workflow step would: the docker config.
+   */
+  async buildahPush(layout: FixtureLayout, ref: string): Promise<Result> {
+    const global = ['--root', join(this.dir, 'root'), '--runroot', join(this.dir, 'runroot'), '--storage-driver', 'vfs'];
+    const policy = ['--signature-policy', join(this.dir, 'policy.json')];
+    const imported = await this.run('buildah', [...global, 'pull', '--quiet', ...policy, `oci:${layout.dir}:${layout.refs.image}`]);
+    assert.equal(imported.code, 0, described('buildah pull oci:', imported));
+    const id = imported.stdout.trim().split('\n').pop() ?? '';
+    const { REGISTRY_AUTH_FILE: _unused, ...env } = this.env;
+    return this.run('buildah', [...global, 'push', '--quiet', ...policy, '--tls-verify=false', id, `docker://${ref}`], '', env);
+  }
+
+  async storedIdentityToken(host: string): Promise<string> {
+    const config = JSON.parse(await readFile(this.dockerConfig, 'utf8')) as { auths?: Record<string, { auth?: string; identitytoken?: string }> };
+    const entry = config.auths?.[host];
+    assert.ok(entry?.identitytoken, `no identitytoken for ${host} in ${this.dockerConfig}`);
+    assert.equal(Buffer.from(entry.auth ?? '', 'base64').toString(), `${nullUser}:`);
+    return entry.identitytoken;
+  }
+
+  async dispose(): Promise<void> {
+    await rm(this.dir, { recursive: true, force: true });
+  }
+}
+
+function hasBuildah(): boolean {
+  return (process.env['PATH'] ?? '').split(':').some((d) => d !== '' && existsSync(join(d, 'buildah')));
+}
+
+/** No OIDC token of `issuer` anywhere in `text` (a config or credentials file). */
+function assertNoOidcToken(text: string, issuer: string): void {
+  for (const jwt of text.match(/eyJ[\w-]+\.[\w-]+\.[\w-]+/g) ?? []) {
+    assert.notEqual(claims(jwt)['iss'], issuer, 'an OIDC token was written to disk');
+  }
+}
+
+// ---------------------------------------------------------------------------
+
+describe('keyless CI: OIDC logins with real clients against Berth', () => {
+  let github: OidcIssuer;
+  let cluster: OidcIssuer;
+  let registry: Registry;
+  let layout: FixtureLayout;
+  let dir = '';
+  let host = '';
+  let actionsEnv: NodeJS.ProcessEnv = {};
+  const boxes: ClientBox[] = [];
+  const box = async (label: string, extraEnv: NodeJS.ProcessEnv = {}) => {
+    const created = await ClientBox.create(host, label, extraEnv);
+    boxes.push(created);
+    return created;
+  };
+
+  before(async () => {
+    github = await startOidcIssuer();
+    cluster = await startOidcIssuer({ alg: 'ES256' });
+    dir = await makeLowercaseTempDir('fed-layout');
+    layout = await createFixtureLayout(dir, 'federation-actions');
+    registry = await startRegistry(dir, [github.issuer, cluster.issuer]);
+    host = registry.host;
+    actionsEnv = { ACTIONS_ID_TOKEN_REQUEST_URL: github.actionsTokenUrl, ACTIONS_ID_TOKEN_REQUEST_TOKEN: github.actionsRequestToken };
+    await registry.createService('ci-pusher', [{ pattern: 'e2e/fed/**', permission: 'push' }]);
+    await registry.createService('k8s-puller', [{ pattern: 'e2e/fed/**', permission: 'pull' }]);
+    // GitHub: this repository's main branch, owner pinned by id, only the build workflow.
+    await registry.trust('ci-pusher', {
+      name: 'github-main',
+      issuer: github.issuer,
+      audiences: ['berth'],
+      subject: 'repo:acme/app:ref:refs/heads/main',
+      conditions: [
+        { claim: 'repository_owner_id', equals: '1234' },
+        { claim: 'job_workflow_ref', glob: 'acme/app/.github/workflows/*@refs/heads/main' },
+      ],
+    });
+    await registry.trust('k8s-puller', { name: 'prod', issuer: cluster.issuer, audiences: ['berth'], subject: 'system:serviceaccount:prod:*', conditions: [] });
+  });
+  after(async () => {
+    await Promise.all(boxes.map((b) => b.dispose()));
+    await registry?.stop();
+    await github?.stop();
+    await cluster?.stop();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('runs against the registry described here', (t) => {
+    t.diagnostic(`registry under test: ${registry.mode}`);
+  });
+
+  describe('berth login --oidc github --identity ci-pusher, in a simulated Actions job', () => {
+    let job: ClientBox;
+    before(async () => {
+      job = await box('cli', actionsEnv);
+      const login = await job.berth(['login', host, '--oidc', 'github', '--identity', 'ci-pusher']);
+      assert.equal(login.code, 0, described('berth login --oidc github', login));
+      assert.equal(login.stdout, 'Login Succeeded\n');
+    });
+
+    it('stores a refresh token as identitytoken, bounded by the ID token, and never the ID token', async () => {
+      const token = await job.storedIdentityToken(host);
+      const { iat, exp, name } = claims(token) as { iat: number; exp: number; name: string };
+      assert.equal(name, 'ci-pusher');
+      assert.ok(exp - iat <= 300, `the login outlives the 5-minute ID token: ${exp - iat}s`);
+      assertNoOidcToken(await readFile(job.dockerConfig, 'utf8'), github.issuer);
+    });
+
+    it('skopeo pushes and pulls with it', async () => {
+      const repo = uniqueRepo('fed', 'skopeo-cli');
+      const push = await job.skopeoPush(layout, `${host}/${repo}:v1`);
+      assert.equal(push.code, 0, described('skopeo copy (push)', push));
+      const pulled = await job.skopeoPull(`${host}/${repo}:v1`);
+      assert.equal(pulled.digest, layout.image.manifest.digest, described('skopeo copy (pull)', pulled.result));
+    });
+
+    it('podman pushes and pulls with it', async () => {
+      assert.equal(await job.podmanRoundTrip(layout, `${host}/${uniqueRepo('fed', 'podman-cli')}:v1`), layout.image.config.digest);
+    });
+  });
+
+  describe('berth login --oidc failures, one line on stderr, exit 1', () => {
+    it('outside a job that may request ID tokens: says to add id-token: write', async () => {
+      const result = await (await box('noenv')).berth(['login', host, '--oidc', 'github', '--identity', 'ci-pusher']);
+      assert.equal(result.code, 1);
+      assert.equal(
+        result.stderr,
+        'berth: --oidc github needs a GitHub Actions job allowed to request ID tokens (ACTIONS_ID_TOKEN_REQUEST_URL and ACTIONS_ID_TOKEN_REQUEST_TOKEN not set): add `permissions: id-token: write` to the workflow or job\n',
+      );
+    });
+
+    it('a workflow the credential does not trust: Berth\'s error_description names the failed check', async () => {
+      github.actionsClaims = { ref: 'refs/heads/feature' };
+      try {
+        const result = await (await box('branch', actionsEnv)).berth(['login', host, '--oidc', 'github', '--identity', 'ci-pusher']);
+        assert.equal(result.code, 1);
+        assert.equal(
+          result.stderr,
+          `berth: login to ${host} with the github token failed: federated login refused: subject "repo:acme/app:ref:refs/heads/feature" does not match "repo:acme/app:ref:refs/heads/main"\n`,
+        );
+      } finally {
+        github.actionsClaims = {};
+      }
+    });
+
+    it('an unreadable token file', async () => {
+      const dirBox = await box('nofile');
+      const result = await dirBox.berth(['login', host, '--oidc', `file:${join(dirBox.dir, 'missing')}`, '--identity', 'k8s-puller']);
+      assert.equal(result.code, 1);
+      assert.equal(result.stderr, `berth: cannot read the OIDC token file ${join(dirBox.dir, 'missing')}: no such file\n`);
+    });
+  });
+
+  describe('the GitHub Action (node action/index.js, inputs registry, identity, audience)', () => {
+    let job: ClientBox;
+    let run: Result;
+    before(async () => {
+      job = await box('action', actionsEnv);
+      // The runner's environment, not this test process's: only what a job step gets.
+      run = await job.action(
+        { registry: host, identity: 'ci-pusher', audience: 'berth' },
+        { PATH: process.env['PATH'], HOME: job.dir, DOCKER_CONFIG: join(job.dir, 'docker'), ...actionsEnv },
+      );
+      assert.equal(run.code, 0, described('node action/index.js', run));
+    });
+
+    it('masks both tokens, stores the refresh token as identitytoken, and sets its outputs', async () => {
+      const masked = [...run.stdout.matchAll(/^::add-mask::(.+)$/gm)].map((m) => m[1] ?? '');
+      assert.equal(masked.length, 2, run.stdout);
+      assert.equal(claims(masked[0] ?? '')['iss'], github.issuer, 'the ID token is masked');
+      assert.equal(claims(masked[0] ?? '')['aud'], 'berth');
+      const token = await job.storedIdentityToken(host);
+      assert.equal(masked[1], token, 'the refresh token is masked');
+      assertNoOidcToken(await readFile(job.dockerConfig, 'utf8'), github.issuer);
+      const outputs = await readFile(join(job.dir, 'github-output'), 'utf8');
+      const output = (name: string) => new RegExp(`^${name}<<(\\S+)\\n(.*)\\n\\1$`, 'm').exec(outputs)?.[2];
+      assert.equal(output('registry'), host);
+      assert.equal(output('docker-config'), job.dockerConfig);
+      assert.equal(output('expires-at'), new Date((claims(token)['exp'] as number) * 1000).toISOString());
+      assert.match(run.stdout, new RegExp(`^Logged in to ${host} as ci-pusher; stored a refresh token in ${job.dockerConfig} \\(valid until \\S+\\)$`, 'm'));
+    });
+
+    it('skopeo pushes and pulls with the login it stored', async () => {
+      const repo = uniqueRepo('fed', 'skopeo-action');
+      const push = await job.skopeoPush(layout, `${host}/${repo}:v1`);
+      assert.equal(push.code, 0, described('skopeo copy (push)', push));
+      assert.equal((await job.skopeoPull(`${host}/${repo}:v1`)).digest, layout.image.manifest.digest);
+    });
+
+    it('podman pushes and pulls with it', async () => {
+      assert.equal(await job.podmanRoundTrip(layout, `${host}/${uniqueRepo('fed', 'podman-action')}:v1`), layout.image.config.digest);
+    });
+
+    it('buildah pushes with it, as in the example workflow', { skip: hasBuildah() ? false : 'buildah is not installed' }, async () => {
+      const repo = uniqueRepo('fed', 'buildah-action');
+      const push = await job.buildahPush(layout, `${host}/${repo}:v1`);
+      assert.equal(push.code, 0, described('buildah push', push));
+      assert.equal((await job.skopeoPull(`${host}/${repo}:v1`)).digest, layout.image.manifest.digest);
+    });
+
+    it('fails with one ::error:: line without id-token: write, or when Berth refuses the token', async () => {
+      const bare = await box('action-fail');
+      const runnerEnv = { PATH: process.env['PATH'], HOME: bare.dir, DOCKER_CONFIG: join(bare.dir, 'docker') };
+      const noPermission = await bare.action({ registry: host, identity: 'ci-pusher' }, runnerEnv);
+      assert.equal(noPermission.code, 1);
+      assert.equal(
+        noPermission.stdout,
+        '::error::Berth login: this job may not request an ID token (ACTIONS_ID_TOKEN_REQUEST_URL/_TOKEN are not set): add `permissions: id-token: write` to the workflow or job\n',
+      );
+      const wrongAudience = await bare.action({ registry: host, identity: 'ci-pusher', audience: 'sts.amazonaws.com' }, { ...runnerEnv, ...actionsEnv });
+      assert.equal(wrongAudience.code, 1);
+      assert.match(
+        wrongAudience.stdout,
+        /^::error::Berth login: the registry refused the login as ci-pusher: federated login refused: audience \["sts\.amazonaws\.com"\] is not accepted \(expected one of \["berth"\]\)$/m,
+      );
+      await assert.rejects(readFile(bare.dockerConfig, 'utf8'), { code: 'ENOENT' });
+    });
+  });
+
+  describe('a pull-only Kubernetes workload (berth login --oidc file:<projected token>)', () => {
+    let pod: ClientBox;
+    const repo = uniqueRepo('fed', 'for-pods');
+    before(async () => {
+      const pusher = await box('k8s-push', actionsEnv);
+      assert.equal((await pusher.berth(['login', host, '--oidc', 'github', '--identity', 'ci-pusher'])).code, 0);
+      const push = await pusher.skopeoPush(layout, `${host}/${repo}:v1`);
+      assert.equal(push.code, 0, described('skopeo copy (push as ci-pusher)', push));
+      pod = await box('k8s');
+      const tokenFile = join(pod.dir, 'token');
+      await writeFile(tokenFile, await cluster.kubernetes({ namespace: 'prod', serviceAccount: 'web' }));
+      const login = await pod.berth(['login', host, '--oidc', `file:${tokenFile}`, '--identity', 'k8s-puller']);
+      assert.equal(login.code, 0, described('berth login --oidc file:', login));
+    });
+
+    it('pulls with skopeo', async () => {
+      const pulled = await pod.skopeoPull(`${host}/${repo}:v1`);
+      assert.equal(pulled.digest, layout.image.manifest.digest, described('skopeo copy (pull)', pulled.result));
+    });
+
+    it('and its skopeo push is refused with an authorization error', async () => {
+      const push = await pod.skopeoPush(layout, `${host}/${uniqueRepo('fed', 'pod-push')}:v1`);
+      assert.notEqual(push.code, 0, 'a pull-only workload pushed');
+      assert.match(push.stderr, /requested access to the resource is denied/);
+    });
+  });
+});
+
+describe('docker-credential-berth logs in again from the OIDC source once the login has expired', () => {
+  let github: OidcIssuer;
+  let cluster: OidcIssuer;
+  let registry: Registry;
+  let layout: FixtureLayout;
+  let dir = '';
+  let host = '';
+  const boxes: ClientBox[] = [];
+
+  before(async () => {
+    github = await startOidcIssuer();
+    cluster = await startOidcIssuer({ alg: 'ES256' });
+    dir = await makeLowercaseTempDir('fed-renew');
+    layout = await createFixtureLayout(dir, 'federation-renew');
+    // Logins bought with an OIDC token last two seconds here, so they run out within the test.
+    registry = await startRegistry(dir, [github.issuer, cluster.issuer], shortLifetimeMs);
+    host = registry.host;
+    await registry.createService('ci-pusher', [{ pattern: 'e2e/fed/**', permission: 'push' }]);
+    await registry.createService('k8s-puller', [{ pattern: 'e2e/fed/**', permission: 'pull' }]);
+    await registry.trust('ci-pusher', { name: 'github', issuer: github.issuer, audiences: ['berth'], subject: 'repo:acme/app:*', conditions: [] });
+    await registry.trust('k8s-puller', { name: 'prod', issuer: cluster.issuer, audiences: ['berth'], subject: 'system:serviceaccount:prod:*', conditions: [] });
+  });
+  after(async () => {
+    await Promise.all(boxes.map((b) => b.dispose()));
+    await registry?.stop();
+    await github?.stop();
+    await cluster?.stop();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  interface Stored {
+    refreshToken: string;
+    oidc?: Record<string, unknown>;
+  }
+  const stored = async (b: ClientBox): Promise<Stored> => {
+    const file = JSON.parse(await readFile(b.credentialFile, 'utf8')) as { auths: Record<string, Stored> };
+    const entry = file.auths[host];
+    assert.ok(entry, `no entry for ${host} in ${b.credentialFile}`);
+    return entry;
+  };
+  const helperBox = async (label: string, extraEnv: NodeJS.ProcessEnv = {}) => {
+    const b = await ClientBox.create(host, label, extraEnv);
+    boxes.push(b);
+    await writeFile(b.dockerConfig, JSON.stringify({ credHelpers: { [host]: 'berth' } }));
+    return b;
+  };
+
+  it('github (a new ID token from the Actions endpoint) and file: (the token the kubelet rotated in)', async (t) => {
+    t.diagnostic(`registry under test: ${registry.mode}`);
+    const job = await helperBox('rjob', { ACTIONS_ID_TOKEN_REQUEST_URL: github.actionsTokenUrl, ACTIONS_ID_TOKEN_REQUEST_TOKEN: github.actionsRequestToken });
+    const ciLogin = await job.berth(['login', host, '--oidc', 'github', '--identity', 'ci-pusher']);
+    assert.equal(ciLogin.code, 0, described('berth login --oidc github', ciLogin));
+    const pod = await helperBox('rpod');
+    const tokenFile = join(pod.dir, 'token');
+    await writeFile(tokenFile, await cluster.kubernetes({ namespace: 'prod', serviceAccount: 'web' }));
+    const podLogin = await pod.berth(['login', host, '--oidc', `file:${tokenFile}`, '--identity', 'k8s-puller']);
+    assert.equal(podLogin.code, 0, described('berth login --oidc file:', podLogin));
+
+    const [ci, k8s] = [await stored(job), await stored(pod)];
+    assert.deepEqual(ci.oidc, { source: 'github', audience: 'berth', identity: 'ci-pusher' });
+    assert.deepEqual(k8s.oidc, { source: `file:${tokenFile}`, identity: 'k8s-puller' });
+    assertNoOidcToken(await readFile(job.credentialFile, 'utf8'), github.issuer);
+    assertNoOidcToken(await readFile(pod.credentialFile, 'utf8'), cluster.issuer);
+
+    // Both logins run out; meanwhile the job gets a new run attempt and the kubelet rotates the token.
+    const expiry = Math.max(claims(ci.refreshToken)['exp'] as number, claims(k8s.refreshToken)['exp'] as number) * 1000;
+    github.actionsClaims = { run_attempt: '2' };
+    const rotated = await cluster.kubernetes({ namespace: 'prod', serviceAccount: 'web' });
+    await writeFile(tokenFile, rotated);
+    await waitUntil(expiry + 200);
+
+    try {
+      const repo = uniqueRepo('fed', 'renewed');
+      const push = await job.skopeoPush(layout, `${host}/${repo}:v1`);
+      assert.equal(push.code, 0, described('skopeo copy (push through the helper)', push));
+      const renewedCi = await stored(job);
+      assert.notEqual(renewedCi.refreshToken, ci.refreshToken);
+      assert.equal((claims(renewedCi.refreshToken)['fed'] as Record<string, unknown>)['run_attempt'], '2', 'bought with a new ID token');
+      assert.deepEqual(renewedCi.oidc, ci.oidc);
+
+      const pulled = await pod.skopeoPull(`${host}/${repo}:v1`);
+      assert.equal(pulled.digest, layout.image.manifest.digest, described('skopeo copy (pull through the helper)', pulled.result));
+      const renewedK8s = await stored(pod);
+      assert.notEqual(renewedK8s.refreshToken, k8s.refreshToken);
+      const podUid = (of: Record<string, unknown>) => (of['kubernetes.io'] as { pod: { uid: string } }).pod.uid;
+      assert.equal(podUid(claims(renewedK8s.refreshToken)['fed'] as Record<string, unknown>), podUid(claims(rotated)), 'bought with the rotated token');
+    } finally {
+      github.actionsClaims = {};
+    }
+  });
+});
