@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the system tools the e2e tests drive, if any is missing:
-#   skopeo, podman                 real OCI clients (containers/image)
+#   skopeo, podman, buildah        real OCI clients (containers/image); buildah is the example
+#                                  GitHub Actions workflow's client
 #   docker-registry                CNCF Distribution 2.8, the reference registry
 # Idempotent and quick when everything is present (no apt calls at all).
 # Non-interactive: safe under CI=true with no stdin. Needs root (or sudo) to install.
@@ -10,6 +11,7 @@ set -euo pipefail
 declare -A PACKAGE_FOR=(
   [skopeo]=skopeo
   [podman]=podman
+  [buildah]=buildah
   [docker-registry]=docker-registry
 )
 
@@ -19,7 +21,7 @@ for cmd in "${!PACKAGE_FOR[@]}"; do
 done
 
 if [ "${#missing[@]}" -eq 0 ]; then
-  echo "ensure-test-deps: skopeo, podman and docker-registry are present"
+  echo "ensure-test-deps: skopeo, podman, buildah and docker-registry are present"
   exit 0
 fi
 
@@ -54,7 +56,7 @@ remove_policy() {
 trap remove_policy EXIT
 
 "${as_root[@]}" apt-get update -q </dev/null
-# Recommends (buildah, fuse-overlayfs, slirp4netns, ...) are not needed to pull
+# Recommends (fuse-overlayfs, slirp4netns, ...) are not needed to pull
 # and push images with vfs storage; skip them to keep the install small.
 "${as_root[@]}" apt-get install "${apt_opts[@]}" --no-install-recommends "${missing[@]}" </dev/null
 
