@@ -14,7 +14,11 @@ import { matchRoute, requiredAccess } from './routes.js';
 
 export function registryListener(registry: Registry, auth: Auth, logger: Logger): RequestListener {
   return (req: IncomingMessage, res: ServerResponse) => {
-    void dispatch(req, res, registry, auth, logger);
+    dispatch(req, res, registry, auth, logger).catch((err: unknown) => {
+      // Last resort: a bug in error handling must never become an unhandled rejection.
+      logger.error({ err, method: req.method, url: req.url }, 'request handling failed');
+      res.destroy();
+    });
   };
 }
 
@@ -37,7 +41,7 @@ async function dispatch(req: IncomingMessage, res: ServerResponse, registry: Reg
     await route.handle({ req, res, params, query, registry, auth, identity, logger });
     logger.debug({ method: req.method, url: rawUrl, status: res.statusCode }, 'request');
   } catch (err) {
-    if (isClientGone(err, req)) {
+    if (isClientGone(err, req, res)) {
       logger.debug({ method: req.method, url: req.url }, 'client went away');
       if (!res.headersSent) res.destroy();
       return;
@@ -49,10 +53,12 @@ async function dispatch(req: IncomingMessage, res: ServerResponse, registry: Reg
 
 /**
  * A request whose client aborted; nothing useful can be sent back. The connection's socket is what
- * tells: the request stream reads "destroyed" after any complete read, and `res.socket` is null
- * while a response waits behind the previous one on a kept-alive connection.
+ * tells, and either side may have let go of it: the request stream reads "destroyed" after any
+ * complete read and drops its socket when a body read is abandoned, and `res.socket` is null while
+ * a response waits behind the previous one on a kept-alive connection.
  */
-function isClientGone(err: unknown, req: IncomingMessage): boolean {
+function isClientGone(err: unknown, req: IncomingMessage, res: ServerResponse): boolean {
   const code = (err as NodeJS.ErrnoException | undefined)?.code;
-  return code === 'ECONNRESET' || code === 'ERR_STREAM_PREMATURE_CLOSE' || req.socket.destroyed;
+  const socket = res.socket ?? req.socket;
+  return code === 'ECONNRESET' || code === 'ERR_STREAM_PREMATURE_CLOSE' || !socket || socket.destroyed;
 }
