@@ -8,7 +8,7 @@
  * credentials or container configuration is used.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { described, exec, type ExecResult as Result } from '../support/exec.js';
 import { chmod, mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -22,31 +22,10 @@ const nullUser = '00000000-0000-0000-0000-000000000000';
 const ownerPassword = 'owner-password-e2e-1';
 const tsx = ['--import', import.meta.resolve('tsx')];
 const helperSource = join(REPO_ROOT, 'src', 'bin', 'docker-credential-berth.ts');
-/** A bound on a hung command so the run fails with its output; not a timing assertion. */
-const commandTimeoutMs = 180_000;
 
-interface Result {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-/** Runs a command (no shell) with `input` on stdin; never rejects on a non-zero exit. */
-function exec(file: string, args: readonly string[], env: NodeJS.ProcessEnv, input = ''): Promise<Result> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(file, args, { env, timeout: commandTimeoutMs, stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (c: string) => (stdout += c));
-    child.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c));
-    child.once('error', reject);
-    child.once('close', (code) => resolve({ code, stdout, stderr }));
-    child.stdin.end(input);
-  });
-}
 
 function describeRun(file: string, args: readonly string[], result: Result): string {
-  return `\`${file} ${args.join(' ')}\` exited ${result.code}\n--- stderr ---\n${result.stderr.trim()}\n--- stdout ---\n${result.stdout.trim()}`;
+  return described(`\`${file} ${args.join(' ')}\``, result);
 }
 
 /**

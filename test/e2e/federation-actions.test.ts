@@ -16,7 +16,7 @@
  * credentials directly, and the first test says which ran.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { described, exec, type ExecResult as Result } from '../support/exec.js';
 import { existsSync } from 'node:fs';
 import { chmod, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -33,33 +33,10 @@ const processOwnerPassword = 'owner-password-fed-1';
 const tsx = ['--import', import.meta.resolve('tsx')];
 const helperSource = join(REPO_ROOT, 'src', 'bin', 'docker-credential-berth.ts');
 const actionEntry = join(REPO_ROOT, 'action', 'index.js');
-/** A bound on a hung command so the run fails with its output; not a timing assertion. */
-const commandTimeoutMs = 180_000;
 /** The refresh-token lifetime of the registry used for the renewal scenario. */
 const shortLifetimeMs = 2000;
 
-interface Result {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
 
-function exec(file: string, args: readonly string[], env: NodeJS.ProcessEnv, input = ''): Promise<Result> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(file, args, { env, timeout: commandTimeoutMs, stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (c: string) => (stdout += c));
-    child.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c));
-    child.once('error', reject);
-    child.once('close', (code) => resolve({ code, stdout, stderr }));
-    child.stdin.end(input);
-  });
-}
-
-function described(what: string, result: Result): string {
-  return `${what} exited ${result.code}\n--- stderr ---\n${result.stderr.trim()}\n--- stdout ---\n${result.stdout.trim()}`;
-}
 
 function claims(jwt: string): Record<string, unknown> {
   return JSON.parse(Buffer.from(jwt.split('.')[1] ?? '', 'base64url').toString('utf8')) as Record<string, unknown>;
