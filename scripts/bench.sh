@@ -5,6 +5,7 @@
 # Options are passed to bench/run.ts (see the header of that file), e.g.
 #   npm run bench -- --quick
 #   npm run bench -- --candidate distribution     # harness self-test
+#   npm run bench -- --only auth                  # only the Berth auth bench (bench/auth.ts)
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -58,4 +59,40 @@ if [ "${BENCH_SKIP_BUILD:-0}" != 1 ]; then
   fi
 fi
 
-exec node --import tsx bench/run.ts "$@"
+# The Berth-only auth bench (bench/auth.ts) runs after the main one and inserts its section into
+# the doc the main run just wrote. "auth" is a group name for --only: `--only auth` runs only it,
+# `--only raw,auth` both (bench/run.ts gets `--only raw`), `--only raw` only the main bench.
+# Self-tests (`--candidate distribution`) skip it; `--report-only` re-inserts its last section.
+main_args=()
+run_main=1
+run_auth=1
+expect_only=0
+for a in "$@"; do
+  if [ "$expect_only" = 1 ]; then
+    expect_only=0
+    value="$a"
+  else
+    case "$a" in
+      --only) expect_only=1; continue ;;
+      --only=*) value="${a#--only=}" ;;
+      *) main_args+=("$a"); continue ;;
+    esac
+  fi
+  rest=""
+  has_auth=0
+  IFS=',' read -r -a parts <<< "$value"
+  for p in "${parts[@]}"; do
+    p="${p//[[:space:]]/}"
+    if [ -z "$p" ]; then continue; fi
+    if [ "$p" = auth ]; then has_auth=1; else rest="${rest:+$rest,}$p"; fi
+  done
+  run_auth=$has_auth
+  if [ -n "$rest" ]; then run_main=1; main_args+=(--only "$rest"); else run_main=0; fi
+done
+if [ "$expect_only" = 1 ]; then main_args+=(--only); fi # a dangling --only: let run.ts refuse it
+if [ "$run_main" = 1 ]; then
+  node --import tsx bench/run.ts "${main_args[@]}"
+fi
+if [ "$run_auth" = 1 ]; then
+  node --import tsx bench/auth.ts "$@"
+fi

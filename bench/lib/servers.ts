@@ -165,8 +165,11 @@ export async function stopServer(srv: Server, graceMs = 15_000): Promise<{ code:
     return { ...r, killed: false };
   }
   srv.child.kill('SIGTERM');
-  const timer = sleep(graceMs).then(() => 'timeout' as const);
+  // A plain timer (not sleep()) so it can be cleared: a pending one would keep the driver alive.
+  let handle: NodeJS.Timeout | undefined;
+  const timer = new Promise<'timeout'>((ok) => (handle = setTimeout(() => ok('timeout'), graceMs)));
   const r = await Promise.race([srv.exited, timer]);
+  clearTimeout(handle);
   if (r === 'timeout') {
     srv.child.kill('SIGKILL');
     const r2 = await srv.exited;
