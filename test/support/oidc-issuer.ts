@@ -4,7 +4,8 @@
  * (what `$ACTIONS_ID_TOKEN_REQUEST_URL` points at), so an Actions job can be simulated.
  */
 import { randomUUID } from 'node:crypto';
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { calculateJwkThumbprint, exportJWK, generateKeyPair, SignJWT, type CryptoKey, type JWK } from 'jose';
 
@@ -58,7 +59,8 @@ async function newKey(alg: Alg): Promise<SigningKey> {
   return { kid, alg, privateKey, publicJwk: { ...jwk, kid, alg, use: 'sig' } };
 }
 
-export async function startOidcIssuer(options: { alg?: Alg } = {}): Promise<OidcIssuer> {
+/** With `tls`, the issuer serves HTTPS with that certificate (for CA-bundle tests). */
+export async function startOidcIssuer(options: { alg?: Alg; tls?: { cert: string; key: string } } = {}): Promise<OidcIssuer> {
   const alg = options.alg ?? 'RS256';
   let key = await newKey(alg);
   const stranger = await newKey(alg);
@@ -134,7 +136,7 @@ export async function startOidcIssuer(options: { alg?: Alg } = {}): Promise<Oidc
     },
   };
 
-  server = createServer((req, res) => {
+  const handler = (req: IncomingMessage, res: ServerResponse): void => {
     const url = new URL(req.url ?? '/', base);
     const json = (status: number, body: unknown) => {
       res.writeHead(status, { 'Content-Type': 'application/json' });
@@ -155,9 +157,10 @@ export async function startOidcIssuer(options: { alg?: Alg } = {}): Promise<Oidc
       return json(200, state.jwks());
     }
     json(404, { error: 'not found' });
-  });
+  };
+  server = options.tls ? createHttpsServer({ cert: options.tls.cert, key: options.tls.key }, handler) : createServer(handler);
   await new Promise<void>((ok) => server?.listen(0, '127.0.0.1', () => ok()));
-  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  base = `${options.tls ? 'https' : 'http'}://127.0.0.1:${(server.address() as AddressInfo).port}`;
   state.issuer = base;
   state.actionsTokenUrl = `${base}/actions/token?api-version=2.0`;
   return state;

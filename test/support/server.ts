@@ -32,7 +32,7 @@ export interface TestServerOptions {
    */
   auth?: boolean;
   /** Trust these OIDC issuers (loopback test issuers are allowed plain HTTP). */
-  federationIssuers?: Array<{ issuer: string; jwks?: { keys: unknown[] }; maxTokenAgeMs?: number }>;
+  federationIssuers?: Array<{ issuer: string; jwks?: { keys: unknown[] }; maxTokenAgeMs?: number; caFile?: string }>;
   /** Cap on registry tokens bought with OIDC tokens. */
   federationLifetimeCapMs?: number;
   /** Capture the server's log lines (at debug level) instead of discarding them. */
@@ -61,6 +61,7 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
           allowInsecureLoopback: true,
           ...(i.jwks ? { jwks: i.jwks as { keys: Array<Record<string, unknown>> } } : {}),
           ...(i.maxTokenAgeMs !== undefined ? { maxTokenAgeMs: i.maxTokenAgeMs } : {}),
+          ...(i.caFile !== undefined ? { caFile: i.caFile } : {}),
         })),
         ...(options.federationLifetimeCapMs !== undefined ? { lifetimeCapMs: options.federationLifetimeCapMs } : {}),
         keyRefetchCooldownMs: 0,
