@@ -6,7 +6,7 @@ import { after, before, describe, it } from 'node:test';
 import { storeIdentityToken } from '../../src/client/docker-config.js';
 import { ownerName, ownerPassword, startTestServer, type TestServer } from '../support/server.js';
 import { tokenFor } from '../auth/helpers.js';
-import { Api, runCli, type CliResult } from './helpers.js';
+import { Api, failsWith, ok, runCli } from './helpers.js';
 
 /** `berth admin federated …` and `federatedCredentials:` in `berth apply`, as real processes. */
 describe('berth admin federated, berth apply with federatedCredentials', () => {
@@ -17,15 +17,6 @@ describe('berth admin federated, berth apply with federatedCredentials', () => {
   let loggedIn: NodeJS.ProcessEnv;
 
   const saved = (args: string[]) => runCli(args, { env: loggedIn });
-  const ok = (result: CliResult): CliResult => {
-    assert.equal(result.code, 0, `exit ${result.code}\n${result.stderr}\n${result.stdout}`);
-    return result;
-  };
-  const failsWith = (result: CliResult, message: RegExp): void => {
-    assert.equal(result.code, 1, result.stdout);
-    assert.match(result.stderr, message);
-    assert.equal(result.stderr.trim().split('\n').length, 1, `one line: ${result.stderr}`);
-  };
   const credentials = async (principal: string) => (await owner.get(`/principals/${principal}/federated-credentials`)).body.credentials as Array<Record<string, unknown>>;
 
   before(async () => {

@@ -82,3 +82,16 @@ export async function runCli(args: string[], options: { env?: NodeJS.ProcessEnv;
   const { code } = await exited;
   return { code, stdout, stderr };
 }
+
+/** Asserts a CLI run succeeded (exit 0), showing its output otherwise; returns it for chaining. */
+export function ok(result: CliResult): CliResult {
+  assert.equal(result.code, 0, `exit ${result.code}\n${result.stderr}\n${result.stdout}`);
+  return result;
+}
+
+/** Asserts a CLI run failed the way the house style says: exit 1, one line on stderr matching `message`. */
+export function failsWith(result: CliResult, message: RegExp): void {
+  assert.equal(result.code, 1, result.stdout);
+  assert.match(result.stderr, message);
+  assert.equal(result.stderr.trim().split('\n').length, 1, `one line: ${result.stderr}`);
+}

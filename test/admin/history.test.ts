@@ -8,7 +8,7 @@ import { storeIdentityToken } from '../../src/client/docker-config.js';
 import { bearer, parseChallenge, postForm, tokenFor } from '../auth/helpers.js';
 import { startOidcIssuer, type OidcIssuer } from '../support/oidc-issuer.js';
 import { ownerName, ownerPassword, startTestServer, type TestServer } from '../support/server.js';
-import { Api, assertError, runCli, type CliResult } from './helpers.js';
+import { Api, type CliResult, assertError, failsWith, ok, runCli } from './helpers.js';
 
 const clock = { offset: 0, now: () => Date.now() + clock.offset };
 const jwtBearer = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';
@@ -68,15 +68,6 @@ describe('GET /api/v1/repositories/{name}/history and berth history', () => {
     await storeIdentityToken(host, refresh, join(dir, 'config.json'));
     return runCli(args, { env: { DOCKER_CONFIG: dir, BERTH_REGISTRY: host, ...env } });
   }
-  const ok = (result: CliResult): CliResult => {
-    assert.equal(result.code, 0, `exit ${result.code}\n${result.stderr}\n${result.stdout}`);
-    return result;
-  };
-  const failsWith = (result: CliResult, message: RegExp): void => {
-    assert.equal(result.code, 1, result.stdout);
-    assert.match(result.stderr, message);
-    assert.equal(result.stderr.trim().split('\n').length, 1, `one line: ${result.stderr}`);
-  };
 
   before(async () => {
     github = await startOidcIssuer();
