@@ -44,7 +44,7 @@ export function createApp(deps: AppDependencies): App {
     limits: config.limits,
   });
   const auth = createAuth(config.auth, config.federation, deps.metadata.auth, registry.context.clock, logger);
-  const listener = registryListener(registry, auth, logger);
+  const listener = registryListener({ registry, auth }, logger);
   const server = config.tls
     ? createHttpsServer({ cert: readFileSync(config.tls.cert), key: readFileSync(config.tls.key) }, listener)
     : createHttpServer(listener);

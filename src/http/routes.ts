@@ -20,6 +20,7 @@ import * as manifests from './handlers/manifests.js';
 import * as oauth2 from './handlers/oauth2.js';
 import * as uploads from './handlers/uploads.js';
 import { sendJson } from './respond.js';
+import type { Services } from './services.js';
 
 export type Method = 'GET' | 'HEAD' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
 
@@ -31,6 +32,8 @@ export interface RouteContext {
   query: URLSearchParams;
   registry: Registry;
   auth: Auth;
+  /** Every service, including `registry` and `auth` (kept as shortcuts). */
+  services: Services;
   /** Who is calling, once the guard has run (undefined when anonymous or auth is off). */
   identity: AccessClaims | undefined;
   logger: Logger;

@@ -6,15 +6,14 @@
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import { RegistryError } from '../oci/errors.js';
-import type { Auth } from '../auth/index.js';
-import type { Registry } from '../registry/index.js';
 import { authorize } from './authorize.js';
 import { sendError } from './respond.js';
 import { matchRoute, requiredAccess } from './routes.js';
+import type { Services } from './services.js';
 
-export function registryListener(registry: Registry, auth: Auth, logger: Logger): RequestListener {
+export function registryListener(services: Services, logger: Logger): RequestListener {
   return (req: IncomingMessage, res: ServerResponse) => {
-    dispatch(req, res, registry, auth, logger).catch((err: unknown) => {
+    dispatch(req, res, services, logger).catch((err: unknown) => {
       // Last resort: a bug in error handling must never become an unhandled rejection.
       logger.error({ err, method: req.method, url: req.url }, 'request handling failed');
       res.destroy();
@@ -22,7 +21,8 @@ export function registryListener(registry: Registry, auth: Auth, logger: Logger)
   };
 }
 
-async function dispatch(req: IncomingMessage, res: ServerResponse, registry: Registry, auth: Auth, logger: Logger): Promise<void> {
+async function dispatch(req: IncomingMessage, res: ServerResponse, services: Services, logger: Logger): Promise<void> {
+  const { registry, auth } = services;
   try {
     const rawUrl = req.url ?? '/';
     const queryStart = rawUrl.indexOf('?');
@@ -38,7 +38,7 @@ async function dispatch(req: IncomingMessage, res: ServerResponse, registry: Reg
       auth.enabled && route.guard !== 'public'
         ? await authorize(req, auth, requiredAccess(route, params, query), registry.context.clock.now())
         : undefined;
-    await route.handle({ req, res, params, query, registry, auth, identity, logger });
+    await route.handle({ req, res, params, query, registry, auth, services, identity, logger });
     logger.debug({ method: req.method, url: rawUrl, status: res.statusCode }, 'request');
   } catch (err) {
     if (isClientGone(err, req, res)) {

@@ -1,0 +1,12 @@
+/**
+ * Everything a route handler may call, built once by `createApp` and handed to every request.
+ * Each capability (registry, token service, and the later ones: webhooks, import, sync) adds one
+ * field here and one line in `createApp`; handlers reach it as `ctx.services.<name>`.
+ */
+import type { Auth } from '../auth/index.js';
+import type { Registry } from '../registry/index.js';
+
+export interface Services {
+  registry: Registry;
+  auth: Auth;
+}
