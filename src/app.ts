@@ -11,6 +11,8 @@ import { createAuth, type Auth } from './auth/index.js';
 import type { Config } from './config/schema.js';
 import { parseAddress } from './config/load.js';
 import { registryListener } from './http/server.js';
+import type { Services } from './http/services.js';
+import { createEgress } from './net/egress.js';
 import type { Metadata } from './metadata/store.js';
 import { systemClock, type Clock } from './registry/context.js';
 import { createRegistry, type Registry } from './registry/index.js';
@@ -26,6 +28,7 @@ export interface AppDependencies {
 
 export interface App {
   server: Server;
+  services: Services;
   registry: Registry;
   auth: Auth;
   /** Starts listening on `config.addr`; resolves to the base URL actually bound. */
@@ -44,7 +47,9 @@ export function createApp(deps: AppDependencies): App {
     limits: config.limits,
   });
   const auth = createAuth(config.auth, config.federation, deps.metadata.auth, registry.context.clock, logger);
-  const listener = registryListener({ registry, auth }, logger);
+  const egress = createEgress(config.egress);
+  const services: Services = { registry, auth, egress };
+  const listener = registryListener(services, logger);
   const server = config.tls
     ? createHttpsServer({ cert: readFileSync(config.tls.cert), key: readFileSync(config.tls.key) }, listener)
     : createHttpServer(listener);
@@ -63,6 +68,7 @@ export function createApp(deps: AppDependencies): App {
 
   return {
     server,
+    services,
     registry,
     auth,
     async listen() {
@@ -86,6 +92,7 @@ export function createApp(deps: AppDependencies): App {
         server.close(() => ok());
         server.closeIdleConnections();
       });
+      await egress.close();
       await deps.metadata.close();
     },
   };

@@ -148,6 +148,19 @@ export const configSchema = z
       .describe('Bounds on what clients may send and how long unfinished work is kept.'),
     auth: authSchema,
     federation: federationSchema,
+    egress: z
+      .object({
+        allowPrivateNetworks: z
+          .boolean()
+          .default(false)
+          .describe('Allow outbound requests (webhook deliveries, import and sync sources) to private, loopback, link-local and other non-public addresses.'),
+        allow: z
+          .array(z.string().min(1))
+          .default([])
+          .describe('Destinations allowed although non-public: CIDRs (`10.1.0.0/16`, `::1/128`), host names (`registry.internal`) or `host:port`.'),
+      })
+      .default({})
+      .describe('Which addresses Berth may connect to on a user\'s behalf. Checked on every connection, after DNS resolution and on every redirect hop, so a webhook or sync URL cannot probe the internal network.'),
     gc: z
       .object({
         graceMs: duration('`berth gc` keeps unreferenced blobs pushed more recently than this.', 3600 * 1000),

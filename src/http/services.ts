@@ -4,9 +4,12 @@
  * field here and one line in `createApp`; handlers reach it as `ctx.services.<name>`.
  */
 import type { Auth } from '../auth/index.js';
+import type { Egress } from '../net/egress.js';
 import type { Registry } from '../registry/index.js';
 
 export interface Services {
   registry: Registry;
   auth: Auth;
+  /** The only way to make outbound requests on a user's behalf (webhooks, import, sync). */
+  egress: Egress;
 }
