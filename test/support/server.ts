@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { pino } from 'pino';
 import { createApp, type App } from '../../src/app.js';
 import { loadConfig } from '../../src/config/load.js';
+import type { ConfigInput } from '../../src/config/schema.js';
 import { openMetadata, openStorage } from '../../src/deps.js';
 import type { Clock } from '../../src/registry/context.js';
 
@@ -43,40 +44,43 @@ export interface TestServerOptions {
   tls?: { cert: string; key: string };
   /** Reuse a data directory (e.g. to restart on the same data); it is then not deleted on stop. */
   dataDir?: string;
+  /**
+   * Any other configuration, merged over the test defaults section by section (a section given
+   * here replaces the same keys of the default section). Prefer this to adding options above.
+   */
+  config?: ConfigInput;
 }
 
 export async function startTestServer(options: TestServerOptions = {}): Promise<TestServer> {
   const parent = options.dataDir ? undefined : await mkdtemp(join(tmpdir(), 'berth-test-'));
   const dataDir = options.dataDir ?? join(parent as string, 'data');
-  const config = loadConfig({
-    env: {},
-    overrides: {
-      addr: '127.0.0.1:0',
-      dataDir,
-      logLevel: 'silent',
-      ...(options.tls ? { tls: options.tls } : {}),
-      federation: {
-        issuers: (options.federationIssuers ?? []).map((i) => ({
-          issuer: i.issuer,
-          allowInsecureLoopback: true,
-          ...(i.jwks ? { jwks: i.jwks as { keys: Array<Record<string, unknown>> } } : {}),
-          ...(i.maxTokenAgeMs !== undefined ? { maxTokenAgeMs: i.maxTokenAgeMs } : {}),
-          ...(i.caFile !== undefined ? { caFile: i.caFile } : {}),
-        })),
-        ...(options.federationLifetimeCapMs !== undefined ? { lifetimeCapMs: options.federationLifetimeCapMs } : {}),
-        keyRefetchCooldownMs: 0,
-      },
-      auth: {
-        enabled: options.auth ?? false,
-        bootstrap: { user: ownerName, password: ownerPassword },
-        ...(options.adminUser !== undefined ? { adminUser: { enabled: true, username: options.adminUser } } : {}),
-      },
-      limits: {
-        ...(options.maxManifestBytes !== undefined ? { maxManifestBytes: options.maxManifestBytes } : {}),
-        ...(options.uploadTtlMs !== undefined ? { uploadTtlMs: options.uploadTtlMs } : {}),
-      },
+  const defaults: ConfigInput = {
+    addr: '127.0.0.1:0',
+    dataDir,
+    logLevel: 'silent',
+    ...(options.tls ? { tls: options.tls } : {}),
+    federation: {
+      issuers: (options.federationIssuers ?? []).map((i) => ({
+        issuer: i.issuer,
+        allowInsecureLoopback: true,
+        ...(i.jwks ? { jwks: i.jwks as { keys: Array<Record<string, unknown>> } } : {}),
+        ...(i.maxTokenAgeMs !== undefined ? { maxTokenAgeMs: i.maxTokenAgeMs } : {}),
+        ...(i.caFile !== undefined ? { caFile: i.caFile } : {}),
+      })),
+      ...(options.federationLifetimeCapMs !== undefined ? { lifetimeCapMs: options.federationLifetimeCapMs } : {}),
+      keyRefetchCooldownMs: 0,
     },
-  });
+    auth: {
+      enabled: options.auth ?? false,
+      bootstrap: { user: ownerName, password: ownerPassword },
+      ...(options.adminUser !== undefined ? { adminUser: { enabled: true, username: options.adminUser } } : {}),
+    },
+    limits: {
+      ...(options.maxManifestBytes !== undefined ? { maxManifestBytes: options.maxManifestBytes } : {}),
+      ...(options.uploadTtlMs !== undefined ? { uploadTtlMs: options.uploadTtlMs } : {}),
+    },
+  };
+  const config = loadConfig({ env: {}, overrides: mergeSections(defaults, options.config ?? {}) });
   const app = createApp({
     config,
     storage: openStorage(config),
@@ -98,4 +102,19 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
       if (parent) await rm(parent, { recursive: true, force: true });
     },
   };
+}
+
+/** Top-level keys of `extra` win; object sections are merged one level deep. */
+function mergeSections(base: ConfigInput, extra: ConfigInput): ConfigInput {
+  const merged: Record<string, unknown> = { ...base };
+  for (const [key, value] of Object.entries(extra)) {
+    const current = merged[key];
+    const bothObjects = isPlainObject(current) && isPlainObject(value);
+    merged[key] = bothObjects ? { ...current, ...value } : value;
+  }
+  return merged as ConfigInput;
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
