@@ -8,95 +8,31 @@
  * credentials or container configuration is used.
  */
 import assert from 'node:assert/strict';
-import { described, exec, type ExecResult as Result } from '../support/exec.js';
-import { chmod, mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { described, type ExecResult as Result } from '../support/exec.js';
+import { readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { BERTH_SOURCE_CLI, REPO_ROOT, startBerth, type BerthProcess } from '../support/berth-process.js';
+import { BERTH_SOURCE_CLI, startBerth, type BerthProcess } from '../support/berth-process.js';
+import { ClientBox, tsxArgs } from '../support/client-box.js';
 import { createFixtureLayout, resolveRef, type FixtureLayout } from '../support/oci-layout.js';
 import { makeLowercaseTempDir, uniqueRepo } from './harness.js';
 
 const nullUser = '00000000-0000-0000-0000-000000000000';
 const ownerPassword = 'owner-password-e2e-1';
-const tsx = ['--import', import.meta.resolve('tsx')];
-const helperSource = join(REPO_ROOT, 'src', 'bin', 'docker-credential-berth.ts');
 
 
 function describeRun(file: string, args: readonly string[], result: Result): string {
   return described(`\`${file} ${args.join(' ')}\``, result);
 }
 
-/**
- * One client setup: skopeo and podman with their own policy, registries.conf (the registry is
- * plain-HTTP), vfs storage, and an environment whose PATH finds the docker-credential-berth shim.
- */
-class ClientBox {
-  private constructor(
-    readonly dir: string,
-    readonly env: NodeJS.ProcessEnv,
-  ) {}
-
-  /** `$DOCKER_CONFIG/config.json` of this box: where `berth login` writes. */
-  get dockerConfig(): string {
-    return join(this.dir, 'docker', 'config.json');
-  }
-
-  get credentialFile(): string {
-    return join(this.dir, 'berth', 'credentials.json');
-  }
-
-  static async create(host: string, label: string): Promise<ClientBox> {
-    // Short: podman refuses a runroot path over 50 characters.
-    const dir = await makeLowercaseTempDir(`a${label}`);
-    for (const sub of ['bin', 'docker', 'xdg', 'tmp', 'root', 'runroot', 'libpod-tmp', 'pulls']) await mkdir(join(dir, sub));
-    await writeFile(join(dir, 'policy.json'), JSON.stringify({ default: [{ type: 'insecureAcceptAnything' }] }));
-    await writeFile(join(dir, 'registries.conf'), `unqualified-search-registries = []\n\n[[registry]]\nlocation = ${JSON.stringify(host)}\ninsecure = true\n`);
-    await writeFile(join(dir, 'empty-auth.json'), JSON.stringify({ auths: {} }));
-    await writeFile(join(dir, 'storage.conf'), `[storage]\ndriver = "vfs"\ngraphroot = ${JSON.stringify(join(dir, 'root'))}\nrunroot = ${JSON.stringify(join(dir, 'runroot'))}\n`);
-    await writeFile(join(dir, 'containers.conf'), '[engine]\nevents_logger = "none"\ncgroup_manager = "cgroupfs"\n');
-    const shim = join(dir, 'bin', 'docker-credential-berth');
-    await writeFile(shim, `#!/bin/sh\nexec ${[process.execPath, ...tsx, helperSource].map((a) => `'${a}'`).join(' ')} "$@"\n`);
-    await chmod(shim, 0o755);
-    const env: NodeJS.ProcessEnv = {
-      ...process.env,
-      PATH: `${join(dir, 'bin')}:${process.env['PATH'] ?? '/usr/bin:/bin'}`,
-      DOCKER_CONFIG: join(dir, 'docker'),
-      BERTH_CONFIG_DIR: join(dir, 'berth'),
-      // containers/image also reads $XDG_CONFIG_HOME/containers/auth.json and $DOCKER_CONFIG/config.json,
-      // even with --authfile: both point into this box.
-      XDG_CONFIG_HOME: join(dir, 'xdg'),
-      CONTAINERS_REGISTRIES_CONF: join(dir, 'registries.conf'),
-      CONTAINERS_STORAGE_CONF: join(dir, 'storage.conf'),
-      CONTAINERS_CONF: join(dir, 'containers.conf'),
-      // Without --authfile the clients read (and podman login writes) this empty file, never the machine's.
-      REGISTRY_AUTH_FILE: join(dir, 'empty-auth.json'),
-      TMPDIR: join(dir, 'tmp'),
-    };
-    return new ClientBox(dir, env);
-  }
-
-  async run(file: string, args: readonly string[], input = ''): Promise<Result> {
-    return exec(file, args, this.env, input);
-  }
-
+/** The shared client box plus this suite's login, push and pull steps. */
+class AuthClientBox extends ClientBox {
   async ok(file: string, args: readonly string[], input = ''): Promise<Result> {
     const result = await this.run(file, args, input);
     assert.equal(result.code, 0, describeRun(file, args, result));
     return result;
-  }
-
-  berth(args: readonly string[], input = ''): Promise<Result> {
-    return this.run(process.execPath, [...tsx, BERTH_SOURCE_CLI, ...args], input);
-  }
-
-  skopeo(args: readonly string[]): string[] {
-    return ['--policy', join(this.dir, 'policy.json'), ...args];
-  }
-
-  podman(args: readonly string[]): string[] {
-    return ['--root', join(this.dir, 'root'), '--runroot', join(this.dir, 'runroot'), '--storage-driver', 'vfs', '--tmpdir', join(this.dir, 'libpod-tmp'), ...args];
   }
 
   async skopeoLogin(host: string, authfile: string, username: string, password: string): Promise<void> {
@@ -104,38 +40,34 @@ class ClientBox {
   }
 
   async podmanLogin(host: string, authfile: string, username: string, password: string): Promise<void> {
-    await this.ok('podman', this.podman(['login', '--tls-verify=false', '--authfile', authfile, '--username', username, '--password-stdin', host]), password);
+    await this.ok('podman', this.podmanArgs(['login', '--tls-verify=false', '--authfile', authfile, '--username', username, '--password-stdin', host]), password);
   }
 
   /** skopeo copy from the fixture layout to `dest`; returns the pushed manifest digest. */
   skopeoPush(layout: FixtureLayout, dest: string, authfile: string): Promise<Result> {
     const args = ['copy', '--dest-tls-verify=false', '--authfile', authfile, '--digestfile', join(this.dir, 'tmp', 'digest'), `oci:${layout.dir}:${layout.refs.image}`, `docker://${dest}`];
-    return this.run('skopeo', this.skopeo(args));
+    return this.run('skopeo', this.skopeoArgs(args));
   }
 
   /** skopeo copy from `src` into a fresh OCI layout; resolves with the manifest digest pulled. */
   async skopeoPull(src: string, authfile: string): Promise<{ result: Result; digest: string | undefined }> {
     const layout = join(this.dir, 'pulls', `p${Math.random().toString(36).slice(2)}`);
-    const result = await this.run('skopeo', this.skopeo(['copy', '--src-tls-verify=false', '--authfile', authfile, `docker://${src}`, `oci:${layout}:pulled`]));
+    const result = await this.run('skopeo', this.skopeoArgs(['copy', '--src-tls-verify=false', '--authfile', authfile, `docker://${src}`, `oci:${layout}:pulled`]));
     return { result, digest: result.code === 0 ? (await resolveRef(layout, 'pulled')).digest : undefined };
   }
 
   /** Imports the fixture image into podman's storage (no registry involved); returns its ID. */
   async podmanImport(layout: FixtureLayout): Promise<string> {
-    const { stdout } = await this.ok('podman', this.podman(['pull', '--quiet', '--signature-policy', join(this.dir, 'policy.json'), `oci:${layout.dir}:${layout.refs.image}`]));
+    const { stdout } = await this.ok('podman', this.podmanArgs(['pull', '--quiet', '--signature-policy', join(this.dir, 'policy.json'), `oci:${layout.dir}:${layout.refs.image}`]));
     return stdout.trim().split('\n').pop() ?? '';
   }
 
   podmanPush(image: string, dest: string, authfile: string): Promise<Result> {
-    return this.run('podman', this.podman(['push', '--quiet', '--signature-policy', join(this.dir, 'policy.json'), '--tls-verify=false', '--authfile', authfile, image, dest]));
+    return this.run('podman', this.podmanArgs(['push', '--quiet', '--signature-policy', join(this.dir, 'policy.json'), '--tls-verify=false', '--authfile', authfile, image, dest]));
   }
 
   podmanPull(ref: string, authfile: string): Promise<Result> {
-    return this.run('podman', this.podman(['pull', '--quiet', '--signature-policy', join(this.dir, 'policy.json'), '--tls-verify=false', '--authfile', authfile, ref]));
-  }
-
-  async dispose(): Promise<void> {
-    await rm(this.dir, { recursive: true, force: true });
+    return this.run('podman', this.podmanArgs(['pull', '--quiet', '--signature-policy', join(this.dir, 'policy.json'), '--tls-verify=false', '--authfile', authfile, ref]));
   }
 }
 
@@ -149,7 +81,7 @@ async function startAuthBerth(dir: string, config?: string): Promise<BerthProces
   return startBerth({
     auth: true,
     cliPath: BERTH_SOURCE_CLI,
-    nodeArgs: tsx,
+    nodeArgs: tsxArgs,
     args,
     env: { BERTH_BOOTSTRAP_USER: 'owner', BERTH_BOOTSTRAP_PASSWORD: ownerPassword },
   });
@@ -193,7 +125,7 @@ async function storedIdentityToken(path: string, host: string): Promise<string> 
 describe('real clients against Berth with auth on', () => {
   let server: BerthProcess;
   let layout: FixtureLayout;
-  let box: ClientBox;
+  let box: AuthClientBox;
   let layoutDir = '';
   let host = '';
 
@@ -202,7 +134,7 @@ describe('real clients against Berth with auth on', () => {
     layout = await createFixtureLayout(layoutDir, 'auth-clients');
     server = await startAuthBerth(layoutDir);
     host = server.host;
-    box = await ClientBox.create(host, 'pw');
+    box = await AuthClientBox.create(host, 'pw');
   });
   after(async () => {
     await box?.dispose();
@@ -230,7 +162,7 @@ describe('real clients against Berth with auth on', () => {
       const id = await box.podmanImport(layout);
       const push = await box.podmanPush(id, `${host}/${repo}:v1`, authfile);
       assert.equal(push.code, 0, describeRun('podman push', [], push));
-      await box.ok('podman', box.podman(['rmi', '--force', id]));
+      await box.ok('podman', box.podmanArgs(['rmi', '--force', id]));
       const pull = await box.podmanPull(`${host}/${repo}:v1`, authfile);
       assert.equal(pull.code, 0, describeRun('podman pull', [], pull));
       assert.equal(`sha256:${pull.stdout.trim().split('\n').pop() ?? ''}`, layout.image.config.digest);
@@ -247,9 +179,9 @@ describe('real clients against Berth with auth on', () => {
   describe('berth login (identitytoken in $DOCKER_CONFIG/config.json)', () => {
     // A box of its own: skopeo and podman read $DOCKER_CONFIG/config.json even with --authfile,
     // and then refuse `login` to the same registry ("auth file contains an Identity token").
-    let loginBox: ClientBox;
+    let loginBox: AuthClientBox;
     before(async () => {
-      loginBox = await ClientBox.create(host, 'login');
+      loginBox = await AuthClientBox.create(host, 'login');
       const login = await loginBox.berth(['login', host, '--username', 'owner', '--password-stdin'], `${ownerPassword}\n`);
       assert.equal(login.code, 0, describeRun('berth login', [], login));
       assert.equal(login.stdout, 'Login Succeeded\n');
@@ -271,7 +203,7 @@ describe('real clients against Berth with auth on', () => {
       const id = await loginBox.podmanImport(layout);
       const push = await loginBox.podmanPush(id, `${host}/${repo}:v1`, loginBox.dockerConfig);
       assert.equal(push.code, 0, describeRun('podman push', [], push));
-      await loginBox.ok('podman', loginBox.podman(['rmi', '--force', id]));
+      await loginBox.ok('podman', loginBox.podmanArgs(['rmi', '--force', id]));
       const pull = await loginBox.podmanPull(`${host}/${repo}:v1`, loginBox.dockerConfig);
       assert.equal(pull.code, 0, describeRun('podman pull', [], pull));
     });
@@ -285,13 +217,13 @@ describe('real clients against Berth with auth on', () => {
 
     describe('the null-GUID user with a refresh token as password (berth token --expose, as az acr login --expose-token)', () => {
       let exposed: { accessToken: string; loginServer: string; username: string };
-      let guidBox: ClientBox;
+      let guidBox: AuthClientBox;
       before(async () => {
         const result = await loginBox.berth(['token', '--expose', host]);
         assert.equal(result.code, 0, describeRun('berth token --expose', [], result));
         exposed = JSON.parse(result.stdout) as typeof exposed;
         assert.deepEqual([exposed.loginServer, exposed.username], [host, nullUser]);
-        guidBox = await ClientBox.create(host, 'guid');
+        guidBox = await AuthClientBox.create(host, 'guid');
       });
       after(async () => guidBox?.dispose());
 
@@ -311,7 +243,7 @@ describe('real clients against Berth with auth on', () => {
         const id = await guidBox.podmanImport(layout);
         const push = await guidBox.podmanPush(id, `${host}/${repo}:v1`, authfile);
         assert.equal(push.code, 0, describeRun('podman push', [], push));
-        await guidBox.ok('podman', guidBox.podman(['rmi', '--force', id]));
+        await guidBox.ok('podman', guidBox.podmanArgs(['rmi', '--force', id]));
         assert.equal((await guidBox.podmanPull(`${host}/${repo}:v1`, authfile)).code, 0);
       });
     });
@@ -326,9 +258,9 @@ describe('real clients against Berth with auth on', () => {
   });
 
   describe('docker-credential-berth (credHelpers in config.json, helper on PATH)', () => {
-    let helperBox: ClientBox;
+    let helperBox: AuthClientBox;
     before(async () => {
-      helperBox = await ClientBox.create(host, 'helper');
+      helperBox = await AuthClientBox.create(host, 'helper');
       await writeFile(helperBox.dockerConfig, JSON.stringify({ credHelpers: { [host]: 'berth' } }));
       const login = await helperBox.berth(['login', host, '-u', 'owner', '--password-stdin'], ownerPassword);
       assert.equal(login.code, 0, describeRun('berth login', [], login));
@@ -355,7 +287,7 @@ describe('real clients against Berth with auth on', () => {
       const id = await helperBox.podmanImport(layout);
       const push = await helperBox.podmanPush(id, `${host}/${repo}:v1`, helperBox.dockerConfig);
       assert.equal(push.code, 0, describeRun('podman push', [], push));
-      await helperBox.ok('podman', helperBox.podman(['rmi', '--force', id]));
+      await helperBox.ok('podman', helperBox.podmanArgs(['rmi', '--force', id]));
       assert.equal((await helperBox.podmanPull(`${host}/${repo}:v1`, helperBox.dockerConfig)).code, 0);
     });
 
@@ -371,9 +303,9 @@ describe('real clients against Berth with auth on', () => {
     const pushedRepo = 'e2e/auth/team/app';
     const otherRepo = 'e2e/auth/team/other';
 
-    let principalBox: ClientBox;
+    let principalBox: AuthClientBox;
     before(async () => {
-      principalBox = await ClientBox.create(host, 'prin');
+      principalBox = await AuthClientBox.create(host, 'prin');
       const authfile = join(principalBox.dir, 'owner.json');
       await principalBox.skopeoLogin(host, authfile, 'owner', ownerPassword);
       for (const repo of [pushedRepo, otherRepo]) {
@@ -430,7 +362,7 @@ describe('real clients against Berth with auth on', () => {
 describe('docker-credential-berth renews refresh tokens that near expiry (real short lifetimes)', () => {
   let server: BerthProcess;
   let layout: FixtureLayout;
-  let box: ClientBox;
+  let box: AuthClientBox;
   let layoutDir = '';
   /** Seconds: short enough to cross half of it in a test, long enough for a push to fit in it. */
   const refreshSeconds = 6;
@@ -439,7 +371,7 @@ describe('docker-credential-berth renews refresh tokens that near expiry (real s
     layoutDir = await makeLowercaseTempDir('auth-renew-layout');
     layout = await createFixtureLayout(layoutDir, 'auth-renew');
     server = await startAuthBerth(layoutDir, `auth:\n  lifetimes:\n    user:\n      refreshMs: ${refreshSeconds * 1000}\n`);
-    box = await ClientBox.create(server.host, 'renew');
+    box = await AuthClientBox.create(server.host, 'renew');
     await writeFile(box.dockerConfig, JSON.stringify({ credHelpers: { [server.host]: 'berth' } }));
     const login = await box.berth(['login', server.host, '-u', 'owner', '--password-stdin'], ownerPassword);
     assert.equal(login.code, 0, describeRun('berth login', [], login));

@@ -16,13 +16,14 @@
  * credentials directly, and the first test says which ran.
  */
 import assert from 'node:assert/strict';
-import { described, exec, type ExecResult as Result } from '../support/exec.js';
+import { described, type ExecResult as Result } from '../support/exec.js';
 import { existsSync } from 'node:fs';
-import { chmod, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { randomUUID } from 'node:crypto';
 import { BERTH_SOURCE_CLI, REPO_ROOT, startBerth, type BerthProcess } from '../support/berth-process.js';
+import { ClientBox, tsxArgs } from '../support/client-box.js';
 import { createFixtureLayout, resolveRef, type FixtureLayout } from '../support/oci-layout.js';
 import { startOidcIssuer, type OidcIssuer } from '../support/oidc-issuer.js';
 import { ownerPassword as inProcessOwnerPassword, startTestServer, type TestServer } from '../support/server.js';
@@ -30,8 +31,6 @@ import { makeLowercaseTempDir, uniqueRepo } from './harness.js';
 
 const nullUser = '00000000-0000-0000-0000-000000000000';
 const processOwnerPassword = 'owner-password-fed-1';
-const tsx = ['--import', import.meta.resolve('tsx')];
-const helperSource = join(REPO_ROOT, 'src', 'bin', 'docker-credential-berth.ts');
 const actionEntry = join(REPO_ROOT, 'action', 'index.js');
 /** The refresh-token lifetime of the registry used for the renewal scenario. */
 const shortLifetimeMs = 2000;
@@ -105,7 +104,7 @@ async function startProcessRegistry(dir: string, issuers: string[], lifetimeCapM
   const server = await startBerth({
     auth: true,
     cliPath: BERTH_SOURCE_CLI,
-    nodeArgs: tsx,
+    nodeArgs: tsxArgs,
     args: ['--config', file],
     env: { BERTH_BOOTSTRAP_USER: 'owner', BERTH_BOOTSTRAP_PASSWORD: processOwnerPassword },
   });
@@ -169,69 +168,12 @@ async function startRegistry(dir: string, issuers: string[], lifetimeCapMs?: num
 // ---------------------------------------------------------------------------
 // Clients: one box (docker config, helper file, container storage) per scenario
 
-class ClientBox {
-  private constructor(
-    readonly dir: string,
-    readonly env: NodeJS.ProcessEnv,
-  ) {}
-
-  /** `$DOCKER_CONFIG/config.json`: where `berth login` and the Action write, and what skopeo and podman read. */
-  get dockerConfig(): string {
-    return join(this.dir, 'docker', 'config.json');
-  }
-
-  get credentialFile(): string {
-    return join(this.dir, 'berth', 'credentials.json');
-  }
-
-  /** `extraEnv`: e.g. the Actions ID-token variables of a simulated job. */
-  static async create(host: string, label: string, extraEnv: NodeJS.ProcessEnv = {}): Promise<ClientBox> {
-    const dir = await makeLowercaseTempDir(`f${label}`); // short: podman refuses a long runroot path
-    for (const sub of ['bin', 'docker', 'xdg', 'tmp', 'root', 'runroot', 'libpod-tmp', 'pulls']) await mkdir(join(dir, sub));
-    await writeFile(join(dir, 'policy.json'), JSON.stringify({ default: [{ type: 'insecureAcceptAnything' }] }));
-    await writeFile(join(dir, 'registries.conf'), `unqualified-search-registries = []\n\n[[registry]]\nlocation = ${JSON.stringify(host)}\ninsecure = true\n`);
-    await writeFile(join(dir, 'empty-auth.json'), JSON.stringify({ auths: {} }));
-    await writeFile(join(dir, 'storage.conf'), `[storage]\ndriver = "vfs"\ngraphroot = ${JSON.stringify(join(dir, 'root'))}\nrunroot = ${JSON.stringify(join(dir, 'runroot'))}\n`);
-    await writeFile(join(dir, 'containers.conf'), '[engine]\nevents_logger = "none"\ncgroup_manager = "cgroupfs"\n');
-    const shim = join(dir, 'bin', 'docker-credential-berth');
-    await writeFile(shim, `#!/bin/sh\nexec ${[process.execPath, ...tsx, helperSource].map((a) => `'${a}'`).join(' ')} "$@"\n`);
-    await chmod(shim, 0o755);
-    const env: NodeJS.ProcessEnv = { ...process.env };
-    // Whatever job runs these tests, the simulated one decides whether an ID token can be had.
-    delete env['ACTIONS_ID_TOKEN_REQUEST_URL'];
-    delete env['ACTIONS_ID_TOKEN_REQUEST_TOKEN'];
-    Object.assign(env, {
-      PATH: `${join(dir, 'bin')}:${process.env['PATH'] ?? '/usr/bin:/bin'}`,
-      HOME: dir,
-      DOCKER_CONFIG: join(dir, 'docker'),
-      BERTH_CONFIG_DIR: join(dir, 'berth'),
-      XDG_CONFIG_HOME: join(dir, 'xdg'),
-      CONTAINERS_REGISTRIES_CONF: join(dir, 'registries.conf'),
-      CONTAINERS_STORAGE_CONF: join(dir, 'storage.conf'),
-      CONTAINERS_CONF: join(dir, 'containers.conf'),
-      REGISTRY_AUTH_FILE: join(dir, 'empty-auth.json'),
-      TMPDIR: join(dir, 'tmp'),
-      ...extraEnv,
-    });
-    return new ClientBox(dir, env);
-  }
-
-  run(file: string, args: readonly string[], input = '', env: NodeJS.ProcessEnv = this.env): Promise<Result> {
-    return exec(file, args, env, input);
-  }
-
-  berth(args: readonly string[]): Promise<Result> {
-    return this.run(process.execPath, [...tsx, BERTH_SOURCE_CLI, ...args]);
-  }
-
+/** The shared client box plus this suite's Action, push, pull and helper steps. */
+class FederationBox extends ClientBox {
   /** `node action/index.js` as the runner starts it: inputs as INPUT_*, outputs to $GITHUB_OUTPUT. */
   action(inputs: Record<string, string>, env: NodeJS.ProcessEnv = this.env): Promise<Result> {
     const inputEnv = Object.fromEntries(Object.entries(inputs).map(([name, value]) => [`INPUT_${name.toUpperCase()}`, value]));
     return this.run(process.execPath, [actionEntry], '', { ...env, ...inputEnv, GITHUB_OUTPUT: join(this.dir, 'github-output') });
-  }
-
-  private podmanArgs(args: readonly string[]): string[] {
-    return ['--root', join(this.dir, 'root'), '--runroot', join(this.dir, 'runroot'), '--storage-driver', 'vfs', '--tmpdir', join(this.dir, 'libpod-tmp'), ...args];
   }
 
   skopeoPush(layout: FixtureLayout, dest: string): Promise<Result> {
@@ -281,10 +223,6 @@ class ClientBox {
     assert.equal(Buffer.from(entry.auth ?? '', 'base64').toString(), `${nullUser}:`);
     return entry.identitytoken;
   }
-
-  async dispose(): Promise<void> {
-    await rm(this.dir, { recursive: true, force: true });
-  }
 }
 
 function hasBuildah(): boolean {
@@ -308,9 +246,9 @@ describe('keyless CI: OIDC logins with real clients against Berth', () => {
   let dir = '';
   let host = '';
   let actionsEnv: NodeJS.ProcessEnv = {};
-  const boxes: ClientBox[] = [];
+  const boxes: FederationBox[] = [];
   const box = async (label: string, extraEnv: NodeJS.ProcessEnv = {}) => {
-    const created = await ClientBox.create(host, label, extraEnv);
+    const created = await FederationBox.create(host, label, extraEnv);
     boxes.push(created);
     return created;
   };
@@ -351,7 +289,7 @@ describe('keyless CI: OIDC logins with real clients against Berth', () => {
   });
 
   describe('berth login --oidc github --identity ci-pusher, in a simulated Actions job', () => {
-    let job: ClientBox;
+    let job: FederationBox;
     before(async () => {
       job = await box('cli', actionsEnv);
       const login = await job.berth(['login', host, '--oidc', 'github', '--identity', 'ci-pusher']);
@@ -413,7 +351,7 @@ describe('keyless CI: OIDC logins with real clients against Berth', () => {
   });
 
   describe('the GitHub Action (node action/index.js, inputs registry, identity, audience)', () => {
-    let job: ClientBox;
+    let job: FederationBox;
     let run: Result;
     before(async () => {
       job = await box('action', actionsEnv);
@@ -479,7 +417,7 @@ describe('keyless CI: OIDC logins with real clients against Berth', () => {
   });
 
   describe('a pull-only Kubernetes workload (berth login --oidc file:<projected token>)', () => {
-    let pod: ClientBox;
+    let pod: FederationBox;
     const repo = uniqueRepo('fed', 'for-pods');
     before(async () => {
       const pusher = await box('k8s-push', actionsEnv);
@@ -513,7 +451,7 @@ describe('docker-credential-berth logs in again from the OIDC source once the lo
   let layout: FixtureLayout;
   let dir = '';
   let host = '';
-  const boxes: ClientBox[] = [];
+  const boxes: FederationBox[] = [];
 
   before(async () => {
     github = await startOidcIssuer();
@@ -540,14 +478,14 @@ describe('docker-credential-berth logs in again from the OIDC source once the lo
     refreshToken: string;
     oidc?: Record<string, unknown>;
   }
-  const stored = async (b: ClientBox): Promise<Stored> => {
+  const stored = async (b: FederationBox): Promise<Stored> => {
     const file = JSON.parse(await readFile(b.credentialFile, 'utf8')) as { auths: Record<string, Stored> };
     const entry = file.auths[host];
     assert.ok(entry, `no entry for ${host} in ${b.credentialFile}`);
     return entry;
   };
   const helperBox = async (label: string, extraEnv: NodeJS.ProcessEnv = {}) => {
-    const b = await ClientBox.create(host, label, extraEnv);
+    const b = await FederationBox.create(host, label, extraEnv);
     boxes.push(b);
     await writeFile(b.dockerConfig, JSON.stringify({ credHelpers: { [host]: 'berth' } }));
     return b;
