@@ -36,6 +36,17 @@ export const errorCodes = {
   PRINCIPAL_UNKNOWN: { status: 404, message: 'principal unknown' },
   PRINCIPAL_EXISTS: { status: 409, message: 'a principal with that name already exists' },
   SECRET_UNKNOWN: { status: 404, message: 'secret unknown' },
+  // Import and the remote-registry client (src/remote, src/replication): failures of a source
+  // registry are 502s so they are never mistaken for Berth refusing the caller.
+  UPSTREAM_UNREACHABLE: { status: 502, message: 'the source registry could not be reached' },
+  UPSTREAM_DENIED: { status: 502, message: 'the source registry refused the credentials' },
+  UPSTREAM_INVALID: { status: 502, message: 'the source registry sent invalid content' },
+  UPSTREAM_NOT_FOUND: { status: 404, message: 'the image is unknown to the source registry' },
+  TAG_EXISTS: { status: 409, message: 'the target tag already exists' },
+  IMPORT_UNKNOWN: { status: 404, message: 'import job unknown' },
+  IMPORT_STATE: { status: 409, message: 'the import job is not in a state that allows this' },
+  // The egress policy (src/net/egress.ts) refused an outbound destination given in a request.
+  EGRESS_REFUSED: { status: 400, message: 'the egress policy refuses that destination' },
 } as const satisfies Record<string, { status: number; message: string }>;
 
 export type ErrorCode = keyof typeof errorCodes;
@@ -53,6 +64,14 @@ const wireCode: Partial<Record<ErrorCode, ErrorCode>> = {
   PRINCIPAL_UNKNOWN: 'NAME_UNKNOWN',
   PRINCIPAL_EXISTS: 'NAME_INVALID',
   SECRET_UNKNOWN: 'NAME_UNKNOWN',
+  UPSTREAM_UNREACHABLE: 'UNSUPPORTED',
+  UPSTREAM_DENIED: 'DENIED',
+  UPSTREAM_INVALID: 'MANIFEST_INVALID',
+  UPSTREAM_NOT_FOUND: 'MANIFEST_UNKNOWN',
+  TAG_EXISTS: 'NAME_INVALID',
+  IMPORT_UNKNOWN: 'NAME_UNKNOWN',
+  IMPORT_STATE: 'UNSUPPORTED',
+  EGRESS_REFUSED: 'DENIED',
 };
 
 export class RegistryError extends Error {

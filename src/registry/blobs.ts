@@ -51,6 +51,19 @@ export class BlobService {
     return blob;
   }
 
+  /**
+   * Links content the registry already stores (through any repository) into `repository`, as a
+   * mount without a source repository. For server-side copies only (import, sync), whose caller
+   * has verified the right to read the content at its source; clients mount with `?from=`, which
+   * needs pull on the source. Undefined when the content is not stored (metadata or file missing).
+   */
+  async linkStored(repository: string, digest: Digest): Promise<BlobRecord | undefined> {
+    const blob = await this.ctx.metadata.blobs.get(digest.value);
+    if (!blob || !(await this.ctx.storage.stat(blobPath(digest)))) return undefined;
+    await this.ctx.metadata.blobs.link(repository, blob, this.ctx.clock.now());
+    return blob;
+  }
+
   /** Removes the blob from this repository; the content goes when GC finds it unreferenced. */
   async delete(repository: string, digest: Digest): Promise<void> {
     if (!(await this.ctx.metadata.blobs.unlink(repository, digest.value))) {
