@@ -9,6 +9,7 @@ import { history } from '../cli/history.js';
 import { login, logout } from '../cli/login.js';
 import { token } from '../cli/token.js';
 import { serve } from '../cli/serve.js';
+import { registerControllerCommand } from '../cli/controller.js';
 
 const program = new Command('berth').description('Berth: an OCI registry with keyless auth for CI and Kubernetes');
 
@@ -204,6 +205,8 @@ program
   .option('--json', 'print the API\'s JSON for scripts')
   .option('--limit <n>', 'how many pushes (default 100, at most 1000)', positiveInteger)
   .action((reference: string, options: AdminOptions & { limit?: number }) => history(reference, options));
+
+registerControllerCommand(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   const message = err instanceof ConfigError ? err.message : err instanceof Error ? err.message : String(err);

@@ -1,0 +1,82 @@
+/**
+ * A service-account token becomes registry credentials at Berth, with the client half the CLI uses
+ * (client/token-client.ts, client/federated-login.ts): ACR's three hops, as the seeds describe them.
+ *
+ * 1. `GET /v2/` -> the 401 challenge names the token realm and service;
+ * 2. `POST /oauth2/exchange grant_type=access_token&access_token=<SA token>&client_id=…` -> a
+ *    registry refresh token that never outlives the SA token (`sxp`);
+ * 3. `POST /oauth2/token grant_type=refresh_token&scope=<the binding's scopes>` -> an access token,
+ *    only to learn what Berth grants; a scope it leaves out is reported, not papered over.
+ *
+ * What goes into the pull secret is the refresh token, as the password of the null-GUID user:
+ * Berth's `GET /oauth2/token` takes it with Basic auth, which is what kubelet/containerd, docker,
+ * podman and skopeo all do with a user name and password.
+ */
+import { missingAccess, parseScopes, formatScope } from '../auth/access.js';
+import { ExchangeRefusedError, exchangeOidcToken } from '../client/federated-login.js';
+import { discover, LoginError, registryUrl, requestTokens, tokenTimes } from '../client/token-client.js';
+
+export interface RegistryCredentials {
+  /** The refresh token (a password for the null-GUID user). */
+  refreshToken: string;
+  /** ms since the epoch, read from the token. */
+  issuedAt: number;
+  expiresAt: number;
+  /** Scopes Berth granted out of those asked. */
+  granted: string[];
+  /** Scopes asked for and not granted. */
+  missing: string[];
+}
+
+export type ExchangeFailure = 'refused' | 'unreachable';
+
+export class ExchangeError extends Error {
+  override name = 'ExchangeError';
+  constructor(
+    readonly failure: ExchangeFailure,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** What the reconciler calls; tests may substitute their own. */
+export type Exchanger = (server: string, serviceAccountToken: string, clientId: string | undefined, scopes: string[]) => Promise<RegistryCredentials>;
+
+/** Exchanges at the Berth registry `server` (`host[:port]`; plain HTTP only on loopback). */
+export const exchangeAtBerth: Exchanger = async (server, serviceAccountToken, clientId, scopes) => {
+  const baseUrl = registryUrl(server);
+  try {
+    const challenge = await discover(baseUrl);
+    if (!challenge) throw new ExchangeError('refused', `${server} does not ask for credentials (its auth is off): there is nothing to put in a pull secret`);
+    let refreshToken: string;
+    try {
+      refreshToken = await exchangeOidcToken(challenge, serviceAccountToken, clientId);
+    } catch (err) {
+      if (err instanceof ExchangeRefusedError) {
+        const status = err.status !== undefined && err.status >= 500 ? 'unreachable' : 'refused';
+        throw new ExchangeError(status, `Berth refused the service-account token: ${err.description}`);
+      }
+      throw err;
+    }
+    const times = tokenTimes(refreshToken);
+    if (!times) throw new ExchangeError('refused', `${server} returned a refresh token without an expiry`);
+    const tokens = await requestTokens(challenge, { refreshToken }, scopes, false);
+    const granted = parseScopes(tokens.scope ? [tokens.scope] : []);
+    const missing = missingAccess(granted, parseScopes(scopes)).map(formatScope);
+    return {
+      refreshToken,
+      issuedAt: times.issuedAt ?? Date.now(),
+      expiresAt: times.expiresAt,
+      granted: granted.map(formatScope),
+      missing,
+    };
+  } catch (err) {
+    if (err instanceof ExchangeError) throw err;
+    if (err instanceof LoginError) {
+      const refused = err.status !== undefined && err.status < 500;
+      throw new ExchangeError(refused ? 'refused' : 'unreachable', err.message);
+    }
+    throw new ExchangeError('unreachable', `exchange at ${server} failed: ${(err as Error).message}`);
+  }
+};
