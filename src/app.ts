@@ -12,6 +12,7 @@ import type { Config } from './config/schema.js';
 import { parseAddress } from './config/load.js';
 import { registryListener } from './http/server.js';
 import type { Services } from './http/services.js';
+import { Webhooks } from './events/webhooks.js';
 import { createEgress } from './net/egress.js';
 import type { Metadata } from './metadata/store.js';
 import { systemClock, type Clock } from './registry/context.js';
@@ -48,7 +49,8 @@ export function createApp(deps: AppDependencies): App {
   });
   const auth = createAuth(config.auth, config.federation, deps.metadata.auth, registry.context.clock, logger);
   const egress = createEgress(config.egress);
-  const services: Services = { registry, auth, egress };
+  const webhooks = new Webhooks({ config: config.webhooks, store: deps.metadata.events, egress, clock: registry.context.clock, logger });
+  const services: Services = { registry, auth, egress, webhooks };
   const listener = registryListener(services, logger);
   const server = config.tls
     ? createHttpsServer({ cert: readFileSync(config.tls.cert), key: readFileSync(config.tls.key) }, listener)
@@ -82,12 +84,14 @@ export function createApp(deps: AppDependencies): App {
       });
       sweep = setInterval(sweepUploads, config.limits.uploadSweepIntervalMs);
       sweep.unref();
+      webhooks.start();
       const address = server.address() as AddressInfo;
       const shownHost = address.family === 'IPv6' ? `[${address.address}]` : address.address;
       return `${config.tls ? 'https' : 'http'}://${shownHost}:${address.port}`;
     },
     async close() {
       if (sweep) clearInterval(sweep);
+      await webhooks.stop();
       await new Promise<void>((ok) => {
         server.close(() => ok());
         server.closeIdleConnections();

@@ -57,6 +57,7 @@ const name = '(?<name>.+)';
 const v2 = (suffix: string) => new RegExp(`^/v2/${suffix}$`);
 const api = (suffix: string) => new RegExp(`^/api/v1/${suffix}$`);
 const principal = 'principals/(?<principal>[^/]+)';
+const webhook = 'webhooks/(?<webhook>[^/]+)';
 
 export const routes: readonly Route[] = [
   { name: 'base', method: 'GET', path: /^\/v2\/?$/, handle: async ({ res }) => sendJson(res, 200, {}) },
@@ -94,6 +95,16 @@ export const routes: readonly Route[] = [
   { name: 'anonymous-pull', method: 'PUT', path: api('settings/anonymous-pull'), guard: 'owner', handle: admin.policy.putAnonymousPull },
   { name: 'keys', method: 'POST', path: api('keys/rotate'), guard: 'owner', handle: admin.policy.rotateKeys },
   { name: 'audit', method: 'GET', path: api('audit'), guard: 'owner', handle: admin.policy.listAudit },
+  { name: 'webhooks', method: 'GET', path: api('webhooks'), guard: 'owner', handle: admin.webhooks.list },
+  { name: 'webhooks', method: 'POST', path: api('webhooks'), guard: 'owner', handle: admin.webhooks.create },
+  { name: 'webhook', method: 'GET', path: api(webhook), guard: 'owner', handle: admin.webhooks.get },
+  { name: 'webhook', method: 'PATCH', path: api(webhook), guard: 'owner', handle: admin.webhooks.update },
+  { name: 'webhook', method: 'DELETE', path: api(webhook), guard: 'owner', handle: admin.webhooks.remove },
+  { name: 'webhook-secret', method: 'POST', path: api(`${webhook}/secret`), guard: 'owner', handle: admin.webhooks.rotateSecret },
+  { name: 'webhook-ping', method: 'POST', path: api(`${webhook}/ping`), guard: 'owner', handle: admin.webhooks.ping },
+  { name: 'webhook-deliveries', method: 'GET', path: api(`${webhook}/deliveries`), guard: 'owner', handle: admin.webhooks.deliveries },
+  { name: 'webhook-delivery', method: 'GET', path: api(`${webhook}/deliveries/(?<delivery>[^/]+)`), guard: 'owner', handle: admin.webhooks.delivery },
+  { name: 'webhook-redeliver', method: 'POST', path: api(`${webhook}/deliveries/(?<delivery>[^/]+)/redeliver`), guard: 'owner', handle: admin.webhooks.redeliver },
   // Not an owner route: the default `registry` guard makes it need pull on `name`, like a manifest GET.
   { name: 'history', method: 'GET', path: api(`repositories/${name}/history`), handle: admin.history.list },
 ];

@@ -4,6 +4,7 @@
  * field here and one line in `createApp`; handlers reach it as `ctx.services.<name>`.
  */
 import type { Auth } from '../auth/index.js';
+import type { Webhooks } from '../events/webhooks.js';
 import type { Egress } from '../net/egress.js';
 import type { Registry } from '../registry/index.js';
 
@@ -12,4 +13,6 @@ export interface Services {
   auth: Auth;
   /** The only way to make outbound requests on a user's behalf (webhooks, import, sync). */
   egress: Egress;
+  /** Webhook subscriptions, deliveries and the dispatcher (`src/events`). */
+  webhooks: Webhooks;
 }

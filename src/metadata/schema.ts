@@ -163,6 +163,72 @@ export interface PushesTable {
   provenance: string | null;
 }
 
+/** Webhook subscriptions (see metadata/event-store.ts). */
+export interface WebhooksTable {
+  id: string;
+  name: string;
+  url: string;
+  /** JSON array of actions. */
+  events: string;
+  /** JSON array of filter entries. */
+  filters: string;
+  /** JSON object of extra request headers. */
+  headers: string;
+  /** The HMAC signing key, stored retrievably (signing needs it). */
+  secret: string;
+  previous_secret: string | null;
+  previous_secret_until: number | null;
+  format: string;
+  enabled: number;
+  created_at: number;
+  updated_at: number;
+}
+
+/** The outbox: one row per repository change (or ping), written in the change's transaction. */
+export interface EventsTable {
+  id: string;
+  action: string;
+  repository: string | null;
+  /** JSON array: the tags the change carries, for filter matching. */
+  tags: string;
+  digest: string | null;
+  /** The payload document, serialised once. */
+  payload: string;
+  /** A ping's one subscription. */
+  subscription_id: string | null;
+  created_at: number;
+  fanned_out_at: number | null;
+}
+
+/** One event to one subscription; unique per (event, subscription). */
+export interface DeliveriesTable {
+  id: string;
+  event_id: string;
+  subscription_id: string;
+  status: string;
+  attempts: number;
+  cycle: number;
+  next_attempt_at: number;
+  /** The process holding the lease, and until when. */
+  claimed_by: string | null;
+  claimed_until: number | null;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface DeliveryAttemptsTable {
+  id: Generated<number>;
+  delivery_id: string;
+  cycle: number;
+  attempt: number;
+  at: number;
+  status_code: number | null;
+  error: string | null;
+  latency_ms: number;
+  response_snippet: string | null;
+  ok: number;
+}
+
 export interface Schema {
   repositories: RepositoriesTable;
   blobs: BlobsTable;
@@ -181,4 +247,8 @@ export interface Schema {
   anonymous_pull: AnonymousPullTable;
   federated_credentials: FederatedCredentialsTable;
   pushes: PushesTable;
+  webhooks: WebhooksTable;
+  events: EventsTable;
+  deliveries: DeliveriesTable;
+  delivery_attempts: DeliveryAttemptsTable;
 }

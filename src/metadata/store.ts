@@ -7,6 +7,7 @@
  */
 import type { Descriptor } from '../oci/manifest.js';
 import type { AuthMetadata } from './auth-store.js';
+import type { EventMetadata } from './event-store.js';
 
 export interface Page {
   /** Maximum number of entries; undefined means the server's default limit. */
@@ -83,6 +84,24 @@ export interface NewManifest {
   tag?: string | undefined;
   /** Who pushed it, recorded in the same transaction (undefined when auth is off). */
   pusher?: Pusher | undefined;
+  /** The HTTP request that pushed it, for the webhook event's `request` (undefined for server-side pushes). */
+  request?: RequestInfo | undefined;
+}
+
+/** The request behind a change, as webhook payloads carry it (ACR's `request` object). */
+export interface RequestInfo {
+  id: string;
+  host: string;
+  method: string;
+  useragent: string;
+}
+
+/** Who made a change and through which request; both optional (auth off, server-side changes). */
+export interface ChangeContext {
+  actor?: Pusher | undefined;
+  request?: RequestInfo | undefined;
+  /** When it happened (the registry's clock); default: the system clock. */
+  at?: number | undefined;
 }
 
 export interface Pusher {
@@ -106,15 +125,15 @@ export interface ManifestIndex {
    * Stores the manifest, its references and its tag in one transaction, after re-checking inside
    * it that every referenced blob and child manifest is present in the repository (so a
    * concurrent GC cannot leave a dangling reference). Returns the digests that were missing; when
-   * any are, nothing is written.
+   * any are, nothing is written. A stored manifest's `push` event is written in the same transaction.
    */
   put(manifest: NewManifest, now: number): Promise<{ missing: string[] }>;
   getByTag(repository: string, tag: string): Promise<ManifestRecord | undefined>;
   getByDigest(repository: string, digest: string): Promise<ManifestRecord | undefined>;
-  /** Deletes the manifest and every tag pointing at it; false if it did not exist. */
-  delete(repository: string, digest: string): Promise<boolean>;
-  /** Deletes one tag, leaving the manifest; false if the tag did not exist. */
-  deleteTag(repository: string, tag: string): Promise<boolean>;
+  /** Deletes the manifest and every tag pointing at it; false if it did not exist. Writes a `delete` event in the same transaction. */
+  delete(repository: string, digest: string, change?: ChangeContext): Promise<boolean>;
+  /** Deletes one tag, leaving the manifest; false if the tag did not exist. Writes a `delete` event in the same transaction. */
+  deleteTag(repository: string, tag: string, change?: ChangeContext): Promise<boolean>;
   /** Sorted tags, or undefined if the repository is unknown. */
   listTags(repository: string, page: Page): Promise<string[] | undefined>;
   /** Descriptors of the repository's manifests whose subject is `subject`, oldest first. */
@@ -143,5 +162,7 @@ export interface Metadata {
   readonly manifests: ManifestIndex;
   readonly gc: GcIndex;
   readonly auth: AuthMetadata;
+  /** Webhook subscriptions, the event outbox and deliveries. */
+  readonly events: EventMetadata;
   close(): Promise<void>;
 }

@@ -36,6 +36,9 @@ export const errorCodes = {
   PRINCIPAL_UNKNOWN: { status: 404, message: 'principal unknown' },
   PRINCIPAL_EXISTS: { status: 409, message: 'a principal with that name already exists' },
   SECRET_UNKNOWN: { status: 404, message: 'secret unknown' },
+  WEBHOOK_UNKNOWN: { status: 404, message: 'webhook unknown' },
+  WEBHOOK_EXISTS: { status: 409, message: 'a webhook with that name already exists' },
+  DELIVERY_UNKNOWN: { status: 404, message: 'webhook delivery unknown' },
   // Import and the remote-registry client (src/remote, src/replication): failures of a source
   // registry are 502s so they are never mistaken for Berth refusing the caller.
   UPSTREAM_UNREACHABLE: { status: 502, message: 'the source registry could not be reached' },
@@ -64,6 +67,9 @@ const wireCode: Partial<Record<ErrorCode, ErrorCode>> = {
   PRINCIPAL_UNKNOWN: 'NAME_UNKNOWN',
   PRINCIPAL_EXISTS: 'NAME_INVALID',
   SECRET_UNKNOWN: 'NAME_UNKNOWN',
+  WEBHOOK_UNKNOWN: 'NAME_UNKNOWN',
+  WEBHOOK_EXISTS: 'NAME_INVALID',
+  DELIVERY_UNKNOWN: 'NAME_UNKNOWN',
   UPSTREAM_UNREACHABLE: 'UNSUPPORTED',
   UPSTREAM_DENIED: 'DENIED',
   UPSTREAM_INVALID: 'MANIFEST_INVALID',

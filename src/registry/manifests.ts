@@ -8,7 +8,7 @@ import { RegistryError } from '../oci/errors.js';
 import { parseManifest } from '../oci/manifest.js';
 import { isIndexMediaType, mediaTypes } from '../oci/media-types.js';
 import type { Reference } from '../oci/names.js';
-import type { ManifestRecord, Pusher } from '../metadata/store.js';
+import type { ChangeContext, ManifestRecord, Pusher, RequestInfo } from '../metadata/store.js';
 import type { RegistryContext } from './context.js';
 
 export interface PutManifestResult {
@@ -22,7 +22,19 @@ const mustBeAccepted: ReadonlySet<string> = new Set([mediaTypes.ociManifest, med
 export class ManifestService {
   constructor(private readonly ctx: RegistryContext) {}
 
-  async put(repository: string, reference: Reference, bytes: Buffer, contentType: string | undefined, pusher?: Pusher): Promise<PutManifestResult> {
+  /**
+   * Stores a manifest. `pusher` and `request` (both optional: auth may be off, and server-side
+   * pushes such as imports have no client request) go into the push record and the webhook event
+   * written in the same transaction.
+   */
+  async put(
+    repository: string,
+    reference: Reference,
+    bytes: Buffer,
+    contentType: string | undefined,
+    pusher?: Pusher,
+    request?: RequestInfo,
+  ): Promise<PutManifestResult> {
     if (bytes.length > this.ctx.limits.maxManifestBytes) {
       throw new RegistryError('MANIFEST_TOO_LARGE', `manifest is larger than ${this.ctx.limits.maxManifestBytes} bytes`);
     }
@@ -48,6 +60,7 @@ export class ManifestService {
         manifests: manifest.manifests.map((d) => d.digest),
         tag: reference.kind === 'tag' ? reference.tag : undefined,
         pusher,
+        request,
       },
       this.ctx.clock.now(),
     );
@@ -76,12 +89,16 @@ export class ManifestService {
     return record;
   }
 
-  /** By tag: removes only the tag. By digest: removes the manifest and every tag on it. */
-  async delete(repository: string, reference: Reference): Promise<void> {
+  /**
+   * By tag: removes only the tag. By digest: removes the manifest and every tag on it. Either way
+   * a `delete` webhook event naming `change.actor` and `change.request` is written with it.
+   */
+  async delete(repository: string, reference: Reference, change: Omit<ChangeContext, 'at'> = {}): Promise<void> {
+    const context: ChangeContext = { ...change, at: this.ctx.clock.now() };
     const deleted =
       reference.kind === 'tag'
-        ? await this.ctx.metadata.manifests.deleteTag(repository, reference.tag)
-        : await this.ctx.metadata.manifests.delete(repository, reference.digest.value);
+        ? await this.ctx.metadata.manifests.deleteTag(repository, reference.tag, context)
+        : await this.ctx.metadata.manifests.delete(repository, reference.digest.value, context);
     if (!deleted) throw new RegistryError('MANIFEST_UNKNOWN', undefined, { reference: referenceText(reference) });
   }
 

@@ -1,4 +1,6 @@
 /** GET/HEAD/PUT/DELETE /v2/<name>/manifests/<reference> */
+import { randomUUID } from 'node:crypto';
+import type { Pusher, RequestInfo } from '../../metadata/store.js';
 import { RegistryError } from '../../oci/errors.js';
 import { acceptedTypes, readBoundedBody } from '../request.js';
 import { send } from '../respond.js';
@@ -30,8 +32,7 @@ export async function put(ctx: RouteContext): Promise<void> {
     limit,
     () => new RegistryError('MANIFEST_TOO_LARGE', `manifest is larger than ${limit} bytes`),
   );
-  const pusher = ctx.identity && { principalId: ctx.identity.subject, principalName: ctx.identity.name, provenance: ctx.identity.provenance };
-  const result = await ctx.registry.manifests.put(repository, reference, bytes, ctx.req.headers['content-type'], pusher);
+  const result = await ctx.registry.manifests.put(repository, reference, bytes, ctx.req.headers['content-type'], actorOf(ctx), requestInfo(ctx));
   send(ctx.res, 201, {
     Location: urls.manifest(repository, result.digest),
     'Docker-Content-Digest': result.digest,
@@ -40,6 +41,26 @@ export async function put(ctx: RouteContext): Promise<void> {
 }
 
 export async function remove(ctx: RouteContext): Promise<void> {
-  await ctx.registry.manifests.delete(repositoryOf(ctx), referenceParam(ctx));
+  await ctx.registry.manifests.delete(repositoryOf(ctx), referenceParam(ctx), { actor: actorOf(ctx), request: requestInfo(ctx) });
   send(ctx.res, 202, {});
+}
+
+/** Who is making the change (undefined with auth off), for push history and webhook events. */
+export function actorOf(ctx: RouteContext): Pusher | undefined {
+  return ctx.identity && { principalId: ctx.identity.subject, principalName: ctx.identity.name, provenance: ctx.identity.provenance };
+}
+
+/**
+ * The request as webhook payloads describe it (ACR's `request`): the client's `X-Request-Id` when
+ * it sent a sane one, else a fresh id; the Host header; the method; the User-Agent.
+ */
+export function requestInfo(ctx: RouteContext): RequestInfo {
+  const given = ctx.req.headers['x-request-id'];
+  const id = typeof given === 'string' && /^[\x21-\x7e]{1,128}$/.test(given) ? given : randomUUID();
+  return {
+    id,
+    host: (ctx.req.headers.host ?? '').slice(0, 255),
+    method: ctx.req.method ?? '',
+    useragent: (ctx.req.headers['user-agent'] ?? '').slice(0, 512),
+  };
 }

@@ -1,6 +1,9 @@
+import { randomUUID } from 'node:crypto';
+import { changeTags, imagePayload, type ImageChange } from '../../events/payload.js';
 import type { Descriptor } from '../../oci/manifest.js';
-import type { ManifestIndex, ManifestRecord, NewManifest, Page, PushRecord } from '../store.js';
-import { missingDigests, pageLimit, type SqlContext } from './context.js';
+import type { ChangeContext, ManifestIndex, ManifestRecord, NewManifest, Page, PushRecord } from '../store.js';
+import { missingDigests, pageLimit, type Db, type SqlContext } from './context.js';
+import { writeEvent, type EventNotifier } from './event-index.js';
 
 /** Upper bound on one tag-list page, whatever `n` asks for. */
 export const maxTagPage = 10_000;
@@ -23,11 +26,35 @@ function toRecord(row: ManifestRow): ManifestRecord {
   };
 }
 
+/**
+ * Writes the webhook event of a repository change (the outbox) inside the change's transaction;
+ * the payload is built here, from what the transaction knows, and stored as sent.
+ */
+async function writeChangeEvent(db: Db, change: ImageChange, now: number): Promise<void> {
+  const id = randomUUID();
+  await writeEvent(
+    db,
+    {
+      id,
+      action: change.action,
+      repository: change.repository,
+      tags: changeTags(change),
+      digest: change.digest,
+      payload: JSON.stringify(imagePayload(id, now, change)),
+    },
+    now,
+  );
+}
+
 export class SqlManifestIndex implements ManifestIndex {
-  constructor(private readonly ctx: SqlContext) {}
+  /** `events` is told after each commit that wrote an event (wakes the webhook dispatcher). */
+  constructor(
+    private readonly ctx: SqlContext,
+    private readonly events?: EventNotifier,
+  ) {}
 
   async put(manifest: NewManifest, now: number): Promise<{ missing: string[] }> {
-    return this.ctx.db.transaction().execute(async (trx) => {
+    const result = await this.ctx.db.transaction().execute(async (trx) => {
       const repositoryId = await this.ctx.ensureRepositoryId(manifest.repository, now, trx);
       const missing = [
         ...(await missingDigests(trx, 'repository_blobs', repositoryId, manifest.blobs)),
@@ -91,8 +118,24 @@ export class SqlManifestIndex implements ManifestIndex {
           .onConflict((oc) => oc.columns(['repository_id', 'name']).doUpdateSet({ digest: manifest.digest, updated_at: now }))
           .execute();
       }
+      await writeChangeEvent(
+        trx,
+        {
+          action: 'push',
+          repository: manifest.repository,
+          digest: manifest.digest,
+          mediaType: manifest.mediaType,
+          size: manifest.content.length,
+          tag: manifest.tag,
+          actor: manifest.pusher,
+          request: manifest.request,
+        },
+        now,
+      );
       return { missing: [] };
     });
+    if (result.missing.length === 0) this.events?.notify();
+    return result;
   }
 
   async getByTag(repository: string, tag: string): Promise<ManifestRecord | undefined> {
@@ -124,10 +167,18 @@ export class SqlManifestIndex implements ManifestIndex {
     return row && toRecord(row);
   }
 
-  async delete(repository: string, digest: string): Promise<boolean> {
+  async delete(repository: string, digest: string, change: ChangeContext = {}): Promise<boolean> {
     const repositoryId = await this.ctx.findRepositoryId(repository);
     if (repositoryId === undefined) return false;
-    return this.ctx.db.transaction().execute(async (trx) => {
+    const deleted = await this.ctx.db.transaction().execute(async (trx) => {
+      const row = await trx
+        .selectFrom('manifests')
+        .select(['media_type', 'size'])
+        .where('repository_id', '=', repositoryId)
+        .where('digest', '=', digest)
+        .executeTakeFirst();
+      if (!row) return false;
+      const tags = await trx.selectFrom('tags').select('name').where('repository_id', '=', repositoryId).where('digest', '=', digest).orderBy('name').execute();
       const result = await trx
         .deleteFrom('manifests')
         .where('repository_id', '=', repositoryId)
@@ -140,19 +191,63 @@ export class SqlManifestIndex implements ManifestIndex {
         .where('repository_id', '=', repositoryId)
         .where('manifest_digest', '=', digest)
         .execute();
+      await writeChangeEvent(
+        trx,
+        {
+          action: 'delete',
+          repository,
+          digest,
+          mediaType: row.media_type,
+          size: Number(row.size),
+          tag: undefined,
+          removedTags: tags.map((t) => t.name),
+          actor: change.actor,
+          request: change.request,
+        },
+        change.at ?? Date.now(),
+      );
       return true;
     });
+    if (deleted) this.events?.notify();
+    return deleted;
   }
 
-  async deleteTag(repository: string, tag: string): Promise<boolean> {
+  async deleteTag(repository: string, tag: string, change: ChangeContext = {}): Promise<boolean> {
     const repositoryId = await this.ctx.findRepositoryId(repository);
     if (repositoryId === undefined) return false;
-    const result = await this.ctx.db
-      .deleteFrom('tags')
-      .where('repository_id', '=', repositoryId)
-      .where('name', '=', tag)
-      .executeTakeFirst();
-    return Number(result.numDeletedRows) > 0;
+    const deleted = await this.ctx.db.transaction().execute(async (trx) => {
+      const row = await trx
+        .selectFrom('tags as t')
+        .leftJoin('manifests as m', (join) => join.onRef('m.repository_id', '=', 't.repository_id').onRef('m.digest', '=', 't.digest'))
+        .select(['t.digest', 'm.media_type', 'm.size'])
+        .where('t.repository_id', '=', repositoryId)
+        .where('t.name', '=', tag)
+        .executeTakeFirst();
+      if (!row) return false;
+      const result = await trx
+        .deleteFrom('tags')
+        .where('repository_id', '=', repositoryId)
+        .where('name', '=', tag)
+        .executeTakeFirst();
+      if (Number(result.numDeletedRows) === 0) return false;
+      await writeChangeEvent(
+        trx,
+        {
+          action: 'delete',
+          repository,
+          digest: row.digest,
+          mediaType: row.media_type ?? undefined,
+          size: row.size === null ? undefined : Number(row.size),
+          tag,
+          actor: change.actor,
+          request: change.request,
+        },
+        change.at ?? Date.now(),
+      );
+      return true;
+    });
+    if (deleted) this.events?.notify();
+    return deleted;
   }
 
   async listTags(repository: string, page: Page): Promise<string[] | undefined> {

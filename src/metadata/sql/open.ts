@@ -13,6 +13,8 @@ import { migrationProvider } from '../migrations.js';
 import { SqlAnonymousPullIndex, SqlAuditIndex } from './audit-index.js';
 import { SqlBlobIndex } from './blob-index.js';
 import { SqlContext } from './context.js';
+import { SqlDeliveryIndex } from './delivery-index.js';
+import { EventNotifier, SqlEventIndex } from './event-index.js';
 import { SqlFederatedCredentialIndex } from './federated-credential-index.js';
 import { SqlGcIndex } from './gc-index.js';
 import { SqlManifestIndex } from './manifest-index.js';
@@ -20,6 +22,7 @@ import { SqlCredentialIndex, SqlGrantIndex, SqlPrincipalIndex } from './principa
 import { SqlRepositoryIndex } from './repository-index.js';
 import { SqlRefreshTokenIndex, SqlSigningKeyIndex } from './token-index.js';
 import { SqlUploadIndex } from './upload-index.js';
+import { SqlWebhookIndex } from './webhook-index.js';
 
 export async function openSqliteMetadata(file: string): Promise<Metadata> {
   if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
@@ -74,11 +77,12 @@ async function migrate(db: Kysely<Schema>, dialect: 'sqlite' | 'postgres'): Prom
 
 function sqlMetadata(db: Kysely<Schema>): Metadata {
   const ctx = new SqlContext(db);
+  const eventNotifier = new EventNotifier();
   return {
     repositories: new SqlRepositoryIndex(ctx),
     blobs: new SqlBlobIndex(ctx),
     uploads: new SqlUploadIndex(ctx),
-    manifests: new SqlManifestIndex(ctx),
+    manifests: new SqlManifestIndex(ctx, eventNotifier),
     gc: new SqlGcIndex(ctx),
     auth: {
       principals: new SqlPrincipalIndex(ctx),
@@ -89,6 +93,11 @@ function sqlMetadata(db: Kysely<Schema>): Metadata {
       audit: new SqlAuditIndex(ctx),
       anonymousPull: new SqlAnonymousPullIndex(ctx),
       federatedCredentials: new SqlFederatedCredentialIndex(ctx),
+    },
+    events: {
+      webhooks: new SqlWebhookIndex(ctx),
+      events: new SqlEventIndex(ctx, eventNotifier),
+      deliveries: new SqlDeliveryIndex(ctx),
     },
     close: () => db.destroy(),
   };

@@ -4,3 +4,4 @@ export * as secrets from './secrets.js';
 export * as policy from './policy.js';
 export * as federated from './federated.js';
 export * as history from './history.js';
+export * as webhooks from './webhooks.js';

@@ -1,0 +1,70 @@
+/**
+ * Webhook filters: which repository changes a subscription hears about.
+ *
+ * A filter is a list of entries; an empty list matches everything. An entry is `REPOSITORY` or
+ * `REPOSITORY:TAG`:
+ *
+ * - REPOSITORY is a repository pattern with the same grammar and meaning as grants
+ *   (`auth/permissions.ts`): `*` matches within one path component, `**` across components.
+ *   `tripinsights/*` matches `tripinsights/web` but not `tripinsights/web/cache`;
+ *   `tripinsights/**` matches both; `**` alone matches every repository.
+ * - TAG is a tag glob: `*` matches any run of characters (tags have no `/`), everything else is
+ *   literal. `v*` matches `v1` and `v1.2.3`.
+ * - An entry without `:` matches the repository whatever the tag, including changes that have no
+ *   tag (a push by digest, a manifest deleted by digest). An entry with `:` matches only changes
+ *   that carry a matching tag.
+ *
+ * The tags of a change are the tag pushed or deleted, or for a manifest deleted by digest the
+ * tags that pointed at it (deleted with it). Reusing the grant grammar keeps one meaning of `*`
+ * across Berth: `*:v*` is "top-level repositories, tags starting with v", `**:v*` every repository.
+ */
+import { isValidPattern, matchesPattern } from '../auth/permissions.js';
+
+/** Longest filter entry accepted (a repository name is at most 255 characters, a tag 128). */
+const maxEntryLength = 400;
+const tagGlobSyntax = /^[A-Za-z0-9_*][A-Za-z0-9_.*-]{0,127}$/;
+
+/** Why `entry` is not a valid filter entry, or undefined when it is. */
+export function filterEntryProblem(entry: string): string | undefined {
+  if (entry.length === 0 || entry.length > maxEntryLength) return `a filter entry is 1-${maxEntryLength} characters`;
+  const colon = entry.indexOf(':');
+  const repository = colon === -1 ? entry : entry.slice(0, colon);
+  if (!isValidPattern(repository)) {
+    return `${JSON.stringify(repository.slice(0, 100))} is not a repository pattern (lower-case path components, * within one component, ** across)`;
+  }
+  if (colon !== -1 && !tagGlobSyntax.test(entry.slice(colon + 1))) {
+    return `${JSON.stringify(entry.slice(colon + 1, colon + 101))} is not a tag glob (tag characters and *)`;
+  }
+  return undefined;
+}
+
+export interface FilterSubject {
+  repository: string;
+  /** Tags the change carries (see the module comment); empty for a change without a tag. */
+  tags: readonly string[];
+}
+
+/** True if the change matches `filters` (an empty list matches everything). */
+export function matchesFilters(filters: readonly string[], change: FilterSubject): boolean {
+  return filters.length === 0 || filters.some((entry) => matchesEntry(entry, change));
+}
+
+function matchesEntry(entry: string, change: FilterSubject): boolean {
+  const colon = entry.indexOf(':');
+  if (colon === -1) return matchesPattern(entry, change.repository);
+  if (!matchesPattern(entry.slice(0, colon), change.repository)) return false;
+  const tag = tagGlob(entry.slice(colon + 1));
+  return change.tags.some((t) => tag.test(t));
+}
+
+const tagGlobs = new Map<string, RegExp>();
+
+function tagGlob(glob: string): RegExp {
+  let regex = tagGlobs.get(glob);
+  if (!regex) {
+    regex = new RegExp(`^${glob.split('*').map((part) => part.replace(/[.+?^${}()|[\]\\-]/g, '\\$&')).join('.*')}$`);
+    if (tagGlobs.size > 10_000) tagGlobs.clear();
+    tagGlobs.set(glob, regex);
+  }
+  return regex;
+}

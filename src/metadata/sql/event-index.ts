@@ -1,0 +1,144 @@
+/**
+ * The event outbox in SQL. `writeEvent` is called inside the transaction of the change an event
+ * describes (the manifest index's put/delete/deleteTag), so the event commits or rolls back with
+ * it. After a commit the writer calls `EventNotifier.notify()`, which wakes this process's
+ * dispatcher at once; other replicas find the event by polling.
+ */
+import { randomUUID } from 'node:crypto';
+import type { EventIndex, EventRecord, NewEvent } from '../event-store.js';
+import type { EventAction } from '../../events/payload.js';
+import type { Db, SqlContext } from './context.js';
+
+/** In-process "an event was committed" signal, shared by the writers and the dispatcher. */
+export class EventNotifier {
+  private readonly listeners = new Set<() => void>();
+
+  subscribe(listener: () => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /** Call after the transaction that wrote an event has committed. Listeners must not throw. */
+  notify(): void {
+    for (const listener of this.listeners) listener();
+  }
+}
+
+/** Inserts the event row; must run inside the change's transaction. */
+export async function writeEvent(db: Db, event: NewEvent, now: number): Promise<void> {
+  await db
+    .insertInto('events')
+    .values({
+      id: event.id,
+      action: event.action,
+      repository: event.repository ?? null,
+      tags: JSON.stringify(event.tags),
+      digest: event.digest ?? null,
+      payload: event.payload,
+      subscription_id: event.subscriptionId ?? null,
+      created_at: now,
+      fanned_out_at: null,
+    })
+    .execute();
+}
+
+interface EventRow {
+  id: string;
+  action: string;
+  repository: string | null;
+  tags: string;
+  digest: string | null;
+  payload: string;
+  subscription_id: string | null;
+  created_at: number | string;
+  fanned_out_at: number | string | null;
+}
+
+function toRecord(row: EventRow): EventRecord {
+  return {
+    id: row.id,
+    action: row.action as EventAction,
+    repository: row.repository ?? undefined,
+    tags: JSON.parse(row.tags) as string[],
+    digest: row.digest ?? undefined,
+    payload: row.payload,
+    subscriptionId: row.subscription_id ?? undefined,
+    createdAt: Number(row.created_at),
+    fannedOutAt: row.fanned_out_at === null ? undefined : Number(row.fanned_out_at),
+  };
+}
+
+export class SqlEventIndex implements EventIndex {
+  constructor(
+    private readonly ctx: SqlContext,
+    private readonly notifier: EventNotifier,
+  ) {}
+
+  async append(event: NewEvent, now: number): Promise<void> {
+    await writeEvent(this.ctx.db, event, now);
+    this.notifier.notify();
+  }
+
+  async get(id: string): Promise<EventRecord | undefined> {
+    const row = await this.ctx.db.selectFrom('events').selectAll().where('id', '=', id).executeTakeFirst();
+    return row && toRecord(row);
+  }
+
+  async pendingFanOut(limit: number): Promise<EventRecord[]> {
+    const rows = await this.ctx.db
+      .selectFrom('events')
+      .selectAll()
+      .where('fanned_out_at', 'is', null)
+      .orderBy('created_at')
+      .orderBy('id')
+      .limit(limit)
+      .execute();
+    return rows.map(toRecord);
+  }
+
+  async fanOut(eventId: string, subscriptionIds: readonly string[], now: number): Promise<number> {
+    return this.ctx.db.transaction().execute(async (trx) => {
+      let created = 0;
+      for (const subscriptionId of subscriptionIds) {
+        // The unique (event_id, subscription_id) key makes this idempotent across replicas and restarts.
+        const result = await trx
+          .insertInto('deliveries')
+          .values({
+            id: randomUUID(),
+            event_id: eventId,
+            subscription_id: subscriptionId,
+            status: 'pending',
+            attempts: 0,
+            cycle: 0,
+            next_attempt_at: now,
+            claimed_by: null,
+            claimed_until: null,
+            created_at: now,
+            updated_at: now,
+          })
+          .onConflict((oc) => oc.columns(['event_id', 'subscription_id']).doNothing())
+          .executeTakeFirst();
+        created += Number(result.numInsertedOrUpdatedRows ?? 0);
+      }
+      await trx.updateTable('events').set({ fanned_out_at: now }).where('id', '=', eventId).where('fanned_out_at', 'is', null).execute();
+      return created;
+    });
+  }
+
+  async prune(cutoff: number): Promise<number> {
+    // Deliveries and attempts go with their event (ON DELETE CASCADE).
+    const result = await this.ctx.db
+      .deleteFrom('events')
+      .where('created_at', '<', cutoff)
+      .where('fanned_out_at', 'is not', null)
+      .where(({ not, exists, selectFrom }) =>
+        not(exists(selectFrom('deliveries').select('deliveries.id').whereRef('deliveries.event_id', '=', 'events.id').where('deliveries.status', '=', 'pending'))),
+      )
+      .executeTakeFirst();
+    return Number(result.numDeletedRows);
+  }
+
+  onAppended(listener: () => void): () => void {
+    return this.notifier.subscribe(listener);
+  }
+}
