@@ -17,6 +17,7 @@ import { createEgress } from './net/egress.js';
 import type { Metadata } from './metadata/store.js';
 import { systemClock, type Clock } from './registry/context.js';
 import { createRegistry, type Registry } from './registry/index.js';
+import { SyncService } from './sync/service.js';
 import type { StorageDriver } from './storage/driver.js';
 
 export interface AppDependencies {
@@ -50,7 +51,8 @@ export function createApp(deps: AppDependencies): App {
   const auth = createAuth(config.auth, config.federation, deps.metadata.auth, registry.context.clock, logger);
   const egress = createEgress(config.egress);
   const webhooks = new Webhooks({ config: config.webhooks, store: deps.metadata.events, egress, clock: registry.context.clock, logger });
-  const services: Services = { registry, auth, egress, webhooks };
+  const sync = new SyncService(deps.metadata, registry, egress, config.sync, logger);
+  const services: Services = { registry, auth, egress, webhooks, sync };
   const listener = registryListener(services, logger);
   const server = config.tls
     ? createHttpsServer({ cert: readFileSync(config.tls.cert), key: readFileSync(config.tls.key) }, listener)
@@ -84,6 +86,7 @@ export function createApp(deps: AppDependencies): App {
       });
       sweep = setInterval(sweepUploads, config.limits.uploadSweepIntervalMs);
       sweep.unref();
+      sync.start();
       webhooks.start();
       const address = server.address() as AddressInfo;
       const shownHost = address.family === 'IPv6' ? `[${address.address}]` : address.address;
@@ -91,6 +94,7 @@ export function createApp(deps: AppDependencies): App {
     },
     async close() {
       if (sweep) clearInterval(sweep);
+      await sync.stop();
       await webhooks.stop();
       await new Promise<void>((ok) => {
         server.close(() => ok());

@@ -57,6 +57,7 @@ const name = '(?<name>.+)';
 const v2 = (suffix: string) => new RegExp(`^/v2/${suffix}$`);
 const api = (suffix: string) => new RegExp(`^/api/v1/${suffix}$`);
 const principal = 'principals/(?<principal>[^/]+)';
+const syncRule = 'sync/rules/(?<rule>[^/]+)';
 const webhook = 'webhooks/(?<webhook>[^/]+)';
 
 export const routes: readonly Route[] = [
@@ -105,6 +106,15 @@ export const routes: readonly Route[] = [
   { name: 'webhook-deliveries', method: 'GET', path: api(`${webhook}/deliveries`), guard: 'owner', handle: admin.webhooks.deliveries },
   { name: 'webhook-delivery', method: 'GET', path: api(`${webhook}/deliveries/(?<delivery>[^/]+)`), guard: 'owner', handle: admin.webhooks.delivery },
   { name: 'webhook-redeliver', method: 'POST', path: api(`${webhook}/deliveries/(?<delivery>[^/]+)/redeliver`), guard: 'owner', handle: admin.webhooks.redeliver },
+  { name: 'sync-rules', method: 'GET', path: api('sync/rules'), guard: 'owner', handle: admin.sync.list },
+  { name: 'sync-rules', method: 'POST', path: api('sync/rules'), guard: 'owner', handle: admin.sync.create },
+  { name: 'sync-rule', method: 'GET', path: api(syncRule), guard: 'owner', handle: admin.sync.get },
+  { name: 'sync-rule', method: 'PATCH', path: api(syncRule), guard: 'owner', handle: admin.sync.update },
+  { name: 'sync-rule', method: 'DELETE', path: api(syncRule), guard: 'owner', handle: admin.sync.remove },
+  { name: 'sync-run', method: 'POST', path: api(`${syncRule}/run`), guard: 'owner', handle: admin.sync.run },
+  { name: 'sync-status', method: 'GET', path: api(`${syncRule}/status`), guard: 'owner', handle: admin.sync.status },
+  // Public: webhook senders authenticate with the rule's secret (signature or bearer), checked by the handler.
+  { name: 'sync-webhook', method: 'POST', path: api(`${syncRule}/webhook`), guard: 'public', handle: admin.sync.webhook },
   // Not an owner route: the default `registry` guard makes it need pull on `name`, like a manifest GET.
   { name: 'history', method: 'GET', path: api(`repositories/${name}/history`), handle: admin.history.list },
 ];

@@ -7,12 +7,15 @@ import type { Auth } from '../auth/index.js';
 import type { Webhooks } from '../events/webhooks.js';
 import type { Egress } from '../net/egress.js';
 import type { Registry } from '../registry/index.js';
+import type { SyncService } from '../sync/service.js';
 
 export interface Services {
   registry: Registry;
   auth: Auth;
   /** The only way to make outbound requests on a user's behalf (webhooks, import, sync). */
   egress: Egress;
+  /** Selective sync: rules, the webhook receiver, the worker (`src/sync`). */
+  sync: SyncService;
   /** Webhook subscriptions, deliveries and the dispatcher (`src/events`). */
   webhooks: Webhooks;
 }

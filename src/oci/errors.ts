@@ -50,6 +50,9 @@ export const errorCodes = {
   IMPORT_STATE: { status: 409, message: 'the import job is not in a state that allows this' },
   // The egress policy (src/net/egress.ts) refused an outbound destination given in a request.
   EGRESS_REFUSED: { status: 400, message: 'the egress policy refuses that destination' },
+  // Selective sync (src/sync, /api/v1/sync/rules).
+  SYNC_RULE_UNKNOWN: { status: 404, message: 'sync rule unknown' },
+  SYNC_RULE_EXISTS: { status: 409, message: 'a sync rule with that name already exists' },
 } as const satisfies Record<string, { status: number; message: string }>;
 
 export type ErrorCode = keyof typeof errorCodes;
@@ -78,6 +81,8 @@ const wireCode: Partial<Record<ErrorCode, ErrorCode>> = {
   IMPORT_UNKNOWN: 'NAME_UNKNOWN',
   IMPORT_STATE: 'UNSUPPORTED',
   EGRESS_REFUSED: 'DENIED',
+  SYNC_RULE_UNKNOWN: 'NAME_UNKNOWN',
+  SYNC_RULE_EXISTS: 'NAME_INVALID',
 };
 
 export class RegistryError extends Error {

@@ -20,6 +20,7 @@ import { SqlGcIndex } from './gc-index.js';
 import { SqlManifestIndex } from './manifest-index.js';
 import { SqlCredentialIndex, SqlGrantIndex, SqlPrincipalIndex } from './principal-index.js';
 import { SqlRepositoryIndex } from './repository-index.js';
+import { SqlSyncIndex } from './sync-index.js';
 import { SqlRefreshTokenIndex, SqlSigningKeyIndex } from './token-index.js';
 import { SqlUploadIndex } from './upload-index.js';
 import { SqlWebhookIndex } from './webhook-index.js';
@@ -99,6 +100,7 @@ function sqlMetadata(db: Kysely<Schema>): Metadata {
       events: new SqlEventIndex(ctx, eventNotifier),
       deliveries: new SqlDeliveryIndex(ctx),
     },
+    sync: new SqlSyncIndex(ctx),
     close: () => db.destroy(),
   };
 }

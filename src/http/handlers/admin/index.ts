@@ -5,3 +5,4 @@ export * as policy from './policy.js';
 export * as federated from './federated.js';
 export * as history from './history.js';
 export * as webhooks from './webhooks.js';
+export * as sync from './sync.js';

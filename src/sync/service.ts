@@ -1,0 +1,271 @@
+/**
+ * Selective sync as one service: rule management, the webhook receiver's logic, on-demand runs
+ * and status, over the metadata store, with the background worker (`worker.ts`) that does the
+ * copying. Built once by `createApp` (`services.sync`); HTTP stays in the handlers
+ * (`http/handlers/admin/sync.ts`), which only parse, authorise and render.
+ *
+ * Receiver contract (docs/sync.md):
+ *   - unknown rule, a rule without the webhook trigger, a missing or wrong signature or bearer
+ *     secret: 401, with the same reasons either way, so the endpoint does not tell which rule
+ *     names exist;
+ *   - authenticated but unparseable: 400;
+ *   - a one-event delivery (Berth, ACR) for a repository outside the rule's globs: 403;
+ *     a Distribution envelope is always 202 (it carries every event of its registry, and a
+ *     refusal would make Distribution retry it forever), with such events listed as `rejected`;
+ *   - otherwise 202 at once: the work is queued, never done in the request. Events that are not
+ *     pushes, untagged manifests and tags the rule filters out are `ignored`; an event id seen
+ *     before is a `duplicate`; an image already queued with the same digest is `unchanged`.
+ */
+import { randomBytes, randomUUID } from 'node:crypto';
+import type { IncomingHttpHeaders } from 'node:http';
+import type { Logger } from 'pino';
+import type { Metadata } from '../metadata/store.js';
+import type { SyncImageStatus, SyncIndex, SyncRuleRecord, SyncWorkItem } from '../metadata/sync-store.js';
+import type { Egress } from '../net/egress.js';
+import { RegistryError } from '../oci/errors.js';
+import { isValidTag } from '../oci/names.js';
+import type { Registry } from '../registry/index.js';
+import { isLoopbackHost } from '../remote/reference.js';
+import { repositorySelected, tagSelected } from './filters.js';
+import { MalformedNotification, authenticateDelivery, parseNotifications, type Notification } from './notifications.js';
+import { applyUpdate, reconcileInterval, specFromInput, type RuleInput, type RuleUpdate, type SecretChange, type SyncRule, type SyncRuleSpec } from './rule.js';
+import { SourcePool } from './sources.js';
+import { SyncWorker, type SyncSettings } from './worker.js';
+
+export type EventOutcome = 'queued' | 'updated' | 'unchanged' | 'duplicate' | 'ignored' | 'rejected' | 'ping';
+
+export interface EventResult {
+  repository: string | null;
+  tag: string | null;
+  digest: string | null;
+  outcome: EventOutcome;
+  reason?: string;
+}
+
+export interface DeliveryResult {
+  /** Events in the delivery. */
+  received: number;
+  /** Events that queued (or refreshed) work. */
+  queued: number;
+  duplicates: number;
+  ignored: number;
+  rejected: number;
+  /** Per event, in order (the first 100). */
+  events: EventResult[];
+}
+
+export interface RuleStatus {
+  rule: SyncRuleRecord;
+  queue: { pending: number; running: number; failing: number; items: SyncWorkItem[] };
+  images: SyncImageStatus[];
+}
+
+const maxReportedEvents = 100;
+
+export class SyncService {
+  readonly store: SyncIndex;
+  readonly worker: SyncWorker;
+  private readonly sources: SourcePool;
+  /** Stands in for the secret of a rule that does not exist, so its 401 reads like a wrong secret. */
+  private readonly decoySecret = randomBytes(32).toString('base64url');
+
+  constructor(
+    metadata: Metadata,
+    private readonly registry: Registry,
+    private readonly egress: Egress,
+    readonly settings: SyncSettings,
+    private readonly logger: Logger,
+  ) {
+    this.store = metadata.sync;
+    this.sources = new SourcePool(egress, settings.defaultLimits, logger);
+    this.worker = new SyncWorker(this.store, registry, this.sources, settings, logger);
+  }
+
+  start(): void {
+    this.worker.start();
+  }
+
+  stop(): Promise<void> {
+    return this.worker.stop();
+  }
+
+  private now(): number {
+    return this.registry.context.clock.now();
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Rules
+
+  /** Creates a rule; returns it and, when Berth generated the webhook secret, that secret (shown once). */
+  async createRule(input: RuleInput): Promise<{ rule: SyncRuleRecord; webhookSecret: string | undefined }> {
+    const { spec, secret } = specFromInput(input, generateSecret);
+    await this.assertSourceAllowed(spec);
+    const now = this.now();
+    const rule: SyncRule = {
+      ...spec,
+      id: randomUUID(),
+      name: input.name,
+      enabled: input.enabled,
+      webhookSecret: secret.kind === 'set' ? secret.secret : null,
+      createdAt: now,
+      updatedAt: now,
+    };
+    // The first run is the backfill: due at once for rules that run by themselves.
+    const automatic = reconcileInterval(spec, this.settings) !== undefined;
+    if (!(await this.store.createRule(rule, automatic ? now : null))) {
+      throw new RegistryError('SYNC_RULE_EXISTS', `a sync rule named ${input.name} already exists`);
+    }
+    this.worker.nudge();
+    return { rule: await this.getRule(input.name), webhookSecret: shownSecret(secret) };
+  }
+
+  async updateRule(name: string, update: RuleUpdate): Promise<{ rule: SyncRuleRecord; webhookSecret: string | undefined }> {
+    const current = await this.getRule(name);
+    const { spec, secret } = applyUpdate(current, update, generateSecret);
+    if (update.source !== undefined) await this.assertSourceAllowed(spec);
+    const enabled = update.enabled ?? current.enabled;
+    const now = this.now();
+    const interval = reconcileInterval(spec, this.settings);
+    // A changed selection or a re-enabled rule is reconciled at once; otherwise the schedule
+    // follows the (maybe new) interval from the last reconcile.
+    const selectionChanged =
+      update.source !== undefined || update.repositories !== undefined || update.tags !== undefined || update.destinationPrefix !== undefined;
+    const reenabled = enabled && !current.enabled;
+    let nextReconcileAt: number | null = null;
+    if (interval !== undefined) {
+      nextReconcileAt = selectionChanged || reenabled || current.state.backfilledAt === null ? now : (current.state.lastReconcileAt ?? now) + interval;
+    }
+    const webhookSecret = secret.kind === 'keep' ? current.webhookSecret : secret.kind === 'drop' ? null : secret.secret;
+    await this.store.updateRule(current.id, { spec, enabled, webhookSecret: spec.triggers.webhook ? webhookSecret : null, nextReconcileAt, now });
+    this.sources.forget(current.id);
+    this.worker.nudge();
+    return { rule: await this.getRule(name), webhookSecret: shownSecret(secret) };
+  }
+
+  async deleteRule(name: string): Promise<SyncRuleRecord> {
+    const rule = await this.getRule(name);
+    await this.store.deleteRule(rule.id);
+    this.sources.forget(rule.id);
+    return rule;
+  }
+
+  /** The rule by name; 404 SYNC_RULE_UNKNOWN otherwise. */
+  async getRule(name: string): Promise<SyncRuleRecord> {
+    const rule = await this.store.findRuleByName(name);
+    if (!rule) throw new RegistryError('SYNC_RULE_UNKNOWN', `no sync rule named ${JSON.stringify(name.slice(0, 64))}`);
+    return rule;
+  }
+
+  listRules(): Promise<SyncRuleRecord[]> {
+    return this.store.listRules();
+  }
+
+  /**
+   * An on-demand run: the whole rule (a reconcile, which copies only what differs), or one image.
+   * Returns when the work is queued; `berth sync run` follows it through the status.
+   */
+  async requestRun(name: string, only?: { repository: string; tag: string }): Promise<{ rule: SyncRuleRecord; requestedAt: number }> {
+    const rule = await this.getRule(name);
+    if (!rule.triggers.onDemand) throw new RegistryError('INVALID_REQUEST', `sync rule ${rule.name} does not allow on-demand runs (triggers.onDemand is false)`);
+    if (!rule.enabled) throw new RegistryError('INVALID_REQUEST', `sync rule ${rule.name} is disabled: enable it first`);
+    const now = this.now();
+    if (only) {
+      if (!repositorySelected(rule.repositories, only.repository)) {
+        throw new RegistryError('INVALID_REQUEST', `${only.repository} is not selected by sync rule ${rule.name} (repositories: ${rule.repositories.join(', ')})`);
+      }
+      if (!isValidTag(only.tag) || !tagSelected(rule.tags, only.tag)) throw new RegistryError('INVALID_REQUEST', `tag ${only.tag} is not selected by sync rule ${rule.name}`);
+      await this.store.enqueue({ ruleId: rule.id, repository: only.repository, tag: only.tag, digest: null, reason: 'manual' }, now);
+    } else {
+      await this.store.requestRun(rule.id, now);
+    }
+    this.worker.nudge();
+    return { rule: await this.getRule(name), requestedAt: now };
+  }
+
+  async status(name: string, filter: { repository?: string | undefined; limit: number }): Promise<RuleStatus> {
+    const rule = await this.getRule(name);
+    const [summary, items, images] = await Promise.all([
+      this.store.queueSummary(rule.id),
+      this.store.listQueue(rule.id, 100),
+      this.store.listImages(rule.id, filter),
+    ]);
+    return { rule, queue: { ...summary, items }, images };
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // The webhook receiver
+
+  /** Authenticates, parses and queues one delivery (see the module comment for the answers). */
+  async receive(name: string, headers: IncomingHttpHeaders, body: Buffer): Promise<DeliveryResult> {
+    const now = this.now();
+    const rule = /^[a-z0-9][a-z0-9._-]{0,62}$/.test(name) ? await this.store.findRuleByName(name) : undefined;
+    const secret = rule?.triggers.webhook && rule.webhookSecret ? rule.webhookSecret : undefined;
+    const check = authenticateDelivery(secret ?? this.decoySecret, headers, body, now, this.settings.signatureToleranceSeconds);
+    if (!check.ok || secret === undefined || !rule) {
+      throw new RegistryError('UNAUTHORIZED', check.ok ? 'the signature does not match' : check.reason);
+    }
+    const headerId = headers['berth-event-id'];
+    let parsed: { envelope: boolean; notifications: Notification[] };
+    try {
+      parsed = parseNotifications(body, typeof headerId === 'string' && headerId.length <= 256 ? headerId : undefined);
+    } catch (err) {
+      if (err instanceof MalformedNotification) throw new RegistryError('INVALID_REQUEST', `malformed notification: ${err.message}`);
+      throw err;
+    }
+    const { envelope, notifications } = parsed;
+    const result: DeliveryResult = { received: notifications.length, queued: 0, duplicates: 0, ignored: 0, rejected: 0, events: [] };
+    for (const n of notifications) {
+      const outcome = await this.accept(rule, n, now);
+      if (outcome.outcome === 'queued' || outcome.outcome === 'updated') result.queued++;
+      else if (outcome.outcome === 'duplicate') result.duplicates++;
+      else if (outcome.outcome === 'rejected') result.rejected++;
+      else if (outcome.outcome === 'ignored') result.ignored++;
+      if (result.events.length < maxReportedEvents) result.events.push(outcome);
+    }
+    if (!envelope && result.rejected > 0) {
+      const repository = notifications[0]?.repository ?? '';
+      throw new RegistryError('DENIED', `repository ${repository} is not synced by this rule (it accepts ${rule.repositories.join(', ')})`, { repository });
+    }
+    if (result.queued > 0) this.worker.nudge();
+    this.logger.debug({ rule: rule.name, method: check.method, ...result, events: undefined }, 'sync webhook received');
+    return result;
+  }
+
+  private async accept(rule: SyncRuleRecord, n: Notification, now: number): Promise<EventResult> {
+    const base = { repository: n.repository ?? null, tag: n.tag ?? null, digest: n.digest ?? null };
+    if (n.action === 'ping') return { ...base, outcome: 'ping' };
+    if (!rule.enabled) return { ...base, outcome: 'ignored', reason: 'the rule is disabled' };
+    if (n.action !== 'push') return { ...base, outcome: 'ignored', reason: `${n.action} events are not synced (sync copies pushes and never deletes)` };
+    const repository = n.repository as string;
+    if (!repositorySelected(rule.repositories, repository)) return { ...base, outcome: 'rejected', reason: 'the repository is not in the rule\'s allow-list' };
+    if (n.tag === undefined) return { ...base, outcome: 'ignored', reason: 'untagged manifest (platform manifests and referrers are copied with their tagged image)' };
+    if (!tagSelected(rule.tags, n.tag)) return { ...base, outcome: 'ignored', reason: 'the tag is filtered out by the rule' };
+    const item = { ruleId: rule.id, repository, tag: n.tag, digest: n.digest ?? null, reason: 'webhook' as const };
+    const queued = n.id !== undefined ? await this.store.acceptDelivery(n.id, item, now) : await this.store.enqueue(item, now);
+    return { ...base, outcome: queued };
+  }
+
+  /**
+   * Rule: a source must be one the egress policy lets Berth reach (checked again at every
+   * connection), and credentials never travel over plain HTTP except to loopback.
+   */
+  private async assertSourceAllowed(spec: SyncRuleSpec): Promise<void> {
+    try {
+      await this.egress.check(spec.source.url);
+    } catch (err) {
+      throw new RegistryError('EGRESS_REFUSED', `source.url: ${(err as Error).message}`);
+    }
+    const url = new URL(spec.source.url);
+    if (url.protocol === 'http:' && spec.source.credentials.kind !== 'anonymous' && !isLoopbackHost(url.host)) {
+      throw new RegistryError('INVALID_REQUEST', `source.url: credentials are never sent over plain HTTP; use https:// (plain HTTP only for anonymous sources or loopback)`);
+    }
+  }
+}
+
+function generateSecret(): string {
+  return randomBytes(32).toString('base64url');
+}
+
+function shownSecret(change: SecretChange): string | undefined {
+  return change.kind === 'set' && change.generated ? change.secret : undefined;
+}

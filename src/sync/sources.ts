@@ -1,0 +1,79 @@
+/**
+ * One `RemoteRegistry` per rule, kept while the rule is unchanged, so the source's rate limit,
+ * its `429 Retry-After` pause and its cached tokens are shared by the rule's reconcile and every
+ * image it copies. A client is rebuilt when the rule changes, and after `maxAgeMs` so a rotated
+ * `passwordFile` or `passwordEnv` is read again (an `oidc` token file is read at every token
+ * request by the client itself).
+ */
+import { readFile } from 'node:fs/promises';
+import type { Logger } from 'pino';
+import type { Egress } from '../net/egress.js';
+import { RegistryError } from '../oci/errors.js';
+import { RemoteRegistry, type RemoteCredentials } from '../remote/client.js';
+import type { SyncRule } from './rule.js';
+
+export interface SourceLimits {
+  requestsPerSecond: number;
+  concurrency: number;
+}
+
+const maxAgeMs = 10 * 60 * 1000;
+
+export class SourcePool {
+  private readonly clients = new Map<string, { updatedAt: number; builtAt: number; remote: RemoteRegistry }>();
+
+  constructor(
+    private readonly egress: Egress,
+    private readonly defaults: SourceLimits,
+    private readonly logger: Logger,
+    private readonly env: NodeJS.ProcessEnv = process.env,
+  ) {}
+
+  /** The rule's client; throws RegistryError INVALID_REQUEST when its credentials cannot be read. */
+  async get(rule: SyncRule): Promise<RemoteRegistry> {
+    const cached = this.clients.get(rule.id);
+    if (cached && cached.updatedAt === rule.updatedAt && Date.now() - cached.builtAt < maxAgeMs) return cached.remote;
+    const remote = new RemoteRegistry({
+      baseUrl: rule.source.url,
+      credentials: await this.credentials(rule),
+      egress: this.egress,
+      limits: this.limits(rule),
+      userAgent: 'berth-sync',
+      logger: this.logger,
+    });
+    this.clients.set(rule.id, { updatedAt: rule.updatedAt, builtAt: Date.now(), remote });
+    return remote;
+  }
+
+  /** The rule's effective per-source limits. */
+  limits(rule: Pick<SyncRule, 'limits'>): SourceLimits {
+    return {
+      requestsPerSecond: rule.limits.requestsPerSecond ?? this.defaults.requestsPerSecond,
+      concurrency: rule.limits.concurrency ?? this.defaults.concurrency,
+    };
+  }
+
+  forget(ruleId: string): void {
+    this.clients.delete(ruleId);
+  }
+
+  private async credentials(rule: SyncRule): Promise<RemoteCredentials> {
+    const c = rule.source.credentials;
+    if (c.kind !== 'basic') return c;
+    if (c.password !== undefined) return { kind: 'basic', username: c.username, password: c.password };
+    if (c.passwordEnv !== undefined) {
+      const value = this.env[c.passwordEnv];
+      if (!value) throw new RegistryError('INVALID_REQUEST', `the source password variable ${c.passwordEnv} is not set in the server's environment`);
+      return { kind: 'basic', username: c.username, password: value };
+    }
+    const file = c.passwordFile as string;
+    let password: string;
+    try {
+      password = (await readFile(file, 'utf8')).replace(/\r?\n$/, '');
+    } catch (err) {
+      throw new RegistryError('INVALID_REQUEST', `cannot read the source password file ${file} (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+    }
+    if (!password) throw new RegistryError('INVALID_REQUEST', `the source password file ${file} is empty`);
+    return { kind: 'basic', username: c.username, password };
+  }
+}

@@ -1,0 +1,349 @@
+/**
+ * The sync worker: the background loop that reconciles rules and copies queued images. Started
+ * by `App.listen()` and stopped by `App.close()`; several replicas may run it against one
+ * database, because every reconcile and every image is claimed with a lease first (see
+ * `metadata/sync-store.ts`), renewed by a heartbeat while it runs, and handed back on failure.
+ *
+ * Level-based: an item names (rule, repository, tag) and the worker re-reads the world (the
+ * source's digest by HEAD, this registry's tag) instead of trusting what a notification said, so
+ * duplicated, reordered or stale notifications converge on the source's current state, and an
+ * image already at the source's digest is never copied again.
+ */
+import { hostname } from 'node:os';
+import { randomUUID } from 'node:crypto';
+import type { Logger } from 'pino';
+import type { Config } from '../config/schema.js';
+import { isRegistryError } from '../oci/errors.js';
+import type { Registry } from '../registry/index.js';
+import type { ReconcileStats, SyncIndex, SyncRuleRecord, SyncWorkItem } from '../metadata/sync-store.js';
+import { copyImage } from '../replication/copy.js';
+import type { RemoteRegistry } from '../remote/client.js';
+import { literalRepositories, repositorySelected, tagSelected } from './filters.js';
+import { destinationOf, reconcileInterval, type SyncRule } from './rule.js';
+import type { SourcePool } from './sources.js';
+
+export type SyncSettings = Config['sync'];
+
+/** Errors that another attempt cannot fix (until the rule or the source changes). */
+const permanentCodes = new Set(['INVALID_REQUEST', 'NAME_INVALID', 'EGRESS_REFUSED']);
+const maxErrorLength = 1000;
+
+export class SyncWorker {
+  /** This process's lease-holder id. */
+  readonly owner = `${hostname()}/${process.pid}/${randomUUID().slice(0, 8)}`;
+  private timer: NodeJS.Timeout | undefined;
+  private started = false;
+  private stopped = false;
+  private ticking = false;
+  private tickAgain = false;
+  private reconciling = false;
+  private copying = 0;
+  private lastPrune = 0;
+  private readonly inFlight = new Set<Promise<void>>();
+  private readonly abort = new AbortController();
+
+  constructor(
+    private readonly store: SyncIndex,
+    private readonly registry: Registry,
+    private readonly sources: SourcePool,
+    private readonly settings: SyncSettings,
+    private readonly logger: Logger,
+  ) {}
+
+  start(): void {
+    if (this.started || !this.settings.enabled) return;
+    this.started = true;
+    this.schedule(0);
+  }
+
+  /** Look for work now (a webhook queued something, an on-demand run was asked for). */
+  nudge(): void {
+    if (this.started && !this.stopped) this.schedule(0);
+  }
+
+  /** Stops claiming work, aborts what runs and waits for it to hand its claims back. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.abort.abort(new Error('the server is shutting down'));
+    await Promise.allSettled([...this.inFlight]);
+  }
+
+  private now(): number {
+    return this.registry.context.clock.now();
+  }
+
+  private schedule(delayMs: number): void {
+    if (this.stopped) return;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = setTimeout(() => void this.tick(), delayMs);
+    this.timer.unref();
+  }
+
+  private track(work: Promise<void>): void {
+    this.inFlight.add(work);
+    void work.finally(() => {
+      this.inFlight.delete(work);
+      this.nudge();
+    });
+  }
+
+  private async tick(): Promise<void> {
+    if (this.ticking) {
+      this.tickAgain = true;
+      return;
+    }
+    this.ticking = true;
+    try {
+      const now = this.now();
+      const leaseUntil = now + this.settings.leaseMs;
+      // One reconcile at a time per process; the copies it queues run alongside.
+      if (!this.reconciling) {
+        const rule = await this.store.claimDueRule(this.owner, now, leaseUntil);
+        if (rule) {
+          this.reconciling = true;
+          this.track(this.reconcile(rule).finally(() => (this.reconciling = false)));
+        }
+      }
+      const free = this.settings.queueConcurrency - this.copying;
+      if (free > 0 && !this.stopped) {
+        for (const item of await this.store.claimItems(this.owner, free, now, leaseUntil)) {
+          this.copying++;
+          this.track(this.process(item).finally(() => this.copying--));
+        }
+      }
+      if (now - this.lastPrune > 60_000) {
+        this.lastPrune = now;
+        await this.store.pruneDeliveries(now - this.settings.dedupeWindowMs);
+      }
+    } catch (err) {
+      this.logger.error({ err }, 'sync worker tick failed');
+    } finally {
+      this.ticking = false;
+      if (this.tickAgain) {
+        this.tickAgain = false;
+        this.schedule(0);
+      } else {
+        this.schedule(this.settings.workerIntervalMs);
+      }
+    }
+  }
+
+  /**
+   * A reconcile: list the source's repositories (catalog filtered by the rule's globs, plus the
+   * globs without wildcards, which is all there is when the source hides its catalog) and their
+   * selected tags, HEAD each tag, and queue those whose digest differs from this registry's. The
+   * first successful one is the backfill.
+   */
+  private async reconcile(rule: SyncRuleRecord): Promise<void> {
+    const stats: ReconcileStats = { repositories: 0, tags: 0, queued: 0, errors: 0 };
+    const signal = this.abort.signal;
+    const heartbeat = setInterval(() => {
+      void this.store.renewRuleLease(rule.id, this.owner, this.now() + this.settings.leaseMs, stats).catch(() => undefined);
+    }, Math.max(1000, Math.floor(this.settings.leaseMs / 3)));
+    heartbeat.unref();
+    let failure: string | null = null;
+    let firstImageError: string | undefined;
+    this.logger.info({ rule: rule.name, backfill: rule.state.backfilledAt === null }, 'sync reconcile started');
+    try {
+      const remote = await this.sources.get(rule);
+      const repositories = await this.sourceRepositories(rule, remote, signal);
+      const concurrency = this.sources.limits(rule).concurrency;
+      for (const repository of repositories) {
+        signal.throwIfAborted();
+        stats.repositories++;
+        let tags: string[];
+        try {
+          tags = (await remote.listTags(repository, signal)).filter((tag) => tagSelected(rule.tags, tag));
+        } catch (err) {
+          if (signal.aborted) throw err;
+          stats.errors++;
+          firstImageError ??= `${repository}: ${errorText(err)}`;
+          continue;
+        }
+        await forEachLimited(tags, concurrency, async (tag) => {
+          signal.throwIfAborted();
+          stats.tags++;
+          try {
+            if (await this.check(rule, remote, repository, tag, signal)) stats.queued++;
+          } catch (err) {
+            if (signal.aborted) throw err;
+            stats.errors++;
+            const message = errorText(err);
+            firstImageError ??= `${repository}:${tag}: ${message}`;
+            await this.store.recordImage({ ruleId: rule.id, repository, tag, lastCheckedAt: this.now(), lastError: message, lastErrorAt: this.now() });
+          }
+        });
+      }
+    } catch (err) {
+      if (signal.aborted) {
+        clearInterval(heartbeat);
+        // Hand the lease back without an outcome; the next process picks the reconcile up.
+        await this.store.finishReconcile(rule.id, this.owner, {
+          at: this.now(),
+          error: 'interrupted by a shutdown',
+          stats,
+          nextReconcileAt: this.now(),
+          backfilled: false,
+        }).catch(() => undefined);
+        return;
+      }
+      failure = errorText(err);
+    } finally {
+      clearInterval(heartbeat);
+    }
+    const at = this.now();
+    const interval = reconcileInterval(rule, this.settings);
+    const error = failure ?? (stats.errors > 0 ? `${stats.errors} of ${stats.tags} images failed; first: ${firstImageError ?? 'unknown'}` : null);
+    await this.store.finishReconcile(rule.id, this.owner, {
+      at,
+      error,
+      stats,
+      nextReconcileAt: interval === undefined ? null : at + interval,
+      backfilled: failure === null,
+    });
+    if (error) await this.store.recordRuleOutcome(rule.id, { error, at });
+    this.logger.info({ rule: rule.name, ...stats, error }, 'sync reconcile finished');
+  }
+
+  private async sourceRepositories(rule: SyncRule, remote: RemoteRegistry, signal: AbortSignal): Promise<string[]> {
+    const literal = literalRepositories(rule.repositories);
+    const wildcard = rule.repositories.length > literal.length;
+    if (!wildcard) return literal;
+    let catalog: string[];
+    try {
+      catalog = await remote.listRepositories(signal);
+    } catch (err) {
+      if (signal.aborted || literal.length === 0) throw new Error(`cannot list the source's repositories (${errorText(err)}); list them without wildcards if the source hides its catalog`);
+      this.logger.warn({ rule: rule.name, err: errorText(err) }, 'source catalog unavailable; syncing the listed repositories only');
+      return literal;
+    }
+    return [...new Set([...catalog.filter((name) => repositorySelected(rule.repositories, name)), ...literal])].sort();
+  }
+
+  /** HEADs one tag; queues it when this registry's copy differs. True if it was queued. */
+  private async check(rule: SyncRule, remote: RemoteRegistry, repository: string, tag: string, signal: AbortSignal): Promise<boolean> {
+    const source = await remote.resolve(repository, tag, signal);
+    if (!source) return false; // deleted between the listing and the HEAD
+    const local = await this.registry.context.metadata.manifests.getByTag(destinationOf(rule, repository), tag);
+    const now = this.now();
+    if (local?.digest === source.digest) {
+      await this.store.recordImage({ ruleId: rule.id, repository, tag, sourceDigest: source.digest, digest: local.digest, lastCheckedAt: now, lastError: null, lastErrorAt: null });
+      return false;
+    }
+    await this.store.recordImage({ ruleId: rule.id, repository, tag, sourceDigest: source.digest, lastCheckedAt: now });
+    const queued = await this.store.enqueue({ ruleId: rule.id, repository, tag, digest: source.digest, reason: 'reconcile' }, now);
+    if (queued !== 'unchanged') this.nudge();
+    return queued !== 'unchanged';
+  }
+
+  /** One queued image: HEAD the source, compare with this registry, copy if they differ. */
+  private async process(item: SyncWorkItem): Promise<void> {
+    const signal = this.abort.signal;
+    const rule = await this.store.getRule(item.ruleId);
+    if (!rule) return; // deleted with its queue
+    if (!rule.enabled || !repositorySelected(rule.repositories, item.repository) || !tagSelected(rule.tags, item.tag)) {
+      // The rule changed since this was queued; re-enabling a rule reconciles it.
+      await this.store.completeItem(item, this.owner);
+      return;
+    }
+    const heartbeat = setInterval(() => {
+      void this.store.renewItemLease(item, this.owner, this.now() + this.settings.leaseMs).catch(() => undefined);
+    }, Math.max(1000, Math.floor(this.settings.leaseMs / 3)));
+    heartbeat.unref();
+    const key = { ruleId: rule.id, repository: item.repository, tag: item.tag };
+    const target = destinationOf(rule, item.repository);
+    try {
+      const remote = await this.sources.get(rule);
+      const source = await remote.resolve(item.repository, item.tag, signal);
+      if (!source) {
+        const message = `${item.repository}:${item.tag} does not exist on the source (deleted after it was announced?)`;
+        await this.store.recordImage({ ...key, lastCheckedAt: this.now(), lastError: message, lastErrorAt: this.now() });
+        await this.store.completeItem(item, this.owner);
+        return;
+      }
+      const local = await this.registry.context.metadata.manifests.getByTag(target, item.tag);
+      if (local?.digest === source.digest) {
+        await this.store.recordImage({ ...key, sourceDigest: source.digest, digest: local.digest, lastCheckedAt: this.now(), lastError: null, lastErrorAt: null });
+        await this.store.completeItem(item, this.owner);
+        return;
+      }
+      const result = await copyImage(this.registry, {
+        source: remote,
+        sourceRepository: item.repository,
+        reference: item.tag,
+        targetRepository: target,
+        targetTags: [item.tag],
+        includeReferrers: rule.includeReferrers,
+        force: true,
+        signal,
+        concurrency: this.sources.limits(rule).concurrency,
+        pusher: {
+          principalId: `sync:${rule.id}`,
+          principalName: `sync:${rule.name}`,
+          provenance: { sync: { rule: rule.name, source: rule.source.url, repository: item.repository, tag: item.tag, reason: item.reason } },
+        },
+      });
+      const at = this.now();
+      await this.store.recordImage({ ...key, sourceDigest: result.digest, digest: result.digest, lastCheckedAt: at, lastSyncAt: at, lastError: null, lastErrorAt: null, copied: true });
+      await this.store.recordRuleOutcome(rule.id, { syncedAt: at, at });
+      await this.store.completeItem(item, this.owner);
+      this.logger.info(
+        { rule: rule.name, source: `${item.repository}:${item.tag}`, target: `${target}:${item.tag}`, digest: result.digest, blobsCopied: result.blobsCopied, bytes: result.bytesCopied },
+        'synced image',
+      );
+    } catch (err) {
+      if (signal.aborted) {
+        await this.store.releaseItem(item, this.owner).catch(() => undefined);
+        return;
+      }
+      await this.failed(rule, item, err);
+    } finally {
+      clearInterval(heartbeat);
+    }
+  }
+
+  private async failed(rule: SyncRuleRecord, item: SyncWorkItem, err: unknown): Promise<void> {
+    const message = errorText(err);
+    const at = this.now();
+    const attempts = item.attempts + 1;
+    const permanent = isRegistryError(err) && permanentCodes.has(err.code);
+    const giveUp = permanent || attempts >= this.settings.retry.maxAttempts;
+    if (!isRegistryError(err)) this.logger.error({ err, rule: rule.name, image: `${item.repository}:${item.tag}` }, 'sync copy failed');
+    else this.logger.warn({ rule: rule.name, image: `${item.repository}:${item.tag}`, code: err.code, attempts, giveUp, error: message }, 'sync copy failed');
+    await this.store.recordImage({ ruleId: rule.id, repository: item.repository, tag: item.tag, lastCheckedAt: at, lastError: message, lastErrorAt: at });
+    await this.store.recordRuleOutcome(rule.id, { error: `${item.repository}:${item.tag}: ${message}`, at });
+    if (giveUp) {
+      // The error stays in the image's status; the next reconcile queues it again.
+      await this.store.completeItem(item, this.owner);
+      return;
+    }
+    const { initialDelayMs, maxDelayMs } = this.settings.retry;
+    const delay = Math.min(maxDelayMs, initialDelayMs * 2 ** (attempts - 1));
+    await this.store.retryItem(item, this.owner, at + delay, message);
+  }
+}
+
+/** A failure as stored in status rows: RegistryErrors say what to do; anything else is a bug, logged in full. */
+export function errorText(err: unknown): string {
+  const text = isRegistryError(err) || err instanceof Error ? err.message : String(err);
+  return text.length > maxErrorLength ? `${text.slice(0, maxErrorLength - 1)}…` : text;
+}
+
+/** Runs `task` over `values` with at most `limit` at once; the first failure stops new starts and is rethrown after the others settle. */
+async function forEachLimited<T>(values: readonly T[], limit: number, task: (value: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  let failed: { error: unknown } | undefined;
+  const lanes = Array.from({ length: Math.max(1, Math.min(limit, values.length)) }, async () => {
+    while (!failed && next < values.length) {
+      const value = values[next++] as T;
+      try {
+        await task(value);
+      } catch (error) {
+        failed ??= { error };
+      }
+    }
+  });
+  await Promise.all(lanes);
+  if (failed) throw failed.error;
+}

@@ -1,0 +1,175 @@
+/**
+ * What the sync tests share: Berth instances configured for loopback sync, images built as OCI
+ * layouts and pushed over the registry API, signed deliveries, and bounded polling waits.
+ */
+import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { ConfigInput } from '../../src/config/schema.js';
+import { signDelivery } from '../../src/events/signature.js';
+import { bearer, tokenFor } from '../auth/helpers.js';
+import { Api } from '../admin/helpers.js';
+import { initLayout, readBlob, writeImage, writeIndex, type Descriptor, type IndexFixture } from '../support/oci-layout.js';
+import { ownerName, ownerPassword, startTestServer, type TestServer } from '../support/server.js';
+
+/** Loopback is private: the sync tests allow it explicitly (one test shows it refused without). */
+export const loopbackEgress = { allowPrivateNetworks: false, allow: ['127.0.0.1/32', '::1/128'] };
+
+/** Short intervals so background work shows up quickly; never a timing assertion. */
+export const fastSync: NonNullable<ConfigInput['sync']> = {
+  workerIntervalMs: 100,
+  minPollIntervalMs: 50,
+  leaseMs: 10_000,
+  retry: { initialDelayMs: 200, maxDelayMs: 1000, maxAttempts: 3 },
+};
+
+/** A Berth with auth on (owner/owner-password-1), loopback egress allowed and fast sync loops. */
+export function startBerth(options: { egress?: boolean; sync?: ConfigInput['sync'] } = {}): Promise<TestServer> {
+  return startTestServer({
+    auth: true,
+    config: {
+      ...(options.egress === false ? {} : { egress: loopbackEgress }),
+      sync: { ...fastSync, ...options.sync },
+    },
+  });
+}
+
+/** A multi-arch image (an OCI index over linux/amd64 and linux/arm64/v8) in a fresh OCI layout. */
+export interface BuiltImage {
+  dir: string;
+  index: IndexFixture;
+  /** The index's digest and each platform manifest's digest. */
+  digests: string[];
+  dispose(): Promise<void>;
+}
+
+export async function buildMultiArchImage(seed: string): Promise<BuiltImage> {
+  const parent = await mkdtemp(join(tmpdir(), 'berth-sync-image-'));
+  const dir = join(parent, 'layout');
+  await initLayout(dir);
+  const amd64 = await writeImage(dir, { architecture: 'amd64', os: 'linux' }, seed);
+  const arm64 = await writeImage(dir, { architecture: 'arm64', os: 'linux', variant: 'v8' }, seed);
+  const index = await writeIndex(dir, [amd64, arm64]);
+  return {
+    dir,
+    index,
+    digests: [index.index.digest, amd64.manifest.digest, arm64.manifest.digest],
+    dispose: () => rm(parent, { recursive: true, force: true }),
+  };
+}
+
+/** A pull+push access token for `repository` on a test Berth, as the owner. */
+export async function pushToken(base: string, repository: string): Promise<string> {
+  return String((await tokenFor(base, ownerName, ownerPassword, [`repository:${repository}:pull,push`]))['token']);
+}
+
+/**
+ * Pushes an image (index or manifest) from an OCI layout over the registry API: blobs by
+ * monolithic upload, platform manifests by digest, then the root by `tag`. `token` undefined
+ * pushes anonymously (a registry without auth).
+ */
+export async function pushImage(base: string, token: string | undefined, repository: string, tag: string, dir: string, root: Descriptor): Promise<void> {
+  const headers = token === undefined ? {} : bearer(token);
+  const pushBlob = async (digest: string) => {
+    const head = await fetch(`${base}/v2/${repository}/blobs/${digest}`, { method: 'HEAD', headers });
+    if (head.status === 200) return;
+    const res = await fetch(`${base}/v2/${repository}/blobs/uploads/?digest=${digest}`, {
+      method: 'POST',
+      headers: { ...headers, 'Content-Type': 'application/octet-stream' },
+      body: await readBlob(dir, digest),
+    });
+    assert.equal(res.status, 201, `push blob ${digest}: ${await res.text()}`);
+  };
+  const pushManifest = async (descriptor: Descriptor, reference: string) => {
+    const bytes = await readBlob(dir, descriptor.digest);
+    const doc = JSON.parse(bytes.toString('utf8')) as { manifests?: Descriptor[]; config?: Descriptor; layers?: Descriptor[] };
+    for (const child of doc.manifests ?? []) await pushManifest(child, child.digest);
+    if (doc.config) await pushBlob(doc.config.digest);
+    for (const layer of doc.layers ?? []) await pushBlob(layer.digest);
+    const res = await fetch(`${base}/v2/${repository}/manifests/${reference}`, {
+      method: 'PUT',
+      headers: { ...headers, 'Content-Type': descriptor.mediaType },
+      body: bytes,
+    });
+    assert.equal(res.status, 201, `push manifest ${repository}:${reference}: ${await res.text()}`);
+  };
+  await pushManifest(root, tag);
+}
+
+/** The digest a registry serves for repository:reference (HEAD with every manifest type accepted), or undefined on 404. */
+export async function headDigest(base: string, token: string | undefined, repository: string, reference: string): Promise<string | undefined> {
+  const res = await fetch(`${base}/v2/${repository}/manifests/${reference}`, {
+    method: 'HEAD',
+    headers: {
+      ...(token === undefined ? {} : bearer(token)),
+      Accept: 'application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.list.v2+json, application/vnd.docker.distribution.manifest.v2+json',
+    },
+  });
+  if (res.status === 404) return undefined;
+  assert.equal(res.status, 200, `HEAD ${repository}:${reference}`);
+  return res.headers.get('docker-content-digest') ?? undefined;
+}
+
+/** A pull token for `repository` (customer-side checks). */
+export async function pullToken(base: string, repository: string): Promise<string> {
+  return String((await tokenFor(base, ownerName, ownerPassword, [`repository:${repository}:pull`]))['token']);
+}
+
+/** Polls `probe` until it returns a value that is not undefined; fails with `what` after `timeoutMs`. */
+export async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  while (Date.now() < deadline) {
+    try {
+      const value = await probe();
+      if (value !== undefined) return value;
+    } catch (err) {
+      last = err;
+    }
+    await sleep(100);
+  }
+  throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
+}
+
+/** Sends a delivery to a rule's receiver, signed with `secret` (or with the given headers instead). */
+export async function deliver(
+  base: string,
+  rule: string,
+  body: unknown,
+  auth: { secret: string; eventId?: string; at?: number } | { headers: Record<string, string> },
+): Promise<{ status: number; headers: Headers; body: any }> {
+  const text = typeof body === 'string' ? body : JSON.stringify(body);
+  const headers: Record<string, string> = { 'Content-Type': 'application/json' };
+  if ('secret' in auth) {
+    headers['Berth-Signature'] = signDelivery([auth.secret], text, auth.at ?? Date.now());
+    if (auth.eventId) headers['Berth-Event-Id'] = auth.eventId;
+    headers['Berth-Event'] = 'push';
+  } else {
+    Object.assign(headers, auth.headers);
+  }
+  const res = await fetch(`${base}/api/v1/sync/rules/${rule}/webhook`, { method: 'POST', headers, body: text });
+  const raw = await res.text();
+  return { status: res.status, headers: res.headers, body: raw ? JSON.parse(raw) : undefined };
+}
+
+/** An ACR-shaped push event, as Berth's and ACR's webhooks send it. */
+export function pushEvent(repository: string, tag: string | undefined, digest: string, id = `evt-${Math.random().toString(36).slice(2)}`): Record<string, unknown> {
+  return {
+    id,
+    timestamp: new Date().toISOString(),
+    action: 'push',
+    target: { mediaType: 'application/vnd.oci.image.index.v1+json', size: 100, digest, length: 100, repository, ...(tag !== undefined ? { tag } : {}) },
+    request: { id: 'r1', host: 'vendor.example', method: 'PUT', useragent: 'test' },
+  };
+}
+
+/** The customer's per-image status rows of a rule, keyed `repository:tag`. */
+export async function imageStatus(api: Api, rule: string): Promise<Map<string, any>> {
+  const res = await api.get(`/sync/rules/${rule}/status`);
+  assert.equal(res.status, 200, JSON.stringify(res.body));
+  return new Map((res.body.images as any[]).map((image) => [`${image.repository}:${image.tag}`, image]));
+}
+
+export { Api };
