@@ -3,6 +3,7 @@
 #   skopeo, podman, buildah        real OCI clients (containers/image); buildah is the example
 #                                  GitHub Actions workflow's client
 #   docker-registry                CNCF Distribution 2.8, the reference registry
+#   htpasswd (apache2-utils)       bcrypt htpasswd files for Distribution with Basic auth (import tests)
 # Idempotent and quick when everything is present (no apt calls at all).
 # Non-interactive: safe under CI=true with no stdin. Needs root (or sudo) to install.
 set -euo pipefail
@@ -13,6 +14,7 @@ declare -A PACKAGE_FOR=(
   [podman]=podman
   [buildah]=buildah
   [docker-registry]=docker-registry
+  [htpasswd]=apache2-utils
 )
 
 missing=()
@@ -21,7 +23,7 @@ for cmd in "${!PACKAGE_FOR[@]}"; do
 done
 
 if [ "${#missing[@]}" -eq 0 ]; then
-  echo "ensure-test-deps: skopeo, podman, buildah and docker-registry are present"
+  echo "ensure-test-deps: skopeo, podman, buildah, docker-registry and htpasswd are present"
   exit 0
 fi
 

@@ -17,6 +17,7 @@ import { createEgress } from './net/egress.js';
 import type { Metadata } from './metadata/store.js';
 import { systemClock, type Clock } from './registry/context.js';
 import { createRegistry, type Registry } from './registry/index.js';
+import { ImportService } from './replication/imports.js';
 import { SyncService } from './sync/service.js';
 import type { StorageDriver } from './storage/driver.js';
 
@@ -50,9 +51,10 @@ export function createApp(deps: AppDependencies): App {
   });
   const auth = createAuth(config.auth, config.federation, deps.metadata.auth, registry.context.clock, logger);
   const egress = createEgress(config.egress);
+  const imports = new ImportService({ registry, egress, config: config.import, logger });
   const webhooks = new Webhooks({ config: config.webhooks, store: deps.metadata.events, egress, clock: registry.context.clock, logger });
   const sync = new SyncService(deps.metadata, registry, egress, config.sync, logger);
-  const services: Services = { registry, auth, egress, webhooks, sync };
+  const services: Services = { registry, auth, egress, imports, sync, webhooks };
   const listener = registryListener(services, logger);
   const server = config.tls
     ? createHttpsServer({ cert: readFileSync(config.tls.cert), key: readFileSync(config.tls.key) }, listener)
@@ -86,6 +88,7 @@ export function createApp(deps: AppDependencies): App {
       });
       sweep = setInterval(sweepUploads, config.limits.uploadSweepIntervalMs);
       sweep.unref();
+      imports.start();
       sync.start();
       webhooks.start();
       const address = server.address() as AddressInfo;
@@ -94,6 +97,7 @@ export function createApp(deps: AppDependencies): App {
     },
     async close() {
       if (sweep) clearInterval(sweep);
+      await imports.stop();
       await sync.stop();
       await webhooks.stop();
       await new Promise<void>((ok) => {

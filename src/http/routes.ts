@@ -41,9 +41,11 @@ export interface RouteContext {
 
 /**
  * Who may call a route: `registry` routes need the access `requiredAccess` derives; `owner` routes
- * (management) need `registry:admin:*`; `public` routes (the token service itself) need nothing.
+ * (management) need `registry:admin:*`; `public` routes (the token service itself) need nothing;
+ * `token` routes need any valid access token and leave the rest to the handler (import: an owner,
+ * or push on every target repository the request names).
  */
-export type Guard = 'registry' | 'owner' | 'public';
+export type Guard = 'registry' | 'owner' | 'public' | 'token';
 
 export interface Route {
   name: string;
@@ -57,8 +59,9 @@ const name = '(?<name>.+)';
 const v2 = (suffix: string) => new RegExp(`^/v2/${suffix}$`);
 const api = (suffix: string) => new RegExp(`^/api/v1/${suffix}$`);
 const principal = 'principals/(?<principal>[^/]+)';
-const syncRule = 'sync/rules/(?<rule>[^/]+)';
+const importJob = 'imports/(?<id>[^/]+)';
 const webhook = 'webhooks/(?<webhook>[^/]+)';
+const syncRule = 'sync/rules/(?<rule>[^/]+)';
 
 export const routes: readonly Route[] = [
   { name: 'base', method: 'GET', path: /^\/v2\/?$/, handle: async ({ res }) => sendJson(res, 200, {}) },
@@ -117,6 +120,11 @@ export const routes: readonly Route[] = [
   { name: 'sync-webhook', method: 'POST', path: api(`${syncRule}/webhook`), guard: 'public', handle: admin.sync.webhook },
   // Not an owner route: the default `registry` guard makes it need pull on `name`, like a manifest GET.
   { name: 'history', method: 'GET', path: api(`repositories/${name}/history`), handle: admin.history.list },
+  // `token` guard: owners, or principals with push on every target repository (checked by the handler).
+  { name: 'import', method: 'POST', path: api('import'), guard: 'token', handle: admin.imports.create },
+  { name: 'imports', method: 'GET', path: api('imports'), guard: 'token', handle: admin.imports.list },
+  { name: 'import-job', method: 'GET', path: api(importJob), guard: 'token', handle: admin.imports.get },
+  { name: 'import-retry', method: 'POST', path: api(`${importJob}/retry`), guard: 'token', handle: admin.imports.retry },
 ];
 
 /**
@@ -125,7 +133,7 @@ export const routes: readonly Route[] = [
  * imply them, so Docker-scoped tokens work unchanged while repository-scoped tokens can be narrower.
  */
 export function requiredAccess(route: Route, params: Record<string, string>, query: URLSearchParams): Access[] {
-  if (route.guard === 'public' || route.name === 'base') return [];
+  if (route.guard === 'public' || route.guard === 'token' || route.name === 'base') return [];
   if (route.guard === 'owner') return [{ type: 'registry', name: 'admin', actions: ['*'] }];
   if (route.name === 'catalog') return [{ type: 'registry', name: 'catalog', actions: ['*'] }];
   const repository = params['name'] ?? '';

@@ -6,6 +6,7 @@
 import type { Auth } from '../auth/index.js';
 import type { Webhooks } from '../events/webhooks.js';
 import type { Egress } from '../net/egress.js';
+import type { ImportService } from '../replication/imports.js';
 import type { Registry } from '../registry/index.js';
 import type { SyncService } from '../sync/service.js';
 
@@ -14,6 +15,8 @@ export interface Services {
   auth: Auth;
   /** The only way to make outbound requests on a user's behalf (webhooks, import, sync). */
   egress: Egress;
+  /** Server-side import jobs (`src/replication/imports.ts`). */
+  imports: ImportService;
   /** Selective sync: rules, the webhook receiver, the worker (`src/sync`). */
   sync: SyncService;
   /** Webhook subscriptions, deliveries and the dispatcher (`src/events`). */

@@ -246,6 +246,33 @@ function migrations(dialect: Dialect): Record<string, Migration> {
         await db.schema.createIndex('delivery_attempts_delivery').on('delivery_attempts').columns(['delivery_id', 'id']).execute();
       },
     },
+    '0005-import-jobs': {
+      async up(db: Kysely<unknown>) {
+        await db.schema
+          .createTable('import_jobs')
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('status', 'text', (c) => c.notNull())
+          .addColumn('spec', 'text', (c) => c.notNull())
+          .addColumn('credentials', 'text')
+          .addColumn('requested_by_id', 'text')
+          .addColumn('requested_by_name', 'text')
+          .addColumn('attempts', 'integer', (c) => c.notNull().defaultTo(0))
+          .addColumn('not_before', 'bigint', (c) => c.notNull())
+          .addColumn('claimed_by', 'text')
+          .addColumn('claimed_until', 'bigint')
+          .addColumn('progress', 'text')
+          .addColumn('result', 'text')
+          .addColumn('error_code', 'text')
+          .addColumn('error_message', 'text')
+          .addColumn('created_at', 'bigint', (c) => c.notNull())
+          .addColumn('updated_at', 'bigint', (c) => c.notNull())
+          .addColumn('started_at', 'bigint')
+          .addColumn('finished_at', 'bigint')
+          .execute();
+        await db.schema.createIndex('import_jobs_runnable').on('import_jobs').columns(['status', 'not_before']).execute();
+        await db.schema.createIndex('import_jobs_requester').on('import_jobs').columns(['requested_by_id', 'created_at']).execute();
+      },
+    },
     '0006-sync': {
       async up(db: Kysely<unknown>) {
         await db.schema

@@ -163,6 +163,70 @@ export interface PushesTable {
   provenance: string | null;
 }
 
+/** Selective sync rules (`src/sync/`): the spec as JSON, plus scheduling and outcome columns. */
+export interface SyncRulesTable {
+  id: string;
+  name: string;
+  /** JSON of `SyncRuleSpec` (source, repositories, tags, destinationPrefix, triggers, limits). */
+  spec: string;
+  /** Shared secret of the webhook trigger, as given: the receiver needs it to check HMACs. */
+  webhook_secret: string | null;
+  enabled: number;
+  created_at: number;
+  updated_at: number;
+  next_reconcile_at: number | null;
+  run_requested_at: number | null;
+  /** Lease of the replica running this rule's reconcile. */
+  reconcile_claimed_by: string | null;
+  reconcile_claimed_until: number | null;
+  last_reconcile_started_at: number | null;
+  last_reconcile_at: number | null;
+  last_reconcile_error: string | null;
+  /** JSON `{repositories, tags, queued, errors}` of the last or running reconcile. */
+  last_reconcile_stats: string | null;
+  backfilled_at: number | null;
+  last_sync_at: number | null;
+  last_error: string | null;
+  last_error_at: number | null;
+}
+
+/** Sync work: one row per (rule, source repository, tag), however many notifications named it. */
+export interface SyncQueueTable {
+  rule_id: string;
+  repository: string;
+  tag: string;
+  digest: string | null;
+  reason: string;
+  version: number;
+  enqueued_at: number;
+  not_before: number;
+  attempts: number;
+  last_error: string | null;
+  claimed_by: string | null;
+  claimed_until: number | null;
+}
+
+/** Per-image sync status: what the source had, what was copied, when, and the last error. */
+export interface SyncImagesTable {
+  rule_id: string;
+  repository: string;
+  tag: string;
+  source_digest: string | null;
+  digest: string | null;
+  last_checked_at: number | null;
+  last_sync_at: number | null;
+  last_error: string | null;
+  last_error_at: number | null;
+  copies: number;
+}
+
+/** Event ids of webhook deliveries already received, so a replay is not queued twice. */
+export interface SyncDeliveriesTable {
+  rule_id: string;
+  event_id: string;
+  received_at: number;
+}
+
 /** Webhook subscriptions (see metadata/event-store.ts). */
 export interface WebhooksTable {
   id: string;
@@ -229,67 +293,32 @@ export interface DeliveryAttemptsTable {
   ok: number;
 }
 
-/** Selective sync rules (`src/sync/`): the spec as JSON, plus scheduling and outcome columns. */
-export interface SyncRulesTable {
+/** Import jobs (`metadata/import-store.ts`): the spec as JSON, the lease, progress and outcome. */
+export interface ImportJobsTable {
   id: string;
-  name: string;
-  /** JSON of `SyncRuleSpec` (source, repositories, tags, destinationPrefix, triggers, limits). */
+  /** queued | running | succeeded | failed */
+  status: string;
+  /** JSON of `ImportJobSpec`. */
   spec: string;
-  /** Shared secret of the webhook trigger, as given: the receiver needs it to check HMACs. */
-  webhook_secret: string | null;
-  enabled: number;
-  created_at: number;
-  updated_at: number;
-  next_reconcile_at: number | null;
-  run_requested_at: number | null;
-  /** Lease of the replica running this rule's reconcile. */
-  reconcile_claimed_by: string | null;
-  reconcile_claimed_until: number | null;
-  last_reconcile_started_at: number | null;
-  last_reconcile_at: number | null;
-  last_reconcile_error: string | null;
-  /** JSON `{repositories, tags, queued, errors}` of the last or running reconcile. */
-  last_reconcile_stats: string | null;
-  backfilled_at: number | null;
-  last_sync_at: number | null;
-  last_error: string | null;
-  last_error_at: number | null;
-}
-
-/** Sync work: one row per (rule, source repository, tag), however many notifications named it. */
-export interface SyncQueueTable {
-  rule_id: string;
-  repository: string;
-  tag: string;
-  digest: string | null;
-  reason: string;
-  version: number;
-  enqueued_at: number;
-  not_before: number;
+  /** JSON `{username, password}` given with the request, kept only while the job may still run. */
+  credentials: string | null;
+  requested_by_id: string | null;
+  requested_by_name: string | null;
   attempts: number;
-  last_error: string | null;
+  not_before: number;
+  /** Lease of the process running the job. */
   claimed_by: string | null;
   claimed_until: number | null;
-}
-
-/** Per-image sync status: what the source had, what was copied, when, and the last error. */
-export interface SyncImagesTable {
-  rule_id: string;
-  repository: string;
-  tag: string;
-  source_digest: string | null;
-  digest: string | null;
-  last_checked_at: number | null;
-  last_sync_at: number | null;
-  last_error: string | null;
-  last_error_at: number | null;
-  copies: number;
-}
-
-/** Event ids of webhook deliveries already received, so a replay is not queued twice. */
-export interface SyncDeliveriesTable {  rule_id: string;
-  event_id: string;
-  received_at: number;
+  /** JSON of `ImportProgress`. */
+  progress: string | null;
+  /** JSON of `ImportResult`. */
+  result: string | null;
+  error_code: string | null;
+  error_message: string | null;
+  created_at: number;
+  updated_at: number;
+  started_at: number | null;
+  finished_at: number | null;
 }
 
 export interface Schema {
@@ -310,12 +339,13 @@ export interface Schema {
   anonymous_pull: AnonymousPullTable;
   federated_credentials: FederatedCredentialsTable;
   pushes: PushesTable;
-  sync_rules: SyncRulesTable;
-  sync_queue: SyncQueueTable;
-  sync_images: SyncImagesTable;
-  sync_deliveries: SyncDeliveriesTable;
+  import_jobs: ImportJobsTable;
   webhooks: WebhooksTable;
   events: EventsTable;
   deliveries: DeliveriesTable;
   delivery_attempts: DeliveryAttemptsTable;
+  sync_rules: SyncRulesTable;
+  sync_queue: SyncQueueTable;
+  sync_images: SyncImagesTable;
+  sync_deliveries: SyncDeliveriesTable;
 }

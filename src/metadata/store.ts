@@ -7,6 +7,7 @@
  */
 import type { Descriptor } from '../oci/manifest.js';
 import type { AuthMetadata } from './auth-store.js';
+import type { ImportJobIndex } from './import-store.js';
 import type { SyncIndex } from './sync-store.js';
 import type { EventMetadata } from './event-store.js';
 
@@ -163,6 +164,8 @@ export interface Metadata {
   readonly manifests: ManifestIndex;
   readonly gc: GcIndex;
   readonly auth: AuthMetadata;
+  /** Import jobs (`import-store.ts`). */
+  readonly imports: ImportJobIndex;
   /** Selective sync: rules, work queue, per-image status (`sync-store.ts`). */
   readonly sync: SyncIndex;
   /** Webhook subscriptions, the event outbox and deliveries. */

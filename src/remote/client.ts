@@ -50,6 +50,8 @@ export interface RemoteOptions {
   credentials: RemoteCredentials;
   egress: Egress;
   limits?: { requestsPerSecond?: number; concurrency?: number };
+  /** Share one limiter between clients of the same source (e.g. concurrent import jobs); overrides `limits`. */
+  limiter?: RequestLimiter;
   userAgent?: string;
   logger?: Logger;
   /** Retry policy for GET/HEAD (defaults: 4 attempts, 250 ms doubling up to 8 s, Retry-After honoured up to 60 s). */
@@ -114,7 +116,7 @@ export class RemoteRegistry {
     if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new RegistryError('INVALID_REQUEST', `${options.baseUrl} is not an http(s) URL`);
     this.origin = url.origin;
     this.baseUrl = url.origin;
-    this.limiter = new RequestLimiter(options.limits);
+    this.limiter = options.limiter ?? new RequestLimiter(options.limits);
     this.attempts = Math.max(1, options.retries?.attempts ?? 4);
     this.baseDelayMs = options.retries?.baseDelayMs ?? 250;
     this.maxDelayMs = options.retries?.maxDelayMs ?? 8000;
@@ -359,7 +361,7 @@ export class RemoteRegistry {
         if (isRegistryError(err)) throw err;
         if (opts.signal?.aborted) throw opts.signal.reason ?? err;
         const refused = egressRefusal(err);
-        if (refused) throw new RegistryError('EGRESS_REFUSED', `${refused}: allow the source in egress.allow if it is meant to be reachable`);
+        if (refused) throw new RegistryError('EGRESS_REFUSED', `${this.host}: ${refused}`);
         if (attempt >= this.attempts) {
           throw new RegistryError('UPSTREAM_UNREACHABLE', `cannot reach ${this.host} (${failure(err)}) after ${attempt} attempts: check the address and that the source is up, then retry`);
         }
@@ -493,7 +495,7 @@ export class RemoteRegistry {
       } catch (err) {
         if (signal?.aborted) throw signal.reason ?? err;
         const refused = egressRefusal(err);
-        if (refused) throw new RegistryError('EGRESS_REFUSED', `the token service of ${this.host}: ${refused}; allow it in egress.allow if it is meant to be reachable`);
+        if (refused) throw new RegistryError('EGRESS_REFUSED', `the token service of ${this.host}: ${refused}`);
         if (attempt >= this.attempts) throw new RegistryError('UPSTREAM_UNREACHABLE', `cannot reach the token service ${url.origin} of ${this.host} (${failure(err)}): retry later`);
         await sleep(this.backoff(attempt), undefined, signal ? { signal } : {});
         continue;

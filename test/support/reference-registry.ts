@@ -4,16 +4,18 @@
  * check that a failure is Berth's and not the test's. Distribution 2.8 has no
  * referrers API.
  */
-import { spawn } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { promisify } from 'node:util';
 import { captureOutput, raceTimeout, trackChild } from './berth-process.js';
 import type { ExitInfo, ServerProcess } from './berth-process.js';
 
 export const REFERENCE_REGISTRY_BIN = 'docker-registry';
+const execFileAsync = promisify(execFile);
 
 /** Bounds on a broken start, not assertions. */
 const START_TIMEOUT_MS = 30_000;
@@ -21,11 +23,16 @@ const STOP_TIMEOUT_MS = 15_000;
 /** The free port is found by binding :0 and releasing it, so another process may grab it first. */
 const PORT_ATTEMPTS = 3;
 
-export async function startReferenceRegistry(): Promise<ServerProcess> {
+export interface ReferenceRegistryOptions {
+  /** Require HTTP Basic auth (Distribution's htpasswd, bcrypt via Debian's `htpasswd`) for this user. */
+  htpasswd?: { username: string; password: string };
+}
+
+export async function startReferenceRegistry(options: ReferenceRegistryOptions = {}): Promise<ServerProcess> {
   let lastError: unknown;
   for (let attempt = 1; attempt <= PORT_ATTEMPTS; attempt++) {
     try {
-      return await startOnce(await findFreePort());
+      return await startOnce(await findFreePort(), options);
     } catch (err) {
       lastError = err;
       if (!(err instanceof PortInUseError)) throw err;
@@ -36,11 +43,17 @@ export async function startReferenceRegistry(): Promise<ServerProcess> {
 
 class PortInUseError extends Error {}
 
-async function startOnce(port: number): Promise<ServerProcess> {
+async function startOnce(port: number, options: ReferenceRegistryOptions): Promise<ServerProcess> {
   const root = await mkdtemp(join(tmpdir(), 'berth-e2e-distribution-'));
   const dataDir = join(root, 'data');
   const configPath = join(root, 'config.yml');
-  await writeFile(configPath, distributionConfig(dataDir, port));
+  let htpasswdPath: string | undefined;
+  if (options.htpasswd) {
+    htpasswdPath = join(root, 'htpasswd');
+    const { stdout } = await execFileAsync('htpasswd', ['-Bbn', options.htpasswd.username, options.htpasswd.password]);
+    await writeFile(htpasswdPath, stdout);
+  }
+  await writeFile(configPath, distributionConfig(dataDir, port, htpasswdPath));
 
   const proc = spawn(REFERENCE_REGISTRY_BIN, ['serve', configPath], { stdio: ['ignore', 'pipe', 'pipe'] });
   let spawnError: Error | undefined;
@@ -54,7 +67,7 @@ async function startOnce(port: number): Promise<ServerProcess> {
   const describe = (): string => `--- stderr ---\n${out.stderr()}\n--- stdout ---\n${out.stdout()}`;
 
   try {
-    await waitUntilServing(url, exited);
+    await waitUntilServing(url, exited, options.htpasswd !== undefined);
   } catch (err) {
     proc.kill('SIGKILL');
     await exited;
@@ -84,9 +97,11 @@ async function startOnce(port: number): Promise<ServerProcess> {
   };
 }
 
-/** Filesystem storage, deletes enabled (for `skopeo delete`), no auth, loopback only. */
-function distributionConfig(dataDir: string, port: number): string {
+/** Filesystem storage, deletes enabled (for `skopeo delete`), no auth unless htpasswd, loopback only. */
+function distributionConfig(dataDir: string, port: number, htpasswdPath?: string): string {
+  const auth = htpasswdPath ? ['auth:', '  htpasswd:', '    realm: berth-test', `    path: ${JSON.stringify(htpasswdPath)}`] : [];
   return [
+    ...auth,
     'version: 0.1',
     'log:',
     '  level: warn',
@@ -104,8 +119,8 @@ function distributionConfig(dataDir: string, port: number): string {
   ].join('\n');
 }
 
-/** Polls `GET /v2/` until it answers 200; rejects on exit or after START_TIMEOUT_MS. */
-async function waitUntilServing(url: string, exited: Promise<ExitInfo>): Promise<void> {
+/** Polls `GET /v2/` until it answers 200 (401 with auth on); rejects on exit or after START_TIMEOUT_MS. */
+async function waitUntilServing(url: string, exited: Promise<ExitInfo>, auth = false): Promise<void> {
   let exit: ExitInfo | undefined;
   void exited.then((info) => {
     exit = info;
@@ -116,7 +131,7 @@ async function waitUntilServing(url: string, exited: Promise<ExitInfo>): Promise
     try {
       const res = await fetch(`${url}/v2/`);
       await res.arrayBuffer();
-      if (res.status === 200) return;
+      if (res.status === 200 || (auth && res.status === 401)) return;
     } catch {
       // not accepting connections yet
     }

@@ -17,6 +17,7 @@ import { SqlDeliveryIndex } from './delivery-index.js';
 import { EventNotifier, SqlEventIndex } from './event-index.js';
 import { SqlFederatedCredentialIndex } from './federated-credential-index.js';
 import { SqlGcIndex } from './gc-index.js';
+import { SqlImportJobIndex } from './import-index.js';
 import { SqlManifestIndex } from './manifest-index.js';
 import { SqlCredentialIndex, SqlGrantIndex, SqlPrincipalIndex } from './principal-index.js';
 import { SqlRepositoryIndex } from './repository-index.js';
@@ -95,12 +96,13 @@ function sqlMetadata(db: Kysely<Schema>): Metadata {
       anonymousPull: new SqlAnonymousPullIndex(ctx),
       federatedCredentials: new SqlFederatedCredentialIndex(ctx),
     },
+    sync: new SqlSyncIndex(ctx),
     events: {
       webhooks: new SqlWebhookIndex(ctx),
       events: new SqlEventIndex(ctx, eventNotifier),
       deliveries: new SqlDeliveryIndex(ctx),
     },
-    sync: new SqlSyncIndex(ctx),
+    imports: new SqlImportJobIndex(ctx),
     close: () => db.destroy(),
   };
 }

@@ -4,5 +4,6 @@ export * as secrets from './secrets.js';
 export * as policy from './policy.js';
 export * as federated from './federated.js';
 export * as history from './history.js';
-export * as webhooks from './webhooks.js';
+export * as imports from './imports.js';
 export * as sync from './sync.js';
+export * as webhooks from './webhooks.js';

@@ -1,0 +1,207 @@
+import type { Selectable } from 'kysely';
+import type {
+  ClaimedImportJob,
+  ImportJobIndex,
+  ImportJobRecord,
+  ImportJobSpec,
+  ImportOutcome,
+  ImportProgress,
+  ImportResult,
+  ImportStatus,
+  NewImportJob,
+  StoredCredentials,
+} from '../import-store.js';
+import type { ImportJobsTable } from '../schema.js';
+import type { SqlContext } from './context.js';
+
+type Row = Selectable<ImportJobsTable>;
+
+function json<T>(text: string | null): T | undefined {
+  return text === null ? undefined : (JSON.parse(text) as T);
+}
+
+function optional(value: number | string | null): number | undefined {
+  return value === null ? undefined : Number(value);
+}
+
+function toRecord(row: Row): ImportJobRecord {
+  return {
+    id: row.id,
+    status: row.status as ImportStatus,
+    spec: JSON.parse(row.spec) as ImportJobSpec,
+    requestedBy: row.requested_by_id === null ? undefined : { id: row.requested_by_id, name: row.requested_by_name ?? '' },
+    attempts: Number(row.attempts),
+    notBefore: Number(row.not_before),
+    createdAt: Number(row.created_at),
+    updatedAt: Number(row.updated_at),
+    startedAt: optional(row.started_at),
+    finishedAt: optional(row.finished_at),
+    progress: json<ImportProgress>(row.progress),
+    result: json<ImportResult>(row.result),
+    error: row.error_code === null ? undefined : { code: row.error_code, message: row.error_message ?? '' },
+    hasCredentials: row.credentials !== null,
+  };
+}
+
+export class SqlImportJobIndex implements ImportJobIndex {
+  constructor(private readonly ctx: SqlContext) {}
+
+  async create(job: NewImportJob, now: number): Promise<ImportJobRecord> {
+    await this.ctx.db
+      .insertInto('import_jobs')
+      .values({
+        id: job.id,
+        status: 'queued',
+        spec: JSON.stringify(job.spec),
+        credentials: job.credentials ? JSON.stringify(job.credentials) : null,
+        requested_by_id: job.requestedBy?.id ?? null,
+        requested_by_name: job.requestedBy?.name ?? null,
+        attempts: 0,
+        not_before: now,
+        claimed_by: null,
+        claimed_until: null,
+        progress: null,
+        result: null,
+        error_code: null,
+        error_message: null,
+        created_at: now,
+        updated_at: now,
+        started_at: null,
+        finished_at: null,
+      })
+      .execute();
+    return (await this.get(job.id)) as ImportJobRecord;
+  }
+
+  async get(id: string): Promise<ImportJobRecord | undefined> {
+    const row = await this.ctx.db.selectFrom('import_jobs').selectAll().where('id', '=', id).executeTakeFirst();
+    return row && toRecord(row);
+  }
+
+  async list(filter: { requestedBy?: string | undefined; status?: ImportStatus | undefined; limit: number }): Promise<ImportJobRecord[]> {
+    let query = this.ctx.db.selectFrom('import_jobs').selectAll().orderBy('created_at', 'desc').orderBy('id', 'desc').limit(filter.limit);
+    if (filter.requestedBy !== undefined) query = query.where('requested_by_id', '=', filter.requestedBy);
+    if (filter.status !== undefined) query = query.where('status', '=', filter.status);
+    return (await query.execute()).map(toRecord);
+  }
+
+  async claim(worker: string, now: number, leaseMs: number, limit: number): Promise<ClaimedImportJob[]> {
+    if (limit <= 0) return [];
+    const runnable = this.ctx.db
+      .selectFrom('import_jobs')
+      .select('id')
+      .where((eb) =>
+        eb.or([
+          eb.and([eb('status', '=', 'queued'), eb('not_before', '<=', now)]),
+          eb.and([eb('status', '=', 'running'), eb('claimed_until', '<', now)]),
+        ]),
+      )
+      .orderBy('created_at')
+      .orderBy('id')
+      .limit(limit);
+    const claimed: ClaimedImportJob[] = [];
+    for (const { id } of await runnable.execute()) {
+      // The same condition again in the update: of two workers that both saw the row, one wins.
+      const result = await this.ctx.db
+        .updateTable('import_jobs')
+        .set((eb) => ({
+          status: 'running',
+          claimed_by: worker,
+          claimed_until: now + leaseMs,
+          attempts: eb('attempts', '+', 1),
+          started_at: eb.fn.coalesce('started_at', eb.val(now)),
+          updated_at: now,
+        }))
+        .where('id', '=', id)
+        .where((eb) =>
+          eb.or([
+            eb.and([eb('status', '=', 'queued'), eb('not_before', '<=', now)]),
+            eb.and([eb('status', '=', 'running'), eb('claimed_until', '<', now)]),
+          ]),
+        )
+        .executeTakeFirst();
+      if (Number(result.numUpdatedRows) !== 1) continue;
+      const row = await this.ctx.db.selectFrom('import_jobs').selectAll().where('id', '=', id).executeTakeFirst();
+      if (!row || row.claimed_by !== worker) continue;
+      claimed.push({ ...toRecord(row), credentials: json<StoredCredentials>(row.credentials) });
+    }
+    return claimed;
+  }
+
+  async heartbeat(id: string, worker: string, now: number, leaseMs: number, progress: ImportProgress | undefined): Promise<boolean> {
+    const result = await this.ctx.db
+      .updateTable('import_jobs')
+      .set({ claimed_until: now + leaseMs, updated_at: now, ...(progress ? { progress: JSON.stringify(progress) } : {}) })
+      .where('id', '=', id)
+      .where('status', '=', 'running')
+      .where('claimed_by', '=', worker)
+      .executeTakeFirst();
+    return Number(result.numUpdatedRows) === 1;
+  }
+
+  async finish(id: string, worker: string, outcome: ImportOutcome, now: number): Promise<boolean> {
+    const common = { claimed_by: null, claimed_until: null, updated_at: now };
+    const values =
+      outcome.status === 'succeeded'
+        ? { ...common, status: 'succeeded', result: JSON.stringify(outcome.result), error_code: null, error_message: null, finished_at: now, credentials: null }
+        : outcome.status === 'failed'
+          ? { ...common, status: 'failed', error_code: outcome.error.code, error_message: outcome.error.message, finished_at: now }
+          : { ...common, status: 'queued', error_code: outcome.error.code, error_message: outcome.error.message, not_before: outcome.notBefore };
+    const result = await this.ctx.db
+      .updateTable('import_jobs')
+      .set(values)
+      .where('id', '=', id)
+      .where('status', '=', 'running')
+      .where('claimed_by', '=', worker)
+      .executeTakeFirst();
+    return Number(result.numUpdatedRows) === 1;
+  }
+
+  async release(id: string, worker: string, now: number): Promise<boolean> {
+    const result = await this.ctx.db
+      .updateTable('import_jobs')
+      .set((eb) => ({ status: 'queued', claimed_by: null, claimed_until: null, not_before: now, updated_at: now, attempts: eb('attempts', '-', 1) }))
+      .where('id', '=', id)
+      .where('status', '=', 'running')
+      .where('claimed_by', '=', worker)
+      .executeTakeFirst();
+    return Number(result.numUpdatedRows) === 1;
+  }
+
+  async requeue(id: string, now: number, credentials: StoredCredentials | undefined): Promise<boolean> {
+    const result = await this.ctx.db
+      .updateTable('import_jobs')
+      .set({
+        status: 'queued',
+        attempts: 0,
+        not_before: now,
+        finished_at: null,
+        updated_at: now,
+        ...(credentials ? { credentials: JSON.stringify(credentials) } : {}),
+      })
+      .where('id', '=', id)
+      .where('status', '=', 'failed')
+      .executeTakeFirst();
+    return Number(result.numUpdatedRows) === 1;
+  }
+
+  async expireCredentials(cutoff: number): Promise<number> {
+    const result = await this.ctx.db
+      .updateTable('import_jobs')
+      .set({ credentials: null })
+      .where('credentials', 'is not', null)
+      .where('finished_at', '<', cutoff)
+      .where('status', 'in', ['succeeded', 'failed'])
+      .executeTakeFirst();
+    return Number(result.numUpdatedRows);
+  }
+
+  async prune(cutoff: number): Promise<number> {
+    const result = await this.ctx.db
+      .deleteFrom('import_jobs')
+      .where('finished_at', '<', cutoff)
+      .where('status', 'in', ['succeeded', 'failed'])
+      .executeTakeFirst();
+    return Number(result.numDeletedRows);
+  }
+}
