@@ -37,8 +37,8 @@ export const controllerSettingsSchema = z
     namespace: z.string().min(1).optional().describe('Watch only this namespace (env BERTH_NAMESPACE); default all namespaces.'),
     workers: z.number().int().min(1).max(64).default(4).describe('Bindings reconciled in parallel (env BERTH_WORKERS).'),
     resyncSeconds: z.number().int().min(10).default(600).describe('Look at every binding at least this often, also when nothing is due (env BERTH_RESYNC_SECONDS).'),
-    backoffBaseMs: z.number().int().min(10).default(defaultBackoff.baseMs).describe('First retry after a failed reconcile; doubles per failure.'),
-    backoffMaxMs: z.number().int().min(100).default(defaultBackoff.maxMs).describe('Longest wait between retries.'),
+    backoffBaseMs: z.number().int().min(10).default(defaultBackoff.baseMs).describe('First retry after a failed reconcile, in ms; doubles per failure (env BERTH_BACKOFF_BASE_MS).'),
+    backoffMaxMs: z.number().int().min(100).default(defaultBackoff.maxMs).describe('Longest wait between retries, in ms (env BERTH_BACKOFF_MAX_MS).'),
     metricsAddr: z
       .string()
       .default('127.0.0.1:8080')
@@ -75,6 +75,8 @@ export function loadControllerSettings(flags: ControllerSettingsInput, env: Node
   set('namespace', env['BERTH_NAMESPACE'] || undefined);
   set('workers', number(env['BERTH_WORKERS'], 'BERTH_WORKERS'));
   set('resyncSeconds', number(env['BERTH_RESYNC_SECONDS'], 'BERTH_RESYNC_SECONDS'));
+  set('backoffBaseMs', number(env['BERTH_BACKOFF_BASE_MS'], 'BERTH_BACKOFF_BASE_MS'));
+  set('backoffMaxMs', number(env['BERTH_BACKOFF_MAX_MS'], 'BERTH_BACKOFF_MAX_MS'));
   set('metricsAddr', env['BERTH_METRICS_ADDR'] || undefined);
   set('logLevel', (env['BERTH_LOG_LEVEL'] || undefined) as ControllerSettingsInput['logLevel']);
   const merged: Record<string, unknown> = { ...fromEnv };

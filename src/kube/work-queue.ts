@@ -63,7 +63,6 @@ export class WorkQueue {
       this.timers.delete(key);
       this.add(key);
     }, delayMs);
-    timer.unref();
     this.timers.set(key, { at, timer });
   }
 

@@ -10,7 +10,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expandPreset } from '../../src/federation/presets.js';
 import type { PullBinding, PullBindingSpec } from '../../src/kube/types.js';
-import { REPO_ROOT } from '../support/berth-process.js';
+import { spawn } from 'node:child_process';
+import { BERTH_SOURCE_CLI, captureOutput, REPO_ROOT, trackChild, type ExitInfo } from '../support/berth-process.js';
 import { exec, described, type ExecResult } from '../support/exec.js';
 import type { KubeApiServer } from '../support/kube-apiserver.js';
 import { createFixtureLayout, type FixtureLayout } from '../support/oci-layout.js';
@@ -218,4 +219,61 @@ export class SkopeoBox {
   async dispose(): Promise<void> {
     await rm(this.dir, { recursive: true, force: true });
   }
+}
+
+export interface ControllerProcess {
+  metricsUrl: string;
+  /** SIGTERM and wait for a clean exit (in-flight reconciles finish). */
+  stop(): Promise<ExitInfo>;
+  output(): string;
+}
+
+/**
+ * `berth controller` as a process (the CLI from source, as a local run would start it); resolves
+ * once it logged "controller started" (every watch has listed).
+ */
+export async function startControllerProcess(args: string[], env: NodeJS.ProcessEnv = {}): Promise<ControllerProcess> {
+  const proc = spawn(process.execPath, ['--import', 'tsx', BERTH_SOURCE_CLI, 'controller', '--metrics-addr', '127.0.0.1:0', ...args], {
+    cwd: REPO_ROOT,
+    env: { ...process.env, BERTH_LOG_LEVEL: 'info', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const out = captureOutput(proc);
+  const exited = trackChild(proc);
+  const output = () => `--- stdout ---\n${out.stdout()}\n--- stderr ---\n${out.stderr()}`;
+  let metricsUrl = '';
+  const started = new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`controller did not start within ${convergeTimeoutMs} ms\n${output()}`)), convergeTimeoutMs);
+    void exited.then((info) => {
+      clearTimeout(timer);
+      reject(new Error(`controller exited (${info.code ?? info.signal}) before it started\n${output()}`));
+    });
+    out.onStdoutLine((line) => {
+      try {
+        const record = JSON.parse(line) as { msg?: string; url?: string };
+        if (record.msg === 'metrics listening' && record.url) metricsUrl = record.url;
+        if (record.msg === 'controller started') {
+          clearTimeout(timer);
+          resolve();
+        }
+      } catch {
+        // not a log line
+      }
+    });
+  });
+  try {
+    await started;
+  } catch (err) {
+    proc.kill('SIGKILL');
+    await exited;
+    throw err;
+  }
+  return {
+    metricsUrl,
+    output,
+    async stop() {
+      proc.kill('SIGTERM');
+      return exited;
+    },
+  };
 }

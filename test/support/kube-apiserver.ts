@@ -233,7 +233,7 @@ async function startOnce(options: StartKubeOptions): Promise<KubeApiServer> {
       dispatcher,
       headers: {
         Authorization: `Bearer ${opts.token ?? adminToken}`,
-        Accept: 'application/json',
+        Accept: 'application/json, application/jwk-set+json;q=0.9, */*;q=0.5',
         ...(body !== undefined ? { 'Content-Type': opts.contentType ?? 'application/json' } : {}),
       },
       ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
