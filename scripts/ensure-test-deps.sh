@@ -3,10 +3,15 @@
 #   skopeo, podman, buildah        real OCI clients (containers/image); buildah is the example
 #                                  GitHub Actions workflow's client
 #   docker-registry                CNCF Distribution 2.8, the reference registry
+#   etcd, kube-apiserver           a real Kubernetes API server (scripts/kube-apiserver/build.sh)
 #   htpasswd (apache2-utils)       bcrypt htpasswd files for Distribution with Basic auth (import tests)
 # Idempotent and quick when everything is present (no apt calls at all).
 # Non-interactive: safe under CI=true with no stdin. Needs root (or sudo) to install.
 set -euo pipefail
+
+# The Kubernetes tests' API server: Debian's etcd-server and Go, and kube-apiserver v1.20 built from
+# Debian's source package into .cache/kube (about 5 minutes once; skipped when cached).
+bash "$(dirname "$0")/kube-apiserver/build.sh"
 
 # command -> Debian package providing it
 declare -A PACKAGE_FOR=(
