@@ -1,0 +1,403 @@
+/**
+ * `berth webhook …`: webhook subscriptions of a running registry through /api/v1/webhooks (owners
+ * only; docs/webhooks.md). Tables for people, the API's JSON with `--json`. The signing secret is
+ * printed once, on stdout, with a warning on stderr; header values and the URL's query values are
+ * never shown again.
+ */
+import { InvalidArgumentError, type Command } from 'commander';
+import type { DeliveryDetailView, DeliveryView, WebhookView } from '../events/views.js';
+import { adminScope, AdminError, connectRegistry, type ConnectionOptions, type Session } from './admin-client.js';
+import { print, printJson, table, warnSecretShownOnce, type OutputOptions } from './admin.js';
+
+export type WebhookCommandOptions = ConnectionOptions & OutputOptions;
+
+/** The body of POST /webhooks (and, all optional, of PATCH /webhooks/{name}). */
+export interface WebhookBody {
+  name?: string;
+  url?: string;
+  events?: string[];
+  filters?: string[];
+  headers?: Record<string, string>;
+  secret?: string;
+  format?: string;
+  enabled?: boolean;
+}
+
+/** A client for /api/v1/webhooks holding an owner's access token. */
+export class WebhookClient {
+  constructor(private readonly session: Session & { accessToken: string }) {}
+
+  list = (): Promise<{ webhooks: WebhookView[] }> => this.call('GET', '/webhooks');
+  create = (body: WebhookBody): Promise<{ webhook: WebhookView; secret: string }> => this.call('POST', '/webhooks', body);
+  get = (ref: string): Promise<WebhookView> => this.call('GET', path(ref));
+  update = (ref: string, body: WebhookBody): Promise<WebhookView> => this.call('PATCH', path(ref), body);
+  remove = async (ref: string): Promise<void> => this.call('DELETE', path(ref));
+  rotateSecret = (ref: string, body: { secret?: string; overlapMs?: number }): Promise<{ webhook: WebhookView; secret: string }> =>
+    this.call('POST', `${path(ref)}/secret`, body);
+  ping = (ref: string): Promise<{ delivery: DeliveryView }> => this.call('POST', `${path(ref)}/ping`, {});
+  deliveries = (ref: string, query: { status?: string | undefined; limit?: number | undefined }): Promise<{ deliveries: DeliveryView[] }> => {
+    const search = new URLSearchParams();
+    if (query.status !== undefined) search.set('status', query.status);
+    if (query.limit !== undefined) search.set('limit', String(query.limit));
+    const text = search.toString();
+    return this.call('GET', `${path(ref)}/deliveries${text ? `?${text}` : ''}`);
+  };
+  delivery = (ref: string, id: string): Promise<DeliveryDetailView> => this.call('GET', `${path(ref)}/deliveries/${encodeURIComponent(id)}`);
+  redeliver = (ref: string, id: string): Promise<{ delivery: DeliveryView }> => this.call('POST', `${path(ref)}/deliveries/${encodeURIComponent(id)}/redeliver`, {});
+
+  private async call<T>(method: string, apiPath: string, body?: unknown): Promise<T> {
+    const { baseUrl, registry, accessToken, actor } = this.session;
+    let res: Response;
+    try {
+      res = await fetch(`${baseUrl}/api/v1${apiPath}`, {
+        method,
+        headers: { Authorization: `Bearer ${accessToken}`, ...(body === undefined ? {} : { 'Content-Type': 'application/json' }) },
+        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+      });
+    } catch (err) {
+      throw new AdminError(`cannot reach ${baseUrl}: ${(err as Error).message}; check the address and that the registry is running`);
+    }
+    if (res.status === 204) return undefined as T;
+    const text = await res.text();
+    let parsed: unknown;
+    try {
+      parsed = text.length > 0 ? JSON.parse(text) : undefined;
+    } catch {
+      parsed = undefined;
+    }
+    if (res.ok) return parsed as T;
+    const first = (parsed as { errors?: Array<{ code?: string; message?: string }> } | undefined)?.errors?.[0];
+    const message = first?.message ?? `HTTP ${res.status}`;
+    if (res.status === 401) throw new AdminError(`${registry} refused the token (${message}): run \`berth login ${registry}\``);
+    if (res.status === 403) throw new AdminError(`${actor.name} is not an owner of ${registry}: log in as an owner (\`berth login ${registry}\`) or pass --username`);
+    if (res.status === 404 && first?.code === 'UNSUPPORTED') throw new AdminError(`${registry} has no webhook API: is it an older Berth?`);
+    throw new AdminError(`${message} (HTTP ${res.status}${first?.code ? ` ${first.code}` : ''})`);
+  }
+}
+
+function path(ref: string): string {
+  return `/webhooks/${encodeURIComponent(ref)}`;
+}
+
+export async function connectWebhooks(options: ConnectionOptions, io: { readStdin?: () => Promise<string> } = {}): Promise<WebhookClient> {
+  const session = await connectRegistry(options, [adminScope], { ...io, anonymous: false });
+  if (session.accessToken === undefined) {
+    throw new AdminError(`${session.registry} runs without the token service (auth.enabled=false); the management API needs it`);
+  }
+  return new WebhookClient({ ...session, accessToken: session.accessToken });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Commands
+
+export interface WebhookSettingOptions {
+  url?: string | undefined;
+  event?: string[] | undefined;
+  filter?: string[] | undefined;
+  header?: string[] | undefined;
+  format?: string | undefined;
+}
+
+export async function webhookCreate(name: string, options: WebhookCommandOptions & WebhookSettingOptions & { disabled?: boolean | undefined; secretStdin?: boolean | undefined }): Promise<void> {
+  if (options.url === undefined) throw new AdminError('--url is required: where to send the events');
+  const secret = await secretFromStdin(options);
+  const body: WebhookBody = { name, ...settings(options), ...(options.disabled ? { enabled: false } : {}), ...(secret !== undefined ? { secret } : {}) };
+  const client = await connectWebhooks(options);
+  const created = await client.create(body);
+  if (options.json) {
+    printJson(created);
+  } else {
+    print(`created webhook ${created.webhook.name} (id ${created.webhook.id})`);
+    print(describe(created.webhook));
+    print(`secret: ${created.secret}`);
+  }
+  warnSecretShownOnce();
+}
+
+export async function webhookList(options: WebhookCommandOptions): Promise<void> {
+  const client = await connectWebhooks(options);
+  const { webhooks } = await client.list();
+  if (options.json) return printJson({ webhooks });
+  if (webhooks.length === 0) return print('no webhooks');
+  print(
+    table([
+      ['NAME', 'STATUS', 'EVENTS', 'FILTERS', 'FORMAT', 'URL'],
+      ...webhooks.map((w) => [w.name, w.enabled ? 'enabled' : 'disabled', w.events.join(','), w.filters.join(' ') || '*', w.format, w.url]),
+    ]),
+  );
+}
+
+export async function webhookShow(ref: string, options: WebhookCommandOptions): Promise<void> {
+  const client = await connectWebhooks(options);
+  const webhook = await client.get(ref);
+  if (options.json) return printJson(webhook);
+  print(describe(webhook));
+}
+
+export async function webhookUpdate(
+  ref: string,
+  options: WebhookCommandOptions &
+    WebhookSettingOptions & {
+      rename?: string | undefined;
+      clearFilters?: boolean | undefined;
+      clearHeaders?: boolean | undefined;
+      enable?: boolean | undefined;
+      disable?: boolean | undefined;
+      rotateSecret?: boolean | undefined;
+      secretStdin?: boolean | undefined;
+      keepOld?: string | undefined;
+    },
+): Promise<void> {
+  if (options.enable && options.disable) throw new AdminError('use --enable or --disable, not both');
+  if (options.clearFilters && options.filter) throw new AdminError('use --filter or --clear-filters, not both');
+  if (options.clearHeaders && options.header) throw new AdminError('use --header or --clear-headers, not both');
+  if ((options.secretStdin || options.keepOld !== undefined) && !options.rotateSecret) throw new AdminError('--secret-stdin and --keep-old go with --rotate-secret');
+  const overlapMs = options.keepOld === undefined ? undefined : parseDuration(options.keepOld, '--keep-old');
+  const secret = await secretFromStdin(options);
+  const body: WebhookBody = {
+    ...settings(options),
+    ...(options.rename !== undefined ? { name: options.rename } : {}),
+    ...(options.clearFilters ? { filters: [] } : {}),
+    ...(options.clearHeaders ? { headers: {} } : {}),
+    ...(options.enable ? { enabled: true } : options.disable ? { enabled: false } : {}),
+  };
+  if (Object.keys(body).length === 0 && !options.rotateSecret) throw new AdminError('nothing to change: give --url, --event, --filter, --header, --format, --enable/--disable, --rename or --rotate-secret');
+  const client = await connectWebhooks(options);
+  let webhook = Object.keys(body).length > 0 ? await client.update(ref, body) : await client.get(ref);
+  let rotated: string | undefined;
+  if (options.rotateSecret) {
+    const result = await client.rotateSecret(webhook.id, { ...(secret !== undefined ? { secret } : {}), ...(overlapMs !== undefined ? { overlapMs } : {}) });
+    webhook = result.webhook;
+    rotated = result.secret;
+  }
+  if (options.json) printJson(rotated === undefined ? webhook : { webhook, secret: rotated });
+  else {
+    print(`updated webhook ${webhook.name}`);
+    print(describe(webhook));
+    if (rotated !== undefined) print(`secret: ${rotated}`);
+  }
+  if (rotated !== undefined) warnSecretShownOnce();
+}
+
+export async function webhookDelete(ref: string, options: WebhookCommandOptions): Promise<void> {
+  const client = await connectWebhooks(options);
+  await client.remove(ref);
+  if (options.json) return printJson({ deleted: ref });
+  print(`deleted webhook ${ref} with its delivery history`);
+}
+
+/** Sends a ping and (unless --no-wait) waits a little for its first attempt's outcome. */
+export async function webhookPing(ref: string, options: WebhookCommandOptions & { wait?: boolean | undefined }, waitMs = 15_000): Promise<void> {
+  const client = await connectWebhooks(options);
+  let { delivery } = await client.ping(ref);
+  const deadline = Date.now() + waitMs;
+  while (options.wait !== false && delivery.lastAttempt === null && Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    delivery = await client.delivery(ref, delivery.id);
+  }
+  if (options.json) return printJson({ delivery });
+  print(`sent ping event ${delivery.eventId} (delivery ${delivery.id})`);
+  if (delivery.lastAttempt) print(`first attempt: ${showAttempt(delivery.lastAttempt)}`);
+  else if (options.wait !== false) print(`no attempt yet; see: berth webhook deliveries ${ref} ${delivery.id}`);
+}
+
+export async function webhookDeliveries(ref: string, id: string | undefined, options: WebhookCommandOptions & { status?: string | undefined; limit?: number | undefined }): Promise<void> {
+  const client = await connectWebhooks(options);
+  if (id !== undefined) {
+    const delivery = await client.delivery(ref, id);
+    if (options.json) return printJson(delivery);
+    print(describeDelivery(delivery));
+    return;
+  }
+  const { deliveries } = await client.deliveries(ref, { status: options.status, limit: options.limit });
+  if (options.json) return printJson({ deliveries });
+  if (deliveries.length === 0) return print('no deliveries');
+  print(
+    table([
+      ['DELIVERY', 'EVENT', 'ACTION', 'TARGET', 'STATUS', 'ATTEMPTS', 'LAST ATTEMPT'],
+      ...deliveries.map((d) => [d.id, d.eventAt, d.action, target(d), d.status, String(d.attempts), d.lastAttempt ? showAttempt(d.lastAttempt) : '-']),
+    ]),
+  );
+}
+
+/** Redelivers the given deliveries, or with --failed every failed one (of the newest 500). */
+export async function webhookRedeliver(ref: string, ids: string[], options: WebhookCommandOptions & { failed?: boolean | undefined }): Promise<void> {
+  if (options.failed && ids.length > 0) throw new AdminError('give delivery ids or --failed, not both');
+  if (!options.failed && ids.length === 0) throw new AdminError('which deliveries? give their ids (berth webhook deliveries NAME --status failed) or --failed');
+  const client = await connectWebhooks(options);
+  const targets = options.failed ? (await client.deliveries(ref, { status: 'failed', limit: 500 })).deliveries.map((d) => d.id) : ids;
+  const redelivered: DeliveryView[] = [];
+  for (const id of targets) redelivered.push((await client.redeliver(ref, id)).delivery);
+  if (options.json) return printJson({ deliveries: redelivered });
+  if (redelivered.length === 0) return print('no failed deliveries');
+  for (const d of redelivered) print(`redelivering ${d.id} (event ${d.eventId}, ${d.action} ${target(d)})`);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Parsing and display
+
+function settings(options: WebhookSettingOptions): WebhookBody {
+  return {
+    ...(options.url !== undefined ? { url: options.url } : {}),
+    ...(options.event !== undefined ? { events: options.event.flatMap((e) => e.split(',')).map((e) => e.trim()).filter(Boolean) } : {}),
+    ...(options.filter !== undefined ? { filters: options.filter } : {}),
+    ...(options.header !== undefined ? { headers: parseHeaders(options.header) } : {}),
+    ...(options.format !== undefined ? { format: options.format } : {}),
+  };
+}
+
+/** `Name: value` (as curl takes them); the server validates names and values. */
+export function parseHeaders(list: readonly string[]): Record<string, string> {
+  const headers: Record<string, string> = {};
+  for (const text of list) {
+    const colon = text.indexOf(':');
+    if (colon <= 0) throw new AdminError(`invalid header ${JSON.stringify(text.slice(0, 60))}: expected "Name: value"`);
+    headers[text.slice(0, colon).trim()] = text.slice(colon + 1).trim();
+  }
+  return headers;
+}
+
+export function parseDuration(text: string, flag: string): number {
+  const match = /^(\d+)(ms|s|m|h|d)$/.exec(text.trim());
+  if (!match) throw new AdminError(`invalid ${flag} ${JSON.stringify(text)}: give a duration like 0s, 30m, 24h or 7d`);
+  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[match[2] as 'ms' | 's' | 'm' | 'h' | 'd'];
+  return Number(match[1]) * unit;
+}
+
+async function secretFromStdin(options: { secretStdin?: boolean | undefined; passwordStdin?: boolean | undefined }): Promise<string | undefined> {
+  if (!options.secretStdin) return undefined;
+  if (options.passwordStdin) throw new AdminError('--secret-stdin and --password-stdin both read standard input: log in with `berth login` first');
+  if (process.stdin.isTTY) throw new AdminError('--secret-stdin reads a pipe: echo "$SECRET" | berth webhook … --secret-stdin');
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin as AsyncIterable<Buffer>) chunks.push(chunk);
+  const secret = Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
+  if (!secret) throw new AdminError('no secret on standard input (--secret-stdin)');
+  return secret;
+}
+
+function describe(w: WebhookView): string {
+  const headers = Object.keys(w.headers);
+  return [
+    `name:     ${w.name}`,
+    `id:       ${w.id}`,
+    `url:      ${w.url}`,
+    `status:   ${w.enabled ? 'enabled' : 'disabled'}`,
+    `events:   ${w.events.join(', ')}`,
+    `filters:  ${w.filters.length > 0 ? w.filters.join(' ') : '* (everything)'}`,
+    `format:   ${w.format}`,
+    `headers:  ${headers.length > 0 ? headers.join(', ') : '-'}`,
+    ...(w.previousSecretUntil !== null ? [`previous secret signs until ${w.previousSecretUntil}`] : []),
+    `created:  ${w.createdAt}`,
+  ].join('\n');
+}
+
+function target(d: DeliveryView): string {
+  if (d.repository === null) return '-';
+  return d.tags.length > 0 && d.action === 'push' ? `${d.repository}:${d.tags.join(',')}` : `${d.repository}@${d.digest ?? ''}${d.tags.length > 0 ? ` (${d.tags.join(',')})` : ''}`;
+}
+
+function showAttempt(a: NonNullable<DeliveryView['lastAttempt']>): string {
+  const outcome = a.statusCode !== null ? `HTTP ${a.statusCode}` : (a.error ?? 'no response');
+  return `${a.ok ? 'ok' : 'failed'}: ${outcome} in ${a.latencyMs} ms at ${a.at}`;
+}
+
+function describeDelivery(d: DeliveryDetailView): string {
+  const lines = [
+    `delivery: ${d.id}`,
+    `event:    ${d.eventId} (${d.action} ${target(d)}, ${d.eventAt})`,
+    `status:   ${d.status}${d.nextAttemptAt ? ` (next attempt ${d.nextAttemptAt})` : ''}`,
+    `attempts:${d.attemptHistory.length === 0 ? ' none yet' : ''}`,
+  ];
+  if (d.attemptHistory.length > 0) {
+    const rows = [['CYCLE', 'ATTEMPT', 'AT', 'RESULT', 'LATENCY', 'RESPONSE'], ...d.attemptHistory.map((a) => [
+      String(a.cycle),
+      String(a.attempt),
+      a.at,
+      a.ok ? `ok HTTP ${a.statusCode}` : a.statusCode !== null ? `HTTP ${a.statusCode}${a.error ? ` (${a.error})` : ''}` : (a.error ?? 'failed'),
+      `${a.latencyMs} ms`,
+      (a.responseSnippet ?? '').replace(/\s+/g, ' ').slice(0, 60),
+    ])];
+    lines.push(...table(rows).split('\n').map((l) => `  ${l}`));
+  }
+  return lines.join('\n');
+}
+
+// ---------------------------------------------------------------------------------------------
+// Arguments (called from bin/berth.ts with its `managed` helper, which adds the connection flags)
+
+const collect = (value: string, previous: string[] = []) => [...previous, value];
+const positiveInteger = (value: string) => {
+  const n = Number(value);
+  if (!Number.isSafeInteger(n) || n < 1) throw new InvalidArgumentError('expected a positive integer');
+  return n;
+};
+
+/** `berth webhook create|list|show|update|delete|ping|deliveries|redeliver`. */
+export function registerWebhookCommands(program: Command, managed: (command: Command) => Command): void {
+  const webhook = program.command('webhook').description('webhooks of a running registry: who is told about pushes and deletes, and what was delivered (owners only; docs/webhooks.md)');
+  const settingFlags = (command: Command): Command =>
+    command
+      .option('--event <action>', 'push, delete or ping (repeatable or comma-separated; create default: push,delete)', collect)
+      .option('--filter <repo[:tag]>', 'only these repositories (* within a path component, ** across) and optionally tags (*), e.g. tripinsights/* or **:v* (repeatable)', collect)
+      .option('--header <Name: value>', 'a header sent with every delivery, e.g. "Authorization: Bearer …" (repeatable; replaces all headers)', collect)
+      .option('--format <format>', 'acr (the ACR webhook payload, default) or cloudevents (CloudEvents 1.0 JSON)');
+  type Options = WebhookCommandOptions & WebhookSettingOptions & Record<string, unknown>;
+
+  managed(
+    settingFlags(
+      webhook
+        .command('create')
+        .description('create a webhook and print its signing secret once')
+        .argument('<name>', 'a name for it: letters, digits, ., _, -')
+        .requiredOption('--url <url>', 'where to POST the events (http or https; must pass the egress policy)'),
+    )
+      .option('--disabled', 'create it disabled')
+      .option('--secret-stdin', 'read the signing secret from standard input instead of generating one'),
+  ).action((name: string, options: Options) => webhookCreate(name, options));
+  managed(webhook.command('list').description('list webhooks')).action((options: Options) => webhookList(options));
+  managed(webhook.command('show').description('show one webhook').argument('<webhook>', 'name or id')).action((ref: string, options: Options) => webhookShow(ref, options));
+  managed(
+    settingFlags(
+      webhook
+        .command('update')
+        .description('change a webhook; only what is given changes')
+        .argument('<webhook>', 'name or id')
+        .option('--url <url>', 'a new target URL'),
+    )
+      .option('--rename <name>', 'a new name')
+      .option('--clear-filters', 'match every repository again')
+      .option('--clear-headers', 'send no custom headers')
+      .option('--enable', 'enable it')
+      .option('--disable', 'disable it (nothing is queued for it while disabled; queued deliveries wait)')
+      .option('--rotate-secret', 'a new signing secret, printed once')
+      .option('--secret-stdin', 'with --rotate-secret: read the new secret from standard input')
+      .option('--keep-old <duration>', 'with --rotate-secret: how long the old secret also signs (default 24h; 0s: not at all)'),
+  ).action((ref: string, options: Options) => webhookUpdate(ref, options));
+  managed(webhook.command('delete').description('delete a webhook and its delivery history').argument('<webhook>', 'name or id')).action((ref: string, options: Options) =>
+    webhookDelete(ref, options),
+  );
+  managed(
+    webhook
+      .command('ping')
+      .description('send a test event through the normal delivery path and show the first attempt')
+      .argument('<webhook>', 'name or id')
+      .option('--no-wait', 'do not wait for the first attempt'),
+  ).action((ref: string, options: Options & { wait?: boolean }) => webhookPing(ref, options));
+  managed(
+    webhook
+      .command('deliveries')
+      .description('the delivery history of a webhook, newest first, or one delivery with every attempt')
+      .argument('<webhook>', 'name or id')
+      .argument('[delivery]', 'a delivery id: show its attempts and payload')
+      .option('--status <status>', 'only pending, delivered or failed deliveries')
+      .option('--limit <n>', 'how many (default 50, at most 500)', positiveInteger),
+  ).action((ref: string, id: string | undefined, options: Options & { status?: string; limit?: number }) => webhookDeliveries(ref, id, options));
+  managed(
+    webhook
+      .command('redeliver')
+      .description('send deliveries again (same event id): a new cycle of attempts')
+      .argument('<webhook>', 'name or id')
+      .argument('[deliveries...]', 'delivery ids')
+      .option('--failed', 'every failed delivery of the webhook'),
+  ).action((ref: string, ids: string[], options: Options & { failed?: boolean }) => webhookRedeliver(ref, ids, options));
+}
