@@ -6,11 +6,9 @@ import * as admin from '../cli/admin.js';
 import { apply } from '../cli/apply.js';
 import { gc } from '../cli/gc.js';
 import { history } from '../cli/history.js';
-import { registerImportCommands } from '../cli/import.js';
 import { login, logout } from '../cli/login.js';
 import { token } from '../cli/token.js';
 import { serve } from '../cli/serve.js';
-import { registerSyncCommands } from '../cli/sync.js';
 import { registerControllerCommand } from '../cli/controller.js';
 import { registerWebhookCommands } from '../cli/webhooks.js';
 
@@ -211,10 +209,6 @@ program
 
 registerWebhookCommands(program, managed);
 registerControllerCommand(program);
-
-registerSyncCommands(program, managed);
-
-registerImportCommands(program, managed);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   const message = err instanceof ConfigError ? err.message : err instanceof Error ? err.message : String(err);
