@@ -6,6 +6,7 @@ import * as admin from '../cli/admin.js';
 import { apply } from '../cli/apply.js';
 import { gc } from '../cli/gc.js';
 import { history } from '../cli/history.js';
+import { registerImportCommands } from '../cli/import.js';
 import { login, logout } from '../cli/login.js';
 import { token } from '../cli/token.js';
 import { serve } from '../cli/serve.js';
@@ -209,6 +210,8 @@ program
 
 registerWebhookCommands(program, managed);
 registerControllerCommand(program);
+
+registerImportCommands(program, managed);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   const message = err instanceof ConfigError ? err.message : err instanceof Error ? err.message : String(err);
