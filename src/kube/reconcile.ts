@@ -33,7 +33,7 @@ import {
 } from './pull-secret.js';
 import { mergeConditions, rfc3339, sameJson, type ConditionInput } from './status.js';
 import { defaultServiceAccountName, finalizer, keyOf, kind, labels, managedByValue, reasons, splitKey, type PullBinding, type PullBindingStatus } from './types.js';
-import { secretNameFor, serverAllowed, SpecError, validateSpec, type ValidBinding } from './validation.js';
+import { isServiceAccountName, secretNameFor, serverAllowed, SpecError, validateSpec, type ValidBinding } from './validation.js';
 
 export interface ReconcilerOptions {
   /** The only audience service-account tokens are requested for. */
@@ -98,9 +98,10 @@ export class Reconciler {
     if (!finalizers.includes(finalizer)) binding = await api.setFinalizers(binding, [...finalizers, finalizer]);
 
     const secretName = secretNameFor(binding, sha256);
-    const secret = await api.getSecret(namespace, secretName);
-    const state = secret && ownedBy(secret, binding) ? readSecretState(secret) : undefined;
+    let state: SecretState | undefined;
     try {
+      const secret = await api.getSecret(namespace, secretName);
+      state = secret && ownedBy(secret, binding) ? readSecretState(secret) : undefined;
       const valid = this.validate(binding);
       if (secret && !state && !orphanOfSameName(secret, binding)) {
         throw new Failure(reasons.secretConflict, `Secret ${secretName} exists and is not owned by this binding; delete or rename it`, false);
@@ -242,7 +243,9 @@ export class Reconciler {
     const recorded = owned ? readSecretState(owned).serviceAccount : undefined;
     if (recorded) serviceAccounts.add(recorded);
     const target = binding.spec?.serviceAccountName;
-    serviceAccounts.add(typeof target === 'string' && target.length > 0 ? target : defaultServiceAccountName);
+    // An invalid name was never used (the spec was refused), and must not block the deletion.
+    serviceAccounts.add(target === undefined ? defaultServiceAccountName : isServiceAccountName(target) ? target : '');
+    serviceAccounts.delete('');
     // Only remove the entry if the Secret it names is ours (or already gone): never another's.
     if (owned || !secret) for (const serviceAccount of serviceAccounts) await this.removePullSecret(namespace, serviceAccount, secretName);
     if (owned) await api.deleteSecret(namespace, secretName, owned.metadata.uid ?? '');

@@ -32,8 +32,12 @@ export class SpecError extends Error {
   override name = 'SpecError';
 }
 
+export function isServiceAccountName(value: unknown): value is string {
+  return typeof value === 'string' && value.length > 0 && value.length <= 253 && subdomain.test(value);
+}
+
 function serviceAccountName(value: unknown, field: string): string {
-  if (typeof value !== 'string' || value.length === 0 || value.length > 253 || !subdomain.test(value)) {
+  if (!isServiceAccountName(value)) {
     throw new SpecError(`${field} must be a service account name (lowercase RFC 1123 subdomain), got ${JSON.stringify(value)}`);
   }
   return value;
