@@ -248,4 +248,35 @@ describe('webhook retries, failures and redelivery', () => {
       assert.equal(new Set(receiver.eventIds()).size, 10);
     });
   });
+
+  describe('retention', () => {
+    let server: TestServer;
+    let owner: Api;
+    let up: Receiver;
+    let down: Receiver;
+    before(async () => {
+      server = await startWebhookServer({ webhooks: { retentionMs: 500, maxAttempts: 100, backoff: { baseMs: 100, maxMs: 400 } } });
+      owner = await Api.asOwner(server.url);
+      up = await Receiver.start();
+      down = await Receiver.start();
+      await down.close();
+    });
+    after(async () => {
+      await server.stop();
+      await up.close();
+    });
+
+    it('prunes events older than retentionMs whose deliveries are finished, never pending ones', async () => {
+      await subscribe(owner, 'kept', `${down.url}/hook`, { filters: ['retention/kept'] });
+      await subscribe(owner, 'pruned', `${up.url}/hook`, { filters: ['retention/pruned'] });
+      await pushImage(server.url, 'retention/kept', 'v1');
+      await pushImage(server.url, 'retention/pruned', 'v1');
+      await waitFor('the delivery to the live receiver', () => up.received[0]);
+      await waitFor('its history pruned', async () => (await deliveries(owner, 'pruned')).length === 0);
+      const pending = await deliveries(owner, 'kept');
+      assert.equal(pending.length, 1);
+      assert.equal(pending[0]?.status, 'pending');
+      assert.ok((pending[0]?.attempts ?? 0) >= 1);
+    });
+  });
 });
