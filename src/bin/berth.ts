@@ -10,6 +10,7 @@ import { registerImportCommands } from '../cli/import.js';
 import { login, logout } from '../cli/login.js';
 import { token } from '../cli/token.js';
 import { serve } from '../cli/serve.js';
+import { registerSyncCommands } from '../cli/sync.js';
 import { registerControllerCommand } from '../cli/controller.js';
 import { registerWebhookCommands } from '../cli/webhooks.js';
 
@@ -212,6 +213,8 @@ registerWebhookCommands(program, managed);
 registerControllerCommand(program);
 
 registerImportCommands(program, managed);
+
+registerSyncCommands(program, managed);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   const message = err instanceof ConfigError ? err.message : err instanceof Error ? err.message : String(err);

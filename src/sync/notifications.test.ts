@@ -37,6 +37,14 @@ describe('parseNotifications', () => {
     );
   });
 
+  test('a CloudEvent carries the ACR event in data', () => {
+    const body = Buffer.from(
+      JSON.stringify({ specversion: '1.0', id: 'ce-1', source: '/v2/a/b', type: 'dev.berth.image.pushed', data: { id: 'ce-1', action: 'push', target: { repository: 'a/b', tag: 'v2', digest } } }),
+    );
+    assert.deepEqual(parseNotifications(body, undefined), { envelope: false, notifications: [{ id: 'ce-1', action: 'push', repository: 'a/b', tag: 'v2', digest }] });
+    assert.throws(() => parseNotifications(Buffer.from('{"specversion":"1.0","id":"x"}'), undefined), /carry the event in data/);
+  });
+
   test('a ping needs no target', () => {
     assert.deepEqual(parseNotifications(Buffer.from('{"id":"p","action":"ping"}'), undefined).notifications[0]?.action, 'ping');
   });

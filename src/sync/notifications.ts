@@ -5,7 +5,8 @@
  *   - Berth's webhooks and ACR webhooks: one event per delivery,
  *     `{id, timestamp, action, target: {mediaType, size, digest, length, repository, tag?}, request}`;
  *   - CNCF Distribution notifications: an envelope `{events: [{id, action, target: {repository,
- *     digest, tag?, mediaType}}]}` (Content-Type `application/vnd.docker.distribution.events.v1+json`).
+ *     digest, tag?, mediaType}}]}` (Content-Type `application/vnd.docker.distribution.events.v1+json`);
+ *   - a Berth webhook in CloudEvents format: `{specversion, id, type, data: <the ACR event>}`.
  * Every event becomes a `Notification` (repository, tag?, digest?); the content type is not
  * relied on, the shape is.
  *
@@ -48,6 +49,11 @@ export function parseNotifications(body: Buffer, headerEventId: string | undefin
     throw new MalformedNotification('the body is not valid JSON');
   }
   if (!isObject(value)) throw new MalformedNotification('the body must be a JSON object: an event {action, target} or an envelope {events: [...]}');
+  if ('specversion' in value) {
+    const id = optionalString(value['id'], 'id', 256) ?? headerEventId;
+    if (!isObject(value['data'])) throw new MalformedNotification('a CloudEvent must carry the event in data');
+    return { envelope: false, notifications: [parseEvent(value['data'], 'data', id)] };
+  }
   if ('events' in value) {
     const events = value['events'];
     if (!Array.isArray(events)) throw new MalformedNotification('events must be an array');

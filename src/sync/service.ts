@@ -77,7 +77,7 @@ export class SyncService {
     private readonly logger: Logger,
   ) {
     this.store = metadata.sync;
-    this.sources = new SourcePool(egress, settings.defaultLimits, logger);
+    this.sources = new SourcePool(egress, settings.defaultLimits, settings.retry.maxDelayMs, logger);
     this.worker = new SyncWorker(this.store, registry, this.sources, settings, logger);
   }
 
@@ -250,14 +250,14 @@ export class SyncService {
    * connection), and credentials never travel over plain HTTP except to loopback.
    */
   private async assertSourceAllowed(spec: SyncRuleSpec): Promise<void> {
+    const url = new URL(spec.source.url);
+    if (url.protocol === 'http:' && spec.source.credentials.kind !== 'anonymous' && !isLoopbackHost(url.host)) {
+      throw new RegistryError('INVALID_REQUEST', 'source.url: credentials are never sent over plain HTTP; use https:// (plain HTTP only for anonymous sources or loopback)');
+    }
     try {
       await this.egress.check(spec.source.url);
     } catch (err) {
       throw new RegistryError('EGRESS_REFUSED', `source.url: ${(err as Error).message}`);
-    }
-    const url = new URL(spec.source.url);
-    if (url.protocol === 'http:' && spec.source.credentials.kind !== 'anonymous' && !isLoopbackHost(url.host)) {
-      throw new RegistryError('INVALID_REQUEST', `source.url: credentials are never sent over plain HTTP; use https:// (plain HTTP only for anonymous sources or loopback)`);
     }
   }
 }

@@ -25,6 +25,8 @@ export class SourcePool {
   constructor(
     private readonly egress: Egress,
     private readonly defaults: SourceLimits,
+    /** A source's `Retry-After` up to this long is waited out within the request (longer: the request fails). */
+    private readonly maxRetryAfterMs: number,
     private readonly logger: Logger,
     private readonly env: NodeJS.ProcessEnv = process.env,
   ) {}
@@ -38,6 +40,7 @@ export class SourcePool {
       credentials: await this.credentials(rule),
       egress: this.egress,
       limits: this.limits(rule),
+      retries: { maxRetryAfterMs: this.maxRetryAfterMs },
       userAgent: 'berth-sync',
       logger: this.logger,
     });

@@ -319,9 +319,16 @@ export class SyncWorker {
       return;
     }
     const { initialDelayMs, maxDelayMs } = this.settings.retry;
-    const delay = Math.min(maxDelayMs, initialDelayMs * 2 ** (attempts - 1));
+    // A source that asked for a longer pause than the client waits out gets it here.
+    const delay = Math.max(Math.min(maxDelayMs, initialDelayMs * 2 ** (attempts - 1)), retryAfterOf(err) ?? 0);
     await this.store.retryItem(item, this.owner, at + delay, message);
   }
+}
+
+/** How long the source asked us to wait, when the error carries it (`detail.retryAfterMs`). */
+function retryAfterOf(err: unknown): number | undefined {
+  const value = isRegistryError(err) ? (err.detail as { retryAfterMs?: unknown } | undefined)?.retryAfterMs : undefined;
+  return typeof value === 'number' && Number.isFinite(value) && value > 0 ? value : undefined;
 }
 
 /** A failure as stored in status rows: RegistryErrors say what to do; anything else is a bug, logged in full. */

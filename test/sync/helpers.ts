@@ -67,7 +67,7 @@ export async function pushToken(base: string, repository: string): Promise<strin
 
 /**
  * Pushes an image (index or manifest) from an OCI layout over the registry API: blobs by
- * monolithic upload, platform manifests by digest, then the root by `tag`. `token` undefined
+ * POST + PUT upload, platform manifests by digest, then the root by `tag`. `token` undefined
  * pushes anonymously (a registry without auth).
  */
 export async function pushImage(base: string, token: string | undefined, repository: string, tag: string, dir: string, root: Descriptor): Promise<void> {
@@ -75,11 +75,12 @@ export async function pushImage(base: string, token: string | undefined, reposit
   const pushBlob = async (digest: string) => {
     const head = await fetch(`${base}/v2/${repository}/blobs/${digest}`, { method: 'HEAD', headers });
     if (head.status === 200) return;
-    const res = await fetch(`${base}/v2/${repository}/blobs/uploads/?digest=${digest}`, {
-      method: 'POST',
-      headers: { ...headers, 'Content-Type': 'application/octet-stream' },
-      body: await readBlob(dir, digest),
-    });
+    // POST then PUT ?digest= (Distribution does not take the body on the POST).
+    const started = await fetch(`${base}/v2/${repository}/blobs/uploads/`, { method: 'POST', headers });
+    assert.equal(started.status, 202, `start upload of ${digest}: ${await started.text()}`);
+    const location = new URL(started.headers.get('location') ?? '', base);
+    location.searchParams.set('digest', digest);
+    const res = await fetch(location, { method: 'PUT', headers: { ...headers, 'Content-Type': 'application/octet-stream' }, body: await readBlob(dir, digest) });
     assert.equal(res.status, 201, `push blob ${digest}: ${await res.text()}`);
   };
   const pushManifest = async (descriptor: Descriptor, reference: string) => {
@@ -163,6 +164,25 @@ export function pushEvent(repository: string, tag: string | undefined, digest: s
     target: { mediaType: 'application/vnd.oci.image.index.v1+json', size: 100, digest, length: 100, repository, ...(tag !== undefined ? { tag } : {}) },
     request: { id: 'r1', host: 'vendor.example', method: 'PUT', useragent: 'test' },
   };
+}
+
+/**
+ * Waits until an on-demand run asked for at `requestedAt` (ISO) has been reconciled: the request
+ * was taken, a reconcile started after it and finished, and the images it queued are done.
+ */
+export async function waitForRun(api: Api, rule: string, requestedAt: string): Promise<any> {
+  return waitFor(`the on-demand run of ${rule}`, async () => {
+    const status = (await api.get(`/sync/rules/${rule}/status`)).body;
+    const state = status.rule.state;
+    const finished =
+      state.runRequestedAt === null &&
+      state.lastReconcileStartedAt !== null &&
+      state.lastReconcileStartedAt >= requestedAt &&
+      state.lastReconcileAt !== null &&
+      state.lastReconcileAt >= state.lastReconcileStartedAt &&
+      !state.reconciling;
+    return finished && status.queue.pending === 0 ? status : undefined;
+  });
 }
 
 /** The customer's per-image status rows of a rule, keyed `repository:tag`. */

@@ -178,7 +178,6 @@ export class SqlSyncIndex implements SyncIndex {
           reconcile_claimed_until: leaseUntil,
           last_reconcile_started_at: now,
           run_requested_at: null,
-          last_reconcile_stats: JSON.stringify({ repositories: 0, tags: 0, queued: 0, errors: 0 } satisfies ReconcileStats),
         })
         .where('id', '=', id)
         .where('enabled', '=', 1)
