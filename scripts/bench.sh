@@ -6,6 +6,7 @@
 #   npm run bench -- --quick
 #   npm run bench -- --candidate distribution     # harness self-test
 #   npm run bench -- --only auth                  # only the Berth auth bench (bench/auth.ts)
+#   npm run bench -- --only import                # only the import bench (bench/import.ts)
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -66,6 +67,7 @@ fi
 main_args=()
 run_main=1
 run_auth=1
+run_import=1
 expect_only=0
 for a in "$@"; do
   if [ "$expect_only" = 1 ]; then
@@ -80,13 +82,15 @@ for a in "$@"; do
   fi
   rest=""
   has_auth=0
+  has_import=0
   IFS=',' read -r -a parts <<< "$value"
   for p in "${parts[@]}"; do
     p="${p//[[:space:]]/}"
     if [ -z "$p" ]; then continue; fi
-    if [ "$p" = auth ]; then has_auth=1; else rest="${rest:+$rest,}$p"; fi
+    if [ "$p" = auth ]; then has_auth=1; elif [ "$p" = import ]; then has_import=1; else rest="${rest:+$rest,}$p"; fi
   done
   run_auth=$has_auth
+  run_import=$has_import
   if [ -n "$rest" ]; then run_main=1; main_args+=(--only "$rest"); else run_main=0; fi
 done
 if [ "$expect_only" = 1 ]; then main_args+=(--only); fi # a dangling --only: let run.ts refuse it
@@ -95,4 +99,8 @@ if [ "$run_main" = 1 ]; then
 fi
 if [ "$run_auth" = 1 ]; then
   node --import tsx bench/auth.ts "$@"
+fi
+# The import bench (Berth import vs skopeo copy --all) inserts its own section the same way.
+if [ "$run_import" = 1 ]; then
+  node --import tsx bench/import.ts "$@"
 fi

@@ -87,7 +87,7 @@ const importSchema = z
     retentionMs: duration('Finished jobs are deleted after this long.', 30 * 24 * 3600 * 1000),
     defaults: z
       .object({
-        requestsPerSecond: z.number().positive().default(20).describe('Requests per second to one source.'),
+        requestsPerSecond: z.number().positive().default(100).describe('Requests per second to one source, on average; bursts of up to one second\'s worth go at once.'),
         concurrency: z.number().int().positive().default(8).describe('Requests in flight to one source (blob transfers hold theirs until done).'),
         retries: z.number().int().min(1).max(10).default(4).describe('Attempts per request on connection errors, 5xx and 429 (after Retry-After).'),
         headersTimeoutMs: duration('Longest wait for a source\'s response headers.', 30_000),

@@ -1,8 +1,9 @@
 /**
  * A per-source request limiter: at most `concurrency` requests in flight (a slot is held until the
- * response body is consumed or dropped) and at most `requestsPerSecond` request starts, evenly
- * spaced. A 429 with Retry-After pauses every new request to that source, not only the one that
- * got it, which is what a rate-limited source asks for.
+ * response body is consumed or dropped) and on average at most `requestsPerSecond` request starts,
+ * with bursts of up to one second's worth (the generic cell rate algorithm: a short copy is not
+ * slowed down, a long one settles at the rate). A 429 with Retry-After pauses every new request to
+ * that source, not only the one that got it, which is what a rate-limited source asks for.
  *
  * Written by hand: it is thirty lines, and the libraries that do this (bottleneck, p-limit +
  * p-throttle) either are unmaintained or need two packages to express one rule.
@@ -17,16 +18,18 @@ export interface LimiterOptions {
 export class RequestLimiter {
   private active = 0;
   private readonly waiting: Array<() => void> = [];
-  /** Earliest time the next request may start (spacing for requestsPerSecond). */
-  private nextStart = 0;
+  /** The theoretical arrival time of the next request (GCRA); a request may start up to `burstMs` before it. */
+  private tat = 0;
   /** No request starts before this (a 429's Retry-After). */
   private pausedUntil = 0;
   private readonly concurrency: number;
   private readonly intervalMs: number;
+  private readonly burstMs: number;
 
   constructor(options: LimiterOptions = {}) {
     this.concurrency = Math.max(1, Math.floor(options.concurrency ?? 8));
     this.intervalMs = options.requestsPerSecond && options.requestsPerSecond > 0 ? 1000 / options.requestsPerSecond : 0;
+    this.burstMs = this.intervalMs * Math.max(0, Math.ceil(options.requestsPerSecond ?? 0) - 1);
   }
 
   /** Waits for a slot and the rate; returns the release function (idempotent). */
@@ -46,8 +49,9 @@ export class RequestLimiter {
     };
     try {
       const now = Date.now();
-      const start = Math.max(now, this.nextStart, this.pausedUntil);
-      this.nextStart = start + this.intervalMs;
+      this.tat = Math.max(this.tat, now);
+      const start = Math.max(now, this.tat - this.burstMs, this.pausedUntil);
+      this.tat += this.intervalMs;
       if (start > now) await sleep(start - now, undefined, signal ? { signal } : {});
     } catch (err) {
       release();
