@@ -97,7 +97,7 @@ export function renderImportSection(res: ImportResults): string {
       '- Every repetition pushes fresh images to the source first (untimed), so nothing is ever already present at the target: both sides transfer every byte. The sides take turns going first.',
       `- **Berth import**: \`POST /api/v1/import\` for every image at once (the target runs ${c.parallel} jobs at a time), then \`GET /api/v1/imports/{id}\` every 25 ms until all succeeded; timed from the first POST to the last success. The copy streams each blob from the source through the digest check into storage; nothing passes through the client.`,
       `- **skopeo**: \`skopeo copy --all --preserve-digests --src-tls-verify=false --dest-tls-verify=false docker://<source>/… docker://<target>/…\`, ${c.parallel} processes at a time; wall-clock including process start. The bytes go source → skopeo → target.`,
-      `- After every copy the target's manifest digest is checked against the source's (untimed). Median of ${c.reps} repetition${c.reps === 1 ? '' : 's'}, min–max in brackets.`,
+      `- After every copy the target's manifest digest is checked against the source's (untimed). Median of ${c.reps} repetition${c.reps === 1 ? '' : 's'}, min–max in brackets. A timed copy takes one to a few seconds, so whatever else runs on the machine moves single runs a lot: compare the medians.`,
     ].join('\n'),
   );
   out.push('', '### Problems', '');
