@@ -7,6 +7,7 @@
  * older than the retention. A cycle runs when this process commits an event (the in-process
  * notification), when a delivery finishes, and otherwise every `pollIntervalMs` or at the next
  * retry's due time, whichever is sooner (events from other replicas are found by that poll).
+ * Notifications are coalesced for a few milliseconds, so a burst of pushes costs one cycle.
  *
  * Several processes may share one database: fan-out is idempotent (one delivery per event and
  * subscription) and a delivery is sent only by the process holding its lease. The lease lasts
@@ -36,6 +37,8 @@ export const deliveryIdHeader = 'berth-delivery';
 export const userAgent = 'Berth-Webhooks/1';
 
 const fanOutBatch = 100;
+/** How long a commit notification waits to coalesce with others (a burst of pushes: one fan-out). */
+const notifyDelayMs = 20;
 /** Shortest sleep between cycles, so a burst of due retries cannot spin the loop. */
 const minSleepMs = 20;
 /** How often retention pruning runs (at most). */
@@ -56,22 +59,25 @@ export class Dispatcher {
   readonly owner = randomUUID();
   private readonly inFlight = new Map<string, Promise<void>>();
   private timer: NodeJS.Timeout | undefined;
+  /** When the pending timer fires (wall clock), Infinity when none is set. */
+  private timerAt = Infinity;
   private running = false;
   private rerun = false;
   private stopped = true;
   private unsubscribe: (() => void) | undefined;
   private lastPrune = 0;
-  private nextSleep: number;
+  /** Whether the next pass must look for due deliveries (else it only fans out). */
+  private claimNeeded = true;
+  /** When (wall clock) the next look for due deliveries is due anyway: the poll, or the next retry. */
+  private pollAt = 0;
 
-  constructor(private readonly deps: DispatcherDependencies) {
-    this.nextSleep = deps.config.pollIntervalMs;
-  }
+  constructor(private readonly deps: DispatcherDependencies) {}
 
   /** Starts the loop (and an immediate cycle, which picks up whatever a previous run left). */
   start(): void {
     if (!this.stopped) return;
     this.stopped = false;
-    this.unsubscribe = this.deps.store.events.onAppended(() => this.wake());
+    this.unsubscribe = this.deps.store.events.onAppended(() => this.runSoon(notifyDelayMs));
     this.wake();
   }
 
@@ -86,34 +92,54 @@ export class Dispatcher {
     }
   }
 
-  /** Runs a cycle soon (coalesced with one already running). */
+  /** Runs a full cycle (fan-out and delivery) now, or right after the one running. */
   wake(): void {
+    this.claimNeeded = true;
+    this.runSoon(0);
+  }
+
+  /**
+   * Runs a cycle within `delayMs` (coalesced with one already running or already due sooner).
+   * Events committed here wake the loop after a few milliseconds rather than at once, so a burst
+   * of pushes costs one fan-out, not one per push.
+   */
+  private runSoon(delayMs: number): void {
     if (this.stopped) return;
     if (this.running) {
       this.rerun = true;
       return;
     }
+    const at = Date.now() + delayMs;
+    if (this.timer && this.timerAt <= at) return;
     if (this.timer) clearTimeout(this.timer);
-    this.timer = undefined;
-    void this.cycle();
+    this.timerAt = at;
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      this.timerAt = Infinity;
+      void this.cycle();
+    }, delayMs);
+    this.timer.unref();
   }
 
   private async cycle(): Promise<void> {
+    if (this.running || this.stopped) return;
     this.running = true;
     try {
       do {
         this.rerun = false;
         await this.step('fan-out', () => this.fanOut());
-        await this.step('claim', () => this.claimAndSend());
-        await this.step('prune', () => this.prune());
+        if (this.claimNeeded || Date.now() >= this.pollAt) {
+          this.claimNeeded = false;
+          await this.step('claim', () => this.claimAndSend());
+          await this.step('prune', () => this.prune());
+          // Until told otherwise, look again at the poll interval or the next retry, whichever is sooner.
+          this.pollAt = Date.now() + this.deps.config.pollIntervalMs;
+          await this.step('schedule', () => this.planSleep());
+        }
       } while (this.rerun && !this.stopped);
-      await this.step('schedule', () => this.planSleep());
     } finally {
       this.running = false;
-      if (!this.stopped) {
-        this.timer = setTimeout(() => this.wake(), this.nextSleep);
-        this.timer.unref();
-      }
+      this.runSoon(Math.max(0, this.pollAt - Date.now()));
     }
   }
 
@@ -131,10 +157,11 @@ export class Dispatcher {
     const events = await store.events.pendingFanOut(fanOutBatch);
     if (events.length === 0) return;
     const subscriptions = await store.webhooks.list();
-    for (const event of events) {
-      const targets = subscriptions.filter((s) => receives(s, event)).map((s) => s.id);
-      await store.events.fanOut(event.id, targets, clock.now());
-    }
+    const created = await store.events.fanOut(
+      events.map((event) => ({ eventId: event.id, subscriptionIds: subscriptions.filter((s) => receives(s, event)).map((s) => s.id) })),
+      clock.now(),
+    );
+    this.claimNeeded ||= created > 0;
     if (events.length === fanOutBatch) this.rerun = true;
   }
 
@@ -147,7 +174,9 @@ export class Dispatcher {
     for (const item of claimed) {
       const work = this.attempt(item).finally(() => {
         this.inFlight.delete(item.delivery.id);
-        this.wake();
+        // A slot is free: look for more due work soon (coalescing a burst of finishes).
+        this.claimNeeded = true;
+        this.runSoon(notifyDelayMs);
       });
       this.inFlight.set(item.delivery.id, work);
     }
@@ -220,10 +249,9 @@ export class Dispatcher {
 
   private async planSleep(): Promise<void> {
     const { config, store, clock } = this.deps;
-    this.nextSleep = config.pollIntervalMs;
     // With every slot busy, the next cycle comes when a delivery finishes (it wakes the loop).
     const due = await store.deliveries.nextDueAt();
-    if (due !== undefined) this.nextSleep = Math.min(config.pollIntervalMs, Math.max(minSleepMs, due - clock.now()));
+    if (due !== undefined) this.pollAt = Date.now() + Math.min(config.pollIntervalMs, Math.max(minSleepMs, due - clock.now()));
   }
 }
 

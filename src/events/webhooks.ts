@@ -129,7 +129,7 @@ export class Webhooks {
       now,
     );
     // Fan out at once so the caller gets the delivery; the dispatcher may race to it, harmlessly.
-    await store.events.fanOut(id, [record.id], now);
+    await store.events.fanOut([{ eventId: id, subscriptionIds: [record.id] }], now);
     const [delivery] = await store.deliveries.list(record.id, { eventId: id, limit: 1 });
     if (!delivery) throw new Error(`ping ${id} has no delivery`);
     this.dispatcher.wake();

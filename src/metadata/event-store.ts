@@ -79,10 +79,10 @@ export interface EventIndex {
   /** Events still waiting for fan-out, oldest first. */
   pendingFanOut(limit: number): Promise<EventRecord[]>;
   /**
-   * Creates a pending delivery of the event to each subscription (skipping any that exists) and
-   * marks the event fanned out, in one transaction. Returns the deliveries created now.
+   * For each event, creates a pending delivery to each of its subscriptions (skipping any that
+   * exists) and marks the event fanned out; all in one transaction. Returns the deliveries created now.
    */
-  fanOut(eventId: string, subscriptionIds: readonly string[], now: number): Promise<number>;
+  fanOut(events: ReadonlyArray<{ eventId: string; subscriptionIds: readonly string[] }>, now: number): Promise<number>;
   /** Deletes events created before `cutoff` that are fanned out and have nothing pending, with their deliveries and attempts; returns how many. */
   prune(cutoff: number): Promise<number>;
   /** Calls `listener` after every event committed by this process (an image change or a ping); returns an unsubscribe. */

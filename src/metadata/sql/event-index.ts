@@ -9,6 +9,9 @@ import type { EventIndex, EventRecord, NewEvent } from '../event-store.js';
 import type { EventAction } from '../../events/payload.js';
 import type { Db, SqlContext } from './context.js';
 
+/** Rows per INSERT or ids per UPDATE in a fan-out (11 parameters a row). */
+const fanOutChunk = 500;
+
 /** In-process "an event was committed" signal, shared by the writers and the dispatcher. */
 export class EventNotifier {
   private readonly listeners = new Set<() => void>();
@@ -96,31 +99,44 @@ export class SqlEventIndex implements EventIndex {
     return rows.map(toRecord);
   }
 
-  async fanOut(eventId: string, subscriptionIds: readonly string[], now: number): Promise<number> {
+  async fanOut(events: ReadonlyArray<{ eventId: string; subscriptionIds: readonly string[] }>, now: number): Promise<number> {
+    if (events.length === 0) return 0;
+    const rows = events.flatMap(({ eventId, subscriptionIds }) =>
+      subscriptionIds.map((subscriptionId) => ({
+        id: randomUUID(),
+        event_id: eventId,
+        subscription_id: subscriptionId,
+        status: 'pending',
+        attempts: 0,
+        cycle: 0,
+        next_attempt_at: now,
+        claimed_by: null,
+        claimed_until: null,
+        created_at: now,
+        updated_at: now,
+      })),
+    );
     return this.ctx.db.transaction().execute(async (trx) => {
       let created = 0;
-      for (const subscriptionId of subscriptionIds) {
+      // Chunks keep each statement well under the databases' bound-parameter limits.
+      for (let start = 0; start < rows.length; start += fanOutChunk) {
         // The unique (event_id, subscription_id) key makes this idempotent across replicas and restarts.
         const result = await trx
           .insertInto('deliveries')
-          .values({
-            id: randomUUID(),
-            event_id: eventId,
-            subscription_id: subscriptionId,
-            status: 'pending',
-            attempts: 0,
-            cycle: 0,
-            next_attempt_at: now,
-            claimed_by: null,
-            claimed_until: null,
-            created_at: now,
-            updated_at: now,
-          })
+          .values(rows.slice(start, start + fanOutChunk))
           .onConflict((oc) => oc.columns(['event_id', 'subscription_id']).doNothing())
           .executeTakeFirst();
         created += Number(result.numInsertedOrUpdatedRows ?? 0);
       }
-      await trx.updateTable('events').set({ fanned_out_at: now }).where('id', '=', eventId).where('fanned_out_at', 'is', null).execute();
+      const ids = events.map((e) => e.eventId);
+      for (let start = 0; start < ids.length; start += fanOutChunk) {
+        await trx
+          .updateTable('events')
+          .set({ fanned_out_at: now })
+          .where('id', 'in', ids.slice(start, start + fanOutChunk))
+          .where('fanned_out_at', 'is', null)
+          .execute();
+      }
       return created;
     });
   }
