@@ -468,7 +468,9 @@ function printWebhook(rule: SyncRuleView, webhook: WebhookSecretView | null): vo
 
 function stats(rule: SyncRuleView): string {
   const s = rule.state.lastReconcileStats;
-  return s ? ` (${s.repositories} repositories, ${s.tags} tags checked, ${s.queued} queued, ${s.errors} errors)` : '';
+  if (!s) return '';
+  const catalog = s.catalog === 'unavailable' ? "; the source's catalog was not readable: named and already known repositories only" : '';
+  return ` (${s.repositories} repositories, ${s.tags} tags checked, ${s.queued} queued, ${s.errors} errors${catalog})`;
 }
 
 function showInterval(ms: number): string {

@@ -35,6 +35,12 @@ export interface ReconcileStats {
   tags: number;
   queued: number;
   errors: number;
+  /**
+   * Whether the source's catalog could be listed. When it could not (a credential scoped to some
+   * repositories may not read it), the reconcile covers the rule's literal repository names and
+   * the repositories it already knows from notifications and earlier runs.
+   */
+  catalog?: 'listed' | 'unavailable' | 'not needed';
 }
 
 export interface SyncRuleRecord extends SyncRule {
@@ -128,6 +134,8 @@ export interface SyncIndex {
   /** Merges what is known about one image (fields left out are kept; `copied` adds one copy). */
   recordImage(status: { ruleId: string; repository: string; tag: string } & Partial<Omit<SyncImageStatus, 'ruleId' | 'repository' | 'tag' | 'copies'>> & { copied?: boolean }): Promise<void>;
   listImages(ruleId: string, filter: { repository?: string | undefined; limit: number }): Promise<SyncImageStatus[]>;
+  /** Source repositories the rule has a status row for (seen in a notification, a run or a reconcile), sorted. */
+  knownRepositories(ruleId: string): Promise<string[]>;
 
   /** Forgets delivery ids received before `cutoff`; returns how many. */
   pruneDeliveries(cutoff: number): Promise<number>;

@@ -30,11 +30,13 @@ export function tagFilterProblem(filter: string): string | undefined {
   if (filter.length === 0) return 'a tag filter must not be empty';
   if (filter.length > maxFilterLength) return `a tag filter is at most ${maxFilterLength} characters`;
   if (filter.startsWith('regex:')) {
+    const source = filter.slice('regex:'.length);
     try {
-      compileRegex(filter.slice('regex:'.length));
+      new RegExp(source, 'u');
+      compileRegex(source);
       return undefined;
     } catch (err) {
-      return `invalid regular expression: ${(err as Error).message}`;
+      return `invalid regular expression ${JSON.stringify(source)}: ${(err as Error).message.replace(/^Invalid regular expression: \/.*\/u?: /, '')}`;
     }
   }
   if (filter.startsWith('semver:')) {

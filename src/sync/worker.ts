@@ -147,7 +147,7 @@ export class SyncWorker {
     this.logger.info({ rule: rule.name, backfill: rule.state.backfilledAt === null }, 'sync reconcile started');
     try {
       const remote = await this.sources.get(rule);
-      const repositories = await this.sourceRepositories(rule, remote, signal);
+      const repositories = await this.sourceRepositories(rule, remote, signal, stats);
       const concurrency = this.sources.limits(rule).concurrency;
       for (const repository of repositories) {
         signal.throwIfAborted();
@@ -206,19 +206,36 @@ export class SyncWorker {
     this.logger.info({ rule: rule.name, ...stats, error }, 'sync reconcile finished');
   }
 
-  private async sourceRepositories(rule: SyncRule, remote: RemoteRegistry, signal: AbortSignal): Promise<string[]> {
+  /**
+   * The source repositories a reconcile covers: the catalog filtered by the rule's globs, plus the
+   * globs without wildcards. A source that will not list its catalog to this credential (a token
+   * scoped to some repositories, as vendors hand out) leaves the literal names and the
+   * repositories the rule already knows (from notifications and earlier runs); with none of
+   * those the reconcile fails and says what to do.
+   */
+  private async sourceRepositories(rule: SyncRule, remote: RemoteRegistry, signal: AbortSignal, stats: ReconcileStats): Promise<string[]> {
     const literal = literalRepositories(rule.repositories);
-    const wildcard = rule.repositories.length > literal.length;
-    if (!wildcard) return literal;
+    if (rule.repositories.length === literal.length) {
+      stats.catalog = 'not needed';
+      return literal;
+    }
+    const known = (await this.store.knownRepositories(rule.id)).filter((name) => repositorySelected(rule.repositories, name));
     let catalog: string[];
     try {
       catalog = await remote.listRepositories(signal);
+      stats.catalog = 'listed';
     } catch (err) {
-      if (signal.aborted || literal.length === 0) throw new Error(`cannot list the source's repositories (${errorText(err)}); list them without wildcards if the source hides its catalog`);
-      this.logger.warn({ rule: rule.name, err: errorText(err) }, 'source catalog unavailable; syncing the listed repositories only');
-      return literal;
+      if (signal.aborted) throw err;
+      stats.catalog = 'unavailable';
+      if (literal.length === 0 && known.length === 0) {
+        throw new Error(
+          `cannot list the source's repositories (${errorText(err)}); name the repositories without wildcards, or let the credential read the catalog (until then, repositories are learnt from webhook notifications)`,
+        );
+      }
+      this.logger.info({ rule: rule.name, err: errorText(err) }, 'source catalog unavailable; reconciling the named and known repositories');
+      return [...new Set([...literal, ...known])].sort();
     }
-    return [...new Set([...catalog.filter((name) => repositorySelected(rule.repositories, name)), ...literal])].sort();
+    return [...new Set([...catalog.filter((name) => repositorySelected(rule.repositories, name)), ...literal, ...known])].sort();
   }
 
   /** HEADs one tag; queues it when this registry's copy differs. True if it was queued. */

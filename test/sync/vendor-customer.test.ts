@@ -80,10 +80,14 @@ describe('vendor -> customer: a Berth webhook drives a Berth sync rule', () => {
     assert.ok(deliveries.every((d) => d.repository === 'tripinsights/api'), JSON.stringify(deliveries.map((d) => d.repository)));
     const secretToken = await pullToken(customer.url, 'vendor/internal/secret');
     assert.equal(await headDigest(customer.url, secretToken, 'vendor/internal/secret', 'v1'), undefined);
-    // Not even a reconcile of the rule (which lists the vendor's catalog) takes what the rule does not select.
+    // A reconcile (the safety net for lost notifications) takes nothing the rule does not select
+    // either. This vendor credential may not read the catalog, so the reconcile covers the
+    // repositories the rule learnt from notifications.
     const run = await customerApi.post('/sync/rules/vendor/run', {});
     assert.equal(run.status, 202);
-    await waitForRun(customerApi, 'vendor', run.body.requestedAt);
+    const reconciled = await waitForRun(customerApi, 'vendor', run.body.requestedAt);
+    assert.equal(reconciled.rule.state.lastReconcileError, null);
+    assert.deepEqual(reconciled.rule.state.lastReconcileStats, { repositories: 1, tags: 1, queued: 0, errors: 0, catalog: 'unavailable' });
     assert.equal(await headDigest(customer.url, secretToken, 'vendor/internal/secret', 'v1'), undefined);
 
     const image = (await imageStatus(customerApi, 'vendor')).get('tripinsights/api:v1');

@@ -404,6 +404,11 @@ export class SqlSyncIndex implements SyncIndex {
     return rows.map(toImage);
   }
 
+  async knownRepositories(ruleId: string): Promise<string[]> {
+    const rows = await this.ctx.db.selectFrom('sync_images').select('repository').distinct().where('rule_id', '=', ruleId).orderBy('repository').execute();
+    return rows.map((row) => row.repository);
+  }
+
   async pruneDeliveries(cutoff: number): Promise<number> {
     const result = await this.ctx.db.deleteFrom('sync_deliveries').where('received_at', '<', cutoff).executeTakeFirst();
     return Number(result.numDeletedRows);
