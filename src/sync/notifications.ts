@@ -28,6 +28,8 @@ export interface Notification {
   repository: string | undefined;
   tag: string | undefined;
   digest: string | undefined;
+  /** Set for an event of an envelope that could not be read (the rest of the envelope still counts). */
+  problem?: string;
 }
 
 export class MalformedNotification extends Error {
@@ -58,7 +60,16 @@ export function parseNotifications(body: Buffer, headerEventId: string | undefin
     const events = value['events'];
     if (!Array.isArray(events)) throw new MalformedNotification('events must be an array');
     if (events.length > maxEventsPerDelivery) throw new MalformedNotification(`at most ${maxEventsPerDelivery} events per delivery`);
-    return { envelope: true, notifications: events.map((event, i) => parseEvent(event, `events.${i}`, undefined)) };
+    // One unreadable event does not sink the batch: Distribution would resend it forever.
+    const notifications = events.map((event, i): Notification => {
+      try {
+        return parseEvent(event, `events.${i}`, undefined);
+      } catch (err) {
+        if (!(err instanceof MalformedNotification)) throw err;
+        return { id: undefined, action: 'malformed', repository: undefined, tag: undefined, digest: undefined, problem: err.message };
+      }
+    });
+    return { envelope: true, notifications };
   }
   return { envelope: false, notifications: [parseEvent(value, '', headerEventId)] };
 }

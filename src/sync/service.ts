@@ -8,7 +8,8 @@
  *   - unknown rule, a rule without the webhook trigger, a missing or wrong signature or bearer
  *     secret: 401, with the same reasons either way, so the endpoint does not tell which rule
  *     names exist;
- *   - authenticated but unparseable: 400;
+ *   - authenticated but unparseable: 400 (in a Distribution envelope, an unreadable event is only
+ *     `rejected`, so one bad event does not make Distribution resend the batch forever);
  *   - a one-event delivery (Berth, ACR) for a repository outside the rule's globs: 403;
  *     a Distribution envelope is always 202 (it carries every event of its registry, and a
  *     refusal would make Distribution retry it forever), with such events listed as `rejected`;
@@ -233,6 +234,7 @@ export class SyncService {
 
   private async accept(rule: SyncRuleRecord, n: Notification, now: number): Promise<EventResult> {
     const base = { repository: n.repository ?? null, tag: n.tag ?? null, digest: n.digest ?? null };
+    if (n.problem !== undefined) return { ...base, outcome: 'rejected', reason: `malformed event: ${n.problem}` };
     if (n.action === 'ping') return { ...base, outcome: 'ping' };
     if (!rule.enabled) return { ...base, outcome: 'ignored', reason: 'the rule is disabled' };
     if (n.action !== 'push') return { ...base, outcome: 'ignored', reason: `${n.action} events are not synced (sync copies pushes and never deletes)` };

@@ -80,10 +80,15 @@ export class SyncWorker {
     this.timer.unref();
   }
 
+  /** Keeps background work visible to `stop()`; a failure is logged, never an unhandled rejection. */
   private track(work: Promise<void>): void {
-    this.inFlight.add(work);
-    void work.finally(() => {
-      this.inFlight.delete(work);
+    const tracked = work.then(
+      () => undefined,
+      (err: unknown) => this.logger.error({ err }, 'sync work failed'),
+    );
+    this.inFlight.add(tracked);
+    void tracked.then(() => {
+      this.inFlight.delete(tracked);
       this.nudge();
     });
   }

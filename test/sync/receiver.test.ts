@@ -166,7 +166,7 @@ describe('the sync webhook receiver', () => {
     assert.equal(res.status, 202, JSON.stringify(res.body));
   });
 
-  it('accepts a Distribution envelope: pushes queued, other repositories rejected, other actions and untagged events ignored, always 202', async () => {
+  it('accepts a Distribution envelope: pushes queued, other repositories and unreadable events rejected, other actions and untagged events ignored, always 202', async () => {
     const res = await deliver(
       customer.url,
       'vendor',
@@ -177,6 +177,7 @@ describe('the sync webhook receiver', () => {
           { id: 'd-3', action: 'pull', target: { repository: 'tripinsights/api', tag: 'v1', digest: indexDigest() } },
           { id: 'd-4', action: 'push', target: { repository: 'tripinsights/api', digest: image.digests[1] } },
           { id: 'd-5', action: 'delete', target: { repository: 'tripinsights/api', tag: 'v1', digest: indexDigest() } },
+          { id: 'd-6', action: 'push', target: { repository: 'Not A Name', tag: 'v1' } },
         ],
       },
       { headers: { Authorization: `Bearer ${secret}`, 'Content-Type': 'application/vnd.docker.distribution.events.v1+json' } },
@@ -184,11 +185,12 @@ describe('the sync webhook receiver', () => {
     assert.equal(res.status, 202, JSON.stringify(res.body));
     assert.deepEqual(
       res.body.events.map((e: any) => e.outcome),
-      [res.body.events[0].outcome, 'rejected', 'ignored', 'ignored', 'ignored'],
+      [res.body.events[0].outcome, 'rejected', 'ignored', 'ignored', 'ignored', 'rejected'],
     );
     assert.ok(['queued', 'updated', 'unchanged'].includes(res.body.events[0].outcome));
-    assert.equal(res.body.rejected, 1);
+    assert.equal(res.body.rejected, 2);
     assert.match(res.body.events[4].reason, /never deletes/);
+    assert.match(res.body.events[5].reason, /malformed event: events\.5\.target\.repository must be a valid repository name/);
   });
 
   it('ignores tags the rule filters out, and everything while the rule is disabled (202: the sender need not retry)', async () => {
