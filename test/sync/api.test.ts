@@ -34,7 +34,7 @@ describe('the sync rules API', () => {
     assert.deepEqual(rule.tags, { include: [], exclude: [] });
     assert.equal(rule.destinationPrefix, '');
     assert.deepEqual(rule.triggers, { webhook: { url: `${server.url}/api/v1/sync/rules/acme/webhook` }, pollIntervalMs: null, onDemand: true });
-    assert.deepEqual(rule.limits, { requestsPerSecond: 10, concurrency: 4 });
+    assert.deepEqual(rule.limits, { requestsPerSecond: 50, concurrency: 4 });
     assert.equal(rule.includeReferrers, true);
     assert.equal(rule.enabled, true);
     assert.ok(rule.state.nextReconcileAt, 'a webhook rule is reconciled by the safety net; its backfill is due at once');
@@ -100,7 +100,7 @@ describe('the sync rules API', () => {
     assert.deepEqual(rule.tags, { include: [], exclude: ['*-rc*'] });
     assert.equal(rule.triggers.pollIntervalMs, 600_000);
     assert.ok(rule.triggers.webhook, 'the webhook trigger stays');
-    assert.deepEqual(rule.limits, { requestsPerSecond: 10, concurrency: 2 });
+    assert.deepEqual(rule.limits, { requestsPerSecond: 50, concurrency: 2 });
     assert.equal(rule.source.credentials.username, 'reader');
     assert.equal(res.body.webhook, null, 'the secret is unchanged and not shown');
     const moved = await api.patch('/sync/rules/acme', { source: { credentials: { kind: 'basic', username: 'reader', passwordEnv: 'VENDOR_PASSWORD' } } });
