@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { formatScope, missingAccess, parseScope, parseScopes } from './access.js';
+import { formatScope, limitAccess, missingAccess, parseScope, parseScopes } from './access.js';
 
 describe('scopes', () => {
   it('parses names with a host:port prefix and several actions', () => {
@@ -31,5 +31,15 @@ describe('scopes', () => {
     assert.deepEqual(missingAccess(granted, [{ type: 'repository', name: 'b', actions: ['pull'] }]), [
       { type: 'repository', name: 'b', actions: ['pull'] },
     ]);
+  });
+
+  it('limits access to a ceiling, narrowing broad actions to what it allows', () => {
+    const limit = (access: string, ceiling: string) => limitAccess(parseScopes([access]), parseScopes([ceiling])).map(formatScope);
+    assert.deepEqual(limit('repository:a:pull,push repository:b:pull', 'repository:a:pull'), ['repository:a:pull']);
+    assert.deepEqual(limit('repository:a:*', 'repository:a:pull'), ['repository:a:pull']);
+    assert.deepEqual(limit('repository:a:pull', 'repository:a:metadata_read'), ['repository:a:metadata_read']);
+    assert.deepEqual(limit('repository:a:delete', 'repository:a:*'), ['repository:a:delete']);
+    assert.deepEqual(limit('registry:catalog:*', 'repository:a:pull'), []);
+    assert.deepEqual(limitAccess(parseScopes(['repository:a:pull']), []), []);
   });
 });

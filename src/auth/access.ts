@@ -75,3 +75,26 @@ export function missingAccess(granted: readonly Access[], required: readonly Acc
   }
   return missing;
 }
+
+/**
+ * `access` narrowed to what `ceiling` allows (a token bound to a fixed set of scopes: see
+ * `Identity.scopeCeiling`). Entries the ceiling does not name are dropped; a broad action the
+ * ceiling only partly allows narrows to the part it does (`pull` to `metadata_read`, `*` to the
+ * ceiling's own actions).
+ */
+export function limitAccess(access: readonly Access[], ceiling: readonly Access[]): Access[] {
+  const limited: Access[] = [];
+  for (const entry of access) {
+    const named = ceiling.filter((c) => c.type === entry.type && c.name === entry.name).flatMap((c) => c.actions);
+    const allowed = expand(named);
+    const actions = new Set<Action>();
+    for (const action of entry.actions) {
+      if (allowed.has(action)) actions.add(action);
+      else if (action === '*') for (const a of named) actions.add(a);
+      else if (action === 'pull' && allowed.has('metadata_read')) actions.add('metadata_read');
+      else if (action === 'delete' && allowed.has('metadata_write')) actions.add('metadata_write');
+    }
+    if (actions.size > 0) limited.push({ type: entry.type, name: entry.name, actions: [...actions] });
+  }
+  return limited;
+}

@@ -9,7 +9,7 @@
 import type { Logger } from 'pino';
 import type { AuthMetadata, PrincipalRecord } from '../metadata/auth-store.js';
 import type { Clock } from '../registry/context.js';
-import { formatScope, parseScopes } from './access.js';
+import { formatScope, limitAccess, parseScopes, type Access } from './access.js';
 import { grantAccess, type Grant } from './permissions.js';
 import { AuthenticationError, type PrincipalService } from './principals.js';
 import type { LoginThrottle } from './throttle.js';
@@ -105,7 +105,9 @@ export class TokenEndpoint {
     this.checkService(request.service);
     const resolved = await this.resolve(request);
     const requested = parseScopes(request.scopes);
-    const access = grantAccess(resolved.grants, requested);
+    const ceiling = resolved.identity.scopeCeiling;
+    const granted = grantAccess(resolved.grants, requested);
+    const access = ceiling ? limitAccess(granted, ceiling) : granted;
     const issued = await this.deps.tokens.issueAccess(resolved.identity, access, resolved.lifetime.accessMs);
     const response: TokenResponse = {
       token: issued.token,
@@ -119,7 +121,7 @@ export class TokenEndpoint {
     }
     if (request.grantType === tokenExchangeGrant) {
       if (request.requestedTokenType === tokenTypes.refreshToken) {
-        const refresh = await this.deps.tokens.issueRefresh(resolved.identity, resolved.lifetime.refreshMs);
+        const refresh = await this.deps.tokens.issueRefresh(bounded(resolved.identity, requested), resolved.lifetime.refreshMs);
         response.access_token = response.token = refresh.token;
         response.expires_in = refresh.expiresIn;
         response.token_type = 'N_A';
@@ -167,6 +169,7 @@ export class TokenEndpoint {
         credentialId: claims.credentialId,
         provenance: claims.provenance,
         sessionExpiresAt: claims.sessionExpiresAt,
+        scopeCeiling: claims.scopeCeiling,
       };
     } else if (request.grantType === 'password') {
       const login = await this.login(request.username, request.password, request.clientAddress);
@@ -175,8 +178,12 @@ export class TokenEndpoint {
     } else {
       throw new OAuthError(400, 'unsupported_grant_type', 'grant_type must be access_token or password');
     }
+    identity = bounded(identity, parseScopes(request.scopes));
     const refresh = await this.deps.tokens.issueRefresh(identity, refreshMs ?? this.deps.lifetimes[principal.kind].refreshMs);
-    await this.audit('refresh_token.issued', identity, request.clientAddress, { via: `exchange:${request.grantType}` });
+    await this.audit('refresh_token.issued', identity, request.clientAddress, {
+      via: `exchange:${request.grantType}`,
+      ...(identity.scopeCeiling ? { limitedTo: identity.scopeCeiling.map(formatScope) } : {}),
+    });
     return { refresh_token: refresh.token };
   }
 
@@ -286,6 +293,7 @@ export class TokenEndpoint {
         credentialId: identity.credentialId,
         provenance: identity.provenance,
         sessionExpiresAt: identity.sessionExpiresAt,
+        scopeCeiling: identity.scopeCeiling,
       },
       grants: await this.deps.principals.grantsFor(principal),
       lifetime: this.capped(this.deps.lifetimes[principal.kind], identity.expiresAt),
@@ -335,4 +343,14 @@ export class TokenEndpoint {
       detail,
     });
   }
+}
+
+/**
+ * The identity a refresh token requested for `scopes` is issued to: bounded by them (and by any
+ * ceiling it already had, so a bounded token can only be narrowed). No scopes: unchanged.
+ */
+function bounded(identity: Identity, scopes: readonly Access[]): Identity {
+  if (scopes.length === 0) return identity;
+  const ceiling = identity.scopeCeiling ? limitAccess(scopes, identity.scopeCeiling) : [...scopes];
+  return { ...identity, scopeCeiling: ceiling };
 }

@@ -7,7 +7,7 @@ import { randomUUID } from 'node:crypto';
 import { errors as joseErrors, jwtVerify, SignJWT, type JWTPayload, type JWTHeaderParameters } from 'jose';
 import type { PrincipalKind, RefreshTokenIndex } from '../metadata/auth-store.js';
 import type { Clock } from '../registry/context.js';
-import type { Access } from './access.js';
+import { formatScope, parseScopes, type Access } from './access.js';
 import { acceptedAlgorithms, type KeyRing } from './keys.js';
 
 export const accessTokenType = 'at+jwt';
@@ -29,6 +29,13 @@ export interface Identity {
    * configured cap). Every token derived from the session, by refresh or exchange, is clamped to it.
    */
   sessionExpiresAt?: number | undefined;
+  /**
+   * The most any token derived from this login may grant, whatever the principal's roles: set when
+   * a refresh token was requested for named scopes (`/oauth2/exchange` or RFC 8693 with `scope`,
+   * e.g. a Kubernetes pull secret bound to two repositories). Carried into every derived token;
+   * undefined means no ceiling beyond the principal's grants.
+   */
+  scopeCeiling?: Access[] | undefined;
 }
 
 export interface AccessClaims extends Identity {
@@ -69,6 +76,7 @@ export class TokenService {
       credentialId: typeof payload['cid'] === 'string' ? payload['cid'] : undefined,
       provenance: provenanceOf(payload),
       sessionExpiresAt: sessionEndOf(payload),
+      scopeCeiling: ceilingOf(payload),
       access: payload['access'] as Access[],
       expiresAt: (payload.exp ?? 0) * 1000,
     };
@@ -105,6 +113,7 @@ export class TokenService {
       credentialId: record.credentialId,
       provenance: provenanceOf(payload),
       sessionExpiresAt: sessionEndOf(payload),
+      scopeCeiling: ceilingOf(payload),
       expiresAt: record.expiresAt,
     };
   }
@@ -166,7 +175,13 @@ function identityClaims(identity: Identity): JWTPayload {
   if (identity.credentialId) claims['cid'] = identity.credentialId;
   if (identity.provenance) claims['fed'] = identity.provenance;
   if (identity.sessionExpiresAt !== undefined) claims['sxp'] = Math.floor(identity.sessionExpiresAt / 1000);
+  if (identity.scopeCeiling !== undefined) claims['lim'] = identity.scopeCeiling.map(formatScope).join(' ');
   return claims;
+}
+
+/** The `lim` claim: space-separated scopes (an empty string is a ceiling that allows nothing). */
+function ceilingOf(payload: JWTPayload): Access[] | undefined {
+  return typeof payload['lim'] === 'string' ? parseScopes([payload['lim']]) : undefined;
 }
 
 function sessionEndOf(payload: JWTPayload): number | undefined {

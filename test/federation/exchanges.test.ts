@@ -129,6 +129,58 @@ describe('workload identity federation', () => {
     });
   });
 
+  describe('refresh tokens bound to named scopes', () => {
+    const grantedScope = async (refreshToken: string, scope: string): Promise<string | undefined> => {
+      const res = await postForm(base, '/oauth2/token', { grant_type: 'refresh_token', refresh_token: refreshToken, service: 'berth', scope });
+      assert.equal(res.status, 200, await res.clone().text());
+      return ((await res.json()) as { scope?: string }).scope;
+    };
+    const exchange = async (accessToken: string, scope?: string): Promise<string> => {
+      const res = await postForm(base, '/oauth2/exchange', { grant_type: 'access_token', service: 'berth', access_token: accessToken, ...(scope ? { scope } : {}) });
+      assert.equal(res.status, 200, await res.clone().text());
+      return ((await res.json()) as { refresh_token: string }).refresh_token;
+    };
+
+    it('/oauth2/exchange with scope: derived tokens grant those scopes and nothing else the principal has', async () => {
+      const oidc = await cluster.kubernetes({ namespace: 'prod', serviceAccount: 'web' });
+      const bound = await exchange(oidc, 'repository:acme/app:pull');
+      assert.equal(await grantedScope(bound, 'repository:acme/app:pull'), 'repository:acme/app:pull');
+      // k8s-puller may pull all of acme/*, but this token only acme/app.
+      assert.equal(await grantedScope(bound, 'repository:acme/other:pull'), undefined);
+      const docker = await fetch(`${base}/oauth2/token?service=berth&scope=repository:acme/other:pull`, { headers: { Authorization: basic(refreshTokenUser, bound) } });
+      assert.equal(((await docker.json()) as { scope?: string }).scope, undefined);
+      const unbound = await exchange(oidc);
+      assert.equal(await grantedScope(unbound, 'repository:acme/other:pull'), 'repository:acme/other:pull');
+    });
+
+    it('a bound token can only be narrowed: its access tokens carry the bound into later exchanges', async () => {
+      const oidc = await cluster.kubernetes({ namespace: 'prod', serviceAccount: 'web' });
+      const bound = await exchange(oidc, 'repository:acme/app:pull repository:acme/lib:pull');
+      const access = await postForm(base, '/oauth2/token', { grant_type: 'refresh_token', refresh_token: bound, service: 'berth', scope: 'repository:acme/app:pull' });
+      const accessToken = ((await access.json()) as { access_token: string }).access_token;
+      const again = await exchange(accessToken);
+      assert.equal(await grantedScope(again, 'repository:acme/lib:pull'), 'repository:acme/lib:pull');
+      assert.equal(await grantedScope(again, 'repository:acme/other:pull'), undefined);
+      const widened = await exchange(accessToken, 'repository:acme/other:pull');
+      assert.equal(await grantedScope(widened, 'repository:acme/other:pull'), undefined);
+    });
+
+    it('RFC 8693 asking for a refresh token with scope binds it the same way', async () => {
+      const res = await postForm(base, '/oauth2/token', {
+        grant_type: tokenExchange,
+        subject_token: await cluster.kubernetes({ namespace: 'prod', serviceAccount: 'web' }),
+        subject_token_type: jwtType,
+        requested_token_type: 'urn:ietf:params:oauth:token-type:refresh_token',
+        service: 'berth',
+        scope: 'repository:acme/app:pull',
+      });
+      assert.equal(res.status, 200, await res.clone().text());
+      const refresh = ((await res.json()) as { access_token: string }).access_token;
+      assert.equal(await grantedScope(refresh, 'repository:acme/app:pull'), 'repository:acme/app:pull');
+      assert.equal(await grantedScope(refresh, 'repository:acme/other:pull'), undefined);
+    });
+  });
+
   describe('refused, each naming the failing check', () => {
     it('an untrusted issuer (and an unknown client id gets the same answer)', async () => {
       const stranger = await startOidcIssuer();

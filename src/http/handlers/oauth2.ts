@@ -77,7 +77,11 @@ export async function postToken(ctx: RouteContext): Promise<void> {
   sendJson(ctx.res, 200, await ctx.auth.endpoint.token(request), noStore);
 }
 
-/** POST /oauth2/exchange (ACR): grant_type=access_token&service=&access_token= -> {refresh_token}. */
+/**
+ * POST /oauth2/exchange (ACR): grant_type=access_token&service=&access_token= -> {refresh_token}.
+ * Optional `scope` parameters bound the refresh token: every token derived from it grants at most
+ * those scopes (what a Kubernetes pull secret for named repositories needs).
+ */
 export async function exchange(ctx: RouteContext): Promise<void> {
   const form = await readForm(ctx.req);
   const basic = basicCredentials(ctx.req);
@@ -87,7 +91,7 @@ export async function exchange(ctx: RouteContext): Promise<void> {
     username: optional(form, 'username') ?? basic?.username,
     password: optional(form, 'password') ?? basic?.password,
     service: optional(form, 'service'),
-    scopes: [],
+    scopes: form.getAll('scope'),
     offline: true,
     clientAddress: clientAddress(ctx.req),
     clientId: optional(form, 'client_id'),
