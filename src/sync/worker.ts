@@ -32,6 +32,7 @@ export class SyncWorker {
   /** This process's lease-holder id. */
   readonly owner = `${hostname()}/${process.pid}/${randomUUID().slice(0, 8)}`;
   private timer: NodeJS.Timeout | undefined;
+  private timerAt = 0;
   private started = false;
   private stopped = false;
   private ticking = false;
@@ -73,10 +74,17 @@ export class SyncWorker {
     return this.registry.context.clock.now();
   }
 
+  /** Wakes the loop after `delayMs`, unless an earlier wake-up is already set (so a nudge is never pushed back). */
   private schedule(delayMs: number): void {
     if (this.stopped) return;
+    const at = Date.now() + delayMs;
+    if (this.timer && this.timerAt <= at) return;
     if (this.timer) clearTimeout(this.timer);
-    this.timer = setTimeout(() => void this.tick(), delayMs);
+    this.timerAt = at;
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      void this.tick();
+    }, delayMs);
     this.timer.unref();
   }
 
