@@ -213,7 +213,8 @@ export class SyncWorker {
       error,
       stats,
       nextReconcileAt: interval === undefined ? null : at + interval,
-      backfilled: failure === null,
+      // Complete only if every selected tag was listed and checked: then everything is queued or here.
+      backfilled: error === null,
     });
     if (error) await this.store.recordRuleOutcome(rule.id, { error, at });
     this.logger.info({ rule: rule.name, ...stats, error }, 'sync reconcile finished');
