@@ -79,7 +79,11 @@ export function loginCommand(host: string, login: FederatedLogin): string {
 }
 
 /** Trades an OIDC token for a registry refresh token at the exchange endpoint beside the realm. */
-export async function exchangeOidcToken(challenge: Challenge, oidcToken: string, clientId: string | undefined): Promise<string> {
+/**
+ * `scopes`: bind the refresh token to them (Berth then never grants more through it, whatever the
+ * principal's roles); none: the principal's full grants.
+ */
+export async function exchangeOidcToken(challenge: Challenge, oidcToken: string, clientId: string | undefined, scopes: readonly string[] = []): Promise<string> {
   const endpoint = exchangeEndpoint(challenge.realm);
   const url = new URL(endpoint);
   if (url.protocol !== 'https:' && !isLoopback(url.hostname)) {
@@ -88,6 +92,7 @@ export async function exchangeOidcToken(challenge: Challenge, oidcToken: string,
   const form = new URLSearchParams({ grant_type: 'access_token', access_token: oidcToken });
   if (clientId !== undefined) form.set('client_id', clientId);
   if (challenge.service) form.set('service', challenge.service);
+  for (const scope of scopes) form.append('scope', scope);
   let res: Response;
   try {
     res = await fetch(endpoint, { method: 'POST', headers: { 'Content-Type': 'application/x-www-form-urlencoded' }, body: form });

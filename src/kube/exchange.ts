@@ -3,8 +3,9 @@
  * (client/token-client.ts, client/federated-login.ts): ACR's three hops, as the seeds describe them.
  *
  * 1. `GET /v2/` -> the 401 challenge names the token realm and service;
- * 2. `POST /oauth2/exchange grant_type=access_token&access_token=<SA token>&client_id=…` -> a
- *    registry refresh token that never outlives the SA token (`sxp`);
+ * 2. `POST /oauth2/exchange grant_type=access_token&access_token=<SA token>&client_id=…&scope=…`
+ *    -> a registry refresh token bound to the binding's scopes (Berth never grants more through
+ *    it, whatever the principal's roles) that never outlives the SA token (`sxp`);
  * 3. `POST /oauth2/token grant_type=refresh_token&scope=<the binding's scopes>` -> an access token,
  *    only to learn what Berth grants; a scope it leaves out is reported, not papered over.
  *
@@ -51,7 +52,7 @@ export const exchangeAtBerth: Exchanger = async (server, serviceAccountToken, cl
     if (!challenge) throw new ExchangeError('refused', `${server} does not ask for credentials (its auth is off): there is nothing to put in a pull secret`);
     let refreshToken: string;
     try {
-      refreshToken = await exchangeOidcToken(challenge, serviceAccountToken, clientId);
+      refreshToken = await exchangeOidcToken(challenge, serviceAccountToken, clientId, scopes);
     } catch (err) {
       if (err instanceof ExchangeRefusedError) {
         const status = err.status !== undefined && err.status >= 500 ? 'unreachable' : 'refused';

@@ -154,9 +154,26 @@ describe('PullBinding controller (real kube-apiserver, real Berth, skopeo)', () 
       assert.equal((await skopeo.pull(host, 'team/other', dockerConfig(secret))).code, 0);
     });
 
+    it('the Secret reaches only the binding\'s scopes, even when the principal is granted more', async () => {
+      // The principal may now pull team/app and team/other; the binding goes back to team/app only.
+      const before = await cluster.secret(ns, 'app-berth-pull');
+      assert.ok(before);
+      await cluster.patchBinding(ns, 'app', { spec: { registry: { scopes: ['repository:team/app:pull'] } } });
+      const secret = await eventually('new credentials for the narrowed spec', async () => {
+        const current = await cluster.secret(ns, 'app-berth-pull');
+        return current && current.data['.dockerconfigjson'] !== before.data['.dockerconfigjson'] ? current : undefined;
+      });
+      await cluster.condition(ns, 'app', 'Ready', 'True');
+      assert.equal((await skopeo.pull(host, 'team/app', dockerConfig(secret))).code, 0);
+      const refused = await skopeo.pull(host, 'team/other', dockerConfig(secret));
+      assert.notEqual(refused.code, 0, 'team/other is granted to the principal but not bound');
+      assert.match(refused.stderr, /denied|unauthorized|requested access/i);
+    });
+
     it('moves the Secret to another service account at once when spec.serviceAccountName changes', async () => {
       const before = await cluster.secret(ns, 'app-berth-pull');
       assert.ok(before);
+      const generation = (await cluster.binding(ns, 'app'))?.metadata.generation ?? 0;
       await cluster.patchBinding(ns, 'app', { spec: { serviceAccountName: 'builder' } });
       await eventually('the Secret is on builder and off default', async () => {
         const onBuilder = (await cluster.pullSecretNames(ns, 'builder')).includes('app-berth-pull');
@@ -165,7 +182,7 @@ describe('PullBinding controller (real kube-apiserver, real Berth, skopeo)', () 
       });
       assert.deepEqual(await cluster.pullSecretNames(ns, 'default'), ['someone-elses']);
       const binding = await cluster.condition(ns, 'app', 'Ready', 'True');
-      assert.equal(binding.status?.observedGeneration, 3);
+      assert.equal(binding.status?.observedGeneration, generation + 1);
       const after = await cluster.secret(ns, 'app-berth-pull');
       assert.equal(after?.metadata.annotations?.['berth.dev/service-account'], 'builder');
       assert.notEqual(after?.metadata.annotations?.['berth.dev/inputs-hash'], before.metadata.annotations?.['berth.dev/inputs-hash']);
