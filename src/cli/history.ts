@@ -77,8 +77,8 @@ function shortDigest(digest: string): string {
 /**
  * Where a federated push came from, in the words of its platform: GitHub Actions
  * `owner/repo@sha workflow NAME run ID`, GitLab `group/project@sha pipeline ID`, Kubernetes
- * `pod NAMESPACE/POD (service account SA)`, any other issuer its `sub`. `-` for a push with a
- * password or refresh token.
+ * `pod NAMESPACE/POD (service account SA)`, an import `import JOB from SOURCE`, a sync
+ * `sync RULE from SOURCE`, any other issuer its `sub`. `-` for a push with a password or refresh token.
  */
 export function source(provenance: Record<string, unknown> | null): string {
   if (!provenance) return '-';
@@ -96,12 +96,30 @@ export function source(provenance: Record<string, unknown> | null): string {
   if (text('project_path') !== undefined) {
     return `${text('project_path')}${sha ? `@${sha}` : ''}${text('pipeline_id') !== undefined ? ` pipeline ${text('pipeline_id')}` : ''}`;
   }
+  const copied = copiedFrom(provenance);
+  if (copied) return copied;
   const k8s = provenance['kubernetes.io'] as { namespace?: unknown; pod?: { name?: unknown }; serviceaccount?: { name?: unknown } } | undefined;
   if (k8s && typeof k8s === 'object' && typeof k8s.namespace === 'string') {
     const pod = typeof k8s.pod?.name === 'string' ? `pod ${k8s.namespace}/${k8s.pod.name}` : `namespace ${k8s.namespace}`;
     return typeof k8s.serviceaccount?.name === 'string' ? `${pod} (service account ${k8s.serviceaccount.name})` : pod;
   }
   return text('sub') ?? '-';
+}
+
+/** Pushes made by `berth import` and sync rules record what they copied from. */
+function copiedFrom(provenance: Record<string, unknown>): string | undefined {
+  const field = (record: unknown, key: string): string | undefined => {
+    const value = typeof record === 'object' && record !== null ? (record as Record<string, unknown>)[key] : undefined;
+    return typeof value === 'string' ? value : undefined;
+  };
+  const imported = provenance['import'];
+  if (field(imported, 'job') !== undefined) return `import ${field(imported, 'job')} from ${field(imported, 'source') ?? '?'}`;
+  const synced = provenance['sync'];
+  if (field(synced, 'rule') !== undefined) {
+    const from = [field(synced, 'source'), field(synced, 'repository')].filter((p) => p !== undefined).join(' ');
+    return `sync ${field(synced, 'rule')}${from ? ` from ${from}` : ''}`;
+  }
+  return undefined;
 }
 
 /**
