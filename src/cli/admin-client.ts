@@ -138,34 +138,62 @@ export class AdminClient {
     return this.call('GET', `/audit${search ? `?${search}` : ''}`);
   }
 
-  private async call<T>(method: string, path: string, body?: unknown): Promise<T> {
-    let res: Response;
-    try {
-      res = await fetch(`${this.baseUrl}/api/v1${path}`, {
-        method,
-        headers: { Authorization: `Bearer ${this.accessToken}`, ...(body === undefined ? {} : { 'Content-Type': 'application/json' }) },
-        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-      });
-    } catch (err) {
-      throw new AdminError(`cannot reach ${this.baseUrl}: ${(err as Error).message}; check the address and that the registry is running`);
-    }
-    if (res.status === 204) return undefined as T;
-    const text = await res.text();
-    let parsed: unknown;
-    try {
-      parsed = text.length > 0 ? JSON.parse(text) : undefined;
-    } catch {
-      parsed = undefined;
-    }
-    if (res.ok) return parsed as T;
-    const first = (parsed as { errors?: Array<{ code?: string; message?: string }> } | undefined)?.errors?.[0];
-    const message = first?.message ?? `HTTP ${res.status}`;
-    if (res.status === 401) throw new AdminError(`${this.registry} refused the token (${message}): run \`berth login ${this.registry}\``);
-    if (res.status === 403) {
-      throw new AdminError(`${this.actor.name} is not an owner of ${this.registry}: log in as an owner (\`berth login ${this.registry}\`) or pass --username`);
-    }
-    throw new AdminError(`${message} (HTTP ${res.status}${first?.code ? ` ${first.code}` : ''})`);
+  private call<T>(method: string, path: string, body?: unknown): Promise<T> {
+    return apiCall(
+      { registry: this.registry, baseUrl: this.baseUrl, accessToken: this.accessToken, actor: this.actor },
+      method,
+      path,
+      body,
+      { ownerOnly: true },
+    );
   }
+}
+
+/** How `apiCall` words failures beyond the defaults. */
+export interface ApiCallHints {
+  /** The route is for owners: a 403 means "log in as an owner". */
+  ownerOnly?: boolean;
+  /** A message for a failure the caller can explain better (undefined: the default message). */
+  explain?: (failure: { status: number; code: string | undefined; message: string }) => string | undefined;
+}
+
+/**
+ * One request to /api/v1 with the session's token (if any). JSON in and out; a 204 is undefined.
+ * Every failure is an AdminError of one line that says what to do: the registry unreachable, the
+ * token refused or missing (log in), not an owner, or the API's own error message and code.
+ */
+export async function apiCall<T>(session: Session, method: string, path: string, body?: unknown, hints: ApiCallHints = {}): Promise<T> {
+  const { registry, baseUrl, accessToken } = session;
+  let res: Response;
+  try {
+    res = await fetch(`${baseUrl}/api/v1${path}`, {
+      method,
+      headers: { ...(accessToken ? { Authorization: `Bearer ${accessToken}` } : {}), ...(body === undefined ? {} : { 'Content-Type': 'application/json' }) },
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+    });
+  } catch (err) {
+    throw new AdminError(`cannot reach ${baseUrl}: ${(err as Error).message}; check the address and that the registry is running`);
+  }
+  if (res.status === 204) return undefined as T;
+  const text = await res.text();
+  let parsed: unknown;
+  try {
+    parsed = text.length > 0 ? JSON.parse(text) : undefined;
+  } catch {
+    parsed = undefined;
+  }
+  if (res.ok) return parsed as T;
+  const first = (parsed as { errors?: Array<{ code?: string; message?: string }> } | undefined)?.errors?.[0];
+  const message = first?.message ?? `HTTP ${res.status}`;
+  const explained = hints.explain?.({ status: res.status, code: first?.code, message });
+  if (explained !== undefined) throw new AdminError(explained);
+  if (res.status === 401) {
+    throw new AdminError(accessToken ? `${registry} refused the token (${message}): run \`berth login ${registry}\`` : `${registry} needs a login: run \`berth login ${registry}\``);
+  }
+  if (res.status === 403 && hints.ownerOnly) {
+    throw new AdminError(`${session.actor.name} is not an owner of ${registry}: log in as an owner (\`berth login ${registry}\`) or pass --username`);
+  }
+  throw new AdminError(`${message} (HTTP ${res.status}${first?.code ? ` ${first.code}` : ''})`);
 }
 
 function principalPath(ref: string): string {

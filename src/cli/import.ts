@@ -21,7 +21,7 @@ import { InvalidArgumentError } from 'commander';
 import type { ImportJobView } from '../http/handlers/admin/imports.js';
 import { isRegistryError } from '../oci/errors.js';
 import { parseImageReference, parseRepositoryReference } from '../remote/reference.js';
-import { adminScope, AdminError, connectRegistry, type Session } from './admin-client.js';
+import { adminScope, AdminError, apiCall, connectRegistry, type Session } from './admin-client.js';
 import { print, printJson, table, type CommandOptions } from './admin.js';
 
 export type { ImportJobView };
@@ -265,32 +265,10 @@ async function connect(options: CommandOptions, scopes: string[]): Promise<Sessi
 }
 
 /** One call to /api/v1 with the session's token; HTTP failures become one-line AdminErrors. */
-async function call<T>(session: Session, method: string, path: string, body?: unknown): Promise<T> {
-  let res: Response;
-  try {
-    res = await fetch(`${session.baseUrl}/api/v1${path}`, {
-      method,
-      headers: { ...(session.accessToken ? { Authorization: `Bearer ${session.accessToken}` } : {}), ...(body === undefined ? {} : { 'Content-Type': 'application/json' }) },
-      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-    });
-  } catch (err) {
-    throw new AdminError(`cannot reach ${session.baseUrl}: ${(err as Error).message}; check the address and that the registry is running`);
-  }
-  const text = await res.text();
-  let parsed: unknown;
-  try {
-    parsed = text ? JSON.parse(text) : undefined;
-  } catch {
-    parsed = undefined;
-  }
-  if (res.ok) return parsed as T;
-  const first = (parsed as { errors?: Array<{ code?: string; message?: string }> } | undefined)?.errors?.[0];
-  const message = first?.message ?? `HTTP ${res.status}`;
-  if (res.status === 401) {
-    throw new AdminError(session.accessToken ? `${session.registry} refused the token (${message}): run \`berth login ${session.registry}\`` : `${session.registry} needs a login: run \`berth login ${session.registry}\``);
-  }
-  if (res.status === 404 && path.startsWith('/imports/')) throw new AdminError(`${message}: \`berth imports list\` shows the imports you may see`);
-  throw new AdminError(`${message} (HTTP ${res.status}${first?.code ? ` ${first.code}` : ''})`);
+function call<T>(session: Session, method: string, path: string, body?: unknown): Promise<T> {
+  return apiCall(session, method, path, body, {
+    explain: ({ status, message }) => (status === 404 && path.startsWith('/imports/') ? `${message}: \`berth imports list\` shows the imports you may see` : undefined),
+  });
 }
 
 function parse<T>(fn: () => T): T {

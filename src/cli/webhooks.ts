@@ -6,7 +6,7 @@
  */
 import { InvalidArgumentError, type Command } from 'commander';
 import type { DeliveryDetailView, DeliveryView, WebhookView } from '../events/views.js';
-import { adminScope, AdminError, connectRegistry, type ConnectionOptions, type Session } from './admin-client.js';
+import { adminScope, AdminError, apiCall, connectRegistry, type ConnectionOptions, type Session } from './admin-client.js';
 import { print, printJson, table, warnSecretShownOnce, type OutputOptions } from './admin.js';
 
 export type WebhookCommandOptions = ConnectionOptions & OutputOptions;
@@ -45,33 +45,12 @@ export class WebhookClient {
   delivery = (ref: string, id: string): Promise<DeliveryDetailView> => this.call('GET', `${path(ref)}/deliveries/${encodeURIComponent(id)}`);
   redeliver = (ref: string, id: string): Promise<{ delivery: DeliveryView }> => this.call('POST', `${path(ref)}/deliveries/${encodeURIComponent(id)}/redeliver`, {});
 
-  private async call<T>(method: string, apiPath: string, body?: unknown): Promise<T> {
-    const { baseUrl, registry, accessToken, actor } = this.session;
-    let res: Response;
-    try {
-      res = await fetch(`${baseUrl}/api/v1${apiPath}`, {
-        method,
-        headers: { Authorization: `Bearer ${accessToken}`, ...(body === undefined ? {} : { 'Content-Type': 'application/json' }) },
-        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-      });
-    } catch (err) {
-      throw new AdminError(`cannot reach ${baseUrl}: ${(err as Error).message}; check the address and that the registry is running`);
-    }
-    if (res.status === 204) return undefined as T;
-    const text = await res.text();
-    let parsed: unknown;
-    try {
-      parsed = text.length > 0 ? JSON.parse(text) : undefined;
-    } catch {
-      parsed = undefined;
-    }
-    if (res.ok) return parsed as T;
-    const first = (parsed as { errors?: Array<{ code?: string; message?: string }> } | undefined)?.errors?.[0];
-    const message = first?.message ?? `HTTP ${res.status}`;
-    if (res.status === 401) throw new AdminError(`${registry} refused the token (${message}): run \`berth login ${registry}\``);
-    if (res.status === 403) throw new AdminError(`${actor.name} is not an owner of ${registry}: log in as an owner (\`berth login ${registry}\`) or pass --username`);
-    if (res.status === 404 && first?.code === 'UNSUPPORTED') throw new AdminError(`${registry} has no webhook API: is it an older Berth?`);
-    throw new AdminError(`${message} (HTTP ${res.status}${first?.code ? ` ${first.code}` : ''})`);
+  private call<T>(method: string, apiPath: string, body?: unknown): Promise<T> {
+    const { registry } = this.session;
+    return apiCall(this.session, method, apiPath, body, {
+      ownerOnly: true,
+      explain: ({ status, code }) => (status === 404 && code === 'UNSUPPORTED' ? `${registry} has no webhook API: is it an older Berth?` : undefined),
+    });
   }
 }
 
