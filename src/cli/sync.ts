@@ -8,18 +8,18 @@ import { readFile } from 'node:fs/promises';
 import { InvalidArgumentError, type Command } from 'commander';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { SyncImageView, SyncRuleView, SyncStatusView, WebhookSecretView } from '../http/handlers/admin/sync.js';
-import { AdminError, adminScope, connectRegistry, type ConnectionOptions } from './admin-client.js';
+import { AdminError, adminScope, apiCall, connectRegistry, type ConnectionOptions, type Session } from './admin-client.js';
 import { print, printJson, table, warnSecretShownOnce, type CommandOptions } from './admin.js';
 
 // ---------------------------------------------------------------------------------------------
 // The client
 
 export class SyncClient {
-  constructor(
-    readonly registry: string,
-    private readonly baseUrl: string,
-    private readonly accessToken: string,
-  ) {}
+  constructor(private readonly session: Session & { accessToken: string }) {}
+
+  get registry(): string {
+    return this.session.registry;
+  }
 
   list(): Promise<{ rules: SyncRuleView[] }> {
     return this.call('GET', '/sync/rules');
@@ -49,33 +49,9 @@ export class SyncClient {
     return this.call('GET', `${rulePath(name)}/status${repository ? `?repository=${encodeURIComponent(repository)}` : ''}`);
   }
 
-  private async call<T>(method: string, path: string, body?: unknown): Promise<T> {
-    let res: Response;
-    try {
-      res = await fetch(`${this.baseUrl}/api/v1${path}`, {
-        method,
-        headers: { Authorization: `Bearer ${this.accessToken}`, ...(body === undefined ? {} : { 'Content-Type': 'application/json' }) },
-        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-      });
-    } catch (err) {
-      throw new AdminError(`cannot reach ${this.baseUrl}: ${(err as Error).message}; check the address and that the registry is running`);
-    }
-    if (res.status === 204) return undefined as T;
-    const text = await res.text();
-    let parsed: unknown;
-    try {
-      parsed = text.length > 0 ? JSON.parse(text) : undefined;
-    } catch {
-      parsed = undefined;
-    }
-    if (res.ok) return parsed as T;
-    const first = (parsed as { errors?: Array<{ code?: string; message?: string }> } | undefined)?.errors?.[0];
-    const message = first?.message ?? `HTTP ${res.status}`;
-    if (res.status === 401) throw new AdminError(`${this.registry} refused the token (${message}): run \`berth login ${this.registry}\``);
-    if (res.status === 403 && first?.code === 'DENIED' && !path.includes('/webhook')) {
-      throw new AdminError(`you are not an owner of ${this.registry}: log in as an owner (\`berth login ${this.registry}\`) or pass --username`);
-    }
-    throw new AdminError(`${message} (HTTP ${res.status}${first?.code ? ` ${first.code}` : ''})`);
+  private call<T>(method: string, path: string, body?: unknown): Promise<T> {
+    // The receiver path answers 403 for repositories outside a rule: that is not about ownership.
+    return apiCall(this.session, method, path, body, { ownerOnly: !path.includes('/webhook') });
   }
 }
 
@@ -86,7 +62,7 @@ function rulePath(name: string): string {
 export async function connectSync(options: ConnectionOptions): Promise<SyncClient> {
   const session = await connectRegistry(options, [adminScope], { anonymous: false });
   if (session.accessToken === undefined) throw new AdminError(`${session.registry} runs without the token service (auth.enabled=false); the management API needs it`);
-  return new SyncClient(session.registry, session.baseUrl, session.accessToken);
+  return new SyncClient({ ...session, accessToken: session.accessToken });
 }
 
 // ---------------------------------------------------------------------------------------------
