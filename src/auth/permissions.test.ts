@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { Action } from './access.js';
-import { grantAccess, isValidPattern, matchesPattern, type Grant, type Permission } from './permissions.js';
+import { grantAccess, isValidPattern, matchesPattern, readableRepository, type Grant, type Permission } from './permissions.js';
 
 describe('repository patterns', () => {
   const cases: Array<[string, string, boolean]> = [
@@ -61,10 +61,20 @@ describe('the scope matrix: permission x requested action x repository', () => {
     });
   }
 
-  it('grants the catalog only with a read or owner grant at registry scope', () => {
+  it('grants the whole catalog with a read or owner grant at registry scope, a filtered one (metadata_read) with a read grant elsewhere', () => {
     const catalog = [{ type: 'registry' as const, name: 'catalog', actions: ['*' as const] }];
-    assert.equal(grantAccess([{ pattern: '**', permission: 'pull' }], catalog).length, 1);
-    assert.equal(grantAccess([{ pattern: 'team-a/*', permission: 'owner' }], catalog).length, 0);
+    assert.deepEqual(grantAccess([{ pattern: '**', permission: 'pull' }], catalog)[0]?.actions, ['*']);
+    assert.deepEqual(grantAccess([{ pattern: 'team-a/*', permission: 'owner' }], catalog)[0]?.actions, ['metadata_read']);
+    assert.deepEqual(grantAccess([{ pattern: 'team-a/*', permission: 'metadata/read' }], catalog)[0]?.actions, ['metadata_read']);
+    assert.equal(grantAccess([{ pattern: 'team-a/*', permission: 'delete' }], catalog).length, 0);
+    assert.equal(grantAccess([{ pattern: 'team-a/*', permission: 'content/write' }], catalog).length, 0);
+  });
+
+  it('a filtered catalog shows the repositories the grants can read', () => {
+    const grants = [{ pattern: 'team-a/*', permission: 'pull' as const }, { pattern: 'team-b/**', permission: 'delete' as const }];
+    assert.equal(readableRepository(grants, 'team-a/app'), true);
+    assert.equal(readableRepository(grants, 'team-a/app/cache'), false);
+    assert.equal(readableRepository(grants, 'team-b/app'), false);
   });
 
   it('intersects several scopes independently', () => {

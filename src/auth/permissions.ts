@@ -67,10 +67,24 @@ export function allowedOnRepository(grants: readonly Grant[], repository: string
   return [...actions];
 }
 
-/** Registry-wide reads (the catalog) need a read or owner grant at registry scope. */
+/**
+ * The catalog: a read or owner grant at registry scope sees all of it (`*`); any other grant that
+ * reads some repositories (pull, push, metadata/read...) gets `metadata_read`, for which the
+ * catalog lists only the repositories those grants can read (see `readableRepository`).
+ */
 export function allowedOnRegistry(grants: readonly Grant[]): Action[] {
   const registryWide = grants.filter((g) => g.pattern === registryScope);
-  return registryWide.some((g) => ['owner', 'pull', 'push', 'content/read', 'metadata/read'].includes(g.permission)) ? ['*'] : [];
+  if (registryWide.some((g) => ['owner', 'pull', 'push', 'content/read', 'metadata/read'].includes(g.permission))) return ['*'];
+  return grants.some((g) => readsRepositories(g.permission)) ? ['metadata_read'] : [];
+}
+
+function readsRepositories(permission: Permission): boolean {
+  return actionsOf[permission].some((a) => a === '*' || a === 'pull' || a === 'metadata_read');
+}
+
+/** True if `grants` let their holder at least list the tags of `repository` (so it may appear in a catalog). */
+export function readableRepository(grants: readonly Grant[], repository: string): boolean {
+  return grants.some((g) => readsRepositories(g.permission) && matchesPattern(g.pattern, repository));
 }
 
 /** True if the grants include managing principals and policy (the owner role at registry scope). */

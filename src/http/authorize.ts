@@ -7,7 +7,7 @@
  * - a principal without the right -> 403 DENIED.
  */
 import type { IncomingMessage } from 'node:http';
-import { missingAccess, type Access, type Action } from '../auth/access.js';
+import { missingAccess, type Access } from '../auth/access.js';
 import type { Auth } from '../auth/index.js';
 import { grantAccess, matchesPattern } from '../auth/permissions.js';
 import { InvalidTokenError, type AccessClaims } from '../auth/tokens.js';
@@ -72,15 +72,20 @@ async function anonymousMayPull(auth: Auth, required: Access[], now: number): Pr
   );
 }
 
-/** Narrow actions are asked for by their Docker names, which is what clients know. */
-function dockerAction(action: Action): Action {
-  return action === 'metadata_read' ? 'pull' : action === 'metadata_write' ? 'delete' : action;
+/**
+ * Narrow actions are asked for by their Docker names, which is what clients know; the catalog as
+ * Docker names it, `registry:catalog:*` (the token endpoint grants what the principal may see).
+ */
+function dockerScope(access: Access): string {
+  if (access.type === 'registry' && access.name === 'catalog') return 'registry:catalog:*';
+  const actions = access.actions.map((a) => (a === 'metadata_read' ? 'pull' : a === 'metadata_write' ? 'delete' : a));
+  return `${access.type}:${access.name}:${[...new Set(actions)].join(',')}`;
 }
 
 function challenge(req: IncomingMessage, auth: Auth, required: Access[], error: 'invalid_token' | 'insufficient_scope' | undefined): RegistryError {
   const realm = `${baseUrl(req, auth)}/oauth2/token`;
   const parts = [`realm="${realm}"`, `service="${auth.config.service}"`];
-  const scopes = required.map((r) => `${r.type}:${r.name}:${[...new Set(r.actions.map(dockerAction))].join(',')}`);
+  const scopes = required.map(dockerScope);
   if (scopes.length > 0) parts.push(`scope="${scopes.join(' ')}"`);
   if (error) parts.push(`error="${error}"`);
   const message = error === 'invalid_token' ? 'the access token is invalid or expired' : 'authentication required';

@@ -135,7 +135,8 @@ export const routes: readonly Route[] = [
 export function requiredAccess(route: Route, params: Record<string, string>, query: URLSearchParams): Access[] {
   if (route.guard === 'public' || route.guard === 'token' || route.name === 'base') return [];
   if (route.guard === 'owner') return [{ type: 'registry', name: 'admin', actions: ['*'] }];
-  if (route.name === 'catalog') return [{ type: 'registry', name: 'catalog', actions: ['*'] }];
+  // The handler narrows the listing to what the caller may read unless the token holds `*`.
+  if (route.name === 'catalog') return [{ type: 'registry', name: 'catalog', actions: ['metadata_read'] }];
   const repository = params['name'] ?? '';
   const access: Access[] = [{ type: 'repository', name: repository, actions: actionsFor(route, params) }];
   const from = query.get('from');

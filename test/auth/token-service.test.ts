@@ -265,6 +265,56 @@ describe('token service', () => {
     });
   });
 
+  describe('the catalog lists what the caller may read', () => {
+    let readerSecret = '';
+    const emptyIndex = JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.index.v1+json', manifests: [] });
+    const catalog = async (token: unknown, query = ''): Promise<{ status: number; repositories: string[]; link: string | null }> => {
+      const res = await fetch(`${base}/v2/_catalog${query}`, { headers: bearer(token) });
+      const body = (await res.json()) as { repositories?: string[] };
+      return { status: res.status, repositories: body.repositories ?? [], link: res.headers.get('link') };
+    };
+
+    before(async () => {
+      const repos = ['cat-a/app', 'cat-a/lib', 'cat-b/app'];
+      const owner = await tokenFor(base, ownerName, ownerPassword, repos.map((r) => `repository:${r}:pull,push`));
+      for (const repo of repos) {
+        const res = await fetch(`${base}/v2/${repo}/manifests/v1`, {
+          method: 'PUT',
+          headers: { ...bearer(owner['token']), 'Content-Type': 'application/vnd.oci.image.index.v1+json' },
+          body: emptyIndex,
+        });
+        assert.equal(res.status, 201);
+      }
+      readerSecret = (await server.app.auth.principals.createPrincipal('user', 'cat-reader', { grants: [{ pattern: 'cat-a/*', permission: 'pull' }] })).secret ?? '';
+    });
+
+    it('a registry-wide reader (the owner) gets registry:catalog:* and every repository', async () => {
+      const owner = await tokenFor(base, ownerName, ownerPassword, ['registry:catalog:*']);
+      assert.equal(owner['scope'], 'registry:catalog:*');
+      const listed = await catalog(owner['token']);
+      for (const repo of ['cat-a/app', 'cat-a/lib', 'cat-b/app']) assert.ok(listed.repositories.includes(repo), repo);
+    });
+
+    it('a principal granted some repositories sees only those, page by page', async () => {
+      const token = await tokenFor(base, 'cat-reader', readerSecret, ['registry:catalog:*']);
+      assert.equal(token['scope'], 'registry:catalog:metadata_read');
+      assert.deepEqual((await catalog(token['token'])).repositories, ['cat-a/app', 'cat-a/lib']);
+      const first = await catalog(token['token'], '?n=1');
+      assert.deepEqual(first.repositories, ['cat-a/app']);
+      assert.match(first.link ?? '', /<\/v2\/_catalog\?n=1&last=cat-a%2Fapp>; rel="next"/);
+      const second = await catalog(token['token'], '?n=1&last=cat-a%2Fapp');
+      assert.deepEqual(second.repositories, ['cat-a/lib']);
+      assert.equal(second.link, null);
+    });
+
+    it('a principal that reads nothing is denied the catalog', async () => {
+      const { secret } = await server.app.auth.principals.createPrincipal('user', 'cat-deleter', { grants: [{ pattern: 'cat-a/*', permission: 'delete' }] });
+      const token = await tokenFor(base, 'cat-deleter', secret ?? '', ['registry:catalog:*']);
+      assert.equal(token['scope'], undefined);
+      assert.equal((await catalog(token['token'])).status, 403);
+    });
+  });
+
   describe('anonymous pull (opt-in per repository pattern)', () => {
     it('is refused by default and allowed once a pattern is opted in', async () => {
       assert.equal((await fetch(`${base}/v2/public/app/tags/list`)).status, 401);

@@ -81,13 +81,12 @@ describe('vendor -> customer: a Berth webhook drives a Berth sync rule', () => {
     const secretToken = await pullToken(customer.url, 'vendor/internal/secret');
     assert.equal(await headDigest(customer.url, secretToken, 'vendor/internal/secret', 'v1'), undefined);
     // A reconcile (the safety net for lost notifications) takes nothing the rule does not select
-    // either. This vendor credential may not read the catalog, so the reconcile covers the
-    // repositories the rule learnt from notifications.
+    // either. The vendor's catalog lists this credential only the repositories it is granted.
     const run = await customerApi.post('/sync/rules/vendor/run', {});
     assert.equal(run.status, 202);
     const reconciled = await waitForRun(customerApi, 'vendor', run.body.requestedAt);
     assert.equal(reconciled.rule.state.lastReconcileError, null);
-    assert.deepEqual(reconciled.rule.state.lastReconcileStats, { repositories: 1, tags: 1, queued: 0, errors: 0, catalog: 'unavailable' });
+    assert.deepEqual(reconciled.rule.state.lastReconcileStats, { repositories: 1, tags: 1, queued: 0, errors: 0, catalog: 'listed' });
     assert.equal(await headDigest(customer.url, secretToken, 'vendor/internal/secret', 'v1'), undefined);
 
     const image = (await imageStatus(customerApi, 'vendor')).get('tripinsights/api:v1');
