@@ -324,6 +324,11 @@ describe('token service', () => {
       const anon = await fetch(`${base}/oauth2/token?service=berth&scope=repository:public/app:pull,push`);
       assert.equal(((await anon.json()) as { scope?: string }).scope, 'repository:public/app:pull');
       assert.equal((await fetch(`${base}/v2/public/app/blobs/uploads/`, { method: 'POST' })).status, 401);
+      // An anonymous token's catalog lists the opted-in repositories only (cat-* from above are hidden).
+      const anonCatalog = (await (await fetch(`${base}/oauth2/token?service=berth&scope=registry:catalog:*`)).json()) as { token: string; scope?: string };
+      assert.equal(anonCatalog.scope, 'registry:catalog:metadata_read');
+      const listed = (await (await fetch(`${base}/v2/_catalog`, { headers: bearer(anonCatalog.token) })).json()) as { repositories: string[] };
+      assert.ok(listed.repositories.every((r) => r.startsWith('public/')), JSON.stringify(listed));
       clock.offset -= 10_000;
     });
   });
