@@ -394,7 +394,10 @@ export class RemoteRegistry {
         await drain(res);
         release();
         if (retryAfter !== undefined && retryAfter > this.maxRetryAfterMs) {
-          throw new RegistryError('UPSTREAM_UNREACHABLE', `${this.host} asks to wait ${Math.ceil(retryAfter / 1000)} s (HTTP ${status}): retry the import later`);
+          // The wait goes into the detail so a caller that queues work (sync) retries no earlier.
+          throw new RegistryError('UPSTREAM_UNREACHABLE', `${this.host} asks to wait ${Math.ceil(retryAfter / 1000)} s (HTTP ${status}): retry the import later`, {
+            retryAfterMs: retryAfter,
+          });
         }
         if (attempt >= this.attempts) {
           throw new RegistryError('UPSTREAM_UNREACHABLE', `${this.host} answered HTTP ${status} ${attempt} times: the source is overloaded or failing; retry later`);

@@ -8,7 +8,10 @@ import assert from 'node:assert/strict';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
+import { createEgress } from '../../src/net/egress.js';
 import { parseDigest } from '../../src/oci/digest.js';
+import { isRegistryError } from '../../src/oci/errors.js';
+import { RemoteRegistry } from '../../src/remote/client.js';
 import { blobPath } from '../../src/storage/paths.js';
 import type { TestServer } from '../support/server.js';
 import { basic, makeImage, MT, sha256, type TestImage } from './fixtures.js';
@@ -148,6 +151,29 @@ describe('import from a hostile or failing source', () => {
     assert.equal(job.status, 'succeeded', JSON.stringify(job.error));
     assert.equal(refusals, 1);
     assert.ok(source.count('HEAD', '/v2/busy/app/manifests/v1') + source.count('GET', '/v2/busy/app/manifests/v1') >= 2);
+  });
+
+  it('gives up at once on a Retry-After longer than it will wait, and says how long the source asked for', async () => {
+    const egress = createEgress({ allowPrivateNetworks: true, allow: [] });
+    source.intercept = (_req, res, path) => {
+      if (path !== '/v2/slow/app/manifests/v1') return false;
+      res.writeHead(429, { 'Retry-After': '3600', 'Content-Type': 'application/json' });
+      res.end(JSON.stringify({ errors: [{ code: 'TOOMANYREQUESTS', message: 'come back in an hour' }] }));
+      return true;
+    };
+    try {
+      const remote = new RemoteRegistry({ baseUrl: `http://${source.host}`, credentials: { kind: 'anonymous' }, egress });
+      await assert.rejects(remote.resolve('slow/app', 'v1'), (err: unknown) => {
+        assert.ok(isRegistryError(err));
+        assert.equal(err.code, 'UPSTREAM_UNREACHABLE');
+        assert.match(err.message, /asks to wait 3600 s \(HTTP 429\)/);
+        assert.deepEqual(err.detail, { retryAfterMs: 3_600_000 });
+        return true;
+      });
+    } finally {
+      source.intercept = undefined;
+      await egress.close();
+    }
   });
 
   /** Sends the headers and half the body, then drops the connection. */
