@@ -27,7 +27,6 @@ import { copyFile, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node
 import { tmpdir } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
 import { startOidcIssuer } from '../test/support/oidc-issuer.js';
 import type { OidcIssuer } from '../test/support/oidc-issuer.js';
 import {
@@ -55,24 +54,12 @@ import { parseWrk } from './lib/scenarios.js';
 import type { WrkResult } from './lib/scenarios.js';
 import type { Server } from './lib/servers.js';
 import { fmtNum, log, median, run } from './lib/util.js';
+import { parseBenchOptions } from './lib/options.js';
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const resultsDir = join(repoRoot, 'bench', 'results');
 
-const { values: opt } = parseArgs({
-  options: {
-    quick: { type: 'boolean', default: false },
-    reps: { type: 'string' },
-    only: { type: 'string' },
-    candidate: { type: 'string', default: 'berth' },
-    profile: { type: 'string', default: '2' },
-    doc: { type: 'string' },
-    keep: { type: 'boolean', default: false },
-    'report-only': { type: 'string' },
-    'wrk-seconds': { type: 'string' },
-  },
-  allowPositionals: false,
-});
+const opt = parseBenchOptions();
 
 const MANIFEST_REPO = 'bench/manifest';
 const MANIFEST_TAG = 'bench';

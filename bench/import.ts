@@ -22,7 +22,6 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
 import { startBerth, stopBerth } from './lib/auth-lib.js';
 import { sha256 } from './lib/fixtures.js';
 import { insertImportSection, renderImportSection, valueOf } from './lib/import-report.js';
@@ -32,24 +31,12 @@ import { describeExchange, ProtocolError, pushBlob, putManifest, request } from 
 import { startServer, stopServer } from './lib/servers.js';
 import type { Server } from './lib/servers.js';
 import { log, median, run, sleep } from './lib/util.js';
+import { parseBenchOptions } from './lib/options.js';
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const resultsDir = join(repoRoot, 'bench', 'results');
 
-const { values: opt } = parseArgs({
-  options: {
-    quick: { type: 'boolean', default: false },
-    reps: { type: 'string' },
-    only: { type: 'string' },
-    candidate: { type: 'string', default: 'berth' },
-    profile: { type: 'string', default: '2' },
-    doc: { type: 'string' },
-    keep: { type: 'boolean', default: false },
-    'report-only': { type: 'string' },
-    'wrk-seconds': { type: 'string' },
-  },
-  allowPositionals: false,
-});
+const opt = parseBenchOptions();
 
 const quick = opt.quick === true;
 const MiB = 1024 * 1024;

@@ -21,7 +21,6 @@ import { copyFile, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node
 import { tmpdir } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
 import { runChecks } from './lib/checks.js';
 import type { CheckFailure } from './lib/checks.js';
 import { machineInfo } from './lib/machine.js';
@@ -33,6 +32,7 @@ import type { AnyGroup, BenchConfig, MetricDef } from './lib/scenarios.js';
 import { readMem, RssSampler, startServer, stopServer } from './lib/servers.js';
 import type { Server, ServerKind } from './lib/servers.js';
 import { GiB, humanSize, log, median, MiB, runOk, sleep } from './lib/util.js';
+import { parseBenchOptions } from './lib/options.js';
 
 /** RSS growth differences below this are sampling noise (Go's GC alone moves RSS by a few MiB). */
 const GROWTH_TOLERANCE_MIB = 8;
@@ -41,20 +41,7 @@ const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const resultsDir = join(repoRoot, 'bench', 'results');
 const notesPath = join(repoRoot, 'bench', 'notes.md');
 
-const { values: opt } = parseArgs({
-  options: {
-    quick: { type: 'boolean', default: false },
-    reps: { type: 'string' },
-    only: { type: 'string' },
-    candidate: { type: 'string', default: 'berth' },
-    profile: { type: 'string', default: '2' },
-    doc: { type: 'string' },
-    keep: { type: 'boolean', default: false },
-    'report-only': { type: 'string' },
-    'wrk-seconds': { type: 'string' },
-  },
-  allowPositionals: false,
-});
+const opt = parseBenchOptions();
 
 async function readNotes(): Promise<string | null> {
   return readFile(notesPath, 'utf8').catch(() => null);

@@ -6,6 +6,7 @@
 import { createLogger } from '../logger.js';
 import { loadControllerSettings, type ControllerSettingsInput } from '../kube/options.js';
 import { runController } from '../kube/run.js';
+import { stopOnSignals } from './shutdown.js';
 
 export interface ControllerFlags {
   kubeconfig?: string;
@@ -38,21 +39,7 @@ export async function controller(flags: ControllerFlags, env: NodeJS.ProcessEnv 
   );
   const logger = createLogger(settings.logLevel).child({ component: 'controller' });
   const running = await runController(settings, logger, { processMetrics: true });
-  let stopping = false;
-  const stop = (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    logger.info({ signal }, 'shutting down');
-    running.stop().then(
-      () => process.exit(0),
-      (err: unknown) => {
-        logger.error({ err }, 'shutdown failed');
-        process.exit(1);
-      },
-    );
-  };
-  process.on('SIGINT', () => stop('SIGINT'));
-  process.on('SIGTERM', () => stop('SIGTERM'));
+  stopOnSignals(logger, () => running.stop());
 }
 
 /** Registers `berth controller` on the program (bin/berth.ts calls this once). */

@@ -3,6 +3,7 @@ import { createApp } from '../app.js';
 import { loadConfig } from '../config/load.js';
 import { openMetadata, openStorage } from '../deps.js';
 import { createLogger } from '../logger.js';
+import { stopOnSignals } from './shutdown.js';
 
 export interface ServeOptions {
   config?: string;
@@ -34,21 +35,7 @@ export async function serve(options: ServeOptions): Promise<void> {
   }
   const url = await app.listen();
   logger.info({ url, dataDir: config.dataDir, auth: config.auth.enabled }, 'listening');
-  let stopping = false;
-  const stop = (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    logger.info({ signal }, 'shutting down');
-    app.close().then(
-      () => process.exit(0),
-      (err: unknown) => {
-        logger.error({ err }, 'shutdown failed');
-        process.exit(1);
-      },
-    );
-  };
-  process.on('SIGINT', () => stop('SIGINT'));
-  process.on('SIGTERM', () => stop('SIGTERM'));
+  stopOnSignals(logger, () => app.close());
 }
 
 function isLoopback(addr: string): boolean {
