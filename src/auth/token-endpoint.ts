@@ -308,7 +308,8 @@ export class TokenEndpoint {
       this.deps.principals.assertUsable(principal);
       return principal;
     } catch (err) {
-      if (err instanceof AuthenticationError) throw new OAuthError(401, 'invalid_grant', `${err.message}: log in again`);
+      // Logging in again cannot help here (the principal is gone, disabled or expired): say only what it is.
+      if (err instanceof AuthenticationError) throw new OAuthError(401, 'invalid_grant', err.message);
       throw err;
     }
   }

@@ -56,7 +56,7 @@ export const exchangeAtBerth: Exchanger = async (server, serviceAccountToken, cl
     } catch (err) {
       if (err instanceof ExchangeRefusedError) {
         const status = err.status !== undefined && err.status >= 500 ? 'unreachable' : 'refused';
-        throw new ExchangeError(status, `Berth refused the service-account token: ${err.description.replace(/: log in again$/, '')}`);
+        throw new ExchangeError(status, `Berth refused the service-account token: ${err.description}`);
       }
       throw err;
     }
