@@ -26,6 +26,8 @@ const PORT_ATTEMPTS = 3;
 export interface ReferenceRegistryOptions {
   /** Require HTTP Basic auth (Distribution's htpasswd, bcrypt via Debian's `htpasswd`) for this user. */
   htpasswd?: { username: string; password: string };
+  /** Send Distribution's notifications (event envelopes) to this endpoint, with these headers. */
+  notifications?: { url: string; headers?: Record<string, string> };
 }
 
 export async function startReferenceRegistry(options: ReferenceRegistryOptions = {}): Promise<ServerProcess> {
@@ -53,7 +55,7 @@ async function startOnce(port: number, options: ReferenceRegistryOptions): Promi
     const { stdout } = await execFileAsync('htpasswd', ['-Bbn', options.htpasswd.username, options.htpasswd.password]);
     await writeFile(htpasswdPath, stdout);
   }
-  await writeFile(configPath, distributionConfig(dataDir, port, htpasswdPath));
+  await writeFile(configPath, distributionConfig(dataDir, port, htpasswdPath, options.notifications));
 
   const proc = spawn(REFERENCE_REGISTRY_BIN, ['serve', configPath], { stdio: ['ignore', 'pipe', 'pipe'] });
   let spawnError: Error | undefined;
@@ -98,10 +100,26 @@ async function startOnce(port: number, options: ReferenceRegistryOptions): Promi
 }
 
 /** Filesystem storage, deletes enabled (for `skopeo delete`), no auth unless htpasswd, loopback only. */
-function distributionConfig(dataDir: string, port: number, htpasswdPath?: string): string {
+function distributionConfig(dataDir: string, port: number, htpasswdPath?: string, notifications?: ReferenceRegistryOptions['notifications']): string {
   const auth = htpasswdPath ? ['auth:', '  htpasswd:', '    realm: berth-test', `    path: ${JSON.stringify(htpasswdPath)}`] : [];
+  // Distribution retries a failed batch after `backoff`, and stops for a while after `threshold` failures.
+  const notify = notifications
+    ? [
+        'notifications:',
+        '  endpoints:',
+        '    - name: berth',
+        `      url: ${JSON.stringify(notifications.url)}`,
+        '      timeout: 2s',
+        '      threshold: 10',
+        '      backoff: 500ms',
+        ...(notifications.headers
+          ? ['      headers:', ...Object.entries(notifications.headers).map(([name, value]) => `        ${name}: [${JSON.stringify(value)}]`)]
+          : []),
+      ]
+    : [];
   return [
     ...auth,
+    ...notify,
     'version: 0.1',
     'log:',
     '  level: warn',
