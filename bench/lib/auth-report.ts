@@ -3,10 +3,9 @@
  * `<!-- auth-bench:start -->` and `<!-- auth-bench:end -->` after the main document (bench/run.ts
  * rewrites the file first; the auth run then inserts or replaces its section).
  */
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
-import { dirname } from 'node:path';
 import type { ProfileSummary } from './profile.js';
 import { fmtNum } from './util.js';
+import { insertMarkedSection } from './doc-section.js';
 
 export const START_MARKER = '<!-- auth-bench:start -->';
 export const END_MARKER = '<!-- auth-bench:end -->';
@@ -160,22 +159,8 @@ export function renderAuthSection(res: AuthResults): string {
 }
 
 /** Inserts `section` (markers included) into the file, replacing an earlier one; creates the file if needed. */
-export async function insertSection(docPath: string, section: string): Promise<void> {
-  const old = await readFile(docPath, 'utf8').catch(() => null);
-  let next: string;
-  if (old === null) {
-    next = `${section}\n`;
-  } else {
-    const a = old.indexOf(START_MARKER);
-    const b = old.indexOf(END_MARKER, a === -1 ? 0 : a);
-    if (a !== -1 && b !== -1) {
-      next = old.slice(0, a) + section + old.slice(b + END_MARKER.length);
-    } else {
-      next = `${old.replace(/\s*$/, '')}\n\n${section}\n`;
-    }
-  }
-  await mkdir(dirname(docPath), { recursive: true });
-  await writeFile(docPath, next.endsWith('\n') ? next : `${next}\n`);
+export function insertSection(docPath: string, section: string): Promise<void> {
+  return insertMarkedSection(docPath, section, { start: START_MARKER, end: END_MARKER });
 }
 
 export function problemBlock(title: string, text: string): string {

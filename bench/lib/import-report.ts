@@ -3,9 +3,8 @@
  * `<!-- import-bench:start -->` and `<!-- import-bench:end -->` (bench/run.ts rewrites the file
  * first; bench/auth.ts and bench/import.ts then insert or replace their sections).
  */
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
-import { dirname } from 'node:path';
 import { fmtNum } from './util.js';
+import { insertMarkedSection } from './doc-section.js';
 
 export const START_MARKER = '<!-- import-bench:start -->';
 export const END_MARKER = '<!-- import-bench:end -->';
@@ -108,16 +107,6 @@ export function renderImportSection(res: ImportResults): string {
 }
 
 /** Inserts `section` (markers included) into the file, replacing an earlier one; creates the file if needed. */
-export async function insertImportSection(docPath: string, section: string): Promise<void> {
-  const old = await readFile(docPath, 'utf8').catch(() => null);
-  let next: string;
-  if (old === null) {
-    next = `${section}\n`;
-  } else {
-    const a = old.indexOf(START_MARKER);
-    const b = old.indexOf(END_MARKER, a === -1 ? 0 : a);
-    next = a !== -1 && b !== -1 ? old.slice(0, a) + section + old.slice(b + END_MARKER.length) : `${old.replace(/\s*$/, '')}\n\n${section}\n`;
-  }
-  await mkdir(dirname(docPath), { recursive: true });
-  await writeFile(docPath, next.endsWith('\n') ? next : `${next}\n`);
+export function insertImportSection(docPath: string, section: string): Promise<void> {
+  return insertMarkedSection(docPath, section, { start: START_MARKER, end: END_MARKER });
 }
