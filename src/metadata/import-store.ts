@@ -37,14 +37,18 @@ export interface StoredCredentials {
   password: string;
 }
 
-/** The copy's progress (the shape of replication's CopyProgress) plus targets. */
-export interface ImportProgress {
+/** How far one image copy got (replication's CopyProgress). */
+export interface TransferProgress {
   manifestsDone: number;
   manifestsTotal: number;
   blobsDone: number;
   blobsTotal: number;
   bytesDone: number;
   bytesTotal: number;
+}
+
+/** The copy's progress plus targets. */
+export interface ImportProgress extends TransferProgress {
   /** Target repositories finished so far (the first one downloads; the others mostly link). */
   targetsDone: number;
   targetsTotal: number;

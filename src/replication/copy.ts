@@ -23,18 +23,12 @@ import { RegistryError, isRegistryError } from '../oci/errors.js';
 import type { Descriptor } from '../oci/manifest.js';
 import { isIndexMediaType } from '../oci/media-types.js';
 import { isValidTag, parseRepositoryName } from '../oci/names.js';
+import type { ImportResult, TransferProgress } from '../metadata/import-store.js';
 import type { Pusher } from '../metadata/store.js';
 import type { Registry } from '../registry/index.js';
 import type { RemoteManifest, RemoteRegistry } from '../remote/client.js';
 
-export interface CopyProgress {
-  manifestsDone: number;
-  manifestsTotal: number;
-  blobsDone: number;
-  blobsTotal: number;
-  bytesDone: number;
-  bytesTotal: number;
-}
+export type CopyProgress = TransferProgress;
 
 export interface CopyRequest {
   source: RemoteRegistry;
@@ -65,14 +59,8 @@ export interface CopyRequest {
   blobAttempts?: number;
 }
 
-export interface CopyResult {
-  digest: string;
-  mediaType: string;
-  manifests: number;
-  blobsCopied: number;
-  blobsSkipped: number;
-  bytesCopied: number;
-}
+/** What a copy did; an import job stores it as its result. */
+export type CopyResult = ImportResult;
 
 /** Bound on the manifests of one image (platforms + referrers), against a hostile source. */
 const maxManifests = 10_000;

@@ -16,7 +16,7 @@
 import { z } from 'zod';
 import { missingAccess, type Access } from '../../../auth/access.js';
 import type { AccessClaims } from '../../../auth/tokens.js';
-import type { ImportJobRecord, ImportStatus, StoredCredentials } from '../../../metadata/import-store.js';
+import type { ImportJobRecord, ImportProgress, ImportResult, ImportStatus, StoredCredentials } from '../../../metadata/import-store.js';
 import { RegistryError } from '../../../oci/errors.js';
 import type { Requester } from '../../../replication/imports.js';
 import { sendJson } from '../../respond.js';
@@ -39,17 +39,8 @@ export interface ImportJobView {
   finishedAt: string | null;
   /** For a queued job after a failed run: when it runs again. */
   retryAt: string | null;
-  progress: {
-    manifestsDone: number;
-    manifestsTotal: number;
-    blobsDone: number;
-    blobsTotal: number;
-    bytesDone: number;
-    bytesTotal: number;
-    targetsDone: number;
-    targetsTotal: number;
-  } | null;
-  result: { digest: string; mediaType: string; manifests: number; blobsCopied: number; blobsSkipped: number; bytesCopied: number } | null;
+  progress: ImportProgress | null;
+  result: ImportResult | null;
   error: { code: string; message: string } | null;
   /** `request`: the request's own credentials are still stored; else the configured ones (or none) are used. */
   credentials: 'request' | 'server';
