@@ -102,8 +102,6 @@ export interface RequestInfo {
 export interface ChangeContext {
   actor?: Pusher | undefined;
   request?: RequestInfo | undefined;
-  /** When it happened (the registry's clock); default: the system clock. */
-  at?: number | undefined;
 }
 
 export interface Pusher {
@@ -133,9 +131,9 @@ export interface ManifestIndex {
   getByTag(repository: string, tag: string): Promise<ManifestRecord | undefined>;
   getByDigest(repository: string, digest: string): Promise<ManifestRecord | undefined>;
   /** Deletes the manifest and every tag pointing at it; false if it did not exist. Writes a `delete` event in the same transaction. */
-  delete(repository: string, digest: string, change?: ChangeContext): Promise<boolean>;
+  delete(repository: string, digest: string, now: number, change?: ChangeContext): Promise<boolean>;
   /** Deletes one tag, leaving the manifest; false if the tag did not exist. Writes a `delete` event in the same transaction. */
-  deleteTag(repository: string, tag: string, change?: ChangeContext): Promise<boolean>;
+  deleteTag(repository: string, tag: string, now: number, change?: ChangeContext): Promise<boolean>;
   /** Sorted tags, or undefined if the repository is unknown. */
   listTags(repository: string, page: Page): Promise<string[] | undefined>;
   /** Descriptors of the repository's manifests whose subject is `subject`, oldest first. */

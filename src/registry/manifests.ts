@@ -93,12 +93,12 @@ export class ManifestService {
    * By tag: removes only the tag. By digest: removes the manifest and every tag on it. Either way
    * a `delete` webhook event naming `change.actor` and `change.request` is written with it.
    */
-  async delete(repository: string, reference: Reference, change: Omit<ChangeContext, 'at'> = {}): Promise<void> {
-    const context: ChangeContext = { ...change, at: this.ctx.clock.now() };
+  async delete(repository: string, reference: Reference, change: ChangeContext = {}): Promise<void> {
+    const now = this.ctx.clock.now();
     const deleted =
       reference.kind === 'tag'
-        ? await this.ctx.metadata.manifests.deleteTag(repository, reference.tag, context)
-        : await this.ctx.metadata.manifests.delete(repository, reference.digest.value, context);
+        ? await this.ctx.metadata.manifests.deleteTag(repository, reference.tag, now, change)
+        : await this.ctx.metadata.manifests.delete(repository, reference.digest.value, now, change);
     if (!deleted) throw new RegistryError('MANIFEST_UNKNOWN', undefined, { reference: referenceText(reference) });
   }
 

@@ -167,7 +167,7 @@ export class SqlManifestIndex implements ManifestIndex {
     return row && toRecord(row);
   }
 
-  async delete(repository: string, digest: string, change: ChangeContext = {}): Promise<boolean> {
+  async delete(repository: string, digest: string, now: number, change: ChangeContext = {}): Promise<boolean> {
     const repositoryId = await this.ctx.findRepositoryId(repository);
     if (repositoryId === undefined) return false;
     const deleted = await this.ctx.db.transaction().execute(async (trx) => {
@@ -204,7 +204,7 @@ export class SqlManifestIndex implements ManifestIndex {
           actor: change.actor,
           request: change.request,
         },
-        change.at ?? Date.now(),
+        now,
       );
       return true;
     });
@@ -212,7 +212,7 @@ export class SqlManifestIndex implements ManifestIndex {
     return deleted;
   }
 
-  async deleteTag(repository: string, tag: string, change: ChangeContext = {}): Promise<boolean> {
+  async deleteTag(repository: string, tag: string, now: number, change: ChangeContext = {}): Promise<boolean> {
     const repositoryId = await this.ctx.findRepositoryId(repository);
     if (repositoryId === undefined) return false;
     const deleted = await this.ctx.db.transaction().execute(async (trx) => {
@@ -242,7 +242,7 @@ export class SqlManifestIndex implements ManifestIndex {
           actor: change.actor,
           request: change.request,
         },
-        change.at ?? Date.now(),
+        now,
       );
       return true;
     });
