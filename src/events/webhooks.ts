@@ -9,32 +9,18 @@
  *   Rotating keeps the previous secret signing too for a grace period, so receivers can switch over.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
-import type { Logger } from 'pino';
-import type { EventMetadata, WebhookFormat, WebhookRecord } from '../metadata/event-store.js';
+import type { EventMetadata, WebhookRecord } from '../metadata/event-store.js';
 import type { Pusher, RequestInfo } from '../metadata/store.js';
-import { EgressRefused, type Egress } from '../net/egress.js';
+import { EgressRefused } from '../net/egress.js';
 import { RegistryError } from '../oci/errors.js';
-import type { Clock } from '../registry/context.js';
-import { Dispatcher, type WebhooksConfig } from './dispatcher.js';
-import { pingPayload, type EventAction } from './payload.js';
+import { Dispatcher, type DispatcherDependencies } from './dispatcher.js';
+import { pingPayload } from './payload.js';
 
-export interface WebhookSettings {
-  url: string;
-  events: EventAction[];
-  filters: string[];
-  headers: Record<string, string>;
-  format: WebhookFormat;
-  enabled: boolean;
-}
+/** What an owner sets on a webhook (the rest of the record is identity, secrets and times). */
+export type WebhookSettings = Pick<WebhookRecord, 'url' | 'events' | 'filters' | 'headers' | 'format' | 'enabled'>;
 
-export interface WebhooksDependencies {
-  config: WebhooksConfig;
-  store: EventMetadata;
-  egress: Egress;
-  clock: Clock;
-  logger: Logger;
-  random?: () => number;
-}
+/** The service runs the dispatcher and needs exactly what it needs. */
+export type WebhooksDependencies = DispatcherDependencies;
 
 /** How long a rotated-out secret keeps signing deliveries unless the rotation says otherwise. */
 export const defaultSecretOverlapMs = 24 * 3600 * 1000;
