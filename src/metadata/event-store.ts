@@ -80,7 +80,8 @@ export interface EventIndex {
   pendingFanOut(limit: number): Promise<EventRecord[]>;
   /**
    * For each event, creates a pending delivery to each of its subscriptions (skipping any that
-   * exists) and marks the event fanned out; all in one transaction. Returns the deliveries created now.
+   * exists) and marks the event fanned out; an event with no subscription (and no delivery) is
+   * deleted instead. All in one transaction. Returns the deliveries created now.
    */
   fanOut(events: ReadonlyArray<{ eventId: string; subscriptionIds: readonly string[] }>, now: number): Promise<number>;
   /** Deletes events created before `cutoff` that are fanned out and have nothing pending, with their deliveries and attempts; returns how many. */

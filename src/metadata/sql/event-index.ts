@@ -137,6 +137,16 @@ export class SqlEventIndex implements EventIndex {
           .where('fanned_out_at', 'is', null)
           .execute();
       }
+      // An event no subscription wanted has nothing to deliver or show: drop it now rather than
+      // keep every push's payload for the retention period (most registries have few webhooks).
+      const unwanted = events.filter((e) => e.subscriptionIds.length === 0).map((e) => e.eventId);
+      for (let start = 0; start < unwanted.length; start += fanOutChunk) {
+        await trx
+          .deleteFrom('events')
+          .where('id', 'in', unwanted.slice(start, start + fanOutChunk))
+          .where(({ not, exists, selectFrom }) => not(exists(selectFrom('deliveries').select('deliveries.id').whereRef('deliveries.event_id', '=', 'events.id'))))
+          .execute();
+      }
       return created;
     });
   }
