@@ -5,7 +5,7 @@
  * Patterns: `*` matches within one path component, `**` across components; the pattern `**` is
  * "registry scope" (every repository, plus the catalog).
  */
-import type { Access, Action } from './access.js';
+import { narrowActions, type Access, type Action } from './access.js';
 
 export const roles = ['pull', 'push', 'delete', 'owner'] as const;
 export const scopeMapActions = ['content/read', 'content/write', 'content/delete', 'metadata/read', 'metadata/write'] as const;
@@ -101,24 +101,16 @@ export function grantAccess(grants: readonly Grant[], requested: readonly Access
   const granted: Access[] = [];
   for (const request of requested) {
     if (request.type === 'registry' && request.name !== 'catalog' && request.name !== 'admin') continue;
-    const allowed = new Set(
+    const allowed: Action[] =
       request.type === 'repository'
         ? allowedOnRepository(grants, request.name)
         : request.name === 'admin'
           ? isOwner(grants)
-            ? (['*'] as Action[])
+            ? ['*']
             : []
-          : allowedOnRegistry(grants),
-    );
-    const everything = allowed.has('*');
-    const actions = new Set<Action>();
-    for (const action of request.actions) {
-      if (everything || allowed.has(action)) actions.add(action);
-      else if (action === 'pull' && allowed.has('metadata_read')) actions.add('metadata_read');
-      else if (action === 'delete' && allowed.has('metadata_write')) actions.add('metadata_write');
-      else if (action === '*') for (const a of allowed) actions.add(a);
-    }
-    if (actions.size > 0) granted.push({ type: request.type, name: request.name, actions: [...actions] });
+          : allowedOnRegistry(grants);
+    const actions = narrowActions(request.actions, allowed);
+    if (actions.length > 0) granted.push({ type: request.type, name: request.name, actions });
   }
   return granted;
 }
