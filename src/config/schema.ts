@@ -268,6 +268,10 @@ export const configSchema = z
           .max(3600)
           .default(300)
           .describe('Signed deliveries whose `Berth-Signature` timestamp is further than this from the clock are refused (replay protection).'),
+        notificationSettleMs: duration(
+          'A notification naming a digest the source does not show under the tag yet (CNCF Distribution sends its event before it moves the tag) is checked again every second for this long; after that the source\'s current state is the answer.',
+          30_000,
+        ),
         dedupeWindowMs: duration('Delivery event ids are remembered this long: a delivery repeated within it is acknowledged and not queued again.', 24 * 3600 * 1000),
         retry: z
           .object({

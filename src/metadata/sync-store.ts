@@ -57,6 +57,7 @@ export interface SyncWorkItem {
   reason: 'webhook' | 'reconcile' | 'manual';
   /** Bumped whenever new information arrives, so a claim can tell it went stale while running. */
   version: number;
+  /** When the current information (digest, reason) arrived: the insert, or the last update that changed it. */
   enqueuedAt: number;
   notBefore: number;
   attempts: number;
@@ -125,6 +126,8 @@ export interface SyncIndex {
   completeItem(item: SyncWorkItem, owner: string): Promise<void>;
   /** Hands a claimed item back untouched (shutdown). */
   releaseItem(item: SyncWorkItem, owner: string): Promise<void>;
+  /** Not yet: the item waits until `notBefore` without counting an attempt; `note` (why) shows as its last error. */
+  deferItem(item: SyncWorkItem, owner: string, notBefore: number, note: string): Promise<void>;
   /** A failed attempt: the item waits until `notBefore` and counts the attempt. */
   retryItem(item: SyncWorkItem, owner: string, notBefore: number, error: string): Promise<void>;
   /** Queued items per rule (for status), and how many of them failed at least once. */

@@ -27,6 +27,8 @@ export type SyncSettings = Config['sync'];
 /** Errors that another attempt cannot fix (until the rule or the source changes). */
 const permanentCodes = new Set(['INVALID_REQUEST', 'NAME_INVALID', 'EGRESS_REFUSED']);
 const maxErrorLength = 1000;
+/** How soon an item whose source has not settled is looked at again. */
+const settleRecheckMs = 1000;
 
 export class SyncWorker {
   /** This process's lease-holder id. */
@@ -287,6 +289,12 @@ export class SyncWorker {
     try {
       const remote = await this.sources.get(rule);
       const source = await remote.resolve(item.repository, item.tag, signal);
+      if (this.sourceUnsettled(item, source?.digest)) {
+        const shows = source ? `still ${source.digest}` : 'no such tag';
+        const note = `waiting for the source to show ${item.digest} as ${item.repository}:${item.tag} (${shows}); notifications can arrive before the tag moves`;
+        await this.store.deferItem(item, this.owner, this.now() + settleRecheckMs, note);
+        return;
+      }
       if (!source) {
         const message = `${item.repository}:${item.tag} does not exist on the source (deleted after it was announced?)`;
         await this.store.recordImage({ ...key, lastCheckedAt: this.now(), lastError: message, lastErrorAt: this.now() });
@@ -332,6 +340,18 @@ export class SyncWorker {
     } finally {
       clearInterval(heartbeat);
     }
+  }
+
+  /**
+   * True while a notification's digest is not (yet) what the source's tag resolves to, within the
+   * settle window. CNCF Distribution sends a manifest push event before it links the tag, so a
+   * fast receiver would otherwise find the tag missing, or still at the previous digest, and
+   * drop the push. Past the window the source's current state is the answer (the notification
+   * was stale, or the tag moved again).
+   */
+  private sourceUnsettled(item: SyncWorkItem, sourceDigest: string | undefined): boolean {
+    if (item.reason !== 'webhook' || item.digest === null || sourceDigest === item.digest) return false;
+    return this.now() - item.enqueuedAt < this.settings.notificationSettleMs;
   }
 
   private async failed(rule: SyncRuleRecord, item: SyncWorkItem, err: unknown): Promise<void> {

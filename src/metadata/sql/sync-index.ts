@@ -323,6 +323,17 @@ export class SqlSyncIndex implements SyncIndex {
       .execute();
   }
 
+  async deferItem(item: SyncWorkItem, owner: string, notBefore: number, note: string): Promise<void> {
+    await this.ctx.db
+      .updateTable('sync_queue')
+      .set({ claimed_by: null, claimed_until: null, not_before: notBefore, last_error: note })
+      .where('rule_id', '=', item.ruleId)
+      .where('repository', '=', item.repository)
+      .where('tag', '=', item.tag)
+      .where('claimed_by', '=', owner)
+      .execute();
+  }
+
   async retryItem(item: SyncWorkItem, owner: string, notBefore: number, error: string): Promise<void> {
     await this.ctx.db
       .updateTable('sync_queue')
@@ -464,7 +475,7 @@ async function enqueueIn(db: Db, item: EnqueueInput, now: number): Promise<Enque
     if (item.digest !== null && existing.digest === item.digest) return 'unchanged';
     await db
       .updateTable('sync_queue')
-      .set((eb) => ({ digest: item.digest, reason: item.reason, version: eb('version', '+', 1) }))
+      .set((eb) => ({ digest: item.digest, reason: item.reason, version: eb('version', '+', 1), enqueued_at: now }))
       .where('rule_id', '=', item.ruleId)
       .where('repository', '=', item.repository)
       .where('tag', '=', item.tag)
