@@ -5,6 +5,8 @@
 #   docker-registry                CNCF Distribution 2.8, the reference registry
 #   etcd, kube-apiserver           a real Kubernetes API server (scripts/kube-apiserver/build.sh)
 #   htpasswd (apache2-utils)       bcrypt htpasswd files for Distribution with Basic auth (import tests)
+#   PostgreSQL (postgresql)        the scale-out metadata database (scripts/postgres/start.sh)
+#   radosgw, ceph-mon, ceph-osd    Ceph's S3-compatible gateway on an in-memory OSD (scripts/s3/start.sh)
 # Idempotent and quick when everything is present (no apt calls at all).
 # Non-interactive: safe under CI=true with no stdin. Needs root (or sudo) to install.
 set -euo pipefail
@@ -20,15 +22,21 @@ declare -A PACKAGE_FOR=(
   [buildah]=buildah
   [docker-registry]=docker-registry
   [htpasswd]=apache2-utils
+  [radosgw]=radosgw
+  [ceph-mon]=ceph-mon
+  [ceph-osd]=ceph-osd
+  [ceph]=ceph-common
 )
 
 missing=()
 for cmd in "${!PACKAGE_FOR[@]}"; do
   command -v "$cmd" >/dev/null 2>&1 || missing+=("${PACKAGE_FOR[$cmd]}")
 done
+# PostgreSQL's server binaries are not on PATH in Debian; look for initdb where the package puts it.
+compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || missing+=(postgresql)
 
 if [ "${#missing[@]}" -eq 0 ]; then
-  echo "ensure-test-deps: skopeo, podman, buildah, docker-registry and htpasswd are present"
+  echo "ensure-test-deps: skopeo, podman, buildah, docker-registry, htpasswd, PostgreSQL and Ceph are present"
   exit 0
 fi
 
@@ -67,6 +75,7 @@ trap remove_policy EXIT
 # and push images with vfs storage; skip them to keep the install small.
 "${as_root[@]}" apt-get install "${apt_opts[@]}" --no-install-recommends "${missing[@]}" </dev/null
 
+compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || { echo "ensure-test-deps: PostgreSQL's initdb still missing" >&2; exit 1; }
 for cmd in "${!PACKAGE_FOR[@]}"; do
   if ! command -v "$cmd" >/dev/null 2>&1; then
     echo "ensure-test-deps: $cmd still missing after installing ${missing[*]}" >&2

@@ -24,6 +24,11 @@ export function loadConfig(sources: ConfigSources = {}): Config {
   if (env['BERTH_ADDR']) fromEnv['addr'] = env['BERTH_ADDR'];
   if (env['BERTH_DATA']) fromEnv['dataDir'] = env['BERTH_DATA'];
   if (env['BERTH_LOG_LEVEL']) fromEnv['logLevel'] = env['BERTH_LOG_LEVEL'];
+  if (env['BERTH_METADATA_URL']) {
+    // The URL alone implies PostgreSQL (the only driver that takes one), unless the file says otherwise.
+    const fileMetadata = (fromFile['metadata'] ?? {}) as Record<string, unknown>;
+    fromEnv['metadata'] = { driver: 'postgres', ...fileMetadata, url: env['BERTH_METADATA_URL'] };
+  }
   const fileAuth = (fromFile['auth'] ?? {}) as Record<string, unknown>;
   const envAuth: Record<string, unknown> = {};
   if (env['BERTH_AUTH_ENABLED']) envAuth['enabled'] = !['false', '0', 'off', 'no'].includes(env['BERTH_AUTH_ENABLED'].toLowerCase());

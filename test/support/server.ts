@@ -12,6 +12,7 @@ import { loadConfig } from '../../src/config/load.js';
 import type { ConfigInput } from '../../src/config/schema.js';
 import { openMetadata, openStorage } from '../../src/deps.js';
 import type { Clock } from '../../src/registry/context.js';
+import { backendConfig } from './backends.js';
 
 export const ownerName = 'owner';
 export const ownerPassword = 'owner-password-1';
@@ -80,7 +81,7 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
       ...(options.uploadTtlMs !== undefined ? { uploadTtlMs: options.uploadTtlMs } : {}),
     },
   };
-  const config = loadConfig({ env: {}, overrides: mergeSections(defaults, options.config ?? {}) });
+  const config = loadConfig({ env: {}, overrides: mergeSections(mergeSections(defaults, await backendConfig(dataDir)), options.config ?? {}) });
   const app = createApp({
     config,
     storage: openStorage(config),
