@@ -1,0 +1,320 @@
+/**
+ * S3 driver: blobs in any S3-compatible service (AWS S3, Ceph RGW, MinIO, R2...), so several
+ * stateless replicas can share them. Every piece of state lives in the bucket, none in memory:
+ * consecutive requests of one upload may be served by different replicas.
+ *
+ * Keys are `prefix + path`. S3 has neither append nor rename, so a logical object at `path` is:
+ * - a plain object at key `path` (written by `write(append:false)` or made by `move`), or
+ * - if there is none, the concatenation, in key order, of segment objects
+ *   `path~segments/<10-digit sequence>`, one per `write(append:true)` stream (the registry appends
+ *   one chunk per PATCH). `~` is outside the registry's path alphabet (`assertSafePath`), so these
+ *   keys never collide with a registry path, and `list` reports them as the object `path`.
+ * When both exist (transiently, while a plain write removes old segments) the plain object wins.
+ *
+ * Each S3 object write (PutObject, CompleteMultipartUpload, CopyObject) is atomic, so a segment,
+ * a plain object and a move destination all appear whole or not at all. `move` assembles the
+ * destination server-side where S3 allows it (see `s3-assemble.ts`) and then deletes the source.
+ *
+ * Concurrency: two appends to the same path at the same moment could pick the same sequence
+ * number and one chunk would be lost; the registry never does that (one writer per upload, and a
+ * client sends an upload's chunks one after another).
+ */
+import { readFileSync } from 'node:fs';
+import { Readable, type Writable } from 'node:stream';
+import {
+  DeleteObjectCommand,
+  DeleteObjectsCommand,
+  GetObjectCommand,
+  HeadObjectCommand,
+  ListObjectsV2Command,
+  S3Client,
+  type S3ClientConfig,
+} from '@aws-sdk/client-s3';
+import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
+import type { Config } from '../config/schema.js';
+import { assertSafePath, StorageNotFoundError, type ByteRange, type FileInfo, type StorageDriver } from './driver.js';
+import { assembleObject, type Piece } from './s3-assemble.js';
+import { describeS3Error, errorCode, isNotFound, S3StorageError } from './s3-errors.js';
+import { ObjectUploadStream } from './s3-upload.js';
+
+export { S3StorageError } from './s3-errors.js';
+
+export type S3Settings = NonNullable<Config['storage']['s3']>;
+
+/** Marks the hidden prefix holding an appendable object's segments. */
+const segmentsSuffix = '~segments/';
+const sequenceDigits = 10;
+
+export class S3Driver implements StorageDriver {
+  readonly name = 's3';
+
+  constructor(
+    private readonly client: S3Client,
+    private readonly settings: Pick<S3Settings, 'bucket' | 'prefix' | 'redirect' | 'redirectTtlMs' | 'partSizeBytes'>,
+  ) {}
+
+  /**
+   * A driver from the `storage.s3` configuration. Without `accessKeyId` the SDK's default
+   * credential chain applies (env, web identity, instance role): keyless on AWS. With it, the
+   * secret comes from `secretAccessKeyFile`, else env AWS_SECRET_ACCESS_KEY.
+   */
+  static fromConfig(settings: S3Settings, env: NodeJS.ProcessEnv = process.env): S3Driver {
+    const config: S3ClientConfig = {
+      region: settings.region,
+      forcePathStyle: settings.forcePathStyle,
+      // Checksums only where S3 requires them: with the SDK's default (always) a streamed or
+      // multipart body needs a trailer some S3-compatible services reject (MissingContentLength).
+      requestChecksumCalculation: 'WHEN_REQUIRED',
+      responseChecksumValidation: 'WHEN_REQUIRED',
+    };
+    if (settings.endpoint) config.endpoint = settings.endpoint;
+    if (settings.accessKeyId) {
+      config.credentials = { accessKeyId: settings.accessKeyId, secretAccessKey: readSecret(settings, env) };
+    }
+    return new S3Driver(new S3Client(config), settings);
+  }
+
+  private key(path: string): string {
+    assertSafePath(path);
+    return this.settings.prefix + path;
+  }
+
+  private segmentsPrefix(key: string): string {
+    return key + segmentsSuffix;
+  }
+
+  async read(path: string, range?: ByteRange): Promise<Readable> {
+    const key = this.key(path);
+    const plain = await this.getObject(key, range);
+    if (plain) return plain;
+    const pieces = await this.segments(key);
+    if (pieces.length === 0) throw new StorageNotFoundError(path);
+    return this.readPieces(pieces, range);
+  }
+
+  async write(path: string, options: { append: boolean }): Promise<Writable> {
+    const key = this.key(path);
+    if (!options.append) {
+      return new ObjectUploadStream(this.target(key), this.settings.partSizeBytes, () => this.deletePrefix(this.segmentsPrefix(key)));
+    }
+    const segments = await this.segments(key);
+    let next = segments.length === 0 ? 0 : sequenceOf(segments[segments.length - 1] as Piece) + 1;
+    const plain = await this.head(key);
+    if (plain) {
+      // An append onto a plain object turns it into the first segment (the registry never does
+      // this, but the contract allows it). The copy lands before the plain object goes, and the
+      // plain object wins while both exist, so readers never see a gap.
+      const first: Piece = { key: this.segmentKey(key, next++), size: plain.size };
+      await assembleObject(this.client, this.settings.bucket, [{ key, size: plain.size }], first.key, this.settings.partSizeBytes, () => this.readPieces([{ key, size: plain.size }]));
+      await this.deleteKey(key);
+    }
+    return new ObjectUploadStream(this.target(this.segmentKey(key, next)), this.settings.partSizeBytes);
+  }
+
+  async stat(path: string): Promise<FileInfo | undefined> {
+    const key = this.key(path);
+    const plain = await this.head(key);
+    if (plain) return plain;
+    const pieces = await this.segments(key);
+    if (pieces.length === 0) return undefined;
+    return {
+      size: pieces.reduce((total, piece) => total + piece.size, 0),
+      modifiedAt: new Date(Math.max(...pieces.map((piece) => piece.modifiedAt?.getTime() ?? 0))),
+    };
+  }
+
+  async move(from: string, to: string): Promise<void> {
+    const source = this.key(from);
+    const target = this.key(to);
+    if (source === target) {
+      if (!(await this.stat(from))) throw new StorageNotFoundError(from);
+      return;
+    }
+    const plain = await this.head(source);
+    const pieces = plain ? [{ key: source, size: plain.size }] : await this.segments(source);
+    if (pieces.length === 0) throw new StorageNotFoundError(from);
+    try {
+      await assembleObject(this.client, this.settings.bucket, pieces, target, this.settings.partSizeBytes, () => this.readPieces(pieces));
+    } catch (err) {
+      if (errorCode(err) === 'NoSuchKey') throw new StorageNotFoundError(from); // removed meanwhile
+      throw this.wrap(err, `move ${from} -> ${to}`);
+    }
+    // Old segments at the target would be hidden by the new plain object; remove them anyway.
+    await this.deletePrefix(this.segmentsPrefix(target));
+    await this.deleteKey(source);
+    await this.deletePrefix(this.segmentsPrefix(source));
+  }
+
+  async delete(path: string): Promise<void> {
+    const key = this.key(path);
+    await Promise.all([this.deleteKey(key), this.deletePrefix(key + '/'), this.deletePrefix(this.segmentsPrefix(key))]);
+  }
+
+  async list(prefix: string): Promise<string[]> {
+    const base = this.key(prefix) + '/';
+    const names = new Set<string>();
+    let token: string | undefined;
+    do {
+      const page = await this.send(`list ${prefix}`, () => this.client.send(new ListObjectsV2Command({ Bucket: this.settings.bucket, Prefix: base, Delimiter: '/', ContinuationToken: token })),
+      );
+      for (const common of page.CommonPrefixes ?? []) {
+        const name = (common.Prefix ?? '').slice(base.length, -1);
+        // `data~segments/` is the appendable object `data`.
+        names.add(name.endsWith(segmentsSuffix.slice(0, -1)) ? name.slice(0, -(segmentsSuffix.length - 1)) : name);
+      }
+      for (const object of page.Contents ?? []) names.add((object.Key ?? '').slice(base.length));
+      token = page.IsTruncated ? page.NextContinuationToken : undefined;
+    } while (token);
+    names.delete('');
+    return [...names].sort();
+  }
+
+  /**
+   * A presigned GET for the object, when `redirect` is on. Only plain objects can be fetched this
+   * way; blobs always are (they arrive at their content address by `move`).
+   */
+  async redirectURL(path: string): Promise<string | undefined> {
+    const key = this.key(path);
+    if (!this.settings.redirect) return undefined;
+    return getSignedUrl(this.client, new GetObjectCommand({ Bucket: this.settings.bucket, Key: key }), {
+      expiresIn: Math.max(1, Math.floor(this.settings.redirectTtlMs / 1000)),
+    });
+  }
+
+  private target(key: string) {
+    return { client: this.client, bucket: this.settings.bucket, key };
+  }
+
+  private segmentKey(key: string, sequence: number): string {
+    return this.segmentsPrefix(key) + String(sequence).padStart(sequenceDigits, '0');
+  }
+
+  /** The plain object's body (or range), or undefined if there is no plain object at `key`. */
+  private async getObject(key: string, range?: ByteRange): Promise<Readable | undefined> {
+    try {
+      const result = await this.client.send(
+        new GetObjectCommand({ Bucket: this.settings.bucket, Key: key, ...(range ? { Range: `bytes=${range.start}-${range.end}` } : {}) }),
+      );
+      return result.Body as Readable;
+    } catch (err) {
+      if (isNotFound(err)) return undefined;
+      throw this.wrap(err, `read ${key}`);
+    }
+  }
+
+  private async head(key: string): Promise<FileInfo | undefined> {
+    try {
+      const result = await this.client.send(new HeadObjectCommand({ Bucket: this.settings.bucket, Key: key }));
+      return { size: result.ContentLength ?? 0, modifiedAt: result.LastModified ?? new Date(0) };
+    } catch (err) {
+      if (isNotFound(err)) return undefined;
+      throw this.wrap(err, `stat ${key}`);
+    }
+  }
+
+  /** The segments of the appendable object at `key`, in order, with sizes. */
+  private async segments(key: string): Promise<Piece[]> {
+    const pieces: Piece[] = [];
+    await this.eachUnder(this.segmentsPrefix(key), (object) => {
+      pieces.push(object);
+    });
+    return pieces.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  }
+
+  /** Streams the concatenation of `pieces` (or the inclusive `range` of it), one GET at a time. */
+  private readPieces(pieces: readonly Piece[], range?: ByteRange): Readable {
+    const wanted: Array<{ key: string; range: ByteRange }> = [];
+    let offset = 0;
+    const first = range?.start ?? 0;
+    const last = range?.end ?? Number.POSITIVE_INFINITY;
+    for (const piece of pieces) {
+      const start = Math.max(first, offset);
+      const end = Math.min(last, offset + piece.size - 1);
+      if (start <= end) wanted.push({ key: piece.key, range: { start: start - offset, end: end - offset } });
+      offset += piece.size;
+    }
+    const driver = this;
+    async function* concatenate(): AsyncGenerator<Buffer> {
+      for (const part of wanted) {
+        const body = await driver.getObject(part.key, part.range);
+        if (!body) throw new Error(`segment ${part.key} vanished while being read`);
+        try {
+          for await (const chunk of body) yield chunk as Buffer;
+        } finally {
+          body.destroy();
+        }
+      }
+    }
+    return Readable.from(concatenate(), { objectMode: false });
+  }
+
+  private async eachUnder(prefix: string, visit: (object: Piece & { modifiedAt?: Date }) => void): Promise<void> {
+    let token: string | undefined;
+    do {
+      const page = await this.send(`list ${prefix}`, () => this.client.send(new ListObjectsV2Command({ Bucket: this.settings.bucket, Prefix: prefix, ContinuationToken: token })));
+      for (const object of page.Contents ?? []) {
+        if (object.Key) visit({ key: object.Key, size: object.Size ?? 0, ...(object.LastModified ? { modifiedAt: object.LastModified } : {}) });
+      }
+      token = page.IsTruncated ? page.NextContinuationToken : undefined;
+    } while (token);
+  }
+
+  private async deleteKey(key: string): Promise<void> {
+    await this.send(`delete ${key}`, () => this.client.send(new DeleteObjectCommand({ Bucket: this.settings.bucket, Key: key })));
+  }
+
+  /** Deletes every object whose key starts with `prefix`, 1,000 per request (S3's maximum). */
+  private async deletePrefix(prefix: string): Promise<void> {
+    let batch: string[] = [];
+    const flush = async () => {
+      const keys = batch;
+      batch = [];
+      if (keys.length === 0) return;
+      const result = await this.send(`delete ${prefix}`, () => this.client.send(new DeleteObjectsCommand({ Bucket: this.settings.bucket, Delete: { Objects: keys.map((Key) => ({ Key })), Quiet: true } })),
+      );
+      const failed = (result.Errors ?? []).filter((e) => e.Code !== 'NoSuchKey');
+      if (failed.length > 0) throw new S3StorageError(`S3 could not delete ${failed.length} object(s) under ${prefix}: ${failed[0]?.Code} ${failed[0]?.Message ?? ''}`);
+    };
+    // Collect a page, delete it, then list again: deleting while paginating is safe with
+    // ListObjectsV2 continuation tokens, but this keeps at most one page of keys in memory.
+    let token: string | undefined;
+    do {
+      const page = await this.send(`list ${prefix}`, () => this.client.send(new ListObjectsV2Command({ Bucket: this.settings.bucket, Prefix: prefix, ContinuationToken: token })));
+      for (const object of page.Contents ?? []) if (object.Key) batch.push(object.Key);
+      await flush();
+      token = page.IsTruncated ? page.NextContinuationToken : undefined;
+    } while (token);
+  }
+
+  /** Runs one S3 request, turning its failure into an error that names what failed. */
+  private async send<T>(what: string, request: () => Promise<T>): Promise<T> {
+    try {
+      return await request();
+    } catch (err) {
+      throw this.wrap(err, what);
+    }
+  }
+
+  /** Turns an SDK error into one that says what failed and why, without secrets. */
+  private wrap(err: unknown, what: string): Error {
+    if (err instanceof StorageNotFoundError || err instanceof S3StorageError) return err;
+    return describeS3Error(err, what, this.settings.bucket);
+  }
+}
+
+function readSecret(settings: S3Settings, env: NodeJS.ProcessEnv): string {
+  if (settings.secretAccessKeyFile) {
+    try {
+      return readFileSync(settings.secretAccessKeyFile, 'utf8').trim();
+    } catch (err) {
+      throw new Error(`storage.s3.secretAccessKeyFile: cannot read ${settings.secretAccessKeyFile}: ${(err as Error).message}`);
+    }
+  }
+  const fromEnv = env['AWS_SECRET_ACCESS_KEY'];
+  if (!fromEnv) throw new Error('storage.s3.accessKeyId is set but there is no secret: set storage.s3.secretAccessKeyFile or env AWS_SECRET_ACCESS_KEY');
+  return fromEnv;
+}
+
+function sequenceOf(piece: Piece): number {
+  return Number(piece.key.slice(piece.key.lastIndexOf('/') + 1));
+}

@@ -1,0 +1,207 @@
+/**
+ * The S3 driver against a real S3 implementation (Ceph RADOS Gateway, or the service named by
+ * BERTH_TEST_S3_* env): the shared driver suite, then what only S3 has to get right (segmented
+ * appends, multipart writes, aborted writes, prefixes, presigned URLs, credential errors).
+ */
+import assert from 'node:assert/strict';
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import { once } from 'node:events';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { describe, it } from 'node:test';
+import { HeadObjectCommand, ListMultipartUploadsCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
+import { runDriverSuite } from '../../src/storage/driver-suite.js';
+import { S3Driver, type S3Settings } from '../../src/storage/s3.js';
+import { ensureBucket, s3Service, s3TestClient } from '../support/s3.js';
+
+const MiB = 1024 * 1024;
+
+async function freshBucket(): Promise<string> {
+  const bucket = `berth-driver-${randomUUID()}`;
+  await ensureBucket(bucket);
+  return bucket;
+}
+
+async function settingsFor(bucket: string, overrides: Partial<S3Settings> = {}): Promise<S3Settings> {
+  const s3 = await s3Service();
+  return {
+    bucket,
+    prefix: '',
+    region: s3.region,
+    endpoint: s3.endpoint,
+    forcePathStyle: true,
+    accessKeyId: s3.accessKeyId,
+    secretAccessKeyFile: s3.secretAccessKeyFile,
+    redirect: false,
+    redirectTtlMs: 60_000,
+    partSizeBytes: 5 * MiB,
+    ...overrides,
+  };
+}
+
+async function freshDriver(overrides: Partial<S3Settings> = {}): Promise<{ driver: S3Driver; bucket: string }> {
+  const bucket = await freshBucket();
+  return { driver: S3Driver.fromConfig(await settingsFor(bucket, overrides)), bucket };
+}
+
+async function put(driver: S3Driver, path: string, data: Buffer, append = false): Promise<void> {
+  await pipeline(Readable.from(chunks(data, 256 * 1024)), await driver.write(path, { append }));
+}
+
+function* chunks(data: Buffer, size: number): Generator<Buffer> {
+  for (let at = 0; at < data.length; at += size) yield data.subarray(at, at + size);
+  if (data.length === 0) yield data;
+}
+
+async function get(driver: S3Driver, path: string, range?: { start: number; end: number }): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  for await (const chunk of await driver.read(path, range)) parts.push(chunk as Buffer);
+  return Buffer.concat(parts);
+}
+
+const sha256 = (data: Buffer) => createHash('sha256').update(data).digest('hex');
+
+async function keysIn(bucket: string): Promise<string[]> {
+  const client = await s3TestClient();
+  try {
+    const page = await client.send(new ListObjectsV2Command({ Bucket: bucket }));
+    return (page.Contents ?? []).map((object) => object.Key ?? '').sort();
+  } finally {
+    client.destroy();
+  }
+}
+
+runDriverSuite('s3', async () => (await freshDriver()).driver);
+
+describe('storage driver: s3 specifics', () => {
+  it('appends as segments (sizes above and below 5 MiB), reads ranges across them, moves by part copies', async () => {
+    const { driver, bucket } = await freshDriver();
+    const pieces = [randomBytes(6 * MiB), randomBytes(5 * MiB), randomBytes(1000)];
+    for (const piece of pieces) await put(driver, 'uploads/u1/data', piece, true);
+    const whole = Buffer.concat(pieces);
+    assert.equal((await driver.stat('uploads/u1/data'))?.size, whole.length);
+    assert.deepEqual(await driver.list('uploads/u1'), ['data']);
+    assert.deepEqual(await driver.list('uploads'), ['u1']);
+    assert.equal(sha256(await get(driver, 'uploads/u1/data')), sha256(whole));
+    const across = { start: 6 * MiB - 10, end: 11 * MiB + 9 }; // spans all three segments
+    assert.ok((await get(driver, 'uploads/u1/data', across)).equals(whole.subarray(across.start, across.end + 1)));
+
+    await driver.move('uploads/u1/data', 'blobs/x/data');
+    assert.equal(await driver.stat('uploads/u1/data'), undefined);
+    assert.deepEqual(await keysIn(bucket), ['blobs/x/data'], 'the segments are gone, the target is one object');
+    assert.equal(sha256(await get(driver, 'blobs/x/data')), sha256(whole));
+    assert.ok((await get(driver, 'blobs/x/data', across)).equals(whole.subarray(across.start, across.end + 1)));
+  });
+
+  it('moves segments with a small one in the middle by streaming them into one object', async () => {
+    const { driver, bucket } = await freshDriver();
+    const pieces = [randomBytes(6 * MiB), randomBytes(3), Buffer.alloc(0), randomBytes(2 * MiB)];
+    for (const piece of pieces) await put(driver, 'uploads/u2/data', piece, true);
+    const whole = Buffer.concat(pieces);
+    assert.ok((await get(driver, 'uploads/u2/data', { start: 6 * MiB - 1, end: 6 * MiB + 3 })).equals(whole.subarray(6 * MiB - 1, 6 * MiB + 4)));
+    await driver.move('uploads/u2/data', 'blobs/y/data');
+    assert.deepEqual(await keysIn(bucket), ['blobs/y/data']);
+    assert.equal(sha256(await get(driver, 'blobs/y/data')), sha256(whole));
+  });
+
+  it('writes a 40 MiB object as a multipart upload and reads it back intact', async () => {
+    const { driver, bucket } = await freshDriver();
+    const data = randomBytes(40 * MiB);
+    await put(driver, 'big/data', data);
+    assert.equal((await driver.stat('big/data'))?.size, data.length);
+    assert.equal(sha256(await get(driver, 'big/data')), sha256(data));
+    const client = await s3TestClient();
+    try {
+      const head = await client.send(new HeadObjectCommand({ Bucket: bucket, Key: 'big/data' }));
+      assert.match(head.ETag ?? '', /-\d+"?$/, 'a multipart ETag ends in -<parts>');
+    } finally {
+      client.destroy();
+    }
+    const range = { start: 17 * MiB + 3, end: 33 * MiB };
+    assert.ok((await get(driver, 'big/data', range)).equals(data.subarray(range.start, range.end + 1)));
+  });
+
+  for (const [label, bytes] of [['below one part', 1000], ['after parts were sent', 12 * MiB]] as const) {
+    it(`a destroyed write stream leaves nothing visible (${label})`, async () => {
+      const { driver, bucket } = await freshDriver();
+      for (const append of [false, true]) {
+        const writer = await driver.write('w/data', { append });
+        for (const chunk of chunks(randomBytes(bytes), MiB)) {
+          if (!writer.write(chunk)) await once(writer, 'drain');
+        }
+        const closed = new Promise((ok) => writer.once('close', ok));
+        writer.once('error', () => undefined); // the error we destroy it with
+        writer.destroy(new Error('client went away'));
+        await closed;
+        assert.equal(await driver.stat('w/data'), undefined);
+        await assert.rejects(driver.read('w/data'));
+      }
+      assert.deepEqual(await keysIn(bucket), []);
+      const client = await s3TestClient();
+      try {
+        const uploads = await client.send(new ListMultipartUploadsCommand({ Bucket: bucket }));
+        assert.deepEqual(uploads.Uploads ?? [], [], 'the multipart uploads were aborted');
+      } finally {
+        client.destroy();
+      }
+    });
+  }
+
+  it('keeps registries with different prefixes in one bucket apart', async () => {
+    const bucket = await freshBucket();
+    const one = S3Driver.fromConfig(await settingsFor(bucket, { prefix: 'one/' }));
+    const two = S3Driver.fromConfig(await settingsFor(bucket, { prefix: 'two/' }));
+    await put(one, 'p/a/data', Buffer.from('first'));
+    await put(two, 'p/a/data', Buffer.from('second'));
+    await put(two, 'uploads/u/data', Buffer.from('x'), true);
+    assert.deepEqual(await keysIn(bucket), ['one/p/a/data', 'two/p/a/data', 'two/uploads/u/data~segments/0000000000']);
+    assert.equal((await get(one, 'p/a/data')).toString(), 'first');
+    assert.deepEqual(await one.list('uploads'), []);
+    await one.delete('p');
+    assert.equal(await one.stat('p/a/data'), undefined);
+    assert.equal((await get(two, 'p/a/data')).toString(), 'second');
+  });
+
+  it('gives a presigned URL that serves the object when redirect is on, none when off', async () => {
+    const bucket = await freshBucket();
+    const data = randomBytes(100_000);
+    const on = S3Driver.fromConfig(await settingsFor(bucket, { redirect: true }));
+    const off = S3Driver.fromConfig(await settingsFor(bucket));
+    await put(on, 'blobs/r/data', data);
+    assert.equal(await off.redirectURL('blobs/r/data'), undefined);
+    const url = await on.redirectURL('blobs/r/data');
+    assert.ok(url);
+    const response = await fetch(url);
+    assert.equal(response.status, 200);
+    assert.ok(Buffer.from(await response.arrayBuffer()).equals(data));
+    const forged = new URL(url);
+    forged.pathname = forged.pathname.replace('blobs/r/data', 'blobs/other/data');
+    assert.equal((await fetch(forged)).status, 403, 'the signature covers the key');
+  });
+
+  it('reports bad credentials clearly, without the secret', async () => {
+    const bucket = await freshBucket();
+    const s3 = await s3Service();
+    const wrongSecret = S3Driver.fromConfig(await settingsFor(bucket, { secretAccessKeyFile: undefined }), { AWS_SECRET_ACCESS_KEY: 'not-the-secret-0123' });
+    const unknownKey = S3Driver.fromConfig(await settingsFor(bucket, { accessKeyId: 'NOSUCHKEY0000' }));
+    for (const attempt of [() => wrongSecret.read('a/data'), () => wrongSecret.stat('a/data'), () => wrongSecret.list('a')]) {
+      await assert.rejects(attempt(), (err: Error) => {
+        assert.match(err.message, /SignatureDoesNotMatch|HTTP 403/);
+        assert.match(err.message, /secret|credentials/);
+        assert.ok(!err.message.includes('not-the-secret-0123') && !err.message.includes(s3.secretAccessKey));
+        return true;
+      });
+    }
+    await assert.rejects(unknownKey.read('a/data'), /InvalidAccessKeyId.*access key id/);
+    const writer = await unknownKey.write('a/data', { append: false });
+    await assert.rejects(pipeline(Readable.from([Buffer.from('x')]), writer), /InvalidAccessKeyId/);
+    assert.throws(
+      () => S3Driver.fromConfig({ ...(settingsForSync(bucket)), secretAccessKeyFile: undefined }, {}),
+      /no secret: set storage\.s3\.secretAccessKeyFile or env AWS_SECRET_ACCESS_KEY/,
+    );
+  });
+});
+
+function settingsForSync(bucket: string): S3Settings {
+  return { bucket, prefix: '', region: 'us-east-1', forcePathStyle: true, accessKeyId: 'AKEY', redirect: false, redirectTtlMs: 60_000, partSizeBytes: 5 * MiB };
+}

@@ -1,0 +1,121 @@
+/**
+ * An S3-compatible service for tests. With env BERTH_TEST_S3_ENDPOINT, BERTH_TEST_S3_ACCESS_KEY
+ * and BERTH_TEST_S3_SECRET_KEY that service is used; otherwise a private Ceph RADOS Gateway is
+ * started once per test process (scripts/s3/start.sh, ~2.5 s) and stopped when the process exits.
+ *
+ * Buckets are named from a hash of a key (a server's data directory), so every server on one data
+ * directory (a restart, replicas, a child process given the same config) shares one bucket.
+ */
+import { spawnSync, execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
+import type { ConfigInput } from '../../src/config/schema.js';
+
+export interface S3Service {
+  endpoint: string;
+  region: string;
+  accessKeyId: string;
+  secretAccessKey: string;
+  /** A file holding the secret (mode 0600), for `storage.s3.secretAccessKeyFile`. */
+  secretAccessKeyFile: string;
+}
+
+const repoRoot = join(import.meta.dirname, '..', '..');
+const region = 'us-east-1';
+let service: Promise<S3Service> | undefined;
+
+/** The service for this process, started on first use. */
+export function s3Service(): Promise<S3Service> {
+  service ??= locate();
+  return service;
+}
+
+async function locate(): Promise<S3Service> {
+  const endpoint = process.env['BERTH_TEST_S3_ENDPOINT'];
+  const accessKeyId = process.env['BERTH_TEST_S3_ACCESS_KEY'];
+  const secretAccessKey = process.env['BERTH_TEST_S3_SECRET_KEY'];
+  if (endpoint && accessKeyId && secretAccessKey) return { endpoint, region, accessKeyId, secretAccessKey, secretAccessKeyFile: secretFile(secretAccessKey) };
+  const { stdout } = await promisify(execFile)('bash', [join(repoRoot, 'scripts', 's3', 'start.sh')], { maxBuffer: 1024 * 1024 });
+  const values = Object.fromEntries(
+    stdout
+      .split('\n')
+      .map((line) => /^([A-Z_]+)=(.*)$/.exec(line.trim()))
+      .filter((match): match is RegExpExecArray => match !== null)
+      .map((match) => [match[1], match[2]]),
+  ) as Record<string, string | undefined>;
+  const { DIR: dir, ENDPOINT: started, ACCESS_KEY: key, SECRET_KEY: secret } = values;
+  if (!dir || !started || !key || !secret) throw new Error(`scripts/s3/start.sh printed no service:\n${stdout}`);
+  stopAtExit(dir);
+  return { endpoint: started, region, accessKeyId: key, secretAccessKey: secret, secretAccessKeyFile: secretFile(secret) };
+}
+
+/** Stops the private service when this process ends, however it ends. */
+function stopAtExit(dir: string): void {
+  let stopped = false;
+  const stop = () => {
+    if (stopped) return;
+    stopped = true;
+    spawnSync('bash', [join(repoRoot, 'scripts', 's3', 'stop.sh'), dir], { stdio: 'ignore' });
+  };
+  process.once('exit', stop);
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(signal, () => {
+      stop();
+      process.kill(process.pid, signal); // our listener is gone: the default action ends the process
+    });
+  }
+}
+
+function secretFile(secret: string): string {
+  const dir = mkdtempSync(join(tmpdir(), 'berth-s3-secret-'));
+  const file = join(dir, 'secret');
+  writeFileSync(file, secret, { mode: 0o600 });
+  process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
+  return file;
+}
+
+/** An SDK client for the test service (for tests that look at the bucket directly). */
+export async function s3TestClient(options: { secretAccessKey?: string } = {}): Promise<S3Client> {
+  const s3 = await s3Service();
+  return new S3Client({
+    endpoint: s3.endpoint,
+    region: s3.region,
+    forcePathStyle: true,
+    credentials: { accessKeyId: s3.accessKeyId, secretAccessKey: options.secretAccessKey ?? s3.secretAccessKey },
+    requestChecksumCalculation: 'WHEN_REQUIRED',
+    responseChecksumValidation: 'WHEN_REQUIRED',
+  });
+}
+
+/** `berth-` plus a hash of `key`: stable across processes, valid as a bucket name (<= 63 chars). */
+export function bucketFor(key: string): string {
+  return `berth-${createHash('sha256').update(key).digest('hex').slice(0, 40)}`;
+}
+
+/** Creates the bucket unless it exists already (also when another process just created it). */
+export async function ensureBucket(bucket: string): Promise<void> {
+  const client = await s3TestClient();
+  try {
+    await client.send(new CreateBucketCommand({ Bucket: bucket }));
+  } catch (err) {
+    const name = (err as { name?: string }).name;
+    if (name !== 'BucketAlreadyOwnedByYou' && name !== 'BucketAlreadyExists') throw err;
+  } finally {
+    client.destroy();
+  }
+}
+
+/** The `storage` section for a server whose blobs live in the bucket dedicated to `key`. */
+export async function s3StorageFor(key: string): Promise<NonNullable<ConfigInput['storage']>> {
+  const s3 = await s3Service();
+  const bucket = bucketFor(key);
+  await ensureBucket(bucket);
+  return {
+    driver: 's3',
+    s3: { bucket, endpoint: s3.endpoint, forcePathStyle: true, accessKeyId: s3.accessKeyId, secretAccessKeyFile: s3.secretAccessKeyFile, region: s3.region },
+  };
+}
