@@ -41,7 +41,7 @@ export class SqlAnonymousPullIndex implements AnonymousPullIndex {
   }
 
   async replace(patterns: readonly string[], now: number): Promise<void> {
-    await this.ctx.db.transaction().execute(async (trx) => {
+    await this.ctx.transaction(async (trx) => {
       await trx.deleteFrom('anonymous_pull').execute();
       const unique = [...new Set(patterns)];
       if (unique.length > 0) await trx.insertInto('anonymous_pull').values(unique.map((pattern) => ({ pattern, created_at: now }))).execute();

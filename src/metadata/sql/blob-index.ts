@@ -27,7 +27,7 @@ export class SqlBlobIndex implements BlobIndex {
   }
 
   async link(repository: string, blob: { digest: string; size: number }, now: number): Promise<void> {
-    await this.ctx.db.transaction().execute(async (trx) => {
+    await this.ctx.transaction(async (trx) => {
       const repositoryId = await this.ctx.ensureRepositoryId(repository, now, trx);
       await trx
         .insertInto('blobs')

@@ -1,24 +1,54 @@
 /**
- * Shared plumbing for the SQL-backed indexes: the Kysely handle and repository-id resolution.
- * Repository ids are immutable once created and repositories are never deleted, so the name -> id
- * cache is safe to share across requests and replicas.
+ * Shared plumbing for the SQL-backed indexes: the Kysely handle, transactions and repository-id
+ * resolution. Repository ids are immutable once created and repositories are never deleted, so
+ * the name -> id cache is safe to share across requests and replicas, provided it only holds ids
+ * of committed rows (see findRepositoryId).
  */
 import type { Kysely, Transaction } from 'kysely';
+import type { Dialect } from '../migrations.js';
 import type { Schema } from '../schema.js';
 
 export type Db = Kysely<Schema> | Transaction<Schema>;
 
+/** Attempts of one transaction that PostgreSQL aborts as a deadlock or serialization failure. */
+const maxTransactionAttempts = 5;
+
 export class SqlContext {
   private readonly ids = new Map<string, number>();
 
-  constructor(readonly db: Kysely<Schema>) {}
+  constructor(
+    readonly db: Kysely<Schema>,
+    readonly dialect: Dialect = 'sqlite',
+  ) {}
 
-  /** The repository's id, or undefined if it has never been written to. */
+  /**
+   * Runs `body` in a transaction. SQLite serialises writers, so this is one attempt there; on
+   * PostgreSQL (READ COMMITTED, concurrent replicas) a transaction chosen as a deadlock victim
+   * (40P01) or failing serialization (40001) is rolled back and run again, so `body` must only
+   * touch the database (no side effects that cannot be repeated) and recompute from what it reads.
+   */
+  async transaction<T>(body: (trx: Transaction<Schema>) => Promise<T>): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.db.transaction().execute(body);
+      } catch (err) {
+        if (attempt >= maxTransactionAttempts || !isRetryable(err)) throw err;
+        // A short random pause so the two colliding transactions do not collide again in lockstep.
+        await new Promise((resolve) => setTimeout(resolve, Math.random() * 10 * attempt));
+      }
+    }
+  }
+
+  /**
+   * The repository's id, or undefined if it has never been written to. Only ids read outside a
+   * transaction are cached: one read inside a transaction may be of the transaction's own insert,
+   * which a rollback (or a retried deadlock) undoes, and PostgreSQL never reuses a bigserial id.
+   */
   async findRepositoryId(name: string, db: Db = this.db): Promise<number | undefined> {
     const cached = this.ids.get(name);
     if (cached !== undefined) return cached;
     const row = await db.selectFrom('repositories').select('id').where('name', '=', name).executeTakeFirst();
-    if (row) this.ids.set(name, Number(row.id));
+    if (row && db === this.db) this.ids.set(name, Number(row.id));
     return row ? Number(row.id) : undefined;
   }
 
@@ -45,21 +75,34 @@ export function pageLimit(n: number | undefined, fallback: number): number {
 /**
  * The subset of `digests` with no row in `table` for the repository (a repository-less query, i.e.
  * an unknown repository, has everything missing). Used for manifest reference checks.
+ *
+ * With `share` (PostgreSQL, inside the manifest put's transaction) the rows found are locked
+ * FOR SHARE until commit: GC locks the same rows FOR UPDATE before it re-checks "unreferenced",
+ * so either GC waits and then sees the new references, or this waits and then finds the rows
+ * gone. SQLite needs no locks: it runs one writer at a time.
  */
 export async function missingDigests(
   db: Db,
   table: 'manifests' | 'repository_blobs',
   repositoryId: number | undefined,
   digests: readonly string[],
+  share = false,
 ): Promise<string[]> {
-  const unique = [...new Set(digests)];
+  const unique = [...new Set(digests)].sort();
   if (unique.length === 0 || repositoryId === undefined) return unique;
-  const rows = await db
+  const query = db
     .selectFrom(table)
     .select('digest')
     .where('repository_id', '=', repositoryId)
     .where('digest', 'in', unique)
-    .execute();
+    .orderBy('digest');
+  const rows = await (share ? query.forShare() : query).execute();
   const found = new Set(rows.map((row) => row.digest));
   return unique.filter((digest) => !found.has(digest));
+}
+
+/** SQLSTATE 40001 (serialization_failure) and 40P01 (deadlock_detected): safe to run again. */
+function isRetryable(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  return code === '40001' || code === '40P01';
 }

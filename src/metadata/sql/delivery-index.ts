@@ -137,7 +137,7 @@ export class SqlDeliveryIndex implements DeliveryIndex {
   }
 
   async complete(id: string, owner: string, attempt: AttemptRecord, next: { status: DeliveryStatus; nextAttemptAt: number }, now: number): Promise<boolean> {
-    return this.ctx.db.transaction().execute(async (trx) => {
+    return this.ctx.transaction(async (trx) => {
       const held = await trx
         .selectFrom('deliveries')
         .select('id')

@@ -116,7 +116,7 @@ export class SqlEventIndex implements EventIndex {
         updated_at: now,
       })),
     );
-    return this.ctx.db.transaction().execute(async (trx) => {
+    return this.ctx.transaction(async (trx) => {
       let created = 0;
       // Chunks keep each statement well under the databases' bound-parameter limits.
       for (let start = 0; start < rows.length; start += fanOutChunk) {

@@ -30,7 +30,7 @@ export class SqlFederatedCredentialIndex implements FederatedCredentialIndex {
   }
 
   async put(c: FederatedCredentialRecord): Promise<string | undefined> {
-    return this.ctx.db.transaction().execute(async (trx) => {
+    return this.ctx.transaction(async (trx) => {
       const old = await trx
         .selectFrom('federated_credentials')
         .select('id')

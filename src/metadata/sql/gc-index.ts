@@ -1,5 +1,14 @@
+import type { ExpressionBuilder } from 'kysely';
+import type { Schema } from '../schema.js';
 import type { BlobRecord, GcIndex } from '../store.js';
 import type { SqlContext } from './context.js';
+
+/** Digests per DELETE, well under PostgreSQL's bound-parameter limit. */
+const pruneChunk = 1000;
+
+/** Stored manifest bytes no repository's manifest uses. */
+const unusedContent = (eb: ExpressionBuilder<Schema & { c: Schema['manifest_contents'] }, 'c'>) =>
+  eb.not(eb.exists(eb.selectFrom('manifests as m').select('m.digest').whereRef('m.digest', '=', 'c.digest')));
 
 export class SqlGcIndex implements GcIndex {
   constructor(private readonly ctx: SqlContext) {}
@@ -19,11 +28,20 @@ export class SqlGcIndex implements GcIndex {
 
   async forgetBlobs(digests: readonly string[], cutoff: number): Promise<string[]> {
     if (digests.length === 0) return [];
-    return this.ctx.db.transaction().execute(async (trx) => {
+    const candidates = [...new Set(digests)].sort();
+    return this.ctx.transaction(async (trx) => {
+      if (this.ctx.dialect === 'postgres') {
+        // Lock first, then re-check in a later statement (READ COMMITTED: a fresh snapshot). A
+        // manifest put holds FOR SHARE on the repository links it references and a blob link
+        // holds the blob row (its upsert), so each either finished before the re-check (and is
+        // seen by it) or waits for this transaction and then finds the rows gone.
+        await trx.selectFrom('blobs').select('digest').where('digest', 'in', candidates).orderBy('digest').forUpdate().execute();
+        await trx.selectFrom('repository_blobs').select('digest').where('digest', 'in', candidates).orderBy('digest').orderBy('repository_id').forUpdate().execute();
+      }
       const stillUnreferenced = await trx
         .selectFrom('blobs as b')
         .select('b.digest')
-        .where('b.digest', 'in', [...digests])
+        .where('b.digest', 'in', candidates)
         .where('b.pushed_at', '<', cutoff)
         .where((eb) =>
           eb.not(eb.exists(eb.selectFrom('manifest_references as r').select('r.child_digest').whereRef('r.child_digest', '=', 'b.digest'))),
@@ -38,10 +56,29 @@ export class SqlGcIndex implements GcIndex {
   }
 
   async pruneManifestContents(): Promise<number> {
-    const result = await this.ctx.db
-      .deleteFrom('manifest_contents as c')
-      .where((eb) => eb.not(eb.exists(eb.selectFrom('manifests as m').select('m.digest').whereRef('m.digest', '=', 'c.digest'))))
-      .executeTakeFirst();
-    return Number(result.numDeletedRows);
+    if (this.ctx.dialect === 'sqlite') {
+      // One writer at a time: the check and the delete cannot interleave with a manifest put.
+      const result = await this.ctx.db.deleteFrom('manifest_contents as c').where(unusedContent).executeTakeFirst();
+      return Number(result.numDeletedRows);
+    }
+    // PostgreSQL: lock the unused rows, then delete those still unused by a later statement's
+    // snapshot. A manifest put locks its content row (its upsert) before committing the manifest
+    // that uses it, so the put either committed before the lock (and the re-check sees its
+    // manifest) or waits for this delete and then inserts the bytes afresh.
+    return this.ctx.transaction(async (trx) => {
+      const unused = await trx.selectFrom('manifest_contents as c').select('c.digest').where(unusedContent).orderBy('c.digest').forUpdate().execute();
+      if (unused.length === 0) return 0;
+      let deleted = 0;
+      const digests = unused.map((row) => row.digest);
+      for (let start = 0; start < digests.length; start += pruneChunk) {
+        const result = await trx
+          .deleteFrom('manifest_contents as c')
+          .where('c.digest', 'in', digests.slice(start, start + pruneChunk))
+          .where(unusedContent)
+          .executeTakeFirst();
+        deleted += Number(result.numDeletedRows);
+      }
+      return deleted;
+    });
   }
 }

@@ -54,18 +54,22 @@ export class SqlManifestIndex implements ManifestIndex {
   ) {}
 
   async put(manifest: NewManifest, now: number): Promise<{ missing: string[] }> {
-    const result = await this.ctx.db.transaction().execute(async (trx) => {
+    const result = await this.ctx.transaction(async (trx) => {
       const repositoryId = await this.ctx.ensureRepositoryId(manifest.repository, now, trx);
+      const lock = this.ctx.dialect === 'postgres';
       const missing = [
-        ...(await missingDigests(trx, 'repository_blobs', repositoryId, manifest.blobs)),
-        ...(await missingDigests(trx, 'manifests', repositoryId, manifest.manifests)),
+        ...(await missingDigests(trx, 'repository_blobs', repositoryId, manifest.blobs, lock)),
+        ...(await missingDigests(trx, 'manifests', repositoryId, manifest.manifests, lock)),
       ];
       if (missing.length > 0) return { missing };
 
+      // A no-op update rather than DO NOTHING: it locks an existing row until commit, so a
+      // concurrent pruneManifestContents (which locks before re-checking) cannot delete the bytes
+      // this manifest is about to use; if the prune deleted them first, this inserts them afresh.
       await trx
         .insertInto('manifest_contents')
         .values({ digest: manifest.digest, content: manifest.content, created_at: now })
-        .onConflict((oc) => oc.column('digest').doNothing())
+        .onConflict((oc) => oc.column('digest').doUpdateSet((eb) => ({ created_at: eb.ref('manifest_contents.created_at') })))
         .execute();
       await trx
         .insertInto('manifests')
@@ -170,7 +174,7 @@ export class SqlManifestIndex implements ManifestIndex {
   async delete(repository: string, digest: string, now: number, change: ChangeContext = {}): Promise<boolean> {
     const repositoryId = await this.ctx.findRepositoryId(repository);
     if (repositoryId === undefined) return false;
-    const deleted = await this.ctx.db.transaction().execute(async (trx) => {
+    const deleted = await this.ctx.transaction(async (trx) => {
       const row = await trx
         .selectFrom('manifests')
         .select(['media_type', 'size'])
@@ -215,7 +219,7 @@ export class SqlManifestIndex implements ManifestIndex {
   async deleteTag(repository: string, tag: string, now: number, change: ChangeContext = {}): Promise<boolean> {
     const repositoryId = await this.ctx.findRepositoryId(repository);
     if (repositoryId === undefined) return false;
-    const deleted = await this.ctx.db.transaction().execute(async (trx) => {
+    const deleted = await this.ctx.transaction(async (trx) => {
       const row = await trx
         .selectFrom('tags as t')
         .leftJoin('manifests as m', (join) => join.onRef('m.repository_id', '=', 't.repository_id').onRef('m.digest', '=', 't.digest'))

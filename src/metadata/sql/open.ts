@@ -1,7 +1,7 @@
 /**
  * Opens the metadata database and brings its schema up to date.
- * SQLite (better-sqlite3, WAL) is the single-process default; PostgreSQL plugs in here for
- * scale-out with the same indexes (only the dialect and the binary column type differ).
+ * SQLite (better-sqlite3, WAL) is the single-process default; PostgreSQL (postgres.ts) shares
+ * `migrate` and `sqlMetadata` from here, so both run the same indexes.
  */
 import Database from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
@@ -9,7 +9,7 @@ import { dirname } from 'node:path';
 import { Kysely, Migrator, SqliteDialect, type SqliteDatabase, type SqliteStatement } from 'kysely';
 import type { Schema } from '../schema.js';
 import type { Metadata } from '../store.js';
-import { migrationProvider } from '../migrations.js';
+import { migrationProvider, type Dialect } from '../migrations.js';
 import { SqlAnonymousPullIndex, SqlAuditIndex } from './audit-index.js';
 import { SqlBlobIndex } from './blob-index.js';
 import { SqlContext } from './context.js';
@@ -37,7 +37,7 @@ export async function openSqliteMetadata(file: string): Promise<Metadata> {
   database.pragma('foreign_keys = ON');
   const db = new Kysely<Schema>({ dialect: new SqliteDialect({ database: withStatementCache(database) }) });
   await migrate(db, 'sqlite');
-  return sqlMetadata(db);
+  return sqlMetadata(db, 'sqlite');
 }
 
 /** Distinct SQL texts kept compiled; the registry issues a few dozen, so this never evicts in practice. */
@@ -65,7 +65,8 @@ function withStatementCache(database: Database.Database): SqliteDatabase {
   };
 }
 
-async function migrate(db: Kysely<Schema>, dialect: 'sqlite' | 'postgres'): Promise<void> {
+/** Brings the schema up to date; shared by both dialects (see postgres.ts). */
+export async function migrate(db: Kysely<Schema>, dialect: Dialect): Promise<void> {
   const migrator = new Migrator({ db, provider: migrationProvider(dialect) });
   const { error, results } = await migrator.migrateToLatest();
   if (error) {
@@ -77,8 +78,9 @@ async function migrate(db: Kysely<Schema>, dialect: 'sqlite' | 'postgres'): Prom
   }
 }
 
-function sqlMetadata(db: Kysely<Schema>): Metadata {
-  const ctx = new SqlContext(db);
+/** The Metadata indexes over an open, migrated database of either dialect. */
+export function sqlMetadata(db: Kysely<Schema>, dialect: Dialect): Metadata {
+  const ctx = new SqlContext(db, dialect);
   const eventNotifier = new EventNotifier();
   return {
     repositories: new SqlRepositoryIndex(ctx),

@@ -67,7 +67,7 @@ export class SqlPrincipalIndex implements PrincipalIndex {
   }
 
   async delete(id: string): Promise<boolean> {
-    return this.ctx.db.transaction().execute(async (trx) => {
+    return this.ctx.transaction(async (trx) => {
       await trx.deleteFrom('credentials').where('principal_id', '=', id).execute();
       await trx.deleteFrom('grants').where('principal_id', '=', id).execute();
       await trx.deleteFrom('refresh_tokens').where('principal_id', '=', id).execute();
@@ -94,7 +94,7 @@ export class SqlCredentialIndex implements CredentialIndex {
   }
 
   async put(c: CredentialRecord): Promise<string | undefined> {
-    return this.ctx.db.transaction().execute(async (trx) => {
+    return this.ctx.transaction(async (trx) => {
       const old = await trx
         .selectFrom('credentials')
         .select('id')
@@ -136,7 +136,7 @@ export class SqlGrantIndex implements GrantIndex {
   }
 
   async replace(principalId: string, grants: readonly GrantRecord[]): Promise<void> {
-    await this.ctx.db.transaction().execute(async (trx) => {
+    await this.ctx.transaction(async (trx) => {
       await trx.deleteFrom('grants').where('principal_id', '=', principalId).execute();
       const unique = [...new Map(grants.map((g) => [`${g.pattern}\u0000${g.permission}`, g])).values()];
       if (unique.length > 0) {

@@ -146,7 +146,7 @@ export class SqlSyncIndex implements SyncIndex {
   }
 
   async deleteRule(id: string): Promise<boolean> {
-    return this.ctx.db.transaction().execute(async (trx) => {
+    return this.ctx.transaction(async (trx) => {
       // Explicit rather than relying on ON DELETE CASCADE, which SQLite honours only with foreign_keys on.
       await trx.deleteFrom('sync_queue').where('rule_id', '=', id).execute();
       await trx.deleteFrom('sync_images').where('rule_id', '=', id).execute();
@@ -232,11 +232,11 @@ export class SqlSyncIndex implements SyncIndex {
   }
 
   enqueue(item: EnqueueInput, now: number): Promise<EnqueueResult> {
-    return this.ctx.db.transaction().execute((trx) => enqueueIn(trx, item, now));
+    return this.ctx.transaction((trx) => enqueueIn(trx, item, now));
   }
 
   acceptDelivery(eventId: string, item: EnqueueInput, now: number): Promise<EnqueueResult | 'duplicate'> {
-    return this.ctx.db.transaction().execute(async (trx) => {
+    return this.ctx.transaction(async (trx) => {
       const recorded = await trx
         .insertInto('sync_deliveries')
         .values({ rule_id: item.ruleId, event_id: eventId, received_at: now })
@@ -378,7 +378,7 @@ export class SqlSyncIndex implements SyncIndex {
       ...(status.lastError !== undefined ? { last_error: status.lastError } : {}),
       ...(status.lastErrorAt !== undefined ? { last_error_at: status.lastErrorAt } : {}),
     };
-    await this.ctx.db.transaction().execute(async (trx) => {
+    await this.ctx.transaction(async (trx) => {
       const inserted = await trx
         .insertInto('sync_images')
         .values({

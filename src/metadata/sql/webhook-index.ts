@@ -69,7 +69,7 @@ export class SqlWebhookIndex implements WebhookIndex {
   }
 
   async update(record: WebhookRecord): Promise<boolean> {
-    return this.ctx.db.transaction().execute(async (trx) => {
+    return this.ctx.transaction(async (trx) => {
       const clash = await trx.selectFrom('webhooks').select('id').where('name', '=', record.name).where('id', '!=', record.id).executeTakeFirst();
       if (clash) return false;
       const { id: _id, created_at: _created, ...fields } = toRow(record);

@@ -1,0 +1,319 @@
+/**
+ * The PostgreSQL metadata driver against a real PostgreSQL (test/support/postgres.ts: the private
+ * throwaway cluster, or BERTH_TEST_POSTGRES_URL): migrations, several Metadata instances on one
+ * database (what replicas are), claims that must go to exactly one of them, the password file and
+ * the startup error.
+ */
+import assert from 'node:assert/strict';
+import { createHash, randomUUID } from 'node:crypto';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import pg from 'pg';
+import type { Config } from '../../src/config/schema.js';
+import { openPostgresMetadata } from '../../src/metadata/sql/postgres.js';
+import type { Metadata } from '../../src/metadata/store.js';
+import type { SyncRule } from '../../src/sync/rule.js';
+import { databaseNameFor, postgresAdminUrl, postgresMetadataFor } from '../support/postgres.js';
+
+const now = 1_700_000_000_000;
+
+async function freshSettings(): Promise<Config['metadata']> {
+  const { url } = await postgresMetadataFor(join(tmpdir(), `berth-pg-test-${randomUUID()}`));
+  return { driver: 'postgres', url: url as string, poolSize: 4 };
+}
+
+async function adminQuery<R extends pg.QueryResultRow>(text: string, values: unknown[] = [], url?: string): Promise<R[]> {
+  const client = new pg.Client({ connectionString: url ?? (await postgresAdminUrl()) });
+  await client.connect();
+  try {
+    return (await client.query<R>(text, values)).rows;
+  } finally {
+    await client.end();
+  }
+}
+
+const digestOf = (text: string) => `sha256:${createHash('sha256').update(text).digest('hex')}`;
+
+function rule(name: string): SyncRule {
+  return {
+    id: randomUUID(),
+    name,
+    enabled: true,
+    webhookSecret: null,
+    createdAt: now,
+    updatedAt: now,
+    source: { url: 'https://source.example', credentials: { kind: 'anonymous' } },
+    repositories: ['**'],
+    tags: { include: ['*'], exclude: [] },
+    destinationPrefix: '',
+    triggers: { webhook: false, pollIntervalMs: null, onDemand: true },
+    limits: {},
+    includeReferrers: false,
+  };
+}
+
+/** Claims from every claimer at once, round after round, until a round claims nothing. */
+async function drain<T>(claimers: Array<() => Promise<T[]>>): Promise<T[][]> {
+  const perClaimer: T[][] = claimers.map(() => []);
+  for (;;) {
+    const round = await Promise.all(claimers.map((claim) => claim()));
+    round.forEach((items, i) => perClaimer[i]!.push(...items));
+    if (round.every((items) => items.length === 0)) return perClaimer;
+  }
+}
+
+function assertEachOnce(perClaimer: string[][], expected: string[]): void {
+  const all = perClaimer.flat();
+  assert.equal(new Set(all).size, all.length, `claimed twice: ${all.filter((id, i) => all.indexOf(id) !== i).join(', ')}`);
+  assert.deepEqual([...all].sort(), [...expected].sort());
+}
+
+describe('PostgreSQL metadata', () => {
+  before(async () => {
+    await postgresAdminUrl();
+  });
+
+  it('applies the migrations to an empty database, and reopening is a no-op', async () => {
+    const settings = await freshSettings();
+    const first = await openPostgresMetadata(settings);
+    const applied = await adminQuery<{ name: string }>('select name from kysely_migration order by name', [], settings.url);
+    assert.ok(applied.length >= 6, `migrations recorded: ${applied.map((r) => r.name).join(', ')}`);
+    await first.blobs.link('team/app', { digest: digestOf('layer'), size: 5 }, now);
+    await first.close();
+
+    const second = await openPostgresMetadata(settings);
+    try {
+      const again = await adminQuery<{ name: string }>('select name from kysely_migration order by name', [], settings.url);
+      assert.deepEqual(again, applied);
+      assert.deepEqual(await second.blobs.getInRepository('team/app', digestOf('layer')), { digest: digestOf('layer'), size: 5, pushedAt: now });
+    } finally {
+      await second.close();
+    }
+  });
+
+  describe('two Metadata instances on one database (two replicas)', () => {
+    let a: Metadata;
+    let b: Metadata;
+
+    before(async () => {
+      const settings = await freshSettings();
+      // Opened at once, as replicas starting together: the migrator's lock serialises them.
+      [a, b] = await Promise.all([openPostgresMetadata(settings), openPostgresMetadata(settings)]);
+    });
+    after(async () => {
+      await a?.close();
+      await b?.close();
+    });
+
+    it('sees the other instance’s writes, with numbers as numbers and bytes as bytes', async () => {
+      const config = digestOf('config');
+      const content = Buffer.from(JSON.stringify({ schemaVersion: 2, config, note: 'é\u0000x' }));
+      const manifest = digestOf(content.toString('latin1'));
+      await a.blobs.link('shared/app', { digest: config, size: 2 ** 40 }, now);
+      assert.deepEqual(
+        await a.manifests.put({ repository: 'shared/app', digest: manifest, mediaType: 'application/vnd.oci.image.manifest.v1+json', content, blobs: [config], manifests: [], tag: 'v1' }, now),
+        { missing: [] },
+      );
+
+      const record = await b.manifests.getByTag('shared/app', 'v1');
+      assert.ok(record);
+      assert.equal(record.digest, manifest);
+      assert.equal(record.size, content.length);
+      assert.ok(Buffer.isBuffer(record.content));
+      assert.ok(record.content.equals(content));
+      const blob = await b.blobs.get(config);
+      assert.deepEqual(blob, { digest: config, size: 2 ** 40, pushedAt: now });
+      assert.equal(await b.repositories.exists('shared/app'), true);
+      assert.deepEqual(await b.repositories.list({}), ['shared/app']);
+      const history = await b.manifests.history('shared/app', { limit: 10 });
+      assert.equal(history.length, 1);
+      assert.equal(typeof history[0]!.at, 'number');
+    });
+
+    it('sorts text by bytes, as SQLite does (tag-list pagination)', async () => {
+      const config = digestOf('sort-config');
+      await a.blobs.link('shared/sorted', { digest: config, size: 1 }, now);
+      const tags = ['b', 'B', 'a', 'A', '_x', 'Z9', 'z', '1.0', '1.0-rc'];
+      for (const tag of tags) {
+        const content = Buffer.from(`{"tag":"${tag}"}`);
+        await a.manifests.put({ repository: 'shared/sorted', digest: digestOf(content.toString()), mediaType: 'application/json', content, blobs: [config], manifests: [], tag }, now);
+      }
+      const bytewise = [...tags].sort((x, y) => Buffer.compare(Buffer.from(x), Buffer.from(y)));
+      assert.deepEqual(await b.manifests.listTags('shared/sorted', {}), bytewise);
+      assert.deepEqual(await b.manifests.listTags('shared/sorted', { last: 'Z9', n: 3 }), bytewise.slice(bytewise.indexOf('Z9') + 1, bytewise.indexOf('Z9') + 4));
+    });
+
+    it('claims each sync queue item once', async () => {
+      const r = rule(`rule-${randomUUID()}`);
+      assert.equal(await a.sync.createRule(r, null), true);
+      assert.equal(await b.sync.createRule({ ...r, id: randomUUID() }, null), false, 'the name is unique across instances');
+      const keys: string[] = [];
+      for (let i = 0; i < 30; i++) {
+        const tag = `t${i}`;
+        keys.push(tag);
+        const instance = i % 2 === 0 ? a : b;
+        assert.equal(await instance.sync.enqueue({ ruleId: r.id, repository: 'src/app', tag, digest: null, reason: 'reconcile' }, now), 'queued');
+      }
+      const claimer = (m: Metadata, owner: string) => async () => (await m.sync.claimItems(owner, 4, now + 1, now + 60_000)).map((item) => item.tag);
+      assertEachOnce(await drain([claimer(a, 'a'), claimer(b, 'b'), claimer(a, 'a2'), claimer(b, 'b2')]), keys);
+    });
+
+    it('accepts a notification id once when both instances receive it at once', async () => {
+      const r = rule(`rule-${randomUUID()}`);
+      await a.sync.createRule(r, null);
+      const item = { ruleId: r.id, repository: 'src/app', tag: 'latest', digest: digestOf('x'), reason: 'webhook' as const };
+      const results = await Promise.all([a.sync.acceptDelivery('event-1', item, now), b.sync.acceptDelivery('event-1', item, now)]);
+      assert.deepEqual([...results].sort(), ['duplicate', 'queued']);
+    });
+
+    it('claims each import job once', async () => {
+      const ids: string[] = [];
+      for (let i = 0; i < 30; i++) {
+        const id = randomUUID();
+        ids.push(id);
+        await (i % 2 === 0 ? a : b).imports.create(
+          {
+            id,
+            spec: {
+              source: { registry: 'source.example', url: 'https://source.example', repository: 'app', reference: `v${i}` },
+              targets: [{ repository: 'app', tags: [`v${i}`] }],
+              force: false,
+              includeReferrers: false,
+              linkStoredBlobs: false,
+            },
+            requestedBy: undefined,
+            credentials: undefined,
+          },
+          now,
+        );
+      }
+      const claimer = (m: Metadata, worker: string) => async () => (await m.imports.claim(worker, now + 1, 60_000, 4)).map((job) => job.id);
+      assertEachOnce(await drain([claimer(a, 'a'), claimer(b, 'b'), claimer(a, 'a2'), claimer(b, 'b2')]), ids);
+    });
+
+    it('fans out idempotently from both instances and claims each delivery once', async () => {
+      const hookId = randomUUID();
+      await a.events.webhooks.create({
+        id: hookId,
+        name: `hook-${hookId}`,
+        url: 'https://receiver.example/hook',
+        events: ['push'],
+        filters: [],
+        headers: {},
+        secret: 's'.repeat(32),
+        previousSecret: undefined,
+        previousSecretUntil: undefined,
+        format: 'acr',
+        enabled: true,
+        createdAt: now,
+        updatedAt: now,
+      });
+      const pending = await a.events.events.pendingFanOut(1000);
+      for (let i = 0; i < 30; i++) {
+        await (i % 2 === 0 ? a : b).events.events.append({ id: randomUUID(), action: 'push', repository: 'hooked/app', tags: [`v${i}`], digest: digestOf(`e${i}`), payload: '{}' }, now);
+      }
+      const events = (await a.events.events.pendingFanOut(1000)).filter((e) => !pending.some((p) => p.id === e.id));
+      assert.equal(events.length, 30);
+      const plan = events.map((e) => ({ eventId: e.id, subscriptionIds: [hookId] }));
+      const created = await Promise.all([a.events.events.fanOut(plan, now), b.events.events.fanOut([...plan].reverse(), now)]);
+      assert.equal(created[0] + created[1], 30);
+
+      const deliveryIds = (await a.events.deliveries.list(hookId, { limit: 100 })).map((d) => d.id);
+      assert.equal(deliveryIds.length, 30);
+      const claimer = (m: Metadata, owner: string) => async () => (await m.events.deliveries.claimDue(owner, now + 1, now + 60_000, 4)).map((c) => c.delivery.id);
+      assertEachOnce(await drain([claimer(a, 'a'), claimer(b, 'b'), claimer(a, 'a2'), claimer(b, 'b2')]), deliveryIds);
+    });
+
+    it('forgets a blob in GC only while no manifest references it', async () => {
+      const layer = digestOf(`gc-layer-${randomUUID()}`);
+      await a.blobs.link('gc/app', { digest: layer, size: 3 }, now - 10_000);
+      const content = Buffer.from(`{"layer":"${layer}"}`);
+      const put = b.manifests.put({ repository: 'gc/app', digest: digestOf(content.toString()), mediaType: 'application/json', content, blobs: [layer], manifests: [], tag: 'gc' }, now);
+      const forget = a.gc.forgetBlobs([layer], now);
+      const [stored, forgotten] = await Promise.all([put, forget]);
+      // Either order is fine; a stored manifest whose blob was forgotten is not.
+      if (stored.missing.length === 0) {
+        assert.deepEqual(forgotten, []);
+        assert.ok(await a.blobs.getInRepository('gc/app', layer));
+      } else {
+        assert.deepEqual(forgotten, [layer]);
+        assert.equal(await a.manifests.getByTag('gc/app', 'gc'), undefined);
+      }
+    });
+  });
+
+  it('reads the password from passwordFile (trailing newline trimmed)', async (t) => {
+    const role = `berth_pw_${randomUUID().replace(/-/g, '').slice(0, 12)}`;
+    const password = `pw ${randomUUID()}`;
+    const settings = await freshSettings();
+    const database = new URL(settings.url as string).pathname.slice(1);
+    // Members of berth_password_login must authenticate with a password (scripts/postgres/start.sh).
+    await adminQuery(`do $$ begin create role berth_password_login nologin; exception when duplicate_object then null; end $$`);
+    await adminQuery(`create role ${role} login password '${password}' in role berth_password_login`);
+    await adminQuery(`alter database ${database} owner to ${role}`);
+    const dir = await mkdtemp(join(tmpdir(), 'berth-pg-password-'));
+    t.after(() => rm(dir, { recursive: true, force: true }));
+    const url = new URL(settings.url as string);
+    url.username = role;
+    url.password = '';
+
+    const good = join(dir, 'good');
+    await writeFile(good, `${password}\n`);
+    const metadata = await openPostgresMetadata({ ...settings, url: url.toString(), passwordFile: good });
+    try {
+      await metadata.blobs.link('pw/app', { digest: digestOf('pw'), size: 1 }, now);
+      assert.ok(await metadata.blobs.get(digestOf('pw')));
+    } finally {
+      await metadata.close();
+    }
+
+    const probe = new pg.Client({ connectionString: url.toString().replace(`${role}@`, `${role}:wrong@`) });
+    const enforced = await probe.connect().then(
+      () => false,
+      () => true,
+    );
+    await probe.end().catch(() => {});
+    if (!enforced) return t.skip('this cluster does not ask berth_password_login members for a password');
+    const bad = join(dir, 'bad');
+    await writeFile(bad, 'not-the-password\n');
+    await assert.rejects(openPostgresMetadata({ ...settings, url: url.toString(), passwordFile: bad }), (err: Error) => {
+      assert.doesNotMatch(err.message, /\n/);
+      assert.doesNotMatch(err.message, /not-the-password/);
+      assert.match(err.message, new RegExp(`"${database}"`));
+      assert.match(err.message, /password/);
+      return true;
+    });
+  });
+
+  it('fails startup with one line naming host, port and database when the server is unreachable', async () => {
+    const port = await closedPort();
+    const url = `postgres://berth:hunter2-secret@127.0.0.1:${port}/berthmeta`;
+    await assert.rejects(openPostgresMetadata({ driver: 'postgres', url, poolSize: 2 }), (err: Error) => {
+      assert.doesNotMatch(err.message, /\n/);
+      assert.doesNotMatch(err.message, /hunter2/);
+      assert.match(err.message, new RegExp(`127\\.0\\.0\\.1:${port}`));
+      assert.match(err.message, /"berthmeta"/);
+      assert.match(err.message, /"berth"/);
+      assert.match(err.message, /check/);
+      assert.equal(err.cause, undefined, 'no underlying error (with the connection settings) to print');
+      return true;
+    });
+  });
+
+  it('names the same database for the same key', () => {
+    assert.equal(databaseNameFor('/tmp/x/data'), databaseNameFor('/tmp/x/data'));
+    assert.notEqual(databaseNameFor('/tmp/x/data'), databaseNameFor('/tmp/y/data'));
+  });
+});
+
+/** A loopback port nothing listens on (bound, then released). */
+async function closedPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as { port: number }).port;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}

@@ -1,0 +1,90 @@
+/**
+ * PostgreSQL for tests. The cluster is `BERTH_TEST_POSTGRES_URL` (an admin URL, e.g.
+ * postgres://postgres@127.0.0.1:5432/postgres) if set; otherwise a private throwaway cluster
+ * (scripts/postgres/start.sh) started on first use by this process and stopped when it exits.
+ *
+ * Each key (a test's data directory) gets its own database, named from a hash of the key, so the
+ * same key always means the same database, also from another process (a `berth` child started on
+ * the same data directory by a process test), and different tests never see each other's rows.
+ */
+import { execFile, execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import pg from 'pg';
+import type { ConfigInput } from '../../src/config/schema.js';
+
+const scripts = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'scripts', 'postgres');
+
+let cluster: Promise<string> | undefined;
+const databases = new Map<string, Promise<string>>();
+
+/** `{ driver: 'postgres', url }` for the database dedicated to `key`, created on first use. */
+export function postgresMetadataFor(key: string): Promise<NonNullable<ConfigInput['metadata']>> {
+  let database = databases.get(key);
+  if (!database) {
+    database = ensureDatabase(key);
+    databases.set(key, database);
+    database.catch(() => databases.delete(key));
+  }
+  return database.then((url) => ({ driver: 'postgres' as const, url }));
+}
+
+/** The admin URL of the test cluster (starting the private one if needed). */
+export function postgresAdminUrl(): Promise<string> {
+  const given = process.env['BERTH_TEST_POSTGRES_URL'];
+  if (given) return Promise.resolve(given);
+  cluster ??= startCluster();
+  return cluster;
+}
+
+/** The database name for `key`: stable across processes, a valid unquoted identifier. */
+export function databaseNameFor(key: string): string {
+  return `berth_test_${createHash('sha256').update(key).digest('hex').slice(0, 24)}`;
+}
+
+async function ensureDatabase(key: string): Promise<string> {
+  const admin = await postgresAdminUrl();
+  const name = databaseNameFor(key);
+  const client = new pg.Client({ connectionString: admin });
+  await client.connect();
+  try {
+    const existing = await client.query('select 1 from pg_database where datname = $1', [name]);
+    if (existing.rowCount === 0) {
+      try {
+        await client.query(`create database ${name}`);
+      } catch (err) {
+        // Another process created it between our check and our create: that is the database we want.
+        // 42P04 duplicate_database; 23505 when both inserts into pg_database race.
+        const code = (err as { code?: string }).code;
+        if (code !== '42P04' && code !== '23505') throw err;
+      }
+    }
+  } finally {
+    await client.end();
+  }
+  const url = new URL(admin);
+  url.pathname = `/${name}`;
+  return url.toString();
+}
+
+async function startCluster(): Promise<string> {
+  const { stdout } = await promisify(execFile)('bash', [join(scripts, 'start.sh')], { env: { ...process.env, PORT: '' } });
+  const field = (name: string): string => {
+    const value = stdout.match(new RegExp(`^${name}=(.*)$`, 'm'))?.[1];
+    if (!value) throw new Error(`scripts/postgres/start.sh printed no ${name}= line:\n${stdout}`);
+    return value;
+  };
+  const dir = field('DIR');
+  const url = field('URL');
+  // 'exit' handlers must be synchronous; the test runner ends each file's process normally.
+  process.once('exit', () => {
+    try {
+      execFileSync('bash', [join(scripts, 'stop.sh'), dir], { stdio: 'ignore' });
+    } catch {
+      // Best effort: a leftover cluster in $TMPDIR is harmless and stop.sh reports nothing useful here.
+    }
+  });
+  return url;
+}
