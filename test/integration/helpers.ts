@@ -14,6 +14,8 @@ import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
 
+import { testBackend } from '../support/backends.js';
+import { objectContent, objectKeysFor } from '../support/s3.js';
 import { startTestServer } from '../support/server.js';
 import type { TestServer } from '../support/server.js';
 
@@ -581,8 +583,12 @@ export async function listFiles(dir: string): Promise<Set<string>> {
     }
   }
   await walk(dir);
+  // With blobs in S3 (BERTH_TEST_BACKEND=s3), the server's bucket is part of its data.
+  if (testBackend().s3) for (const key of await objectKeysFor(dir)) out.add(s3Marker + key);
   return out;
 }
+
+const s3Marker = 's3:';
 
 export async function newFilesSince(dir: string, before: Set<string>): Promise<string[]> {
   const after = await listFiles(dir);
@@ -607,6 +613,10 @@ export async function assertNoNewFiles(dir: string, before: Set<string>, what: s
 export async function filesWithContent(dir: string, blob: Blob): Promise<string[]> {
   const found: string[] = [];
   for (const rel of await listFiles(dir)) {
+    if (rel.startsWith(s3Marker)) {
+      if (sha256(await objectContent(dir, rel.slice(s3Marker.length))) === sha256(blob.data)) found.push(rel);
+      continue;
+    }
     const full = path.join(dir, rel);
     let st;
     try {

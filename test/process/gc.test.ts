@@ -1,8 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { readdir } from 'node:fs/promises';
-import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
 import { collectGarbage } from '../../src/registry/gc.js';
@@ -39,10 +37,11 @@ async function pushImage(server: TestServer, repository: string, tag: string, la
   assert.equal(res.status, 201);
 }
 
+/** Blobs in storage, counted through the server's own driver (filesystem or S3). */
 async function blobFiles(server: TestServer): Promise<number> {
-  const root = join(server.dataDir, 'storage', 'blobs', 'sha256');
+  const storage = server.app.registry.context.storage;
   let count = 0;
-  for (const prefix of await readdir(root).catch(() => [])) count += (await readdir(join(root, prefix))).length;
+  for (const prefix of await storage.list('blobs/sha256')) count += (await storage.list(`blobs/sha256/${prefix}`)).length;
   return count;
 }
 

@@ -12,7 +12,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
+import { CreateBucketCommand, GetObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import type { ConfigInput } from '../../src/config/schema.js';
 
 export interface S3Service {
@@ -118,4 +118,37 @@ export async function s3StorageFor(key: string): Promise<NonNullable<ConfigInput
     driver: 's3',
     s3: { bucket, endpoint: s3.endpoint, forcePathStyle: true, accessKeyId: s3.accessKeyId, secretAccessKeyFile: s3.secretAccessKeyFile, region: s3.region },
   };
+}
+
+/**
+ * Every object key in the bucket of `key` (a data directory), for tests that check what storage
+ * holds: an empty list if the bucket was never made.
+ */
+export async function objectKeysFor(key: string): Promise<string[]> {
+  const client = await s3TestClient();
+  const keys: string[] = [];
+  try {
+    let token: string | undefined;
+    do {
+      const page = await client.send(new ListObjectsV2Command({ Bucket: bucketFor(key), ContinuationToken: token }));
+      for (const object of page.Contents ?? []) if (object.Key) keys.push(object.Key);
+      token = page.IsTruncated ? page.NextContinuationToken : undefined;
+    } while (token);
+  } catch (err) {
+    if ((err as { name?: string }).name !== 'NoSuchBucket') throw err;
+  } finally {
+    client.destroy();
+  }
+  return keys.sort();
+}
+
+/** The bytes of one object in the bucket of `key`. */
+export async function objectContent(key: string, objectKey: string): Promise<Buffer> {
+  const client = await s3TestClient();
+  try {
+    const result = await client.send(new GetObjectCommand({ Bucket: bucketFor(key), Key: objectKey }));
+    return Buffer.from(await (result.Body as { transformToByteArray(): Promise<Uint8Array> }).transformToByteArray());
+  } finally {
+    client.destroy();
+  }
 }
