@@ -44,6 +44,8 @@ export type S3Settings = NonNullable<Config['storage']['s3']>;
 /** Marks the hidden prefix holding an appendable object's segments. */
 const segmentsSuffix = '~segments/';
 const sequenceDigits = 10;
+/** Concurrent connections to the service per process. */
+const maxConnections = 512;
 
 export class S3Driver implements StorageDriver {
   readonly name = 's3';
@@ -66,6 +68,13 @@ export class S3Driver implements StorageDriver {
       // multipart body needs a trailer some S3-compatible services reject (MissingContentLength).
       requestChecksumCalculation: 'WHEN_REQUIRED',
       responseChecksumValidation: 'WHEN_REQUIRED',
+      requestHandler: {
+        connectionTimeout: 10_000,
+        // Every blob download holds one connection for its whole transfer; the SDK's default of
+        // 50 sockets would queue the 51st concurrent pull (and every other request behind it).
+        httpAgent: { keepAlive: true, maxSockets: maxConnections },
+        httpsAgent: { keepAlive: true, maxSockets: maxConnections },
+      },
     };
     if (settings.endpoint) config.endpoint = settings.endpoint;
     if (settings.accessKeyId) {
@@ -97,9 +106,8 @@ export class S3Driver implements StorageDriver {
     if (!options.append) {
       return new ObjectUploadStream(this.target(key), this.settings.partSizeBytes, () => this.deletePrefix(this.segmentsPrefix(key)));
     }
-    const segments = await this.segments(key);
+    const [segments, plain] = await Promise.all([this.segments(key), this.head(key)]);
     let next = segments.length === 0 ? 0 : sequenceOf(segments[segments.length - 1] as Piece) + 1;
-    const plain = await this.head(key);
     if (plain) {
       // An append onto a plain object turns it into the first segment (the registry never does
       // this, but the contract allows it). The copy lands before the plain object goes, and the
@@ -130,8 +138,8 @@ export class S3Driver implements StorageDriver {
       if (!(await this.stat(from))) throw new StorageNotFoundError(from);
       return;
     }
-    const plain = await this.head(source);
-    const pieces = plain ? [{ key: source, size: plain.size }] : await this.segments(source);
+    const [plain, segments] = await Promise.all([this.head(source), this.segments(source)]);
+    const pieces = plain ? [{ key: source, size: plain.size }] : segments;
     if (pieces.length === 0) throw new StorageNotFoundError(from);
     try {
       await assembleObject(this.client, this.settings.bucket, pieces, target, this.settings.partSizeBytes, () => this.readPieces(pieces));
@@ -140,9 +148,11 @@ export class S3Driver implements StorageDriver {
       throw this.wrap(err, `move ${from} -> ${to}`);
     }
     // Old segments at the target would be hidden by the new plain object; remove them anyway.
-    await this.deletePrefix(this.segmentsPrefix(target));
-    await this.deleteKey(source);
-    await this.deletePrefix(this.segmentsPrefix(source));
+    await Promise.all([
+      this.deletePrefix(this.segmentsPrefix(target)),
+      this.deleteKey(source),
+      segments.length > 0 ? this.deleteKeys(segments.map((piece) => piece.key), from) : undefined,
+    ]);
   }
 
   async delete(path: string): Promise<void> {
@@ -179,6 +189,23 @@ export class S3Driver implements StorageDriver {
     return getSignedUrl(this.client, new GetObjectCommand({ Bucket: this.settings.bucket, Key: key }), {
       expiresIn: Math.max(1, Math.floor(this.settings.redirectTtlMs / 1000)),
     });
+  }
+
+  /**
+   * Serves the object into `destination`, giving up (and releasing the S3 connection) as soon as
+   * the destination closes: a client that disconnects mid-download must not pin a connection.
+   */
+  async streamTo(path: string, destination: Writable, ready: () => void, range?: ByteRange): Promise<void> {
+    const source = await this.read(path, range);
+    try {
+      ready();
+      for await (const chunk of source) {
+        if (destination.destroyed) throw new Error('destination closed');
+        if (!destination.write(chunk as Buffer)) await drained(destination);
+      }
+    } finally {
+      source.destroy();
+    }
   }
 
   private target(key: string) {
@@ -263,27 +290,26 @@ export class S3Driver implements StorageDriver {
     await this.send(`delete ${key}`, () => this.client.send(new DeleteObjectCommand({ Bucket: this.settings.bucket, Key: key })));
   }
 
-  /** Deletes every object whose key starts with `prefix`, 1,000 per request (S3's maximum). */
+  /** Deletes every object whose key starts with `prefix`, a page (up to 1,000 keys) at a time. */
   private async deletePrefix(prefix: string): Promise<void> {
-    let batch: string[] = [];
-    const flush = async () => {
-      const keys = batch;
-      batch = [];
-      if (keys.length === 0) return;
-      const result = await this.send(`delete ${prefix}`, () => this.client.send(new DeleteObjectsCommand({ Bucket: this.settings.bucket, Delete: { Objects: keys.map((Key) => ({ Key })), Quiet: true } })),
-      );
-      const failed = (result.Errors ?? []).filter((e) => e.Code !== 'NoSuchKey');
-      if (failed.length > 0) throw new S3StorageError(`S3 could not delete ${failed.length} object(s) under ${prefix}: ${failed[0]?.Code} ${failed[0]?.Message ?? ''}`);
-    };
-    // Collect a page, delete it, then list again: deleting while paginating is safe with
-    // ListObjectsV2 continuation tokens, but this keeps at most one page of keys in memory.
     let token: string | undefined;
     do {
       const page = await this.send(`list ${prefix}`, () => this.client.send(new ListObjectsV2Command({ Bucket: this.settings.bucket, Prefix: prefix, ContinuationToken: token })));
-      for (const object of page.Contents ?? []) if (object.Key) batch.push(object.Key);
-      await flush();
+      await this.deleteKeys((page.Contents ?? []).flatMap((object) => (object.Key ? [object.Key] : [])), prefix);
       token = page.IsTruncated ? page.NextContinuationToken : undefined;
     } while (token);
+  }
+
+  /** Deletes the objects, 1,000 per request (S3's maximum); absent ones are not an error. */
+  private async deleteKeys(keys: readonly string[], what: string): Promise<void> {
+    for (let at = 0; at < keys.length; at += 1000) {
+      const batch = keys.slice(at, at + 1000);
+      const result = await this.send(`delete ${what}`, () =>
+        this.client.send(new DeleteObjectsCommand({ Bucket: this.settings.bucket, Delete: { Objects: batch.map((Key) => ({ Key })), Quiet: true } })),
+      );
+      const failed = (result.Errors ?? []).filter((e) => e.Code !== 'NoSuchKey');
+      if (failed.length > 0) throw new S3StorageError(`S3 could not delete ${failed.length} object(s) of ${what}: ${failed[0]?.Code} ${failed[0]?.Message ?? ''}`);
+    }
   }
 
   /** Runs one S3 request, turning its failure into an error that names what failed. */
@@ -317,4 +343,22 @@ function readSecret(settings: S3Settings, env: NodeJS.ProcessEnv): string {
 
 function sequenceOf(piece: Piece): number {
   return Number(piece.key.slice(piece.key.lastIndexOf('/') + 1));
+}
+
+/** Resolves when `stream` wants more data; rejects if it closes or fails first. */
+function drained(stream: Writable): Promise<void> {
+  return new Promise((ok, fail) => {
+    const done = (err?: Error) => {
+      stream.off('drain', onDrain);
+      stream.off('close', onClose);
+      stream.off('error', done);
+      if (err) fail(err);
+      else ok();
+    };
+    const onDrain = () => done();
+    const onClose = () => done(new Error('destination closed'));
+    stream.on('drain', onDrain);
+    stream.on('close', onClose);
+    stream.on('error', done);
+  });
 }

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { once } from 'node:events';
-import { Readable } from 'node:stream';
+import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { describe, it } from 'node:test';
 import { HeadObjectCommand, ListMultipartUploadsCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
@@ -146,6 +146,23 @@ describe('storage driver: s3 specifics', () => {
       }
     });
   }
+
+  it('stops serving, releasing the object stream, when the destination closes mid-transfer', async () => {
+    const { driver } = await freshDriver();
+    await put(driver, 'blobs/s/data', randomBytes(20 * MiB));
+    let received = 0;
+    const stalled = new Writable({
+      highWaterMark: 64 * 1024,
+      write(chunk: Buffer, _encoding, callback) {
+        received += chunk.length;
+        if (received < 2 * MiB) callback(); // then never again: a client that stopped reading
+      },
+    });
+    const serving = driver.streamTo('blobs/s/data', stalled, () => undefined);
+    while (received < 2 * MiB) await new Promise((ok) => setImmediate(ok));
+    stalled.destroy();
+    await assert.rejects(serving, /destination closed/);
+  });
 
   it('keeps registries with different prefixes in one bucket apart', async () => {
     const bucket = await freshBucket();
