@@ -72,9 +72,11 @@ mon data avail crit = 0
 auth allow insecure global id reclaim = false
 paxos propose interval = 0.05
 [client.rgw]
-rgw frontends = beast endpoint=127.0.0.1:$rgw_port
+rgw frontends = beast endpoint=127.0.0.1:$rgw_port tcp_nodelay=1
 rgw data = $dir/rgw
 rgw thread pool size = 64
+# One bucket index shard: a listing is then one OSD read instead of a merge of 11.
+rgw override bucket index max shards = 1
 CONF
   ceph-authtool --create-keyring "$keyring" --gen-key -n mon. --cap mon 'allow *' >/dev/null
   ceph-authtool "$keyring" --gen-key -n client.admin --cap mon 'allow *' --cap osd 'allow *' --cap mgr 'allow *' >/dev/null
