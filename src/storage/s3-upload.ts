@@ -53,11 +53,9 @@ export class ObjectUploadStream extends Writable {
   private failure: Error | undefined;
   private completed = false;
 
-  /** `afterCommit` runs once the object is visible, before 'finish' (e.g. to remove leftovers). */
   constructor(
     private readonly target: ObjectTarget,
     private readonly partSize: number,
-    private readonly afterCommit?: () => Promise<void>,
   ) {
     super({ highWaterMark: 1024 * 1024 });
   }
@@ -146,6 +144,5 @@ export class ObjectUploadStream extends Writable {
       );
     }
     this.completed = true;
-    await this.afterCommit?.();
   }
 }

@@ -9,7 +9,9 @@
  *   `path~segments/<10-digit sequence>`, one per `write(append:true)` stream (the registry appends
  *   one chunk per PATCH). `~` is outside the registry's path alphabet (`assertSafePath`), so these
  *   keys never collide with a registry path, and `list` reports them as the object `path`.
- * When both exist (transiently, while a plain write removes old segments) the plain object wins.
+ * A plain object always wins: segments beside one are stale leftovers (of a path that was
+ * appended to and later overwritten), invisible to reads, and removed by `delete`, by `move` from
+ * the path, and by an append to it. That way a plain write or a move needs no listing.
  *
  * Each S3 object write (PutObject, CompleteMultipartUpload, CopyObject) is atomic, so a segment,
  * a plain object and a move destination all appear whole or not at all. `move` assembles the
@@ -104,17 +106,20 @@ export class S3Driver implements StorageDriver {
   async write(path: string, options: { append: boolean }): Promise<Writable> {
     const key = this.key(path);
     if (!options.append) {
-      return new ObjectUploadStream(this.target(key), this.settings.partSizeBytes, () => this.deletePrefix(this.segmentsPrefix(key)));
+      return new ObjectUploadStream(this.target(key), this.settings.partSizeBytes);
     }
     const [segments, plain] = await Promise.all([this.segments(key), this.head(key)]);
     let next = segments.length === 0 ? 0 : sequenceOf(segments[segments.length - 1] as Piece) + 1;
     if (plain) {
       // An append onto a plain object turns it into the first segment (the registry never does
-      // this, but the contract allows it). The copy lands before the plain object goes, and the
-      // plain object wins while both exist, so readers never see a gap.
-      const first: Piece = { key: this.segmentKey(key, next++), size: plain.size };
-      await assembleObject(this.client, this.settings.bucket, [{ key, size: plain.size }], first.key, this.settings.partSizeBytes, () => this.readPieces([{ key, size: plain.size }]));
+      // this, but the contract allows it). Segments beside it are stale; they go first. The copy
+      // lands before the plain object goes, and the plain object wins while both exist, so
+      // readers never see a gap.
+      await this.deleteKeys(segments.map((piece) => piece.key), path);
+      const whole: Piece = { key, size: plain.size };
+      await assembleObject(this.client, this.settings.bucket, [whole], this.segmentKey(key, 0), this.settings.partSizeBytes, () => this.readPieces([whole]));
       await this.deleteKey(key);
+      next = 1;
     }
     return new ObjectUploadStream(this.target(this.segmentKey(key, next)), this.settings.partSizeBytes);
   }
@@ -147,17 +152,23 @@ export class S3Driver implements StorageDriver {
       if (errorCode(err) === 'NoSuchKey') throw new StorageNotFoundError(from); // removed meanwhile
       throw this.wrap(err, `move ${from} -> ${to}`);
     }
-    // Old segments at the target would be hidden by the new plain object; remove them anyway.
+    // Segments at the target, if any, are now stale (the plain object wins) and stay invisible.
     await Promise.all([
-      this.deletePrefix(this.segmentsPrefix(target)),
       this.deleteKey(source),
       segments.length > 0 ? this.deleteKeys(segments.map((piece) => piece.key), from) : undefined,
     ]);
   }
 
+  /** One listing of `key*`, keeping the object, its segments and everything under `key/`. */
   async delete(path: string): Promise<void> {
     const key = this.key(path);
-    await Promise.all([this.deleteKey(key), this.deletePrefix(key + '/'), this.deletePrefix(this.segmentsPrefix(key))]);
+    const ours = (candidate: string) => candidate === key || candidate.startsWith(key + '/') || candidate.startsWith(this.segmentsPrefix(key));
+    let token: string | undefined;
+    do {
+      const page = await this.send(`list ${path}`, () => this.client.send(new ListObjectsV2Command({ Bucket: this.settings.bucket, Prefix: key, ContinuationToken: token })));
+      await this.deleteKeys((page.Contents ?? []).flatMap((object) => (object.Key && ours(object.Key) ? [object.Key] : [])), path);
+      token = page.IsTruncated ? page.NextContinuationToken : undefined;
+    } while (token);
   }
 
   async list(prefix: string): Promise<string[]> {
@@ -288,16 +299,6 @@ export class S3Driver implements StorageDriver {
 
   private async deleteKey(key: string): Promise<void> {
     await this.send(`delete ${key}`, () => this.client.send(new DeleteObjectCommand({ Bucket: this.settings.bucket, Key: key })));
-  }
-
-  /** Deletes every object whose key starts with `prefix`, a page (up to 1,000 keys) at a time. */
-  private async deletePrefix(prefix: string): Promise<void> {
-    let token: string | undefined;
-    do {
-      const page = await this.send(`list ${prefix}`, () => this.client.send(new ListObjectsV2Command({ Bucket: this.settings.bucket, Prefix: prefix, ContinuationToken: token })));
-      await this.deleteKeys((page.Contents ?? []).flatMap((object) => (object.Key ? [object.Key] : [])), prefix);
-      token = page.IsTruncated ? page.NextContinuationToken : undefined;
-    } while (token);
   }
 
   /** Deletes the objects, 1,000 per request (S3's maximum); absent ones are not an error. */

@@ -104,6 +104,25 @@ describe('storage driver: s3 specifics', () => {
     assert.equal(sha256(await get(driver, 'blobs/y/data')), sha256(whole));
   });
 
+  it('lets a plain write win over earlier appends, and appends after it continue the plain content', async () => {
+    const { driver, bucket } = await freshDriver();
+    await put(driver, 'x/data', Buffer.from('old'), true);
+    await put(driver, 'x/data', Buffer.from('stale'), true);
+    await put(driver, 'x/data', Buffer.from('new'));
+    assert.equal((await get(driver, 'x/data')).toString(), 'new');
+    assert.equal((await driver.stat('x/data'))?.size, 3);
+    assert.deepEqual(await driver.list('x'), ['data']);
+    await put(driver, 'x/data', Buffer.from('+more'), true);
+    assert.equal((await get(driver, 'x/data')).toString(), 'new+more');
+    await driver.move('x/data', 'y/data');
+    assert.equal((await get(driver, 'y/data')).toString(), 'new+more');
+    await put(driver, 'x/data', Buffer.from('again'), true);
+    assert.equal((await get(driver, 'x/data')).toString(), 'again', 'nothing of the moved object is left behind');
+    await driver.delete('x');
+    await driver.delete('y/data');
+    assert.deepEqual(await keysIn(bucket), []);
+  });
+
   it('writes a 40 MiB object as a multipart upload and reads it back intact', async () => {
     const { driver, bucket } = await freshDriver();
     const data = randomBytes(40 * MiB);
