@@ -91,12 +91,18 @@ export class PrincipalService {
     if ((await this.store.principals.count()) > 0) return undefined;
     const name = this.settings.bootstrap.user ?? 'owner';
     const given = this.settings.bootstrap.password;
-    const { secret } = await this.createPrincipal('user', name, {
-      grants: [{ pattern: registryScope, permission: 'owner' }],
-      description: 'bootstrap owner',
-      ...(given ? { secret: given } : {}),
-    });
-    return { name, password: given ? undefined : secret };
+    try {
+      const { secret } = await this.createPrincipal('user', name, {
+        grants: [{ pattern: registryScope, permission: 'owner' }],
+        description: 'bootstrap owner',
+        ...(given ? { secret: given } : {}),
+      });
+      return { name, password: given ? undefined : secret };
+    } catch (err) {
+      // Replicas sharing one database start together: the one that lost the race has nothing to do.
+      if (err instanceof PolicyError && (await this.store.principals.findByName(name))) return undefined;
+      throw err;
+    }
   }
 
   /** Makes sure the configured admin user exists when it is enabled (its passwords are set by an owner). */
@@ -109,7 +115,13 @@ export class PrincipalService {
       this.logger.warn({ username }, 'auth.adminUser is enabled, but a principal of another kind already has that name: the admin user is not created; choose another auth.adminUser.username');
       return;
     }
-    await this.createPrincipal('admin', username, { description: 'admin user', withoutSecret: true });
+    try {
+      await this.createPrincipal('admin', username, { description: 'admin user', withoutSecret: true });
+    } catch (err) {
+      // Another replica created it meanwhile (several replicas on one database start together).
+      if (err instanceof PolicyError && (await this.store.principals.findByName(username))?.kind === 'admin') return;
+      throw err;
+    }
   }
 
   /**

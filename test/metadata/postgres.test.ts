@@ -133,19 +133,6 @@ describe('PostgreSQL metadata', () => {
       assert.equal(typeof history[0]!.at, 'number');
     });
 
-    it('sorts text by bytes, as SQLite does (tag-list pagination)', async () => {
-      const config = digestOf('sort-config');
-      await a.blobs.link('shared/sorted', { digest: config, size: 1 }, now);
-      const tags = ['b', 'B', 'a', 'A', '_x', 'Z9', 'z', '1.0', '1.0-rc'];
-      for (const tag of tags) {
-        const content = Buffer.from(`{"tag":"${tag}"}`);
-        await a.manifests.put({ repository: 'shared/sorted', digest: digestOf(content.toString()), mediaType: 'application/json', content, blobs: [config], manifests: [], tag }, now);
-      }
-      const bytewise = [...tags].sort((x, y) => Buffer.compare(Buffer.from(x), Buffer.from(y)));
-      assert.deepEqual(await b.manifests.listTags('shared/sorted', {}), bytewise);
-      assert.deepEqual(await b.manifests.listTags('shared/sorted', { last: 'Z9', n: 3 }), bytewise.slice(bytewise.indexOf('Z9') + 1, bytewise.indexOf('Z9') + 4));
-    });
-
     it('claims each sync queue item once', async () => {
       const r = rule(`rule-${randomUUID()}`);
       assert.equal(await a.sync.createRule(r, null), true);
@@ -227,6 +214,64 @@ describe('PostgreSQL metadata', () => {
       assertEachOnce(await drain([claimer(a, 'a'), claimer(b, 'b'), claimer(a, 'a2'), claimer(b, 'b2')]), deliveryIds);
     });
 
+    it('stores a webhook receiver’s response with NUL bytes (PostgreSQL text cannot hold U+0000)', async () => {
+      const hookId = randomUUID();
+      await a.events.webhooks.create({
+        id: hookId,
+        name: `nul-${hookId}`,
+        url: 'https://receiver.example/hook',
+        events: ['push'],
+        filters: [],
+        headers: {},
+        secret: 's'.repeat(32),
+        previousSecret: undefined,
+        previousSecretUntil: undefined,
+        format: 'acr',
+        enabled: true,
+        createdAt: now,
+        updatedAt: now,
+      });
+      const eventId = randomUUID();
+      await a.events.events.append({ id: eventId, action: 'push', repository: 'nul/app', tags: [], digest: digestOf('nul'), payload: '{}' }, now);
+      await a.events.events.fanOut([{ eventId, subscriptionIds: [hookId] }], now);
+      const [delivery] = (await a.events.deliveries.list(hookId, { limit: 10 })).map((d) => d.id);
+      assert.ok(delivery);
+      let claimed: string[] = [];
+      while (!claimed.includes(delivery)) {
+        claimed = (await b.events.deliveries.claimDue('nul-worker', now + 1, now + 60_000, 100)).map((c) => c.delivery.id);
+        assert.ok(claimed.length > 0, 'the delivery was claimable');
+      }
+      const attempt = { cycle: 0, attempt: 1, at: now, statusCode: 500, error: 'bad\u0000reply', latencyMs: 3, responseSnippet: 'a\u0000b', ok: false };
+      assert.equal(await b.events.deliveries.complete(delivery, 'nul-worker', attempt, { status: 'failed', nextAttemptAt: now }, now), true);
+      const [stored] = await a.events.deliveries.attempts(delivery);
+      assert.equal(stored?.responseSnippet, 'a\ufffdb');
+      assert.equal(stored?.error, 'bad\ufffdreply');
+    });
+
+    it('serialises concurrent secret rotations, grant and anonymous-pull replacements', async () => {
+      const principalId = randomUUID();
+      assert.equal(await a.auth.principals.create({ id: principalId, kind: 'user', name: `user-${principalId}`, description: 'x\u0000y', disabled: false, expiresAt: undefined, createdAt: now }), true);
+      assert.equal((await b.auth.principals.get(principalId))?.description, 'x\ufffdy');
+      for (let round = 0; round < 5; round++) {
+        const ids: string[] = [randomUUID(), randomUUID()];
+        const credential = (id: string) => ({ id, principalId, label: 'password', hash: `hash-${id}`, expiresAt: undefined, createdAt: now });
+        await Promise.all([a.auth.credentials.put(credential(ids[0]!)), b.auth.credentials.put(credential(ids[1]!))]);
+        const stored = await a.auth.credentials.list(principalId);
+        assert.equal(stored.length, 1);
+        assert.ok(ids.includes(stored[0]!.id));
+        await Promise.all([
+          a.auth.grants.replace(principalId, [{ pattern: 'team/*', permission: 'pull' }]),
+          b.auth.grants.replace(principalId, [{ pattern: 'team/*', permission: 'pull' }, { pattern: 'other/*', permission: 'push' }]),
+        ]);
+        assert.ok([1, 2].includes((await a.auth.grants.list(principalId)).length));
+        await Promise.all([a.auth.anonymousPull.replace(['public/*'], now), b.auth.anonymousPull.replace(['public/*', 'docs/*'], now)]);
+        const patterns = await b.auth.anonymousPull.list();
+        assert.ok(patterns.length === 1 || patterns.length === 2, patterns.join(','));
+      }
+      const removed = await Promise.all([a.auth.credentials.remove(principalId, 'password'), b.auth.credentials.remove(principalId, 'password')]);
+      assert.equal(removed.filter((id) => id !== undefined).length, 1);
+    });
+
     it('forgets a blob in GC only while no manifest references it', async () => {
       const layer = digestOf(`gc-layer-${randomUUID()}`);
       await a.blobs.link('gc/app', { digest: layer, size: 3 }, now - 10_000);
@@ -243,6 +288,41 @@ describe('PostgreSQL metadata', () => {
         assert.equal(await a.manifests.getByTag('gc/app', 'gc'), undefined);
       }
     });
+  });
+
+  it('sorts text by bytes, as SQLite does, whatever the database’s collation (tag-list and catalog pagination)', async (t) => {
+    // A database whose default collation is a natural-language one (ICU en-US: a < A < b < B),
+    // as a production database created with en_US.UTF-8 would be.
+    const name = `berth_icu_${randomUUID().replace(/-/g, '').slice(0, 12)}`;
+    try {
+      await adminQuery(`create database ${name} template template0 locale_provider icu icu_locale 'en-US' locale 'C.UTF-8'`);
+    } catch (err) {
+      return t.skip(`no ICU collation on this cluster: ${(err as Error).message}`);
+    }
+    const url = new URL(await postgresAdminUrl());
+    url.pathname = `/${name}`;
+    const metadata = await openPostgresMetadata({ driver: 'postgres', url: url.toString(), poolSize: 2 });
+    try {
+      const config = digestOf('sort-config');
+      const tags = ['b', 'B', 'a', 'A', '_x', 'Z9', 'z', '1.0', '1.0-rc'];
+      const repositories = ['b/app', 'B/app', 'a/app', 'A/app', '_x/app', 'a-b/app', 'a_b/app'];
+      for (const repository of repositories) {
+        await metadata.blobs.link(repository, { digest: config, size: 1 }, now);
+        for (const tag of tags) {
+          const content = Buffer.from(`{"tag":"${tag}"}`);
+          await metadata.manifests.put({ repository, digest: digestOf(content.toString()), mediaType: 'application/json', content, blobs: [config], manifests: [], tag }, now);
+        }
+      }
+      const bytewise = (values: string[]) => [...values].sort((x, y) => Buffer.compare(Buffer.from(x), Buffer.from(y)));
+      const sortedTags = bytewise(tags);
+      assert.deepEqual(await metadata.manifests.listTags('a/app', {}), sortedTags);
+      assert.deepEqual(await metadata.manifests.listTags('a/app', { last: 'Z9', n: 3 }), sortedTags.slice(sortedTags.indexOf('Z9') + 1, sortedTags.indexOf('Z9') + 4));
+      const sortedRepositories = bytewise(repositories);
+      assert.deepEqual(await metadata.repositories.list({}), sortedRepositories);
+      assert.deepEqual(await metadata.repositories.list({ last: 'B/app', n: 2 }), sortedRepositories.slice(sortedRepositories.indexOf('B/app') + 1, sortedRepositories.indexOf('B/app') + 3));
+    } finally {
+      await metadata.close();
+    }
   });
 
   it('reads the password from passwordFile (trailing newline trimmed)', async (t) => {

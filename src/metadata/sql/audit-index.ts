@@ -1,3 +1,4 @@
+import { sql } from 'kysely';
 import type { AnonymousPullIndex, AuditEntry, AuditIndex } from '../auth-store.js';
 import type { SqlContext } from './context.js';
 
@@ -42,6 +43,9 @@ export class SqlAnonymousPullIndex implements AnonymousPullIndex {
 
   async replace(patterns: readonly string[], now: number): Promise<void> {
     await this.ctx.transaction(async (trx) => {
+      // PostgreSQL: one replace at a time (the last one wins, as on SQLite); otherwise two
+      // concurrent replaces each delete only committed rows and then collide on the same pattern.
+      if (this.ctx.dialect === 'postgres') await sql`lock table anonymous_pull in exclusive mode`.execute(trx);
       await trx.deleteFrom('anonymous_pull').execute();
       const unique = [...new Set(patterns)];
       if (unique.length > 0) await trx.insertInto('anonymous_pull').values(unique.map((pattern) => ({ pattern, created_at: now }))).execute();

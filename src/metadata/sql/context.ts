@@ -106,3 +106,22 @@ function isRetryable(err: unknown): boolean {
   const code = (err as { code?: unknown } | null)?.code;
   return code === '40001' || code === '40P01';
 }
+
+/**
+ * A unique-key violation in either dialect (PostgreSQL 23505; better-sqlite3's SQLITE_CONSTRAINT_
+ * UNIQUE / _PRIMARYKEY). For a check-then-write that a concurrent writer can overtake on PostgreSQL:
+ * the key still holds, and the loser sees this instead of its own check failing.
+ */
+export function isUniqueViolation(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  return code === '23505' || code === 'SQLITE_CONSTRAINT_UNIQUE' || code === 'SQLITE_CONSTRAINT_PRIMARYKEY';
+}
+
+/**
+ * Free text from outside (a webhook receiver's response, a source registry's error, an admin's
+ * description) as both databases can store it: PostgreSQL text cannot hold U+0000 (the insert
+ * fails), so it becomes U+FFFD in either dialect and both store the same value.
+ */
+export function storableText<T extends string | null | undefined>(text: T): T {
+  return (typeof text === 'string' && text.includes('\u0000') ? text.replace(/\u0000/g, '\ufffd') : text) as T;
+}

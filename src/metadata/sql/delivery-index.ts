@@ -9,7 +9,7 @@ import { sql, type ExpressionBuilder, type Selectable } from 'kysely';
 import type { EventAction } from '../../events/payload.js';
 import type { AttemptRecord, ClaimedDelivery, DeliveryIndex, DeliveryRecord, DeliveryStatus } from '../event-store.js';
 import type { DeliveryAttemptsTable, Schema } from '../schema.js';
-import type { SqlContext } from './context.js';
+import { storableText, type SqlContext } from './context.js';
 import { toWebhookRecord } from './webhook-index.js';
 
 type Joined = ExpressionBuilder<Schema & { d: Schema['deliveries']; e: Schema['events']; w: Schema['webhooks'] }, 'd' | 'e' | 'w'>;
@@ -157,9 +157,9 @@ export class SqlDeliveryIndex implements DeliveryIndex {
           attempt: attempt.attempt,
           at: attempt.at,
           status_code: attempt.statusCode ?? null,
-          error: attempt.error ?? null,
+          error: storableText(attempt.error ?? null),
           latency_ms: attempt.latencyMs,
-          response_snippet: attempt.responseSnippet ?? null,
+          response_snippet: storableText(attempt.responseSnippet ?? null),
           ok: attempt.ok ? 1 : 0,
         })
         .execute();

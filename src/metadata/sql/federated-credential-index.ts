@@ -30,39 +30,34 @@ export class SqlFederatedCredentialIndex implements FederatedCredentialIndex {
   }
 
   async put(c: FederatedCredentialRecord): Promise<string | undefined> {
+    // As credentials.put: lock the existing row (PostgreSQL) and overwrite it in place, so two
+    // concurrent replacements of one name serialise instead of failing on the unique key.
     return this.ctx.transaction(async (trx) => {
-      const old = await trx
-        .selectFrom('federated_credentials')
-        .select('id')
-        .where('principal_id', '=', c.principalId)
-        .where('name', '=', c.name)
-        .executeTakeFirst();
-      if (old) await trx.deleteFrom('federated_credentials').where('id', '=', old.id).execute();
+      const existing = trx.selectFrom('federated_credentials').select('id').where('principal_id', '=', c.principalId).where('name', '=', c.name);
+      const old = await (this.ctx.dialect === 'postgres' ? existing.forUpdate() : existing).executeTakeFirst();
+      const row = {
+        id: c.id,
+        principal_id: c.principalId,
+        name: c.name,
+        issuer: c.issuer,
+        audiences: JSON.stringify(c.audiences),
+        subject: c.subject,
+        conditions: JSON.stringify(c.conditions),
+        created_at: c.createdAt,
+      };
+      const { principal_id: _principal, name: _name, ...changed } = row;
       await trx
         .insertInto('federated_credentials')
-        .values({
-          id: c.id,
-          principal_id: c.principalId,
-          name: c.name,
-          issuer: c.issuer,
-          audiences: JSON.stringify(c.audiences),
-          subject: c.subject,
-          conditions: JSON.stringify(c.conditions),
-          created_at: c.createdAt,
-        })
+        .values(row)
+        .onConflict((oc) => oc.columns(['principal_id', 'name']).doUpdateSet(changed))
         .execute();
       return old?.id;
     });
   }
 
+  /** One statement, so of two concurrent removals only one reports the removed id. */
   async remove(principalId: string, name: string): Promise<string | undefined> {
-    const old = await this.ctx.db
-      .selectFrom('federated_credentials')
-      .select('id')
-      .where('principal_id', '=', principalId)
-      .where('name', '=', name)
-      .executeTakeFirst();
-    if (old) await this.ctx.db.deleteFrom('federated_credentials').where('id', '=', old.id).execute();
+    const old = await this.ctx.db.deleteFrom('federated_credentials').where('principal_id', '=', principalId).where('name', '=', name).returning('id').executeTakeFirst();
     return old?.id;
   }
 }

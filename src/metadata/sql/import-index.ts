@@ -12,7 +12,7 @@ import type {
   StoredCredentials,
 } from '../import-store.js';
 import type { ImportJobsTable } from '../schema.js';
-import type { SqlContext } from './context.js';
+import { storableText, type SqlContext } from './context.js';
 
 type Row = Selectable<ImportJobsTable>;
 
@@ -145,8 +145,8 @@ export class SqlImportJobIndex implements ImportJobIndex {
       outcome.status === 'succeeded'
         ? { ...common, status: 'succeeded', result: JSON.stringify(outcome.result), error_code: null, error_message: null, finished_at: now, credentials: null }
         : outcome.status === 'failed'
-          ? { ...common, status: 'failed', error_code: outcome.error.code, error_message: outcome.error.message, finished_at: now }
-          : { ...common, status: 'queued', error_code: outcome.error.code, error_message: outcome.error.message, not_before: outcome.notBefore };
+          ? { ...common, status: 'failed', error_code: outcome.error.code, error_message: storableText(outcome.error.message), finished_at: now }
+          : { ...common, status: 'queued', error_code: outcome.error.code, error_message: storableText(outcome.error.message), not_before: outcome.notBefore };
     const result = await this.ctx.db
       .updateTable('import_jobs')
       .set(values)

@@ -1,7 +1,7 @@
 import type { Selectable } from 'kysely';
 import type { CredentialIndex, CredentialRecord, GrantIndex, GrantRecord, PrincipalIndex, PrincipalRecord } from '../auth-store.js';
 import type { PrincipalKind, PrincipalsTable } from '../schema.js';
-import type { SqlContext } from './context.js';
+import { storableText, type SqlContext } from './context.js';
 
 function toPrincipal(row: Selectable<PrincipalsTable>): PrincipalRecord {
   return {
@@ -25,7 +25,7 @@ export class SqlPrincipalIndex implements PrincipalIndex {
         id: p.id,
         kind: p.kind,
         name: p.name,
-        description: p.description ?? null,
+        description: storableText(p.description ?? null),
         disabled: p.disabled ? 1 : 0,
         expires_at: p.expiresAt ?? null,
         created_at: p.createdAt,
@@ -60,7 +60,7 @@ export class SqlPrincipalIndex implements PrincipalIndex {
     const set: { disabled?: number; expires_at?: number | null; description?: string | null } = {};
     if (changes.disabled !== undefined) set.disabled = changes.disabled ? 1 : 0;
     if (changes.expiresAt !== undefined) set.expires_at = changes.expiresAt;
-    if (changes.description !== undefined) set.description = changes.description;
+    if (changes.description !== undefined) set.description = storableText(changes.description);
     if (Object.keys(set).length === 0) return (await this.get(id)) !== undefined;
     const result = await this.ctx.db.updateTable('principals').set(set).where('id', '=', id).executeTakeFirst();
     return Number(result.numUpdatedRows) > 0;
@@ -93,31 +93,28 @@ export class SqlCredentialIndex implements CredentialIndex {
     }));
   }
 
+  /**
+   * Replaces the (principal, label) secret in place: the existing row is locked (PostgreSQL) and
+   * overwritten by an upsert, so of two concurrent rotations the second replaces the first's row
+   * (and reports its id) instead of failing on the unique (principal, label) key.
+   */
   async put(c: CredentialRecord): Promise<string | undefined> {
     return this.ctx.transaction(async (trx) => {
-      const old = await trx
-        .selectFrom('credentials')
-        .select('id')
-        .where('principal_id', '=', c.principalId)
-        .where('label', '=', c.label)
-        .executeTakeFirst();
-      if (old) await trx.deleteFrom('credentials').where('id', '=', old.id).execute();
+      const existing = trx.selectFrom('credentials').select('id').where('principal_id', '=', c.principalId).where('label', '=', c.label);
+      const old = await (this.ctx.dialect === 'postgres' ? existing.forUpdate() : existing).executeTakeFirst();
+      const row = { id: c.id, principal_id: c.principalId, label: c.label, hash: c.hash, expires_at: c.expiresAt ?? null, created_at: c.createdAt };
       await trx
         .insertInto('credentials')
-        .values({ id: c.id, principal_id: c.principalId, label: c.label, hash: c.hash, expires_at: c.expiresAt ?? null, created_at: c.createdAt })
+        .values(row)
+        .onConflict((oc) => oc.columns(['principal_id', 'label']).doUpdateSet({ id: row.id, hash: row.hash, expires_at: row.expires_at, created_at: row.created_at }))
         .execute();
       return old?.id;
     });
   }
 
+  /** One statement, so of two concurrent removals only one reports the removed id. */
   async remove(principalId: string, label: string): Promise<string | undefined> {
-    const old = await this.ctx.db
-      .selectFrom('credentials')
-      .select('id')
-      .where('principal_id', '=', principalId)
-      .where('label', '=', label)
-      .executeTakeFirst();
-    if (old) await this.ctx.db.deleteFrom('credentials').where('id', '=', old.id).execute();
+    const old = await this.ctx.db.deleteFrom('credentials').where('principal_id', '=', principalId).where('label', '=', label).returning('id').executeTakeFirst();
     return old?.id;
   }
 }
@@ -137,6 +134,9 @@ export class SqlGrantIndex implements GrantIndex {
 
   async replace(principalId: string, grants: readonly GrantRecord[]): Promise<void> {
     await this.ctx.transaction(async (trx) => {
+      // PostgreSQL: the principal's row lock serialises replaces of its grants (the last one wins,
+      // as on SQLite) instead of two deletes missing each other's inserts and colliding on the key.
+      if (this.ctx.dialect === 'postgres') await trx.selectFrom('principals').select('id').where('id', '=', principalId).forUpdate().execute();
       await trx.deleteFrom('grants').where('principal_id', '=', principalId).execute();
       const unique = [...new Map(grants.map((g) => [`${g.pattern}\u0000${g.permission}`, g])).values()];
       if (unique.length > 0) {

@@ -9,7 +9,7 @@ import { sql, type Selectable } from 'kysely';
 import type { EnqueueResult, ReconcileStats, SyncImageStatus, SyncIndex, SyncRuleRecord, SyncWorkItem } from '../sync-store.js';
 import type { SyncQueueTable, SyncRulesTable, SyncImagesTable } from '../schema.js';
 import type { SyncRule, SyncRuleSpec } from '../../sync/rule.js';
-import type { Db, SqlContext } from './context.js';
+import { storableText, type Db, type SqlContext } from './context.js';
 
 type EnqueueInput = Parameters<SyncIndex['enqueue']>[0];
 
@@ -209,7 +209,7 @@ export class SqlSyncIndex implements SyncIndex {
         reconcile_claimed_by: null,
         reconcile_claimed_until: null,
         last_reconcile_at: outcome.at,
-        last_reconcile_error: outcome.error,
+        last_reconcile_error: storableText(outcome.error),
         last_reconcile_stats: JSON.stringify(outcome.stats),
         next_reconcile_at: outcome.nextReconcileAt,
         backfilled_at: outcome.backfilled ? eb.fn.coalesce('backfilled_at', eb.val(outcome.at)) : eb.ref('backfilled_at'),
@@ -225,7 +225,7 @@ export class SqlSyncIndex implements SyncIndex {
       .updateTable('sync_rules')
       .set({
         ...(outcome.syncedAt !== undefined ? { last_sync_at: outcome.syncedAt } : {}),
-        ...(outcome.error !== undefined ? { last_error: outcome.error, last_error_at: outcome.at } : {}),
+        ...(outcome.error !== undefined ? { last_error: storableText(outcome.error), last_error_at: outcome.at } : {}),
       })
       .where('id', '=', id)
       .execute();
@@ -326,7 +326,7 @@ export class SqlSyncIndex implements SyncIndex {
   async deferItem(item: SyncWorkItem, owner: string, notBefore: number, note: string): Promise<void> {
     await this.ctx.db
       .updateTable('sync_queue')
-      .set({ claimed_by: null, claimed_until: null, not_before: notBefore, last_error: note })
+      .set({ claimed_by: null, claimed_until: null, not_before: notBefore, last_error: storableText(note) })
       .where('rule_id', '=', item.ruleId)
       .where('repository', '=', item.repository)
       .where('tag', '=', item.tag)
@@ -337,7 +337,7 @@ export class SqlSyncIndex implements SyncIndex {
   async retryItem(item: SyncWorkItem, owner: string, notBefore: number, error: string): Promise<void> {
     await this.ctx.db
       .updateTable('sync_queue')
-      .set((eb) => ({ claimed_by: null, claimed_until: null, not_before: notBefore, last_error: error, attempts: eb('attempts', '+', 1) }))
+      .set((eb) => ({ claimed_by: null, claimed_until: null, not_before: notBefore, last_error: storableText(error), attempts: eb('attempts', '+', 1) }))
       .where('rule_id', '=', item.ruleId)
       .where('repository', '=', item.repository)
       .where('tag', '=', item.tag)
@@ -375,7 +375,7 @@ export class SqlSyncIndex implements SyncIndex {
       ...(status.digest !== undefined ? { digest: status.digest } : {}),
       ...(status.lastCheckedAt !== undefined ? { last_checked_at: status.lastCheckedAt } : {}),
       ...(status.lastSyncAt !== undefined ? { last_sync_at: status.lastSyncAt } : {}),
-      ...(status.lastError !== undefined ? { last_error: status.lastError } : {}),
+      ...(status.lastError !== undefined ? { last_error: storableText(status.lastError) } : {}),
       ...(status.lastErrorAt !== undefined ? { last_error_at: status.lastErrorAt } : {}),
     };
     await this.ctx.transaction(async (trx) => {

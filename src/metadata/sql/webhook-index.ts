@@ -3,7 +3,7 @@ import type { Selectable } from 'kysely';
 import type { EventAction } from '../../events/payload.js';
 import type { WebhookFormat, WebhookIndex, WebhookRecord } from '../event-store.js';
 import type { WebhooksTable } from '../schema.js';
-import type { SqlContext } from './context.js';
+import { isUniqueViolation, type SqlContext } from './context.js';
 
 export function toWebhookRecord(row: Selectable<WebhooksTable>): WebhookRecord {
   return {
@@ -69,13 +69,19 @@ export class SqlWebhookIndex implements WebhookIndex {
   }
 
   async update(record: WebhookRecord): Promise<boolean> {
-    return this.ctx.transaction(async (trx) => {
-      const clash = await trx.selectFrom('webhooks').select('id').where('name', '=', record.name).where('id', '!=', record.id).executeTakeFirst();
-      if (clash) return false;
-      const { id: _id, created_at: _created, ...fields } = toRow(record);
-      await trx.updateTable('webhooks').set(fields).where('id', '=', record.id).execute();
-      return true;
-    });
+    try {
+      return await this.ctx.transaction(async (trx) => {
+        const clash = await trx.selectFrom('webhooks').select('id').where('name', '=', record.name).where('id', '!=', record.id).executeTakeFirst();
+        if (clash) return false;
+        const { id: _id, created_at: _created, ...fields } = toRow(record);
+        await trx.updateTable('webhooks').set(fields).where('id', '=', record.id).execute();
+        return true;
+      });
+    } catch (err) {
+      // Another replica took the name between the check and the update (PostgreSQL): same answer.
+      if (isUniqueViolation(err)) return false;
+      throw err;
+    }
   }
 
   async delete(id: string): Promise<boolean> {
