@@ -71,7 +71,7 @@ interface CopyRange {
 }
 
 /** Each source as one or more ranges of at most 5 GiB (equal shares, so none is tiny). */
-function copyRanges(sources: readonly Piece[]): CopyRange[] {
+export function copyRanges(sources: readonly Piece[]): CopyRange[] {
   const ranges: CopyRange[] = [];
   for (const source of sources) {
     const count = Math.ceil(source.size / maxCopyBytes);

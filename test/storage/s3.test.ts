@@ -12,6 +12,8 @@ import { describe, it } from 'node:test';
 import { HeadObjectCommand, ListMultipartUploadsCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { runDriverSuite } from '../../src/storage/driver-suite.js';
 import { S3Driver, type S3Settings } from '../../src/storage/s3.js';
+import { copyRanges } from '../../src/storage/s3-assemble.js';
+import { partSizeFor } from '../../src/storage/s3-upload.js';
 import { ensureBucket, s3Service, s3TestClient } from '../support/s3.js';
 
 const MiB = 1024 * 1024;
@@ -72,6 +74,28 @@ async function keysIn(bucket: string): Promise<string[]> {
 }
 
 runDriverSuite('s3', async () => (await freshDriver()).driver);
+
+describe('storage driver: s3 arithmetic', () => {
+  it('grows the part size every 1,000 parts, so 10,000 parts hold 55,000 base parts', () => {
+    assert.equal(partSizeFor(1, 16 * MiB), 16 * MiB);
+    assert.equal(partSizeFor(1000, 16 * MiB), 16 * MiB);
+    assert.equal(partSizeFor(1001, 16 * MiB), 32 * MiB);
+    let total = 0;
+    for (let part = 1; part <= 10_000; part++) total += partSizeFor(part, MiB);
+    assert.equal(total, 55_000 * MiB);
+  });
+
+  it('splits sources over 5 GiB into contiguous part copies of at most 5 GiB', () => {
+    const GiB = 1024 * MiB;
+    const ranges = copyRanges([{ key: 'a', size: 12 * GiB + 1 }, { key: 'b', size: 7 * MiB }]);
+    assert.deepEqual(ranges.map((r) => r.key), ['a', 'a', 'a', 'b']);
+    for (const range of ranges) assert.ok(range.end - range.start + 1 <= 5 * GiB && range.end - range.start + 1 >= 5 * MiB);
+    const ofA = ranges.filter((r) => r.key === 'a');
+    assert.equal(ofA[0]?.start, 0);
+    assert.equal(ofA.at(-1)?.end, 12 * GiB);
+    for (let i = 1; i < ofA.length; i++) assert.equal(ofA[i]?.start, (ofA[i - 1]?.end ?? 0) + 1);
+  });
+});
 
 describe('storage driver: s3 specifics', () => {
   it('appends as segments (sizes above and below 5 MiB), reads ranges across them, moves by part copies', async () => {
