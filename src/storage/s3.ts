@@ -165,7 +165,9 @@ export class S3Driver implements StorageDriver {
     const ours = (candidate: string) => candidate === key || candidate.startsWith(key + '/') || candidate.startsWith(this.segmentsPrefix(key));
     let token: string | undefined;
     do {
-      const page = await this.send(`list ${path}`, () => this.client.send(new ListObjectsV2Command({ Bucket: this.settings.bucket, Prefix: key, ContinuationToken: token })));
+      const page = await this.send(`list ${path}`, () =>
+        this.client.send(new ListObjectsV2Command({ Bucket: this.settings.bucket, Prefix: key, ContinuationToken: token })),
+      );
       await this.deleteKeys((page.Contents ?? []).flatMap((object) => (object.Key && ours(object.Key) ? [object.Key] : [])), path);
       token = page.IsTruncated ? page.NextContinuationToken : undefined;
     } while (token);
@@ -176,7 +178,8 @@ export class S3Driver implements StorageDriver {
     const names = new Set<string>();
     let token: string | undefined;
     do {
-      const page = await this.send(`list ${prefix}`, () => this.client.send(new ListObjectsV2Command({ Bucket: this.settings.bucket, Prefix: base, Delimiter: '/', ContinuationToken: token })),
+      const page = await this.send(`list ${prefix}`, () =>
+        this.client.send(new ListObjectsV2Command({ Bucket: this.settings.bucket, Prefix: base, Delimiter: '/', ContinuationToken: token })),
       );
       for (const common of page.CommonPrefixes ?? []) {
         const name = (common.Prefix ?? '').slice(base.length, -1);
@@ -253,9 +256,7 @@ export class S3Driver implements StorageDriver {
   /** The segments of the appendable object at `key`, in order, with sizes. */
   private async segments(key: string): Promise<Piece[]> {
     const pieces: Piece[] = [];
-    await this.eachUnder(this.segmentsPrefix(key), (object) => {
-      pieces.push(object);
-    });
+    await this.eachUnder(this.segmentsPrefix(key), (object) => pieces.push(object));
     return pieces.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
   }
 
@@ -286,10 +287,13 @@ export class S3Driver implements StorageDriver {
     return Readable.from(concatenate(), { objectMode: false });
   }
 
-  private async eachUnder(prefix: string, visit: (object: Piece & { modifiedAt?: Date }) => void): Promise<void> {
+  /** Calls `visit` for every object whose key starts with `prefix`, page by page. */
+  private async eachUnder(prefix: string, visit: (object: Piece) => void): Promise<void> {
     let token: string | undefined;
     do {
-      const page = await this.send(`list ${prefix}`, () => this.client.send(new ListObjectsV2Command({ Bucket: this.settings.bucket, Prefix: prefix, ContinuationToken: token })));
+      const page = await this.send(`list ${prefix}`, () =>
+        this.client.send(new ListObjectsV2Command({ Bucket: this.settings.bucket, Prefix: prefix, ContinuationToken: token })),
+      );
       for (const object of page.Contents ?? []) {
         if (object.Key) visit({ key: object.Key, size: object.Size ?? 0, ...(object.LastModified ? { modifiedAt: object.LastModified } : {}) });
       }
