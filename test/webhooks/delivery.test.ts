@@ -88,10 +88,15 @@ describe('webhook deliveries', () => {
     });
 
     it('is listed in the subscription history with its attempt', async () => {
-      const list = await owner.get(`/webhooks/all/deliveries`);
-      assert.equal(list.status, 200);
-      const entry = list.body.deliveries.find((d: { eventId: string }) => d.eventId === delivery.json.id);
-      assert.ok(entry, JSON.stringify(list.body));
+      // The receiver has the POST before the dispatcher records the outcome (a network round trip
+      // later on PostgreSQL): wait for the record rather than assume it is already there.
+      const entry = await waitFor('the delivery to be recorded', async () => {
+        const list = await owner.get(`/webhooks/all/deliveries`);
+        assert.equal(list.status, 200);
+        const found = list.body.deliveries.find((d: { eventId: string }) => d.eventId === delivery.json.id);
+        assert.ok(found, JSON.stringify(list.body));
+        return found.status === 'pending' ? undefined : found;
+      });
       assert.equal(entry.status, 'delivered');
       assert.equal(entry.action, 'push');
       assert.equal(entry.repository, 'tripinsights/web');

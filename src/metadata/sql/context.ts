@@ -88,7 +88,7 @@ export async function missingDigests(
   digests: readonly string[],
   share = false,
 ): Promise<string[]> {
-  const unique = [...new Set(digests)].sort();
+  const unique = [...new Set(digests)];
   if (unique.length === 0 || repositoryId === undefined) return unique;
   const query = db
     .selectFrom(table)

@@ -164,7 +164,9 @@ export class SqlDeliveryIndex implements DeliveryIndex {
         })
         .execute();
       if (!held) return false;
-      await trx
+      // The lease condition again: on PostgreSQL another replica may have claimed the delivery
+      // (this lease having run out) between the read above and this write.
+      const updated = await trx
         .updateTable('deliveries')
         .set({
           status: next.status,
@@ -175,8 +177,10 @@ export class SqlDeliveryIndex implements DeliveryIndex {
           updated_at: now,
         })
         .where('id', '=', id)
-        .execute();
-      return true;
+        .where('claimed_by', '=', owner)
+        .where('cycle', '=', attempt.cycle)
+        .executeTakeFirst();
+      return Number(updated.numUpdatedRows) === 1;
     });
   }
 

@@ -94,14 +94,17 @@ interface Target {
   user: string;
 }
 
-/** Where the URL points, for messages; the password is never part of it. */
+/** Where the URL points, for messages (the password is never part of it); rejects a non-URL. */
 function describeTarget(url: string): Target {
-  let parsed: URL;
+  let parsed: URL | undefined;
   try {
     parsed = new URL(url);
   } catch {
-    // Not a URL (e.g. a key=value connection string): say nothing of it, it may hold a password.
-    return { host: 'the configured host', port: '', database: 'the configured database', user: 'the configured user' };
+    parsed = undefined;
+  }
+  if (!parsed || (parsed.protocol !== 'postgres:' && parsed.protocol !== 'postgresql:')) {
+    // Quote nothing of it: a key=value connection string may hold a password.
+    throw new Error('metadata.url must be a postgres:// URL (postgres://user@host:5432/database)');
   }
   const database = decodeURIComponent(parsed.pathname.replace(/^\//, ''));
   const user = decodeURIComponent(parsed.username) || process.env['PGUSER'] || 'the current OS user';
