@@ -78,13 +78,24 @@ async function startCluster(): Promise<string> {
   };
   const dir = field('DIR');
   const url = field('URL');
-  // 'exit' handlers must be synchronous; the test runner ends each file's process normally.
-  process.once('exit', () => {
+  // 'exit' handlers must be synchronous. A test process ends normally, or by SIGINT/SIGTERM (the
+  // runner's timeout, ^C): then stop the cluster too, or its server would outlive the tests.
+  let stopped = false;
+  const stop = () => {
+    if (stopped) return;
+    stopped = true;
     try {
       execFileSync('bash', [join(scripts, 'stop.sh'), dir], { stdio: 'ignore' });
     } catch {
-      // Best effort: a leftover cluster in $TMPDIR is harmless and stop.sh reports nothing useful here.
+      // Best effort: nothing useful to report from a process on its way out.
     }
-  });
+  };
+  process.once('exit', stop);
+  for (const [signal, code] of [['SIGINT', 130], ['SIGTERM', 143]] as const) {
+    process.once(signal, () => {
+      stop();
+      process.exit(code);
+    });
+  }
   return url;
 }
