@@ -8,19 +8,25 @@ import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { once } from 'node:events';
 import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { describe, it } from 'node:test';
+import { after, describe, it } from 'node:test';
 import { HeadObjectCommand, ListMultipartUploadsCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { runDriverSuite } from '../../src/storage/driver-suite.js';
 import { S3Driver, type S3Settings } from '../../src/storage/s3.js';
 import { copyRanges } from '../../src/storage/s3-assemble.js';
 import { partSizeFor } from '../../src/storage/s3-upload.js';
-import { ensureBucket, s3Service, s3TestClient } from '../support/s3.js';
+import { ensureBucket, removeBucket, s3Service, s3TestClient } from '../support/s3.js';
 
 const MiB = 1024 * 1024;
+
+const buckets: string[] = [];
+after(async () => {
+  for (const bucket of buckets) await removeBucket(bucket);
+});
 
 async function freshBucket(): Promise<string> {
   const bucket = `berth-driver-${randomUUID()}`;
   await ensureBucket(bucket);
+  buckets.push(bucket);
   return bucket;
 }
 

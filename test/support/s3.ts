@@ -12,7 +12,16 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { CreateBucketCommand, GetObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
+import {
+  AbortMultipartUploadCommand,
+  CreateBucketCommand,
+  DeleteBucketCommand,
+  DeleteObjectsCommand,
+  GetObjectCommand,
+  ListMultipartUploadsCommand,
+  ListObjectsV2Command,
+  S3Client,
+} from '@aws-sdk/client-s3';
 import type { ConfigInput } from '../../src/config/schema.js';
 
 export interface S3Service {
@@ -148,6 +157,28 @@ export async function objectContent(key: string, objectKey: string): Promise<Buf
   try {
     const result = await client.send(new GetObjectCommand({ Bucket: bucketFor(key), Key: objectKey }));
     return Buffer.from(await (result.Body as { transformToByteArray(): Promise<Uint8Array> }).transformToByteArray());
+  } finally {
+    client.destroy();
+  }
+}
+
+/** Empties and deletes a bucket (for tests' own throwaway buckets on a long-lived service). */
+export async function removeBucket(bucket: string): Promise<void> {
+  const client = await s3TestClient();
+  try {
+    for (;;) {
+      const page = await client.send(new ListObjectsV2Command({ Bucket: bucket }));
+      const keys = (page.Contents ?? []).flatMap((object) => (object.Key ? [{ Key: object.Key }] : []));
+      if (keys.length === 0) break;
+      await client.send(new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: keys, Quiet: true } }));
+    }
+    const uploads = await client.send(new ListMultipartUploadsCommand({ Bucket: bucket }));
+    for (const upload of uploads.Uploads ?? []) {
+      await client.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: upload.Key, UploadId: upload.UploadId }));
+    }
+    await client.send(new DeleteBucketCommand({ Bucket: bucket }));
+  } catch (err) {
+    if ((err as { name?: string }).name !== 'NoSuchBucket') throw err;
   } finally {
     client.destroy();
   }
