@@ -10,6 +10,8 @@
 #   ACCESS_KEY=<key id>
 #   SECRET_KEY=<secret>
 # Env: MEMSTORE_BYTES (RAM for object data; default 4 GiB, allocated lazily).
+#      OWNER_PID: stop the service by itself once that process is gone (a test process that was
+#      killed before it could run stop.sh).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 MEMSTORE_BYTES=${MEMSTORE_BYTES:-4294967296}
@@ -111,6 +113,12 @@ CONF
 for try in 1 2 3; do
   dir=$(mktemp -d "${TMPDIR:-/tmp}/berth-s3.XXXXXX")
   if attempt "$dir"; then
+    if [ -n "${OWNER_PID:-}" ]; then
+      # Detached, with no inherited stdio, so whoever reads our output is not kept waiting.
+      setsid bash -c 'while kill -0 "$1" 2>/dev/null && [ -d "$3" ]; do sleep 2; done; bash "$2" "$3"' \
+        watchdog "$OWNER_PID" "$here/stop.sh" "$dir" </dev/null >/dev/null 2>&1 &
+      echo $! >"$dir/run/watchdog"
+    fi
     echo "DIR=$dir"
     echo "ENDPOINT=$ENDPOINT"
     echo "ACCESS_KEY=$ACCESS_KEY"

@@ -48,7 +48,10 @@ async function locate(): Promise<S3Service> {
   const accessKeyId = process.env['BERTH_TEST_S3_ACCESS_KEY'];
   const secretAccessKey = process.env['BERTH_TEST_S3_SECRET_KEY'];
   if (endpoint && accessKeyId && secretAccessKey) return { endpoint, region, accessKeyId, secretAccessKey, secretAccessKeyFile: secretFile(secretAccessKey) };
-  const { stdout } = await promisify(execFile)('bash', [join(repoRoot, 'scripts', 's3', 'start.sh')], { maxBuffer: 1024 * 1024 });
+  const { stdout } = await promisify(execFile)('bash', [join(repoRoot, 'scripts', 's3', 'start.sh')], {
+    maxBuffer: 1024 * 1024,
+    env: { ...process.env, OWNER_PID: String(process.pid) }, // stops itself should we be killed
+  });
   const values = Object.fromEntries(
     stdout
       .split('\n')
