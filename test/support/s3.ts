@@ -11,6 +11,7 @@ import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import {
   AbortMultipartUploadCommand,
@@ -33,7 +34,7 @@ export interface S3Service {
   secretAccessKeyFile: string;
 }
 
-const repoRoot = join(import.meta.dirname, '..', '..');
+const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
 const region = 'us-east-1';
 let service: Promise<S3Service> | undefined;
 
