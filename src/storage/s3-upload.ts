@@ -46,7 +46,8 @@ export function partSizeFor(partNumber: number, baseSize: number): number {
 export class ObjectUploadStream extends Writable {
   private pending: Buffer[] = [];
   private pendingBytes = 0;
-  private uploadId: string | undefined;
+  /** The multipart upload's id, once the first full part asked for one. */
+  private creation: Promise<string> | undefined;
   private nextPart = 1;
   private readonly done: CompletedPart[] = [];
   private readonly inFlight = new Set<Promise<void>>();
@@ -75,19 +76,19 @@ export class ObjectUploadStream extends Writable {
   }
 
   override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
-    if (this.completed || this.uploadId === undefined) {
+    const creation = this.creation;
+    if (this.completed || creation === undefined) {
       callback(error);
       return;
     }
-    const uploadId = this.uploadId;
-    this.uploadId = undefined;
-    // Parts still being sent may land after the abort; S3 discards them with the upload (and a
-    // second abort after they settle makes sure of it).
-    const abort = () =>
-      this.target.client.send(new AbortMultipartUploadCommand({ Bucket: this.target.bucket, Key: this.target.key, UploadId: uploadId }));
+    // Let the parts on the wire settle first, so the abort is the last word on the upload (S3
+    // would otherwise keep a part that landed after it). Only then is the stream 'close'd.
+    const abort = async () => {
+      const uploadId = await creation;
+      while (this.inFlight.size > 0) await Promise.allSettled([...this.inFlight]);
+      await this.target.client.send(new AbortMultipartUploadCommand({ Bucket: this.target.bucket, Key: this.target.key, UploadId: uploadId }));
+    };
     abort()
-      .then(() => Promise.allSettled([...this.inFlight]))
-      .then(() => (this.inFlight.size > 0 ? abort() : undefined))
       .catch(() => undefined) // the upload is gone either way, or S3's lifecycle rules reap it
       .finally(() => callback(error));
   }
@@ -96,6 +97,7 @@ export class ObjectUploadStream extends Writable {
   private async flushFullParts(): Promise<void> {
     while (this.pendingBytes >= partSizeFor(this.nextPart, this.partSize)) {
       if (this.failure) throw this.failure;
+      if (this.destroyed) return;
       const size = partSizeFor(this.nextPart, this.partSize);
       const all = this.pending.length === 1 ? (this.pending[0] as Buffer) : Buffer.concat(this.pending, this.pendingBytes);
       this.pending = all.length > size ? [all.subarray(size)] : [];
@@ -106,14 +108,13 @@ export class ObjectUploadStream extends Writable {
   }
 
   private async sendPart(body: Buffer): Promise<void> {
-    if (this.uploadId === undefined) {
-      const created = await this.target.client.send(new CreateMultipartUploadCommand({ Bucket: this.target.bucket, Key: this.target.key }));
-      if (!created.UploadId) throw new Error(`S3 did not return an upload id for ${this.target.key}`);
-      this.uploadId = created.UploadId;
-    }
     if (this.nextPart > maxParts) throw new Error(`object ${this.target.key} needs more than ${maxParts} parts; raise storage.s3.partSizeBytes`);
     const partNumber = this.nextPart++;
-    const uploadId = this.uploadId;
+    this.creation ??= this.target.client.send(new CreateMultipartUploadCommand({ Bucket: this.target.bucket, Key: this.target.key })).then((created) => {
+      if (!created.UploadId) throw new Error(`S3 did not return an upload id for ${this.target.key}`);
+      return created.UploadId;
+    });
+    const uploadId = await this.creation;
     const sending = this.target.client
       .send(new UploadPartCommand({ Bucket: this.target.bucket, Key: this.target.key, UploadId: uploadId, PartNumber: partNumber, Body: body, ContentLength: body.length }))
       .then((result) => {
@@ -131,7 +132,7 @@ export class ObjectUploadStream extends Writable {
     const rest = Buffer.concat(this.pending, this.pendingBytes);
     this.pending = [];
     this.pendingBytes = 0;
-    if (this.uploadId === undefined) {
+    if (this.creation === undefined) {
       await this.target.client.send(new PutObjectCommand({ Bucket: this.target.bucket, Key: this.target.key, Body: rest, ContentLength: rest.length }));
     } else {
       if (rest.length > 0) await this.sendPart(rest);
@@ -140,7 +141,7 @@ export class ObjectUploadStream extends Writable {
       const parts = [...this.done].sort((a, b) => (a.PartNumber ?? 0) - (b.PartNumber ?? 0));
       // The response's ETag may be empty on some services (Ceph RGW); nothing here relies on it.
       await this.target.client.send(
-        new CompleteMultipartUploadCommand({ Bucket: this.target.bucket, Key: this.target.key, UploadId: this.uploadId, MultipartUpload: { Parts: parts } }),
+        new CompleteMultipartUploadCommand({ Bucket: this.target.bucket, Key: this.target.key, UploadId: await this.creation, MultipartUpload: { Parts: parts } }),
       );
     }
     this.completed = true;
