@@ -1,15 +1,16 @@
 /**
  * Webhook deliveries and their attempts in SQL (see metadata/event-store.ts).
  *
- * Leasing is a compare-and-set per row (`UPDATE … WHERE id = ? AND <still claimable>`) rather than
- * `SELECT … FOR UPDATE SKIP LOCKED`, so the same statements work on SQLite and PostgreSQL: two
- * processes may both see a row as claimable, but only one update changes it.
+ * Leasing is a compare-and-set per row (`UPDATE … WHERE id = ? AND <still claimable>`), so two
+ * processes may both see a row as claimable but only one update changes it, in either dialect. On
+ * PostgreSQL the candidates are also selected `FOR UPDATE SKIP LOCKED` in the claim's transaction,
+ * which spreads concurrent claims over different rows (throughput, not correctness).
  */
 import { sql, type ExpressionBuilder, type Selectable } from 'kysely';
 import type { EventAction } from '../../events/payload.js';
 import type { AttemptRecord, ClaimedDelivery, DeliveryIndex, DeliveryRecord, DeliveryStatus } from '../event-store.js';
 import type { DeliveryAttemptsTable, Schema } from '../schema.js';
-import { storableText, type SqlContext } from './context.js';
+import { storableText, type Db, type SqlContext } from './context.js';
 import { toWebhookRecord } from './webhook-index.js';
 
 type Joined = ExpressionBuilder<Schema & { d: Schema['deliveries']; e: Schema['events']; w: Schema['webhooks'] }, 'd' | 'e' | 'w'>;
@@ -92,9 +93,9 @@ export class SqlDeliveryIndex implements DeliveryIndex {
     }));
   }
 
-  async claimDue(owner: string, now: number, leaseUntil: number, limit: number): Promise<ClaimedDelivery[]> {
-    if (limit <= 0) return [];
-    const candidates = await this.ctx.db
+  /** Leases up to `limit` due deliveries to `owner`; each update re-checks, so only one claimer wins a row. */
+  private async claimIds(db: Db, owner: string, now: number, leaseUntil: number, limit: number, skipLocked: boolean): Promise<string[]> {
+    const query = db
       .selectFrom('deliveries as d')
       .innerJoin('webhooks as w', 'w.id', 'd.subscription_id')
       .innerJoin('events as e', 'e.id', 'd.event_id')
@@ -104,11 +105,11 @@ export class SqlDeliveryIndex implements DeliveryIndex {
       .where((eb) => eb.or([eb('d.claimed_until', 'is', null), eb('d.claimed_until', '<=', now)]))
       .where(deliverable)
       .orderBy('d.next_attempt_at')
-      .limit(limit)
-      .execute();
+      .limit(limit);
+    const candidates = await (skipLocked ? query.forUpdate('d').skipLocked() : query).execute();
     const claimed: string[] = [];
     for (const { id } of candidates) {
-      const result = await this.ctx.db
+      const result = await db
         .updateTable('deliveries')
         .set({ claimed_by: owner, claimed_until: leaseUntil })
         .where('id', '=', id)
@@ -117,6 +118,17 @@ export class SqlDeliveryIndex implements DeliveryIndex {
         .executeTakeFirst();
       if (Number(result.numUpdatedRows) === 1) claimed.push(id);
     }
+    return claimed;
+  }
+
+  async claimDue(owner: string, now: number, leaseUntil: number, limit: number): Promise<ClaimedDelivery[]> {
+    if (limit <= 0) return [];
+    // PostgreSQL: the candidates are locked SKIP LOCKED until the claim commits, so replicas
+    // claiming at once take different deliveries instead of racing for the same first few.
+    const claimed =
+      this.ctx.dialect === 'postgres'
+        ? await this.ctx.transaction((trx) => this.claimIds(trx, owner, now, leaseUntil, limit, true))
+        : await this.claimIds(this.ctx.db, owner, now, leaseUntil, limit, false);
     if (claimed.length === 0) return [];
     const deliveries = await this.withLastAttempts(await this.selectDeliveries().where('d.id', 'in', claimed).execute());
     const extra = await this.ctx.db

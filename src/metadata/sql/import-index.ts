@@ -12,7 +12,7 @@ import type {
   StoredCredentials,
 } from '../import-store.js';
 import type { ImportJobsTable } from '../schema.js';
-import { storableText, type SqlContext } from './context.js';
+import { storableText, type Db, type SqlContext } from './context.js';
 
 type Row = Selectable<ImportJobsTable>;
 
@@ -87,7 +87,14 @@ export class SqlImportJobIndex implements ImportJobIndex {
 
   async claim(worker: string, now: number, leaseMs: number, limit: number): Promise<ClaimedImportJob[]> {
     if (limit <= 0) return [];
-    const runnable = this.ctx.db
+    // PostgreSQL: the candidates are locked SKIP LOCKED until the claim commits, so workers on
+    // several replicas take different jobs instead of racing for the same first few.
+    if (this.ctx.dialect === 'postgres') return this.ctx.transaction((trx) => this.claimIn(trx, worker, now, leaseMs, limit, true));
+    return this.claimIn(this.ctx.db, worker, now, leaseMs, limit, false);
+  }
+
+  private async claimIn(db: Db, worker: string, now: number, leaseMs: number, limit: number, skipLocked: boolean): Promise<ClaimedImportJob[]> {
+    const runnable = db
       .selectFrom('import_jobs')
       .select('id')
       .where((eb) =>
@@ -100,9 +107,9 @@ export class SqlImportJobIndex implements ImportJobIndex {
       .orderBy('id')
       .limit(limit);
     const claimed: ClaimedImportJob[] = [];
-    for (const { id } of await runnable.execute()) {
+    for (const { id } of await (skipLocked ? runnable.forUpdate().skipLocked() : runnable).execute()) {
       // The same condition again in the update: of two workers that both saw the row, one wins.
-      const result = await this.ctx.db
+      const result = await db
         .updateTable('import_jobs')
         .set((eb) => ({
           status: 'running',
@@ -121,7 +128,7 @@ export class SqlImportJobIndex implements ImportJobIndex {
         )
         .executeTakeFirst();
       if (Number(result.numUpdatedRows) !== 1) continue;
-      const row = await this.ctx.db.selectFrom('import_jobs').selectAll().where('id', '=', id).executeTakeFirst();
+      const row = await db.selectFrom('import_jobs').selectAll().where('id', '=', id).executeTakeFirst();
       if (!row || row.claimed_by !== worker) continue;
       claimed.push({ ...toRecord(row), credentials: json<StoredCredentials>(row.credentials) });
     }

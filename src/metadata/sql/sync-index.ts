@@ -2,8 +2,9 @@
  * The sync tables over Kysely (SQLite and PostgreSQL alike): rules, the lease-claimed work queue,
  * per-image status and delivery ids. Claims are conditional updates (`… WHERE claimed_until IS
  * NULL OR claimed_until < now`) whose row count says whether this process won, so they are safe
- * across replicas in either dialect; inserts that may race use `ON CONFLICT DO NOTHING` and fall
- * back to an update.
+ * across replicas in either dialect (on PostgreSQL queue candidates are also selected SKIP LOCKED,
+ * to spread concurrent claims); inserts that may race use `ON CONFLICT DO NOTHING` and fall back
+ * to an update.
  */
 import { sql, type Selectable } from 'kysely';
 import type { EnqueueResult, ReconcileStats, SyncImageStatus, SyncIndex, SyncRuleRecord, SyncWorkItem } from '../sync-store.js';
@@ -249,7 +250,14 @@ export class SqlSyncIndex implements SyncIndex {
 
   async claimItems(owner: string, limit: number, now: number, leaseUntil: number): Promise<SyncWorkItem[]> {
     if (limit <= 0) return [];
-    const candidates = await this.ctx.db
+    // PostgreSQL: the candidates are locked SKIP LOCKED until the claim commits, so workers on
+    // several replicas take different items instead of racing for the same first few.
+    if (this.ctx.dialect === 'postgres') return this.ctx.transaction((trx) => this.claimItemsIn(trx, owner, limit, now, leaseUntil, true));
+    return this.claimItemsIn(this.ctx.db, owner, limit, now, leaseUntil, false);
+  }
+
+  private async claimItemsIn(db: Db, owner: string, limit: number, now: number, leaseUntil: number, skipLocked: boolean): Promise<SyncWorkItem[]> {
+    const query = db
       .selectFrom('sync_queue')
       .innerJoin('sync_rules', 'sync_rules.id', 'sync_queue.rule_id')
       .selectAll('sync_queue')
@@ -258,12 +266,12 @@ export class SqlSyncIndex implements SyncIndex {
       .where((eb) => eb.or([eb('sync_queue.claimed_until', 'is', null), eb('sync_queue.claimed_until', '<', now)]))
       .orderBy('sync_queue.not_before')
       .orderBy('sync_queue.enqueued_at')
-      .limit(limit * 2)
-      .execute();
+      .limit(limit * 2);
+    const candidates = await (skipLocked ? query.forUpdate('sync_queue').skipLocked() : query).execute();
     const claimed: SyncWorkItem[] = [];
     for (const row of candidates) {
       if (claimed.length >= limit) break;
-      const result = await this.ctx.db
+      const result = await db
         .updateTable('sync_queue')
         .set({ claimed_by: owner, claimed_until: leaseUntil })
         .where('rule_id', '=', row.rule_id)
@@ -273,7 +281,7 @@ export class SqlSyncIndex implements SyncIndex {
         .executeTakeFirst();
       if (Number(result.numUpdatedRows) !== 1) continue;
       // Re-read: a notification may have bumped the version between the select and the claim.
-      const fresh = await this.itemRow(this.ctx.db, row);
+      const fresh = await this.itemRow(db, row);
       if (fresh) claimed.push(toItem(fresh));
     }
     return claimed;
