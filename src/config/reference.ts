@@ -23,6 +23,9 @@ function unwrap(schema: z.ZodTypeAny): { inner: z.ZodTypeAny; fallback: unknown;
     } else if (inner instanceof z.ZodOptional) {
       optional = true;
       inner = inner._def.innerType;
+    } else if (inner instanceof z.ZodEffects) {
+      // A section with a cross-field `.refine` check: document the object inside.
+      inner = inner._def.schema;
     } else return { inner, fallback, optional };
   }
 }
@@ -64,7 +67,7 @@ export function configReference(): string {
     '<!-- Generated from src/config/schema.ts by `npm run docs:config`; do not edit by hand. -->',
     '',
     'Berth reads, in increasing precedence: built-in defaults, a YAML or JSON file (`--config FILE` or',
-    '`BERTH_CONFIG`), environment variables (`BERTH_ADDR`, `BERTH_DATA`, `BERTH_LOG_LEVEL`), and command-line',
+    '`BERTH_CONFIG`), environment variables (`BERTH_ADDR`, `BERTH_DATA`, `BERTH_LOG_LEVEL`, `BERTH_METADATA_URL`), and command-line',
     'flags. Unknown keys are an error, so a typo fails at start instead of being ignored. Sizes are bytes,',
     'durations milliseconds.',
     '',
