@@ -52,7 +52,11 @@ describe('sync triggered by CNCF Distribution notifications', () => {
     for (const manifest of image.digests) assert.equal(await headDigest(customer.url, token, 'upstream/team/app', manifest), manifest);
     const otherToken = await pullToken(customer.url, 'upstream/other/app');
     assert.equal(await headDigest(customer.url, otherToken, 'upstream/other/app', 'v1'), undefined);
-    const status = await imageStatus(api, 'upstream');
+    // The status is written just after the copy: wait for it rather than race it.
+    const status = await waitFor('the image status', async () => {
+      const rows = await imageStatus(api, 'upstream');
+      return rows.get('team/app:v1')?.copies === 1 ? rows : undefined;
+    });
     assert.equal(status.get('team/app:v1')?.digest, image.index.index.digest);
     assert.equal(status.has('other/app:v1'), false);
     // The one reconcile (the backfill at creation) found an empty source: the notification did the copy.

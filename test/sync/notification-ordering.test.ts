@@ -73,8 +73,12 @@ describe('sync notifications that arrive before the source has moved the tag', (
     await pushToVendor('early', first);
     const token = await pullToken(customer.url, `vendor/${repository}`);
     assert.equal(await waitFor('the image on the customer', () => headDigest(customer.url, token, `vendor/${repository}`, 'early')), digest);
-    const row = (await imageStatus(api, 'vendor')).get(`${repository}:early`);
-    assert.deepEqual([row.digest, row.copies, row.lastError], [digest, 1, null]);
+    // The status is written just after the copy: wait for it rather than race it.
+    const row = await waitFor('the image status', async () => {
+      const found = (await imageStatus(api, 'vendor')).get(`${repository}:early`);
+      return found?.copies === 1 ? found : undefined;
+    });
+    assert.deepEqual([row.digest, row.lastError], [digest, null]);
   });
 
   it('a moved tag announced before the source moves it ends at the new digest, not the old one', async () => {

@@ -125,9 +125,11 @@ describe('per-source limits: 429 + Retry-After, and per-image errors', () => {
     });
     assert.equal(created.status, 201, JSON.stringify(created.body));
 
-    const failed = await waitFor('the error in the image status', async () => {
+    // The image's status and the rule's are two writes: wait for both.
+    const failed = await waitFor('the error in the image status and the rule', async () => {
       const rows = await imageStatus(api, 'failing');
-      return rows.get('vendor/other:1.0')?.lastError ? rows : undefined;
+      const ruleState = (await api.get('/sync/rules/failing')).body.state;
+      return rows.get('vendor/other:1.0')?.lastError && ruleState.lastError ? rows : undefined;
     });
     const row = failed.get('vendor/other:1.0');
     assert.match(row.lastError, new RegExp(`blob ${layer} of .* does not exist on the source`));
