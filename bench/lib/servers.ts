@@ -39,6 +39,22 @@ export interface StartOptions {
   repoRoot: string;
   /** Extra node flags for Berth (e.g. --cpu-prof). */
   nodeFlags?: readonly string[];
+  /**
+   * Distribution only: YAML lines (indented two spaces, under `storage:`) that replace the
+   * filesystem driver block, e.g. an `s3:` block plus `redirect:` (bench/s3.ts).
+   */
+  distributionStorage?: readonly string[];
+  /** Environment changes for the server process (`undefined` removes a variable). */
+  env?: Readonly<Record<string, string | undefined>>;
+}
+
+function childEnv(base: NodeJS.ProcessEnv, changes: Readonly<Record<string, string | undefined>> | undefined): NodeJS.ProcessEnv {
+  const env = { ...base };
+  for (const [k, v] of Object.entries(changes ?? {})) {
+    if (v === undefined) delete env[k];
+    else env[k] = v;
+  }
+  return env;
 }
 
 async function waitForV2(url: string, deadlineMs: number): Promise<void> {
@@ -80,9 +96,10 @@ async function waitForListeningLine(logPath: string, fromByte: number, deadlineM
   throw new Error(`Berth did not print a "listening" line within ${deadlineMs} ms. Log tail:\n${tail}`);
 }
 
-function distributionConfig(port: number, root: string): string {
+export function distributionConfig(port: number, root: string, storage?: readonly string[]): string {
   // Mirrors Debian's /etc/docker/registry/config.yml minus htpasswd auth and the
-  // periodic storage health check; filesystem driver, in-memory blob descriptor cache.
+  // periodic storage health check; filesystem driver (unless `storage` gives another driver's
+  // block), in-memory blob descriptor cache.
   return [
     'version: 0.1',
     'log:',
@@ -92,8 +109,7 @@ function distributionConfig(port: number, root: string): string {
     'storage:',
     '  cache:',
     '    blobdescriptor: inmemory',
-    '  filesystem:',
-    `    rootdirectory: ${root}`,
+    ...(storage ?? ['  filesystem:', `    rootdirectory: ${root}`]),
     '  delete:',
     '    enabled: true',
     '  maintenance:',
@@ -117,8 +133,8 @@ export async function startServer(opts: StartOptions): Promise<Server> {
   let child: ChildProcess;
   if (opts.kind === 'distribution') {
     const cfg = join(opts.parent, `${opts.slug}-config.yml`);
-    await writeFile(cfg, distributionConfig(port, dataDir));
-    child = spawnDaemon('docker-registry', ['serve', cfg], fd);
+    await writeFile(cfg, distributionConfig(port, dataDir, opts.distributionStorage), { mode: 0o600 });
+    child = spawnDaemon('docker-registry', ['serve', cfg], fd, childEnv(process.env, opts.env));
   } else {
     const bin = join(opts.repoRoot, 'dist', 'bin', 'berth.js');
     // Distribution runs without auth, so Berth does too (its token auth is on by default).
@@ -126,7 +142,7 @@ export async function startServer(opts: StartOptions): Promise<Server> {
       process.execPath,
       [...(opts.nodeFlags ?? []), bin, 'serve', '--addr', `127.0.0.1:${port}`, '--data', dataDir],
       fd,
-      { ...process.env, BERTH_AUTH_ENABLED: 'false' },
+      childEnv({ ...process.env, BERTH_AUTH_ENABLED: 'false' }, opts.env),
     );
   }
   closeSync(fd);
