@@ -23,7 +23,7 @@ import { createHash, randomBytes, randomFillSync } from 'node:crypto';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { Agent, request as httpRequest } from 'node:http';
 import type { IncomingHttpHeaders } from 'node:http';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -333,6 +333,7 @@ async function main(): Promise<void> {
       runs[id]?.[side].push(v);
     };
     for (const side of ['berth', 'distribution'] as const) record('rss-start', side, await rssMiB(srv[side].pid));
+    const loadBefore = loadavg()[0] ?? 0;
 
     // Untimed warm-up: one small push and pull each (first connections, first bucket writes).
     for (const side of ['berth', 'distribution'] as const) {
@@ -494,6 +495,7 @@ async function main(): Promise<void> {
       command: `npm run bench${args.length > 0 ? ` -- ${args.join(' ')}` : ''}`,
       mode: quick ? 'quick' : 'full',
       machine: { cpu: mi.cpuModel, cores: mi.cores, memoryGiB: mi.memoryGiB, os: mi.os, kernel: mi.kernel, node: mi.node, berth: mi.berth, distribution: mi.distribution, skopeo: mi.skopeo, ceph },
+      loadBefore,
       config: cfg,
       rows,
       buckets: usage,

@@ -30,6 +30,8 @@ export interface S3Results {
   command: string;
   mode: 'full' | 'quick';
   machine: { cpu: string; cores: number; memoryGiB: number; os: string; kernel: string; node: string; berth: string; distribution: string; skopeo: string; ceph: string };
+  /** 1-minute load average just before the first measurement (anything else running shows here). */
+  loadBefore: number;
   config: {
     reps: number;
     largeBytes: number;
@@ -72,7 +74,8 @@ export function renderS3Section(res: S3Results): string {
   out.push('');
   out.push(
     `Machine: ${m.cpu}, ${m.cores} cores, ${m.memoryGiB} GiB, ${m.os} / Linux ${m.kernel}, Node.js ${m.node}, Berth ${m.berth}, ${m.distribution}, ${m.ceph}, ${m.skopeo}. ` +
-      `Both registries, the Ceph monitor, OSD and gateway, and the client run on the same ${m.cores} cores, so each side's numbers include its share of the gateway's CPU; both store into the same RGW (one bucket each), in the same run, taking turns going first.`,
+      `Both registries, the Ceph monitor, OSD and gateway, and the client run on the same ${m.cores} cores, so each side's numbers include its share of the gateway's CPU; both store into the same RGW (one bucket each), in the same run, taking turns going first. ` +
+      `Load average (1 min) just before the first measurement: ${fmtNum(res.loadBefore, 2)}.`,
   );
   out.push('');
   out.push('| Measurement | Unit | Berth | Distribution | Berth/Distribution |');
