@@ -221,6 +221,8 @@ const ROWS: Array<Omit<S3Row, 'runs' | 'value'>> = [
   { id: 'skopeo', title: `skopeo copy oci: → registry, config + ${cfg.skopeoLayers} × ${cfg.skopeoLayerBytes / MiB} MiB layers`, unit: 'MB/s', higherIsBetter: true },
   { id: 'rss-peak-push', title: `Peak RSS during the ${cfg.largeBytes / MiB} MiB pushes (monolithic and chunked)`, unit: 'MiB', higherIsBetter: false },
   { id: 'rss-peak-pull', title: `Peak RSS during the ${cfg.largeBytes / MiB} MiB pull`, unit: 'MiB', higherIsBetter: false },
+  { id: 'rss-growth-push', title: `RSS growth during the ${cfg.largeBytes / MiB} MiB pushes (peak − RSS just before)`, unit: 'MiB', higherIsBetter: false },
+  { id: 'rss-growth-pull', title: `RSS growth during the ${cfg.largeBytes / MiB} MiB pull (peak − RSS just before)`, unit: 'MiB', higherIsBetter: false },
   { id: 'rss-start', title: 'RSS after start, idle', unit: 'MiB', higherIsBetter: false },
   { id: 'rss-end', title: 'RSS after the last measurement', unit: 'MiB', higherIsBetter: false },
   { id: 'rss-idle', title: `RSS after a further ${cfg.idleSeconds} s idle`, unit: 'MiB', higherIsBetter: false },
@@ -371,7 +373,7 @@ async function main(): Promise<void> {
 
         // 1 + 2: large pushes, RSS sampled across both.
         const pushRss = new RssSampler(s.pid);
-        await pushRss.start();
+        const beforePush = (await pushRss.start()) / 1024;
         await step('monolithic push', async () => {
           const digest = freshLarge();
           const t = process.hrtime.bigint();
@@ -391,13 +393,15 @@ async function main(): Promise<void> {
           record('large-push-chunked', side, v);
           log(`s3: ${tag} chunked push ${v.toFixed(1)} MB/s`);
         });
-        record('rss-peak-push', side, (await pushRss.stop()) / 1024);
+        const peakPush = (await pushRss.stop()) / 1024;
+        record('rss-peak-push', side, peakPush);
+        record('rss-growth-push', side, peakPush - beforePush);
 
         // 3: large pull (of the monolithic blob), RSS sampled.
         if (monoDigest !== undefined) {
           const digest = monoDigest;
           const pullRss = new RssSampler(s.pid);
-          await pullRss.start();
+          const beforePull = (await pullRss.start()) / 1024;
           await step('large pull', async () => {
             const t = process.hrtime.bigint();
             await pullVerified(s.url, repo, digest, cfg.largeBytes);
@@ -405,7 +409,9 @@ async function main(): Promise<void> {
             record('large-pull', side, v);
             log(`s3: ${tag} pull ${v.toFixed(1)} MB/s`);
           });
-          record('rss-peak-pull', side, (await pullRss.stop()) / 1024);
+          const peakPull = (await pullRss.stop()) / 1024;
+          record('rss-peak-pull', side, peakPull);
+          record('rss-growth-pull', side, peakPull - beforePull);
         }
         if (chunkedDigest !== undefined) {
           const digest = chunkedDigest;

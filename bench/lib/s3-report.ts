@@ -99,7 +99,7 @@ export function renderS3Section(res: S3Results): string {
         'Pull = `GET` of the monolithically pushed blob, streamed through SHA-256 on the client. MB/s = 10^6 bytes / wall-clock seconds of the whole exchange. The chunked blob is also read back (untimed) and checked.',
       `- **Small blobs**: ${c.smallCount} distinct ${humanSize(c.smallBytes)} blobs, ${c.smallParallel} requests in flight over keep-alive connections; push = \`POST\` + \`PUT\` each, pull = \`GET\` each with the digest checked; blobs/s from the wall-clock time of all of them.`,
       `- **skopeo copy**: \`skopeo copy --preserve-digests --dest-tls-verify=false oci:<layout> docker://<registry>/…\` of a fresh image with a config and ${c.skopeoLayers} layers of ${humanSize(c.skopeoLayerBytes)}; wall-clock including process start; the manifest digest at the registry is checked afterwards.`,
-      '- **Memory**: resident set size of the registry process (tree) from `/proc`, sampled every 50 ms; the peak row is the median over repetitions of the highest sample during that push or pull. ' +
+      '- **Memory**: resident set size of the registry process (tree) from `/proc`, sampled every 50 ms; the peak row is the median over repetitions of the highest sample during that push or pull, the growth row the median of (that peak − the sample just before it started). ' +
         `Idle rows: right after start (before any request), right after the last measurement, and after a further ${c.idleSeconds} s with no requests.`,
       `- Median of ${c.reps} repetition${c.reps === 1 ? '' : 's'}, min–max in brackets. Every pulled byte is checked against its digest; a wrong answer is a failure, not a number.`,
     ].join('\n'),
