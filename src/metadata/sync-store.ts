@@ -102,8 +102,16 @@ export interface SyncIndex {
   claimDueRule(owner: string, now: number, leaseUntil: number): Promise<SyncRuleRecord | undefined>;
   /** Extends a reconcile lease (and records progress); false if the lease was lost. */
   renewRuleLease(id: string, owner: string, leaseUntil: number, stats: ReconcileStats): Promise<boolean>;
-  /** Ends a reconcile: records its outcome, releases the lease, schedules the next one; a clean one clears the rule's last error. */
-  finishReconcile(id: string, owner: string, outcome: { at: number; error: string | null; stats: ReconcileStats; nextReconcileAt: number | null; backfilled: boolean }): Promise<void>;
+  /**
+   * Ends a reconcile: records its outcome, releases the lease, schedules the next one. With
+   * `clearsRuleError` (the reconcile found every image here, so nothing of the rule is failing)
+   * the rule's last error is cleared too.
+   */
+  finishReconcile(
+    id: string,
+    owner: string,
+    outcome: { at: number; error: string | null; stats: ReconcileStats; nextReconcileAt: number | null; backfilled: boolean; clearsRuleError: boolean },
+  ): Promise<void>;
   /** Records a copy (`syncedAt`) or a failure (`error`, at `at`) on the rule. */
   recordRuleOutcome(id: string, outcome: { syncedAt?: number; error?: string; at: number }): Promise<void>;
 

@@ -159,6 +159,8 @@ export class SyncWorker {
     heartbeat.unref();
     let failure: string | null = null;
     let firstImageError: string | undefined;
+    /** Every selected tag was already here at the source's digest (so no image of the rule is failing). */
+    let allInSync = true;
     this.logger.info({ rule: rule.name, backfill: rule.state.backfilledAt === null }, 'sync reconcile started');
     try {
       const remote = await this.sources.get(rule);
@@ -180,7 +182,9 @@ export class SyncWorker {
           signal.throwIfAborted();
           stats.tags++;
           try {
-            if (await this.check(rule, remote, repository, tag, signal)) stats.queued++;
+            const found = await this.check(rule, remote, repository, tag, signal);
+            if (found !== 'in-sync') allInSync = false;
+            if (found === 'queued') stats.queued++;
           } catch (err) {
             if (signal.aborted) throw err;
             stats.errors++;
@@ -200,6 +204,7 @@ export class SyncWorker {
           stats,
           nextReconcileAt: this.now(),
           backfilled: false,
+          clearsRuleError: false,
         }).catch(() => undefined);
         return;
       }
@@ -217,6 +222,8 @@ export class SyncWorker {
       nextReconcileAt: interval === undefined ? null : at + interval,
       // Complete only if every selected tag was listed and checked: then everything is queued or here.
       backfilled: error === null,
+      // A clean reconcile with copies still pending (or failing) leaves their error on the rule.
+      clearsRuleError: error === null && allInSync,
     });
     if (error) await this.store.recordRuleOutcome(rule.id, { error, at });
     this.logger.info({ rule: rule.name, ...stats, error }, 'sync reconcile finished');
@@ -254,20 +261,24 @@ export class SyncWorker {
     return [...new Set([...catalog.filter((name) => repositorySelected(rule.repositories, name)), ...literal, ...known])].sort();
   }
 
-  /** HEADs one tag; queues it when this registry's copy differs. True if it was queued. */
-  private async check(rule: SyncRule, remote: RemoteRegistry, repository: string, tag: string, signal: AbortSignal): Promise<boolean> {
+  /**
+   * HEADs one tag; queues it when this registry's copy differs. `in-sync`: here at the source's
+   * digest; `queued`: newly queued (or with new information); `pending`: already queued as is.
+   */
+  private async check(rule: SyncRule, remote: RemoteRegistry, repository: string, tag: string, signal: AbortSignal): Promise<'in-sync' | 'queued' | 'pending'> {
     const source = await remote.resolve(repository, tag, signal);
-    if (!source) return false; // deleted between the listing and the HEAD
+    if (!source) return 'in-sync'; // deleted between the listing and the HEAD: nothing to copy
     const local = await this.registry.context.metadata.manifests.getByTag(destinationOf(rule, repository), tag);
     const now = this.now();
     if (local?.digest === source.digest) {
       await this.store.recordImage({ ruleId: rule.id, repository, tag, sourceDigest: source.digest, digest: local.digest, lastCheckedAt: now, lastError: null, lastErrorAt: null });
-      return false;
+      return 'in-sync';
     }
     await this.store.recordImage({ ruleId: rule.id, repository, tag, sourceDigest: source.digest, lastCheckedAt: now });
     const queued = await this.store.enqueue({ ruleId: rule.id, repository, tag, digest: source.digest, reason: 'reconcile' }, now);
-    if (queued !== 'unchanged') this.nudge();
-    return queued !== 'unchanged';
+    if (queued === 'unchanged') return 'pending';
+    this.nudge();
+    return 'queued';
   }
 
   /** One queued image: HEAD the source, compare with this registry, copy if they differ. */

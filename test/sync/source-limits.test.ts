@@ -152,5 +152,8 @@ describe('per-source limits: 429 + Retry-After, and per-image errors', () => {
     });
     assert.equal(healed.get('vendor/other:1.0').digest, other.index.index.digest);
     assert.equal(await headDigest(customer.url, token, 'failing/vendor/other', '1.0'), other.index.index.digest);
+    // The rule's error stays while an image fails (reconciles meanwhile were clean but found work
+    // pending), and goes with the first reconcile that finds every image here.
+    await waitFor('the rule\'s error to clear', async () => ((await api.get('/sync/rules/failing')).body.state.lastError === null ? true : undefined));
   });
 });

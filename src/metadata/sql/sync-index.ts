@@ -202,7 +202,7 @@ export class SqlSyncIndex implements SyncIndex {
   async finishReconcile(
     id: string,
     owner: string,
-    outcome: { at: number; error: string | null; stats: ReconcileStats; nextReconcileAt: number | null; backfilled: boolean },
+    outcome: { at: number; error: string | null; stats: ReconcileStats; nextReconcileAt: number | null; backfilled: boolean; clearsRuleError: boolean },
   ): Promise<void> {
     await this.ctx.db
       .updateTable('sync_rules')
@@ -214,7 +214,7 @@ export class SqlSyncIndex implements SyncIndex {
         last_reconcile_stats: JSON.stringify(outcome.stats),
         next_reconcile_at: outcome.nextReconcileAt,
         backfilled_at: outcome.backfilled ? eb.fn.coalesce('backfilled_at', eb.val(outcome.at)) : eb.ref('backfilled_at'),
-        ...(outcome.error === null ? { last_error: null, last_error_at: null } : {}),
+        ...(outcome.clearsRuleError ? { last_error: null, last_error_at: null } : {}),
       }))
       .where('id', '=', id)
       .where('reconcile_claimed_by', '=', owner)
