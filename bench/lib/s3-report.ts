@@ -83,7 +83,8 @@ export function renderS3Section(res: S3Results): string {
   for (const r of res.rows) {
     const b = r.value.berth;
     const d = r.value.distribution;
-    const ratio = b !== null && d !== null && d > 0 ? `${fmtNum(b / d, 2)}×` : 'n/a';
+    // A ratio of two near-zero memory growths (under 1 MiB) says nothing.
+    const ratio = b !== null && d !== null && d > 0 && (r.unit !== 'MiB' || Math.max(b, d) >= 1) ? `${fmtNum(b / d, 2)}×` : 'n/a';
     out.push(`| ${r.title} | ${r.unit}${r.higherIsBetter ? '' : ' (lower is better)'} | ${cell(r, 'berth')} | ${cell(r, 'distribution')} | ${ratio} |`);
   }
   out.push('');
