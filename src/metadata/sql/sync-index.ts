@@ -288,14 +288,7 @@ export class SqlSyncIndex implements SyncIndex {
   }
 
   async renewItemLease(item: SyncWorkItem, owner: string, leaseUntil: number): Promise<boolean> {
-    const result = await this.ctx.db
-      .updateTable('sync_queue')
-      .set({ claimed_until: leaseUntil })
-      .where('rule_id', '=', item.ruleId)
-      .where('repository', '=', item.repository)
-      .where('tag', '=', item.tag)
-      .where('claimed_by', '=', owner)
-      .executeTakeFirst();
+    const result = await this.updateClaimed(item, owner).set({ claimed_until: leaseUntil }).executeTakeFirst();
     return Number(result.numUpdatedRows) === 1;
   }
 
@@ -310,47 +303,31 @@ export class SqlSyncIndex implements SyncIndex {
       .executeTakeFirst();
     if (Number(deleted.numDeletedRows) === 1) return;
     // Newer information arrived while this claim ran: hand the item back, due at once.
-    await this.ctx.db
-      .updateTable('sync_queue')
-      .set({ claimed_by: null, claimed_until: null, attempts: 0, last_error: null })
-      .where('rule_id', '=', item.ruleId)
-      .where('repository', '=', item.repository)
-      .where('tag', '=', item.tag)
-      .where('claimed_by', '=', owner)
-      .execute();
+    await this.updateClaimed(item, owner).set({ claimed_by: null, claimed_until: null, attempts: 0, last_error: null }).execute();
   }
 
   async releaseItem(item: SyncWorkItem, owner: string): Promise<void> {
-    await this.ctx.db
-      .updateTable('sync_queue')
-      .set({ claimed_by: null, claimed_until: null })
-      .where('rule_id', '=', item.ruleId)
-      .where('repository', '=', item.repository)
-      .where('tag', '=', item.tag)
-      .where('claimed_by', '=', owner)
-      .execute();
+    await this.updateClaimed(item, owner).set({ claimed_by: null, claimed_until: null }).execute();
   }
 
   async deferItem(item: SyncWorkItem, owner: string, notBefore: number, note: string): Promise<void> {
-    await this.ctx.db
-      .updateTable('sync_queue')
-      .set({ claimed_by: null, claimed_until: null, not_before: notBefore, last_error: storableText(note) })
-      .where('rule_id', '=', item.ruleId)
-      .where('repository', '=', item.repository)
-      .where('tag', '=', item.tag)
-      .where('claimed_by', '=', owner)
-      .execute();
+    await this.updateClaimed(item, owner).set({ claimed_by: null, claimed_until: null, not_before: notBefore, last_error: storableText(note) }).execute();
   }
 
   async retryItem(item: SyncWorkItem, owner: string, notBefore: number, error: string): Promise<void> {
-    await this.ctx.db
-      .updateTable('sync_queue')
+    await this.updateClaimed(item, owner)
       .set((eb) => ({ claimed_by: null, claimed_until: null, not_before: notBefore, last_error: storableText(error), attempts: eb('attempts', '+', 1) }))
+      .execute();
+  }
+
+  /** An update of `item`'s queue row that applies only while `owner` still holds its claim. */
+  private updateClaimed(item: SyncWorkItem, owner: string) {
+    return this.ctx.db
+      .updateTable('sync_queue')
       .where('rule_id', '=', item.ruleId)
       .where('repository', '=', item.repository)
       .where('tag', '=', item.tag)
-      .where('claimed_by', '=', owner)
-      .execute();
+      .where('claimed_by', '=', owner);
   }
 
   async queueSummary(ruleId: string): Promise<{ pending: number; running: number; failing: number }> {
