@@ -5,8 +5,10 @@
  * dispatcher at once; other replicas find the event by polling.
  */
 import { randomUUID } from 'node:crypto';
+import type { Selectable } from 'kysely';
 import type { EventIndex, EventRecord, NewEvent } from '../event-store.js';
 import type { EventAction } from '../../events/payload.js';
+import type { EventsTable } from '../schema.js';
 import type { Db, SqlContext } from './context.js';
 
 /** Rows per INSERT or ids per UPDATE in a fan-out (11 parameters a row). */
@@ -45,19 +47,7 @@ export async function writeEvent(db: Db, event: NewEvent, now: number): Promise<
     .execute();
 }
 
-interface EventRow {
-  id: string;
-  action: string;
-  repository: string | null;
-  tags: string;
-  digest: string | null;
-  payload: string;
-  subscription_id: string | null;
-  created_at: number | string;
-  fanned_out_at: number | string | null;
-}
-
-function toRecord(row: EventRow): EventRecord {
+function toRecord(row: Selectable<EventsTable>): EventRecord {
   return {
     id: row.id,
     action: row.action as EventAction,
