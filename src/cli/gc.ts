@@ -18,7 +18,7 @@ export async function gc(options: GcCliOptions): Promise<void> {
   const logger = createLogger(config.logLevel === 'info' ? 'warn' : config.logLevel);
   const metadata = await openMetadata(config);
   try {
-    const registry = createRegistry({ storage: openStorage(config), metadata, clock: systemClock, logger, limits: config.limits });
+    const registry = createRegistry({ storage: await openStorage(config), metadata, clock: systemClock, logger, limits: config.limits });
     const report = await collectGarbage(registry.context, registry.uploads, {
       dryRun: options.dryRun ?? false,
       graceMs: options.graceMs ?? config.gc.graceMs,

@@ -17,7 +17,7 @@ export async function serve(options: ServeOptions): Promise<void> {
   if (!config.tls && !isLoopback(config.addr)) {
     logger.warn({ addr: config.addr }, 'serving plain HTTP on a non-loopback address: put TLS in front or set tls.cert/tls.key');
   }
-  const app = createApp({ config, storage: openStorage(config), metadata: await openMetadata(config), logger });
+  const app = createApp({ config, storage: await openStorage(config), metadata: await openMetadata(config), logger });
   if (config.auth.enabled) {
     const owner = await app.auth.principals.bootstrap();
     await app.auth.principals.ensureAdminUser();

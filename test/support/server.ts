@@ -84,7 +84,7 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
   const config = loadConfig({ env: {}, overrides: mergeSections(mergeSections(defaults, await backendConfig(dataDir)), options.config ?? {}) });
   const app = createApp({
     config,
-    storage: openStorage(config),
+    storage: await openStorage(config),
     metadata: await openMetadata(config),
     logger: options.logLines
       ? pino({ level: 'debug' }, { write: (line: string) => void options.logLines?.push(line) })
