@@ -51,7 +51,10 @@ function isLoopback(hostname) {
 /** HOST[:PORT] (docker's key for the login) and the base URL: https, or http for loopback only. */
 function parseRegistry(registry) {
   const scheme = /^(https?):\/\//i.exec(registry)?.[1]?.toLowerCase();
-  const host = registry.replace(/^[a-z][a-z0-9+.-]*:\/\//i, '').split('/')[0].toLowerCase();
+  const host = registry
+    .replace(/^[a-z][a-z0-9+.-]*:\/\//i, '')
+    .split('/')[0]
+    .toLowerCase();
   if (!/^[a-z0-9.-]+(:\d{1,5})?$|^\[[0-9a-f:.]+\](:\d{1,5})?$/.test(host)) {
     throw new ActionError(`registry ${JSON.stringify(registry)} is not a registry address; expected HOST[:PORT], e.g. registry.example.com`);
   }
@@ -88,7 +91,9 @@ async function githubIdToken(audience) {
   }
   const body = await res.json().catch(() => ({}));
   if (!res.ok) {
-    throw new ActionError(`GitHub refused the ID-token request (HTTP ${res.status}${body?.message ? `: ${body.message}` : ''}); check \`permissions: id-token: write\``);
+    throw new ActionError(
+      `GitHub refused the ID-token request (HTTP ${res.status}${body?.message ? `: ${body.message}` : ''}); check \`permissions: id-token: write\``,
+    );
   }
   if (typeof body?.value !== 'string' || body.value === '') throw new ActionError("GitHub's ID-token endpoint answered without a token");
   return body.value;
@@ -152,7 +157,9 @@ async function storeLogin(host, refreshToken) {
   if (config === null || typeof config !== 'object' || Array.isArray(config)) throw new ActionError(`${path} is not a JSON object`);
   const helper = config.credHelpers?.[host] ?? config.credsStore;
   if (helper) {
-    process.stdout.write(`::warning::${escapeData(`${path} sends ${host} to docker-credential-${helper}, so docker will not read the login stored in auths`)}\n`);
+    process.stdout.write(
+      `::warning::${escapeData(`${path} sends ${host} to docker-credential-${helper}, so docker will not read the login stored in auths`)}\n`,
+    );
   }
   config.auths = { ...config.auths, [host]: { auth: Buffer.from(`${nullUser}:`).toString('base64'), identitytoken: refreshToken } };
   await mkdir(dirname(path), { recursive: true, mode: 0o700 });
@@ -181,7 +188,7 @@ async function main() {
   const identity = input('identity');
   const audience = input('audience', 'berth');
   if (!registry) throw new ActionError('input `registry` is required (HOST[:PORT] of the Berth registry)');
-  if (!identity) throw new ActionError("input `identity` is required (the client id of the Berth service principal)");
+  if (!identity) throw new ActionError('input `identity` is required (the client id of the Berth service principal)');
   const { host, base } = parseRegistry(registry);
 
   const idToken = await githubIdToken(audience);

@@ -93,7 +93,10 @@ function docPath(partial: boolean): string {
 }
 
 function onlyGroups(): string[] | undefined {
-  return opt.only?.split(',').map((s) => s.trim()).filter((s) => s !== '');
+  return opt.only
+    ?.split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '');
 }
 
 /** `--report-only FILE`: put the last auth section back into the doc bench/run.ts just re-rendered. */
@@ -117,7 +120,16 @@ async function reinsert(file: string): Promise<void> {
 }
 
 function loadRecord(id: string, r: LoadResult): LoadRecord {
-  return { id, ok: r.ok, failed: r.failed, seconds: r.seconds, perSecond: r.perSecond, p50ms: r.p50ms, p99ms: r.p99ms, ...(r.firstFailure !== undefined ? { firstFailure: r.firstFailure } : {}) };
+  return {
+    id,
+    ok: r.ok,
+    failed: r.failed,
+    seconds: r.seconds,
+    perSecond: r.perSecond,
+    p50ms: r.p50ms,
+    p99ms: r.p99ms,
+    ...(r.firstFailure !== undefined ? { firstFailure: r.firstFailure } : {}),
+  };
 }
 
 async function runWrk(url: string, token: string | null, threads: number, connections: number, seconds: number): Promise<WrkResult> {
@@ -184,7 +196,14 @@ async function main(): Promise<void> {
   };
   const on = await startBerth({ label: 'Berth (auth on)', parent: parentDir, slug: 'berth-auth-on', repoRoot, config: baseConfig });
   started.push(on);
-  const off = await startBerth({ label: 'Berth (auth off)', parent: parentDir, slug: 'berth-auth-off', repoRoot, config: baseConfig, env: { BERTH_AUTH_ENABLED: 'false' } });
+  const off = await startBerth({
+    label: 'Berth (auth off)',
+    parent: parentDir,
+    slug: 'berth-auth-off',
+    repoRoot,
+    config: baseConfig,
+    env: { BERTH_AUTH_ENABLED: 'false' },
+  });
   started.push(off);
 
   // ---- setup through the management API
@@ -204,7 +223,13 @@ async function main(): Promise<void> {
   const cold: Array<{ name: string; password: string }> = [];
   for (let i = 1; i <= cfg.coldLogins; i++) {
     const name = `bench-cold-${i}`;
-    cold.push({ name, password: secretOf(await api('POST', '/principals', { kind: 'user', name, grants: [{ pattern: 'bench/**', permission: 'pull' }] }, 201, `create user ${name}`), name) });
+    cold.push({
+      name,
+      password: secretOf(
+        await api('POST', '/principals', { kind: 'user', name, grants: [{ pattern: 'bench/**', permission: 'pull' }] }, 201, `create user ${name}`),
+        name,
+      ),
+    });
   }
   await api('POST', '/principals', { kind: 'service', name: CLIENT_ID, grants }, 201, `create service ${CLIENT_ID}`);
   await api(
@@ -220,7 +245,13 @@ async function main(): Promise<void> {
   const coldMs: number[] = [];
   for (const u of cold) {
     const s = process.hrtime.bigint();
-    const call = await postForm(on.url, '/oauth2/token', { grant_type: 'password', username: u.name, password: u.password, service: 'berth', scope: TOKEN_SCOPE });
+    const call = await postForm(on.url, '/oauth2/token', {
+      grant_type: 'password',
+      username: u.name,
+      password: u.password,
+      service: 'berth',
+      scope: TOKEN_SCOPE,
+    });
     const ms = Number(process.hrtime.bigint() - s) / 1e6;
     const bad = judge(call, 200, 'token');
     if (bad !== null) problems.push(problemBlock(`Cold password login of ${u.name}`, bad));
@@ -332,7 +363,9 @@ async function main(): Promise<void> {
     });
     loads.push(loadRecord(sc.id, r));
     const failed = r.failed > 0 || r.ok === 0;
-    log(`auth: ${sc.id.padEnd(19)} ${r.perSecond.toFixed(1)} ${sc.unit} (${r.ok} ok, ${r.failed} failed in ${r.seconds.toFixed(2)} s), p50 ${fmtMs(r.p50ms)} ms, p99 ${fmtMs(r.p99ms)} ms`);
+    log(
+      `auth: ${sc.id.padEnd(19)} ${r.perSecond.toFixed(1)} ${sc.unit} (${r.ok} ok, ${r.failed} failed in ${r.seconds.toFixed(2)} s), p50 ${fmtMs(r.p50ms)} ms, p99 ${fmtMs(r.p99ms)} ms`,
+    );
     if (r.firstFailure !== undefined) problems.push(problemBlock(`${sc.title}: ${r.failed} of ${r.ok + r.failed} requests failed; the first`, r.firstFailure));
     rows.push({
       id: `${sc.id}-rate`,
@@ -372,16 +405,22 @@ async function main(): Promise<void> {
   const pushToken = (await passwordToken(on.url, 'bench-user', userPassword, `repository:${MANIFEST_REPO}:pull,push`)).token;
   await pushImage(on.url, MANIFEST_REPO, MANIFEST_TAG, img, pushToken);
   await pushImage(off.url, MANIFEST_REPO, MANIFEST_TAG, img, null);
-  const pullToken = async (srv: Server): Promise<string> => (await passwordToken(srv.url, 'bench-user', userPassword, `repository:${MANIFEST_REPO}:pull`)).token;
+  const pullToken = async (srv: Server): Promise<string> =>
+    (await passwordToken(srv.url, 'bench-user', userPassword, `repository:${MANIFEST_REPO}:pull`)).token;
   // Untimed check: the token works, and auth really is on (no token: 401) and off (no token: 200).
   {
     const tok = await pullToken(on);
-    const withTok = await request(`${on.url}/v2/${MANIFEST_REPO}/manifests/${MANIFEST_TAG}`, { method: 'GET', headers: { accept: MT.manifest, authorization: `Bearer ${tok}` } });
-    if (withTok.status !== 200 || !withTok.body.equals(img.manifest.data)) throw new ProtocolError(`auth on: manifest GET with a pull token: expected 200 and the pushed bytes, got ${withTok.status}`, withTok.exchange);
+    const withTok = await request(`${on.url}/v2/${MANIFEST_REPO}/manifests/${MANIFEST_TAG}`, {
+      method: 'GET',
+      headers: { accept: MT.manifest, authorization: `Bearer ${tok}` },
+    });
+    if (withTok.status !== 200 || !withTok.body.equals(img.manifest.data))
+      throw new ProtocolError(`auth on: manifest GET with a pull token: expected 200 and the pushed bytes, got ${withTok.status}`, withTok.exchange);
     const noTok = await request(`${on.url}/v2/${MANIFEST_REPO}/manifests/${MANIFEST_TAG}`, { method: 'GET', headers: { accept: MT.manifest } });
     if (noTok.status !== 401) throw new ProtocolError(`auth on: manifest GET without a token: expected 401, got ${noTok.status}`, noTok.exchange);
     const offRes = await request(`${off.url}/v2/${MANIFEST_REPO}/manifests/${MANIFEST_TAG}`, { method: 'GET', headers: { accept: MT.manifest } });
-    if (offRes.status !== 200 || !offRes.body.equals(img.manifest.data)) throw new ProtocolError(`auth off: manifest GET: expected 200 and the pushed bytes, got ${offRes.status}`, offRes.exchange);
+    if (offRes.status !== 200 || !offRes.body.equals(img.manifest.data))
+      throw new ProtocolError(`auth off: manifest GET: expected 200 and the pushed bytes, got ${offRes.status}`, offRes.exchange);
   }
   const tck = Number((await run('getconf', ['CLK_TCK'], { timeoutMs: 10_000 })).stdout.trim());
   const ticksPerSecond = Number.isInteger(tck) && tck > 0 ? tck : 100;
@@ -392,7 +431,16 @@ async function main(): Promise<void> {
       const c0 = await cpuMs(srv.pid, ticksPerSecond);
       const w = await runWrk(srv.url, token, cfg.wrkThreads, cfg.wrkConnections, seconds);
       const c1 = await cpuMs(srv.pid, ticksPerSecond);
-      const rec: WrkRecord = { side, rep, requestsPerSecond: Number.isFinite(w.requestsPerSecond) ? w.requestsPerSecond : null, requests: w.requests, non2xx: w.non2xx, socketErrors: w.socketErrors, p50ms: w.p50ms, p99ms: w.p99ms };
+      const rec: WrkRecord = {
+        side,
+        rep,
+        requestsPerSecond: Number.isFinite(w.requestsPerSecond) ? w.requestsPerSecond : null,
+        requests: w.requests,
+        non2xx: w.non2xx,
+        socketErrors: w.socketErrors,
+        p50ms: w.p50ms,
+        p99ms: w.p99ms,
+      };
       if (c0 !== null && c1 !== null && w.requests > 0) rec.serverCpuUsPerRequest = ((c1 - c0) * 1000) / w.requests;
       if (w.non2xx > 0 || w.socketErrors > 0 || rec.requestsPerSecond === null || w.requests === 0) {
         const one = await request(`${srv.url}/v2/${MANIFEST_REPO}/manifests/${MANIFEST_TAG}`, {
@@ -404,7 +452,17 @@ async function main(): Promise<void> {
       }
       return rec;
     } catch (e) {
-      return { side, rep, requestsPerSecond: null, requests: 0, non2xx: 0, socketErrors: 0, p50ms: null, p99ms: null, error: e instanceof Error ? e.message : String(e) };
+      return {
+        side,
+        rep,
+        requestsPerSecond: null,
+        requests: 0,
+        non2xx: 0,
+        socketErrors: 0,
+        p50ms: null,
+        p99ms: null,
+        error: e instanceof Error ? e.message : String(e),
+      };
     }
   };
   log('auth: wrk warm-up (2 s each)');
@@ -416,7 +474,9 @@ async function main(): Promise<void> {
     for (const side of order) {
       const rec = await wrkOnce(side, rep, cfg.wrkSeconds);
       wrk.push(rec);
-      log(`auth: manifest GET auth ${side.padEnd(3)} rep ${rep}: ${rec.requestsPerSecond === null ? `FAILED: ${(rec.error ?? '').split('\n')[0] ?? ''}` : `${rec.requestsPerSecond.toFixed(0)} req/s`}`);
+      log(
+        `auth: manifest GET auth ${side.padEnd(3)} rep ${rep}: ${rec.requestsPerSecond === null ? `FAILED: ${(rec.error ?? '').split('\n')[0] ?? ''}` : `${rec.requestsPerSecond.toFixed(0)} req/s`}`,
+      );
       if (rec.error !== undefined) problems.push(problemBlock(`Manifest GET, auth ${side}, run ${rep}`, rec.error));
     }
   }
@@ -439,8 +499,22 @@ async function main(): Promise<void> {
     const cpu = cpuPerRequest(side);
     return `wrk ${cfg.wrkConnections} connections, ${cfg.wrkSeconds} s; runs: ${runs}; p50 ${fmtMs(p50)} ms, p99 ${fmtMs(p99)} ms${cpu !== null ? `; Berth used ${fmtNum(cpu, 0)} µs of CPU per request` : ''}`;
   };
-  rows.push({ id: 'manifest-get-off', title: 'Manifest GET by tag, auth off (`BERTH_AUTH_ENABLED=false`)', value: rpsOff === null ? 'failed' : fmtNum(rpsOff, 0), number: rpsOff, unit: 'req/s', notes: wrkNotes('off') });
-  rows.push({ id: 'manifest-get-on', title: 'Manifest GET by tag, auth on (`Authorization: Bearer`, pull token)', value: rpsOn === null ? 'failed' : fmtNum(rpsOn, 0), number: rpsOn, unit: 'req/s', notes: wrkNotes('on') });
+  rows.push({
+    id: 'manifest-get-off',
+    title: 'Manifest GET by tag, auth off (`BERTH_AUTH_ENABLED=false`)',
+    value: rpsOff === null ? 'failed' : fmtNum(rpsOff, 0),
+    number: rpsOff,
+    unit: 'req/s',
+    notes: wrkNotes('off'),
+  });
+  rows.push({
+    id: 'manifest-get-on',
+    title: 'Manifest GET by tag, auth on (`Authorization: Bearer`, pull token)',
+    value: rpsOn === null ? 'failed' : fmtNum(rpsOn, 0),
+    number: rpsOn,
+    unit: 'req/s',
+    notes: wrkNotes('on'),
+  });
   const cpuOn = cpuPerRequest('on');
   const cpuOff = cpuPerRequest('off');
   const extraUs = cpuOn !== null && cpuOff !== null ? cpuOn - cpuOff : null;
@@ -452,7 +526,7 @@ async function main(): Promise<void> {
     unit: '×',
     notes:
       extraUs === null
-        ? 'one token throughout, so after the first request Berth\'s verified-token cache answers (next row: without it)'
+        ? "one token throughout, so after the first request Berth's verified-token cache answers (next row: without it)"
         : `auth on costs Berth ${extraUs >= 0 ? '' : '−'}${fmtNum(Math.abs(extraUs), 1)} µs more CPU per request (medians above); one token throughout, so after the first request Berth's verified-token cache answers (next row: without it)`,
   });
 
@@ -469,7 +543,12 @@ async function main(): Promise<void> {
     maxRequests: cfg.freshTokens,
     maxMs: 15_000,
     one: async () => {
-      const call = await postForm(on.url, '/oauth2/token', { grant_type: 'refresh_token', refresh_token: freshRefresh, service: 'berth', scope: `repository:${MANIFEST_REPO}:pull` }, mintAgent);
+      const call = await postForm(
+        on.url,
+        '/oauth2/token',
+        { grant_type: 'refresh_token', refresh_token: freshRefresh, service: 'berth', scope: `repository:${MANIFEST_REPO}:pull` },
+        mintAgent,
+      );
       const bad = judge(call, 200, 'token');
       if (bad === null) fresh.push(String(call.json?.['token']));
       return bad;
@@ -493,7 +572,9 @@ async function main(): Promise<void> {
             agent: ag,
             timeoutMs: 15_000,
           });
-          return res.status === 200 && res.body.length === img.manifest.data.length ? null : `expected 200 and the manifest, got ${res.status}\n\n${describeExchange(res.exchange)}`;
+          return res.status === 200 && res.body.length === img.manifest.data.length
+            ? null
+            : `expected 200 and the manifest, got ${res.status}\n\n${describeExchange(res.exchange)}`;
         },
       });
       const c1 = await cpuMs(srv.pid, ticksPerSecond);
@@ -510,10 +591,17 @@ async function main(): Promise<void> {
   const loopOff = await getLoop(off, () => null, n);
   const loopOne = await getLoop(on, () => oneToken, n);
   const loopFresh = await getLoop(on, (i) => fresh[i] ?? '', n);
-  for (const [id, r] of [['get-off-nodehttp', loopOff], ['get-on-one-token-nodehttp', loopOne], ['get-on-fresh-tokens-nodehttp', loopFresh]] as const) {
+  for (const [id, r] of [
+    ['get-off-nodehttp', loopOff],
+    ['get-on-one-token-nodehttp', loopOne],
+    ['get-on-fresh-tokens-nodehttp', loopFresh],
+  ] as const) {
     loads.push({ ...loadRecord(id, r), ...(r.cpuUs !== null ? { serverCpuUsPerRequest: r.cpuUs } : {}) });
-    log(`auth: ${id.padEnd(28)} ${r.perSecond.toFixed(0)} req/s (${r.ok} ok, ${r.failed} failed in ${r.seconds.toFixed(2)} s), Berth CPU ${r.cpuUs?.toFixed(0) ?? '?'} µs/request`);
-    if (r.firstFailure !== undefined) problems.push(problemBlock(`Manifest GET (${id}): ${r.failed} of ${r.ok + r.failed} requests failed; the first`, r.firstFailure));
+    log(
+      `auth: ${id.padEnd(28)} ${r.perSecond.toFixed(0)} req/s (${r.ok} ok, ${r.failed} failed in ${r.seconds.toFixed(2)} s), Berth CPU ${r.cpuUs?.toFixed(0) ?? '?'} µs/request`,
+    );
+    if (r.firstFailure !== undefined)
+      problems.push(problemBlock(`Manifest GET (${id}): ${r.failed} of ${r.ok + r.failed} requests failed; the first`, r.firstFailure));
   }
   const freshFailed = n === 0 || loopFresh.failed > 0 || loopOne.failed > 0 || loopOff.failed > 0;
   const perCheckUs = !freshFailed && loopFresh.cpuUs !== null && loopOne.cpuUs !== null ? loopFresh.cpuUs - loopOne.cpuUs : null;
@@ -578,7 +666,9 @@ async function main(): Promise<void> {
   for (const s of [...started]) {
     const e = await stopBerth(s);
     if (e.killed || (e.code !== 0 && e.code !== null) || (e.signal !== null && e.signal !== 'SIGTERM')) {
-      problems.push(`**${s.label}** did not shut down cleanly on SIGTERM (code ${String(e.code)}, signal ${String(e.signal)}, killed after 15 s: ${e.killed}).`);
+      problems.push(
+        `**${s.label}** did not shut down cleanly on SIGTERM (code ${String(e.code)}, signal ${String(e.signal)}, killed after 15 s: ${e.killed}).`,
+      );
     }
   }
   started.length = 0;
@@ -599,7 +689,7 @@ async function main(): Promise<void> {
       tokenMaxRequests: cfg.tokenMaxRequests,
       tokenMaxSeconds: cfg.tokenMaxSeconds,
       coldLogins: cfg.coldLogins,
-    freshTokens: cfg.freshTokens,
+      freshTokens: cfg.freshTokens,
       wrkThreads: cfg.wrkThreads,
       wrkConnections: cfg.wrkConnections,
       wrkSeconds: cfg.wrkSeconds,

@@ -81,12 +81,14 @@ function platformManifest(arch: string, layers: number, layerBytes: number, blob
   const config = blob(Buffer.from(JSON.stringify({ architecture: arch, os: 'linux', nonce: randomBytes(8).toString('hex') })));
   const layerBlobs = Array.from({ length: layers }, () => blob(randomBytes(layerBytes)));
   blobs.push(config, ...layerBlobs);
-  const bytes = Buffer.from(JSON.stringify({
-    schemaVersion: 2,
-    mediaType: MT.manifest,
-    config: { mediaType: MT.config, digest: config.digest, size: config.data.length },
-    layers: layerBlobs.map((l) => ({ mediaType: MT.layer, digest: l.digest, size: l.data.length })),
-  }));
+  const bytes = Buffer.from(
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType: MT.manifest,
+      config: { mediaType: MT.config, digest: config.digest, size: config.data.length },
+      layers: layerBlobs.map((l) => ({ mediaType: MT.layer, digest: l.digest, size: l.data.length })),
+    }),
+  );
   return { bytes, digest: sha256(bytes), mediaType: MT.manifest };
 }
 
@@ -99,11 +101,18 @@ function makeImage(platforms: number, layers: number, layerBytes: number): Image
   }
   const archs = ['amd64', 'arm64', 's390x', 'ppc64le'];
   const children = Array.from({ length: platforms }, (_, i) => platformManifest(archs[i % archs.length] as string, layers, layerBytes, blobs));
-  const index = Buffer.from(JSON.stringify({
-    schemaVersion: 2,
-    mediaType: MT.index,
-    manifests: children.map((c, i) => ({ mediaType: c.mediaType, digest: c.digest, size: c.bytes.length, platform: { architecture: archs[i % archs.length], os: 'linux' } })),
-  }));
+  const index = Buffer.from(
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType: MT.index,
+      manifests: children.map((c, i) => ({
+        mediaType: c.mediaType,
+        digest: c.digest,
+        size: c.bytes.length,
+        platform: { architecture: archs[i % archs.length], os: 'linux' },
+      })),
+    }),
+  );
   const root = { bytes: index, digest: sha256(index), mediaType: MT.index };
   return { blobs, manifests: [...children, root], root: root.digest, bytes: blobs.reduce((a, b) => a + b.data.length, 0) };
 }
@@ -164,7 +173,19 @@ async function viaSkopeo(source: Server, target: Server, repos: Array<{ from: st
   await Promise.all(
     Array.from({ length: Math.min(cfg.parallel, queue.length) }, async () => {
       for (let r = queue.shift(); r; r = queue.shift()) {
-        const res = await run('skopeo', ['copy', '--all', '--preserve-digests', '--src-tls-verify=false', '--dest-tls-verify=false', `docker://${src}/${r.from}:v1`, `docker://${dst}/${r.to}:v1`], { timeoutMs: COPY_TIMEOUT_MS });
+        const res = await run(
+          'skopeo',
+          [
+            'copy',
+            '--all',
+            '--preserve-digests',
+            '--src-tls-verify=false',
+            '--dest-tls-verify=false',
+            `docker://${src}/${r.from}:v1`,
+            `docker://${dst}/${r.to}:v1`,
+          ],
+          { timeoutMs: COPY_TIMEOUT_MS },
+        );
         if (res.code !== 0) throw new Error(`skopeo copy ${r.from}: exit ${String(res.code)}: ${res.stderr.trim().slice(-2000)}`);
       }
     }),
@@ -179,7 +200,10 @@ function range(values: number[]): [number, number] | null {
 async function main(): Promise<void> {
   const started = new Date();
   const t0 = Date.now();
-  const only = opt.only?.split(',').map((s) => s.trim()).filter((s) => s !== '');
+  const only = opt.only
+    ?.split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '');
   const partialDoc = quick || opt.reps !== undefined || (only !== undefined && only.some((g) => g !== 'import'));
   const docPath = opt.doc !== undefined ? resolve(opt.doc) : partialDoc ? join(resultsDir, 'benchmarks-partial.md') : join(repoRoot, 'docs', 'benchmarks.md');
 
@@ -228,7 +252,10 @@ async function main(): Promise<void> {
     servers.push({ srv: target, stop: () => stopBerth(target) });
 
     const rows: ImportRow[] = [];
-    for (const [sourceKind, source] of [['berth', berthSource], ['distribution', distSource]] as const) {
+    for (const [sourceKind, source] of [
+      ['berth', berthSource],
+      ['distribution', distSource],
+    ] as const) {
       for (const workload of ['index', 'small'] as const) {
         const sourceName = sourceKind === 'berth' ? 'Berth' : 'Distribution';
         const title =
@@ -251,14 +278,18 @@ async function main(): Promise<void> {
         for (let rep = 1; rep <= cfg.reps; rep++) {
           const order: Array<'import' | 'skopeo'> = rep % 2 === 1 ? ['import', 'skopeo'] : ['skopeo', 'import'];
           for (const method of order) {
-            const images = workload === 'index' ? [makeImage(cfg.indexPlatforms, cfg.indexLayersPerPlatform, cfg.indexLayerBytes)] : Array.from({ length: cfg.smallImages }, () => makeImage(0, cfg.smallLayers, cfg.smallLayerBytes));
+            const images =
+              workload === 'index'
+                ? [makeImage(cfg.indexPlatforms, cfg.indexLayersPerPlatform, cfg.indexLayerBytes)]
+                : Array.from({ length: cfg.smallImages }, () => makeImage(0, cfg.smallLayers, cfg.smallLayerBytes));
             const repos = images.map((_, i) => ({ from: `bench/${row.id}-${method}-${rep}-${i}`, to: `${method}/${row.id}-${rep}-${i}` }));
             for (const [i, image] of images.entries()) await push(source.url, (repos[i] as { from: string }).from, image);
             try {
               const seconds = method === 'import' ? await viaImport(source, target, repos) : await viaSkopeo(source, target, repos);
               for (const [i, image] of images.entries()) {
                 const got = await targetDigest(target.url, (repos[i] as { to: string }).to);
-                if (got !== image.root) throw new Error(`${method} of ${(repos[i] as { from: string }).from}: target digest ${got ?? 'missing'}, source ${image.root}`);
+                if (got !== image.root)
+                  throw new Error(`${method} of ${(repos[i] as { from: string }).from}: target digest ${got ?? 'missing'}, source ${image.root}`);
               }
               const runRecord: ImportRun = { rep, seconds, bytes: images.reduce((a, b) => a + b.bytes, 0), images: images.length };
               (method === 'import' ? row.importRuns : row.skopeoRuns).push(runRecord);
@@ -281,7 +312,10 @@ async function main(): Promise<void> {
 
     for (const { srv, stop } of servers.splice(0).reverse()) {
       const r = await stop();
-      if (r.killed || (r.code !== 0 && r.signal !== 'SIGTERM')) problems.push(`**${srv.label}** did not shut down cleanly (code ${String(r.code)}, signal ${String(r.signal)}${r.killed ? ', killed' : ''}); log: ${srv.logPath}`);
+      if (r.killed || (r.code !== 0 && r.signal !== 'SIGTERM'))
+        problems.push(
+          `**${srv.label}** did not shut down cleanly (code ${String(r.code)}, signal ${String(r.signal)}${r.killed ? ', killed' : ''}); log: ${srv.logPath}`,
+        );
     }
 
     const args = process.argv.slice(2);
@@ -291,7 +325,17 @@ async function main(): Promise<void> {
       durationSeconds: (Date.now() - t0) / 1000,
       command: `npm run bench${args.length > 0 ? ` -- ${args.join(' ')}` : ''}`,
       mode: quick ? 'quick' : 'full',
-      machine: { cpu: mi.cpuModel, cores: mi.cores, memoryGiB: mi.memoryGiB, os: mi.os, kernel: mi.kernel, node: mi.node, berth: mi.berth, distribution: mi.distribution, skopeo: mi.skopeo },
+      machine: {
+        cpu: mi.cpuModel,
+        cores: mi.cores,
+        memoryGiB: mi.memoryGiB,
+        os: mi.os,
+        kernel: mi.kernel,
+        node: mi.node,
+        berth: mi.berth,
+        distribution: mi.distribution,
+        skopeo: mi.skopeo,
+      },
       config: cfg,
       rows,
       problems,
@@ -304,7 +348,9 @@ async function main(): Promise<void> {
     await insertImportSection(docPath, renderImportSection(res));
     log(`import: wrote the import section of ${relative(repoRoot, docPath)}`);
     for (const r of rows) {
-      process.stdout.write(`${r.id.padEnd(20)} import ${String(r.importValue?.toFixed(1) ?? 'failed').padStart(8)}  skopeo ${String(r.skopeoValue?.toFixed(1) ?? 'failed').padStart(8)} ${r.unit}\n`);
+      process.stdout.write(
+        `${r.id.padEnd(20)} import ${String(r.importValue?.toFixed(1) ?? 'failed').padStart(8)}  skopeo ${String(r.skopeoValue?.toFixed(1) ?? 'failed').padStart(8)} ${r.unit}\n`,
+      );
     }
   } finally {
     for (const { stop } of servers.reverse()) await stop().catch(() => undefined);

@@ -196,7 +196,10 @@ async function main(): Promise<void> {
   const idle = new Map<Server, number>();
   for (const s of [cand, base]) idle.set(s, ((await readMem(s.pid))?.rssKiB ?? NaN) / 1024);
 
-  const only = opt.only?.split(',').map((s) => s.trim()).filter((s) => s !== '');
+  const only = opt.only
+    ?.split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '');
   const allGroups: AnyGroup[] = [
     rawGroup(cfg, cfg.largeSize),
     rawGroup(cfg, cfg.smallSize, 5),
@@ -211,7 +214,10 @@ async function main(): Promise<void> {
   const record = (metricId: string, s: Server, r: RunRecord): void => {
     let m = runsBy.get(metricId);
     if (m === undefined) {
-      m = new Map([[cand, []], [base, []]]);
+      m = new Map([
+        [cand, []],
+        [base, []],
+      ]);
       runsBy.set(metricId, m);
     }
     m.get(s)?.push(r);

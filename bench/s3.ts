@@ -21,7 +21,7 @@
 import { execFile } from 'node:child_process';
 import { createHash, randomBytes, randomFillSync } from 'node:crypto';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { Agent, request as httpRequest } from 'node:http';
+import { type Agent, request as httpRequest } from 'node:http';
 import type { IncomingHttpHeaders } from 'node:http';
 import { loadavg, tmpdir } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
@@ -77,10 +77,12 @@ async function startRgw(): Promise<Rgw> {
     // RAM for object data (allocated lazily): every blob of the run stays in the buckets.
     env: { ...process.env, OWNER_PID: String(process.pid), MEMSTORE_BYTES: String(8 * 1024 * MiB) },
   });
-  const v = Object.fromEntries(stdout.split('\n').flatMap((l) => {
-    const m = /^([A-Z_]+)=(.*)$/.exec(l.trim());
-    return m ? [[m[1], m[2]]] : [];
-  })) as Record<string, string | undefined>;
+  const v = Object.fromEntries(
+    stdout.split('\n').flatMap((l) => {
+      const m = /^([A-Z_]+)=(.*)$/.exec(l.trim());
+      return m ? [[m[1], m[2]]] : [];
+    }),
+  ) as Record<string, string | undefined>;
   if (!v['DIR'] || !v['ENDPOINT'] || !v['ACCESS_KEY'] || !v['SECRET_KEY']) throw new Error(`scripts/s3/start.sh printed no service:\n${stdout}`);
   return { dir: v['DIR'], endpoint: v['ENDPOINT'], accessKey: v['ACCESS_KEY'], secretKey: v['SECRET_KEY'] };
 }
@@ -162,7 +164,11 @@ function pullVerified(base: string, repo: string, digest: string, size: number, 
       res.on('error', fail);
       res.on('end', () => {
         if (res.statusCode !== 200) {
-          fail(new Error(`GET ${url}: HTTP ${String(res.statusCode)} (location ${header(res.headers, 'location') ?? '-'}): ${Buffer.concat(body).toString('utf8').slice(0, 500)}`));
+          fail(
+            new Error(
+              `GET ${url}: HTTP ${String(res.statusCode)} (location ${header(res.headers, 'location') ?? '-'}): ${Buffer.concat(body).toString('utf8').slice(0, 500)}`,
+            ),
+          );
           return;
         }
         const got = `sha256:${hash.digest('hex')}`;
@@ -195,18 +201,25 @@ async function ociLayout(dir: string, layers: number, layerBytes: number): Promi
     await writeFile(join(blobs, digest.slice(7)), data);
     return { digest, size: data.length };
   };
-  const config = await put(Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', nonce: randomBytes(8).toString('hex'), rootfs: { type: 'layers', diff_ids: [] } })));
+  const config = await put(
+    Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', nonce: randomBytes(8).toString('hex'), rootfs: { type: 'layers', diff_ids: [] } })),
+  );
   const layerRefs = [];
   for (let i = 0; i < layers; i++) layerRefs.push(await put(randomBytes(layerBytes)));
-  const manifest = Buffer.from(JSON.stringify({
-    schemaVersion: 2,
-    mediaType: MT_MANIFEST,
-    config: { mediaType: 'application/vnd.oci.image.config.v1+json', ...config },
-    layers: layerRefs.map((l) => ({ mediaType: 'application/vnd.oci.image.layer.v1.tar', ...l })),
-  }));
+  const manifest = Buffer.from(
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType: MT_MANIFEST,
+      config: { mediaType: 'application/vnd.oci.image.config.v1+json', ...config },
+      layers: layerRefs.map((l) => ({ mediaType: 'application/vnd.oci.image.layer.v1.tar', ...l })),
+    }),
+  );
   const m = await put(manifest);
   await writeFile(join(dir, 'oci-layout'), JSON.stringify({ imageLayoutVersion: '1.0.0' }));
-  await writeFile(join(dir, 'index.json'), JSON.stringify({ schemaVersion: 2, manifests: [{ mediaType: MT_MANIFEST, ...m, annotations: { 'org.opencontainers.image.ref.name': 'v1' } }] }));
+  await writeFile(
+    join(dir, 'index.json'),
+    JSON.stringify({ schemaVersion: 2, manifests: [{ mediaType: MT_MANIFEST, ...m, annotations: { 'org.opencontainers.image.ref.name': 'v1' } }] }),
+  );
   return m.digest;
 }
 
@@ -214,11 +227,31 @@ async function ociLayout(dir: string, layers: number, layerBytes: number): Promi
 
 const ROWS: Array<Omit<S3Row, 'runs' | 'value'>> = [
   { id: 'large-push-monolithic', title: `Push ${cfg.largeBytes / MiB} MiB blob, monolithic (POST + PUT)`, unit: 'MB/s', higherIsBetter: true },
-  { id: 'large-push-chunked', title: `Push ${cfg.largeBytes / MiB} MiB blob, chunked (POST + ${cfg.chunks} × PATCH + PUT)`, unit: 'MB/s', higherIsBetter: true },
+  {
+    id: 'large-push-chunked',
+    title: `Push ${cfg.largeBytes / MiB} MiB blob, chunked (POST + ${cfg.chunks} × PATCH + PUT)`,
+    unit: 'MB/s',
+    higherIsBetter: true,
+  },
   { id: 'large-pull', title: `Pull ${cfg.largeBytes / MiB} MiB blob (GET, no redirect)`, unit: 'MB/s', higherIsBetter: true },
-  { id: 'small-push', title: `Push ${cfg.smallCount} × ${cfg.smallBytes / 1024} KiB blobs, ${cfg.smallParallel} in flight`, unit: 'blobs/s', higherIsBetter: true },
-  { id: 'small-pull', title: `Pull ${cfg.smallCount} × ${cfg.smallBytes / 1024} KiB blobs, ${cfg.smallParallel} in flight`, unit: 'blobs/s', higherIsBetter: true },
-  { id: 'skopeo', title: `skopeo copy oci: → registry, config + ${cfg.skopeoLayers} × ${cfg.skopeoLayerBytes / MiB} MiB layers`, unit: 'MB/s', higherIsBetter: true },
+  {
+    id: 'small-push',
+    title: `Push ${cfg.smallCount} × ${cfg.smallBytes / 1024} KiB blobs, ${cfg.smallParallel} in flight`,
+    unit: 'blobs/s',
+    higherIsBetter: true,
+  },
+  {
+    id: 'small-pull',
+    title: `Pull ${cfg.smallCount} × ${cfg.smallBytes / 1024} KiB blobs, ${cfg.smallParallel} in flight`,
+    unit: 'blobs/s',
+    higherIsBetter: true,
+  },
+  {
+    id: 'skopeo',
+    title: `skopeo copy oci: → registry, config + ${cfg.skopeoLayers} × ${cfg.skopeoLayerBytes / MiB} MiB layers`,
+    unit: 'MB/s',
+    higherIsBetter: true,
+  },
   { id: 'rss-peak-push', title: `Peak RSS during the ${cfg.largeBytes / MiB} MiB pushes (monolithic and chunked)`, unit: 'MiB', higherIsBetter: false },
   { id: 'rss-peak-pull', title: `Peak RSS during the ${cfg.largeBytes / MiB} MiB pull`, unit: 'MiB', higherIsBetter: false },
   { id: 'rss-growth-push', title: `RSS growth during the ${cfg.largeBytes / MiB} MiB pushes (peak − RSS just before)`, unit: 'MiB', higherIsBetter: false },
@@ -237,7 +270,10 @@ async function rssMiB(pid: number): Promise<number> {
 async function main(): Promise<void> {
   const started = new Date();
   const t0 = Date.now();
-  const only = opt.only?.split(',').map((s) => s.trim()).filter((s) => s !== '');
+  const only = opt.only
+    ?.split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '');
   const partialDoc = quick || opt.reps !== undefined || (only !== undefined && only.some((g) => g !== 's3'));
   const docPath = opt.doc !== undefined ? resolve(opt.doc) : partialDoc ? join(resultsDir, 'benchmarks-partial.md') : join(repoRoot, 'docs', 'benchmarks.md');
 
@@ -269,7 +305,11 @@ async function main(): Promise<void> {
   watchdog.unref();
   await mkdir(resultsDir, { recursive: true });
   const mi = await machineInfo(repoRoot, parent);
-  const ceph = (await run('radosgw', ['--version'], { timeoutMs: 10_000 })).stdout.trim().split('\n')[0]?.replace(/^ceph version (\S+).*$/, 'Ceph RGW $1') ?? 'Ceph RGW';
+  const ceph =
+    (await run('radosgw', ['--version'], { timeoutMs: 10_000 })).stdout
+      .trim()
+      .split('\n')[0]
+      ?.replace(/^ceph version (\S+).*$/, 'Ceph RGW $1') ?? 'Ceph RGW';
   const problems: string[] = [];
   const servers: Partial<Record<Side, Server>> = {};
   let rgw: Rgw | undefined;
@@ -300,7 +340,16 @@ async function main(): Promise<void> {
         auth: { enabled: false },
         storage: {
           driver: 's3',
-          s3: { bucket: buckets.berth, endpoint: rgw.endpoint, forcePathStyle: true, region: REGION, accessKeyId: rgw.accessKey, secretAccessKeyFile: secretFile, redirect: false, partSizeBytes: cfg.partSizeBytes },
+          s3: {
+            bucket: buckets.berth,
+            endpoint: rgw.endpoint,
+            forcePathStyle: true,
+            region: REGION,
+            accessKeyId: rgw.accessKey,
+            secretAccessKeyFile: secretFile,
+            redirect: false,
+            partSizeBytes: cfg.partSizeBytes,
+          },
         },
       },
     });
@@ -456,13 +505,16 @@ async function main(): Promise<void> {
           const manifestDigest = await ociLayout(dir, cfg.skopeoLayers, cfg.skopeoLayerBytes);
           const dest = `${new URL(s.url).host}/${repo}-skopeo:v1`;
           const t = process.hrtime.bigint();
-          const res = await run('skopeo', ['copy', '--quiet', '--preserve-digests', '--dest-tls-verify=false', `oci:${dir}:v1`, `docker://${dest}`], { timeoutMs: REQUEST_TIMEOUT_MS });
+          const res = await run('skopeo', ['copy', '--quiet', '--preserve-digests', '--dest-tls-verify=false', `oci:${dir}:v1`, `docker://${dest}`], {
+            timeoutMs: REQUEST_TIMEOUT_MS,
+          });
           const secs = seconds(t);
           await rm(dir, { recursive: true, force: true });
           if (res.code !== 0) throw new Error(`skopeo copy: exit ${String(res.code)}: ${res.stderr.trim().slice(-2000)}`);
           const head = await request(`${s.url}/v2/${repo}-skopeo/manifests/v1`, { method: 'HEAD', headers: { accept: MT_MANIFEST } });
           const got = header(head.headers, 'docker-content-digest');
-          if (head.status !== 200 || got !== manifestDigest) throw new ProtocolError(`after skopeo copy: manifest ${got ?? 'missing'} (HTTP ${head.status}), expected ${manifestDigest}`, head.exchange);
+          if (head.status !== 200 || got !== manifestDigest)
+            throw new ProtocolError(`after skopeo copy: manifest ${got ?? 'missing'} (HTTP ${head.status}), expected ${manifestDigest}`, head.exchange);
           const v = MB(cfg.skopeoLayers * cfg.skopeoLayerBytes, secs);
           record('skopeo', side, v);
           log(`s3: ${tag} skopeo copy ${v.toFixed(1)} MB/s`);
@@ -479,13 +531,17 @@ async function main(): Promise<void> {
     const usage = { berth: await bucketUsage(client, buckets.berth), distribution: await bucketUsage(client, buckets.distribution) };
     for (const side of ['berth', 'distribution'] as const) {
       const pushedLarge = ((runs['large-push-monolithic']?.[side].length ?? 0) + (runs['large-push-chunked']?.[side].length ?? 0)) * cfg.largeBytes;
-      if (usage[side].bytes < pushedLarge) problems.push(`**${srv[side].label}**: its bucket holds ${usage[side].bytes} bytes, less than the ${pushedLarge} bytes of large blobs pushed to it`);
+      if (usage[side].bytes < pushedLarge)
+        problems.push(`**${srv[side].label}**: its bucket holds ${usage[side].bytes} bytes, less than the ${pushedLarge} bytes of large blobs pushed to it`);
     }
 
     for (const side of ['berth', 'distribution'] as const) {
       const s = srv[side];
       const r = await stopBerth(s); // works for any Server, and clears its grace timer
-      if (r.killed || (r.code !== 0 && r.signal !== 'SIGTERM')) problems.push(`**${s.label}** did not shut down cleanly (code ${String(r.code)}, signal ${String(r.signal)}${r.killed ? ', killed' : ''}); log: ${s.logPath}`);
+      if (r.killed || (r.code !== 0 && r.signal !== 'SIGTERM'))
+        problems.push(
+          `**${s.label}** did not shut down cleanly (code ${String(r.code)}, signal ${String(r.signal)}${r.killed ? ', killed' : ''}); log: ${s.logPath}`,
+        );
       delete servers[side];
     }
 
@@ -500,7 +556,18 @@ async function main(): Promise<void> {
       durationSeconds: (Date.now() - t0) / 1000,
       command: `npm run bench${args.length > 0 ? ` -- ${args.join(' ')}` : ''}`,
       mode: quick ? 'quick' : 'full',
-      machine: { cpu: mi.cpuModel, cores: mi.cores, memoryGiB: mi.memoryGiB, os: mi.os, kernel: mi.kernel, node: mi.node, berth: mi.berth, distribution: mi.distribution, skopeo: mi.skopeo, ceph },
+      machine: {
+        cpu: mi.cpuModel,
+        cores: mi.cores,
+        memoryGiB: mi.memoryGiB,
+        os: mi.os,
+        kernel: mi.kernel,
+        node: mi.node,
+        berth: mi.berth,
+        distribution: mi.distribution,
+        skopeo: mi.skopeo,
+        ceph,
+      },
       loadBefore,
       config: cfg,
       rows,
@@ -517,7 +584,9 @@ async function main(): Promise<void> {
     for (const r of rows) {
       const b = r.value.berth;
       const d = r.value.distribution;
-      process.stdout.write(`${r.id.padEnd(24)} berth ${String(b?.toFixed(1) ?? 'failed').padStart(8)}  distribution ${String(d?.toFixed(1) ?? 'failed').padStart(8)} ${r.unit}  ${b !== null && d !== null && d > 0 ? (b / d).toFixed(2) : 'n/a'}x\n`);
+      process.stdout.write(
+        `${r.id.padEnd(24)} berth ${String(b?.toFixed(1) ?? 'failed').padStart(8)}  distribution ${String(d?.toFixed(1) ?? 'failed').padStart(8)} ${r.unit}  ${b !== null && d !== null && d > 0 ? (b / d).toFixed(2) : 'n/a'}x\n`,
+      );
     }
     if (problems.length > 0) log(`s3: ${problems.length} problem(s); see the Problems list in the doc`);
   } finally {

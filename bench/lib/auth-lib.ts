@@ -56,7 +56,9 @@ export async function startBerth(opts: BerthStart): Promise<Server> {
   const cfgPath = join(opts.parent, `${opts.slug}-config.json`);
   await writeFile(cfgPath, `${JSON.stringify(opts.config, null, 2)}\n`, { mode: 0o600 });
   const logPath = join(opts.parent, `${opts.slug}.log`);
-  const fromByte = await stat(logPath).then((st) => st.size).catch(() => 0);
+  const fromByte = await stat(logPath)
+    .then((st) => st.size)
+    .catch(() => 0);
   const fd = openSync(logPath, 'a');
   const bin = join(opts.repoRoot, 'dist', 'bin', 'berth.js');
   const child = spawnDaemon(
@@ -194,7 +196,13 @@ export function str(obj: Record<string, unknown>, key: string, what: string, exc
 }
 
 /** An access token from the password grant (POST /oauth2/token). */
-export async function passwordToken(base: string, username: string, password: string, scope: string, offline = false): Promise<{ token: string; refresh?: string }> {
+export async function passwordToken(
+  base: string,
+  username: string,
+  password: string,
+  scope: string,
+  offline = false,
+): Promise<{ token: string; refresh?: string }> {
   const form: Form = { grant_type: 'password', username, password, service: 'berth', scope };
   if (offline) form['access_type'] = 'offline';
   const call = await postForm(base, '/oauth2/token', form);
@@ -229,7 +237,8 @@ export async function pushImage(base: string, repo: string, tag: string, img: Ti
   for (const blob of [img.layer, img.config]) {
     const start = await request(`${base}/v2/${repo}/blobs/uploads/`, { method: 'POST', headers: { ...auth, 'content-length': 0 }, timeoutMs: 15_000 });
     const loc = start.headers['location'];
-    if (start.status !== 202 || typeof loc !== 'string') throw new ProtocolError(`start blob upload: expected 202 with Location, got ${start.status}`, start.exchange);
+    if (start.status !== 202 || typeof loc !== 'string')
+      throw new ProtocolError(`start blob upload: expected 202 with Location, got ${start.status}`, start.exchange);
     const put = await request(withDigest(base, new URL(loc, base).toString(), blob.digest), {
       method: 'PUT',
       headers: { ...auth, 'content-type': 'application/octet-stream' },
@@ -293,7 +302,8 @@ export async function loadLoop(opts: {
       try {
         problem = await opts.one(i);
       } catch (e) {
-        problem = e instanceof ProtocolError && e.exchange !== null ? `${e.message}\n\n${describeExchange(e.exchange)}` : e instanceof Error ? e.message : String(e);
+        problem =
+          e instanceof ProtocolError && e.exchange !== null ? `${e.message}\n\n${describeExchange(e.exchange)}` : e instanceof Error ? e.message : String(e);
       }
       const ms = Number(process.hrtime.bigint() - s) / 1e6;
       if (problem === null) {

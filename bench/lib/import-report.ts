@@ -76,7 +76,9 @@ export function renderImportSection(res: ImportResults): string {
   );
   if (res.mode === 'quick') out.push('', '> **Quick mode:** small images and one repetition; not the numbers to quote.');
   out.push('');
-  out.push(`Machine: ${m.cpu}, ${m.cores} cores, ${m.memoryGiB} GiB, ${m.os} / Linux ${m.kernel}, Node.js ${m.node}, Berth ${m.berth}, ${m.distribution}, ${m.skopeo}. Everything shares the cores.`);
+  out.push(
+    `Machine: ${m.cpu}, ${m.cores} cores, ${m.memoryGiB} GiB, ${m.os} / Linux ${m.kernel}, Node.js ${m.node}, Berth ${m.berth}, ${m.distribution}, ${m.skopeo}. Everything shares the cores.`,
+  );
   out.push('');
   out.push('| Measurement | Unit | Berth import | skopeo copy --all | import/skopeo |');
   out.push('| --- | --- | ---: | ---: | ---: |');

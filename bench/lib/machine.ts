@@ -47,7 +47,7 @@ export async function machineInfo(repoRoot: string, dataParent: string): Promise
     skopeo: await firstLine('skopeo', ['--version']),
     wrk: (await firstLine('wrk', ['--version'])).replace(/\s+Copyright.*$/, ''),
     curl: (await firstLine('curl', ['--version'])).split(' ').slice(0, 2).join(' '),
-    filesystem: fs.code === 0 ? fs.stdout.trim().split('\n')[0]?.replace(/\s+/g, ' ') ?? 'unknown' : 'unknown',
+    filesystem: fs.code === 0 ? (fs.stdout.trim().split('\n')[0]?.replace(/\s+/g, ' ') ?? 'unknown') : 'unknown',
     berth: `${pkg.version ?? '?'} (${commit}${dirtyNote})`,
   };
 }

@@ -93,8 +93,7 @@ export async function summarizeProfile(
       t += d;
       times.push(t);
     }
-    const inWindow =
-      window !== undefined && times.some((x) => x >= window.fromUs && x <= window.toUs) ? window : undefined;
+    const inWindow = window !== undefined && times.some((x) => x >= window.fromUs && x <= window.toUs) ? window : undefined;
     windowed = inWindow !== undefined;
     // timeDeltas[i] is the time between sample i-1 and i; attribute the interval
     // following a sample to that sample.
@@ -139,8 +138,6 @@ export async function summarizeProfile(
     .sort((a, b) => b.us - a.us)
     .slice(0, topN)
     .map((r) => ({ fn: r.fn, location: r.location, selfMs: r.us / 1000, percent: pct(r.us) }));
-  const areas = [...byArea.entries()]
-    .sort((a, b) => b[1] - a[1])
-    .map(([a, us]) => ({ area: a, ms: us / 1000, percent: pct(us) }));
+  const areas = [...byArea.entries()].sort((a, b) => b[1] - a[1]).map(([a, us]) => ({ area: a, ms: us / 1000, percent: pct(us) }));
   return { totalMs: totalUs / 1000, idleMs: idleUs / 1000, busyMs: busyUs / 1000, top, byArea: areas, windowed };
 }

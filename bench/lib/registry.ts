@@ -4,7 +4,7 @@
  * `ProtocolError` that carries the exact request and response, so the report can
  * quote them.
  */
-import { Agent, request as httpRequest } from 'node:http';
+import { type Agent, request as httpRequest } from 'node:http';
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
 
 export interface Exchange {
@@ -62,33 +62,29 @@ export function request(
   const headers: OutgoingHttpHeaders = { ...(opts.headers ?? {}) };
   if (opts.body !== undefined) headers['content-length'] = opts.body.length;
   return new Promise((resolve, reject) => {
-    const req = httpRequest(
-      url,
-      { method: opts.method, headers, ...(opts.agent !== undefined ? { agent: opts.agent } : {}) },
-      (res) => {
-        const chunks: Buffer[] = [];
-        let bytes = 0;
-        res.on('data', (c: Buffer) => {
-          bytes += c.length;
-          if (opts.discardBody !== true || chunks.length < 1) chunks.push(c);
-        });
-        res.on('error', reject);
-        res.on('end', () => {
-          const body = Buffer.concat(chunks);
-          const status = res.statusCode ?? 0;
-          const exchange: Exchange = {
-            method: opts.method,
-            url,
-            requestHeaders: headers,
-            requestBodyNote: opts.body !== undefined ? `<${opts.body.length} bytes>` : '',
-            status,
-            responseHeaders: res.headers,
-            responseBody: body,
-          };
-          resolve({ status, headers: res.headers, body, bytes, exchange });
-        });
-      },
-    );
+    const req = httpRequest(url, { method: opts.method, headers, ...(opts.agent !== undefined ? { agent: opts.agent } : {}) }, (res) => {
+      const chunks: Buffer[] = [];
+      let bytes = 0;
+      res.on('data', (c: Buffer) => {
+        bytes += c.length;
+        if (opts.discardBody !== true || chunks.length < 1) chunks.push(c);
+      });
+      res.on('error', reject);
+      res.on('end', () => {
+        const body = Buffer.concat(chunks);
+        const status = res.statusCode ?? 0;
+        const exchange: Exchange = {
+          method: opts.method,
+          url,
+          requestHeaders: headers,
+          requestBodyNote: opts.body !== undefined ? `<${opts.body.length} bytes>` : '',
+          status,
+          responseHeaders: res.headers,
+          responseBody: body,
+        };
+        resolve({ status, headers: res.headers, body, bytes, exchange });
+      });
+    });
     req.setTimeout(opts.timeoutMs ?? 60_000, () => {
       req.destroy(new Error(`timeout after ${opts.timeoutMs ?? 60_000} ms`));
     });
@@ -96,8 +92,14 @@ export function request(
       // No response at all (e.g. the server closed a kept-alive connection): say which request.
       const u = new URL(url);
       const reused = req.reusedSocket ? ' on a reused keep-alive connection' : ' on a new connection';
-      const hdrs = Object.entries(headers).map(([k, v]) => `${k}: ${String(v)}`).join('\n');
-      reject(new Error(`${err.message}: no response to\n\n${opts.method} ${u.pathname}${u.search} HTTP/1.1\nHost: ${u.host}${hdrs !== '' ? `\n${hdrs}` : ''}\n\n(sent${reused})`));
+      const hdrs = Object.entries(headers)
+        .map(([k, v]) => `${k}: ${String(v)}`)
+        .join('\n');
+      reject(
+        new Error(
+          `${err.message}: no response to\n\n${opts.method} ${u.pathname}${u.search} HTTP/1.1\nHost: ${u.host}${hdrs !== '' ? `\n${hdrs}` : ''}\n\n(sent${reused})`,
+        ),
+      );
     });
     req.end(opts.body);
   });

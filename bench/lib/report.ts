@@ -124,7 +124,7 @@ export function renderMarkdown(res: Results, notes: string | null): string {
       `- Both registries run at the same time on 127.0.0.1 over plain HTTP without auth, with their data directories side by side under one temporary directory (same disk, same filesystem). Distribution uses the filesystem driver with the in-memory blob descriptor cache (Debian's default config minus htpasswd)${res.selfTest ? '' : `; ${C} runs \`BERTH_AUTH_ENABLED=false node ${cfg['berthNodeFlags'] !== undefined && cfg['berthNodeFlags'] !== '' ? `${String(cfg['berthNodeFlags'])} ` : ''}dist/bin/berth.js serve --addr … --data …\`, otherwise with its defaults`}. Both log at their default level to a file.`,
       `- Every measurement is repeated ${res.reps}× (${res.mode === 'quick' ? res.reps : Math.max(res.reps, 5)}× for the short or client-bound ones: 64 MiB transfers, skopeo, small blobs) and the **median** is reported, with the min–max range in brackets. The two servers take turns (odd runs ${C} first, even runs ${B} first). Before each timed run the driver calls \`sync\` so that writeback from the previous run does not land in the next.`,
       '- Layer data is fresh random bytes for every repetition (incompressible, never seen by either server before), media type `application/vnd.oci.image.layer.v1.tar`. The fixture files are in the page cache, as are freshly pushed blobs, so the numbers are CPU/memory-bound server costs rather than disk speed.',
-      '- **Raw push**: `POST /v2/<name>/blobs/uploads/` (timed, node:http) then `curl -T <file> -X PUT <location>&digest=…` streaming the whole blob in one request (curl\'s own `time_total`, no process start-up). **Raw pull**: `curl GET /v2/<name>/blobs/<digest> -o /dev/null`. The first pull of each size is also re-read and its sha256 checked (untimed).',
+      "- **Raw push**: `POST /v2/<name>/blobs/uploads/` (timed, node:http) then `curl -T <file> -X PUT <location>&digest=…` streaming the whole blob in one request (curl's own `time_total`, no process start-up). **Raw pull**: `curl GET /v2/<name>/blobs/<digest> -o /dev/null`. The first pull of each size is also re-read and its sha256 checked (untimed).",
       '- **skopeo**: `skopeo copy --preserve-digests` from an OCI layout to `docker://127.0.0.1:<port>/…` (push: HEAD, POST, PATCH of the whole layer, PUT) and back to a fresh OCI layout (pull). Wall-clock of the skopeo process, so client cost is included; `--preserve-digests` keeps skopeo from gzip-compressing the layer.',
       `- **Small blobs**: ${cfg['smallBlobCount']} distinct random blobs of ${cfg['smallBlobSizeLabel']}, each \`POST\` + \`PUT ?digest=\` (${B} 2.8 does not complete monolithic \`POST ?digest=\` uploads), ${cfg['smallBlobConcurrency']} in flight over keep-alive connections (node:http).`,
       `- **Manifests**: GET with \`wrk -t${cfg['wrkThreads']} -c${cfg['wrkConnections']} -d${cfg['wrkSeconds']}s -H 'Accept: application/vnd.oci.image.manifest.v1+json'\` against \`/v2/bench/manifest/manifests/bench\` (a small single-layer image). HEAD with the same parameters using \`bench/loadgen.c\`, a ~300-line epoll load generator compiled by the driver, because Debian's wrk 4.1.0 waits for a body after a HEAD response and completes 0 requests; on GET loadgen is within the run-to-run noise of wrk. Each server gets a 2 s warm-up of both first. The load generator shares the ${m.cores} cores with the server under test.`,
@@ -187,7 +187,10 @@ export function renderMarkdown(res: Results, notes: string | null): string {
     if (f.exchange !== '') problems.push(fence(f.exchange), '');
   }
   for (const r of [...res.throughput]) {
-    for (const [label, side] of [[C, r.candidate], [B, r.baseline]] as const) {
+    for (const [label, side] of [
+      [C, r.candidate],
+      [B, r.baseline],
+    ] as const) {
       const errs = side.runs.filter((x) => x.error !== undefined);
       const first = errs[0];
       if (first === undefined) continue;
@@ -196,7 +199,10 @@ export function renderMarkdown(res: Results, notes: string | null): string {
   }
   for (const e of res.serverExits) {
     if (e.killed || (e.code !== 0 && e.code !== null) || (e.signal !== null && e.signal !== 'SIGTERM')) {
-      problems.push(`### ${e.label}: did not shut down cleanly on SIGTERM (code ${String(e.code)}, signal ${String(e.signal)}, killed after grace: ${e.killed})`, '');
+      problems.push(
+        `### ${e.label}: did not shut down cleanly on SIGTERM (code ${String(e.code)}, signal ${String(e.signal)}, killed after grace: ${e.killed})`,
+        '',
+      );
     }
   }
   out.push('## Protocol problems');
@@ -231,9 +237,17 @@ export function renderMarkdown(res: Results, notes: string | null): string {
     out.push('');
     out.push('| Self time | % of busy | Function | Location |');
     out.push('| ---: | ---: | --- | --- |');
-    for (const t of s.top) out.push(`| ${fmtNum(t.selfMs, 0)} ms | ${fmtNum(t.percent, 1)}% | \`${t.fn}\` | ${t.location === '' ? '(native)' : `\`${t.location}\``} |`);
+    for (const t of s.top)
+      out.push(`| ${fmtNum(t.selfMs, 0)} ms | ${fmtNum(t.percent, 1)}% | \`${t.fn}\` | ${t.location === '' ? '(native)' : `\`${t.location}\``} |`);
     out.push('');
-    out.push('By area: ' + s.byArea.slice(0, 8).map((a) => `${a.area} ${fmtNum(a.percent, 1)}%`).join(', ') + '.');
+    out.push(
+      'By area: ' +
+        s.byArea
+          .slice(0, 8)
+          .map((a) => `${a.area} ${fmtNum(a.percent, 1)}%`)
+          .join(', ') +
+        '.',
+    );
     out.push('');
   }
   return out.join('\n');

@@ -29,7 +29,18 @@ export interface S3Results {
   durationSeconds: number;
   command: string;
   mode: 'full' | 'quick';
-  machine: { cpu: string; cores: number; memoryGiB: number; os: string; kernel: string; node: string; berth: string; distribution: string; skopeo: string; ceph: string };
+  machine: {
+    cpu: string;
+    cores: number;
+    memoryGiB: number;
+    os: string;
+    kernel: string;
+    node: string;
+    berth: string;
+    distribution: string;
+    skopeo: string;
+    ceph: string;
+  };
   /** 1-minute load average just before the first measurement (anything else running shows here). */
   loadBefore: number;
   config: {

@@ -99,14 +99,32 @@ interface RawCtx {
   repo: string;
 }
 
-async function curlPut(url: string, file: string, hdrFile: string, bodyFile: string): Promise<{ code: number; seconds: number; uploaded: number; stderr: string }> {
+async function curlPut(
+  url: string,
+  file: string,
+  hdrFile: string,
+  bodyFile: string,
+): Promise<{ code: number; seconds: number; uploaded: number; stderr: string }> {
   const r = await run(
     'curl',
     [
-      '-sS', '--max-time', '900', '-X', 'PUT', '-T', file,
-      '-H', 'Content-Type: application/octet-stream', '-H', 'Expect:',
-      '-D', hdrFile, '-o', bodyFile,
-      '-w', '%{http_code} %{size_upload} %{time_total}',
+      '-sS',
+      '--max-time',
+      '900',
+      '-X',
+      'PUT',
+      '-T',
+      file,
+      '-H',
+      'Content-Type: application/octet-stream',
+      '-H',
+      'Expect:',
+      '-D',
+      hdrFile,
+      '-o',
+      bodyFile,
+      '-w',
+      '%{http_code} %{size_upload} %{time_total}',
       url,
     ],
     { timeoutMs: 960_000 },
@@ -119,9 +137,17 @@ async function curlGet(url: string, hdrFile: string, accept?: string): Promise<{
   const r = await run(
     'curl',
     [
-      '-sS', '-L', '--max-time', '900', '-D', hdrFile, '-o', '/dev/null',
+      '-sS',
+      '-L',
+      '--max-time',
+      '900',
+      '-D',
+      hdrFile,
+      '-o',
+      '/dev/null',
       ...(accept !== undefined ? ['-H', `Accept: ${accept}`] : []),
-      '-w', '%{http_code} %{size_download} %{time_total}',
+      '-w',
+      '%{http_code} %{size_download} %{time_total}',
       url,
     ],
     { timeoutMs: 960_000 },

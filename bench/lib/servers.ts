@@ -128,7 +128,9 @@ export async function startServer(opts: StartOptions): Promise<Server> {
   const dataDir = join(opts.parent, `${opts.slug}-data`);
   await mkdir(dataDir, { recursive: true });
   const logPath = join(opts.parent, `${opts.slug}.log`);
-  const fromByte = await stat(logPath).then((st) => st.size).catch(() => 0);
+  const fromByte = await stat(logPath)
+    .then((st) => st.size)
+    .catch(() => 0);
   const fd = openSync(logPath, 'a');
   let child: ChildProcess;
   if (opts.kind === 'distribution') {

@@ -18,11 +18,7 @@ export interface ExecResult {
  * Runs a command to completion (never through a shell). Every call is bounded by
  * `timeoutMs`: the child is killed with SIGKILL after that.
  */
-export function run(
-  cmd: string,
-  args: readonly string[],
-  opts: { timeoutMs: number; cwd?: string; env?: NodeJS.ProcessEnv },
-): Promise<ExecResult> {
+export function run(cmd: string, args: readonly string[], opts: { timeoutMs: number; cwd?: string; env?: NodeJS.ProcessEnv }): Promise<ExecResult> {
   return new Promise((resolve) => {
     const t0 = process.hrtime.bigint();
     execFile(
@@ -55,16 +51,10 @@ export function run(
 }
 
 /** `run` that throws on a non-zero exit. */
-export async function runOk(
-  cmd: string,
-  args: readonly string[],
-  opts: { timeoutMs: number; cwd?: string; env?: NodeJS.ProcessEnv },
-): Promise<ExecResult> {
+export async function runOk(cmd: string, args: readonly string[], opts: { timeoutMs: number; cwd?: string; env?: NodeJS.ProcessEnv }): Promise<ExecResult> {
   const r = await run(cmd, args, opts);
   if (r.code !== 0) {
-    throw new Error(
-      `${cmd} ${args.join(' ')} failed (code ${String(r.code)}, signal ${String(r.signal)}):\n${r.stderr.slice(-4000)}`,
-    );
+    throw new Error(`${cmd} ${args.join(' ')} failed (code ${String(r.code)}, signal ${String(r.signal)}):\n${r.stderr.slice(-4000)}`);
   }
   return r;
 }
@@ -128,12 +118,7 @@ export function log(msg: string): void {
 }
 
 /** Spawns a long-running child detached from our stdio, output to a file descriptor. */
-export function spawnDaemon(
-  cmd: string,
-  args: readonly string[],
-  outFd: number,
-  env?: NodeJS.ProcessEnv,
-): ReturnType<typeof spawn> {
+export function spawnDaemon(cmd: string, args: readonly string[], outFd: number, env?: NodeJS.ProcessEnv): ReturnType<typeof spawn> {
   return spawn(cmd, args, {
     stdio: ['ignore', outFd, outFd],
     ...(env !== undefined ? { env } : {}),

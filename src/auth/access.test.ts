@@ -28,9 +28,7 @@ describe('scopes', () => {
     assert.deepEqual(missingAccess(granted, [{ type: 'repository', name: 'a', actions: ['pull', 'push'] }]), [
       { type: 'repository', name: 'a', actions: ['push'] },
     ]);
-    assert.deepEqual(missingAccess(granted, [{ type: 'repository', name: 'b', actions: ['pull'] }]), [
-      { type: 'repository', name: 'b', actions: ['pull'] },
-    ]);
+    assert.deepEqual(missingAccess(granted, [{ type: 'repository', name: 'b', actions: ['pull'] }]), [{ type: 'repository', name: 'b', actions: ['pull'] }]);
   });
 
   it('limits access to a ceiling, narrowing broad actions to what it allows', () => {

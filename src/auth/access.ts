@@ -55,7 +55,11 @@ export function parseScope(scope: string): Access | undefined {
 
 /** Parses the `scope` parameters of a token request (repeated, and/or space-separated). */
 export function parseScopes(values: readonly string[]): Access[] {
-  return values.flatMap((value) => value.split(' ')).filter((s) => s.length > 0).map(parseScope).filter((a): a is Access => a !== undefined);
+  return values
+    .flatMap((value) => value.split(' '))
+    .filter((s) => s.length > 0)
+    .map(parseScope)
+    .filter((a): a is Access => a !== undefined);
 }
 
 export function formatScope(access: Access): string {

@@ -96,7 +96,11 @@ describe('parseDesiredState', () => {
       ['users: [\n', /^f\.yaml \(line \d+\): not valid YAML/],
     ];
     for (const [text, message] of cases) {
-      assert.throws(() => parseDesiredState(text, 'f.yaml'), (err: unknown) => err instanceof DesiredStateError && message.test(err.message), text);
+      assert.throws(
+        () => parseDesiredState(text, 'f.yaml'),
+        (err: unknown) => err instanceof DesiredStateError && message.test(err.message),
+        text,
+      );
     }
   });
 });
@@ -118,12 +122,22 @@ describe('plan', () => {
       actingAs: 'owner',
     });
     assert.deepEqual(changes, []);
-    assert.deepEqual(notes, ['kept the admin user admin: configuration (auth.adminUser) manages it', 'kept user owner: it is the principal applying this file']);
+    assert.deepEqual(notes, [
+      'kept the admin user admin: configuration (auth.adminUser) manages it',
+      'kept user owner: it is the principal applying this file',
+    ]);
   });
 
   it('updates grants, disabled, description and expiry in place', () => {
     const server = observed([
-      { name: 'alice', description: 'old', grants: [{ pattern: 'team-a/**', permission: 'pull' }, { pattern: 'team-b/**', permission: 'pull' }] },
+      {
+        name: 'alice',
+        description: 'old',
+        grants: [
+          { pattern: 'team-a/**', permission: 'pull' },
+          { pattern: 'team-b/**', permission: 'pull' },
+        ],
+      },
       { name: 'bob' },
       { name: 'ci-pusher', kind: 'service', disabled: true, grants: [{ pattern: 'team-a/app', permission: 'push' }] },
       { name: 'ci-reader', kind: 'token', expiresAt: null, grants: [{ pattern: 'vendor/**', permission: 'content/read' }] },
@@ -163,7 +177,10 @@ describe('plan', () => {
   });
 
   it('refuses a name that exists with another kind, and locking out the principal applying the file', () => {
-    assert.throws(() => plan(parseDesiredState('tokens: [{name: alice}]\n'), observed([{ name: 'alice' }])), /alice exists as a user but the file declares a token/);
+    assert.throws(
+      () => plan(parseDesiredState('tokens: [{name: alice}]\n'), observed([{ name: 'alice' }])),
+      /alice exists as a user but the file declares a token/,
+    );
     const me = observed([{ name: 'me', grants: [{ pattern: '**', permission: 'owner' }] }]);
     assert.throws(() => plan(parseDesiredState('users: [{name: me, grants: {"**": pull}}]\n'), me, { actingAs: 'me' }), /takes the owner grant away from me/);
     assert.throws(() => plan(parseDesiredState('users: [{name: me, disabled: true, grants: {"**": owner}}]\n'), me, { actingAs: 'me' }), /disables me/);
@@ -185,7 +202,14 @@ services:
         conditions: [{ claim: ref, glob: "refs/*" }, { claim: actor, equals: alice }]
 `;
   const expanded = [
-    { name: 'gh', preset: 'github', issuer: 'https://token.actions.githubusercontent.com', audiences: ['berth'], subject: 'repo:acme/app:ref:refs/heads/main', conditions: [] },
+    {
+      name: 'gh',
+      preset: 'github',
+      issuer: 'https://token.actions.githubusercontent.com',
+      audiences: ['berth'],
+      subject: 'repo:acme/app:ref:refs/heads/main',
+      conditions: [],
+    },
     { name: 'k8s', preset: 'kubernetes', issuer: 'https://oidc.example.com', audiences: ['berth'], subject: 'system:serviceaccount:prod:*', conditions: [] },
     {
       name: 'custom',
@@ -193,7 +217,10 @@ services:
       issuer: 'https://issuer.example.com',
       audiences: ['b', 'a'],
       subject: 'w:*',
-      conditions: [{ claim: 'ref', glob: 'refs/*' }, { claim: 'actor', equals: 'alice' }],
+      conditions: [
+        { claim: 'ref', glob: 'refs/*' },
+        { claim: 'actor', equals: 'alice' },
+      ],
     },
   ];
 
@@ -205,16 +232,41 @@ services:
 
   it('names the path of a bad declaration', () => {
     const cases: Array<[string, RegExp]> = [
-      ['users:\n  - name: a\n    federatedCredentials: [{name: x, preset: github, repository: a/b}]\n', /^f\.yaml: users\.0\.federatedCredentials: only service principals/],
-      ['services:\n  - name: s\n    federatedCredentials: [{name: x, preset: github}]\n', /services\.0\.federatedCredentials\.0\.repository: the github preset needs repository/],
-      ['services:\n  - name: s\n    federatedCredentials: [{name: x, preset: github, repository: a/b, subject: s}]\n', /federatedCredentials\.0\.subject: the github preset builds the subject/],
-      ['services:\n  - name: s\n    federatedCredentials: [{name: x, issuer: "https://i.example.com", subject: s}]\n', /federatedCredentials\.0\.audiences: required without a preset/],
-      ['services:\n  - name: s\n    federatedCredentials: [{name: x, issuer: "http://i.example.com", audiences: [a], subject: s}]\n', /federatedCredentials\.0\.issuer: the issuer must be an https URL/],
-      ['services:\n  - name: s\n    federatedCredentials: [{name: x, issuer: "https://i", audiences: [a], subject: s, conditions: [{claim: c}]}]\n', /conditions\.0: a condition has exactly one of/],
-      ['services:\n  - name: s\n    federatedCredentials:\n      - {name: x, preset: github, repository: a/b}\n      - {name: x, preset: github, repository: a/c}\n', /federatedCredentials\.1\.name: x is declared twice/],
+      [
+        'users:\n  - name: a\n    federatedCredentials: [{name: x, preset: github, repository: a/b}]\n',
+        /^f\.yaml: users\.0\.federatedCredentials: only service principals/,
+      ],
+      [
+        'services:\n  - name: s\n    federatedCredentials: [{name: x, preset: github}]\n',
+        /services\.0\.federatedCredentials\.0\.repository: the github preset needs repository/,
+      ],
+      [
+        'services:\n  - name: s\n    federatedCredentials: [{name: x, preset: github, repository: a/b, subject: s}]\n',
+        /federatedCredentials\.0\.subject: the github preset builds the subject/,
+      ],
+      [
+        'services:\n  - name: s\n    federatedCredentials: [{name: x, issuer: "https://i.example.com", subject: s}]\n',
+        /federatedCredentials\.0\.audiences: required without a preset/,
+      ],
+      [
+        'services:\n  - name: s\n    federatedCredentials: [{name: x, issuer: "http://i.example.com", audiences: [a], subject: s}]\n',
+        /federatedCredentials\.0\.issuer: the issuer must be an https URL/,
+      ],
+      [
+        'services:\n  - name: s\n    federatedCredentials: [{name: x, issuer: "https://i", audiences: [a], subject: s, conditions: [{claim: c}]}]\n',
+        /conditions\.0: a condition has exactly one of/,
+      ],
+      [
+        'services:\n  - name: s\n    federatedCredentials:\n      - {name: x, preset: github, repository: a/b}\n      - {name: x, preset: github, repository: a/c}\n',
+        /federatedCredentials\.1\.name: x is declared twice/,
+      ],
     ];
     for (const [text, message] of cases) {
-      assert.throws(() => parseDesiredState(text, 'f.yaml'), (err: unknown) => err instanceof DesiredStateError && message.test(err.message), text);
+      assert.throws(
+        () => parseDesiredState(text, 'f.yaml'),
+        (err: unknown) => err instanceof DesiredStateError && message.test(err.message),
+        text,
+      );
     }
   });
 
@@ -234,7 +286,13 @@ services:
     const desired = parseDesiredState(file);
     const held = [
       { name: 'gh', issuer: 'https://token.actions.githubusercontent.com', audiences: ['berth'], subject: 'repo:acme/app:*', conditions: [] },
-      { name: 'k8s', issuer: 'https://oidc.example.com', audiences: ['berth'], subject: 'system:serviceaccount:prod:*', conditions: [{ claim: 'x', oneOf: ['1', '2'] }] },
+      {
+        name: 'k8s',
+        issuer: 'https://oidc.example.com',
+        audiences: ['berth'],
+        subject: 'system:serviceaccount:prod:*',
+        conditions: [{ claim: 'x', oneOf: ['1', '2'] }],
+      },
       { name: 'stale', issuer: 'https://old.example.com', audiences: ['berth'], subject: '*', conditions: [] },
     ];
     const { changes } = plan(desired, observed([{ name: 'deployer', kind: 'service', federatedCredentials: held }]));
@@ -248,7 +306,10 @@ services:
 
   it('removes every federated credential of a listed service that declares none', () => {
     const held = [{ name: 'gh', issuer: 'https://i.example.com', audiences: ['berth'], subject: '*', conditions: [] }];
-    const { changes } = plan(parseDesiredState('services: [{name: deployer}]\n'), observed([{ name: 'deployer', kind: 'service', federatedCredentials: held }]));
+    const { changes } = plan(
+      parseDesiredState('services: [{name: deployer}]\n'),
+      observed([{ name: 'deployer', kind: 'service', federatedCredentials: held }]),
+    );
     assert.deepEqual(changes.map(formatChange), ['- federated credential gh of service deployer']);
   });
 });

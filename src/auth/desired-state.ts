@@ -148,7 +148,6 @@ const timestampInput = z.union([
   }),
 ]);
 
-
 /** The same trust, whatever order audiences and conditions are listed in. */
 function sameTrust(a: ObservedFederatedCredential, b: ObservedFederatedCredential): boolean {
   const audiences = (x: ObservedFederatedCredential) => JSON.stringify([...new Set(x.audiences)].sort());
@@ -171,7 +170,10 @@ const principalInput = z
 const fileSchema = z
   .object({
     prune: z.boolean().optional(),
-    settings: z.object({ anonymousPull: z.array(pattern).optional() }).strict().optional(),
+    settings: z
+      .object({ anonymousPull: z.array(pattern).optional() })
+      .strict()
+      .optional(),
     users: z.array(principalInput).optional(),
     services: z.array(principalInput).optional(),
     tokens: z.array(principalInput).optional(),
@@ -203,7 +205,8 @@ export function parseDesiredState(text: string, source = 'berth.yaml'): DesiredS
   ];
   for (const [kind, entries] of sections) {
     for (const [index, entry] of (entries ?? []).entries()) {
-      if (seen.has(entry.name)) throw new DesiredStateError(`${source}: the name ${entry.name} is declared twice (names are unique across users, services and tokens)`);
+      if (seen.has(entry.name))
+        throw new DesiredStateError(`${source}: the name ${entry.name} is declared twice (names are unique across users, services and tokens)`);
       seen.add(entry.name);
       const where = `${source}: ${kind}s.${index}.federatedCredentials`;
       if (entry.federatedCredentials !== undefined && kind !== 'service') {
@@ -292,7 +295,9 @@ export function plan(desired: DesiredState, observed: ObservedState, options: { 
     }
     const target = { kind: want.kind, name: want.name };
     if (have.kind !== want.kind) {
-      problems.push(`${want.name} exists as ${article(have.kind)} ${have.kind} but the file declares ${article(want.kind)} ${want.kind}: rename it in the file, or delete it first`);
+      problems.push(
+        `${want.name} exists as ${article(have.kind)} ${have.kind} but the file declares ${article(want.kind)} ${want.kind}: rename it in the file, or delete it first`,
+      );
       continue;
     }
     const current = normaliseGrants(have.grants);
@@ -396,7 +401,9 @@ export function formatChange(change: Change): string {
         from.issuer !== c.issuer ? `issuer ${from.issuer} -> ${c.issuer}` : undefined,
         from.subject !== c.subject ? `subject ${from.subject} -> ${c.subject}` : undefined,
         showList(from.audiences) !== showList(c.audiences) ? `audiences ${showList(from.audiences)} -> ${showList(c.audiences)}` : undefined,
-        showConditions(from.conditions) !== showConditions(c.conditions) ? `conditions ${showConditions(from.conditions)} -> ${showConditions(c.conditions)}` : undefined,
+        showConditions(from.conditions) !== showConditions(c.conditions)
+          ? `conditions ${showConditions(from.conditions)} -> ${showConditions(c.conditions)}`
+          : undefined,
       ].filter(Boolean);
       return `~ ${what}: ${diffs.join(', ') || 'replaced'} (revokes the refresh tokens it bought)`;
     }

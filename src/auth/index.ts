@@ -4,7 +4,7 @@ import type { Config } from '../config/schema.js';
 import type { AuthMetadata } from '../metadata/auth-store.js';
 import { IssuerKeys } from '../federation/issuers.js';
 import { FederationVerifier } from '../federation/verifier.js';
-import type { Clock } from '../registry/context.js';
+import type { Clock } from '../shared/clock.js';
 import { KeyRing } from './keys.js';
 import { PrincipalService } from './principals.js';
 import { LoginThrottle } from './throttle.js';
@@ -31,12 +31,7 @@ export function createAuth(config: Config['auth'], federationConfig: Config['fed
   const tokens = new TokenService(keys, store.refreshTokens, clock, { issuer: config.issuer, service: config.service });
   const principals = new PrincipalService(store, clock, { adminUser: config.adminUser, bootstrap: config.bootstrap }, logger);
   const throttle = new LoginThrottle(config.throttle.maxFailures, config.throttle.windowMs, clock);
-  const issuerKeys = new IssuerKeys(
-    federationConfig.issuers,
-    federationConfig.discoveryTimeoutMs,
-    federationConfig.keyRefetchCooldownMs,
-    () => clock.now(),
-  );
+  const issuerKeys = new IssuerKeys(federationConfig.issuers, federationConfig.discoveryTimeoutMs, federationConfig.keyRefetchCooldownMs, () => clock.now());
   const federation = new FederationVerifier(store, issuerKeys, federationConfig, clock);
   const endpoint = new TokenEndpoint({
     store,

@@ -5,7 +5,7 @@
  */
 import { calculateJwkThumbprint, exportJWK, generateKeyPair, importJWK, type CryptoKey, type JWK } from 'jose';
 import type { SigningKeyIndex } from '../metadata/auth-store.js';
-import type { Clock } from '../registry/context.js';
+import type { Clock } from '../shared/clock.js';
 
 /** Asymmetric only; HMAC is never accepted, so a public key can never double as a MAC secret. */
 export const signingAlgorithm = 'ES256';

@@ -57,7 +57,10 @@ describe('the scope matrix: permission x requested action x repository', () => {
     it(`${permission} on ${pattern}, asking ${action} on ${repository}, grants [${expected.join(',')}]`, () => {
       const grants: Grant[] = [{ pattern, permission }];
       const granted = grantAccess(grants, [{ type: 'repository', name: repository, actions: [action] }]);
-      assert.deepEqual(granted.flatMap((g) => g.actions), expected);
+      assert.deepEqual(
+        granted.flatMap((g) => g.actions),
+        expected,
+      );
     });
   }
 
@@ -71,18 +74,27 @@ describe('the scope matrix: permission x requested action x repository', () => {
   });
 
   it('a filtered catalog shows the repositories the grants can read', () => {
-    const grants = [{ pattern: 'team-a/*', permission: 'pull' as const }, { pattern: 'team-b/**', permission: 'delete' as const }];
+    const grants = [
+      { pattern: 'team-a/*', permission: 'pull' as const },
+      { pattern: 'team-b/**', permission: 'delete' as const },
+    ];
     assert.equal(readableRepository(grants, 'team-a/app'), true);
     assert.equal(readableRepository(grants, 'team-a/app/cache'), false);
     assert.equal(readableRepository(grants, 'team-b/app'), false);
   });
 
   it('intersects several scopes independently', () => {
-    const granted = grantAccess([{ pattern: 'a', permission: 'push' }, { pattern: 'b', permission: 'pull' }], [
-      { type: 'repository', name: 'a', actions: ['pull', 'push'] },
-      { type: 'repository', name: 'b', actions: ['pull', 'push'] },
-      { type: 'repository', name: 'c', actions: ['pull'] },
-    ]);
+    const granted = grantAccess(
+      [
+        { pattern: 'a', permission: 'push' },
+        { pattern: 'b', permission: 'pull' },
+      ],
+      [
+        { type: 'repository', name: 'a', actions: ['pull', 'push'] },
+        { type: 'repository', name: 'b', actions: ['pull', 'push'] },
+        { type: 'repository', name: 'c', actions: ['pull'] },
+      ],
+    );
     assert.deepEqual(granted, [
       { type: 'repository', name: 'a', actions: ['pull', 'push'] },
       { type: 'repository', name: 'b', actions: ['pull'] },

@@ -50,7 +50,12 @@ export function matchesPattern(pattern: string, repository: string): boolean {
   if (!regex) {
     const source = pattern
       .split('**')
-      .map((part) => part.split('*').map((text) => text.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('[^/]*'))
+      .map((part) =>
+        part
+          .split('*')
+          .map((text) => text.replace(/[.+?^${}()|[\]\\]/g, '\\$&'))
+          .join('[^/]*'),
+      )
       .join('.*');
     regex = new RegExp(`^${source}$`);
     patternCache.set(pattern, regex);

@@ -6,7 +6,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { AuthMetadata, CredentialRecord, PrincipalKind, PrincipalRecord } from '../metadata/auth-store.js';
-import type { Clock } from '../registry/context.js';
+import type { Clock } from '../shared/clock.js';
 import { generateSecret, hashSecret, verifySecret } from './passwords.js';
 import { isPermission, isValidPattern, registryScope, type Grant, type Permission } from './permissions.js';
 
@@ -112,7 +112,10 @@ export class PrincipalService {
     const existing = await this.store.principals.findByName(username);
     if (existing?.kind === 'admin') return;
     if (existing) {
-      this.logger.warn({ username }, 'auth.adminUser is enabled, but a principal of another kind already has that name: the admin user is not created; choose another auth.adminUser.username');
+      this.logger.warn(
+        { username },
+        'auth.adminUser is enabled, but a principal of another kind already has that name: the admin user is not created; choose another auth.adminUser.username',
+      );
       return;
     }
     try {

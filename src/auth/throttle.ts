@@ -5,7 +5,7 @@
  * `name:<login>` and `address:<ip>`.
  * In memory, per process: a replica set multiplies the budget by its size, which the docs state.
  */
-import type { Clock } from '../registry/context.js';
+import type { Clock } from '../shared/clock.js';
 
 interface Window {
   start: number;

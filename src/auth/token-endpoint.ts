@@ -8,7 +8,7 @@
  */
 import type { Logger } from 'pino';
 import type { AuthMetadata, PrincipalRecord } from '../metadata/auth-store.js';
-import type { Clock } from '../registry/context.js';
+import type { Clock } from '../shared/clock.js';
 import { formatScope, limitAccess, parseScopes, type Access } from './access.js';
 import { grantAccess, type Grant } from './permissions.js';
 import { AuthenticationError, type PrincipalService } from './principals.js';
@@ -152,7 +152,7 @@ export class TokenEndpoint {
     let refreshMs: number | undefined;
     if (request.grantType === 'access_token' && request.accessToken && isForeignJwt(request.accessToken, this.deps.issuer)) {
       const federated = await this.fromFederated(request.accessToken, request.clientId, request.clientAddress);
-      principal = (await this.usablePrincipal(federated.identity.subject));
+      principal = await this.usablePrincipal(federated.identity.subject);
       identity = federated.identity;
       refreshMs = federated.lifetime.refreshMs;
     } else if (request.grantType === 'access_token') {
@@ -201,7 +201,7 @@ export class TokenEndpoint {
 
   private async resolve(request: TokenRequest): Promise<Resolved> {
     const grantType = request.grantType;
-    if (grantType === 'refresh_token' || (grantType === undefined || grantType === 'password') && request.username === refreshTokenUser) {
+    if (grantType === 'refresh_token' || ((grantType === undefined || grantType === 'password') && request.username === refreshTokenUser)) {
       const token = grantType === 'refresh_token' ? request.refreshToken : request.password;
       return this.fromRefreshToken(token, request.clientAddress);
     }
@@ -217,7 +217,11 @@ export class TokenEndpoint {
       if (request.subjectTokenType !== tokenTypes.jwt && request.subjectTokenType !== tokenTypes.idToken) {
         throw new OAuthError(400, 'invalid_request', `subject_token_type must be ${tokenTypes.jwt} or ${tokenTypes.idToken}`);
       }
-      if (request.requestedTokenType !== undefined && request.requestedTokenType !== tokenTypes.accessToken && request.requestedTokenType !== tokenTypes.refreshToken) {
+      if (
+        request.requestedTokenType !== undefined &&
+        request.requestedTokenType !== tokenTypes.accessToken &&
+        request.requestedTokenType !== tokenTypes.refreshToken
+      ) {
         throw new OAuthError(400, 'invalid_request', 'requested_token_type must be an access or refresh token');
       }
       return this.fromFederated(request.subjectToken, request.clientId, request.clientAddress);

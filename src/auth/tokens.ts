@@ -6,7 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import { errors as joseErrors, jwtVerify, SignJWT, type JWTPayload, type JWTHeaderParameters } from 'jose';
 import type { PrincipalKind, RefreshTokenIndex } from '../metadata/auth-store.js';
-import type { Clock } from '../registry/context.js';
+import type { Clock } from '../shared/clock.js';
 import { formatScope, parseScopes, type Access } from './access.js';
 import { acceptedAlgorithms, type KeyRing } from './keys.js';
 

@@ -19,7 +19,13 @@ async function readStdin(): Promise<string> {
   return Buffer.concat(chunks).toString('utf8');
 }
 
-const collect = (value: string, previous: string[] = []) => [...previous, ...value.split(',').map((s) => s.trim()).filter(Boolean)];
+const collect = (value: string, previous: string[] = []) => [
+  ...previous,
+  ...value
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean),
+];
 const program = new Command('berth-credential-provider')
   .description('kubelet image credential provider for Berth registries (service-account token mode)')
   .option('--allowed-registry <host[:port]>', 'a registry to serve, or *.domain (repeatable)', collect)

@@ -50,7 +50,10 @@ program
   .argument('<registry>', 'HOST[:PORT] or https://HOST[:PORT]')
   .option('-u, --username <name>', 'user name (00000000-0000-0000-0000-000000000000: the password is a refresh token)')
   .option('--password-stdin', 'read the password from stdin (else prompted for on a terminal)')
-  .option('--oidc <source>', 'log in with a workload identity token instead: github (GitHub Actions), file:PATH (e.g. a Kubernetes service-account token) or env:VAR')
+  .option(
+    '--oidc <source>',
+    'log in with a workload identity token instead: github (GitHub Actions), file:PATH (e.g. a Kubernetes service-account token) or env:VAR',
+  )
   .option('--identity <client-id>', 'with --oidc: the service principal whose federated credential accepts the token')
   .option('--audience <aud>', 'with --oidc github: the audience to request (default berth)')
   .action((registry: string, options: { username?: string; passwordStdin?: boolean; oidc?: string; identity?: string; audience?: string }) =>
@@ -59,7 +62,7 @@ program
 
 program
   .command('logout')
-  .description("forget the stored login for a registry")
+  .description('forget the stored login for a registry')
   .argument('<registry>', 'HOST[:PORT]')
   .action((registry: string) => logout(registry));
 
@@ -80,7 +83,7 @@ const managed = (command: Command): Command =>
   command
     .option('--registry <host:port>', 'the registry (env BERTH_REGISTRY)')
     .option('--username <name>', 'log in as this owner instead of the saved `berth login`')
-    .option('--password-stdin', 'read that owner\'s password from standard input')
+    .option('--password-stdin', "read that owner's password from standard input")
     .option('--json', 'print JSON for scripts');
 const collect = (value: string, previous: string[] = []) => [...previous, value];
 const positiveInteger = (value: string) => {
@@ -121,7 +124,7 @@ managed(principal.command('delete').description('delete a principal with its sec
 managed(
   principal
     .command('grants')
-    .description('show a principal\'s grants, or change them')
+    .description("show a principal's grants, or change them")
     .argument('<principal>', 'name or id')
     .option('--set <pattern=permission>', 'replace all grants with these (repeatable)', collect)
     .option('--add <pattern=permission>', 'add a grant (repeatable)', collect)
@@ -131,13 +134,17 @@ managed(
 managed(
   principal
     .command('secret-rotate')
-    .description('create or rotate a secret and print it once (rotation revokes the old one\'s refresh tokens)')
+    .description("create or rotate a secret and print it once (rotation revokes the old one's refresh tokens)")
     .argument('<principal>', 'name or id')
     .option('--name <name>', 'secret name (default: password; password1 for tokens and the admin user; next secretN for services)')
     .option('--expires <when>', 'expiry: an ISO date, or a duration like 90d'),
 ).action((ref: string, options: AdminOptions & { name?: string; expires?: string }) => admin.secretRotate(ref, options));
 managed(
-  principal.command('secret-delete').description('delete a secret and revoke its refresh tokens').argument('<principal>', 'name or id').argument('<name>', 'secret name'),
+  principal
+    .command('secret-delete')
+    .description('delete a secret and revoke its refresh tokens')
+    .argument('<principal>', 'name or id')
+    .argument('<name>', 'secret name'),
 ).action((ref: string, name: string, options: AdminOptions) => admin.secretDelete(ref, name, options));
 managed(
   adminCommand
@@ -165,7 +172,7 @@ managed(
     .command('add')
     .description('add a federated credential, or replace the one with that name (revoking the refresh tokens it bought)')
     .argument('<principal>', 'a service principal: name (client id) or id')
-    .argument('<name>', 'the credential\'s name, e.g. github-main')
+    .argument('<name>', "the credential's name, e.g. github-main")
     .option('--preset <preset>', 'github, kubernetes or gitlab')
     .option('--repository <owner/repo>', 'github, gitlab: the repository (github allows globs, e.g. acme/*)')
     .option('--ref <ref>', 'github, gitlab: a branch (main) or full ref (refs/tags/v*); default any ref')
@@ -182,7 +189,7 @@ managed(
     .command('remove')
     .description('remove a federated credential and revoke the refresh tokens it bought')
     .argument('<principal>', 'name or id')
-    .argument('<name>', 'the credential\'s name'),
+    .argument('<name>', "the credential's name"),
 ).action((ref: string, name: string, options: AdminOptions) => admin.federatedRemove(ref, name, options));
 
 const keys = program.command('keys').description('token signing keys of a running registry (owners only)');
@@ -204,8 +211,8 @@ program
   .argument('<reference>', 'REPO, REPO:TAG or REPO@DIGEST, optionally prefixed with HOST:PORT/')
   .option('--registry <host:port>', 'the registry (env BERTH_REGISTRY)')
   .option('--username <name>', 'log in as this principal instead of the saved `berth login`')
-  .option('--password-stdin', 'read that principal\'s password from standard input')
-  .option('--json', 'print the API\'s JSON for scripts')
+  .option('--password-stdin', "read that principal's password from standard input")
+  .option('--json', "print the API's JSON for scripts")
   .option('--limit <n>', 'how many pushes (default 100, at most 1000)', positiveInteger)
   .action((reference: string, options: AdminOptions & { limit?: number }) => history(reference, options));
 

@@ -139,13 +139,9 @@ export class AdminClient {
   }
 
   private call<T>(method: string, path: string, body?: unknown): Promise<T> {
-    return apiCall(
-      { registry: this.registry, baseUrl: this.baseUrl, accessToken: this.accessToken, actor: this.actor },
-      method,
-      path,
-      body,
-      { ownerOnly: true },
-    );
+    return apiCall({ registry: this.registry, baseUrl: this.baseUrl, accessToken: this.accessToken, actor: this.actor }, method, path, body, {
+      ownerOnly: true,
+    });
   }
 }
 
@@ -188,7 +184,11 @@ export async function apiCall<T>(session: Session, method: string, path: string,
   const explained = hints.explain?.({ status: res.status, code: first?.code, message });
   if (explained !== undefined) throw new AdminError(explained);
   if (res.status === 401) {
-    throw new AdminError(accessToken ? `${registry} refused the token (${message}): run \`berth login ${registry}\`` : `${registry} needs a login: run \`berth login ${registry}\``);
+    throw new AdminError(
+      accessToken
+        ? `${registry} refused the token (${message}): run \`berth login ${registry}\``
+        : `${registry} needs a login: run \`berth login ${registry}\``,
+    );
   }
   if (res.status === 403 && hints.ownerOnly) {
     throw new AdminError(`${session.actor.name} is not an owner of ${registry}: log in as an owner (\`berth login ${registry}\`) or pass --username`);
@@ -204,10 +204,7 @@ function principalPath(ref: string): string {
  * Connects as an owner: finds the registry, then logs in with the password on stdin or the saved
  * refresh token, asking only for `registry:admin:*`.
  */
-export async function connectAdmin(
-  options: ConnectionOptions,
-  io: { env?: NodeJS.ProcessEnv; readStdin?: () => Promise<string> } = {},
-): Promise<AdminClient> {
+export async function connectAdmin(options: ConnectionOptions, io: { env?: NodeJS.ProcessEnv; readStdin?: () => Promise<string> } = {}): Promise<AdminClient> {
   const session = await connectRegistry(options, [adminScope], { ...io, anonymous: false });
   if (session.accessToken === undefined) {
     throw new AdminError(`${session.registry} runs without the token service (auth.enabled=false); the management API needs it`);
@@ -252,7 +249,8 @@ export async function connectRegistry(
     credentials = await loadCredentials(registryHost(registry), defaultLocations(env)).catch((err: unknown) => {
       throw new AdminError(`cannot read the saved login for ${registry}: ${(err as Error).message}; run \`berth login ${registry}\``);
     });
-    if (!credentials && !io.anonymous) throw new AdminError(`not logged in to ${registry}: run \`berth login ${registry}\`, or pass --username and --password-stdin`);
+    if (!credentials && !io.anonymous)
+      throw new AdminError(`not logged in to ${registry}: run \`berth login ${registry}\`, or pass --username and --password-stdin`);
   }
 
   try {
@@ -262,7 +260,8 @@ export async function connectRegistry(
     return { registry, baseUrl, accessToken: tokens.accessToken, actor: tokenSubject(tokens.accessToken) };
   } catch (err) {
     if (!(err instanceof LoginError)) throw err;
-    if (credentials && 'refreshToken' in credentials) throw new AdminError(`the saved login for ${registry} no longer works (${err.message}): run \`berth login ${registry}\``);
+    if (credentials && 'refreshToken' in credentials)
+      throw new AdminError(`the saved login for ${registry} no longer works (${err.message}): run \`berth login ${registry}\``);
     throw new AdminError(err.message);
   }
 }

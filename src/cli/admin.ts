@@ -37,7 +37,14 @@ export async function principalList(options: CommandOptions & { kind?: string | 
   print(
     table([
       ['NAME', 'KIND', 'STATUS', 'EXPIRES', 'GRANTS', 'SECRETS'],
-      ...principals.map((p) => [p.name, p.kind, status(p), p.expiresAt ?? 'never', p.grants.map(showGrant).join(', ') || '-', p.secrets.map((s) => s.name).join(', ') || '-']),
+      ...principals.map((p) => [
+        p.name,
+        p.kind,
+        status(p),
+        p.expiresAt ?? 'never',
+        p.grants.map(showGrant).join(', ') || '-',
+        p.secrets.map((s) => s.name).join(', ') || '-',
+      ]),
     ]),
   );
 }
@@ -47,7 +54,8 @@ export async function principalCreate(
   name: string | undefined,
   options: CommandOptions & { grant?: string[] | undefined; description?: string | undefined; expires?: string | undefined },
 ): Promise<void> {
-  if (kind !== 'user' && kind !== 'service' && kind !== 'token') throw new AdminError('the kind to create is user, service or token (the admin user comes from configuration)');
+  if (kind !== 'user' && kind !== 'service' && kind !== 'token')
+    throw new AdminError('the kind to create is user, service or token (the admin user comes from configuration)');
   if (kind !== 'service' && name === undefined) throw new AdminError(`a ${kind} needs a name: berth admin principal create ${kind} NAME`);
   const grants = (options.grant ?? []).map(parseGrant);
   const expiresAt = options.expires === undefined ? undefined : parseExpiry(options.expires);
@@ -123,7 +131,9 @@ export async function secretRotate(ref: string, options: CommandOptions & { name
     printJson(secret);
   } else {
     const rotated = principal.secrets.some((s) => s.name === secret.name);
-    print(`${rotated ? 'rotated' : 'created'} secret ${secret.name} of ${principal.kind} ${principal.name}${rotated ? '; refresh tokens bought with the old one are revoked' : ''}`);
+    print(
+      `${rotated ? 'rotated' : 'created'} secret ${secret.name} of ${principal.kind} ${principal.name}${rotated ? '; refresh tokens bought with the old one are revoked' : ''}`,
+    );
     printSecret(secret, principal);
   }
   warnSecretShownOnce();
@@ -177,7 +187,9 @@ export async function federatedAdd(ref: string, name: string, options: CommandOp
   const client = await connectAdmin(options);
   const { credential, replaced } = await client.putFederatedCredential(ref, body);
   if (options.json) return printJson({ credential, replaced });
-  print(`${replaced ? 'replaced' : 'added'} federated credential ${credential.name} of ${ref}${replaced ? '; refresh tokens bought with the old one are revoked' : ''}`);
+  print(
+    `${replaced ? 'replaced' : 'added'} federated credential ${credential.name} of ${ref}${replaced ? '; refresh tokens bought with the old one are revoked' : ''}`,
+  );
   print(`  trusts ${showTrust(credential)}`);
 }
 
@@ -245,7 +257,9 @@ function flag(option: string): string {
 /** Shows the anonymous-pull patterns, or replaces them (`--clear` turns anonymous pull off). */
 export async function anonymousPull(patterns: string[], options: CommandOptions & { clear?: boolean | undefined }): Promise<void> {
   if (patterns.length > 0 && options.clear) throw new AdminError('give patterns or --clear, not both');
-  for (const pattern of patterns) if (!isValidPattern(pattern)) throw new AdminError(`invalid repository pattern ${JSON.stringify(pattern)}: use names with * (one path component) and ** (any depth)`);
+  for (const pattern of patterns)
+    if (!isValidPattern(pattern))
+      throw new AdminError(`invalid repository pattern ${JSON.stringify(pattern)}: use names with * (one path component) and ** (any depth)`);
   const client = await connectAdmin(options);
   const result = patterns.length > 0 || options.clear ? await client.setAnonymousPull(patterns) : await client.getAnonymousPull();
   if (options.json) return printJson(result);

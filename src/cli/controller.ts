@@ -3,7 +3,8 @@
  * account) or as a plain `node` process with a kubeconfig. Runs until SIGINT/SIGTERM, then lets
  * in-flight reconciles finish. See docs/kubernetes.md.
  */
-import { createLogger } from '../logger.js';
+import type { Command } from 'commander';
+import { createLogger } from '../shared/logger.js';
 import { loadControllerSettings, type ControllerSettingsInput } from '../kube/options.js';
 import { runController } from '../kube/run.js';
 import { stopOnSignals } from './shutdown.js';
@@ -43,8 +44,14 @@ export async function controller(flags: ControllerFlags, env: NodeJS.ProcessEnv 
 }
 
 /** Registers `berth controller` on the program (bin/berth.ts calls this once). */
-export function registerControllerCommand(program: import('commander').Command): void {
-  const collect = (value: string, previous: string[] = []) => [...previous, ...value.split(',').map((s) => s.trim()).filter(Boolean)];
+export function registerControllerCommand(program: Command): void {
+  const collect = (value: string, previous: string[] = []) => [
+    ...previous,
+    ...value
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean),
+  ];
   const num = (value: string) => {
     const n = Number(value);
     if (!Number.isFinite(n)) throw new Error(`expected a number, got ${value}`);
@@ -54,10 +61,14 @@ export function registerControllerCommand(program: import('commander').Command):
     .command('controller')
     .description('run the Kubernetes pull-secret controller (PullBinding -> always-fresh image pull secrets; see docs/kubernetes.md)')
     .option('--kubeconfig <file>', 'kubeconfig (env KUBECONFIG; default: in-cluster service account)')
-    .option('--allowed-registry <host[:port]>', 'a registry bindings may name, or *.domain (repeatable or comma-separated; env BERTH_ALLOWED_REGISTRIES)', collect)
+    .option(
+      '--allowed-registry <host[:port]>',
+      'a registry bindings may name, or *.domain (repeatable or comma-separated; env BERTH_ALLOWED_REGISTRIES)',
+      collect,
+    )
     .option('--audience <aud>', 'the only audience service-account tokens are requested for (default berth; env BERTH_TOKEN_AUDIENCE)')
     .option('--token-expiration-seconds <n>', 'TokenRequest lifetime, at least 600 (default 3600)', num)
-    .option('--refresh-fraction <f>', 'refresh after this fraction of the credentials\' lifetime (default 0.5)', num)
+    .option('--refresh-fraction <f>', "refresh after this fraction of the credentials' lifetime (default 0.5)", num)
     .option('--namespace <ns>', 'watch only this namespace (default all)')
     .option('--workers <n>', 'bindings reconciled in parallel (default 4)', num)
     .option('--resync-seconds <n>', 'look at every binding at least this often (default 600)', num)

@@ -147,7 +147,9 @@ function renewalFailed(host: string, federated: FederatedLogin | undefined, err:
         ? `the registry refused a new OIDC token from ${source}`
         : `it could not be renewed from ${source}`;
   const detail = err instanceof ExchangeRefusedError ? err.description : err.message;
-  return new Error(`the stored login for ${host} ${expired ? 'has expired and ' : ''}cannot be renewed: ${why} (${detail}); run: ${loginCommand(host, federated)}`);
+  return new Error(
+    `the stored login for ${host} ${expired ? 'has expired and ' : ''}cannot be renewed: ${why} (${detail}); run: ${loginCommand(host, federated)}`,
+  );
 }
 
 async function store(input: string, deps: HelperDeps): Promise<void> {

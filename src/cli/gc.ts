@@ -1,8 +1,8 @@
 /** `berth gc`: remove unreferenced blobs and abandoned uploads (safe while the server runs). */
 import { loadConfig } from '../config/load.js';
-import { openMetadata, openStorage } from '../deps.js';
-import { createLogger } from '../logger.js';
-import { systemClock } from '../registry/context.js';
+import { openMetadata, openStorage } from '../app/backends.js';
+import { createLogger } from '../shared/logger.js';
+import { systemClock } from '../shared/clock.js';
 import { collectGarbage } from '../registry/gc.js';
 import { createRegistry } from '../registry/index.js';
 

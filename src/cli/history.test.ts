@@ -17,7 +17,11 @@ describe('berth history: the SOURCE column', () => {
       'pod prod/web-1 (service account web)',
     ],
     ['an import job', { import: { job: 'j-1', source: 'registry.example/team/app@sha256:ab' } }, 'import j-1 from registry.example/team/app@sha256:ab'],
-    ['a sync rule', { sync: { rule: 'vendor', source: 'https://vendor.example', repository: 'tripinsights/api', tag: 'v1' } }, 'sync vendor from https://vendor.example tripinsights/api'],
+    [
+      'a sync rule',
+      { sync: { rule: 'vendor', source: 'https://vendor.example', repository: 'tripinsights/api', tag: 'v1' } },
+      'sync vendor from https://vendor.example tripinsights/api',
+    ],
     ['another issuer', { sub: 'spiffe://cluster/ns/x' }, 'spiffe://cluster/ns/x'],
   ];
   for (const [name, provenance, expected] of cases) {

@@ -50,14 +50,16 @@ export async function history(reference: string, options: HistoryOptions): Promi
     if (res.status === 401 && session.accessToken === undefined) {
       throw new AdminError(`${where} needs a login: run \`berth login ${session.registry}\`, or pass --username and --password-stdin`);
     }
-    if (res.status === 401) throw new AdminError(`${session.registry} refused the token (${first?.message ?? 'HTTP 401'}): run \`berth login ${session.registry}\``);
+    if (res.status === 401)
+      throw new AdminError(`${session.registry} refused the token (${first?.message ?? 'HTTP 401'}): run \`berth login ${session.registry}\``);
     if (res.status === 403) throw new AdminError(`${session.actor.name} may not pull ${where}: ask an owner for pull on it`);
     if (res.status === 404 && first?.code === 'NAME_UNKNOWN') throw new AdminError(`no repository ${where} (nothing was ever pushed to it)`);
     throw new AdminError(`${first?.message ?? `HTTP ${res.status}`} (HTTP ${res.status}${first?.code ? ` ${first.code}` : ''})`);
   }
   const body = parsed as HistoryView;
   if (options.json) return printJson(body);
-  if (body.pushes.length === 0) return print(`no pushes recorded for ${ref.repository}${ref.tag !== undefined ? `:${ref.tag}` : ''}${ref.digest !== undefined ? `@${ref.digest}` : ''}`);
+  if (body.pushes.length === 0)
+    return print(`no pushes recorded for ${ref.repository}${ref.tag !== undefined ? `:${ref.tag}` : ''}${ref.digest !== undefined ? `@${ref.digest}` : ''}`);
   print(formatHistory(body.pushes));
 }
 

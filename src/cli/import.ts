@@ -176,7 +176,9 @@ export class ProgressReporter {
     }
     const decile = Math.floor(fraction(job) * 10);
     if (job.status !== this.lastStatus || (job.status === 'running' && decile > this.lastDecile)) {
-      this.out.write(`import ${job.id}: ${job.status}${job.progress ? ` ${progressText(job)}` : ''}${job.error && job.status === 'queued' ? ` (retrying after ${job.error.code})` : ''}\n`);
+      this.out.write(
+        `import ${job.id}: ${job.status}${job.progress ? ` ${progressText(job)}` : ''}${job.error && job.status === 'queued' ? ` (retrying after ${job.error.code})` : ''}\n`,
+      );
       this.lastStatus = job.status;
       this.lastDecile = decile;
     }
@@ -237,17 +239,23 @@ function detail(job: ImportJobView): string {
   return '';
 }
 
-async function sourceCredentials(options: ImportOptions, readStdinFn: () => Promise<string>): Promise<{ username: string; password: string } | { identity: string; token: string } | undefined> {
+async function sourceCredentials(
+  options: ImportOptions,
+  readStdinFn: () => Promise<string>,
+): Promise<{ username: string; password: string } | { identity: string; token: string } | undefined> {
   if (options.sourceUsername !== undefined || options.sourcePasswordStdin) {
-    if (options.sourceIdentity !== undefined || options.sourceTokenFile !== undefined) throw new AdminError('give --source-username or --source-identity, not both');
-    if (options.sourceUsername === undefined || !options.sourcePasswordStdin) throw new AdminError('--source-username and --source-password-stdin go together: pipe the source password in');
+    if (options.sourceIdentity !== undefined || options.sourceTokenFile !== undefined)
+      throw new AdminError('give --source-username or --source-identity, not both');
+    if (options.sourceUsername === undefined || !options.sourcePasswordStdin)
+      throw new AdminError('--source-username and --source-password-stdin go together: pipe the source password in');
     if (options.passwordStdin) throw new AdminError('--password-stdin and --source-password-stdin both read standard input: log in with `berth login` first');
     const password = (await readStdinFn()).replace(/\r?\n$/, '');
     if (!password) throw new AdminError('no source password on standard input (--source-password-stdin)');
     return { username: options.sourceUsername, password };
   }
   if (options.sourceIdentity !== undefined || options.sourceTokenFile !== undefined) {
-    if (options.sourceIdentity === undefined || options.sourceTokenFile === undefined) throw new AdminError('--source-identity and --source-token-file go together');
+    if (options.sourceIdentity === undefined || options.sourceTokenFile === undefined)
+      throw new AdminError('--source-identity and --source-token-file go together');
     let token: string;
     try {
       token = (await readFile(options.sourceTokenFile, 'utf8')).trim();
@@ -267,7 +275,8 @@ async function connect(options: CommandOptions, scopes: string[]): Promise<Sessi
 /** One call to /api/v1 with the session's token; HTTP failures become one-line AdminErrors. */
 function call<T>(session: Session, method: string, path: string, body?: unknown): Promise<T> {
   return apiCall(session, method, path, body, {
-    explain: ({ status, message }) => (status === 404 && path.startsWith('/imports/') ? `${message}: \`berth imports list\` shows the imports you may see` : undefined),
+    explain: ({ status, message }) =>
+      status === 404 && path.startsWith('/imports/') ? `${message}: \`berth imports list\` shows the imports you may see` : undefined,
   });
 }
 
@@ -324,7 +333,9 @@ export function registerImportCommands(program: Command, managed: (command: Comm
       .option('--status <status>', 'only queued, running, succeeded or failed')
       .option('--limit <n>', 'how many (default 100, at most 1000)', positiveInteger),
   ).action((options: CommandOptions & { status?: string; limit?: number }) => importsList(options));
-  managed(imports.command('show').description('show one import job').argument('<id>', 'the job id')).action((id: string, options: CommandOptions) => importsShow(id, options));
+  managed(imports.command('show').description('show one import job').argument('<id>', 'the job id')).action((id: string, options: CommandOptions) =>
+    importsShow(id, options),
+  );
   managed(
     withSource(imports.command('retry').description('run a failed import again; what it copied before is not downloaded again').argument('<id>', 'the job id')),
   ).action((id: string, options: ImportOptions) => importsRetry(id, options));

@@ -11,6 +11,7 @@ import { defaultLocations, forgetCredentials, newRefreshToken, saveRefreshToken 
 import { ExchangeRefusedError, exchangeOidcToken, saveFederatedLogin, type FederatedLogin } from '../client/federated-login.js';
 import { formatOidcSource, parseOidcSource, readOidcToken } from '../client/oidc-sources.js';
 import { discover, LoginError, refreshTokenUser, registryHost, registryUrl, tokenTimes, type Credentials } from '../client/token-client.js';
+import { isLoopbackHost } from '../shared/loopback.js';
 
 export interface LoginOptions {
   username?: string;
@@ -50,9 +51,10 @@ export async function login(registry: string, options: LoginOptions, io: CliIo =
     refreshToken = await newRefreshToken(challenge, credentials);
   } catch (err) {
     if (err instanceof LoginError && err.status === 401) {
-      const next = 'refreshToken' in credentials
-        ? 'the refresh token is invalid, expired or revoked; get a new one (`berth token --expose`) or log in with a password'
-        : 'invalid username or password; check them and try again';
+      const next =
+        'refreshToken' in credentials
+          ? 'the refresh token is invalid, expired or revoked; get a new one (`berth token --expose`) or log in with a password'
+          : 'invalid username or password; check them and try again';
       throw new LoginError(`login to ${host} failed: ${next}`, 401);
     }
     throw err;
@@ -117,14 +119,11 @@ export function resolveRegistry(registry: string): { host: string; baseUrl: stri
   const scheme = /^(https?):\/\//i.exec(registry.trim())?.[1]?.toLowerCase();
   const baseUrl = scheme ? `${scheme}://${host}` : registryUrl(host);
   if (baseUrl.startsWith('http:') && !isLoopbackHost(host)) {
-    throw new LoginError(`refusing to log in to ${host} over plain HTTP (credentials would cross the network in clear); serve it over HTTPS and use https://${host}`);
+    throw new LoginError(
+      `refusing to log in to ${host} over plain HTTP (credentials would cross the network in clear); serve it over HTTPS and use https://${host}`,
+    );
   }
   return { host, baseUrl };
-}
-
-function isLoopbackHost(host: string): boolean {
-  const name = host.replace(/:\d+$/, '');
-  return name === 'localhost' || name === '[::1]' || /^127\.\d+\.\d+\.\d+$/.test(name);
 }
 
 /**

@@ -1,9 +1,10 @@
 /** `berth serve`: run the registry until SIGINT/SIGTERM. */
-import { createApp } from '../app.js';
+import { createApp } from '../app/app.js';
 import { loadConfig } from '../config/load.js';
-import { openMetadata, openStorage } from '../deps.js';
-import { createLogger } from '../logger.js';
+import { openMetadata, openStorage } from '../app/backends.js';
+import { createLogger } from '../shared/logger.js';
 import { stopOnSignals } from './shutdown.js';
+import { isLoopbackHost } from '../shared/loopback.js';
 
 export interface ServeOptions {
   config?: string;
@@ -14,7 +15,7 @@ export interface ServeOptions {
 export async function serve(options: ServeOptions): Promise<void> {
   const config = loadConfig({ file: options.config, overrides: { addr: options.addr, dataDir: options.data } });
   const logger = createLogger(config.logLevel);
-  if (!config.tls && !isLoopback(config.addr)) {
+  if (!config.tls && !isLoopbackHost(config.addr)) {
     logger.warn({ addr: config.addr }, 'serving plain HTTP on a non-loopback address: put TLS in front or set tls.cert/tls.key');
   }
   const app = createApp({ config, storage: await openStorage(config), metadata: await openMetadata(config), logger });
@@ -36,8 +37,4 @@ export async function serve(options: ServeOptions): Promise<void> {
   const url = await app.listen();
   logger.info({ url, dataDir: config.dataDir, auth: config.auth.enabled }, 'listening');
   stopOnSignals(logger, () => app.close());
-}
-
-function isLoopback(addr: string): boolean {
-  return addr.startsWith('127.') || addr.startsWith('localhost:') || addr.startsWith('[::1]:');
 }

@@ -61,7 +61,8 @@ function rulePath(name: string): string {
 
 export async function connectSync(options: ConnectionOptions): Promise<SyncClient> {
   const session = await connectRegistry(options, [adminScope], { anonymous: false });
-  if (session.accessToken === undefined) throw new AdminError(`${session.registry} runs without the token service (auth.enabled=false); the management API needs it`);
+  if (session.accessToken === undefined)
+    throw new AdminError(`${session.registry} runs without the token service (auth.enabled=false); the management API needs it`);
   return new SyncClient({ ...session, accessToken: session.accessToken });
 }
 
@@ -147,14 +148,17 @@ function limitsFrom(options: RuleOptions): Record<string, number> | undefined {
 
 function checkStdin(options: RuleOptions & ConnectionOptions): void {
   if (options.sourcePasswordStdin && options.passwordStdin) {
-    throw new AdminError('--source-password-stdin and --password-stdin both read standard input: use the saved login, or --source-password-file/--source-password-env');
+    throw new AdminError(
+      '--source-password-stdin and --password-stdin both read standard input: use the saved login, or --source-password-file/--source-password-env',
+    );
   }
 }
 
 /** The POST body of `berth sync rule create`. */
 export async function createBody(name: string, options: RuleOptions, readStdin: () => Promise<string> = stdin): Promise<Record<string, unknown>> {
   if (!options.source) throw new AdminError('--source URL is required (the registry to sync from, e.g. https://vendor.example.com)');
-  if (!options.repository || options.repository.length === 0) throw new AdminError('at least one --repository GLOB is required (e.g. --repository "tripinsights/*")');
+  if (!options.repository || options.repository.length === 0)
+    throw new AdminError('at least one --repository GLOB is required (e.g. --repository "tripinsights/*")');
   const credentials = (await credentialsFrom(options, readStdin)) ?? { kind: 'anonymous' };
   const secret = await webhookSecret(options);
   const limits = limitsFrom(options);
@@ -338,7 +342,8 @@ export async function run(name: string, options: CommandOptions & { image?: stri
       final = current;
       break;
     }
-    if (Date.now() > deadline) throw new AdminError(`the sync of ${name} did not finish within ${options.timeout ?? '30m'}; it goes on in the registry: \`berth sync status ${name}\``);
+    if (Date.now() > deadline)
+      throw new AdminError(`the sync of ${name} did not finish within ${options.timeout ?? '30m'}; it goes on in the registry: \`berth sync status ${name}\``);
     await sleep(500);
   }
   const mine = final.images.filter((i) => (image ? i.repository === image.repository && i.tag === image.tag : true));
@@ -347,7 +352,7 @@ export async function run(name: string, options: CommandOptions & { image?: stri
   const reconcileError = image ? null : final.rule.state.lastReconcileError;
   if (options.json) printJson({ rule: final.rule, requestedAt, copied, failed: failed.length, images: mine });
   else {
-    const checked = image ? 1 : final.rule.state.lastReconcileStats?.tags ?? 0;
+    const checked = image ? 1 : (final.rule.state.lastReconcileStats?.tags ?? 0);
     print(`done: ${checked} checked, ${copied} copied, ${failed.length} failed`);
   }
   if (failed.length > 0 || reconcileError) {
@@ -450,7 +455,12 @@ function stats(rule: SyncRuleView): string {
 }
 
 function showInterval(ms: number): string {
-  for (const [unit, size] of [['d', 86_400_000], ['h', 3_600_000], ['m', 60_000], ['s', 1000]] as const) {
+  for (const [unit, size] of [
+    ['d', 86_400_000],
+    ['h', 3_600_000],
+    ['m', 60_000],
+    ['s', 1000],
+  ] as const) {
     if (ms % size === 0) return `${ms / size}${unit}`;
   }
   return `${ms}ms`;
@@ -488,12 +498,16 @@ function ruleOptions(command: Command, update: boolean): Command {
     .option('--source-username <name>', 'log in to the source as this user (with one of the --source-password-* options)')
     .option('--source-password-file <path>', 'a file on the registry server holding the source password (read when the source is contacted)')
     .option('--source-password-env <VAR>', "an environment variable of the registry server's process holding the source password")
-    .option('--source-password-stdin', 'read the source password from standard input (it is then stored in the registry\'s database)')
+    .option('--source-password-stdin', "read the source password from standard input (it is then stored in the registry's database)")
     .option('--oidc-client-id <id>', 'log in to a Berth source as this service principal with an OIDC token (with --oidc-token-file)')
     .option('--oidc-token-file <path>', 'the OIDC token file on the registry server, e.g. a projected service-account token')
     .option('--anonymous', 'no source credentials')
     .option('--repository <glob>', `a source repository glob, e.g. 'tripinsights/*' (repeatable${update ? '; replaces the list' : ''})`, collect)
-    .option('--include <filter>', `sync only tags matching: a glob (v*), regex:EXPR or semver:RANGE (repeatable${update ? '; replaces the list' : ''})`, collect)
+    .option(
+      '--include <filter>',
+      `sync only tags matching: a glob (v*), regex:EXPR or semver:RANGE (repeatable${update ? '; replaces the list' : ''})`,
+      collect,
+    )
     .option('--exclude <filter>', `never sync tags matching (same forms; repeatable${update ? '; replaces the list' : ''})`, collect)
     .option('--prefix <path>', 'destination prefix: the source repository tripinsights/api lands in <prefix>/tripinsights/api')
     .option('--webhook-secret-file <path>', 'accept notifications signed with the secret in this file (instead of a generated one)')
@@ -516,7 +530,7 @@ function ruleOptions(command: Command, update: boolean): Command {
       .option('--disable', 'disable the rule');
   } else {
     command
-      .option('--webhook', 'accept notifications at the rule\'s webhook URL; a secret is generated and printed once')
+      .option('--webhook', "accept notifications at the rule's webhook URL; a secret is generated and printed once")
       .option('--no-on-demand', 'refuse berth sync run')
       .option('--no-referrers', 'do not copy signatures and SBOMs with each image')
       .option('--disable', 'create the rule disabled');
@@ -527,11 +541,16 @@ function ruleOptions(command: Command, update: boolean): Command {
 export function registerSyncCommands(program: Command, managed: (command: Command) => Command): void {
   const sync = program.command('sync').description('selective sync from another registry into this one (owners only; see docs/sync.md)');
   const rule = sync.command('rule').description('sync rules: what to copy from which source, and when');
-  managed(ruleOptions(rule.command('create').description('create a sync rule (the first run copies what already exists)').argument('<name>', 'the rule name, e.g. vendor'), false)).action(
-    (name: string, options: CommandOptions & RuleOptions) => ruleCreate(name, options),
-  );
+  managed(
+    ruleOptions(
+      rule.command('create').description('create a sync rule (the first run copies what already exists)').argument('<name>', 'the rule name, e.g. vendor'),
+      false,
+    ),
+  ).action((name: string, options: CommandOptions & RuleOptions) => ruleCreate(name, options));
   managed(rule.command('list').description('list sync rules')).action((options: CommandOptions) => ruleList(options));
-  managed(rule.command('show').description('show one sync rule').argument('<name>', 'the rule name')).action((name: string, options: CommandOptions) => ruleShow(name, options));
+  managed(rule.command('show').description('show one sync rule').argument('<name>', 'the rule name')).action((name: string, options: CommandOptions) =>
+    ruleShow(name, options),
+  );
   managed(ruleOptions(rule.command('update').description('change a sync rule (only what the flags name)').argument('<name>', 'the rule name'), true)).action(
     (name: string, options: CommandOptions & RuleOptions) => ruleUpdate(name, options),
   );

@@ -43,7 +43,8 @@ export class WebhookClient {
     return this.call('GET', `${path(ref)}/deliveries${text ? `?${text}` : ''}`);
   };
   delivery = (ref: string, id: string): Promise<DeliveryDetailView> => this.call('GET', `${path(ref)}/deliveries/${encodeURIComponent(id)}`);
-  redeliver = (ref: string, id: string): Promise<{ delivery: DeliveryView }> => this.call('POST', `${path(ref)}/deliveries/${encodeURIComponent(id)}/redeliver`, {});
+  redeliver = (ref: string, id: string): Promise<{ delivery: DeliveryView }> =>
+    this.call('POST', `${path(ref)}/deliveries/${encodeURIComponent(id)}/redeliver`, {});
 
   private call<T>(method: string, apiPath: string, body?: unknown): Promise<T> {
     const { registry } = this.session;
@@ -77,7 +78,10 @@ export interface WebhookSettingOptions {
   format?: string | undefined;
 }
 
-export async function webhookCreate(name: string, options: WebhookCommandOptions & WebhookSettingOptions & { disabled?: boolean | undefined; secretStdin?: boolean | undefined }): Promise<void> {
+export async function webhookCreate(
+  name: string,
+  options: WebhookCommandOptions & WebhookSettingOptions & { disabled?: boolean | undefined; secretStdin?: boolean | undefined },
+): Promise<void> {
   if (options.url === undefined) throw new AdminError('--url is required: where to send the events');
   const secret = await secretFromStdin(options);
   const body: WebhookBody = { name, ...settings(options), ...(options.disabled ? { enabled: false } : {}), ...(secret !== undefined ? { secret } : {}) };
@@ -130,7 +134,8 @@ export async function webhookUpdate(
   if (options.enable && options.disable) throw new AdminError('use --enable or --disable, not both');
   if (options.clearFilters && options.filter) throw new AdminError('use --filter or --clear-filters, not both');
   if (options.clearHeaders && options.header) throw new AdminError('use --header or --clear-headers, not both');
-  if ((options.secretStdin || options.keepOld !== undefined) && !options.rotateSecret) throw new AdminError('--secret-stdin and --keep-old go with --rotate-secret');
+  if ((options.secretStdin || options.keepOld !== undefined) && !options.rotateSecret)
+    throw new AdminError('--secret-stdin and --keep-old go with --rotate-secret');
   const overlapMs = options.keepOld === undefined ? undefined : parseDuration(options.keepOld, '--keep-old');
   const secret = await secretFromStdin(options);
   const body: WebhookBody = {
@@ -140,7 +145,8 @@ export async function webhookUpdate(
     ...(options.clearHeaders ? { headers: {} } : {}),
     ...(options.enable ? { enabled: true } : options.disable ? { enabled: false } : {}),
   };
-  if (Object.keys(body).length === 0 && !options.rotateSecret) throw new AdminError('nothing to change: give --url, --event, --filter, --header, --format, --enable/--disable, --rename or --rotate-secret');
+  if (Object.keys(body).length === 0 && !options.rotateSecret)
+    throw new AdminError('nothing to change: give --url, --event, --filter, --header, --format, --enable/--disable, --rename or --rotate-secret');
   const client = await connectWebhooks(options);
   let webhook = Object.keys(body).length > 0 ? await client.update(ref, body) : await client.get(ref);
   let rotated: string | undefined;
@@ -180,7 +186,11 @@ export async function webhookPing(ref: string, options: WebhookCommandOptions & 
   else if (options.wait !== false) print(`no attempt yet; see: berth webhook deliveries ${ref} ${delivery.id}`);
 }
 
-export async function webhookDeliveries(ref: string, id: string | undefined, options: WebhookCommandOptions & { status?: string | undefined; limit?: number | undefined }): Promise<void> {
+export async function webhookDeliveries(
+  ref: string,
+  id: string | undefined,
+  options: WebhookCommandOptions & { status?: string | undefined; limit?: number | undefined },
+): Promise<void> {
   const client = await connectWebhooks(options);
   if (id !== undefined) {
     const delivery = await client.delivery(ref, id);
@@ -218,7 +228,14 @@ export async function webhookRedeliver(ref: string, ids: string[], options: Webh
 function settings(options: WebhookSettingOptions): WebhookBody {
   return {
     ...(options.url !== undefined ? { url: options.url } : {}),
-    ...(options.event !== undefined ? { events: options.event.flatMap((e) => e.split(',')).map((e) => e.trim()).filter(Boolean) } : {}),
+    ...(options.event !== undefined
+      ? {
+          events: options.event
+            .flatMap((e) => e.split(','))
+            .map((e) => e.trim())
+            .filter(Boolean),
+        }
+      : {}),
     ...(options.filter !== undefined ? { filters: options.filter } : {}),
     ...(options.header !== undefined ? { headers: parseHeaders(options.header) } : {}),
     ...(options.format !== undefined ? { format: options.format } : {}),
@@ -249,7 +266,9 @@ async function secretFromStdin(options: { secretStdin?: boolean | undefined; pas
   if (process.stdin.isTTY) throw new AdminError('--secret-stdin reads a pipe: echo "$SECRET" | berth webhook … --secret-stdin');
   const chunks: Buffer[] = [];
   for await (const chunk of process.stdin as AsyncIterable<Buffer>) chunks.push(chunk);
-  const secret = Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
+  const secret = Buffer.concat(chunks)
+    .toString('utf8')
+    .replace(/\r?\n$/, '');
   if (!secret) throw new AdminError('no secret on standard input (--secret-stdin)');
   return secret;
 }
@@ -272,7 +291,9 @@ function describe(w: WebhookView): string {
 
 function target(d: DeliveryView): string {
   if (d.repository === null) return '-';
-  return d.tags.length > 0 && d.action === 'push' ? `${d.repository}:${d.tags.join(',')}` : `${d.repository}@${d.digest ?? ''}${d.tags.length > 0 ? ` (${d.tags.join(',')})` : ''}`;
+  return d.tags.length > 0 && d.action === 'push'
+    ? `${d.repository}:${d.tags.join(',')}`
+    : `${d.repository}@${d.digest ?? ''}${d.tags.length > 0 ? ` (${d.tags.join(',')})` : ''}`;
 }
 
 function showAttempt(a: NonNullable<DeliveryView['lastAttempt']>): string {
@@ -288,15 +309,22 @@ function describeDelivery(d: DeliveryDetailView): string {
     `attempts:${d.attemptHistory.length === 0 ? ' none yet' : ''}`,
   ];
   if (d.attemptHistory.length > 0) {
-    const rows = [['CYCLE', 'ATTEMPT', 'AT', 'RESULT', 'LATENCY', 'RESPONSE'], ...d.attemptHistory.map((a) => [
-      String(a.cycle),
-      String(a.attempt),
-      a.at,
-      a.ok ? `ok HTTP ${a.statusCode}` : a.statusCode !== null ? `HTTP ${a.statusCode}${a.error ? ` (${a.error})` : ''}` : (a.error ?? 'failed'),
-      `${a.latencyMs} ms`,
-      (a.responseSnippet ?? '').replace(/\s+/g, ' ').slice(0, 60),
-    ])];
-    lines.push(...table(rows).split('\n').map((l) => `  ${l}`));
+    const rows = [
+      ['CYCLE', 'ATTEMPT', 'AT', 'RESULT', 'LATENCY', 'RESPONSE'],
+      ...d.attemptHistory.map((a) => [
+        String(a.cycle),
+        String(a.attempt),
+        a.at,
+        a.ok ? `ok HTTP ${a.statusCode}` : a.statusCode !== null ? `HTTP ${a.statusCode}${a.error ? ` (${a.error})` : ''}` : (a.error ?? 'failed'),
+        `${a.latencyMs} ms`,
+        (a.responseSnippet ?? '').replace(/\s+/g, ' ').slice(0, 60),
+      ]),
+    ];
+    lines.push(
+      ...table(rows)
+        .split('\n')
+        .map((l) => `  ${l}`),
+    );
   }
   return lines.join('\n');
 }
@@ -313,11 +341,17 @@ const positiveInteger = (value: string) => {
 
 /** `berth webhook create|list|show|update|delete|ping|deliveries|redeliver`. */
 export function registerWebhookCommands(program: Command, managed: (command: Command) => Command): void {
-  const webhook = program.command('webhook').description('webhooks of a running registry: who is told about pushes and deletes, and what was delivered (owners only; docs/webhooks.md)');
+  const webhook = program
+    .command('webhook')
+    .description('webhooks of a running registry: who is told about pushes and deletes, and what was delivered (owners only; docs/webhooks.md)');
   const settingFlags = (command: Command): Command =>
     command
       .option('--event <action>', 'push, delete or ping (repeatable or comma-separated; create default: push,delete)', collect)
-      .option('--filter <repo[:tag]>', 'only these repositories (* within a path component, ** across) and optionally tags (*), e.g. tripinsights/* or **:v* (repeatable)', collect)
+      .option(
+        '--filter <repo[:tag]>',
+        'only these repositories (* within a path component, ** across) and optionally tags (*), e.g. tripinsights/* or **:v* (repeatable)',
+        collect,
+      )
       .option('--header <Name: value>', 'a header sent with every delivery, e.g. "Authorization: Bearer …" (repeatable; replaces all headers)', collect)
       .option('--format <format>', 'acr (the ACR webhook payload, default) or cloudevents (CloudEvents 1.0 JSON)');
   type Options = WebhookCommandOptions & WebhookSettingOptions & Record<string, unknown>;
@@ -334,7 +368,9 @@ export function registerWebhookCommands(program: Command, managed: (command: Com
       .option('--secret-stdin', 'read the signing secret from standard input instead of generating one'),
   ).action((name: string, options: Options) => webhookCreate(name, options));
   managed(webhook.command('list').description('list webhooks')).action((options: Options) => webhookList(options));
-  managed(webhook.command('show').description('show one webhook').argument('<webhook>', 'name or id')).action((ref: string, options: Options) => webhookShow(ref, options));
+  managed(webhook.command('show').description('show one webhook').argument('<webhook>', 'name or id')).action((ref: string, options: Options) =>
+    webhookShow(ref, options),
+  );
   managed(
     settingFlags(
       webhook
@@ -352,8 +388,8 @@ export function registerWebhookCommands(program: Command, managed: (command: Com
       .option('--secret-stdin', 'with --rotate-secret: read the new secret from standard input')
       .option('--keep-old <duration>', 'with --rotate-secret: how long the old secret also signs (default 24h; 0s: not at all)'),
   ).action((ref: string, options: Options) => webhookUpdate(ref, options));
-  managed(webhook.command('delete').description('delete a webhook and its delivery history').argument('<webhook>', 'name or id')).action((ref: string, options: Options) =>
-    webhookDelete(ref, options),
+  managed(webhook.command('delete').description('delete a webhook and its delivery history').argument('<webhook>', 'name or id')).action(
+    (ref: string, options: Options) => webhookDelete(ref, options),
   );
   managed(
     webhook

@@ -85,14 +85,14 @@ export class CredentialStore {
       text = await readFile(this.path, 'utf8');
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return {};
-      throw new Error(`cannot read ${this.path}: ${(err as Error).message}`);
+      throw new Error(`cannot read ${this.path}: ${(err as Error).message}`, { cause: err });
     }
     try {
       const parsed = JSON.parse(text) as unknown;
       if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) throw new Error('not a JSON object');
       return parsed as CredentialFile;
     } catch (err) {
-      throw new Error(`${this.path} is corrupt (${(err as Error).message}); delete it and log in again`);
+      throw new Error(`${this.path} is corrupt (${(err as Error).message}); delete it and log in again`, { cause: err });
     }
   }
 
@@ -117,7 +117,10 @@ export class CredentialStore {
         break;
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-        const since = await stat(lock).then((s) => Date.now() - s.mtimeMs, () => 0);
+        const since = await stat(lock).then(
+          (s) => Date.now() - s.mtimeMs,
+          () => 0,
+        );
         if (since > staleLockMs) await rm(lock, { force: true });
         else await sleep(lockRetryMs);
       }

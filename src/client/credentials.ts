@@ -78,7 +78,12 @@ export async function forgetCredentials(registry: string, at: CredentialLocation
   const helper = credentialHelperFor(await readDockerConfig(at.dockerConfig), registry);
   let found = await removeAuth(registry, at.dockerConfig);
   if (helper === 'berth' || (await at.store.get(registry))) found = (await at.store.remove(registry)) || found;
-  else if (helper !== undefined) found = (await runHelper(helper, 'erase', registry).then(() => true, () => false)) || found;
+  else if (helper !== undefined)
+    found =
+      (await runHelper(helper, 'erase', registry).then(
+        () => true,
+        () => false,
+      )) || found;
   return found;
 }
 
@@ -89,7 +94,8 @@ export async function forgetCredentials(registry: string, at: CredentialLocation
 export async function newRefreshToken(challenge: Challenge, credentials: Credentials): Promise<string> {
   if ('refreshToken' in credentials) return exchangeRefreshToken(challenge, credentials.refreshToken);
   const tokens = await requestTokens(challenge, credentials, [], true);
-  if (!tokens.refreshToken) throw new LoginError(`${new URL(challenge.realm).host} issued no refresh token; is this a Berth (or ACR-compatible) token service?`);
+  if (!tokens.refreshToken)
+    throw new LoginError(`${new URL(challenge.realm).host} issued no refresh token; is this a Berth (or ACR-compatible) token service?`);
   return tokens.refreshToken;
 }
 

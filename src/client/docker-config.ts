@@ -30,7 +30,7 @@ export async function readDockerConfig(path = dockerConfigPath()): Promise<Docke
     return JSON.parse(await readFile(path, 'utf8')) as DockerConfig;
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return {};
-    throw new Error(`cannot read ${path}: ${(err as Error).message}`);
+    throw new Error(`cannot read ${path}: ${(err as Error).message}`, { cause: err });
   }
 }
 

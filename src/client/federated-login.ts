@@ -15,6 +15,7 @@ import { credentialHelperFor, readDockerConfig } from './docker-config.js';
 import { defaultAudience } from '../federation/presets.js';
 import { formatOidcSource, parseOidcSource, type OidcSource } from './oidc-sources.js';
 import { exchangeEndpoint, LoginError, refreshTokenUser, type Challenge } from './token-client.js';
+import { isLoopbackHostname } from '../shared/loopback.js';
 
 export interface FederatedLogin {
   source: OidcSource;
@@ -83,10 +84,15 @@ export function loginCommand(host: string, login: FederatedLogin): string {
  * `scopes`: bind the refresh token to them (Berth then never grants more through it, whatever the
  * principal's roles); none: the principal's full grants.
  */
-export async function exchangeOidcToken(challenge: Challenge, oidcToken: string, clientId: string | undefined, scopes: readonly string[] = []): Promise<string> {
+export async function exchangeOidcToken(
+  challenge: Challenge,
+  oidcToken: string,
+  clientId: string | undefined,
+  scopes: readonly string[] = [],
+): Promise<string> {
   const endpoint = exchangeEndpoint(challenge.realm);
   const url = new URL(endpoint);
-  if (url.protocol !== 'https:' && !isLoopback(url.hostname)) {
+  if (url.protocol !== 'https:' && !isLoopbackHostname(url.hostname)) {
     throw new LoginError(`refusing to send an identity token to ${endpoint} over plain HTTP; serve the registry over HTTPS`);
   }
   const form = new URLSearchParams({ grant_type: 'access_token', access_token: oidcToken });
@@ -124,10 +130,6 @@ export async function saveFederatedLogin(
     return { where: at.store.path, renewable: true };
   }
   return { where: await saveRefreshToken(host, refreshToken, at), renewable: false };
-}
-
-function isLoopback(hostname: string): boolean {
-  return hostname === 'localhost' || hostname === '[::1]' || /^127\.\d+\.\d+\.\d+$/.test(hostname);
 }
 
 /** undici says only "fetch failed"; the cause (ECONNREFUSED, a TLS error) is what helps. */

@@ -15,11 +15,9 @@
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { defaultAudience } from '../federation/presets.js';
+import { isLoopbackHostname } from '../shared/loopback.js';
 
-export type OidcSource =
-  | { type: 'github'; audience: string }
-  | { type: 'file'; path: string }
-  | { type: 'env'; variable: string };
+export type OidcSource = { type: 'github'; audience: string } | { type: 'file'; path: string } | { type: 'env'; variable: string };
 
 export class OidcSourceError extends Error {
   override name = 'OidcSourceError';
@@ -105,7 +103,7 @@ async function githubIdToken(audience: string, options: ReadOptions): Promise<st
     throw new OidcSourceError(`${githubRequestUrlVar} is not a URL`);
   }
   // The request token is a credential: HTTPS only, except to a loopback endpoint (tests, act).
-  if (url.protocol !== 'https:' && !(url.protocol === 'http:' && isLoopback(url.hostname))) {
+  if (url.protocol !== 'https:' && !(url.protocol === 'http:' && isLoopbackHostname(url.hostname))) {
     throw new OidcSourceError(`refusing to send ${githubRequestTokenVar} to ${url.protocol}//${url.host} over plain HTTP`);
   }
   url.searchParams.set('audience', audience);
@@ -128,7 +126,7 @@ async function githubIdToken(audience: string, options: ReadOptions): Promise<st
   } catch {
     value = undefined;
   }
-  if (typeof value !== 'string' || value === '') throw new OidcSourceError("GitHub's ID-token endpoint answered without a token (no \"value\")");
+  if (typeof value !== 'string' || value === '') throw new OidcSourceError('GitHub\'s ID-token endpoint answered without a token (no "value")');
   assertJwt(value, "GitHub's ID-token endpoint");
   return value;
 }
@@ -140,7 +138,13 @@ async function fileToken(path: string): Promise<string> {
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     const reason =
-      code === 'ENOENT' ? 'no such file' : code === 'EACCES' || code === 'EPERM' ? 'permission denied' : code === 'EISDIR' ? 'it is a directory' : (err as Error).message;
+      code === 'ENOENT'
+        ? 'no such file'
+        : code === 'EACCES' || code === 'EPERM'
+          ? 'permission denied'
+          : code === 'EISDIR'
+            ? 'it is a directory'
+            : (err as Error).message;
     throw new OidcSourceError(`cannot read the OIDC token file ${path}: ${reason}`);
   }
   const token = text.trim();
@@ -169,10 +173,6 @@ function assertJwt(token: string, where: string): void {
     iss = undefined;
   }
   if (typeof iss !== 'string') throw new OidcSourceError(`${where} does not hold an OIDC token (a JWT with an issuer)`);
-}
-
-function isLoopback(hostname: string): boolean {
-  return hostname === 'localhost' || hostname === '[::1]' || /^127\.\d+\.\d+\.\d+$/.test(hostname);
 }
 
 function detail(body: string): string {

@@ -4,6 +4,7 @@
  * Credentials are sent only to the realm the registry names, and only over HTTPS unless the realm
  * is on loopback.
  */
+import { isLoopbackHost, isLoopbackUrl } from '../shared/loopback.js';
 
 export interface Challenge {
   realm: string;
@@ -36,8 +37,7 @@ export class LoginError extends Error {
 export function registryUrl(registry: string, insecure = false): string {
   if (/^https?:\/\//.test(registry)) return registry.replace(/\/+$/, '');
   const host = registry.split('/')[0] ?? registry;
-  const loopback = /^(localhost|127\.\d+\.\d+\.\d+|\[::1\])(:\d+)?$/.test(host);
-  return `${insecure || loopback ? 'http' : 'https'}://${host}`;
+  return `${insecure || isLoopbackHost(host) ? 'http' : 'https'}://${host}`;
 }
 
 export function parseChallenge(header: string | null): Challenge | undefined {
@@ -66,8 +66,7 @@ export async function discover(baseUrl: string): Promise<Challenge | undefined> 
 
 function assertSafeRealm(realm: string): void {
   const url = new URL(realm);
-  const loopback = ['localhost', '127.0.0.1', '[::1]'].includes(url.hostname) || url.hostname.startsWith('127.');
-  if (url.protocol !== 'https:' && !loopback) {
+  if (url.protocol !== 'https:' && !isLoopbackUrl(url)) {
     throw new LoginError(`refusing to send credentials to ${realm} over plain HTTP; serve the registry over HTTPS`);
   }
 }

@@ -18,7 +18,10 @@ describe('configuration', () => {
   });
 
   it('fails fast on unknown keys and bad addresses, naming the problem', () => {
-    assert.throws(() => loadConfig({ env: {}, overrides: { addr: 'nonsense' } }), (err: unknown) => err instanceof ConfigError && /HOST:PORT/.test(err.message));
+    assert.throws(
+      () => loadConfig({ env: {}, overrides: { addr: 'nonsense' } }),
+      (err: unknown) => err instanceof ConfigError && /HOST:PORT/.test(err.message),
+    );
     assert.throws(
       () => loadConfig({ env: {}, overrides: { limits: { maxManifestBytes: -1 } } }),
       (err: unknown) => err instanceof ConfigError && /limits\.maxManifestBytes/.test(err.message),

@@ -22,7 +22,7 @@ import type { Logger } from 'pino';
 import type { Config } from '../config/schema.js';
 import type { ClaimedDelivery, DeliveryStatus, EventMetadata, EventRecord, WebhookRecord } from '../metadata/event-store.js';
 import type { Egress } from '../net/egress.js';
-import type { Clock } from '../registry/context.js';
+import type { Clock } from '../shared/clock.js';
 import { backoffDelay } from './backoff.js';
 import { matchesFilters } from './filter.js';
 import { cloudEvent, cloudEventsContentType, type AcrPayload } from './payload.js';
@@ -225,7 +225,16 @@ export class Dispatcher {
       await store.deliveries.complete(
         delivery.id,
         this.owner,
-        { cycle: delivery.cycle, attempt, at, statusCode: result.statusCode, error: result.error, latencyMs: result.latencyMs, responseSnippet: result.responseSnippet, ok: result.ok },
+        {
+          cycle: delivery.cycle,
+          attempt,
+          at,
+          statusCode: result.statusCode,
+          error: result.error,
+          latencyMs: result.latencyMs,
+          responseSnippet: result.responseSnippet,
+          ok: result.ok,
+        },
         { status, nextAttemptAt },
         done,
       );

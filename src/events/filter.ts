@@ -62,7 +62,12 @@ const tagGlobs = new Map<string, RegExp>();
 function tagGlob(glob: string): RegExp {
   let regex = tagGlobs.get(glob);
   if (!regex) {
-    regex = new RegExp(`^${glob.split('*').map((part) => part.replace(/[.+?^${}()|[\]\\-]/g, '\\$&')).join('.*')}$`);
+    regex = new RegExp(
+      `^${glob
+        .split('*')
+        .map((part) => part.replace(/[.+?^${}()|[\]\\-]/g, '\\$&'))
+        .join('.*')}$`,
+    );
     if (tagGlobs.size > 10_000) tagGlobs.clear();
     tagGlobs.set(glob, regex);
   }

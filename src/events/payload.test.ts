@@ -8,12 +8,28 @@ const actor = { principalId: 'p1', principalName: 'ci', provenance: { repository
 
 describe('webhook payloads', () => {
   it('a push is the ACR shape with the pusher and provenance in the berth extension', () => {
-    const payload = imagePayload('e1', at, { action: 'push', repository: 'tripinsights/web', digest: 'sha256:aa', mediaType: 'application/vnd.oci.image.manifest.v1+json', size: 524, tag: 'v1', actor, request });
+    const payload = imagePayload('e1', at, {
+      action: 'push',
+      repository: 'tripinsights/web',
+      digest: 'sha256:aa',
+      mediaType: 'application/vnd.oci.image.manifest.v1+json',
+      size: 524,
+      tag: 'v1',
+      actor,
+      request,
+    });
     assert.deepEqual(payload, {
       id: 'e1',
       timestamp: '2026-11-22T10:00:00.000Z',
       action: 'push',
-      target: { mediaType: 'application/vnd.oci.image.manifest.v1+json', size: 524, digest: 'sha256:aa', length: 524, repository: 'tripinsights/web', tag: 'v1' },
+      target: {
+        mediaType: 'application/vnd.oci.image.manifest.v1+json',
+        size: 524,
+        digest: 'sha256:aa',
+        length: 524,
+        repository: 'tripinsights/web',
+        tag: 'v1',
+      },
       request,
       berth: { actor: { principalId: 'p1', principalName: 'ci', provenance: { repository: 'acme/app', sha: 'abc' } } },
     });
@@ -21,7 +37,17 @@ describe('webhook payloads', () => {
   });
 
   it('a digest delete lists the removed tags; without auth or a request those parts are null or absent', () => {
-    const payload = imagePayload('e2', at, { action: 'delete', repository: 'app', digest: 'sha256:bb', mediaType: undefined, size: undefined, tag: undefined, removedTags: ['a', 'b'], actor: undefined, request: undefined });
+    const payload = imagePayload('e2', at, {
+      action: 'delete',
+      repository: 'app',
+      digest: 'sha256:bb',
+      mediaType: undefined,
+      size: undefined,
+      tag: undefined,
+      removedTags: ['a', 'b'],
+      actor: undefined,
+      request: undefined,
+    });
     assert.deepEqual(payload.target, { digest: 'sha256:bb', repository: 'app' });
     assert.equal(payload.request, undefined);
     assert.deepEqual(payload.berth, { actor: null, removedTags: ['a', 'b'] });
@@ -30,7 +56,16 @@ describe('webhook payloads', () => {
   });
 
   it('CloudEvents 1.0 structured mode wraps the ACR payload as data', () => {
-    const acr = imagePayload('e3', at, { action: 'push', repository: 'team/app', digest: 'sha256:cc', mediaType: 'm', size: 1, tag: undefined, actor: undefined, request });
+    const acr = imagePayload('e3', at, {
+      action: 'push',
+      repository: 'team/app',
+      digest: 'sha256:cc',
+      mediaType: 'm',
+      size: 1,
+      tag: undefined,
+      actor: undefined,
+      request,
+    });
     assert.deepEqual(cloudEvent(acr), {
       specversion: '1.0',
       id: 'e3',

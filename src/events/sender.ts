@@ -64,10 +64,22 @@ export async function sendDelivery(egress: Egress, outgoing: OutgoingRequest, op
         try {
           next = new URL(location, url);
         } catch {
-          return { ok: false, statusCode: res.statusCode, error: `redirect to an invalid URL ${JSON.stringify(location.slice(0, 200))}`, latencyMs: latency(), responseSnippet: undefined };
+          return {
+            ok: false,
+            statusCode: res.statusCode,
+            error: `redirect to an invalid URL ${JSON.stringify(location.slice(0, 200))}`,
+            latencyMs: latency(),
+            responseSnippet: undefined,
+          };
         }
         if (next.protocol !== 'http:' && next.protocol !== 'https:') {
-          return { ok: false, statusCode: res.statusCode, error: `redirect to a ${next.protocol} URL not followed`, latencyMs: latency(), responseSnippet: undefined };
+          return {
+            ok: false,
+            statusCode: res.statusCode,
+            error: `redirect to a ${next.protocol} URL not followed`,
+            latencyMs: latency(),
+            responseSnippet: undefined,
+          };
         }
         url = next;
         continue;
@@ -76,7 +88,10 @@ export async function sendDelivery(egress: Egress, outgoing: OutgoingRequest, op
       const ok = res.statusCode >= 200 && res.statusCode < 300;
       let error: string | undefined;
       if (!ok && res.statusCode >= 300 && res.statusCode < 400) {
-        error = location === undefined ? `HTTP ${res.statusCode} without a Location` : `redirect not followed (more than ${options.maxRedirects} hops, or status ${res.statusCode})`;
+        error =
+          location === undefined
+            ? `HTTP ${res.statusCode} without a Location`
+            : `redirect not followed (more than ${options.maxRedirects} hops, or status ${res.statusCode})`;
       }
       return { ok, statusCode: res.statusCode, error, latencyMs: latency(), responseSnippet: snippet };
     }

@@ -82,7 +82,9 @@ export function webhookView(record: WebhookRecord, now: number): WebhookView {
     format: record.format,
     enabled: record.enabled,
     previousSecretUntil:
-      record.previousSecret !== undefined && record.previousSecretUntil !== undefined && record.previousSecretUntil > now ? iso(record.previousSecretUntil) : null,
+      record.previousSecret !== undefined && record.previousSecretUntil !== undefined && record.previousSecretUntil > now
+        ? iso(record.previousSecretUntil)
+        : null,
     createdAt: iso(record.createdAt),
     updatedAt: iso(record.updatedAt),
   };

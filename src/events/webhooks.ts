@@ -78,7 +78,10 @@ export class Webhooks {
   }
 
   /** Changes a subscription's settings (the secret only through `rotateSecret`). */
-  async update(record: WebhookRecord, changes: { [K in keyof WebhookSettings | 'name']?: (WebhookSettings & { name: string })[K] | undefined }): Promise<WebhookRecord> {
+  async update(
+    record: WebhookRecord,
+    changes: { [K in keyof WebhookSettings | 'name']?: (WebhookSettings & { name: string })[K] | undefined },
+  ): Promise<WebhookRecord> {
     if (changes.url !== undefined && changes.url !== record.url) await this.checkTarget(changes.url);
     const next = { ...record, ...(definedOnly(changes) as Partial<WebhookRecord>), updatedAt: this.deps.clock.now() };
     if (!(await this.deps.store.webhooks.update(next))) {
@@ -88,7 +91,11 @@ export class Webhooks {
   }
 
   /** A new secret (given or generated); the old one also signs for `overlapMs` (0: stops at once). */
-  async rotateSecret(record: WebhookRecord, secret: string | undefined, overlapMs = defaultSecretOverlapMs): Promise<{ record: WebhookRecord; secret: string }> {
+  async rotateSecret(
+    record: WebhookRecord,
+    secret: string | undefined,
+    overlapMs = defaultSecretOverlapMs,
+  ): Promise<{ record: WebhookRecord; secret: string }> {
     const now = this.deps.clock.now();
     const next: WebhookRecord = {
       ...record,
@@ -111,7 +118,15 @@ export class Webhooks {
     const now = clock.now();
     const id = randomUUID();
     await store.events.append(
-      { id, action: 'ping', repository: undefined, tags: [], digest: undefined, payload: JSON.stringify(pingPayload(id, now, record.name, actor, request)), subscriptionId: record.id },
+      {
+        id,
+        action: 'ping',
+        repository: undefined,
+        tags: [],
+        digest: undefined,
+        payload: JSON.stringify(pingPayload(id, now, record.name, actor, request)),
+        subscriptionId: record.id,
+      },
       now,
     );
     // Fan out at once so the caller gets the delivery; the dispatcher may race to it, harmlessly.

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import type { ClaimCondition } from '../metadata/auth-store.js';
-import { isLoopbackUrl } from './issuers.js';
+import { isLoopbackUrl } from '../shared/loopback.js';
 import { expandPreset, type FederatedTrust } from './presets.js';
 
 /**
@@ -68,7 +68,6 @@ export function issuerProblem(issuer: string): string | undefined {
   if (url.protocol === 'http:' && isLoopbackUrl(url)) return undefined;
   return 'the issuer must be an https URL (plain http only for a loopback issuer configured with allowInsecureLoopback)';
 }
-
 
 export const federatedCredentialInput = z
   .object({

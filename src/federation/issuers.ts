@@ -12,6 +12,7 @@ import { readFileSync } from 'node:fs';
 import { createLocalJWKSet, createRemoteJWKSet, customFetch, type JSONWebKeySet, type JWTVerifyGetKey } from 'jose';
 import { Agent, fetch as undiciFetch } from 'undici';
 import type { Config } from '../config/schema.js';
+import { isLoopbackUrl } from '../shared/loopback.js';
 
 export type IssuerSettings = Config['federation']['issuers'][number];
 
@@ -27,10 +28,6 @@ interface Entry {
   failedAt?: number;
   failure?: string;
   loading?: Promise<JWTVerifyGetKey>;
-}
-
-export function isLoopbackUrl(url: URL): boolean {
-  return url.hostname === 'localhost' || url.hostname === '[::1]' || /^127\.\d+\.\d+\.\d+$/.test(url.hostname);
 }
 
 export class IssuerKeys {
@@ -106,15 +103,16 @@ export class IssuerKeys {
   private assertTransport(url: URL, settings: IssuerSettings | undefined): void {
     if (url.protocol === 'https:') return;
     if (url.protocol === 'http:' && settings?.allowInsecureLoopback && isLoopbackUrl(url)) return;
-    throw new IssuerError(
-      `refusing ${url.protocol}//${url.host}: issuers must use HTTPS (plain HTTP only for loopback issuers with allowInsecureLoopback)`,
-    );
+    throw new IssuerError(`refusing ${url.protocol}//${url.host}: issuers must use HTTPS (plain HTTP only for loopback issuers with allowInsecureLoopback)`);
   }
 
   private fetcherFor(settings: IssuerSettings | undefined): typeof fetch {
     if (!settings?.caFile) return fetch;
     const dispatcher = new Agent({ connect: { ca: readFileSync(settings.caFile, 'utf8') } });
     return ((input: string | URL | Request, init?: RequestInit) =>
-      undiciFetch(input as Parameters<typeof undiciFetch>[0], { ...(init as object), dispatcher } as Parameters<typeof undiciFetch>[1])) as unknown as typeof fetch;
+      undiciFetch(
+        input as Parameters<typeof undiciFetch>[0],
+        { ...(init as object), dispatcher } as Parameters<typeof undiciFetch>[1],
+      )) as unknown as typeof fetch;
   }
 }

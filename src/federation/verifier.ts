@@ -10,7 +10,7 @@
 import { decodeJwt, errors as joseErrors, jwtVerify, type JWTPayload } from 'jose';
 import type { Config } from '../config/schema.js';
 import type { AuthMetadata, ClaimCondition, FederatedCredentialRecord, PrincipalRecord } from '../metadata/auth-store.js';
-import type { Clock } from '../registry/context.js';
+import type { Clock } from '../shared/clock.js';
 import { IssuerError, type IssuerKeys } from './issuers.js';
 
 export const federatedAlgorithms = ['RS256', 'PS256', 'ES256', 'EdDSA'];
@@ -52,7 +52,10 @@ export function isForeignJwt(token: string, ownIssuer: string): boolean {
  * character; everything else is literal. `repo:acme/app:*` matches every ref of acme/app.
  */
 export function globMatch(pattern: string, value: string): boolean {
-  const source = pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.');
+  const source = pattern
+    .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+    .replace(/\*/g, '.*')
+    .replace(/\?/g, '.');
   return new RegExp(`^${source}$`, 's').test(value);
 }
 
@@ -85,8 +88,24 @@ function mismatch(credential: FederatedCredentialRecord, claims: JWTPayload): Fe
 
 /** Claims worth keeping as provenance (public facts about the workload, never the token). */
 const provenanceClaims = [
-  'iss', 'sub', 'aud', 'repository', 'repository_owner', 'ref', 'sha', 'workflow', 'job_workflow_ref', 'run_id',
-  'run_attempt', 'actor', 'environment', 'event_name', 'project_path', 'pipeline_id', 'job_id', 'kubernetes.io',
+  'iss',
+  'sub',
+  'aud',
+  'repository',
+  'repository_owner',
+  'ref',
+  'sha',
+  'workflow',
+  'job_workflow_ref',
+  'run_id',
+  'run_attempt',
+  'actor',
+  'environment',
+  'event_name',
+  'project_path',
+  'pipeline_id',
+  'job_id',
+  'kubernetes.io',
 ];
 
 export function provenanceOf(claims: JWTPayload): Record<string, unknown> {
@@ -133,7 +152,10 @@ export class FederationVerifier {
     return match;
   }
 
-  private async candidates(issuer: string, clientId: string | undefined): Promise<Array<{ principal: PrincipalRecord; credential: FederatedCredentialRecord }>> {
+  private async candidates(
+    issuer: string,
+    clientId: string | undefined,
+  ): Promise<Array<{ principal: PrincipalRecord; credential: FederatedCredentialRecord }>> {
     if (clientId !== undefined) {
       const principal = await this.store.principals.findByName(clientId);
       if (!principal) return [];
@@ -176,18 +198,21 @@ export class FederationVerifier {
 function describeJoseError(err: unknown): Error {
   // jose reports an exceeded maximum age as JWTExpired on the `iat` claim.
   if (err instanceof joseErrors.JWTExpired) {
-    return err.claim === 'iat' ? new FederationError('age', 'the token is too old (issued longer ago than the maximum token age)') : new FederationError('expired', 'the token has expired');
+    return err.claim === 'iat'
+      ? new FederationError('age', 'the token is too old (issued longer ago than the maximum token age)')
+      : new FederationError('expired', 'the token has expired');
   }
   if (err instanceof joseErrors.JWTClaimValidationFailed) {
     if (err.claim === 'iat') return new FederationError('age', `the token is too old or not yet valid (${err.reason})`);
     if (err.claim === 'nbf') return new FederationError('expired', 'the token is not yet valid');
     return new FederationError('malformed', `claim ${err.claim} is invalid (${err.reason})`);
   }
-  if (err instanceof joseErrors.JOSEAlgNotAllowed) return new FederationError('signature', 'the token\'s algorithm is not allowed (RS256, PS256, ES256 or EdDSA)');
-  if (err instanceof joseErrors.JWKSNoMatchingKey) return new FederationError('signature', 'no key of the issuer matches the token\'s kid');
-  if (err instanceof joseErrors.JWKSMultipleMatchingKeys) return new FederationError('signature', 'the token\'s kid is ambiguous');
+  if (err instanceof joseErrors.JOSEAlgNotAllowed)
+    return new FederationError('signature', "the token's algorithm is not allowed (RS256, PS256, ES256 or EdDSA)");
+  if (err instanceof joseErrors.JWKSNoMatchingKey) return new FederationError('signature', "no key of the issuer matches the token's kid");
+  if (err instanceof joseErrors.JWKSMultipleMatchingKeys) return new FederationError('signature', "the token's kid is ambiguous");
   if (err instanceof joseErrors.JWSSignatureVerificationFailed) return new FederationError('signature', 'the signature does not verify');
-  if (err instanceof joseErrors.JWKSTimeout) return new FederationError('issuer', 'the issuer\'s keys could not be fetched in time');
+  if (err instanceof joseErrors.JWKSTimeout) return new FederationError('issuer', "the issuer's keys could not be fetched in time");
   if (err instanceof joseErrors.JOSEError) return new FederationError('malformed', `the token is invalid (${err.code})`);
   return err instanceof Error ? err : new Error(String(err));
 }

@@ -65,10 +65,7 @@ async function anonymousMayPull(auth: Auth, required: Access[], now: number): Pr
   const patterns = cached.patterns;
   if (patterns.length === 0) return false;
   return required.every(
-    (r) =>
-      r.type === 'repository' &&
-      r.actions.every((a) => a === 'pull' || a === 'metadata_read') &&
-      patterns.some((p) => matchesPattern(p, r.name)),
+    (r) => r.type === 'repository' && r.actions.every((a) => a === 'pull' || a === 'metadata_read') && patterns.some((p) => matchesPattern(p, r.name)),
   );
 }
 
@@ -89,9 +86,14 @@ function challenge(req: IncomingMessage, auth: Auth, required: Access[], error: 
   if (scopes.length > 0) parts.push(`scope="${scopes.join(' ')}"`);
   if (error) parts.push(`error="${error}"`);
   const message = error === 'invalid_token' ? 'the access token is invalid or expired' : 'authentication required';
-  return new RegistryError('UNAUTHORIZED', message, required.length > 0 ? required.map((r) => ({ type: r.type, name: r.name, actions: r.actions })) : undefined, {
-    'WWW-Authenticate': `Bearer ${parts.join(',')}`,
-  });
+  return new RegistryError(
+    'UNAUTHORIZED',
+    message,
+    required.length > 0 ? required.map((r) => ({ type: r.type, name: r.name, actions: r.actions })) : undefined,
+    {
+      'WWW-Authenticate': `Bearer ${parts.join(',')}`,
+    },
+  );
 }
 
 /** Where clients reach Berth: the configured public URL, else the request's own Host (sanitised). */

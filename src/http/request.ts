@@ -93,5 +93,8 @@ export function page(query: URLSearchParams): Page {
 export function acceptedTypes(req: IncomingMessage): string[] {
   const header = req.headers['accept'];
   if (!header) return [];
-  return header.split(',').map((part) => baseMediaType(part)).filter((type) => type.length > 0);
+  return header
+    .split(',')
+    .map((part) => baseMediaType(part))
+    .filter((type) => type.length > 0);
 }

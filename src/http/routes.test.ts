@@ -41,7 +41,9 @@ describe('route table', () => {
     }
     const untag = matchRoute('DELETE', '/v2/team/app/manifests/v1');
     if (untag.kind === 'route') {
-      assert.deepEqual(requiredAccess(untag.route, untag.params, new URLSearchParams()), [{ type: 'repository', name: 'team/app', actions: ['metadata_write'] }]);
+      assert.deepEqual(requiredAccess(untag.route, untag.params, new URLSearchParams()), [
+        { type: 'repository', name: 'team/app', actions: ['metadata_write'] },
+      ]);
     }
     const tags = matchRoute('GET', '/v2/team/app/tags/list');
     if (tags.kind === 'route') {

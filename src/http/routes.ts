@@ -94,7 +94,13 @@ export const routes: readonly Route[] = [
   { name: 'secret', method: 'DELETE', path: api(`${principal}/secrets/(?<secret>[^/]+)`), guard: 'owner', handle: admin.secrets.remove },
   { name: 'federated-credentials', method: 'GET', path: api(`${principal}/federated-credentials`), guard: 'owner', handle: admin.federated.list },
   { name: 'federated-credentials', method: 'POST', path: api(`${principal}/federated-credentials`), guard: 'owner', handle: admin.federated.put },
-  { name: 'federated-credential', method: 'DELETE', path: api(`${principal}/federated-credentials/(?<credential>[^/]+)`), guard: 'owner', handle: admin.federated.remove },
+  {
+    name: 'federated-credential',
+    method: 'DELETE',
+    path: api(`${principal}/federated-credentials/(?<credential>[^/]+)`),
+    guard: 'owner',
+    handle: admin.federated.remove,
+  },
   { name: 'anonymous-pull', method: 'GET', path: api('settings/anonymous-pull'), guard: 'owner', handle: admin.policy.getAnonymousPull },
   { name: 'anonymous-pull', method: 'PUT', path: api('settings/anonymous-pull'), guard: 'owner', handle: admin.policy.putAnonymousPull },
   { name: 'keys', method: 'POST', path: api('keys/rotate'), guard: 'owner', handle: admin.policy.rotateKeys },
@@ -108,7 +114,13 @@ export const routes: readonly Route[] = [
   { name: 'webhook-ping', method: 'POST', path: api(`${webhook}/ping`), guard: 'owner', handle: admin.webhooks.ping },
   { name: 'webhook-deliveries', method: 'GET', path: api(`${webhook}/deliveries`), guard: 'owner', handle: admin.webhooks.deliveries },
   { name: 'webhook-delivery', method: 'GET', path: api(`${webhook}/deliveries/(?<delivery>[^/]+)`), guard: 'owner', handle: admin.webhooks.delivery },
-  { name: 'webhook-redeliver', method: 'POST', path: api(`${webhook}/deliveries/(?<delivery>[^/]+)/redeliver`), guard: 'owner', handle: admin.webhooks.redeliver },
+  {
+    name: 'webhook-redeliver',
+    method: 'POST',
+    path: api(`${webhook}/deliveries/(?<delivery>[^/]+)/redeliver`),
+    guard: 'owner',
+    handle: admin.webhooks.redeliver,
+  },
   { name: 'sync-rules', method: 'GET', path: api('sync/rules'), guard: 'owner', handle: admin.sync.list },
   { name: 'sync-rules', method: 'POST', path: api('sync/rules'), guard: 'owner', handle: admin.sync.create },
   { name: 'sync-rule', method: 'GET', path: api(syncRule), guard: 'owner', handle: admin.sync.get },
@@ -151,10 +163,7 @@ function actionsFor(route: Route, params: Record<string, string>): Action[] {
   return ['pull', 'push'];
 }
 
-export type Match =
-  | { kind: 'route'; route: Route; params: Record<string, string> }
-  | { kind: 'method-not-allowed'; allow: Method[] }
-  | { kind: 'not-found' };
+export type Match = { kind: 'route'; route: Route; params: Record<string, string> } | { kind: 'method-not-allowed'; allow: Method[] } | { kind: 'not-found' };
 
 /** Finds the route for a method and path; distinguishes an unknown path from an unsupported method. */
 export function matchRoute(method: string, path: string): Match {

@@ -35,9 +35,7 @@ async function dispatch(req: IncomingMessage, res: ServerResponse, services: Ser
     }
     const { route, params } = match;
     const identity =
-      auth.enabled && route.guard !== 'public'
-        ? await authorize(req, auth, requiredAccess(route, params, query), registry.context.clock.now())
-        : undefined;
+      auth.enabled && route.guard !== 'public' ? await authorize(req, auth, requiredAccess(route, params, query), registry.context.clock.now()) : undefined;
     await route.handle({ req, res, params, query, registry, auth, services, identity, logger });
     logger.debug({ method: req.method, url: rawUrl, status: res.statusCode }, 'request');
   } catch (err) {

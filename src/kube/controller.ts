@@ -96,7 +96,9 @@ export class Controller {
     const selector = `${labels.managedBy}=${managedByValue}`;
     const secretPath = ns ? `/api/v1/namespaces/${ns}/secrets` : '/api/v1/secrets';
     const listSecrets = async () =>
-      (ns ? await core.listNamespacedSecret({ namespace: ns, labelSelector: selector }) : await core.listSecretForAllNamespaces({ labelSelector: selector })) as KubernetesListObject<KubernetesObject>;
+      (ns
+        ? await core.listNamespacedSecret({ namespace: ns, labelSelector: selector })
+        : await core.listSecretForAllNamespaces({ labelSelector: selector })) as KubernetesListObject<KubernetesObject>;
     const secrets = new ListWatch<KubernetesObject>(secretPath, watch, listSecrets, false, selector);
     const enqueueOwner = (obj: KubernetesObject) => {
       for (const ref of obj.metadata?.ownerReferences ?? []) {
@@ -107,7 +109,9 @@ export class Controller {
 
     const saPath = ns ? `/api/v1/namespaces/${ns}/serviceaccounts` : '/api/v1/serviceaccounts';
     const listServiceAccounts = async () =>
-      (ns ? await core.listNamespacedServiceAccount({ namespace: ns }) : await core.listServiceAccountForAllNamespaces()) as KubernetesListObject<KubernetesObject>;
+      (ns
+        ? await core.listNamespacedServiceAccount({ namespace: ns })
+        : await core.listServiceAccountForAllNamespaces()) as KubernetesListObject<KubernetesObject>;
     const serviceAccounts = new ListWatch<KubernetesObject>(saPath, watch, listServiceAccounts, false);
     const enqueueUsers = (obj: KubernetesObject) => {
       const namespace = obj.metadata?.namespace;

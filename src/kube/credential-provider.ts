@@ -74,7 +74,12 @@ export function parseRequest(input: string): CredentialProviderRequest {
   return request as CredentialProviderRequest;
 }
 
-export async function provideCredentials(input: string, settings: ProviderSettings, exchange: Exchanger, now: () => number = Date.now): Promise<CredentialProviderResponse> {
+export async function provideCredentials(
+  input: string,
+  settings: ProviderSettings,
+  exchange: Exchanger,
+  now: () => number = Date.now,
+): Promise<CredentialProviderResponse> {
   const request = parseRequest(input);
   const { host, repository } = splitImage(request.image);
   if (host === undefined) throw new ProviderError(`${request.image} names no registry host; this provider serves Berth registries only`);
@@ -91,7 +96,9 @@ export async function provideCredentials(input: string, settings: ProviderSettin
   if (!isValidRepositoryName(repository)) throw new ProviderError(`${request.image}: ${JSON.stringify(repository)} is not a repository name`);
   const token = request.serviceAccountToken;
   if (!token) {
-    throw new ProviderError('the request carries no serviceAccountToken: set tokenAttributes.serviceAccountTokenAudience in the kubelet\'s CredentialProviderConfig');
+    throw new ProviderError(
+      "the request carries no serviceAccountToken: set tokenAttributes.serviceAccountTokenAudience in the kubelet's CredentialProviderConfig",
+    );
   }
   const clientId = request.serviceAccountAnnotations?.[settings.clientIdAnnotation] ?? settings.clientId;
   const scope = `repository:${repository}:pull`;

@@ -71,7 +71,11 @@ export class KubeClusterApi implements ClusterApi {
   }
 
   async getBinding(namespace: string, name: string): Promise<PullBinding | undefined> {
-    const obj: unknown = await call(`get pullbinding ${namespace}/${name}`, () => this.custom.getNamespacedCustomObject({ group, version, namespace, plural, name }), 'undefined');
+    const obj: unknown = await call(
+      `get pullbinding ${namespace}/${name}`,
+      () => this.custom.getNamespacedCustomObject({ group, version, namespace, plural, name }),
+      'undefined',
+    );
     return obj as PullBinding | undefined;
   }
 
@@ -150,7 +154,14 @@ export class KubeClusterApi implements ClusterApi {
     try {
       const event: CoreV1Event = {
         metadata: { name: eventName, namespace },
-        involvedObject: { apiVersion, kind, name, namespace, uid, ...(binding.metadata.resourceVersion ? { resourceVersion: binding.metadata.resourceVersion } : {}) },
+        involvedObject: {
+          apiVersion,
+          kind,
+          name,
+          namespace,
+          uid,
+          ...(binding.metadata.resourceVersion ? { resourceVersion: binding.metadata.resourceVersion } : {}),
+        },
         reason,
         message: message.slice(0, 1024),
         type,

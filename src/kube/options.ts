@@ -20,14 +20,16 @@ export const controllerSettingsSchema = z
       .string()
       .min(1)
       .default(defaultAudience)
-      .describe('The only audience service-account tokens are requested for (env BERTH_TOKEN_AUDIENCE); Berth\'s federated credentials must accept it.'),
+      .describe("The only audience service-account tokens are requested for (env BERTH_TOKEN_AUDIENCE); Berth's federated credentials must accept it."),
     tokenExpirationSeconds: z
       .number()
       .int()
       .min(600)
       .max(86_400)
       .default(3600)
-      .describe('Lifetime asked for in each TokenRequest (env BERTH_TOKEN_EXPIRATION_SECONDS). Kubernetes refuses less than 600; registry credentials never outlive the token.'),
+      .describe(
+        'Lifetime asked for in each TokenRequest (env BERTH_TOKEN_EXPIRATION_SECONDS). Kubernetes refuses less than 600; registry credentials never outlive the token.',
+      ),
     refreshFraction: z
       .number()
       .gt(0)
@@ -36,8 +38,18 @@ export const controllerSettingsSchema = z
       .describe('Replace credentials once this fraction of their lifetime has passed (env BERTH_REFRESH_FRACTION).'),
     namespace: z.string().min(1).optional().describe('Watch only this namespace (env BERTH_NAMESPACE); default all namespaces.'),
     workers: z.number().int().min(1).max(64).default(4).describe('Bindings reconciled in parallel (env BERTH_WORKERS).'),
-    resyncSeconds: z.number().int().min(10).default(600).describe('Look at every binding at least this often, also when nothing is due (env BERTH_RESYNC_SECONDS).'),
-    backoffBaseMs: z.number().int().min(10).default(defaultBackoff.baseMs).describe('First retry after a failed reconcile, in ms; doubles per failure (env BERTH_BACKOFF_BASE_MS).'),
+    resyncSeconds: z
+      .number()
+      .int()
+      .min(10)
+      .default(600)
+      .describe('Look at every binding at least this often, also when nothing is due (env BERTH_RESYNC_SECONDS).'),
+    backoffBaseMs: z
+      .number()
+      .int()
+      .min(10)
+      .default(defaultBackoff.baseMs)
+      .describe('First retry after a failed reconcile, in ms; doubles per failure (env BERTH_BACKOFF_BASE_MS).'),
     backoffMaxMs: z.number().int().min(100).default(defaultBackoff.maxMs).describe('Longest wait between retries, in ms (env BERTH_BACKOFF_MAX_MS).'),
     metricsAddr: z
       .string()
@@ -68,7 +80,15 @@ export function loadControllerSettings(flags: ControllerSettingsInput, env: Node
     if (value !== undefined) fromEnv[key] = value;
   };
   set('kubeconfig', env['KUBECONFIG'] || undefined);
-  set('allowedRegistries', env['BERTH_ALLOWED_REGISTRIES'] ? env['BERTH_ALLOWED_REGISTRIES'].split(',').map((s) => s.trim()).filter(Boolean) : undefined);
+  set(
+    'allowedRegistries',
+    env['BERTH_ALLOWED_REGISTRIES']
+      ? env['BERTH_ALLOWED_REGISTRIES']
+          .split(',')
+          .map((s) => s.trim())
+          .filter(Boolean)
+      : undefined,
+  );
   set('audience', env['BERTH_TOKEN_AUDIENCE'] || undefined);
   set('tokenExpirationSeconds', number(env['BERTH_TOKEN_EXPIRATION_SECONDS'], 'BERTH_TOKEN_EXPIRATION_SECONDS'));
   set('refreshFraction', number(env['BERTH_REFRESH_FRACTION'], 'BERTH_REFRESH_FRACTION'));

@@ -20,9 +20,7 @@ export function sha256(text: string): string {
 
 /** Everything the credentials depend on; a change means new credentials at once. */
 export function inputsHash(valid: ValidBinding, audience: string): string {
-  return sha256(
-    JSON.stringify([valid.server, valid.scopes, valid.tokenServiceAccount, valid.clientId ?? null, valid.targetServiceAccount, audience]),
-  );
+  return sha256(JSON.stringify([valid.server, valid.scopes, valid.tokenServiceAccount, valid.clientId ?? null, valid.targetServiceAccount, audience]));
 }
 
 /** When to replace credentials issued at `issuedAt` that expire at `expiresAt`. */

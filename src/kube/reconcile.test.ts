@@ -54,7 +54,10 @@ class MemoryCluster implements ClusterApi {
     return structuredClone(this.secrets.get(`${namespace}/${name}`));
   }
   async createSecret(secret: Secret) {
-    this.secrets.set(`${secret.metadata.namespace}/${secret.metadata.name}`, { ...structuredClone(secret), metadata: { ...secret.metadata, uid: 's-uid', resourceVersion: this.rv() } });
+    this.secrets.set(`${secret.metadata.namespace}/${secret.metadata.name}`, {
+      ...structuredClone(secret),
+      metadata: { ...secret.metadata, uid: 's-uid', resourceVersion: this.rv() },
+    });
     this.writes.push('secret');
   }
   async replaceSecret(secret: Secret) {

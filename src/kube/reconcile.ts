@@ -20,19 +20,20 @@ import type { Logger } from 'pino';
 import { ConflictError, KubeApiError, type ClusterApi, type Secret, type ServiceAccount } from './cluster.js';
 import { ExchangeError, type Exchanger } from './exchange.js';
 import type { ControllerMetrics } from './metrics.js';
-import {
-  buildSecret,
-  inputsHash,
-  ownedBy,
-  readSecretState,
-  refreshTime,
-  sha256,
-  withoutPullSecret,
-  withPullSecret,
-  type SecretState,
-} from './pull-secret.js';
+import { buildSecret, inputsHash, ownedBy, readSecretState, refreshTime, sha256, withoutPullSecret, withPullSecret, type SecretState } from './pull-secret.js';
 import { mergeConditions, rfc3339, sameJson, type ConditionInput } from './status.js';
-import { defaultServiceAccountName, finalizer, keyOf, kind, labels, managedByValue, reasons, splitKey, type PullBinding, type PullBindingStatus } from './types.js';
+import {
+  defaultServiceAccountName,
+  finalizer,
+  keyOf,
+  kind,
+  labels,
+  managedByValue,
+  reasons,
+  splitKey,
+  type PullBinding,
+  type PullBindingStatus,
+} from './types.js';
 import { isServiceAccountName, secretNameFor, serverAllowed, SpecError, validateSpec, type ValidBinding } from './validation.js';
 
 export interface ReconcilerOptions {
@@ -128,7 +129,12 @@ export class Reconciler {
           message: `Secret ${secretName} holds credentials for ${valid.server} (${valid.scopes.join(' ')}), on service account ${valid.targetServiceAccount}`,
         },
         { type: 'TokenRefreshFailed', status: 'False', reason: reasons.refreshSucceeded, message: 'the last refresh succeeded' },
-        { type: 'ExpiringSoon', status: 'False', reason: reasons.notExpiring, message: `credentials expire at ${rfc3339(expiresAt)} and are replaced at ${rfc3339(refreshAt)}` },
+        {
+          type: 'ExpiringSoon',
+          status: 'False',
+          reason: reasons.notExpiring,
+          message: `credentials expire at ${rfc3339(expiresAt)} and are replaced at ${rfc3339(refreshAt)}`,
+        },
       ]);
       metrics.reconciles.inc({ result: 'success' });
       const due = Math.max(1000, refreshAt - this.deps.now());
@@ -160,7 +166,13 @@ export class Reconciler {
   }
 
   /** TokenRequest -> exchange -> Secret. Returns the state of the Secret written. */
-  private async refresh(binding: PullBinding, secretName: string, valid: ValidBinding, hash: string, existing: { metadata: { resourceVersion?: string } } | undefined): Promise<SecretState> {
+  private async refresh(
+    binding: PullBinding,
+    secretName: string,
+    valid: ValidBinding,
+    hash: string,
+    existing: { metadata: { resourceVersion?: string } } | undefined,
+  ): Promise<SecretState> {
     const { api, options } = this.deps;
     const namespace = binding.metadata.namespace ?? '';
     let token;
@@ -168,7 +180,11 @@ export class Reconciler {
       token = await api.requestToken(namespace, valid.tokenServiceAccount, options.audience, options.tokenExpirationSeconds);
     } catch (err) {
       if (err instanceof KubeApiError && err.status === 404) {
-        throw new Failure(reasons.serviceAccountToken, `service account ${namespace}/${valid.tokenServiceAccount} (spec.auth.workloadIdentity.serviceAccountRef) does not exist`, true);
+        throw new Failure(
+          reasons.serviceAccountToken,
+          `service account ${namespace}/${valid.tokenServiceAccount} (spec.auth.workloadIdentity.serviceAccountRef) does not exist`,
+          true,
+        );
       }
       if (err instanceof KubeApiError) {
         throw new Failure(reasons.serviceAccountToken, `TokenRequest for ${namespace}/${valid.tokenServiceAccount} failed: ${err.message}`, true);
@@ -249,7 +265,10 @@ export class Reconciler {
     // Only remove the entry if the Secret it names is ours (or already gone): never another's.
     if (owned || !secret) for (const serviceAccount of serviceAccounts) await this.removePullSecret(namespace, serviceAccount, secretName);
     if (owned) await api.deleteSecret(namespace, secretName, owned.metadata.uid ?? '');
-    await api.setFinalizers(binding, finalizers.filter((f) => f !== finalizer));
+    await api.setFinalizers(
+      binding,
+      finalizers.filter((f) => f !== finalizer),
+    );
     this.deps.logger.info({ binding: keyOf(namespace, binding.metadata.name ?? ''), secret: secretName }, 'binding deleted: pull secret removed');
   }
 

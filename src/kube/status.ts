@@ -16,7 +16,12 @@ export interface ConditionInput {
 const order: ConditionType[] = ['Ready', 'TokenRefreshFailed', 'ExpiringSoon'];
 
 /** The new set of conditions: `updates` replace their types, keeping transition times where status stands. */
-export function mergeConditions(previous: readonly Condition[] | undefined, updates: readonly ConditionInput[], generation: number | undefined, now: number): Condition[] {
+export function mergeConditions(
+  previous: readonly Condition[] | undefined,
+  updates: readonly ConditionInput[],
+  generation: number | undefined,
+  now: number,
+): Condition[] {
   const byType = new Map<ConditionType, Condition>();
   for (const condition of previous ?? []) byType.set(condition.type, condition);
   for (const update of updates) {
@@ -51,7 +56,9 @@ function canonical(value: unknown): string {
   if (Array.isArray(value)) return `[${value.map(canonical).join(',')}]`;
   if (value instanceof Date) return JSON.stringify(value.toISOString());
   if (value !== null && typeof value === 'object') {
-    const entries = Object.entries(value as Record<string, unknown>).filter(([, v]) => v !== undefined).sort(([x], [y]) => (x < y ? -1 : 1));
+    const entries = Object.entries(value as Record<string, unknown>)
+      .filter(([, v]) => v !== undefined)
+      .sort(([x], [y]) => (x < y ? -1 : 1));
     return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonical(v)}`).join(',')}}`;
   }
   return JSON.stringify(value);

@@ -38,7 +38,10 @@ describe('validateSpec', () => {
   ];
   for (const [what, over, message] of refused) {
     it(`refuses ${what}`, () => {
-      assert.throws(() => validateSpec(spec(over)), (err: unknown) => err instanceof SpecError && message.test(err.message));
+      assert.throws(
+        () => validateSpec(spec(over)),
+        (err: unknown) => err instanceof SpecError && message.test(err.message),
+      );
     });
   }
 });
@@ -56,7 +59,10 @@ describe('serverAllowed', () => {
 
 describe('pull secret helpers', () => {
   it('names the Secret after the binding, hashing names that would be too long', () => {
-    assert.equal(secretNameFor({ metadata: { name: 'app' } }, () => 'x'), 'app-berth-pull');
+    assert.equal(
+      secretNameFor({ metadata: { name: 'app' } }, () => 'x'),
+      'app-berth-pull',
+    );
     const long = secretNameFor({ metadata: { name: 'a'.repeat(250) } }, () => '0123456789abcdef0123');
     assert.ok(long.length <= 253 && long.endsWith('-0123456789abcdef-berth-pull'), long);
   });

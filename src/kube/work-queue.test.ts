@@ -72,7 +72,10 @@ describe('WorkQueue', () => {
 
   it('backs off exponentially per key, up to the maximum, and forget() starts over', () => {
     const queue = new WorkQueue({ baseMs: 100, maxMs: 1000 });
-    assert.deepEqual([1, 2, 3, 4, 5].map(() => queue.addRateLimited('ns/a')), [100, 200, 400, 800, 1000]);
+    assert.deepEqual(
+      [1, 2, 3, 4, 5].map(() => queue.addRateLimited('ns/a')),
+      [100, 200, 400, 800, 1000],
+    );
     assert.equal(queue.addRateLimited('ns/b'), 100, 'per key');
     assert.equal(queue.retries('ns/a'), 5);
     queue.forget('ns/a');

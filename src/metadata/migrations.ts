@@ -55,11 +55,7 @@ function migrations(dialect: Dialect): Record<string, Migration> {
           .addColumn('created_at', 'bigint', (c) => c.notNull())
           .addPrimaryKeyConstraint('manifests_pk', ['repository_id', 'digest'])
           .execute();
-        await db.schema
-          .createIndex('manifests_subject')
-          .on('manifests')
-          .columns(['repository_id', 'subject_digest'])
-          .execute();
+        await db.schema.createIndex('manifests_subject').on('manifests').columns(['repository_id', 'subject_digest']).execute();
         await db.schema.createIndex('manifests_digest').on('manifests').column('digest').execute();
         await db.schema
           .createTable('manifest_references')
@@ -69,11 +65,7 @@ function migrations(dialect: Dialect): Record<string, Migration> {
           .addColumn('kind', text, (c) => c.notNull())
           .addPrimaryKeyConstraint('manifest_references_pk', ['repository_id', 'manifest_digest', 'child_digest'])
           .execute();
-        await db.schema
-          .createIndex('manifest_references_child')
-          .on('manifest_references')
-          .column('child_digest')
-          .execute();
+        await db.schema.createIndex('manifest_references_child').on('manifest_references').column('child_digest').execute();
         await db.schema
           .createTable('tags')
           .addColumn('repository_id', 'bigint', (c) => c.notNull().references('repositories.id'))

@@ -89,7 +89,10 @@ export interface SyncIndex {
   findRuleByName(name: string): Promise<SyncRuleRecord | undefined>;
   listRules(): Promise<SyncRuleRecord[]>;
   /** Replaces the spec, enabled flag and webhook secret; reschedules the next reconcile. */
-  updateRule(id: string, change: { spec: SyncRuleSpec; enabled: boolean; webhookSecret: string | null; nextReconcileAt: number | null; now: number }): Promise<void>;
+  updateRule(
+    id: string,
+    change: { spec: SyncRuleSpec; enabled: boolean; webhookSecret: string | null; nextReconcileAt: number | null; now: number },
+  ): Promise<void>;
   /** Deletes the rule with its queue, status and delivery ids; false if it did not exist. */
   deleteRule(id: string): Promise<boolean>;
 
@@ -120,7 +123,10 @@ export interface SyncIndex {
    * notifications arrive. A notification naming the digest already queued changes nothing
    * (`unchanged`); new information bumps the item's version (`updated`).
    */
-  enqueue(item: { ruleId: string; repository: string; tag: string; digest: string | null; reason: SyncWorkItem['reason'] }, now: number): Promise<EnqueueResult>;
+  enqueue(
+    item: { ruleId: string; repository: string; tag: string; digest: string | null; reason: SyncWorkItem['reason'] },
+    now: number,
+  ): Promise<EnqueueResult>;
   /**
    * Records a delivery's event id for the rule and, if it was not seen before, queues its item in
    * the same transaction. Returns `duplicate` for an id already recorded.
@@ -143,7 +149,11 @@ export interface SyncIndex {
   listQueue(ruleId: string, limit: number): Promise<SyncWorkItem[]>;
 
   /** Merges what is known about one image (fields left out are kept; `copied` adds one copy). */
-  recordImage(status: { ruleId: string; repository: string; tag: string } & Partial<Omit<SyncImageStatus, 'ruleId' | 'repository' | 'tag' | 'copies'>> & { copied?: boolean }): Promise<void>;
+  recordImage(
+    status: { ruleId: string; repository: string; tag: string } & Partial<Omit<SyncImageStatus, 'ruleId' | 'repository' | 'tag' | 'copies'>> & {
+        copied?: boolean;
+      },
+  ): Promise<void>;
   listImages(ruleId: string, filter: { repository?: string | undefined; limit: number }): Promise<SyncImageStatus[]>;
   /** Source repositories the rule has a status row for (seen in a notification, a run or a reconcile), sorted. */
   knownRepositories(ruleId: string): Promise<string[]>;

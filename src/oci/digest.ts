@@ -63,7 +63,11 @@ export class DigestingStream extends Transform {
   private finalDigest: string | undefined;
   bytes = 0;
 
-  constructor(readonly algorithm: DigestAlgorithm, hash?: Hash, startBytes = 0) {
+  constructor(
+    readonly algorithm: DigestAlgorithm,
+    hash?: Hash,
+    startBytes = 0,
+  ) {
     super();
     this.hash = hash ?? createHash(algorithm);
     this.bytes = startBytes;

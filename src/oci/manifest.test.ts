@@ -17,7 +17,10 @@ const isInvalid = (err: unknown) => err instanceof RegistryError && err.code ===
 describe('parseManifest', () => {
   it('lists config and layers as required blobs', () => {
     const parsed = parseManifest(json(image), mediaTypes.ociManifest);
-    assert.deepEqual(parsed.blobs.map((b) => b.digest), [d('a'), d('b')]);
+    assert.deepEqual(
+      parsed.blobs.map((b) => b.digest),
+      [d('a'), d('b')],
+    );
     assert.equal(parsed.artifactType, 'application/vnd.oci.image.config.v1+json');
   });
 
@@ -35,14 +38,20 @@ describe('parseManifest', () => {
       json({ schemaVersion: 2, mediaType: mediaTypes.ociIndex, manifests: [{ mediaType: mediaTypes.ociManifest, digest: d('d'), size: 5 }] }),
       mediaTypes.ociIndex,
     );
-    assert.deepEqual(parsed.manifests.map((m) => m.digest), [d('d')]);
+    assert.deepEqual(
+      parsed.manifests.map((m) => m.digest),
+      [d('d')],
+    );
     assert.deepEqual(parsed.blobs, []);
   });
 
   it('does not require foreign layers that carry urls', () => {
     const foreign = { mediaType: 'application/vnd.docker.image.rootfs.foreign.diff.tar.gzip', digest: d('e'), size: 1, urls: ['https://example.invalid/l'] };
     const parsed = parseManifest(json({ ...image, mediaType: mediaTypes.dockerManifest, layers: [foreign] }), mediaTypes.dockerManifest);
-    assert.deepEqual(parsed.blobs.map((b) => b.digest), [d('a')]);
+    assert.deepEqual(
+      parsed.blobs.map((b) => b.digest),
+      [d('a')],
+    );
   });
 
   it('infers OCI types from the shape when Content-Type is generic', () => {

@@ -8,10 +8,7 @@ export const mediaTypes = {
 } as const;
 
 export type ManifestMediaType =
-  | typeof mediaTypes.ociManifest
-  | typeof mediaTypes.ociIndex
-  | typeof mediaTypes.dockerManifest
-  | typeof mediaTypes.dockerManifestList;
+  typeof mediaTypes.ociManifest | typeof mediaTypes.ociIndex | typeof mediaTypes.dockerManifest | typeof mediaTypes.dockerManifestList;
 
 const manifestMediaTypes: ReadonlySet<string> = new Set([
   mediaTypes.ociManifest,

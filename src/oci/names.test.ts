@@ -19,10 +19,16 @@ describe('references', () => {
   });
   for (const bad of ['.hidden', '-x', 'a'.repeat(129), '..', 'a/b']) {
     it(`refuses tag ${JSON.stringify(bad.slice(0, 20))} with MANIFEST_INVALID`, () => {
-      assert.throws(() => parseReference(bad), (err: unknown) => err instanceof RegistryError && err.code === 'MANIFEST_INVALID');
+      assert.throws(
+        () => parseReference(bad),
+        (err: unknown) => err instanceof RegistryError && err.code === 'MANIFEST_INVALID',
+      );
     });
   }
   it('refuses a malformed digest reference with DIGEST_INVALID', () => {
-    assert.throws(() => parseReference('sha256:xyz'), (err: unknown) => err instanceof RegistryError && err.code === 'DIGEST_INVALID');
+    assert.throws(
+      () => parseReference('sha256:xyz'),
+      (err: unknown) => err instanceof RegistryError && err.code === 'DIGEST_INVALID',
+    );
   });
 });

@@ -3,15 +3,9 @@
  * storage and several apps can run in one process.
  */
 import type { Logger } from 'pino';
+import type { Clock } from '../shared/clock.js';
 import type { Metadata } from '../metadata/store.js';
 import type { StorageDriver } from '../storage/driver.js';
-
-export interface Clock {
-  /** Milliseconds since the epoch. */
-  now(): number;
-}
-
-export const systemClock: Clock = { now: () => Date.now() };
 
 export interface RegistryLimits {
   /** Largest manifest accepted, in bytes (spec suggests at least 4 MiB). */

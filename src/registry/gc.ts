@@ -40,7 +40,12 @@ export async function collectGarbage(ctx: RegistryContext, uploads: UploadServic
       dryRun: true,
     };
   }
-  const forgotten = new Set(await ctx.metadata.gc.forgetBlobs(candidates.map((b) => b.digest), cutoff));
+  const forgotten = new Set(
+    await ctx.metadata.gc.forgetBlobs(
+      candidates.map((b) => b.digest),
+      cutoff,
+    ),
+  );
   const removed: BlobRecord[] = [];
   for (const blob of candidates) {
     if (!forgotten.has(blob.digest)) continue;

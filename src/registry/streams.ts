@@ -2,7 +2,7 @@
 import { createHash, type Hash } from 'node:crypto';
 import { Transform, Writable, type Readable, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { RegistryError } from '../oci/errors.js';
+import { type RegistryError } from '../oci/errors.js';
 
 /**
  * Passes bytes through and fails with `onOverflow()` as soon as more than `limit` bytes arrive,
@@ -11,7 +11,10 @@ import { RegistryError } from '../oci/errors.js';
 export class ByteLimit extends Transform {
   private seen = 0;
 
-  constructor(private readonly limit: number, private readonly onOverflow: () => RegistryError) {
+  constructor(
+    private readonly limit: number,
+    private readonly onOverflow: () => RegistryError,
+  ) {
     super();
   }
 
@@ -34,12 +37,15 @@ export function discard(): Writable {
 
 /** Feeds a whole stream into `hash` and resolves when it has ended. */
 export async function hashStream(source: Readable, hash: Hash = createHash('sha256')): Promise<Hash> {
-  await pipeline(source, new Writable({
-    highWaterMark: 1024 * 1024,
-    write(chunk: Buffer, _enc, callback) {
-      hash.update(chunk);
-      callback();
-    },
-  }));
+  await pipeline(
+    source,
+    new Writable({
+      highWaterMark: 1024 * 1024,
+      write(chunk: Buffer, _enc, callback) {
+        hash.update(chunk);
+        callback();
+      },
+    }),
+  );
   return hash;
 }

@@ -163,10 +163,15 @@ export class UploadService {
     const declared = chunk.range ? chunk.range.end - chunk.range.start + 1 : chunk.length;
     if (chunk.range) {
       if (chunk.range.start !== offset) {
-        throw new RegistryError('CHUNK_OUT_OF_ORDER', undefined, { offset }, {
-          Range: uploadRange(offset),
-          'Docker-Upload-UUID': id,
-        });
+        throw new RegistryError(
+          'CHUNK_OUT_OF_ORDER',
+          undefined,
+          { offset },
+          {
+            Range: uploadRange(offset),
+            'Docker-Upload-UUID': id,
+          },
+        );
       }
       if (chunk.length !== undefined && chunk.length !== declared) {
         throw new RegistryError('CHUNK_OUT_OF_ORDER', 'Content-Range does not match Content-Length', undefined, {

@@ -35,7 +35,7 @@ import { RegistryError, isRegistryError } from '../oci/errors.js';
 import { parseManifest, type Descriptor, type ParsedManifest } from '../oci/manifest.js';
 import { baseMediaType, isIndexMediaType, mediaTypes } from '../oci/media-types.js';
 import { RequestLimiter } from './limiter.js';
-import { isLoopbackHost } from './reference.js';
+import { isLoopbackHost } from '../shared/loopback.js';
 
 export type RemoteCredentials =
   | { kind: 'anonymous' }
@@ -162,7 +162,11 @@ export class RemoteRegistry {
 
   /** HEAD of a manifest: its digest, media type and size; undefined on 404. */
   async resolve(repository: string, reference: string, signal?: AbortSignal): Promise<{ digest: string; mediaType: string; size: number } | undefined> {
-    const { res, release } = await this.send('HEAD', `/v2/${repository}/manifests/${reference}`, { scope: pullScope(repository), accept: manifestAccept, signal });
+    const { res, release } = await this.send('HEAD', `/v2/${repository}/manifests/${reference}`, {
+      scope: pullScope(repository),
+      accept: manifestAccept,
+      signal,
+    });
     try {
       if (res.statusCode === 404) return undefined;
       if (res.statusCode !== 200) throw await this.unexpected(res, `HEAD ${repository}:${reference}`);
@@ -191,7 +195,11 @@ export class RemoteRegistry {
    */
   async getManifest(repository: string, reference: string, signal?: AbortSignal): Promise<RemoteManifest> {
     const where = `${this.host}/${repository}${tryParseDigest(reference) ? '@' : ':'}${reference}`;
-    const { res, release } = await this.send('GET', `/v2/${repository}/manifests/${reference}`, { scope: pullScope(repository), accept: manifestAccept, signal });
+    const { res, release } = await this.send('GET', `/v2/${repository}/manifests/${reference}`, {
+      scope: pullScope(repository),
+      accept: manifestAccept,
+      signal,
+    });
     let bytes: Buffer;
     try {
       if (res.statusCode === 404) throw new RegistryError('UPSTREAM_NOT_FOUND', `${where} does not exist on the source: check the repository and tag`);
@@ -203,7 +211,8 @@ export class RemoteRegistry {
     }
     const wanted = tryParseDigest(reference);
     const digest = digestOf(bytes, wanted?.algorithm ?? 'sha256');
-    if (wanted && digest !== wanted.value) throw this.invalid(`the manifest the source sent for ${where} has digest ${digest}: the source is corrupt or tampered with`);
+    if (wanted && digest !== wanted.value)
+      throw this.invalid(`the manifest the source sent for ${where} has digest ${digest}: the source is corrupt or tampered with`);
     const claimed = header(res, 'docker-content-digest');
     const claimedDigest = claimed ? tryParseDigest(claimed) : undefined;
     if (claimedDigest && digestOf(bytes, claimedDigest.algorithm) !== claimedDigest.value) {
@@ -337,7 +346,11 @@ export class RemoteRegistry {
    * Sends one request with auth, limits and retries. The caller owns the response body and must
    * call `release` once it has consumed or dropped it.
    */
-  private async send(method: 'GET' | 'HEAD', path: string, opts: { scope: string | undefined; accept?: string; signal: AbortSignal | undefined }): Promise<Sent> {
+  private async send(
+    method: 'GET' | 'HEAD',
+    path: string,
+    opts: { scope: string | undefined; accept?: string; signal: AbortSignal | undefined },
+  ): Promise<Sent> {
     let authRetried = false;
     for (let attempt = 1; ; attempt++) {
       const release = await this.limiter.acquire(opts.signal);
@@ -363,7 +376,10 @@ export class RemoteRegistry {
         const refused = egressRefusal(err);
         if (refused) throw new RegistryError('EGRESS_REFUSED', `${this.host}: ${refused}`);
         if (attempt >= this.attempts) {
-          throw new RegistryError('UPSTREAM_UNREACHABLE', `cannot reach ${this.host} (${failure(err)}) after ${attempt} attempts: check the address and that the source is up, then retry`);
+          throw new RegistryError(
+            'UPSTREAM_UNREACHABLE',
+            `cannot reach ${this.host} (${failure(err)}) after ${attempt} attempts: check the address and that the source is up, then retry`,
+          );
         }
         this.options.logger?.debug({ source: this.host, path: path.split('?')[0], attempt, err: failure(err) }, 'source request failed; retrying');
         await sleep(this.backoff(attempt), undefined, opts.signal ? { signal: opts.signal } : {});
@@ -375,7 +391,10 @@ export class RemoteRegistry {
         await drain(res);
         release();
         if (authRetried || !challenge) {
-          throw new RegistryError('UPSTREAM_DENIED', `${this.host} refused ${this.describeCredentials()} for ${opts.scope ?? 'the registry'}: check the source credentials and their rights on the repository`);
+          throw new RegistryError(
+            'UPSTREAM_DENIED',
+            `${this.host} refused ${this.describeCredentials()} for ${opts.scope ?? 'the registry'}: check the source credentials and their rights on the repository`,
+          );
         }
         authRetried = true;
         this.learnScheme(challenge);
@@ -386,7 +405,10 @@ export class RemoteRegistry {
       if (res.statusCode === 403) {
         await drain(res);
         release();
-        throw new RegistryError('UPSTREAM_DENIED', `${this.host} denied ${this.describeCredentials()} access to ${opts.scope ?? 'the registry'}: ask the source's owner for pull rights`);
+        throw new RegistryError(
+          'UPSTREAM_DENIED',
+          `${this.host} denied ${this.describeCredentials()} access to ${opts.scope ?? 'the registry'}: ask the source's owner for pull rights`,
+        );
       }
       if (res.statusCode === 429 || retryStatuses.has(res.statusCode)) {
         const status = res.statusCode;
@@ -395,12 +417,19 @@ export class RemoteRegistry {
         release();
         if (retryAfter !== undefined && retryAfter > this.maxRetryAfterMs) {
           // The wait goes into the detail so a caller that queues work (sync) retries no earlier.
-          throw new RegistryError('UPSTREAM_UNREACHABLE', `${this.host} asks to wait ${Math.ceil(retryAfter / 1000)} s (HTTP ${status}): retry the import later`, {
-            retryAfterMs: retryAfter,
-          });
+          throw new RegistryError(
+            'UPSTREAM_UNREACHABLE',
+            `${this.host} asks to wait ${Math.ceil(retryAfter / 1000)} s (HTTP ${status}): retry the import later`,
+            {
+              retryAfterMs: retryAfter,
+            },
+          );
         }
         if (attempt >= this.attempts) {
-          throw new RegistryError('UPSTREAM_UNREACHABLE', `${this.host} answered HTTP ${status} ${attempt} times: the source is overloaded or failing; retry later`);
+          throw new RegistryError(
+            'UPSTREAM_UNREACHABLE',
+            `${this.host} answered HTTP ${status} ${attempt} times: the source is overloaded or failing; retry later`,
+          );
         }
         const wait = retryAfter ?? this.backoff(attempt);
         if (retryAfter !== undefined) this.limiter.pause(retryAfter);
@@ -469,14 +498,21 @@ export class RemoteRegistry {
       try {
         password = (await readFile(credentials.tokenFile, 'utf8')).trim();
       } catch (err) {
-        throw new RegistryError('UPSTREAM_DENIED', `cannot read the OIDC token file ${credentials.tokenFile} (${(err as NodeJS.ErrnoException).code ?? 'error'}): check the path and that its platform writes it`);
+        throw new RegistryError(
+          'UPSTREAM_DENIED',
+          `cannot read the OIDC token file ${credentials.tokenFile} (${(err as NodeJS.ErrnoException).code ?? 'error'}): check the path and that its platform writes it`,
+        );
       }
       if (!password) throw new RegistryError('UPSTREAM_DENIED', `the OIDC token file ${credentials.tokenFile} is empty`);
     }
     return `Basic ${Buffer.from(`${username}:${password}`).toString('base64')}`;
   }
 
-  private async fetchToken(challenge: BearerChallenge, scope: string | undefined, signal: AbortSignal | undefined): Promise<{ token: string; expiresAt: number }> {
+  private async fetchToken(
+    challenge: BearerChallenge,
+    scope: string | undefined,
+    signal: AbortSignal | undefined,
+  ): Promise<{ token: string; expiresAt: number }> {
     const url = new URL(challenge.realm);
     if (challenge.service) url.searchParams.set('service', challenge.service);
     if (scope) url.searchParams.set('scope', scope);
@@ -499,7 +535,8 @@ export class RemoteRegistry {
         if (signal?.aborted) throw signal.reason ?? err;
         const refused = egressRefusal(err);
         if (refused) throw new RegistryError('EGRESS_REFUSED', `the token service of ${this.host}: ${refused}`);
-        if (attempt >= this.attempts) throw new RegistryError('UPSTREAM_UNREACHABLE', `cannot reach the token service ${url.origin} of ${this.host} (${failure(err)}): retry later`);
+        if (attempt >= this.attempts)
+          throw new RegistryError('UPSTREAM_UNREACHABLE', `cannot reach the token service ${url.origin} of ${this.host} (${failure(err)}): retry later`);
         await sleep(this.backoff(attempt), undefined, signal ? { signal } : {});
         continue;
       }
@@ -512,10 +549,14 @@ export class RemoteRegistry {
     }
     try {
       if (res.statusCode === 401 || res.statusCode === 403) {
-        throw new RegistryError('UPSTREAM_DENIED', `the token service of ${this.host} refused ${this.describeCredentials()}${scope ? ` for ${scope}` : ''}: check the source credentials`);
+        throw new RegistryError(
+          'UPSTREAM_DENIED',
+          `the token service of ${this.host} refused ${this.describeCredentials()}${scope ? ` for ${scope}` : ''}: check the source credentials`,
+        );
       }
       if (res.statusCode !== 200) throw await this.unexpected(res, `token request to ${url.origin}`);
-      const body = parseJson(await readBounded(res, 1024 * 1024, () => this.invalid(`the token response of ${this.host} is too large`))) as Record<string, unknown> | undefined;
+      const body = parseJson(await readBounded(res, 1024 * 1024, () => this.invalid(`the token response of ${this.host} is too large`))) as
+        Record<string, unknown> | undefined;
       const token = body?.['token'] ?? body?.['access_token'];
       if (typeof token !== 'string' || token.length === 0) throw this.invalid(`the token service of ${this.host} returned no token`);
       const expiresIn = typeof body?.['expires_in'] === 'number' && body['expires_in'] > 0 ? body['expires_in'] : 60;
@@ -548,7 +589,8 @@ export class RemoteRegistry {
     } catch {
       // the status alone says enough
     }
-    if (res.statusCode >= 500) return new RegistryError('UPSTREAM_UNREACHABLE', `${what} on ${this.host} failed with HTTP ${res.statusCode}${detail}: retry later`);
+    if (res.statusCode >= 500)
+      return new RegistryError('UPSTREAM_UNREACHABLE', `${what} on ${this.host} failed with HTTP ${res.statusCode}${detail}: retry later`);
     return this.invalid(`${what} on ${this.host} answered HTTP ${res.statusCode}${detail}`);
   }
 }

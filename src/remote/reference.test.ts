@@ -34,7 +34,10 @@ describe('parseImageReference', () => {
 
   for (const bad of ['', 'UPPER/case', 'a//b', 'app:bad tag', `app@sha256:${'z'.repeat(64)}`, 'app@md5:abc', 'bad_host:99999999/app', '../etc/passwd']) {
     it(`refuses ${JSON.stringify(bad)} with INVALID_REQUEST`, () => {
-      assert.throws(() => parseImageReference(bad), (err: unknown) => isRegistryError(err) && err.code === 'INVALID_REQUEST');
+      assert.throws(
+        () => parseImageReference(bad),
+        (err: unknown) => isRegistryError(err) && err.code === 'INVALID_REQUEST',
+      );
     });
   }
 });

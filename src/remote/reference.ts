@@ -13,6 +13,7 @@
 import { tryParseDigest } from '../oci/digest.js';
 import { RegistryError } from '../oci/errors.js';
 import { isValidRepositoryName, isValidTag } from '../oci/names.js';
+import { isLoopbackHost } from '../shared/loopback.js';
 
 export interface ImageReference {
   /** host[:port], lowercase; Docker Hub is `docker.io`. */
@@ -67,7 +68,8 @@ export function parseRepositoryReference(text: string, original = text): Omit<Im
   if (at >= 0) {
     digest = rest.slice(at + 1);
     rest = rest.slice(0, at);
-    if (!tryParseDigest(digest)) invalid(`invalid digest ${JSON.stringify(digest.slice(0, 200))} in ${JSON.stringify(original.slice(0, 300))}: expected sha256:<64 hex digits>`);
+    if (!tryParseDigest(digest))
+      invalid(`invalid digest ${JSON.stringify(digest.slice(0, 200))} in ${JSON.stringify(original.slice(0, 300))}: expected sha256:<64 hex digits>`);
   }
   let tag: string | undefined;
   const colon = rest.lastIndexOf(':');
@@ -77,7 +79,9 @@ export function parseRepositoryReference(text: string, original = text): Omit<Im
     if (!isValidTag(tag)) invalid(`invalid tag ${JSON.stringify(tag.slice(0, 200))} in ${JSON.stringify(original.slice(0, 300))}`);
   }
   if (!isValidRepositoryName(rest)) {
-    invalid(`invalid repository name ${JSON.stringify(rest.slice(0, 300))} in ${JSON.stringify(original.slice(0, 300))}: expected lowercase path components like team/app`);
+    invalid(
+      `invalid repository name ${JSON.stringify(rest.slice(0, 300))} in ${JSON.stringify(original.slice(0, 300))}: expected lowercase path components like team/app`,
+    );
   }
   const out: Omit<ImageReference, 'registry'> = { repository: rest };
   if (tag !== undefined) out.tag = tag;
@@ -102,14 +106,9 @@ export function formatImageReference(ref: ImageReference): string {
  */
 export function registryBaseUrl(registry: string): string {
   const explicit = /^(https?):\/\/([^/]+)\/*$/i.exec(registry.trim());
-  if (explicit) return `${(explicit[1] as string).toLowerCase()}://${normaliseRegistry(explicit[2] as string) === dockerHub ? 'registry-1.docker.io' : (explicit[2] as string).toLowerCase()}`;
+  if (explicit)
+    return `${(explicit[1] as string).toLowerCase()}://${normaliseRegistry(explicit[2] as string) === dockerHub ? 'registry-1.docker.io' : (explicit[2] as string).toLowerCase()}`;
   const host = normaliseRegistry(registry);
   if (host === dockerHub) return 'https://registry-1.docker.io';
   return `${isLoopbackHost(host) ? 'http' : 'https'}://${host}`;
-}
-
-/** True for localhost, 127.0.0.0/8 and [::1], with or without a port. */
-export function isLoopbackHost(host: string): boolean {
-  const name = host.replace(/:\d+$/, '').toLowerCase();
-  return name === 'localhost' || /^127\.\d+\.\d+\.\d+$/.test(name) || name === '[::1]';
 }

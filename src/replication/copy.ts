@@ -95,7 +95,14 @@ export async function copyImage(registry: Registry, request: CopyRequest): Promi
   const report = (): void => request.onProgress?.({ ...progress });
   report();
 
-  const result: CopyResult = { digest: root.digest, mediaType: root.mediaType, manifests: plan.manifests.length, blobsCopied: 0, blobsSkipped: 0, bytesCopied: 0 };
+  const result: CopyResult = {
+    digest: root.digest,
+    mediaType: root.mediaType,
+    manifests: plan.manifests.length,
+    blobsCopied: 0,
+    blobsSkipped: 0,
+    bytesCopied: 0,
+  };
   const queue = [...plan.blobs.entries()];
   const workers = Array.from({ length: Math.max(1, Math.min(request.concurrency ?? 4, queue.length)) }, async () => {
     for (let next = queue.shift(); next; next = queue.shift()) {
@@ -152,11 +159,15 @@ export async function assertTagsFree(registry: Registry, repository: string, tag
   for (const tag of tags) {
     const current = await registry.context.metadata.manifests.getByTag(repository, tag);
     if (current && current.digest !== digest) {
-      throw new RegistryError('TAG_EXISTS', `${repository}:${tag} already exists (${current.digest.slice(0, 19)}…): import with mode Force (--force) to overwrite it`, {
-        repository,
-        tag,
-        digest: current.digest,
-      });
+      throw new RegistryError(
+        'TAG_EXISTS',
+        `${repository}:${tag} already exists (${current.digest.slice(0, 19)}…): import with mode Force (--force) to overwrite it`,
+        {
+          repository,
+          tag,
+          digest: current.digest,
+        },
+      );
     }
   }
 }
@@ -179,7 +190,8 @@ async function planCopy(request: CopyRequest, root: RemoteManifest): Promise<Pla
         if (known !== undefined && known !== blob.size) {
           throw new RegistryError('UPSTREAM_INVALID', `the source's manifests give blob ${blob.digest} two sizes (${known} and ${blob.size})`);
         }
-        if (!tryParseDigest(blob.digest)) throw new RegistryError('UPSTREAM_INVALID', `the source's manifest ${manifest.digest} has an unsupported blob digest`);
+        if (!tryParseDigest(blob.digest))
+          throw new RegistryError('UPSTREAM_INVALID', `the source's manifest ${manifest.digest} has an unsupported blob digest`);
         plan.blobs.set(blob.digest, blob.size);
       }
     }
@@ -207,7 +219,14 @@ async function fetchChild(request: CopyRequest, descriptor: Descriptor): Promise
 }
 
 /** Copies one blob into `target`; false when it was skipped (already there, or linked from this registry's store). */
-async function copyBlob(registry: Registry, request: CopyRequest, target: string, digestText: string, size: number, onBytes: (n: number) => void): Promise<boolean> {
+async function copyBlob(
+  registry: Registry,
+  request: CopyRequest,
+  target: string,
+  digestText: string,
+  size: number,
+  onBytes: (n: number) => void,
+): Promise<boolean> {
   const digest = tryParseDigest(digestText) as Digest;
   if (await registry.context.metadata.blobs.getInRepository(target, digest.value)) return false;
   if (request.linkStoredBlobs !== false && (await registry.blobs.linkStored(target, digest))) return false;
@@ -232,12 +251,19 @@ async function copyBlob(registry: Registry, request: CopyRequest, target: string
       onBytes(-counted);
       if (isRegistryError(err)) {
         if (err.code === 'DIGEST_INVALID' || err.code === 'SIZE_INVALID') {
-          throw new RegistryError('UPSTREAM_INVALID', `the source sent content for blob ${digest.value} that does not match its digest or size: the source is corrupt or tampered with`, err.detail);
+          throw new RegistryError(
+            'UPSTREAM_INVALID',
+            `the source sent content for blob ${digest.value} that does not match its digest or size: the source is corrupt or tampered with`,
+            err.detail,
+          );
         }
         if (err.code !== 'UPSTREAM_UNREACHABLE' || attempt >= attempts) throw err;
       } else if (request.signal?.aborted || attempt >= attempts) {
         if (request.signal?.aborted) throw err;
-        throw new RegistryError('UPSTREAM_UNREACHABLE', `the transfer of blob ${digest.value} from ${request.source.host} failed (${(err as Error).message}): retry the import`);
+        throw new RegistryError(
+          'UPSTREAM_UNREACHABLE',
+          `the transfer of blob ${digest.value} from ${request.source.host} failed (${(err as Error).message}): retry the import`,
+        );
       }
     }
   }

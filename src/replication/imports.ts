@@ -21,7 +21,15 @@ import { readFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import type { Logger } from 'pino';
 import type { Config } from '../config/schema.js';
-import type { ClaimedImportJob, ImportJobRecord, ImportJobSpec, ImportProgress, ImportResult, ImportStatus, StoredCredentials } from '../metadata/import-store.js';
+import type {
+  ClaimedImportJob,
+  ImportJobRecord,
+  ImportJobSpec,
+  ImportProgress,
+  ImportResult,
+  ImportStatus,
+  StoredCredentials,
+} from '../metadata/import-store.js';
 import type { Pusher } from '../metadata/store.js';
 import { EgressRefused, type Egress } from '../net/egress.js';
 import { RegistryError, isRegistryError } from '../oci/errors.js';
@@ -75,9 +83,7 @@ export class ImportService {
   private started = false;
   private lastMaintenance = 0;
 
-  constructor(
-    private readonly deps: { registry: Registry; egress: Egress; config: ImportConfig; logger: Logger },
-  ) {}
+  constructor(private readonly deps: { registry: Registry; egress: Egress; config: ImportConfig; logger: Logger }) {}
 
   private get jobs() {
     return this.deps.registry.context.metadata.imports;
@@ -91,14 +97,23 @@ export class ImportService {
   plan(request: ImportRequest, requester: Requester): ImportJobSpec {
     let source: ImageReference;
     if (request.source.registryUri !== undefined && request.source.registryUri.trim() !== '') {
-      const registry = normaliseRegistry(request.source.registryUri.trim().replace(/^https?:\/\//i, '').replace(/\/+$/, ''));
+      const registry = normaliseRegistry(
+        request.source.registryUri
+          .trim()
+          .replace(/^https?:\/\//i, '')
+          .replace(/\/+$/, ''),
+      );
       source = { registry, ...parseRepositoryReference(request.source.sourceImage, request.source.sourceImage) };
       if (registry === 'docker.io' && !source.repository.includes('/')) source.repository = `library/${source.repository}`;
     } else {
       source = parseImageReference(request.source.sourceImage);
     }
     const configured = this.sourceConfig(source.registry);
-    const url = configured?.url ?? (request.source.registryUri && /^https?:\/\//i.test(request.source.registryUri) ? registryBaseUrl(request.source.registryUri) : registryBaseUrl(source.registry));
+    const url =
+      configured?.url ??
+      (request.source.registryUri && /^https?:\/\//i.test(request.source.registryUri)
+        ? registryBaseUrl(request.source.registryUri)
+        : registryBaseUrl(source.registry));
 
     const targets = new Map<string, Set<string>>();
     const add = (repository: string, tag: string | undefined): void => {
@@ -108,14 +123,20 @@ export class ImportService {
     };
     for (const entry of request.targetTags) {
       const target = parseRepositoryReference(entry, entry);
-      if (target.digest !== undefined) throw new RegistryError('INVALID_REQUEST', `targetTags: ${JSON.stringify(entry.slice(0, 300))} names a digest; give repo:tag, or the repository in untaggedTargetRepositories`);
+      if (target.digest !== undefined)
+        throw new RegistryError(
+          'INVALID_REQUEST',
+          `targetTags: ${JSON.stringify(entry.slice(0, 300))} names a digest; give repo:tag, or the repository in untaggedTargetRepositories`,
+        );
       const tag = target.tag ?? source.tag;
-      if (tag === undefined) throw new RegistryError('INVALID_REQUEST', `targetTags: ${JSON.stringify(entry.slice(0, 300))} has no tag and the source is a digest: give repo:tag`);
+      if (tag === undefined)
+        throw new RegistryError('INVALID_REQUEST', `targetTags: ${JSON.stringify(entry.slice(0, 300))} has no tag and the source is a digest: give repo:tag`);
       add(target.repository, tag);
     }
     for (const entry of request.untaggedTargetRepositories) {
       const target = parseRepositoryReference(entry, entry);
-      if (target.tag !== undefined || target.digest !== undefined) throw new RegistryError('INVALID_REQUEST', `untaggedTargetRepositories: ${JSON.stringify(entry.slice(0, 300))} must be a repository name only`);
+      if (target.tag !== undefined || target.digest !== undefined)
+        throw new RegistryError('INVALID_REQUEST', `untaggedTargetRepositories: ${JSON.stringify(entry.slice(0, 300))} must be a repository name only`);
       add(target.repository, undefined);
     }
     // ACR's default: the source's repository and tag.
@@ -134,7 +155,16 @@ export class ImportService {
   async submit(spec: ImportJobSpec, requester: Requester, credentials: StoredCredentials | undefined): Promise<ImportJobRecord> {
     await this.checkEgress(spec.source.url);
     const job = await this.jobs.create({ id: randomUUID(), spec, requestedBy: requester.principal, credentials }, this.now());
-    this.deps.logger.info({ job: job.id, source: `${spec.source.registry}/${spec.source.repository}`, reference: spec.source.reference, targets: spec.targets.map((t) => t.repository), by: requester.principal?.name }, 'import queued');
+    this.deps.logger.info(
+      {
+        job: job.id,
+        source: `${spec.source.registry}/${spec.source.repository}`,
+        reference: spec.source.reference,
+        targets: spec.targets.map((t) => t.repository),
+        by: requester.principal?.name,
+      },
+      'import queued',
+    );
     this.wake();
     return job;
   }
@@ -222,19 +252,30 @@ export class ImportService {
     const log = logger.child({ job: job.id });
     if (job.attempts > config.maxAttempts) {
       // Claimed again after its lease lapsed more often than it may run: its process keeps dying.
-      await this.jobs.finish(job.id, this.worker, { status: 'failed', error: { code: 'INTERRUPTED', message: `the import was interrupted ${job.attempts - 1} times (its server stopped while it ran): retry it` } }, this.now());
+      await this.jobs.finish(
+        job.id,
+        this.worker,
+        {
+          status: 'failed',
+          error: { code: 'INTERRUPTED', message: `the import was interrupted ${job.attempts - 1} times (its server stopped while it ran): retry it` },
+        },
+        this.now(),
+      );
       return;
     }
     let progress: ImportProgress | undefined = job.progress;
     let dirty = false;
-    const beat = setInterval(() => {
-      const snapshot = dirty ? progress : undefined;
-      dirty = false;
-      this.jobs.heartbeat(job.id, this.worker, this.now(), config.leaseMs, snapshot).then(
-        (held) => held || controller.abort(new LeaseLost('another runner took the job over')),
-        (err: unknown) => log.warn({ err }, 'import heartbeat failed'),
-      );
-    }, Math.max(50, Math.min(1000, Math.floor(config.leaseMs / 3))));
+    const beat = setInterval(
+      () => {
+        const snapshot = dirty ? progress : undefined;
+        dirty = false;
+        this.jobs.heartbeat(job.id, this.worker, this.now(), config.leaseMs, snapshot).then(
+          (held) => held || controller.abort(new LeaseLost('another runner took the job over')),
+          (err: unknown) => log.warn({ err }, 'import heartbeat failed'),
+        );
+      },
+      Math.max(50, Math.min(1000, Math.floor(config.leaseMs / 3))),
+    );
     beat.unref();
     log.info({ attempt: job.attempts }, 'import started');
     try {
@@ -245,7 +286,10 @@ export class ImportService {
       clearInterval(beat);
       await this.jobs.heartbeat(job.id, this.worker, this.now(), config.leaseMs, progress);
       await this.jobs.finish(job.id, this.worker, { status: 'succeeded', result }, this.now());
-      log.info({ digest: result.digest, blobsCopied: result.blobsCopied, blobsSkipped: result.blobsSkipped, bytesCopied: result.bytesCopied }, 'import succeeded');
+      log.info(
+        { digest: result.digest, blobsCopied: result.blobsCopied, blobsSkipped: result.blobsSkipped, bytesCopied: result.bytesCopied },
+        'import succeeded',
+      );
     } catch (err) {
       clearInterval(beat);
       const reason: unknown = controller.signal.aborted ? controller.signal.reason : undefined;
@@ -281,7 +325,10 @@ export class ImportService {
     const source = await this.remote(job);
     const resolved = await source.resolve(spec.source.repository, spec.source.reference, signal);
     if (!resolved) {
-      throw new RegistryError('UPSTREAM_NOT_FOUND', `${spec.source.registry}/${spec.source.repository}${spec.source.reference.includes(':') ? '@' : ':'}${spec.source.reference} does not exist on the source: check the repository and tag`);
+      throw new RegistryError(
+        'UPSTREAM_NOT_FOUND',
+        `${spec.source.registry}/${spec.source.repository}${spec.source.reference.includes(':') ? '@' : ':'}${spec.source.reference} does not exist on the source: check the repository and tag`,
+      );
     }
     if (!spec.force) {
       for (const target of spec.targets) await assertTagsFree(this.deps.registry, target.repository, target.tags, resolved.digest);
@@ -330,7 +377,10 @@ export class ImportService {
       try {
         password = (await readFile(configured.passwordFile, 'utf8')).trim();
       } catch (err) {
-        throw new RegistryError('UPSTREAM_DENIED', `cannot read import.sources passwordFile for ${configured.registry} (${(err as NodeJS.ErrnoException).code ?? 'error'}): fix the server configuration`);
+        throw new RegistryError(
+          'UPSTREAM_DENIED',
+          `cannot read import.sources passwordFile for ${configured.registry} (${(err as NodeJS.ErrnoException).code ?? 'error'}): fix the server configuration`,
+        );
       }
       credentials = { kind: 'basic', username: configured.username, password };
     } else if (configured?.clientId !== undefined && configured.tokenFile !== undefined) {

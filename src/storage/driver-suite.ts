@@ -58,7 +58,10 @@ export function runDriverSuite(name: string, makeDriver: () => Promise<StorageDr
       await sendObject(driver, 's/data', sink, () => readyCalls++, { start: 5, end: 9 });
       assert.equal(Buffer.concat(chunks).toString(), 'xxxxx');
       let called = false;
-      await assert.rejects(sendObject(driver, 'missing/data', sink, () => (called = true)), StorageNotFoundError);
+      await assert.rejects(
+        sendObject(driver, 'missing/data', sink, () => (called = true)),
+        StorageNotFoundError,
+      );
       assert.equal(called, false);
     });
 

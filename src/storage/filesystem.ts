@@ -35,9 +35,7 @@ export class FilesystemDriver implements StorageDriver {
     // Surface ENOENT as a typed error before the caller commits to a response.
     await new Promise<void>((ok, fail) => {
       stream.once('open', () => ok());
-      stream.once('error', (err: NodeJS.ErrnoException) =>
-        fail(err.code === 'ENOENT' ? new StorageNotFoundError(path) : err),
-      );
+      stream.once('error', (err: NodeJS.ErrnoException) => fail(err.code === 'ENOENT' ? new StorageNotFoundError(path) : err));
     });
     return stream;
   }

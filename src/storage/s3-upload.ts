@@ -64,11 +64,17 @@ export class ObjectUploadStream extends Writable {
   override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
     this.pending.push(chunk);
     this.pendingBytes += chunk.length;
-    this.flushFullParts().then(() => callback(), (err: unknown) => callback(this.describe(err)));
+    this.flushFullParts().then(
+      () => callback(),
+      (err: unknown) => callback(this.describe(err)),
+    );
   }
 
   override _final(callback: (error?: Error | null) => void): void {
-    this.finishObject().then(() => callback(), (err: unknown) => callback(this.describe(err)));
+    this.finishObject().then(
+      () => callback(),
+      (err: unknown) => callback(this.describe(err)),
+    );
   }
 
   private describe(err: unknown): Error {
@@ -116,7 +122,16 @@ export class ObjectUploadStream extends Writable {
     });
     const uploadId = await this.creation;
     const sending = this.target.client
-      .send(new UploadPartCommand({ Bucket: this.target.bucket, Key: this.target.key, UploadId: uploadId, PartNumber: partNumber, Body: body, ContentLength: body.length }))
+      .send(
+        new UploadPartCommand({
+          Bucket: this.target.bucket,
+          Key: this.target.key,
+          UploadId: uploadId,
+          PartNumber: partNumber,
+          Body: body,
+          ContentLength: body.length,
+        }),
+      )
       .then((result) => {
         this.done.push({ PartNumber: partNumber, ETag: result.ETag });
       })
@@ -141,7 +156,12 @@ export class ObjectUploadStream extends Writable {
       const parts = [...this.done].sort((a, b) => (a.PartNumber ?? 0) - (b.PartNumber ?? 0));
       // The response's ETag may be empty on some services (Ceph RGW); nothing here relies on it.
       await this.target.client.send(
-        new CompleteMultipartUploadCommand({ Bucket: this.target.bucket, Key: this.target.key, UploadId: await this.creation, MultipartUpload: { Parts: parts } }),
+        new CompleteMultipartUploadCommand({
+          Bucket: this.target.bucket,
+          Key: this.target.key,
+          UploadId: await this.creation,
+          MultipartUpload: { Parts: parts },
+        }),
       );
     }
     this.completed = true;

@@ -115,7 +115,10 @@ export class S3Driver implements StorageDriver {
       // this, but the contract allows it). Segments beside it are stale; they go first. The copy
       // lands before the plain object goes, and the plain object wins while both exist, so
       // readers never see a gap.
-      await this.deleteKeys(segments.map((piece) => piece.key), path);
+      await this.deleteKeys(
+        segments.map((piece) => piece.key),
+        path,
+      );
       const whole: Piece = { key, size: plain.size };
       await assembleObject(this.client, this.settings.bucket, [whole], this.segmentKey(key, 0), this.settings.partSizeBytes, () => this.readPieces([whole]));
       await this.deleteKey(key);
@@ -155,7 +158,12 @@ export class S3Driver implements StorageDriver {
     // Segments at the target, if any, are now stale (the plain object wins) and stay invisible.
     await Promise.all([
       this.deleteKey(source),
-      segments.length > 0 ? this.deleteKeys(segments.map((piece) => piece.key), from) : undefined,
+      segments.length > 0
+        ? this.deleteKeys(
+            segments.map((piece) => piece.key),
+            from,
+          )
+        : undefined,
     ]);
   }
 
@@ -168,7 +176,10 @@ export class S3Driver implements StorageDriver {
       const page = await this.send(`list ${path}`, () =>
         this.client.send(new ListObjectsV2Command({ Bucket: this.settings.bucket, Prefix: key, ContinuationToken: token })),
       );
-      await this.deleteKeys((page.Contents ?? []).flatMap((object) => (object.Key && ours(object.Key) ? [object.Key] : [])), path);
+      await this.deleteKeys(
+        (page.Contents ?? []).flatMap((object) => (object.Key && ours(object.Key) ? [object.Key] : [])),
+        path,
+      );
       token = page.IsTruncated ? page.NextContinuationToken : undefined;
     } while (token);
   }
@@ -272,10 +283,10 @@ export class S3Driver implements StorageDriver {
       if (start <= end) wanted.push({ key: piece.key, range: { start: start - offset, end: end - offset } });
       offset += piece.size;
     }
-    const driver = this;
+    const getObject = (key: string, range: { start: number; end: number }) => this.getObject(key, range);
     async function* concatenate(): AsyncGenerator<Buffer> {
       for (const part of wanted) {
-        const body = await driver.getObject(part.key, part.range);
+        const body = await getObject(part.key, part.range);
         if (!body) throw new Error(`segment ${part.key} vanished while being read`);
         try {
           for await (const chunk of body) yield chunk as Buffer;
@@ -313,7 +324,8 @@ export class S3Driver implements StorageDriver {
         this.client.send(new DeleteObjectsCommand({ Bucket: this.settings.bucket, Delete: { Objects: batch.map((Key) => ({ Key })), Quiet: true } })),
       );
       const failed = (result.Errors ?? []).filter((e) => e.Code !== 'NoSuchKey');
-      if (failed.length > 0) throw new S3StorageError(`S3 could not delete ${failed.length} object(s) of ${what}: ${failed[0]?.Code} ${failed[0]?.Message ?? ''}`);
+      if (failed.length > 0)
+        throw new S3StorageError(`S3 could not delete ${failed.length} object(s) of ${what}: ${failed[0]?.Code} ${failed[0]?.Message ?? ''}`);
     }
   }
 
@@ -338,7 +350,7 @@ function readSecret(settings: S3Settings, env: NodeJS.ProcessEnv): string {
     try {
       return readFileSync(settings.secretAccessKeyFile, 'utf8').trim();
     } catch (err) {
-      throw new Error(`storage.s3.secretAccessKeyFile: cannot read ${settings.secretAccessKeyFile}: ${(err as Error).message}`);
+      throw new Error(`storage.s3.secretAccessKeyFile: cannot read ${settings.secretAccessKeyFile}: ${(err as Error).message}`, { cause: err });
     }
   }
   const fromEnv = env['AWS_SECRET_ACCESS_KEY'];

@@ -47,7 +47,9 @@ export function tagFilterProblem(filter: string): string | undefined {
 
 /** Why `pattern` is not a valid repository glob, or undefined when it is. */
 export function repositoryPatternProblem(pattern: string): string | undefined {
-  return isValidPattern(pattern) ? undefined : `${JSON.stringify(pattern.slice(0, 100))} is not a repository glob (lower-case name components, * within one, ** across any depth)`;
+  return isValidPattern(pattern)
+    ? undefined
+    : `${JSON.stringify(pattern.slice(0, 100))} is not a repository glob (lower-case name components, * within one, ** across any depth)`;
 }
 
 /** True if the source repository is one the rule's globs select. */

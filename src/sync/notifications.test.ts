@@ -39,14 +39,30 @@ describe('parseNotifications', () => {
 
   test('a CloudEvent carries the ACR event in data', () => {
     const body = Buffer.from(
-      JSON.stringify({ specversion: '1.0', id: 'ce-1', source: '/v2/a/b', type: 'dev.berth.image.pushed', data: { id: 'ce-1', action: 'push', target: { repository: 'a/b', tag: 'v2', digest } } }),
+      JSON.stringify({
+        specversion: '1.0',
+        id: 'ce-1',
+        source: '/v2/a/b',
+        type: 'dev.berth.image.pushed',
+        data: { id: 'ce-1', action: 'push', target: { repository: 'a/b', tag: 'v2', digest } },
+      }),
     );
-    assert.deepEqual(parseNotifications(body, undefined), { envelope: false, notifications: [{ id: 'ce-1', action: 'push', repository: 'a/b', tag: 'v2', digest }] });
+    assert.deepEqual(parseNotifications(body, undefined), {
+      envelope: false,
+      notifications: [{ id: 'ce-1', action: 'push', repository: 'a/b', tag: 'v2', digest }],
+    });
     assert.throws(() => parseNotifications(Buffer.from('{"specversion":"1.0","id":"x"}'), undefined), /carry the event in data/);
   });
 
   test('an unreadable event of an envelope is marked, not fatal to the batch', () => {
-    const body = Buffer.from(JSON.stringify({ events: [{ action: 'push', target: { repository: 7 } }, { id: 'ok', action: 'push', target: { repository: 'a/b', tag: 'v1' } }] }));
+    const body = Buffer.from(
+      JSON.stringify({
+        events: [
+          { action: 'push', target: { repository: 7 } },
+          { id: 'ok', action: 'push', target: { repository: 'a/b', tag: 'v1' } },
+        ],
+      }),
+    );
     const parsed = parseNotifications(body, undefined).notifications;
     assert.equal(parsed[0]?.action, 'malformed');
     assert.match(parsed[0]?.problem ?? '', /events\.0\.target\.repository/);
@@ -69,7 +85,11 @@ describe('parseNotifications', () => {
       [`{"action": "push", "target": {"repository": "a/b", "digest": "sha256:xyz"}}`, /not a valid digest/],
     ];
     for (const [text, reason] of cases) {
-      assert.throws(() => parseNotifications(Buffer.from(text), undefined), (err: unknown) => err instanceof MalformedNotification && reason.test(err.message), text);
+      assert.throws(
+        () => parseNotifications(Buffer.from(text), undefined),
+        (err: unknown) => err instanceof MalformedNotification && reason.test(err.message),
+        text,
+      );
     }
   });
 });
@@ -89,7 +109,10 @@ describe('authenticateDelivery', () => {
 
   test('wrong, stale or missing credentials fail with a reason', () => {
     const signed = signDelivery(['other-secret-entirely'], body, now);
-    assert.deepEqual(authenticateDelivery(secret, { 'berth-signature': signed }, body, now, 300), { ok: false, reason: 'Berth-Signature does not match the body' });
+    assert.deepEqual(authenticateDelivery(secret, { 'berth-signature': signed }, body, now, 300), {
+      ok: false,
+      reason: 'Berth-Signature does not match the body',
+    });
     const stale = signDelivery([secret], body, now - 600_000);
     assert.match(String((authenticateDelivery(secret, { 'berth-signature': stale }, body, now, 300) as { reason: string }).reason), /more than 300s/);
     assert.deepEqual(authenticateDelivery(secret, { authorization: 'Bearer nope' }, body, now, 300), { ok: false, reason: 'the bearer secret does not match' });

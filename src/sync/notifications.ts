@@ -78,7 +78,8 @@ function parseEvent(value: unknown, path: string, fallbackId: string | undefined
   const at = (field: string) => (path ? `${path}.${field}` : field);
   if (!isObject(value)) throw new MalformedNotification(`${path || 'the body'} must be an object`);
   const action = value['action'];
-  if (typeof action !== 'string' || action.length === 0 || action.length > 64) throw new MalformedNotification(`${at('action')} must be a string such as "push"`);
+  if (typeof action !== 'string' || action.length === 0 || action.length > 64)
+    throw new MalformedNotification(`${at('action')} must be a string such as "push"`);
   const id = optionalString(value['id'], at('id'), 256) ?? fallbackId;
   const normalized = action.toLowerCase();
   if (normalized === 'ping') return { id, action: normalized, repository: undefined, tag: undefined, digest: undefined };

@@ -121,7 +121,10 @@ const destinationPrefix = z
   .string()
   .max(200)
   .transform((prefix) => (prefix === '' || prefix.endsWith('/') ? prefix : `${prefix}/`))
-  .refine((prefix) => prefix === '' || isValidRepositoryName(prefix.slice(0, -1)), 'the destination prefix is a repository path such as vendor or mirrors/acme');
+  .refine(
+    (prefix) => prefix === '' || isValidRepositoryName(prefix.slice(0, -1)),
+    'the destination prefix is a repository path such as vendor or mirrors/acme',
+  );
 
 /**
  * `webhook`: `{}` turns the trigger on (Berth generates the secret and shows it once), `{secret}`
@@ -138,7 +141,13 @@ const webhookInput = z
 const triggersInput = z
   .object({
     webhook: webhookInput.nullable().optional(),
-    pollIntervalMs: z.number().int().positive().max(30 * 24 * 3600 * 1000).nullable().optional(),
+    pollIntervalMs: z
+      .number()
+      .int()
+      .positive()
+      .max(30 * 24 * 3600 * 1000)
+      .nullable()
+      .optional(),
     onDemand: z.boolean().optional(),
   })
   .strict();
@@ -173,7 +182,10 @@ export const ruleUpdate = z
   .object({
     source: z.object({ url: sourceUrl.optional(), credentials: credentialsInput.optional() }).strict().optional(),
     repositories: z.array(repositoryPattern).min(1, 'list at least one repository glob').max(100).optional(),
-    tags: z.object({ include: z.array(tagFilter).max(100).optional(), exclude: z.array(tagFilter).max(100).optional() }).strict().optional(),
+    tags: z
+      .object({ include: z.array(tagFilter).max(100).optional(), exclude: z.array(tagFilter).max(100).optional() })
+      .strict()
+      .optional(),
     destinationPrefix: destinationPrefix.optional(),
     triggers: triggersInput.optional(),
     limits: limitsInput.optional(),
@@ -245,7 +257,10 @@ export function destinationOf(rule: Pick<SyncRuleSpec, 'destinationPrefix'>, sou
  * How often the rule is reconciled: its own poll interval, else (for webhook rules) the
  * configured safety-net interval, else never (on-demand only). Never below `minPollIntervalMs`.
  */
-export function reconcileInterval(rule: Pick<SyncRuleSpec, 'triggers'>, config: { reconcileIntervalMs: number; minPollIntervalMs: number }): number | undefined {
+export function reconcileInterval(
+  rule: Pick<SyncRuleSpec, 'triggers'>,
+  config: { reconcileIntervalMs: number; minPollIntervalMs: number },
+): number | undefined {
   const interval = rule.triggers.pollIntervalMs ?? (rule.triggers.webhook && config.reconcileIntervalMs > 0 ? config.reconcileIntervalMs : undefined);
   return interval === undefined ? undefined : Math.max(interval, config.minPollIntervalMs);
 }

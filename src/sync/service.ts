@@ -26,7 +26,7 @@ import type { Egress } from '../net/egress.js';
 import { RegistryError } from '../oci/errors.js';
 import { isValidTag } from '../oci/names.js';
 import type { Registry } from '../registry/index.js';
-import { isLoopbackHost } from '../remote/reference.js';
+import { isLoopbackHost } from '../shared/loopback.js';
 import { repositorySelected, tagSelected } from './filters.js';
 import { MalformedNotification, authenticateDelivery, parseNotifications, type Notification } from './notifications.js';
 import { applyUpdate, reconcileInterval, specFromInput, type RuleInput, type RuleUpdate, type SecretChange, type SyncRule, type SyncRuleSpec } from './rule.js';
@@ -167,14 +167,19 @@ export class SyncService {
    */
   async requestRun(name: string, only?: { repository: string; tag: string }): Promise<{ rule: SyncRuleRecord; requestedAt: number }> {
     const rule = await this.getRule(name);
-    if (!rule.triggers.onDemand) throw new RegistryError('INVALID_REQUEST', `sync rule ${rule.name} does not allow on-demand runs (triggers.onDemand is false)`);
+    if (!rule.triggers.onDemand)
+      throw new RegistryError('INVALID_REQUEST', `sync rule ${rule.name} does not allow on-demand runs (triggers.onDemand is false)`);
     if (!rule.enabled) throw new RegistryError('INVALID_REQUEST', `sync rule ${rule.name} is disabled: enable it first`);
     const now = this.now();
     if (only) {
       if (!repositorySelected(rule.repositories, only.repository)) {
-        throw new RegistryError('INVALID_REQUEST', `${only.repository} is not selected by sync rule ${rule.name} (repositories: ${rule.repositories.join(', ')})`);
+        throw new RegistryError(
+          'INVALID_REQUEST',
+          `${only.repository} is not selected by sync rule ${rule.name} (repositories: ${rule.repositories.join(', ')})`,
+        );
       }
-      if (!isValidTag(only.tag) || !tagSelected(rule.tags, only.tag)) throw new RegistryError('INVALID_REQUEST', `tag ${only.tag} is not selected by sync rule ${rule.name}`);
+      if (!isValidTag(only.tag) || !tagSelected(rule.tags, only.tag))
+        throw new RegistryError('INVALID_REQUEST', `tag ${only.tag} is not selected by sync rule ${rule.name}`);
       await this.store.enqueue({ ruleId: rule.id, repository: only.repository, tag: only.tag, digest: null, reason: 'manual' }, now);
     } else {
       await this.store.requestRun(rule.id, now);
@@ -239,8 +244,9 @@ export class SyncService {
     if (!rule.enabled) return { ...base, outcome: 'ignored', reason: 'the rule is disabled' };
     if (n.action !== 'push') return { ...base, outcome: 'ignored', reason: `${n.action} events are not synced (sync copies pushes and never deletes)` };
     const repository = n.repository as string;
-    if (!repositorySelected(rule.repositories, repository)) return { ...base, outcome: 'rejected', reason: 'the repository is not in the rule\'s allow-list' };
-    if (n.tag === undefined) return { ...base, outcome: 'ignored', reason: 'untagged manifest (platform manifests and referrers are copied with their tagged image)' };
+    if (!repositorySelected(rule.repositories, repository)) return { ...base, outcome: 'rejected', reason: "the repository is not in the rule's allow-list" };
+    if (n.tag === undefined)
+      return { ...base, outcome: 'ignored', reason: 'untagged manifest (platform manifests and referrers are copied with their tagged image)' };
     if (!tagSelected(rule.tags, n.tag)) return { ...base, outcome: 'ignored', reason: 'the tag is filtered out by the rule' };
     const item = { ruleId: rule.id, repository, tag: n.tag, digest: n.digest ?? null, reason: 'webhook' as const };
     const queued = n.id !== undefined ? await this.store.acceptDelivery(n.id, item, now) : await this.store.enqueue(item, now);
@@ -254,7 +260,10 @@ export class SyncService {
   private async assertSourceAllowed(spec: SyncRuleSpec): Promise<void> {
     const url = new URL(spec.source.url);
     if (url.protocol === 'http:' && spec.source.credentials.kind !== 'anonymous' && !isLoopbackHost(url.host)) {
-      throw new RegistryError('INVALID_REQUEST', 'source.url: credentials are never sent over plain HTTP; use https:// (plain HTTP only for anonymous sources or loopback)');
+      throw new RegistryError(
+        'INVALID_REQUEST',
+        'source.url: credentials are never sent over plain HTTP; use https:// (plain HTTP only for anonymous sources or loopback)',
+      );
     }
     try {
       await this.egress.check(spec.source.url);

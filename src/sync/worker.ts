@@ -153,9 +153,12 @@ export class SyncWorker {
   private async reconcile(rule: SyncRuleRecord): Promise<void> {
     const stats: ReconcileStats = { repositories: 0, tags: 0, queued: 0, errors: 0 };
     const signal = this.abort.signal;
-    const heartbeat = setInterval(() => {
-      void this.store.renewRuleLease(rule.id, this.owner, this.now() + this.settings.leaseMs, stats).catch(() => undefined);
-    }, Math.max(1000, Math.floor(this.settings.leaseMs / 3)));
+    const heartbeat = setInterval(
+      () => {
+        void this.store.renewRuleLease(rule.id, this.owner, this.now() + this.settings.leaseMs, stats).catch(() => undefined);
+      },
+      Math.max(1000, Math.floor(this.settings.leaseMs / 3)),
+    );
     heartbeat.unref();
     let failure: string | null = null;
     let firstImageError: string | undefined;
@@ -198,14 +201,16 @@ export class SyncWorker {
       if (signal.aborted) {
         clearInterval(heartbeat);
         // Hand the lease back without an outcome; the next process picks the reconcile up.
-        await this.store.finishReconcile(rule.id, this.owner, {
-          at: this.now(),
-          error: 'interrupted by a shutdown',
-          stats,
-          nextReconcileAt: this.now(),
-          backfilled: false,
-          clearsRuleError: false,
-        }).catch(() => undefined);
+        await this.store
+          .finishReconcile(rule.id, this.owner, {
+            at: this.now(),
+            error: 'interrupted by a shutdown',
+            stats,
+            nextReconcileAt: this.now(),
+            backfilled: false,
+            clearsRuleError: false,
+          })
+          .catch(() => undefined);
         return;
       }
       failure = errorText(err);
@@ -253,6 +258,7 @@ export class SyncWorker {
       if (literal.length === 0 && known.length === 0) {
         throw new Error(
           `cannot list the source's repositories (${errorText(err)}); name the repositories without wildcards, or let the credential read the catalog (until then, repositories are learnt from webhook notifications)`,
+          { cause: err },
         );
       }
       this.logger.info({ rule: rule.name, err: errorText(err) }, 'source catalog unavailable; reconciling the named and known repositories');
@@ -271,7 +277,16 @@ export class SyncWorker {
     const local = await this.registry.context.metadata.manifests.getByTag(destinationOf(rule, repository), tag);
     const now = this.now();
     if (local?.digest === source.digest) {
-      await this.store.recordImage({ ruleId: rule.id, repository, tag, sourceDigest: source.digest, digest: local.digest, lastCheckedAt: now, lastError: null, lastErrorAt: null });
+      await this.store.recordImage({
+        ruleId: rule.id,
+        repository,
+        tag,
+        sourceDigest: source.digest,
+        digest: local.digest,
+        lastCheckedAt: now,
+        lastError: null,
+        lastErrorAt: null,
+      });
       return 'in-sync';
     }
     await this.store.recordImage({ ruleId: rule.id, repository, tag, sourceDigest: source.digest, lastCheckedAt: now });
@@ -291,9 +306,12 @@ export class SyncWorker {
       await this.store.completeItem(item, this.owner);
       return;
     }
-    const heartbeat = setInterval(() => {
-      void this.store.renewItemLease(item, this.owner, this.now() + this.settings.leaseMs).catch(() => undefined);
-    }, Math.max(1000, Math.floor(this.settings.leaseMs / 3)));
+    const heartbeat = setInterval(
+      () => {
+        void this.store.renewItemLease(item, this.owner, this.now() + this.settings.leaseMs).catch(() => undefined);
+      },
+      Math.max(1000, Math.floor(this.settings.leaseMs / 3)),
+    );
     heartbeat.unref();
     const key = { ruleId: rule.id, repository: item.repository, tag: item.tag };
     const target = destinationOf(rule, item.repository);
@@ -314,7 +332,14 @@ export class SyncWorker {
       }
       const local = await this.registry.context.metadata.manifests.getByTag(target, item.tag);
       if (local?.digest === source.digest) {
-        await this.store.recordImage({ ...key, sourceDigest: source.digest, digest: local.digest, lastCheckedAt: this.now(), lastError: null, lastErrorAt: null });
+        await this.store.recordImage({
+          ...key,
+          sourceDigest: source.digest,
+          digest: local.digest,
+          lastCheckedAt: this.now(),
+          lastError: null,
+          lastErrorAt: null,
+        });
         await this.store.completeItem(item, this.owner);
         return;
       }
@@ -335,11 +360,27 @@ export class SyncWorker {
         },
       });
       const at = this.now();
-      await this.store.recordImage({ ...key, sourceDigest: result.digest, digest: result.digest, lastCheckedAt: at, lastSyncAt: at, lastError: null, lastErrorAt: null, copied: true });
+      await this.store.recordImage({
+        ...key,
+        sourceDigest: result.digest,
+        digest: result.digest,
+        lastCheckedAt: at,
+        lastSyncAt: at,
+        lastError: null,
+        lastErrorAt: null,
+        copied: true,
+      });
       await this.store.recordRuleOutcome(rule.id, { syncedAt: at, at });
       await this.store.completeItem(item, this.owner);
       this.logger.info(
-        { rule: rule.name, source: `${item.repository}:${item.tag}`, target: `${target}:${item.tag}`, digest: result.digest, blobsCopied: result.blobsCopied, bytes: result.bytesCopied },
+        {
+          rule: rule.name,
+          source: `${item.repository}:${item.tag}`,
+          target: `${target}:${item.tag}`,
+          digest: result.digest,
+          blobsCopied: result.blobsCopied,
+          bytes: result.bytesCopied,
+        },
         'synced image',
       );
     } catch (err) {

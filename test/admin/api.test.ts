@@ -46,7 +46,7 @@ describe('management API /api/v1', () => {
       assert.equal(challenge['realm'], `${base}/oauth2/token`);
     });
 
-    it('answers a non-owner principal\'s token with 403 DENIED on every endpoint', async () => {
+    it("answers a non-owner principal's token with 403 DENIED on every endpoint", async () => {
       const created = await owner.post('/principals', { kind: 'user', name: 'guard-pusher', grants: [{ pattern: '**', permission: 'push' }] });
       const pusher = await Api.as(base, 'guard-pusher', created.body.secret.value);
       for (const [method, path] of [
@@ -67,7 +67,7 @@ describe('management API /api/v1', () => {
       }
     });
 
-    it('answers an owner\'s token that lacks the admin scope with 401 insufficient_scope', async () => {
+    it("answers an owner's token that lacks the admin scope with 401 insufficient_scope", async () => {
       const narrow = new Api(base, String((await tokenFor(base, ownerName, ownerPassword, ['repository:x/y:pull']))['token']));
       const res = await narrow.get('/principals');
       assertError(res, 401, 'UNAUTHORIZED');
@@ -91,7 +91,18 @@ describe('management API /api/v1', () => {
       });
       assert.equal(res.status, 201);
       const { principal, secret } = res.body;
-      assert.deepEqual(Object.keys(principal).sort(), ['createdAt', 'description', 'disabled', 'expiresAt', 'federatedCredentials', 'grants', 'id', 'kind', 'name', 'secrets']);
+      assert.deepEqual(Object.keys(principal).sort(), [
+        'createdAt',
+        'description',
+        'disabled',
+        'expiresAt',
+        'federatedCredentials',
+        'grants',
+        'id',
+        'kind',
+        'name',
+        'secrets',
+      ]);
       assert.equal(principal.kind, 'user');
       assert.equal(principal.name, 'alice');
       assert.equal(principal.description, 'Alice, team X');
@@ -99,7 +110,10 @@ describe('management API /api/v1', () => {
       assert.equal(principal.expiresAt, null);
       assert.match(principal.createdAt, /^\d{4}-\d\d-\d\dT/);
       assert.deepEqual(principal.grants, [{ pattern: 'team-x/**', permission: 'push' }]);
-      assert.deepEqual(principal.secrets.map((s: { name: string }) => s.name), ['password']);
+      assert.deepEqual(
+        principal.secrets.map((s: { name: string }) => s.name),
+        ['password'],
+      );
       assert.equal(secret.name, 'password');
       assert.ok(secret.value.length >= 20);
       assert.ok(!JSON.stringify(res.body).includes('scrypt'), 'no hash in the response');
@@ -270,7 +284,7 @@ describe('management API /api/v1', () => {
       assert.equal(granted['scope'], 'repository:b/c/d:push');
     });
 
-    it('refuses bad grants with 400, an unknown principal with 404, and dropping the acting owner\'s own owner grant', async () => {
+    it("refuses bad grants with 400, an unknown principal with 404, and dropping the acting owner's own owner grant", async () => {
       assertError(await owner.put('/principals/frank/grants', { grants: [{ pattern: 'b/**', permission: 'writer' }] }), 400, 'UNSUPPORTED', /writer/);
       assertError(await owner.put('/principals/frank/grants', { grants: [{ pattern: 'b//c', permission: 'pull' }] }), 400, 'UNSUPPORTED', /pattern/);
       assertError(await owner.put('/principals/frank/grants', {}), 400, 'UNSUPPORTED', /grants/);
@@ -280,7 +294,7 @@ describe('management API /api/v1', () => {
   });
 
   describe('POST and DELETE /api/v1/principals/{idOrName}/secrets', () => {
-    it('rotates a user\'s password: the old one and the refresh tokens it bought stop working', async () => {
+    it("rotates a user's password: the old one and the refresh tokens it bought stop working", async () => {
       const created = await owner.post('/principals', { kind: 'user', name: 'gina', grants: [] });
       const oldPassword = created.body.secret.value as string;
       const oldRefresh = await refreshTokenFor(base, 'gina', oldPassword);
@@ -302,7 +316,10 @@ describe('management API /api/v1', () => {
       assert.ok(await passwordWorks(base, 'svc-deploy', created.body.secret.value));
       assert.ok(await passwordWorks(base, 'svc-deploy', second.body.value));
       const view = await owner.get('/principals/svc-deploy');
-      assert.deepEqual(view.body.secrets.map((s: { name: string }) => s.name), ['ci', 'secret1', 'secret2']);
+      assert.deepEqual(
+        view.body.secrets.map((s: { name: string }) => s.name),
+        ['ci', 'secret1', 'secret2'],
+      );
       assert.ok(view.body.secrets.find((s: { name: string }) => s.name === 'ci').expiresAt);
     });
 
@@ -355,7 +372,11 @@ describe('management API /api/v1', () => {
       assert.match(res.body.kid, /^[A-Za-z0-9_-]{20,}$/);
       const afterKeys = (await (await fetch(`${base}/oauth2/jwks`)).json()) as { keys: Array<{ kid: string }> };
       assert.ok(afterKeys.keys.some((k) => k.kid === res.body.kid));
-      for (const k of before.keys) assert.ok(afterKeys.keys.some((a) => a.kid === k.kid), 'old keys stay published');
+      for (const k of before.keys)
+        assert.ok(
+          afterKeys.keys.some((a) => a.kid === k.kid),
+          'old keys stay published',
+        );
       assert.equal((await owner.get('/principals/owner')).status, 200, 'a token signed before rotation still works');
       const fresh = await Api.asOwner(base);
       const header = JSON.parse(Buffer.from(String(fresh.token).split('.')[0] ?? '', 'base64url').toString()) as { kid: string };

@@ -86,7 +86,10 @@ describe('berth admin, berth keys, berth apply', () => {
       const secret = /^ci: (\S+)$/m.exec(rotated.stdout)?.[1] ?? '';
       await tokenFor(server.url, 'alice', secret, []);
       ok(await saved(['admin', 'principal', 'secret-delete', 'alice', 'ci']));
-      assert.deepEqual((await owner.get('/principals/alice')).body.secrets.map((s: { name: string }) => s.name), ['password']);
+      assert.deepEqual(
+        (await owner.get('/principals/alice')).body.secrets.map((s: { name: string }) => s.name),
+        ['password'],
+      );
 
       ok(await saved(['admin', 'principal', 'delete', 'alice']));
       assert.equal((await owner.get('/principals/alice')).status, 404);
@@ -94,7 +97,10 @@ describe('berth admin, berth keys, berth apply', () => {
 
     it('fails with one line that says what to do next', async () => {
       failsWith(await runCli(['admin', 'principal', 'list'], { env: loggedOut }), new RegExp(`^berth: not logged in to ${host}: run \`berth login ${host}\``));
-      failsWith(await runCli(['admin', 'principal', 'list'], { env: { ...loggedIn, BERTH_REGISTRY: '' } }), /no registry given: pass --registry HOST:PORT or set BERTH_REGISTRY/);
+      failsWith(
+        await runCli(['admin', 'principal', 'list'], { env: { ...loggedIn, BERTH_REGISTRY: '' } }),
+        /no registry given: pass --registry HOST:PORT or set BERTH_REGISTRY/,
+      );
       failsWith(await saved(['admin', 'principal', 'show', 'nobody']), /^berth: no principal with id or name "nobody" \(HTTP 404 NAME_UNKNOWN\)/);
       failsWith(await saved(['admin', 'principal', 'create', 'user', 'x', '--grant', 'team/**']), /invalid grant "team\/\*\*": expected PATTERN=PERMISSION/);
       failsWith(await runCli(['admin', 'principal', 'list', '--username', 'owner'], { env: loggedOut }), /--username needs --password-stdin/);
@@ -102,7 +108,10 @@ describe('berth admin, berth keys, berth apply', () => {
       failsWith(wrong, /invalid username or password/);
 
       const created = await owner.post('/principals', { kind: 'user', name: 'not-owner', grants: [{ pattern: '**', permission: 'pull' }] });
-      const denied = await runCli(['admin', 'principal', 'list', '--username', 'not-owner', '--password-stdin'], { env: loggedOut, stdin: created.body.secret.value });
+      const denied = await runCli(['admin', 'principal', 'list', '--username', 'not-owner', '--password-stdin'], {
+        env: loggedOut,
+        stdin: created.body.secret.value,
+      });
       failsWith(denied, new RegExp(`^berth: not-owner is not an owner of ${host}: log in as an owner`));
     });
   });
@@ -196,7 +205,10 @@ tokens:
           .replace(/tokens:[\s\S]*$/, ''),
       );
       const kept = ok(await saved(['apply', '-f', file()]));
-      assert.deepEqual(kept.stdout.trim().split('\n').slice(0, -1), ['~ grants user bob: + pull on team-b/**, - push on team-b/**', '~ disable service ci-pusher']);
+      assert.deepEqual(kept.stdout.trim().split('\n').slice(0, -1), [
+        '~ grants user bob: + pull on team-b/**, - push on team-b/**',
+        '~ disable service ci-pusher',
+      ]);
       assert.equal((await owner.get('/principals/ci-fetch')).status, 200, 'not pruned without prune: true');
 
       await writeFile(file(), `prune: true\n${await readFile(file(), 'utf8')}`);

@@ -17,7 +17,8 @@ describe('berth admin federated, berth apply with federatedCredentials', () => {
   let loggedIn: NodeJS.ProcessEnv;
 
   const saved = (args: string[]) => runCli(args, { env: loggedIn });
-  const credentials = async (principal: string) => (await owner.get(`/principals/${principal}/federated-credentials`)).body.credentials as Array<Record<string, unknown>>;
+  const credentials = async (principal: string) =>
+    (await owner.get(`/principals/${principal}/federated-credentials`)).body.credentials as Array<Record<string, unknown>>;
 
   before(async () => {
     server = await startTestServer({ auth: true });
@@ -37,7 +38,9 @@ describe('berth admin federated, berth apply with federatedCredentials', () => {
 
   describe('berth admin federated', () => {
     it('add --preset github --repository --ref', async () => {
-      const result = ok(await saved(['admin', 'federated', 'add', 'ci-pusher', 'github-main', '--preset', 'github', '--repository', 'acme/app', '--ref', 'main']));
+      const result = ok(
+        await saved(['admin', 'federated', 'add', 'ci-pusher', 'github-main', '--preset', 'github', '--repository', 'acme/app', '--ref', 'main']),
+      );
       assert.equal(
         result.stdout,
         'added federated credential github-main of ci-pusher\n' +
@@ -50,8 +53,19 @@ describe('berth admin federated, berth apply with federatedCredentials', () => {
     it('add --preset kubernetes --issuer --namespace --service-account', async () => {
       ok(
         await saved([
-          'admin', 'federated', 'add', 'ci-pusher', 'prod-web',
-          '--preset', 'kubernetes', '--issuer', 'https://oidc.prod.example.com', '--namespace', 'prod', '--service-account', 'web',
+          'admin',
+          'federated',
+          'add',
+          'ci-pusher',
+          'prod-web',
+          '--preset',
+          'kubernetes',
+          '--issuer',
+          'https://oidc.prod.example.com',
+          '--namespace',
+          'prod',
+          '--service-account',
+          'web',
         ]),
       );
       const stored = (await credentials('ci-pusher')).find((c) => c['name'] === 'prod-web');
@@ -62,9 +76,25 @@ describe('berth admin federated, berth apply with federatedCredentials', () => {
     it('add --issuer --audience (repeated) --subject --condition (each form)', async () => {
       ok(
         await saved([
-          'admin', 'federated', 'add', 'ci-pusher', 'custom',
-          '--issuer', 'https://issuer.example.com', '--audience', 'a', '--audience', 'b', '--subject', 'workload:*',
-          '--condition', 'ref=refs/heads/main', '--condition', 'workflow~build*', '--condition', 'actor:alice,bob',
+          'admin',
+          'federated',
+          'add',
+          'ci-pusher',
+          'custom',
+          '--issuer',
+          'https://issuer.example.com',
+          '--audience',
+          'a',
+          '--audience',
+          'b',
+          '--subject',
+          'workload:*',
+          '--condition',
+          'ref=refs/heads/main',
+          '--condition',
+          'workflow~build*',
+          '--condition',
+          'actor:alice,bob',
         ]),
       );
       const stored = (await credentials('ci-pusher')).find((c) => c['name'] === 'custom');
@@ -81,18 +111,26 @@ describe('berth admin federated, berth apply with federatedCredentials', () => {
       const table = ok(await saved(['admin', 'federated', 'list', 'ci-pusher']));
       const lines = table.stdout.trim().split('\n');
       assert.match(lines[0] ?? '', /^NAME\s+ISSUER\s+SUBJECT\s+AUDIENCES\s+CONDITIONS\s+CREATED$/);
-      assert.match(lines[1] ?? '', /^custom\s+https:\/\/issuer\.example\.com\s+workload:\*\s+a, b\s+ref=refs\/heads\/main, workflow~build\*, actor:alice,bob\s+\d{4}-/);
+      assert.match(
+        lines[1] ?? '',
+        /^custom\s+https:\/\/issuer\.example\.com\s+workload:\*\s+a, b\s+ref=refs\/heads\/main, workflow~build\*, actor:alice,bob\s+\d{4}-/,
+      );
       assert.match(lines[2] ?? '', /^github-main\s+https:\/\/token\.actions\.githubusercontent\.com\s+repo:acme\/app:ref:refs\/heads\/main\s+berth\s+-\s+/);
       assert.match(lines[3] ?? '', /^prod-web\s+/);
       const json = JSON.parse(ok(await saved(['admin', 'federated', 'list', 'ci-pusher', '--json'])).stdout) as { credentials: Array<{ name: string }> };
-      assert.deepEqual(json.credentials.map((c) => c.name), ['custom', 'github-main', 'prod-web']);
+      assert.deepEqual(
+        json.credentials.map((c) => c.name),
+        ['custom', 'github-main', 'prod-web'],
+      );
       const shown = ok(await saved(['admin', 'principal', 'show', 'ci-pusher'])).stdout;
       assert.match(shown, /^federated:$/m);
       assert.match(shown, /^ {2}github-main: repo:acme\/app:ref:refs\/heads\/main from https:\/\/token\.actions\.githubusercontent\.com \(audiences berth\)$/m);
     });
 
-    it('add with a name that exists replaces it, and says the old one\'s refresh tokens are revoked', async () => {
-      const result = ok(await saved(['admin', 'federated', 'add', 'ci-pusher', 'github-main', '--preset', 'github', '--repository', 'acme/app', '--environment', 'prod']));
+    it("add with a name that exists replaces it, and says the old one's refresh tokens are revoked", async () => {
+      const result = ok(
+        await saved(['admin', 'federated', 'add', 'ci-pusher', 'github-main', '--preset', 'github', '--repository', 'acme/app', '--environment', 'prod']),
+      );
       assert.match(result.stdout, /^replaced federated credential github-main of ci-pusher; refresh tokens bought with the old one are revoked$/m);
       assert.equal((await credentials('ci-pusher')).find((c) => c['name'] === 'github-main')?.['subject'], 'repo:acme/app:environment:prod');
     });
@@ -100,18 +138,42 @@ describe('berth admin federated, berth apply with federatedCredentials', () => {
     it('remove deletes it', async () => {
       const result = ok(await saved(['admin', 'federated', 'remove', 'ci-pusher', 'custom']));
       assert.equal(result.stdout, 'removed federated credential custom of ci-pusher; refresh tokens bought with it are revoked\n');
-      assert.deepEqual((await credentials('ci-pusher')).map((c) => c['name']), ['github-main', 'prod-web']);
+      assert.deepEqual(
+        (await credentials('ci-pusher')).map((c) => c['name']),
+        ['github-main', 'prod-web'],
+      );
     });
 
     it('fails with one line that says what is wrong', async () => {
-      failsWith(await saved(['admin', 'federated', 'add', 'alice', 'x', '--preset', 'github', '--repository', 'a/b']), /^berth: only service principals may have federated credentials; alice is a user/);
+      failsWith(
+        await saved(['admin', 'federated', 'add', 'alice', 'x', '--preset', 'github', '--repository', 'a/b']),
+        /^berth: only service principals may have federated credentials; alice is a user/,
+      );
       failsWith(await saved(['admin', 'federated', 'add', 'ci-pusher', 'x', '--repository', 'a/b']), /^berth: --repository need --preset/);
-      failsWith(await saved(['admin', 'federated', 'add', 'ci-pusher', 'x', '--issuer', 'https://i.example.com']), /^berth: without --preset, give --issuer URL, --subject SUB and --audience AUD/);
-      failsWith(await saved(['admin', 'federated', 'add', 'ci-pusher', 'x', '--preset', 'bitbucket']), /^berth: --preset must be one of github, kubernetes, gitlab/);
-      failsWith(await saved(['admin', 'federated', 'add', 'ci-pusher', 'x', '--preset', 'github', '--repository', 'a/b', '--condition', 'nothing']), /^berth: invalid condition "nothing"/);
-      failsWith(await saved(['admin', 'federated', 'add', 'ci-pusher', 'x', '--preset', 'kubernetes', '--namespace', 'prod']), /^berth: issuer: the kubernetes preset needs issuer/);
-      failsWith(await saved(['admin', 'federated', 'add', 'ci-pusher', 'x', '--preset', 'kubernetes', '--issuer', 'http://k8s.example.com', '--namespace', 'p']), /^berth: issuer: the issuer must be an https URL/);
-      failsWith(await saved(['admin', 'federated', 'remove', 'ci-pusher', 'nope']), /^berth: ci-pusher has no federated credential named "nope" \(HTTP 404 NAME_UNKNOWN\)/);
+      failsWith(
+        await saved(['admin', 'federated', 'add', 'ci-pusher', 'x', '--issuer', 'https://i.example.com']),
+        /^berth: without --preset, give --issuer URL, --subject SUB and --audience AUD/,
+      );
+      failsWith(
+        await saved(['admin', 'federated', 'add', 'ci-pusher', 'x', '--preset', 'bitbucket']),
+        /^berth: --preset must be one of github, kubernetes, gitlab/,
+      );
+      failsWith(
+        await saved(['admin', 'federated', 'add', 'ci-pusher', 'x', '--preset', 'github', '--repository', 'a/b', '--condition', 'nothing']),
+        /^berth: invalid condition "nothing"/,
+      );
+      failsWith(
+        await saved(['admin', 'federated', 'add', 'ci-pusher', 'x', '--preset', 'kubernetes', '--namespace', 'prod']),
+        /^berth: issuer: the kubernetes preset needs issuer/,
+      );
+      failsWith(
+        await saved(['admin', 'federated', 'add', 'ci-pusher', 'x', '--preset', 'kubernetes', '--issuer', 'http://k8s.example.com', '--namespace', 'p']),
+        /^berth: issuer: the issuer must be an https URL/,
+      );
+      failsWith(
+        await saved(['admin', 'federated', 'remove', 'ci-pusher', 'nope']),
+        /^berth: ci-pusher has no federated credential named "nope" \(HTTP 404 NAME_UNKNOWN\)/,
+      );
     });
   });
 
@@ -152,8 +214,14 @@ services:
       ]);
       assert.match(result.stdout, /^applied 4 change\(s\) to /m);
       const stored = await credentials('deployer');
-      assert.deepEqual(stored.map((c) => c['name']), ['custom', 'github-main', 'prod-cluster']);
-      assert.deepEqual(stored[0]?.['conditions'], [{ claim: 'actor', oneOf: ['alice', 'bob'] }, { claim: 'ref', glob: 'refs/heads/*' }]);
+      assert.deepEqual(
+        stored.map((c) => c['name']),
+        ['custom', 'github-main', 'prod-cluster'],
+      );
+      assert.deepEqual(stored[0]?.['conditions'], [
+        { claim: 'actor', oneOf: ['alice', 'bob'] },
+        { claim: 'ref', glob: 'refs/heads/*' },
+      ]);
     });
 
     it('is a no-op the second time', async () => {
@@ -172,7 +240,10 @@ services:
         '- federated credential custom of service deployer',
       ]);
       const after = await credentials('deployer');
-      assert.deepEqual(after.map((c) => c['name']), ['github-main', 'prod-cluster']);
+      assert.deepEqual(
+        after.map((c) => c['name']),
+        ['github-main', 'prod-cluster'],
+      );
       assert.deepEqual(after[1], before[2], 'prod-cluster untouched');
       assert.match(ok(await saved(['apply', '-f', file()])).stdout, /^no changes/);
     });

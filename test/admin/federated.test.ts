@@ -48,7 +48,7 @@ describe('/api/v1/principals/{idOrName}/federated-credentials', () => {
   });
 
   describe('POST with a preset', () => {
-    it('github: repository + ref becomes GitHub\'s subject, issuer and the default audience berth (201)', async () => {
+    it("github: repository + ref becomes GitHub's subject, issuer and the default audience berth (201)", async () => {
       const res = await owner.post(path('presets'), { name: 'github-main', preset: 'github', repository: 'acme/app', ref: 'main' });
       assert.equal(res.status, 201, JSON.stringify(res.body));
       assert.equal(res.body.replaced, false);
@@ -185,7 +185,10 @@ describe('/api/v1/principals/{idOrName}/federated-credentials', () => {
     });
 
     it('refuses principals that are not service principals, saying so', async () => {
-      for (const [name, kind] of [['alice', 'a user'], ['reader-token', 'a token']] as const) {
+      for (const [name, kind] of [
+        ['alice', 'a user'],
+        ['reader-token', 'a token'],
+      ] as const) {
         const res = await owner.post(path(name), { name: 'x', preset: 'github', repository: 'a/b' });
         assertError(res, 400, 'UNSUPPORTED', new RegExp(`^only service principals may have federated credentials; ${name} is ${kind}`));
       }
@@ -197,7 +200,12 @@ describe('/api/v1/principals/{idOrName}/federated-credentials', () => {
       for (let i = 0; i < 20; i++) {
         assert.equal((await owner.post(path('crowded'), { name: `c${i}`, preset: 'github', repository: `acme/app${i}` })).status, 201);
       }
-      assertError(await owner.post(path('crowded'), { name: 'c20', preset: 'github', repository: 'acme/x' }), 400, 'UNSUPPORTED', /already has 20 federated credentials/);
+      assertError(
+        await owner.post(path('crowded'), { name: 'c20', preset: 'github', repository: 'acme/x' }),
+        400,
+        'UNSUPPORTED',
+        /already has 20 federated credentials/,
+      );
       assert.equal((await owner.post(path('crowded'), { name: 'c0', preset: 'github', repository: 'acme/y' })).status, 201);
     });
   });
@@ -236,7 +244,12 @@ describe('/api/v1/principals/{idOrName}/federated-credentials', () => {
       assert.equal(entry?.detail.credential.name, 'gh');
       assert.equal(entry?.detail.preset, 'github');
       assert.equal(entry?.detail.revokedRefreshTokens, 1);
-      assert.ok(entries.some((e: { event: string; detail: { credential: { name: string } } }) => e.event === 'admin.federated_credential.created' && e.detail.credential.name === 'gh-other'));
+      assert.ok(
+        entries.some(
+          (e: { event: string; detail: { credential: { name: string } } }) =>
+            e.event === 'admin.federated_credential.created' && e.detail.credential.name === 'gh-other',
+        ),
+      );
     });
 
     it('DELETE …/{name} answers 204 and revokes the refresh tokens bought with it; a second DELETE is 404', async () => {

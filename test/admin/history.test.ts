@@ -86,7 +86,10 @@ describe('GET /api/v1/repositories/{name}/history and berth history', () => {
       conditions: [{ claim: 'repository_owner_id', equals: '1234' }],
     });
     assert.equal(credential.status, 201, JSON.stringify(credential.body));
-    for (const [name, pattern] of [['reader', 'acme/*'], ['outsider', 'other/*']] as const) {
+    for (const [name, pattern] of [
+      ['reader', 'acme/*'],
+      ['outsider', 'other/*'],
+    ] as const) {
       const user = await owner.post('/principals', { kind: 'user', name, grants: [{ pattern, permission: 'pull' }] });
       secrets[name] = user.body.secret.value;
     }
@@ -139,11 +142,20 @@ describe('GET /api/v1/repositories/{name}/history and berth history', () => {
     it('narrows to one tag, one digest, or the latest N', async () => {
       const token = await tokenOf('reader', ['repository:acme/app:pull']);
       const byTag = await getHistory('acme/app', token, '?tag=v1');
-      assert.deepEqual(byTag.body.pushes.map((p: { digest: string }) => p.digest), [federatedDigest]);
+      assert.deepEqual(
+        byTag.body.pushes.map((p: { digest: string }) => p.digest),
+        [federatedDigest],
+      );
       const byDigest = await getHistory('acme/app', token, `?digest=${ownerDigest}`);
-      assert.deepEqual(byDigest.body.pushes.map((p: { tag: string }) => p.tag), ['v2']);
+      assert.deepEqual(
+        byDigest.body.pushes.map((p: { tag: string }) => p.tag),
+        ['v2'],
+      );
       const latest = await getHistory('acme/app', token, '?limit=1');
-      assert.deepEqual(latest.body.pushes.map((p: { tag: string }) => p.tag), ['v2']);
+      assert.deepEqual(
+        latest.body.pushes.map((p: { tag: string }) => p.tag),
+        ['v2'],
+      );
     });
 
     it('refuses a principal without pull on the repository with 403 DENIED', async () => {
@@ -152,7 +164,7 @@ describe('GET /api/v1/repositories/{name}/history and berth history', () => {
       assertError(await getHistory('acme/app', String(outsider['token'])), 403, 'DENIED');
     });
 
-    it('challenges a request without a token for the repository\'s pull scope', async () => {
+    it("challenges a request without a token for the repository's pull scope", async () => {
       const res = await getHistory('acme/app', undefined);
       assertError(res, 401, 'UNAUTHORIZED');
       const challenge = parseChallenge(res.headers.get('www-authenticate'));
@@ -199,10 +211,16 @@ describe('GET /api/v1/repositories/{name}/history and berth history', () => {
       assert.match(lines[2] ?? '', new RegExp(`^\\S+\\s+v1\\s+${federatedDigest.slice(0, 19)}\\s+ci-pusher\\s+acme/app@feedfac workflow release run 777$`));
     });
 
-    it('takes REPO:TAG, REPO@DIGEST and a HOST:PORT/ prefix; --json prints the API\'s answer', async () => {
-      const json = JSON.parse(ok(await cliAs('reader', ['history', 'acme/app:v1', '--json'])).stdout) as { repository: string; pushes: Array<{ digest: string; provenance: { run_id: string } }> };
+    it("takes REPO:TAG, REPO@DIGEST and a HOST:PORT/ prefix; --json prints the API's answer", async () => {
+      const json = JSON.parse(ok(await cliAs('reader', ['history', 'acme/app:v1', '--json'])).stdout) as {
+        repository: string;
+        pushes: Array<{ digest: string; provenance: { run_id: string } }>;
+      };
       assert.equal(json.repository, 'acme/app');
-      assert.deepEqual(json.pushes.map((p) => p.digest), [federatedDigest]);
+      assert.deepEqual(
+        json.pushes.map((p) => p.digest),
+        [federatedDigest],
+      );
       assert.equal(json.pushes[0]?.provenance.run_id, '777');
       const byDigest = ok(await cliAs('reader', ['history', `acme/app@${ownerDigest}`]));
       assert.match(byDigest.stdout, /\bv2\b/);

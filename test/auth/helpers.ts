@@ -22,7 +22,7 @@ export async function postForm(base: string, path: string, form: Record<string, 
 
 /** Parses `Bearer realm="…",service="…",scope="…"` into its parameters. */
 export function parseChallenge(header: string | null): Record<string, string> {
-  assert.ok(header !== null && header.startsWith("Bearer "), `expected a Bearer challenge, got ${header}`);
+  assert.ok(header !== null && header.startsWith('Bearer '), `expected a Bearer challenge, got ${header}`);
   const out: Record<string, string> = {};
   for (const match of header.slice(7).matchAll(/(\w+)="([^"]*)"/g)) out[match[1] as string] = match[2] as string;
   return out;

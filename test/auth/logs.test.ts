@@ -25,7 +25,15 @@ describe('logs', () => {
 
     const log = lines.join('');
     assert.ok(lines.length >= 6, `requests were logged at debug level (${lines.length} lines)`);
-    for (const secretValue of [ownerPassword, secret, 'wrong-password-123', owner['token'], owner['refresh_token'], service['token'], service['refresh_token']]) {
+    for (const secretValue of [
+      ownerPassword,
+      secret,
+      'wrong-password-123',
+      owner['token'],
+      owner['refresh_token'],
+      service['token'],
+      service['refresh_token'],
+    ]) {
       assert.equal(log.includes(String(secretValue)), false, `a secret leaked into the log: ${String(secretValue).slice(0, 8)}…`);
     }
     assert.equal(/Basic [A-Za-z0-9+/=]{8,}/.test(log), false, 'an Authorization header leaked into the log');

@@ -12,8 +12,8 @@ const sha256 = (data: Buffer) => `sha256:${createHash('sha256').update(data).dig
 describe('token service', () => {
   let server: TestServer;
   let base = '';
-  let puller = { name: 'puller', secret: '' };
-  let pusher = { name: 'pusher', secret: '' };
+  const puller = { name: 'puller', secret: '' };
+  const pusher = { name: 'pusher', secret: '' };
 
   before(async () => {
     server = await startTestServer({ auth: true, clock });
@@ -60,7 +60,7 @@ describe('token service', () => {
       assert.equal(res.status, 404); // allowed; the repository simply does not exist yet
     });
 
-    it('grants nothing (but still a token) outside the principal\'s patterns, and the registry answers 403 DENIED', async () => {
+    it("grants nothing (but still a token) outside the principal's patterns, and the registry answers 403 DENIED", async () => {
       const body = await tokenFor(base, puller.name, puller.secret, ['repository:team-b/app:pull']);
       assert.equal(body['scope'], undefined);
       const res = await fetch(`${base}/v2/team-b/app/tags/list`, { headers: bearer(body['token']) });
@@ -242,7 +242,11 @@ describe('token service', () => {
     it('a token for repository A cannot read or write repository B; pull-only cannot push', async () => {
       const layer = randomBytes(64);
       const owner = await tokenFor(base, ownerName, ownerPassword, ['repository:team-a/app:pull,push', 'repository:team-a/other:pull,push']);
-      const push = await fetch(`${base}/v2/team-a/app/blobs/uploads/?digest=${sha256(layer)}`, { method: 'POST', headers: bearer(owner['token']), body: layer });
+      const push = await fetch(`${base}/v2/team-a/app/blobs/uploads/?digest=${sha256(layer)}`, {
+        method: 'POST',
+        headers: bearer(owner['token']),
+        body: layer,
+      });
       assert.equal(push.status, 201);
 
       const onlyA = await tokenFor(base, pusher.name, pusher.secret, ['repository:team-a/app:pull,push']);
@@ -260,7 +264,10 @@ describe('token service', () => {
       const owner = await tokenFor(base, ownerName, ownerPassword, ['repository:secret/app:pull,push']);
       await fetch(`${base}/v2/secret/app/blobs/uploads/?digest=${sha256(layer)}`, { method: 'POST', headers: bearer(owner['token']), body: layer });
       const token = await tokenFor(base, pusher.name, pusher.secret, ['repository:team-a/app:pull,push', 'repository:secret/app:pull']);
-      const mount = await fetch(`${base}/v2/team-a/app/blobs/uploads/?mount=${sha256(layer)}&from=secret/app`, { method: 'POST', headers: bearer(token['token']) });
+      const mount = await fetch(`${base}/v2/team-a/app/blobs/uploads/?mount=${sha256(layer)}&from=secret/app`, {
+        method: 'POST',
+        headers: bearer(token['token']),
+      });
       assert.equal(mount.status, 403);
     });
   });
@@ -276,7 +283,12 @@ describe('token service', () => {
 
     before(async () => {
       const repos = ['cat-a/app', 'cat-a/lib', 'cat-b/app'];
-      const owner = await tokenFor(base, ownerName, ownerPassword, repos.map((r) => `repository:${r}:pull,push`));
+      const owner = await tokenFor(
+        base,
+        ownerName,
+        ownerPassword,
+        repos.map((r) => `repository:${r}:pull,push`),
+      );
       for (const repo of repos) {
         const res = await fetch(`${base}/v2/${repo}/manifests/v1`, {
           method: 'PUT',
@@ -285,7 +297,8 @@ describe('token service', () => {
         });
         assert.equal(res.status, 201);
       }
-      readerSecret = (await server.app.auth.principals.createPrincipal('user', 'cat-reader', { grants: [{ pattern: 'cat-a/*', permission: 'pull' }] })).secret ?? '';
+      readerSecret =
+        (await server.app.auth.principals.createPrincipal('user', 'cat-reader', { grants: [{ pattern: 'cat-a/*', permission: 'pull' }] })).secret ?? '';
     });
 
     it('a registry-wide reader (the owner) gets registry:catalog:* and every repository', async () => {
@@ -328,7 +341,10 @@ describe('token service', () => {
       const anonCatalog = (await (await fetch(`${base}/oauth2/token?service=berth&scope=registry:catalog:*`)).json()) as { token: string; scope?: string };
       assert.equal(anonCatalog.scope, 'registry:catalog:metadata_read');
       const listed = (await (await fetch(`${base}/v2/_catalog`, { headers: bearer(anonCatalog.token) })).json()) as { repositories: string[] };
-      assert.ok(listed.repositories.every((r) => r.startsWith('public/')), JSON.stringify(listed));
+      assert.ok(
+        listed.repositories.every((r) => r.startsWith('public/')),
+        JSON.stringify(listed),
+      );
       clock.offset -= 10_000;
     });
   });

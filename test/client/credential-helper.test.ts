@@ -35,7 +35,12 @@ describe('docker-credential-berth', () => {
   beforeEach(async () => {
     clock.offset = 0;
     warnings.length = 0;
-    deps = { store: new CredentialStore(join(dir, `${Math.random().toString(36).slice(2)}`, 'credentials.json')), now: clock.now, warn: (l) => warnings.push(l), version: 'test' };
+    deps = {
+      store: new CredentialStore(join(dir, `${Math.random().toString(36).slice(2)}`, 'credentials.json')),
+      now: clock.now,
+      warn: (l) => warnings.push(l),
+      version: 'test',
+    };
   });
 
   const helper = (action: string, input = '') => credentialHelper(action, input, deps);
@@ -51,7 +56,10 @@ describe('docker-credential-berth', () => {
 
   describe('get', () => {
     it('answers an unknown server with exactly "credentials not found in native keychain"', async () => {
-      await assert.rejects(helper('get', 'unknown.example.com'), (err: Error) => err instanceof CredentialsNotFoundError && err.message === 'credentials not found in native keychain');
+      await assert.rejects(
+        helper('get', 'unknown.example.com'),
+        (err: Error) => err instanceof CredentialsNotFoundError && err.message === 'credentials not found in native keychain',
+      );
       await assert.rejects(helper('get', 'not a url at all'), CredentialsNotFoundError);
     });
 
@@ -112,7 +120,14 @@ describe('docker-credential-berth', () => {
     });
 
     it('keeps using a still-valid token when the registry cannot be reached to renew it, with a warning', async () => {
-      const token = (await requestTokens({ realm: `${server.url}/oauth2/token`, service: 'berth', scope: undefined }, { username: ownerName, password: ownerPassword }, [], true)).refreshToken;
+      const token = (
+        await requestTokens(
+          { realm: `${server.url}/oauth2/token`, service: 'berth', scope: undefined },
+          { username: ownerName, password: ownerPassword },
+          [],
+          true,
+        )
+      ).refreshToken;
       assert.ok(token);
       await deps.store.put('127.0.0.1:9', { username: nullUser, refreshToken: token });
       clock.offset = 2 * hour;

@@ -66,11 +66,13 @@ describe('berth login / logout / token', () => {
       assert.equal(claims(entry.identitytoken)['name'], ownerName);
       assert.ok(!(await readFile(join(dir, 'docker', 'config.json'), 'utf8')).includes(ownerPassword));
       // The stored token logs in as docker would send it: null-GUID user, token as password.
-      const res = await fetch(`${server.url}/oauth2/token?service=berth&scope=repository:team/app:pull`, { headers: { Authorization: basic(nullUser, entry.identitytoken) } });
+      const res = await fetch(`${server.url}/oauth2/token?service=berth&scope=repository:team/app:pull`, {
+        headers: { Authorization: basic(nullUser, entry.identitytoken) },
+      });
       assert.equal(res.status, 200);
     });
 
-    it('stores into docker-credential-berth\'s file instead when config.json routes the registry to it', async () => {
+    it("stores into docker-credential-berth's file instead when config.json routes the registry to it", async () => {
       await mkdir(join(dir, 'docker'));
       await writeFile(join(dir, 'docker', 'config.json'), JSON.stringify({ credHelpers: { [host]: 'berth' } }));
       await loginAsOwner();
@@ -104,7 +106,10 @@ describe('berth login / logout / token', () => {
     });
 
     it('refuses plain HTTP to a registry off loopback before connecting', async () => {
-      await assert.rejects(login('http://registry.example.com', { username: 'u', passwordStdin: true }, io(env, 'p')), /^LoginError: refusing to log in to registry\.example\.com over plain HTTP .*; serve it over HTTPS/);
+      await assert.rejects(
+        login('http://registry.example.com', { username: 'u', passwordStdin: true }, io(env, 'p')),
+        /^LoginError: refusing to log in to registry\.example\.com over plain HTTP .*; serve it over HTTPS/,
+      );
     });
   });
 
@@ -141,7 +146,9 @@ describe('berth login / logout / token', () => {
       assert.equal(exposed.username, nullUser);
       const stored = (await readDockerConfig(join(dir, 'docker', 'config.json'))).auths?.[host]?.identitytoken;
       assert.notEqual(exposed.accessToken, stored, 'a fresh refresh token, not the stored one');
-      const res = await fetch(`${server.url}/oauth2/token?service=berth&scope=repository:x:pull`, { headers: { Authorization: basic(exposed.username, exposed.accessToken) } });
+      const res = await fetch(`${server.url}/oauth2/token?service=berth&scope=repository:x:pull`, {
+        headers: { Authorization: basic(exposed.username, exposed.accessToken) },
+      });
       assert.equal(res.status, 200);
     });
 

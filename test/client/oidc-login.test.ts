@@ -57,8 +57,22 @@ describe('berth login --oidc and its renewal by docker-credential-berth', () => 
     const pusher = await principals.createPrincipal('service', 'ci-pusher', { grants: [{ pattern: 'acme/*', permission: 'push' }], withoutSecret: true });
     const puller = await principals.createPrincipal('service', 'k8s-puller', { grants: [{ pattern: 'acme/*', permission: 'pull' }], withoutSecret: true });
     const trust = { conditions: [], audiences: ['berth'], createdAt: clock.now() };
-    await store.federatedCredentials.put({ ...trust, id: randomUUID(), name: 'gha', principalId: pusher.principal.id, issuer: github.issuer, subject: 'repo:acme/app:*' });
-    await store.federatedCredentials.put({ ...trust, id: randomUUID(), name: 'k8s', principalId: puller.principal.id, issuer: cluster.issuer, subject: 'system:serviceaccount:prod:*' });
+    await store.federatedCredentials.put({
+      ...trust,
+      id: randomUUID(),
+      name: 'gha',
+      principalId: pusher.principal.id,
+      issuer: github.issuer,
+      subject: 'repo:acme/app:*',
+    });
+    await store.federatedCredentials.put({
+      ...trust,
+      id: randomUUID(),
+      name: 'k8s',
+      principalId: puller.principal.id,
+      issuer: cluster.issuer,
+      subject: 'system:serviceaccount:prod:*',
+    });
     return started;
   }
 
@@ -102,14 +116,22 @@ describe('berth login --oidc and its renewal by docker-credential-berth', () => 
     return (await requestTokens(challenge, { refreshToken }, [scope], false)).scope;
   };
   /** A Kubernetes-shaped token minted at the test clock's now. */
-  const k8sToken = (expiresIn = 3600) => cluster.kubernetes({ namespace: 'prod', serviceAccount: 'web' }, { issuedAt: Math.floor(clock.now() / 1000), expiresIn });
+  const k8sToken = (expiresIn = 3600) =>
+    cluster.kubernetes({ namespace: 'prod', serviceAccount: 'web' }, { issuedAt: Math.floor(clock.now() / 1000), expiresIn });
 
   describe('berth login REG --oidc github --identity CLIENT_ID', () => {
-    it('exchanges the job\'s ID token and stores only the refresh token as identitytoken', async () => {
+    it("exchanges the job's ID token and stores only the refresh token as identitytoken", async () => {
       const cli = await run({ oidc: 'github', identity: 'ci-pusher' });
       assert.equal(cli.out(), 'Login Succeeded\n');
-      assert.match(cli.err(), new RegExp(`^Stored a refresh token for ${host} in .*config\\.json, valid until \\S+Z \\(as long as the OIDC token that bought it\\); never the OIDC token\\.\\n$`));
-      const config = JSON.parse(await readFile(join(dir, 'docker', 'config.json'), 'utf8')) as { auths: Record<string, { auth: string; identitytoken: string }> };
+      assert.match(
+        cli.err(),
+        new RegExp(
+          `^Stored a refresh token for ${host} in .*config\\.json, valid until \\S+Z \\(as long as the OIDC token that bought it\\); never the OIDC token\\.\\n$`,
+        ),
+      );
+      const config = JSON.parse(await readFile(join(dir, 'docker', 'config.json'), 'utf8')) as {
+        auths: Record<string, { auth: string; identitytoken: string }>;
+      };
       const entry = config.auths[host];
       assert.ok(entry);
       assert.equal(Buffer.from(entry.auth, 'base64').toString(), `${nullUser}:`);
@@ -171,12 +193,21 @@ describe('berth login --oidc and its renewal by docker-credential-berth', () => 
         { oidc: 'github', identity: 'ci-pusher', audience: 'sts.amazonaws.com' },
         `login to ${host} with the github token failed: federated login refused: audience ["sts.amazonaws.com"] is not accepted (expected one of ["berth"])`,
       );
-      await refused({ oidc: 'github', identity: 'no-such-client' }, `login to ${host} with the github token failed: federated login refused: issuer ${github.issuer} is not trusted for this client`);
+      await refused(
+        { oidc: 'github', identity: 'no-such-client' },
+        `login to ${host} with the github token failed: federated login refused: issuer ${github.issuer} is not trusted for this client`,
+      );
       const path = join(dir, 'other-ns');
       await writeFile(path, await cluster.kubernetes({ namespace: 'dev', serviceAccount: 'web' }));
-      await refused({ oidc: `file:${path}`, identity: 'k8s-puller' }, /failed: federated login refused: subject "system:serviceaccount:dev:web" does not match "system:serviceaccount:prod:\*"$/);
+      await refused(
+        { oidc: `file:${path}`, identity: 'k8s-puller' },
+        /failed: federated login refused: subject "system:serviceaccount:dev:web" does not match "system:serviceaccount:prod:\*"$/,
+      );
       const expired = join(dir, 'expired');
-      await writeFile(expired, await cluster.kubernetes({ namespace: 'prod', serviceAccount: 'web' }, { issuedAt: Math.floor(Date.now() / 1000) - 900, expiresIn: 600 }));
+      await writeFile(
+        expired,
+        await cluster.kubernetes({ namespace: 'prod', serviceAccount: 'web' }, { issuedAt: Math.floor(Date.now() / 1000) - 900, expiresIn: 600 }),
+      );
       await refused({ oidc: `file:${expired}`, identity: 'k8s-puller' }, /failed: federated login refused: the token has expired$/);
     });
 
@@ -249,7 +280,12 @@ describe('berth login --oidc and its renewal by docker-credential-berth', () => 
       await run({ oidc: `file:${path}`, identity: 'k8s-puller' });
       clock.offset = 11 * 60_000;
       await assert.rejects(get(), (err: Error) => {
-        assert.match(err.message, new RegExp(`^the stored login for ${host} has expired and cannot be renewed: its source file:${path} gave no new OIDC token \\(the token it holds expired at \\S+ and was not replaced\\); run: berth login ${host} --oidc file:${path} --identity k8s-puller$`));
+        assert.match(
+          err.message,
+          new RegExp(
+            `^the stored login for ${host} has expired and cannot be renewed: its source file:${path} gave no new OIDC token \\(the token it holds expired at \\S+ and was not replaced\\); run: berth login ${host} --oidc file:${path} --identity k8s-puller$`,
+          ),
+        );
         return true;
       });
       await rm(path);

@@ -95,7 +95,7 @@ describe('OIDC token sources', () => {
       );
     });
 
-    it('passes on GitHub\'s refusal', async () => {
+    it("passes on GitHub's refusal", async () => {
       await assert.rejects(
         readOidcToken({ type: 'github', audience: 'berth' }, { env: { ...actionsEnv, ACTIONS_ID_TOKEN_REQUEST_TOKEN: 'wrong' } }),
         /^OidcSourceError: GitHub refused the ID-token request \(HTTP 401: bad request token\)/,
@@ -104,7 +104,10 @@ describe('OIDC token sources', () => {
 
     it('never sends the request token over plain HTTP off loopback, and says when the endpoint is down', async () => {
       await assert.rejects(
-        readOidcToken({ type: 'github', audience: 'berth' }, { env: { ...actionsEnv, ACTIONS_ID_TOKEN_REQUEST_URL: 'http://actions.example.com/token?api-version=2.0' } }),
+        readOidcToken(
+          { type: 'github', audience: 'berth' },
+          { env: { ...actionsEnv, ACTIONS_ID_TOKEN_REQUEST_URL: 'http://actions.example.com/token?api-version=2.0' } },
+        ),
         /refusing to send ACTIONS_ID_TOKEN_REQUEST_TOKEN to http:\/\/actions\.example\.com over plain HTTP/,
       );
       const down = await startOidcIssuer();

@@ -3,16 +3,7 @@ import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
-import {
-  discover,
-  exchangeEndpoint,
-  LoginError,
-  parseChallenge,
-  registryHost,
-  registryUrl,
-  requestTokens,
-  tokenTimes,
-} from '../../src/client/token-client.js';
+import { discover, exchangeEndpoint, LoginError, parseChallenge, registryHost, registryUrl, requestTokens, tokenTimes } from '../../src/client/token-client.js';
 
 describe('parseChallenge', () => {
   it('reads realm, service and scope from a Bearer challenge', () => {

@@ -22,7 +22,6 @@ import { makeLowercaseTempDir, uniqueRepo } from './harness.js';
 const nullUser = '00000000-0000-0000-0000-000000000000';
 const ownerPassword = 'owner-password-e2e-1';
 
-
 function describeRun(file: string, args: readonly string[], result: Result): string {
   return described(`\`${file} ${args.join(' ')}\``, result);
 }
@@ -40,34 +39,59 @@ class AuthClientBox extends ClientBox {
   }
 
   async podmanLogin(host: string, authfile: string, username: string, password: string): Promise<void> {
-    await this.ok('podman', this.podmanArgs(['login', '--tls-verify=false', '--authfile', authfile, '--username', username, '--password-stdin', host]), password);
+    await this.ok(
+      'podman',
+      this.podmanArgs(['login', '--tls-verify=false', '--authfile', authfile, '--username', username, '--password-stdin', host]),
+      password,
+    );
   }
 
   /** skopeo copy from the fixture layout to `dest`; returns the pushed manifest digest. */
   skopeoPush(layout: FixtureLayout, dest: string, authfile: string): Promise<Result> {
-    const args = ['copy', '--dest-tls-verify=false', '--authfile', authfile, '--digestfile', join(this.dir, 'tmp', 'digest'), `oci:${layout.dir}:${layout.refs.image}`, `docker://${dest}`];
+    const args = [
+      'copy',
+      '--dest-tls-verify=false',
+      '--authfile',
+      authfile,
+      '--digestfile',
+      join(this.dir, 'tmp', 'digest'),
+      `oci:${layout.dir}:${layout.refs.image}`,
+      `docker://${dest}`,
+    ];
     return this.run('skopeo', this.skopeoArgs(args));
   }
 
   /** skopeo copy from `src` into a fresh OCI layout; resolves with the manifest digest pulled. */
   async skopeoPull(src: string, authfile: string): Promise<{ result: Result; digest: string | undefined }> {
     const layout = join(this.dir, 'pulls', `p${Math.random().toString(36).slice(2)}`);
-    const result = await this.run('skopeo', this.skopeoArgs(['copy', '--src-tls-verify=false', '--authfile', authfile, `docker://${src}`, `oci:${layout}:pulled`]));
+    const result = await this.run(
+      'skopeo',
+      this.skopeoArgs(['copy', '--src-tls-verify=false', '--authfile', authfile, `docker://${src}`, `oci:${layout}:pulled`]),
+    );
     return { result, digest: result.code === 0 ? (await resolveRef(layout, 'pulled')).digest : undefined };
   }
 
   /** Imports the fixture image into podman's storage (no registry involved); returns its ID. */
   async podmanImport(layout: FixtureLayout): Promise<string> {
-    const { stdout } = await this.ok('podman', this.podmanArgs(['pull', '--quiet', '--signature-policy', join(this.dir, 'policy.json'), `oci:${layout.dir}:${layout.refs.image}`]));
+    const { stdout } = await this.ok(
+      'podman',
+      this.podmanArgs(['pull', '--quiet', '--signature-policy', join(this.dir, 'policy.json'), `oci:${layout.dir}:${layout.refs.image}`]),
+    );
     return stdout.trim().split('\n').pop() ?? '';
   }
 
   podmanPush(image: string, dest: string, authfile: string): Promise<Result> {
-    return this.run('podman', this.podmanArgs(['push', '--quiet', '--signature-policy', join(this.dir, 'policy.json'), '--tls-verify=false', '--authfile', authfile, image, dest]));
+    return this.run(
+      'podman',
+      this.podmanArgs(['push', '--quiet', '--signature-policy', join(this.dir, 'policy.json'), '--tls-verify=false', '--authfile', authfile, image, dest]),
+    );
   }
 
   podmanPull(ref: string, authfile: string): Promise<Result> {
-    return this.run('podman', this.podmanArgs(['pull', '--quiet', '--signature-policy', join(this.dir, 'policy.json'), '--tls-verify=false', '--authfile', authfile, ref]));
+    return this.run(
+      'podman',
+      this.podmanArgs(['pull', '--quiet', '--signature-policy', join(this.dir, 'policy.json'), '--tls-verify=false', '--authfile', authfile, ref]),
+    );
   }
 }
 
@@ -88,7 +112,10 @@ async function startAuthBerth(dir: string, config?: string): Promise<BerthProces
 }
 
 /** The management API's create-principal call, made as the owner; returns the principal's secret. */
-async function createPrincipal(server: BerthProcess, body: { kind: 'user' | 'service' | 'token'; name: string; grants: { pattern: string; permission: string }[] }): Promise<string> {
+async function createPrincipal(
+  server: BerthProcess,
+  body: { kind: 'user' | 'service' | 'token'; name: string; grants: { pattern: string; permission: string }[] },
+): Promise<string> {
   const query = new URLSearchParams({ service: 'berth', scope: 'registry:admin:*' });
   const tokenRes = await fetch(`${server.url}/oauth2/token?${query.toString()}`, {
     headers: { Authorization: `Basic ${Buffer.from(`owner:${ownerPassword}`).toString('base64')}` },
@@ -267,7 +294,7 @@ describe('real clients against Berth with auth on', () => {
     });
     after(async () => helperBox?.dispose());
 
-    it('berth login stored the refresh token in the helper\'s file (0600), not in config.json', async () => {
+    it("berth login stored the refresh token in the helper's file (0600), not in config.json", async () => {
       const config = JSON.parse(await readFile(helperBox.dockerConfig, 'utf8')) as Record<string, unknown>;
       assert.deepEqual(config, { credHelpers: { [host]: 'berth' } });
       assert.equal((await stat(helperBox.credentialFile)).mode & 0o777, 0o600);
@@ -354,7 +381,10 @@ describe('real clients against Berth with auth on', () => {
     it('plain HTTP off loopback', async () => {
       const result = await box.berth(['login', 'http://registry.example.com', '-u', 'owner', '--password-stdin'], 'x');
       assert.equal(result.code, 1);
-      assert.match(result.stderr, /^berth: refusing to log in to registry\.example\.com over plain HTTP .*; serve it over HTTPS and use https:\/\/registry\.example\.com\n$/);
+      assert.match(
+        result.stderr,
+        /^berth: refusing to log in to registry\.example\.com over plain HTTP .*; serve it over HTTPS and use https:\/\/registry\.example\.com\n$/,
+      );
     });
   });
 });

@@ -58,8 +58,7 @@ async function createSkopeoDriver(registryHost: string): Promise<ClientDriver> {
   return {
     name: 'skopeo',
     preservesManifestBytes: true,
-    pushFromLayout: (layoutDir, layoutRef, dest) =>
-      skopeo.copy(`oci:${layoutDir}:${layoutRef}`, `docker://${dest}`),
+    pushFromLayout: (layoutDir, layoutRef, dest) => skopeo.copy(`oci:${layoutDir}:${layoutRef}`, `docker://${dest}`),
     async pull(ref, platform) {
       // Pull into a fresh OCI layout; collectDigests re-hashes every blob written.
       const layout = join(pullDir, `pull-${++pulls}`);

@@ -35,8 +35,6 @@ const actionEntry = join(REPO_ROOT, 'action', 'index.js');
 /** The refresh-token lifetime of the registry used for the renewal scenario. */
 const shortLifetimeMs = 2000;
 
-
-
 function claims(jwt: string): Record<string, unknown> {
   return JSON.parse(Buffer.from(jwt.split('.')[1] ?? '', 'base64url').toString('utf8')) as Record<string, unknown>;
 }
@@ -117,7 +115,10 @@ async function startProcessRegistry(dir: string, issuers: string[], lifetimeCapM
     createService: async (name, grants) => void (await createServiceThroughApi(server.url, processOwnerPassword, name, grants)),
     async trust(principal, credential) {
       const res = await api(server.url, processOwnerPassword, 'POST', `/principals/${encodeURIComponent(principal)}/federated-credentials`, credential);
-      assert.ok(res.status === 201 || res.status === 200, `POST /api/v1/principals/${principal}/federated-credentials -> ${res.status}: ${await res.clone().text()}`);
+      assert.ok(
+        res.status === 201 || res.status === 200,
+        `POST /api/v1/principals/${principal}/federated-credentials -> ${res.status}: ${await res.clone().text()}`,
+      );
     },
     async stop() {
       const exit = await server.stop();
@@ -177,13 +178,31 @@ class FederationBox extends ClientBox {
   }
 
   skopeoPush(layout: FixtureLayout, dest: string): Promise<Result> {
-    const args = ['--policy', join(this.dir, 'policy.json'), 'copy', '--dest-tls-verify=false', '--authfile', this.dockerConfig, `oci:${layout.dir}:${layout.refs.image}`, `docker://${dest}`];
+    const args = [
+      '--policy',
+      join(this.dir, 'policy.json'),
+      'copy',
+      '--dest-tls-verify=false',
+      '--authfile',
+      this.dockerConfig,
+      `oci:${layout.dir}:${layout.refs.image}`,
+      `docker://${dest}`,
+    ];
     return this.run('skopeo', args);
   }
 
   async skopeoPull(src: string): Promise<{ result: Result; digest: string | undefined }> {
     const layout = join(this.dir, 'pulls', `p${Math.random().toString(36).slice(2)}`);
-    const result = await this.run('skopeo', ['--policy', join(this.dir, 'policy.json'), 'copy', '--src-tls-verify=false', '--authfile', this.dockerConfig, `docker://${src}`, `oci:${layout}:pulled`]);
+    const result = await this.run('skopeo', [
+      '--policy',
+      join(this.dir, 'policy.json'),
+      'copy',
+      '--src-tls-verify=false',
+      '--authfile',
+      this.dockerConfig,
+      `docker://${src}`,
+      `oci:${layout}:pulled`,
+    ]);
     return { result, digest: result.code === 0 ? (await resolveRef(layout, 'pulled')).digest : undefined };
   }
 
@@ -328,7 +347,7 @@ describe('keyless CI: OIDC logins with real clients against Berth', () => {
       );
     });
 
-    it('a workflow the credential does not trust: Berth\'s error_description names the failed check', async () => {
+    it("a workflow the credential does not trust: Berth's error_description names the failed check", async () => {
       github.actionsClaims = { ref: 'refs/heads/feature' };
       try {
         const result = await (await box('branch', actionsEnv)).berth(['login', host, '--oidc', 'github', '--identity', 'ci-pusher']);

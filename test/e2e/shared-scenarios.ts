@@ -120,12 +120,7 @@ function describeMultiArchPull(factory: DriverFactory, ctx: () => E2eContext): v
  * GET the manifest by digest: 200, body hashes to the digest, OCI content
  * type, and its config blob is served with the expected digest.
  */
-export async function assertManifestByDigest(
-  target: Target,
-  repo: string,
-  digest: string,
-  configDigest: string,
-): Promise<void> {
+export async function assertManifestByDigest(target: Target, repo: string, digest: string, configDigest: string): Promise<void> {
   const res = await getManifest(target, repo, digest);
   const label = `GET /v2/${repo}/manifests/${digest}`;
   assert.equal(res.status, 200, describeResponse(label, res));

@@ -8,16 +8,7 @@ import { after, before, describe, it } from 'node:test';
 import { Skopeo } from '../support/clients.js';
 import { ARTIFACT_TYPE_SBOM, collectDigests, MEDIA_TYPES, resolveRef } from '../support/oci-layout.js';
 import { skopeoDriver } from './client-drivers.js';
-import {
-  describeResponse,
-  errorCodes,
-  expectsReferrers,
-  getManifest,
-  httpGet,
-  sha256,
-  uniqueRepo,
-  useE2eContext,
-} from './harness.js';
+import { describeResponse, errorCodes, expectsReferrers, getManifest, httpGet, sha256, uniqueRepo, useE2eContext } from './harness.js';
 import type { E2eContext } from './harness.js';
 import { describeSharedClientScenarios } from './shared-scenarios.js';
 
@@ -72,7 +63,10 @@ describe('skopeo against the registry under test', () => {
       assert.equal(info.Digest, fixtures.image.manifest.digest);
       assert.equal(info.Architecture, 'amd64');
       assert.equal(info.Os, 'linux');
-      assert.deepEqual(info.Layers, fixtures.image.layers.map((l) => l.digest));
+      assert.deepEqual(
+        info.Layers,
+        fixtures.image.layers.map((l) => l.digest),
+      );
     });
 
     it('list-tags lists exactly the tags pushed to the repository', async () => {
@@ -154,7 +148,11 @@ describe('skopeo against the registry under test', () => {
           const applied = (res.headers.get('oci-filters-applied') ?? '').split(',').map((s) => s.trim());
           const matches = !applied.includes('artifactType') || artifactType === ARTIFACT_TYPE_SBOM;
           const expected = matches ? [artifact.manifest.digest] : [];
-          assert.deepEqual(index.manifests.map((m) => m.digest), expected, describeResponse(`GET ${url}`, res));
+          assert.deepEqual(
+            index.manifests.map((m) => m.digest),
+            expected,
+            describeResponse(`GET ${url}`, res),
+          );
         }
       },
     );
@@ -217,9 +215,6 @@ async function assertLayoutRoundTrip(
   const pulled = await skopeo.copy(remote, `oci:${out}:out`, { all });
   assert.equal(pulled, digest, 'skopeo reported a different digest for the copy-out');
   assert.equal((await resolveRef(out, 'out')).digest, digest);
-  assert.deepEqual(
-    [...(await collectDigests(out, digest))].sort(),
-    [...(await collectDigests(fixtures.dir, digest))].sort(),
-  );
+  assert.deepEqual([...(await collectDigests(out, digest))].sort(), [...(await collectDigests(fixtures.dir, digest))].sort());
   return repo;
 }

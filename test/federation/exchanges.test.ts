@@ -19,7 +19,13 @@ describe('workload identity federation', () => {
   let pusherId = '';
   let pullerId = '';
 
-  async function addCredential(principalId: string, issuer: string, subject: string, conditions: Array<Record<string, unknown>> = [], audiences = ['berth']): Promise<string> {
+  async function addCredential(
+    principalId: string,
+    issuer: string,
+    subject: string,
+    conditions: Array<Record<string, unknown>> = [],
+    audiences = ['berth'],
+  ): Promise<string> {
     const id = randomUUID();
     await server.app.auth.store.federatedCredentials.put({
       id,
@@ -95,7 +101,12 @@ describe('workload identity federation', () => {
         const res = await postForm(base, '/oauth2/exchange', { grant_type: 'access_token', service: 'berth', access_token: accessToken });
         assert.equal(res.status, 200, await res.clone().text());
         const { refresh_token } = (await res.json()) as { refresh_token: string };
-        const redeemed = await postForm(base, '/oauth2/token', { grant_type: 'refresh_token', refresh_token, service: 'berth', scope: 'repository:acme/app:push' });
+        const redeemed = await postForm(base, '/oauth2/token', {
+          grant_type: 'refresh_token',
+          refresh_token,
+          service: 'berth',
+          scope: 'repository:acme/app:push',
+        });
         assert.equal(((await redeemed.json()) as { scope: string }).scope, 'repository:acme/app:push');
       }
     });
@@ -136,7 +147,12 @@ describe('workload identity federation', () => {
       return ((await res.json()) as { scope?: string }).scope;
     };
     const exchange = async (accessToken: string, scope?: string): Promise<string> => {
-      const res = await postForm(base, '/oauth2/exchange', { grant_type: 'access_token', service: 'berth', access_token: accessToken, ...(scope ? { scope } : {}) });
+      const res = await postForm(base, '/oauth2/exchange', {
+        grant_type: 'access_token',
+        service: 'berth',
+        access_token: accessToken,
+        ...(scope ? { scope } : {}),
+      });
       assert.equal(res.status, 200, await res.clone().text());
       return ((await res.json()) as { refresh_token: string }).refresh_token;
     };
@@ -147,7 +163,9 @@ describe('workload identity federation', () => {
       assert.equal(await grantedScope(bound, 'repository:acme/app:pull'), 'repository:acme/app:pull');
       // k8s-puller may pull all of acme/*, but this token only acme/app.
       assert.equal(await grantedScope(bound, 'repository:acme/other:pull'), undefined);
-      const docker = await fetch(`${base}/oauth2/token?service=berth&scope=repository:acme/other:pull`, { headers: { Authorization: basic(refreshTokenUser, bound) } });
+      const docker = await fetch(`${base}/oauth2/token?service=berth&scope=repository:acme/other:pull`, {
+        headers: { Authorization: basic(refreshTokenUser, bound) },
+      });
       assert.equal(((await docker.json()) as { scope?: string }).scope, undefined);
       const unbound = await exchange(oidc);
       assert.equal(await grantedScope(unbound, 'repository:acme/other:pull'), 'repository:acme/other:pull');
@@ -156,7 +174,12 @@ describe('workload identity federation', () => {
     it('a bound token can only be narrowed: its access tokens carry the bound into later exchanges', async () => {
       const oidc = await cluster.kubernetes({ namespace: 'prod', serviceAccount: 'web' });
       const bound = await exchange(oidc, 'repository:acme/app:pull repository:acme/lib:pull');
-      const access = await postForm(base, '/oauth2/token', { grant_type: 'refresh_token', refresh_token: bound, service: 'berth', scope: 'repository:acme/app:pull' });
+      const access = await postForm(base, '/oauth2/token', {
+        grant_type: 'refresh_token',
+        refresh_token: bound,
+        service: 'berth',
+        scope: 'repository:acme/app:pull',
+      });
       const accessToken = ((await access.json()) as { access_token: string }).access_token;
       const again = await exchange(accessToken);
       assert.equal(await grantedScope(again, 'repository:acme/lib:pull'), 'repository:acme/lib:pull');
@@ -197,7 +220,10 @@ describe('workload identity federation', () => {
     });
 
     it('a subject outside the pattern', async () => {
-      await refused(assertion(await github.github({ repository: 'acme/other' }), 'ci-pusher'), /subject "repo:acme\/other:ref:refs\/heads\/main" does not match/);
+      await refused(
+        assertion(await github.github({ repository: 'acme/other' }), 'ci-pusher'),
+        /subject "repo:acme\/other:ref:refs\/heads\/main" does not match/,
+      );
     });
 
     it('a failed claim condition', async () => {
@@ -218,7 +244,7 @@ describe('workload identity federation', () => {
       await refused(assertion(`${header}.${payload}.`, 'ci-pusher'), /algorithm is not allowed|invalid/);
     });
 
-    it('HS256 keyed with the issuer\'s public key', async () => {
+    it("HS256 keyed with the issuer's public key", async () => {
       const real = await github.github({ repository: 'acme/app' });
       const [, payload] = real.split('.');
       const jwk = github.jwks().keys[0];
@@ -236,7 +262,10 @@ describe('workload identity federation', () => {
       const knownKid = cluster.jwks().keys[0]?.kid ?? '';
       // github signs a token claiming to come from the cluster issuer, under the cluster's kid.
       const forged = await github.kubernetes({ namespace: 'prod', serviceAccount: 'web' }, { issuer: cluster.issuer, kid: knownKid });
-      await refused({ grant_type: tokenExchange, subject_token: forged, subject_token_type: jwtType, service: 'berth' }, /signature|algorithm|no key of the issuer/);
+      await refused(
+        { grant_type: tokenExchange, subject_token: forged, subject_token_type: jwtType, service: 'berth' },
+        /signature|algorithm|no key of the issuer/,
+      );
     });
 
     it('a pull-only identity cannot push', async () => {
@@ -265,9 +294,19 @@ describe('workload identity federation', () => {
       const late = await startOidcIssuer();
       const trusting = await startTestServer({ auth: true, clock, federationIssuers: [{ issuer: late.issuer }] });
       try {
-        const sp = await trusting.app.auth.principals.createPrincipal('service', 'late-ci', { grants: [{ pattern: '**', permission: 'pull' }], withoutSecret: true });
+        const sp = await trusting.app.auth.principals.createPrincipal('service', 'late-ci', {
+          grants: [{ pattern: '**', permission: 'pull' }],
+          withoutSecret: true,
+        });
         await trusting.app.auth.store.federatedCredentials.put({
-          id: randomUUID(), principalId: sp.principal.id, name: 'late', issuer: late.issuer, audiences: ['berth'], subject: '*', conditions: [], createdAt: clock.now(),
+          id: randomUUID(),
+          principalId: sp.principal.id,
+          name: 'late',
+          issuer: late.issuer,
+          audiences: ['berth'],
+          subject: '*',
+          conditions: [],
+          createdAt: clock.now(),
         });
         late.setDown(true);
         const token = await late.github({ repository: 'x/y' });
@@ -293,11 +332,26 @@ describe('workload identity federation', () => {
       offline.setDown(true);
       const trusting = await startTestServer({ auth: true, clock, federationIssuers: [{ issuer: offline.issuer, jwks }] });
       try {
-        const sp = await trusting.app.auth.principals.createPrincipal('service', 'private-cluster', { grants: [{ pattern: '**', permission: 'pull' }], withoutSecret: true });
-        await trusting.app.auth.store.federatedCredentials.put({
-          id: randomUUID(), principalId: sp.principal.id, name: 'k8s', issuer: offline.issuer, audiences: ['berth'], subject: 'system:serviceaccount:prod:*', conditions: [], createdAt: clock.now(),
+        const sp = await trusting.app.auth.principals.createPrincipal('service', 'private-cluster', {
+          grants: [{ pattern: '**', permission: 'pull' }],
+          withoutSecret: true,
         });
-        const res = await postForm(trusting.url, '/oauth2/token', { grant_type: tokenExchange, subject_token: token, subject_token_type: jwtType, service: 'berth' });
+        await trusting.app.auth.store.federatedCredentials.put({
+          id: randomUUID(),
+          principalId: sp.principal.id,
+          name: 'k8s',
+          issuer: offline.issuer,
+          audiences: ['berth'],
+          subject: 'system:serviceaccount:prod:*',
+          conditions: [],
+          createdAt: clock.now(),
+        });
+        const res = await postForm(trusting.url, '/oauth2/token', {
+          grant_type: tokenExchange,
+          subject_token: token,
+          subject_token_type: jwtType,
+          service: 'berth',
+        });
         assert.equal(res.status, 200, await res.clone().text());
         assert.equal(offline.jwksFetches, 0);
       } finally {
@@ -326,7 +380,9 @@ describe('workload identity federation', () => {
       const exchanged = await postForm(base, '/oauth2/exchange', { grant_type: 'access_token', service: 'berth', access_token: identity.access_token });
       const { refresh_token } = (await exchanged.json()) as { refresh_token: string };
       assert.ok(lifetime(refresh_token) <= 121, `exchanged refresh token lives ${lifetime(refresh_token)}s`);
-      const refreshed = (await (await postForm(base, '/oauth2/token', { grant_type: 'refresh_token', refresh_token, service: 'berth' })).json()) as { access_token: string };
+      const refreshed = (await (await postForm(base, '/oauth2/token', { grant_type: 'refresh_token', refresh_token, service: 'berth' })).json()) as {
+        access_token: string;
+      };
       const again = await postForm(base, '/oauth2/exchange', { grant_type: 'access_token', service: 'berth', access_token: refreshed.access_token });
       const second = ((await again.json()) as { refresh_token: string }).refresh_token;
       assert.ok(lifetime(second) <= 121, `a second exchange lives ${lifetime(second)}s`);

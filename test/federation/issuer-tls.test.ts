@@ -22,8 +22,25 @@ describe('an HTTPS issuer with a private CA (federation.issuers[].caFile)', () =
     dir = await mkdtemp(join(tmpdir(), 'berth-issuer-tls-'));
     const cert = join(dir, 'issuer.crt');
     const key = join(dir, 'issuer.key');
-    await run('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1',
-      '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', key, '-out', cert]);
+    await run('openssl', [
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:prime256v1',
+      '-nodes',
+      '-days',
+      '1',
+      '-subj',
+      '/CN=127.0.0.1',
+      '-addext',
+      'subjectAltName=IP:127.0.0.1',
+      '-keyout',
+      key,
+      '-out',
+      cert,
+    ]);
     issuer = await startOidcIssuer({ tls: { cert: await readFile(cert, 'utf8'), key: await readFile(key, 'utf8') } });
   });
   after(async () => {
@@ -35,13 +52,27 @@ describe('an HTTPS issuer with a private CA (federation.issuers[].caFile)', () =
   async function exchangeAt(caFile: string | undefined): Promise<Response> {
     const server = await startTestServer({ auth: true, federationIssuers: [{ issuer: issuer.issuer, ...(caFile ? { caFile } : {}) }] });
     servers.push(server);
-    const sp = await server.app.auth.principals.createPrincipal('service', 'cluster-app', { grants: [{ pattern: '**', permission: 'pull' }], withoutSecret: true });
+    const sp = await server.app.auth.principals.createPrincipal('service', 'cluster-app', {
+      grants: [{ pattern: '**', permission: 'pull' }],
+      withoutSecret: true,
+    });
     await server.app.auth.store.federatedCredentials.put({
-      id: randomUUID(), principalId: sp.principal.id, name: 'k8s', issuer: issuer.issuer, audiences: ['berth'],
-      subject: 'system:serviceaccount:prod:*', conditions: [], createdAt: Date.now(),
+      id: randomUUID(),
+      principalId: sp.principal.id,
+      name: 'k8s',
+      issuer: issuer.issuer,
+      audiences: ['berth'],
+      subject: 'system:serviceaccount:prod:*',
+      conditions: [],
+      createdAt: Date.now(),
     });
     const token = await issuer.kubernetes({ namespace: 'prod', serviceAccount: 'web' });
-    return postForm(server.url, '/oauth2/token', { grant_type: tokenExchange, subject_token: token, subject_token_type: 'urn:ietf:params:oauth:token-type:jwt', service: 'berth' });
+    return postForm(server.url, '/oauth2/token', {
+      grant_type: tokenExchange,
+      subject_token: token,
+      subject_token_type: 'urn:ietf:params:oauth:token-type:jwt',
+      service: 'berth',
+    });
   }
 
   it('trusts the issuer through its CA bundle', async () => {

@@ -55,7 +55,10 @@ describe('/api/v1/import', () => {
     it('refuses with 403 DENIED a target the principal may not push to, before queuing anything', async () => {
       const res = await teamPusher.post('/import', body(['team/app:2.0', 'other/app:1.0']));
       assertError(res, 403, 'DENIED', /team-ci may not push to other\/app/);
-      assert.deepEqual((await teamPusher.get('/imports')).body.imports.map((j: { targets: Array<{ repository: string }> }) => j.targets[0]?.repository), ['team/app']);
+      assert.deepEqual(
+        (await teamPusher.get('/imports')).body.imports.map((j: { targets: Array<{ repository: string }> }) => j.targets[0]?.repository),
+        ['team/app'],
+      );
     });
 
     it('refuses a token without push scope on the target even when the principal has the grant', async () => {
@@ -78,7 +81,11 @@ describe('/api/v1/import', () => {
 
   describe('bad input', () => {
     // Built before the source starts: validation fails before anything is fetched.
-    const body = (targetTags: string[], extra: Record<string, unknown> = {}) => ({ source: { registryUri: 'registry.example.com', sourceImage: 'vendor/app:1.0' }, targetTags, ...extra });
+    const body = (targetTags: string[], extra: Record<string, unknown> = {}) => ({
+      source: { registryUri: 'registry.example.com', sourceImage: 'vendor/app:1.0' },
+      targetTags,
+      ...extra,
+    });
     const cases: Array<[string, unknown, RegExp]> = [
       ['a body that is not JSON', '{nope', /not valid JSON/],
       ['an unknown field', { ...body(['x/app:1']), extra: true }, /extra/],
@@ -132,7 +139,12 @@ describe('/api/v1/import', () => {
       const auth = `Basic ${Buffer.from('vendor:right-password').toString('base64')}`;
       source.requireAuthorization = auth;
       try {
-        const submitted = await owner.post('/import', body(['creds/app:1.0'], { source: { registryUri: source.host, sourceImage: 'vendor/app:1.0', credentials: { username: 'vendor', password: 'wrong-password' } } }));
+        const submitted = await owner.post(
+          '/import',
+          body(['creds/app:1.0'], {
+            source: { registryUri: source.host, sourceImage: 'vendor/app:1.0', credentials: { username: 'vendor', password: 'wrong-password' } },
+          }),
+        );
         assert.equal(submitted.status, 202);
         assert.equal(JSON.stringify(submitted.body).includes('wrong-password'), false);
         const failed = await waitForJob(owner, submitted.body.id);

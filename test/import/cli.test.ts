@@ -37,7 +37,12 @@ describe('berth import (CLI)', () => {
   const lastLine = (text: string) => text.trim().split('\n').at(-1) ?? '';
 
   it('imports and waits, printing progress lines and then the result', async () => {
-    const result = ok(await runCli(['import', `${source.host}/vendor/app:1.0`, '--image', 'team/app:1.0', '--image', 'team/app:stable', ...asOwner], { env: env(), stdin: `${ownerPassword}\n` }));
+    const result = ok(
+      await runCli(['import', `${source.host}/vendor/app:1.0`, '--image', 'team/app:1.0', '--image', 'team/app:stable', ...asOwner], {
+        env: env(),
+        stdin: `${ownerPassword}\n`,
+      }),
+    );
     assert.match(result.stdout, /^import [0-9a-f-]{36}: succeeded\n/);
     assert.match(result.stdout, new RegExp(`digest +${image.root.digest}`));
     assert.match(result.stdout, /copied +3 manifest\(s\), 6 blob\(s\)/);
@@ -49,10 +54,15 @@ describe('berth import (CLI)', () => {
   it('fails NoForce on an existing tag with one line naming --force, and --force overwrites', async () => {
     const other = makeImage({ platforms: 0 });
     await pushImage(target.url, 'held/app', '1.0', other, await bearerFor(target.url, ownerName, ownerPassword, 'repository:held/app:pull,push'));
-    const failed = await runCli(['import', `${source.host}/vendor/app:1.0`, '--image', 'held/app:1.0', ...asOwner], { env: env(), stdin: `${ownerPassword}\n` });
+    const failed = await runCli(['import', `${source.host}/vendor/app:1.0`, '--image', 'held/app:1.0', ...asOwner], {
+      env: env(),
+      stdin: `${ownerPassword}\n`,
+    });
     assert.equal(failed.code, 1);
     assert.match(lastLine(failed.stderr), /^berth: import [0-9a-f-]{36} failed \(TAG_EXISTS\): held\/app:1\.0 already exists .*--force/);
-    ok(await runCli(['import', `${source.host}/vendor/app:1.0`, '--image', 'held/app:1.0', '--force', ...asOwner], { env: env(), stdin: `${ownerPassword}\n` }));
+    ok(
+      await runCli(['import', `${source.host}/vendor/app:1.0`, '--image', 'held/app:1.0', '--force', ...asOwner], { env: env(), stdin: `${ownerPassword}\n` }),
+    );
     assert.equal((await target.app.registry.context.metadata.manifests.getByTag('held/app', '1.0'))?.digest, image.root.digest);
   });
 
@@ -61,14 +71,19 @@ describe('berth import (CLI)', () => {
     try {
       // No --password-stdin for Berth here: log in once, as users do.
       ok(await runCli(['login', new URL(target.url).host, '--username', ownerName, '--password-stdin'], { env: env(), stdin: `${ownerPassword}\n` }));
-      const denied = await runCli(['import', `${source.host}/vendor/app:1.0`, '--image', 'secret/app:1.0', '--source-username', 'vendor', '--source-password-stdin'], { env: env(), stdin: 'wrong\n' });
+      const denied = await runCli(
+        ['import', `${source.host}/vendor/app:1.0`, '--image', 'secret/app:1.0', '--source-username', 'vendor', '--source-password-stdin'],
+        { env: env(), stdin: 'wrong\n' },
+      );
       assert.equal(denied.code, 1);
       const line = lastLine(denied.stderr);
       assert.match(line, /failed \(UPSTREAM_DENIED\): .*credentials.*berth imports retry [0-9a-f-]{36}` with --source-username/);
       const id = /retry ([0-9a-f-]{36})/.exec(line)?.[1] as string;
       assert.equal(denied.stderr.includes('wrong\n') || denied.stdout.includes('wrong'), false);
 
-      const retried = ok(await runCli(['imports', 'retry', id, '--source-username', 'vendor', '--source-password-stdin'], { env: env(), stdin: 'vendor-password\n' }));
+      const retried = ok(
+        await runCli(['imports', 'retry', id, '--source-username', 'vendor', '--source-password-stdin'], { env: env(), stdin: 'vendor-password\n' }),
+      );
       assert.match(retried.stdout, new RegExp(`^import ${id}: succeeded`));
 
       const listed = ok(await runCli(['imports', 'list', '--status', 'succeeded'], { env: env() }));
@@ -126,7 +141,16 @@ describe('progress rendering', () => {
     startedAt: null,
     finishedAt: null,
     retryAt: null,
-    progress: { manifestsDone: 0, manifestsTotal: 3, blobsDone: 1, blobsTotal: 4, bytesDone: 512 * 1024, bytesTotal: 2 * 1024 * 1024, targetsDone: 0, targetsTotal: 1 },
+    progress: {
+      manifestsDone: 0,
+      manifestsTotal: 3,
+      blobsDone: 1,
+      blobsTotal: 4,
+      bytesDone: 512 * 1024,
+      bytesTotal: 2 * 1024 * 1024,
+      targetsDone: 0,
+      targetsTotal: 1,
+    },
     result: null,
     error: null,
     credentials: 'server',
@@ -149,13 +173,22 @@ describe('progress rendering', () => {
     reporter.update(job({}));
     reporter.update(job({ progress: { ...job({}).progress!, bytesDone: 600 * 1024 } }));
     reporter.update(job({ progress: { ...job({}).progress!, bytesDone: 1100 * 1024 } }));
-    assert.deepEqual(out.trim().split('\n').map((l) => l.split(' ').slice(0, 3).join(' ')), ['import j: queued', 'import j: running', 'import j: running']);
+    assert.deepEqual(
+      out
+        .trim()
+        .split('\n')
+        .map((l) => l.split(' ').slice(0, 3).join(' ')),
+      ['import j: queued', 'import j: running', 'import j: running'],
+    );
   });
 
   it('formats sizes, bars and failure lines', () => {
     assert.deepEqual([formatBytes(10), formatBytes(2048), formatBytes(3.5 * 1024 ** 3)], ['10 B', '2.0 KiB', '3.5 GiB']);
     assert.equal(bar(0.5, 4), '[##--]');
-    assert.match(failureLine(job({ status: 'failed', error: { code: 'UPSTREAM_UNREACHABLE', message: 'cannot reach r.example' } })), /`berth imports retry j` resumes it$/);
+    assert.match(
+      failureLine(job({ status: 'failed', error: { code: 'UPSTREAM_UNREACHABLE', message: 'cannot reach r.example' } })),
+      /`berth imports retry j` resumes it$/,
+    );
     assert.doesNotMatch(failureLine(job({ status: 'failed', error: { code: 'TAG_EXISTS', message: 'b:1 already exists: use --force' } })), /retry/);
   });
 });

@@ -62,7 +62,10 @@ describe('copyImage between two Berth servers', () => {
       assert.ok(await target.app.registry.context.metadata.blobs.getInRepository('mirror/app', b.digest), `blob ${b.digest} linked`);
     }
     const referrers = await manifests.listReferrers('mirror/app', image.root.digest);
-    assert.deepEqual(referrers.map((r) => [r.digest, r.artifactType]), [[image.referrer!.digest, sbomType]]);
+    assert.deepEqual(
+      referrers.map((r) => [r.digest, r.artifactType]),
+      [[image.referrer!.digest, sbomType]],
+    );
     const last = seen.at(-1)!;
     assert.equal(last.blobsDone, last.blobsTotal);
     assert.equal(last.bytesDone, last.bytesTotal);
@@ -72,11 +75,32 @@ describe('copyImage between two Berth servers', () => {
   it('skips blobs the target already has and links blobs stored for another repository', async () => {
     const image = makeImage({ platforms: 2, layers: 2 });
     await pushImage(source.url, 'vendor/skip', 'v1', image);
-    const first = await copyImage(target.app.registry, { source: remote, sourceRepository: 'vendor/skip', reference: 'v1', targetRepository: 'one/skip', targetTags: ['v1'], force: false });
+    const first = await copyImage(target.app.registry, {
+      source: remote,
+      sourceRepository: 'vendor/skip',
+      reference: 'v1',
+      targetRepository: 'one/skip',
+      targetTags: ['v1'],
+      force: false,
+    });
     assert.equal(first.blobsCopied, image.blobs.length);
-    const again = await copyImage(target.app.registry, { source: remote, sourceRepository: 'vendor/skip', reference: 'v1', targetRepository: 'one/skip', targetTags: ['v1'], force: false });
+    const again = await copyImage(target.app.registry, {
+      source: remote,
+      sourceRepository: 'vendor/skip',
+      reference: 'v1',
+      targetRepository: 'one/skip',
+      targetTags: ['v1'],
+      force: false,
+    });
     assert.deepEqual([again.blobsCopied, again.blobsSkipped, again.bytesCopied], [0, image.blobs.length, 0]);
-    const elsewhere = await copyImage(target.app.registry, { source: remote, sourceRepository: 'vendor/skip', reference: 'v1', targetRepository: 'two/skip', targetTags: [], force: false });
+    const elsewhere = await copyImage(target.app.registry, {
+      source: remote,
+      sourceRepository: 'vendor/skip',
+      reference: 'v1',
+      targetRepository: 'two/skip',
+      targetTags: [],
+      force: false,
+    });
     assert.deepEqual([elsewhere.blobsCopied, elsewhere.blobsSkipped], [0, image.blobs.length]);
     assert.ok(await target.app.registry.context.metadata.manifests.getByDigest('two/skip', image.root.digest));
   });
@@ -87,13 +111,28 @@ describe('copyImage between two Berth servers', () => {
     await pushImage(target.url, 'held/app', 'v1', old);
     await pushImage(source.url, 'vendor/held', 'v1', next);
     await assert.rejects(
-      copyImage(target.app.registry, { source: remote, sourceRepository: 'vendor/held', reference: 'v1', targetRepository: 'held/app', targetTags: ['v1'], force: false }),
+      copyImage(target.app.registry, {
+        source: remote,
+        sourceRepository: 'vendor/held',
+        reference: 'v1',
+        targetRepository: 'held/app',
+        targetTags: ['v1'],
+        force: false,
+      }),
       (err: unknown) => isRegistryError(err) && err.code === 'TAG_EXISTS' && /--force/.test(err.message),
     );
-    for (const b of next.blobs) assert.equal(await target.app.registry.context.metadata.blobs.getInRepository('held/app', b.digest), undefined, 'nothing copied');
+    for (const b of next.blobs)
+      assert.equal(await target.app.registry.context.metadata.blobs.getInRepository('held/app', b.digest), undefined, 'nothing copied');
     assert.equal((await target.app.registry.context.metadata.manifests.getByTag('held/app', 'v1'))?.digest, old.root.digest);
 
-    const forced = await copyImage(target.app.registry, { source: remote, sourceRepository: 'vendor/held', reference: 'v1', targetRepository: 'held/app', targetTags: ['v1'], force: true });
+    const forced = await copyImage(target.app.registry, {
+      source: remote,
+      sourceRepository: 'vendor/held',
+      reference: 'v1',
+      targetRepository: 'held/app',
+      targetTags: ['v1'],
+      force: true,
+    });
     assert.equal(forced.digest, next.root.digest);
     assert.equal((await target.app.registry.context.metadata.manifests.getByTag('held/app', 'v1'))?.digest, next.root.digest);
   });
@@ -101,7 +140,14 @@ describe('copyImage between two Berth servers', () => {
   it('copies by digest without tags', async () => {
     const image = makeImage({ platforms: 0 });
     await pushImage(source.url, 'vendor/bydigest', undefined, image);
-    const result = await copyImage(target.app.registry, { source: remote, sourceRepository: 'vendor/bydigest', reference: image.root.digest, targetRepository: 'mirror/bydigest', targetTags: [], force: false });
+    const result = await copyImage(target.app.registry, {
+      source: remote,
+      sourceRepository: 'vendor/bydigest',
+      reference: image.root.digest,
+      targetRepository: 'mirror/bydigest',
+      targetTags: [],
+      force: false,
+    });
     assert.equal(result.digest, image.root.digest);
     assert.deepEqual(await target.app.registry.context.metadata.manifests.listTags('mirror/bydigest', {}), []);
     const record = await target.app.registry.manifests.get('mirror/bydigest', { kind: 'digest', digest: parseDigest(image.root.digest) }, []);
@@ -110,7 +156,14 @@ describe('copyImage between two Berth servers', () => {
 
   it('reports an unknown source image as UPSTREAM_NOT_FOUND', async () => {
     await assert.rejects(
-      copyImage(target.app.registry, { source: remote, sourceRepository: 'vendor/none', reference: 'v1', targetRepository: 'x/none', targetTags: ['v1'], force: false }),
+      copyImage(target.app.registry, {
+        source: remote,
+        sourceRepository: 'vendor/none',
+        reference: 'v1',
+        targetRepository: 'x/none',
+        targetTags: ['v1'],
+        force: false,
+      }),
       (err: unknown) => isRegistryError(err) && err.code === 'UPSTREAM_NOT_FOUND',
     );
   });

@@ -128,7 +128,11 @@ export async function pushBlob(baseUrl: string, repository: string, b: Blob, aut
   if (start.statusCode !== 202) throw new Error(`POST upload ${repository}: HTTP ${start.statusCode}`);
   const location = new URL(String(start.headers['location']), baseUrl);
   location.searchParams.set('digest', b.digest);
-  const put = await request(location, { method: 'PUT', headers: { ...auth, 'content-type': 'application/octet-stream', 'content-length': String(b.size) }, body: b.bytes });
+  const put = await request(location, {
+    method: 'PUT',
+    headers: { ...auth, 'content-type': 'application/octet-stream', 'content-length': String(b.size) },
+    body: b.bytes,
+  });
   const text = await put.body.text();
   if (put.statusCode !== 201) throw new Error(`PUT blob ${b.digest} to ${repository}: HTTP ${put.statusCode} ${text}`);
 }

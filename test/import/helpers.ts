@@ -14,7 +14,9 @@ export type { ApiResponse, ImportJobView };
 export const loopbackAllowed = ['127.0.0.1/32', '::1/128'];
 
 /** A Berth that imports: loopback sources allowed, quick polling and retries (no test waits on a timer). */
-export function startImportServer(options: TestServerOptions & { importConfig?: NonNullable<ConfigInput['import']>; egress?: NonNullable<ConfigInput['egress']> } = {}): Promise<TestServer> {
+export function startImportServer(
+  options: TestServerOptions & { importConfig?: NonNullable<ConfigInput['import']>; egress?: NonNullable<ConfigInput['egress']> } = {},
+): Promise<TestServer> {
   const { importConfig, egress, ...rest } = options;
   return startTestServer({
     ...rest,

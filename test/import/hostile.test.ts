@@ -41,7 +41,7 @@ describe('import from a hostile or failing source', () => {
   /** Nothing of `image` is visible in `repository`, and no blob content of it is stored at all. */
   async function assertNothingStored(repository: string, image: TestImage, blobs = image.blobs): Promise<void> {
     const { metadata, storage } = target.app.registry.context;
-    assert.deepEqual(await metadata.manifests.listTags(repository, {}) ?? [], []);
+    assert.deepEqual((await metadata.manifests.listTags(repository, {})) ?? [], []);
     for (const m of [image.root, ...image.children]) assert.equal(await metadata.manifests.getByDigest(repository, m.digest), undefined);
     for (const b of blobs) {
       assert.equal(await metadata.blobs.get(b.digest), undefined, `blob ${b.digest} not recorded`);
@@ -254,7 +254,15 @@ describe('import from a hostile or failing source', () => {
       return true;
     };
     try {
-      const job = await waitForJob(api, (await submit(api, { source: { registryUri: source.host, sourceImage: 'cdn/app:v1', credentials: { username: 'customer', password: 'customer-secret' } }, targetTags: ['cdn:v1'] })).id);
+      const job = await waitForJob(
+        api,
+        (
+          await submit(api, {
+            source: { registryUri: source.host, sourceImage: 'cdn/app:v1', credentials: { username: 'customer', password: 'customer-secret' } },
+            targetTags: ['cdn:v1'],
+          })
+        ).id,
+      );
       assert.equal(job.status, 'succeeded', JSON.stringify(job.error));
       assert.deepEqual(seen, [undefined], 'the CDN got the request, without the Authorization header');
     } finally {

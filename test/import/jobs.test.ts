@@ -58,9 +58,20 @@ describe('import job leases (two connections to one database)', () => {
     assert.equal(holder.status, 'running');
     assert.deepEqual(await b.imports.claim('worker-c', 30_000, 60_000, 5), [], 'lease still valid');
     const taken = await b.imports.claim('worker-c', 62_001, 60_000, 5);
-    assert.deepEqual(taken.map((j) => [j.id, j.attempts]), [['job-1', 2]]);
+    assert.deepEqual(
+      taken.map((j) => [j.id, j.attempts]),
+      [['job-1', 2]],
+    );
     for (const stale of ['worker-a', 'worker-b']) {
-      assert.equal(await a.imports.finish('job-1', stale, { status: 'succeeded', result: { digest: 'sha256:x', mediaType: 'x', manifests: 1, blobsCopied: 0, blobsSkipped: 0, bytesCopied: 0 } }, 62_002), false);
+      assert.equal(
+        await a.imports.finish(
+          'job-1',
+          stale,
+          { status: 'succeeded', result: { digest: 'sha256:x', mediaType: 'x', manifests: 1, blobsCopied: 0, blobsSkipped: 0, bytesCopied: 0 } },
+          62_002,
+        ),
+        false,
+      );
     }
     assert.equal(await b.imports.finish('job-1', 'worker-c', { status: 'failed', error: { code: 'UPSTREAM_DENIED', message: 'no' } }, 62_003), true);
     const failed = (await a.imports.get('job-1'))!;
@@ -106,7 +117,9 @@ describe('two servers on one database', () => {
       const images = Array.from({ length: 6 }, () => makeImage({ platforms: 0, layers: 1 }));
       images.forEach((image, i) => source.serve(`vendor/r${i}`, image, ['v1']));
       const api = new Api(first.url, undefined);
-      const jobs = await Promise.all(images.map((_, i) => submit(api, { source: { registryUri: source.host, sourceImage: `vendor/r${i}:v1` }, targetTags: [`mirror/r${i}:v1`] })));
+      const jobs = await Promise.all(
+        images.map((_, i) => submit(api, { source: { registryUri: source.host, sourceImage: `vendor/r${i}:v1` }, targetTags: [`mirror/r${i}:v1`] })),
+      );
       const done = await Promise.all(jobs.map((job) => waitForJob(new Api(second.url, undefined), job.id)));
       for (const [i, job] of done.entries()) {
         assert.equal(job.status, 'succeeded', JSON.stringify(job.error));

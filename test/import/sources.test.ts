@@ -50,12 +50,18 @@ describe('import from CNCF Distribution', () => {
     const image = makeImage({ platforms: 2, layers: 3, referrer: true });
     await pushImage(distribution.url, 'vendor/app', '1.0', image);
     // Distribution 2.8 has no referrers API: clients keep referrers in an index tagged sha256-<hex>.
-    const fallback = Buffer.from(JSON.stringify({
-      schemaVersion: 2,
+    const fallback = Buffer.from(
+      JSON.stringify({
+        schemaVersion: 2,
+        mediaType: MT.ociIndex,
+        manifests: [{ mediaType: MT.ociManifest, digest: image.referrer!.digest, size: image.referrer!.bytes.length, artifactType: sbomType }],
+      }),
+    );
+    await putManifest(distribution.url, 'vendor/app', image.root.digest.replace(':', '-'), {
+      digest: sha256(fallback),
       mediaType: MT.ociIndex,
-      manifests: [{ mediaType: MT.ociManifest, digest: image.referrer!.digest, size: image.referrer!.bytes.length, artifactType: sbomType }],
-    }));
-    await putManifest(distribution.url, 'vendor/app', image.root.digest.replace(':', '-'), { digest: sha256(fallback), mediaType: MT.ociIndex, bytes: fallback });
+      bytes: fallback,
+    });
 
     const job = await importOk(api, {
       source: { registryUri: distribution.host, sourceImage: 'vendor/app:1.0' },
@@ -72,19 +78,33 @@ describe('import from CNCF Distribution', () => {
     await assertImported(target, 'archive/app', [], image, true);
     assert.deepEqual(await target.app.registry.context.metadata.manifests.listTags('archive/app', {}), []);
     const referrers = await target.app.registry.context.metadata.manifests.listReferrers('mirror/app', image.root.digest);
-    assert.deepEqual(referrers.map((r) => r.digest), [image.referrer!.digest]);
+    assert.deepEqual(
+      referrers.map((r) => r.digest),
+      [image.referrer!.digest],
+    );
   });
 
   it('imports with htpasswd Basic credentials, and fails with UPSTREAM_DENIED without them', async () => {
     const image = makeImage({ platforms: 0, layers: 2 });
     await pushImage(secured.url, 'vendor/secure', 'v1', image, basic('vendor', 'vendor-secret-1'));
 
-    const denied = await waitForJob(api, (await submit(api, { source: { registryUri: secured.host, sourceImage: 'vendor/secure:v1' }, targetTags: ['secure:v1'] })).id);
+    const denied = await waitForJob(
+      api,
+      (await submit(api, { source: { registryUri: secured.host, sourceImage: 'vendor/secure:v1' }, targetTags: ['secure:v1'] })).id,
+    );
     assert.equal(denied.status, 'failed');
     assert.equal(denied.error?.code, 'UPSTREAM_DENIED');
     assert.match(denied.error?.message ?? '', /credentials/);
 
-    const wrong = await waitForJob(api, (await submit(api, { source: { registryUri: secured.host, sourceImage: 'vendor/secure:v1', credentials: { username: 'vendor', password: 'wrong-password' } }, targetTags: ['secure:v1'] })).id);
+    const wrong = await waitForJob(
+      api,
+      (
+        await submit(api, {
+          source: { registryUri: secured.host, sourceImage: 'vendor/secure:v1', credentials: { username: 'vendor', password: 'wrong-password' } },
+          targetTags: ['secure:v1'],
+        })
+      ).id,
+    );
     assert.equal(wrong.error?.code, 'UPSTREAM_DENIED');
 
     const job = await importOk(api, {
@@ -111,7 +131,10 @@ describe('import from another Berth', () => {
     source = await startTestServer({ auth: true, federationIssuers: [{ issuer: issuer.issuer }] });
     const { principals } = source.app.auth;
     await principals.createPrincipal('user', 'reader', { grants: [{ pattern: 'vendor/**', permission: 'pull' }], secret: 'reader-password-1' });
-    const service = await principals.createPrincipal('service', 'customer-sync', { grants: [{ pattern: 'vendor/**', permission: 'pull' }], withoutSecret: true });
+    const service = await principals.createPrincipal('service', 'customer-sync', {
+      grants: [{ pattern: 'vendor/**', permission: 'pull' }],
+      withoutSecret: true,
+    });
     await source.app.auth.store.federatedCredentials.put({
       id: 'fc-1',
       principalId: service.principal.id,
@@ -149,11 +172,22 @@ describe('import from another Berth', () => {
   });
 
   it('refuses an image outside what the source credentials may pull with UPSTREAM_DENIED', async () => {
-    await pushImage(source.url, 'private/app', 'v1', makeImage({ platforms: 0 }), await bearerFor(source.url, ownerName, ownerPassword, 'repository:private/app:pull,push'));
-    const job = await waitForJob(api, (await submit(api, {
-      source: { registryUri: new URL(source.url).host, sourceImage: 'private/app:v1', credentials: { username: 'reader', password: 'reader-password-1' } },
-      targetTags: ['customer/private:v1'],
-    })).id);
+    await pushImage(
+      source.url,
+      'private/app',
+      'v1',
+      makeImage({ platforms: 0 }),
+      await bearerFor(source.url, ownerName, ownerPassword, 'repository:private/app:pull,push'),
+    );
+    const job = await waitForJob(
+      api,
+      (
+        await submit(api, {
+          source: { registryUri: new URL(source.url).host, sourceImage: 'private/app:v1', credentials: { username: 'reader', password: 'reader-password-1' } },
+          targetTags: ['customer/private:v1'],
+        })
+      ).id,
+    );
     assert.equal(job.status, 'failed');
     assert.equal(job.error?.code, 'UPSTREAM_DENIED');
   });
@@ -176,7 +210,10 @@ describe('import from another Berth', () => {
 
     // A token the source does not trust (another subject) makes the next import fail: the file is read each time.
     await writeFile(join(tokenDir, 'token'), await issuer.kubernetes({ namespace: 'other', serviceAccount: 'intruder' }));
-    const refused = await waitForJob(configApi, (await submit(configApi, { source: { registryUri: new URL(source.url).host, sourceImage: 'vendor/app:2.0' }, targetTags: ['cfg/again:2.0'] })).id);
+    const refused = await waitForJob(
+      configApi,
+      (await submit(configApi, { source: { registryUri: new URL(source.url).host, sourceImage: 'vendor/app:2.0' }, targetTags: ['cfg/again:2.0'] })).id,
+    );
     assert.equal(refused.status, 'failed');
     assert.equal(refused.error?.code, 'UPSTREAM_DENIED');
   });

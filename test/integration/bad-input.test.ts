@@ -92,17 +92,7 @@ const octet = { 'Content-Type': 'application/octet-stream' };
 // ---------------------------------------------------------------------------
 
 /** Names that are syntactically reachable by the router but violate the name grammar. */
-const INVALID_BUT_ROUTABLE = [
-  `Upper${MARK}`,
-  `${MARK}/UPPER`,
-  `-${MARK}`,
-  `${MARK}-`,
-  `${MARK}.`,
-  `${MARK}..x`,
-  `${MARK}___x`,
-  `${MARK}/_x`,
-  `${MARK}%21`,
-];
+const INVALID_BUT_ROUTABLE = [`Upper${MARK}`, `${MARK}/UPPER`, `-${MARK}`, `${MARK}-`, `${MARK}.`, `${MARK}..x`, `${MARK}___x`, `${MARK}/_x`, `${MARK}%21`];
 
 /** Names that try to escape or confuse the path layout; 400 NAME_INVALID or 404. */
 const HOSTILE_NAMES = [
@@ -151,9 +141,21 @@ const ENDPOINTS: Endpoint[] = [
   { label: 'GET blobs/<digest>', method: 'GET', path: (n) => `/v2/${n}/blobs/${someBlob.digest}` },
   { label: 'DELETE blobs/<digest>', method: 'DELETE', path: (n) => `/v2/${n}/blobs/${someBlob.digest}` },
   { label: 'POST blobs/uploads/', method: 'POST', path: (n) => `/v2/${n}/blobs/uploads/` },
-  { label: 'POST blobs/uploads/?digest=', method: 'POST', path: (n) => `/v2/${n}/blobs/uploads/?digest=${someBlob.digest}`, headers: octet, body: () => someBlob.data },
+  {
+    label: 'POST blobs/uploads/?digest=',
+    method: 'POST',
+    path: (n) => `/v2/${n}/blobs/uploads/?digest=${someBlob.digest}`,
+    headers: octet,
+    body: () => someBlob.data,
+  },
   { label: 'POST blobs/uploads/?mount=', method: 'POST', path: (n) => `/v2/${n}/blobs/uploads/?mount=${someBlob.digest}&from=${n}` },
-  { label: 'PATCH blobs/uploads/<id>', method: 'PATCH', path: (n) => `/v2/${n}/blobs/uploads/00000000-0000-4000-8000-000000000000`, headers: { ...octet, 'Content-Range': '0-31' }, body: () => someBlob.data },
+  {
+    label: 'PATCH blobs/uploads/<id>',
+    method: 'PATCH',
+    path: (n) => `/v2/${n}/blobs/uploads/00000000-0000-4000-8000-000000000000`,
+    headers: { ...octet, 'Content-Range': '0-31' },
+    body: () => someBlob.data,
+  },
   { label: 'GET referrers/<digest>', method: 'GET', path: (n) => `/v2/${n}/referrers/${someBlob.digest}` },
 ];
 
@@ -310,16 +312,7 @@ describe('malformed digests', () => {
 // ---------------------------------------------------------------------------
 
 describe('hostile upload session ids', () => {
-  const ids = [
-    `..%2f..%2f..%2f${MARK}`,
-    `%2e%2e%2f%2e%2e%2f${MARK}`,
-    `../../../${MARK}`,
-    `..\\..\\${MARK}`,
-    `${MARK}%00`,
-    '.',
-    '..',
-    'x'.repeat(1000),
-  ];
+  const ids = [`..%2f..%2f..%2f${MARK}`, `%2e%2e%2f%2e%2e%2f${MARK}`, `../../../${MARK}`, `..\\..\\${MARK}`, `${MARK}%00`, '.', '..', 'x'.repeat(1000)];
   for (const id of ids) {
     it(`answers session id ${JSON.stringify(id.length > 30 ? `${id.slice(0, 10)}…(${id.length})` : id)} with 404 BLOB_UPLOAD_UNKNOWN or 400`, async () => {
       const repo = uniqueRepo('fuzz');
@@ -343,7 +336,7 @@ describe('hostile upload session ids', () => {
     });
   }
 
-  it('does not accept another repository\'s upload session', async () => {
+  it("does not accept another repository's upload session", async () => {
     const a = uniqueRepo('fuzz');
     const b = uniqueRepo('fuzz');
     await pushBlob(server, b, randomBlob(8));
@@ -382,12 +375,27 @@ describe('invalid manifests', () => {
     ['a missing config', () => JSON.stringify({ schemaVersion: 2, mediaType: MT.ociManifest, layers: [] })],
     ['a config that is not an object', () => JSON.stringify({ schemaVersion: 2, mediaType: MT.ociManifest, config: 'x', layers: [] })],
     ['layers that are not an array', () => JSON.stringify({ schemaVersion: 2, mediaType: MT.ociManifest, config: cfgDesc, layers: {} })],
-    ['a layer without a digest', () => JSON.stringify({ schemaVersion: 2, mediaType: MT.ociManifest, config: cfgDesc, layers: [{ mediaType: MT.ociLayer, size: 1 }] })],
-    ['a layer with a negative size', () => JSON.stringify({ schemaVersion: 2, mediaType: MT.ociManifest, config: cfgDesc, layers: [{ ...cfgDesc, mediaType: MT.ociLayer, size: -1 }] })],
-    ['a layer with a string size', () => JSON.stringify({ schemaVersion: 2, mediaType: MT.ociManifest, config: cfgDesc, layers: [{ ...cfgDesc, mediaType: MT.ociLayer, size: '7' }] })],
-    ['a config without mediaType', () => JSON.stringify({ schemaVersion: 2, mediaType: MT.ociManifest, config: { digest: cfgDesc.digest, size: cfgDesc.size }, layers: [] })],
+    [
+      'a layer without a digest',
+      () => JSON.stringify({ schemaVersion: 2, mediaType: MT.ociManifest, config: cfgDesc, layers: [{ mediaType: MT.ociLayer, size: 1 }] }),
+    ],
+    [
+      'a layer with a negative size',
+      () => JSON.stringify({ schemaVersion: 2, mediaType: MT.ociManifest, config: cfgDesc, layers: [{ ...cfgDesc, mediaType: MT.ociLayer, size: -1 }] }),
+    ],
+    [
+      'a layer with a string size',
+      () => JSON.stringify({ schemaVersion: 2, mediaType: MT.ociManifest, config: cfgDesc, layers: [{ ...cfgDesc, mediaType: MT.ociLayer, size: '7' }] }),
+    ],
+    [
+      'a config without mediaType',
+      () => JSON.stringify({ schemaVersion: 2, mediaType: MT.ociManifest, config: { digest: cfgDesc.digest, size: cfgDesc.size }, layers: [] }),
+    ],
     ['manifests in place of config and layers', () => JSON.stringify({ schemaVersion: 2, mediaType: MT.ociManifest, manifests: 'x' })],
-    ['a subject that is not a descriptor', () => JSON.stringify({ schemaVersion: 2, mediaType: MT.ociManifest, config: cfgDesc, layers: [], subject: 'sha256:abc' })],
+    [
+      'a subject that is not a descriptor',
+      () => JSON.stringify({ schemaVersion: 2, mediaType: MT.ociManifest, config: cfgDesc, layers: [], subject: 'sha256:abc' }),
+    ],
     ['deeply nested arrays', () => '['.repeat(50_000) + ']'.repeat(50_000)],
     ['deeply nested objects', () => '{"a":'.repeat(20_000) + '1' + '}'.repeat(20_000)],
   ];
@@ -531,7 +539,9 @@ describe('truncated request bodies', () => {
     const before = await listFiles(server.dataDir);
     const s = await openUpload(server, repo);
     const target = new URL(withQuery(s.location, { digest: b.digest }), server.url);
-    await rawRequest(server.url, head('PUT', target.pathname + target.search, { ...octet, 'Content-Length': String(b.size) }), b.data.subarray(0, 100), { halfClose: true });
+    await rawRequest(server.url, head('PUT', target.pathname + target.search, { ...octet, 'Content-Length': String(b.size) }), b.data.subarray(0, 100), {
+      halfClose: true,
+    });
     await settledStatus(s);
     assertStatus(await request(server.url, 'GET', `/v2/${repo}/blobs/${b.digest}`), 404);
     await request(server.url, 'DELETE', s.location);
@@ -677,11 +687,48 @@ describe('random requests', () => {
     const rand = prng(0xbe27);
     const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)] as T;
     const segs = [
-      'v2', 'v2', 'blobs', 'uploads', 'manifests', 'tags', 'list', 'referrers', '_catalog', '..', '.', '', '%2e%2e', '%2f', '%00',
-      'a', 'Z', MARK, someBlob.digest, 'sha256:', 'sha256:zz', 'latest', '~', '%ff', ';x', '%', '*', 'a.b-c_d',
+      'v2',
+      'v2',
+      'blobs',
+      'uploads',
+      'manifests',
+      'tags',
+      'list',
+      'referrers',
+      '_catalog',
+      '..',
+      '.',
+      '',
+      '%2e%2e',
+      '%2f',
+      '%00',
+      'a',
+      'Z',
+      MARK,
+      someBlob.digest,
+      'sha256:',
+      'sha256:zz',
+      'latest',
+      '~',
+      '%ff',
+      ';x',
+      '%',
+      '*',
+      'a.b-c_d',
     ];
     const methods = ['GET', 'HEAD', 'PUT', 'POST', 'PATCH', 'DELETE', 'OPTIONS'];
-    const queries = ['', '', '?n=2', '?n=-1', '?last=%ff', '?digest=sha256:1', `?digest=${someBlob.digest}`, '?mount=x&from=..', '?artifactType=%00', '?n=1&n=2'];
+    const queries = [
+      '',
+      '',
+      '?n=2',
+      '?n=-1',
+      '?last=%ff',
+      '?digest=sha256:1',
+      `?digest=${someBlob.digest}`,
+      '?mount=x&from=..',
+      '?artifactType=%00',
+      '?n=1&n=2',
+    ];
     for (let i = 0; i < 300; i++) {
       const depth = 1 + Math.floor(rand() * 6);
       const parts = ['v2'];

@@ -4,17 +4,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 
-import {
-  assertError,
-  assertStatus,
-  header,
-  pushOciImage,
-  randomBlob,
-  request,
-  sha256,
-  startTestServer,
-  uniqueRepo,
-} from './helpers.js';
+import { assertError, assertStatus, header, pushOciImage, randomBlob, request, sha256, startTestServer, uniqueRepo } from './helpers.js';
 import type { TestServer } from './helpers.js';
 
 let server: TestServer;

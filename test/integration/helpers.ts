@@ -123,12 +123,7 @@ export interface RequestOptions {
  * Sends one HTTP request. `target` is either a path (sent verbatim, no
  * normalisation) or an absolute URL (e.g. a Location header value).
  */
-export function request(
-  base: string,
-  method: string,
-  target: string,
-  options: RequestOptions = {},
-): Promise<HttpResponse> {
+export function request(base: string, method: string, target: string, options: RequestOptions = {}): Promise<HttpResponse> {
   const baseUrl = new URL(base);
   let host = baseUrl.hostname;
   let port = Number(baseUrl.port);
@@ -152,22 +147,19 @@ export function request(
   }
   const description = `${method} ${reqPath}`;
   return new Promise((resolve, reject) => {
-    const req = http.request(
-      { host, port, method, path: reqPath, headers, agent: false },
-      (res) => {
-        const parts: Buffer[] = [];
-        res.on('data', (c: Buffer) => parts.push(c));
-        res.on('end', () =>
-          resolve({
-            status: res.statusCode ?? 0,
-            headers: res.headers,
-            body: Buffer.concat(parts),
-            request: description,
-          }),
-        );
-        res.on('error', reject);
-      },
-    );
+    const req = http.request({ host, port, method, path: reqPath, headers, agent: false }, (res) => {
+      const parts: Buffer[] = [];
+      res.on('data', (c: Buffer) => parts.push(c));
+      res.on('end', () =>
+        resolve({
+          status: res.statusCode ?? 0,
+          headers: res.headers,
+          body: Buffer.concat(parts),
+          request: description,
+        }),
+      );
+      res.on('error', reject);
+    });
     req.on('error', reject);
     if (options.chunks !== undefined) {
       for (const c of options.chunks) req.write(c);
@@ -218,10 +210,7 @@ export function show(res: HttpResponse): string {
 
 export function assertStatus(res: HttpResponse, expected: number | readonly number[]): void {
   const list = typeof expected === 'number' ? [expected] : expected;
-  assert.ok(
-    list.includes(res.status),
-    `${res.request}: expected status ${list.join(' or ')}, got ${show(res)}`,
-  );
+  assert.ok(list.includes(res.status), `${res.request}: expected status ${list.join(' or ')}, got ${show(res)}`);
 }
 
 export interface ErrorEntry {
@@ -239,10 +228,7 @@ export function assertErrorBody(res: HttpResponse, codes?: string | readonly str
   const ct = header(res, 'content-type') ?? '';
   assert.match(ct, /^application\/json\b/i, `${res.request}: error body should be JSON, got ${show(res)}`);
   const parsed = jsonBody(res);
-  assert.ok(
-    typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed),
-    `${res.request}: error body must be an object, got ${show(res)}`,
-  );
+  assert.ok(typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed), `${res.request}: error body must be an object, got ${show(res)}`);
   const errors = (parsed as { errors?: unknown }).errors;
   assert.ok(Array.isArray(errors) && errors.length > 0, `${res.request}: "errors" must be a non-empty array, got ${show(res)}`);
   const out: ErrorEntry[] = [];
@@ -392,7 +378,10 @@ export async function patchUpload(
   const headers: Record<string, string> = { 'Content-Type': 'application/octet-stream' };
   if (range !== undefined) headers['Content-Range'] = range;
   const res = opts.chunked
-    ? await request(server.url, 'PATCH', s.location, { headers, chunks: [data.subarray(0, Math.floor(data.length / 2)), data.subarray(Math.floor(data.length / 2))] })
+    ? await request(server.url, 'PATCH', s.location, {
+        headers,
+        chunks: [data.subarray(0, Math.floor(data.length / 2)), data.subarray(Math.floor(data.length / 2))],
+      })
     : await request(server.url, 'PATCH', s.location, { headers, body: data });
   return track(s, res);
 }
@@ -414,13 +403,7 @@ export async function pushBlob(server: TestServer, repo: string, blob: Blob | Bu
   return b;
 }
 
-export async function pushManifest(
-  server: TestServer,
-  repo: string,
-  reference: string,
-  body: Buffer | string,
-  contentType: string,
-): Promise<HttpResponse> {
+export async function pushManifest(server: TestServer, repo: string, reference: string, body: Buffer | string, contentType: string): Promise<HttpResponse> {
   return request(server.url, 'PUT', `/v2/${repo}/manifests/${reference}`, {
     headers: { 'Content-Type': contentType },
     body,
@@ -504,7 +487,14 @@ export interface PushedImage {
 export async function prepareOciImage(
   server: TestServer,
   repo: string,
-  opts: { layerCount?: number; subject?: Descriptor; artifactType?: string; annotations?: Record<string, string>; configMediaType?: string; pretty?: boolean } = {},
+  opts: {
+    layerCount?: number;
+    subject?: Descriptor;
+    artifactType?: string;
+    annotations?: Record<string, string>;
+    configMediaType?: string;
+    pretty?: boolean;
+  } = {},
 ): Promise<PushedImage> {
   const config = await pushBlob(
     server,

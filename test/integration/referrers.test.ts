@@ -72,7 +72,7 @@ describe('GET /v2/<name>/referrers/<digest>', () => {
     sbom = (await pushArtifact(server, repo, subj, { artifactType: 'application/vnd.example.sbom.v1', annotations: sbomAnnotations })).manifest;
     sig = (await pushArtifact(server, repo, subj, { artifactType: 'application/vnd.example.signature.v1' })).manifest;
     // No artifactType: the descriptor must fall back to config.mediaType.
-    noType = (await pushArtifact(server, repo, subj, { configMediaType: 'application/vnd.example.config.v1+json', annotations: { 'k': 'v' } })).manifest;
+    noType = (await pushArtifact(server, repo, subj, { configMediaType: 'application/vnd.example.config.v1+json', annotations: { k: 'v' } })).manifest;
   });
 
   it('returns 200 with an OCI image index (application/vnd.oci.image.index.v1+json)', async () => {
@@ -137,7 +137,10 @@ describe('GET /v2/<name>/referrers/<digest>', () => {
     const art = await pushArtifact(server, r, descriptorOf(MT.ociManifest, later.manifest), { artifactType: 'application/vnd.example.early' });
     assertStatus(await pushManifest(server, r, 'late', later.manifest.bytes, MT.ociManifest), 201);
     const idx = referrersIndex(await referrers(r, later.manifest.digest));
-    assert.deepEqual(idx.manifests.map((d) => d.digest), [art.manifest.digest]);
+    assert.deepEqual(
+      idx.manifests.map((d) => d.digest),
+      [art.manifest.digest],
+    );
   });
 
   it('is scoped to the repository: referrers pushed to another repository are not listed', async () => {
@@ -154,7 +157,10 @@ describe('GET /v2/<name>/referrers/<digest>', () => {
     const b = await pushArtifact(server, r, descriptorOf(MT.ociManifest, subj), { artifactType: 'application/vnd.example.b' });
     assertStatus(await request(server.url, 'DELETE', `/v2/${r}/manifests/${a.manifest.digest}`), 202);
     const idx = referrersIndex(await referrers(r, subj.digest));
-    assert.deepEqual(idx.manifests.map((d) => d.digest), [b.manifest.digest]);
+    assert.deepEqual(
+      idx.manifests.map((d) => d.digest),
+      [b.manifest.digest],
+    );
   });
 
   it('lists an image index that has a subject; without artifactType the descriptor omits it', async () => {
@@ -208,7 +214,10 @@ describe('GET /v2/<name>/referrers/<digest>?artifactType=<artifactType>', () => 
   it('returns only descriptors of that artifactType and sets OCI-Filters-Applied: artifactType', async () => {
     const res = await referrers(repo, subject.digest, `?artifactType=${encodeURIComponent('application/vnd.example.sbom.v1')}`);
     const idx = referrersIndex(res);
-    assert.deepEqual(idx.manifests.map((d) => d.digest), [sbom.digest]);
+    assert.deepEqual(
+      idx.manifests.map((d) => d.digest),
+      [sbom.digest],
+    );
     assert.equal(header(res, 'oci-filters-applied'), 'artifactType');
   });
 

@@ -167,7 +167,10 @@ describe('GET /v2/<name>/tags/list?n=<int>&last=<tagname>', () => {
 
   it('treats <last> as a tag value, not an index, even when it is not itself a tag', async () => {
     const res = await request(server.url, 'GET', `/v2/${repo}/tags/list?last=b`);
-    assert.deepEqual(tagList(res).tags, SORTED.filter((t) => t > 'b'));
+    assert.deepEqual(
+      tagList(res).tags,
+      SORTED.filter((t) => t > 'b'),
+    );
   });
 
   it('returns an empty list when <last> is the last tag', async () => {
@@ -243,7 +246,10 @@ describe('GET /v2/_catalog', () => {
 
   it('returns repositories after <last>', async () => {
     const res = await request(cat.url, 'GET', `/v2/_catalog?n=100&last=${encodeURIComponent('beta')}`);
-    assert.deepEqual(catalog(res), sortedRepos.filter((r) => r > 'beta'));
+    assert.deepEqual(
+      catalog(res),
+      sortedRepos.filter((r) => r > 'beta'),
+    );
     assert.equal(header(res, 'link'), undefined);
   });
 });

@@ -344,7 +344,10 @@ describe('PUT /v2/<name>/blobs/uploads/<reference>?digest=<digest>', () => {
   it('answers an unknown session with 404 BLOB_UPLOAD_UNKNOWN', async () => {
     const repo = uniqueRepo('up');
     const b = randomBlob(10);
-    const res = await request(server.url, 'PUT', withQuery(`${uploadsPath(repo)}00000000-0000-4000-8000-000000000000`, { digest: b.digest }), { headers: octet, body: b.data });
+    const res = await request(server.url, 'PUT', withQuery(`${uploadsPath(repo)}00000000-0000-4000-8000-000000000000`, { digest: b.digest }), {
+      headers: octet,
+      body: b.data,
+    });
     assertError(res, 404, 'BLOB_UPLOAD_UNKNOWN');
   });
 });
@@ -437,7 +440,9 @@ describe('POST /v2/<name>/blobs/uploads/?mount=<digest>&from=<other_name>', () =
 
   it('falls back to an upload session (202) when <other_name> does not exist', async () => {
     const b = randomBlob(30);
-    const res = await request(server.url, 'POST', withQuery(uploadsPath(uniqueRepo('dst')), { mount: b.digest, from: uniqueRepo('ghost') }), { headers: { 'Content-Length': '0' } });
+    const res = await request(server.url, 'POST', withQuery(uploadsPath(uniqueRepo('dst')), { mount: b.digest, from: uniqueRepo('ghost') }), {
+      headers: { 'Content-Length': '0' },
+    });
     assertStatus(res, 202);
     requireHeader(res, 'location');
   });
@@ -445,13 +450,17 @@ describe('POST /v2/<name>/blobs/uploads/?mount=<digest>&from=<other_name>', () =
   it('rejects a malformed mount digest with 400 DIGEST_INVALID', async () => {
     const from = uniqueRepo('src');
     await pushBlob(server, from, randomBlob(10));
-    const res = await request(server.url, 'POST', withQuery(uploadsPath(uniqueRepo('dst')), { mount: 'sha256:nothex', from }), { headers: { 'Content-Length': '0' } });
+    const res = await request(server.url, 'POST', withQuery(uploadsPath(uniqueRepo('dst')), { mount: 'sha256:nothex', from }), {
+      headers: { 'Content-Length': '0' },
+    });
     assertError(res, 400, 'DIGEST_INVALID');
   });
 
   it('never mounts from an invalid <other_name>', async () => {
     const b = randomBlob(30);
-    const res = await request(server.url, 'POST', withQuery(uploadsPath(uniqueRepo('dst')), { mount: b.digest, from: '../../etc' }), { headers: { 'Content-Length': '0' } });
+    const res = await request(server.url, 'POST', withQuery(uploadsPath(uniqueRepo('dst')), { mount: b.digest, from: '../../etc' }), {
+      headers: { 'Content-Length': '0' },
+    });
     assert.ok(res.status === 202 || res.status === 400, `mount from ../../etc: got ${res.status}`);
     if (res.status === 400) assertError(res, 400, 'NAME_INVALID');
   });
@@ -467,8 +476,14 @@ describe('concurrent pushes of the same blob', () => {
     assertStatus(await patch(s1, b.data.subarray(0, half), `0-${half - 1}`), 202);
     assertStatus(await patch(s2, b.data.subarray(0, half), `0-${half - 1}`), 202);
     const [p1, p2] = await Promise.all([
-      request(server.url, 'PUT', withQuery(s1.location, { digest: b.digest }), { headers: { ...octet, 'Content-Range': `${half}-${b.size - 1}` }, body: b.data.subarray(half) }),
-      request(server.url, 'PUT', withQuery(s2.location, { digest: b.digest }), { headers: { ...octet, 'Content-Range': `${half}-${b.size - 1}` }, body: b.data.subarray(half) }),
+      request(server.url, 'PUT', withQuery(s1.location, { digest: b.digest }), {
+        headers: { ...octet, 'Content-Range': `${half}-${b.size - 1}` },
+        body: b.data.subarray(half),
+      }),
+      request(server.url, 'PUT', withQuery(s2.location, { digest: b.digest }), {
+        headers: { ...octet, 'Content-Range': `${half}-${b.size - 1}` },
+        body: b.data.subarray(half),
+      }),
     ]);
     assertStatus(p1, 201);
     assertStatus(p2, 201);

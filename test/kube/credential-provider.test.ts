@@ -84,7 +84,10 @@ describe('berth-credential-provider (kubelet exec plugin, service-account token 
     const { iat, exp } = claims(entry.password);
     assert.ok(exp <= claims(token).exp, 'the credentials never outlive the service-account token');
     const seconds = Number(/^(\d+)s$/.exec(response.cacheDuration)?.[1]);
-    assert.ok(seconds > 0 && seconds * 2 <= exp - iat && seconds * 2 >= exp - iat - 60, `cacheDuration ${response.cacheDuration} for a lifetime of ${exp - iat} s`);
+    assert.ok(
+      seconds > 0 && seconds * 2 <= exp - iat && seconds * 2 >= exp - iat - 60,
+      `cacheDuration ${response.cacheDuration} for a lifetime of ${exp - iat} s`,
+    );
     assert.equal(result.stderr, '');
 
     // The runtime turns username/password into Basic auth: a dockerconfigjson with `auth` does the same for skopeo.
@@ -95,18 +98,31 @@ describe('berth-credential-provider (kubelet exec plugin, service-account token 
 
   it('takes the client id from --client-id when the service account has no annotation', async () => {
     const result = await runProvider(request(`${host}/team/app@sha256:${'0'.repeat(64)}`, { serviceAccountAnnotations: {} }), [
-      '--allowed-registry', host, '--client-id', 'node-puller',
+      '--allowed-registry',
+      host,
+      '--client-id',
+      'node-puller',
     ]);
     assert.equal(result.code, 0, described('berth-credential-provider', result));
   });
 
   const failures: Array<[string, () => unknown, string[] | undefined, RegExp]> = [
     ['a registry that is not allowed', () => request('registry.example.com/team/app:v1'), undefined, /registry registry\.example\.com is not allowed/],
-    ['no service-account token (tokenAttributes not configured)', () => request(`${host}/team/app:v1`, { serviceAccountToken: undefined }), undefined, /no serviceAccountToken/],
+    [
+      'no service-account token (tokenAttributes not configured)',
+      () => request(`${host}/team/app:v1`, { serviceAccountToken: undefined }),
+      undefined,
+      /no serviceAccountToken/,
+    ],
     ['a repository the principal may not pull', () => request(`${host}/team/other:v1`), undefined, /does not grant repository:team\/other:pull to node-puller/],
     ['a token for another audience', () => ({ ...request(`${host}/team/app:v1`), serviceAccountToken: 'replaced-below' }), undefined, /audience/],
     ['a request that is not JSON', () => 'not json', undefined, /not a CredentialProviderRequest/],
-    ['an unknown apiVersion', () => ({ ...request(`${host}/team/app:v1`), apiVersion: 'credentialprovider.kubelet.k8s.io/v2' }), undefined, /unsupported apiVersion/],
+    [
+      'an unknown apiVersion',
+      () => ({ ...request(`${host}/team/app:v1`), apiVersion: 'credentialprovider.kubelet.k8s.io/v2' }),
+      undefined,
+      /unsupported apiVersion/,
+    ],
   ];
   for (const [what, build, args, message] of failures) {
     it(`fails with one line on stderr for ${what}`, async () => {

@@ -106,7 +106,10 @@ export class Cluster {
   }
 
   async events(namespace: string, bindingName: string): Promise<Array<{ type: string; reason: string; message: string; count: number }>> {
-    const list = (await this.kube.ok('GET', `/api/v1/namespaces/${namespace}/events?fieldSelector=${encodeURIComponent(`involvedObject.name=${bindingName}`)}`)) as {
+    const list = (await this.kube.ok(
+      'GET',
+      `/api/v1/namespaces/${namespace}/events?fieldSelector=${encodeURIComponent(`involvedObject.name=${bindingName}`)}`,
+    )) as {
       items: Array<{ type: string; reason: string; message: string; count: number }>;
     };
     return list.items;
@@ -122,7 +125,7 @@ export class Cluster {
         return c && c.status === status && (reason === undefined || c.reason === reason) ? last : undefined;
       });
     } catch (err) {
-      throw new Error(`${(err as Error).message}\nlast status: ${JSON.stringify(last?.status, null, 2)}`);
+      throw new Error(`${(err as Error).message}\nlast status: ${JSON.stringify(last?.status, null, 2)}`, { cause: err });
     }
   }
 }
@@ -202,8 +205,12 @@ export class SkopeoBox {
   /** Pushes the fixture image to `host/repo:tag` as Berth's owner. */
   async push(host: string, repo: string): Promise<void> {
     const result = await this.run([
-      'copy', '--dest-tls-verify=false', '--dest-creds', `${ownerName}:${ownerPassword}`,
-      `oci:${this.layout.dir}:${this.layout.refs.image}`, `docker://${host}/${repo}:v1`,
+      'copy',
+      '--dest-tls-verify=false',
+      '--dest-creds',
+      `${ownerName}:${ownerPassword}`,
+      `oci:${this.layout.dir}:${this.layout.refs.image}`,
+      `docker://${host}/${repo}:v1`,
     ]);
     assert.equal(result.code, 0, described('skopeo copy (push)', result));
   }

@@ -22,7 +22,11 @@ async function docs(file: string): Promise<Json[]> {
 function withoutCel(value: unknown): unknown {
   if (Array.isArray(value)) return value.map(withoutCel);
   if (value !== null && typeof value === 'object') {
-    return Object.fromEntries(Object.entries(value).filter(([k]) => k !== 'x-kubernetes-validations').map(([k, v]) => [k, withoutCel(v)]));
+    return Object.fromEntries(
+      Object.entries(value)
+        .filter(([k]) => k !== 'x-kubernetes-validations')
+        .map(([k, v]) => [k, withoutCel(v)]),
+    );
   }
   return value;
 }
@@ -55,11 +59,32 @@ describe('deploy/kubernetes', () => {
         throw err;
       }
     };
-    const servers = ['registry.example.com', 'registry.example.com:5000', '127.0.0.1:5000', '[::1]:5000', 'localhost', 'http://registry.example.com', 'registry.example.com/x', '-bad.example.com', 'a..b', ''];
+    const servers = [
+      'registry.example.com',
+      'registry.example.com:5000',
+      '127.0.0.1:5000',
+      '[::1]:5000',
+      'localhost',
+      'http://registry.example.com',
+      'registry.example.com/x',
+      '-bad.example.com',
+      'a..b',
+      '',
+    ];
     for (const server of servers) {
       assert.equal(serverPattern.test(server), accepted(server, 'repository:team/app:pull'), `server ${JSON.stringify(server)}`);
     }
-    const scopes = ['repository:team/app:pull', 'repository:a/b/c-d_e.f__g:pull', 'repository:team/*:pull', 'repository:team/app:push', 'repository:team/app:pull,push', 'repository:Team/app:pull', 'registry:catalog:*', 'repository::pull', 'repository:a//b:pull'];
+    const scopes = [
+      'repository:team/app:pull',
+      'repository:a/b/c-d_e.f__g:pull',
+      'repository:team/*:pull',
+      'repository:team/app:push',
+      'repository:team/app:pull,push',
+      'repository:Team/app:pull',
+      'registry:catalog:*',
+      'repository::pull',
+      'repository:a//b:pull',
+    ];
     for (const scope of scopes) {
       assert.equal(scopePattern.test(scope), accepted('registry.example.com', scope), `scope ${JSON.stringify(scope)}`);
     }

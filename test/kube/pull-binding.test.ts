@@ -107,7 +107,10 @@ describe('PullBinding controller (real kube-apiserver, real Berth, skopeo)', () 
       assert.match(refused.stderr, /denied|unauthorized|requested access/i);
 
       const events = await cluster.events(ns, 'app');
-      assert.ok(events.some((e) => e.type === 'Normal' && e.reason === 'TokenRefreshed'), JSON.stringify(events));
+      assert.ok(
+        events.some((e) => e.type === 'Normal' && e.reason === 'TokenRefreshed'),
+        JSON.stringify(events),
+      );
     });
 
     it('puts back what others remove: the Secret deleted, the pull-secret entry dropped', async () => {
@@ -119,11 +122,14 @@ describe('PullBinding controller (real kube-apiserver, real Berth, skopeo)', () 
         return secret && secret.metadata.uid !== before.metadata.uid ? secret : undefined;
       });
       const sa = await cluster.getServiceAccount(ns, 'default');
-      await kube.ok('PATCH', `/api/v1/namespaces/${ns}/serviceaccounts/default`, { imagePullSecrets: [{ name: 'someone-elses' }] }, { contentType: 'application/merge-patch+json' });
-      assert.ok(sa.metadata.resourceVersion);
-      await eventually('the entry is added again', async () =>
-        (await cluster.pullSecretNames(ns, 'default')).includes('app-berth-pull') ? true : undefined,
+      await kube.ok(
+        'PATCH',
+        `/api/v1/namespaces/${ns}/serviceaccounts/default`,
+        { imagePullSecrets: [{ name: 'someone-elses' }] },
+        { contentType: 'application/merge-patch+json' },
       );
+      assert.ok(sa.metadata.resourceVersion);
+      await eventually('the entry is added again', async () => ((await cluster.pullSecretNames(ns, 'default')).includes('app-berth-pull') ? true : undefined));
       assert.deepEqual(await cluster.pullSecretNames(ns, 'default'), ['someone-elses', 'app-berth-pull']);
     });
 
@@ -137,7 +143,10 @@ describe('PullBinding controller (real kube-apiserver, real Berth, skopeo)', () 
       assert.equal(failed.status?.conditions?.find((c) => c.type === 'TokenRefreshFailed')?.status, 'True');
       assert.equal(failed.status?.observedGeneration, 2);
       const events = await cluster.events(ns, 'app');
-      assert.ok(events.some((e) => e.type === 'Warning' && e.reason === 'ScopesNotGranted'), JSON.stringify(events));
+      assert.ok(
+        events.some((e) => e.type === 'Warning' && e.reason === 'ScopesNotGranted'),
+        JSON.stringify(events),
+      );
       const unchanged = await cluster.secret(ns, 'app-berth-pull');
       assert.equal(unchanged?.data['.dockerconfigjson'], before.data['.dockerconfigjson']);
       assert.equal((await skopeo.pull(host, 'team/app', dockerConfig(before))).code, 0, 'the old Secret still pulls');
@@ -154,7 +163,7 @@ describe('PullBinding controller (real kube-apiserver, real Berth, skopeo)', () 
       assert.equal((await skopeo.pull(host, 'team/other', dockerConfig(secret))).code, 0);
     });
 
-    it('the Secret reaches only the binding\'s scopes, even when the principal is granted more', async () => {
+    it("the Secret reaches only the binding's scopes, even when the principal is granted more", async () => {
       // The principal may now pull team/app and team/other; the binding goes back to team/app only.
       const before = await cluster.secret(ns, 'app-berth-pull');
       assert.ok(before);

@@ -114,7 +114,18 @@ describe('PostgreSQL metadata', () => {
       const manifest = digestOf(content.toString('latin1'));
       await a.blobs.link('shared/app', { digest: config, size: 2 ** 40 }, now);
       assert.deepEqual(
-        await a.manifests.put({ repository: 'shared/app', digest: manifest, mediaType: 'application/vnd.oci.image.manifest.v1+json', content, blobs: [config], manifests: [], tag: 'v1' }, now),
+        await a.manifests.put(
+          {
+            repository: 'shared/app',
+            digest: manifest,
+            mediaType: 'application/vnd.oci.image.manifest.v1+json',
+            content,
+            blobs: [config],
+            manifests: [],
+            tag: 'v1',
+          },
+          now,
+        ),
         { missing: [] },
       );
 
@@ -200,7 +211,10 @@ describe('PostgreSQL metadata', () => {
       });
       const pending = await a.events.events.pendingFanOut(1000);
       for (let i = 0; i < 30; i++) {
-        await (i % 2 === 0 ? a : b).events.events.append({ id: randomUUID(), action: 'push', repository: 'hooked/app', tags: [`v${i}`], digest: digestOf(`e${i}`), payload: '{}' }, now);
+        await (i % 2 === 0 ? a : b).events.events.append(
+          { id: randomUUID(), action: 'push', repository: 'hooked/app', tags: [`v${i}`], digest: digestOf(`e${i}`), payload: '{}' },
+          now,
+        );
       }
       const events = (await a.events.events.pendingFanOut(1000)).filter((e) => !pending.some((p) => p.id === e.id));
       assert.equal(events.length, 30);
@@ -210,7 +224,8 @@ describe('PostgreSQL metadata', () => {
 
       const deliveryIds = (await a.events.deliveries.list(hookId, { limit: 100 })).map((d) => d.id);
       assert.equal(deliveryIds.length, 30);
-      const claimer = (m: Metadata, owner: string) => async () => (await m.events.deliveries.claimDue(owner, now + 1, now + 60_000, 4)).map((c) => c.delivery.id);
+      const claimer = (m: Metadata, owner: string) => async () =>
+        (await m.events.deliveries.claimDue(owner, now + 1, now + 60_000, 4)).map((c) => c.delivery.id);
       assertEachOnce(await drain([claimer(a, 'a'), claimer(b, 'b'), claimer(a, 'a2'), claimer(b, 'b2')]), deliveryIds);
     });
 
@@ -250,7 +265,18 @@ describe('PostgreSQL metadata', () => {
 
     it('serialises concurrent secret rotations, grant and anonymous-pull replacements', async () => {
       const principalId = randomUUID();
-      assert.equal(await a.auth.principals.create({ id: principalId, kind: 'user', name: `user-${principalId}`, description: 'x\u0000y', disabled: false, expiresAt: undefined, createdAt: now }), true);
+      assert.equal(
+        await a.auth.principals.create({
+          id: principalId,
+          kind: 'user',
+          name: `user-${principalId}`,
+          description: 'x\u0000y',
+          disabled: false,
+          expiresAt: undefined,
+          createdAt: now,
+        }),
+        true,
+      );
       assert.equal((await b.auth.principals.get(principalId))?.description, 'x\ufffdy');
       for (let round = 0; round < 5; round++) {
         const ids: string[] = [randomUUID(), randomUUID()];
@@ -261,7 +287,10 @@ describe('PostgreSQL metadata', () => {
         assert.ok(ids.includes(stored[0]!.id));
         await Promise.all([
           a.auth.grants.replace(principalId, [{ pattern: 'team/*', permission: 'pull' }]),
-          b.auth.grants.replace(principalId, [{ pattern: 'team/*', permission: 'pull' }, { pattern: 'other/*', permission: 'push' }]),
+          b.auth.grants.replace(principalId, [
+            { pattern: 'team/*', permission: 'pull' },
+            { pattern: 'other/*', permission: 'push' },
+          ]),
         ]);
         assert.ok([1, 2].includes((await a.auth.grants.list(principalId)).length));
         await Promise.all([a.auth.anonymousPull.replace(['public/*'], now), b.auth.anonymousPull.replace(['public/*', 'docs/*'], now)]);
@@ -276,7 +305,10 @@ describe('PostgreSQL metadata', () => {
       const layer = digestOf(`gc-layer-${randomUUID()}`);
       await a.blobs.link('gc/app', { digest: layer, size: 3 }, now - 10_000);
       const content = Buffer.from(`{"layer":"${layer}"}`);
-      const put = b.manifests.put({ repository: 'gc/app', digest: digestOf(content.toString()), mediaType: 'application/json', content, blobs: [layer], manifests: [], tag: 'gc' }, now);
+      const put = b.manifests.put(
+        { repository: 'gc/app', digest: digestOf(content.toString()), mediaType: 'application/json', content, blobs: [layer], manifests: [], tag: 'gc' },
+        now,
+      );
       const forget = a.gc.forgetBlobs([layer], now);
       const [stored, forgotten] = await Promise.all([put, forget]);
       // Either order is fine; a stored manifest whose blob was forgotten is not.
@@ -310,16 +342,25 @@ describe('PostgreSQL metadata', () => {
         await metadata.blobs.link(repository, { digest: config, size: 1 }, now);
         for (const tag of tags) {
           const content = Buffer.from(`{"tag":"${tag}"}`);
-          await metadata.manifests.put({ repository, digest: digestOf(content.toString()), mediaType: 'application/json', content, blobs: [config], manifests: [], tag }, now);
+          await metadata.manifests.put(
+            { repository, digest: digestOf(content.toString()), mediaType: 'application/json', content, blobs: [config], manifests: [], tag },
+            now,
+          );
         }
       }
       const bytewise = (values: string[]) => [...values].sort((x, y) => Buffer.compare(Buffer.from(x), Buffer.from(y)));
       const sortedTags = bytewise(tags);
       assert.deepEqual(await metadata.manifests.listTags('a/app', {}), sortedTags);
-      assert.deepEqual(await metadata.manifests.listTags('a/app', { last: 'Z9', n: 3 }), sortedTags.slice(sortedTags.indexOf('Z9') + 1, sortedTags.indexOf('Z9') + 4));
+      assert.deepEqual(
+        await metadata.manifests.listTags('a/app', { last: 'Z9', n: 3 }),
+        sortedTags.slice(sortedTags.indexOf('Z9') + 1, sortedTags.indexOf('Z9') + 4),
+      );
       const sortedRepositories = bytewise(repositories);
       assert.deepEqual(await metadata.repositories.list({}), sortedRepositories);
-      assert.deepEqual(await metadata.repositories.list({ last: 'B/app', n: 2 }), sortedRepositories.slice(sortedRepositories.indexOf('B/app') + 1, sortedRepositories.indexOf('B/app') + 3));
+      assert.deepEqual(
+        await metadata.repositories.list({ last: 'B/app', n: 2 }),
+        sortedRepositories.slice(sortedRepositories.indexOf('B/app') + 1, sortedRepositories.indexOf('B/app') + 3),
+      );
     } finally {
       await metadata.close();
     }

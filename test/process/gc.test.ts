@@ -64,12 +64,18 @@ describe('berth gc', () => {
 
     const { registry } = server.app;
     const dry = await collectGarbage(registry.context, registry.uploads, { dryRun: true, graceMs: hour });
-    assert.deepEqual(dry.blobs.map((b) => b.digest), [orphan]);
+    assert.deepEqual(
+      dry.blobs.map((b) => b.digest),
+      [orphan],
+    );
     assert.equal(dry.uploads.length, 1);
     assert.equal(await blobFiles(server), 4, 'a dry run deletes nothing');
 
     const report = await collectGarbage(registry.context, registry.uploads, { dryRun: false, graceMs: hour });
-    assert.deepEqual(report.blobs.map((b) => b.digest), [orphan]);
+    assert.deepEqual(
+      report.blobs.map((b) => b.digest),
+      [orphan],
+    );
     assert.equal(report.bytes, 1000);
     assert.equal(await blobFiles(server), 3);
     assert.equal((await fetch(`${server.url}/v2/gc/app/blobs/${orphan}`, { method: 'HEAD' })).status, 404);

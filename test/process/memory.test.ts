@@ -81,8 +81,18 @@ describe('memory while streaming a 1 GiB blob', () => {
     let received = 0;
     await new Promise<void>((ok, fail) => {
       request(new URL(`/v2/big/blob/blobs/${digest}`, server.url), (res) => {
-        pipeline(res, new Writable({ write: (chunk: Buffer, _e, cb) => { received += chunk.length; cb(); } })).then(ok, fail);
-      }).on('error', fail).end();
+        pipeline(
+          res,
+          new Writable({
+            write: (chunk: Buffer, _e, cb) => {
+              received += chunk.length;
+              cb();
+            },
+          }),
+        ).then(ok, fail);
+      })
+        .on('error', fail)
+        .end();
     });
     assert.equal(received, GiB);
     const after = await memoryOf(pid);

@@ -22,8 +22,25 @@ describe('TLS', () => {
     dir = await mkdtemp(join(tmpdir(), 'berth-tls-'));
     const cert = join(dir, 'tls.crt');
     const key = join(dir, 'tls.key');
-    await run('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1',
-      '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', key, '-out', cert]);
+    await run('openssl', [
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:prime256v1',
+      '-nodes',
+      '-days',
+      '1',
+      '-subj',
+      '/CN=127.0.0.1',
+      '-addext',
+      'subjectAltName=IP:127.0.0.1',
+      '-keyout',
+      key,
+      '-out',
+      cert,
+    ]);
     server = await startTestServer({ tls: { cert, key } });
     assert.match(server.url, /^https:\/\/127\.0\.0\.1:\d+$/);
     const { status, version } = await new Promise<{ status: number; version: string | undefined }>((ok, fail) => {

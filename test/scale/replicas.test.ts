@@ -3,19 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { tokenFor } from '../auth/helpers.js';
 import { ownerName, ownerPassword, startTestServer, type TestServer } from '../support/server.js';
-import {
-  assertError,
-  assertStatus,
-  blobOf,
-  descriptorOf,
-  header,
-  jsonBody,
-  MT,
-  ociManifest,
-  request,
-  uniqueRepo,
-  withQuery,
-} from '../integration/helpers.js';
+import { assertError, assertStatus, blobOf, descriptorOf, header, jsonBody, MT, ociManifest, request, uniqueRepo, withQuery } from '../integration/helpers.js';
 
 /**
  * Three stateless replicas over one metadata database and one blob store, as a load balancer
@@ -83,10 +71,17 @@ describe('replicas sharing metadata and storage', () => {
     const headers = await bearerFor(1, repo);
     const data = randomBytes(64 * 1024);
     const post = await request(on(1).url, 'POST', `/v2/${repo}/blobs/uploads/`, { headers: { ...headers, 'Content-Length': '0' } });
-    const patched = await request(on(2).url, 'PATCH', header(post, 'location') as string, { headers: { ...headers, 'Content-Type': 'application/octet-stream' }, body: data });
+    const patched = await request(on(2).url, 'PATCH', header(post, 'location') as string, {
+      headers: { ...headers, 'Content-Type': 'application/octet-stream' },
+      body: data,
+    });
     assertStatus(patched, 202);
     const claimed = blobOf(randomBytes(16));
-    assertError(await request(on(0).url, 'PUT', withQuery(header(patched, 'location') as string, { digest: claimed.digest }), { headers }), 400, 'DIGEST_INVALID');
+    assertError(
+      await request(on(0).url, 'PUT', withQuery(header(patched, 'location') as string, { digest: claimed.digest }), { headers }),
+      400,
+      'DIGEST_INVALID',
+    );
     for (let i = 0; i < replicas.length; i++) {
       assertError(await request(on(i).url, 'HEAD', `/v2/${repo}/blobs/${claimed.digest}`, { headers }), 404);
       assertError(await request(on(i).url, 'HEAD', `/v2/${repo}/blobs/${blobOf(data).digest}`, { headers }), 404);
@@ -99,7 +94,10 @@ describe('replicas sharing metadata and storage', () => {
     const config = blobOf(JSON.stringify({ architecture: 'amd64', os: 'linux', seed: randomBytes(8).toString('hex') }));
     const layer = blobOf(randomBytes(4096));
     for (const [i, b] of [config, layer].entries()) {
-      const post = await request(on(i).url, 'POST', `/v2/${repo}/blobs/uploads/?digest=${b.digest}`, { headers: { ...headers, 'Content-Type': 'application/octet-stream' }, body: b.data });
+      const post = await request(on(i).url, 'POST', `/v2/${repo}/blobs/uploads/?digest=${b.digest}`, {
+        headers: { ...headers, 'Content-Type': 'application/octet-stream' },
+        body: b.data,
+      });
       assertStatus(post, 201);
     }
     const manifest = ociManifest({ config: descriptorOf(MT.ociConfig, config), layers: [descriptorOf(MT.ociLayer, layer)] });
@@ -122,11 +120,18 @@ describe('replicas sharing metadata and storage', () => {
     const repo = uniqueRepo('replicas');
     const headers = await bearerFor(0, repo);
     const config = blobOf(JSON.stringify({ architecture: 'amd64', os: 'linux' }));
-    const post = await request(on(0).url, 'POST', `/v2/${repo}/blobs/uploads/?digest=${config.digest}`, { headers: { ...headers, 'Content-Type': 'application/octet-stream' }, body: config.data });
+    const post = await request(on(0).url, 'POST', `/v2/${repo}/blobs/uploads/?digest=${config.digest}`, {
+      headers: { ...headers, 'Content-Type': 'application/octet-stream' },
+      body: config.data,
+    });
     assertStatus(post, 201);
-    const manifests = Array.from({ length: 9 }, (_, i) => ociManifest({ config: descriptorOf(MT.ociConfig, config), layers: [], annotations: { n: String(i) } }));
+    const manifests = Array.from({ length: 9 }, (_, i) =>
+      ociManifest({ config: descriptorOf(MT.ociConfig, config), layers: [], annotations: { n: String(i) } }),
+    );
     const answers = await Promise.all(
-      manifests.map((m, i) => request(on(i).url, 'PUT', `/v2/${repo}/manifests/latest`, { headers: { ...headers, 'Content-Type': MT.ociManifest }, body: m.bytes })),
+      manifests.map((m, i) =>
+        request(on(i).url, 'PUT', `/v2/${repo}/manifests/latest`, { headers: { ...headers, 'Content-Type': MT.ociManifest }, body: m.bytes }),
+      ),
     );
     for (const answer of answers) assertStatus(answer, 201);
     const seen = new Set<string | undefined>();
@@ -142,16 +147,37 @@ describe('replicas sharing metadata and storage', () => {
   it('a token issued by one replica is accepted by the others, and a refresh token from one is redeemed at another', async () => {
     const repo = uniqueRepo('replicas');
     const headers = await bearerFor(1, repo);
-    const pushed = await request(on(1).url, 'POST', `/v2/${repo}/blobs/uploads/?digest=${blobOf('token').digest}`, { headers: { ...headers, 'Content-Type': 'application/octet-stream' }, body: 'token' });
+    const pushed = await request(on(1).url, 'POST', `/v2/${repo}/blobs/uploads/?digest=${blobOf('token').digest}`, {
+      headers: { ...headers, 'Content-Type': 'application/octet-stream' },
+      body: 'token',
+    });
     assertStatus(pushed, 201);
     for (let i = 0; i < replicas.length; i++) assertStatus(await request(on(i).url, 'HEAD', `/v2/${repo}/blobs/${blobOf('token').digest}`, { headers }), 200);
 
-    const form = (fields: Record<string, string>) => ({ method: 'POST', headers: { 'Content-Type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams(fields) });
-    const issued = await fetch(`${on(1).url}/oauth2/token`, form({ grant_type: 'password', username: ownerName, password: ownerPassword, service: 'berth', scope: `repository:${repo}:pull`, access_type: 'offline', client_id: 'replicas-test' }));
+    const form = (fields: Record<string, string>) => ({
+      method: 'POST',
+      headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams(fields),
+    });
+    const issued = await fetch(
+      `${on(1).url}/oauth2/token`,
+      form({
+        grant_type: 'password',
+        username: ownerName,
+        password: ownerPassword,
+        service: 'berth',
+        scope: `repository:${repo}:pull`,
+        access_type: 'offline',
+        client_id: 'replicas-test',
+      }),
+    );
     assert.equal(issued.status, 200, await issued.clone().text());
     const refresh = ((await issued.json()) as { refresh_token?: string }).refresh_token;
     assert.ok(refresh, 'a refresh token');
-    const redeemed = await fetch(`${on(2).url}/oauth2/token`, form({ grant_type: 'refresh_token', refresh_token: refresh, service: 'berth', scope: `repository:${repo}:pull`, client_id: 'replicas-test' }));
+    const redeemed = await fetch(
+      `${on(2).url}/oauth2/token`,
+      form({ grant_type: 'refresh_token', refresh_token: refresh, service: 'berth', scope: `repository:${repo}:pull`, client_id: 'replicas-test' }),
+    );
     assert.equal(redeemed.status, 200, await redeemed.clone().text());
     const access = ((await redeemed.json()) as { access_token: string }).access_token;
     assertStatus(await request(on(0).url, 'HEAD', `/v2/${repo}/blobs/${blobOf('token').digest}`, { headers: { Authorization: `Bearer ${access}` } }), 200);

@@ -93,8 +93,14 @@ describe('storage driver: s3 arithmetic', () => {
 
   it('splits sources over 5 GiB into contiguous part copies of at most 5 GiB', () => {
     const GiB = 1024 * MiB;
-    const ranges = copyRanges([{ key: 'a', size: 12 * GiB + 1 }, { key: 'b', size: 7 * MiB }]);
-    assert.deepEqual(ranges.map((r) => r.key), ['a', 'a', 'a', 'b']);
+    const ranges = copyRanges([
+      { key: 'a', size: 12 * GiB + 1 },
+      { key: 'b', size: 7 * MiB },
+    ]);
+    assert.deepEqual(
+      ranges.map((r) => r.key),
+      ['a', 'a', 'a', 'b'],
+    );
     for (const range of ranges) assert.ok(range.end - range.start + 1 <= 5 * GiB && range.end - range.start + 1 >= 5 * MiB);
     const ofA = ranges.filter((r) => r.key === 'a');
     assert.equal(ofA[0]?.start, 0);
@@ -170,7 +176,10 @@ describe('storage driver: s3 specifics', () => {
     assert.ok((await get(driver, 'big/data', range)).equals(data.subarray(range.start, range.end + 1)));
   });
 
-  for (const [label, bytes] of [['below one part', 1000], ['after parts were sent', 12 * MiB]] as const) {
+  for (const [label, bytes] of [
+    ['below one part', 1000],
+    ['after parts were sent', 12 * MiB],
+  ] as const) {
     it(`a destroyed write stream leaves nothing visible (${label})`, async () => {
       const { driver, bucket } = await freshDriver();
       for (const append of [false, true]) {
@@ -262,7 +271,7 @@ describe('storage driver: s3 specifics', () => {
     const writer = await unknownKey.write('a/data', { append: false });
     await assert.rejects(pipeline(Readable.from([Buffer.from('x')]), writer), /InvalidAccessKeyId/);
     assert.throws(
-      () => S3Driver.fromConfig({ ...(settingsForSync(bucket)), secretAccessKeyFile: undefined }, {}),
+      () => S3Driver.fromConfig({ ...settingsForSync(bucket), secretAccessKeyFile: undefined }, {}),
       /no secret: set storage\.s3\.secretAccessKeyFile or env AWS_SECRET_ACCESS_KEY/,
     );
   });

@@ -15,7 +15,8 @@ export function testBackend(env: NodeJS.ProcessEnv = process.env): TestBackend {
   const value = env['BERTH_TEST_BACKEND'] ?? '';
   const parts = new Set(value.split('+').filter(Boolean));
   for (const part of parts) {
-    if (part !== 'postgres' && part !== 's3') throw new Error(`BERTH_TEST_BACKEND: unknown backend ${JSON.stringify(part)} (expected postgres, s3 or postgres+s3)`);
+    if (part !== 'postgres' && part !== 's3')
+      throw new Error(`BERTH_TEST_BACKEND: unknown backend ${JSON.stringify(part)} (expected postgres, s3 or postgres+s3)`);
   }
   return { postgres: parts.has('postgres'), s3: parts.has('s3') };
 }

@@ -105,8 +105,7 @@ export async function startBerth(options: StartBerthOptions = {}): Promise<Berth
   const cleanup = async (): Promise<void> => {
     if (ownsDataDir) await rm(dataDir, { recursive: true, force: true });
   };
-  const describe = (): string =>
-    `command: ${process.execPath} ${args.join(' ')}\n--- stderr ---\n${out.stderr()}\n--- stdout ---\n${out.stdout()}`;
+  const describe = (): string => `command: ${process.execPath} ${args.join(' ')}\n--- stderr ---\n${out.stderr()}\n--- stdout ---\n${out.stdout()}`;
 
   let url: string;
   try {
@@ -115,7 +114,7 @@ export async function startBerth(options: StartBerthOptions = {}): Promise<Berth
     proc.kill('SIGKILL');
     await exited;
     await cleanup();
-    throw new Error(`Berth did not start: ${(err as Error).message}\n${describe()}`);
+    throw new Error(`Berth did not start: ${(err as Error).message}\n${describe()}`, { cause: err });
   }
 
   const terminate = async (signal: NodeJS.Signals): Promise<ExitInfo> => {

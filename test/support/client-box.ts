@@ -37,7 +37,10 @@ export class ClientBox {
     await writeFile(join(dir, 'policy.json'), JSON.stringify({ default: [{ type: 'insecureAcceptAnything' }] }));
     await writeFile(join(dir, 'registries.conf'), `unqualified-search-registries = []\n\n[[registry]]\nlocation = ${JSON.stringify(host)}\ninsecure = true\n`);
     await writeFile(join(dir, 'empty-auth.json'), JSON.stringify({ auths: {} }));
-    await writeFile(join(dir, 'storage.conf'), `[storage]\ndriver = "vfs"\ngraphroot = ${JSON.stringify(join(dir, 'root'))}\nrunroot = ${JSON.stringify(join(dir, 'runroot'))}\n`);
+    await writeFile(
+      join(dir, 'storage.conf'),
+      `[storage]\ndriver = "vfs"\ngraphroot = ${JSON.stringify(join(dir, 'root'))}\nrunroot = ${JSON.stringify(join(dir, 'runroot'))}\n`,
+    );
     await writeFile(join(dir, 'containers.conf'), '[engine]\nevents_logger = "none"\ncgroup_manager = "cgroupfs"\n');
     const shim = join(dir, 'bin', 'docker-credential-berth');
     await writeFile(shim, `#!/bin/sh\nexec ${[process.execPath, ...tsxArgs, helperSource].map((a) => `'${a}'`).join(' ')} "$@"\n`);
@@ -95,7 +98,17 @@ export class ClientBox {
 
   /** podman's (and buildah's) storage options for this box, then `args`. */
   podmanArgs(args: readonly string[]): string[] {
-    return ['--root', join(this.dir, 'root'), '--runroot', join(this.dir, 'runroot'), '--storage-driver', 'vfs', '--tmpdir', join(this.dir, 'libpod-tmp'), ...args];
+    return [
+      '--root',
+      join(this.dir, 'root'),
+      '--runroot',
+      join(this.dir, 'runroot'),
+      '--storage-driver',
+      'vfs',
+      '--tmpdir',
+      join(this.dir, 'libpod-tmp'),
+      ...args,
+    ];
   }
 
   async dispose(): Promise<void> {

@@ -51,7 +51,7 @@ export function run(file: string, args: readonly string[], env: NodeJS.ProcessEn
           return;
         }
         const killed = 'killed' in error && error.killed === true;
-        const code = 'code' in error ? (error.code as number | string | undefined) ?? null : null;
+        const code = 'code' in error ? ((error.code as number | string | undefined) ?? null) : null;
         const reason = killed
           ? `was killed after ${COMMAND_TIMEOUT_MS} ms`
           : code === 'ENOENT'
@@ -218,10 +218,14 @@ export class Podman {
 
   private run(args: readonly string[]): Promise<RunResult> {
     const global = [
-      '--root', join(this.dir, 'root'),
-      '--runroot', join(this.dir, 'runroot'),
-      '--storage-driver', 'vfs',
-      '--tmpdir', join(this.dir, 'libpod-tmp'),
+      '--root',
+      join(this.dir, 'root'),
+      '--runroot',
+      join(this.dir, 'runroot'),
+      '--storage-driver',
+      'vfs',
+      '--tmpdir',
+      join(this.dir, 'libpod-tmp'),
     ];
     return run('podman', [...global, ...args], this.env);
   }

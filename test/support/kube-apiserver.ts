@@ -77,19 +77,69 @@ async function openssl(dir: string, ...args: string[]): Promise<void> {
 
 /** CA, serving certificate for 127.0.0.1/localhost, RSA service-account key pair, static admin token. */
 async function makePki(dir: string): Promise<{ adminToken: string }> {
-  await openssl(dir, 'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '2',
-    '-subj', '/CN=berth-test-kube-ca', '-keyout', 'ca.key', '-out', 'ca.crt');
-  await writeFile(join(dir, 'serving.ext'), [
-    'basicConstraints=CA:FALSE',
-    'keyUsage=critical,digitalSignature,keyEncipherment',
-    'extendedKeyUsage=serverAuth',
-    'subjectAltName=IP:127.0.0.1,IP:10.0.0.1,DNS:localhost,DNS:kubernetes.default.svc',
-    '',
-  ].join('\n'));
-  await openssl(dir, 'req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes',
-    '-subj', '/CN=kube-apiserver', '-keyout', 'apiserver.key', '-out', 'apiserver.csr');
-  await openssl(dir, 'x509', '-req', '-in', 'apiserver.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial',
-    '-days', '2', '-sha256', '-extfile', 'serving.ext', '-out', 'apiserver.crt');
+  await openssl(
+    dir,
+    'req',
+    '-x509',
+    '-newkey',
+    'ec',
+    '-pkeyopt',
+    'ec_paramgen_curve:prime256v1',
+    '-nodes',
+    '-days',
+    '2',
+    '-subj',
+    '/CN=berth-test-kube-ca',
+    '-keyout',
+    'ca.key',
+    '-out',
+    'ca.crt',
+  );
+  await writeFile(
+    join(dir, 'serving.ext'),
+    [
+      'basicConstraints=CA:FALSE',
+      'keyUsage=critical,digitalSignature,keyEncipherment',
+      'extendedKeyUsage=serverAuth',
+      'subjectAltName=IP:127.0.0.1,IP:10.0.0.1,DNS:localhost,DNS:kubernetes.default.svc',
+      '',
+    ].join('\n'),
+  );
+  await openssl(
+    dir,
+    'req',
+    '-new',
+    '-newkey',
+    'ec',
+    '-pkeyopt',
+    'ec_paramgen_curve:prime256v1',
+    '-nodes',
+    '-subj',
+    '/CN=kube-apiserver',
+    '-keyout',
+    'apiserver.key',
+    '-out',
+    'apiserver.csr',
+  );
+  await openssl(
+    dir,
+    'x509',
+    '-req',
+    '-in',
+    'apiserver.csr',
+    '-CA',
+    'ca.crt',
+    '-CAkey',
+    'ca.key',
+    '-CAcreateserial',
+    '-days',
+    '2',
+    '-sha256',
+    '-extfile',
+    'serving.ext',
+    '-out',
+    'apiserver.crt',
+  );
   // Service-account tokens are RS256, as on most clusters.
   await openssl(dir, 'genrsa', '-out', 'sa.key', '2048');
   await openssl(dir, 'rsa', '-in', 'sa.key', '-pubout', '-out', 'sa.pub');
@@ -184,13 +234,33 @@ async function startOnce(options: StartKubeOptions): Promise<KubeApiServer> {
   const etcdUrl = `http://127.0.0.1:${etcdPort}`;
   const peerUrl = `http://127.0.0.1:${peerPort}`;
   children.push(
-    startChild('etcd', 'etcd', [
-      '--name', 'berth-etcd', '--data-dir', join(dir, 'etcd'),
-      '--listen-client-urls', etcdUrl, '--advertise-client-urls', etcdUrl,
-      '--listen-peer-urls', peerUrl, '--initial-advertise-peer-urls', peerUrl,
-      '--initial-cluster', `berth-etcd=${peerUrl}`, '--listen-metrics-urls', '',
-      '--log-level', 'warn', '--logger', 'zap',
-    ], join(dir, 'etcd.log')),
+    startChild(
+      'etcd',
+      'etcd',
+      [
+        '--name',
+        'berth-etcd',
+        '--data-dir',
+        join(dir, 'etcd'),
+        '--listen-client-urls',
+        etcdUrl,
+        '--advertise-client-urls',
+        etcdUrl,
+        '--listen-peer-urls',
+        peerUrl,
+        '--initial-advertise-peer-urls',
+        peerUrl,
+        '--initial-cluster',
+        `berth-etcd=${peerUrl}`,
+        '--listen-metrics-urls',
+        '',
+        '--log-level',
+        'warn',
+        '--logger',
+        'zap',
+      ],
+      join(dir, 'etcd.log'),
+    ),
   );
   const dispatcher = new Agent({ connect: { ca: caPem } });
   const describeFailure = async (what: string) =>
@@ -198,30 +268,48 @@ async function startOnce(options: StartKubeOptions): Promise<KubeApiServer> {
   try {
     await waitFor(async () => (await fetch(`${etcdUrl}/health`)).ok, children, 'etcd /health');
     children.push(
-      startChild('kube-apiserver', kubeApiServerBinary, [
-        '--bind-address=127.0.0.1', '--advertise-address=127.0.0.1', `--secure-port=${apiPort}`, '--insecure-port=0',
-        `--etcd-servers=${etcdUrl}`,
-        `--tls-cert-file=${join(dir, 'apiserver.crt')}`, `--tls-private-key-file=${join(dir, 'apiserver.key')}`,
-        `--client-ca-file=${caFile}`, `--token-auth-file=${join(dir, 'tokens.csv')}`,
-        `--service-account-issuer=${url}`, `--service-account-key-file=${join(dir, 'sa.pub')}`,
-        `--service-account-signing-key-file=${join(dir, 'sa.key')}`, `--api-audiences=${url}`,
-        '--authorization-mode=RBAC', '--service-cluster-ip-range=10.0.0.0/24',
-        // Without kube-controller-manager no pod gets a token volume; admission would refuse them.
-        '--disable-admission-plugins=ServiceAccount',
-        // 127.0.0.1 cannot be an Endpoints address.
-        '--endpoint-reconciler-type=none',
-        '--profiling=false', '--v=1',
-      ], join(dir, 'kube-apiserver.log')),
+      startChild(
+        'kube-apiserver',
+        kubeApiServerBinary,
+        [
+          '--bind-address=127.0.0.1',
+          '--advertise-address=127.0.0.1',
+          `--secure-port=${apiPort}`,
+          '--insecure-port=0',
+          `--etcd-servers=${etcdUrl}`,
+          `--tls-cert-file=${join(dir, 'apiserver.crt')}`,
+          `--tls-private-key-file=${join(dir, 'apiserver.key')}`,
+          `--client-ca-file=${caFile}`,
+          `--token-auth-file=${join(dir, 'tokens.csv')}`,
+          `--service-account-issuer=${url}`,
+          `--service-account-key-file=${join(dir, 'sa.pub')}`,
+          `--service-account-signing-key-file=${join(dir, 'sa.key')}`,
+          `--api-audiences=${url}`,
+          '--authorization-mode=RBAC',
+          '--service-cluster-ip-range=10.0.0.0/24',
+          // Without kube-controller-manager no pod gets a token volume; admission would refuse them.
+          '--disable-admission-plugins=ServiceAccount',
+          // 127.0.0.1 cannot be an Endpoints address.
+          '--endpoint-reconciler-type=none',
+          '--profiling=false',
+          '--v=1',
+        ],
+        join(dir, 'kube-apiserver.log'),
+      ),
     );
-    await waitFor(async () => {
-      const res = await undiciFetch(`${url}/readyz`, { dispatcher, headers: { Authorization: `Bearer ${adminToken}` } });
-      return res.ok && (await res.text()) === 'ok';
-    }, children, 'kube-apiserver /readyz');
+    await waitFor(
+      async () => {
+        const res = await undiciFetch(`${url}/readyz`, { dispatcher, headers: { Authorization: `Bearer ${adminToken}` } });
+        return res.ok && (await res.text()) === 'ok';
+      },
+      children,
+      'kube-apiserver /readyz',
+    );
   } catch (err) {
     const message = await describeFailure((err as Error).message);
     await stopAll();
     await rm(dir, { recursive: true, force: true });
-    throw new Error(message);
+    throw new Error(message, { cause: err });
   }
 
   const kubeconfigPath = join(dir, 'kubeconfig');
@@ -319,11 +407,15 @@ function collectionPath(doc: Record<string, unknown>): string {
 }
 
 async function waitEstablished(request: KubeApiServer['request'], name: string, children: Child[]): Promise<void> {
-  await waitFor(async () => {
-    const res = await request('GET', `/apis/apiextensions.k8s.io/v1/customresourcedefinitions/${name}`);
-    const conditions = (res.body as { status?: { conditions?: Array<{ type: string; status: string }> } }).status?.conditions ?? [];
-    return conditions.some((c) => c.type === 'Established' && c.status === 'True');
-  }, children, `CRD ${name} established`);
+  await waitFor(
+    async () => {
+      const res = await request('GET', `/apis/apiextensions.k8s.io/v1/customresourcedefinitions/${name}`);
+      const conditions = (res.body as { status?: { conditions?: Array<{ type: string; status: string }> } }).status?.conditions ?? [];
+      return conditions.some((c) => c.type === 'Established' && c.status === 'True');
+    },
+    children,
+    `CRD ${name} established`,
+  );
 }
 
 async function waitFor(check: () => Promise<boolean>, children: Child[], what: string): Promise<void> {

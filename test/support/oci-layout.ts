@@ -122,11 +122,7 @@ export async function createFixtureLayout(dir: string, seed = 'berth-e2e'): Prom
   const index = await writeIndex(dir, [amd64, arm64]);
   const artifact = await writeSbomArtifact(dir, image.manifest, seed);
 
-  await writeIndexJson(dir, [
-    withRefName(image.manifest, refs.image),
-    withRefName(index.index, refs.index),
-    withRefName(artifact.manifest, refs.artifact),
-  ]);
+  await writeIndexJson(dir, [withRefName(image.manifest, refs.image), withRefName(index.index, refs.index), withRefName(artifact.manifest, refs.artifact)]);
   return { dir, refs, image, index, artifact };
 }
 
@@ -268,10 +264,7 @@ export async function listBlobs(dir: string): Promise<string[]> {
 // Internals
 
 async function writeIndexJson(dir: string, manifests: Descriptor[]): Promise<void> {
-  await writeFile(
-    join(dir, 'index.json'),
-    JSON.stringify({ schemaVersion: 2, mediaType: MEDIA_TYPES.imageIndex, manifests }),
-  );
+  await writeFile(join(dir, 'index.json'), JSON.stringify({ schemaVersion: 2, mediaType: MEDIA_TYPES.imageIndex, manifests }));
 }
 
 function withRefName(desc: Descriptor, ref: string): Descriptor {
@@ -284,9 +277,7 @@ function splitDigest(digest: string): [string, string] {
   return [match[1], match[2]];
 }
 
-type TarEntry =
-  | { path: string; type: 'dir'; mode?: number }
-  | { path: string; type: 'file'; content: string; mode?: number };
+type TarEntry = { path: string; type: 'dir'; mode?: number } | { path: string; type: 'file'; content: string; mode?: number };
 
 const BLOCK = 512;
 

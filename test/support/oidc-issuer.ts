@@ -41,7 +41,10 @@ export interface OidcIssuer {
   /** How many times the JWKS was fetched. */
   jwksFetches: number;
   mint(claims: Record<string, unknown>, options?: MintOptions): Promise<string>;
-  github(claims: { repository: string; ref?: string; environment?: string; audience?: string } & Record<string, unknown>, options?: MintOptions): Promise<string>;
+  github(
+    claims: { repository: string; ref?: string; environment?: string; audience?: string } & Record<string, unknown>,
+    options?: MintOptions,
+  ): Promise<string>;
   kubernetes(claims: { namespace: string; serviceAccount: string; audience?: string }, options?: MintOptions): Promise<string>;
   /** Publishes a new signing key and drops the old one (as issuers do after an overlap). */
   rotateKey(): Promise<void>;
@@ -66,6 +69,7 @@ export async function startOidcIssuer(options: { alg?: Alg; tls?: { cert: string
   const stranger = await newKey(alg);
   let down = false;
   const requestToken = randomUUID();
+  // eslint-disable-next-line prefer-const -- assigned once below, after the handlers that close it are built
   let server: Server | undefined;
   let base = '';
 
@@ -143,14 +147,21 @@ export async function startOidcIssuer(options: { alg?: Alg; tls?: { cert: string
       res.end(JSON.stringify(body));
     };
     if (url.pathname === '/actions/token') {
-      if (req.headers.authorization !== `bearer ${requestToken}` && req.headers.authorization !== `Bearer ${requestToken}`) return json(401, { message: 'bad request token' });
+      if (req.headers.authorization !== `bearer ${requestToken}` && req.headers.authorization !== `Bearer ${requestToken}`)
+        return json(401, { message: 'bad request token' });
       const audience = url.searchParams.get('audience') ?? 'https://github.com/octo-org';
       void state.github({ repository: 'acme/app', ...state.actionsClaims, audience } as { repository: string }).then((value) => json(200, { count: 1, value }));
       return;
     }
     if (down) return json(503, { error: 'down' });
     if (url.pathname === '/.well-known/openid-configuration') {
-      return json(200, { issuer: base, jwks_uri: `${base}/jwks`, id_token_signing_alg_values_supported: [alg], response_types_supported: ['id_token'], subject_types_supported: ['public'] });
+      return json(200, {
+        issuer: base,
+        jwks_uri: `${base}/jwks`,
+        id_token_signing_alg_values_supported: [alg],
+        response_types_supported: ['id_token'],
+        subject_types_supported: ['public'],
+      });
     }
     if (url.pathname === '/jwks') {
       state.jwksFetches++;

@@ -91,7 +91,10 @@ async function startCluster(): Promise<string> {
     }
   };
   process.once('exit', stop);
-  for (const [signal, code] of [['SIGINT', 130], ['SIGTERM', 143]] as const) {
+  for (const [signal, code] of [
+    ['SIGINT', 130],
+    ['SIGTERM', 143],
+  ] as const) {
     process.once(signal, () => {
       stop();
       process.exit(code);

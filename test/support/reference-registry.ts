@@ -77,7 +77,7 @@ async function startOnce(port: number, options: ReferenceRegistryOptions): Promi
     const cause = spawnError === undefined ? '' : ` (${spawnError.message}; run scripts/ensure-test-deps.sh)`;
     const message = `${REFERENCE_REGISTRY_BIN} did not start on ${url}: ${(err as Error).message}${cause}\n${describe()}`;
     if (out.stderr().includes('address already in use')) throw new PortInUseError(message);
-    throw new Error(message);
+    throw new Error(message, { cause: err });
   }
 
   const terminate = async (signal: NodeJS.Signals): Promise<ExitInfo> => {

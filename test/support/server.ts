@@ -7,11 +7,11 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
-import { createApp, type App } from '../../src/app.js';
+import { createApp, type App } from '../../src/app/app.js';
 import { loadConfig } from '../../src/config/load.js';
 import type { ConfigInput } from '../../src/config/schema.js';
-import { openMetadata, openStorage } from '../../src/deps.js';
-import type { Clock } from '../../src/registry/context.js';
+import { openMetadata, openStorage } from '../../src/app/backends.js';
+import type { Clock } from '../../src/shared/clock.js';
 import { backendConfig } from './backends.js';
 
 export const ownerName = 'owner';

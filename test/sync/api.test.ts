@@ -51,7 +51,10 @@ describe('the sync rules API', () => {
   it('lists rules by name and shows one', async () => {
     assert.equal((await api.post('/sync/rules', { name: 'beta', source: { url: source }, repositories: ['a/**'] })).status, 201);
     const list = await api.get('/sync/rules');
-    assert.deepEqual(list.body.rules.map((r: any) => r.name), ['acme', 'beta']);
+    assert.deepEqual(
+      list.body.rules.map((r: any) => r.name),
+      ['acme', 'beta'],
+    );
     const beta = await api.get('/sync/rules/beta');
     assert.equal(beta.status, 200);
     assert.deepEqual(beta.body.source.credentials, { kind: 'anonymous' });
@@ -81,7 +84,11 @@ describe('the sync rules API', () => {
       ['{not json', /not valid JSON/],
     ];
     for (const [body, message] of cases) assertError(await api.post('/sync/rules', body), 400, 'UNSUPPORTED', message);
-    assert.deepEqual((await api.get('/sync/rules')).body.rules.map((r: any) => r.name), ['acme', 'beta'], 'nothing was created');
+    assert.deepEqual(
+      (await api.get('/sync/rules')).body.rules.map((r: any) => r.name),
+      ['acme', 'beta'],
+      'nothing was created',
+    );
   });
 
   it('answers 409 for a taken name and 404 for an unknown rule', async () => {
@@ -105,7 +112,13 @@ describe('the sync rules API', () => {
     assert.equal(res.body.webhook, null, 'the secret is unchanged and not shown');
     const moved = await api.patch('/sync/rules/acme', { source: { credentials: { kind: 'basic', username: 'reader', passwordEnv: 'VENDOR_PASSWORD' } } });
     assert.equal(moved.body.rule.source.url, source);
-    assert.deepEqual(moved.body.rule.source.credentials, { kind: 'basic', username: 'reader', passwordSource: 'env', passwordFile: null, passwordEnv: 'VENDOR_PASSWORD' });
+    assert.deepEqual(moved.body.rule.source.credentials, {
+      kind: 'basic',
+      username: 'reader',
+      passwordSource: 'env',
+      passwordFile: null,
+      passwordEnv: 'VENDOR_PASSWORD',
+    });
   });
 
   it('turns the webhook trigger off and on; a given secret is used and never echoed', async () => {

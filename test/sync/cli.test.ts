@@ -28,7 +28,9 @@ describe('berth sync', () => {
     const refresh = String((await tokenFor(customer.url, ownerName, ownerPassword, [], true))['refresh_token']);
     await storeIdentityToken(host, refresh, join(home, 'docker', 'config.json'));
     env = { DOCKER_CONFIG: join(home, 'docker'), BERTH_REGISTRY: host };
-    const token = await (await Api.asOwner(vendor.url)).post('/principals', { kind: 'token', name: 'customer-cli', grants: [{ pattern: 'tripinsights/**', permission: 'pull' }] });
+    const token = await (
+      await Api.asOwner(vendor.url)
+    ).post('/principals', { kind: 'token', name: 'customer-cli', grants: [{ pattern: 'tripinsights/**', permission: 'pull' }] });
     passwordFile = join(home, 'vendor-password');
     await writeFile(passwordFile, `${token.body.secret.value}\n`);
   });
@@ -42,13 +44,22 @@ describe('berth sync', () => {
   it('rule create prints the rule, its webhook URL and the generated secret once', async () => {
     const result = ok(
       await berth([
-        'sync', 'rule', 'create', 'vendor',
-        '--source', vendor.url,
-        '--source-username', 'customer-cli',
-        '--source-password-file', passwordFile,
-        '--repository', 'tripinsights/api', // named: this vendor credential may not read the catalog
-        '--include', 'v*',
-        '--prefix', 'vendor',
+        'sync',
+        'rule',
+        'create',
+        'vendor',
+        '--source',
+        vendor.url,
+        '--source-username',
+        'customer-cli',
+        '--source-password-file',
+        passwordFile,
+        '--repository',
+        'tripinsights/api', // named: this vendor credential may not read the catalog
+        '--include',
+        'v*',
+        '--prefix',
+        'vendor',
         '--webhook',
       ]),
     );
@@ -75,7 +86,7 @@ describe('berth sync', () => {
     assert.match(one.stdout, /^done: 1 checked, 0 copied, 0 failed$/m);
   });
 
-  it('status shows the rule and a row per image; --json the API\'s document', async () => {
+  it("status shows the rule and a row per image; --json the API's document", async () => {
     const table = ok(await berth(['sync', 'status', 'vendor']));
     assert.match(table.stdout, /^rule vendor \(enabled\): /m);
     assert.match(table.stdout, /^ {2}backfilled: +\d{4}-/m);
@@ -92,7 +103,10 @@ describe('berth sync', () => {
     assert.match(list.stdout, /^NAME +STATUS +SOURCE +REPOSITORIES +DESTINATION +TRIGGERS +LAST SYNC +LAST ERROR$/m);
     assert.match(list.stdout, /^vendor +enabled +http:\/\/127\.0\.0\.1:\d+ +tripinsights\/api +vendor\/… +webhook, on demand +\d{4}-\S+ +-$/m);
     const show = ok(await berth(['sync', 'rule', 'show', 'vendor']));
-    assert.match(show.stdout, new RegExp(`^source: +${vendor.url} \\(basic: customer-cli, password from file ${passwordFile.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}\\)$`, 'm'));
+    assert.match(
+      show.stdout,
+      new RegExp(`^source: +${vendor.url} \\(basic: customer-cli, password from file ${passwordFile.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}\\)$`, 'm'),
+    );
     assert.doesNotMatch(show.stdout, /secret: /);
 
     const updated = ok(await berth(['sync', 'rule', 'update', 'vendor', '--exclude', '*-rc*', '--poll', '1h', '--rps', '5']));
@@ -101,29 +115,59 @@ describe('berth sync', () => {
     const rotated = ok(await berth(['sync', 'rule', 'update', 'vendor', '--rotate-webhook-secret']));
     assert.match(rotated.stdout, /^webhook secret: [A-Za-z0-9_-]{43}$/m);
     assert.match(rotated.stderr, /shown only once/);
-    const rule = JSON.parse(ok(await berth(['sync', 'rule', 'show', 'vendor', '--json'])).stdout) as { limits: { requestsPerSecond: number }; triggers: { pollIntervalMs: number } };
+    const rule = JSON.parse(ok(await berth(['sync', 'rule', 'show', 'vendor', '--json'])).stdout) as {
+      limits: { requestsPerSecond: number };
+      triggers: { pollIntervalMs: number };
+    };
     assert.equal(rule.limits.requestsPerSecond, 5);
     assert.equal(rule.triggers.pollIntervalMs, 3_600_000);
     ok(await berth(['sync', 'rule', 'update', 'vendor', '--no-poll', '--clear-exclude']));
-    const after = JSON.parse(ok(await berth(['sync', 'rule', 'show', 'vendor', '--json'])).stdout) as { tags: { exclude: string[] }; triggers: { pollIntervalMs: number | null } };
+    const after = JSON.parse(ok(await berth(['sync', 'rule', 'show', 'vendor', '--json'])).stdout) as {
+      tags: { exclude: string[] };
+      triggers: { pollIntervalMs: number | null };
+    };
     assert.deepEqual(after.tags.exclude, []);
     assert.equal(after.triggers.pollIntervalMs, null);
   });
 
   it('run exits 1 with the reason when the source cannot be used', async () => {
-    ok(await berth(['sync', 'rule', 'create', 'broken', '--source', vendor.url, '--source-username', 'customer-cli', '--source-password-file', join(home, 'missing'), '--repository', 'tripinsights/api']));
+    ok(
+      await berth([
+        'sync',
+        'rule',
+        'create',
+        'broken',
+        '--source',
+        vendor.url,
+        '--source-username',
+        'customer-cli',
+        '--source-password-file',
+        join(home, 'missing'),
+        '--repository',
+        'tripinsights/api',
+      ]),
+    );
     failsWith(await berth(['sync', 'run', 'broken']), /^berth: the sync of broken had errors: cannot read the source password file .*missing \(ENOENT\)$/m);
   });
 
   it('fails with one line that says what to do', async () => {
     failsWith(await berth(['sync', 'rule', 'create', 'x', '--repository', 'a/*']), /--source URL is required/);
     failsWith(await berth(['sync', 'rule', 'create', 'x', '--source', vendor.url]), /at least one --repository GLOB is required/);
-    failsWith(await berth(['sync', 'rule', 'create', 'x', '--source', vendor.url, '--repository', 'a/*', '--source-username', 'u']), /needs one of --source-password-file/);
-    failsWith(await berth(['sync', 'rule', 'create', 'x', '--source', vendor.url, '--repository', 'a/*', '--include', 'regex:(']), /tags\.include\.0: invalid regular expression "\(": Unterminated group \(HTTP 400 UNSUPPORTED\)/);
+    failsWith(
+      await berth(['sync', 'rule', 'create', 'x', '--source', vendor.url, '--repository', 'a/*', '--source-username', 'u']),
+      /needs one of --source-password-file/,
+    );
+    failsWith(
+      await berth(['sync', 'rule', 'create', 'x', '--source', vendor.url, '--repository', 'a/*', '--include', 'regex:(']),
+      /tags\.include\.0: invalid regular expression "\(": Unterminated group \(HTTP 400 UNSUPPORTED\)/,
+    );
     failsWith(await berth(['sync', 'rule', 'update', 'vendor']), /nothing to change/);
     failsWith(await berth(['sync', 'status', 'nope']), /no sync rule named "nope" \(HTTP 404 NAME_UNKNOWN\)/);
     failsWith(await berth(['sync', 'run', 'vendor', '--image', 'no-tag']), /--image takes REPOSITORY:TAG/);
-    failsWith(await runCli(['sync', 'rule', 'list'], { env: { DOCKER_CONFIG: join(home, 'nobody'), BERTH_REGISTRY: new URL(customer.url).host } }), /not logged in to .*berth login/);
+    failsWith(
+      await runCli(['sync', 'rule', 'list'], { env: { DOCKER_CONFIG: join(home, 'nobody'), BERTH_REGISTRY: new URL(customer.url).host } }),
+      /not logged in to .*berth login/,
+    );
   });
 
   it('rule delete removes the rule; the copied images stay', async () => {

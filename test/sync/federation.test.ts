@@ -5,7 +5,19 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { startOidcIssuer, type OidcIssuer } from '../support/oidc-issuer.js';
 import { startTestServer, type TestServer } from '../support/server.js';
-import { Api, buildMultiArchImage, fastSync, headDigest, loopbackEgress, pullToken, pushImage, pushToken, startBerth, waitFor, type BuiltImage } from './helpers.js';
+import {
+  Api,
+  buildMultiArchImage,
+  fastSync,
+  headDigest,
+  loopbackEgress,
+  pullToken,
+  pushImage,
+  pushToken,
+  startBerth,
+  waitFor,
+  type BuiltImage,
+} from './helpers.js';
 
 /**
  * A sync rule that holds no vendor secret at all: the customer's Berth logs in to the vendor's
@@ -26,7 +38,10 @@ describe('sync with federated source credentials', () => {
       startBerth(),
     ]);
     const { principals } = vendor.app.auth;
-    const service = await principals.createPrincipal('service', 'customer-sync', { grants: [{ pattern: 'tripinsights/**', permission: 'pull' }], withoutSecret: true });
+    const service = await principals.createPrincipal('service', 'customer-sync', {
+      grants: [{ pattern: 'tripinsights/**', permission: 'pull' }],
+      withoutSecret: true,
+    });
     await vendor.app.auth.store.federatedCredentials.put({
       id: 'fc-sync',
       principalId: service.principal.id,
@@ -68,7 +83,7 @@ describe('sync with federated source credentials', () => {
     assert.equal(status.rule.state.lastError, null);
   });
 
-  it('a token the vendor does not trust fails the sync with the vendor\'s refusal in the status', async () => {
+  it("a token the vendor does not trust fails the sync with the vendor's refusal in the status", async () => {
     const tokenFile = join(dir, 'wrong-token');
     await writeFile(tokenFile, await issuer.kubernetes({ namespace: 'elsewhere', serviceAccount: 'intruder' }));
     const api = await Api.asOwner(customer.url);

@@ -80,7 +80,11 @@ export async function pushImage(base: string, token: string | undefined, reposit
     assert.equal(started.status, 202, `start upload of ${digest}: ${await started.text()}`);
     const location = new URL(started.headers.get('location') ?? '', base);
     location.searchParams.set('digest', digest);
-    const res = await fetch(location, { method: 'PUT', headers: { ...headers, 'Content-Type': 'application/octet-stream' }, body: await readBlob(dir, digest) });
+    const res = await fetch(location, {
+      method: 'PUT',
+      headers: { ...headers, 'Content-Type': 'application/octet-stream' },
+      body: await readBlob(dir, digest),
+    });
     assert.equal(res.status, 201, `push blob ${digest}: ${await res.text()}`);
   };
   const pushManifest = async (descriptor: Descriptor, reference: string) => {
@@ -105,7 +109,8 @@ export async function headDigest(base: string, token: string | undefined, reposi
     method: 'HEAD',
     headers: {
       ...(token === undefined ? {} : bearer(token)),
-      Accept: 'application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.list.v2+json, application/vnd.docker.distribution.manifest.v2+json',
+      Accept:
+        'application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.list.v2+json, application/vnd.docker.distribution.manifest.v2+json',
     },
   });
   if (res.status === 404) return undefined;
@@ -156,7 +161,12 @@ export async function deliver(
 }
 
 /** An ACR-shaped push event, as Berth's and ACR's webhooks send it. */
-export function pushEvent(repository: string, tag: string | undefined, digest: string, id = `evt-${Math.random().toString(36).slice(2)}`): Record<string, unknown> {
+export function pushEvent(
+  repository: string,
+  tag: string | undefined,
+  digest: string,
+  id = `evt-${Math.random().toString(36).slice(2)}`,
+): Record<string, unknown> {
   return {
     id,
     timestamp: new Date().toISOString(),

@@ -1,7 +1,20 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { TestServer } from '../support/server.js';
-import { Api, buildMultiArchImage, deliver, headDigest, imageStatus, pullToken, pushEvent, pushImage, pushToken, startBerth, waitFor, type BuiltImage } from './helpers.js';
+import {
+  Api,
+  buildMultiArchImage,
+  deliver,
+  headDigest,
+  imageStatus,
+  pullToken,
+  pushEvent,
+  pushImage,
+  pushToken,
+  startBerth,
+  waitFor,
+  type BuiltImage,
+} from './helpers.js';
 
 /**
  * Notifications can arrive before the source shows what they announce: CNCF Distribution sends a
@@ -86,17 +99,21 @@ describe('sync notifications that arrive before the source has moved the tag', (
     await pushToVendor('moving', first);
     assert.equal((await deliver(customer.url, 'vendor', pushEvent(repository, 'moving', old), { secret })).status, 202);
     const token = await pullToken(customer.url, `vendor/${repository}`);
-    await waitFor('the first image on the customer', async () => ((await headDigest(customer.url, token, `vendor/${repository}`, 'moving')) === old ? true : undefined));
+    await waitFor('the first image on the customer', async () =>
+      (await headDigest(customer.url, token, `vendor/${repository}`, 'moving')) === old ? true : undefined,
+    );
 
     assert.equal((await deliver(customer.url, 'vendor', pushEvent(repository, 'moving', moved), { secret })).status, 202);
     const item = await waiting(api, 'moving');
     assert.match(item.lastError, new RegExp(`\\(still ${old}\\)`));
     await pushToVendor('moving', second);
-    await waitFor('the moved tag on the customer', async () => ((await headDigest(customer.url, token, `vendor/${repository}`, 'moving')) === moved ? true : undefined));
+    await waitFor('the moved tag on the customer', async () =>
+      (await headDigest(customer.url, token, `vendor/${repository}`, 'moving')) === moved ? true : undefined,
+    );
     for (const manifest of second.digests) assert.equal(await headDigest(customer.url, token, `vendor/${repository}`, manifest), manifest);
   });
 
-  it('past the settle window the source\'s answer stands: a tag that never appears is recorded as missing', async () => {
+  it("past the settle window the source's answer stands: a tag that never appears is recorded as missing", async () => {
     const announced = pushEvent(repository, 'never', second.index.index.digest);
     assert.equal((await deliver(impatient.url, 'vendor', announced, { secret: impatientSecret })).status, 202);
     await waiting(impatientApi, 'never');

@@ -63,7 +63,11 @@ describe('sync by polling from CNCF Distribution', () => {
     const token = await pullToken(customer.url, 'mirror/team/app');
     for (const image of wanted) {
       const [repository, tag] = image.split(':') as [string, string];
-      assert.equal(await headDigest(customer.url, await pullToken(customer.url, `mirror/${repository}`), `mirror/${repository}`, tag), first.index.index.digest, image);
+      assert.equal(
+        await headDigest(customer.url, await pullToken(customer.url, `mirror/${repository}`), `mirror/${repository}`, tag),
+        first.index.index.digest,
+        image,
+      );
     }
     for (const tag of ['1.0.0', '2.0.0', '1.3.0-rc.1', 'latest']) assert.equal(await headDigest(customer.url, token, 'mirror/team/app', tag), undefined, tag);
     assert.equal(await headDigest(customer.url, await pullToken(customer.url, 'mirror/other/thing'), 'mirror/other/thing', '1.2.0'), undefined);
@@ -95,7 +99,9 @@ describe('sync by polling from CNCF Distribution', () => {
     assert.equal(after.get('team/app:v1.5.0').copies, 1);
     assert.equal(after.has('team/app:1.0.5'), false);
     assert.equal(await headDigest(customer.url, token, 'mirror/team/app', '1.0.5'), undefined);
-    const history = await fetch(`${customer.url}/api/v1/repositories/mirror/team/tool/history?tag=1.1.0`, { headers: { Authorization: `Bearer ${await pullToken(customer.url, 'mirror/team/tool')}` } });
+    const history = await fetch(`${customer.url}/api/v1/repositories/mirror/team/tool/history?tag=1.1.0`, {
+      headers: { Authorization: `Bearer ${await pullToken(customer.url, 'mirror/team/tool')}` },
+    });
     assert.equal(((await history.json()) as { pushes: unknown[] }).pushes.length, 1, 'team/tool:1.1.0 was tagged once');
   });
 

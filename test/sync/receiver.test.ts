@@ -77,7 +77,12 @@ describe('the sync webhook receiver', () => {
     const tampered = text.replace('tripinsights/api', 'tripinsights/app');
     assertError(await deliver(customer.url, 'vendor', tampered, { headers: { 'Berth-Signature': signature } }), 401, 'UNAUTHORIZED', /does not match/);
     assertError(await deliver(customer.url, 'vendor', event, { secret, at: Date.now() - 3600_000 }), 401, 'UNAUTHORIZED', /timestamp/);
-    assertError(await deliver(customer.url, 'vendor', event, { headers: { Authorization: 'Bearer wrong-secret' } }), 401, 'UNAUTHORIZED', /bearer secret does not match/);
+    assertError(
+      await deliver(customer.url, 'vendor', event, { headers: { Authorization: 'Bearer wrong-secret' } }),
+      401,
+      'UNAUTHORIZED',
+      /bearer secret does not match/,
+    );
   });
 
   it('answers an unknown rule exactly like a wrong secret (401), so rule names do not leak', async () => {
@@ -86,7 +91,10 @@ describe('the sync webhook receiver', () => {
     const wrong = await deliver(customer.url, 'vendor', event, { secret: 'not-the-secret-at-all-000000' });
     assertError(unknown, 401, 'UNAUTHORIZED');
     assert.deepEqual(unknown.body, wrong.body);
-    assert.deepEqual((await deliver(customer.url, 'no-such-rule', event, { headers: {} })).body, (await deliver(customer.url, 'vendor', event, { headers: {} })).body);
+    assert.deepEqual(
+      (await deliver(customer.url, 'no-such-rule', event, { headers: {} })).body,
+      (await deliver(customer.url, 'vendor', event, { headers: {} })).body,
+    );
   });
 
   it('refuses malformed bodies with 400 once the signature checks out', async () => {
@@ -103,7 +111,7 @@ describe('the sync webhook receiver', () => {
     }
   });
 
-  it('refuses a repository outside the rule\'s allow-list with 403 and queues nothing', async () => {
+  it("refuses a repository outside the rule's allow-list with 403 and queues nothing", async () => {
     const res = await deliver(customer.url, 'vendor', pushEvent('internal/secret', 'v1', indexDigest()), { secret });
     assertError(res, 403, 'DENIED', /internal\/secret is not synced by this rule/);
     assert.equal((await api.get('/sync/rules/vendor/status')).body.queue.pending, 0);
@@ -123,11 +131,16 @@ describe('the sync webhook receiver', () => {
   });
 
   it('answers 202 at once for a burst of deliveries of one digest, and copies the image once with its digests', async () => {
-    const deliveries = Array.from({ length: 40 }, (_, i) => deliver(customer.url, 'vendor', pushEvent('tripinsights/api', 'v1', indexDigest(), `burst-${i}`), { secret }));
+    const deliveries = Array.from({ length: 40 }, (_, i) =>
+      deliver(customer.url, 'vendor', pushEvent('tripinsights/api', 'v1', indexDigest(), `burst-${i}`), { secret }),
+    );
     const answers = await Promise.all(deliveries);
     for (const answer of answers) assert.equal(answer.status, 202, JSON.stringify(answer.body));
     const outcomes = answers.map((a) => a.body.events[0].outcome as string);
-    assert.equal(outcomes.filter((o) => o === 'queued').length + outcomes.filter((o) => o === 'unchanged').length + outcomes.filter((o) => o === 'updated').length, 40);
+    assert.equal(
+      outcomes.filter((o) => o === 'queued').length + outcomes.filter((o) => o === 'unchanged').length + outcomes.filter((o) => o === 'updated').length,
+      40,
+    );
 
     const token = await pullToken(customer.url, 'vendor/tripinsights/api');
     await waitFor('the image on the customer', () => headDigest(customer.url, token, 'vendor/tripinsights/api', 'v1'));
@@ -142,8 +155,11 @@ describe('the sync webhook receiver', () => {
     assert.equal(row.digest, indexDigest());
     assert.equal(row.destination, 'vendor/tripinsights/api');
     assert.equal(row.lastError, null);
-    const history = await fetch(`${customer.url}/api/v1/repositories/vendor/tripinsights/api/history?tag=v1`, { headers: { Authorization: `Bearer ${token}` } });
-    const pushes = ((await history.json()) as { pushes: Array<{ principal: { name: string }; provenance: { sync?: { rule: string; repository: string } } }> }).pushes;
+    const history = await fetch(`${customer.url}/api/v1/repositories/vendor/tripinsights/api/history?tag=v1`, {
+      headers: { Authorization: `Bearer ${token}` },
+    });
+    const pushes = ((await history.json()) as { pushes: Array<{ principal: { name: string }; provenance: { sync?: { rule: string; repository: string } } }> })
+      .pushes;
     assert.equal(pushes.length, 1, JSON.stringify(pushes));
     assert.equal(pushes[0]?.principal.name, 'sync:vendor');
     assert.deepEqual([pushes[0]?.provenance.sync?.rule, pushes[0]?.provenance.sync?.repository], ['vendor', 'tripinsights/api']);
@@ -172,7 +188,11 @@ describe('the sync webhook receiver', () => {
       'vendor',
       {
         events: [
-          { id: 'd-1', action: 'push', target: { repository: 'tripinsights/api', tag: 'v1', digest: indexDigest(), mediaType: 'application/vnd.oci.image.index.v1+json' } },
+          {
+            id: 'd-1',
+            action: 'push',
+            target: { repository: 'tripinsights/api', tag: 'v1', digest: indexDigest(), mediaType: 'application/vnd.oci.image.index.v1+json' },
+          },
           { id: 'd-2', action: 'push', target: { repository: 'internal/secret', tag: 'v1', digest: indexDigest() } },
           { id: 'd-3', action: 'pull', target: { repository: 'tripinsights/api', tag: 'v1', digest: indexDigest() } },
           { id: 'd-4', action: 'push', target: { repository: 'tripinsights/api', digest: image.digests[1] } },

@@ -1,7 +1,22 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { startTestServer, type TestServer } from '../support/server.js';
-import { Api, buildMultiArchImage, deliver, fastSync, headDigest, imageStatus, loopbackEgress, pullToken, pushEvent, pushImage, pushToken, startBerth, waitFor, type BuiltImage } from './helpers.js';
+import {
+  Api,
+  buildMultiArchImage,
+  deliver,
+  fastSync,
+  headDigest,
+  imageStatus,
+  loopbackEgress,
+  pullToken,
+  pushEvent,
+  pushImage,
+  pushToken,
+  startBerth,
+  waitFor,
+  type BuiltImage,
+} from './helpers.js';
 
 /**
  * Two customer replicas sharing one database and one blob store, both running the sync worker:
@@ -25,7 +40,9 @@ describe('sync across replicas sharing a database', () => {
     const token = await pushToken(vendor.url, 'tripinsights/api');
     await pushImage(vendor.url, token, 'tripinsights/api', 'v1', image.dir, image.index.index);
     await pushImage(vendor.url, token, 'tripinsights/api', 'v2', image.dir, image.index.index);
-    const reader = await (await Api.asOwner(vendor.url)).post('/principals', { kind: 'token', name: 'replicas', grants: [{ pattern: 'tripinsights/**', permission: 'pull' }] });
+    const reader = await (
+      await Api.asOwner(vendor.url)
+    ).post('/principals', { kind: 'token', name: 'replicas', grants: [{ pattern: 'tripinsights/**', permission: 'pull' }] });
     const rule = await api.post('/sync/rules', {
       name: 'vendor',
       source: { url: vendor.url, credentials: { kind: 'basic', username: 'replicas', password: reader.body.secret.value } },
@@ -53,7 +70,9 @@ describe('sync across replicas sharing a database', () => {
     assert.ok(platform);
     await pushImage(vendor.url, await pushToken(vendor.url, 'tripinsights/api'), 'tripinsights/api', 'v1', image.dir, platform);
     const answers = await Promise.all(
-      Array.from({ length: 20 }, (_, i) => deliver(i % 2 === 0 ? first.url : second.url, 'vendor', pushEvent('tripinsights/api', 'v1', platform.digest, `spread-${i}`), { secret })),
+      Array.from({ length: 20 }, (_, i) =>
+        deliver(i % 2 === 0 ? first.url : second.url, 'vendor', pushEvent('tripinsights/api', 'v1', platform.digest, `spread-${i}`), { secret }),
+      ),
     );
     for (const answer of answers) assert.equal(answer.status, 202, JSON.stringify(answer.body));
     const once = pushEvent('tripinsights/api', 'v1', platform.digest, 'both-replicas');
@@ -80,7 +99,10 @@ describe('sync across replicas sharing a database', () => {
     const now = Date.now();
     const leaseUntil = now + 1500;
     const claimed = await store.claimItems('crashed-replica', 10, now, leaseUntil);
-    assert.deepEqual(claimed.map((i) => i.tag), ['v2']);
+    assert.deepEqual(
+      claimed.map((i) => i.tag),
+      ['v2'],
+    );
 
     const checked = await waitFor('a live replica to take the item over', async () => {
       const status = (await api.get('/sync/rules/vendor/status')).body;

@@ -76,7 +76,7 @@ describe('per-source limits: 429 + Retry-After, and per-image errors', () => {
     await Promise.all([image?.dispose(), other?.dispose()]);
   });
 
-  it('honours the source\'s 429 + Retry-After: no request reaches the source before the pause is over', async () => {
+  it("honours the source's 429 + Retry-After: no request reaches the source before the pause is over", async () => {
     let throttled = false;
     proxy.meddle = (req) => {
       if (!throttled && req.url?.startsWith('/v2/vendor/app/manifests/')) {
@@ -110,7 +110,7 @@ describe('per-source limits: 429 + Retry-After, and per-image errors', () => {
     assert.equal(row.lastError, null);
   });
 
-  it('records a failing image in its status and the rule\'s, retries it, and clears the error once it syncs', async () => {
+  it("records a failing image in its status and the rule's, retries it, and clears the error once it syncs", async () => {
     const layer = other.index.images[1]?.layers[0]?.digest as string;
     let broken = true;
     proxy.meddle = (req) => (broken && req.url === `/v2/vendor/other/blobs/${layer}` ? { status: 404 } : undefined);
@@ -154,6 +154,6 @@ describe('per-source limits: 429 + Retry-After, and per-image errors', () => {
     assert.equal(await headDigest(customer.url, token, 'failing/vendor/other', '1.0'), other.index.index.digest);
     // The rule's error stays while an image fails (reconciles meanwhile were clean but found work
     // pending), and goes with the first reconcile that finds every image here.
-    await waitFor('the rule\'s error to clear', async () => ((await api.get('/sync/rules/failing')).body.state.lastError === null ? true : undefined));
+    await waitFor("the rule's error to clear", async () => ((await api.get('/sync/rules/failing')).body.state.lastError === null ? true : undefined));
   });
 });

@@ -2,7 +2,19 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { readBlob } from '../support/oci-layout.js';
 import type { TestServer } from '../support/server.js';
-import { Api, buildMultiArchImage, headDigest, imageStatus, pullToken, pushImage, pushToken, startBerth, waitFor, waitForRun, type BuiltImage } from './helpers.js';
+import {
+  Api,
+  buildMultiArchImage,
+  headDigest,
+  imageStatus,
+  pullToken,
+  pushImage,
+  pushToken,
+  startBerth,
+  waitFor,
+  waitForRun,
+  type BuiltImage,
+} from './helpers.js';
 
 /**
  * The acr-sync pattern (seed 002) between two Berth instances with no glue code: the vendor's
@@ -23,7 +35,11 @@ describe('vendor -> customer: a Berth webhook drives a Berth sync rule', () => {
     [app, secret] = await Promise.all([buildMultiArchImage('tripinsights-api'), buildMultiArchImage('internal-secret')]);
 
     // Vendor: a pull-only credential for this customer (ACR's "repository-scoped token").
-    const token = await vendorApi.post('/principals', { kind: 'token', name: 'customer-contoso', grants: [{ pattern: 'tripinsights/**', permission: 'pull' }] });
+    const token = await vendorApi.post('/principals', {
+      kind: 'token',
+      name: 'customer-contoso',
+      grants: [{ pattern: 'tripinsights/**', permission: 'pull' }],
+    });
     assert.equal(token.status, 201, JSON.stringify(token.body));
 
     // Customer: a rule that accepts the vendor's notifications for tripinsights/* only.
@@ -69,15 +85,26 @@ describe('vendor -> customer: a Berth webhook drives a Berth sync rule', () => {
     }
     for (const image of app.index.images) {
       for (const blob of [image.config, ...image.layers]) {
-        const res = await fetch(`${customer.url}/v2/vendor/tripinsights/api/blobs/${blob.digest}`, { method: 'HEAD', headers: { Authorization: `Bearer ${token}` } });
+        const res = await fetch(`${customer.url}/v2/vendor/tripinsights/api/blobs/${blob.digest}`, {
+          method: 'HEAD',
+          headers: { Authorization: `Bearer ${token}` },
+        });
         assert.equal(res.status, 200, blob.digest);
       }
     }
 
     // internal/secret was pushed first: had it been sent, it would have been handled first.
-    const deliveries = (await vendorApi.get('/webhooks/contoso/deliveries?limit=500')).body.deliveries as Array<{ repository: string; tags: string[]; status: string; lastAttempt: { statusCode: number } | null }>;
+    const deliveries = (await vendorApi.get('/webhooks/contoso/deliveries?limit=500')).body.deliveries as Array<{
+      repository: string;
+      tags: string[];
+      status: string;
+      lastAttempt: { statusCode: number } | null;
+    }>;
     assert.ok(deliveries.length > 0);
-    assert.ok(deliveries.every((d) => d.repository === 'tripinsights/api'), JSON.stringify(deliveries.map((d) => d.repository)));
+    assert.ok(
+      deliveries.every((d) => d.repository === 'tripinsights/api'),
+      JSON.stringify(deliveries.map((d) => d.repository)),
+    );
     const secretToken = await pullToken(customer.url, 'vendor/internal/secret');
     assert.equal(await headDigest(customer.url, secretToken, 'vendor/internal/secret', 'v1'), undefined);
     // A reconcile (the safety net for lost notifications) takes nothing the rule does not select
@@ -96,7 +123,12 @@ describe('vendor -> customer: a Berth webhook drives a Berth sync rule', () => {
   });
 
   it('replaying the webhook does nothing twice', async () => {
-    const deliveries = (await vendorApi.get('/webhooks/contoso/deliveries?limit=500')).body.deliveries as Array<{ id: string; tags: string[]; status: string; cycle: number }>;
+    const deliveries = (await vendorApi.get('/webhooks/contoso/deliveries?limit=500')).body.deliveries as Array<{
+      id: string;
+      tags: string[];
+      status: string;
+      cycle: number;
+    }>;
     const tagged = deliveries.find((d) => d.tags.includes('v1'));
     assert.ok(tagged, JSON.stringify(deliveries));
     await waitFor('the first delivery to be acknowledged', async () =>
@@ -117,7 +149,9 @@ describe('vendor -> customer: a Berth webhook drives a Berth sync rule', () => {
     assert.equal(status.queue.pending, 0);
     assert.equal(status.images.find((i: any) => i.repository === 'tripinsights/api' && i.tag === 'v1').copies, 1);
     const token = await pullToken(customer.url, 'vendor/tripinsights/api');
-    const history = await fetch(`${customer.url}/api/v1/repositories/vendor/tripinsights/api/history?tag=v1`, { headers: { Authorization: `Bearer ${token}` } });
+    const history = await fetch(`${customer.url}/api/v1/repositories/vendor/tripinsights/api/history?tag=v1`, {
+      headers: { Authorization: `Bearer ${token}` },
+    });
     assert.equal(((await history.json()) as { pushes: unknown[] }).pushes.length, 1);
   });
 

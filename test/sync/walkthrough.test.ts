@@ -71,7 +71,11 @@ describe('the vendor -> customer walkthrough with berth serve and the berth CLI'
 
     // Vendor: a pull-only token for the customer.
     const token = JSON.parse(
-      ok(await runCli(['admin', 'principal', 'create', 'token', 'customer-contoso', '--grant', 'tripinsights/**=pull', '--registry', vendor.host, '--json'], { env })).stdout,
+      ok(
+        await runCli(['admin', 'principal', 'create', 'token', 'customer-contoso', '--grant', 'tripinsights/**=pull', '--registry', vendor.host, '--json'], {
+          env,
+        }),
+      ).stdout,
     ) as { secret: { value: string } };
     const passwordFile = join(dir, 'vendor-password');
     await writeFile(passwordFile, `${token.secret.value}\n`);
@@ -80,11 +84,27 @@ describe('the vendor -> customer walkthrough with berth serve and the berth CLI'
     const created = ok(
       await runCli(
         [
-          'sync', 'rule', 'create', 'vendor', '--registry', customer.host,
-          '--source', vendor.url,
-          '--source-username', 'customer-contoso', '--source-password-file', passwordFile,
-          '--repository', 'tripinsights/*', '--repository', 'tripinsights/api',
-          '--exclude', '*-rc*', '--prefix', 'vendor', '--webhook',
+          'sync',
+          'rule',
+          'create',
+          'vendor',
+          '--registry',
+          customer.host,
+          '--source',
+          vendor.url,
+          '--source-username',
+          'customer-contoso',
+          '--source-password-file',
+          passwordFile,
+          '--repository',
+          'tripinsights/*',
+          '--repository',
+          'tripinsights/api',
+          '--exclude',
+          '*-rc*',
+          '--prefix',
+          'vendor',
+          '--webhook',
         ],
         { env },
       ),
@@ -95,17 +115,26 @@ describe('the vendor -> customer walkthrough with berth serve and the berth CLI'
 
     // Vendor: the webhook, signed with the customer's secret.
     ok(
-      await runCli(['webhook', 'create', 'contoso', '--registry', vendor.host, '--url', url, '--event', 'push', '--filter', 'tripinsights/*', '--secret-stdin'], {
-        env,
-        stdin: `${secret}\n`,
-      }),
+      await runCli(
+        ['webhook', 'create', 'contoso', '--registry', vendor.host, '--url', url, '--event', 'push', '--filter', 'tripinsights/*', '--secret-stdin'],
+        {
+          env,
+          stdin: `${secret}\n`,
+        },
+      ),
     );
 
     const customerToken = await pullToken(customer.url, 'vendor/tripinsights/api');
-    assert.equal(await waitFor('the backfill of v1', () => headDigest(customer?.url ?? '', customerToken, 'vendor/tripinsights/api', 'v1')), image.index.index.digest);
+    assert.equal(
+      await waitFor('the backfill of v1', () => headDigest(customer?.url ?? '', customerToken, 'vendor/tripinsights/api', 'v1')),
+      image.index.index.digest,
+    );
     await pushImage(vendor.url, await pushToken(vendor.url, 'tripinsights/web'), 'tripinsights/web', '2.0', later.dir, later.index.index);
     const webToken = await pullToken(customer.url, 'vendor/tripinsights/web');
-    assert.equal(await waitFor('the webhook-driven copy', () => headDigest(customer?.url ?? '', webToken, 'vendor/tripinsights/web', '2.0')), later.index.index.digest);
+    assert.equal(
+      await waitFor('the webhook-driven copy', () => headDigest(customer?.url ?? '', webToken, 'vendor/tripinsights/web', '2.0')),
+      later.index.index.digest,
+    );
 
     const status = ok(await runCli(['sync', 'status', 'vendor', '--registry', customer.host], { env }));
     assert.match(status.stdout, /^tripinsights\/api:v1 +vendor\/tripinsights\/api:v1 +sha256:/m);
@@ -114,7 +143,7 @@ describe('the vendor -> customer walkthrough with berth serve and the berth CLI'
     assert.match(history.stdout, /"name": "sync:vendor"/);
   });
 
-  it('what is pushed while the customer is down arrives once it is back (the vendor\'s webhook retries)', async () => {
+  it("what is pushed while the customer is down arrives once it is back (the vendor's webhook retries)", async () => {
     await customer?.stop();
     customer = undefined;
     const token = await pushToken(vendor.url, 'tripinsights/api');
@@ -130,7 +159,10 @@ describe('the vendor -> customer walkthrough with berth serve and the berth CLI'
 
     customer = await serve('customer', customerPort);
     const customerToken = await pullToken(customer.url, 'vendor/tripinsights/api');
-    assert.equal(await waitFor('v2 after the restart', () => headDigest(customer?.url ?? '', customerToken, 'vendor/tripinsights/api', 'v2')), later.index.index.digest);
+    assert.equal(
+      await waitFor('v2 after the restart', () => headDigest(customer?.url ?? '', customerToken, 'vendor/tripinsights/api', 'v2')),
+      later.index.index.digest,
+    );
     const run = ok(await runCli(['sync', 'run', 'vendor', '--registry', customer.host], { env }));
     assert.match(run.stdout, /^done: \d+ checked, 0 copied, 0 failed$/m);
     assert.equal(await headDigest(customer.url, customerToken, 'vendor/tripinsights/api', 'v3-rc1'), undefined, 'excluded by the rule');

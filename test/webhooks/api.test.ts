@@ -49,7 +49,8 @@ describe('/api/v1/webhooks', () => {
       assert.equal(res.status, 201, JSON.stringify(res.body));
       assert.equal(res.body.secret, 'a-chosen-secret-of-24ch');
       const text = JSON.stringify((await owner.get('/webhooks')).body);
-      for (const hidden of ['top-secret', 'k-123', 'SECRETSIG', ':pass@', '2016-06-01', 'a-chosen-secret']) assert.ok(!text.includes(hidden), `${hidden} leaked: ${text}`);
+      for (const hidden of ['top-secret', 'k-123', 'SECRETSIG', ':pass@', '2016-06-01', 'a-chosen-secret'])
+        assert.ok(!text.includes(hidden), `${hidden} leaked: ${text}`);
       const view = res.body.webhook;
       assert.deepEqual(view.headers, { Authorization: '<redacted>', 'X-Api-Key': '<redacted>' });
       assert.equal(view.url, 'http://user:redacted@127.0.0.1:9/workflows/x/triggers/manual?api-version=<redacted>&sig=<redacted>');

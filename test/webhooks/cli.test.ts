@@ -37,7 +37,20 @@ describe('berth webhook', () => {
 
   it('create prints the webhook and its secret once, with a warning', async () => {
     const result = ok(
-      await cli(['create', 'cli-hook', '--url', `${receiver.url}/cli`, '--filter', 'cli/*', '--filter', '**:v*', '--header', 'Authorization: Bearer abc', '--event', 'push,delete']),
+      await cli([
+        'create',
+        'cli-hook',
+        '--url',
+        `${receiver.url}/cli`,
+        '--filter',
+        'cli/*',
+        '--filter',
+        '**:v*',
+        '--header',
+        'Authorization: Bearer abc',
+        '--event',
+        'push,delete',
+      ]),
     );
     assert.match(result.stdout, /^created webhook cli-hook \(id [0-9a-f-]{36}\)$/m);
     assert.match(result.stdout, /^filters: {2}cli\/\* \*\*:v\*$/m);
@@ -125,7 +138,10 @@ describe('berth webhook', () => {
     failsWith(await cli(['update', 'cli-hook', '--rotate-secret', '--keep-old', 'forever']), /invalid --keep-old "forever"/);
     failsWith(await cli(['redeliver', 'cli-hook']), /which deliveries\?/);
     failsWith(await cli(['create', 'cli-hook', '--url', `${receiver.url}/x`]), /already exists \(HTTP 409 NAME_INVALID\)/);
-    failsWith(await runCli(['webhook', 'list'], { env: { DOCKER_CONFIG: join(home, 'nobody'), BERTH_REGISTRY: new URL(server.url).host } }), /not logged in to/);
+    failsWith(
+      await runCli(['webhook', 'list'], { env: { DOCKER_CONFIG: join(home, 'nobody'), BERTH_REGISTRY: new URL(server.url).host } }),
+      /not logged in to/,
+    );
   });
 
   it('delete removes the webhook', async () => {

@@ -121,7 +121,14 @@ describe('webhook deliveries', () => {
 
     await deleteManifest(server.url, 'team/app', 'stable');
     const tagDelete = await waitFor('the tag delete', () => forHook('all').find((r) => r.json?.action === 'delete' && r.json.target.tag === 'stable'));
-    assert.deepEqual(tagDelete.json.target, { mediaType: pushed.mediaType, size: pushed.size, digest: pushed.digest, length: pushed.size, repository: 'team/app', tag: 'stable' });
+    assert.deepEqual(tagDelete.json.target, {
+      mediaType: pushed.mediaType,
+      size: pushed.size,
+      digest: pushed.digest,
+      length: pushed.size,
+      repository: 'team/app',
+      tag: 'stable',
+    });
     assert.equal(tagDelete.headers['berth-event'], 'delete');
     assert.equal(tagDelete.json.request.method, 'DELETE');
 
@@ -162,9 +169,16 @@ describe('webhook deliveries', () => {
       await pushImage(server.url, 'filters/x', 'v4');
       await deleteManifest(server.url, 'filters/x', 'v4');
       // The unfiltered subscription saw all six changes, so everything the others would get has been sent.
-      await waitFor('all six on the unfiltered hook', () => forHook('all').some((r) => r.json?.action === 'delete' && r.json.target.repository === 'filters/x'));
-      await waitFor('the filtered deliveries to settle', async () => (await owner.get('/webhooks/deletes/deliveries')).body.deliveries.every((d: { status: string }) => d.status !== 'pending'));
-      const seen = (name: string) => forHook(name).map((r) => `${r.json.action} ${r.json.target.repository}:${r.json.target.tag}`).sort();
+      await waitFor('all six on the unfiltered hook', () =>
+        forHook('all').some((r) => r.json?.action === 'delete' && r.json.target.repository === 'filters/x'),
+      );
+      await waitFor('the filtered deliveries to settle', async () =>
+        (await owner.get('/webhooks/deletes/deliveries')).body.deliveries.every((d: { status: string }) => d.status !== 'pending'),
+      );
+      const seen = (name: string) =>
+        forHook(name)
+          .map((r) => `${r.json.action} ${r.json.target.repository}:${r.json.target.tag}`)
+          .sort();
       assert.deepEqual(seen('trip'), ['push tripinsights/api:latest']);
       assert.deepEqual(seen('v-tags'), ['push top:v3']);
       assert.deepEqual(seen('deep-v'), ['delete filters/x:v4', 'push filters/x:v4', 'push top:v3', 'push tripinsights/api/cache:v2']);
@@ -180,7 +194,10 @@ describe('webhook deliveries', () => {
     await pushImage(server.url, 'paused/app', 'v2');
     await waitFor('the late subscription', () => forHook('late').find((r) => r.json?.target?.tag === 'v2'));
     assert.deepEqual(forHook('paused'), []);
-    assert.deepEqual(forHook('late').map((r) => r.json.target.tag), ['v2']);
+    assert.deepEqual(
+      forHook('late').map((r) => r.json.target.tag),
+      ['v2'],
+    );
     assert.deepEqual((await owner.get(`/webhooks/${id}/deliveries`)).body.deliveries, []);
   });
 

@@ -21,7 +21,9 @@ export const quickWebhooks = {
   backoff: { baseMs: 20, maxMs: 200 },
 } satisfies ConfigInput['webhooks'];
 
-export async function startWebhookServer(options: TestServerOptions & { webhooks?: ConfigInput['webhooks']; egress?: ConfigInput['egress'] } = {}): Promise<TestServer> {
+export async function startWebhookServer(
+  options: TestServerOptions & { webhooks?: ConfigInput['webhooks']; egress?: ConfigInput['egress'] } = {},
+): Promise<TestServer> {
   const { webhooks, egress, config, ...rest } = options;
   return startTestServer({
     auth: true,
@@ -39,7 +41,8 @@ export interface Received {
   json: any;
 }
 
-export type ReceiverMode = { kind: 'ok' } | { kind: 'status'; status: number; body?: string } | { kind: 'hang' } | { kind: 'redirect'; location: string; status?: number };
+export type ReceiverMode =
+  { kind: 'ok' } | { kind: 'status'; status: number; body?: string } | { kind: 'hang' } | { kind: 'redirect'; location: string; status?: number };
 
 /** A webhook receiver on 127.0.0.1: records every request and answers as `mode` says. */
 export class Receiver {
@@ -166,7 +169,12 @@ export interface Pushed {
 /** Pushes a small random OCI image to `repository` under `reference` (a tag or its digest). */
 export async function pushImage(base: string, repository: string, reference?: string, headers: Record<string, string> = {}): Promise<Pushed> {
   const token = await ownerToken(base, [`repository:${repository}:pull,push`]);
-  const config = await pushBlob(base, token, repository, Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', nonce: randomBytes(8).toString('hex') })));
+  const config = await pushBlob(
+    base,
+    token,
+    repository,
+    Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', nonce: randomBytes(8).toString('hex') })),
+  );
   const layer = await pushBlob(base, token, repository, randomBytes(64));
   const manifest = Buffer.from(
     JSON.stringify({

@@ -8,7 +8,14 @@ import type { Metadata } from '../../src/metadata/store.js';
 describe('webhook outbox fan-out', () => {
   let metadata: Metadata;
   const now = 1_700_000_000_000;
-  const event = (repository: string) => ({ id: randomUUID(), action: 'push' as const, repository, tags: ['v1'], digest: `sha256:${'a'.repeat(64)}`, payload: '{}' });
+  const event = (repository: string) => ({
+    id: randomUUID(),
+    action: 'push' as const,
+    repository,
+    tags: ['v1'],
+    digest: `sha256:${'a'.repeat(64)}`,
+    payload: '{}',
+  });
 
   before(async () => {
     metadata = await openSqliteMetadata(':memory:');

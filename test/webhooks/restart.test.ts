@@ -38,7 +38,10 @@ describe('webhooks across a crash and restart of berth serve', () => {
     dataDir = join(home, 'data');
     configFile = join(home, 'berth.json');
     // timeoutMs 1000 makes a crashed process's leases run out after 3 s (2 x timeout + 1 s).
-    await writeFile(configFile, JSON.stringify({ egress: loopbackEgress, webhooks: { pollIntervalMs: 200, timeoutMs: 1000, maxAttempts: 100, backoff: { baseMs: 50, maxMs: 300 } } }));
+    await writeFile(
+      configFile,
+      JSON.stringify({ egress: loopbackEgress, webhooks: { pollIntervalMs: 200, timeoutMs: 1000, maxAttempts: 100, backoff: { baseMs: 50, maxMs: 300 } } }),
+    );
     receiver = await Receiver.start();
   });
   after(async () => {

@@ -71,7 +71,10 @@ describe('webhook retries, failures and redelivery', () => {
         const detail = (await owner.get(`/webhooks/flaky/deliveries/${d.id}`)).body;
         const history = detail.attemptHistory as Array<{ ok: boolean; attempt: number; error: string | null }>;
         assert.ok(history.length >= 3, JSON.stringify(history));
-        assert.deepEqual(history.map((a) => a.attempt), history.map((_, i) => i + 1));
+        assert.deepEqual(
+          history.map((a) => a.attempt),
+          history.map((_, i) => i + 1),
+        );
         assert.ok(history.slice(0, -1).every((a) => !a.ok && /ECONNREFUSED/.test(a.error ?? '')));
         assert.equal(history.at(-1)?.ok, true);
         assert.equal(detail.payload.id, d.eventId);
@@ -113,7 +116,10 @@ describe('webhook retries, failures and redelivery', () => {
         assert.equal(attempt.responseSnippet.length, 1024);
         assert.ok(attempt.responseSnippet.startsWith('unavailable xxx'));
       }
-      assert.deepEqual((await deliveries(owner, 'broken')).map((d) => d.status), ['failed']);
+      assert.deepEqual(
+        (await deliveries(owner, 'broken')).map((d) => d.status),
+        ['failed'],
+      );
     });
 
     it('redelivers a failed event by hand: a new cycle, the same event id', async () => {
@@ -137,7 +143,15 @@ describe('webhook retries, failures and redelivery', () => {
       assert.equal(again[0]?.headers['berth-event-id'], failed.eventId);
       assert.equal(again[0]?.json.id, failed.eventId);
       const history = (await owner.get(`/webhooks/broken/deliveries/${failed.id}`)).body.attemptHistory as Array<{ cycle: number; ok: boolean }>;
-      assert.deepEqual(history.map((a) => [a.cycle, a.ok]), [[0, false], [0, false], [0, false], [1, true]]);
+      assert.deepEqual(
+        history.map((a) => [a.cycle, a.ok]),
+        [
+          [0, false],
+          [0, false],
+          [0, false],
+          [1, true],
+        ],
+      );
     });
   });
 

@@ -27,11 +27,7 @@ export async function put(ctx: RouteContext): Promise<void> {
   const repository = repositoryOf(ctx);
   const reference = referenceParam(ctx);
   const limit = ctx.registry.context.limits.maxManifestBytes;
-  const bytes = await readBoundedBody(
-    ctx.req,
-    limit,
-    () => new RegistryError('MANIFEST_TOO_LARGE', `manifest is larger than ${limit} bytes`),
-  );
+  const bytes = await readBoundedBody(ctx.req, limit, () => new RegistryError('MANIFEST_TOO_LARGE', `manifest is larger than ${limit} bytes`));
   const result = await ctx.registry.manifests.put(repository, reference, bytes, ctx.req.headers['content-type'], actorOf(ctx), requestInfo(ctx));
   send(ctx.res, 201, {
     Location: urls.manifest(repository, result.digest),

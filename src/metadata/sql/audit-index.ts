@@ -48,7 +48,11 @@ export class SqlAnonymousPullIndex implements AnonymousPullIndex {
       if (this.ctx.dialect === 'postgres') await sql`lock table anonymous_pull in exclusive mode`.execute(trx);
       await trx.deleteFrom('anonymous_pull').execute();
       const unique = [...new Set(patterns)];
-      if (unique.length > 0) await trx.insertInto('anonymous_pull').values(unique.map((pattern) => ({ pattern, created_at: now }))).execute();
+      if (unique.length > 0)
+        await trx
+          .insertInto('anonymous_pull')
+          .values(unique.map((pattern) => ({ pattern, created_at: now })))
+          .execute();
     });
   }
 }

@@ -45,11 +45,7 @@ export class SqlBlobIndex implements BlobIndex {
   async unlink(repository: string, digest: string): Promise<boolean> {
     const repositoryId = await this.ctx.findRepositoryId(repository);
     if (repositoryId === undefined) return false;
-    const result = await this.ctx.db
-      .deleteFrom('repository_blobs')
-      .where('repository_id', '=', repositoryId)
-      .where('digest', '=', digest)
-      .executeTakeFirst();
+    const result = await this.ctx.db.deleteFrom('repository_blobs').where('repository_id', '=', repositoryId).where('digest', '=', digest).executeTakeFirst();
     return Number(result.numDeletedRows) > 0;
   }
 }

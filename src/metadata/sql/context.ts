@@ -90,12 +90,7 @@ export async function missingDigests(
 ): Promise<string[]> {
   const unique = [...new Set(digests)];
   if (unique.length === 0 || repositoryId === undefined) return unique;
-  const query = db
-    .selectFrom(table)
-    .select('digest')
-    .where('repository_id', '=', repositoryId)
-    .where('digest', 'in', unique)
-    .orderBy('digest');
+  const query = db.selectFrom(table).select('digest').where('repository_id', '=', repositoryId).where('digest', 'in', unique).orderBy('digest');
   const rows = await (share ? query.forShare() : query).execute();
   const found = new Set(rows.map((row) => row.digest));
   return unique.filter((digest) => !found.has(digest));
@@ -123,5 +118,5 @@ export function isUniqueViolation(err: unknown): boolean {
  * fails), so it becomes U+FFFD in either dialect and both store the same value.
  */
 export function storableText<T extends string | null | undefined>(text: T): T {
-  return (typeof text === 'string' && text.includes('\u0000') ? text.replace(/\u0000/g, '\ufffd') : text) as T;
+  return (typeof text === 'string' && text.includes('\u0000') ? text.replaceAll('\u0000', '\ufffd') : text) as T;
 }

@@ -202,7 +202,11 @@ export class SqlDeliveryIndex implements DeliveryIndex {
       .selectFrom('deliveries as d')
       .innerJoin('webhooks as w', 'w.id', 'd.subscription_id')
       .innerJoin('events as e', 'e.id', 'd.event_id')
-      .select(sql<number | string | null>`min(case when d.claimed_until is not null and d.claimed_until > d.next_attempt_at then d.claimed_until else d.next_attempt_at end)`.as('due'))
+      .select(
+        sql<
+          number | string | null
+        >`min(case when d.claimed_until is not null and d.claimed_until > d.next_attempt_at then d.claimed_until else d.next_attempt_at end)`.as('due'),
+      )
       .where('d.status', '=', 'pending')
       .where(deliverable)
       .executeTakeFirst();

@@ -134,7 +134,9 @@ export class SqlEventIndex implements EventIndex {
         await trx
           .deleteFrom('events')
           .where('id', 'in', unwanted.slice(start, start + fanOutChunk))
-          .where(({ not, exists, selectFrom }) => not(exists(selectFrom('deliveries').select('deliveries.id').whereRef('deliveries.event_id', '=', 'events.id'))))
+          .where(({ not, exists, selectFrom }) =>
+            not(exists(selectFrom('deliveries').select('deliveries.id').whereRef('deliveries.event_id', '=', 'events.id'))),
+          )
           .execute();
       }
       return created;
@@ -148,7 +150,9 @@ export class SqlEventIndex implements EventIndex {
       .where('created_at', '<', cutoff)
       .where('fanned_out_at', 'is not', null)
       .where(({ not, exists, selectFrom }) =>
-        not(exists(selectFrom('deliveries').select('deliveries.id').whereRef('deliveries.event_id', '=', 'events.id').where('deliveries.status', '=', 'pending'))),
+        not(
+          exists(selectFrom('deliveries').select('deliveries.id').whereRef('deliveries.event_id', '=', 'events.id').where('deliveries.status', '=', 'pending')),
+        ),
       )
       .executeTakeFirst();
     return Number(result.numDeletedRows);

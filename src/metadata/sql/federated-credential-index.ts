@@ -57,7 +57,12 @@ export class SqlFederatedCredentialIndex implements FederatedCredentialIndex {
 
   /** One statement, so of two concurrent removals only one reports the removed id. */
   async remove(principalId: string, name: string): Promise<string | undefined> {
-    const old = await this.ctx.db.deleteFrom('federated_credentials').where('principal_id', '=', principalId).where('name', '=', name).returning('id').executeTakeFirst();
+    const old = await this.ctx.db
+      .deleteFrom('federated_credentials')
+      .where('principal_id', '=', principalId)
+      .where('name', '=', name)
+      .returning('id')
+      .executeTakeFirst();
     return old?.id;
   }
 }

@@ -18,9 +18,7 @@ export class SqlGcIndex implements GcIndex {
       .selectFrom('blobs as b')
       .selectAll()
       .where('b.pushed_at', '<', cutoff)
-      .where((eb) =>
-        eb.not(eb.exists(eb.selectFrom('manifest_references as r').select('r.child_digest').whereRef('r.child_digest', '=', 'b.digest'))),
-      )
+      .where((eb) => eb.not(eb.exists(eb.selectFrom('manifest_references as r').select('r.child_digest').whereRef('r.child_digest', '=', 'b.digest'))))
       .orderBy('b.digest')
       .execute();
     return rows.map((row) => ({ digest: row.digest, size: Number(row.size), pushedAt: Number(row.pushed_at) }));
@@ -36,16 +34,21 @@ export class SqlGcIndex implements GcIndex {
         // holds the blob row (its upsert), so each either finished before the re-check (and is
         // seen by it) or waits for this transaction and then finds the rows gone.
         await trx.selectFrom('blobs').select('digest').where('digest', 'in', candidates).orderBy('digest').forUpdate().execute();
-        await trx.selectFrom('repository_blobs').select('digest').where('digest', 'in', candidates).orderBy('digest').orderBy('repository_id').forUpdate().execute();
+        await trx
+          .selectFrom('repository_blobs')
+          .select('digest')
+          .where('digest', 'in', candidates)
+          .orderBy('digest')
+          .orderBy('repository_id')
+          .forUpdate()
+          .execute();
       }
       const stillUnreferenced = await trx
         .selectFrom('blobs as b')
         .select('b.digest')
         .where('b.digest', 'in', candidates)
         .where('b.pushed_at', '<', cutoff)
-        .where((eb) =>
-          eb.not(eb.exists(eb.selectFrom('manifest_references as r').select('r.child_digest').whereRef('r.child_digest', '=', 'b.digest'))),
-        )
+        .where((eb) => eb.not(eb.exists(eb.selectFrom('manifest_references as r').select('r.child_digest').whereRef('r.child_digest', '=', 'b.digest'))))
         .execute();
       const forgotten = stillUnreferenced.map((row) => row.digest);
       if (forgotten.length === 0) return [];

@@ -98,10 +98,7 @@ export class SqlImportJobIndex implements ImportJobIndex {
       .selectFrom('import_jobs')
       .select('id')
       .where((eb) =>
-        eb.or([
-          eb.and([eb('status', '=', 'queued'), eb('not_before', '<=', now)]),
-          eb.and([eb('status', '=', 'running'), eb('claimed_until', '<', now)]),
-        ]),
+        eb.or([eb.and([eb('status', '=', 'queued'), eb('not_before', '<=', now)]), eb.and([eb('status', '=', 'running'), eb('claimed_until', '<', now)])]),
       )
       .orderBy('created_at')
       .orderBy('id')
@@ -121,10 +118,7 @@ export class SqlImportJobIndex implements ImportJobIndex {
         }))
         .where('id', '=', id)
         .where((eb) =>
-          eb.or([
-            eb.and([eb('status', '=', 'queued'), eb('not_before', '<=', now)]),
-            eb.and([eb('status', '=', 'running'), eb('claimed_until', '<', now)]),
-          ]),
+          eb.or([eb.and([eb('status', '=', 'queued'), eb('not_before', '<=', now)]), eb.and([eb('status', '=', 'running'), eb('claimed_until', '<', now)])]),
         )
         .executeTakeFirst();
       if (Number(result.numUpdatedRows) !== 1) continue;

@@ -147,9 +147,7 @@ export class SqlManifestIndex implements ManifestIndex {
     if (repositoryId === undefined) return undefined;
     const row = await this.ctx.db
       .selectFrom('tags as t')
-      .innerJoin('manifests as m', (join) =>
-        join.onRef('m.repository_id', '=', 't.repository_id').onRef('m.digest', '=', 't.digest'),
-      )
+      .innerJoin('manifests as m', (join) => join.onRef('m.repository_id', '=', 't.repository_id').onRef('m.digest', '=', 't.digest'))
       .innerJoin('manifest_contents as c', 'c.digest', 'm.digest')
       .select(['m.digest', 'm.media_type', 'm.size', 'c.content', 'm.subject_digest'])
       .where('t.repository_id', '=', repositoryId)
@@ -183,18 +181,10 @@ export class SqlManifestIndex implements ManifestIndex {
         .executeTakeFirst();
       if (!row) return false;
       const tags = await trx.selectFrom('tags').select('name').where('repository_id', '=', repositoryId).where('digest', '=', digest).orderBy('name').execute();
-      const result = await trx
-        .deleteFrom('manifests')
-        .where('repository_id', '=', repositoryId)
-        .where('digest', '=', digest)
-        .executeTakeFirst();
+      const result = await trx.deleteFrom('manifests').where('repository_id', '=', repositoryId).where('digest', '=', digest).executeTakeFirst();
       if (Number(result.numDeletedRows) === 0) return false;
       await trx.deleteFrom('tags').where('repository_id', '=', repositoryId).where('digest', '=', digest).execute();
-      await trx
-        .deleteFrom('manifest_references')
-        .where('repository_id', '=', repositoryId)
-        .where('manifest_digest', '=', digest)
-        .execute();
+      await trx.deleteFrom('manifest_references').where('repository_id', '=', repositoryId).where('manifest_digest', '=', digest).execute();
       await writeChangeEvent(
         trx,
         {
@@ -228,11 +218,7 @@ export class SqlManifestIndex implements ManifestIndex {
         .where('t.name', '=', tag)
         .executeTakeFirst();
       if (!row) return false;
-      const result = await trx
-        .deleteFrom('tags')
-        .where('repository_id', '=', repositoryId)
-        .where('name', '=', tag)
-        .executeTakeFirst();
+      const result = await trx.deleteFrom('tags').where('repository_id', '=', repositoryId).where('name', '=', tag).executeTakeFirst();
       if (Number(result.numDeletedRows) === 0) return false;
       await writeChangeEvent(
         trx,
@@ -257,12 +243,7 @@ export class SqlManifestIndex implements ManifestIndex {
   async listTags(repository: string, page: Page): Promise<string[] | undefined> {
     const repositoryId = await this.ctx.findRepositoryId(repository);
     if (repositoryId === undefined) return undefined;
-    let query = this.ctx.db
-      .selectFrom('tags')
-      .select('name')
-      .where('repository_id', '=', repositoryId)
-      .orderBy('name')
-      .limit(pageLimit(page.n, maxTagPage));
+    let query = this.ctx.db.selectFrom('tags').select('name').where('repository_id', '=', repositoryId).orderBy('name').limit(pageLimit(page.n, maxTagPage));
     if (page.last !== undefined) query = query.where('name', '>', page.last);
     return (await query.execute()).map((row) => row.name);
   }

@@ -49,7 +49,7 @@ export async function openPostgresMetadata(settings: Config['metadata']): Promis
     await pool.query('select 1');
   } catch (err) {
     await pool.end().catch(() => {});
-    throw new Error(connectFailure(target, err));
+    throw new Error(connectFailure(target, err), { cause: err });
   }
   const db = new Kysely<Schema>({ dialect: new PostgresDialect({ pool }) });
   try {
@@ -67,7 +67,7 @@ async function readPasswordFile(file: string): Promise<string> {
     return (await readFile(file, 'utf8')).replace(/[\r\n]+$/, '');
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code ?? 'unreadable';
-    throw new Error(`metadata.passwordFile ${file}: cannot read it (${code})`);
+    throw new Error(`metadata.passwordFile ${file}: cannot read it (${code})`, { cause: err });
   }
 }
 

@@ -52,7 +52,10 @@ export class SqlPrincipalIndex implements PrincipalIndex {
   }
 
   async count(): Promise<number> {
-    const row = await this.ctx.db.selectFrom('principals').select((eb) => eb.fn.countAll().as('n')).executeTakeFirstOrThrow();
+    const row = await this.ctx.db
+      .selectFrom('principals')
+      .select((eb) => eb.fn.countAll().as('n'))
+      .executeTakeFirstOrThrow();
     return Number(row.n);
   }
 
@@ -106,7 +109,9 @@ export class SqlCredentialIndex implements CredentialIndex {
       await trx
         .insertInto('credentials')
         .values(row)
-        .onConflict((oc) => oc.columns(['principal_id', 'label']).doUpdateSet({ id: row.id, hash: row.hash, expires_at: row.expires_at, created_at: row.created_at }))
+        .onConflict((oc) =>
+          oc.columns(['principal_id', 'label']).doUpdateSet({ id: row.id, hash: row.hash, expires_at: row.expires_at, created_at: row.created_at }),
+        )
         .execute();
       return old?.id;
     });
@@ -114,7 +119,12 @@ export class SqlCredentialIndex implements CredentialIndex {
 
   /** One statement, so of two concurrent removals only one reports the removed id. */
   async remove(principalId: string, label: string): Promise<string | undefined> {
-    const old = await this.ctx.db.deleteFrom('credentials').where('principal_id', '=', principalId).where('label', '=', label).returning('id').executeTakeFirst();
+    const old = await this.ctx.db
+      .deleteFrom('credentials')
+      .where('principal_id', '=', principalId)
+      .where('label', '=', label)
+      .returning('id')
+      .executeTakeFirst();
     return old?.id;
   }
 }

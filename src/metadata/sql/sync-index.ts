@@ -132,7 +132,10 @@ export class SqlSyncIndex implements SyncIndex {
     return rows.map(toRule);
   }
 
-  async updateRule(id: string, change: { spec: SyncRuleSpec; enabled: boolean; webhookSecret: string | null; nextReconcileAt: number | null; now: number }): Promise<void> {
+  async updateRule(
+    id: string,
+    change: { spec: SyncRuleSpec; enabled: boolean; webhookSecret: string | null; nextReconcileAt: number | null; now: number },
+  ): Promise<void> {
     await this.ctx.db
       .updateTable('sync_rules')
       .set({
@@ -311,7 +314,9 @@ export class SqlSyncIndex implements SyncIndex {
   }
 
   async deferItem(item: SyncWorkItem, owner: string, notBefore: number, note: string): Promise<void> {
-    await this.updateClaimed(item, owner).set({ claimed_by: null, claimed_until: null, not_before: notBefore, last_error: storableText(note) }).execute();
+    await this.updateClaimed(item, owner)
+      .set({ claimed_by: null, claimed_until: null, not_before: notBefore, last_error: storableText(note) })
+      .execute();
   }
 
   async retryItem(item: SyncWorkItem, owner: string, notBefore: number, error: string): Promise<void> {
@@ -353,7 +358,9 @@ export class SqlSyncIndex implements SyncIndex {
   }
 
   async recordImage(
-    status: { ruleId: string; repository: string; tag: string } & Partial<Omit<SyncImageStatus, 'ruleId' | 'repository' | 'tag' | 'copies'>> & { copied?: boolean },
+    status: { ruleId: string; repository: string; tag: string } & Partial<Omit<SyncImageStatus, 'ruleId' | 'repository' | 'tag' | 'copies'>> & {
+        copied?: boolean;
+      },
   ): Promise<void> {
     const fields = {
       ...(status.sourceDigest !== undefined ? { source_digest: status.sourceDigest } : {}),

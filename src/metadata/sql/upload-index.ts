@@ -6,21 +6,13 @@ export class SqlUploadIndex implements UploadIndex {
 
   async create(repository: string, id: string, now: number): Promise<void> {
     const repositoryId = await this.ctx.ensureRepositoryId(repository, now);
-    await this.ctx.db
-      .insertInto('uploads')
-      .values({ id, repository_id: repositoryId, created_at: now, updated_at: now })
-      .execute();
+    await this.ctx.db.insertInto('uploads').values({ id, repository_id: repositoryId, created_at: now, updated_at: now }).execute();
   }
 
   async get(repository: string, id: string): Promise<UploadRecord | undefined> {
     const repositoryId = await this.ctx.findRepositoryId(repository);
     if (repositoryId === undefined) return undefined;
-    const row = await this.ctx.db
-      .selectFrom('uploads')
-      .selectAll()
-      .where('id', '=', id)
-      .where('repository_id', '=', repositoryId)
-      .executeTakeFirst();
+    const row = await this.ctx.db.selectFrom('uploads').selectAll().where('id', '=', id).where('repository_id', '=', repositoryId).executeTakeFirst();
     return row && { id: row.id, repository, createdAt: Number(row.created_at), updatedAt: Number(row.updated_at) };
   }
 

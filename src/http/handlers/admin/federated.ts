@@ -12,7 +12,7 @@
 import { randomUUID } from 'node:crypto';
 import { federatedCredentialInput, resolveFederatedCredential } from '../../../federation/credential-input.js';
 import { PresetError, type FederatedTrust } from '../../../federation/presets.js';
-import { isLoopbackUrl } from '../../../federation/issuers.js';
+import { isLoopbackUrl } from '../../../shared/loopback.js';
 import type { FederatedCredentialRecord, PrincipalRecord } from '../../../metadata/auth-store.js';
 import { RegistryError } from '../../../oci/errors.js';
 import { send, sendJson } from '../../respond.js';
@@ -53,7 +53,10 @@ export async function put(ctx: RouteContext): Promise<void> {
   const store = ctx.auth.store.federatedCredentials;
   const existing = await store.list(target.id);
   if (!existing.some((c) => c.name === body.name) && existing.length >= maxFederatedCredentials) {
-    throw new RegistryError('INVALID_REQUEST', `${target.name} already has ${maxFederatedCredentials} federated credentials, the most a principal may have; remove one first`);
+    throw new RegistryError(
+      'INVALID_REQUEST',
+      `${target.name} already has ${maxFederatedCredentials} federated credentials, the most a principal may have; remove one first`,
+    );
   }
   const now = ctx.registry.context.clock.now();
   const record: FederatedCredentialRecord = { id: randomUUID(), principalId: target.id, name: body.name, ...trust, createdAt: now };

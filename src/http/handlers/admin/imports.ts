@@ -47,9 +47,25 @@ export interface ImportJobView {
 }
 
 const credentials = z.union([
-  z.object({ username: z.string().min(1).max(256), password: z.string().min(1).max(16 * 1024) }).strict(),
+  z
+    .object({
+      username: z.string().min(1).max(256),
+      password: z
+        .string()
+        .min(1)
+        .max(16 * 1024),
+    })
+    .strict(),
   // Federation into another Berth: a service principal's client id and an OIDC token it trusts.
-  z.object({ identity: z.string().min(1).max(256), token: z.string().min(1).max(16 * 1024) }).strict(),
+  z
+    .object({
+      identity: z.string().min(1).max(256),
+      token: z
+        .string()
+        .min(1)
+        .max(16 * 1024),
+    })
+    .strict(),
 ]);
 
 const importBody = z
@@ -89,7 +105,11 @@ export async function create(ctx: RouteContext): Promise<void> {
     },
     requester,
   );
-  assertMayWrite(identity, requester, spec.targets.map((t) => t.repository));
+  assertMayWrite(
+    identity,
+    requester,
+    spec.targets.map((t) => t.repository),
+  );
   const job = await imports.submit(spec, requester, storedCredentials(body.source.credentials));
   if (identity) {
     await audit(ctx, identity, 'import.created', {
@@ -112,7 +132,8 @@ export async function list(ctx: RouteContext): Promise<void> {
   }
   const rawLimit = ctx.query.get('limit') || undefined;
   const limit = rawLimit === undefined ? defaultLimit : Number(rawLimit);
-  if (!Number.isSafeInteger(limit) || limit < 1 || limit > maxLimit) throw new RegistryError('INVALID_REQUEST', `limit must be an integer from 1 to ${maxLimit}`);
+  if (!Number.isSafeInteger(limit) || limit < 1 || limit > maxLimit)
+    throw new RegistryError('INVALID_REQUEST', `limit must be an integer from 1 to ${maxLimit}`);
   const jobs = await ctx.services.imports.list({
     status: status as ImportStatus | undefined,
     limit,
@@ -132,7 +153,11 @@ export async function retry(ctx: RouteContext): Promise<void> {
   const { requester, identity } = caller(ctx);
   const job = await visibleJob(ctx, requester);
   const body = await readJson(ctx, retryBody);
-  assertMayWrite(identity, requester, job.spec.targets.map((t) => t.repository));
+  assertMayWrite(
+    identity,
+    requester,
+    job.spec.targets.map((t) => t.repository),
+  );
   const queued = await ctx.services.imports.retry(job.id, storedCredentials(body.credentials));
   if (identity) await audit(ctx, identity, 'import.retried', { job: job.id });
   sendJson(ctx.res, 202, importView(queued), { Location: `/api/v1/imports/${job.id}` });
@@ -180,9 +205,13 @@ function assertMayWrite(identity: AccessClaims | undefined, requester: Requester
   const missing = missingAccess(identity.access, required);
   if (missing.length > 0) {
     const names = missing.map((m) => m.name).join(', ');
-    throw new RegistryError('DENIED', `${identity.name} may not push to ${names}: use a token with push on every target repository (berth import asks for one), or ask an owner for push`, {
-      missing: missing.map((m) => ({ type: m.type, name: m.name, actions: m.actions })),
-    });
+    throw new RegistryError(
+      'DENIED',
+      `${identity.name} may not push to ${names}: use a token with push on every target repository (berth import asks for one), or ask an owner for push`,
+      {
+        missing: missing.map((m) => ({ type: m.type, name: m.name, actions: m.actions })),
+      },
+    );
   }
 }
 

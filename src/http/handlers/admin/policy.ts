@@ -18,9 +18,7 @@ export async function getAnonymousPull(ctx: RouteContext): Promise<void> {
 
 const anonymousPullBody = z
   .object({
-    patterns: z
-      .array(z.string().refine(isValidPattern, (p) => ({ message: `invalid repository pattern ${JSON.stringify(p.slice(0, 100))}` })))
-      .max(1000),
+    patterns: z.array(z.string().refine(isValidPattern, (p) => ({ message: `invalid repository pattern ${JSON.stringify(p.slice(0, 100))}` }))).max(1000),
   })
   .strict();
 

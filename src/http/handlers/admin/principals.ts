@@ -137,7 +137,8 @@ export async function replaceGrants(ctx: RouteContext): Promise<void> {
   const actor = actingOwner(ctx);
   const target = await targetPrincipal(ctx);
   const body = await readJson(ctx, grantsBody);
-  if (target.kind === 'admin') throw new RegistryError('INVALID_REQUEST', `the admin user always holds owner on ${registryScope}; its grants cannot be changed`);
+  if (target.kind === 'admin')
+    throw new RegistryError('INVALID_REQUEST', `the admin user always holds owner on ${registryScope}; its grants cannot be changed`);
   if (target.id === actor.subject && !isOwner(body.grants)) {
     throw new RegistryError('INVALID_REQUEST', `refusing to remove your own owner grant on ${registryScope}; ask another owner`);
   }

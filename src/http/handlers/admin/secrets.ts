@@ -14,7 +14,6 @@ import { send, sendJson } from '../../respond.js';
 import type { RouteContext } from '../../routes.js';
 import { actingOwner, assertFuture, audit, describeTarget, pathParam, policy, readJson, targetPrincipal, timestamp } from './common.js';
 
-
 const secretBody = z
   .object({
     name: z.string().max(63).optional(),
@@ -32,7 +31,11 @@ export async function set(ctx: RouteContext): Promise<void> {
   const name = body.name ?? defaultSecretName(target.kind, existing);
   const value = await policy(() => ctx.auth.principals.setSecret(target.id, name, body.expiresAt !== undefined ? { expiresAt: body.expiresAt } : {}));
   const rotated = existing.some((c) => c.label === name);
-  await audit(ctx, actor, rotated ? 'admin.secret.rotated' : 'admin.secret.created', { target: describeTarget(target), secret: name, expiresAt: body.expiresAt });
+  await audit(ctx, actor, rotated ? 'admin.secret.rotated' : 'admin.secret.created', {
+    target: describeTarget(target),
+    secret: name,
+    expiresAt: body.expiresAt,
+  });
   sendJson(ctx.res, 201, { name, value }, { 'Cache-Control': 'no-store' });
 }
 

@@ -223,7 +223,11 @@ export async function update(ctx: RouteContext): Promise<void> {
   const name = pathParam(ctx, 'rule');
   const body = await readJson(ctx, ruleUpdate);
   const { rule, webhookSecret } = await ctx.services.sync.updateRule(name, body);
-  await audit(ctx, actor, 'admin.sync_rule.updated', { ...auditDetail(rule), changed: Object.keys(body), ...(webhookSecret ? { webhookSecretRotated: true } : {}) });
+  await audit(ctx, actor, 'admin.sync_rule.updated', {
+    ...auditDetail(rule),
+    changed: Object.keys(body),
+    ...(webhookSecret ? { webhookSecretRotated: true } : {}),
+  });
   sendJson(ctx.res, 200, { rule: ruleView(ctx, rule), webhook: secretView(ctx, rule, webhookSecret) });
 }
 
@@ -263,7 +267,8 @@ export async function status(ctx: RouteContext): Promise<void> {
   if (repository !== undefined && !isValidRepositoryName(repository)) throw new RegistryError('INVALID_REQUEST', 'repository: not a valid repository name');
   const rawLimit = ctx.query.get('limit');
   const limit = rawLimit ? Number(rawLimit) : defaultImages;
-  if (!Number.isSafeInteger(limit) || limit < 1 || limit > maxImages) throw new RegistryError('INVALID_REQUEST', `limit must be an integer from 1 to ${maxImages}`);
+  if (!Number.isSafeInteger(limit) || limit < 1 || limit > maxImages)
+    throw new RegistryError('INVALID_REQUEST', `limit must be an integer from 1 to ${maxImages}`);
   const found = await ctx.services.sync.status(pathParam(ctx, 'rule'), { repository, limit });
   const body: SyncStatusView = {
     rule: ruleView(ctx, found.rule),

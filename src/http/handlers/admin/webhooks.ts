@@ -16,11 +16,21 @@ import { actingOwner, audit, pathParam, readJson } from './common.js';
 
 const maxHeaders = 20;
 /** Headers Berth sets itself, or that would break the request framing: not settable. */
-const reservedHeaders = new Set(['host', 'content-type', 'content-length', 'transfer-encoding', 'connection', 'keep-alive', 'upgrade', 'te', 'trailer', 'expect', 'proxy-authorization']);
+const reservedHeaders = new Set([
+  'host',
+  'content-type',
+  'content-length',
+  'transfer-encoding',
+  'connection',
+  'keep-alive',
+  'upgrade',
+  'te',
+  'trailer',
+  'expect',
+  'proxy-authorization',
+]);
 
-const webhookName = z
-  .string()
-  .regex(/^[a-zA-Z0-9][a-zA-Z0-9._-]{0,63}$/, 'a webhook name is 1-64 letters, digits, ., _ or -, starting with a letter or digit');
+const webhookName = z.string().regex(/^[a-zA-Z0-9][a-zA-Z0-9._-]{0,63}$/, 'a webhook name is 1-64 letters, digits, ., _ or -, starting with a letter or digit');
 
 const targetUrl = z
   .string()
@@ -52,14 +62,18 @@ const filters = z
 const headers = z
   .record(
     z.string().regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$/, 'a header name is 1-64 token characters'),
-    z.string().max(4096).regex(/^[\t\x20-\x7e]*$/, 'a header value is printable ASCII on one line'),
+    z
+      .string()
+      .max(4096)
+      .regex(/^[\t\x20-\x7e]*$/, 'a header value is printable ASCII on one line'),
   )
   .superRefine((map, ctx) => {
     const names = Object.keys(map);
     if (names.length > maxHeaders) ctx.addIssue({ code: z.ZodIssueCode.custom, message: `at most ${maxHeaders} headers` });
     const lower = names.map((n) => n.toLowerCase());
     for (const name of lower) {
-      if (reservedHeaders.has(name) || name.startsWith('berth-')) ctx.addIssue({ code: z.ZodIssueCode.custom, message: `the ${name} header is set by Berth and cannot be configured` });
+      if (reservedHeaders.has(name) || name.startsWith('berth-'))
+        ctx.addIssue({ code: z.ZodIssueCode.custom, message: `the ${name} header is set by Berth and cannot be configured` });
     }
     if (new Set(lower).size !== lower.length) ctx.addIssue({ code: z.ZodIssueCode.custom, message: 'a header is given twice (names are case-insensitive)' });
   });
@@ -101,7 +115,12 @@ const rotateBody = z
   .object({
     secret: secret.optional(),
     /** How long the old secret keeps signing too (default 24 h; 0 stops it at once; at most 7 days). */
-    overlapMs: z.number().int().min(0).max(7 * 24 * 3600 * 1000).optional(),
+    overlapMs: z
+      .number()
+      .int()
+      .min(0)
+      .max(7 * 24 * 3600 * 1000)
+      .optional(),
   })
   .strict();
 
@@ -199,7 +218,11 @@ export async function delivery(ctx: RouteContext): Promise<void> {
     ctx.services.webhooks.store.deliveries.attempts(found.id),
     ctx.services.webhooks.store.deliveries.payload(found.eventId),
   ]);
-  const view: DeliveryDetailView = { ...deliveryView(found), attemptHistory: attempts.map(attemptView), payload: payload === undefined ? null : (JSON.parse(payload) as unknown) };
+  const view: DeliveryDetailView = {
+    ...deliveryView(found),
+    attemptHistory: attempts.map(attemptView),
+    payload: payload === undefined ? null : (JSON.parse(payload) as unknown),
+  };
   sendJson(ctx.res, 200, view);
 }
 

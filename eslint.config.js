@@ -1,0 +1,82 @@
+// @ts-check
+/**
+ * Lint rules for the whole tree. Two jobs:
+ * 1. typescript-eslint's recommended rules (no type information: fast enough to run in `npm test`);
+ * 2. the layering of docs/architecture.md as import-boundary rules (eslint-plugin-boundaries). Every
+ *    folder under src/ is an element; `layers` below says what each may import. The allowed edges form
+ *    a DAG, so no import circle between folders can exist. Change the layering here and in
+ *    docs/architecture.md together.
+ */
+import js from '@eslint/js';
+import boundaries from 'eslint-plugin-boundaries';
+import tseslint from 'typescript-eslint';
+
+/** Folder -> folders it may import (besides itself). Bottom first. */
+const layers = {
+  shared: [],
+  oci: ['shared'],
+  config: ['shared', 'oci'],
+  net: ['shared', 'config'],
+  storage: ['shared', 'oci', 'config'],
+  metadata: ['shared', 'oci', 'config'],
+  jobs: ['shared'],
+  api: ['shared', 'oci'],
+  remote: ['shared', 'oci', 'net', 'api'],
+  federation: ['shared', 'oci', 'config', 'metadata', 'net'],
+  registry: ['shared', 'oci', 'config', 'storage', 'metadata'],
+  auth: ['shared', 'oci', 'config', 'metadata', 'federation', 'api'],
+  events: ['shared', 'oci', 'config', 'metadata', 'net', 'jobs', 'registry', 'api'],
+  replication: ['shared', 'oci', 'config', 'metadata', 'net', 'jobs', 'registry', 'remote', 'api'],
+  sync: ['shared', 'oci', 'config', 'metadata', 'net', 'jobs', 'registry', 'remote', 'replication', 'federation', 'api'],
+  client: ['shared', 'oci', 'remote', 'api'],
+  kube: ['shared', 'oci', 'remote', 'client', 'api'],
+  http: ['shared', 'oci', 'config', 'net', 'auth', 'federation', 'registry', 'events', 'replication', 'sync', 'api'],
+  app: ['shared', 'oci', 'config', 'net', 'storage', 'metadata', 'jobs', 'auth', 'federation', 'registry', 'events', 'replication', 'sync', 'http', 'api'],
+  cli: ['shared', 'oci', 'config', 'app', 'client', 'remote', 'kube', 'api', 'storage', 'metadata', 'registry'],
+  bin: ['shared', 'config', 'cli', 'kube'],
+};
+
+export default tseslint.config(
+  { ignores: ['dist/**', 'node_modules/**', '.cache/**', 'data/**', 'console/dist/**'] },
+  js.configs.recommended,
+  ...tseslint.configs.recommended,
+  {
+    languageOptions: { globals: { process: 'readonly', console: 'readonly', Buffer: 'readonly', URL: 'readonly' } },
+    rules: {
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_', caughtErrors: 'none' }],
+      '@typescript-eslint/no-explicit-any': 'error',
+      '@typescript-eslint/consistent-type-imports': ['error', { fixStyle: 'inline-type-imports' }],
+      'no-undef': 'off', // TypeScript checks names
+      eqeqeq: ['error', 'always', { null: 'ignore' }],
+    },
+  },
+  {
+    // Tests and benchmarks read JSON answers loosely.
+    files: ['test/**/*.ts', 'bench/**/*.ts', 'src/**/*.test.ts'],
+    rules: { '@typescript-eslint/no-explicit-any': 'off' },
+  },
+  {
+    files: ['src/**/*.ts'],
+    ignores: ['src/**/*.test.ts'],
+    plugins: { boundaries },
+    settings: {
+      'import/resolver': { typescript: { project: './tsconfig.json' } },
+      'boundaries/include': ['src/**/*.ts'],
+      'boundaries/elements': [...Object.keys(layers).map((type) => ({ type, pattern: `src/${type}/**`, partialMatch: false }))],
+    },
+    rules: {
+      'boundaries/no-unknown-files': 'error',
+      'boundaries/dependencies': [
+        'error',
+        {
+          default: 'disallow',
+          message: '{{from.element.type}}/ may not import {{to.element.type}}/ (layering: eslint.config.js, docs/architecture.md)',
+          policies: Object.entries(layers).map(([from, allow]) => ({
+            from: { element: { type: from } },
+            allow: { to: { element: { types: { anyOf: [from, ...allow] } } } },
+          })),
+        },
+      ],
+    },
+  },
+);
