@@ -5,6 +5,7 @@
  * Patterns: `*` matches within one path component, `**` across components; the pattern `**` is
  * "registry scope" (every repository, plus the catalog).
  */
+import { isRepositoryPattern, matchesRepositoryPattern } from '../shared/glob.js';
 import { narrowActions, type Access, type Action } from './access.js';
 
 export const roles = ['pull', 'push', 'delete', 'owner'] as const;
@@ -37,30 +38,14 @@ export function isPermission(value: string): value is Permission {
   return value in actionsOf;
 }
 
-const patternCache = new Map<string, RegExp>();
-const patternSyntax = /^(?:\*\*|[a-z0-9*]+(?:[._-]+[a-z0-9*]+)*)(?:\/(?:\*\*|[a-z0-9*]+(?:[._-]+[a-z0-9*]+)*))*$/;
-
-/** True if `pattern` is a well-formed repository pattern (repository grammar plus `*` and `**`). */
+/** True if `pattern` is a well-formed repository pattern (repository grammar plus `*` and `**`; `shared/glob.ts`). */
 export function isValidPattern(pattern: string): boolean {
-  return pattern.length <= 255 && patternSyntax.test(pattern);
+  return isRepositoryPattern(pattern);
 }
 
+/** True if `repository` matches the pattern (`*` within one path component, `**` across; linear time, `shared/glob.ts`). */
 export function matchesPattern(pattern: string, repository: string): boolean {
-  let regex = patternCache.get(pattern);
-  if (!regex) {
-    const source = pattern
-      .split('**')
-      .map((part) =>
-        part
-          .split('*')
-          .map((text) => text.replace(/[.+?^${}()|[\]\\]/g, '\\$&'))
-          .join('[^/]*'),
-      )
-      .join('.*');
-    regex = new RegExp(`^${source}$`);
-    patternCache.set(pattern, regex);
-  }
-  return regex.test(repository);
+  return matchesRepositoryPattern(pattern, repository);
 }
 
 /** Every action the grants allow on one repository. */

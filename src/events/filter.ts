@@ -5,7 +5,7 @@
  * `REPOSITORY:TAG`:
  *
  * - REPOSITORY is a repository pattern with the same grammar and meaning as grants
- *   (`auth/permissions.ts`): `*` matches within one path component, `**` across components.
+ *   (`shared/glob.ts`): `*` matches within one path component, `**` across components.
  *   `tripinsights/*` matches `tripinsights/web` but not `tripinsights/web/cache`;
  *   `tripinsights/**` matches both; `**` alone matches every repository.
  * - TAG is a tag glob: `*` matches any run of characters (tags have no `/`), everything else is
@@ -18,7 +18,7 @@
  * tags that pointed at it (deleted with it). Reusing the grant grammar keeps one meaning of `*`
  * across Berth: `*:v*` is "top-level repositories, tags starting with v", `**:v*` every repository.
  */
-import { isValidPattern, matchesPattern } from '../auth/permissions.js';
+import { isRepositoryPattern, matchesRepositoryPattern, matchesStarGlob } from '../shared/glob.js';
 
 /** Longest filter entry accepted (a repository name is at most 255 characters, a tag 128). */
 const maxEntryLength = 400;
@@ -29,7 +29,7 @@ export function filterEntryProblem(entry: string): string | undefined {
   if (entry.length === 0 || entry.length > maxEntryLength) return `a filter entry is 1-${maxEntryLength} characters`;
   const colon = entry.indexOf(':');
   const repository = colon === -1 ? entry : entry.slice(0, colon);
-  if (!isValidPattern(repository)) {
+  if (!isRepositoryPattern(repository)) {
     return `${JSON.stringify(repository.slice(0, 100))} is not a repository pattern (lower-case path components, * within one component, ** across)`;
   }
   if (colon !== -1 && !tagGlobSyntax.test(entry.slice(colon + 1))) {
@@ -51,25 +51,8 @@ export function matchesFilters(filters: readonly string[], change: FilterSubject
 
 function matchesEntry(entry: string, change: FilterSubject): boolean {
   const colon = entry.indexOf(':');
-  if (colon === -1) return matchesPattern(entry, change.repository);
-  if (!matchesPattern(entry.slice(0, colon), change.repository)) return false;
-  const tag = tagGlob(entry.slice(colon + 1));
-  return change.tags.some((t) => tag.test(t));
-}
-
-const tagGlobs = new Map<string, RegExp>();
-
-function tagGlob(glob: string): RegExp {
-  let regex = tagGlobs.get(glob);
-  if (!regex) {
-    regex = new RegExp(
-      `^${glob
-        .split('*')
-        .map((part) => part.replace(/[.+?^${}()|[\]\\-]/g, '\\$&'))
-        .join('.*')}$`,
-    );
-    if (tagGlobs.size > 10_000) tagGlobs.clear();
-    tagGlobs.set(glob, regex);
-  }
-  return regex;
+  if (colon === -1) return matchesRepositoryPattern(entry, change.repository);
+  if (!matchesRepositoryPattern(entry.slice(0, colon), change.repository)) return false;
+  const tag = entry.slice(colon + 1);
+  return change.tags.some((t) => matchesStarGlob(tag, t));
 }

@@ -11,6 +11,7 @@ import { decodeJwt, errors as joseErrors, jwtVerify, type JWTPayload } from 'jos
 import type { Config } from '../config/schema.js';
 import type { AuthMetadata, ClaimCondition, FederatedCredentialRecord, PrincipalRecord } from '../metadata/auth-store.js';
 import type { Clock } from '../shared/clock.js';
+import { matchesWildcard } from '../shared/glob.js';
 import { IssuerError, type IssuerKeys } from './issuers.js';
 
 export const federatedAlgorithms = ['RS256', 'PS256', 'ES256', 'EdDSA'];
@@ -47,27 +48,20 @@ export function isForeignJwt(token: string, ownIssuer: string): boolean {
   }
 }
 
-/**
- * AWS `StringLike` semantics: `*` matches any run of characters (including `/` and `:`), `?` one
- * character; everything else is literal. `repo:acme/app:*` matches every ref of acme/app.
- */
-export function globMatch(pattern: string, value: string): boolean {
-  const source = pattern
-    .replace(/[.+^${}()|[\]\\]/g, '\\$&')
-    .replace(/\*/g, '.*')
-    .replace(/\?/g, '.');
-  return new RegExp(`^${source}$`, 's').test(value);
-}
-
 function claimText(value: unknown): string | undefined {
   return typeof value === 'string' ? value : typeof value === 'number' || typeof value === 'boolean' ? String(value) : undefined;
 }
 
+/**
+ * Whether a claim meets its condition. Subject and claim globs have AWS `StringLike` semantics: `*` matches any run of characters
+ * (including `/` and `:`), `?` one character; everything else is literal. `repo:acme/app:*`
+ * matches every ref of acme/app. Matched in linear time (`shared/glob.ts`): globs are user-written.
+ */
 function conditionHolds(condition: ClaimCondition, claims: JWTPayload): boolean {
   const value = claimText(claims[condition.claim]);
   if (value === undefined) return false;
   if (condition.equals !== undefined) return value === condition.equals;
-  if (condition.glob !== undefined) return globMatch(condition.glob, value);
+  if (condition.glob !== undefined) return matchesWildcard(condition.glob, value);
   if (condition.oneOf !== undefined) return condition.oneOf.includes(value);
   return false;
 }
@@ -78,7 +72,7 @@ function mismatch(credential: FederatedCredentialRecord, claims: JWTPayload): Fe
   if (!audiences.some((aud) => credential.audiences.includes(aud))) {
     return new FederationError('audience', `audience ${JSON.stringify(audiences)} is not accepted (expected one of ${JSON.stringify(credential.audiences)})`);
   }
-  if (typeof claims.sub !== 'string' || !globMatch(credential.subject, claims.sub)) {
+  if (typeof claims.sub !== 'string' || !matchesWildcard(credential.subject, claims.sub)) {
     return new FederationError('subject', `subject ${JSON.stringify(claims.sub)} does not match ${JSON.stringify(credential.subject)}`);
   }
   const failed = credential.conditions.find((condition) => !conditionHolds(condition, claims));

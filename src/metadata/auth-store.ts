@@ -125,7 +125,7 @@ export interface FederatedCredentialRecord {
   name: string;
   issuer: string;
   audiences: string[];
-  /** Exact `sub`, or a glob (`*` within, `**` across `:`/`/` separated parts). */
+  /** Exact `sub`, or a glob: `*` any run of characters, `?` one (`shared/glob.ts`, wildcard grammar). */
   subject: string;
   conditions: ClaimCondition[];
   createdAt: number;

@@ -1,7 +1,7 @@
 /**
  * What a sync rule selects: source repositories by glob, tags by include/exclude filters.
  *
- * Repository globs use the grammar of grants (`src/auth/permissions.ts`): `*` within one path
+ * Repository globs use the grammar of grants (`src/shared/glob.ts`): `*` within one path
  * component, `**` across any depth, matched against the SOURCE registry's names.
  *
  * A tag filter is one string in one of three forms:
@@ -13,8 +13,7 @@
  * A tag is selected when it matches at least one include filter (or there are none) and no exclude filter.
  */
 import semver from 'semver';
-import { isValidPattern, matchesPattern } from '../auth/permissions.js';
-import { globMatch } from '../federation/verifier.js';
+import { isRepositoryPattern, matchesRepositoryPattern, matchesWildcard } from '../shared/glob.js';
 
 export interface TagFilters {
   include: readonly string[];
@@ -47,14 +46,14 @@ export function tagFilterProblem(filter: string): string | undefined {
 
 /** Why `pattern` is not a valid repository glob, or undefined when it is. */
 export function repositoryPatternProblem(pattern: string): string | undefined {
-  return isValidPattern(pattern)
+  return isRepositoryPattern(pattern)
     ? undefined
     : `${JSON.stringify(pattern.slice(0, 100))} is not a repository glob (lower-case name components, * within one, ** across any depth)`;
 }
 
 /** True if the source repository is one the rule's globs select. */
 export function repositorySelected(patterns: readonly string[], repository: string): boolean {
-  return patterns.some((pattern) => matchesPattern(pattern, repository));
+  return patterns.some((pattern) => matchesRepositoryPattern(pattern, repository));
 }
 
 /** The entries of `patterns` without wildcards: names to try when the source has no catalog. */
@@ -75,7 +74,7 @@ export function tagMatches(filter: string, tag: string): boolean {
     const version = semver.parse(tag) ?? semver.parse(tag, { loose: true });
     return version !== null && semver.satisfies(version, filter.slice('semver:'.length).trim());
   }
-  return globMatch(filter, tag);
+  return matchesWildcard(filter, tag);
 }
 
 const regexCache = new Map<string, RegExp>();
