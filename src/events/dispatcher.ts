@@ -27,7 +27,7 @@ import { backoffDelay } from './backoff.js';
 import { matchesFilters } from './filter.js';
 import { cloudEvent, cloudEventsContentType, type AcrPayload } from './payload.js';
 import { sendDelivery } from './sender.js';
-import { eventIdHeader, eventTypeHeader, signatureHeader, signDelivery } from './signature.js';
+import { eventIdHeader, eventTypeHeader, signatureHeader, signDelivery } from '../shared/webhook-signature.js';
 import { redactUrl } from './views.js';
 
 export type WebhooksConfig = Config['webhooks'];

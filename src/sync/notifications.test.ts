@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { signDelivery } from '../events/signature.js';
+import { signDelivery } from '../shared/webhook-signature.js';
 import { MalformedNotification, authenticateDelivery, parseNotifications } from './notifications.js';
 
 const digest = `sha256:${'a'.repeat(64)}`;

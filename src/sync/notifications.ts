@@ -11,12 +11,11 @@
  * relied on, the shape is.
  *
  * Authentication (`authenticateDelivery`): a `Berth-Signature` HMAC over the raw body
- * (`src/events/signature.ts`), or, for senders that cannot sign, `Authorization: Bearer <secret>`
+ * (`src/shared/webhook-signature.ts`), or, for senders that cannot sign, `Authorization: Bearer <secret>`
  * (ACR webhooks and Distribution endpoints send fixed custom headers). Both use the rule's secret.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
-import type { IncomingHttpHeaders } from 'node:http';
-import { signatureHeader, verifyDelivery } from '../events/signature.js';
+import { signatureHeader, verifyDelivery } from '../shared/webhook-signature.js';
 import { tryParseDigest } from '../oci/digest.js';
 import { isValidRepositoryName, isValidTag } from '../oci/names.js';
 
@@ -106,6 +105,12 @@ function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
+/**
+ * A delivery's request headers, names lower-cased (as Node's `IncomingMessage.headers` gives them,
+ * which fits this type); a plain record so sync/ depends on no HTTP server type.
+ */
+export type DeliveryHeaders = Readonly<Record<string, string | string[] | undefined>>;
+
 export type DeliveryCheck = { ok: true; method: 'signature' | 'bearer' } | { ok: false; reason: string };
 
 /**
@@ -113,7 +118,7 @@ export type DeliveryCheck = { ok: true; method: 'signature' | 'bearer' } | { ok:
  * signed delivery is never accepted on its bearer header alone), else `Authorization: Bearer`.
  * Reasons say which check failed, never anything about the secret.
  */
-export function authenticateDelivery(secret: string, headers: IncomingHttpHeaders, body: Buffer, nowMs: number, toleranceSeconds: number): DeliveryCheck {
+export function authenticateDelivery(secret: string, headers: DeliveryHeaders, body: Buffer, nowMs: number, toleranceSeconds: number): DeliveryCheck {
   const signature = headers[signatureHeader];
   if (typeof signature === 'string') {
     const check = verifyDelivery([secret], signature, body, nowMs, toleranceSeconds);

@@ -18,7 +18,6 @@
  *     before is a `duplicate`; an image already queued with the same digest is `unchanged`.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
-import type { IncomingHttpHeaders } from 'node:http';
 import type { Logger } from 'pino';
 import type { Metadata } from '../metadata/store.js';
 import type { SyncImageStatus, SyncIndex, SyncRuleRecord, SyncWorkItem } from '../metadata/sync-store.js';
@@ -28,7 +27,7 @@ import { isValidTag } from '../oci/names.js';
 import type { Registry } from '../registry/index.js';
 import { isLoopbackHost } from '../shared/loopback.js';
 import { repositorySelected, tagSelected } from './filters.js';
-import { MalformedNotification, authenticateDelivery, parseNotifications, type Notification } from './notifications.js';
+import { MalformedNotification, authenticateDelivery, parseNotifications, type DeliveryHeaders, type Notification } from './notifications.js';
 import { applyUpdate, reconcileInterval, specFromInput, type RuleInput, type RuleUpdate, type SecretChange, type SyncRule, type SyncRuleSpec } from './rule.js';
 import { SourcePool } from './sources.js';
 import { SyncWorker, type SyncSettings } from './worker.js';
@@ -202,7 +201,7 @@ export class SyncService {
   // The webhook receiver
 
   /** Authenticates, parses and queues one delivery (see the module comment for the answers). */
-  async receive(name: string, headers: IncomingHttpHeaders, body: Buffer): Promise<DeliveryResult> {
+  async receive(name: string, headers: DeliveryHeaders, body: Buffer): Promise<DeliveryResult> {
     const now = this.now();
     const rule = /^[a-z0-9][a-z0-9._-]{0,62}$/.test(name) ? await this.store.findRuleByName(name) : undefined;
     const secret = rule?.triggers.webhook && rule.webhookSecret ? rule.webhookSecret : undefined;

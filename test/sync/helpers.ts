@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { ConfigInput } from '../../src/config/schema.js';
-import { signDelivery } from '../../src/events/signature.js';
+import { signDelivery } from '../../src/shared/webhook-signature.js';
 import { bearer, tokenFor } from '../auth/helpers.js';
 import { Api } from '../admin/helpers.js';
 import { initLayout, readBlob, writeImage, writeIndex, type Descriptor, type IndexFixture } from '../support/oci-layout.js';

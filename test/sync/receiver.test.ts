@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { signDelivery } from '../../src/events/signature.js';
+import { signDelivery } from '../../src/shared/webhook-signature.js';
 import { assertError } from '../admin/helpers.js';
 import type { TestServer } from '../support/server.js';
 import {

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { storeIdentityToken } from '../../src/client/docker-config.js';
-import { verifyDelivery } from '../../src/events/signature.js';
+import { verifyDelivery } from '../../src/shared/webhook-signature.js';
 import { ownerName, ownerPassword, type TestServer } from '../support/server.js';
 import { tokenFor } from '../auth/helpers.js';
 import { failsWith, ok, runCli } from '../admin/helpers.js';

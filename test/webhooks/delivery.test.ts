@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, beforeEach, describe, it } from 'node:test';
-import { verifyDelivery } from '../../src/events/signature.js';
+import { verifyDelivery } from '../../src/shared/webhook-signature.js';
 import type { TestServer } from '../support/server.js';
 import { Api } from '../admin/helpers.js';
 import { deleteManifest, pushImage, Receiver, startWebhookServer, waitFor, type Received } from './helpers.js';

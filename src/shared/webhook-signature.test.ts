@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { signDelivery, verifyDelivery } from './signature.js';
+import { signDelivery, verifyDelivery } from './webhook-signature.js';
 
 const now = 1_700_000_000_000;
 const body = Buffer.from('{"id":"e1","action":"push"}');
