@@ -12,6 +12,7 @@ import type { Config } from '../config/schema.js';
 import { parseAddress } from '../config/load.js';
 import { registryListener } from '../http/server.js';
 import type { Services } from '../http/services.js';
+import { imageChangeEvents } from '../events/payload.js';
 import { Webhooks } from '../events/webhooks.js';
 import { createEgress } from '../net/egress.js';
 import type { Metadata } from '../metadata/store.js';
@@ -48,6 +49,8 @@ export function createApp(deps: AppDependencies): App {
     clock: deps.clock ?? systemClock,
     logger,
     limits: config.limits,
+    // Every manifest change writes its webhook event in its own transaction (the outbox).
+    changeEvents: imageChangeEvents,
   });
   const auth = createAuth(config.auth, config.federation, deps.metadata.auth, registry.context.clock, logger);
   const egress = createEgress(config.egress);

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { changeTags, cloudEvent, imagePayload, pingPayload } from './payload.js';
+import { changeTags, cloudEvent, imageChangeEvents, imagePayload, pingPayload } from './payload.js';
 
 const at = Date.parse('2026-11-22T10:00:00.000Z');
 const request = { id: 'r1', host: 'registry.example.com', method: 'PUT', useragent: 'docker/27' };
@@ -80,5 +80,29 @@ describe('webhook payloads', () => {
     assert.equal(ping.type, 'dev.berth.webhook.ping');
     assert.equal(ping.source, '/api/v1/webhooks/my%20hook');
     assert.equal(ping.subject, undefined);
+  });
+
+  it('a change becomes one outbox row: a fresh id, the tags filters see, the payload serialised once', () => {
+    const change = {
+      action: 'delete' as const,
+      repository: 'team/app',
+      digest: 'sha256:dd',
+      mediaType: 'm',
+      size: 7,
+      tag: undefined,
+      removedTags: ['v1', 'v2'],
+      actor,
+      request,
+    };
+    const [row, ...more] = imageChangeEvents(change, at);
+    assert.ok(row);
+    assert.equal(more.length, 0);
+    assert.match(row.id, /^[0-9a-f-]{36}$/);
+    assert.deepEqual(
+      { ...row, id: 'x', payload: 'x' },
+      { id: 'x', action: 'delete', repository: 'team/app', tags: ['v1', 'v2'], digest: 'sha256:dd', payload: 'x' },
+    );
+    assert.equal(row.payload, JSON.stringify(imagePayload(row.id, at, change)));
+    assert.notEqual(imageChangeEvents(change, at)[0]?.id, row.id);
   });
 });

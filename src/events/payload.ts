@@ -6,17 +6,20 @@
  *      request: {id, host, method, useragent}}
  *
  * plus one extension field, `berth`, with who made the change (and, for federated logins, the
- * OIDC token's provenance claims). The payload is built once, when the change is committed, and
- * stored with the event, so every delivery and redelivery of an event sends the same bytes' meaning
- * and the same `id`: receivers dedupe on it.
+ * OIDC token's provenance claims). The payload is built once, inside the transaction that commits
+ * the change (`imageChangeEvents`, the registry's `ChangeEvents` builder), and stored with the
+ * event, so every delivery and redelivery of an event sends the same bytes' meaning and the same
+ * `id`: receivers dedupe on it.
  *
  * A subscription may ask for CloudEvents 1.0 instead (structured content mode, one JSON document):
  * the envelope's `data` is the ACR payload above.
  */
-import type { Pusher, RequestInfo } from '../metadata/store.js';
+import { randomUUID } from 'node:crypto';
+import type { EventAction, NewEvent } from '../metadata/event-store.js';
+import type { Pusher } from '../metadata/store.js';
+import type { ChangeEvents, ImageChange, RequestInfo } from '../registry/changes.js';
 
-export const eventActions = ['push', 'delete', 'ping'] as const;
-export type EventAction = (typeof eventActions)[number];
+export { eventActions, type EventAction } from '../metadata/event-store.js';
 
 export interface AcrTarget {
   mediaType?: string;
@@ -43,21 +46,6 @@ export interface AcrPayload {
   target?: AcrTarget;
   request?: RequestInfo;
   berth: BerthExtension;
-}
-
-/** A change to a repository, as the transaction that commits it knows it. */
-export interface ImageChange {
-  action: 'push' | 'delete';
-  repository: string;
-  digest: string;
-  mediaType: string | undefined;
-  size: number | undefined;
-  /** The tag pushed or deleted; undefined for a push or delete by digest. */
-  tag: string | undefined;
-  /** For a delete by digest, the tags removed with the manifest. */
-  removedTags?: readonly string[] | undefined;
-  actor: Pusher | undefined;
-  request: RequestInfo | undefined;
 }
 
 export function imagePayload(id: string, at: number, change: ImageChange): AcrPayload {
@@ -89,6 +77,24 @@ export function pingPayload(id: string, at: number, webhook: string, actor: Push
     berth: { actor: actorOf(actor), webhook },
   };
 }
+
+/**
+ * The outbox row of a repository change (the registry's `ChangeEvents`): one event with a fresh
+ * id, the tags filters match on, and the ACR payload serialised once.
+ */
+export const imageChangeEvents: ChangeEvents = (change: ImageChange, now: number): NewEvent[] => {
+  const id = randomUUID();
+  return [
+    {
+      id,
+      action: change.action,
+      repository: change.repository,
+      tags: changeTags(change),
+      digest: change.digest,
+      payload: JSON.stringify(imagePayload(id, now, change)),
+    },
+  ];
+};
 
 function actorOf(actor: Pusher | undefined): BerthExtension['actor'] {
   return actor ? { principalId: actor.principalId, principalName: actor.principalName, provenance: actor.provenance ?? null } : null;

@@ -10,7 +10,8 @@
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { EventMetadata, WebhookRecord } from '../metadata/event-store.js';
-import type { Pusher, RequestInfo } from '../metadata/store.js';
+import type { Pusher } from '../metadata/store.js';
+import type { RequestInfo } from '../registry/changes.js';
 import { EgressRefused } from '../net/egress.js';
 import { RegistryError } from '../oci/errors.js';
 import { Dispatcher, type DispatcherDependencies } from './dispatcher.js';

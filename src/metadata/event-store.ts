@@ -6,13 +6,17 @@
  * Durability contract:
  * - An image event is written by the manifest index in the same transaction as the change it
  *   describes (the outbox), so a committed change always has its event and a rolled-back one never.
+ *   The rows come from the caller (`ChangeOutbox` in store.ts): this layer stores a payload as the
+ *   opaque text it is given and never reads it.
  * - Fan-out creates at most one delivery per (event, subscription), whoever does it and however
  *   often (a unique key), so a restart or a second replica never duplicates a delivery.
  * - A delivery is worked on only by the process holding its lease (`claimDue`); a crashed
  *   process's lease runs out and another process picks the delivery up. Delivery is therefore
  *   at least once, and every attempt is recorded.
  */
-import type { EventAction } from '../events/payload.js';
+/** What an event reports, and what a subscription may ask to hear about. */
+export const eventActions = ['push', 'delete', 'ping'] as const;
+export type EventAction = (typeof eventActions)[number];
 
 export type WebhookFormat = 'acr' | 'cloudevents';
 
@@ -56,10 +60,10 @@ export interface NewEvent {
   id: string;
   action: EventAction;
   repository: string | undefined;
-  /** Tags for filter matching (`events/filter.ts`). */
+  /** Tags for filter matching (webhook filters: `events/filter.ts`). */
   tags: readonly string[];
   digest: string | undefined;
-  /** The payload, serialised once: every delivery of the event sends the same document. */
+  /** The payload, serialised once by the caller: every delivery of the event sends the same document. */
   payload: string;
   /** A ping: the one subscription it goes to (filters and `events` do not apply). */
   subscriptionId?: string | undefined;

@@ -9,7 +9,7 @@ import type { Descriptor } from '../oci/manifest.js';
 import type { AuthMetadata } from './auth-store.js';
 import type { ImportJobIndex } from './import-store.js';
 import type { SyncIndex } from './sync-store.js';
-import type { EventMetadata } from './event-store.js';
+import type { EventMetadata, NewEvent } from './event-store.js';
 
 export interface Page {
   /** Maximum number of entries; undefined means the server's default limit. */
@@ -86,23 +86,30 @@ export interface NewManifest {
   tag?: string | undefined;
   /** Who pushed it, recorded in the same transaction (undefined when auth is off). */
   pusher?: Pusher | undefined;
-  /** The HTTP request that pushed it, for the webhook event's `request` (undefined for server-side pushes). */
-  request?: RequestInfo | undefined;
 }
 
-/** The request behind a change, as webhook payloads carry it (ACR's `request` object). */
-export interface RequestInfo {
-  id: string;
-  host: string;
-  method: string;
-  useragent: string;
+/** A change to a repository's manifests or tags, as the transaction that commits it knows it. */
+export interface ManifestChange {
+  action: 'push' | 'delete';
+  repository: string;
+  digest: string;
+  mediaType: string | undefined;
+  size: number | undefined;
+  /** The tag pushed or deleted; undefined for a push or delete by digest. */
+  tag: string | undefined;
+  /** For a delete by digest, the tags removed with the manifest, sorted. */
+  removedTags?: readonly string[] | undefined;
 }
 
-/** Who made a change and through which request; both optional (auth off, server-side changes). */
-export interface ChangeContext {
-  actor?: Pusher | undefined;
-  request?: RequestInfo | undefined;
-}
+/**
+ * The outbox of a change: builds the event rows (`event-store.ts`) written in the change's own
+ * transaction, from what that transaction found (for a delete, the manifest's media type, size
+ * and tags). The caller (the registry's domain) decides what the rows say; `metadata/` inserts them
+ * as given, so they commit or roll back with the change. Called only when the change happens,
+ * inside the transaction, and again if the transaction is retried (a PostgreSQL deadlock victim):
+ * it must only compute, not act. Throwing rolls the change back.
+ */
+export type ChangeOutbox = (change: ManifestChange, now: number) => readonly NewEvent[];
 
 export interface Pusher {
   principalId: string;
@@ -125,15 +132,15 @@ export interface ManifestIndex {
    * Stores the manifest, its references and its tag in one transaction, after re-checking inside
    * it that every referenced blob and child manifest is present in the repository (so a
    * concurrent GC cannot leave a dangling reference). Returns the digests that were missing; when
-   * any are, nothing is written. A stored manifest's `push` event is written in the same transaction.
+   * any are, nothing is written. The rows of `outbox` (a `push` change) are written in the same transaction.
    */
-  put(manifest: NewManifest, now: number): Promise<{ missing: string[] }>;
+  put(manifest: NewManifest, now: number, outbox?: ChangeOutbox): Promise<{ missing: string[] }>;
   getByTag(repository: string, tag: string): Promise<ManifestRecord | undefined>;
   getByDigest(repository: string, digest: string): Promise<ManifestRecord | undefined>;
-  /** Deletes the manifest and every tag pointing at it; false if it did not exist. Writes a `delete` event in the same transaction. */
-  delete(repository: string, digest: string, now: number, change?: ChangeContext): Promise<boolean>;
-  /** Deletes one tag, leaving the manifest; false if the tag did not exist. Writes a `delete` event in the same transaction. */
-  deleteTag(repository: string, tag: string, now: number, change?: ChangeContext): Promise<boolean>;
+  /** Deletes the manifest and every tag pointing at it; false if it did not exist. Writes the rows of `outbox` (a `delete` change) in the same transaction. */
+  delete(repository: string, digest: string, now: number, outbox?: ChangeOutbox): Promise<boolean>;
+  /** Deletes one tag, leaving the manifest; false if the tag did not exist. Writes the rows of `outbox` (a `delete` change) in the same transaction. */
+  deleteTag(repository: string, tag: string, now: number, outbox?: ChangeOutbox): Promise<boolean>;
   /** Sorted tags, or undefined if the repository is unknown. */
   listTags(repository: string, page: Page): Promise<string[] | undefined>;
   /** Descriptors of the repository's manifests whose subject is `subject`, oldest first. */

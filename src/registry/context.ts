@@ -6,6 +6,7 @@ import type { Logger } from 'pino';
 import type { Clock } from '../shared/clock.js';
 import type { Metadata } from '../metadata/store.js';
 import type { StorageDriver } from '../storage/driver.js';
+import type { ChangeEvents } from './changes.js';
 
 export interface RegistryLimits {
   /** Largest manifest accepted, in bytes (spec suggests at least 4 MiB). */
@@ -20,4 +21,10 @@ export interface RegistryContext {
   clock: Clock;
   logger: Logger;
   limits: RegistryLimits;
+  /**
+   * Builds the event rows every manifest push and delete writes in its own transaction (the
+   * webhook outbox, `changes.ts`); the app gives the webhook payload builder. Absent only where
+   * no manifest changes (`berth gc`): then a change would record no event.
+   */
+  changeEvents?: ChangeEvents | undefined;
 }

@@ -8,7 +8,8 @@ import { RegistryError } from '../oci/errors.js';
 import { parseManifest } from '../oci/manifest.js';
 import { isIndexMediaType, mediaTypes } from '../oci/media-types.js';
 import type { Reference } from '../oci/names.js';
-import type { ChangeContext, ManifestRecord, Pusher, RequestInfo } from '../metadata/store.js';
+import type { ChangeOutbox, ManifestRecord, Pusher } from '../metadata/store.js';
+import type { ChangeContext, RequestInfo } from './changes.js';
 import type { RegistryContext } from './context.js';
 
 export interface PutManifestResult {
@@ -60,9 +61,9 @@ export class ManifestService {
         manifests: manifest.manifests.map((d) => d.digest),
         tag: reference.kind === 'tag' ? reference.tag : undefined,
         pusher,
-        request,
       },
       this.ctx.clock.now(),
+      this.outbox({ actor: pusher, request }),
     );
     if (missing.length > 0) {
       throw new RegistryError('MANIFEST_BLOB_UNKNOWN', `manifest references ${missing.length} unknown blob(s) or manifest(s)`, {
@@ -95,11 +96,19 @@ export class ManifestService {
    */
   async delete(repository: string, reference: Reference, change: ChangeContext = {}): Promise<void> {
     const now = this.ctx.clock.now();
+    const outbox = this.outbox(change);
     const deleted =
       reference.kind === 'tag'
-        ? await this.ctx.metadata.manifests.deleteTag(repository, reference.tag, now, change)
-        : await this.ctx.metadata.manifests.delete(repository, reference.digest.value, now, change);
+        ? await this.ctx.metadata.manifests.deleteTag(repository, reference.tag, now, outbox)
+        : await this.ctx.metadata.manifests.delete(repository, reference.digest.value, now, outbox);
     if (!deleted) throw new RegistryError('MANIFEST_UNKNOWN', undefined, { reference: referenceText(reference) });
+  }
+
+  /** The outbox of a change by `context`: the context's event builder, told who made the change. */
+  private outbox(context: ChangeContext): ChangeOutbox | undefined {
+    const build = this.ctx.changeEvents;
+    if (!build) return undefined;
+    return (change, now) => build({ ...change, actor: context.actor, request: context.request }, now);
   }
 
   /** The referrers of `subject` as an OCI image index body. */

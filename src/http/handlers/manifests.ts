@@ -1,6 +1,6 @@
 /** GET/HEAD/PUT/DELETE /v2/<name>/manifests/<reference> */
 import { randomUUID } from 'node:crypto';
-import type { Pusher, RequestInfo } from '../../metadata/store.js';
+import type { Pusher, RequestInfo } from '../../registry/changes.js';
 import { RegistryError } from '../../oci/errors.js';
 import { acceptedTypes, readBoundedBody } from '../request.js';
 import { send } from '../respond.js';

@@ -7,8 +7,7 @@
  * which spreads concurrent claims over different rows (throughput, not correctness).
  */
 import { sql, type ExpressionBuilder, type Selectable } from 'kysely';
-import type { EventAction } from '../../events/payload.js';
-import type { AttemptRecord, ClaimedDelivery, DeliveryIndex, DeliveryRecord, DeliveryStatus } from '../event-store.js';
+import type { AttemptRecord, ClaimedDelivery, DeliveryIndex, DeliveryRecord, DeliveryStatus, EventAction } from '../event-store.js';
 import type { DeliveryAttemptsTable, Schema } from '../schema.js';
 import { storableText, type Db, type SqlContext } from './context.js';
 import { toWebhookRecord } from './webhook-index.js';

@@ -1,13 +1,13 @@
 /**
  * The event outbox in SQL. `writeEvent` is called inside the transaction of the change an event
- * describes (the manifest index's put/delete/deleteTag), so the event commits or rolls back with
- * it. After a commit the writer calls `EventNotifier.notify()`, which wakes this process's
- * dispatcher at once; other replicas find the event by polling.
+ * describes (the manifest index's put/delete/deleteTag, with the rows its caller's `ChangeOutbox`
+ * built), so the event commits or rolls back with it. After a commit the writer calls
+ * `EventNotifier.notify()`, which wakes this process's dispatcher at once; other replicas find the
+ * event by polling.
  */
 import { randomUUID } from 'node:crypto';
 import type { Selectable } from 'kysely';
-import type { EventIndex, EventRecord, NewEvent } from '../event-store.js';
-import type { EventAction } from '../../events/payload.js';
+import type { EventAction, EventIndex, EventRecord, NewEvent } from '../event-store.js';
 import type { EventsTable } from '../schema.js';
 import type { Db, SqlContext } from './context.js';
 

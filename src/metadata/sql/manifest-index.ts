@@ -1,7 +1,5 @@
-import { randomUUID } from 'node:crypto';
-import { changeTags, imagePayload, type ImageChange } from '../../events/payload.js';
 import type { Descriptor } from '../../oci/manifest.js';
-import type { ChangeContext, ManifestIndex, ManifestRecord, NewManifest, Page, PushRecord } from '../store.js';
+import type { ChangeOutbox, ManifestChange, ManifestIndex, ManifestRecord, NewManifest, Page, PushRecord } from '../store.js';
 import { missingDigests, pageLimit, type Db, type SqlContext } from './context.js';
 import { writeEvent, type EventNotifier } from './event-index.js';
 
@@ -27,33 +25,24 @@ function toRecord(row: ManifestRow): ManifestRecord {
 }
 
 /**
- * Writes the webhook event of a repository change (the outbox) inside the change's transaction;
- * the payload is built here, from what the transaction knows, and stored as sent.
+ * Writes the outbox rows of a change inside the change's transaction: `outbox` builds them from
+ * what the transaction found; they are stored as given. True if any row was written (the caller
+ * then notifies the dispatcher after the commit).
  */
-async function writeChangeEvent(db: Db, change: ImageChange, now: number): Promise<void> {
-  const id = randomUUID();
-  await writeEvent(
-    db,
-    {
-      id,
-      action: change.action,
-      repository: change.repository,
-      tags: changeTags(change),
-      digest: change.digest,
-      payload: JSON.stringify(imagePayload(id, now, change)),
-    },
-    now,
-  );
+async function writeOutbox(db: Db, outbox: ChangeOutbox | undefined, change: ManifestChange, now: number): Promise<boolean> {
+  const events = outbox?.(change, now) ?? [];
+  for (const event of events) await writeEvent(db, event, now);
+  return events.length > 0;
 }
 
 export class SqlManifestIndex implements ManifestIndex {
-  /** `events` is told after each commit that wrote an event (wakes the webhook dispatcher). */
+  /** `events` is told after each commit that wrote an outbox row (wakes the webhook dispatcher). */
   constructor(
     private readonly ctx: SqlContext,
     private readonly events?: EventNotifier,
   ) {}
 
-  async put(manifest: NewManifest, now: number): Promise<{ missing: string[] }> {
+  async put(manifest: NewManifest, now: number, outbox?: ChangeOutbox): Promise<{ missing: string[] }> {
     const result = await this.ctx.transaction(async (trx) => {
       const repositoryId = await this.ctx.ensureRepositoryId(manifest.repository, now, trx);
       const lock = this.ctx.dialect === 'postgres';
@@ -61,7 +50,7 @@ export class SqlManifestIndex implements ManifestIndex {
         ...(await missingDigests(trx, 'repository_blobs', repositoryId, manifest.blobs, lock)),
         ...(await missingDigests(trx, 'manifests', repositoryId, manifest.manifests, lock)),
       ];
-      if (missing.length > 0) return { missing };
+      if (missing.length > 0) return { missing, evented: false };
 
       // A no-op update rather than DO NOTHING: it locks an existing row until commit, so a
       // concurrent pruneManifestContents (which locks before re-checking) cannot delete the bytes
@@ -122,8 +111,9 @@ export class SqlManifestIndex implements ManifestIndex {
           .onConflict((oc) => oc.columns(['repository_id', 'name']).doUpdateSet({ digest: manifest.digest, updated_at: now }))
           .execute();
       }
-      await writeChangeEvent(
+      const evented = await writeOutbox(
         trx,
+        outbox,
         {
           action: 'push',
           repository: manifest.repository,
@@ -131,15 +121,13 @@ export class SqlManifestIndex implements ManifestIndex {
           mediaType: manifest.mediaType,
           size: manifest.content.length,
           tag: manifest.tag,
-          actor: manifest.pusher,
-          request: manifest.request,
         },
         now,
       );
-      return { missing: [] };
+      return { missing: [], evented };
     });
-    if (result.missing.length === 0) this.events?.notify();
-    return result;
+    if (result.evented) this.events?.notify();
+    return { missing: result.missing };
   }
 
   async getByTag(repository: string, tag: string): Promise<ManifestRecord | undefined> {
@@ -169,24 +157,25 @@ export class SqlManifestIndex implements ManifestIndex {
     return row && toRecord(row);
   }
 
-  async delete(repository: string, digest: string, now: number, change: ChangeContext = {}): Promise<boolean> {
+  async delete(repository: string, digest: string, now: number, outbox?: ChangeOutbox): Promise<boolean> {
     const repositoryId = await this.ctx.findRepositoryId(repository);
     if (repositoryId === undefined) return false;
-    const deleted = await this.ctx.transaction(async (trx) => {
+    const result = await this.ctx.transaction(async (trx) => {
       const row = await trx
         .selectFrom('manifests')
         .select(['media_type', 'size'])
         .where('repository_id', '=', repositoryId)
         .where('digest', '=', digest)
         .executeTakeFirst();
-      if (!row) return false;
+      if (!row) return { deleted: false, evented: false };
       const tags = await trx.selectFrom('tags').select('name').where('repository_id', '=', repositoryId).where('digest', '=', digest).orderBy('name').execute();
       const result = await trx.deleteFrom('manifests').where('repository_id', '=', repositoryId).where('digest', '=', digest).executeTakeFirst();
-      if (Number(result.numDeletedRows) === 0) return false;
+      if (Number(result.numDeletedRows) === 0) return { deleted: false, evented: false };
       await trx.deleteFrom('tags').where('repository_id', '=', repositoryId).where('digest', '=', digest).execute();
       await trx.deleteFrom('manifest_references').where('repository_id', '=', repositoryId).where('manifest_digest', '=', digest).execute();
-      await writeChangeEvent(
+      const evented = await writeOutbox(
         trx,
+        outbox,
         {
           action: 'delete',
           repository,
@@ -195,21 +184,19 @@ export class SqlManifestIndex implements ManifestIndex {
           size: Number(row.size),
           tag: undefined,
           removedTags: tags.map((t) => t.name),
-          actor: change.actor,
-          request: change.request,
         },
         now,
       );
-      return true;
+      return { deleted: true, evented };
     });
-    if (deleted) this.events?.notify();
-    return deleted;
+    if (result.evented) this.events?.notify();
+    return result.deleted;
   }
 
-  async deleteTag(repository: string, tag: string, now: number, change: ChangeContext = {}): Promise<boolean> {
+  async deleteTag(repository: string, tag: string, now: number, outbox?: ChangeOutbox): Promise<boolean> {
     const repositoryId = await this.ctx.findRepositoryId(repository);
     if (repositoryId === undefined) return false;
-    const deleted = await this.ctx.transaction(async (trx) => {
+    const result = await this.ctx.transaction(async (trx) => {
       const row = await trx
         .selectFrom('tags as t')
         .leftJoin('manifests as m', (join) => join.onRef('m.repository_id', '=', 't.repository_id').onRef('m.digest', '=', 't.digest'))
@@ -217,11 +204,12 @@ export class SqlManifestIndex implements ManifestIndex {
         .where('t.repository_id', '=', repositoryId)
         .where('t.name', '=', tag)
         .executeTakeFirst();
-      if (!row) return false;
+      if (!row) return { deleted: false, evented: false };
       const result = await trx.deleteFrom('tags').where('repository_id', '=', repositoryId).where('name', '=', tag).executeTakeFirst();
-      if (Number(result.numDeletedRows) === 0) return false;
-      await writeChangeEvent(
+      if (Number(result.numDeletedRows) === 0) return { deleted: false, evented: false };
+      const evented = await writeOutbox(
         trx,
+        outbox,
         {
           action: 'delete',
           repository,
@@ -229,15 +217,13 @@ export class SqlManifestIndex implements ManifestIndex {
           mediaType: row.media_type ?? undefined,
           size: row.size === null ? undefined : Number(row.size),
           tag,
-          actor: change.actor,
-          request: change.request,
         },
         now,
       );
-      return true;
+      return { deleted: true, evented };
     });
-    if (deleted) this.events?.notify();
-    return deleted;
+    if (result.evented) this.events?.notify();
+    return result.deleted;
   }
 
   async listTags(repository: string, page: Page): Promise<string[] | undefined> {

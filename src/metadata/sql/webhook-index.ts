@@ -1,7 +1,6 @@
 /** Webhook subscriptions in SQL (see metadata/event-store.ts). */
 import type { Selectable } from 'kysely';
-import type { EventAction } from '../../events/payload.js';
-import type { WebhookFormat, WebhookIndex, WebhookRecord } from '../event-store.js';
+import type { EventAction, WebhookFormat, WebhookIndex, WebhookRecord } from '../event-store.js';
 import type { WebhooksTable } from '../schema.js';
 import { isUniqueViolation, type SqlContext } from './context.js';
 
