@@ -5,7 +5,7 @@
  * of committed rows (see findRepositoryId).
  */
 import type { Kysely, Transaction } from 'kysely';
-import type { Dialect } from '../migrations.js';
+import type { Dialect } from '../migrations/index.js';
 import type { Schema } from '../schema.js';
 
 export type Db = Kysely<Schema> | Transaction<Schema>;

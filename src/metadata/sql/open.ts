@@ -9,7 +9,7 @@ import { dirname } from 'node:path';
 import { Kysely, Migrator, SqliteDialect, type SqliteDatabase, type SqliteStatement } from 'kysely';
 import type { Schema } from '../schema.js';
 import type { Metadata } from '../store.js';
-import { migrationProvider, type Dialect } from '../migrations.js';
+import { migrationProvider, type Dialect } from '../migrations/index.js';
 import { SqlAnonymousPullIndex, SqlAuditIndex } from './audit-index.js';
 import { SqlBlobIndex } from './blob-index.js';
 import { SqlContext } from './context.js';
