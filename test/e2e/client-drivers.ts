@@ -124,10 +124,7 @@ async function createPodmanDriver(registryHost: string): Promise<ClientDriver> {
  * is shared between drivers or read from the machine. Commands resolve with their result whatever
  * their exit code; the scenarios judge it.
  */
-export interface LoginDriver {
-  readonly name: string;
-  /** Whether a pull yields the manifest digest that was pushed (see ClientDriver). */
-  readonly preservesManifestBytes: boolean;
+export interface LoginDriver extends Transfer {
   /** What this login command prints. */
   readonly says: {
     /** stdout of a successful login. */
@@ -146,10 +143,6 @@ export interface LoginDriver {
   logout(): Promise<ExecResult>;
   /** The stored login for the registry, where the clients read it; undefined when there is none. */
   stored(): Promise<unknown>;
-  /** Pushes the fixture image of `layout` to `dest` (`HOST/repo:tag`), leaving no local copy. */
-  push(layout: FixtureLayout, dest: string): Promise<ExecResult>;
-  /** Pulls `ref` from the registry; `image` is undefined when the pull failed. */
-  pull(ref: string): Promise<{ result: ExecResult; image: PulledImage | undefined }>;
   dispose(): Promise<void>;
 }
 
@@ -160,17 +153,23 @@ export interface LoginDriverFactory {
   create(registryHost: string): Promise<LoginDriver>;
 }
 
-/** Push and pull with the login in `authfile` (a containers auth file or a docker config.json). */
-interface Transfer {
-  client: ClientName;
-  preservesManifestBytes: boolean;
+/**
+ * Push and pull with whatever login the client finds in `authfile` (a containers auth file, or a
+ * docker config.json with an identitytoken or a credHelpers entry). Results whatever the exit code.
+ */
+export interface Transfer {
+  readonly name: string;
+  /** Whether a pull yields the manifest digest that was pushed (see ClientDriver). */
+  readonly preservesManifestBytes: boolean;
+  /** Pushes the fixture image of `layout` to `dest` (`HOST/repo:tag`), leaving no local copy. */
   push(layout: FixtureLayout, dest: string): Promise<ExecResult>;
+  /** Pulls `ref` from the registry; `image` is undefined when the pull failed. */
   pull(ref: string): Promise<{ result: ExecResult; image: PulledImage | undefined }>;
 }
 
 export function skopeoTransfer(box: ClientBox, authfile: string): Transfer {
   return {
-    client: 'skopeo',
+    name: 'skopeo',
     preservesManifestBytes: true,
     push: (layout, dest) =>
       box.run(
@@ -196,7 +195,7 @@ export function podmanTransfer(box: ClientBox, authfile: string): Transfer {
   const policy = ['--signature-policy', box.policyFile];
   const lastLine = (text: string) => text.trim().split('\n').pop() ?? '';
   return {
-    client: 'podman',
+    name: 'podman',
     preservesManifestBytes: false,
     async push(layout, dest) {
       // podman pushes from its own storage: import the layout first, and remove the image after.
@@ -219,7 +218,7 @@ export function podmanTransfer(box: ClientBox, authfile: string): Transfer {
   };
 }
 
-const transfers = { skopeo: skopeoTransfer, podman: podmanTransfer };
+export const transfers: Record<ClientName, (box: ClientBox, authfile: string) => Transfer> = { skopeo: skopeoTransfer, podman: podmanTransfer };
 
 async function readJson(path: string): Promise<Record<string, unknown> | undefined> {
   try {
@@ -246,8 +245,8 @@ function clientLogin(client: ClientName): LoginDriverFactory {
       const authfile = join(box.dir, 'auth.json');
       const args = (command: string[]) => (client === 'podman' ? box.podmanArgs(command) : command);
       return {
-        name: client,
         ...transfers[client](box, authfile),
+        name: client,
         says: {
           loggedIn: 'Login Succeeded!\n',
           refused: /invalid username\/password/,
@@ -280,8 +279,8 @@ function berthLogin(client: ClientName, helper: boolean): LoginDriverFactory {
       const box = await ClientBox.create(host, label);
       if (helper) await writeFile(box.dockerConfig, JSON.stringify({ credHelpers: { [host]: 'berth' } }));
       return {
-        name,
         ...transfers[client](box, box.dockerConfig),
+        name,
         says: {
           loggedIn: 'Login Succeeded\n',
           refused: new RegExp(`^berth: login to ${host.replace(/\./g, '\\.')} failed: invalid username or password; check them and try again\n$`),

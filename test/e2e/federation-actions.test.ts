@@ -24,9 +24,11 @@ import { randomUUID } from 'node:crypto';
 import { parse as parseYaml } from 'yaml';
 import { BERTH_SOURCE_CLI, REPO_ROOT, startBerth, type BerthProcess } from '../support/berth-process.js';
 import { ClientBox, tsxArgs } from '../support/client-box.js';
-import { createFixtureLayout, resolveRef, type FixtureLayout } from '../support/oci-layout.js';
+import { createFixtureLayout, type FixtureLayout } from '../support/oci-layout.js';
 import { startOidcIssuer, type OidcIssuer } from '../support/oidc-issuer.js';
+import { transfers, type ClientName, type Transfer } from './client-drivers.js';
 import { makeLowercaseTempDir, uniqueRepo } from './harness.js';
+import { assertImage, assertPushAndPull } from './shared-scenarios.js';
 
 const nullUser = '00000000-0000-0000-0000-000000000000';
 const ownerPassword = 'owner-password-fed-1';
@@ -153,7 +155,7 @@ function stepOutputs(text: string): Record<string, string> {
 // ---------------------------------------------------------------------------
 // Clients: one box (docker config, helper file, container storage) per scenario
 
-/** The shared client box plus this suite's Action, push, pull and helper steps. */
+/** The shared client box plus this suite's Action, push, pull and buildah steps. */
 class FederationBox extends ClientBox {
   /** A step `uses: <this action>` with `inputs` (its `with:`), started as the runner starts it from action.yml. */
   async action(inputs: Record<string, string>, env: NodeJS.ProcessEnv = this.env): Promise<Result> {
@@ -165,48 +167,9 @@ class FederationBox extends ClientBox {
     return this.run(process.execPath, [join(REPO_ROOT, runs.main)], '', { ...env, ...inputEnv, GITHUB_OUTPUT: join(this.dir, 'github-output') });
   }
 
-  skopeoPush(layout: FixtureLayout, dest: string): Promise<Result> {
-    const args = [
-      '--policy',
-      join(this.dir, 'policy.json'),
-      'copy',
-      '--dest-tls-verify=false',
-      '--authfile',
-      this.dockerConfig,
-      `oci:${layout.dir}:${layout.refs.image}`,
-      `docker://${dest}`,
-    ];
-    return this.run('skopeo', args);
-  }
-
-  async skopeoPull(src: string): Promise<{ result: Result; digest: string | undefined }> {
-    const layout = join(this.dir, 'pulls', `p${Math.random().toString(36).slice(2)}`);
-    const result = await this.run('skopeo', [
-      '--policy',
-      join(this.dir, 'policy.json'),
-      'copy',
-      '--src-tls-verify=false',
-      '--authfile',
-      this.dockerConfig,
-      `docker://${src}`,
-      `oci:${layout}:pulled`,
-    ]);
-    return { result, digest: result.code === 0 ? (await resolveRef(layout, 'pulled')).digest : undefined };
-  }
-
-  /** podman push of the fixture image, then a pull after removing it locally; the pulled image's config digest. */
-  async podmanRoundTrip(layout: FixtureLayout, ref: string): Promise<string> {
-    const policy = ['--signature-policy', join(this.dir, 'policy.json')];
-    const imported = await this.run('podman', this.podmanArgs(['pull', '--quiet', ...policy, `oci:${layout.dir}:${layout.refs.image}`]));
-    assert.equal(imported.code, 0, described('podman pull oci:', imported));
-    const id = imported.stdout.trim().split('\n').pop() ?? '';
-    const push = await this.run('podman', this.podmanArgs(['push', '--quiet', ...policy, '--tls-verify=false', '--authfile', this.dockerConfig, id, ref]));
-    assert.equal(push.code, 0, described('podman push', push));
-    const rmi = await this.run('podman', this.podmanArgs(['rmi', '--force', id]));
-    assert.equal(rmi.code, 0, described('podman rmi', rmi));
-    const pull = await this.run('podman', this.podmanArgs(['pull', '--quiet', ...policy, '--tls-verify=false', '--authfile', this.dockerConfig, ref]));
-    assert.equal(pull.code, 0, described('podman pull', pull));
-    return `sha256:${pull.stdout.trim().split('\n').pop() ?? ''}`;
+  /** skopeo or podman pushing and pulling with the login in this box's docker config. */
+  client(name: ClientName): Transfer {
+    return transfers[name](this, this.dockerConfig);
   }
 
   /**
@@ -331,17 +294,11 @@ describe('keyless CI: OIDC logins with real clients against Berth', () => {
       assertNoOidcToken(await readFile(job.dockerConfig, 'utf8'), github.issuer);
     });
 
-    it('skopeo pushes and pulls with it', async () => {
-      const repo = uniqueRepo('fed', 'skopeo-cli');
-      const push = await job.skopeoPush(layout, `${host}/${repo}:v1`);
-      assert.equal(push.code, 0, described('skopeo copy (push)', push));
-      const pulled = await job.skopeoPull(`${host}/${repo}:v1`);
-      assert.equal(pulled.digest, layout.image.manifest.digest, described('skopeo copy (pull)', pulled.result));
-    });
-
-    it('podman pushes and pulls with it', async () => {
-      assert.equal(await job.podmanRoundTrip(layout, `${host}/${uniqueRepo('fed', 'podman-cli')}:v1`), layout.image.config.digest);
-    });
+    for (const client of ['skopeo', 'podman'] as const) {
+      it(`${client} pushes and pulls with it`, async () => {
+        await assertPushAndPull(job.client(client), layout, `${host}/${uniqueRepo('fed', `${client}-cli`)}:v1`);
+      });
+    }
   });
 
   describe('berth login --oidc failures, one line on stderr, exit 1', () => {
@@ -408,22 +365,19 @@ describe('keyless CI: OIDC logins with real clients against Berth', () => {
       assert.match(run.stdout, new RegExp(`^Logged in to ${host} as ci-pusher; stored a refresh token in ${job.dockerConfig} \\(valid until \\S+\\)$`, 'm'));
     });
 
-    it('skopeo pushes and pulls with the login it stored', async () => {
-      const repo = uniqueRepo('fed', 'skopeo-action');
-      const push = await job.skopeoPush(layout, `${host}/${repo}:v1`);
-      assert.equal(push.code, 0, described('skopeo copy (push)', push));
-      assert.equal((await job.skopeoPull(`${host}/${repo}:v1`)).digest, layout.image.manifest.digest);
-    });
-
-    it('podman pushes and pulls with it', async () => {
-      assert.equal(await job.podmanRoundTrip(layout, `${host}/${uniqueRepo('fed', 'podman-action')}:v1`), layout.image.config.digest);
-    });
+    for (const client of ['skopeo', 'podman'] as const) {
+      it(`${client} pushes and pulls with the login it stored`, async () => {
+        await assertPushAndPull(job.client(client), layout, `${host}/${uniqueRepo('fed', `${client}-action`)}:v1`);
+      });
+    }
 
     it('buildah pushes with it, as in the example workflow', { skip: hasBuildah() ? false : 'buildah is not installed' }, async () => {
       const repo = uniqueRepo('fed', 'buildah-action');
       const push = await job.buildahPush(layout, `${host}/${repo}:v1`);
       assert.equal(push.code, 0, described('buildah push', push));
-      assert.equal((await job.skopeoPull(`${host}/${repo}:v1`)).digest, layout.image.manifest.digest);
+      const pulled = await job.client('skopeo').pull(`${host}/${repo}:v1`);
+      assert.equal(pulled.result.code, 0, described('skopeo copy (pull)', pulled.result));
+      assertImage(job.client('skopeo'), layout, pulled.image);
     });
 
     it('fails with one ::error:: line without id-token: write, or when Berth refuses the token', async () => {
@@ -451,7 +405,7 @@ describe('keyless CI: OIDC logins with real clients against Berth', () => {
     before(async () => {
       const pusher = await box('k8s-push', actionsEnv);
       assert.equal((await pusher.berth(['login', host, '--oidc', 'github', '--identity', 'ci-pusher'])).code, 0);
-      const push = await pusher.skopeoPush(layout, `${host}/${repo}:v1`);
+      const push = await pusher.client('skopeo').push(layout, `${host}/${repo}:v1`);
       assert.equal(push.code, 0, described('skopeo copy (push as ci-pusher)', push));
       pod = await box('k8s');
       const tokenFile = join(pod.dir, 'token');
@@ -461,12 +415,13 @@ describe('keyless CI: OIDC logins with real clients against Berth', () => {
     });
 
     it('pulls with skopeo', async () => {
-      const pulled = await pod.skopeoPull(`${host}/${repo}:v1`);
-      assert.equal(pulled.digest, layout.image.manifest.digest, described('skopeo copy (pull)', pulled.result));
+      const pulled = await pod.client('skopeo').pull(`${host}/${repo}:v1`);
+      assert.equal(pulled.result.code, 0, described('skopeo copy (pull)', pulled.result));
+      assertImage(pod.client('skopeo'), layout, pulled.image);
     });
 
     it('and its skopeo push is refused with an authorization error', async () => {
-      const push = await pod.skopeoPush(layout, `${host}/${uniqueRepo('fed', 'pod-push')}:v1`);
+      const push = await pod.client('skopeo').push(layout, `${host}/${uniqueRepo('fed', 'pod-push')}:v1`);
       assert.notEqual(push.code, 0, 'a pull-only workload pushed');
       assert.match(push.stderr, /requested access to the resource is denied/);
     });
@@ -545,15 +500,16 @@ describe('docker-credential-berth logs in again from the OIDC source once the lo
 
     try {
       const repo = uniqueRepo('fed', 'renewed');
-      const push = await job.skopeoPush(layout, `${host}/${repo}:v1`);
+      const push = await job.client('skopeo').push(layout, `${host}/${repo}:v1`);
       assert.equal(push.code, 0, described('skopeo copy (push through the helper)', push));
       const renewedCi = await stored(job);
       assert.notEqual(renewedCi.refreshToken, ci.refreshToken);
       assert.equal((claims(renewedCi.refreshToken)['fed'] as Record<string, unknown>)['run_attempt'], '2', 'bought with a new ID token');
       assert.deepEqual(renewedCi.oidc, ci.oidc);
 
-      const pulled = await pod.skopeoPull(`${host}/${repo}:v1`);
-      assert.equal(pulled.digest, layout.image.manifest.digest, described('skopeo copy (pull through the helper)', pulled.result));
+      const pulled = await pod.client('skopeo').pull(`${host}/${repo}:v1`);
+      assert.equal(pulled.result.code, 0, described('skopeo copy (pull through the helper)', pulled.result));
+      assertImage(pod.client('skopeo'), layout, pulled.image);
       const renewedK8s = await stored(pod);
       assert.notEqual(renewedK8s.refreshToken, k8s.refreshToken);
       const podUid = (of: Record<string, unknown>) => (of['kubernetes.io'] as { pod: { uid: string } }).pod.uid;

@@ -9,7 +9,7 @@ import { after, before, describe, it } from 'node:test';
 import { Skopeo } from '../support/clients.js';
 import { MEDIA_TYPES } from '../support/oci-layout.js';
 import type { ImageFixture } from '../support/oci-layout.js';
-import type { ClientDriver, DriverFactory, LoginDriver, LoginDriverFactory, PulledImage } from './client-drivers.js';
+import type { ClientDriver, DriverFactory, LoginDriver, LoginDriverFactory, PulledImage, Transfer } from './client-drivers.js';
 import type { ExecResult } from '../support/exec.js';
 import { described } from '../support/exec.js';
 import type { FixtureLayout } from '../support/oci-layout.js';
@@ -225,20 +225,21 @@ export function describeSharedLoginScenarios(factory: LoginDriverFactory, ctx: (
   });
 }
 
-async function pulledImage(driver: LoginDriver, ref: string): Promise<{ result: ExecResult; image: PulledImage | undefined }> {
+async function pulledImage(driver: Transfer, ref: string): Promise<{ result: ExecResult; image: PulledImage | undefined }> {
   const pulled = await driver.pull(ref);
   assert.equal(pulled.result.code, 0, described(`${driver.name}: pull ${ref}`, pulled.result));
   return pulled;
 }
 
 /** The pulled image is the fixture image: same config (image ID), and same manifest where bytes are kept. */
-function assertImage(driver: LoginDriver, layout: FixtureLayout, image: PulledImage | undefined): void {
+export function assertImage(driver: Transfer, layout: FixtureLayout, image: PulledImage | undefined): void {
   assert.ok(image, `${driver.name} pulled no image`);
   assert.equal(image.configDigest, layout.image.config.digest);
   if (driver.preservesManifestBytes) assert.deepEqual(image.manifestDigests, [layout.image.manifest.digest]);
 }
 
-async function assertPushAndPull(driver: LoginDriver, layout: FixtureLayout, ref: string): Promise<void> {
+/** `driver` pushes the fixture image to `ref` and pulls it back from the registry. */
+export async function assertPushAndPull(driver: Transfer, layout: FixtureLayout, ref: string): Promise<void> {
   const push = await driver.push(layout, ref);
   assert.equal(push.code, 0, described(`${driver.name}: push ${ref}`, push));
   assertImage(driver, layout, (await pulledImage(driver, ref)).image);
