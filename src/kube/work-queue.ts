@@ -22,16 +22,38 @@ export interface BackoffOptions {
 
 export const defaultBackoff: BackoffOptions = { baseMs: 1000, maxMs: 5 * 60_000 };
 
+/**
+ * The clock and timer behind `addAfter` (and so `addRateLimited`). Injected so a test can read the
+ * delays the queue schedules and fire them without waiting; production uses `systemTimers`.
+ */
+export interface QueueTimers {
+  /** Milliseconds since the epoch. */
+  now(): number;
+  /** Calls `run` once after `delayMs`; the returned function cancels that call. */
+  setTimer(run: () => void, delayMs: number): () => void;
+}
+
+export const systemTimers: QueueTimers = {
+  now: () => Date.now(),
+  setTimer(run, delayMs) {
+    const timer = setTimeout(run, delayMs);
+    return () => clearTimeout(timer);
+  },
+};
+
 export class WorkQueue {
   private readonly queue: string[] = [];
   private readonly dirty = new Set<string>();
   private readonly processing = new Set<string>();
   private readonly failures = new Map<string, number>();
-  private readonly timers = new Map<string, { at: number; timer: NodeJS.Timeout }>();
+  private readonly timers = new Map<string, { at: number; cancel: () => void }>();
   private readonly waiting: Array<(key: string | undefined) => void> = [];
   private shuttingDown = false;
 
-  constructor(private readonly backoff: BackoffOptions = defaultBackoff) {}
+  constructor(
+    private readonly backoff: BackoffOptions = defaultBackoff,
+    private readonly clock: QueueTimers = systemTimers,
+  ) {}
 
   /** Queues `key` unless it is already waiting; a key being processed is queued again once done. */
   add(key: string): void {
@@ -55,15 +77,15 @@ export class WorkQueue {
       this.add(key);
       return;
     }
-    const at = Date.now() + delayMs;
+    const at = this.clock.now() + delayMs;
     const pending = this.timers.get(key);
     if (pending && pending.at <= at) return;
-    if (pending) clearTimeout(pending.timer);
-    const timer = setTimeout(() => {
+    if (pending) pending.cancel();
+    const cancel = this.clock.setTimer(() => {
       this.timers.delete(key);
       this.add(key);
     }, delayMs);
-    this.timers.set(key, { at, timer });
+    this.timers.set(key, { at, cancel });
   }
 
   /** Queues `key` after its backoff (base * 2^failures, capped) and counts one more failure. */
@@ -136,7 +158,7 @@ export class WorkQueue {
   /** Stops handing out keys, drops scheduled ones and wakes idle workers. */
   shutDown(): void {
     this.shuttingDown = true;
-    for (const { timer } of this.timers.values()) clearTimeout(timer);
+    for (const { cancel } of this.timers.values()) cancel();
     this.timers.clear();
     this.queue.length = 0;
     this.dirty.clear();

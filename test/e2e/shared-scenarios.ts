@@ -1,13 +1,18 @@
 /**
  * Scenarios every supported client can perform, written once and registered
- * per client by skopeo.test.ts and podman.test.ts.
+ * per client: the registry scenarios by skopeo.test.ts and podman.test.ts, the
+ * login scenarios (Berth with auth on) by auth-clients.test.ts for skopeo,
+ * podman, and `berth login` / docker-credential-berth followed by either.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { Skopeo } from '../support/clients.js';
 import { MEDIA_TYPES } from '../support/oci-layout.js';
 import type { ImageFixture } from '../support/oci-layout.js';
-import type { ClientDriver, DriverFactory } from './client-drivers.js';
+import type { ClientDriver, DriverFactory, LoginDriver, LoginDriverFactory, PulledImage, Transfer } from './client-drivers.js';
+import type { ExecResult } from '../support/exec.js';
+import { described } from '../support/exec.js';
+import type { FixtureLayout } from '../support/oci-layout.js';
 import { describeResponse, getManifest, httpGet, sha256, uniqueRepo } from './harness.js';
 import type { E2eContext, Target } from './harness.js';
 
@@ -112,6 +117,132 @@ function describeMultiArchPull(factory: DriverFactory, ctx: () => E2eContext): v
       });
     }
   });
+}
+
+// ---------------------------------------------------------------------------
+// Logins to Berth with auth on
+
+/** A Berth process with auth on, and who may do what there (set up by auth-clients.test.ts). */
+export interface LoginContext {
+  /** `127.0.0.1:<port>` */
+  host: string;
+  layout: FixtureLayout;
+  owner: { name: string; password: string };
+  /** A refresh token of the owner (`berth token --expose`): the password of the null-GUID user. */
+  refreshToken: string;
+  /** A user granted pull on both seeded repositories, nothing else. */
+  puller: { name: string; password: string };
+  /** A token granted pull on `seeded.granted` only. */
+  repoToken: { name: string; password: string };
+  /** Repositories holding the fixture image (pushed as the owner). */
+  seeded: { granted: string; other: string };
+}
+
+/** The null-GUID user: its password is a refresh token. */
+export const refreshTokenUser = '00000000-0000-0000-0000-000000000000';
+
+/** What a client prints when the registry refuses it the repository. */
+const accessDenied = /requested access to the resource is denied/;
+
+/**
+ * Log in, push, pull, log out and be refused, for one way of logging in. Each test gets a fresh
+ * driver (its own config, auth files and storage), so no test depends on another.
+ */
+export function describeSharedLoginScenarios(factory: LoginDriverFactory, ctx: () => LoginContext): void {
+  describe(`${factory.name}: logins against Berth with auth on`, () => {
+    const drivers: LoginDriver[] = [];
+    after(async () => {
+      await Promise.all(drivers.map((d) => d.dispose()));
+    });
+    const loggedIn = async (username: string, password: string): Promise<LoginDriver> => {
+      const driver = await factory.create(ctx().host);
+      drivers.push(driver);
+      const result = await driver.login(username, password);
+      assert.equal(result.code, 0, described(`${factory.name} login as ${username}`, result));
+      assert.equal(result.stdout, driver.says.loggedIn);
+      assert.ok((await driver.stored()) !== undefined, `${factory.name} login stored nothing`);
+      return driver;
+    };
+    const repo = (what: string) => uniqueRepo('auth', factory.label, what);
+
+    it('logs in with a password, then pushes and pulls the image', async () => {
+      const { host, layout, owner } = ctx();
+      const driver = await loggedIn(owner.name, owner.password);
+      await assertPushAndPull(driver, layout, `${host}/${repo('password')}:v1`);
+    });
+
+    it('logs in as the null-GUID user with a refresh token as password, then pushes and pulls the image', async () => {
+      const { host, layout, refreshToken } = ctx();
+      const driver = await loggedIn(refreshTokenUser, refreshToken);
+      await assertPushAndPull(driver, layout, `${host}/${repo('null-guid')}:v1`);
+    });
+
+    it('refuses a wrong password: the login fails, says so, and stores nothing', async () => {
+      const { host, owner } = ctx();
+      const driver = await factory.create(host);
+      drivers.push(driver);
+      const result = await driver.login(owner.name, `not-${owner.password}`);
+      assert.equal(result.code, driver.says.failureExit, described(`${factory.name} login with a wrong password`, result));
+      assert.match(result.stderr, driver.says.refused);
+      assert.equal(result.stdout, '');
+      assert.equal(await driver.stored(), undefined, 'a refused login was stored');
+    });
+
+    it('logs out: the login is gone, a pull and a push are refused, and a second logout says there is no login', async () => {
+      const { host, layout, owner, seeded } = ctx();
+      const driver = await loggedIn(owner.name, owner.password);
+      const logout = await driver.logout();
+      assert.equal(logout.code, 0, described(`${factory.name} logout`, logout));
+      assert.equal(logout.stdout, driver.says.loggedOut);
+      assert.equal(await driver.stored(), undefined, 'the login is still stored');
+      const pulled = await driver.pull(`${host}/${seeded.granted}:v1`);
+      assert.notEqual(pulled.result.code, 0, 'pulled a private repository after logout');
+      assert.match(pulled.result.stderr, accessDenied);
+      const push = await driver.push(layout, `${host}/${repo('logged-out')}:v1`);
+      assert.notEqual(push.code, 0, 'pushed after logout');
+      assert.match(push.stderr, accessDenied);
+      const again = await driver.logout();
+      assert.match(again.stdout + again.stderr, driver.says.notLoggedIn);
+    });
+
+    it('a pull-only user pulls, and its push is refused (insufficient scope)', async () => {
+      const { host, layout, puller, seeded } = ctx();
+      const driver = await loggedIn(puller.name, puller.password);
+      assertImage(driver, layout, (await pulledImage(driver, `${host}/${seeded.granted}:v1`)).image);
+      const push = await driver.push(layout, `${host}/${repo('by-puller')}:v1`);
+      assert.notEqual(push.code, 0, 'a pull-only user pushed');
+      assert.match(push.stderr, accessDenied);
+    });
+
+    it('a token for one repository pulls it, and its pull of another is refused (insufficient scope)', async () => {
+      const { host, layout, repoToken, seeded } = ctx();
+      const driver = await loggedIn(repoToken.name, repoToken.password);
+      assertImage(driver, layout, (await pulledImage(driver, `${host}/${seeded.granted}:v1`)).image);
+      const other = await driver.pull(`${host}/${seeded.other}:v1`);
+      assert.notEqual(other.result.code, 0, 'a token for one repository pulled another');
+      assert.match(other.result.stderr, accessDenied);
+    });
+  });
+}
+
+async function pulledImage(driver: Transfer, ref: string): Promise<{ result: ExecResult; image: PulledImage | undefined }> {
+  const pulled = await driver.pull(ref);
+  assert.equal(pulled.result.code, 0, described(`${driver.name}: pull ${ref}`, pulled.result));
+  return pulled;
+}
+
+/** The pulled image is the fixture image: same config (image ID), and same manifest where bytes are kept. */
+export function assertImage(driver: Transfer, layout: FixtureLayout, image: PulledImage | undefined): void {
+  assert.ok(image, `${driver.name} pulled no image`);
+  assert.equal(image.configDigest, layout.image.config.digest);
+  if (driver.preservesManifestBytes) assert.deepEqual(image.manifestDigests, [layout.image.manifest.digest]);
+}
+
+/** `driver` pushes the fixture image to `ref` and pulls it back from the registry. */
+export async function assertPushAndPull(driver: Transfer, layout: FixtureLayout, ref: string): Promise<void> {
+  const push = await driver.push(layout, ref);
+  assert.equal(push.code, 0, described(`${driver.name}: push ${ref}`, push));
+  assertImage(driver, layout, (await pulledImage(driver, ref)).image);
 }
 
 // ---------------------------------------------------------------------------

@@ -24,6 +24,7 @@ import {
   listFiles,
   newFilesSince,
   prepareOciImage,
+  pushOciImage,
   pushBlob,
   pushManifest,
   rawRequest,
@@ -201,15 +202,25 @@ describe('invalid repository names', () => {
     });
   }
 
+  // Repository names are at most 255 characters (src/oci/names.ts), however many components.
   for (const name of [`${MARK}${'a'.repeat(300)}`, `${MARK}/${'a/'.repeat(150)}b`]) {
-    it(`handles a very long name (${name.length} characters) without a server error`, async () => {
+    it(`answers a name over 255 characters (${name.length}) with 400 NAME_INVALID on every endpoint`, async () => {
+      const before = await listFiles(server.dataDir);
       for (const ep of ENDPOINTS) {
         const res = await send(server, ep, name);
-        assertNot5xx(res);
-        if (res.status >= 400 && ep.method !== 'HEAD') assertErrorBody(res);
+        if (ep.method === 'HEAD') assertStatus(res, 400);
+        else assertError(res, 400, 'NAME_INVALID');
       }
+      await assertNoNewFiles(server.dataDir, before, `requests for a ${name.length}-character repository name`);
     });
   }
+
+  it('accepts a name of exactly 255 characters', async () => {
+    const name = `${MARK}/${'a'.repeat(255 - MARK.length - 1)}`;
+    assert.equal(name.length, 255);
+    await pushOciImage(server, name, 'v1');
+    assertStatus(await request(server.url, 'GET', `/v2/${name}/tags/list`), 200);
+  });
 
   it('accepts names at the edges of the grammar (dots, dashes, double underscore, many components)', async () => {
     for (const name of ['a', '0', 'a.b', 'a-b', 'a--b', 'a__b', 'a_b', 'a/b/c/d/e/f', 'x1.y2-z3/q_4']) {

@@ -58,6 +58,28 @@ function followable(link: string, expectedPath: string): string {
   return u.pathname + u.search;
 }
 
+/**
+ * `n` values that are not a non-negative safe integer: negative, not a number, a fraction, one past
+ * Number.MAX_SAFE_INTEGER (2^53), and far beyond it.
+ */
+const INVALID_N = ['-1', 'abc', '1.5', '9007199254740992', '99999999999999999999999'];
+
+/**
+ * The answer to an invalid `n`: 400 PAGINATION_NUMBER_INVALID, written on the wire as the spec code
+ * UNSUPPORTED (src/oci/errors.ts `wireCode`) with its own message and the offending value (cut to 20
+ * characters) as detail; nothing is listed and no Link is sent.
+ */
+function assertInvalidN(res: HttpResponse, n: string): void {
+  assertStatus(res, 400);
+  assert.match(header(res, 'content-type') ?? '', /^application\/json\b/, res.request);
+  assert.deepEqual(
+    jsonBody(res),
+    { errors: [{ code: 'UNSUPPORTED', message: 'invalid number of results requested', detail: { n: n.slice(0, 20) } }] },
+    res.request,
+  );
+  assert.equal(header(res, 'link'), undefined, `${res.request}: an error has no Link`);
+}
+
 describe('GET /v2/<name>/tags/list', () => {
   it('returns 200 with the repository name and every tag in lexical order', async () => {
     const list = tagList(await request(server.url, 'GET', `/v2/${repo}/tags/list`));
@@ -142,12 +164,17 @@ describe('GET /v2/<name>/tags/list?n=<int>', () => {
     assert.equal(header(res, 'link'), undefined);
   });
 
-  for (const bad of ['-1', 'abc', '1.5', '99999999999999999999999']) {
-    it(`answers n=${bad} with a 4xx error or a valid list, never a server error`, async () => {
-      const res = await request(server.url, 'GET', `/v2/${repo}/tags/list?n=${bad}`);
-      assert.ok(res.status < 500, `${res.request}: ${res.status}`);
-      if (res.status >= 400) assertError(res, res.status);
-      else tagList(res);
+  it('returns every tag and no Link for the largest n accepted (Number.MAX_SAFE_INTEGER)', async () => {
+    const res = await request(server.url, 'GET', `/v2/${repo}/tags/list?n=${Number.MAX_SAFE_INTEGER}`);
+    assert.deepEqual(tagList(res).tags, SORTED);
+    assert.equal(header(res, 'link'), undefined);
+  });
+
+  for (const bad of INVALID_N) {
+    it(`answers n=${bad} with 400 UNSUPPORTED (PAGINATION_NUMBER_INVALID), with or without last, and lists nothing`, async () => {
+      assertInvalidN(await request(server.url, 'GET', `/v2/${repo}/tags/list?n=${bad}`), bad);
+      assertInvalidN(await request(server.url, 'GET', `/v2/${repo}/tags/list?n=${bad}&last=beta`), bad);
+      assert.deepEqual(tagList(await request(server.url, 'GET', `/v2/${repo}/tags/list`)).tags, SORTED, 'the tags are unchanged');
     });
   }
 });
@@ -175,6 +202,36 @@ describe('GET /v2/<name>/tags/list?n=<int>&last=<tagname>', () => {
 
   it('returns an empty list when <last> is the last tag', async () => {
     const res = await request(server.url, 'GET', `/v2/${repo}/tags/list?n=5&last=${SORTED[SORTED.length - 1] ?? ''}`);
+    assert.deepEqual(tagList(res).tags, []);
+    assert.equal(header(res, 'link'), undefined);
+  });
+
+  it('returns an empty list when <last> sorts after every tag without being one', async () => {
+    const res = await request(server.url, 'GET', `/v2/${repo}/tags/list?n=5&last=zz`);
+    assert.deepEqual(tagList(res).tags, []);
+    assert.equal(header(res, 'link'), undefined);
+  });
+
+  it('starts from the first tag when <last> sorts before every tag, or is empty', async () => {
+    for (const last of ['-', '']) {
+      const res = await request(server.url, 'GET', `/v2/${repo}/tags/list?n=2&last=${encodeURIComponent(last)}`);
+      assert.deepEqual(tagList(res).tags, SORTED.slice(0, 2), res.request);
+    }
+  });
+
+  it('links the next page from the last tag of this one, keeping n, when more remain after <last>', async () => {
+    const res = await request(server.url, 'GET', `/v2/${repo}/tags/list?n=2&last=beta`);
+    const i = SORTED.indexOf('beta');
+    assert.deepEqual(tagList(res).tags, SORTED.slice(i + 1, i + 3));
+    const link = nextLink(res);
+    assert.ok(link !== undefined, 'a Link header with rel="next" is expected when more tags remain');
+    const u = new URL(link, server.url);
+    assert.equal(u.pathname, `/v2/${repo}/tags/list`);
+    assert.deepEqual([u.searchParams.get('n'), u.searchParams.get('last')], ['2', SORTED[i + 2]]);
+  });
+
+  it('returns an empty list and no Link for n=0, whatever <last> is', async () => {
+    const res = await request(server.url, 'GET', `/v2/${repo}/tags/list?n=0&last=beta`);
     assert.deepEqual(tagList(res).tags, []);
     assert.equal(header(res, 'link'), undefined);
   });
@@ -252,4 +309,49 @@ describe('GET /v2/_catalog', () => {
     );
     assert.equal(header(res, 'link'), undefined);
   });
+
+  it('treats <last> as a name, not an index: a prefix of a repository lists that repository', async () => {
+    // 'alpha' is no repository; 'alpha/one' sorts after it.
+    const res = await request(cat.url, 'GET', `/v2/_catalog?last=alpha`);
+    assert.deepEqual(catalog(res), sortedRepos);
+    const after = await request(cat.url, 'GET', `/v2/_catalog?last=${encodeURIComponent('alpha/one')}`);
+    assert.deepEqual(catalog(after), sortedRepos.slice(1));
+  });
+
+  it('returns an empty list and no Link when <last> is the last repository, or sorts after all of them', async () => {
+    for (const last of [sortedRepos[sortedRepos.length - 1] ?? '', 'zz']) {
+      const res = await request(cat.url, 'GET', `/v2/_catalog?n=5&last=${encodeURIComponent(last)}`);
+      assert.deepEqual(catalog(res), [], res.request);
+      assert.equal(header(res, 'link'), undefined, res.request);
+    }
+  });
+
+  it('starts from the first repository when <last> is empty', async () => {
+    assert.deepEqual(catalog(await request(cat.url, 'GET', '/v2/_catalog?n=2&last=')), sortedRepos.slice(0, 2));
+  });
+
+  it('links the next page from the last repository of this one, keeping n, when more remain after <last>', async () => {
+    const res = await request(cat.url, 'GET', '/v2/_catalog?n=2&last=beta');
+    const i = sortedRepos.indexOf('beta');
+    assert.deepEqual(catalog(res), sortedRepos.slice(i + 1, i + 3));
+    const link = nextLink(res);
+    assert.ok(link !== undefined, 'a Link header with rel="next" is expected');
+    const u = new URL(link, cat.url);
+    assert.equal(u.pathname, '/v2/_catalog');
+    assert.deepEqual([u.searchParams.get('n'), u.searchParams.get('last')], ['2', sortedRepos[i + 2]]);
+  });
+
+  it('returns every repository and no Link for the largest n accepted (Number.MAX_SAFE_INTEGER)', async () => {
+    const res = await request(cat.url, 'GET', `/v2/_catalog?n=${Number.MAX_SAFE_INTEGER}`);
+    assert.deepEqual(catalog(res), sortedRepos);
+    assert.equal(header(res, 'link'), undefined);
+  });
+
+  for (const bad of INVALID_N) {
+    it(`answers n=${bad} with 400 UNSUPPORTED (PAGINATION_NUMBER_INVALID), with or without last, and lists nothing`, async () => {
+      assertInvalidN(await request(cat.url, 'GET', `/v2/_catalog?n=${bad}`), bad);
+      assertInvalidN(await request(cat.url, 'GET', `/v2/_catalog?n=${bad}&last=beta`), bad);
+      assert.deepEqual(catalog(await request(cat.url, 'GET', '/v2/_catalog')), sortedRepos, 'the catalog is unchanged');
+    });
+  }
 });
