@@ -188,7 +188,8 @@ describe('PostgreSQL metadata', () => {
           now,
         );
       }
-      const claimer = (m: Metadata, worker: string) => async () => (await m.imports.claim(worker, now + 1, 60_000, 4)).map((job) => job.id);
+      const claimer = (m: Metadata, worker: string) => async () =>
+        (await m.imports.claim({ owner: worker, now: now + 1, until: now + 1 + 60_000, limit: 4 })).map((job) => job.id);
       assertEachOnce(await drain([claimer(a, 'a'), claimer(b, 'b'), claimer(a, 'a2'), claimer(b, 'b2')]), ids);
     });
 
@@ -225,7 +226,7 @@ describe('PostgreSQL metadata', () => {
       const deliveryIds = (await a.events.deliveries.list(hookId, { limit: 100 })).map((d) => d.id);
       assert.equal(deliveryIds.length, 30);
       const claimer = (m: Metadata, owner: string) => async () =>
-        (await m.events.deliveries.claimDue(owner, now + 1, now + 60_000, 4)).map((c) => c.delivery.id);
+        (await m.events.deliveries.claimDue({ owner, now: now + 1, until: now + 60_000, limit: 4 })).map((c) => c.delivery.id);
       assertEachOnce(await drain([claimer(a, 'a'), claimer(b, 'b'), claimer(a, 'a2'), claimer(b, 'b2')]), deliveryIds);
     });
 
@@ -253,7 +254,7 @@ describe('PostgreSQL metadata', () => {
       assert.ok(delivery);
       let claimed: string[] = [];
       while (!claimed.includes(delivery)) {
-        claimed = (await b.events.deliveries.claimDue('nul-worker', now + 1, now + 60_000, 100)).map((c) => c.delivery.id);
+        claimed = (await b.events.deliveries.claimDue({ owner: 'nul-worker', now: now + 1, until: now + 60_000, limit: 100 })).map((c) => c.delivery.id);
         assert.ok(claimed.length > 0, 'the delivery was claimable');
       }
       const attempt = { cycle: 0, attempt: 1, at: now, statusCode: 500, error: 'bad\u0000reply', latencyMs: 3, responseSnippet: 'a\u0000b', ok: false };
