@@ -17,6 +17,7 @@
 /** What an event reports, and what a subscription may ask to hear about. */
 export const eventActions = ['push', 'delete', 'ping'] as const;
 export type EventAction = (typeof eventActions)[number];
+import type { ClaimRequest, Lease } from '../shared/lease.js';
 
 export type WebhookFormat = 'acr' | 'cloudevents';
 
@@ -137,10 +138,12 @@ export interface ClaimedDelivery {
 export interface DeliveryIndex {
   /**
    * Leases up to `limit` deliveries that are due (pending, `nextAttemptAt` passed, unleased or
-   * lease expired) to `owner` until `leaseUntil`. Deliveries of a disabled subscription wait
-   * (pings excepted). Each row is taken by a compare-and-set, so two processes never hold one.
+   * lease expired) to `owner` until `until`. Deliveries of a disabled subscription wait (pings
+   * excepted). Each row is taken by a conditional update, so two processes never hold one.
    */
-  claimDue(owner: string, now: number, leaseUntil: number, limit: number): Promise<ClaimedDelivery[]>;
+  claimDue(request: ClaimRequest): Promise<ClaimedDelivery[]>;
+  /** Extends the lease on the delivery's current cycle; false if `lease.owner` no longer holds it (redelivered, or taken over). */
+  renew(delivery: { id: string; cycle: number }, lease: Lease): Promise<boolean>;
   /**
    * Records an attempt and, if `owner` still holds the lease (a redelivery or an expired lease
    * takes it away), moves the delivery on: delivered, failed, or pending again at `nextAttemptAt`.

@@ -2,13 +2,15 @@
  * Import jobs (`POST /api/v1/import`): what to copy, who asked, and how far it got. Several
  * replicas share the table; a job runs in exactly one of them at a time, by lease: `claim` takes
  * runnable jobs in one conditional update per row, a running job extends its lease with
- * `heartbeat`, and a job whose lease lapsed (its process died) becomes claimable again.
+ * `renew`, and a job whose lease lapsed (its process died) becomes claimable again.
  *
  * Contract: times are injected milliseconds. Source credentials given with a request are kept
  * only for the job's own (re)runs: `finish` drops them when the job succeeds, and
  * `expireCredentials` drops them from jobs that ended long enough ago. They are returned only by
  * `claim`, never by `get` or `list`.
  */
+import type { ClaimRequest, Lease } from '../shared/lease.js';
+
 export type ImportStatus = 'queued' | 'running' | 'succeeded' | 'failed';
 
 /** What an import copies, validated and normalised by the import service before it is stored. */
@@ -106,13 +108,15 @@ export interface ImportJobIndex {
   /** Newest first; `requestedBy` narrows to one principal's jobs, `status` to one state. */
   list(filter: { requestedBy?: string | undefined; status?: ImportStatus | undefined; limit: number }): Promise<ImportJobRecord[]>;
   /**
-   * Claims up to `limit` runnable jobs for `worker`, oldest first: queued ones due by `now`, and
-   * running ones whose lease has lapsed. Each claim is one conditional update, so two workers never
-   * hold the same job. Increments `attempts`.
+   * Claims up to `limit` runnable jobs for `owner` until `until`, oldest first: queued ones due by
+   * `now`, and running ones whose lease has lapsed. Each claim is one conditional update, so two
+   * owners never hold the same job. Increments `attempts`.
    */
-  claim(worker: string, now: number, leaseMs: number, limit: number): Promise<ClaimedImportJob[]>;
-  /** Extends the lease and records progress; false if `worker` no longer holds the job (it must stop). */
-  heartbeat(id: string, worker: string, now: number, leaseMs: number, progress: ImportProgress | undefined): Promise<boolean>;
+  claim(request: ClaimRequest): Promise<ClaimedImportJob[]>;
+  /** Extends the lease; false if `lease.owner` no longer holds the job (it must stop). */
+  renew(id: string, lease: Lease): Promise<boolean>;
+  /** Records how far the holder's run got; false if `owner` no longer holds the job. */
+  saveProgress(id: string, owner: string, progress: ImportProgress, now: number): Promise<boolean>;
   /** Records the outcome of `worker`'s run and releases the lease; false if it no longer held it. */
   finish(id: string, worker: string, outcome: ImportOutcome, now: number): Promise<boolean>;
   /** Gives up `worker`'s claim without an outcome (shutdown): the job is queued again at once. */

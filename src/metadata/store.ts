@@ -8,7 +8,7 @@
 import type { Descriptor } from '../oci/manifest.js';
 import type { AuthMetadata } from './auth-store.js';
 import type { ImportJobIndex } from './import-store.js';
-import type { SyncIndex } from './sync-store.js';
+import type { SyncMetadata } from './sync-store.js';
 import type { EventMetadata, NewEvent } from './event-store.js';
 
 export interface Page {
@@ -171,8 +171,8 @@ export interface Metadata {
   readonly auth: AuthMetadata;
   /** Import jobs (`import-store.ts`). */
   readonly imports: ImportJobIndex;
-  /** Selective sync: rules, work queue, per-image status (`sync-store.ts`). */
-  readonly sync: SyncIndex;
+  /** Selective sync: rules, reconciles, work queue, per-image status, received ids (`sync-store.ts`). */
+  readonly sync: SyncMetadata;
   /** Webhook subscriptions, the event outbox and deliveries. */
   readonly events: EventMetadata;
   close(): Promise<void>;

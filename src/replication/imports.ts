@@ -1,9 +1,9 @@
 /**
- * Import as jobs (ACR `importImage` semantics): a request becomes a stored job; a runner in every
- * process (`import.enabled`) claims jobs by lease, copies with `copyImage` and records progress,
- * outcome and error. Several replicas share the work through the database; a job whose process
- * died is taken over after its lease lapses and resumes where it stopped (blobs already present
- * are skipped, so a re-run transfers only what is missing).
+ * Import as jobs (ACR `importImage` semantics): a request becomes a stored job; a lease runner in
+ * every process (`import.enabled`) claims jobs, copies with `copyImage` and records progress,
+ * outcome and error (`import-jobs.ts`). Several replicas share the work through the database; a
+ * job whose process died is taken over after its lease lapses and resumes where it stopped (blobs
+ * already present are skipped, so a re-run transfers only what is missing).
  *
  * Contract:
  * - `plan` turns the ACR-shaped request into a normalised spec (or INVALID_REQUEST), so the
@@ -17,27 +17,15 @@
  * - Source credentials from the request are used for that job only (see import-store.ts).
  */
 import { randomUUID } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
-import { hostname } from 'node:os';
 import type { Logger } from 'pino';
 import type { Config } from '../config/schema.js';
-import type {
-  ClaimedImportJob,
-  ImportJobRecord,
-  ImportJobSpec,
-  ImportProgress,
-  ImportResult,
-  ImportStatus,
-  StoredCredentials,
-} from '../metadata/import-store.js';
-import type { Pusher } from '../metadata/store.js';
+import { LeaseRunner } from '../jobs/runner.js';
+import type { ImportJobRecord, ImportJobSpec, ImportStatus, StoredCredentials } from '../metadata/import-store.js';
 import { EgressRefused, type Egress } from '../net/egress.js';
-import { RegistryError, isRegistryError } from '../oci/errors.js';
+import { RegistryError } from '../oci/errors.js';
 import type { Registry } from '../registry/index.js';
-import { RemoteRegistry, type RemoteCredentials } from '../remote/client.js';
-import { RequestLimiter } from '../remote/limiter.js';
 import { normaliseRegistry, parseImageReference, parseRepositoryReference, referenceOf, registryBaseUrl, type ImageReference } from '../remote/reference.js';
-import { assertTagsFree, copyImage } from './copy.js';
+import { ImportJobs, type ImportRunResult, type RunningImport } from './import-jobs.js';
 
 export type ImportConfig = Config['import'];
 
@@ -66,24 +54,22 @@ export interface Requester {
 const maxTargets = 50;
 const maintenanceEveryMs = 60_000;
 
-/** Error codes worth another automatic run: the source may come back. */
-const transientCodes: ReadonlySet<string> = new Set(['UPSTREAM_UNREACHABLE']);
-
-class LeaseLost extends Error {}
-class ShuttingDown extends Error {}
-
 export class ImportService {
-  private readonly worker = `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
-  private readonly running = new Map<string, { controller: AbortController; done: Promise<void> }>();
-  /** One request limiter per source registry, shared by the jobs of this process. */
-  private readonly limiters = new Map<string, RequestLimiter>();
-  private timer: NodeJS.Timeout | undefined;
-  private ticking = false;
-  private again = false;
-  private started = false;
-  private lastMaintenance = 0;
+  private readonly runner: LeaseRunner<RunningImport, ImportRunResult>;
 
-  constructor(private readonly deps: { registry: Registry; egress: Egress; config: ImportConfig; logger: Logger }) {}
+  constructor(private readonly deps: { registry: Registry; egress: Egress; config: ImportConfig; logger: Logger }) {
+    const { registry, egress, config, logger } = deps;
+    const kind = new ImportJobs({ registry, egress, config, logger, sourceConfig: (name) => this.sourceConfig(name) });
+    this.runner = new LeaseRunner(kind, {
+      concurrency: config.concurrency,
+      leaseMs: config.leaseMs,
+      pollMs: config.pollIntervalMs,
+      onStop: 'abort',
+      clock: registry.context.clock,
+      logger,
+      maintenance: { everyMs: maintenanceEveryMs, run: (now) => kind.maintain(now) },
+    });
+  }
 
   private get jobs() {
     return this.deps.registry.context.metadata.imports;
@@ -191,220 +177,17 @@ export class ImportService {
 
   /** Starts the runner (no-op with `import.enabled: false`). */
   start(): void {
-    if (!this.deps.config.enabled || this.started) return;
-    this.started = true;
-    this.timer = setInterval(() => this.wake(), this.deps.config.pollIntervalMs);
-    this.timer.unref();
-    this.wake();
+    if (this.deps.config.enabled) this.runner.start();
   }
 
   /** Stops claiming; running jobs are interrupted and handed back to the queue (another runner resumes them). */
-  async stop(): Promise<void> {
-    this.started = false;
-    if (this.timer) clearInterval(this.timer);
-    this.timer = undefined;
-    const running = [...this.running.values()];
-    for (const { controller } of running) controller.abort(new ShuttingDown('server is stopping'));
-    await Promise.allSettled(running.map((r) => r.done));
+  stop(): Promise<void> {
+    return this.runner.stop();
   }
 
-  /** Looks for work now (after a submit, a finished job, or on the poll interval). */
+  /** Looks for work now (after a submit or a retry; the runner also polls). */
   wake(): void {
-    if (!this.started) return;
-    if (this.ticking) {
-      this.again = true;
-      return;
-    }
-    this.ticking = true;
-    void this.tick()
-      .catch((err: unknown) => this.deps.logger.error({ err }, 'import runner failed to claim jobs'))
-      .finally(() => {
-        this.ticking = false;
-        if (this.again) {
-          this.again = false;
-          this.wake();
-        }
-      });
-  }
-
-  private async tick(): Promise<void> {
-    const now = this.now();
-    if (now - this.lastMaintenance >= maintenanceEveryMs) {
-      this.lastMaintenance = now;
-      const forgotten = await this.jobs.expireCredentials(now - this.deps.config.credentialRetentionMs);
-      const pruned = await this.jobs.prune(now - this.deps.config.retentionMs);
-      if (forgotten + pruned > 0) this.deps.logger.info({ forgotten, pruned }, 'import jobs: expired source credentials and old jobs');
-    }
-    const free = this.deps.config.concurrency - this.running.size;
-    if (free <= 0 || !this.started) return;
-    for (const job of await this.jobs.claim(this.worker, now, this.deps.config.leaseMs, free)) {
-      const controller = new AbortController();
-      const done = this.run(job, controller).finally(() => {
-        this.running.delete(job.id);
-        this.wake();
-      });
-      this.running.set(job.id, { controller, done });
-    }
-  }
-
-  private async run(job: ClaimedImportJob, controller: AbortController): Promise<void> {
-    const { config, logger } = this.deps;
-    const log = logger.child({ job: job.id });
-    if (job.attempts > config.maxAttempts) {
-      // Claimed again after its lease lapsed more often than it may run: its process keeps dying.
-      await this.jobs.finish(
-        job.id,
-        this.worker,
-        {
-          status: 'failed',
-          error: { code: 'INTERRUPTED', message: `the import was interrupted ${job.attempts - 1} times (its server stopped while it ran): retry it` },
-        },
-        this.now(),
-      );
-      return;
-    }
-    let progress: ImportProgress | undefined = job.progress;
-    let dirty = false;
-    const beat = setInterval(
-      () => {
-        const snapshot = dirty ? progress : undefined;
-        dirty = false;
-        this.jobs.heartbeat(job.id, this.worker, this.now(), config.leaseMs, snapshot).then(
-          (held) => held || controller.abort(new LeaseLost('another runner took the job over')),
-          (err: unknown) => log.warn({ err }, 'import heartbeat failed'),
-        );
-      },
-      Math.max(50, Math.min(1000, Math.floor(config.leaseMs / 3))),
-    );
-    beat.unref();
-    log.info({ attempt: job.attempts }, 'import started');
-    try {
-      const result = await this.execute(job, controller.signal, (p) => {
-        progress = p;
-        dirty = true;
-      });
-      clearInterval(beat);
-      await this.jobs.heartbeat(job.id, this.worker, this.now(), config.leaseMs, progress);
-      await this.jobs.finish(job.id, this.worker, { status: 'succeeded', result }, this.now());
-      log.info(
-        { digest: result.digest, blobsCopied: result.blobsCopied, blobsSkipped: result.blobsSkipped, bytesCopied: result.bytesCopied },
-        'import succeeded',
-      );
-    } catch (err) {
-      clearInterval(beat);
-      const reason: unknown = controller.signal.aborted ? controller.signal.reason : undefined;
-      if (reason instanceof LeaseLost) {
-        log.warn('import lease lost; another runner continues the job');
-        return;
-      }
-      if (reason instanceof ShuttingDown) {
-        if (progress) await this.jobs.heartbeat(job.id, this.worker, this.now(), config.leaseMs, progress).catch(() => false);
-        await this.jobs.release(job.id, this.worker, this.now());
-        log.info('import interrupted by shutdown; queued again');
-        return;
-      }
-      const error = isRegistryError(err)
-        ? { code: err.code, message: err.message }
-        : { code: 'INTERNAL', message: 'internal error while importing: see the server log' };
-      if (!isRegistryError(err)) log.error({ err }, 'import failed with an internal error');
-      if (progress) await this.jobs.heartbeat(job.id, this.worker, this.now(), config.leaseMs, progress).catch(() => false);
-      if (transientCodes.has(error.code) && job.attempts < config.maxAttempts) {
-        const notBefore = this.now() + config.retryDelayMs * 2 ** (job.attempts - 1);
-        await this.jobs.finish(job.id, this.worker, { status: 'queued', error, notBefore }, this.now());
-        log.warn({ code: error.code, message: error.message, retryAt: new Date(notBefore).toISOString() }, 'import failed; will retry');
-      } else {
-        await this.jobs.finish(job.id, this.worker, { status: 'failed', error }, this.now());
-        log.warn({ code: error.code, message: error.message }, 'import failed');
-      }
-    }
-  }
-
-  /** One run: resolve to a digest, check every target tag (NoForce), copy into each target. */
-  private async execute(job: ClaimedImportJob, signal: AbortSignal, onProgress: (p: ImportProgress) => void): Promise<ImportResult> {
-    const { spec } = job;
-    const source = await this.remote(job);
-    const resolved = await source.resolve(spec.source.repository, spec.source.reference, signal);
-    if (!resolved) {
-      throw new RegistryError(
-        'UPSTREAM_NOT_FOUND',
-        `${spec.source.registry}/${spec.source.repository}${spec.source.reference.includes(':') ? '@' : ':'}${spec.source.reference} does not exist on the source: check the repository and tag`,
-      );
-    }
-    if (!spec.force) {
-      for (const target of spec.targets) await assertTagsFree(this.deps.registry, target.repository, target.tags, resolved.digest);
-    }
-    const pusher: Pusher | undefined = job.requestedBy && {
-      principalId: job.requestedBy.id,
-      principalName: job.requestedBy.name,
-      provenance: { import: { job: job.id, source: `${spec.source.registry}/${spec.source.repository}@${resolved.digest}` } },
-    };
-    const total: ImportResult = { digest: resolved.digest, mediaType: resolved.mediaType, manifests: 0, blobsCopied: 0, blobsSkipped: 0, bytesCopied: 0 };
-    let targetsDone = 0;
-    for (const target of spec.targets) {
-      const result = await copyImage(this.deps.registry, {
-        source,
-        sourceRepository: spec.source.repository,
-        reference: resolved.digest,
-        targetRepository: target.repository,
-        targetTags: target.tags,
-        includeReferrers: spec.includeReferrers,
-        force: spec.force,
-        signal,
-        linkStoredBlobs: spec.linkStoredBlobs,
-        concurrency: this.deps.config.blobConcurrency,
-        ...(pusher ? { pusher } : {}),
-        onProgress: (p) => onProgress({ ...p, targetsDone, targetsTotal: spec.targets.length }),
-      });
-      targetsDone++;
-      total.mediaType = result.mediaType;
-      total.manifests = Math.max(total.manifests, result.manifests);
-      total.blobsCopied += result.blobsCopied;
-      total.blobsSkipped += result.blobsSkipped;
-      total.bytesCopied += result.bytesCopied;
-    }
-    return total;
-  }
-
-  /** The client for a job's source: the request's credentials, else the configured ones, else anonymous. */
-  private async remote(job: ClaimedImportJob): Promise<RemoteRegistry> {
-    const { config, egress, logger } = this.deps;
-    const configured = this.sourceConfig(job.spec.source.registry);
-    let credentials: RemoteCredentials = { kind: 'anonymous' };
-    if (job.credentials) {
-      credentials = { kind: 'basic', username: job.credentials.username, password: job.credentials.password };
-    } else if (configured?.username !== undefined && configured.passwordFile !== undefined) {
-      let password: string;
-      try {
-        password = (await readFile(configured.passwordFile, 'utf8')).trim();
-      } catch (err) {
-        throw new RegistryError(
-          'UPSTREAM_DENIED',
-          `cannot read import.sources passwordFile for ${configured.registry} (${(err as NodeJS.ErrnoException).code ?? 'error'}): fix the server configuration`,
-        );
-      }
-      credentials = { kind: 'basic', username: configured.username, password };
-    } else if (configured?.clientId !== undefined && configured.tokenFile !== undefined) {
-      credentials = { kind: 'oidc', clientId: configured.clientId, tokenFile: configured.tokenFile };
-    }
-    let limiter = this.limiters.get(job.spec.source.registry);
-    if (!limiter) {
-      limiter = new RequestLimiter({
-        requestsPerSecond: configured?.requestsPerSecond ?? config.defaults.requestsPerSecond,
-        concurrency: configured?.concurrency ?? config.defaults.concurrency,
-      });
-      this.limiters.set(job.spec.source.registry, limiter);
-    }
-    return new RemoteRegistry({
-      baseUrl: job.spec.source.url,
-      credentials,
-      egress,
-      limiter,
-      logger,
-      userAgent: 'berth-import',
-      retries: { attempts: config.defaults.retries },
-      timeouts: { headersMs: config.defaults.headersTimeoutMs, bodyMs: config.defaults.bodyTimeoutMs },
-      maxManifestBytes: this.deps.registry.context.limits.maxManifestBytes,
-    });
+    this.runner.wake();
   }
 
   private sourceConfig(registry: string): ImportConfig['sources'][number] | undefined {

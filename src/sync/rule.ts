@@ -6,6 +6,7 @@
  * the network (the egress policy on the source URL) happens in the handler.
  */
 import { z } from 'zod';
+import type { NewSyncRule, SyncRuleRow, SyncRuleState } from '../metadata/sync-store.js';
 import { isValidRepositoryName } from '../oci/names.js';
 import { repositoryPatternProblem, tagFilterProblem } from './filters.js';
 
@@ -50,6 +51,52 @@ export interface SyncRule extends SyncRuleSpec {
   webhookSecret: string | null;
   createdAt: number;
   updatedAt: number;
+}
+
+/** A rule with the state of its runs: what the service, the worker and the API work with. */
+export interface SyncRuleRecord extends SyncRule {
+  state: SyncRuleState;
+}
+
+/** The stored form of a rule (its spec as JSON: exactly the spec's fields, nothing else of the record). */
+export function ruleRow(rule: SyncRule): NewSyncRule {
+  return {
+    id: rule.id,
+    name: rule.name,
+    spec: specJson(rule),
+    enabled: rule.enabled,
+    webhookSecret: rule.webhookSecret,
+    createdAt: rule.createdAt,
+    updatedAt: rule.updatedAt,
+  };
+}
+
+export function specJson(rule: SyncRuleSpec): string {
+  const spec: SyncRuleSpec = {
+    source: rule.source,
+    repositories: rule.repositories,
+    tags: rule.tags,
+    destinationPrefix: rule.destinationPrefix,
+    triggers: rule.triggers,
+    limits: rule.limits,
+    includeReferrers: rule.includeReferrers,
+  };
+  return JSON.stringify(spec);
+}
+
+/** A stored rule as a record (the spec as written by `specJson`). */
+export function ruleRecord(row: SyncRuleRow): SyncRuleRecord {
+  const spec = JSON.parse(row.spec) as SyncRuleSpec;
+  return {
+    ...spec,
+    id: row.id,
+    name: row.name,
+    enabled: row.enabled,
+    webhookSecret: row.webhookSecret,
+    createdAt: row.createdAt,
+    updatedAt: row.updatedAt,
+    state: row.state,
+  };
 }
 
 export const ruleName = z

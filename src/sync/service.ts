@@ -20,7 +20,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { Metadata } from '../metadata/store.js';
-import type { SyncImageStatus, SyncIndex, SyncRuleRecord, SyncWorkItem } from '../metadata/sync-store.js';
+import type { SyncImageStatus, SyncMetadata, SyncWorkItem } from '../metadata/sync-store.js';
 import type { Egress } from '../net/egress.js';
 import { RegistryError } from '../oci/errors.js';
 import { isValidTag } from '../oci/names.js';
@@ -28,7 +28,20 @@ import type { Registry } from '../registry/index.js';
 import { isLoopbackHost } from '../shared/loopback.js';
 import { repositorySelected, tagSelected } from './filters.js';
 import { MalformedNotification, authenticateDelivery, parseNotifications, type DeliveryHeaders, type Notification } from './notifications.js';
-import { applyUpdate, reconcileInterval, specFromInput, type RuleInput, type RuleUpdate, type SecretChange, type SyncRule, type SyncRuleSpec } from './rule.js';
+import {
+  applyUpdate,
+  reconcileInterval,
+  ruleRecord,
+  ruleRow,
+  specFromInput,
+  specJson,
+  type RuleInput,
+  type RuleUpdate,
+  type SecretChange,
+  type SyncRule,
+  type SyncRuleRecord,
+  type SyncRuleSpec,
+} from './rule.js';
 import { SourcePool } from './sources.js';
 import { SyncWorker, type SyncSettings } from './worker.js';
 
@@ -63,7 +76,7 @@ export interface RuleStatus {
 const maxReportedEvents = 100;
 
 export class SyncService {
-  readonly store: SyncIndex;
+  readonly store: SyncMetadata;
   readonly worker: SyncWorker;
   private readonly sources: SourcePool;
   /** Stands in for the secret of a rule that does not exist, so its 401 reads like a wrong secret. */
@@ -112,7 +125,7 @@ export class SyncService {
     };
     // The first run is the backfill: due at once for rules that run by themselves.
     const automatic = reconcileInterval(spec, this.settings) !== undefined;
-    if (!(await this.store.createRule(rule, automatic ? now : null))) {
+    if (!(await this.store.rules.create(ruleRow(rule), automatic ? now : null))) {
       throw new RegistryError('SYNC_RULE_EXISTS', `a sync rule named ${input.name} already exists`);
     }
     this.worker.nudge();
@@ -136,7 +149,13 @@ export class SyncService {
       nextReconcileAt = selectionChanged || reenabled || current.state.backfilledAt === null ? now : (current.state.lastReconcileAt ?? now) + interval;
     }
     const webhookSecret = secret.kind === 'keep' ? current.webhookSecret : secret.kind === 'drop' ? null : secret.secret;
-    await this.store.updateRule(current.id, { spec, enabled, webhookSecret: spec.triggers.webhook ? webhookSecret : null, nextReconcileAt, now });
+    await this.store.rules.update(current.id, {
+      spec: specJson(spec),
+      enabled,
+      webhookSecret: spec.triggers.webhook ? webhookSecret : null,
+      nextReconcileAt,
+      now,
+    });
     this.sources.forget(current.id);
     this.worker.nudge();
     return { rule: await this.getRule(name), webhookSecret: shownSecret(secret) };
@@ -144,20 +163,20 @@ export class SyncService {
 
   async deleteRule(name: string): Promise<SyncRuleRecord> {
     const rule = await this.getRule(name);
-    await this.store.deleteRule(rule.id);
+    await this.store.rules.delete(rule.id);
     this.sources.forget(rule.id);
     return rule;
   }
 
   /** The rule by name; 404 SYNC_RULE_UNKNOWN otherwise. */
   async getRule(name: string): Promise<SyncRuleRecord> {
-    const rule = await this.store.findRuleByName(name);
-    if (!rule) throw new RegistryError('SYNC_RULE_UNKNOWN', `no sync rule named ${JSON.stringify(name.slice(0, 64))}`);
-    return rule;
+    const row = await this.store.rules.findByName(name);
+    if (!row) throw new RegistryError('SYNC_RULE_UNKNOWN', `no sync rule named ${JSON.stringify(name.slice(0, 64))}`);
+    return ruleRecord(row);
   }
 
-  listRules(): Promise<SyncRuleRecord[]> {
-    return this.store.listRules();
+  async listRules(): Promise<SyncRuleRecord[]> {
+    return (await this.store.rules.list()).map(ruleRecord);
   }
 
   /**
@@ -179,9 +198,9 @@ export class SyncService {
       }
       if (!isValidTag(only.tag) || !tagSelected(rule.tags, only.tag))
         throw new RegistryError('INVALID_REQUEST', `tag ${only.tag} is not selected by sync rule ${rule.name}`);
-      await this.store.enqueue({ ruleId: rule.id, repository: only.repository, tag: only.tag, digest: null, reason: 'manual' }, now);
+      await this.store.queue.enqueue({ ruleId: rule.id, repository: only.repository, tag: only.tag, digest: null, reason: 'manual' }, now);
     } else {
-      await this.store.requestRun(rule.id, now);
+      await this.store.rules.requestRun(rule.id, now);
     }
     this.worker.nudge();
     return { rule: await this.getRule(name), requestedAt: now };
@@ -190,9 +209,9 @@ export class SyncService {
   async status(name: string, filter: { repository?: string | undefined; limit: number }): Promise<RuleStatus> {
     const rule = await this.getRule(name);
     const [summary, items, images] = await Promise.all([
-      this.store.queueSummary(rule.id),
-      this.store.listQueue(rule.id, 100),
-      this.store.listImages(rule.id, filter),
+      this.store.queue.summary(rule.id),
+      this.store.queue.list(rule.id, 100),
+      this.store.images.list(rule.id, filter),
     ]);
     return { rule, queue: { ...summary, items }, images };
   }
@@ -203,7 +222,8 @@ export class SyncService {
   /** Authenticates, parses and queues one delivery (see the module comment for the answers). */
   async receive(name: string, headers: DeliveryHeaders, body: Buffer): Promise<DeliveryResult> {
     const now = this.now();
-    const rule = /^[a-z0-9][a-z0-9._-]{0,62}$/.test(name) ? await this.store.findRuleByName(name) : undefined;
+    const row = /^[a-z0-9][a-z0-9._-]{0,62}$/.test(name) ? await this.store.rules.findByName(name) : undefined;
+    const rule = row && ruleRecord(row);
     const secret = rule?.triggers.webhook && rule.webhookSecret ? rule.webhookSecret : undefined;
     const check = authenticateDelivery(secret ?? this.decoySecret, headers, body, now, this.settings.signatureToleranceSeconds);
     if (!check.ok || secret === undefined || !rule) {
@@ -248,7 +268,7 @@ export class SyncService {
       return { ...base, outcome: 'ignored', reason: 'untagged manifest (platform manifests and referrers are copied with their tagged image)' };
     if (!tagSelected(rule.tags, n.tag)) return { ...base, outcome: 'ignored', reason: 'the tag is filtered out by the rule' };
     const item = { ruleId: rule.id, repository, tag: n.tag, digest: n.digest ?? null, reason: 'webhook' as const };
-    const queued = n.id !== undefined ? await this.store.acceptDelivery(n.id, item, now) : await this.store.enqueue(item, now);
+    const queued = n.id !== undefined ? await this.store.receipts.accept(n.id, item, now) : await this.store.queue.enqueue(item, now);
     return { ...base, outcome: queued };
   }
 

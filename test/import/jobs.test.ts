@@ -41,23 +41,26 @@ describe('import job leases (two connections to one database)', () => {
 
   it('gives a queued job to exactly one of two claiming workers', async () => {
     await a.imports.create({ id: 'job-1', spec, requestedBy: undefined, credentials: { username: 'u', password: 'p' } }, 1000);
-    const [first, second] = await Promise.all([a.imports.claim('worker-a', 1000, 60_000, 5), b.imports.claim('worker-b', 1000, 60_000, 5)]);
+    const [first, second] = await Promise.all([
+      a.imports.claim({ owner: 'worker-a', now: 1000, until: 61_000, limit: 5 }),
+      b.imports.claim({ owner: 'worker-b', now: 1000, until: 61_000, limit: 5 }),
+    ]);
     const winners = [...first, ...second];
     assert.equal(winners.length, 1);
     assert.deepEqual(winners[0]?.credentials, { username: 'u', password: 'p' }, 'the runner gets the credentials');
     assert.equal(winners[0]?.attempts, 1);
     const loser = first.length === 1 ? 'worker-b' : 'worker-a';
     const winner = first.length === 1 ? 'worker-a' : 'worker-b';
-    assert.equal(await b.imports.heartbeat('job-1', loser, 2000, 60_000, undefined), false);
-    assert.equal(await a.imports.heartbeat('job-1', winner, 2000, 60_000, undefined), true);
+    assert.equal(await b.imports.renew('job-1', { owner: loser, now: 2000, until: 62_000 }), false);
+    assert.equal(await a.imports.renew('job-1', { owner: winner, now: 2000, until: 62_000 }), true);
     assert.equal((await a.imports.get('job-1'))?.hasCredentials, true);
   });
 
   it('lets another worker take over a job whose lease lapsed; the old holder can no longer finish it', async () => {
     const holder = (await a.imports.get('job-1'))!;
     assert.equal(holder.status, 'running');
-    assert.deepEqual(await b.imports.claim('worker-c', 30_000, 60_000, 5), [], 'lease still valid');
-    const taken = await b.imports.claim('worker-c', 62_001, 60_000, 5);
+    assert.deepEqual(await b.imports.claim({ owner: 'worker-c', now: 30_000, until: 90_000, limit: 5 }), [], 'lease still valid');
+    const taken = await b.imports.claim({ owner: 'worker-c', now: 62_001, until: 122_001, limit: 5 });
     assert.deepEqual(
       taken.map((j) => [j.id, j.attempts]),
       [['job-1', 2]],
@@ -82,12 +85,12 @@ describe('import job leases (two connections to one database)', () => {
     assert.equal(await a.imports.expireCredentials(62_003), 0, 'not before the cutoff');
     assert.equal(await a.imports.requeue('job-1', 70_000, { username: 'u2', password: 'p2' }), true);
     assert.equal(await a.imports.requeue('job-1', 70_000, undefined), false, 'only a failed job');
-    const [claimed] = await a.imports.claim('worker-a', 70_000, 60_000, 1);
+    const [claimed] = await a.imports.claim({ owner: 'worker-a', now: 70_000, until: 130_000, limit: 1 });
     assert.deepEqual([claimed?.attempts, claimed?.credentials?.username], [1, 'u2']);
     assert.equal(await a.imports.release('job-1', 'worker-a', 70_001), true, 'a stopping server hands the job back');
     const queued = (await a.imports.get('job-1'))!;
     assert.deepEqual([queued.status, queued.attempts], ['queued', 0]);
-    const [again] = await b.imports.claim('worker-b', 70_002, 60_000, 1);
+    const [again] = await b.imports.claim({ owner: 'worker-b', now: 70_002, until: 130_002, limit: 1 });
     assert.ok(again);
     await b.imports.finish('job-1', 'worker-b', { status: 'failed', error: { code: 'X', message: 'x' } }, 80_000);
     assert.equal(await a.imports.expireCredentials(80_001), 1);

@@ -15,7 +15,7 @@ import pg from 'pg';
 import type { Config } from '../../src/config/schema.js';
 import { openPostgresMetadata } from '../../src/metadata/sql/postgres.js';
 import type { Metadata } from '../../src/metadata/store.js';
-import type { SyncRule } from '../../src/sync/rule.js';
+import { ruleRow, type SyncRule } from '../../src/sync/rule.js';
 import { databaseNameFor, postgresAdminUrl, postgresMetadataFor } from '../support/postgres.js';
 
 const now = 1_700_000_000_000;
@@ -146,24 +146,25 @@ describe('PostgreSQL metadata', () => {
 
     it('claims each sync queue item once', async () => {
       const r = rule(`rule-${randomUUID()}`);
-      assert.equal(await a.sync.createRule(r, null), true);
-      assert.equal(await b.sync.createRule({ ...r, id: randomUUID() }, null), false, 'the name is unique across instances');
+      assert.equal(await a.sync.rules.create(ruleRow(r), null), true);
+      assert.equal(await b.sync.rules.create(ruleRow({ ...r, id: randomUUID() }), null), false, 'the name is unique across instances');
       const keys: string[] = [];
       for (let i = 0; i < 30; i++) {
         const tag = `t${i}`;
         keys.push(tag);
         const instance = i % 2 === 0 ? a : b;
-        assert.equal(await instance.sync.enqueue({ ruleId: r.id, repository: 'src/app', tag, digest: null, reason: 'reconcile' }, now), 'queued');
+        assert.equal(await instance.sync.queue.enqueue({ ruleId: r.id, repository: 'src/app', tag, digest: null, reason: 'reconcile' }, now), 'queued');
       }
-      const claimer = (m: Metadata, owner: string) => async () => (await m.sync.claimItems(owner, 4, now + 1, now + 60_000)).map((item) => item.tag);
+      const claimer = (m: Metadata, owner: string) => async () =>
+        (await m.sync.queue.claim({ owner, now: now + 1, until: now + 60_000, limit: 4 })).map((item) => item.tag);
       assertEachOnce(await drain([claimer(a, 'a'), claimer(b, 'b'), claimer(a, 'a2'), claimer(b, 'b2')]), keys);
     });
 
     it('accepts a notification id once when both instances receive it at once', async () => {
       const r = rule(`rule-${randomUUID()}`);
-      await a.sync.createRule(r, null);
+      await a.sync.rules.create(ruleRow(r), null);
       const item = { ruleId: r.id, repository: 'src/app', tag: 'latest', digest: digestOf('x'), reason: 'webhook' as const };
-      const results = await Promise.all([a.sync.acceptDelivery('event-1', item, now), b.sync.acceptDelivery('event-1', item, now)]);
+      const results = await Promise.all([a.sync.receipts.accept('event-1', item, now), b.sync.receipts.accept('event-1', item, now)]);
       assert.deepEqual([...results].sort(), ['duplicate', 'queued']);
     });
 
@@ -188,7 +189,8 @@ describe('PostgreSQL metadata', () => {
           now,
         );
       }
-      const claimer = (m: Metadata, worker: string) => async () => (await m.imports.claim(worker, now + 1, 60_000, 4)).map((job) => job.id);
+      const claimer = (m: Metadata, worker: string) => async () =>
+        (await m.imports.claim({ owner: worker, now: now + 1, until: now + 1 + 60_000, limit: 4 })).map((job) => job.id);
       assertEachOnce(await drain([claimer(a, 'a'), claimer(b, 'b'), claimer(a, 'a2'), claimer(b, 'b2')]), ids);
     });
 
@@ -225,7 +227,7 @@ describe('PostgreSQL metadata', () => {
       const deliveryIds = (await a.events.deliveries.list(hookId, { limit: 100 })).map((d) => d.id);
       assert.equal(deliveryIds.length, 30);
       const claimer = (m: Metadata, owner: string) => async () =>
-        (await m.events.deliveries.claimDue(owner, now + 1, now + 60_000, 4)).map((c) => c.delivery.id);
+        (await m.events.deliveries.claimDue({ owner, now: now + 1, until: now + 60_000, limit: 4 })).map((c) => c.delivery.id);
       assertEachOnce(await drain([claimer(a, 'a'), claimer(b, 'b'), claimer(a, 'a2'), claimer(b, 'b2')]), deliveryIds);
     });
 
@@ -253,7 +255,7 @@ describe('PostgreSQL metadata', () => {
       assert.ok(delivery);
       let claimed: string[] = [];
       while (!claimed.includes(delivery)) {
-        claimed = (await b.events.deliveries.claimDue('nul-worker', now + 1, now + 60_000, 100)).map((c) => c.delivery.id);
+        claimed = (await b.events.deliveries.claimDue({ owner: 'nul-worker', now: now + 1, until: now + 60_000, limit: 100 })).map((c) => c.delivery.id);
         assert.ok(claimed.length > 0, 'the delivery was claimable');
       }
       const attempt = { cycle: 0, attempt: 1, at: now, statusCode: 500, error: 'bad\u0000reply', latencyMs: 3, responseSnippet: 'a\u0000b', ok: false };

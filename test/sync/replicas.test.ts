@@ -92,13 +92,16 @@ describe('sync across replicas sharing a database', () => {
 
   it('an item claimed by a replica that died is taken over once its lease has run out', async () => {
     const store = first.app.services.sync.store;
-    const rule = await store.findRuleByName('vendor');
+    const rule = await store.rules.findByName('vendor');
     assert.ok(rule);
     // A third "replica" claims v2 and never finishes (it crashed): its lease runs 1.5 s.
-    assert.equal(await store.enqueue({ ruleId: rule.id, repository: 'tripinsights/api', tag: 'v2', digest: null, reason: 'manual' }, Date.now()), 'queued');
+    assert.equal(
+      await store.queue.enqueue({ ruleId: rule.id, repository: 'tripinsights/api', tag: 'v2', digest: null, reason: 'manual' }, Date.now()),
+      'queued',
+    );
     const now = Date.now();
     const leaseUntil = now + 1500;
-    const claimed = await store.claimItems('crashed-replica', 10, now, leaseUntil);
+    const claimed = await store.queue.claim({ owner: 'crashed-replica', now, until: leaseUntil, limit: 10 });
     assert.deepEqual(
       claimed.map((i) => i.tag),
       ['v2'],

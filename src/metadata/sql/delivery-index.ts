@@ -1,15 +1,16 @@
 /**
  * Webhook deliveries and their attempts in SQL (see metadata/event-store.ts).
  *
- * Leasing is a compare-and-set per row (`UPDATE … WHERE id = ? AND <still claimable>`), so two
- * processes may both see a row as claimable but only one update changes it, in either dialect. On
- * PostgreSQL the candidates are also selected `FOR UPDATE SKIP LOCKED` in the claim's transaction,
- * which spreads concurrent claims over different rows (throughput, not correctness).
+ * Leasing is `claimRows` (claim.ts): a conditional update per row decides who wins it, in either
+ * dialect; on PostgreSQL the candidates are also locked `FOR UPDATE SKIP LOCKED` in the claim's
+ * transaction, which spreads concurrent claims over different rows.
  */
 import { sql, type ExpressionBuilder, type Selectable } from 'kysely';
 import type { AttemptRecord, ClaimedDelivery, DeliveryIndex, DeliveryRecord, DeliveryStatus, EventAction } from '../event-store.js';
 import type { DeliveryAttemptsTable, Schema } from '../schema.js';
-import { storableText, type Db, type SqlContext } from './context.js';
+import type { ClaimRequest, Lease } from '../../shared/lease.js';
+import { claimRows } from './claim.js';
+import { storableText, type SqlContext } from './context.js';
 import { toWebhookRecord } from './webhook-index.js';
 
 type Joined = ExpressionBuilder<Schema & { d: Schema['deliveries']; e: Schema['events']; w: Schema['webhooks'] }, 'd' | 'e' | 'w'>;
@@ -92,42 +93,23 @@ export class SqlDeliveryIndex implements DeliveryIndex {
     }));
   }
 
-  /** Leases up to `limit` due deliveries to `owner`; each update re-checks, so only one claimer wins a row. */
-  private async claimIds(db: Db, owner: string, now: number, leaseUntil: number, limit: number, skipLocked: boolean): Promise<string[]> {
-    const query = db
-      .selectFrom('deliveries as d')
-      .innerJoin('webhooks as w', 'w.id', 'd.subscription_id')
-      .innerJoin('events as e', 'e.id', 'd.event_id')
-      .select('d.id')
-      .where('d.status', '=', 'pending')
-      .where('d.next_attempt_at', '<=', now)
-      .where((eb) => eb.or([eb('d.claimed_until', 'is', null), eb('d.claimed_until', '<=', now)]))
-      .where(deliverable)
-      .orderBy('d.next_attempt_at')
-      .limit(limit);
-    const candidates = await (skipLocked ? query.forUpdate('d').skipLocked() : query).execute();
-    const claimed: string[] = [];
-    for (const { id } of candidates) {
-      const result = await db
-        .updateTable('deliveries')
-        .set({ claimed_by: owner, claimed_until: leaseUntil })
-        .where('id', '=', id)
-        .where('status', '=', 'pending')
-        .where((eb) => eb.or([eb('claimed_until', 'is', null), eb('claimed_until', '<=', now)]))
-        .executeTakeFirst();
-      if (Number(result.numUpdatedRows) === 1) claimed.push(id);
-    }
-    return claimed;
-  }
-
-  async claimDue(owner: string, now: number, leaseUntil: number, limit: number): Promise<ClaimedDelivery[]> {
-    if (limit <= 0) return [];
-    // PostgreSQL: the candidates are locked SKIP LOCKED until the claim commits, so replicas
-    // claiming at once take different deliveries instead of racing for the same first few.
-    const claimed =
-      this.ctx.dialect === 'postgres'
-        ? await this.ctx.transaction((trx) => this.claimIds(trx, owner, now, leaseUntil, limit, true))
-        : await this.claimIds(this.ctx.db, owner, now, leaseUntil, limit, false);
+  async claimDue(request: ClaimRequest): Promise<ClaimedDelivery[]> {
+    const won = await claimRows(this.ctx, request, {
+      leased: 'd',
+      candidates: (db) =>
+        db
+          .selectFrom('deliveries as d')
+          .innerJoin('webhooks as w', 'w.id', 'd.subscription_id')
+          .innerJoin('events as e', 'e.id', 'd.event_id')
+          .select('d.id')
+          .where('d.status', '=', 'pending')
+          .where('d.next_attempt_at', '<=', request.now)
+          .where(deliverable)
+          .orderBy('d.next_attempt_at'),
+      take: (db, { id }) =>
+        db.updateTable('deliveries').set({ claimed_by: request.owner, claimed_until: request.until }).where('id', '=', id).where('status', '=', 'pending'),
+    });
+    const claimed = won.map((row) => row.id);
     if (claimed.length === 0) return [];
     const deliveries = await this.withLastAttempts(await this.selectDeliveries().where('d.id', 'in', claimed).execute());
     const extra = await this.ctx.db
@@ -145,6 +127,18 @@ export class SqlDeliveryIndex implements DeliveryIndex {
       const { delivery_id: _delivery, payload, ...webhook } = row;
       return [{ delivery, payload, subscription: toWebhookRecord(webhook) }];
     });
+  }
+
+  async renew(delivery: { id: string; cycle: number }, lease: Lease): Promise<boolean> {
+    const result = await this.ctx.db
+      .updateTable('deliveries')
+      .set({ claimed_until: lease.until })
+      .where('id', '=', delivery.id)
+      .where('cycle', '=', delivery.cycle)
+      .where('status', '=', 'pending')
+      .where('claimed_by', '=', lease.owner)
+      .executeTakeFirst();
+    return Number(result.numUpdatedRows) === 1;
   }
 
   async complete(id: string, owner: string, attempt: AttemptRecord, next: { status: DeliveryStatus; nextAttemptAt: number }, now: number): Promise<boolean> {

@@ -1,4 +1,4 @@
-import type { Selectable } from 'kysely';
+import type { ExpressionBuilder, Selectable } from 'kysely';
 import type {
   ClaimedImportJob,
   ImportJobIndex,
@@ -11,8 +11,10 @@ import type {
   NewImportJob,
   StoredCredentials,
 } from '../import-store.js';
-import type { ImportJobsTable } from '../schema.js';
-import { storableText, type Db, type SqlContext } from './context.js';
+import type { ImportJobsTable, Schema } from '../schema.js';
+import type { ClaimRequest, Lease } from '../../shared/lease.js';
+import { claimRows } from './claim.js';
+import { storableText, type SqlContext } from './context.js';
 
 type Row = Selectable<ImportJobsTable>;
 
@@ -42,6 +44,13 @@ function toRecord(row: Row): ImportJobRecord {
     hasCredentials: row.credentials !== null,
   };
 }
+
+/**
+ * Rule: a job may run when it is queued and due, or running under a lapsed lease (its process died:
+ * the claim helper adds the lease condition).
+ */
+const runnable = (now: number) => (eb: ExpressionBuilder<Schema, 'import_jobs'>) =>
+  eb.or([eb.and([eb('status', '=', 'queued'), eb('not_before', '<=', now)]), eb('status', '=', 'running')]);
 
 export class SqlImportJobIndex implements ImportJobIndex {
   constructor(private readonly ctx: SqlContext) {}
@@ -85,57 +94,59 @@ export class SqlImportJobIndex implements ImportJobIndex {
     return (await query.execute()).map(toRecord);
   }
 
-  async claim(worker: string, now: number, leaseMs: number, limit: number): Promise<ClaimedImportJob[]> {
-    if (limit <= 0) return [];
-    // PostgreSQL: the candidates are locked SKIP LOCKED until the claim commits, so workers on
-    // several replicas take different jobs instead of racing for the same first few.
-    if (this.ctx.dialect === 'postgres') return this.ctx.transaction((trx) => this.claimIn(trx, worker, now, leaseMs, limit, true));
-    return this.claimIn(this.ctx.db, worker, now, leaseMs, limit, false);
-  }
-
-  private async claimIn(db: Db, worker: string, now: number, leaseMs: number, limit: number, skipLocked: boolean): Promise<ClaimedImportJob[]> {
-    const runnable = db
+  async claim(request: ClaimRequest): Promise<ClaimedImportJob[]> {
+    const { now } = request;
+    const won = await claimRows(this.ctx, request, {
+      leased: 'import_jobs',
+      candidates: (db) => db.selectFrom('import_jobs').select('id').where(runnable(now)).orderBy('created_at').orderBy('id'),
+      take: (db, { id }) =>
+        db
+          .updateTable('import_jobs')
+          .set((eb) => ({
+            status: 'running',
+            claimed_by: request.owner,
+            claimed_until: request.until,
+            attempts: eb('attempts', '+', 1),
+            started_at: eb.fn.coalesce('started_at', eb.val(now)),
+            updated_at: now,
+          }))
+          .where('id', '=', id)
+          .where(runnable(now)),
+    });
+    if (won.length === 0) return [];
+    const rows = await this.ctx.db
       .selectFrom('import_jobs')
-      .select('id')
-      .where((eb) =>
-        eb.or([eb.and([eb('status', '=', 'queued'), eb('not_before', '<=', now)]), eb.and([eb('status', '=', 'running'), eb('claimed_until', '<', now)])]),
+      .selectAll()
+      .where(
+        'id',
+        'in',
+        won.map((row) => row.id),
       )
+      .where('claimed_by', '=', request.owner)
       .orderBy('created_at')
       .orderBy('id')
-      .limit(limit);
-    const claimed: ClaimedImportJob[] = [];
-    for (const { id } of await (skipLocked ? runnable.forUpdate().skipLocked() : runnable).execute()) {
-      // The same condition again in the update: of two workers that both saw the row, one wins.
-      const result = await db
-        .updateTable('import_jobs')
-        .set((eb) => ({
-          status: 'running',
-          claimed_by: worker,
-          claimed_until: now + leaseMs,
-          attempts: eb('attempts', '+', 1),
-          started_at: eb.fn.coalesce('started_at', eb.val(now)),
-          updated_at: now,
-        }))
-        .where('id', '=', id)
-        .where((eb) =>
-          eb.or([eb.and([eb('status', '=', 'queued'), eb('not_before', '<=', now)]), eb.and([eb('status', '=', 'running'), eb('claimed_until', '<', now)])]),
-        )
-        .executeTakeFirst();
-      if (Number(result.numUpdatedRows) !== 1) continue;
-      const row = await db.selectFrom('import_jobs').selectAll().where('id', '=', id).executeTakeFirst();
-      if (!row || row.claimed_by !== worker) continue;
-      claimed.push({ ...toRecord(row), credentials: json<StoredCredentials>(row.credentials) });
-    }
-    return claimed;
+      .execute();
+    return rows.map((row) => ({ ...toRecord(row), credentials: json<StoredCredentials>(row.credentials) }));
   }
 
-  async heartbeat(id: string, worker: string, now: number, leaseMs: number, progress: ImportProgress | undefined): Promise<boolean> {
+  async renew(id: string, lease: Lease): Promise<boolean> {
     const result = await this.ctx.db
       .updateTable('import_jobs')
-      .set({ claimed_until: now + leaseMs, updated_at: now, ...(progress ? { progress: JSON.stringify(progress) } : {}) })
+      .set({ claimed_until: lease.until, updated_at: lease.now })
       .where('id', '=', id)
       .where('status', '=', 'running')
-      .where('claimed_by', '=', worker)
+      .where('claimed_by', '=', lease.owner)
+      .executeTakeFirst();
+    return Number(result.numUpdatedRows) === 1;
+  }
+
+  async saveProgress(id: string, owner: string, progress: ImportProgress, now: number): Promise<boolean> {
+    const result = await this.ctx.db
+      .updateTable('import_jobs')
+      .set({ progress: JSON.stringify(progress), updated_at: now })
+      .where('id', '=', id)
+      .where('status', '=', 'running')
+      .where('claimed_by', '=', owner)
       .executeTakeFirst();
     return Number(result.numUpdatedRows) === 1;
   }

@@ -21,7 +21,7 @@ import { SqlImportJobIndex } from './import-index.js';
 import { SqlManifestIndex } from './manifest-index.js';
 import { SqlCredentialIndex, SqlGrantIndex, SqlPrincipalIndex } from './principal-index.js';
 import { SqlRepositoryIndex } from './repository-index.js';
-import { SqlSyncIndex } from './sync-index.js';
+import { sqlSyncMetadata } from './sync-index.js';
 import { SqlRefreshTokenIndex, SqlSigningKeyIndex } from './token-index.js';
 import { SqlUploadIndex } from './upload-index.js';
 import { SqlWebhookIndex } from './webhook-index.js';
@@ -98,7 +98,7 @@ export function sqlMetadata(db: Kysely<Schema>, dialect: Dialect): Metadata {
       anonymousPull: new SqlAnonymousPullIndex(ctx),
       federatedCredentials: new SqlFederatedCredentialIndex(ctx),
     },
-    sync: new SqlSyncIndex(ctx),
+    sync: sqlSyncMetadata(ctx),
     events: {
       webhooks: new SqlWebhookIndex(ctx),
       events: new SqlEventIndex(ctx, eventNotifier),

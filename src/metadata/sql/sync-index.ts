@@ -1,27 +1,47 @@
 /**
- * The sync tables over Kysely (SQLite and PostgreSQL alike): rules, the lease-claimed work queue,
- * per-image status and delivery ids. Claims are conditional updates (`… WHERE claimed_until IS
- * NULL OR claimed_until < now`) whose row count says whether this process won, so they are safe
- * across replicas in either dialect (on PostgreSQL queue candidates are also selected SKIP LOCKED,
- * to spread concurrent claims); inserts that may race use `ON CONFLICT DO NOTHING` and fall back
- * to an update.
+ * The sync tables over Kysely (SQLite and PostgreSQL alike), one class per index of
+ * `SyncMetadata`: rules, their reconcile runs, per-image status and received delivery ids (the
+ * queue is in sync-queue-index.ts). Reconciles are claimed with `claimRows` (claim.ts); inserts
+ * that may race use `ON CONFLICT DO NOTHING` and fall back to an update.
  */
 import { sql, type Selectable } from 'kysely';
-import type { EnqueueResult, ReconcileStats, SyncImageStatus, SyncIndex, SyncRuleRecord, SyncWorkItem } from '../sync-store.js';
-import type { SyncQueueTable, SyncRulesTable, SyncImagesTable } from '../schema.js';
-import type { SyncRule, SyncRuleSpec } from '../../sync/rule.js';
-import { storableText, type Db, type SqlContext } from './context.js';
-
-type EnqueueInput = Parameters<SyncIndex['enqueue']>[0];
+import type { ClaimRequest, Lease } from '../../shared/lease.js';
+import type { SyncImagesTable, SyncRulesTable } from '../schema.js';
+import type {
+  EnqueueResult,
+  NewSyncRule,
+  ReconcileStats,
+  SyncImageIndex,
+  SyncImageStatus,
+  SyncMetadata,
+  SyncQueueEntry,
+  SyncReceiptIndex,
+  SyncReconcileIndex,
+  SyncRuleIndex,
+  SyncRuleRow,
+} from '../sync-store.js';
+import { claimRows } from './claim.js';
+import { storableText, type SqlContext } from './context.js';
+import { SqlSyncQueueIndex, enqueueIn } from './sync-queue-index.js';
 
 const num = (value: number | string | bigint | null): number | null => (value === null ? null : Number(value));
 
-function toRule(row: Selectable<SyncRulesTable>): SyncRuleRecord {
-  const spec = JSON.parse(row.spec) as SyncRuleSpec;
+/** The sync indexes over one database. */
+export function sqlSyncMetadata(ctx: SqlContext): SyncMetadata {
   return {
-    ...spec,
+    rules: new SqlSyncRuleIndex(ctx),
+    reconciles: new SqlSyncReconcileIndex(ctx),
+    queue: new SqlSyncQueueIndex(ctx),
+    images: new SqlSyncImageIndex(ctx),
+    receipts: new SqlSyncReceiptIndex(ctx),
+  };
+}
+
+function toRule(row: Selectable<SyncRulesTable>): SyncRuleRow {
+  return {
     id: row.id,
     name: row.name,
+    spec: row.spec,
     enabled: Number(row.enabled) === 1,
     webhookSecret: row.webhook_secret,
     createdAt: Number(row.created_at),
@@ -42,21 +62,6 @@ function toRule(row: Selectable<SyncRulesTable>): SyncRuleRecord {
   };
 }
 
-function toItem(row: Selectable<SyncQueueTable>): SyncWorkItem {
-  return {
-    ruleId: row.rule_id,
-    repository: row.repository,
-    tag: row.tag,
-    digest: row.digest,
-    reason: row.reason as SyncWorkItem['reason'],
-    version: Number(row.version),
-    enqueuedAt: Number(row.enqueued_at),
-    notBefore: Number(row.not_before),
-    attempts: Number(row.attempts),
-    lastError: row.last_error,
-  };
-}
-
 function toImage(row: Selectable<SyncImagesTable>): SyncImageStatus {
   return {
     ruleId: row.rule_id,
@@ -72,29 +77,16 @@ function toImage(row: Selectable<SyncImagesTable>): SyncImageStatus {
   };
 }
 
-function specJson(rule: SyncRuleSpec): string {
-  const spec: SyncRuleSpec = {
-    source: rule.source,
-    repositories: rule.repositories,
-    tags: rule.tags,
-    destinationPrefix: rule.destinationPrefix,
-    triggers: rule.triggers,
-    limits: rule.limits,
-    includeReferrers: rule.includeReferrers,
-  };
-  return JSON.stringify(spec);
-}
-
-export class SqlSyncIndex implements SyncIndex {
+export class SqlSyncRuleIndex implements SyncRuleIndex {
   constructor(private readonly ctx: SqlContext) {}
 
-  async createRule(rule: SyncRule, firstReconcileAt: number | null): Promise<boolean> {
+  async create(rule: NewSyncRule, firstReconcileAt: number | null): Promise<boolean> {
     const result = await this.ctx.db
       .insertInto('sync_rules')
       .values({
         id: rule.id,
         name: rule.name,
-        spec: specJson(rule),
+        spec: rule.spec,
         webhook_secret: rule.webhookSecret,
         enabled: rule.enabled ? 1 : 0,
         created_at: rule.createdAt,
@@ -117,29 +109,29 @@ export class SqlSyncIndex implements SyncIndex {
     return Number(result.numInsertedOrUpdatedRows ?? 0n) === 1;
   }
 
-  async getRule(id: string): Promise<SyncRuleRecord | undefined> {
+  async get(id: string): Promise<SyncRuleRow | undefined> {
     const row = await this.ctx.db.selectFrom('sync_rules').selectAll().where('id', '=', id).executeTakeFirst();
     return row && toRule(row);
   }
 
-  async findRuleByName(name: string): Promise<SyncRuleRecord | undefined> {
+  async findByName(name: string): Promise<SyncRuleRow | undefined> {
     const row = await this.ctx.db.selectFrom('sync_rules').selectAll().where('name', '=', name).executeTakeFirst();
     return row && toRule(row);
   }
 
-  async listRules(): Promise<SyncRuleRecord[]> {
+  async list(): Promise<SyncRuleRow[]> {
     const rows = await this.ctx.db.selectFrom('sync_rules').selectAll().orderBy('name').execute();
     return rows.map(toRule);
   }
 
-  async updateRule(
+  async update(
     id: string,
-    change: { spec: SyncRuleSpec; enabled: boolean; webhookSecret: string | null; nextReconcileAt: number | null; now: number },
+    change: { spec: string; enabled: boolean; webhookSecret: string | null; nextReconcileAt: number | null; now: number },
   ): Promise<void> {
     await this.ctx.db
       .updateTable('sync_rules')
       .set({
-        spec: specJson(change.spec),
+        spec: change.spec,
         enabled: change.enabled ? 1 : 0,
         webhook_secret: change.webhookSecret,
         next_reconcile_at: change.nextReconcileAt,
@@ -149,7 +141,7 @@ export class SqlSyncIndex implements SyncIndex {
       .execute();
   }
 
-  async deleteRule(id: string): Promise<boolean> {
+  async delete(id: string): Promise<boolean> {
     return this.ctx.transaction(async (trx) => {
       // Explicit rather than relying on ON DELETE CASCADE, which SQLite honours only with foreign_keys on.
       await trx.deleteFrom('sync_queue').where('rule_id', '=', id).execute();
@@ -164,46 +156,65 @@ export class SqlSyncIndex implements SyncIndex {
     await this.ctx.db.updateTable('sync_rules').set({ run_requested_at: now }).where('id', '=', id).execute();
   }
 
-  async claimDueRule(owner: string, now: number, leaseUntil: number): Promise<SyncRuleRecord | undefined> {
-    const candidates = await this.ctx.db
-      .selectFrom('sync_rules')
-      .select('id')
-      .where('enabled', '=', 1)
-      .where((eb) => eb.or([eb('reconcile_claimed_until', 'is', null), eb('reconcile_claimed_until', '<', now)]))
-      .where((eb) => eb.or([eb('run_requested_at', 'is not', null), eb('next_reconcile_at', '<=', now)]))
-      .orderBy(sql`coalesce(run_requested_at, next_reconcile_at)`)
-      .limit(5)
+  async recordOutcome(id: string, outcome: { syncedAt?: number; error?: string; at: number }): Promise<void> {
+    await this.ctx.db
+      .updateTable('sync_rules')
+      .set({
+        ...(outcome.syncedAt !== undefined ? { last_sync_at: outcome.syncedAt } : {}),
+        ...(outcome.error !== undefined ? { last_error: storableText(outcome.error), last_error_at: outcome.at } : {}),
+      })
+      .where('id', '=', id)
       .execute();
-    for (const { id } of candidates) {
-      const result = await this.ctx.db
-        .updateTable('sync_rules')
-        .set({
-          reconcile_claimed_by: owner,
-          reconcile_claimed_until: leaseUntil,
-          last_reconcile_started_at: now,
-          run_requested_at: null,
-        })
-        .where('id', '=', id)
-        .where('enabled', '=', 1)
-        .where((eb) => eb.or([eb('reconcile_claimed_until', 'is', null), eb('reconcile_claimed_until', '<', now)]))
-        .executeTakeFirst();
-      if (Number(result.numUpdatedRows) === 1) return this.getRule(id);
-    }
-    return undefined;
+  }
+}
+
+export class SqlSyncReconcileIndex implements SyncReconcileIndex {
+  constructor(private readonly ctx: SqlContext) {}
+
+  async claim(request: ClaimRequest): Promise<SyncRuleRow[]> {
+    const { now } = request;
+    const won = await claimRows(this.ctx, request, {
+      leased: 'sync_rules',
+      expiry: 'reconcile_claimed_until',
+      candidates: (db) =>
+        db
+          .selectFrom('sync_rules')
+          .select('id')
+          .where('enabled', '=', 1)
+          .where((eb) => eb.or([eb('run_requested_at', 'is not', null), eb('next_reconcile_at', '<=', now)]))
+          .orderBy(sql`coalesce(run_requested_at, next_reconcile_at)`),
+      take: (db, { id }) =>
+        db
+          .updateTable('sync_rules')
+          .set({ reconcile_claimed_by: request.owner, reconcile_claimed_until: request.until, last_reconcile_started_at: now, run_requested_at: null })
+          .where('id', '=', id)
+          .where('enabled', '=', 1),
+    });
+    if (won.length === 0) return [];
+    const rows = await this.ctx.db
+      .selectFrom('sync_rules')
+      .selectAll()
+      .where(
+        'id',
+        'in',
+        won.map((row) => row.id),
+      )
+      .execute();
+    return rows.map(toRule);
   }
 
-  async renewRuleLease(id: string, owner: string, leaseUntil: number, stats: ReconcileStats): Promise<boolean> {
+  async renew(ruleId: string, lease: Lease, stats: ReconcileStats): Promise<boolean> {
     const result = await this.ctx.db
       .updateTable('sync_rules')
-      .set({ reconcile_claimed_until: leaseUntil, last_reconcile_stats: JSON.stringify(stats) })
-      .where('id', '=', id)
-      .where('reconcile_claimed_by', '=', owner)
+      .set({ reconcile_claimed_until: lease.until, last_reconcile_stats: JSON.stringify(stats) })
+      .where('id', '=', ruleId)
+      .where('reconcile_claimed_by', '=', lease.owner)
       .executeTakeFirst();
     return Number(result.numUpdatedRows) === 1;
   }
 
-  async finishReconcile(
-    id: string,
+  async finish(
+    ruleId: string,
     owner: string,
     outcome: { at: number; error: string | null; stats: ReconcileStats; nextReconcileAt: number | null; backfilled: boolean; clearsRuleError: boolean },
   ): Promise<void> {
@@ -219,145 +230,16 @@ export class SqlSyncIndex implements SyncIndex {
         backfilled_at: outcome.backfilled ? eb.fn.coalesce('backfilled_at', eb.val(outcome.at)) : eb.ref('backfilled_at'),
         ...(outcome.clearsRuleError ? { last_error: null, last_error_at: null } : {}),
       }))
-      .where('id', '=', id)
+      .where('id', '=', ruleId)
       .where('reconcile_claimed_by', '=', owner)
       .execute();
   }
+}
 
-  async recordRuleOutcome(id: string, outcome: { syncedAt?: number; error?: string; at: number }): Promise<void> {
-    await this.ctx.db
-      .updateTable('sync_rules')
-      .set({
-        ...(outcome.syncedAt !== undefined ? { last_sync_at: outcome.syncedAt } : {}),
-        ...(outcome.error !== undefined ? { last_error: storableText(outcome.error), last_error_at: outcome.at } : {}),
-      })
-      .where('id', '=', id)
-      .execute();
-  }
+export class SqlSyncImageIndex implements SyncImageIndex {
+  constructor(private readonly ctx: SqlContext) {}
 
-  enqueue(item: EnqueueInput, now: number): Promise<EnqueueResult> {
-    return this.ctx.transaction((trx) => enqueueIn(trx, item, now));
-  }
-
-  acceptDelivery(eventId: string, item: EnqueueInput, now: number): Promise<EnqueueResult | 'duplicate'> {
-    return this.ctx.transaction(async (trx) => {
-      const recorded = await trx
-        .insertInto('sync_deliveries')
-        .values({ rule_id: item.ruleId, event_id: eventId, received_at: now })
-        .onConflict((oc) => oc.columns(['rule_id', 'event_id']).doNothing())
-        .executeTakeFirst();
-      if (Number(recorded.numInsertedOrUpdatedRows ?? 0n) === 0) return 'duplicate';
-      return enqueueIn(trx, item, now);
-    });
-  }
-
-  async claimItems(owner: string, limit: number, now: number, leaseUntil: number): Promise<SyncWorkItem[]> {
-    if (limit <= 0) return [];
-    // PostgreSQL: the candidates are locked SKIP LOCKED until the claim commits, so workers on
-    // several replicas take different items instead of racing for the same first few.
-    if (this.ctx.dialect === 'postgres') return this.ctx.transaction((trx) => this.claimItemsIn(trx, owner, limit, now, leaseUntil, true));
-    return this.claimItemsIn(this.ctx.db, owner, limit, now, leaseUntil, false);
-  }
-
-  private async claimItemsIn(db: Db, owner: string, limit: number, now: number, leaseUntil: number, skipLocked: boolean): Promise<SyncWorkItem[]> {
-    const query = db
-      .selectFrom('sync_queue')
-      .innerJoin('sync_rules', 'sync_rules.id', 'sync_queue.rule_id')
-      .selectAll('sync_queue')
-      .where('sync_rules.enabled', '=', 1)
-      .where('sync_queue.not_before', '<=', now)
-      .where((eb) => eb.or([eb('sync_queue.claimed_until', 'is', null), eb('sync_queue.claimed_until', '<', now)]))
-      .orderBy('sync_queue.not_before')
-      .orderBy('sync_queue.enqueued_at')
-      .limit(limit * 2);
-    const candidates = await (skipLocked ? query.forUpdate('sync_queue').skipLocked() : query).execute();
-    const claimed: SyncWorkItem[] = [];
-    for (const row of candidates) {
-      if (claimed.length >= limit) break;
-      const result = await db
-        .updateTable('sync_queue')
-        .set({ claimed_by: owner, claimed_until: leaseUntil })
-        .where('rule_id', '=', row.rule_id)
-        .where('repository', '=', row.repository)
-        .where('tag', '=', row.tag)
-        .where((eb) => eb.or([eb('claimed_until', 'is', null), eb('claimed_until', '<', now)]))
-        .executeTakeFirst();
-      if (Number(result.numUpdatedRows) !== 1) continue;
-      // Re-read: a notification may have bumped the version between the select and the claim.
-      const fresh = await this.itemRow(db, row);
-      if (fresh) claimed.push(toItem(fresh));
-    }
-    return claimed;
-  }
-
-  async renewItemLease(item: SyncWorkItem, owner: string, leaseUntil: number): Promise<boolean> {
-    const result = await this.updateClaimed(item, owner).set({ claimed_until: leaseUntil }).executeTakeFirst();
-    return Number(result.numUpdatedRows) === 1;
-  }
-
-  async completeItem(item: SyncWorkItem, owner: string): Promise<void> {
-    const deleted = await this.ctx.db
-      .deleteFrom('sync_queue')
-      .where('rule_id', '=', item.ruleId)
-      .where('repository', '=', item.repository)
-      .where('tag', '=', item.tag)
-      .where('claimed_by', '=', owner)
-      .where('version', '=', item.version)
-      .executeTakeFirst();
-    if (Number(deleted.numDeletedRows) === 1) return;
-    // Newer information arrived while this claim ran: hand the item back, due at once.
-    await this.updateClaimed(item, owner).set({ claimed_by: null, claimed_until: null, attempts: 0, last_error: null }).execute();
-  }
-
-  async releaseItem(item: SyncWorkItem, owner: string): Promise<void> {
-    await this.updateClaimed(item, owner).set({ claimed_by: null, claimed_until: null }).execute();
-  }
-
-  async deferItem(item: SyncWorkItem, owner: string, notBefore: number, note: string): Promise<void> {
-    await this.updateClaimed(item, owner)
-      .set({ claimed_by: null, claimed_until: null, not_before: notBefore, last_error: storableText(note) })
-      .execute();
-  }
-
-  async retryItem(item: SyncWorkItem, owner: string, notBefore: number, error: string): Promise<void> {
-    await this.updateClaimed(item, owner)
-      .set((eb) => ({ claimed_by: null, claimed_until: null, not_before: notBefore, last_error: storableText(error), attempts: eb('attempts', '+', 1) }))
-      .execute();
-  }
-
-  /** An update of `item`'s queue row that applies only while `owner` still holds its claim. */
-  private updateClaimed(item: SyncWorkItem, owner: string) {
-    return this.ctx.db
-      .updateTable('sync_queue')
-      .where('rule_id', '=', item.ruleId)
-      .where('repository', '=', item.repository)
-      .where('tag', '=', item.tag)
-      .where('claimed_by', '=', owner);
-  }
-
-  async queueSummary(ruleId: string): Promise<{ pending: number; running: number; failing: number }> {
-    const rows = await this.ctx.db.selectFrom('sync_queue').select(['claimed_until', 'attempts']).where('rule_id', '=', ruleId).execute();
-    return {
-      pending: rows.length,
-      running: rows.filter((r) => r.claimed_until !== null).length,
-      failing: rows.filter((r) => Number(r.attempts) > 0).length,
-    };
-  }
-
-  async listQueue(ruleId: string, limit: number): Promise<SyncWorkItem[]> {
-    const rows = await this.ctx.db
-      .selectFrom('sync_queue')
-      .selectAll()
-      .where('rule_id', '=', ruleId)
-      .orderBy('enqueued_at')
-      .orderBy('repository')
-      .orderBy('tag')
-      .limit(limit)
-      .execute();
-    return rows.map(toItem);
-  }
-
-  async recordImage(
+  async record(
     status: { ruleId: string; repository: string; tag: string } & Partial<Omit<SyncImageStatus, 'ruleId' | 'repository' | 'tag' | 'copies'>> & {
         copied?: boolean;
       },
@@ -400,79 +282,36 @@ export class SqlSyncIndex implements SyncIndex {
     });
   }
 
-  async listImages(ruleId: string, filter: { repository?: string | undefined; limit: number }): Promise<SyncImageStatus[]> {
+  async list(ruleId: string, filter: { repository?: string | undefined; limit: number }): Promise<SyncImageStatus[]> {
     let query = this.ctx.db.selectFrom('sync_images').selectAll().where('rule_id', '=', ruleId);
     if (filter.repository !== undefined) query = query.where('repository', '=', filter.repository);
     const rows = await query.orderBy('repository').orderBy('tag').limit(filter.limit).execute();
     return rows.map(toImage);
   }
 
-  async knownRepositories(ruleId: string): Promise<string[]> {
+  async repositories(ruleId: string): Promise<string[]> {
     const rows = await this.ctx.db.selectFrom('sync_images').select('repository').distinct().where('rule_id', '=', ruleId).orderBy('repository').execute();
     return rows.map((row) => row.repository);
   }
+}
 
-  async pruneDeliveries(cutoff: number): Promise<number> {
+export class SqlSyncReceiptIndex implements SyncReceiptIndex {
+  constructor(private readonly ctx: SqlContext) {}
+
+  accept(eventId: string, item: SyncQueueEntry, now: number): Promise<EnqueueResult | 'duplicate'> {
+    return this.ctx.transaction(async (trx) => {
+      const recorded = await trx
+        .insertInto('sync_deliveries')
+        .values({ rule_id: item.ruleId, event_id: eventId, received_at: now })
+        .onConflict((oc) => oc.columns(['rule_id', 'event_id']).doNothing())
+        .executeTakeFirst();
+      if (Number(recorded.numInsertedOrUpdatedRows ?? 0n) === 0) return 'duplicate';
+      return enqueueIn(trx, item, now);
+    });
+  }
+
+  async prune(cutoff: number): Promise<number> {
     const result = await this.ctx.db.deleteFrom('sync_deliveries').where('received_at', '<', cutoff).executeTakeFirst();
     return Number(result.numDeletedRows);
   }
-
-  private itemRow(db: Db, key: { rule_id: string; repository: string; tag: string }): Promise<Selectable<SyncQueueTable> | undefined> {
-    return db
-      .selectFrom('sync_queue')
-      .selectAll()
-      .where('rule_id', '=', key.rule_id)
-      .where('repository', '=', key.repository)
-      .where('tag', '=', key.tag)
-      .executeTakeFirst();
-  }
-}
-
-/**
- * One item per (rule, repository, tag). A new key is inserted; an existing one changes only when
- * the notification says something new (another digest, or none: "look again"), which bumps its
- * version so a claim already running hands it back when it finishes. Its retry schedule is kept:
- * a source that asked us to slow down is not hit again because more notifications came in.
- */
-async function enqueueIn(db: Db, item: EnqueueInput, now: number): Promise<EnqueueResult> {
-  // Twice at most: the row may be completed (deleted) between the conflicting insert and the read.
-  for (let attempt = 0; attempt < 2; attempt++) {
-    const inserted = await db
-      .insertInto('sync_queue')
-      .values({
-        rule_id: item.ruleId,
-        repository: item.repository,
-        tag: item.tag,
-        digest: item.digest,
-        reason: item.reason,
-        version: 1,
-        enqueued_at: now,
-        not_before: now,
-        attempts: 0,
-        last_error: null,
-        claimed_by: null,
-        claimed_until: null,
-      })
-      .onConflict((oc) => oc.columns(['rule_id', 'repository', 'tag']).doNothing())
-      .executeTakeFirst();
-    if (Number(inserted.numInsertedOrUpdatedRows ?? 0n) === 1) return 'queued';
-    const existing = await db
-      .selectFrom('sync_queue')
-      .select(['digest'])
-      .where('rule_id', '=', item.ruleId)
-      .where('repository', '=', item.repository)
-      .where('tag', '=', item.tag)
-      .executeTakeFirst();
-    if (!existing) continue;
-    if (item.digest !== null && existing.digest === item.digest) return 'unchanged';
-    await db
-      .updateTable('sync_queue')
-      .set((eb) => ({ digest: item.digest, reason: item.reason, version: eb('version', '+', 1), enqueued_at: now }))
-      .where('rule_id', '=', item.ruleId)
-      .where('repository', '=', item.repository)
-      .where('tag', '=', item.tag)
-      .execute();
-    return 'updated';
-  }
-  throw new Error(`sync queue item ${item.repository}:${item.tag} kept vanishing while being queued`);
 }

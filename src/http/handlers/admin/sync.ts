@@ -10,11 +10,11 @@
  * rule views never carry secrets or inline passwords, only where a password comes from.
  */
 import { z } from 'zod';
-import type { SyncImageStatus, SyncRuleRecord, SyncWorkItem, ReconcileStats } from '../../../metadata/sync-store.js';
+import type { SyncImageStatus, SyncWorkItem, ReconcileStats } from '../../../metadata/sync-store.js';
 import { RegistryError } from '../../../oci/errors.js';
 import { isValidRepositoryName, isValidTag } from '../../../oci/names.js';
 import type { DeliveryResult } from '../../../sync/service.js';
-import { ruleInput, ruleUpdate } from '../../../sync/rule.js';
+import { ruleInput, ruleUpdate, type SyncRuleRecord } from '../../../sync/rule.js';
 import { baseUrl } from '../../authorize.js';
 import { readBoundedBody } from '../../request.js';
 import { send, sendJson } from '../../respond.js';
