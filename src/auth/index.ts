@@ -5,6 +5,7 @@ import type { AuthMetadata } from '../metadata/auth-store.js';
 import { IssuerKeys } from '../federation/issuers.js';
 import { FederationVerifier } from '../federation/verifier.js';
 import type { Clock } from '../shared/clock.js';
+import { Authorizer } from './authorizer.js';
 import { KeyRing } from './keys.js';
 import { PrincipalService } from './principals.js';
 import { LoginThrottle } from './throttle.js';
@@ -22,6 +23,8 @@ export interface Auth {
   tokens: TokenService;
   principals: PrincipalService;
   endpoint: TokenEndpoint;
+  /** The access decision every route and listing uses. */
+  authorizer: Authorizer;
 }
 
 export function createAuth(config: Config['auth'], federationConfig: Config['federation'], store: AuthMetadata, clock: Clock, logger: Logger): Auth {
@@ -46,5 +49,12 @@ export function createAuth(config: Config['auth'], federationConfig: Config['fed
     federation,
     federatedLifetimeCapMs: federationConfig.lifetimeCapMs,
   });
-  return { enabled: config.enabled, config, federationConfig, federation, store, keys, tokens, principals, endpoint };
+  const authorizer = new Authorizer({
+    enabled: config.enabled,
+    verifyAccess: (token) => tokens.verifyAccess(token),
+    grantsOf: (id) => principals.grantsOf(id),
+    anonymousPull: store.anonymousPull,
+    clock,
+  });
+  return { enabled: config.enabled, config, federationConfig, federation, store, keys, tokens, principals, endpoint, authorizer };
 }

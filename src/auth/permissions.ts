@@ -92,6 +92,30 @@ export function readableRepository(grants: readonly Grant[], repository: string)
   return grants.some((g) => readsRepositories(g.permission) && matchesPattern(g.pattern, repository));
 }
 
+/**
+ * The anonymous-pull policy as grants: anyone may `pull` the repositories matching the configured
+ * patterns (and so list their tags and referrers, and see them in the catalog). The token
+ * endpoint grants an anonymous token from these, the authorizer lets token-less reads through by
+ * them, and the catalog filters by them.
+ */
+export function anonymousPullGrants(patterns: readonly string[]): Grant[] {
+  return patterns.map((pattern) => ({ pattern, permission: 'pull' }));
+}
+
+/**
+ * Which repositories a caller sees in the catalog, from its token's `registry:catalog` actions and
+ * its grants: all of them (undefined) when the token holds `*` on the catalog (registry-wide read);
+ * else only those its grants can read. `grants` is asked for only when needed.
+ */
+export async function catalogVisibility(
+  catalogActions: readonly Action[],
+  grants: () => Promise<readonly Grant[]>,
+): Promise<((repository: string) => boolean) | undefined> {
+  if (catalogActions.includes('*')) return undefined;
+  const held = await grants();
+  return (repository) => readableRepository(held, repository);
+}
+
 /** True if the grants include managing principals and policy (the owner role at registry scope). */
 export function isOwner(grants: readonly Grant[]): boolean {
   return grants.some((g) => g.permission === 'owner' && g.pattern === registryScope);

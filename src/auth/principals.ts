@@ -83,6 +83,12 @@ export class PrincipalService {
     return rows.filter((g): g is Grant => isPermission(g.permission));
   }
 
+  /** The grants of the principal with this id; none when it no longer exists. */
+  async grantsOf(principalId: string): Promise<Grant[]> {
+    const principal = await this.store.principals.get(principalId);
+    return principal ? this.grantsFor(principal) : [];
+  }
+
   /**
    * On first start with no principals, creates the owner: from settings if given, else with a
    * generated password that the caller prints once. Returns undefined if principals already exist.

@@ -10,7 +10,7 @@ import type { Logger } from 'pino';
 import type { AuthMetadata, PrincipalRecord } from '../metadata/auth-store.js';
 import type { Clock } from '../shared/clock.js';
 import { formatScope, limitAccess, parseScopes, type Access } from './access.js';
-import { grantAccess, type Grant } from './permissions.js';
+import { anonymousPullGrants, grantAccess, type Grant } from './permissions.js';
 import { AuthenticationError, type PrincipalService } from './principals.js';
 import type { LoginThrottle } from './throttle.js';
 import { FederationError, isForeignJwt, type FederatedMatch, type FederationVerifier } from '../federation/verifier.js';
@@ -243,7 +243,7 @@ export class TokenEndpoint {
       const patterns = await this.deps.store.anonymousPull.list();
       return {
         identity: { subject: 'anonymous', name: 'anonymous', kind: 'anonymous' },
-        grants: patterns.map((pattern) => ({ pattern, permission: 'pull' })),
+        grants: anonymousPullGrants(patterns),
         lifetime: this.deps.lifetimes.user,
         mayMintRefresh: false,
       };

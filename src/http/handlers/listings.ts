@@ -1,5 +1,4 @@
 /** Listings: GET /v2/_catalog, /v2/<name>/tags/list, /v2/<name>/referrers/<digest>. */
-import { readableRepository, type Grant } from '../../auth/permissions.js';
 import type { RepositoryIndex } from '../../metadata/store.js';
 import { RegistryError } from '../../oci/errors.js';
 import { mediaTypes } from '../../oci/media-types.js';
@@ -37,30 +36,12 @@ async function paged(
  */
 export async function catalog(ctx: RouteContext): Promise<void> {
   const repositories = ctx.registry.context.metadata.repositories;
-  const visible = await catalogFilter(ctx);
+  const visible = await ctx.auth.authorizer.catalogFilter(ctx.identity);
   const list = visible
     ? (n: number | undefined, last: string | undefined) => filteredPage(repositories, visible, n, last)
     : (n: number | undefined, last: string | undefined) => repositories.list({ n, last });
   const result = await paged(ctx.query, list, (n, last) => urls.catalog({ n, last }));
   sendJson(ctx.res, 200, { repositories: result?.items ?? [] }, result?.link ?? {});
-}
-
-/** Which repositories the caller may see in the catalog; undefined: all of them. */
-async function catalogFilter(ctx: RouteContext): Promise<((repository: string) => boolean) | undefined> {
-  const identity = ctx.identity;
-  if (!ctx.auth.enabled || !identity) return undefined;
-  const entry = identity.access.filter((a) => a.type === 'registry' && a.name === 'catalog');
-  if (entry.some((a) => a.actions.includes('*'))) return undefined;
-  const grants: Grant[] =
-    identity.kind === 'anonymous'
-      ? (await ctx.auth.store.anonymousPull.list()).map((pattern) => ({ pattern, permission: 'pull' }))
-      : await principalGrants(ctx, identity.subject);
-  return (repository) => readableRepository(grants, repository);
-}
-
-async function principalGrants(ctx: RouteContext, id: string): Promise<Grant[]> {
-  const principal = await ctx.auth.store.principals.get(id);
-  return principal ? ctx.auth.principals.grantsFor(principal) : [];
 }
 
 /** Up to `n` visible repositories after `last`, reading the full list in batches. */

@@ -14,11 +14,12 @@
  * still run or be retried (see `import.credentialRetentionMs`) and never returned.
  */
 import { z } from 'zod';
-import { missingAccess, type Access } from '../../../auth/access.js';
+import type { Access } from '../../../auth/access.js';
 import type { AccessClaims } from '../../../auth/tokens.js';
 import type { ImportJobRecord, ImportProgress, ImportResult, ImportStatus, StoredCredentials } from '../../../metadata/import-store.js';
 import { RegistryError } from '../../../oci/errors.js';
 import type { Requester } from '../../../replication/imports.js';
+import { denied } from '../../authorize.js';
 import { sendJson } from '../../respond.js';
 import type { RouteContext } from '../../routes.js';
 import { audit, pathParam, readJson } from './common.js';
@@ -106,6 +107,7 @@ export async function create(ctx: RouteContext): Promise<void> {
     requester,
   );
   assertMayWrite(
+    ctx,
     identity,
     requester,
     spec.targets.map((t) => t.repository),
@@ -154,6 +156,7 @@ export async function retry(ctx: RouteContext): Promise<void> {
   const job = await visibleJob(ctx, requester);
   const body = await readJson(ctx, retryBody);
   assertMayWrite(
+    ctx,
     identity,
     requester,
     job.spec.targets.map((t) => t.repository),
@@ -194,23 +197,20 @@ function caller(ctx: RouteContext): { requester: Requester; identity: AccessClai
   if (!ctx.auth.enabled) return { requester: { principal: undefined, owner: true }, identity: undefined };
   const identity = ctx.identity;
   if (!identity || identity.kind === 'anonymous') throw new RegistryError('UNAUTHORIZED', 'imports need a login: run `berth login`');
-  const owner = missingAccess(identity.access, [{ type: 'registry', name: 'admin', actions: ['*'] }]).length === 0;
+  const owner = ctx.auth.authorizer.check(identity, [{ type: 'registry', name: 'admin', actions: ['*'] }]).kind === 'allowed';
   return { requester: { principal: { id: identity.subject, name: identity.name }, owner }, identity };
 }
 
 /** Rule: writing into a repository by import needs what pushing to it needs (pull and push), unless the caller is an owner. */
-function assertMayWrite(identity: AccessClaims | undefined, requester: Requester, repositories: readonly string[]): void {
+function assertMayWrite(ctx: RouteContext, identity: AccessClaims | undefined, requester: Requester, repositories: readonly string[]): void {
   if (requester.owner || !identity) return;
   const required: Access[] = repositories.map((name) => ({ type: 'repository', name, actions: ['pull', 'push'] }));
-  const missing = missingAccess(identity.access, required);
-  if (missing.length > 0) {
-    const names = missing.map((m) => m.name).join(', ');
-    throw new RegistryError(
-      'DENIED',
+  const decision = ctx.auth.authorizer.check(identity, required);
+  if (decision.kind === 'denied') {
+    const names = decision.missing.map((m) => m.name).join(', ');
+    throw denied(
+      decision.missing,
       `${identity.name} may not push to ${names}: use a token with push on every target repository (berth import asks for one), or ask an owner for push`,
-      {
-        missing: missing.map((m) => ({ type: m.type, name: m.name, actions: m.actions })),
-      },
     );
   }
 }
