@@ -10,6 +10,9 @@ import { sendObject, StorageNotFoundError, type ByteRange } from '../storage/dri
 import { blobPath } from '../storage/paths.js';
 import type { RegistryContext } from './context.js';
 
+/** An inclusive byte range of a blob (a `Range` request). */
+export type { ByteRange };
+
 export class BlobService {
   constructor(private readonly ctx: RegistryContext) {}
 

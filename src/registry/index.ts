@@ -2,6 +2,7 @@
 import { BlobService } from './blobs.js';
 import type { RegistryContext } from './context.js';
 import { ManifestService } from './manifests.js';
+import { RegistryReads } from './reads.js';
 import { UploadService } from './uploads.js';
 
 export interface Registry {
@@ -9,6 +10,8 @@ export interface Registry {
   blobs: BlobService;
   uploads: UploadService;
   manifests: ManifestService;
+  /** Listings: catalog, tags, referrers, push history. */
+  reads: RegistryReads;
 }
 
 export function createRegistry(context: RegistryContext): Registry {
@@ -17,5 +20,6 @@ export function createRegistry(context: RegistryContext): Registry {
     blobs: new BlobService(context),
     uploads: new UploadService(context),
     manifests: new ManifestService(context),
+    reads: new RegistryReads(context),
   };
 }

@@ -3,7 +3,7 @@
  * accepted only when everything it references (config, layers, child manifests) is already in the
  * same repository; its `subject` may be absent (referrers can arrive before their subject).
  */
-import { digestOf, type Digest } from '../oci/digest.js';
+import { digestOf } from '../oci/digest.js';
 import { RegistryError } from '../oci/errors.js';
 import { parseManifest } from '../oci/manifest.js';
 import { isIndexMediaType, mediaTypes } from '../oci/media-types.js';
@@ -100,12 +100,6 @@ export class ManifestService {
         ? await this.ctx.metadata.manifests.deleteTag(repository, reference.tag, now, change)
         : await this.ctx.metadata.manifests.delete(repository, reference.digest.value, now, change);
     if (!deleted) throw new RegistryError('MANIFEST_UNKNOWN', undefined, { reference: referenceText(reference) });
-  }
-
-  /** The referrers of `subject` as an OCI image index body. */
-  async referrers(repository: string, subject: Digest, artifactType: string | undefined): Promise<Buffer> {
-    const manifests = await this.ctx.metadata.manifests.listReferrers(repository, subject.value, artifactType);
-    return Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: mediaTypes.ociIndex, manifests }));
   }
 }
 

@@ -30,9 +30,7 @@ export async function list(ctx: RouteContext): Promise<void> {
   if (!Number.isSafeInteger(limit) || limit < 1 || limit > maxLimit) {
     throw new RegistryError('INVALID_REQUEST', `limit must be an integer from 1 to ${maxLimit}`, { limit: rawLimit?.slice(0, 20) });
   }
-  const metadata = ctx.registry.context.metadata;
-  if (!(await metadata.repositories.exists(repository))) throw new RegistryError('NAME_UNKNOWN', undefined, { name: repository });
-  const pushes = await metadata.manifests.history(repository, { tag, digest, limit });
+  const pushes = await ctx.registry.reads.history(repository, { tag, digest, limit });
   const body: HistoryView = { repository, pushes: pushes.map(pushView) };
   sendJson(ctx.res, 200, body);
 }
