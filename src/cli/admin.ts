@@ -5,7 +5,7 @@
  */
 import { showCondition, showTrust } from '../federation/credential-input.js';
 import { isPermission, isValidPattern } from '../auth/permissions.js';
-import type { PrincipalKind } from '../metadata/auth-store.js';
+import type { PrincipalKind } from '../api/principals.js';
 import {
   AdminError,
   connectAdmin,

@@ -7,7 +7,7 @@ import { z } from 'zod';
 import { specificIssue } from '../../../auth/desired-state.js';
 import { isPermission, isValidPattern } from '../../../auth/permissions.js';
 import { PolicyError } from '../../../auth/principals.js';
-import { refreshTokenUser } from '../../../auth/token-endpoint.js';
+import { principalNameProblem } from '../../../api/principals.js';
 import type { AccessClaims } from '../../../auth/tokens.js';
 import type { PrincipalRecord } from '../../../metadata/auth-store.js';
 import { RegistryError } from '../../../oci/errors.js';
@@ -109,10 +109,10 @@ export function describeTarget(principal: PrincipalRecord): { id: string; name: 
 // Schemas shared by the handlers.
 
 /** Login names: the rule PrincipalService enforces, applied to service principals' chosen names too. */
-export const principalName = z
-  .string()
-  .regex(/^[a-zA-Z0-9][a-zA-Z0-9._@-]{0,127}$/, 'a name is 1-128 letters, digits, ., _, @ or -, starting with a letter or digit')
-  .refine((name) => name !== refreshTokenUser, 'that name is reserved for refresh-token logins');
+export const principalName = z.string().superRefine((name, ctx) => {
+  const problem = principalNameProblem(name);
+  if (problem !== undefined) ctx.addIssue({ code: z.ZodIssueCode.custom, message: problem });
+});
 
 export const description = z.string().max(1000);
 

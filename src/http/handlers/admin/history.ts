@@ -13,7 +13,8 @@ import { isValidTag } from '../../../oci/names.js';
 import { sendJson } from '../../respond.js';
 import type { RouteContext } from '../../routes.js';
 import { repositoryOf } from '../common.js';
-import { pushView, type HistoryView } from './views.js';
+import type { HistoryView } from '../../../api/repositories.js';
+import { pushView } from './views.js';
 
 const defaultLimit = 100;
 const maxLimit = 1000;

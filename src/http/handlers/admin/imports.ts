@@ -15,37 +15,15 @@
  */
 import { z } from 'zod';
 import type { Access } from '../../../auth/access.js';
+import type { ImportJobView } from '../../../api/imports.js';
 import type { AccessClaims } from '../../../auth/tokens.js';
-import type { ImportJobRecord, ImportProgress, ImportResult, ImportStatus, StoredCredentials } from '../../../metadata/import-store.js';
+import type { ImportJobRecord, ImportStatus, StoredCredentials } from '../../../metadata/import-store.js';
 import { RegistryError } from '../../../oci/errors.js';
 import type { Requester } from '../../../replication/imports.js';
 import { denied } from '../../authorize.js';
 import { sendJson } from '../../respond.js';
 import type { RouteContext } from '../../routes.js';
 import { audit, pathParam, readJson } from './common.js';
-
-/** What the API sends for a job. Credentials never appear; `credentials` says only where they come from. */
-export interface ImportJobView {
-  id: string;
-  status: ImportStatus;
-  source: { registry: string; repository: string; reference: string };
-  targets: Array<{ repository: string; tags: string[] }>;
-  mode: 'Force' | 'NoForce';
-  includeReferrers: boolean;
-  requestedBy: { id: string; name: string } | null;
-  /** Runs since the job was last queued by a person. */
-  attempts: number;
-  createdAt: string;
-  startedAt: string | null;
-  finishedAt: string | null;
-  /** For a queued job after a failed run: when it runs again. */
-  retryAt: string | null;
-  progress: ImportProgress | null;
-  result: ImportResult | null;
-  error: { code: string; message: string } | null;
-  /** `request`: the request's own credentials are still stored; else the configured ones (or none) are used. */
-  credentials: 'request' | 'server';
-}
 
 const credentials = z.union([
   z

@@ -10,91 +10,16 @@
  * rule views never carry secrets or inline passwords, only where a password comes from.
  */
 import { z } from 'zod';
-import type { SyncImageStatus, SyncRuleRecord, SyncWorkItem, ReconcileStats } from '../../../metadata/sync-store.js';
+import type { SourceCredentialsView, SyncImageView, SyncQueueItemView, SyncRuleView, SyncStatusView, SyncWebhookSecretView } from '../../../api/sync.js';
+import type { SyncImageStatus, SyncRuleRecord, SyncWorkItem } from '../../../metadata/sync-store.js';
 import { RegistryError } from '../../../oci/errors.js';
 import { isValidRepositoryName, isValidTag } from '../../../oci/names.js';
-import type { DeliveryResult } from '../../../sync/service.js';
 import { ruleInput, ruleUpdate } from '../../../sync/rule.js';
 import { baseUrl } from '../../authorize.js';
 import { readBoundedBody } from '../../request.js';
 import { send, sendJson } from '../../respond.js';
 import type { RouteContext } from '../../routes.js';
 import { actingOwner, audit, pathParam, readJson } from './common.js';
-
-export type SourceCredentialsView =
-  | { kind: 'anonymous' }
-  | { kind: 'basic'; username: string; passwordSource: 'stored' | 'file' | 'env'; passwordFile: string | null; passwordEnv: string | null }
-  | { kind: 'oidc'; clientId: string; tokenFile: string };
-
-export interface SyncRuleView {
-  name: string;
-  enabled: boolean;
-  source: { url: string; credentials: SourceCredentialsView };
-  repositories: string[];
-  tags: { include: string[]; exclude: string[] };
-  destinationPrefix: string;
-  /** `webhook.url` is where senders deliver; null without the webhook trigger. */
-  triggers: { webhook: { url: string } | null; pollIntervalMs: number | null; onDemand: boolean };
-  /** The effective per-source limits (the rule's, else `sync.defaultLimits`). */
-  limits: { requestsPerSecond: number; concurrency: number };
-  includeReferrers: boolean;
-  createdAt: string;
-  updatedAt: string;
-  state: {
-    /** The next scheduled reconcile; null for rules that run only on demand (or by webhook without a safety net). */
-    nextReconcileAt: string | null;
-    runRequestedAt: string | null;
-    reconciling: boolean;
-    lastReconcileStartedAt: string | null;
-    lastReconcileAt: string | null;
-    lastReconcileError: string | null;
-    lastReconcileStats: ReconcileStats | null;
-    /** When the first complete reconcile finished: everything that existed at the source then is queued or copied. */
-    backfilledAt: string | null;
-    lastSyncAt: string | null;
-    lastError: string | null;
-    lastErrorAt: string | null;
-  };
-}
-
-export interface SyncImageView {
-  /** The source repository, and where it lands here. */
-  repository: string;
-  destination: string;
-  tag: string;
-  sourceDigest: string | null;
-  digest: string | null;
-  lastCheckedAt: string | null;
-  lastSyncAt: string | null;
-  lastError: string | null;
-  lastErrorAt: string | null;
-  copies: number;
-}
-
-export interface SyncQueueItemView {
-  repository: string;
-  tag: string;
-  digest: string | null;
-  reason: string;
-  enqueuedAt: string;
-  notBefore: string;
-  attempts: number;
-  lastError: string | null;
-}
-
-export interface SyncStatusView {
-  rule: SyncRuleView;
-  queue: { pending: number; running: number; failing: number; items: SyncQueueItemView[] };
-  images: SyncImageView[];
-}
-
-/** In the response that created or rotated it only. */
-export interface WebhookSecretView {
-  url: string;
-  secret: string;
-}
-
-export type { DeliveryResult };
 
 const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
 
@@ -278,7 +203,7 @@ export async function status(ctx: RouteContext): Promise<void> {
   sendJson(ctx.res, 200, body);
 }
 
-function secretView(ctx: RouteContext, rule: SyncRuleRecord, secret: string | undefined): WebhookSecretView | null {
+function secretView(ctx: RouteContext, rule: SyncRuleRecord, secret: string | undefined): SyncWebhookSecretView | null {
   return secret === undefined ? null : { url: webhookUrl(ctx, rule.name), secret };
 }
 

@@ -8,86 +8,11 @@
  * `berth apply` (which diffs against `PrincipalView`).
  */
 import type { Auth } from '../../../auth/index.js';
-import type { AuditEntry, ClaimCondition, FederatedCredentialRecord, PrincipalKind, PrincipalRecord } from '../../../metadata/auth-store.js';
+import type { AuditEntry, ClaimCondition, FederatedCredentialRecord, PrincipalRecord } from '../../../metadata/auth-store.js';
 import type { PushRecord } from '../../../metadata/store.js';
-
-export interface GrantView {
-  pattern: string;
-  permission: string;
-}
-
-export interface SecretView {
-  name: string;
-  expiresAt: string | null;
-  createdAt: string;
-}
-
-export interface PrincipalView {
-  id: string;
-  kind: PrincipalKind;
-  name: string;
-  description: string | null;
-  disabled: boolean;
-  expiresAt: string | null;
-  createdAt: string;
-  /** The effective grants (the admin user always shows its fixed owner grant). */
-  grants: GrantView[];
-  secrets: SecretView[];
-  /** Trust in OIDC tokens (service principals only; empty for the others), sorted by name. */
-  federatedCredentials: FederatedCredentialView[];
-}
-
-/** Exactly one of `equals`, `glob`, `oneOf` is present. */
-export interface ClaimConditionView {
-  claim: string;
-  equals?: string;
-  glob?: string;
-  oneOf?: string[];
-}
-
-export interface FederatedCredentialView {
-  name: string;
-  /** Tokens must carry exactly this `iss`. */
-  issuer: string;
-  /** Tokens must carry one of these in `aud`. */
-  audiences: string[];
-  /** The exact `sub`, or a glob (`*`, `?`). */
-  subject: string;
-  conditions: ClaimConditionView[];
-  createdAt: string;
-}
-
-/** One push of a manifest (by tag, or by digest with `tag: null`), newest first in a history. */
-export interface PushView {
-  digest: string;
-  tag: string | null;
-  at: string;
-  /** Who pushed; null when the registry ran without auth. */
-  principal: { id: string; name: string } | null;
-  /** For pushes with a federated login: the OIDC token's identifying claims (iss, sub, repository, sha, run_id, …). */
-  provenance: Record<string, unknown> | null;
-}
-
-export interface HistoryView {
-  repository: string;
-  pushes: PushView[];
-}
-
-/** The one response that shows a secret's value. */
-export interface IssuedSecret {
-  name: string;
-  value: string;
-}
-
-export interface AuditEntryView {
-  id: number;
-  at: string;
-  event: string;
-  principalId: string | null;
-  principalName: string | null;
-  clientAddress: string | null;
-  detail: unknown;
-}
+import type { AuditEntryView } from '../../../api/audit.js';
+import type { ClaimConditionView, FederatedCredentialView, PrincipalView } from '../../../api/principals.js';
+import type { PushView } from '../../../api/repositories.js';
 
 const iso = (ms: number): string => new Date(ms).toISOString();
 

@@ -6,7 +6,8 @@
 import { z } from 'zod';
 import { filterEntryProblem } from '../../../events/filter.js';
 import { eventActions } from '../../../events/payload.js';
-import { deliveryView, redactUrl, webhookView, attemptView, type DeliveryDetailView } from '../../../events/views.js';
+import type { DeliveryDetailView } from '../../../api/webhooks.js';
+import { deliveryView, redactUrl, webhookView, attemptView } from '../../../events/views.js';
 import type { WebhookRecord } from '../../../metadata/event-store.js';
 import { RegistryError } from '../../../oci/errors.js';
 import { send, sendJson } from '../../respond.js';
