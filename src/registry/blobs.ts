@@ -23,6 +23,11 @@ export class BlobService {
     return blob;
   }
 
+  /** True if `repository` can serve the blob (it was pushed or mounted there). */
+  async has(repository: string, digest: Digest): Promise<boolean> {
+    return (await this.ctx.metadata.blobs.getInRepository(repository, digest.value)) !== undefined;
+  }
+
   /**
    * Writes the blob (or the range) into `destination`, not ending it; `ready()` runs once the
    * content is open, before the first byte (send headers there). Content missing from storage

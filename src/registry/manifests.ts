@@ -89,6 +89,16 @@ export class ManifestService {
     return record;
   }
 
+  /** The digest `tag` points at in `repository`, if it exists (for server-side copies deciding what to do). */
+  async digestOfTag(repository: string, tag: string): Promise<string | undefined> {
+    return (await this.ctx.metadata.manifests.getByTag(repository, tag))?.digest;
+  }
+
+  /** True if `repository` holds the manifest `digest`. */
+  async has(repository: string, digest: string): Promise<boolean> {
+    return (await this.ctx.metadata.manifests.getByDigest(repository, digest)) !== undefined;
+  }
+
   /**
    * By tag: removes only the tag. By digest: removes the manifest and every tag on it. Either way
    * a `delete` webhook event naming `change.actor` and `change.request` is written with it.

@@ -15,6 +15,7 @@ import type { Logger } from 'pino';
 import type { Config } from '../config/schema.js';
 import { isRegistryError } from '../oci/errors.js';
 import type { Registry } from '../registry/index.js';
+import type { Clock } from '../shared/clock.js';
 import type { ReconcileStats, SyncIndex, SyncRuleRecord, SyncWorkItem } from '../metadata/sync-store.js';
 import { copyImage } from '../replication/copy.js';
 import type { RemoteRegistry } from '../remote/client.js';
@@ -50,6 +51,7 @@ export class SyncWorker {
     private readonly registry: Registry,
     private readonly sources: SourcePool,
     private readonly settings: SyncSettings,
+    private readonly clock: Clock,
     private readonly logger: Logger,
   ) {}
 
@@ -73,7 +75,7 @@ export class SyncWorker {
   }
 
   private now(): number {
-    return this.registry.context.clock.now();
+    return this.clock.now();
   }
 
   /** Wakes the loop after `delayMs`, unless an earlier wake-up is already set (so a nudge is never pushed back). */
@@ -274,15 +276,15 @@ export class SyncWorker {
   private async check(rule: SyncRule, remote: RemoteRegistry, repository: string, tag: string, signal: AbortSignal): Promise<'in-sync' | 'queued' | 'pending'> {
     const source = await remote.resolve(repository, tag, signal);
     if (!source) return 'in-sync'; // deleted between the listing and the HEAD: nothing to copy
-    const local = await this.registry.context.metadata.manifests.getByTag(destinationOf(rule, repository), tag);
+    const local = await this.registry.manifests.digestOfTag(destinationOf(rule, repository), tag);
     const now = this.now();
-    if (local?.digest === source.digest) {
+    if (local === source.digest) {
       await this.store.recordImage({
         ruleId: rule.id,
         repository,
         tag,
         sourceDigest: source.digest,
-        digest: local.digest,
+        digest: local,
         lastCheckedAt: now,
         lastError: null,
         lastErrorAt: null,
@@ -330,12 +332,12 @@ export class SyncWorker {
         await this.store.completeItem(item, this.owner);
         return;
       }
-      const local = await this.registry.context.metadata.manifests.getByTag(target, item.tag);
-      if (local?.digest === source.digest) {
+      const local = await this.registry.manifests.digestOfTag(target, item.tag);
+      if (local === source.digest) {
         await this.store.recordImage({
           ...key,
           sourceDigest: source.digest,
-          digest: local.digest,
+          digest: local,
           lastCheckedAt: this.now(),
           lastError: null,
           lastErrorAt: null,

@@ -7,14 +7,14 @@
  * so it needs `pull` on the repository, exactly as pulling its manifests does (anonymous pull
  * included). It sits with the management handlers because it speaks the API's JSON.
  */
+import type { HistoryView, PushView } from '../../../api/repositories.js';
 import { parseDigest } from '../../../oci/digest.js';
 import { RegistryError } from '../../../oci/errors.js';
 import { isValidTag } from '../../../oci/names.js';
 import { sendJson } from '../../respond.js';
 import type { RouteContext } from '../../routes.js';
+import type { PushRecord } from '../../../registry/reads.js';
 import { repositoryOf } from '../common.js';
-import type { HistoryView } from '../../../api/repositories.js';
-import { pushView } from './views.js';
 
 const defaultLimit = 100;
 const maxLimit = 1000;
@@ -38,4 +38,14 @@ export async function list(ctx: RouteContext): Promise<void> {
 
 function nonEmpty(value: string | null): string | undefined {
   return value === null || value === '' ? undefined : value;
+}
+
+function pushView(push: PushRecord): PushView {
+  return {
+    digest: push.digest,
+    tag: push.tag ?? null,
+    at: new Date(push.at).toISOString(),
+    principal: push.principalId !== undefined ? { id: push.principalId, name: push.principalName ?? push.principalId } : null,
+    provenance: push.provenance ?? null,
+  };
 }

@@ -15,15 +15,14 @@
  */
 import { z } from 'zod';
 import type { Access } from '../../../auth/access.js';
-import type { ImportJobView } from '../../../api/imports.js';
+import { importStatuses, type ImportStatus } from '../../../api/imports.js';
 import type { AccessClaims } from '../../../auth/tokens.js';
-import type { ImportJobRecord, ImportStatus, StoredCredentials } from '../../../metadata/import-store.js';
 import { RegistryError } from '../../../oci/errors.js';
 import type { Requester } from '../../../replication/imports.js';
 import { denied } from '../../authorize.js';
 import { sendJson } from '../../respond.js';
 import type { RouteContext } from '../../routes.js';
-import { audit, pathParam, readJson } from './common.js';
+import { actorOf, pathParam, readJson } from './common.js';
 
 const credentials = z.union([
   z
@@ -65,7 +64,6 @@ const importBody = z
 
 const retryBody = z.object({ credentials: credentials.optional() }).strict();
 
-const statuses: readonly ImportStatus[] = ['queued', 'running', 'succeeded', 'failed'];
 const defaultLimit = 100;
 const maxLimit = 1000;
 
@@ -90,48 +88,36 @@ export async function create(ctx: RouteContext): Promise<void> {
     requester,
     spec.targets.map((t) => t.repository),
   );
-  const job = await imports.submit(spec, requester, storedCredentials(body.source.credentials));
-  if (identity) {
-    await audit(ctx, identity, 'import.created', {
-      job: job.id,
-      source: `${spec.source.registry}/${spec.source.repository}`,
-      reference: spec.source.reference,
-      targets: spec.targets,
-      mode: body.mode,
-    });
-  }
-  sendJson(ctx.res, 202, importView(job), { Location: `/api/v1/imports/${job.id}` });
+  const job = await imports.submit(identity && actorOf(identity, ctx), spec, requester, storedCredentials(body.source.credentials));
+  sendJson(ctx.res, 202, job, { Location: `/api/v1/imports/${job.id}` });
 }
 
 /** GET /api/v1/imports?status=&limit= → {imports: [view]}, newest first. */
 export async function list(ctx: RouteContext): Promise<void> {
   const { requester } = caller(ctx);
   const status = ctx.query.get('status') || undefined;
-  if (status !== undefined && !statuses.includes(status as ImportStatus)) {
-    throw new RegistryError('INVALID_REQUEST', `status must be one of ${statuses.join(', ')}`);
+  if (status !== undefined && !importStatuses.includes(status as ImportStatus)) {
+    throw new RegistryError('INVALID_REQUEST', `status must be one of ${importStatuses.join(', ')}`);
   }
   const rawLimit = ctx.query.get('limit') || undefined;
   const limit = rawLimit === undefined ? defaultLimit : Number(rawLimit);
   if (!Number.isSafeInteger(limit) || limit < 1 || limit > maxLimit)
     throw new RegistryError('INVALID_REQUEST', `limit must be an integer from 1 to ${maxLimit}`);
-  const jobs = await ctx.services.imports.list({
-    status: status as ImportStatus | undefined,
-    limit,
-    requestedBy: requester.owner ? undefined : requester.principal?.id,
-  });
-  sendJson(ctx.res, 200, { imports: jobs.map(importView) });
+  sendJson(ctx.res, 200, { imports: await ctx.services.imports.list(requester, { status: status as ImportStatus | undefined, limit }) });
 }
 
 /** GET /api/v1/imports/{id} → {view}. */
 export async function get(ctx: RouteContext): Promise<void> {
   const { requester } = caller(ctx);
-  sendJson(ctx.res, 200, importView(await visibleJob(ctx, requester)));
+  const imports = ctx.services.imports;
+  sendJson(ctx.res, 200, imports.view(await imports.visibleJob(pathParam(ctx, 'id'), requester)));
 }
 
 /** POST /api/v1/imports/{id}/retry {credentials?} → 202 {view}; 409 IMPORT_STATE unless the job failed. */
 export async function retry(ctx: RouteContext): Promise<void> {
   const { requester, identity } = caller(ctx);
-  const job = await visibleJob(ctx, requester);
+  const imports = ctx.services.imports;
+  const job = await imports.visibleJob(pathParam(ctx, 'id'), requester);
   const body = await readJson(ctx, retryBody);
   assertMayWrite(
     ctx,
@@ -139,31 +125,8 @@ export async function retry(ctx: RouteContext): Promise<void> {
     requester,
     job.spec.targets.map((t) => t.repository),
   );
-  const queued = await ctx.services.imports.retry(job.id, storedCredentials(body.credentials));
-  if (identity) await audit(ctx, identity, 'import.retried', { job: job.id });
-  sendJson(ctx.res, 202, importView(queued), { Location: `/api/v1/imports/${job.id}` });
-}
-
-export function importView(job: ImportJobRecord): ImportJobView {
-  const iso = (ms: number | undefined): string | null => (ms === undefined ? null : new Date(ms).toISOString());
-  return {
-    id: job.id,
-    status: job.status,
-    source: { registry: job.spec.source.registry, repository: job.spec.source.repository, reference: job.spec.source.reference },
-    targets: job.spec.targets.map((t) => ({ repository: t.repository, tags: [...t.tags] })),
-    mode: job.spec.force ? 'Force' : 'NoForce',
-    includeReferrers: job.spec.includeReferrers,
-    requestedBy: job.requestedBy ?? null,
-    attempts: job.attempts,
-    createdAt: iso(job.createdAt) as string,
-    startedAt: iso(job.startedAt),
-    finishedAt: iso(job.finishedAt),
-    retryAt: job.status === 'queued' && job.error ? iso(job.notBefore) : null,
-    progress: job.progress ?? null,
-    result: job.result ?? null,
-    error: job.error ?? null,
-    credentials: job.hasCredentials ? 'request' : 'server',
-  };
+  const queued = await imports.retry(identity && actorOf(identity, ctx), job.id, storedCredentials(body.credentials));
+  sendJson(ctx.res, 202, queued, { Location: `/api/v1/imports/${job.id}` });
 }
 
 /**
@@ -193,17 +156,7 @@ function assertMayWrite(ctx: RouteContext, identity: AccessClaims | undefined, r
   }
 }
 
-/** Rule: a job is visible to owners and to the principal that created it; to anyone else it does not exist. */
-async function visibleJob(ctx: RouteContext, requester: Requester): Promise<ImportJobRecord> {
-  const id = pathParam(ctx, 'id');
-  const job = /^[0-9a-f-]{36}$/.test(id) ? await ctx.services.imports.get(id) : undefined;
-  if (!job || (!requester.owner && job.requestedBy?.id !== requester.principal?.id)) {
-    throw new RegistryError('IMPORT_UNKNOWN', `no import job ${JSON.stringify(id.slice(0, 64))}`);
-  }
-  return job;
-}
-
-function storedCredentials(given: z.infer<typeof credentials> | undefined): StoredCredentials | undefined {
+function storedCredentials(given: z.infer<typeof credentials> | undefined): { username: string; password: string } | undefined {
   if (!given) return undefined;
   return 'username' in given ? { username: given.username, password: given.password } : { username: given.identity, password: given.token };
 }

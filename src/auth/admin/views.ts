@@ -1,27 +1,20 @@
 /**
- * What the management API sends: the JSON shapes of principals, secrets, federated credentials,
- * audit entries and push history. Times
- * are ISO 8601 strings, absent values are `null`. Secret hashes never leave the server; a secret's
- * value appears only in the one response that created it.
- *
- * These types are the wire contract shared with the CLI (`src/cli/admin-client.ts`) and with
- * `berth apply` (which diffs against `PrincipalView`).
+ * Auth records as the management API shows them (the wire types are in `api/`). Times are ISO 8601
+ * strings, absent values `null`; secret hashes never leave the server.
  */
-import type { Auth } from '../../../auth/index.js';
-import type { AuditEntry, ClaimCondition, FederatedCredentialRecord, PrincipalRecord } from '../../../metadata/auth-store.js';
-import type { PushRecord } from '../../../metadata/store.js';
-import type { AuditEntryView } from '../../../api/audit.js';
-import type { ClaimConditionView, FederatedCredentialView, PrincipalView } from '../../../api/principals.js';
-import type { PushView } from '../../../api/repositories.js';
+import type { AuditEntryView } from '../../api/audit.js';
+import type { ClaimConditionView, FederatedCredentialView, PrincipalView } from '../../api/principals.js';
+import type { AuditEntry, ClaimCondition, CredentialRecord, FederatedCredentialRecord, PrincipalRecord } from '../../metadata/auth-store.js';
+import type { Grant } from '../permissions.js';
 
 const iso = (ms: number): string => new Date(ms).toISOString();
 
-export async function principalView(auth: Auth, principal: PrincipalRecord): Promise<PrincipalView> {
-  const [grants, credentials, federated] = await Promise.all([
-    auth.principals.grantsFor(principal),
-    auth.store.credentials.list(principal.id),
-    auth.store.federatedCredentials.list(principal.id),
-  ]);
+export function principalView(
+  principal: PrincipalRecord,
+  grants: readonly Grant[],
+  credentials: readonly CredentialRecord[],
+  federated: readonly FederatedCredentialRecord[],
+): PrincipalView {
   return {
     id: principal.id,
     kind: principal.kind,
@@ -53,16 +46,6 @@ function conditionView(c: ClaimCondition): ClaimConditionView {
   return { claim: c.claim, oneOf: [...(c.oneOf ?? [])] };
 }
 
-export function pushView(push: PushRecord): PushView {
-  return {
-    digest: push.digest,
-    tag: push.tag ?? null,
-    at: iso(push.at),
-    principal: push.principalId !== undefined ? { id: push.principalId, name: push.principalName ?? push.principalId } : null,
-    provenance: push.provenance ?? null,
-  };
-}
-
 export function auditEntryView(entry: AuditEntry & { id: number }): AuditEntryView {
   return {
     id: entry.id,
@@ -73,4 +56,9 @@ export function auditEntryView(entry: AuditEntry & { id: number }): AuditEntryVi
     clientAddress: entry.clientAddress ?? null,
     detail: entry.detail ?? null,
   };
+}
+
+/** How the audit log names the principal a change was made to. */
+export function describeTarget(principal: PrincipalRecord): { id: string; name: string; kind: string } {
+  return { id: principal.id, name: principal.name, kind: principal.kind };
 }
