@@ -34,7 +34,6 @@ export interface Auth {
   /** The access decision every route and listing uses. */
   authorizer: Authorizer;
   admin: AuthAdmin;
-  store: AuthMetadata;
 }
 
 export function createAuth(config: Config['auth'], federationConfig: Config['federation'], store: AuthMetadata, clock: Clock, logger: Logger): Auth {
@@ -73,5 +72,5 @@ export function createAuth(config: Config['auth'], federationConfig: Config['fed
     settings: new SettingsAdmin(store.anonymousPull, keys, audit, clock),
     audit,
   };
-  return { enabled: config.enabled, config, keys, tokens, principals, endpoint, authorizer, admin, store };
+  return { enabled: config.enabled, config, keys, tokens, principals, endpoint, authorizer, admin };
 }

@@ -2,7 +2,8 @@
  * Selective sync as one service: rule management, the webhook receiver's logic, on-demand runs
  * and status, over the metadata store, with the background worker (`worker.ts`) that does the
  * copying. Built once by `createApp` (`services.sync`); HTTP stays in the handlers
- * (`http/handlers/admin/sync.ts`), which only parse, authorise and render.
+ * (`http/handlers/admin/sync.ts`), which only parse and send the views these methods answer
+ * with. Every rule change is audited with its actor.
  *
  * Receiver contract (docs/sync.md):
  *   - unknown rule, a rule without the webhook trigger, a missing or wrong signature or bearer

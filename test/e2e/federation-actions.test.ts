@@ -153,7 +153,7 @@ async function startInProcessRegistry(issuers: string[], lifetimeCapMs?: number)
     async trust(principal, credential) {
       const principalId = ids.get(principal);
       assert.ok(principalId, `unknown principal ${principal}`);
-      await server.app.auth.store.federatedCredentials.put({ id: randomUUID(), principalId, createdAt: Date.now(), ...credential });
+      await server.app.metadata.auth.federatedCredentials.put({ id: randomUUID(), principalId, createdAt: Date.now(), ...credential });
     },
     stop: () => server.stop(),
   };
