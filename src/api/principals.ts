@@ -26,6 +26,30 @@ export function principalNameProblem(name: string): string | undefined {
   return undefined;
 }
 
+/** Roles (Docker's actions bundled) and ACR scope-map actions: what a grant may give on a pattern. */
+export const roles = ['pull', 'push', 'delete', 'owner'] as const;
+export const scopeMapActions = ['content/read', 'content/write', 'content/delete', 'metadata/read', 'metadata/write'] as const;
+export type Role = (typeof roles)[number];
+export type ScopeMapAction = (typeof scopeMapActions)[number];
+export type Permission = Role | ScopeMapAction;
+
+const permissions: ReadonlySet<string> = new Set<string>([...roles, ...scopeMapActions]);
+
+export function isPermission(value: string): value is Permission {
+  return permissions.has(value);
+}
+
+/**
+ * Repository patterns in grants and the anonymous-pull policy: the repository grammar plus `*`
+ * (within one path component) and `**` (across components; `**` alone is the whole registry).
+ */
+const patternSyntax = /^(?:\*\*|[a-z0-9*]+(?:[._-]+[a-z0-9*]+)*)(?:\/(?:\*\*|[a-z0-9*]+(?:[._-]+[a-z0-9*]+)*))*$/;
+
+/** True if `pattern` is a well-formed repository pattern. */
+export function isValidPattern(pattern: string): boolean {
+  return pattern.length <= 255 && patternSyntax.test(pattern);
+}
+
 export interface GrantView {
   pattern: string;
   permission: string;

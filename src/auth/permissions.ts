@@ -5,13 +5,11 @@
  * Patterns: `*` matches within one path component, `**` across components; the pattern `**` is
  * "registry scope" (every repository, plus the catalog).
  */
+import { isPermission, isValidPattern, roles, scopeMapActions, type Permission, type Role, type ScopeMapAction } from '../api/principals.js';
 import { narrowActions, type Access, type Action } from './access.js';
 
-export const roles = ['pull', 'push', 'delete', 'owner'] as const;
-export const scopeMapActions = ['content/read', 'content/write', 'content/delete', 'metadata/read', 'metadata/write'] as const;
-export type Role = (typeof roles)[number];
-export type ScopeMapAction = (typeof scopeMapActions)[number];
-export type Permission = Role | ScopeMapAction;
+/** The permission vocabulary and the pattern grammar are the API's (`api/principals.ts`). */
+export { isPermission, isValidPattern, roles, scopeMapActions, type Permission, type Role, type ScopeMapAction };
 
 export interface Grant {
   /** A repository pattern; `**` means the whole registry. */
@@ -33,17 +31,7 @@ const actionsOf: Readonly<Record<Permission, readonly Action[]>> = {
   'metadata/write': ['metadata_write'],
 };
 
-export function isPermission(value: string): value is Permission {
-  return value in actionsOf;
-}
-
 const patternCache = new Map<string, RegExp>();
-const patternSyntax = /^(?:\*\*|[a-z0-9*]+(?:[._-]+[a-z0-9*]+)*)(?:\/(?:\*\*|[a-z0-9*]+(?:[._-]+[a-z0-9*]+)*))*$/;
-
-/** True if `pattern` is a well-formed repository pattern (repository grammar plus `*` and `**`). */
-export function isValidPattern(pattern: string): boolean {
-  return pattern.length <= 255 && patternSyntax.test(pattern);
-}
 
 export function matchesPattern(pattern: string, repository: string): boolean {
   let regex = patternCache.get(pattern);
