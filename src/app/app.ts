@@ -35,6 +35,9 @@ export interface App {
   services: Services;
   registry: Registry;
   auth: Auth;
+  /** The stores the services were built from (for tools and tests that inspect or seed them directly). */
+  metadata: Metadata;
+  storage: StorageDriver;
   /** Starts listening on `config.addr`; resolves to the base URL actually bound. */
   listen(): Promise<string>;
   /** Stops accepting requests, lets in-flight ones finish, closes the metadata store. */
@@ -42,21 +45,32 @@ export interface App {
 }
 
 export function createApp(deps: AppDependencies): App {
-  const { config, logger } = deps;
+  const { config, logger, metadata, storage } = deps;
+  const clock = deps.clock ?? systemClock;
   const registry = createRegistry({
-    storage: deps.storage,
-    metadata: deps.metadata,
-    clock: deps.clock ?? systemClock,
+    storage,
+    metadata,
+    clock,
     logger,
     limits: config.limits,
     // Every manifest change writes its webhook event in its own transaction (the outbox).
     changeEvents: imageChangeEvents,
   });
-  const auth = createAuth(config.auth, config.federation, deps.metadata.auth, registry.context.clock, logger);
+  const auth = createAuth(config.auth, config.federation, metadata.auth, clock, logger);
   const egress = createEgress(config.egress);
-  const imports = new ImportService({ registry, egress, config: config.import, logger });
-  const webhooks = new Webhooks({ config: config.webhooks, store: deps.metadata.events, egress, clock: registry.context.clock, logger });
-  const sync = new SyncService(deps.metadata, registry, egress, config.sync, logger);
+  const audit = metadata.auth.audit;
+  const imports = new ImportService({
+    registry,
+    jobs: metadata.imports,
+    clock,
+    audit,
+    egress,
+    config: config.import,
+    maxManifestBytes: config.limits.maxManifestBytes,
+    logger,
+  });
+  const webhooks = new Webhooks({ config: config.webhooks, store: metadata.events, audit, egress, clock, logger });
+  const sync = new SyncService({ store: metadata.sync, registry, egress, settings: config.sync, clock, audit, logger });
   const services: Services = { registry, auth, egress, imports, sync, webhooks };
   const listener = registryListener(services, logger);
   const server = config.tls
@@ -80,6 +94,8 @@ export function createApp(deps: AppDependencies): App {
     services,
     registry,
     auth,
+    metadata,
+    storage,
     async listen() {
       const { host, port } = parseAddress(config.addr);
       await new Promise<void>((ok, fail) => {
@@ -108,7 +124,7 @@ export function createApp(deps: AppDependencies): App {
         server.closeIdleConnections();
       });
       await egress.close();
-      await deps.metadata.close();
+      await metadata.close();
     },
   };
 }

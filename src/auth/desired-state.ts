@@ -15,6 +15,7 @@
  * Secrets are never in the file: new principals get a generated one, printed once.
  */
 import { parse as parseYaml, YAMLParseError } from 'yaml';
+import { principalNamePattern, principalNameRule } from '../api/principals.js';
 import { z } from 'zod';
 import {
   canonicalCondition,
@@ -157,7 +158,7 @@ function sameTrust(a: ObservedFederatedCredential, b: ObservedFederatedCredentia
 
 const principalInput = z
   .object({
-    name: z.string().regex(/^[a-zA-Z0-9][a-zA-Z0-9._@-]{0,127}$/, 'a name is 1-128 letters, digits, ., _, @ or -, starting with a letter or digit'),
+    name: z.string().regex(principalNamePattern, principalNameRule),
     description: z.string().max(1000).optional(),
     disabled: z.boolean().optional(),
     expiresAt: timestampInput.optional(),

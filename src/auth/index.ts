@@ -5,23 +5,35 @@ import type { AuthMetadata } from '../metadata/auth-store.js';
 import { IssuerKeys } from '../federation/issuers.js';
 import { FederationVerifier } from '../federation/verifier.js';
 import type { Clock } from '../shared/clock.js';
+import { AuditLog } from './admin/audit.js';
+import { FederatedCredentialAdmin } from './admin/federated.js';
+import { PrincipalAdmin } from './admin/principals.js';
+import { SettingsAdmin } from './admin/settings.js';
+import { Authorizer } from './authorizer.js';
 import { KeyRing } from './keys.js';
 import { PrincipalService } from './principals.js';
 import { LoginThrottle } from './throttle.js';
 import { TokenEndpoint } from './token-endpoint.js';
 import { TokenService } from './tokens.js';
 
+/** The management API's auth services: each change writes its audit entry. */
+export interface AuthAdmin {
+  principals: PrincipalAdmin;
+  federatedCredentials: FederatedCredentialAdmin;
+  settings: SettingsAdmin;
+  audit: AuditLog;
+}
+
 export interface Auth {
   enabled: boolean;
   config: Config['auth'];
-  /** Federation settings, e.g. which loopback issuers may use plain HTTP (the management API checks new credentials against them). */
-  readonly federationConfig: Config['federation'];
-  federation: FederationVerifier;
-  store: AuthMetadata;
   keys: KeyRing;
   tokens: TokenService;
   principals: PrincipalService;
   endpoint: TokenEndpoint;
+  /** The access decision every route and listing uses. */
+  authorizer: Authorizer;
+  admin: AuthAdmin;
 }
 
 export function createAuth(config: Config['auth'], federationConfig: Config['federation'], store: AuthMetadata, clock: Clock, logger: Logger): Auth {
@@ -46,5 +58,19 @@ export function createAuth(config: Config['auth'], federationConfig: Config['fed
     federation,
     federatedLifetimeCapMs: federationConfig.lifetimeCapMs,
   });
-  return { enabled: config.enabled, config, federationConfig, federation, store, keys, tokens, principals, endpoint };
+  const authorizer = new Authorizer({
+    enabled: config.enabled,
+    verifyAccess: (token) => tokens.verifyAccess(token),
+    grantsOf: (id) => principals.grantsOf(id),
+    anonymousPull: store.anonymousPull,
+    clock,
+  });
+  const audit = new AuditLog(store, clock);
+  const admin: AuthAdmin = {
+    principals: new PrincipalAdmin(store, principals, audit, clock),
+    federatedCredentials: new FederatedCredentialAdmin(store, audit, clock, federationConfig),
+    settings: new SettingsAdmin(store.anonymousPull, keys, audit, clock),
+    audit,
+  };
+  return { enabled: config.enabled, config, keys, tokens, principals, endpoint, authorizer, admin };
 }

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { Action } from './access.js';
-import { grantAccess, isValidPattern, matchesPattern, readableRepository, type Grant, type Permission } from './permissions.js';
+import { grantAccess, isPermission, isValidPattern, matchesPattern, readableRepository, type Grant, type Permission } from './permissions.js';
 
 describe('repository patterns', () => {
   const cases: Array<[string, string, boolean]> = [
@@ -19,6 +19,13 @@ describe('repository patterns', () => {
   for (const [pattern, repository, expected] of cases) {
     it(`${pattern} ${expected ? 'matches' : 'does not match'} ${repository}`, () => assert.equal(matchesPattern(pattern, repository), expected));
   }
+  it('knows the permissions by name only (no inherited object keys)', () => {
+    assert.equal(isPermission('content/read'), true);
+    assert.equal(isPermission('owner'), true);
+    assert.equal(isPermission('constructor'), false);
+    assert.equal(isPermission('toString'), false);
+    assert.equal(isPermission('__proto__'), false);
+  });
   it('validates pattern syntax', () => {
     assert.equal(isValidPattern('team-a/*'), true);
     assert.equal(isValidPattern('vendor/**'), true);

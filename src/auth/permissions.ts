@@ -5,14 +5,12 @@
  * Patterns: `*` matches within one path component, `**` across components; the pattern `**` is
  * "registry scope" (every repository, plus the catalog).
  */
-import { isRepositoryPattern, matchesRepositoryPattern } from '../shared/glob.js';
+import { matchesRepositoryPattern } from '../shared/glob.js';
+import { isPermission, isValidPattern, roles, scopeMapActions, type Permission, type Role, type ScopeMapAction } from '../api/principals.js';
 import { narrowActions, type Access, type Action } from './access.js';
 
-export const roles = ['pull', 'push', 'delete', 'owner'] as const;
-export const scopeMapActions = ['content/read', 'content/write', 'content/delete', 'metadata/read', 'metadata/write'] as const;
-export type Role = (typeof roles)[number];
-export type ScopeMapAction = (typeof scopeMapActions)[number];
-export type Permission = Role | ScopeMapAction;
+/** The permission vocabulary and the pattern grammar are the API's (`api/principals.ts`). */
+export { isPermission, isValidPattern, roles, scopeMapActions, type Permission, type Role, type ScopeMapAction };
 
 export interface Grant {
   /** A repository pattern; `**` means the whole registry. */
@@ -33,15 +31,6 @@ const actionsOf: Readonly<Record<Permission, readonly Action[]>> = {
   'metadata/read': ['metadata_read'],
   'metadata/write': ['metadata_write'],
 };
-
-export function isPermission(value: string): value is Permission {
-  return value in actionsOf;
-}
-
-/** True if `pattern` is a well-formed repository pattern (repository grammar plus `*` and `**`; `shared/glob.ts`). */
-export function isValidPattern(pattern: string): boolean {
-  return isRepositoryPattern(pattern);
-}
 
 /** True if `repository` matches the pattern (`*` within one path component, `**` across; linear time, `shared/glob.ts`). */
 export function matchesPattern(pattern: string, repository: string): boolean {
@@ -75,6 +64,30 @@ function readsRepositories(permission: Permission): boolean {
 /** True if `grants` let their holder at least list the tags of `repository` (so it may appear in a catalog). */
 export function readableRepository(grants: readonly Grant[], repository: string): boolean {
   return grants.some((g) => readsRepositories(g.permission) && matchesPattern(g.pattern, repository));
+}
+
+/**
+ * The anonymous-pull policy as grants: anyone may `pull` the repositories matching the configured
+ * patterns (and so list their tags and referrers, and see them in the catalog). The token
+ * endpoint grants an anonymous token from these, the authorizer lets token-less reads through by
+ * them, and the catalog filters by them.
+ */
+export function anonymousPullGrants(patterns: readonly string[]): Grant[] {
+  return patterns.map((pattern) => ({ pattern, permission: 'pull' }));
+}
+
+/**
+ * Which repositories a caller sees in the catalog, from its token's `registry:catalog` actions and
+ * its grants: all of them (undefined) when the token holds `*` on the catalog (registry-wide read);
+ * else only those its grants can read. `grants` is asked for only when needed.
+ */
+export async function catalogVisibility(
+  catalogActions: readonly Action[],
+  grants: () => Promise<readonly Grant[]>,
+): Promise<((repository: string) => boolean) | undefined> {
+  if (catalogActions.includes('*')) return undefined;
+  const held = await grants();
+  return (repository) => readableRepository(held, repository);
 }
 
 /** True if the grants include managing principals and policy (the owner role at registry scope). */

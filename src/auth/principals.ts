@@ -6,6 +6,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { AuthMetadata, CredentialRecord, PrincipalKind, PrincipalRecord } from '../metadata/auth-store.js';
+import { principalNameProblem } from '../api/principals.js';
 import type { Clock } from '../shared/clock.js';
 import { generateSecret, hashSecret, verifySecret } from './passwords.js';
 import { isPermission, isValidPattern, registryScope, type Grant, type Permission } from './permissions.js';
@@ -81,6 +82,12 @@ export class PrincipalService {
     if (principal.kind === 'admin') return [{ pattern: registryScope, permission: 'owner' }];
     const rows = await this.store.grants.list(principal.id);
     return rows.filter((g): g is Grant => isPermission(g.permission));
+  }
+
+  /** The grants of the principal with this id; none when it no longer exists. */
+  async grantsOf(principalId: string): Promise<Grant[]> {
+    const principal = await this.store.principals.get(principalId);
+    return principal ? this.grantsFor(principal) : [];
   }
 
   /**
@@ -214,11 +221,9 @@ export class PrincipalService {
 }
 
 function requireName(name: string | undefined): string {
-  if (!name || !/^[a-zA-Z0-9][a-zA-Z0-9._@-]{0,127}$/.test(name)) {
-    throw new PolicyError('a name is 1-128 letters, digits, ., _, @ or -, starting with a letter or digit');
-  }
-  if (name === '00000000-0000-0000-0000-000000000000') throw new PolicyError('that name is reserved for refresh-token logins');
-  return name;
+  const problem = principalNameProblem(name ?? '');
+  if (problem !== undefined) throw new PolicyError(problem);
+  return name as string;
 }
 
 export function validateGrants(grants: readonly { pattern: string; permission: string }[]): asserts grants is Grant[] {

@@ -7,17 +7,18 @@
  * grant is not an error here (the registry refuses the request). Every issued token is audited.
  */
 import type { Logger } from 'pino';
+import { refreshTokenUser } from '../api/principals.js';
 import type { AuthMetadata, PrincipalRecord } from '../metadata/auth-store.js';
 import type { Clock } from '../shared/clock.js';
 import { formatScope, limitAccess, parseScopes, type Access } from './access.js';
-import { grantAccess, type Grant } from './permissions.js';
+import { anonymousPullGrants, grantAccess, type Grant } from './permissions.js';
 import { AuthenticationError, type PrincipalService } from './principals.js';
 import type { LoginThrottle } from './throttle.js';
 import { FederationError, isForeignJwt, type FederatedMatch, type FederationVerifier } from '../federation/verifier.js';
 import { InvalidTokenError, type Identity, type TokenService } from './tokens.js';
 
-/** Docker's convention: this user name means "the password is a refresh token". */
-export const refreshTokenUser = '00000000-0000-0000-0000-000000000000';
+/** Docker's convention: this user name means "the password is a refresh token" (a wire constant, see api/). */
+export { refreshTokenUser };
 
 export const jwtBearerAssertion = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';
 export const tokenExchangeGrant = 'urn:ietf:params:oauth:grant-type:token-exchange';
@@ -243,7 +244,7 @@ export class TokenEndpoint {
       const patterns = await this.deps.store.anonymousPull.list();
       return {
         identity: { subject: 'anonymous', name: 'anonymous', kind: 'anonymous' },
-        grants: patterns.map((pattern) => ({ pattern, permission: 'pull' })),
+        grants: anonymousPullGrants(patterns),
         lifetime: this.deps.lifetimes.user,
         mayMintRefresh: false,
       };

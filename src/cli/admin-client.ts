@@ -7,36 +7,13 @@
  *
  * Every failure is an AdminError whose message is one line saying what went wrong and what to do.
  */
-import type { ClaimCondition, PrincipalKind } from '../metadata/auth-store.js';
 import { defaultLocations, loadCredentials } from '../client/credentials.js';
 import { discover, LoginError, registryHost, registryUrl, requestTokens, type Credentials } from '../client/token-client.js';
-import type {
-  AuditEntryView,
-  ClaimConditionView,
-  FederatedCredentialView,
-  HistoryView,
-  IssuedSecret,
-  PrincipalView,
-  PushView,
-} from '../http/handlers/admin/views.js';
+import type { AuditEntryView } from '../api/audit.js';
+import type { ClaimConditionView, FederatedCredentialBody, FederatedCredentialView, IssuedSecret, PrincipalKind, PrincipalView } from '../api/principals.js';
+import type { HistoryView, PushView } from '../api/repositories.js';
 
-export type { AuditEntryView, ClaimConditionView, FederatedCredentialView, HistoryView, IssuedSecret, PrincipalView, PushView };
-
-/** The body of POST …/federated-credentials: a preset's fields, or issuer + audiences + subject. */
-export interface FederatedCredentialBody {
-  name: string;
-  preset?: 'github' | 'kubernetes' | 'gitlab';
-  repository?: string;
-  ref?: string;
-  environment?: string;
-  issuer?: string;
-  namespace?: string;
-  serviceAccount?: string;
-  audiences?: string[];
-  subject?: string;
-  /** Exactly one of equals, glob, oneOf each. */
-  conditions?: ClaimCondition[];
-}
+export type { AuditEntryView, ClaimConditionView, FederatedCredentialBody, FederatedCredentialView, HistoryView, IssuedSecret, PrincipalView, PushView };
 
 export class AdminError extends Error {
   override name = 'AdminError';

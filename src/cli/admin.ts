@@ -4,8 +4,7 @@
  * a warning on stderr; it cannot be shown again (rotate it instead).
  */
 import { showCondition, showTrust } from '../federation/credential-input.js';
-import { isPermission, isValidPattern } from '../auth/permissions.js';
-import type { PrincipalKind } from '../metadata/auth-store.js';
+import { isPermission, isValidPattern, type PrincipalKind } from '../api/principals.js';
 import {
   AdminError,
   connectAdmin,

@@ -3,7 +3,6 @@ import { loadConfig } from '../config/load.js';
 import { openMetadata, openStorage } from '../app/backends.js';
 import { createLogger } from '../shared/logger.js';
 import { systemClock } from '../shared/clock.js';
-import { collectGarbage } from '../registry/gc.js';
 import { createRegistry } from '../registry/index.js';
 
 export interface GcCliOptions {
@@ -19,7 +18,7 @@ export async function gc(options: GcCliOptions): Promise<void> {
   const metadata = await openMetadata(config);
   try {
     const registry = createRegistry({ storage: await openStorage(config), metadata, clock: systemClock, logger, limits: config.limits });
-    const report = await collectGarbage(registry.context, registry.uploads, {
+    const report = await registry.collectGarbage({
       dryRun: options.dryRun ?? false,
       graceMs: options.graceMs ?? config.gc.graceMs,
     });

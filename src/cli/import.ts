@@ -18,7 +18,7 @@ import { readFile } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Command } from 'commander';
 import { InvalidArgumentError } from 'commander';
-import type { ImportJobView } from '../http/handlers/admin/imports.js';
+import type { ImportJobView } from '../api/imports.js';
 import { isRegistryError } from '../oci/errors.js';
 import { parseImageReference, parseRepositoryReference } from '../remote/reference.js';
 import { adminScope, AdminError, apiCall, connectRegistry, type Session } from './admin-client.js';

@@ -7,7 +7,7 @@
 import { readFile } from 'node:fs/promises';
 import { InvalidArgumentError, type Command } from 'commander';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { SyncImageView, SyncRuleView, SyncStatusView, WebhookSecretView } from '../http/handlers/admin/sync.js';
+import type { SyncImageView, SyncRuleView, SyncStatusView, SyncWebhookSecretView } from '../api/sync.js';
 import { AdminError, adminScope, apiCall, connectRegistry, type ConnectionOptions, type Session } from './admin-client.js';
 import { print, printJson, table, warnSecretShownOnce, type CommandOptions } from './admin.js';
 
@@ -25,7 +25,7 @@ export class SyncClient {
     return this.call('GET', '/sync/rules');
   }
 
-  create(body: Record<string, unknown>): Promise<{ rule: SyncRuleView; webhook: WebhookSecretView | null }> {
+  create(body: Record<string, unknown>): Promise<{ rule: SyncRuleView; webhook: SyncWebhookSecretView | null }> {
     return this.call('POST', '/sync/rules', body);
   }
 
@@ -33,7 +33,7 @@ export class SyncClient {
     return this.call('GET', rulePath(name));
   }
 
-  update(name: string, body: Record<string, unknown>): Promise<{ rule: SyncRuleView; webhook: WebhookSecretView | null }> {
+  update(name: string, body: Record<string, unknown>): Promise<{ rule: SyncRuleView; webhook: SyncWebhookSecretView | null }> {
     return this.call('PATCH', rulePath(name), body);
   }
 
@@ -438,7 +438,7 @@ function describe(rule: SyncRuleView): string {
   ].join('\n');
 }
 
-function printWebhook(rule: SyncRuleView, webhook: WebhookSecretView | null): void {
+function printWebhook(rule: SyncRuleView, webhook: SyncWebhookSecretView | null): void {
   if (webhook) {
     print(`webhook URL:    ${webhook.url}`);
     print(`webhook secret: ${webhook.secret}`);

@@ -5,7 +5,7 @@
  * never shown again.
  */
 import { InvalidArgumentError, type Command } from 'commander';
-import type { DeliveryDetailView, DeliveryView, WebhookView } from '../events/views.js';
+import type { DeliveryDetailView, DeliveryView, WebhookView } from '../api/webhooks.js';
 import { adminScope, AdminError, apiCall, connectRegistry, type ConnectionOptions, type Session } from './admin-client.js';
 import { print, printJson, table, warnSecretShownOnce, type OutputOptions } from './admin.js';
 

@@ -1,73 +1,9 @@
 /**
- * What the management API sends about webhooks: the wire contract shared with the CLI
- * (`src/cli/webhooks.ts`). Times are ISO 8601 strings, absent values `null`.
- *
- * Secrets never leave the server except once: the signing secret in the response that creates or
- * rotates it. Custom header values, and the password and query values of the target URL (Logic
- * Apps and similar receivers put their access key in the query string) are shown as `redacted`.
+ * Webhook records as the management API shows them (the wire types are in `api/webhooks.ts`):
+ * secrets never, header values and the URL's password and query values redacted.
  */
-import type { AttemptRecord, DeliveryRecord, DeliveryStatus, WebhookFormat, WebhookRecord } from '../metadata/event-store.js';
-import type { EventAction } from './payload.js';
-
-export const redacted = '<redacted>';
-
-export interface WebhookView {
-  id: string;
-  name: string;
-  /** The target URL with its password and query values redacted. */
-  url: string;
-  events: EventAction[];
-  filters: string[];
-  /** Header names with redacted values. */
-  headers: Record<string, string>;
-  format: WebhookFormat;
-  enabled: boolean;
-  /** Until when the previous secret (after a rotation) also signs deliveries, or null. */
-  previousSecretUntil: string | null;
-  createdAt: string;
-  updatedAt: string;
-}
-
-export interface AttemptView {
-  cycle: number;
-  attempt: number;
-  at: string;
-  ok: boolean;
-  statusCode: number | null;
-  error: string | null;
-  latencyMs: number;
-  responseSnippet: string | null;
-}
-
-export interface DeliveryView {
-  id: string;
-  eventId: string;
-  action: EventAction;
-  repository: string | null;
-  tags: string[];
-  digest: string | null;
-  status: DeliveryStatus;
-  /** Attempts in the current cycle (a redelivery starts a new cycle). */
-  attempts: number;
-  cycle: number;
-  /** When the next attempt is due (pending deliveries), else null. */
-  nextAttemptAt: string | null;
-  eventAt: string;
-  createdAt: string;
-  updatedAt: string;
-  lastAttempt: AttemptView | null;
-}
-
-/** One delivery in full: every attempt and the payload as stored (the body of an `acr` delivery). */
-export interface DeliveryDetailView extends DeliveryView {
-  attemptHistory: AttemptView[];
-  payload: unknown;
-}
-
-/** The one response that shows a signing secret. */
-export interface WebhookSecretView {
-  secret: string;
-}
+import { redacted, type AttemptView, type DeliveryView, type WebhookView } from '../api/webhooks.js';
+import type { AttemptRecord, DeliveryRecord, WebhookRecord } from '../metadata/event-store.js';
 
 const iso = (ms: number): string => new Date(ms).toISOString();
 

@@ -1,72 +1,38 @@
 /**
- * The authorization hook: every registry request's required access (from the route table) must be
- * covered by a valid Berth access token, or by the anonymous-pull policy. Otherwise:
- * - no or invalid token -> 401 with a Bearer challenge naming the realm, service and scope;
- * - a token without the scope, for a principal that has the right -> 401 insufficient_scope
- *   (the client fetches a better token);
- * - a principal without the right -> 403 DENIED.
+ * The authorization hook's presentation: the authorizer (`auth/authorizer.ts`) decides whether a
+ * request's required access (from the route table) is covered by its bearer token or by the
+ * anonymous-pull policy; this turns the decision into the answer:
+ * - a challenge -> 401 with a Bearer challenge naming the realm, service and scope (and
+ *   `error="invalid_token"` or `error="insufficient_scope"`, so the client fetches a better token);
+ * - denied -> 403 DENIED naming what is missing.
  */
 import type { IncomingMessage } from 'node:http';
-import { missingAccess, type Access } from '../auth/access.js';
+import type { Access } from '../auth/access.js';
+import type { ChallengeReason } from '../auth/authorizer.js';
 import type { Auth } from '../auth/index.js';
-import { grantAccess, matchesPattern } from '../auth/permissions.js';
-import { InvalidTokenError, type AccessClaims } from '../auth/tokens.js';
+import type { AccessClaims } from '../auth/tokens.js';
 import { RegistryError } from '../oci/errors.js';
 
-/** Verified tokens, so a burst of requests with one token costs one signature check. */
-const verifiedCache = new WeakMap<Auth, Map<string, AccessClaims>>();
-const maxCachedTokens = 10_000;
-/** The anonymous-pull patterns, re-read at most this often. */
-const anonymousTtlMs = 5_000;
-const anonymousCache = new WeakMap<Auth, { at: number; patterns: string[] }>();
-
-export async function authorize(req: IncomingMessage, auth: Auth, required: Access[], now: number): Promise<AccessClaims | undefined> {
+/** The caller's identity if the request may go on (undefined: anonymous, or auth off); else throws the 401/403. */
+export async function authorize(req: IncomingMessage, auth: Auth, required: Access[]): Promise<AccessClaims | undefined> {
   const header = req.headers['authorization'];
   const bearer = header?.startsWith('Bearer ') ? header.slice(7).trim() : undefined;
-  if (!bearer) {
-    if (required.length > 0 && (await anonymousMayPull(auth, required, now))) return undefined;
-    throw challenge(req, auth, required, undefined);
+  const decision = await auth.authorizer.decide(bearer, required);
+  switch (decision.kind) {
+    case 'allowed':
+      return decision.identity;
+    case 'challenge':
+      throw challenge(req, auth, required, decision.reason);
+    case 'denied':
+      throw denied(decision.missing);
   }
-  let claims: AccessClaims;
-  try {
-    claims = await verify(auth, bearer, now);
-  } catch (err) {
-    if (err instanceof InvalidTokenError) throw challenge(req, auth, required, 'invalid_token');
-    throw err;
-  }
-  const missing = missingAccess(claims.access, required);
-  if (missing.length === 0) return claims;
-  if (claims.kind === 'anonymous') throw challenge(req, auth, required, 'insufficient_scope');
-  const principal = await auth.store.principals.get(claims.subject);
-  const grants = principal ? await auth.principals.grantsFor(principal) : [];
-  if (missingAccess(grantAccess(grants, missing), missing).length === 0) throw challenge(req, auth, required, 'insufficient_scope');
-  throw new RegistryError('DENIED', 'requested access to the resource is denied', {
+}
+
+/** 403 DENIED: `missing` is what the principal lacks (no token could grant it). */
+export function denied(missing: readonly Access[], message = 'requested access to the resource is denied'): RegistryError {
+  return new RegistryError('DENIED', message, {
     missing: missing.map((m) => ({ type: m.type, name: m.name, actions: m.actions })),
   });
-}
-
-async function verify(auth: Auth, token: string, now: number): Promise<AccessClaims> {
-  let cache = verifiedCache.get(auth);
-  if (!cache) verifiedCache.set(auth, (cache = new Map()));
-  const hit = cache.get(token);
-  if (hit && hit.expiresAt > now) return hit;
-  const claims = await auth.tokens.verifyAccess(token);
-  if (cache.size >= maxCachedTokens) cache.clear();
-  cache.set(token, claims);
-  return claims;
-}
-
-async function anonymousMayPull(auth: Auth, required: Access[], now: number): Promise<boolean> {
-  let cached = anonymousCache.get(auth);
-  if (!cached || now - cached.at > anonymousTtlMs) {
-    cached = { at: now, patterns: await auth.store.anonymousPull.list() };
-    anonymousCache.set(auth, cached);
-  }
-  const patterns = cached.patterns;
-  if (patterns.length === 0) return false;
-  return required.every(
-    (r) => r.type === 'repository' && r.actions.every((a) => a === 'pull' || a === 'metadata_read') && patterns.some((p) => matchesPattern(p, r.name)),
-  );
 }
 
 /**
@@ -79,7 +45,8 @@ function dockerScope(access: Access): string {
   return `${access.type}:${access.name}:${[...new Set(actions)].join(',')}`;
 }
 
-function challenge(req: IncomingMessage, auth: Auth, required: Access[], error: 'invalid_token' | 'insufficient_scope' | undefined): RegistryError {
+function challenge(req: IncomingMessage, auth: Auth, required: Access[], reason: ChallengeReason): RegistryError {
+  const error = reason === 'missing' ? undefined : reason;
   const realm = `${baseUrl(req, auth)}/oauth2/token`;
   const parts = [`realm="${realm}"`, `service="${auth.config.service}"`];
   const scopes = required.map(dockerScope);

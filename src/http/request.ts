@@ -2,9 +2,9 @@
 import type { IncomingMessage } from 'node:http';
 import { RegistryError } from '../oci/errors.js';
 import { baseMediaType } from '../oci/media-types.js';
-import type { ByteRange } from '../storage/driver.js';
+import type { ByteRange } from '../registry/blobs.js';
 import type { ChunkInfo } from '../registry/uploads.js';
-import type { Page } from '../metadata/store.js';
+import type { PageRequest } from '../registry/reads.js';
 
 /** The declared Content-Length, or undefined for chunked transfer encoding. */
 export function contentLength(req: IncomingMessage): number | undefined {
@@ -78,7 +78,7 @@ export function byteRange(req: IncomingMessage, size: number): ByteRange | undef
 }
 
 /** `n`/`last` pagination parameters. `n` must be a non-negative integer. */
-export function page(query: URLSearchParams): Page {
+export function page(query: URLSearchParams): PageRequest {
   const n = query.get('n');
   const last = query.get('last') ?? undefined;
   if (n === null || n === '') return { last };

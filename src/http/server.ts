@@ -34,8 +34,7 @@ async function dispatch(req: IncomingMessage, res: ServerResponse, services: Ser
       throw new RegistryError('METHOD_NOT_ALLOWED', undefined, { method: req.method }, { Allow: match.allow.join(', ') });
     }
     const { route, params } = match;
-    const identity =
-      auth.enabled && route.guard !== 'public' ? await authorize(req, auth, requiredAccess(route, params, query), registry.context.clock.now()) : undefined;
+    const identity = route.guard !== 'public' ? await authorize(req, auth, requiredAccess(route, params, query)) : undefined;
     await route.handle({ req, res, params, query, registry, auth, services, identity, logger });
     logger.debug({ method: req.method, url: rawUrl, status: res.statusCode }, 'request');
   } catch (err) {

@@ -10,6 +10,9 @@ import { sendObject, StorageNotFoundError, type ByteRange } from '../storage/dri
 import { blobPath } from '../storage/paths.js';
 import type { RegistryContext } from './context.js';
 
+/** An inclusive byte range of a blob (a `Range` request). */
+export type { ByteRange };
+
 export class BlobService {
   constructor(private readonly ctx: RegistryContext) {}
 
@@ -18,6 +21,11 @@ export class BlobService {
     const blob = await this.ctx.metadata.blobs.getInRepository(repository, digest.value);
     if (!blob) throw new RegistryError('BLOB_UNKNOWN', undefined, { digest: digest.value });
     return blob;
+  }
+
+  /** True if `repository` can serve the blob (it was pushed or mounted there). */
+  async has(repository: string, digest: Digest): Promise<boolean> {
+    return (await this.ctx.metadata.blobs.getInRepository(repository, digest.value)) !== undefined;
   }
 
   /**

@@ -3,7 +3,7 @@
  * accepted only when everything it references (config, layers, child manifests) is already in the
  * same repository; its `subject` may be absent (referrers can arrive before their subject).
  */
-import { digestOf, type Digest } from '../oci/digest.js';
+import { digestOf } from '../oci/digest.js';
 import { RegistryError } from '../oci/errors.js';
 import { parseManifest } from '../oci/manifest.js';
 import { isIndexMediaType, mediaTypes } from '../oci/media-types.js';
@@ -90,6 +90,16 @@ export class ManifestService {
     return record;
   }
 
+  /** The digest `tag` points at in `repository`, if it exists (for server-side copies deciding what to do). */
+  async digestOfTag(repository: string, tag: string): Promise<string | undefined> {
+    return (await this.ctx.metadata.manifests.getByTag(repository, tag))?.digest;
+  }
+
+  /** True if `repository` holds the manifest `digest`. */
+  async has(repository: string, digest: string): Promise<boolean> {
+    return (await this.ctx.metadata.manifests.getByDigest(repository, digest)) !== undefined;
+  }
+
   /**
    * By tag: removes only the tag. By digest: removes the manifest and every tag on it. Either way
    * a `delete` webhook event naming `change.actor` and `change.request` is written with it.
@@ -109,12 +119,6 @@ export class ManifestService {
     const build = this.ctx.changeEvents;
     if (!build) return undefined;
     return (change, now) => build({ ...change, actor: context.actor, request: context.request }, now);
-  }
-
-  /** The referrers of `subject` as an OCI image index body. */
-  async referrers(repository: string, subject: Digest, artifactType: string | undefined): Promise<Buffer> {
-    const manifests = await this.ctx.metadata.manifests.listReferrers(repository, subject.value, artifactType);
-    return Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: mediaTypes.ociIndex, manifests }));
   }
 }
 

@@ -132,7 +132,7 @@ export async function copyImage(registry: Registry, request: CopyRequest): Promi
   for (const manifest of plan.manifests) {
     signal?.throwIfAborted();
     const digest = tryParseDigest(manifest.digest) as Digest;
-    if (!(await registry.context.metadata.manifests.getByDigest(target, manifest.digest))) {
+    if (!(await registry.manifests.has(target, manifest.digest))) {
       await registry.manifests.put(target, { kind: 'digest', digest }, manifest.bytes, manifest.mediaType, request.pusher);
     }
     progress.manifestsDone++;
@@ -143,8 +143,7 @@ export async function copyImage(registry: Registry, request: CopyRequest): Promi
     signal?.throwIfAborted();
     if (!request.force) await assertTagsFree(registry, target, request.targetTags, root.digest);
     for (const tag of request.targetTags) {
-      const current = await registry.context.metadata.manifests.getByTag(target, tag);
-      if (current?.digest === root.digest) continue;
+      if ((await registry.manifests.digestOfTag(target, tag)) === root.digest) continue;
       await registry.manifests.put(target, { kind: 'tag', tag }, root.bytes, root.mediaType, request.pusher);
     }
   }
@@ -157,15 +156,15 @@ export async function copyImage(registry: Registry, request: CopyRequest): Promi
  */
 export async function assertTagsFree(registry: Registry, repository: string, tags: readonly string[], digest: string): Promise<void> {
   for (const tag of tags) {
-    const current = await registry.context.metadata.manifests.getByTag(repository, tag);
-    if (current && current.digest !== digest) {
+    const current = await registry.manifests.digestOfTag(repository, tag);
+    if (current !== undefined && current !== digest) {
       throw new RegistryError(
         'TAG_EXISTS',
-        `${repository}:${tag} already exists (${current.digest.slice(0, 19)}…): import with mode Force (--force) to overwrite it`,
+        `${repository}:${tag} already exists (${current.slice(0, 19)}…): import with mode Force (--force) to overwrite it`,
         {
           repository,
           tag,
-          digest: current.digest,
+          digest: current,
         },
       );
     }
@@ -228,7 +227,7 @@ async function copyBlob(
   onBytes: (n: number) => void,
 ): Promise<boolean> {
   const digest = tryParseDigest(digestText) as Digest;
-  if (await registry.context.metadata.blobs.getInRepository(target, digest.value)) return false;
+  if (await registry.blobs.has(target, digest)) return false;
   if (request.linkStoredBlobs !== false && (await registry.blobs.linkStored(target, digest))) return false;
   const attempts = Math.max(1, request.blobAttempts ?? 3);
   for (let attempt = 1; ; attempt++) {

@@ -20,13 +20,14 @@ import type { Logger } from 'pino';
 import type { Config } from '../config/schema.js';
 import type { JobKind, Lease, Outcome } from '../jobs/runner.js';
 import { ThrottledSave } from '../jobs/throttle.js';
-import type { ClaimedImportJob, ImportProgress, ImportResult } from '../metadata/import-store.js';
+import type { ClaimedImportJob, ImportJobIndex, ImportProgress, ImportResult } from '../metadata/import-store.js';
 import type { Pusher } from '../metadata/store.js';
 import type { Egress } from '../net/egress.js';
 import { RegistryError, isRegistryError } from '../oci/errors.js';
 import type { Registry } from '../registry/index.js';
 import { RemoteRegistry, type RemoteCredentials } from '../remote/client.js';
 import { RequestLimiter } from '../remote/limiter.js';
+import type { Clock } from '../shared/clock.js';
 import { assertTagsFree, copyImage } from './copy.js';
 
 type ImportConfig = Config['import'];
@@ -38,6 +39,10 @@ const progressEveryMs = 1000;
 
 export interface ImportJobsDependencies {
   registry: Registry;
+  jobs: ImportJobIndex;
+  clock: Clock;
+  /** The largest manifest a source may send (the registry's own limit). */
+  maxManifestBytes: number;
   egress: Egress;
   config: ImportConfig;
   logger: Logger;
@@ -61,12 +66,12 @@ export class ImportJobs implements JobKind<RunningImport, ImportRunResult> {
 
   constructor(private readonly deps: ImportJobsDependencies) {}
 
-  private get jobs() {
-    return this.deps.registry.context.metadata.imports;
+  private get jobs(): ImportJobIndex {
+    return this.deps.jobs;
   }
 
   private now(): number {
-    return this.deps.registry.context.clock.now();
+    return this.deps.clock.now();
   }
 
   key(item: RunningImport): string {
@@ -231,7 +236,7 @@ export class ImportJobs implements JobKind<RunningImport, ImportRunResult> {
       userAgent: 'berth-import',
       retries: { attempts: config.defaults.retries },
       timeouts: { headersMs: config.defaults.headersTimeoutMs, bodyMs: config.defaults.bodyTimeoutMs },
-      maxManifestBytes: this.deps.registry.context.limits.maxManifestBytes,
+      maxManifestBytes: this.deps.maxManifestBytes,
     });
   }
 }

@@ -18,14 +18,19 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
+import type { ImportJobView, ImportStatus } from '../api/imports.js';
 import type { Config } from '../config/schema.js';
+import type { AuditIndex } from '../metadata/auth-store.js';
 import { LeaseRunner } from '../jobs/runner.js';
-import type { ImportJobRecord, ImportJobSpec, ImportStatus, StoredCredentials } from '../metadata/import-store.js';
+import type { ImportJobIndex, ImportJobRecord, ImportJobSpec, StoredCredentials } from '../metadata/import-store.js';
 import { EgressRefused, type Egress } from '../net/egress.js';
 import { RegistryError } from '../oci/errors.js';
 import type { Registry } from '../registry/index.js';
 import { normaliseRegistry, parseImageReference, parseRepositoryReference, referenceOf, registryBaseUrl, type ImageReference } from '../remote/reference.js';
+import type { Actor } from '../shared/actor.js';
+import type { Clock } from '../shared/clock.js';
 import { ImportJobs, type ImportRunResult, type RunningImport } from './import-jobs.js';
+import { importView } from './import-views.js';
 
 export type ImportConfig = Config['import'];
 
@@ -51,32 +56,46 @@ export interface Requester {
   owner: boolean;
 }
 
+export interface ImportServiceDependencies {
+  /** Copies land here. */
+  registry: Registry;
+  jobs: ImportJobIndex;
+  clock: Clock;
+  /** Jobs created and retried through the API are audited with their actor. */
+  audit: AuditIndex;
+  egress: Egress;
+  config: ImportConfig;
+  /** The largest manifest a source may send (the registry's own limit). */
+  maxManifestBytes: number;
+  logger: Logger;
+}
+
 const maxTargets = 50;
 const maintenanceEveryMs = 60_000;
 
 export class ImportService {
   private readonly runner: LeaseRunner<RunningImport, ImportRunResult>;
 
-  constructor(private readonly deps: { registry: Registry; egress: Egress; config: ImportConfig; logger: Logger }) {
-    const { registry, egress, config, logger } = deps;
-    const kind = new ImportJobs({ registry, egress, config, logger, sourceConfig: (name) => this.sourceConfig(name) });
+  constructor(private readonly deps: ImportServiceDependencies) {
+    const { registry, jobs, clock, egress, config, logger, maxManifestBytes } = deps;
+    const kind = new ImportJobs({ registry, jobs, clock, egress, config, logger, maxManifestBytes, sourceConfig: (name) => this.sourceConfig(name) });
     this.runner = new LeaseRunner(kind, {
       concurrency: config.concurrency,
       leaseMs: config.leaseMs,
       pollMs: config.pollIntervalMs,
       onStop: 'abort',
-      clock: registry.context.clock,
+      clock,
       logger,
       maintenance: { everyMs: maintenanceEveryMs, run: (now) => kind.maintain(now) },
     });
   }
 
-  private get jobs() {
-    return this.deps.registry.context.metadata.imports;
+  private get jobs(): ImportJobIndex {
+    return this.deps.jobs;
   }
 
   private now(): number {
-    return this.deps.registry.context.clock.now();
+    return this.deps.clock.now();
   }
 
   /** Normalises an ACR-shaped request into a job spec; INVALID_REQUEST with a message naming the field otherwise. */
@@ -137,8 +156,11 @@ export class ImportService {
     };
   }
 
-  /** Stores the job (after the egress check on its source) and starts it if this process runs jobs. */
-  async submit(spec: ImportJobSpec, requester: Requester, credentials: StoredCredentials | undefined): Promise<ImportJobRecord> {
+  /**
+   * Stores the job (after the egress check on its source) and starts it if this process runs jobs.
+   * `actor` (undefined with auth off) is named in the audit entry.
+   */
+  async submit(actor: Actor | undefined, spec: ImportJobSpec, requester: Requester, credentials: StoredCredentials | undefined): Promise<ImportJobView> {
     await this.checkEgress(spec.source.url);
     const job = await this.jobs.create({ id: randomUUID(), spec, requestedBy: requester.principal, credentials }, this.now());
     this.deps.logger.info(
@@ -152,19 +174,42 @@ export class ImportService {
       'import queued',
     );
     this.wake();
+    if (actor) {
+      await this.audit(actor, 'import.created', {
+        job: job.id,
+        source: `${spec.source.registry}/${spec.source.repository}`,
+        reference: spec.source.reference,
+        targets: spec.targets,
+        mode: spec.force ? 'Force' : 'NoForce',
+      });
+    }
+    return importView(job);
+  }
+
+  /**
+   * Rule: a job is visible to owners and to the principal that created it; to anyone else it does
+   * not exist (404 IMPORT_UNKNOWN, like an id that names no job).
+   */
+  async visibleJob(id: string, requester: Requester): Promise<ImportJobRecord> {
+    const job = /^[0-9a-f-]{36}$/.test(id) ? await this.jobs.get(id) : undefined;
+    if (!job || (!requester.owner && job.requestedBy?.id !== requester.principal?.id)) {
+      throw new RegistryError('IMPORT_UNKNOWN', `no import job ${JSON.stringify(id.slice(0, 64))}`);
+    }
     return job;
   }
 
-  get(id: string): Promise<ImportJobRecord | undefined> {
-    return this.jobs.get(id);
+  view(job: ImportJobRecord): ImportJobView {
+    return importView(job);
   }
 
-  list(filter: { requestedBy?: string | undefined; status?: ImportStatus | undefined; limit: number }): Promise<ImportJobRecord[]> {
-    return this.jobs.list(filter);
+  /** Jobs, newest first: every job for an owner, else the requester's own. */
+  async list(requester: Requester, filter: { status?: ImportStatus | undefined; limit: number }): Promise<ImportJobView[]> {
+    const jobs = await this.jobs.list({ ...filter, requestedBy: requester.owner ? undefined : requester.principal?.id });
+    return jobs.map(importView);
   }
 
   /** Queues a failed job again (IMPORT_STATE unless it failed); new credentials replace stored ones. */
-  async retry(id: string, credentials: StoredCredentials | undefined): Promise<ImportJobRecord> {
+  async retry(actor: Actor | undefined, id: string, credentials: StoredCredentials | undefined): Promise<ImportJobView> {
     const job = await this.jobs.get(id);
     if (!job) throw new RegistryError('IMPORT_UNKNOWN', `no import job ${JSON.stringify(id.slice(0, 64))}`);
     await this.checkEgress(job.spec.source.url);
@@ -172,8 +217,15 @@ export class ImportService {
       throw new RegistryError('IMPORT_STATE', `import ${id} is ${job.status}: only a failed import can be retried`);
     }
     this.wake();
-    return (await this.jobs.get(id)) as ImportJobRecord;
+    if (actor) await this.audit(actor, 'import.retried', { job: id });
+    return importView((await this.jobs.get(id)) as ImportJobRecord);
   }
+
+  private async audit(actor: Actor, event: string, detail: Record<string, unknown>): Promise<void> {
+    await this.deps.audit.append({ at: this.now(), event, ...actor, detail });
+  }
+
+  /** Starts the runner (no-op with `import.enabled: false`). */
 
   /** Starts the runner (no-op with `import.enabled: false`). */
   start(): void {

@@ -42,7 +42,7 @@ export class CopyJobs implements JobKind<RunningCopy, CopyResult> {
   constructor(private readonly deps: SyncJobDependencies) {}
 
   private now(): number {
-    return this.deps.registry.context.clock.now();
+    return this.deps.clock.now();
   }
 
   key({ item }: RunningCopy): string {
@@ -82,9 +82,9 @@ export class CopyJobs implements JobKind<RunningCopy, CopyResult> {
       await store.images.record({ ...key, lastCheckedAt: this.now(), lastError: message, lastErrorAt: this.now() });
       return { kind: 'complete' };
     }
-    const local = await registry.context.metadata.manifests.getByTag(target, item.tag);
-    if (local?.digest === source.digest) {
-      await store.images.record({ ...key, sourceDigest: source.digest, digest: local.digest, lastCheckedAt: this.now(), lastError: null, lastErrorAt: null });
+    const local = await registry.manifests.digestOfTag(target, item.tag);
+    if (local === source.digest) {
+      await store.images.record({ ...key, sourceDigest: source.digest, digest: local, lastCheckedAt: this.now(), lastError: null, lastErrorAt: null });
       return { kind: 'complete' };
     }
     const result = await copyImage(registry, {

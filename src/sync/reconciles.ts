@@ -19,12 +19,14 @@ import { errorText } from './error-text.js';
 import { literalRepositories, repositorySelected, tagSelected } from './filters.js';
 import { destinationOf, reconcileInterval, ruleRecord, type SyncRule, type SyncRuleRecord } from './rule.js';
 import type { SourcePool } from './sources.js';
+import type { Clock } from '../shared/clock.js';
 
 export interface SyncJobDependencies {
   store: SyncMetadata;
   registry: Registry;
   sources: SourcePool;
   settings: Config['sync'];
+  clock: Clock;
   logger: Logger;
 }
 
@@ -47,7 +49,7 @@ export class ReconcileJobs implements JobKind<RunningReconcile> {
   ) {}
 
   private now(): number {
-    return this.deps.registry.context.clock.now();
+    return this.deps.clock.now();
   }
 
   key(item: RunningReconcile): string {
@@ -187,15 +189,15 @@ export class ReconcileJobs implements JobKind<RunningReconcile> {
     const { store, registry } = this.deps;
     const source = await remote.resolve(repository, tag, signal);
     if (!source) return 'in-sync'; // deleted between the listing and the HEAD: nothing to copy
-    const local = await registry.context.metadata.manifests.getByTag(destinationOf(rule, repository), tag);
+    const local = await registry.manifests.digestOfTag(destinationOf(rule, repository), tag);
     const now = this.now();
-    if (local?.digest === source.digest) {
+    if (local === source.digest) {
       await store.images.record({
         ruleId: rule.id,
         repository,
         tag,
         sourceDigest: source.digest,
-        digest: local.digest,
+        digest: local,
         lastCheckedAt: now,
         lastError: null,
         lastErrorAt: null,

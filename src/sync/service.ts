@@ -2,7 +2,8 @@
  * Selective sync as one service: rule management, the webhook receiver's logic, on-demand runs
  * and status, over the metadata store, with the background worker (`worker.ts`) that does the
  * copying. Built once by `createApp` (`services.sync`); HTTP stays in the handlers
- * (`http/handlers/admin/sync.ts`), which only parse, authorise and render.
+ * (`http/handlers/admin/sync.ts`), which only parse and send the views these methods answer
+ * with. Every rule change is audited with its actor.
  *
  * Receiver contract (docs/sync.md):
  *   - unknown rule, a rule without the webhook trigger, a missing or wrong signature or bearer
@@ -19,12 +20,15 @@
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
-import type { Metadata } from '../metadata/store.js';
-import type { SyncImageStatus, SyncMetadata, SyncWorkItem } from '../metadata/sync-store.js';
+import type { SyncDeliveryResult, SyncEventResult, SyncRuleChangeView, SyncRuleView, SyncRunView, SyncStatusView } from '../api/sync.js';
+import type { AuditIndex } from '../metadata/auth-store.js';
+import type { SyncMetadata } from '../metadata/sync-store.js';
 import type { Egress } from '../net/egress.js';
 import { RegistryError } from '../oci/errors.js';
 import { isValidTag } from '../oci/names.js';
 import type { Registry } from '../registry/index.js';
+import type { Actor } from '../shared/actor.js';
+import type { Clock } from '../shared/clock.js';
 import { isLoopbackHost } from '../shared/loopback.js';
 import { repositorySelected, tagSelected } from './filters.js';
 import { MalformedNotification, authenticateDelivery, parseNotifications, type DeliveryHeaders, type Notification } from './notifications.js';
@@ -43,55 +47,43 @@ import {
   type SyncRuleSpec,
 } from './rule.js';
 import { SourcePool } from './sources.js';
+import { auditDetail, imageView, itemView, ruleView, webhookUrl } from './views.js';
 import { SyncWorker, type SyncSettings } from './worker.js';
 
-export type EventOutcome = 'queued' | 'updated' | 'unchanged' | 'duplicate' | 'ignored' | 'rejected' | 'ping';
+/** What a sync webhook delivery did (the receiver's 202 body). */
+export type DeliveryResult = SyncDeliveryResult;
 
-export interface EventResult {
-  repository: string | null;
-  tag: string | null;
-  digest: string | null;
-  outcome: EventOutcome;
-  reason?: string;
-}
-
-export interface DeliveryResult {
-  /** Events in the delivery. */
-  received: number;
-  /** Events that queued (or refreshed) work. */
-  queued: number;
-  duplicates: number;
-  ignored: number;
-  rejected: number;
-  /** Per event, in order (the first 100). */
-  events: EventResult[];
-}
-
-export interface RuleStatus {
-  rule: SyncRuleRecord;
-  queue: { pending: number; running: number; failing: number; items: SyncWorkItem[] };
-  images: SyncImageStatus[];
+export interface SyncServiceDependencies {
+  store: SyncMetadata;
+  registry: Registry;
+  egress: Egress;
+  settings: SyncSettings;
+  clock: Clock;
+  /** Rule changes are audited with their actor. */
+  audit: AuditIndex;
+  logger: Logger;
 }
 
 const maxReportedEvents = 100;
 
 export class SyncService {
-  readonly store: SyncMetadata;
   readonly worker: SyncWorker;
+  readonly settings: SyncSettings;
+  private readonly store: SyncMetadata;
+  private readonly egress: Egress;
+  private readonly logger: Logger;
   private readonly sources: SourcePool;
   /** Stands in for the secret of a rule that does not exist, so its 401 reads like a wrong secret. */
   private readonly decoySecret = randomBytes(32).toString('base64url');
 
-  constructor(
-    metadata: Metadata,
-    private readonly registry: Registry,
-    private readonly egress: Egress,
-    readonly settings: SyncSettings,
-    private readonly logger: Logger,
-  ) {
-    this.store = metadata.sync;
+  constructor(private readonly deps: SyncServiceDependencies) {
+    const { store, registry, egress, settings, clock, logger } = deps;
+    this.store = store;
+    this.egress = egress;
+    this.settings = settings;
+    this.logger = logger;
     this.sources = new SourcePool(egress, settings.defaultLimits, settings.retry.maxDelayMs, logger);
-    this.worker = new SyncWorker(this.store, registry, this.sources, settings, logger);
+    this.worker = new SyncWorker(this.store, registry, this.sources, settings, clock, logger);
   }
 
   start(): void {
@@ -103,14 +95,25 @@ export class SyncService {
   }
 
   private now(): number {
-    return this.registry.context.clock.now();
+    return this.deps.clock.now();
   }
 
   // -------------------------------------------------------------------------------------------
-  // Rules
+  // Rules (the management API; each change audited with its actor). Views name the webhook
+  // receiver's URL, which starts with `baseUrl`: where this registry is reached.
 
-  /** Creates a rule; returns it and, when Berth generated the webhook secret, that secret (shown once). */
-  async createRule(input: RuleInput): Promise<{ rule: SyncRuleRecord; webhookSecret: string | undefined }> {
+  /** Every rule, sorted by name. */
+  async listRules(baseUrl: string): Promise<SyncRuleView[]> {
+    return (await this.store.rules.list()).map((row) => this.view(ruleRecord(row), baseUrl));
+  }
+
+  /** The rule by name; 404 SYNC_RULE_UNKNOWN otherwise. */
+  async getRule(name: string, baseUrl: string): Promise<SyncRuleView> {
+    return this.view(await this.ruleNamed(name), baseUrl);
+  }
+
+  /** Creates a rule; the answer carries the webhook secret only when Berth generated it (shown once). */
+  async createRule(actor: Actor, input: RuleInput, baseUrl: string): Promise<SyncRuleChangeView> {
     const { spec, secret } = specFromInput(input, generateSecret);
     await this.assertSourceAllowed(spec);
     const now = this.now();
@@ -129,11 +132,14 @@ export class SyncService {
       throw new RegistryError('SYNC_RULE_EXISTS', `a sync rule named ${input.name} already exists`);
     }
     this.worker.nudge();
-    return { rule: await this.getRule(input.name), webhookSecret: shownSecret(secret) };
+    const created = await this.ruleNamed(input.name);
+    await this.audit(actor, 'admin.sync_rule.created', auditDetail(created));
+    return this.changeView(created, shownSecret(secret), baseUrl);
   }
 
-  async updateRule(name: string, update: RuleUpdate): Promise<{ rule: SyncRuleRecord; webhookSecret: string | undefined }> {
-    const current = await this.getRule(name);
+  /** Applies a PATCH (objects merge one level deep). */
+  async updateRule(actor: Actor, name: string, update: RuleUpdate, baseUrl: string): Promise<SyncRuleChangeView> {
+    const current = await this.ruleNamed(name);
     const { spec, secret } = applyUpdate(current, update, generateSecret);
     if (update.source !== undefined) await this.assertSourceAllowed(spec);
     const enabled = update.enabled ?? current.enabled;
@@ -158,33 +164,30 @@ export class SyncService {
     });
     this.sources.forget(current.id);
     this.worker.nudge();
-    return { rule: await this.getRule(name), webhookSecret: shownSecret(secret) };
+    const updated = await this.ruleNamed(name);
+    const shown = shownSecret(secret);
+    await this.audit(actor, 'admin.sync_rule.updated', {
+      ...auditDetail(updated),
+      changed: Object.keys(update),
+      ...(shown ? { webhookSecretRotated: true } : {}),
+    });
+    return this.changeView(updated, shown, baseUrl);
   }
 
-  async deleteRule(name: string): Promise<SyncRuleRecord> {
-    const rule = await this.getRule(name);
+  /** Deletes a rule with its queue and status; images already copied stay. */
+  async deleteRule(actor: Actor, name: string): Promise<void> {
+    const rule = await this.ruleNamed(name);
     await this.store.rules.delete(rule.id);
     this.sources.forget(rule.id);
-    return rule;
-  }
-
-  /** The rule by name; 404 SYNC_RULE_UNKNOWN otherwise. */
-  async getRule(name: string): Promise<SyncRuleRecord> {
-    const row = await this.store.rules.findByName(name);
-    if (!row) throw new RegistryError('SYNC_RULE_UNKNOWN', `no sync rule named ${JSON.stringify(name.slice(0, 64))}`);
-    return ruleRecord(row);
-  }
-
-  async listRules(): Promise<SyncRuleRecord[]> {
-    return (await this.store.rules.list()).map(ruleRecord);
+    await this.audit(actor, 'admin.sync_rule.deleted', { rule: rule.name });
   }
 
   /**
    * An on-demand run: the whole rule (a reconcile, which copies only what differs), or one image.
    * Returns when the work is queued; `berth sync run` follows it through the status.
    */
-  async requestRun(name: string, only?: { repository: string; tag: string }): Promise<{ rule: SyncRuleRecord; requestedAt: number }> {
-    const rule = await this.getRule(name);
+  async requestRun(actor: Actor, name: string, only: { repository: string; tag: string } | undefined, baseUrl: string): Promise<SyncRunView> {
+    const rule = await this.ruleNamed(name);
     if (!rule.triggers.onDemand)
       throw new RegistryError('INVALID_REQUEST', `sync rule ${rule.name} does not allow on-demand runs (triggers.onDemand is false)`);
     if (!rule.enabled) throw new RegistryError('INVALID_REQUEST', `sync rule ${rule.name} is disabled: enable it first`);
@@ -203,17 +206,42 @@ export class SyncService {
       await this.store.rules.requestRun(rule.id, now);
     }
     this.worker.nudge();
-    return { rule: await this.getRule(name), requestedAt: now };
+    const requested = await this.ruleNamed(name);
+    await this.audit(actor, 'admin.sync_rule.run', { rule: requested.name, ...(only ?? {}) });
+    return { rule: this.view(requested, baseUrl), requestedAt: new Date(now).toISOString(), ...(only ? { image: only } : {}) };
   }
 
-  async status(name: string, filter: { repository?: string | undefined; limit: number }): Promise<RuleStatus> {
-    const rule = await this.getRule(name);
+  /** The rule with its queue (the first 100 items) and per-image status. */
+  async status(name: string, filter: { repository?: string | undefined; limit: number }, baseUrl: string): Promise<SyncStatusView> {
+    const rule = await this.ruleNamed(name);
     const [summary, items, images] = await Promise.all([
       this.store.queue.summary(rule.id),
       this.store.queue.list(rule.id, 100),
       this.store.images.list(rule.id, filter),
     ]);
-    return { rule, queue: { ...summary, items }, images };
+    return {
+      rule: this.view(rule, baseUrl),
+      queue: { pending: summary.pending, running: summary.running, failing: summary.failing, items: items.map(itemView) },
+      images: images.map((image) => imageView(rule, image)),
+    };
+  }
+
+  private async ruleNamed(name: string): Promise<SyncRuleRecord> {
+    const row = await this.store.rules.findByName(name);
+    if (!row) throw new RegistryError('SYNC_RULE_UNKNOWN', `no sync rule named ${JSON.stringify(name.slice(0, 64))}`);
+    return ruleRecord(row);
+  }
+
+  private view(rule: SyncRuleRecord, baseUrl: string): SyncRuleView {
+    return ruleView(rule, { now: this.now(), defaultLimits: this.settings.defaultLimits, baseUrl });
+  }
+
+  private changeView(rule: SyncRuleRecord, secret: string | undefined, baseUrl: string): SyncRuleChangeView {
+    return { rule: this.view(rule, baseUrl), webhook: secret === undefined ? null : { url: webhookUrl(baseUrl, rule.name), secret } };
+  }
+
+  private async audit(actor: Actor, event: string, detail: Record<string, unknown>): Promise<void> {
+    await this.deps.audit.append({ at: this.now(), event, ...actor, detail });
   }
 
   // -------------------------------------------------------------------------------------------
@@ -256,7 +284,7 @@ export class SyncService {
     return result;
   }
 
-  private async accept(rule: SyncRuleRecord, n: Notification, now: number): Promise<EventResult> {
+  private async accept(rule: SyncRuleRecord, n: Notification, now: number): Promise<SyncEventResult> {
     const base = { repository: n.repository ?? null, tag: n.tag ?? null, digest: n.digest ?? null };
     if (n.problem !== undefined) return { ...base, outcome: 'rejected', reason: `malformed event: ${n.problem}` };
     if (n.action === 'ping') return { ...base, outcome: 'ping' };

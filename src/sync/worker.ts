@@ -14,6 +14,7 @@ import type { Config } from '../config/schema.js';
 import { LeaseRunner, newOwnerId, type RunnerOptions } from '../jobs/runner.js';
 import type { SyncMetadata } from '../metadata/sync-store.js';
 import type { Registry } from '../registry/index.js';
+import type { Clock } from '../shared/clock.js';
 import { CopyJobs, type CopyResult, type RunningCopy } from './copies.js';
 import { ReconcileJobs, type RunningReconcile } from './reconciles.js';
 import type { SourcePool } from './sources.js';
@@ -34,14 +35,15 @@ export class SyncWorker {
     registry: Registry,
     sources: SourcePool,
     private readonly settings: SyncSettings,
+    clock: Clock,
     logger: Logger,
   ) {
-    const deps = { store, registry, sources, settings, logger };
+    const deps = { store, registry, sources, settings, clock, logger };
     const common: Omit<RunnerOptions, 'concurrency'> = {
       leaseMs: settings.leaseMs,
       pollMs: settings.workerIntervalMs,
       onStop: 'abort',
-      clock: registry.context.clock,
+      clock,
       logger,
       owner: this.owner,
     };

@@ -286,6 +286,8 @@ describe('management API /api/v1', () => {
 
     it("refuses bad grants with 400, an unknown principal with 404, and dropping the acting owner's own owner grant", async () => {
       assertError(await owner.put('/principals/frank/grants', { grants: [{ pattern: 'b/**', permission: 'writer' }] }), 400, 'UNSUPPORTED', /writer/);
+      // An inherited object key is no permission (it used to pass, and then broke every token request of the principal).
+      assertError(await owner.put('/principals/frank/grants', { grants: [{ pattern: 'b/**', permission: 'constructor' }] }), 400, 'UNSUPPORTED', /constructor/);
       assertError(await owner.put('/principals/frank/grants', { grants: [{ pattern: 'b//c', permission: 'pull' }] }), 400, 'UNSUPPORTED', /pattern/);
       assertError(await owner.put('/principals/frank/grants', {}), 400, 'UNSUPPORTED', /grants/);
       assertError(await owner.put('/principals/ghost/grants', { grants: [] }), 404, 'NAME_UNKNOWN');

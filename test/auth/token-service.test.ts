@@ -331,7 +331,7 @@ describe('token service', () => {
   describe('anonymous pull (opt-in per repository pattern)', () => {
     it('is refused by default and allowed once a pattern is opted in', async () => {
       assert.equal((await fetch(`${base}/v2/public/app/tags/list`)).status, 401);
-      await server.app.auth.store.anonymousPull.replace(['public/*'], clock.now());
+      await server.app.metadata.auth.anonymousPull.replace(['public/*'], clock.now());
       clock.offset += 10_000; // past the policy cache
       assert.equal((await fetch(`${base}/v2/public/app/tags/list`)).status, 404);
       const anon = await fetch(`${base}/oauth2/token?service=berth&scope=repository:public/app:pull,push`);
@@ -364,7 +364,7 @@ describe('token service', () => {
 
     it('writes every issued token to the audit log with principal, scopes and client address', async () => {
       await tokenFor(base, puller.name, puller.secret, ['repository:team-a/audit:pull']);
-      const entries = await server.app.auth.store.audit.list({ limit: 5 });
+      const entries = await server.app.metadata.auth.audit.list({ limit: 5 });
       const entry = entries.find((e) => e.event === 'token.issued' && e.principalName === 'puller');
       assert.ok(entry);
       assert.equal(entry.clientAddress?.includes('127.0.0.1'), true);
@@ -372,7 +372,7 @@ describe('token service', () => {
     });
 
     it('stores no secret in clear', async () => {
-      const rows = await server.app.auth.store.credentials.list((await server.app.auth.store.principals.findByName('puller'))?.id ?? '');
+      const rows = await server.app.metadata.auth.credentials.list((await server.app.metadata.auth.principals.findByName('puller'))?.id ?? '');
       assert.ok(rows.every((row) => !row.hash.includes(puller.secret) && row.hash.startsWith('scrypt$')));
     });
   });

@@ -112,7 +112,7 @@ describe('docker-credential-berth', () => {
 
     it('says to log in again when the token was revoked (its password rotated)', async () => {
       await storePassword();
-      const owner = await server.app.auth.store.principals.findByName(ownerName);
+      const owner = await server.app.metadata.auth.principals.findByName(ownerName);
       assert.ok(owner);
       await server.app.auth.principals.setSecret(owner.id, 'password', { secret: ownerPassword });
       clock.offset = 2 * hour;

@@ -53,7 +53,8 @@ describe('berth login --oidc and its renewal by docker-credential-berth', () => 
       federationIssuers: [{ issuer: github.issuer }, { issuer: cluster.issuer }],
       ...(lifetimeCapMs !== undefined ? { federationLifetimeCapMs: lifetimeCapMs } : {}),
     });
-    const { principals, store } = started.app.auth;
+    const { principals } = started.app.auth;
+    const store = started.app.metadata.auth;
     const pusher = await principals.createPrincipal('service', 'ci-pusher', { grants: [{ pattern: 'acme/*', permission: 'push' }], withoutSecret: true });
     const puller = await principals.createPrincipal('service', 'k8s-puller', { grants: [{ pattern: 'acme/*', permission: 'pull' }], withoutSecret: true });
     const trust = { conditions: [], audiences: ['berth'], createdAt: clock.now() };
@@ -307,7 +308,7 @@ describe('berth login --oidc and its renewal by docker-credential-berth', () => 
       const registry = new URL(capped.url).host;
       await useHelper(registry);
       await run({ oidc: 'github', identity: 'ci-pusher' }, env, registry);
-      const { store } = capped.app.auth;
+      const store = capped.app.metadata.auth;
       const pusher = await store.principals.findByName('ci-pusher');
       assert.ok(pusher);
       const [credential] = await store.federatedCredentials.list(pusher.id);

@@ -27,7 +27,7 @@ describe('workload identity federation', () => {
     audiences = ['berth'],
   ): Promise<string> {
     const id = randomUUID();
-    await server.app.auth.store.federatedCredentials.put({
+    await server.app.metadata.auth.federatedCredentials.put({
       id,
       principalId,
       name: `c-${id.slice(0, 8)}`,
@@ -298,7 +298,7 @@ describe('workload identity federation', () => {
           grants: [{ pattern: '**', permission: 'pull' }],
           withoutSecret: true,
         });
-        await trusting.app.auth.store.federatedCredentials.put({
+        await trusting.app.metadata.auth.federatedCredentials.put({
           id: randomUUID(),
           principalId: sp.principal.id,
           name: 'late',
@@ -336,7 +336,7 @@ describe('workload identity federation', () => {
           grants: [{ pattern: '**', permission: 'pull' }],
           withoutSecret: true,
         });
-        await trusting.app.auth.store.federatedCredentials.put({
+        await trusting.app.metadata.auth.federatedCredentials.put({
           id: randomUUID(),
           principalId: sp.principal.id,
           name: 'k8s',
@@ -406,7 +406,7 @@ describe('workload identity federation', () => {
         body: manifest,
       });
       assert.equal(put.status, 201);
-      const [latest] = await server.app.registry.context.metadata.manifests.history('acme/app', { tag: 'v1', limit: 1 });
+      const [latest] = await server.app.metadata.manifests.history('acme/app', { tag: 'v1', limit: 1 });
       assert.equal(latest?.principalName, 'ci-pusher');
       assert.equal(latest?.provenance?.['iss'], github.issuer);
       assert.equal(latest?.provenance?.['sha'], 'feedface');

@@ -56,7 +56,7 @@ describe('an HTTPS issuer with a private CA (federation.issuers[].caFile)', () =
       grants: [{ pattern: '**', permission: 'pull' }],
       withoutSecret: true,
     });
-    await server.app.auth.store.federatedCredentials.put({
+    await server.app.metadata.auth.federatedCredentials.put({
       id: randomUUID(),
       principalId: sp.principal.id,
       name: 'k8s',

@@ -47,7 +47,7 @@ describe('/api/v1/import', () => {
     it('lets a principal with push on the target import, and records it as the pusher', async () => {
       const job = await importOk(teamPusher, body(['team/app:1.0']));
       assert.equal(job.requestedBy?.name, 'team-ci');
-      const [push] = await target.app.registry.context.metadata.manifests.history('team/app', { tag: '1.0', limit: 1 });
+      const [push] = await target.app.metadata.manifests.history('team/app', { tag: '1.0', limit: 1 });
       assert.equal(push?.principalName, 'team-ci');
       assert.deepEqual(push?.provenance, { import: { job: job.id, source: `${source.host}/vendor/app@${image.root.digest}` } });
     });
@@ -74,7 +74,7 @@ describe('/api/v1/import', () => {
       assert.ok(listed.length > 0 && listed.every((j) => j.requestedBy.name === 'team-ci'));
       const all = (await owner.get('/imports?limit=50')).body.imports as Array<{ requestedBy: { name: string } }>;
       assert.ok(all.some((j) => j.requestedBy.name === 'owner') && all.some((j) => j.requestedBy.name === 'team-ci'));
-      const audit = await target.app.auth.store.audit.list({ limit: 20 });
+      const audit = await target.app.metadata.auth.audit.list({ limit: 20 });
       assert.ok(audit.some((e) => e.event === 'import.created' && JSON.stringify(e.detail).includes(mine.id)));
     });
   });
@@ -119,12 +119,12 @@ describe('/api/v1/import', () => {
       assert.equal(job.error?.code, 'TAG_EXISTS');
       assert.match(job.error?.message ?? '', /held\/app:1\.0 already exists.*Force/);
       assert.equal(source.count('GET', `/v2/vendor/app/blobs/${image.blobs[0]!.digest}`), before, 'no blob was downloaded');
-      assert.equal(await target.app.registry.context.metadata.repositories.exists('fresh/app'), false, 'not even the other target');
-      assert.equal((await target.app.registry.context.metadata.manifests.getByTag('held/app', '1.0'))?.digest, mine.root.digest);
+      assert.equal(await target.app.metadata.repositories.exists('fresh/app'), false, 'not even the other target');
+      assert.equal((await target.app.metadata.manifests.getByTag('held/app', '1.0'))?.digest, mine.root.digest);
 
       const forced = await importOk(owner, body(['held/app:1.0'], { mode: 'Force' }));
       assert.equal(forced.mode, 'Force');
-      assert.equal((await target.app.registry.context.metadata.manifests.getByTag('held/app', '1.0'))?.digest, image.root.digest);
+      assert.equal((await target.app.metadata.manifests.getByTag('held/app', '1.0'))?.digest, image.root.digest);
     });
 
     it('NoForce accepts a tag that already points at the image (a repeated import is idempotent)', async () => {

@@ -48,7 +48,7 @@ describe('berth import (CLI)', () => {
     assert.match(result.stdout, /copied +3 manifest\(s\), 6 blob\(s\)/);
     assert.match(result.stderr, /: queued\n/);
     assert.match(result.stderr, /: succeeded 100% /);
-    assert.equal((await target.app.registry.context.metadata.manifests.getByTag('team/app', 'stable'))?.digest, image.root.digest);
+    assert.equal((await target.app.metadata.manifests.getByTag('team/app', 'stable'))?.digest, image.root.digest);
   });
 
   it('fails NoForce on an existing tag with one line naming --force, and --force overwrites', async () => {
@@ -63,7 +63,7 @@ describe('berth import (CLI)', () => {
     ok(
       await runCli(['import', `${source.host}/vendor/app:1.0`, '--image', 'held/app:1.0', '--force', ...asOwner], { env: env(), stdin: `${ownerPassword}\n` }),
     );
-    assert.equal((await target.app.registry.context.metadata.manifests.getByTag('held/app', '1.0'))?.digest, image.root.digest);
+    assert.equal((await target.app.metadata.manifests.getByTag('held/app', '1.0'))?.digest, image.root.digest);
   });
 
   it('passes source credentials from stdin, and on refusal says how to retry', async () => {

@@ -51,7 +51,7 @@ describe('copyImage between two Berth servers', () => {
     assert.equal(result.blobsCopied, image.blobs.length + image.referrerBlobs.length);
     assert.equal(result.blobsSkipped, 0);
 
-    const manifests = target.app.registry.context.metadata.manifests;
+    const manifests = target.app.metadata.manifests;
     for (const tag of ['1.0', 'stable']) assert.equal((await manifests.getByTag('mirror/app', tag))?.digest, image.root.digest);
     for (const m of [image.root, ...image.children, image.referrer!]) {
       const stored = await manifests.getByDigest('mirror/app', m.digest);
@@ -59,7 +59,7 @@ describe('copyImage between two Berth servers', () => {
       assert.deepEqual(stored.content, m.bytes, 'exact bytes');
     }
     for (const b of [...image.blobs, ...image.referrerBlobs]) {
-      assert.ok(await target.app.registry.context.metadata.blobs.getInRepository('mirror/app', b.digest), `blob ${b.digest} linked`);
+      assert.ok(await target.app.metadata.blobs.getInRepository('mirror/app', b.digest), `blob ${b.digest} linked`);
     }
     const referrers = await manifests.listReferrers('mirror/app', image.root.digest);
     assert.deepEqual(
@@ -102,7 +102,7 @@ describe('copyImage between two Berth servers', () => {
       force: false,
     });
     assert.deepEqual([elsewhere.blobsCopied, elsewhere.blobsSkipped], [0, image.blobs.length]);
-    assert.ok(await target.app.registry.context.metadata.manifests.getByDigest('two/skip', image.root.digest));
+    assert.ok(await target.app.metadata.manifests.getByDigest('two/skip', image.root.digest));
   });
 
   it('without force refuses a target tag that points elsewhere before copying anything', async () => {
@@ -121,9 +121,8 @@ describe('copyImage between two Berth servers', () => {
       }),
       (err: unknown) => isRegistryError(err) && err.code === 'TAG_EXISTS' && /--force/.test(err.message),
     );
-    for (const b of next.blobs)
-      assert.equal(await target.app.registry.context.metadata.blobs.getInRepository('held/app', b.digest), undefined, 'nothing copied');
-    assert.equal((await target.app.registry.context.metadata.manifests.getByTag('held/app', 'v1'))?.digest, old.root.digest);
+    for (const b of next.blobs) assert.equal(await target.app.metadata.blobs.getInRepository('held/app', b.digest), undefined, 'nothing copied');
+    assert.equal((await target.app.metadata.manifests.getByTag('held/app', 'v1'))?.digest, old.root.digest);
 
     const forced = await copyImage(target.app.registry, {
       source: remote,
@@ -134,7 +133,7 @@ describe('copyImage between two Berth servers', () => {
       force: true,
     });
     assert.equal(forced.digest, next.root.digest);
-    assert.equal((await target.app.registry.context.metadata.manifests.getByTag('held/app', 'v1'))?.digest, next.root.digest);
+    assert.equal((await target.app.metadata.manifests.getByTag('held/app', 'v1'))?.digest, next.root.digest);
   });
 
   it('copies by digest without tags', async () => {
@@ -149,7 +148,7 @@ describe('copyImage between two Berth servers', () => {
       force: false,
     });
     assert.equal(result.digest, image.root.digest);
-    assert.deepEqual(await target.app.registry.context.metadata.manifests.listTags('mirror/bydigest', {}), []);
+    assert.deepEqual(await target.app.metadata.manifests.listTags('mirror/bydigest', {}), []);
     const record = await target.app.registry.manifests.get('mirror/bydigest', { kind: 'digest', digest: parseDigest(image.root.digest) }, []);
     assert.deepEqual(record.content, image.root.bytes);
   });

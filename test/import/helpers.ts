@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { ConfigInput } from '../../src/config/schema.js';
-import type { ImportJobView } from '../../src/http/handlers/admin/imports.js';
+import type { ImportJobView } from '../../src/api/imports.js';
 import { Api, type ApiResponse } from '../admin/helpers.js';
 import { tokenFor } from '../auth/helpers.js';
 import { ownerName, ownerPassword, startTestServer, type TestServer, type TestServerOptions } from '../support/server.js';

@@ -40,7 +40,7 @@ describe('import from a hostile or failing source', () => {
 
   /** Nothing of `image` is visible in `repository`, and no blob content of it is stored at all. */
   async function assertNothingStored(repository: string, image: TestImage, blobs = image.blobs): Promise<void> {
-    const { metadata, storage } = target.app.registry.context;
+    const { metadata, storage } = target.app;
     assert.deepEqual((await metadata.manifests.listTags(repository, {})) ?? [], []);
     for (const m of [image.root, ...image.children]) assert.equal(await metadata.manifests.getByDigest(repository, m.digest), undefined);
     for (const b of blobs) {
@@ -64,7 +64,7 @@ describe('import from a hostile or failing source', () => {
     assert.equal(job.status, 'failed');
     assert.equal(job.error?.code, 'UPSTREAM_INVALID');
     assert.equal(job.attempts, 1, 'invalid content is not retried automatically');
-    assert.equal(await target.app.registry.context.metadata.repositories.exists('garbage'), false);
+    assert.equal(await target.app.metadata.repositories.exists('garbage'), false);
   });
 
   it('fails with UPSTREAM_INVALID when a platform manifest does not match its digest', async () => {
@@ -197,7 +197,7 @@ describe('import from a hostile or failing source', () => {
     assert.equal(failed.error?.code, 'UPSTREAM_UNREACHABLE');
     assert.equal(failed.attempts, 2, 'retried automatically once (import.maxAttempts 2) before failing');
     assert.ok(failed.progress && failed.progress.blobsDone < failed.progress.blobsTotal);
-    assert.equal(await target.app.registry.context.metadata.manifests.getByTag('flaky', 'v1'), undefined, 'no tag on an incomplete image');
+    assert.equal(await target.app.metadata.manifests.getByTag('flaky', 'v1'), undefined, 'no tag on an incomplete image');
     const others = image.blobs.filter((b) => b !== broken);
     for (const b of others) assert.equal(source.count('GET', `/v2/flaky/app/blobs/${b.digest}`), 1, 'the second run skipped what the first stored');
 
@@ -209,7 +209,7 @@ describe('import from a hostile or failing source', () => {
     assert.equal(job.status, 'succeeded', JSON.stringify(job.error));
     assert.deepEqual([job.result?.blobsCopied, job.result?.blobsSkipped], [1, others.length]);
     for (const b of others) assert.equal(source.count('GET', `/v2/flaky/app/blobs/${b.digest}`), 1, `${b.digest} downloaded once in all`);
-    assert.equal((await target.app.registry.context.metadata.manifests.getByTag('flaky', 'v1'))?.digest, image.root.digest);
+    assert.equal((await target.app.metadata.manifests.getByTag('flaky', 'v1'))?.digest, image.root.digest);
 
     const again = await api.post(`/imports/${failed.id}/retry`, {});
     assert.equal(again.status, 409, 'only a failed import can be retried');

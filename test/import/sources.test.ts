@@ -18,7 +18,7 @@ import { importOk, ownerApi, startImportServer, submit, waitForJob, type Api } f
 
 /** Asserts the target holds the image byte for byte: manifests by digest, the tags, every blob linked. */
 async function assertImported(server: TestServer, repository: string, tags: string[], image: TestImage, withReferrer = false): Promise<void> {
-  const { manifests, blobs } = server.app.registry.context.metadata;
+  const { manifests, blobs } = server.app.metadata;
   for (const tag of tags) assert.equal((await manifests.getByTag(repository, tag))?.digest, image.root.digest, `${repository}:${tag}`);
   for (const m of [image.root, ...image.children, ...(withReferrer && image.referrer ? [image.referrer] : [])]) {
     assert.deepEqual((await manifests.getByDigest(repository, m.digest))?.content, m.bytes, `manifest ${m.digest} in ${repository}`);
@@ -76,8 +76,8 @@ describe('import from CNCF Distribution', () => {
     assert.deepEqual(job.progress && [job.progress.targetsDone, job.progress.blobsDone === job.progress.blobsTotal], [1, true]);
     await assertImported(target, 'mirror/app', ['1.0', 'latest'], image, true);
     await assertImported(target, 'archive/app', [], image, true);
-    assert.deepEqual(await target.app.registry.context.metadata.manifests.listTags('archive/app', {}), []);
-    const referrers = await target.app.registry.context.metadata.manifests.listReferrers('mirror/app', image.root.digest);
+    assert.deepEqual(await target.app.metadata.manifests.listTags('archive/app', {}), []);
+    const referrers = await target.app.metadata.manifests.listReferrers('mirror/app', image.root.digest);
     assert.deepEqual(
       referrers.map((r) => r.digest),
       [image.referrer!.digest],
@@ -135,7 +135,7 @@ describe('import from another Berth', () => {
       grants: [{ pattern: 'vendor/**', permission: 'pull' }],
       withoutSecret: true,
     });
-    await source.app.auth.store.federatedCredentials.put({
+    await source.app.metadata.auth.federatedCredentials.put({
       id: 'fc-1',
       principalId: service.principal.id,
       name: 'cluster',

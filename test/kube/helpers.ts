@@ -157,7 +157,8 @@ export async function federatedPuller(
   namespace: string,
   serviceAccount: string,
 ): Promise<string> {
-  const { principals, store } = berth.app.auth;
+  const { principals } = berth.app.auth;
+  const store = berth.app.metadata.auth;
   const created = await principals.createPrincipal('service', name, { grants, withoutSecret: true });
   const trust = expandPreset({ preset: 'kubernetes', issuer: kube.issuer, namespace, serviceAccount });
   await store.federatedCredentials.put({

@@ -3,7 +3,6 @@ import { execFile } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
-import { collectGarbage } from '../../src/registry/gc.js';
 import { BERTH_CLI } from '../support/berth-process.js';
 import { startTestServer, type TestServer } from '../support/server.js';
 
@@ -39,7 +38,7 @@ async function pushImage(server: TestServer, repository: string, tag: string, la
 
 /** Blobs in storage, counted through the server's own driver (filesystem or S3). */
 async function blobFiles(server: TestServer): Promise<number> {
-  const storage = server.app.registry.context.storage;
+  const storage = server.app.storage;
   let count = 0;
   for (const prefix of await storage.list('blobs/sha256')) count += (await storage.list(`blobs/sha256/${prefix}`)).length;
   return count;
@@ -63,7 +62,7 @@ describe('berth gc', () => {
     const recent = await pushBlob(server, 'gc/app', randomBytes(500)); // pushed "now": within the grace period
 
     const { registry } = server.app;
-    const dry = await collectGarbage(registry.context, registry.uploads, { dryRun: true, graceMs: hour });
+    const dry = await registry.collectGarbage({ dryRun: true, graceMs: hour });
     assert.deepEqual(
       dry.blobs.map((b) => b.digest),
       [orphan],
@@ -71,7 +70,7 @@ describe('berth gc', () => {
     assert.equal(dry.uploads.length, 1);
     assert.equal(await blobFiles(server), 4, 'a dry run deletes nothing');
 
-    const report = await collectGarbage(registry.context, registry.uploads, { dryRun: false, graceMs: hour });
+    const report = await registry.collectGarbage({ dryRun: false, graceMs: hour });
     assert.deepEqual(
       report.blobs.map((b) => b.digest),
       [orphan],
@@ -92,7 +91,7 @@ describe('berth gc', () => {
     assert.equal((await fetch(`${server.url}/v2/gc/other/manifests/${digest}`, { method: 'DELETE' })).status, 202);
     clock.offset = 3 * hour;
     const { registry } = server.app;
-    const report = await collectGarbage(registry.context, registry.uploads, { dryRun: false, graceMs: hour });
+    const report = await registry.collectGarbage({ dryRun: false, graceMs: hour });
     // The layer goes; the `{}` config stays: gc/app's manifest still references the same bytes.
     assert.equal(report.blobs.length, 1);
     assert.equal(report.blobs[0]?.size, 3000);

@@ -42,7 +42,7 @@ describe('sync with federated source credentials', () => {
       grants: [{ pattern: 'tripinsights/**', permission: 'pull' }],
       withoutSecret: true,
     });
-    await vendor.app.auth.store.federatedCredentials.put({
+    await vendor.app.metadata.auth.federatedCredentials.put({
       id: 'fc-sync',
       principalId: service.principal.id,
       name: 'customer-cluster',

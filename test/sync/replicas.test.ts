@@ -91,7 +91,7 @@ describe('sync across replicas sharing a database', () => {
   });
 
   it('an item claimed by a replica that died is taken over once its lease has run out', async () => {
-    const store = first.app.services.sync.store;
+    const store = first.app.metadata.sync;
     const rule = await store.rules.findByName('vendor');
     assert.ok(rule);
     // A third "replica" claims v2 and never finishes (it crashed): its lease runs 1.5 s.

@@ -1,7 +1,7 @@
 /** GET/HEAD/PUT/DELETE /v2/<name>/manifests/<reference> */
 import { randomUUID } from 'node:crypto';
-import type { Pusher, RequestInfo } from '../../registry/changes.js';
 import { RegistryError } from '../../oci/errors.js';
+import type { Pusher, RequestInfo } from '../../registry/index.js';
 import { acceptedTypes, readBoundedBody } from '../request.js';
 import { send } from '../respond.js';
 import type { RouteContext } from '../routes.js';
@@ -26,7 +26,7 @@ export async function get(ctx: RouteContext): Promise<void> {
 export async function put(ctx: RouteContext): Promise<void> {
   const repository = repositoryOf(ctx);
   const reference = referenceParam(ctx);
-  const limit = ctx.registry.context.limits.maxManifestBytes;
+  const limit = ctx.registry.limits.maxManifestBytes;
   const bytes = await readBoundedBody(ctx.req, limit, () => new RegistryError('MANIFEST_TOO_LARGE', `manifest is larger than ${limit} bytes`));
   const result = await ctx.registry.manifests.put(repository, reference, bytes, ctx.req.headers['content-type'], actorOf(ctx), requestInfo(ctx));
   send(ctx.res, 201, {

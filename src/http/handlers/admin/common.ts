@@ -1,16 +1,16 @@
 /**
  * The checks and parsing every management handler shares. Each handler opens with
- * `actingOwner(ctx)` and reads its body with `readJson(ctx, schema)`, so the pipeline of a request
- * is visible in the handler itself.
+ * `actingOwner(ctx)`, reads its body with `readJson(ctx, schema)` and calls one service method,
+ * which applies the rules and writes the audit entry; the pipeline of a request is visible in the
+ * handler itself.
  */
 import { z } from 'zod';
 import { specificIssue } from '../../../auth/desired-state.js';
 import { isPermission, isValidPattern } from '../../../auth/permissions.js';
-import { PolicyError } from '../../../auth/principals.js';
-import { refreshTokenUser } from '../../../auth/token-endpoint.js';
+import { principalNameProblem } from '../../../api/principals.js';
 import type { AccessClaims } from '../../../auth/tokens.js';
-import type { PrincipalRecord } from '../../../metadata/auth-store.js';
 import { RegistryError } from '../../../oci/errors.js';
+import type { Actor } from '../../../shared/actor.js';
 import { readBoundedBody } from '../../request.js';
 import type { RouteContext } from '../../routes.js';
 
@@ -21,12 +21,17 @@ const maxGrants = 1000;
 /**
  * Rule: the management API exists only with the token service on (with auth off nobody could be
  * told apart), and acts on behalf of the owner the dispatcher's `owner` guard has verified (its
- * token holds `registry:admin:*`). Returns that owner, who is named in the audit log.
+ * token holds `registry:admin:*`). Returns that owner as the actor the audit log names.
  */
-export function actingOwner(ctx: RouteContext): AccessClaims {
+export function actingOwner(ctx: RouteContext): Actor {
   if (!ctx.auth.enabled) throw new RegistryError('NOT_FOUND', 'the management API needs the token service (auth.enabled=true)');
   if (!ctx.identity) throw new RegistryError('UNAUTHORIZED');
-  return ctx.identity;
+  return actorOf(ctx.identity, ctx);
+}
+
+/** The audit log's view of who is calling: the verified token's principal and the client's address. */
+export function actorOf(identity: AccessClaims, ctx: RouteContext): Actor {
+  return { principalId: identity.subject, principalName: identity.name, clientAddress: ctx.req.socket.remoteAddress ?? 'unknown' };
 }
 
 /**
@@ -62,22 +67,9 @@ function invalid(error: z.ZodError): RegistryError {
   return new RegistryError('INVALID_REQUEST', message, { issues });
 }
 
-/** Turns the principal service's policy refusals (bad names, patterns, secret names) into 400s. */
-export async function policy<T>(action: () => Promise<T>): Promise<T> {
-  try {
-    return await action();
-  } catch (err) {
-    if (err instanceof PolicyError) throw new RegistryError('INVALID_REQUEST', err.message);
-    throw err;
-  }
-}
-
 /** The principal a path names, by id or by login name; 404 PRINCIPAL_UNKNOWN otherwise. */
-export async function targetPrincipal(ctx: RouteContext): Promise<PrincipalRecord> {
-  const ref = pathParam(ctx, 'principal');
-  const principal = (await ctx.auth.store.principals.get(ref)) ?? (await ctx.auth.store.principals.findByName(ref));
-  if (!principal) throw new RegistryError('PRINCIPAL_UNKNOWN', `no principal with id or name ${JSON.stringify(ref.slice(0, 128))}`);
-  return principal;
+export function targetPrincipal(ctx: RouteContext) {
+  return ctx.auth.admin.principals.resolve(pathParam(ctx, 'principal'));
 }
 
 /** A percent-decoded path parameter (names may contain `@`, which clients may encode). */
@@ -89,30 +81,14 @@ export function pathParam(ctx: RouteContext, name: string): string {
   }
 }
 
-/** Rule: every change made through the management API is recorded with the owner who made it. */
-export async function audit(ctx: RouteContext, actor: AccessClaims, event: string, detail: Record<string, unknown>): Promise<void> {
-  await ctx.auth.store.audit.append({
-    at: ctx.registry.context.clock.now(),
-    event,
-    principalId: actor.subject,
-    principalName: actor.name,
-    clientAddress: ctx.req.socket.remoteAddress ?? 'unknown',
-    detail,
-  });
-}
-
-export function describeTarget(principal: PrincipalRecord): { id: string; name: string; kind: string } {
-  return { id: principal.id, name: principal.name, kind: principal.kind };
-}
-
 // ---------------------------------------------------------------------------------------------
 // Schemas shared by the handlers.
 
 /** Login names: the rule PrincipalService enforces, applied to service principals' chosen names too. */
-export const principalName = z
-  .string()
-  .regex(/^[a-zA-Z0-9][a-zA-Z0-9._@-]{0,127}$/, 'a name is 1-128 letters, digits, ., _, @ or -, starting with a letter or digit')
-  .refine((name) => name !== refreshTokenUser, 'that name is reserved for refresh-token logins');
+export const principalName = z.string().superRefine((name, ctx) => {
+  const problem = principalNameProblem(name);
+  if (problem !== undefined) ctx.addIssue({ code: z.ZodIssueCode.custom, message: problem });
+});
 
 export const description = z.string().max(1000);
 
@@ -140,10 +116,3 @@ export const timestamp = z.union([
       return ms;
     }),
 ]);
-
-/** Rule: a new principal or secret must not be born expired (usually a seconds-vs-milliseconds slip). */
-export function assertFuture(ctx: RouteContext, expiresAt: number | undefined): void {
-  if (expiresAt !== undefined && expiresAt <= ctx.registry.context.clock.now()) {
-    throw new RegistryError('INVALID_REQUEST', `expiresAt ${new Date(expiresAt).toISOString()} is in the past`);
-  }
-}

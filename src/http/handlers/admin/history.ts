@@ -7,13 +7,14 @@
  * so it needs `pull` on the repository, exactly as pulling its manifests does (anonymous pull
  * included). It sits with the management handlers because it speaks the API's JSON.
  */
+import type { HistoryView, PushView } from '../../../api/repositories.js';
 import { parseDigest } from '../../../oci/digest.js';
 import { RegistryError } from '../../../oci/errors.js';
 import { isValidTag } from '../../../oci/names.js';
 import { sendJson } from '../../respond.js';
 import type { RouteContext } from '../../routes.js';
+import type { PushRecord } from '../../../registry/reads.js';
 import { repositoryOf } from '../common.js';
-import { pushView, type HistoryView } from './views.js';
 
 const defaultLimit = 100;
 const maxLimit = 1000;
@@ -30,13 +31,21 @@ export async function list(ctx: RouteContext): Promise<void> {
   if (!Number.isSafeInteger(limit) || limit < 1 || limit > maxLimit) {
     throw new RegistryError('INVALID_REQUEST', `limit must be an integer from 1 to ${maxLimit}`, { limit: rawLimit?.slice(0, 20) });
   }
-  const metadata = ctx.registry.context.metadata;
-  if (!(await metadata.repositories.exists(repository))) throw new RegistryError('NAME_UNKNOWN', undefined, { name: repository });
-  const pushes = await metadata.manifests.history(repository, { tag, digest, limit });
+  const pushes = await ctx.registry.reads.history(repository, { tag, digest, limit });
   const body: HistoryView = { repository, pushes: pushes.map(pushView) };
   sendJson(ctx.res, 200, body);
 }
 
 function nonEmpty(value: string | null): string | undefined {
   return value === null || value === '' ? undefined : value;
+}
+
+function pushView(push: PushRecord): PushView {
+  return {
+    digest: push.digest,
+    tag: push.tag ?? null,
+    at: new Date(push.at).toISOString(),
+    principal: push.principalId !== undefined ? { id: push.principalId, name: push.principalName ?? push.principalId } : null,
+    provenance: push.provenance ?? null,
+  };
 }

@@ -1,18 +1,17 @@
 /**
  * /api/v1/webhooks: subscriptions to repository changes, their delivery history, pings and
- * redeliveries (docs/webhooks.md). Owners only, like all of /api/v1. Every change is audited
- * without its secrets (the signing secret, header values and the URL's query values).
+ * redeliveries (docs/webhooks.md). Owners only, like all of /api/v1. The rules and the audit
+ * entries (without secrets) are the service's (`events/webhooks.ts`); these handlers parse and answer.
  */
 import { z } from 'zod';
+import { deliveryStatuses, type DeliveryStatus } from '../../../api/webhooks.js';
 import { filterEntryProblem } from '../../../events/filter.js';
 import { eventActions } from '../../../events/payload.js';
-import { deliveryView, redactUrl, webhookView, attemptView, type DeliveryDetailView } from '../../../events/views.js';
-import type { WebhookRecord } from '../../../metadata/event-store.js';
 import { RegistryError } from '../../../oci/errors.js';
 import { send, sendJson } from '../../respond.js';
 import type { RouteContext } from '../../routes.js';
-import { actorOf, requestInfo } from '../manifests.js';
-import { actingOwner, audit, pathParam, readJson } from './common.js';
+import { actorOf as pusherOf, requestInfo } from '../manifests.js';
+import { actingOwner, pathParam, readJson } from './common.js';
 
 const maxHeaders = 20;
 /** Headers Berth sets itself, or that would break the request framing: not settable. */
@@ -127,25 +126,20 @@ const rotateBody = z
 /** GET /api/v1/webhooks → {webhooks: [view]}, sorted by name. */
 export async function list(ctx: RouteContext): Promise<void> {
   actingOwner(ctx);
-  const now = ctx.registry.context.clock.now();
-  const records = await ctx.services.webhooks.store.webhooks.list();
-  sendJson(ctx.res, 200, { webhooks: records.map((r) => webhookView(r, now)) });
+  sendJson(ctx.res, 200, { webhooks: await ctx.services.webhooks.list() });
 }
 
 /** POST /api/v1/webhooks {name, url, events?, filters?, headers?, secret?, format?, enabled?} → 201 {webhook, secret}. */
 export async function create(ctx: RouteContext): Promise<void> {
   const actor = actingOwner(ctx);
-  const body = await readJson(ctx, createBody);
-  const { name, secret: given, ...settings } = body;
-  const { record, secret: issued } = await ctx.services.webhooks.create(name, settings, given);
-  await audit(ctx, actor, 'admin.webhook.created', { webhook: described(record), secretGiven: given !== undefined });
-  sendJson(ctx.res, 201, { webhook: webhookView(record, ctx.registry.context.clock.now()), secret: issued });
+  const { name, secret: given, ...settings } = await readJson(ctx, createBody);
+  sendJson(ctx.res, 201, await ctx.services.webhooks.create(actor, name, settings, given));
 }
 
 /** GET /api/v1/webhooks/{idOrName} → view. */
 export async function get(ctx: RouteContext): Promise<void> {
   actingOwner(ctx);
-  sendJson(ctx.res, 200, webhookView(await target(ctx), ctx.registry.context.clock.now()));
+  sendJson(ctx.res, 200, ctx.services.webhooks.view(await target(ctx)));
 }
 
 /** PATCH /api/v1/webhooks/{idOrName} {name?, url?, events?, filters?, headers?, format?, enabled?} → view. `headers` replaces all headers. */
@@ -153,17 +147,13 @@ export async function update(ctx: RouteContext): Promise<void> {
   const actor = actingOwner(ctx);
   const record = await target(ctx);
   const body = await readJson(ctx, updateBody);
-  const next = await ctx.services.webhooks.update(record, body);
-  await audit(ctx, actor, 'admin.webhook.updated', { webhook: described(next), changed: Object.keys(body) });
-  sendJson(ctx.res, 200, webhookView(next, ctx.registry.context.clock.now()));
+  sendJson(ctx.res, 200, await ctx.services.webhooks.update(actor, record, body));
 }
 
 /** DELETE /api/v1/webhooks/{idOrName} → 204; its deliveries and their history go with it. */
 export async function remove(ctx: RouteContext): Promise<void> {
   const actor = actingOwner(ctx);
-  const record = await target(ctx);
-  await ctx.services.webhooks.store.webhooks.delete(record.id);
-  await audit(ctx, actor, 'admin.webhook.deleted', { webhook: { id: record.id, name: record.name } });
+  await ctx.services.webhooks.remove(actor, await target(ctx));
   send(ctx.res, 204, {});
 }
 
@@ -172,9 +162,7 @@ export async function rotateSecret(ctx: RouteContext): Promise<void> {
   const actor = actingOwner(ctx);
   const record = await target(ctx);
   const body = await readJson(ctx, rotateBody);
-  const rotated = await ctx.services.webhooks.rotateSecret(record, body.secret, body.overlapMs);
-  await audit(ctx, actor, 'admin.webhook.secret_rotated', { webhook: { id: record.id, name: record.name }, overlapMs: body.overlapMs ?? null });
-  sendJson(ctx.res, 200, { webhook: webhookView(rotated.record, ctx.registry.context.clock.now()), secret: rotated.secret });
+  sendJson(ctx.res, 200, await ctx.services.webhooks.rotateSecret(actor, record, body.secret, body.overlapMs));
 }
 
 /** POST /api/v1/webhooks/{idOrName}/ping → 202 {delivery}: a `ping` event, delivered like any other. */
@@ -182,12 +170,9 @@ export async function ping(ctx: RouteContext): Promise<void> {
   const actor = actingOwner(ctx);
   const record = await target(ctx);
   await readJson(ctx, z.object({}).strict());
-  const delivery = await ctx.services.webhooks.ping(record, actorOf(ctx), requestInfo(ctx));
-  await audit(ctx, actor, 'admin.webhook.pinged', { webhook: { id: record.id, name: record.name }, event: delivery.eventId });
-  sendJson(ctx.res, 202, { delivery: deliveryView(delivery) });
+  sendJson(ctx.res, 202, { delivery: await ctx.services.webhooks.ping(actor, record, pusherOf(ctx), requestInfo(ctx)) });
 }
 
-const statuses = ['pending', 'delivered', 'failed'] as const;
 const defaultDeliveryLimit = 50;
 const maxDeliveryLimit = 500;
 
@@ -196,34 +181,22 @@ export async function deliveries(ctx: RouteContext): Promise<void> {
   actingOwner(ctx);
   const record = await target(ctx);
   const status = ctx.query.get('status') ?? undefined;
-  if (status !== undefined && !(statuses as readonly string[]).includes(status)) {
-    throw new RegistryError('INVALID_REQUEST', `status must be one of ${statuses.join(', ')}`);
+  if (status !== undefined && !deliveryStatuses.includes(status as DeliveryStatus)) {
+    throw new RegistryError('INVALID_REQUEST', `status must be one of ${deliveryStatuses.join(', ')}`);
   }
   const limitText = ctx.query.get('limit');
   const limit = limitText === null ? defaultDeliveryLimit : Number(limitText);
   if (!Number.isSafeInteger(limit) || limit < 1 || limit > maxDeliveryLimit) {
     throw new RegistryError('INVALID_REQUEST', `limit must be an integer from 1 to ${maxDeliveryLimit}`);
   }
-  const found = await ctx.services.webhooks.store.deliveries.list(record.id, { status: status as (typeof statuses)[number] | undefined, limit });
-  sendJson(ctx.res, 200, { deliveries: found.map(deliveryView) });
+  sendJson(ctx.res, 200, { deliveries: await ctx.services.webhooks.deliveries(record, { status: status as DeliveryStatus | undefined, limit }) });
 }
 
 /** GET /api/v1/webhooks/{idOrName}/deliveries/{id} → the delivery with every attempt and the payload. */
 export async function delivery(ctx: RouteContext): Promise<void> {
   actingOwner(ctx);
   const record = await target(ctx);
-  const found = await ctx.services.webhooks.store.deliveries.get(record.id, deliveryParam(ctx));
-  if (!found) throw unknownDelivery(ctx, record);
-  const [attempts, payload] = await Promise.all([
-    ctx.services.webhooks.store.deliveries.attempts(found.id),
-    ctx.services.webhooks.store.deliveries.payload(found.eventId),
-  ]);
-  const view: DeliveryDetailView = {
-    ...deliveryView(found),
-    attemptHistory: attempts.map(attemptView),
-    payload: payload === undefined ? null : (JSON.parse(payload) as unknown),
-  };
-  sendJson(ctx.res, 200, view);
+  sendJson(ctx.res, 200, await ctx.services.webhooks.delivery(record, pathParam(ctx, 'delivery')));
 }
 
 /** POST /api/v1/webhooks/{idOrName}/deliveries/{id}/redeliver → 202 {delivery}: a new cycle of attempts, same event id. */
@@ -231,37 +204,9 @@ export async function redeliver(ctx: RouteContext): Promise<void> {
   const actor = actingOwner(ctx);
   const record = await target(ctx);
   await readJson(ctx, z.object({}).strict());
-  const found = await ctx.services.webhooks.redeliver(record, deliveryParam(ctx));
-  if (!found) throw unknownDelivery(ctx, record);
-  await audit(ctx, actor, 'admin.webhook.redelivered', { webhook: { id: record.id, name: record.name }, delivery: found.id, event: found.eventId });
-  sendJson(ctx.res, 202, { delivery: deliveryView(found) });
+  sendJson(ctx.res, 202, { delivery: await ctx.services.webhooks.redeliver(actor, record, pathParam(ctx, 'delivery')) });
 }
 
-async function target(ctx: RouteContext): Promise<WebhookRecord> {
-  const ref = pathParam(ctx, 'webhook');
-  const record = await ctx.services.webhooks.find(ref);
-  if (!record) throw new RegistryError('WEBHOOK_UNKNOWN', `no webhook with id or name ${JSON.stringify(ref.slice(0, 128))}`);
-  return record;
-}
-
-function deliveryParam(ctx: RouteContext): string {
-  return pathParam(ctx, 'delivery');
-}
-
-function unknownDelivery(ctx: RouteContext, record: WebhookRecord): RegistryError {
-  return new RegistryError('DELIVERY_UNKNOWN', `webhook ${record.name} has no delivery ${JSON.stringify(deliveryParam(ctx).slice(0, 64))}`);
-}
-
-/** A subscription for the audit log: no secret, no header values, the URL redacted. */
-function described(record: WebhookRecord): Record<string, unknown> {
-  return {
-    id: record.id,
-    name: record.name,
-    url: redactUrl(record.url),
-    events: record.events,
-    filters: record.filters,
-    headers: Object.keys(record.headers),
-    format: record.format,
-    enabled: record.enabled,
-  };
+function target(ctx: RouteContext) {
+  return ctx.services.webhooks.resolve(pathParam(ctx, 'webhook'));
 }

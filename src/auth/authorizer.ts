@@ -1,0 +1,125 @@
+/**
+ * The one access decision, for every route, listing and (later) console view: given the bearer
+ * token a request carries (or none) and the access it needs (derived from the route table), it is
+ * - `allowed`, with the verified identity (undefined for a token-less request the anonymous-pull
+ *   policy covers, or when the token service is off);
+ * - `challenge`: the client should (re)authenticate. `missing`: no token; `invalid_token`: the
+ *   token is bad or expired; `insufficient_scope`: the token lacks the access but its principal
+ *   holds it, so a better token would do;
+ * - `denied`: the principal itself lacks `missing`; no token can help.
+ * Presenting a decision (the `WWW-Authenticate` challenge, a 403 body) is the caller's business.
+ *
+ * State, per instance: verified tokens (a burst of requests with one token costs one signature
+ * check) and the anonymous-pull patterns (re-read at most every few seconds, so replicas see a
+ * change within that time).
+ */
+import type { AnonymousPullIndex } from '../metadata/auth-store.js';
+import type { Clock } from '../shared/clock.js';
+import { expand, missingAccess, type Access } from './access.js';
+import { allowedOnRepository, anonymousPullGrants, catalogVisibility, grantAccess, type Grant } from './permissions.js';
+import { InvalidTokenError, type AccessClaims } from './tokens.js';
+
+export type ChallengeReason = 'missing' | 'invalid_token' | 'insufficient_scope';
+
+export type Decision =
+  { kind: 'allowed'; identity: AccessClaims | undefined } | { kind: 'challenge'; reason: ChallengeReason } | { kind: 'denied'; missing: Access[] };
+
+export interface AuthorizerDependencies {
+  /** With the token service off every request is allowed, anonymously. */
+  enabled: boolean;
+  verifyAccess(token: string): Promise<AccessClaims>;
+  /** The grants of a principal by id; none when it no longer exists. */
+  grantsOf(principalId: string): Promise<Grant[]>;
+  anonymousPull: Pick<AnonymousPullIndex, 'list'>;
+  clock: Clock;
+}
+
+const maxCachedTokens = 10_000;
+/** The anonymous-pull patterns are re-read at most this often. */
+const anonymousTtlMs = 5_000;
+
+export class Authorizer {
+  private readonly verified = new Map<string, AccessClaims>();
+  private anonymous: { at: number; patterns: string[] } | undefined;
+
+  constructor(private readonly deps: AuthorizerDependencies) {}
+
+  /** The decision for a request carrying `bearer` (undefined: no token) that needs `required`. */
+  async decide(bearer: string | undefined, required: readonly Access[]): Promise<Decision> {
+    if (!this.deps.enabled) return { kind: 'allowed', identity: undefined };
+    if (!bearer) {
+      if (required.length > 0 && anonymousCovers(anonymousPullGrants(await this.anonymousPatterns()), required))
+        return { kind: 'allowed', identity: undefined };
+      return { kind: 'challenge', reason: 'missing' };
+    }
+    let claims: AccessClaims;
+    try {
+      claims = await this.verify(bearer);
+    } catch (err) {
+      if (err instanceof InvalidTokenError) return { kind: 'challenge', reason: 'invalid_token' };
+      throw err;
+    }
+    const missing = missingAccess(claims.access, required);
+    if (missing.length === 0) return { kind: 'allowed', identity: claims };
+    if (claims.kind === 'anonymous') return { kind: 'challenge', reason: 'insufficient_scope' };
+    const grants = await this.deps.grantsOf(claims.subject);
+    if (missingAccess(grantAccess(grants, missing), missing).length === 0) return { kind: 'challenge', reason: 'insufficient_scope' };
+    return { kind: 'denied', missing };
+  }
+
+  /**
+   * For routes that authorize inside the handler (import: an owner, or push on every target): an
+   * already verified identity against `required`, by its token alone.
+   */
+  check(identity: AccessClaims, required: readonly Access[]): { kind: 'allowed' } | { kind: 'denied'; missing: Access[] } {
+    const missing = missingAccess(identity.access, required);
+    return missing.length === 0 ? { kind: 'allowed' } : { kind: 'denied', missing };
+  }
+
+  /**
+   * Which repositories `identity` sees in the catalog; undefined: all of them (auth off, no
+   * identity, or a token with registry-wide read). A token with only `metadata_read` on the
+   * catalog (a principal granted some repositories, e.g. a vendor's scoped customer credential that
+   * a sync rule uses to discover what it may copy) sees just the repositories its grants can read;
+   * an anonymous token those of the anonymous-pull policy (read afresh, not from the cache).
+   */
+  async catalogFilter(identity: AccessClaims | undefined): Promise<((repository: string) => boolean) | undefined> {
+    if (!this.deps.enabled || !identity) return undefined;
+    const actions = identity.access.filter((a) => a.type === 'registry' && a.name === 'catalog').flatMap((a) => a.actions);
+    return catalogVisibility(actions, async () =>
+      identity.kind === 'anonymous' ? anonymousPullGrants(await this.deps.anonymousPull.list()) : this.deps.grantsOf(identity.subject),
+    );
+  }
+
+  private async verify(token: string): Promise<AccessClaims> {
+    const hit = this.verified.get(token);
+    if (hit && hit.expiresAt > this.deps.clock.now()) return hit;
+    const claims = await this.deps.verifyAccess(token);
+    if (this.verified.size >= maxCachedTokens) this.verified.clear();
+    this.verified.set(token, claims);
+    return claims;
+  }
+
+  private async anonymousPatterns(): Promise<string[]> {
+    const now = this.deps.clock.now();
+    if (!this.anonymous || now - this.anonymous.at > anonymousTtlMs) {
+      this.anonymous = { at: now, patterns: await this.deps.anonymousPull.list() };
+    }
+    return this.anonymous.patterns;
+  }
+}
+
+/**
+ * Rule: a request without a token gets through only for repository reads (pull, metadata_read)
+ * the anonymous-pull grants cover; the catalog and everything else need a token.
+ */
+function anonymousCovers(grants: readonly Grant[], required: readonly Access[]): boolean {
+  return (
+    required.length > 0 &&
+    required.every((r) => {
+      if (r.type !== 'repository') return false;
+      const allowed = expand(allowedOnRepository(grants, r.name));
+      return allowed.size > 0 && r.actions.every((a) => allowed.has(a));
+    })
+  );
+}

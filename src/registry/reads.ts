@@ -1,0 +1,93 @@
+/**
+ * The registry's listings: the catalog (with a visibility rule the caller gets from the
+ * authorizer), a repository's tags, the referrers of a manifest, and its push history.
+ *
+ * Paging (`n`/`last`, the distribution spec's): a page of `n` reads `n + 1` entries, so it knows
+ * whether another page follows (`next`, which a `Link: rel="next"` names) without a second query.
+ * Without `n` the store's largest page applies and no `next` is given.
+ */
+import type { Digest } from '../oci/digest.js';
+import { RegistryError } from '../oci/errors.js';
+import { mediaTypes } from '../oci/media-types.js';
+import type { PushRecord } from '../metadata/store.js';
+import type { RegistryContext } from './context.js';
+
+export type { PushRecord };
+
+export interface PageRequest {
+  /** At most this many entries; undefined: the server's largest page. */
+  n?: number | undefined;
+  /** Entries strictly after this one (lexical order). */
+  last?: string | undefined;
+}
+
+export interface Page {
+  items: string[];
+  /** The `last` that reads the next page, when one follows (only when `n` was given). */
+  next: string | undefined;
+}
+
+/** Decides which repositories a caller may see; undefined: all of them. */
+export type Visibility = ((repository: string) => boolean) | undefined;
+
+/** Rows read per query while filtering the catalog, and its page size when the client gives no `n`. */
+const filteredCatalogBatch = 500;
+const maxFilteredCatalogPage = 1000;
+
+export class RegistryReads {
+  constructor(private readonly ctx: RegistryContext) {}
+
+  /** Repository names holding at least one manifest, sorted, that `visible` lets the caller see. */
+  async catalog(page: PageRequest, visible: Visibility): Promise<Page> {
+    const repositories = this.ctx.metadata.repositories;
+    const result = await paged(page, (n, last) => (visible ? this.filteredCatalog(visible, n, last) : repositories.list({ n, last })));
+    return result ?? { items: [], next: undefined };
+  }
+
+  /** The repository's tags, sorted; NAME_UNKNOWN for a repository never pushed to (except for an empty page). */
+  async tags(repository: string, page: PageRequest): Promise<Page> {
+    const result = await paged(page, (n, last) => this.ctx.metadata.manifests.listTags(repository, { n, last }));
+    if (!result) throw new RegistryError('NAME_UNKNOWN', undefined, { name: repository });
+    return result;
+  }
+
+  /** The referrers of `subject` as an OCI image index body (empty when there are none). */
+  async referrers(repository: string, subject: Digest, artifactType: string | undefined): Promise<Buffer> {
+    const manifests = await this.ctx.metadata.manifests.listReferrers(repository, subject.value, artifactType);
+    return Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: mediaTypes.ociIndex, manifests }));
+  }
+
+  /** Who pushed what, newest first; `tag` or `digest` narrow it. NAME_UNKNOWN for a repository never pushed to. */
+  async history(repository: string, filter: { tag?: string | undefined; digest?: string | undefined; limit: number }): Promise<PushRecord[]> {
+    const manifests = this.ctx.metadata.manifests;
+    if (!(await this.ctx.metadata.repositories.exists(repository))) throw new RegistryError('NAME_UNKNOWN', undefined, { name: repository });
+    return manifests.history(repository, filter);
+  }
+
+  /** Up to `n` visible repositories after `last`, reading the full list in batches. */
+  private async filteredCatalog(visible: (repository: string) => boolean, n: number | undefined, last: string | undefined): Promise<string[]> {
+    const want = n ?? maxFilteredCatalogPage;
+    const out: string[] = [];
+    let cursor = last;
+    for (;;) {
+      const batch = await this.ctx.metadata.repositories.list({ n: filteredCatalogBatch, last: cursor });
+      for (const name of batch) {
+        if (visible(name)) out.push(name);
+        if (out.length >= want) return out;
+      }
+      if (batch.length < filteredCatalogBatch) return out;
+      cursor = batch[batch.length - 1];
+    }
+  }
+}
+
+/** One page by the n + 1 rule (see the module comment); undefined when `fetch` finds no such listing. */
+async function paged(page: PageRequest, fetch: (n: number | undefined, last: string | undefined) => Promise<string[] | undefined>): Promise<Page | undefined> {
+  const { n, last } = page;
+  if (n === 0) return { items: [], next: undefined };
+  const items = await fetch(n === undefined ? undefined : n + 1, last);
+  if (!items) return undefined;
+  const more = n !== undefined && items.length > n;
+  const shown = more ? items.slice(0, n) : items;
+  return { items: shown, next: more ? shown[shown.length - 1] : undefined };
+}
