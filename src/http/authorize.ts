@@ -7,6 +7,7 @@
  * - a principal without the right -> 403 DENIED.
  */
 import type { IncomingMessage } from 'node:http';
+import { urls } from '../api/urls.js';
 import { missingAccess, type Access } from '../auth/access.js';
 import type { Auth } from '../auth/index.js';
 import { grantAccess, matchesPattern } from '../auth/permissions.js';
@@ -80,7 +81,7 @@ function dockerScope(access: Access): string {
 }
 
 function challenge(req: IncomingMessage, auth: Auth, required: Access[], error: 'invalid_token' | 'insufficient_scope' | undefined): RegistryError {
-  const realm = `${baseUrl(req, auth)}/oauth2/token`;
+  const realm = `${baseUrl(req, auth)}${urls.token()}`;
   const parts = [`realm="${realm}"`, `service="${auth.config.service}"`];
   const scopes = required.map(dockerScope);
   if (scopes.length > 0) parts.push(`scope="${scopes.join(' ')}"`);

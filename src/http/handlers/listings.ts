@@ -6,7 +6,7 @@ import { mediaTypes } from '../../oci/media-types.js';
 import { page } from '../request.js';
 import { send, sendJson } from '../respond.js';
 import type { RouteContext } from '../routes.js';
-import { urls } from '../urls.js';
+import { urls } from '../../api/urls.js';
 import { digestParam, repositoryOf } from './common.js';
 
 /**

@@ -14,6 +14,7 @@
  * still run or be retried (see `import.credentialRetentionMs`) and never returned.
  */
 import { z } from 'zod';
+import { urls } from '../../../api/urls.js';
 import { missingAccess, type Access } from '../../../auth/access.js';
 import type { AccessClaims } from '../../../auth/tokens.js';
 import type { ImportJobRecord, ImportProgress, ImportResult, ImportStatus, StoredCredentials } from '../../../metadata/import-store.js';
@@ -120,7 +121,7 @@ export async function create(ctx: RouteContext): Promise<void> {
       mode: body.mode,
     });
   }
-  sendJson(ctx.res, 202, importView(job), { Location: `/api/v1/imports/${job.id}` });
+  sendJson(ctx.res, 202, importView(job), { Location: urls.api.importJob(job.id) });
 }
 
 /** GET /api/v1/imports?status=&limit= → {imports: [view]}, newest first. */
@@ -160,7 +161,7 @@ export async function retry(ctx: RouteContext): Promise<void> {
   );
   const queued = await ctx.services.imports.retry(job.id, storedCredentials(body.credentials));
   if (identity) await audit(ctx, identity, 'import.retried', { job: job.id });
-  sendJson(ctx.res, 202, importView(queued), { Location: `/api/v1/imports/${job.id}` });
+  sendJson(ctx.res, 202, importView(queued), { Location: urls.api.importJob(job.id) });
 }
 
 export function importView(job: ImportJobRecord): ImportJobView {

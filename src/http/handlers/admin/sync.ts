@@ -10,6 +10,7 @@
  * rule views never carry secrets or inline passwords, only where a password comes from.
  */
 import { z } from 'zod';
+import { urls } from '../../../api/urls.js';
 import type { SyncImageStatus, SyncRuleRecord, SyncWorkItem, ReconcileStats } from '../../../metadata/sync-store.js';
 import { RegistryError } from '../../../oci/errors.js';
 import { isValidRepositoryName, isValidTag } from '../../../oci/names.js';
@@ -176,7 +177,7 @@ function itemView(item: SyncWorkItem): SyncQueueItemView {
 }
 
 function webhookUrl(ctx: RouteContext, name: string): string {
-  return `${baseUrl(ctx.req, ctx.auth)}/api/v1/sync/rules/${encodeURIComponent(name)}/webhook`;
+  return `${baseUrl(ctx.req, ctx.auth)}${urls.api.syncWebhook(name)}`;
 }
 
 /** What the audit log keeps of a rule: never a secret or an inline password. */
