@@ -18,6 +18,7 @@ import { readFile } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Command } from 'commander';
 import { InvalidArgumentError } from 'commander';
+import { urls } from '../api/urls.js';
 import type { ImportJobView } from '../http/handlers/admin/imports.js';
 import { isRegistryError } from '../oci/errors.js';
 import { parseImageReference, parseRepositoryReference } from '../remote/reference.js';
@@ -60,7 +61,7 @@ export async function importImage(sourceRef: string, options: ImportOptions, io:
   const session = await connect(options, [adminScope, ...repositories.map((r) => `repository:${r}:pull,push`)]);
 
   const sourceImage = `${source.repository}${source.tag !== undefined ? `:${source.tag}` : ''}${source.digest !== undefined ? `@${source.digest}` : ''}`;
-  const job = await call<ImportJobView>(session, 'POST', '/import', {
+  const job = await call<ImportJobView>(session, 'POST', urls.api.import(), {
     source: { registryUri: source.registry, sourceImage, ...(credentials ? { credentials } : {}) },
     targetTags: targetTags.map((t) => `${t.repository}${t.tag !== undefined ? `:${t.tag}` : ''}`),
     untaggedTargetRepositories: untagged,
@@ -72,11 +73,7 @@ export async function importImage(sourceRef: string, options: ImportOptions, io:
 
 export async function importsList(options: CommandOptions & { status?: string | undefined; limit?: number | undefined }): Promise<void> {
   const session = await connect(options, [adminScope]);
-  const query = new URLSearchParams();
-  if (options.status !== undefined) query.set('status', options.status);
-  if (options.limit !== undefined) query.set('limit', String(options.limit));
-  const search = query.toString();
-  const { imports } = await call<{ imports: ImportJobView[] }>(session, 'GET', `/imports${search ? `?${search}` : ''}`);
+  const { imports } = await call<{ imports: ImportJobView[] }>(session, 'GET', urls.api.imports(options));
   if (options.json) return printJson({ imports });
   if (imports.length === 0) return print('no imports');
   print(
@@ -89,7 +86,7 @@ export async function importsList(options: CommandOptions & { status?: string | 
 
 export async function importsShow(id: string, options: CommandOptions): Promise<void> {
   const session = await connect(options, [adminScope]);
-  const job = await call<ImportJobView>(session, 'GET', `/imports/${encodeURIComponent(id)}`);
+  const job = await call<ImportJobView>(session, 'GET', urls.api.importJob(id));
   if (options.json) return printJson(job);
   print(describe(job));
 }
@@ -98,9 +95,9 @@ export async function importsRetry(id: string, options: ImportOptions, io: { rea
   const credentials = await sourceCredentials(options, io.readStdin ?? readStdin);
   // The job's targets decide the scopes the retry needs: read it first.
   let session = await connect(options, [adminScope]);
-  const job = await call<ImportJobView>(session, 'GET', `/imports/${encodeURIComponent(id)}`);
+  const job = await call<ImportJobView>(session, 'GET', urls.api.importJob(id));
   session = await connect(options, [adminScope, ...job.targets.map((t) => `repository:${t.repository}:pull,push`)]);
-  const queued = await call<ImportJobView>(session, 'POST', `/imports/${encodeURIComponent(id)}/retry`, credentials ? { credentials } : {});
+  const queued = await call<ImportJobView>(session, 'POST', urls.api.importRetry(id), credentials ? { credentials } : {});
   await follow(session, queued, options);
 }
 
@@ -117,7 +114,7 @@ async function follow(session: Session, queued: ImportJobView, options: ImportOp
     progress.update(job);
     if (job.status === 'succeeded' || job.status === 'failed') break;
     await sleep(pollMs);
-    job = await call<ImportJobView>(session, 'GET', `/imports/${job.id}`);
+    job = await call<ImportJobView>(session, 'GET', urls.api.importJob(job.id));
   }
   progress.done();
   if (job.status === 'failed') throw new AdminError(failureLine(job));
@@ -276,7 +273,7 @@ async function connect(options: CommandOptions, scopes: string[]): Promise<Sessi
 function call<T>(session: Session, method: string, path: string, body?: unknown): Promise<T> {
   return apiCall(session, method, path, body, {
     explain: ({ status, message }) =>
-      status === 404 && path.startsWith('/imports/') ? `${message}: \`berth imports list\` shows the imports you may see` : undefined,
+      status === 404 && path.startsWith(urls.api.importJob('')) ? `${message}: \`berth imports list\` shows the imports you may see` : undefined,
   });
 }
 

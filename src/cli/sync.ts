@@ -7,6 +7,7 @@
 import { readFile } from 'node:fs/promises';
 import { InvalidArgumentError, type Command } from 'commander';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { urls } from '../api/urls.js';
 import type { SyncImageView, SyncRuleView, SyncStatusView, WebhookSecretView } from '../http/handlers/admin/sync.js';
 import { AdminError, adminScope, apiCall, connectRegistry, type ConnectionOptions, type Session } from './admin-client.js';
 import { print, printJson, table, warnSecretShownOnce, type CommandOptions } from './admin.js';
@@ -22,41 +23,37 @@ export class SyncClient {
   }
 
   list(): Promise<{ rules: SyncRuleView[] }> {
-    return this.call('GET', '/sync/rules');
+    return this.call('GET', urls.api.syncRules());
   }
 
   create(body: Record<string, unknown>): Promise<{ rule: SyncRuleView; webhook: WebhookSecretView | null }> {
-    return this.call('POST', '/sync/rules', body);
+    return this.call('POST', urls.api.syncRules(), body);
   }
 
   get(name: string): Promise<SyncRuleView> {
-    return this.call('GET', rulePath(name));
+    return this.call('GET', urls.api.syncRule(name));
   }
 
   update(name: string, body: Record<string, unknown>): Promise<{ rule: SyncRuleView; webhook: WebhookSecretView | null }> {
-    return this.call('PATCH', rulePath(name), body);
+    return this.call('PATCH', urls.api.syncRule(name), body);
   }
 
   async remove(name: string): Promise<void> {
-    await this.call('DELETE', rulePath(name));
+    await this.call('DELETE', urls.api.syncRule(name));
   }
 
   run(name: string, image?: { repository: string; tag: string }): Promise<{ rule: SyncRuleView; requestedAt: string }> {
-    return this.call('POST', `${rulePath(name)}/run`, image ?? {});
+    return this.call('POST', urls.api.syncRun(name), image ?? {});
   }
 
   status(name: string, repository?: string): Promise<SyncStatusView> {
-    return this.call('GET', `${rulePath(name)}/status${repository ? `?repository=${encodeURIComponent(repository)}` : ''}`);
+    return this.call('GET', urls.api.syncStatus(name, { repository: repository || undefined }));
   }
 
   private call<T>(method: string, path: string, body?: unknown): Promise<T> {
     // The receiver path answers 403 for repositories outside a rule: that is not about ownership.
     return apiCall(this.session, method, path, body, { ownerOnly: !path.includes('/webhook') });
   }
-}
-
-function rulePath(name: string): string {
-  return `/sync/rules/${encodeURIComponent(name)}`;
 }
 
 export async function connectSync(options: ConnectionOptions): Promise<SyncClient> {

@@ -5,6 +5,7 @@
  * never shown again.
  */
 import { InvalidArgumentError, type Command } from 'commander';
+import { urls } from '../api/urls.js';
 import type { DeliveryDetailView, DeliveryView, WebhookView } from '../events/views.js';
 import { adminScope, AdminError, apiCall, connectRegistry, type ConnectionOptions, type Session } from './admin-client.js';
 import { print, printJson, table, warnSecretShownOnce, type OutputOptions } from './admin.js';
@@ -27,24 +28,18 @@ export interface WebhookBody {
 export class WebhookClient {
   constructor(private readonly session: Session & { accessToken: string }) {}
 
-  list = (): Promise<{ webhooks: WebhookView[] }> => this.call('GET', '/webhooks');
-  create = (body: WebhookBody): Promise<{ webhook: WebhookView; secret: string }> => this.call('POST', '/webhooks', body);
-  get = (ref: string): Promise<WebhookView> => this.call('GET', path(ref));
-  update = (ref: string, body: WebhookBody): Promise<WebhookView> => this.call('PATCH', path(ref), body);
-  remove = async (ref: string): Promise<void> => this.call('DELETE', path(ref));
+  list = (): Promise<{ webhooks: WebhookView[] }> => this.call('GET', urls.api.webhooks());
+  create = (body: WebhookBody): Promise<{ webhook: WebhookView; secret: string }> => this.call('POST', urls.api.webhooks(), body);
+  get = (ref: string): Promise<WebhookView> => this.call('GET', urls.api.webhook(ref));
+  update = (ref: string, body: WebhookBody): Promise<WebhookView> => this.call('PATCH', urls.api.webhook(ref), body);
+  remove = async (ref: string): Promise<void> => this.call('DELETE', urls.api.webhook(ref));
   rotateSecret = (ref: string, body: { secret?: string; overlapMs?: number }): Promise<{ webhook: WebhookView; secret: string }> =>
-    this.call('POST', `${path(ref)}/secret`, body);
-  ping = (ref: string): Promise<{ delivery: DeliveryView }> => this.call('POST', `${path(ref)}/ping`, {});
-  deliveries = (ref: string, query: { status?: string | undefined; limit?: number | undefined }): Promise<{ deliveries: DeliveryView[] }> => {
-    const search = new URLSearchParams();
-    if (query.status !== undefined) search.set('status', query.status);
-    if (query.limit !== undefined) search.set('limit', String(query.limit));
-    const text = search.toString();
-    return this.call('GET', `${path(ref)}/deliveries${text ? `?${text}` : ''}`);
-  };
-  delivery = (ref: string, id: string): Promise<DeliveryDetailView> => this.call('GET', `${path(ref)}/deliveries/${encodeURIComponent(id)}`);
-  redeliver = (ref: string, id: string): Promise<{ delivery: DeliveryView }> =>
-    this.call('POST', `${path(ref)}/deliveries/${encodeURIComponent(id)}/redeliver`, {});
+    this.call('POST', urls.api.webhookSecret(ref), body);
+  ping = (ref: string): Promise<{ delivery: DeliveryView }> => this.call('POST', urls.api.webhookPing(ref), {});
+  deliveries = (ref: string, query: { status?: string | undefined; limit?: number | undefined }): Promise<{ deliveries: DeliveryView[] }> =>
+    this.call('GET', urls.api.webhookDeliveries(ref, query));
+  delivery = (ref: string, id: string): Promise<DeliveryDetailView> => this.call('GET', urls.api.webhookDelivery(ref, id));
+  redeliver = (ref: string, id: string): Promise<{ delivery: DeliveryView }> => this.call('POST', urls.api.webhookRedeliver(ref, id), {});
 
   private call<T>(method: string, apiPath: string, body?: unknown): Promise<T> {
     const { registry } = this.session;
@@ -53,10 +48,6 @@ export class WebhookClient {
       explain: ({ status, code }) => (status === 404 && code === 'UNSUPPORTED' ? `${registry} has no webhook API: is it an older Berth?` : undefined),
     });
   }
-}
-
-function path(ref: string): string {
-  return `/webhooks/${encodeURIComponent(ref)}`;
 }
 
 export async function connectWebhooks(options: ConnectionOptions, io: { readStdin?: () => Promise<string> } = {}): Promise<WebhookClient> {
