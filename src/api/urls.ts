@@ -58,6 +58,8 @@ export const urls = {
 
   /** The management API. */
   api: {
+    /** The prefix, for a caller that names resource paths relative to it (the tests' `Api` helper). */
+    root: () => apiRoot,
     principals: (query?: { kind?: string | undefined }) => withQuery(`${apiRoot}/principals`, query),
     principal,
     grants: (ref: string) => `${principal(ref)}/grants`,
