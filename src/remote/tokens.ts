@@ -32,9 +32,10 @@ export interface Tokens {
 }
 
 /**
- * `unreachable`: no answer (or 5xx on every try); `refused`: the token service said no (see
- * `status`); `invalid`: an answer that is not what the protocol says; `insecure`: refused here
- * before sending (plain HTTP off loopback); `egress`: the egress policy refused the destination.
+ * `unreachable`: no answer (or 5xx); `refused`: the token service said no (see `status`), and the
+ * default for a login the CLI itself refuses (bad flags, no password); `invalid`: an answer that is
+ * not what the protocol says; `insecure`: refused here before sending (plain HTTP off loopback);
+ * `egress`: the egress policy refused the destination.
  */
 export type LoginFailure = 'unreachable' | 'refused' | 'invalid' | 'insecure' | 'egress';
 
