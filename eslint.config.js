@@ -22,7 +22,7 @@ const layers = {
   jobs: ['shared'],
   api: ['shared', 'oci'],
   remote: ['shared', 'oci', 'net', 'api'],
-  federation: ['shared', 'oci', 'config', 'metadata', 'net'],
+  federation: ['shared', 'oci', 'config', 'metadata', 'net', 'api'],
   registry: ['shared', 'oci', 'config', 'storage', 'metadata'],
   auth: ['shared', 'oci', 'config', 'metadata', 'federation', 'api'],
   events: ['shared', 'oci', 'config', 'metadata', 'net', 'jobs', 'registry', 'api'],

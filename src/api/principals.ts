@@ -135,3 +135,26 @@ export interface PutFederatedCredentialView {
   credential: FederatedCredentialView;
   replaced: boolean;
 }
+
+/** A permission granted on a repository pattern; `**` means the whole registry. */
+export interface Grant {
+  /** A repository pattern; `**` means the whole registry. */
+  pattern: string;
+  permission: Permission;
+}
+
+/** The pattern that stands for the whole registry (and the catalog). */
+export const registryScope = '**';
+
+/** True if the grants make their holder an owner of the whole registry. */
+export function isOwner(grants: readonly Grant[]): boolean {
+  return grants.some((g) => g.permission === 'owner' && g.pattern === registryScope);
+}
+
+/** One condition on a token claim; exactly one of `equals`, `glob`, `oneOf` is set. */
+export interface ClaimCondition {
+  claim: string;
+  equals?: string | undefined;
+  glob?: string | undefined;
+  oneOf?: string[] | undefined;
+}

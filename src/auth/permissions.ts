@@ -6,19 +6,22 @@
  * "registry scope" (every repository, plus the catalog).
  */
 import { matchesRepositoryPattern } from '../shared/glob.js';
-import { isPermission, isValidPattern, roles, scopeMapActions, type Permission, type Role, type ScopeMapAction } from '../api/principals.js';
+import {
+  isOwner,
+  isPermission,
+  isValidPattern,
+  registryScope,
+  roles,
+  scopeMapActions,
+  type Grant,
+  type Permission,
+  type Role,
+  type ScopeMapAction,
+} from '../api/principals.js';
 import { narrowActions, type Access, type Action } from './access.js';
 
 /** The permission vocabulary and the pattern grammar are the API's (`api/principals.ts`). */
-export { isPermission, isValidPattern, roles, scopeMapActions, type Permission, type Role, type ScopeMapAction };
-
-export interface Grant {
-  /** A repository pattern; `**` means the whole registry. */
-  pattern: string;
-  permission: Permission;
-}
-
-export const registryScope = '**';
+export { isOwner, isPermission, isValidPattern, registryScope, roles, scopeMapActions, type Grant, type Permission, type Role, type ScopeMapAction };
 
 const actionsOf: Readonly<Record<Permission, readonly Action[]>> = {
   pull: ['pull'],
@@ -91,9 +94,6 @@ export async function catalogVisibility(
 }
 
 /** True if the grants include managing principals and policy (the owner role at registry scope). */
-export function isOwner(grants: readonly Grant[]): boolean {
-  return grants.some((g) => g.permission === 'owner' && g.pattern === registryScope);
-}
 
 /**
  * The intersection of what was asked and what the grants allow, per requested resource. A requested

@@ -7,8 +7,11 @@
  *
  * Every failure is an AdminError whose message is one line saying what went wrong and what to do.
  */
+import { urls } from '../api/urls.js';
 import { defaultLocations, loadCredentials } from '../client/credentials.js';
-import { discover, LoginError, registryHost, registryUrl, requestTokens, type Credentials } from '../client/token-client.js';
+import { drain, HttpClient, HttpFailure, readBounded, type HttpResponse } from '../remote/http.js';
+import { registryHost, registryUrl } from '../remote/reference.js';
+import { discover, LoginError, requestTokens, type Credentials } from '../remote/tokens.js';
 import type { AuditEntryView } from '../api/audit.js';
 import type { ClaimConditionView, FederatedCredentialBody, FederatedCredentialView, IssuedSecret, PrincipalKind, PrincipalView } from '../api/principals.js';
 import type { HistoryView, PushView } from '../api/repositories.js';
@@ -45,7 +48,7 @@ export class AdminClient {
   ) {}
 
   listPrincipals(kind?: PrincipalKind): Promise<{ principals: PrincipalView[] }> {
-    return this.call('GET', `/principals${kind ? `?kind=${encodeURIComponent(kind)}` : ''}`);
+    return this.call('GET', urls.api.principals({ kind }));
   }
 
   createPrincipal(body: {
@@ -55,64 +58,60 @@ export class AdminClient {
     grants: GrantInput[];
     expiresAt?: number;
   }): Promise<{ principal: PrincipalView; secret: IssuedSecret }> {
-    return this.call('POST', '/principals', body);
+    return this.call('POST', urls.api.principals(), body);
   }
 
   getPrincipal(ref: string): Promise<PrincipalView> {
-    return this.call('GET', principalPath(ref));
+    return this.call('GET', urls.api.principal(ref));
   }
 
   updatePrincipal(ref: string, body: { disabled?: boolean; description?: string | null; expiresAt?: number | null }): Promise<PrincipalView> {
-    return this.call('PATCH', principalPath(ref), body);
+    return this.call('PATCH', urls.api.principal(ref), body);
   }
 
   async deletePrincipal(ref: string): Promise<void> {
-    await this.call('DELETE', principalPath(ref));
+    await this.call('DELETE', urls.api.principal(ref));
   }
 
   setGrants(ref: string, grants: GrantInput[]): Promise<PrincipalView> {
-    return this.call('PUT', `${principalPath(ref)}/grants`, { grants });
+    return this.call('PUT', urls.api.grants(ref), { grants });
   }
 
   setSecret(ref: string, body: { name?: string; expiresAt?: number }): Promise<IssuedSecret> {
-    return this.call('POST', `${principalPath(ref)}/secrets`, body);
+    return this.call('POST', urls.api.secrets(ref), body);
   }
 
   async deleteSecret(ref: string, name: string): Promise<void> {
-    await this.call('DELETE', `${principalPath(ref)}/secrets/${encodeURIComponent(name)}`);
+    await this.call('DELETE', urls.api.secret(ref, name));
   }
 
   getAnonymousPull(): Promise<{ patterns: string[] }> {
-    return this.call('GET', '/settings/anonymous-pull');
+    return this.call('GET', urls.api.anonymousPull());
   }
 
   setAnonymousPull(patterns: string[]): Promise<{ patterns: string[] }> {
-    return this.call('PUT', '/settings/anonymous-pull', { patterns });
+    return this.call('PUT', urls.api.anonymousPull(), { patterns });
   }
 
   listFederatedCredentials(ref: string): Promise<{ credentials: FederatedCredentialView[] }> {
-    return this.call('GET', `${principalPath(ref)}/federated-credentials`);
+    return this.call('GET', urls.api.federatedCredentials(ref));
   }
 
   /** Adds the credential, or replaces the one with its name (revoking the refresh tokens that one bought). */
   putFederatedCredential(ref: string, body: FederatedCredentialBody): Promise<{ credential: FederatedCredentialView; replaced: boolean }> {
-    return this.call('POST', `${principalPath(ref)}/federated-credentials`, body);
+    return this.call('POST', urls.api.federatedCredentials(ref), body);
   }
 
   async deleteFederatedCredential(ref: string, name: string): Promise<void> {
-    await this.call('DELETE', `${principalPath(ref)}/federated-credentials/${encodeURIComponent(name)}`);
+    await this.call('DELETE', urls.api.federatedCredential(ref, name));
   }
 
   rotateKeys(): Promise<{ kid: string }> {
-    return this.call('POST', '/keys/rotate', {});
+    return this.call('POST', urls.api.rotateKeys(), {});
   }
 
   audit(options: { limit?: number | undefined; principal?: string | undefined }): Promise<{ entries: AuditEntryView[] }> {
-    const query = new URLSearchParams();
-    if (options.limit !== undefined) query.set('limit', String(options.limit));
-    if (options.principal !== undefined) query.set('principal', options.principal);
-    const search = query.toString();
-    return this.call('GET', `/audit${search ? `?${search}` : ''}`);
+    return this.call('GET', urls.api.audit(options));
   }
 
   private call<T>(method: string, path: string, body?: unknown): Promise<T> {
@@ -130,32 +129,58 @@ export interface ApiCallHints {
   explain?: (failure: { status: number; code: string | undefined; message: string }) => string | undefined;
 }
 
+/** The CLI's HTTP client (remote/http.ts): one try, no egress policy (a person is waiting and reads the error). */
+const http = new HttpClient({ retries: { attempts: 1 }, userAgent: 'berth-cli' });
+
+/** The largest management-API answer read (an audit page of 1000 entries is well under it). */
+const maxAnswerBytes = 64 * 1024 * 1024;
+
 /**
- * One request to /api/v1 with the session's token (if any). JSON in and out; a 204 is undefined.
- * Every failure is an AdminError of one line that says what to do: the registry unreachable, the
- * token refused or missing (log in), not an owner, or the API's own error message and code.
+ * One request to the management API (`path` from `urls.api`) with the session's token (if any):
+ * the status and the JSON answer (undefined when empty or not JSON). An unreachable registry is
+ * an AdminError; every status is the caller's to judge.
+ */
+export async function apiRequest(session: Session, method: string, path: string, body?: unknown): Promise<{ status: number; body: unknown }> {
+  const { baseUrl, accessToken } = session;
+  const headers: Record<string, string> = { accept: 'application/json' };
+  if (accessToken) headers['authorization'] = `Bearer ${accessToken}`;
+  if (body !== undefined) headers['content-type'] = 'application/json';
+  let res: HttpResponse;
+  try {
+    res = await http.send({ method, url: `${baseUrl}${path}`, headers, ...(body === undefined ? {} : { body: JSON.stringify(body) }) });
+  } catch (err) {
+    if (!(err instanceof HttpFailure)) throw err;
+    throw new AdminError(`cannot reach ${baseUrl}: ${err.details.cause ?? err.message}; check the address and that the registry is running`);
+  }
+  try {
+    if (res.status === 204) return { status: 204, body: undefined };
+    const text = (await readBounded(res, maxAnswerBytes, () => new AdminError(`${baseUrl} sent an answer larger than ${maxAnswerBytes} bytes`))).toString(
+      'utf8',
+    );
+    let parsed: unknown;
+    try {
+      parsed = text.length > 0 ? JSON.parse(text) : undefined;
+    } catch {
+      parsed = undefined;
+    }
+    return { status: res.status, body: parsed };
+  } finally {
+    await drain(res);
+    res.release();
+  }
+}
+
+/**
+ * One request to /api/v1 (`path` from `urls.api`) with the session's token (if any). JSON in and
+ * out; a 204 is undefined. Every failure is an AdminError of one line that says what to do: the
+ * registry unreachable, the token refused or missing (log in), not an owner, or the API's own
+ * error message and code.
  */
 export async function apiCall<T>(session: Session, method: string, path: string, body?: unknown, hints: ApiCallHints = {}): Promise<T> {
-  const { registry, baseUrl, accessToken } = session;
-  let res: Response;
-  try {
-    res = await fetch(`${baseUrl}/api/v1${path}`, {
-      method,
-      headers: { ...(accessToken ? { Authorization: `Bearer ${accessToken}` } : {}), ...(body === undefined ? {} : { 'Content-Type': 'application/json' }) },
-      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-    });
-  } catch (err) {
-    throw new AdminError(`cannot reach ${baseUrl}: ${(err as Error).message}; check the address and that the registry is running`);
-  }
-  if (res.status === 204) return undefined as T;
-  const text = await res.text();
-  let parsed: unknown;
-  try {
-    parsed = text.length > 0 ? JSON.parse(text) : undefined;
-  } catch {
-    parsed = undefined;
-  }
-  if (res.ok) return parsed as T;
+  const { registry, accessToken } = session;
+  const res = await apiRequest(session, method, path, body);
+  const parsed = res.body;
+  if (res.status >= 200 && res.status < 300) return parsed as T;
   const first = (parsed as { errors?: Array<{ code?: string; message?: string }> } | undefined)?.errors?.[0];
   const message = first?.message ?? `HTTP ${res.status}`;
   const explained = hints.explain?.({ status: res.status, code: first?.code, message });
@@ -171,10 +196,6 @@ export async function apiCall<T>(session: Session, method: string, path: string,
     throw new AdminError(`${session.actor.name} is not an owner of ${registry}: log in as an owner (\`berth login ${registry}\`) or pass --username`);
   }
   throw new AdminError(`${message} (HTTP ${res.status}${first?.code ? ` ${first.code}` : ''})`);
-}
-
-function principalPath(ref: string): string {
-  return `/principals/${encodeURIComponent(ref)}`;
 }
 
 /**

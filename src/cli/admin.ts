@@ -3,7 +3,7 @@
  * by default, the API's JSON with `--json` for scripts. A secret is printed once, on stdout, with
  * a warning on stderr; it cannot be shown again (rotate it instead).
  */
-import { showCondition, showTrust } from '../federation/credential-input.js';
+import { showCondition, showTrust } from '../api/federated-credentials.js';
 import { isPermission, isValidPattern, type PrincipalKind } from '../api/principals.js';
 import {
   AdminError,

@@ -8,7 +8,7 @@
  * A failure part-way leaves the changes made so far in place; running it again finishes the job.
  */
 import { readFile } from 'node:fs/promises';
-import { DesiredStateError, formatChange, parseDesiredState, plan, type Change } from '../auth/desired-state.js';
+import { DesiredStateError, formatChange, parseDesiredState, plan, type Change } from './desired-state.js';
 import { AdminError, connectAdmin, type AdminClient, type IssuedSecret } from './admin-client.js';
 import { print, printJson, warnSecretShownOnce, type CommandOptions } from './admin.js';
 

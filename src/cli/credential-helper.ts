@@ -18,9 +18,10 @@
 import { readFileSync } from 'node:fs';
 import { CredentialStore, credentialStorePath, type StoredCredential } from '../client/credential-store.js';
 import { needsRenewal, newRefreshToken } from '../client/credentials.js';
-import { ExchangeRefusedError, exchangeOidcToken, loginCommand, storedLogin, type FederatedLogin } from '../client/federated-login.js';
+import { loginCommand, storedLogin, type FederatedLogin } from '../client/federated-login.js';
 import { formatOidcSource, OidcSourceError, readOidcToken } from '../client/oidc-sources.js';
-import { discover, exchangeRefreshToken, LoginError, refreshTokenUser, registryHost, registryUrl, tokenTimes } from '../client/token-client.js';
+import { registryHost, registryUrl } from '../remote/reference.js';
+import { discover, ExchangeRefusedError, exchangeIdentityToken, exchangeRefreshToken, LoginError, refreshTokenUser, tokenTimes } from '../remote/tokens.js';
 
 /**
  * A refresh token bought with an OIDC token ends a second or so before it (whole seconds); an OIDC
@@ -127,7 +128,7 @@ async function renew(host: string, current: StoredCredential | undefined, deps: 
       if (oidcExpiresAt > deps.now()) return current;
       throw new OidcSourceError(`the token it holds expired at ${new Date(oidcExpiresAt).toISOString()} and was not replaced`);
     }
-    return { ...current, refreshToken: await exchangeOidcToken(challenge, oidcToken, federated.identity) };
+    return { ...current, refreshToken: await exchangeIdentityToken(challenge, oidcToken, federated.identity) };
   } catch (err) {
     const expiresAt = tokenTimes(current.refreshToken)?.expiresAt ?? 0;
     const refused = err instanceof LoginError && (err.status === 400 || err.status === 401);

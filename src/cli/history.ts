@@ -6,9 +6,10 @@
  * is asked for `repository:<repo>:pull`; with nothing saved the request goes without a token,
  * which works for repositories open to anonymous pull.
  */
+import { urls } from '../api/urls.js';
 import { tryParseDigest } from '../oci/digest.js';
 import { isValidRepositoryName, isValidTag } from '../oci/names.js';
-import { AdminError, connectRegistry, type HistoryView, type PushView } from './admin-client.js';
+import { AdminError, apiRequest, connectRegistry, type HistoryView, type PushView } from './admin-client.js';
 import { print, printJson, table, type CommandOptions } from './admin.js';
 
 export interface HistoryOptions extends CommandOptions {
@@ -29,22 +30,9 @@ export async function history(reference: string, options: HistoryOptions): Promi
     throw new AdminError(`${reference} names the registry ${ref.registry} but --registry is ${options.registry}: give one`);
   }
   const session = await connectRegistry({ ...options, registry: options.registry ?? ref.registry }, [`repository:${ref.repository}:pull`], { anonymous: true });
-  const query = new URLSearchParams();
-  if (ref.tag !== undefined) query.set('tag', ref.tag);
-  if (ref.digest !== undefined) query.set('digest', ref.digest);
-  if (options.limit !== undefined) query.set('limit', String(options.limit));
-  const search = query.toString();
-  const url = `${session.baseUrl}/api/v1/repositories/${ref.repository}/history${search ? `?${search}` : ''}`;
-
-  let res: Response;
-  try {
-    res = await fetch(url, { headers: session.accessToken ? { Authorization: `Bearer ${session.accessToken}` } : {} });
-  } catch (err) {
-    throw new AdminError(`cannot reach ${session.baseUrl}: ${(err as Error).message}; check the address and that the registry is running`);
-  }
-  const text = await res.text();
-  const parsed = parseJson(text);
-  if (!res.ok) {
+  const res = await apiRequest(session, 'GET', urls.api.history(ref.repository, { tag: ref.tag, digest: ref.digest, limit: options.limit }));
+  const parsed = res.body;
+  if (res.status < 200 || res.status >= 300) {
     const first = (parsed as { errors?: Array<{ code?: string; message?: string }> } | undefined)?.errors?.[0];
     const where = `${ref.repository} on ${session.registry}`;
     if (res.status === 401 && session.accessToken === undefined) {
@@ -157,12 +145,4 @@ export function parseImageReference(text: string): ImageReference {
     throw new AdminError(`invalid repository name ${JSON.stringify(rest)}: expected lowercase path components like team/app, optionally :tag or @sha256:…`);
   }
   return { registry, repository: rest, tag, digest };
-}
-
-function parseJson(text: string): unknown {
-  try {
-    return text.length > 0 ? JSON.parse(text) : undefined;
-  } catch {
-    return undefined;
-  }
 }

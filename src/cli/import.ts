@@ -16,8 +16,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Command } from 'commander';
-import { InvalidArgumentError } from 'commander';
+import { urls } from '../api/urls.js';
 import type { ImportJobView } from '../api/imports.js';
 import { isRegistryError } from '../oci/errors.js';
 import { parseImageReference, parseRepositoryReference } from '../remote/reference.js';
@@ -60,7 +59,7 @@ export async function importImage(sourceRef: string, options: ImportOptions, io:
   const session = await connect(options, [adminScope, ...repositories.map((r) => `repository:${r}:pull,push`)]);
 
   const sourceImage = `${source.repository}${source.tag !== undefined ? `:${source.tag}` : ''}${source.digest !== undefined ? `@${source.digest}` : ''}`;
-  const job = await call<ImportJobView>(session, 'POST', '/import', {
+  const job = await call<ImportJobView>(session, 'POST', urls.api.import(), {
     source: { registryUri: source.registry, sourceImage, ...(credentials ? { credentials } : {}) },
     targetTags: targetTags.map((t) => `${t.repository}${t.tag !== undefined ? `:${t.tag}` : ''}`),
     untaggedTargetRepositories: untagged,
@@ -72,11 +71,7 @@ export async function importImage(sourceRef: string, options: ImportOptions, io:
 
 export async function importsList(options: CommandOptions & { status?: string | undefined; limit?: number | undefined }): Promise<void> {
   const session = await connect(options, [adminScope]);
-  const query = new URLSearchParams();
-  if (options.status !== undefined) query.set('status', options.status);
-  if (options.limit !== undefined) query.set('limit', String(options.limit));
-  const search = query.toString();
-  const { imports } = await call<{ imports: ImportJobView[] }>(session, 'GET', `/imports${search ? `?${search}` : ''}`);
+  const { imports } = await call<{ imports: ImportJobView[] }>(session, 'GET', urls.api.imports(options));
   if (options.json) return printJson({ imports });
   if (imports.length === 0) return print('no imports');
   print(
@@ -89,7 +84,7 @@ export async function importsList(options: CommandOptions & { status?: string | 
 
 export async function importsShow(id: string, options: CommandOptions): Promise<void> {
   const session = await connect(options, [adminScope]);
-  const job = await call<ImportJobView>(session, 'GET', `/imports/${encodeURIComponent(id)}`);
+  const job = await call<ImportJobView>(session, 'GET', urls.api.importJob(id));
   if (options.json) return printJson(job);
   print(describe(job));
 }
@@ -98,9 +93,9 @@ export async function importsRetry(id: string, options: ImportOptions, io: { rea
   const credentials = await sourceCredentials(options, io.readStdin ?? readStdin);
   // The job's targets decide the scopes the retry needs: read it first.
   let session = await connect(options, [adminScope]);
-  const job = await call<ImportJobView>(session, 'GET', `/imports/${encodeURIComponent(id)}`);
+  const job = await call<ImportJobView>(session, 'GET', urls.api.importJob(id));
   session = await connect(options, [adminScope, ...job.targets.map((t) => `repository:${t.repository}:pull,push`)]);
-  const queued = await call<ImportJobView>(session, 'POST', `/imports/${encodeURIComponent(id)}/retry`, credentials ? { credentials } : {});
+  const queued = await call<ImportJobView>(session, 'POST', urls.api.importRetry(id), credentials ? { credentials } : {});
   await follow(session, queued, options);
 }
 
@@ -117,7 +112,7 @@ async function follow(session: Session, queued: ImportJobView, options: ImportOp
     progress.update(job);
     if (job.status === 'succeeded' || job.status === 'failed') break;
     await sleep(pollMs);
-    job = await call<ImportJobView>(session, 'GET', `/imports/${job.id}`);
+    job = await call<ImportJobView>(session, 'GET', urls.api.importJob(job.id));
   }
   progress.done();
   if (job.status === 'failed') throw new AdminError(failureLine(job));
@@ -276,7 +271,7 @@ async function connect(options: CommandOptions, scopes: string[]): Promise<Sessi
 function call<T>(session: Session, method: string, path: string, body?: unknown): Promise<T> {
   return apiCall(session, method, path, body, {
     explain: ({ status, message }) =>
-      status === 404 && path.startsWith('/imports/') ? `${message}: \`berth imports list\` shows the imports you may see` : undefined,
+      status === 404 && path.startsWith(urls.api.importJob('')) ? `${message}: \`berth imports list\` shows the imports you may see` : undefined,
   });
 }
 
@@ -294,49 +289,4 @@ async function readStdin(): Promise<string> {
   const chunks: Buffer[] = [];
   for await (const chunk of process.stdin as AsyncIterable<Buffer>) chunks.push(chunk);
   return Buffer.concat(chunks).toString('utf8');
-}
-
-const collect = (value: string, previous: string[] = []) => [...previous, value];
-const positiveInteger = (value: string) => {
-  const n = Number(value);
-  if (!Number.isSafeInteger(n) || n < 1) throw new InvalidArgumentError('expected a positive integer');
-  return n;
-};
-
-/** `berth import` and `berth imports …`; `managed` adds --registry, --username, --password-stdin, --json. */
-export function registerImportCommands(program: Command, managed: (command: Command) => Command): void {
-  const withSource = (command: Command): Command =>
-    command
-      .option('--source-username <name>', 'user name at the source registry (with --source-password-stdin)')
-      .option('--source-password-stdin', 'read the source password from standard input')
-      .option('--source-identity <client-id>', 'a service principal of a source Berth (federation; with --source-token-file)')
-      .option('--source-token-file <file>', 'an OIDC token that source Berth trusts for that principal')
-      .option('--no-wait', 'only queue the import and print its id');
-  managed(
-    withSource(
-      program
-        .command('import')
-        .description('copy an image from another registry into this one, server-side, digests unchanged (like az acr import)')
-        .argument('<source-ref>', 'the image: [REGISTRY/]REPO[:TAG|@DIGEST]; no registry means Docker Hub (docker.io/library/… for one-word names)')
-        .option('--image <repo:tag>', 'target repository and tag (repeatable; default: the source repository and tag)', collect)
-        .option('--repository <repo>', 'also copy into this repository without a tag (repeatable)', collect)
-        .option('--force', 'overwrite target tags that exist (mode Force; default NoForce fails before copying)')
-        .option('--referrers', 'also copy the referrers (signatures, SBOMs) of the image and of each platform'),
-    ),
-  ).action((sourceRef: string, options: ImportOptions) => importImage(sourceRef, options));
-
-  const imports = program.command('imports').description('import jobs: list, show, retry');
-  managed(
-    imports
-      .command('list')
-      .description('list import jobs, newest first (owners see all, others their own)')
-      .option('--status <status>', 'only queued, running, succeeded or failed')
-      .option('--limit <n>', 'how many (default 100, at most 1000)', positiveInteger),
-  ).action((options: CommandOptions & { status?: string; limit?: number }) => importsList(options));
-  managed(imports.command('show').description('show one import job').argument('<id>', 'the job id')).action((id: string, options: CommandOptions) =>
-    importsShow(id, options),
-  );
-  managed(
-    withSource(imports.command('retry').description('run a failed import again; what it copied before is not downloaded again').argument('<id>', 'the job id')),
-  ).action((id: string, options: ImportOptions) => importsRetry(id, options));
 }

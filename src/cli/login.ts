@@ -8,9 +8,10 @@
  */
 import type { ReadStream } from 'node:tty';
 import { defaultLocations, forgetCredentials, newRefreshToken, saveRefreshToken } from '../client/credentials.js';
-import { ExchangeRefusedError, exchangeOidcToken, saveFederatedLogin, type FederatedLogin } from '../client/federated-login.js';
+import { saveFederatedLogin, type FederatedLogin } from '../client/federated-login.js';
 import { formatOidcSource, parseOidcSource, readOidcToken } from '../client/oidc-sources.js';
-import { discover, LoginError, refreshTokenUser, registryHost, registryUrl, tokenTimes, type Credentials } from '../client/token-client.js';
+import { registryHost, registryUrl } from '../remote/reference.js';
+import { discover, ExchangeRefusedError, exchangeIdentityToken, LoginError, refreshTokenUser, tokenTimes, type Credentials } from '../remote/tokens.js';
 import { isLoopbackHost } from '../shared/loopback.js';
 
 export interface LoginOptions {
@@ -85,7 +86,7 @@ async function oidcLogin(registry: string, spec: string, options: LoginOptions, 
   const oidcToken = await readOidcToken(source, { env: io.env });
   let refreshToken: string;
   try {
-    refreshToken = await exchangeOidcToken(challenge, oidcToken, options.identity);
+    refreshToken = await exchangeIdentityToken(challenge, oidcToken, options.identity);
   } catch (err) {
     if (err instanceof ExchangeRefusedError) {
       const hint = err.description.replace('pass client_id', 'pass --identity CLIENT_ID');

@@ -8,7 +8,7 @@
  *   naming) to be used as the password of the null-GUID user: `docker login -u 0000…0000`.
  */
 import { defaultLocations, loadCredentials, newRefreshToken } from '../client/credentials.js';
-import { discover, LoginError, refreshTokenUser, requestTokens, type Credentials } from '../client/token-client.js';
+import { discover, LoginError, refreshTokenUser, requestTokens, type Credentials } from '../remote/tokens.js';
 import { askCredentials, processIo, resolveRegistry, type CliIo } from './login.js';
 
 export interface TokenOptions {

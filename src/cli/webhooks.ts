@@ -4,7 +4,7 @@
  * printed once, on stdout, with a warning on stderr; header values and the URL's query values are
  * never shown again.
  */
-import { InvalidArgumentError, type Command } from 'commander';
+import { urls } from '../api/urls.js';
 import type { DeliveryDetailView, DeliveryView, WebhookView } from '../api/webhooks.js';
 import { adminScope, AdminError, apiCall, connectRegistry, type ConnectionOptions, type Session } from './admin-client.js';
 import { print, printJson, table, warnSecretShownOnce, type OutputOptions } from './admin.js';
@@ -27,24 +27,18 @@ export interface WebhookBody {
 export class WebhookClient {
   constructor(private readonly session: Session & { accessToken: string }) {}
 
-  list = (): Promise<{ webhooks: WebhookView[] }> => this.call('GET', '/webhooks');
-  create = (body: WebhookBody): Promise<{ webhook: WebhookView; secret: string }> => this.call('POST', '/webhooks', body);
-  get = (ref: string): Promise<WebhookView> => this.call('GET', path(ref));
-  update = (ref: string, body: WebhookBody): Promise<WebhookView> => this.call('PATCH', path(ref), body);
-  remove = async (ref: string): Promise<void> => this.call('DELETE', path(ref));
+  list = (): Promise<{ webhooks: WebhookView[] }> => this.call('GET', urls.api.webhooks());
+  create = (body: WebhookBody): Promise<{ webhook: WebhookView; secret: string }> => this.call('POST', urls.api.webhooks(), body);
+  get = (ref: string): Promise<WebhookView> => this.call('GET', urls.api.webhook(ref));
+  update = (ref: string, body: WebhookBody): Promise<WebhookView> => this.call('PATCH', urls.api.webhook(ref), body);
+  remove = async (ref: string): Promise<void> => this.call('DELETE', urls.api.webhook(ref));
   rotateSecret = (ref: string, body: { secret?: string; overlapMs?: number }): Promise<{ webhook: WebhookView; secret: string }> =>
-    this.call('POST', `${path(ref)}/secret`, body);
-  ping = (ref: string): Promise<{ delivery: DeliveryView }> => this.call('POST', `${path(ref)}/ping`, {});
-  deliveries = (ref: string, query: { status?: string | undefined; limit?: number | undefined }): Promise<{ deliveries: DeliveryView[] }> => {
-    const search = new URLSearchParams();
-    if (query.status !== undefined) search.set('status', query.status);
-    if (query.limit !== undefined) search.set('limit', String(query.limit));
-    const text = search.toString();
-    return this.call('GET', `${path(ref)}/deliveries${text ? `?${text}` : ''}`);
-  };
-  delivery = (ref: string, id: string): Promise<DeliveryDetailView> => this.call('GET', `${path(ref)}/deliveries/${encodeURIComponent(id)}`);
-  redeliver = (ref: string, id: string): Promise<{ delivery: DeliveryView }> =>
-    this.call('POST', `${path(ref)}/deliveries/${encodeURIComponent(id)}/redeliver`, {});
+    this.call('POST', urls.api.webhookSecret(ref), body);
+  ping = (ref: string): Promise<{ delivery: DeliveryView }> => this.call('POST', urls.api.webhookPing(ref), {});
+  deliveries = (ref: string, query: { status?: string | undefined; limit?: number | undefined }): Promise<{ deliveries: DeliveryView[] }> =>
+    this.call('GET', urls.api.webhookDeliveries(ref, query));
+  delivery = (ref: string, id: string): Promise<DeliveryDetailView> => this.call('GET', urls.api.webhookDelivery(ref, id));
+  redeliver = (ref: string, id: string): Promise<{ delivery: DeliveryView }> => this.call('POST', urls.api.webhookRedeliver(ref, id), {});
 
   private call<T>(method: string, apiPath: string, body?: unknown): Promise<T> {
     const { registry } = this.session;
@@ -53,10 +47,6 @@ export class WebhookClient {
       explain: ({ status, code }) => (status === 404 && code === 'UNSUPPORTED' ? `${registry} has no webhook API: is it an older Berth?` : undefined),
     });
   }
-}
-
-function path(ref: string): string {
-  return `/webhooks/${encodeURIComponent(ref)}`;
 }
 
 export async function connectWebhooks(options: ConnectionOptions, io: { readStdin?: () => Promise<string> } = {}): Promise<WebhookClient> {
@@ -327,92 +317,4 @@ function describeDelivery(d: DeliveryDetailView): string {
     );
   }
   return lines.join('\n');
-}
-
-// ---------------------------------------------------------------------------------------------
-// Arguments (called from bin/berth.ts with its `managed` helper, which adds the connection flags)
-
-const collect = (value: string, previous: string[] = []) => [...previous, value];
-const positiveInteger = (value: string) => {
-  const n = Number(value);
-  if (!Number.isSafeInteger(n) || n < 1) throw new InvalidArgumentError('expected a positive integer');
-  return n;
-};
-
-/** `berth webhook create|list|show|update|delete|ping|deliveries|redeliver`. */
-export function registerWebhookCommands(program: Command, managed: (command: Command) => Command): void {
-  const webhook = program
-    .command('webhook')
-    .description('webhooks of a running registry: who is told about pushes and deletes, and what was delivered (owners only; docs/webhooks.md)');
-  const settingFlags = (command: Command): Command =>
-    command
-      .option('--event <action>', 'push, delete or ping (repeatable or comma-separated; create default: push,delete)', collect)
-      .option(
-        '--filter <repo[:tag]>',
-        'only these repositories (* within a path component, ** across) and optionally tags (*), e.g. tripinsights/* or **:v* (repeatable)',
-        collect,
-      )
-      .option('--header <Name: value>', 'a header sent with every delivery, e.g. "Authorization: Bearer …" (repeatable; replaces all headers)', collect)
-      .option('--format <format>', 'acr (the ACR webhook payload, default) or cloudevents (CloudEvents 1.0 JSON)');
-  type Options = WebhookCommandOptions & WebhookSettingOptions & Record<string, unknown>;
-
-  managed(
-    settingFlags(
-      webhook
-        .command('create')
-        .description('create a webhook and print its signing secret once')
-        .argument('<name>', 'a name for it: letters, digits, ., _, -')
-        .requiredOption('--url <url>', 'where to POST the events (http or https; must pass the egress policy)'),
-    )
-      .option('--disabled', 'create it disabled')
-      .option('--secret-stdin', 'read the signing secret from standard input instead of generating one'),
-  ).action((name: string, options: Options) => webhookCreate(name, options));
-  managed(webhook.command('list').description('list webhooks')).action((options: Options) => webhookList(options));
-  managed(webhook.command('show').description('show one webhook').argument('<webhook>', 'name or id')).action((ref: string, options: Options) =>
-    webhookShow(ref, options),
-  );
-  managed(
-    settingFlags(
-      webhook
-        .command('update')
-        .description('change a webhook; only what is given changes')
-        .argument('<webhook>', 'name or id')
-        .option('--url <url>', 'a new target URL'),
-    )
-      .option('--rename <name>', 'a new name')
-      .option('--clear-filters', 'match every repository again')
-      .option('--clear-headers', 'send no custom headers')
-      .option('--enable', 'enable it')
-      .option('--disable', 'disable it (nothing is queued for it while disabled; queued deliveries wait)')
-      .option('--rotate-secret', 'a new signing secret, printed once')
-      .option('--secret-stdin', 'with --rotate-secret: read the new secret from standard input')
-      .option('--keep-old <duration>', 'with --rotate-secret: how long the old secret also signs (default 24h; 0s: not at all)'),
-  ).action((ref: string, options: Options) => webhookUpdate(ref, options));
-  managed(webhook.command('delete').description('delete a webhook and its delivery history').argument('<webhook>', 'name or id')).action(
-    (ref: string, options: Options) => webhookDelete(ref, options),
-  );
-  managed(
-    webhook
-      .command('ping')
-      .description('send a test event through the normal delivery path and show the first attempt')
-      .argument('<webhook>', 'name or id')
-      .option('--no-wait', 'do not wait for the first attempt'),
-  ).action((ref: string, options: Options & { wait?: boolean }) => webhookPing(ref, options));
-  managed(
-    webhook
-      .command('deliveries')
-      .description('the delivery history of a webhook, newest first, or one delivery with every attempt')
-      .argument('<webhook>', 'name or id')
-      .argument('[delivery]', 'a delivery id: show its attempts and payload')
-      .option('--status <status>', 'only pending, delivered or failed deliveries')
-      .option('--limit <n>', 'how many (default 50, at most 500)', positiveInteger),
-  ).action((ref: string, id: string | undefined, options: Options & { status?: string; limit?: number }) => webhookDeliveries(ref, id, options));
-  managed(
-    webhook
-      .command('redeliver')
-      .description('send deliveries again (same event id): a new cycle of attempts')
-      .argument('<webhook>', 'name or id')
-      .argument('[deliveries...]', 'delivery ids')
-      .option('--failed', 'every failed delivery of the webhook'),
-  ).action((ref: string, ids: string[], options: Options & { failed?: boolean }) => webhookRedeliver(ref, ids, options));
 }

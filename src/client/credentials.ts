@@ -9,7 +9,7 @@
 import { execFile } from 'node:child_process';
 import { dockerConfigPath, credentialHelperFor, readDockerConfig, removeAuth, storeIdentityToken } from './docker-config.js';
 import { CredentialStore, credentialStorePath } from './credential-store.js';
-import { exchangeRefreshToken, LoginError, refreshTokenUser, requestTokens, tokenTimes, type Challenge, type Credentials } from './token-client.js';
+import { exchangeRefreshToken, LoginError, refreshTokenUser, requestTokens, tokenTimes, type Challenge, type Credentials } from '../remote/tokens.js';
 
 export interface CredentialLocations {
   /** $DOCKER_CONFIG/config.json. */

@@ -1,8 +1,8 @@
 /**
  * Logging in with a workload's OIDC token instead of a password: ACR's exchange,
  * `POST /oauth2/exchange` with `grant_type=access_token&access_token=<OIDC token>&client_id=<client
- * id>&service=<service>`, returns a registry refresh token that lives no longer than the OIDC token
- * (or `federation.lifetimeCapMs`).
+ * id>&service=<service>` (remote/tokens.ts `exchangeIdentityToken`), returns a registry refresh
+ * token that lives no longer than the OIDC token (or `federation.lifetimeCapMs`).
  *
  * What is kept is that refresh token, stored where docker looks (see credentials.ts), and, when
  * docker-credential-berth holds it, the OIDC source next to it (`github` with audience and client
@@ -12,10 +12,9 @@
 import type { StoredCredential } from './credential-store.js';
 import { saveRefreshToken, type CredentialLocations } from './credentials.js';
 import { credentialHelperFor, readDockerConfig } from './docker-config.js';
-import { defaultAudience } from '../federation/presets.js';
+import { defaultAudience } from '../api/oidc.js';
 import { formatOidcSource, parseOidcSource, type OidcSource } from './oidc-sources.js';
-import { exchangeEndpoint, LoginError, refreshTokenUser, type Challenge } from './token-client.js';
-import { isLoopbackHostname } from '../shared/loopback.js';
+import { refreshTokenUser } from '../remote/tokens.js';
 
 export interface FederatedLogin {
   source: OidcSource;
@@ -34,17 +33,6 @@ export interface StoredOidcLogin {
 
 export interface FederatedStoredCredential extends StoredCredential {
   oidc?: StoredOidcLogin;
-}
-
-/** The token service refused the OIDC token; `description` is its `error_description` (it names the failed check). */
-export class ExchangeRefusedError extends LoginError {
-  override name = 'ExchangeRefusedError';
-  constructor(
-    readonly description: string,
-    status: number,
-  ) {
-    super(`token exchange refused: ${description}`, status);
-  }
 }
 
 export function toStoredLogin(login: FederatedLogin): StoredOidcLogin {
@@ -79,40 +67,6 @@ export function loginCommand(host: string, login: FederatedLogin): string {
   return parts.join(' ');
 }
 
-/** Trades an OIDC token for a registry refresh token at the exchange endpoint beside the realm. */
-/**
- * `scopes`: bind the refresh token to them (Berth then never grants more through it, whatever the
- * principal's roles); none: the principal's full grants.
- */
-export async function exchangeOidcToken(
-  challenge: Challenge,
-  oidcToken: string,
-  clientId: string | undefined,
-  scopes: readonly string[] = [],
-): Promise<string> {
-  const endpoint = exchangeEndpoint(challenge.realm);
-  const url = new URL(endpoint);
-  if (url.protocol !== 'https:' && !isLoopbackHostname(url.hostname)) {
-    throw new LoginError(`refusing to send an identity token to ${endpoint} over plain HTTP; serve the registry over HTTPS`);
-  }
-  const form = new URLSearchParams({ grant_type: 'access_token', access_token: oidcToken });
-  if (clientId !== undefined) form.set('client_id', clientId);
-  if (challenge.service) form.set('service', challenge.service);
-  for (const scope of scopes) form.append('scope', scope);
-  let res: Response;
-  try {
-    res = await fetch(endpoint, { method: 'POST', headers: { 'Content-Type': 'application/x-www-form-urlencoded' }, body: form });
-  } catch (err) {
-    throw new LoginError(`cannot reach ${endpoint}: ${failure(err)}; check that the registry is running`);
-  }
-  const body = (await res.json().catch(() => ({}))) as Record<string, unknown>;
-  if (!res.ok || typeof body['refresh_token'] !== 'string') {
-    const description = typeof body['error_description'] === 'string' ? body['error_description'] : `HTTP ${res.status}`;
-    throw new ExchangeRefusedError(description, res.status);
-  }
-  return body['refresh_token'];
-}
-
 /**
  * Stores the refresh token where docker will look, as `berth login` does. When that is
  * docker-credential-berth's file, the source goes with it (`renewable`); config.json and other
@@ -130,12 +84,4 @@ export async function saveFederatedLogin(
     return { where: at.store.path, renewable: true };
   }
   return { where: await saveRefreshToken(host, refreshToken, at), renewable: false };
-}
-
-/** undici says only "fetch failed"; the cause (ECONNREFUSED, a TLS error) is what helps. */
-function failure(err: unknown): string {
-  const cause = (err as { cause?: { code?: unknown; message?: unknown } }).cause;
-  if (cause && typeof cause.code === 'string') return cause.code;
-  if (cause && typeof cause.message === 'string') return cause.message;
-  return (err as Error).message;
 }

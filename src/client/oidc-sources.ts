@@ -14,7 +14,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { defaultAudience } from '../federation/presets.js';
+import { defaultAudience } from '../api/oidc.js';
 import { isLoopbackHostname } from '../shared/loopback.js';
 
 export type OidcSource = { type: 'github'; audience: string } | { type: 'file'; path: string } | { type: 'env'; variable: string };

@@ -7,6 +7,7 @@
  * - denied -> 403 DENIED naming what is missing.
  */
 import type { IncomingMessage } from 'node:http';
+import { urls } from '../api/urls.js';
 import type { Access } from '../auth/access.js';
 import type { ChallengeReason } from '../auth/authorizer.js';
 import type { Auth } from '../auth/index.js';
@@ -47,7 +48,7 @@ function dockerScope(access: Access): string {
 
 function challenge(req: IncomingMessage, auth: Auth, required: Access[], reason: ChallengeReason): RegistryError {
   const error = reason === 'missing' ? undefined : reason;
-  const realm = `${baseUrl(req, auth)}/oauth2/token`;
+  const realm = `${baseUrl(req, auth)}${urls.token()}`;
   const parts = [`realm="${realm}"`, `service="${auth.config.service}"`];
   const scopes = required.map(dockerScope);
   if (scopes.length > 0) parts.push(`scope="${scopes.join(' ')}"`);

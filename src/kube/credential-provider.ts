@@ -7,7 +7,7 @@
  * exactly as the controller does it, and the answer is cached by the kubelet for half the
  * credentials' lifetime.
  */
-import { refreshTokenUser } from '../client/token-client.js';
+import { refreshTokenUser } from '../remote/tokens.js';
 import type { Exchanger } from './exchange.js';
 import { ExchangeError } from './exchange.js';
 import { isValidRepositoryName } from '../oci/names.js';

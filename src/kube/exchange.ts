@@ -1,6 +1,6 @@
 /**
- * A service-account token becomes registry credentials at Berth, with the client half the CLI uses
- * (client/token-client.ts, client/federated-login.ts): ACR's three hops, as the seeds describe them.
+ * A service-account token becomes registry credentials at Berth, with the registry client the CLI
+ * uses (remote/tokens.ts): ACR's three hops, as the seeds describe them.
  *
  * 1. `GET /v2/` -> the 401 challenge names the token realm and service;
  * 2. `POST /oauth2/exchange grant_type=access_token&access_token=<SA token>&client_id=…&scope=…`
@@ -13,9 +13,9 @@
  * Berth's `GET /oauth2/token` takes it with Basic auth, which is what kubelet/containerd, docker,
  * podman and skopeo all do with a user name and password.
  */
-import { missingAccess, parseScopes, formatScope } from '../auth/access.js';
-import { ExchangeRefusedError, exchangeOidcToken } from '../client/federated-login.js';
-import { discover, LoginError, registryUrl, requestTokens, tokenTimes } from '../client/token-client.js';
+import { formatScope, missingAccess, parseScopes } from '../api/scopes.js';
+import { registryUrl } from '../remote/reference.js';
+import { discover, ExchangeRefusedError, exchangeIdentityToken, LoginError, requestTokens, tokenTimes } from '../remote/tokens.js';
 
 export interface RegistryCredentials {
   /** The refresh token (a password for the null-GUID user). */
@@ -52,7 +52,7 @@ export const exchangeAtBerth: Exchanger = async (server, serviceAccountToken, cl
     if (!challenge) throw new ExchangeError('refused', `${server} does not ask for credentials (its auth is off): there is nothing to put in a pull secret`);
     let refreshToken: string;
     try {
-      refreshToken = await exchangeOidcToken(challenge, serviceAccountToken, clientId, scopes);
+      refreshToken = await exchangeIdentityToken(challenge, serviceAccountToken, clientId, scopes);
     } catch (err) {
       if (err instanceof ExchangeRefusedError) {
         const status = err.status !== undefined && err.status >= 500 ? 'unreachable' : 'refused';

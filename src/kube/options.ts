@@ -3,7 +3,7 @@
  * environment variable (flags win). docs/kubernetes.md lists them.
  */
 import { z } from 'zod';
-import { defaultAudience } from '../federation/presets.js';
+import { defaultAudience } from '../api/oidc.js';
 import { defaultBackoff } from './work-queue.js';
 import type { ControllerOptions } from './controller.js';
 

@@ -5,7 +5,7 @@
  * credentials themselves.
  */
 import { createHash } from 'node:crypto';
-import { refreshTokenUser } from '../client/token-client.js';
+import { refreshTokenUser } from '../remote/tokens.js';
 import type { Secret } from './cluster.js';
 import type { RegistryCredentials } from './exchange.js';
 import { annotations, apiVersion, kind, labels, managedByValue, type PullBinding } from './types.js';

@@ -14,6 +14,7 @@ import { tryParseDigest } from '../oci/digest.js';
 import { RegistryError } from '../oci/errors.js';
 import { isValidRepositoryName, isValidTag } from '../oci/names.js';
 import { isLoopbackHost } from '../shared/loopback.js';
+import { LoginError } from './tokens.js';
 
 export interface ImageReference {
   /** host[:port], lowercase; Docker Hub is `docker.io`. */
@@ -111,4 +112,33 @@ export function registryBaseUrl(registry: string): string {
   const host = normaliseRegistry(registry);
   if (host === dockerHub) return 'https://registry-1.docker.io';
   return `${isLoopbackHost(host) ? 'http' : 'https'}://${host}`;
+}
+
+/**
+ * The key docker, podman and skopeo file a registry's credentials under: `host[:port]`, without
+ * scheme or path (`http://127.0.0.1:5000/` and `127.0.0.1:5000` are the same registry). What is not
+ * an address is a LoginError showing the expected form.
+ */
+export function registryHost(registry: string): string {
+  const withoutScheme = registry.trim().replace(/^[a-z][a-z0-9+.-]*:\/\//i, '');
+  const host = withoutScheme.split('/')[0] ?? '';
+  if (!/^[A-Za-z0-9.-]+(:\d{1,5})?$|^\[[0-9A-Fa-f:.]+\](:\d{1,5})?$/.test(host)) {
+    throw new LoginError(`${JSON.stringify(registry)} is not a registry address; expected HOST[:PORT], e.g. registry.example.com or 127.0.0.1:5000`);
+  }
+  return host.toLowerCase();
+}
+
+/**
+ * A registry's base URL as a person names it to the CLI: an explicit `http(s)://` URL as given,
+ * else `http://` for loopback hosts (or when told `insecure`) and `https://` otherwise. (Import and
+ * sync sources use `registryBaseUrl`, which also knows where Docker Hub's API lives.)
+ */
+export function registryUrl(registry: string, insecure = false): string {
+  if (/^https?:\/\//.test(registry)) {
+    let end = registry.length;
+    while (end > 0 && registry[end - 1] === '/') end--;
+    return registry.slice(0, end);
+  }
+  const host = registry.split('/')[0] ?? registry;
+  return `${insecure || isLoopbackHost(host) ? 'http' : 'https'}://${host}`;
 }

@@ -2,6 +2,7 @@
  * Sync rules, queue items and image statuses as the management API shows them (the wire types are
  * in `api/sync.ts`): never a secret or an inline password, only where a password comes from.
  */
+import { urls } from '../api/urls.js';
 import type { SourceCredentialsView, SyncImageView, SyncQueueItemView, SyncRuleView } from '../api/sync.js';
 import type { SyncImageStatus, SyncWorkItem } from '../metadata/sync-store.js';
 import type { SyncRuleRecord } from './rule.js';
@@ -18,7 +19,7 @@ export interface RuleViewContext {
 
 /** Where senders deliver a rule's notifications. */
 export function webhookUrl(baseUrl: string, name: string): string {
-  return `${baseUrl}/api/v1/sync/rules/${encodeURIComponent(name)}/webhook`;
+  return `${baseUrl}${urls.api.syncWebhook(name)}`;
 }
 
 export function ruleView(rule: SyncRuleRecord, context: RuleViewContext): SyncRuleView {

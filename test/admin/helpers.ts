@@ -1,6 +1,7 @@
 /** Clients for the management API and the berth CLI, used by the admin tests. */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { urls } from '../../src/api/urls.js';
 import { REPO_ROOT, trackChild } from '../support/berth-process.js';
 import { ownerName, ownerPassword } from '../support/server.js';
 import { bearer, tokenFor } from '../auth/helpers.js';
@@ -38,7 +39,7 @@ export class Api {
 
   /** `body` is sent as JSON, or as is when it is already a string (to send malformed JSON). */
   async call(method: string, path: string, body?: unknown): Promise<ApiResponse> {
-    const res = await fetch(`${this.base}/api/v1${path}`, {
+    const res = await fetch(`${this.base}${urls.api.root()}${path}`, {
       method,
       headers: { ...(this.token ? bearer(this.token) : {}), 'Content-Type': 'application/json' },
       ...(body === undefined ? {} : { body: typeof body === 'string' ? body : JSON.stringify(body) }),

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import { CredentialStore } from '../../src/client/credential-store.js';
-import { discover, requestTokens, tokenTimes } from '../../src/client/token-client.js';
+import { discover, requestTokens, tokenTimes } from '../../src/remote/tokens.js';
 import { credentialHelper, CredentialsNotFoundError, type HelperDeps } from '../../src/cli/credential-helper.js';
 import { ownerName, ownerPassword, startTestServer, type TestServer } from '../support/server.js';
 

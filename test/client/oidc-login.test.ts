@@ -13,7 +13,7 @@ import { after, before, beforeEach, describe, it } from 'node:test';
 import { credentialHelper, type HelperDeps } from '../../src/cli/credential-helper.js';
 import { login, type CliIo, type LoginOptions } from '../../src/cli/login.js';
 import { CredentialStore } from '../../src/client/credential-store.js';
-import { discover, requestTokens, tokenTimes } from '../../src/client/token-client.js';
+import { discover, requestTokens, tokenTimes } from '../../src/remote/tokens.js';
 import { startOidcIssuer, type OidcIssuer } from '../support/oidc-issuer.js';
 import { startTestServer, type TestServer } from '../support/server.js';
 

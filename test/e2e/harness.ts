@@ -13,6 +13,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { urls } from '../../src/api/urls.js';
 import { startBerth } from '../support/berth-process.js';
 import type { ServerProcess } from '../support/berth-process.js';
 import { createFixtureLayout, MEDIA_TYPES } from '../support/oci-layout.js';
@@ -130,7 +131,7 @@ export async function httpGet(url: string, accept = MANIFEST_ACCEPT, method = 'G
 }
 
 export function getManifest(target: Target, repo: string, reference: string, method = 'GET'): Promise<HttpResult> {
-  return httpGet(`${target.url}/v2/${repo}/manifests/${reference}`, MANIFEST_ACCEPT, method);
+  return httpGet(`${target.url}${urls.manifest(repo, reference)}`, MANIFEST_ACCEPT, method);
 }
 
 /** Parses an OCI/Distribution error body and returns its error codes (e.g. ["MANIFEST_UNKNOWN"]). */

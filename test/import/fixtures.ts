@@ -5,6 +5,8 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { request } from 'undici';
+import { urls } from '../../src/api/urls.js';
+import { fetchToken } from '../../src/remote/tokens.js';
 
 export const MT = {
   ociManifest: 'application/vnd.oci.image.manifest.v1+json',
@@ -123,7 +125,7 @@ export async function pushImage(baseUrl: string, repository: string, tag: string
 
 export async function pushBlob(baseUrl: string, repository: string, b: Blob, auth: Record<string, string> = {}): Promise<void> {
   // POST then PUT: Distribution 2.8 does not do the monolithic POST ?digest= form.
-  const start = await request(`${baseUrl}/v2/${repository}/blobs/uploads/`, { method: 'POST', headers: auth });
+  const start = await request(`${baseUrl}${urls.uploads(repository)}`, { method: 'POST', headers: auth });
   await start.body.dump();
   if (start.statusCode !== 202) throw new Error(`POST upload ${repository}: HTTP ${start.statusCode}`);
   const location = new URL(String(start.headers['location']), baseUrl);
@@ -138,7 +140,7 @@ export async function pushBlob(baseUrl: string, repository: string, b: Blob, aut
 }
 
 export async function putManifest(baseUrl: string, repository: string, reference: string, m: Manifest, auth: Record<string, string> = {}): Promise<void> {
-  const res = await request(`${baseUrl}/v2/${repository}/manifests/${reference}`, {
+  const res = await request(`${baseUrl}${urls.manifest(repository, reference)}`, {
     method: 'PUT',
     headers: { ...auth, 'content-type': m.mediaType },
     body: m.bytes,
@@ -147,14 +149,11 @@ export async function putManifest(baseUrl: string, repository: string, reference
   if (res.statusCode !== 201) throw new Error(`PUT manifest ${repository}:${reference}: HTTP ${res.statusCode} ${text}`);
 }
 
-/** An access token from a Berth (or any Docker token service) for `scope`, with Basic credentials. */
+/** An access token from a Berth (or any Docker token service) for `scope`, with Basic credentials (the registry client's GET flow). */
 export async function bearerFor(baseUrl: string, username: string, password: string, scope: string): Promise<string> {
-  const res = await request(`${baseUrl}/oauth2/token?service=berth&scope=${encodeURIComponent(scope)}`, {
-    headers: { authorization: basic(username, password) },
-  });
-  const body = (await res.body.json()) as { token?: string; access_token?: string };
-  if (res.statusCode !== 200) throw new Error(`token for ${scope}: HTTP ${res.statusCode} ${JSON.stringify(body)}`);
-  return `Bearer ${body.token ?? body.access_token}`;
+  const realm = { realm: `${baseUrl}${urls.token()}`, service: 'berth', scope: undefined };
+  const { token } = await fetchToken(realm, { scope, authorization: basic(username, password) });
+  return `Bearer ${token}`;
 }
 
 export function basic(username: string, password: string): string {

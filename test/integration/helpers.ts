@@ -14,6 +14,7 @@ import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
 
+import { urls } from '../../src/api/urls.js';
 import { testBackend } from '../support/backends.js';
 import { objectContent, objectKeysFor } from '../support/s3.js';
 import { startTestServer } from '../support/server.js';
@@ -328,7 +329,7 @@ export function rawRequest(
 // ---------------------------------------------------------------------------
 
 export function uploadsPath(repo: string): string {
-  return `/v2/${repo}/blobs/uploads/`;
+  return urls.uploads(repo);
 }
 
 /** Appends query parameters to a (possibly absolute, possibly query-bearing) Location. */
@@ -404,7 +405,7 @@ export async function pushBlob(server: TestServer, repo: string, blob: Blob | Bu
 }
 
 export async function pushManifest(server: TestServer, repo: string, reference: string, body: Buffer | string, contentType: string): Promise<HttpResponse> {
-  return request(server.url, 'PUT', `/v2/${repo}/manifests/${reference}`, {
+  return request(server.url, 'PUT', urls.manifest(repo, reference), {
     headers: { 'Content-Type': contentType },
     body,
   });

@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { refreshTokenUser } from '../../src/client/token-client.js';
+import { refreshTokenUser } from '../../src/remote/tokens.js';
 import { REPO_ROOT } from '../support/berth-process.js';
 import { described, exec, type ExecResult } from '../support/exec.js';
 import { startKubeApiServer, type KubeApiServer } from '../support/kube-apiserver.js';

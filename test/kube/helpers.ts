@@ -8,7 +8,7 @@ import { randomUUID } from 'node:crypto';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { expandPreset } from '../../src/federation/presets.js';
+import { expandPreset } from '../../src/api/federation-presets.js';
 import type { PullBinding, PullBindingSpec } from '../../src/kube/types.js';
 import { spawn } from 'node:child_process';
 import { BERTH_SOURCE_CLI, captureOutput, REPO_ROOT, trackChild, type ExitInfo } from '../support/berth-process.js';

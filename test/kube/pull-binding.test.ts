@@ -10,7 +10,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { pino } from 'pino';
-import { refreshTokenUser } from '../../src/client/token-client.js';
+import { refreshTokenUser } from '../../src/remote/tokens.js';
 import { loadControllerSettings } from '../../src/kube/options.js';
 import { runController, type RunningController } from '../../src/kube/run.js';
 import { startKubeApiServer, type KubeApiServer } from '../support/kube-apiserver.js';

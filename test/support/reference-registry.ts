@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
+import { urls } from '../../src/api/urls.js';
 import { captureOutput, raceTimeout, trackChild } from './berth-process.js';
 import type { ExitInfo, ServerProcess } from './berth-process.js';
 
@@ -147,7 +148,7 @@ async function waitUntilServing(url: string, exited: Promise<ExitInfo>, auth = f
   while (Date.now() < deadline) {
     if (exit !== undefined) throw new Error(`exited early (code ${exit.code}, signal ${exit.signal})`);
     try {
-      const res = await fetch(`${url}/v2/`);
+      const res = await fetch(`${url}${urls.base()}`);
       await res.arrayBuffer();
       if (res.status === 200 || (auth && res.status === 401)) return;
     } catch {

@@ -7,7 +7,9 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { urls } from '../../src/api/urls.js';
 import type { ConfigInput } from '../../src/config/schema.js';
+import { manifestAccept } from '../../src/remote/client.js';
 import { signDelivery } from '../../src/shared/webhook-signature.js';
 import { bearer, tokenFor } from '../auth/helpers.js';
 import { Api } from '../admin/helpers.js';
@@ -73,10 +75,10 @@ export async function pushToken(base: string, repository: string): Promise<strin
 export async function pushImage(base: string, token: string | undefined, repository: string, tag: string, dir: string, root: Descriptor): Promise<void> {
   const headers = token === undefined ? {} : bearer(token);
   const pushBlob = async (digest: string) => {
-    const head = await fetch(`${base}/v2/${repository}/blobs/${digest}`, { method: 'HEAD', headers });
+    const head = await fetch(`${base}${urls.blob(repository, digest)}`, { method: 'HEAD', headers });
     if (head.status === 200) return;
     // POST then PUT ?digest= (Distribution does not take the body on the POST).
-    const started = await fetch(`${base}/v2/${repository}/blobs/uploads/`, { method: 'POST', headers });
+    const started = await fetch(`${base}${urls.uploads(repository)}`, { method: 'POST', headers });
     assert.equal(started.status, 202, `start upload of ${digest}: ${await started.text()}`);
     const location = new URL(started.headers.get('location') ?? '', base);
     location.searchParams.set('digest', digest);
@@ -93,7 +95,7 @@ export async function pushImage(base: string, token: string | undefined, reposit
     for (const child of doc.manifests ?? []) await pushManifest(child, child.digest);
     if (doc.config) await pushBlob(doc.config.digest);
     for (const layer of doc.layers ?? []) await pushBlob(layer.digest);
-    const res = await fetch(`${base}/v2/${repository}/manifests/${reference}`, {
+    const res = await fetch(`${base}${urls.manifest(repository, reference)}`, {
       method: 'PUT',
       headers: { ...headers, 'Content-Type': descriptor.mediaType },
       body: bytes,
@@ -105,13 +107,9 @@ export async function pushImage(base: string, token: string | undefined, reposit
 
 /** The digest a registry serves for repository:reference (HEAD with every manifest type accepted), or undefined on 404. */
 export async function headDigest(base: string, token: string | undefined, repository: string, reference: string): Promise<string | undefined> {
-  const res = await fetch(`${base}/v2/${repository}/manifests/${reference}`, {
+  const res = await fetch(`${base}${urls.manifest(repository, reference)}`, {
     method: 'HEAD',
-    headers: {
-      ...(token === undefined ? {} : bearer(token)),
-      Accept:
-        'application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.list.v2+json, application/vnd.docker.distribution.manifest.v2+json',
-    },
+    headers: { ...(token === undefined ? {} : bearer(token)), Accept: manifestAccept },
   });
   if (res.status === 404) return undefined;
   assert.equal(res.status, 200, `HEAD ${repository}:${reference}`);
@@ -155,7 +153,7 @@ export async function deliver(
   } else {
     Object.assign(headers, auth.headers);
   }
-  const res = await fetch(`${base}/api/v1/sync/rules/${rule}/webhook`, { method: 'POST', headers, body: text });
+  const res = await fetch(`${base}${urls.api.syncWebhook(rule)}`, { method: 'POST', headers, body: text });
   const raw = await res.text();
   return { status: res.status, headers: res.headers, body: raw ? JSON.parse(raw) : undefined };
 }

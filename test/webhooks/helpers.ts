@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { urls } from '../../src/api/urls.js';
 import type { ConfigInput } from '../../src/config/schema.js';
 import { ownerName, ownerPassword, startTestServer, type TestServer, type TestServerOptions } from '../support/server.js';
 import { bearer, tokenFor } from '../auth/helpers.js';
@@ -151,7 +152,7 @@ export async function ownerToken(base: string, scopes: string[]): Promise<string
 
 export async function pushBlob(base: string, token: string, repository: string, data: Buffer): Promise<{ digest: string; size: number }> {
   const digest = sha256(data);
-  const res = await fetch(`${base}/v2/${repository}/blobs/uploads/?digest=${encodeURIComponent(digest)}`, {
+  const res = await fetch(`${base}${urls.uploads(repository, { digest })}`, {
     method: 'POST',
     headers: { ...bearer(token), 'Content-Type': 'application/octet-stream' },
     body: data,
@@ -185,7 +186,7 @@ export async function pushImage(base: string, repository: string, reference?: st
     }),
   );
   const digest = sha256(manifest);
-  const res = await fetch(`${base}/v2/${repository}/manifests/${reference ?? digest}`, {
+  const res = await fetch(`${base}${urls.manifest(repository, reference ?? digest)}`, {
     method: 'PUT',
     headers: { ...bearer(token), 'Content-Type': ociManifestType, ...headers },
     body: manifest,
@@ -196,6 +197,6 @@ export async function pushImage(base: string, repository: string, reference?: st
 
 export async function deleteManifest(base: string, repository: string, reference: string): Promise<void> {
   const token = await ownerToken(base, [`repository:${repository}:delete`]);
-  const res = await fetch(`${base}/v2/${repository}/manifests/${reference}`, { method: 'DELETE', headers: bearer(token) });
+  const res = await fetch(`${base}${urls.manifest(repository, reference)}`, { method: 'DELETE', headers: bearer(token) });
   assert.equal(res.status, 202, await res.text());
 }

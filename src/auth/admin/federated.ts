@@ -12,8 +12,8 @@
 import { randomUUID } from 'node:crypto';
 import type { FederatedCredentialView, PutFederatedCredentialView } from '../../api/principals.js';
 import type { Config } from '../../config/schema.js';
-import { resolveFederatedCredential, type FederatedCredentialInput } from '../../federation/credential-input.js';
-import { PresetError, type FederatedTrust } from '../../federation/presets.js';
+import { resolveFederatedCredential, type FederatedCredentialInput } from '../../api/federated-credentials.js';
+import { PresetError, type FederatedTrust } from '../../api/federation-presets.js';
 import type { AuthMetadata, FederatedCredentialRecord, PrincipalRecord } from '../../metadata/auth-store.js';
 import { RegistryError } from '../../oci/errors.js';
 import type { Actor } from '../../shared/actor.js';

@@ -4,7 +4,7 @@ import type { Page } from '../../registry/reads.js';
 import { page } from '../request.js';
 import { send, sendJson, type Headers } from '../respond.js';
 import type { RouteContext } from '../routes.js';
-import { urls } from '../urls.js';
+import { urls } from '../../api/urls.js';
 import { digestParam, repositoryOf } from './common.js';
 
 /**

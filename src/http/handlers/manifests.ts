@@ -5,7 +5,7 @@ import type { Pusher, RequestInfo } from '../../registry/index.js';
 import { acceptedTypes, readBoundedBody } from '../request.js';
 import { send } from '../respond.js';
 import type { RouteContext } from '../routes.js';
-import { urls } from '../urls.js';
+import { urls } from '../../api/urls.js';
 import { referenceParam, repositoryOf } from './common.js';
 
 export async function get(ctx: RouteContext): Promise<void> {

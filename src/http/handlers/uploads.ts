@@ -10,7 +10,7 @@ import { uploadRange } from '../../registry/uploads.js';
 import { chunkInfo, contentLength, hasBody } from '../request.js';
 import { send } from '../respond.js';
 import type { RouteContext } from '../routes.js';
-import { urls } from '../urls.js';
+import { urls } from '../../api/urls.js';
 import { repositoryOf } from './common.js';
 
 function sendProgress(ctx: RouteContext, status: number, upload: UploadState): void {

@@ -5,7 +5,7 @@
  * handler itself.
  */
 import { z } from 'zod';
-import { specificIssue } from '../../../auth/desired-state.js';
+import { specificIssue } from '../../../api/validation.js';
 import { isPermission, isValidPattern } from '../../../auth/permissions.js';
 import { principalNameProblem } from '../../../api/principals.js';
 import type { AccessClaims } from '../../../auth/tokens.js';

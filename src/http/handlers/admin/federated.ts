@@ -5,7 +5,7 @@
  * at most 20, revoking what a replaced credential bought) and the audit entries are the service's
  * (`auth/admin/federated.ts`).
  */
-import { federatedCredentialInput } from '../../../federation/credential-input.js';
+import { federatedCredentialInput } from '../../../api/federated-credentials.js';
 import { send, sendJson } from '../../respond.js';
 import type { RouteContext } from '../../routes.js';
 import { actingOwner, pathParam, readJson, targetPrincipal } from './common.js';

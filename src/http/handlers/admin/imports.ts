@@ -14,6 +14,7 @@
  * still run or be retried (see `import.credentialRetentionMs`) and never returned.
  */
 import { z } from 'zod';
+import { urls } from '../../../api/urls.js';
 import type { Access } from '../../../auth/access.js';
 import { importStatuses, type ImportStatus } from '../../../api/imports.js';
 import type { AccessClaims } from '../../../auth/tokens.js';
@@ -89,7 +90,7 @@ export async function create(ctx: RouteContext): Promise<void> {
     spec.targets.map((t) => t.repository),
   );
   const job = await imports.submit(identity && actorOf(identity, ctx), spec, requester, storedCredentials(body.source.credentials));
-  sendJson(ctx.res, 202, job, { Location: `/api/v1/imports/${job.id}` });
+  sendJson(ctx.res, 202, job, { Location: urls.api.importJob(job.id) });
 }
 
 /** GET /api/v1/imports?status=&limit= → {imports: [view]}, newest first. */
@@ -126,7 +127,7 @@ export async function retry(ctx: RouteContext): Promise<void> {
     job.spec.targets.map((t) => t.repository),
   );
   const queued = await imports.retry(identity && actorOf(identity, ctx), job.id, storedCredentials(body.credentials));
-  sendJson(ctx.res, 202, queued, { Location: `/api/v1/imports/${job.id}` });
+  sendJson(ctx.res, 202, queued, { Location: urls.api.importJob(job.id) });
 }
 
 /**

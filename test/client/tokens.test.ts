@@ -1,11 +1,13 @@
-/** The client half of token auth: reading challenges, naming registries, and where credentials may go. */
+/** The client half of token auth (remote/): reading challenges, naming registries, and where credentials may go. */
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
-import { discover, exchangeEndpoint, LoginError, parseChallenge, registryHost, registryUrl, requestTokens, tokenTimes } from '../../src/client/token-client.js';
+import { bearerChallenge as parseChallenge } from '../../src/remote/challenge.js';
+import { registryHost, registryUrl } from '../../src/remote/reference.js';
+import { discover, exchangeEndpoint, LoginError, requestTokens, tokenTimes } from '../../src/remote/tokens.js';
 
-describe('parseChallenge', () => {
+describe('bearerChallenge', () => {
   it('reads realm, service and scope from a Bearer challenge', () => {
     assert.deepEqual(parseChallenge('Bearer realm="http://127.0.0.1:5000/oauth2/token",service="berth",scope="repository:a/b:pull,push"'), {
       realm: 'http://127.0.0.1:5000/oauth2/token',

@@ -1,7 +1,7 @@
 import { z } from 'zod';
-import type { ClaimCondition } from '../metadata/auth-store.js';
+import type { ClaimCondition } from './principals.js';
 import { isLoopbackUrl } from '../shared/loopback.js';
-import { expandPreset, type FederatedTrust } from './presets.js';
+import { expandPreset, type FederatedTrust } from './federation-presets.js';
 
 /**
  * Federated credentials as people write them: one declaration shape, shared by berth.yaml

@@ -7,11 +7,11 @@
  * (or `:environment:<name>`, `:pull_request`), Kubernetes `system:serviceaccount:<ns>:<sa>`,
  * GitLab `project_path:<group>/<project>:ref_type:<type>:ref:<ref>`.
  */
-import type { ClaimCondition } from '../metadata/auth-store.js';
+import { defaultAudience } from './oidc.js';
+import type { ClaimCondition } from './principals.js';
 
 export const githubIssuer = 'https://token.actions.githubusercontent.com';
 export const gitlabIssuer = 'https://gitlab.com';
-export const defaultAudience = 'berth';
 
 export interface PresetInput {
   preset: 'github' | 'kubernetes' | 'gitlab';

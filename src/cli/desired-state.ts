@@ -15,8 +15,8 @@
  * Secrets are never in the file: new principals get a generated one, printed once.
  */
 import { parse as parseYaml, YAMLParseError } from 'yaml';
-import { principalNamePattern, principalNameRule } from '../api/principals.js';
 import { z } from 'zod';
+import { specificIssue } from '../api/validation.js';
 import {
   canonicalCondition,
   federatedCredentialInput,
@@ -25,10 +25,10 @@ import {
   showList,
   showTrust,
   type FederatedCredentialInput,
-} from '../federation/credential-input.js';
-import { PresetError, type FederatedTrust } from '../federation/presets.js';
-import type { ClaimCondition } from '../metadata/auth-store.js';
-import { isOwner, isPermission, isValidPattern, type Grant, type Permission } from './permissions.js';
+} from '../api/federated-credentials.js';
+import { PresetError, type FederatedTrust } from '../api/federation-presets.js';
+import type { ClaimCondition } from '../api/principals.js';
+import { isOwner, isPermission, isValidPattern, principalNamePattern, principalNameRule, type Grant, type Permission } from '../api/principals.js';
 
 export type DeclaredKind = 'user' | 'service' | 'token';
 
@@ -226,18 +226,6 @@ export function parseDesiredState(text: string, source = 'berth.yaml'): DesiredS
   }
   const anonymousPull = file.settings?.anonymousPull;
   return { prune: file.prune ?? false, principals, anonymousPull: anonymousPull === undefined ? undefined : [...new Set(anonymousPull)].sort() };
-}
-
-/**
- * The most telling issue under a union's failure: the deepest, preferring a failed rule over "wrong
- * type" (which only says another branch was not meant), so users read "unknown permission", not
- * zod's "Invalid input".
- */
-export function specificIssue(issue: z.ZodIssue): z.ZodIssue {
-  if (issue.code !== 'invalid_union') return issue;
-  const leaves = issue.unionErrors.flatMap((e) => e.issues.map(specificIssue));
-  const rank = (i: z.ZodIssue) => i.path.length * 2 + (i.code === 'invalid_type' ? 0 : 1);
-  return leaves.reduce((best, i) => (rank(i) > rank(best) ? i : best), leaves[0] ?? issue);
 }
 
 function desiredFederatedCredentials(entries: readonly FederatedCredentialInput[], where: string): DesiredFederatedCredential[] {

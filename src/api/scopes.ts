@@ -1,0 +1,82 @@
+/**
+ * Docker token-spec scopes, the access vocabulary shared by the token service, the registry and
+ * every client that asks for tokens: `repository:<name>:<actions>`, `registry:catalog:*`, and the
+ * actions they grant.
+ *
+ * Actions: `pull`, `push`, `delete` (Docker's), plus two narrower ones for repository-scoped
+ * tokens: `metadata_read` (list tags, referrers) and `metadata_write` (delete a tag). A broader
+ * action implies the narrower: pull ⊇ metadata_read, delete ⊇ metadata_write, `*` ⊇ everything.
+ */
+
+export type Action = 'pull' | 'push' | 'delete' | 'metadata_read' | 'metadata_write' | '*';
+export type ResourceType = 'repository' | 'registry';
+
+export interface Access {
+  type: ResourceType;
+  name: string;
+  actions: Action[];
+}
+
+const knownActions: ReadonlySet<string> = new Set(['pull', 'push', 'delete', 'metadata_read', 'metadata_write', '*']);
+
+const implied: Readonly<Record<Action, readonly Action[]>> = {
+  pull: ['pull', 'metadata_read'],
+  push: ['push'],
+  delete: ['delete', 'metadata_write'],
+  metadata_read: ['metadata_read'],
+  metadata_write: ['metadata_write'],
+  '*': ['*', 'pull', 'push', 'delete', 'metadata_read', 'metadata_write'],
+};
+
+/** Every action that holding `actions` allows. */
+export function expand(actions: readonly Action[]): Set<Action> {
+  const out = new Set<Action>();
+  for (const action of actions) for (const a of implied[action]) out.add(a);
+  return out;
+}
+
+/**
+ * Parses one scope. The name may itself contain `:` (a `host:port/` prefix), so the type ends at
+ * the first colon and the actions start after the last. Unknown types or actions yield undefined:
+ * the token endpoint ignores what it does not understand rather than failing the whole request.
+ */
+export function parseScope(scope: string): Access | undefined {
+  const first = scope.indexOf(':');
+  const last = scope.lastIndexOf(':');
+  if (first <= 0 || last <= first) return undefined;
+  const type = scope.slice(0, first);
+  const name = scope.slice(first + 1, last);
+  if ((type !== 'repository' && type !== 'registry') || name.length === 0) return undefined;
+  const actions = scope
+    .slice(last + 1)
+    .split(',')
+    .filter((a): a is Action => knownActions.has(a));
+  return { type, name, actions: [...new Set(actions)] };
+}
+
+/** Parses the `scope` parameters of a token request (repeated, and/or space-separated). */
+export function parseScopes(values: readonly string[]): Access[] {
+  return values
+    .flatMap((value) => value.split(' '))
+    .filter((s) => s.length > 0)
+    .map(parseScope)
+    .filter((a): a is Access => a !== undefined);
+}
+
+export function formatScope(access: Access): string {
+  return `${access.type}:${access.name}:${access.actions.join(',')}`;
+}
+
+/**
+ * What `granted` lacks of `required`: the required entries (with only their missing actions) that
+ * no granted entry for the same resource covers. Empty means allowed.
+ */
+export function missingAccess(granted: readonly Access[], required: readonly Access[]): Access[] {
+  const missing: Access[] = [];
+  for (const need of required) {
+    const have = expand(granted.filter((g) => g.type === need.type && g.name === need.name).flatMap((g) => g.actions));
+    const lacking = need.actions.filter((action) => !have.has(action));
+    if (lacking.length > 0 || (need.actions.length === 0 && have.size === 0)) missing.push({ ...need, actions: lacking });
+  }
+  return missing;
+}

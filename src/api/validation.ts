@@ -1,0 +1,14 @@
+/** Helpers for the request schemas the server validates with (zod), shared with the CLI. */
+import type { z } from 'zod';
+
+/**
+ * The most telling issue under a union's failure: the deepest, preferring a failed rule over "wrong
+ * type" (which only says another branch was not meant), so users read "unknown permission", not
+ * zod's "Invalid input".
+ */
+export function specificIssue(issue: z.ZodIssue): z.ZodIssue {
+  if (issue.code !== 'invalid_union') return issue;
+  const leaves = issue.unionErrors.flatMap((e) => e.issues.map(specificIssue));
+  const rank = (i: z.ZodIssue) => i.path.length * 2 + (i.code === 'invalid_type' ? 0 : 1);
+  return leaves.reduce((best, i) => (rank(i) > rank(best) ? i : best), leaves[0] ?? issue);
+}
