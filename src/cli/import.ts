@@ -18,7 +18,7 @@ import { readFile } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { urls } from '../api/urls.js';
 import type { ImportJobView } from '../api/imports.js';
-import { isRegistryError } from '../oci/errors.js';
+import { isCodedError } from '../shared/coded-error.js';
 import { parseImageReference, parseRepositoryReference } from '../remote/reference.js';
 import { adminScope, AdminError, apiCall, connectRegistry, type Session } from './admin-client.js';
 import { print, printJson, table, type CommandOptions } from './admin.js';
@@ -279,7 +279,7 @@ function parse<T>(fn: () => T): T {
   try {
     return fn();
   } catch (err) {
-    if (isRegistryError(err)) throw new AdminError(err.message);
+    if (isCodedError(err)) throw new AdminError(err.message);
     throw err;
   }
 }

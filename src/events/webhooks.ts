@@ -16,7 +16,7 @@ import type { DeliveryRecord, WebhookRecord } from '../metadata/event-store.js';
 import type { Pusher } from '../metadata/store.js';
 import type { RequestInfo } from '../registry/changes.js';
 import { EgressRefused } from '../net/egress.js';
-import { RegistryError } from '../oci/errors.js';
+import { ApiError } from '../api/errors.js';
 import type { Actor } from '../shared/actor.js';
 import { Dispatcher, type DispatcherDependencies } from './dispatcher.js';
 import { pingPayload } from './payload.js';
@@ -57,7 +57,7 @@ export class Webhooks {
   /** The subscription by id or by name; 404 WEBHOOK_UNKNOWN otherwise. */
   async resolve(ref: string): Promise<WebhookRecord> {
     const record = (await this.deps.store.webhooks.get(ref)) ?? (await this.deps.store.webhooks.findByName(ref));
-    if (!record) throw new RegistryError('WEBHOOK_UNKNOWN', `no webhook with id or name ${JSON.stringify(ref.slice(0, 128))}`);
+    if (!record) throw new ApiError('WEBHOOK_UNKNOWN', `no webhook with id or name ${JSON.stringify(ref.slice(0, 128))}`);
     return record;
   }
 
@@ -86,7 +86,7 @@ export class Webhooks {
       updatedAt: now,
     };
     if (!(await this.deps.store.webhooks.create(record))) {
-      throw new RegistryError('WEBHOOK_EXISTS', `a webhook named ${JSON.stringify(name)} already exists`);
+      throw new ApiError('WEBHOOK_EXISTS', `a webhook named ${JSON.stringify(name)} already exists`);
     }
     await this.audit(actor, 'admin.webhook.created', { webhook: described(record), secretGiven: secret !== undefined });
     return { webhook: this.view(record), secret: record.secret };
@@ -101,7 +101,7 @@ export class Webhooks {
     if (changes.url !== undefined && changes.url !== record.url) await this.checkTarget(changes.url);
     const next = { ...record, ...(definedOnly(changes) as Partial<WebhookRecord>), updatedAt: this.deps.clock.now() };
     if (!(await this.deps.store.webhooks.update(next))) {
-      throw new RegistryError('WEBHOOK_EXISTS', `a webhook named ${JSON.stringify(next.name)} already exists`);
+      throw new ApiError('WEBHOOK_EXISTS', `a webhook named ${JSON.stringify(next.name)} already exists`);
     }
     await this.audit(actor, 'admin.webhook.updated', { webhook: described(next), changed: Object.keys(changes) });
     return this.view(next);
@@ -198,7 +198,7 @@ export class Webhooks {
     try {
       await this.deps.egress.check(url);
     } catch (err) {
-      if (err instanceof EgressRefused) throw new RegistryError('INVALID_REQUEST', `url: ${err.message}`);
+      if (err instanceof EgressRefused) throw new ApiError('INVALID_REQUEST', `url: ${err.message}`);
       throw err;
     }
   }
@@ -209,8 +209,8 @@ export function generateSecret(): string {
   return randomBytes(32).toString('base64url');
 }
 
-function unknownDelivery(record: WebhookRecord, deliveryId: string): RegistryError {
-  return new RegistryError('DELIVERY_UNKNOWN', `webhook ${record.name} has no delivery ${JSON.stringify(deliveryId.slice(0, 64))}`);
+function unknownDelivery(record: WebhookRecord, deliveryId: string): ApiError {
+  return new ApiError('DELIVERY_UNKNOWN', `webhook ${record.name} has no delivery ${JSON.stringify(deliveryId.slice(0, 64))}`);
 }
 
 /** A subscription for the audit log: no secret, no header values, the URL redacted. */

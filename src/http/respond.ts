@@ -1,12 +1,12 @@
 /**
- * Writing responses. The single error serialiser lives here: a RegistryError becomes its status,
+ * Writing responses. The single error serialiser lives here: a CodedError (RegistryError, ApiError) becomes its status,
  * headers and the spec's `{"errors":[{code,message,detail}]}`; anything else becomes an opaque 500
  * whose cause is logged and never sent.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import { OAuthError } from '../auth/token-endpoint.js';
-import { isRegistryError } from '../oci/errors.js';
+import { isCodedError } from '../shared/coded-error.js';
 
 export type Headers = Record<string, string | number>;
 
@@ -40,7 +40,7 @@ export function sendError(req: IncomingMessage, res: ServerResponse, err: unknow
   if (err instanceof OAuthError) {
     // The token service speaks OAuth 2.0 errors (RFC 6749 section 5.2), not the registry's.
     sendJson(res, err.status, { error: err.error, error_description: err.message }, { ...headers, ...err.headers, 'Cache-Control': 'no-store' });
-  } else if (isRegistryError(err)) {
+  } else if (isCodedError(err)) {
     if (err.status >= 500) logger.error({ err, method: req.method, url: req.url }, 'request failed');
     const entry: Record<string, unknown> = { code: err.wireCode, message: err.message };
     if (err.detail !== undefined) entry['detail'] = err.detail;

@@ -20,7 +20,7 @@
  * - Everything the source sends is treated as hostile: manifests are size-bounded, parsed and
  *   their digest computed here (a mismatch with the reference or with Docker-Content-Digest is
  *   UPSTREAM_INVALID); pagination links must stay on the same origin; page counts are bounded.
- * - Errors are RegistryError UPSTREAM_UNREACHABLE / UPSTREAM_DENIED / UPSTREAM_INVALID /
+ * - Errors are ApiError UPSTREAM_UNREACHABLE / UPSTREAM_DENIED / UPSTREAM_INVALID /
  *   UPSTREAM_NOT_FOUND with one-line messages that name the source and say what to do.
  */
 import type { Readable } from 'node:stream';
@@ -28,7 +28,8 @@ import type { Logger } from 'pino';
 import { urls } from '../api/urls.js';
 import type { Egress } from '../net/egress.js';
 import { digestOf, tryParseDigest } from '../oci/digest.js';
-import { RegistryError, isRegistryError } from '../oci/errors.js';
+import { isRegistryError } from '../oci/errors.js';
+import { ApiError, isApiError } from '../api/errors.js';
 import { parseManifest, type Descriptor, type ParsedManifest } from '../oci/manifest.js';
 import { baseMediaType, isIndexMediaType, mediaTypes } from '../oci/media-types.js';
 import { isLoopbackHost } from '../shared/loopback.js';
@@ -88,7 +89,7 @@ export class RemoteRegistry {
 
   constructor(options: RemoteOptions) {
     const url = new URL(options.baseUrl);
-    if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new RegistryError('INVALID_REQUEST', `${options.baseUrl} is not an http(s) URL`);
+    if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new ApiError('INVALID_REQUEST', `${options.baseUrl} is not an http(s) URL`);
     this.origin = url.origin;
     this.baseUrl = url.origin;
     const common = {
@@ -103,7 +104,7 @@ export class RemoteRegistry {
     this.auth = new SourceAuth(url, options.credentials, new HttpClient(common));
     this.maxManifestBytes = options.maxManifestBytes ?? 4 * 1024 * 1024;
     if (options.credentials.kind !== 'anonymous' && url.protocol === 'http:' && !isLoopbackHost(url.host)) {
-      throw new RegistryError('INVALID_REQUEST', `refusing to send credentials to ${this.origin} over plain HTTP: use https://`);
+      throw new ApiError('INVALID_REQUEST', `refusing to send credentials to ${this.origin} over plain HTTP: use https://`);
     }
   }
 
@@ -133,7 +134,7 @@ export class RemoteRegistry {
     try {
       return await this.paginate(urls.tags(repository, { n: 1000 }), pullScope(repository), 'tags', signal);
     } catch (err) {
-      if (isRegistryError(err) && err.code === 'UPSTREAM_NOT_FOUND') return [];
+      if (isApiError(err) && err.code === 'UPSTREAM_NOT_FOUND') return [];
       throw err;
     }
   }
@@ -161,7 +162,7 @@ export class RemoteRegistry {
     }
     // Some registries omit the digest on HEAD: fetch and hash the manifest instead.
     const manifest = await this.getManifest(repository, reference, signal).catch((err: unknown) => {
-      if (isRegistryError(err) && err.code === 'UPSTREAM_NOT_FOUND') return undefined;
+      if (isApiError(err) && err.code === 'UPSTREAM_NOT_FOUND') return undefined;
       throw err;
     });
     return manifest && { digest: manifest.digest, mediaType: manifest.mediaType, size: manifest.bytes.length };
@@ -180,7 +181,7 @@ export class RemoteRegistry {
     });
     let bytes: Buffer;
     try {
-      if (res.status === 404) throw new RegistryError('UPSTREAM_NOT_FOUND', `${where} does not exist on the source: check the repository and tag`);
+      if (res.status === 404) throw new ApiError('UPSTREAM_NOT_FOUND', `${where} does not exist on the source: check the repository and tag`);
       if (res.status !== 200) throw await this.unexpected(res, `GET ${where}`);
       bytes = await readBounded(res, this.maxManifestBytes, () => this.invalid(`the manifest of ${where} is larger than ${this.maxManifestBytes} bytes`));
     } finally {
@@ -215,7 +216,7 @@ export class RemoteRegistry {
     const res = await this.send('GET', urls.blob(repository, digest), { scope: pullScope(repository), signal, redirects: true });
     if (res.status !== 200) {
       try {
-        if (res.status === 404) throw new RegistryError('UPSTREAM_NOT_FOUND', `blob ${digest} of ${this.host}/${repository} does not exist on the source`);
+        if (res.status === 404) throw new ApiError('UPSTREAM_NOT_FOUND', `blob ${digest} of ${this.host}/${repository} does not exist on the source`);
         throw await this.unexpected(res, `GET blob ${digest} of ${repository}`);
       } finally {
         await drain(res);
@@ -261,7 +262,7 @@ export class RemoteRegistry {
     try {
       index = await this.getManifest(repository, tag, signal);
     } catch (err) {
-      if (isRegistryError(err) && err.code === 'UPSTREAM_NOT_FOUND') return [];
+      if (isApiError(err) && err.code === 'UPSTREAM_NOT_FOUND') return [];
       throw err;
     }
     if (!isIndexMediaType(index.mediaType)) return [];
@@ -293,7 +294,7 @@ export class RemoteRegistry {
       const res = await this.send('GET', path, { scope, signal });
       let body: unknown;
       try {
-        if (res.status === 404) throw new RegistryError('UPSTREAM_NOT_FOUND', `${this.host} does not know ${path.split('?')[0]}`);
+        if (res.status === 404) throw new ApiError('UPSTREAM_NOT_FOUND', `${this.host} does not know ${path.split('?')[0]}`);
         if (res.status !== 200) throw await this.unexpected(res, `GET ${path.split('?')[0]}`);
         body = parseJson(await readBounded(res, 64 * 1024 * 1024, () => this.invalid(`a ${field} page from ${this.host} is too large`)));
         path = this.nextPage(res);
@@ -351,7 +352,7 @@ export class RemoteRegistry {
         await drain(res);
         res.release();
         if (authRetried || !challenge) {
-          throw new RegistryError(
+          throw new ApiError(
             'UPSTREAM_DENIED',
             `${this.host} refused ${this.auth.describe()} for ${opts.scope ?? 'the registry'}: check the source credentials and their rights on the repository`,
           );
@@ -362,7 +363,7 @@ export class RemoteRegistry {
       if (res.status === 403) {
         await drain(res);
         res.release();
-        throw new RegistryError(
+        throw new ApiError(
           'UPSTREAM_DENIED',
           `${this.host} denied ${this.auth.describe()} access to ${opts.scope ?? 'the registry'}: ask the source's owner for pull rights`,
         );
@@ -376,43 +377,43 @@ export class RemoteRegistry {
     if (!(err instanceof HttpFailure)) return err;
     switch (err.kind) {
       case 'egress':
-        return new RegistryError('EGRESS_REFUSED', `${this.host}: ${err.message}`);
+        return new ApiError('EGRESS_REFUSED', `${this.host}: ${err.message}`);
       case 'unreachable':
-        return new RegistryError(
+        return new ApiError(
           'UPSTREAM_UNREACHABLE',
           `cannot reach ${this.host} (${err.details.cause}) after ${err.attempts} attempts: check the address and that the source is up, then retry`,
         );
       case 'wait':
         // The wait goes into the detail so a caller that queues work (sync) retries no earlier.
-        return new RegistryError(
+        return new ApiError(
           'UPSTREAM_UNREACHABLE',
           `${this.host} asks to wait ${Math.ceil((err.retryAfterMs ?? 0) / 1000)} s (HTTP ${err.status}): retry the import later`,
           { retryAfterMs: err.retryAfterMs },
         );
       case 'busy':
-        return new RegistryError(
+        return new ApiError(
           'UPSTREAM_UNREACHABLE',
           `${this.host} answered HTTP ${err.status} ${err.attempts} times: the source is overloaded or failing; retry later`,
         );
     }
   }
 
-  private invalid(message: string): RegistryError {
-    return new RegistryError('UPSTREAM_INVALID', message);
+  private invalid(message: string): ApiError {
+    return new ApiError('UPSTREAM_INVALID', message);
   }
 
   /** An unexpected status, with the source's own error message (truncated) when it sent one. */
-  private async unexpected(res: HttpResponse, what: string): Promise<RegistryError> {
+  private async unexpected(res: HttpResponse, what: string): Promise<ApiError> {
     let detail = '';
     try {
-      const text = (await readBounded(res, maxErrorBody, () => new RegistryError('UPSTREAM_INVALID'))).toString('utf8');
+      const text = (await readBounded(res, maxErrorBody, () => new ApiError('UPSTREAM_INVALID'))).toString('utf8');
       const parsed = parseJson(Buffer.from(text)) as { errors?: Array<{ code?: unknown; message?: unknown }> } | undefined;
       const first = parsed?.errors?.[0];
       if (first && typeof first.message === 'string') detail = `: ${typeof first.code === 'string' ? `${first.code} ` : ''}${first.message.slice(0, 200)}`;
     } catch {
       // the status alone says enough
     }
-    if (res.status >= 500) return new RegistryError('UPSTREAM_UNREACHABLE', `${what} on ${this.host} failed with HTTP ${res.status}${detail}: retry later`);
+    if (res.status >= 500) return new ApiError('UPSTREAM_UNREACHABLE', `${what} on ${this.host} failed with HTTP ${res.status}${detail}: retry later`);
     return this.invalid(`${what} on ${this.host} answered HTTP ${res.status}${detail}`);
   }
 }
@@ -425,6 +426,6 @@ function parseJson(bytes: Buffer): unknown {
   try {
     return JSON.parse(bytes.toString('utf8'));
   } catch {
-    throw new RegistryError('UPSTREAM_INVALID', 'the source sent a response that is not valid JSON');
+    throw new ApiError('UPSTREAM_INVALID', 'the source sent a response that is not valid JSON');
   }
 }

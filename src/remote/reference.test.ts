@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { isRegistryError } from '../oci/errors.js';
+import { isApiError } from '../api/errors.js';
 import { formatImageReference, parseImageReference, parseRepositoryReference, referenceOf, registryBaseUrl } from './reference.js';
 
 const digest = `sha256:${'a'.repeat(64)}`;
@@ -36,7 +36,7 @@ describe('parseImageReference', () => {
     it(`refuses ${JSON.stringify(bad)} with INVALID_REQUEST`, () => {
       assert.throws(
         () => parseImageReference(bad),
-        (err: unknown) => isRegistryError(err) && err.code === 'INVALID_REQUEST',
+        (err: unknown) => isApiError(err) && err.code === 'INVALID_REQUEST',
       );
     });
   }

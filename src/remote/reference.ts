@@ -11,7 +11,7 @@
  * - Invalid input throws RegistryError INVALID_REQUEST with a message that quotes it.
  */
 import { tryParseDigest } from '../oci/digest.js';
-import { RegistryError } from '../oci/errors.js';
+import { ApiError } from '../api/errors.js';
 import { isValidRepositoryName, isValidTag } from '../oci/names.js';
 import { isLoopbackHost } from '../shared/loopback.js';
 import { LoginError } from './tokens.js';
@@ -30,7 +30,7 @@ const dockerHubAliases = new Set(['docker.io', 'index.docker.io', 'registry-1.do
 const hostPattern = /^(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?$/;
 
 function invalid(message: string): never {
-  throw new RegistryError('INVALID_REQUEST', message);
+  throw new ApiError('INVALID_REQUEST', message);
 }
 
 /** Normalises a registry host: lowercase, Docker Hub aliases to `docker.io`; refuses anything that is not host[:port]. */

@@ -9,11 +9,11 @@
  * - `oidc` credentials are Basic with the client id and the JWT read afresh from `tokenFile` each
  *   time they are needed (the file is rotated by its platform).
  *
- * Credentials never go over plain HTTP except to loopback. Failures are RegistryErrors worded for
+ * Credentials never go over plain HTTP except to loopback. Failures are ApiErrors worded for
  * the source (UPSTREAM_DENIED, UPSTREAM_INVALID, UPSTREAM_UNREACHABLE, EGRESS_REFUSED).
  */
 import { readFile } from 'node:fs/promises';
-import { RegistryError } from '../oci/errors.js';
+import { ApiError } from '../api/errors.js';
 import { isLoopbackHost } from '../shared/loopback.js';
 import { parseChallenges, type BearerChallenge } from './challenge.js';
 import type { HttpClient } from './http.js';
@@ -73,7 +73,7 @@ export class SourceAuth {
       this.scheme = { kind: 'bearer', realm: realm.toString(), service: bearer.params['service'], scope: undefined };
     } else if (challenges.some((c) => c.scheme === 'basic')) {
       if (this.credentials.kind === 'anonymous') {
-        throw new RegistryError('UPSTREAM_DENIED', `${this.host} needs credentials (Basic auth): give the source's username and password`);
+        throw new ApiError('UPSTREAM_DENIED', `${this.host} needs credentials (Basic auth): give the source's username and password`);
       }
       this.scheme = { kind: 'basic' };
     } else {
@@ -97,7 +97,7 @@ export class SourceAuth {
     if (credentials.kind === 'anonymous') return undefined;
     const url = new URL(target);
     if (url.protocol !== 'https:' && !isLoopbackHost(url.host)) {
-      throw new RegistryError('UPSTREAM_DENIED', `refusing to send credentials to ${url.origin} over plain HTTP: the source must use HTTPS`);
+      throw new ApiError('UPSTREAM_DENIED', `refusing to send credentials to ${url.origin} over plain HTTP: the source must use HTTPS`);
     }
     let username: string;
     let password: string;
@@ -108,12 +108,12 @@ export class SourceAuth {
       try {
         password = (await readFile(credentials.tokenFile, 'utf8')).trim();
       } catch (err) {
-        throw new RegistryError(
+        throw new ApiError(
           'UPSTREAM_DENIED',
           `cannot read the OIDC token file ${credentials.tokenFile} (${(err as NodeJS.ErrnoException).code ?? 'error'}): check the path and that its platform writes it`,
         );
       }
-      if (!password) throw new RegistryError('UPSTREAM_DENIED', `the OIDC token file ${credentials.tokenFile} is empty`);
+      if (!password) throw new ApiError('UPSTREAM_DENIED', `the OIDC token file ${credentials.tokenFile} is empty`);
     }
     return `Basic ${Buffer.from(`${username}:${password}`).toString('base64')}`;
   }
@@ -129,14 +129,14 @@ export class SourceAuth {
       switch (err.reason) {
         case 'refused':
         case 'insecure':
-          throw new RegistryError(
+          throw new ApiError(
             'UPSTREAM_DENIED',
             `the token service of ${this.host} refused ${this.describe()}${scope ? ` for ${scope}` : ''}: check the source credentials`,
           );
         case 'egress':
-          throw new RegistryError('EGRESS_REFUSED', `the token service of ${this.host}: ${err.message}`);
+          throw new ApiError('EGRESS_REFUSED', `the token service of ${this.host}: ${err.message}`);
         case 'unreachable':
-          throw new RegistryError('UPSTREAM_UNREACHABLE', `${this.host}: ${err.message}`);
+          throw new ApiError('UPSTREAM_UNREACHABLE', `${this.host}: ${err.message}`);
         case 'invalid':
           throw invalid(`${this.host}: ${err.message}`);
       }
@@ -147,6 +147,6 @@ export class SourceAuth {
   }
 }
 
-function invalid(message: string): RegistryError {
-  return new RegistryError('UPSTREAM_INVALID', message);
+function invalid(message: string): ApiError {
+  return new ApiError('UPSTREAM_INVALID', message);
 }

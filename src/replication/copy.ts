@@ -19,7 +19,8 @@
  */
 import { pipeline, Transform, type TransformCallback } from 'node:stream';
 import { tryParseDigest, type Digest } from '../oci/digest.js';
-import { RegistryError, isRegistryError } from '../oci/errors.js';
+import { isRegistryError } from '../oci/errors.js';
+import { ApiError, isApiError } from '../api/errors.js';
 import type { Descriptor } from '../oci/manifest.js';
 import { isIndexMediaType } from '../oci/media-types.js';
 import { isValidTag, parseRepositoryName } from '../oci/names.js';
@@ -75,11 +76,11 @@ export async function copyImage(registry: Registry, request: CopyRequest): Promi
   const { source, signal } = request;
   const target = parseRepositoryName(request.targetRepository);
   for (const tag of request.targetTags) {
-    if (!isValidTag(tag)) throw new RegistryError('INVALID_REQUEST', `invalid target tag ${JSON.stringify(tag.slice(0, 200))}`);
+    if (!isValidTag(tag)) throw new ApiError('INVALID_REQUEST', `invalid target tag ${JSON.stringify(tag.slice(0, 200))}`);
   }
   const root = await source.getManifest(request.sourceRepository, request.reference, signal);
   if (request.targetTags.length > 0 && !root.digest.startsWith('sha256:')) {
-    throw new RegistryError('INVALID_REQUEST', `${root.digest} is not a sha256 digest: import it without target tags (by digest only)`);
+    throw new ApiError('INVALID_REQUEST', `${root.digest} is not a sha256 digest: import it without target tags (by digest only)`);
   }
   if (!request.force) await assertTagsFree(registry, target, request.targetTags, root.digest);
 
@@ -158,15 +159,11 @@ export async function assertTagsFree(registry: Registry, repository: string, tag
   for (const tag of tags) {
     const current = await registry.manifests.digestOfTag(repository, tag);
     if (current !== undefined && current !== digest) {
-      throw new RegistryError(
-        'TAG_EXISTS',
-        `${repository}:${tag} already exists (${current.slice(0, 19)}…): import with mode Force (--force) to overwrite it`,
-        {
-          repository,
-          tag,
-          digest: current,
-        },
-      );
+      throw new ApiError('TAG_EXISTS', `${repository}:${tag} already exists (${current.slice(0, 19)}…): import with mode Force (--force) to overwrite it`, {
+        repository,
+        tag,
+        digest: current,
+      });
     }
   }
 }
@@ -187,15 +184,14 @@ async function planCopy(request: CopyRequest, root: RemoteManifest): Promise<Pla
       for (const blob of manifest.manifest.blobs) {
         const known = plan.blobs.get(blob.digest);
         if (known !== undefined && known !== blob.size) {
-          throw new RegistryError('UPSTREAM_INVALID', `the source's manifests give blob ${blob.digest} two sizes (${known} and ${blob.size})`);
+          throw new ApiError('UPSTREAM_INVALID', `the source's manifests give blob ${blob.digest} two sizes (${known} and ${blob.size})`);
         }
-        if (!tryParseDigest(blob.digest))
-          throw new RegistryError('UPSTREAM_INVALID', `the source's manifest ${manifest.digest} has an unsupported blob digest`);
+        if (!tryParseDigest(blob.digest)) throw new ApiError('UPSTREAM_INVALID', `the source's manifest ${manifest.digest} has an unsupported blob digest`);
         plan.blobs.set(blob.digest, blob.size);
       }
     }
     plan.manifests.push(manifest);
-    if (plan.manifests.length > maxManifests) throw new RegistryError('UPSTREAM_INVALID', `the image has more than ${maxManifests} manifests`);
+    if (plan.manifests.length > maxManifests) throw new ApiError('UPSTREAM_INVALID', `the image has more than ${maxManifests} manifests`);
     if (request.includeReferrers) {
       for (const referrer of await request.source.referrers(request.sourceRepository, manifest.digest, undefined, request.signal)) {
         if (seen.has(referrer.digest)) continue;
@@ -212,7 +208,7 @@ async function planCopy(request: CopyRequest, root: RemoteManifest): Promise<Pla
 async function fetchChild(request: CopyRequest, descriptor: Descriptor): Promise<RemoteManifest> {
   const child = await request.source.getManifest(request.sourceRepository, descriptor.digest, request.signal);
   if (child.bytes.length !== descriptor.size) {
-    throw new RegistryError('UPSTREAM_INVALID', `manifest ${descriptor.digest} is ${child.bytes.length} bytes, but its descriptor says ${descriptor.size}`);
+    throw new ApiError('UPSTREAM_INVALID', `manifest ${descriptor.digest} is ${child.bytes.length} bytes, but its descriptor says ${descriptor.size}`);
   }
   return child;
 }
@@ -236,7 +232,7 @@ async function copyBlob(
       const blob = await request.source.openBlob(request.sourceRepository, digest.value, request.signal);
       if (blob.size !== undefined && blob.size !== size) {
         blob.body.destroy();
-        throw new RegistryError('UPSTREAM_INVALID', `blob ${digest.value} is ${blob.size} bytes on the source, but its descriptor says ${size}`);
+        throw new ApiError('UPSTREAM_INVALID', `blob ${digest.value} is ${blob.size} bytes on the source, but its descriptor says ${size}`);
       }
       const counter = new ByteCounter((n) => {
         counted += n;
@@ -250,16 +246,18 @@ async function copyBlob(
       onBytes(-counted);
       if (isRegistryError(err)) {
         if (err.code === 'DIGEST_INVALID' || err.code === 'SIZE_INVALID') {
-          throw new RegistryError(
+          throw new ApiError(
             'UPSTREAM_INVALID',
             `the source sent content for blob ${digest.value} that does not match its digest or size: the source is corrupt or tampered with`,
             err.detail,
           );
         }
+        throw err;
+      } else if (isApiError(err)) {
         if (err.code !== 'UPSTREAM_UNREACHABLE' || attempt >= attempts) throw err;
       } else if (request.signal?.aborted || attempt >= attempts) {
         if (request.signal?.aborted) throw err;
-        throw new RegistryError(
+        throw new ApiError(
           'UPSTREAM_UNREACHABLE',
           `the transfer of blob ${digest.value} from ${request.source.host} failed (${(err as Error).message}): retry the import`,
         );

@@ -23,7 +23,8 @@ import { ThrottledSave } from '../jobs/throttle.js';
 import type { ClaimedImportJob, ImportJobIndex, ImportProgress, ImportResult } from '../metadata/import-store.js';
 import type { Pusher } from '../metadata/store.js';
 import type { Egress } from '../net/egress.js';
-import { RegistryError, isRegistryError } from '../oci/errors.js';
+import { isCodedError } from '../shared/coded-error.js';
+import { ApiError } from '../api/errors.js';
 import type { Registry } from '../registry/index.js';
 import { RemoteRegistry, type RemoteCredentials } from '../remote/client.js';
 import { RequestLimiter } from '../remote/limiter.js';
@@ -138,10 +139,10 @@ export class ImportJobs implements JobKind<RunningImport, ImportRunResult> {
       return;
     }
     const err = outcome.status === 'failed' ? outcome.error : undefined;
-    const error = isRegistryError(err)
+    const error = isCodedError(err)
       ? { code: err.code, message: err.message }
       : { code: 'INTERNAL', message: 'internal error while importing: see the server log' };
-    if (!isRegistryError(err)) log.error({ err }, 'import failed with an internal error');
+    if (!isCodedError(err)) log.error({ err }, 'import failed with an internal error');
     if (transientCodes.has(error.code) && job.attempts < config.maxAttempts) {
       const notBefore = this.now() + config.retryDelayMs * 2 ** (job.attempts - 1);
       await this.jobs.finish(job.id, owner, { status: 'queued', error, notBefore }, this.now());
@@ -158,7 +159,7 @@ export class ImportJobs implements JobKind<RunningImport, ImportRunResult> {
     const source = await this.remote(job);
     const resolved = await source.resolve(spec.source.repository, spec.source.reference, signal);
     if (!resolved) {
-      throw new RegistryError(
+      throw new ApiError(
         'UPSTREAM_NOT_FOUND',
         `${spec.source.registry}/${spec.source.repository}${spec.source.reference.includes(':') ? '@' : ':'}${spec.source.reference} does not exist on the source: check the repository and tag`,
       );
@@ -210,7 +211,7 @@ export class ImportJobs implements JobKind<RunningImport, ImportRunResult> {
       try {
         password = (await readFile(configured.passwordFile, 'utf8')).trim();
       } catch (err) {
-        throw new RegistryError(
+        throw new ApiError(
           'UPSTREAM_DENIED',
           `cannot read import.sources passwordFile for ${configured.registry} (${(err as NodeJS.ErrnoException).code ?? 'error'}): fix the server configuration`,
         );

@@ -24,7 +24,7 @@ import type { AuditIndex } from '../metadata/auth-store.js';
 import { LeaseRunner } from '../jobs/runner.js';
 import type { ImportJobIndex, ImportJobRecord, ImportJobSpec, StoredCredentials } from '../metadata/import-store.js';
 import { EgressRefused, type Egress } from '../net/egress.js';
-import { RegistryError } from '../oci/errors.js';
+import { ApiError } from '../api/errors.js';
 import type { Registry } from '../registry/index.js';
 import { normaliseRegistry, parseImageReference, parseRepositoryReference, referenceOf, registryBaseUrl, type ImageReference } from '../remote/reference.js';
 import type { Actor } from '../shared/actor.js';
@@ -129,24 +129,24 @@ export class ImportService {
     for (const entry of request.targetTags) {
       const target = parseRepositoryReference(entry, entry);
       if (target.digest !== undefined)
-        throw new RegistryError(
+        throw new ApiError(
           'INVALID_REQUEST',
           `targetTags: ${JSON.stringify(entry.slice(0, 300))} names a digest; give repo:tag, or the repository in untaggedTargetRepositories`,
         );
       const tag = target.tag ?? source.tag;
       if (tag === undefined)
-        throw new RegistryError('INVALID_REQUEST', `targetTags: ${JSON.stringify(entry.slice(0, 300))} has no tag and the source is a digest: give repo:tag`);
+        throw new ApiError('INVALID_REQUEST', `targetTags: ${JSON.stringify(entry.slice(0, 300))} has no tag and the source is a digest: give repo:tag`);
       add(target.repository, tag);
     }
     for (const entry of request.untaggedTargetRepositories) {
       const target = parseRepositoryReference(entry, entry);
       if (target.tag !== undefined || target.digest !== undefined)
-        throw new RegistryError('INVALID_REQUEST', `untaggedTargetRepositories: ${JSON.stringify(entry.slice(0, 300))} must be a repository name only`);
+        throw new ApiError('INVALID_REQUEST', `untaggedTargetRepositories: ${JSON.stringify(entry.slice(0, 300))} must be a repository name only`);
       add(target.repository, undefined);
     }
     // ACR's default: the source's repository and tag.
     if (targets.size === 0) add(source.repository, source.digest === undefined ? (source.tag ?? 'latest') : source.tag);
-    if (targets.size > maxTargets) throw new RegistryError('INVALID_REQUEST', `at most ${maxTargets} target repositories per import`);
+    if (targets.size > maxTargets) throw new ApiError('INVALID_REQUEST', `at most ${maxTargets} target repositories per import`);
     return {
       source: { registry: source.registry, url, repository: source.repository, reference: referenceOf(source) },
       targets: [...targets].map(([repository, tags]) => ({ repository, tags: [...tags].sort() })),
@@ -193,7 +193,7 @@ export class ImportService {
   async visibleJob(id: string, requester: Requester): Promise<ImportJobRecord> {
     const job = /^[0-9a-f-]{36}$/.test(id) ? await this.jobs.get(id) : undefined;
     if (!job || (!requester.owner && job.requestedBy?.id !== requester.principal?.id)) {
-      throw new RegistryError('IMPORT_UNKNOWN', `no import job ${JSON.stringify(id.slice(0, 64))}`);
+      throw new ApiError('IMPORT_UNKNOWN', `no import job ${JSON.stringify(id.slice(0, 64))}`);
     }
     return job;
   }
@@ -211,10 +211,10 @@ export class ImportService {
   /** Queues a failed job again (IMPORT_STATE unless it failed); new credentials replace stored ones. */
   async retry(actor: Actor | undefined, id: string, credentials: StoredCredentials | undefined): Promise<ImportJobView> {
     const job = await this.jobs.get(id);
-    if (!job) throw new RegistryError('IMPORT_UNKNOWN', `no import job ${JSON.stringify(id.slice(0, 64))}`);
+    if (!job) throw new ApiError('IMPORT_UNKNOWN', `no import job ${JSON.stringify(id.slice(0, 64))}`);
     await this.checkEgress(job.spec.source.url);
     if (!(await this.jobs.requeue(id, this.now(), credentials))) {
-      throw new RegistryError('IMPORT_STATE', `import ${id} is ${job.status}: only a failed import can be retried`);
+      throw new ApiError('IMPORT_STATE', `import ${id} is ${job.status}: only a failed import can be retried`);
     }
     this.wake();
     if (actor) await this.audit(actor, 'import.retried', { job: id });
@@ -257,7 +257,7 @@ export class ImportService {
       await this.deps.egress.check(url);
     } catch (err) {
       if (err instanceof EgressRefused) {
-        throw new RegistryError('EGRESS_REFUSED', `import source: ${err.message}`);
+        throw new ApiError('EGRESS_REFUSED', `import source: ${err.message}`);
       }
       throw err;
     }

@@ -15,7 +15,7 @@
  */
 import type { JobKind, Lease, Outcome } from '../jobs/runner.js';
 import type { SyncWorkItem } from '../metadata/sync-store.js';
-import { isRegistryError } from '../oci/errors.js';
+import { isCodedError } from '../shared/coded-error.js';
 import { copyImage } from '../replication/copy.js';
 import { errorText } from './error-text.js';
 import { repositorySelected, tagSelected } from './filters.js';
@@ -163,9 +163,9 @@ export class CopyJobs implements JobKind<RunningCopy, CopyResult> {
     const message = errorText(err);
     const at = this.now();
     const attempts = item.attempts + 1;
-    const permanent = isRegistryError(err) && permanentCodes.has(err.code);
+    const permanent = isCodedError(err) && permanentCodes.has(err.code);
     const giveUp = permanent || attempts >= settings.retry.maxAttempts;
-    if (!isRegistryError(err)) logger.error({ err, rule: rule.name, image: `${item.repository}:${item.tag}` }, 'sync copy failed');
+    if (!isCodedError(err)) logger.error({ err, rule: rule.name, image: `${item.repository}:${item.tag}` }, 'sync copy failed');
     else logger.warn({ rule: rule.name, image: `${item.repository}:${item.tag}`, code: err.code, attempts, giveUp, error: message }, 'sync copy failed');
     await store.images.record({ ruleId: rule.id, repository: item.repository, tag: item.tag, lastCheckedAt: at, lastError: message, lastErrorAt: at });
     await store.rules.recordOutcome(rule.id, { error: `${item.repository}:${item.tag}: ${message}`, at });
@@ -183,6 +183,6 @@ export class CopyJobs implements JobKind<RunningCopy, CopyResult> {
 
 /** How long the source asked us to wait, when the error carries it (`detail.retryAfterMs`). */
 function retryAfterOf(err: unknown): number | undefined {
-  const value = isRegistryError(err) ? (err.detail as { retryAfterMs?: unknown } | undefined)?.retryAfterMs : undefined;
+  const value = isCodedError(err) ? (err.detail as { retryAfterMs?: unknown } | undefined)?.retryAfterMs : undefined;
   return typeof value === 'number' && Number.isFinite(value) && value > 0 ? value : undefined;
 }

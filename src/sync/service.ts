@@ -25,6 +25,7 @@ import type { AuditIndex } from '../metadata/auth-store.js';
 import type { SyncMetadata } from '../metadata/sync-store.js';
 import type { Egress } from '../net/egress.js';
 import { RegistryError } from '../oci/errors.js';
+import { ApiError } from '../api/errors.js';
 import { isValidTag } from '../oci/names.js';
 import type { Registry } from '../registry/index.js';
 import type { Actor } from '../shared/actor.js';
@@ -129,7 +130,7 @@ export class SyncService {
     // The first run is the backfill: due at once for rules that run by themselves.
     const automatic = reconcileInterval(spec, this.settings) !== undefined;
     if (!(await this.store.rules.create(ruleRow(rule), automatic ? now : null))) {
-      throw new RegistryError('SYNC_RULE_EXISTS', `a sync rule named ${input.name} already exists`);
+      throw new ApiError('SYNC_RULE_EXISTS', `a sync rule named ${input.name} already exists`);
     }
     this.worker.nudge();
     const created = await this.ruleNamed(input.name);
@@ -188,19 +189,15 @@ export class SyncService {
    */
   async requestRun(actor: Actor, name: string, only: { repository: string; tag: string } | undefined, baseUrl: string): Promise<SyncRunView> {
     const rule = await this.ruleNamed(name);
-    if (!rule.triggers.onDemand)
-      throw new RegistryError('INVALID_REQUEST', `sync rule ${rule.name} does not allow on-demand runs (triggers.onDemand is false)`);
-    if (!rule.enabled) throw new RegistryError('INVALID_REQUEST', `sync rule ${rule.name} is disabled: enable it first`);
+    if (!rule.triggers.onDemand) throw new ApiError('INVALID_REQUEST', `sync rule ${rule.name} does not allow on-demand runs (triggers.onDemand is false)`);
+    if (!rule.enabled) throw new ApiError('INVALID_REQUEST', `sync rule ${rule.name} is disabled: enable it first`);
     const now = this.now();
     if (only) {
       if (!repositorySelected(rule.repositories, only.repository)) {
-        throw new RegistryError(
-          'INVALID_REQUEST',
-          `${only.repository} is not selected by sync rule ${rule.name} (repositories: ${rule.repositories.join(', ')})`,
-        );
+        throw new ApiError('INVALID_REQUEST', `${only.repository} is not selected by sync rule ${rule.name} (repositories: ${rule.repositories.join(', ')})`);
       }
       if (!isValidTag(only.tag) || !tagSelected(rule.tags, only.tag))
-        throw new RegistryError('INVALID_REQUEST', `tag ${only.tag} is not selected by sync rule ${rule.name}`);
+        throw new ApiError('INVALID_REQUEST', `tag ${only.tag} is not selected by sync rule ${rule.name}`);
       await this.store.queue.enqueue({ ruleId: rule.id, repository: only.repository, tag: only.tag, digest: null, reason: 'manual' }, now);
     } else {
       await this.store.rules.requestRun(rule.id, now);
@@ -228,7 +225,7 @@ export class SyncService {
 
   private async ruleNamed(name: string): Promise<SyncRuleRecord> {
     const row = await this.store.rules.findByName(name);
-    if (!row) throw new RegistryError('SYNC_RULE_UNKNOWN', `no sync rule named ${JSON.stringify(name.slice(0, 64))}`);
+    if (!row) throw new ApiError('SYNC_RULE_UNKNOWN', `no sync rule named ${JSON.stringify(name.slice(0, 64))}`);
     return ruleRecord(row);
   }
 
@@ -262,7 +259,7 @@ export class SyncService {
     try {
       parsed = parseNotifications(body, typeof headerId === 'string' && headerId.length <= 256 ? headerId : undefined);
     } catch (err) {
-      if (err instanceof MalformedNotification) throw new RegistryError('INVALID_REQUEST', `malformed notification: ${err.message}`);
+      if (err instanceof MalformedNotification) throw new ApiError('INVALID_REQUEST', `malformed notification: ${err.message}`);
       throw err;
     }
     const { envelope, notifications } = parsed;
@@ -307,7 +304,7 @@ export class SyncService {
   private async assertSourceAllowed(spec: SyncRuleSpec): Promise<void> {
     const url = new URL(spec.source.url);
     if (url.protocol === 'http:' && spec.source.credentials.kind !== 'anonymous' && !isLoopbackHost(url.host)) {
-      throw new RegistryError(
+      throw new ApiError(
         'INVALID_REQUEST',
         'source.url: credentials are never sent over plain HTTP; use https:// (plain HTTP only for anonymous sources or loopback)',
       );
@@ -315,7 +312,7 @@ export class SyncService {
     try {
       await this.egress.check(spec.source.url);
     } catch (err) {
-      throw new RegistryError('EGRESS_REFUSED', `source.url: ${(err as Error).message}`);
+      throw new ApiError('EGRESS_REFUSED', `source.url: ${(err as Error).message}`);
     }
   }
 }

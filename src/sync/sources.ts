@@ -8,7 +8,7 @@
 import { readFile } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import type { Egress } from '../net/egress.js';
-import { RegistryError } from '../oci/errors.js';
+import { ApiError } from '../api/errors.js';
 import { RemoteRegistry, type RemoteCredentials } from '../remote/client.js';
 import type { SyncRule } from './rule.js';
 
@@ -66,7 +66,7 @@ export class SourcePool {
     if (c.password !== undefined) return { kind: 'basic', username: c.username, password: c.password };
     if (c.passwordEnv !== undefined) {
       const value = this.env[c.passwordEnv];
-      if (!value) throw new RegistryError('INVALID_REQUEST', `the source password variable ${c.passwordEnv} is not set in the server's environment`);
+      if (!value) throw new ApiError('INVALID_REQUEST', `the source password variable ${c.passwordEnv} is not set in the server's environment`);
       return { kind: 'basic', username: c.username, password: value };
     }
     const file = c.passwordFile as string;
@@ -74,9 +74,9 @@ export class SourcePool {
     try {
       password = (await readFile(file, 'utf8')).replace(/\r?\n$/, '');
     } catch (err) {
-      throw new RegistryError('INVALID_REQUEST', `cannot read the source password file ${file} (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+      throw new ApiError('INVALID_REQUEST', `cannot read the source password file ${file} (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
     }
-    if (!password) throw new RegistryError('INVALID_REQUEST', `the source password file ${file} is empty`);
+    if (!password) throw new ApiError('INVALID_REQUEST', `the source password file ${file} is empty`);
     return { kind: 'basic', username: c.username, password };
   }
 }

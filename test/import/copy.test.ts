@@ -8,7 +8,7 @@ import { after, before, describe, it } from 'node:test';
 import { pino } from 'pino';
 import { createEgress } from '../../src/net/egress.js';
 import { parseDigest } from '../../src/oci/digest.js';
-import { isRegistryError } from '../../src/oci/errors.js';
+import { isApiError } from '../../src/api/errors.js';
 import { copyImage, type CopyProgress } from '../../src/replication/copy.js';
 import { RemoteRegistry } from '../../src/remote/client.js';
 import { startTestServer, type TestServer } from '../support/server.js';
@@ -119,7 +119,7 @@ describe('copyImage between two Berth servers', () => {
         targetTags: ['v1'],
         force: false,
       }),
-      (err: unknown) => isRegistryError(err) && err.code === 'TAG_EXISTS' && /--force/.test(err.message),
+      (err: unknown) => isApiError(err) && err.code === 'TAG_EXISTS' && /--force/.test(err.message),
     );
     for (const b of next.blobs) assert.equal(await target.app.metadata.blobs.getInRepository('held/app', b.digest), undefined, 'nothing copied');
     assert.equal((await target.app.metadata.manifests.getByTag('held/app', 'v1'))?.digest, old.root.digest);
@@ -163,7 +163,7 @@ describe('copyImage between two Berth servers', () => {
         targetTags: ['v1'],
         force: false,
       }),
-      (err: unknown) => isRegistryError(err) && err.code === 'UPSTREAM_NOT_FOUND',
+      (err: unknown) => isApiError(err) && err.code === 'UPSTREAM_NOT_FOUND',
     );
   });
 
@@ -171,7 +171,7 @@ describe('copyImage between two Berth servers', () => {
     const strict = createEgress({ allowPrivateNetworks: false, allow: [] });
     try {
       const blocked = new RemoteRegistry({ baseUrl: source.url, credentials: { kind: 'anonymous' }, egress: strict });
-      await assert.rejects(blocked.ping(), (err: unknown) => isRegistryError(err) && err.code === 'EGRESS_REFUSED' && /egress/.test(err.message));
+      await assert.rejects(blocked.ping(), (err: unknown) => isApiError(err) && err.code === 'EGRESS_REFUSED' && /egress/.test(err.message));
     } finally {
       await strict.close();
     }

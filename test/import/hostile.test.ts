@@ -10,7 +10,7 @@ import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { createEgress } from '../../src/net/egress.js';
 import { parseDigest } from '../../src/oci/digest.js';
-import { isRegistryError } from '../../src/oci/errors.js';
+import { isCodedError } from '../../src/shared/coded-error.js';
 import { RemoteRegistry } from '../../src/remote/client.js';
 import { blobPath } from '../../src/storage/paths.js';
 import type { TestServer } from '../support/server.js';
@@ -164,7 +164,7 @@ describe('import from a hostile or failing source', () => {
     try {
       const remote = new RemoteRegistry({ baseUrl: `http://${source.host}`, credentials: { kind: 'anonymous' }, egress });
       await assert.rejects(remote.resolve('slow/app', 'v1'), (err: unknown) => {
-        assert.ok(isRegistryError(err));
+        assert.ok(isCodedError(err));
         assert.equal(err.code, 'UPSTREAM_UNREACHABLE');
         assert.match(err.message, /asks to wait 3600 s \(HTTP 429\)/);
         assert.deepEqual(err.detail, { retryAfterMs: 3_600_000 });

@@ -4,7 +4,7 @@
  */
 import type { AuditEntryView } from '../../api/audit.js';
 import type { AuthMetadata } from '../../metadata/auth-store.js';
-import { RegistryError } from '../../oci/errors.js';
+import { ApiError } from '../../api/errors.js';
 import type { Actor } from '../../shared/actor.js';
 import type { Clock } from '../../shared/clock.js';
 import { auditEntryView } from './views.js';
@@ -33,7 +33,7 @@ export class AuditLog {
       const found = (await this.store.principals.get(ref)) ?? (await this.store.principals.findByName(ref));
       if (found) principalId = found.id;
       else if (uuidPattern.test(ref)) principalId = ref;
-      else throw new RegistryError('PRINCIPAL_UNKNOWN', `no principal with id or name ${JSON.stringify(ref.slice(0, 128))}`);
+      else throw new ApiError('PRINCIPAL_UNKNOWN', `no principal with id or name ${JSON.stringify(ref.slice(0, 128))}`);
     }
     const entries = await this.store.audit.list({ limit: filter.limit, principalId });
     return entries.map(auditEntryView);

@@ -15,7 +15,7 @@ import type { Config } from '../../config/schema.js';
 import { resolveFederatedCredential, type FederatedCredentialInput } from '../../api/federated-credentials.js';
 import { PresetError, type FederatedTrust } from '../../api/federation-presets.js';
 import type { AuthMetadata, FederatedCredentialRecord, PrincipalRecord } from '../../metadata/auth-store.js';
-import { RegistryError } from '../../oci/errors.js';
+import { ApiError } from '../../api/errors.js';
 import type { Actor } from '../../shared/actor.js';
 import type { Clock } from '../../shared/clock.js';
 import { isLoopbackUrl } from '../../shared/loopback.js';
@@ -45,7 +45,7 @@ export class FederatedCredentialAdmin {
    */
   assertMayTrust(target: PrincipalRecord): void {
     if (target.kind !== 'service') {
-      throw new RegistryError(
+      throw new ApiError(
         'INVALID_REQUEST',
         `only service principals may have federated credentials; ${target.name} is ${target.kind === 'admin' ? 'the admin user' : `a ${target.kind}`} (create one with POST /principals {"kind": "service"})`,
       );
@@ -59,7 +59,7 @@ export class FederatedCredentialAdmin {
     try {
       trust = resolveFederatedCredential(input);
     } catch (err) {
-      if (err instanceof PresetError) throw new RegistryError('INVALID_REQUEST', err.message);
+      if (err instanceof PresetError) throw new ApiError('INVALID_REQUEST', err.message);
       throw err;
     }
     this.assertIssuerAllowed(trust.issuer);
@@ -67,7 +67,7 @@ export class FederatedCredentialAdmin {
     const store = this.store.federatedCredentials;
     const existing = await store.list(target.id);
     if (!existing.some((c) => c.name === input.name) && existing.length >= maxFederatedCredentials) {
-      throw new RegistryError(
+      throw new ApiError(
         'INVALID_REQUEST',
         `${target.name} already has ${maxFederatedCredentials} federated credentials, the most a principal may have; remove one first`,
       );
@@ -90,7 +90,7 @@ export class FederatedCredentialAdmin {
   async remove(actor: Actor, target: PrincipalRecord, name: string): Promise<void> {
     const removedId = await this.store.federatedCredentials.remove(target.id, name);
     if (removedId === undefined) {
-      throw new RegistryError('SECRET_UNKNOWN', `${target.name} has no federated credential named ${JSON.stringify(name.slice(0, 64))}`);
+      throw new ApiError('SECRET_UNKNOWN', `${target.name} has no federated credential named ${JSON.stringify(name.slice(0, 64))}`);
     }
     const revoked = await this.store.refreshTokens.revoke({ credentialId: removedId }, this.clock.now());
     await this.audit.record(actor, 'admin.federated_credential.deleted', { target: describeTarget(target), credential: name, revokedRefreshTokens: revoked });
@@ -107,7 +107,7 @@ export class FederatedCredentialAdmin {
     if (url.protocol === 'https:') return;
     const configured = this.federation.issuers.some((i) => i.issuer === issuer && i.allowInsecureLoopback);
     if (url.protocol === 'http:' && isLoopbackUrl(url) && configured) return;
-    throw new RegistryError(
+    throw new ApiError(
       'INVALID_REQUEST',
       `issuer: ${issuer.slice(0, 200)} is plain http; the issuer must be an https URL (plain http only for a loopback issuer configured in federation.issuers with allowInsecureLoopback)`,
     );

@@ -17,7 +17,7 @@
  */
 import type { CreatedPrincipalView, IssuedSecret, PrincipalKind, PrincipalView } from '../../api/principals.js';
 import type { AuthMetadata, CredentialRecord, PrincipalRecord } from '../../metadata/auth-store.js';
-import { RegistryError } from '../../oci/errors.js';
+import { ApiError } from '../../api/errors.js';
 import type { Actor } from '../../shared/actor.js';
 import type { Clock } from '../../shared/clock.js';
 import { isOwner, registryScope, type Grant } from '../permissions.js';
@@ -52,7 +52,7 @@ export class PrincipalAdmin {
   /** The principal by id or by login name; 404 PRINCIPAL_UNKNOWN otherwise. */
   async resolve(ref: string): Promise<PrincipalRecord> {
     const principal = (await this.store.principals.get(ref)) ?? (await this.store.principals.findByName(ref));
-    if (!principal) throw new RegistryError('PRINCIPAL_UNKNOWN', `no principal with id or name ${JSON.stringify(ref.slice(0, 128))}`);
+    if (!principal) throw new ApiError('PRINCIPAL_UNKNOWN', `no principal with id or name ${JSON.stringify(ref.slice(0, 128))}`);
     return principal;
   }
 
@@ -68,10 +68,10 @@ export class PrincipalAdmin {
 
   /** Creates a principal with its first secret (shown once); a taken name is 409 PRINCIPAL_EXISTS. */
   async create(actor: Actor, input: NewPrincipal): Promise<CreatedPrincipalView> {
-    if (input.kind !== 'service' && input.name === undefined) throw new RegistryError('INVALID_REQUEST', `name: a ${input.kind} needs a name`);
+    if (input.kind !== 'service' && input.name === undefined) throw new ApiError('INVALID_REQUEST', `name: a ${input.kind} needs a name`);
     this.assertFuture(input.expiresAt);
     const name = input.name;
-    const taken = () => new RegistryError('PRINCIPAL_EXISTS', `a principal named ${name ?? ''} already exists`, { name });
+    const taken = () => new ApiError('PRINCIPAL_EXISTS', `a principal named ${name ?? ''} already exists`, { name });
     if (name !== undefined && (await this.store.principals.findByName(name))) throw taken();
     const created = await policy(() =>
       this.principals.createPrincipal(input.kind, name, {
@@ -99,7 +99,7 @@ export class PrincipalAdmin {
    */
   async update(actor: Actor, target: PrincipalRecord, changes: PrincipalChanges): Promise<PrincipalView> {
     if (changes.disabled === true && target.id === actor.principalId) {
-      throw new RegistryError('INVALID_REQUEST', 'refusing to disable the principal you are acting as; ask another owner');
+      throw new ApiError('INVALID_REQUEST', 'refusing to disable the principal you are acting as; ask another owner');
     }
     if (changes.disabled !== undefined) await this.principals.setDisabled(target.id, changes.disabled);
     if (changes.description !== undefined || changes.expiresAt !== undefined) {
@@ -110,27 +110,27 @@ export class PrincipalAdmin {
     }
     await this.audit.record(actor, 'admin.principal.updated', { target: describeTarget(target), changes });
     const updated = await this.store.principals.get(target.id);
-    if (!updated) throw new RegistryError('PRINCIPAL_UNKNOWN', 'the principal was deleted meanwhile');
+    if (!updated) throw new ApiError('PRINCIPAL_UNKNOWN', 'the principal was deleted meanwhile');
     return this.view(updated);
   }
 
   /** Deletes a principal; its secrets, grants and refresh tokens go with it. */
   async remove(actor: Actor, target: PrincipalRecord): Promise<void> {
-    if (target.id === actor.principalId) throw new RegistryError('INVALID_REQUEST', 'refusing to delete the principal you are acting as; ask another owner');
+    if (target.id === actor.principalId) throw new ApiError('INVALID_REQUEST', 'refusing to delete the principal you are acting as; ask another owner');
     if (target.kind === 'admin') {
-      throw new RegistryError('INVALID_REQUEST', 'the admin user comes from configuration (auth.adminUser); turn it off there, or disable it with PATCH');
+      throw new ApiError('INVALID_REQUEST', 'the admin user comes from configuration (auth.adminUser); turn it off there, or disable it with PATCH');
     }
-    if (!(await this.store.principals.delete(target.id))) throw new RegistryError('PRINCIPAL_UNKNOWN', 'the principal was deleted meanwhile');
+    if (!(await this.store.principals.delete(target.id))) throw new ApiError('PRINCIPAL_UNKNOWN', 'the principal was deleted meanwhile');
     await this.audit.record(actor, 'admin.principal.deleted', { target: describeTarget(target) });
   }
 
   /** Replaces the grants exactly. */
   async replaceGrants(actor: Actor, target: PrincipalRecord, grants: Grant[]): Promise<PrincipalView> {
     if (target.kind === 'admin') {
-      throw new RegistryError('INVALID_REQUEST', `the admin user always holds owner on ${registryScope}; its grants cannot be changed`);
+      throw new ApiError('INVALID_REQUEST', `the admin user always holds owner on ${registryScope}; its grants cannot be changed`);
     }
     if (target.id === actor.principalId && !isOwner(grants)) {
-      throw new RegistryError('INVALID_REQUEST', `refusing to remove your own owner grant on ${registryScope}; ask another owner`);
+      throw new ApiError('INVALID_REQUEST', `refusing to remove your own owner grant on ${registryScope}; ask another owner`);
     }
     const previous = await this.store.grants.list(target.id);
     await policy(() => this.principals.setGrants(target.id, grants));
@@ -156,7 +156,7 @@ export class PrincipalAdmin {
   /** Removes a secret; the refresh tokens it bought are revoked. 404 SECRET_UNKNOWN if it has none by that name. */
   async removeSecret(actor: Actor, target: PrincipalRecord, name: string): Promise<void> {
     if (!(await this.principals.removeSecret(target.id, name))) {
-      throw new RegistryError('SECRET_UNKNOWN', `${target.name} has no secret named ${JSON.stringify(name.slice(0, 63))}`);
+      throw new ApiError('SECRET_UNKNOWN', `${target.name} has no secret named ${JSON.stringify(name.slice(0, 63))}`);
     }
     await this.audit.record(actor, 'admin.secret.deleted', { target: describeTarget(target), secret: name });
   }
@@ -172,7 +172,7 @@ export class PrincipalAdmin {
 
   private assertFuture(expiresAt: number | undefined): void {
     if (expiresAt !== undefined && expiresAt <= this.clock.now()) {
-      throw new RegistryError('INVALID_REQUEST', `expiresAt ${new Date(expiresAt).toISOString()} is in the past`);
+      throw new ApiError('INVALID_REQUEST', `expiresAt ${new Date(expiresAt).toISOString()} is in the past`);
     }
   }
 }
@@ -182,7 +182,7 @@ async function policy<T>(action: () => Promise<T>): Promise<T> {
   try {
     return await action();
   } catch (err) {
-    if (err instanceof PolicyError) throw new RegistryError('INVALID_REQUEST', err.message);
+    if (err instanceof PolicyError) throw new ApiError('INVALID_REQUEST', err.message);
     throw err;
   }
 }

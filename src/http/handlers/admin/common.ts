@@ -10,6 +10,7 @@ import { isPermission, isValidPattern } from '../../../auth/permissions.js';
 import { principalNameProblem } from '../../../api/principals.js';
 import type { AccessClaims } from '../../../auth/tokens.js';
 import { RegistryError } from '../../../oci/errors.js';
+import { ApiError } from '../../../api/errors.js';
 import type { Actor } from '../../../shared/actor.js';
 import { readBoundedBody } from '../../request.js';
 import type { RouteContext } from '../../routes.js';
@@ -42,7 +43,7 @@ export async function readJson<S extends z.ZodTypeAny>(ctx: RouteContext, schema
   const bytes = await readBoundedBody(
     ctx.req,
     maxBodyBytes,
-    () => new RegistryError('REQUEST_TOO_LARGE', `request body exceeds ${maxBodyBytes} bytes`, { limit: maxBodyBytes }),
+    () => new ApiError('REQUEST_TOO_LARGE', `request body exceeds ${maxBodyBytes} bytes`, { limit: maxBodyBytes }),
   );
   const text = bytes.toString('utf8').trim();
   let value: unknown = {};
@@ -50,7 +51,7 @@ export async function readJson<S extends z.ZodTypeAny>(ctx: RouteContext, schema
     try {
       value = JSON.parse(text);
     } catch {
-      throw new RegistryError('INVALID_REQUEST', 'the request body is not valid JSON');
+      throw new ApiError('INVALID_REQUEST', 'the request body is not valid JSON');
     }
   }
   const parsed = schema.safeParse(value);
@@ -58,13 +59,13 @@ export async function readJson<S extends z.ZodTypeAny>(ctx: RouteContext, schema
   return parsed.data as z.output<S>;
 }
 
-function invalid(error: z.ZodError): RegistryError {
+function invalid(error: z.ZodError): ApiError {
   const issues = error.issues
     .slice(0, 20)
     .map(specificIssue)
     .map((i) => ({ path: i.path.join('.'), message: i.message }));
   const message = issues.map((i) => (i.path ? `${i.path}: ${i.message}` : i.message)).join('; ');
-  return new RegistryError('INVALID_REQUEST', message, { issues });
+  return new ApiError('INVALID_REQUEST', message, { issues });
 }
 
 /** The principal a path names, by id or by login name; 404 PRINCIPAL_UNKNOWN otherwise. */
@@ -77,7 +78,7 @@ export function pathParam(ctx: RouteContext, name: string): string {
   try {
     return decodeURIComponent(ctx.params[name] ?? '');
   } catch {
-    throw new RegistryError('INVALID_REQUEST', `malformed percent-encoding in the ${name} path segment`);
+    throw new ApiError('INVALID_REQUEST', `malformed percent-encoding in the ${name} path segment`);
   }
 }
 

@@ -9,7 +9,7 @@
  */
 import type { HistoryView, PushView } from '../../../api/repositories.js';
 import { parseDigest } from '../../../oci/digest.js';
-import { RegistryError } from '../../../oci/errors.js';
+import { ApiError } from '../../../api/errors.js';
 import { isValidTag } from '../../../oci/names.js';
 import { sendJson } from '../../respond.js';
 import type { RouteContext } from '../../routes.js';
@@ -23,13 +23,13 @@ const maxLimit = 1000;
 export async function list(ctx: RouteContext): Promise<void> {
   const repository = repositoryOf(ctx);
   const tag = nonEmpty(ctx.query.get('tag'));
-  if (tag !== undefined && !isValidTag(tag)) throw new RegistryError('INVALID_REQUEST', `tag: ${JSON.stringify(tag.slice(0, 130))} is not a valid tag`);
+  if (tag !== undefined && !isValidTag(tag)) throw new ApiError('INVALID_REQUEST', `tag: ${JSON.stringify(tag.slice(0, 130))} is not a valid tag`);
   const rawDigest = nonEmpty(ctx.query.get('digest'));
   const digest = rawDigest === undefined ? undefined : parseDigest(rawDigest).value;
   const rawLimit = nonEmpty(ctx.query.get('limit'));
   const limit = rawLimit === undefined ? defaultLimit : Number(rawLimit);
   if (!Number.isSafeInteger(limit) || limit < 1 || limit > maxLimit) {
-    throw new RegistryError('INVALID_REQUEST', `limit must be an integer from 1 to ${maxLimit}`, { limit: rawLimit?.slice(0, 20) });
+    throw new ApiError('INVALID_REQUEST', `limit must be an integer from 1 to ${maxLimit}`, { limit: rawLimit?.slice(0, 20) });
   }
   const pushes = await ctx.registry.reads.history(repository, { tag, digest, limit });
   const body: HistoryView = { repository, pushes: pushes.map(pushView) };

@@ -19,6 +19,7 @@ import type { Access } from '../../../auth/access.js';
 import { importStatuses, type ImportStatus } from '../../../api/imports.js';
 import type { AccessClaims } from '../../../auth/tokens.js';
 import { RegistryError } from '../../../oci/errors.js';
+import { ApiError } from '../../../api/errors.js';
 import type { Requester } from '../../../replication/imports.js';
 import { denied } from '../../authorize.js';
 import { sendJson } from '../../respond.js';
@@ -98,12 +99,11 @@ export async function list(ctx: RouteContext): Promise<void> {
   const { requester } = caller(ctx);
   const status = ctx.query.get('status') || undefined;
   if (status !== undefined && !importStatuses.includes(status as ImportStatus)) {
-    throw new RegistryError('INVALID_REQUEST', `status must be one of ${importStatuses.join(', ')}`);
+    throw new ApiError('INVALID_REQUEST', `status must be one of ${importStatuses.join(', ')}`);
   }
   const rawLimit = ctx.query.get('limit') || undefined;
   const limit = rawLimit === undefined ? defaultLimit : Number(rawLimit);
-  if (!Number.isSafeInteger(limit) || limit < 1 || limit > maxLimit)
-    throw new RegistryError('INVALID_REQUEST', `limit must be an integer from 1 to ${maxLimit}`);
+  if (!Number.isSafeInteger(limit) || limit < 1 || limit > maxLimit) throw new ApiError('INVALID_REQUEST', `limit must be an integer from 1 to ${maxLimit}`);
   sendJson(ctx.res, 200, { imports: await ctx.services.imports.list(requester, { status: status as ImportStatus | undefined, limit }) });
 }
 

@@ -4,7 +4,7 @@
  */
 import { z } from 'zod';
 import { isValidPattern } from '../../../auth/permissions.js';
-import { RegistryError } from '../../../oci/errors.js';
+import { ApiError } from '../../../api/errors.js';
 import { sendJson } from '../../respond.js';
 import type { RouteContext } from '../../routes.js';
 import { actingOwner, readJson } from './common.js';
@@ -50,7 +50,7 @@ export async function listAudit(ctx: RouteContext): Promise<void> {
   const rawLimit = ctx.query.get('limit');
   const limit = rawLimit === null || rawLimit === '' ? defaultAuditLimit : Number(rawLimit);
   if (!Number.isSafeInteger(limit) || limit < 1 || limit > maxAuditLimit) {
-    throw new RegistryError('INVALID_REQUEST', `limit must be an integer from 1 to ${maxAuditLimit}`, { limit: rawLimit?.slice(0, 20) });
+    throw new ApiError('INVALID_REQUEST', `limit must be an integer from 1 to ${maxAuditLimit}`, { limit: rawLimit?.slice(0, 20) });
   }
   const principal = ctx.query.get('principal') ?? undefined;
   sendJson(ctx.res, 200, { entries: await ctx.auth.admin.audit.list({ limit, principal }) });

@@ -5,7 +5,7 @@
  */
 import { z } from 'zod';
 import { principalKinds, type PrincipalKind } from '../../../api/principals.js';
-import { RegistryError } from '../../../oci/errors.js';
+import { ApiError } from '../../../api/errors.js';
 import { send, sendJson } from '../../respond.js';
 import type { RouteContext } from '../../routes.js';
 import { actingOwner, description, grants, principalName, readJson, targetPrincipal, timestamp } from './common.js';
@@ -15,7 +15,7 @@ export async function list(ctx: RouteContext): Promise<void> {
   actingOwner(ctx);
   const kind = ctx.query.get('kind');
   if (kind !== null && !principalKinds.includes(kind as PrincipalKind)) {
-    throw new RegistryError('INVALID_REQUEST', `kind must be one of ${principalKinds.join(', ')}`, { kind: kind.slice(0, 40) });
+    throw new ApiError('INVALID_REQUEST', `kind must be one of ${principalKinds.join(', ')}`, { kind: kind.slice(0, 40) });
   }
   sendJson(ctx.res, 200, { principals: await ctx.auth.admin.principals.list((kind as PrincipalKind | null) ?? undefined) });
 }

@@ -10,7 +10,7 @@
  * rule views never carry secrets or inline passwords, only where a password comes from.
  */
 import { z } from 'zod';
-import { RegistryError } from '../../../oci/errors.js';
+import { ApiError } from '../../../api/errors.js';
 import { isValidRepositoryName, isValidTag } from '../../../oci/names.js';
 import { ruleInput, ruleUpdate } from '../../../sync/rule.js';
 import { baseUrl } from '../../authorize.js';
@@ -84,11 +84,10 @@ const maxImages = 10_000;
 export async function status(ctx: RouteContext): Promise<void> {
   actingOwner(ctx);
   const repository = ctx.query.get('repository') || undefined;
-  if (repository !== undefined && !isValidRepositoryName(repository)) throw new RegistryError('INVALID_REQUEST', 'repository: not a valid repository name');
+  if (repository !== undefined && !isValidRepositoryName(repository)) throw new ApiError('INVALID_REQUEST', 'repository: not a valid repository name');
   const rawLimit = ctx.query.get('limit');
   const limit = rawLimit ? Number(rawLimit) : defaultImages;
-  if (!Number.isSafeInteger(limit) || limit < 1 || limit > maxImages)
-    throw new RegistryError('INVALID_REQUEST', `limit must be an integer from 1 to ${maxImages}`);
+  if (!Number.isSafeInteger(limit) || limit < 1 || limit > maxImages) throw new ApiError('INVALID_REQUEST', `limit must be an integer from 1 to ${maxImages}`);
   sendJson(ctx.res, 200, await ctx.services.sync.status(pathParam(ctx, 'rule'), { repository, limit }, base(ctx)));
 }
 
@@ -103,7 +102,7 @@ export async function status(ctx: RouteContext): Promise<void> {
 export async function webhook(ctx: RouteContext): Promise<void> {
   const sync = ctx.services.sync;
   const limit = sync.settings.receiverMaxBodyBytes;
-  const body = await readBoundedBody(ctx.req, limit, () => new RegistryError('REQUEST_TOO_LARGE', `a delivery is at most ${limit} bytes`, { limit }));
+  const body = await readBoundedBody(ctx.req, limit, () => new ApiError('REQUEST_TOO_LARGE', `a delivery is at most ${limit} bytes`, { limit }));
   const result = await sync.receive(ctx.params['rule'] ?? '', ctx.req.headers, body);
   sendJson(ctx.res, 202, result);
 }

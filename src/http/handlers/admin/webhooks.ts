@@ -7,7 +7,7 @@ import { z } from 'zod';
 import { deliveryStatuses, type DeliveryStatus } from '../../../api/webhooks.js';
 import { filterEntryProblem } from '../../../events/filter.js';
 import { eventActions } from '../../../events/payload.js';
-import { RegistryError } from '../../../oci/errors.js';
+import { ApiError } from '../../../api/errors.js';
 import { send, sendJson } from '../../respond.js';
 import type { RouteContext } from '../../routes.js';
 import { actorOf as pusherOf, requestInfo } from '../manifests.js';
@@ -182,12 +182,12 @@ export async function deliveries(ctx: RouteContext): Promise<void> {
   const record = await target(ctx);
   const status = ctx.query.get('status') ?? undefined;
   if (status !== undefined && !deliveryStatuses.includes(status as DeliveryStatus)) {
-    throw new RegistryError('INVALID_REQUEST', `status must be one of ${deliveryStatuses.join(', ')}`);
+    throw new ApiError('INVALID_REQUEST', `status must be one of ${deliveryStatuses.join(', ')}`);
   }
   const limitText = ctx.query.get('limit');
   const limit = limitText === null ? defaultDeliveryLimit : Number(limitText);
   if (!Number.isSafeInteger(limit) || limit < 1 || limit > maxDeliveryLimit) {
-    throw new RegistryError('INVALID_REQUEST', `limit must be an integer from 1 to ${maxDeliveryLimit}`);
+    throw new ApiError('INVALID_REQUEST', `limit must be an integer from 1 to ${maxDeliveryLimit}`);
   }
   sendJson(ctx.res, 200, { deliveries: await ctx.services.webhooks.deliveries(record, { status: status as DeliveryStatus | undefined, limit }) });
 }
