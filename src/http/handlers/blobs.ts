@@ -1,7 +1,7 @@
 /** GET/HEAD/DELETE /v2/<name>/blobs/<digest> */
 import { byteRange } from '../request.js';
 import { apiVersionHeader, send } from '../respond.js';
-import type { RouteContext } from '../routes.js';
+import type { RouteContext } from '../route.js';
 import { digestParam, repositoryOf } from './common.js';
 
 export async function get(ctx: RouteContext): Promise<void> {

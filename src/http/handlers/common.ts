@@ -1,7 +1,7 @@
 /** Parameter parsing shared by handlers: every path parameter is validated before use. */
 import { parseDigest, type Digest } from '../../oci/digest.js';
 import { parseReference, parseRepositoryName, type Reference } from '../../oci/names.js';
-import type { RouteContext } from '../routes.js';
+import type { RouteContext } from '../route.js';
 
 export function repositoryOf(ctx: RouteContext): string {
   return parseRepositoryName(ctx.params['name'] ?? '');

@@ -3,7 +3,7 @@ import { mediaTypes } from '../../oci/media-types.js';
 import type { Page } from '../../registry/reads.js';
 import { page } from '../request.js';
 import { send, sendJson, type Headers } from '../respond.js';
-import type { RouteContext } from '../routes.js';
+import type { RouteContext } from '../route.js';
 import { urls } from '../../api/urls.js';
 import { digestParam, repositoryOf } from './common.js';
 

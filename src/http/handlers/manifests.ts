@@ -4,7 +4,7 @@ import { RegistryError } from '../../oci/errors.js';
 import type { Pusher, RequestInfo } from '../../registry/index.js';
 import { acceptedTypes, readBoundedBody } from '../request.js';
 import { send } from '../respond.js';
-import type { RouteContext } from '../routes.js';
+import type { RouteContext } from '../route.js';
 import { urls } from '../../api/urls.js';
 import { referenceParam, repositoryOf } from './common.js';
 

@@ -7,7 +7,7 @@ import { OAuthError, type TokenRequest } from '../../auth/token-endpoint.js';
 import { RegistryError } from '../../oci/errors.js';
 import { readBoundedBody } from '../request.js';
 import { sendJson } from '../respond.js';
-import type { RouteContext } from '../routes.js';
+import type { RouteContext } from '../route.js';
 
 const maxFormBytes = 64 * 1024;
 const noStore = { 'Cache-Control': 'no-store', Pragma: 'no-cache' };

@@ -9,7 +9,7 @@ import type { UploadState } from '../../registry/uploads.js';
 import { uploadRange } from '../../registry/uploads.js';
 import { chunkInfo, contentLength, hasBody } from '../request.js';
 import { send } from '../respond.js';
-import type { RouteContext } from '../routes.js';
+import type { RouteContext } from '../route.js';
 import { urls } from '../../api/urls.js';
 import { repositoryOf } from './common.js';
 

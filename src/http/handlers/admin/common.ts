@@ -13,7 +13,7 @@ import { RegistryError } from '../../../oci/errors.js';
 import { ApiError } from '../../../api/errors.js';
 import type { Actor } from '../../../shared/actor.js';
 import { readBoundedBody } from '../../request.js';
-import type { RouteContext } from '../../routes.js';
+import type { RouteContext } from '../../route.js';
 
 /** Management bodies are small JSON documents. */
 export const maxBodyBytes = 64 * 1024;

@@ -7,7 +7,7 @@
  */
 import { federatedCredentialInput } from '../../../api/federated-credentials.js';
 import { send, sendJson } from '../../respond.js';
-import type { RouteContext } from '../../routes.js';
+import type { RouteContext } from '../../route.js';
 import { actingOwner, pathParam, readJson, targetPrincipal } from './common.js';
 
 /** GET …/federated-credentials → {credentials: [view]}, sorted by name (empty for non-service principals). */

@@ -12,7 +12,7 @@ import { parseDigest } from '../../../oci/digest.js';
 import { ApiError } from '../../../api/errors.js';
 import { isValidTag } from '../../../oci/names.js';
 import { sendJson } from '../../respond.js';
-import type { RouteContext } from '../../routes.js';
+import type { RouteContext } from '../../route.js';
 import type { PushRecord } from '../../../registry/reads.js';
 import { repositoryOf } from '../common.js';
 

@@ -23,7 +23,7 @@ import { ApiError } from '../../../api/errors.js';
 import type { Requester } from '../../../replication/imports.js';
 import { denied } from '../../authorize.js';
 import { sendJson } from '../../respond.js';
-import type { RouteContext } from '../../routes.js';
+import type { RouteContext } from '../../route.js';
 import { actorOf, pathParam, readJson } from './common.js';
 
 const credentials = z.union([

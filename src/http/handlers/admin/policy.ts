@@ -6,7 +6,7 @@ import { z } from 'zod';
 import { isValidPattern } from '../../../auth/permissions.js';
 import { ApiError } from '../../../api/errors.js';
 import { sendJson } from '../../respond.js';
-import type { RouteContext } from '../../routes.js';
+import type { RouteContext } from '../../route.js';
 import { actingOwner, readJson } from './common.js';
 
 /** GET /api/v1/settings/anonymous-pull → {patterns}: repositories anyone may pull without a token. */

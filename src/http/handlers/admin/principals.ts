@@ -7,7 +7,7 @@ import { z } from 'zod';
 import { principalKinds, type PrincipalKind } from '../../../api/principals.js';
 import { ApiError } from '../../../api/errors.js';
 import { send, sendJson } from '../../respond.js';
-import type { RouteContext } from '../../routes.js';
+import type { RouteContext } from '../../route.js';
 import { actingOwner, description, grants, principalName, readJson, targetPrincipal, timestamp } from './common.js';
 
 /** GET /api/v1/principals?kind=user|admin|service|token → {principals: [view]}, sorted by name. */

@@ -5,7 +5,7 @@
  */
 import { z } from 'zod';
 import { send, sendJson } from '../../respond.js';
-import type { RouteContext } from '../../routes.js';
+import type { RouteContext } from '../../route.js';
 import { actingOwner, pathParam, readJson, targetPrincipal, timestamp } from './common.js';
 
 const secretBody = z

@@ -16,7 +16,7 @@ import { ruleInput, ruleUpdate } from '../../../sync/rule.js';
 import { baseUrl } from '../../authorize.js';
 import { readBoundedBody } from '../../request.js';
 import { send, sendJson } from '../../respond.js';
-import type { RouteContext } from '../../routes.js';
+import type { RouteContext } from '../../route.js';
 import { actingOwner, pathParam, readJson } from './common.js';
 
 /** Where this registry is reached: rule views name the webhook receiver's URL under it. */

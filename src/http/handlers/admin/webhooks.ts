@@ -9,7 +9,7 @@ import { filterEntryProblem } from '../../../events/filter.js';
 import { eventActions } from '../../../events/payload.js';
 import { ApiError } from '../../../api/errors.js';
 import { send, sendJson } from '../../respond.js';
-import type { RouteContext } from '../../routes.js';
+import type { RouteContext } from '../../route.js';
 import { actorOf as pusherOf, requestInfo } from '../manifests.js';
 import { actingOwner, pathParam, readJson } from './common.js';
 
