@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The whole test suite, as README's second command and .ci/run run it:
-# installs the real clients and services the tests drive, builds, type-checks, runs every test file
+# installs the real clients and services the tests drive, builds, type-checks, lints, runs every test file
 # on the embedded backends (filesystem + SQLite), then the server-level suites again on a real
 # PostgreSQL and a real S3-compatible service (Ceph RGW), both started here once for the run.
 set -euo pipefail
@@ -9,6 +9,8 @@ cd "$(dirname "$0")/.."
 bash scripts/ensure-test-deps.sh
 npm run --silent build
 npx tsc --noEmit -p tsconfig.json
+# Lint (typescript-eslint, and the layering of docs/architecture.md as import-boundary rules) and format.
+npm run --silent lint
 
 # One PostgreSQL cluster and one Ceph RGW for the whole run (tests create their own databases and
 # buckets in them); without these variables a test process starts private ones.
