@@ -16,6 +16,7 @@ import { imageChangeEvents } from '../events/payload.js';
 import { Webhooks } from '../events/webhooks.js';
 import { createEgress } from '../net/egress.js';
 import type { Metadata } from '../metadata/store.js';
+import { createMetrics, type Metrics } from '../metrics/index.js';
 import { systemClock, type Clock } from '../shared/clock.js';
 import { createRegistry, type Registry } from '../registry/index.js';
 import { ImportService } from '../replication/imports.js';
@@ -28,6 +29,8 @@ export interface AppDependencies {
   metadata: Metadata;
   logger: Logger;
   clock?: Clock;
+  /** Where services count things; default: a registry of this app's own with Node's process metrics. */
+  metrics?: Metrics;
 }
 
 export interface App {
@@ -38,6 +41,8 @@ export interface App {
   /** The stores the services were built from (for tools and tests that inspect or seed them directly). */
   metadata: Metadata;
   storage: StorageDriver;
+  /** This app's Prometheus registry and family factory (`metrics/index.ts`). */
+  metrics: Metrics;
   /** Starts listening on `config.addr`; resolves to the base URL actually bound. */
   listen(): Promise<string>;
   /** Stops accepting requests, lets in-flight ones finish, closes the metadata store. */
@@ -47,6 +52,7 @@ export interface App {
 export function createApp(deps: AppDependencies): App {
   const { config, logger, metadata, storage } = deps;
   const clock = deps.clock ?? systemClock;
+  const metrics = deps.metrics ?? createMetrics({ processMetrics: true });
   const registry = createRegistry({
     storage,
     metadata,
@@ -96,6 +102,7 @@ export function createApp(deps: AppDependencies): App {
     auth,
     metadata,
     storage,
+    metrics,
     async listen() {
       const { host, port } = parseAddress(config.addr);
       await new Promise<void>((ok, fail) => {
