@@ -38,14 +38,17 @@ export interface GrantInput {
 export const adminScope = 'registry:admin:*';
 
 export class AdminClient {
-  constructor(
-    /** The registry as the user named it (what `berth login` takes). */
-    readonly registry: string,
-    private readonly baseUrl: string,
-    private readonly accessToken: string,
-    /** Who the token says we are (read from the token, not verified: for messages and `apply`'s lockout guard). */
-    readonly actor: { subject: string; name: string },
-  ) {}
+  constructor(private readonly session: Session) {}
+
+  /** The registry as the user named it (what `berth login` takes). */
+  get registry(): string {
+    return this.session.registry;
+  }
+
+  /** Who the token says we are (read from the token, not verified: for messages and `apply`'s lockout guard). */
+  get actor(): { subject: string; name: string } {
+    return this.session.actor;
+  }
 
   listPrincipals(kind?: PrincipalKind): Promise<{ principals: PrincipalView[] }> {
     return this.call('GET', urls.api.principals({ kind }));
@@ -115,9 +118,7 @@ export class AdminClient {
   }
 
   private call<T>(method: string, path: string, body?: unknown): Promise<T> {
-    return apiCall({ registry: this.registry, baseUrl: this.baseUrl, accessToken: this.accessToken, actor: this.actor }, method, path, body, {
-      ownerOnly: true,
-    });
+    return apiCall(this.session, method, path, body, { ownerOnly: true });
   }
 }
 
@@ -141,6 +142,18 @@ const maxAnswerBytes = 64 * 1024 * 1024;
  * an AdminError; every status is the caller's to judge.
  */
 export async function apiRequest(session: Session, method: string, path: string, body?: unknown): Promise<{ status: number; body: unknown }> {
+  const answer = await sendOnce(session, method, path, body);
+  // An access token lives minutes; a command that waits longer (`berth sync run`, `berth import`
+  // following a job) gets a new one from the saved login or the password and asks again, once. A
+  // 401 means the request was not carried out, so repeating it is safe.
+  if (answer.status === 401 && session.accessToken !== undefined && session.renew) {
+    session.accessToken = await session.renew();
+    return sendOnce(session, method, path, body);
+  }
+  return answer;
+}
+
+async function sendOnce(session: Session, method: string, path: string, body: unknown): Promise<{ status: number; body: unknown }> {
   const { baseUrl, accessToken } = session;
   const headers: Record<string, string> = { accept: 'application/json' };
   if (accessToken) headers['authorization'] = `Bearer ${accessToken}`;
@@ -207,7 +220,7 @@ export async function connectAdmin(options: ConnectionOptions, io: { env?: NodeJ
   if (session.accessToken === undefined) {
     throw new AdminError(`${session.registry} runs without the token service (auth.enabled=false); the management API needs it`);
   }
-  return new AdminClient(session.registry, session.baseUrl, session.accessToken, session.actor);
+  return new AdminClient(session);
 }
 
 export interface Session {
@@ -217,6 +230,8 @@ export interface Session {
   /** Undefined: the registry runs without auth, or (with `anonymous`) nothing is saved for it. */
   accessToken: string | undefined;
   actor: { subject: string; name: string };
+  /** Gets a new access token for the same scopes with the same credentials (when there is a login). */
+  renew?: () => Promise<string>;
 }
 
 /**
@@ -255,7 +270,15 @@ export async function connectRegistry(
     const challenge = await discover(baseUrl);
     if (!challenge || !credentials) return { registry, baseUrl, accessToken: undefined, actor: anonymousActor };
     const tokens = await requestTokens(challenge, credentials, scopes, false);
-    return { registry, baseUrl, accessToken: tokens.accessToken, actor: tokenSubject(tokens.accessToken) };
+    const renew = async (): Promise<string> => {
+      try {
+        return (await requestTokens(challenge, credentials, scopes, false)).accessToken;
+      } catch (err) {
+        if (err instanceof LoginError) throw new AdminError(`${registry} refused a new token (${err.message}): run \`berth login ${registry}\``);
+        throw err;
+      }
+    };
+    return { registry, baseUrl, accessToken: tokens.accessToken, actor: tokenSubject(tokens.accessToken), renew };
   } catch (err) {
     if (!(err instanceof LoginError)) throw err;
     if (credentials && 'refreshToken' in credentials)
