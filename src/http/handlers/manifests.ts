@@ -6,10 +6,10 @@ import { acceptedTypes, readBoundedBody } from '../request.js';
 import { send } from '../respond.js';
 import type { RouteContext } from '../route.js';
 import { urls } from '../../api/urls.js';
-import { referenceParam, repositoryOf } from './common.js';
+import { readReferenceParam, referenceParam, repositoryOf } from './common.js';
 
 export async function get(ctx: RouteContext): Promise<void> {
-  const manifest = await ctx.registry.manifests.get(repositoryOf(ctx), referenceParam(ctx), acceptedTypes(ctx.req));
+  const manifest = await ctx.registry.manifests.get(repositoryOf(ctx), readReferenceParam(ctx), acceptedTypes(ctx.req));
   send(
     ctx.res,
     200,
