@@ -40,6 +40,8 @@ export interface BlobIndex {
   link(repository: string, blob: { digest: string; size: number }, now: number): Promise<void>;
   /** Removes the repository's link to the blob; true if there was one. */
   unlink(repository: string, digest: string): Promise<boolean>;
+  /** Up to `limit` names of the repositories that may serve the blob, sorted, after `after` (exclusive). */
+  holders(digest: string, page: { after?: string | undefined; limit: number }): Promise<string[]>;
 }
 
 export interface UploadRecord {
