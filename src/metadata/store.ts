@@ -84,8 +84,10 @@ export interface NewManifest {
   blobs: readonly string[];
   /** Child manifest digests (an index's entries). */
   manifests: readonly string[];
-  /** Tag to point at this manifest, if pushed by tag. */
+  /** Tag to point at this manifest, if pushed by tag (the same as `tags: [tag]`). */
   tag?: string | undefined;
+  /** Tags to point at this manifest, all in the manifest's transaction (a push with `tag` query parameters). */
+  tags?: readonly string[] | undefined;
   /** Who pushed it, recorded in the same transaction (undefined when auth is off). */
   pusher?: Pusher | undefined;
 }
@@ -131,10 +133,11 @@ export interface PushRecord {
 
 export interface ManifestIndex {
   /**
-   * Stores the manifest, its references and its tag in one transaction, after re-checking inside
+   * Stores the manifest, its references and its tags in one transaction, after re-checking inside
    * it that every referenced blob and child manifest is present in the repository (so a
    * concurrent GC cannot leave a dangling reference). Returns the digests that were missing; when
-   * any are, nothing is written. The rows of `outbox` (a `push` change) are written in the same transaction.
+   * any are, nothing is written. The rows of `outbox` are written in the same transaction: one `push` change per tag, or one
+   * untagged change when there is no tag.
    */
   put(manifest: NewManifest, now: number, outbox?: ChangeOutbox): Promise<{ missing: string[] }>;
   getByTag(repository: string, tag: string): Promise<ManifestRecord | undefined>;

@@ -1,20 +1,40 @@
 /**
- * Manifests: stored as their exact bytes, addressed by digest, optionally tagged. A manifest is
- * accepted only when everything it references (config, layers, child manifests) is already in the
- * same repository; its `subject` may be absent (referrers can arrive before their subject).
+ * Manifests: stored as their exact bytes, addressed by digest, tagged by any number of tags. A
+ * manifest is accepted only when everything it references (config, layers, child manifests) is
+ * already in the same repository; its `subject` may be absent (referrers can arrive before their
+ * subject).
  */
 import { digestOf } from '../oci/digest.js';
 import { RegistryError } from '../oci/errors.js';
 import { parseManifest } from '../oci/manifest.js';
 import { isIndexMediaType, mediaTypes } from '../oci/media-types.js';
-import type { Reference } from '../oci/names.js';
+import { isValidTag, type Reference } from '../oci/names.js';
 import type { ChangeOutbox, ManifestRecord, Pusher } from '../metadata/store.js';
 import type { ChangeContext, RequestInfo } from './changes.js';
 import type { RegistryContext } from './context.js';
 
+/**
+ * Most tags one push may set. The distribution spec (main, "Pushing Manifests", the `tag` query
+ * parameters) says a registry "SHOULD support pushing at least 10 tags per request" and "MAY
+ * return a `414 Request-URI Too Long` status if too many tags are included"; 100 tags of the
+ * longest form (128 characters) still fit in Node's default 16 KiB of request headers.
+ */
+export const maxTagsPerPush = 100;
+
+export interface PutManifestOptions {
+  /**
+   * Further tags to point at the manifest (a push's `tag` query parameters), set together with the
+   * reference's own tag, if it is one, in the manifest's transaction: all of them or none. Every
+   * tag is validated before anything is written.
+   */
+  tags?: readonly string[] | undefined;
+}
+
 export interface PutManifestResult {
   digest: string;
   subject: string | undefined;
+  /** Every tag the push pointed at the manifest, in request order (the response's `OCI-Tag`). */
+  tags: string[];
 }
 
 /** OCI types a client must explicitly accept (Distribution refuses to serve them otherwise). */
@@ -24,9 +44,11 @@ export class ManifestService {
   constructor(private readonly ctx: RegistryContext) {}
 
   /**
-   * Stores a manifest. `pusher` and `request` (both optional: auth may be off, and server-side
-   * pushes such as imports have no client request) go into the push record and the webhook event
-   * written in the same transaction.
+   * Stores a manifest and points its tags at it, in one transaction with its push records and its
+   * webhook events (one `push` event per tag; one untagged event for a push by digest without
+   * tags). `pusher` and `request` (both optional: auth may be off, and server-side pushes such as
+   * imports have no client request) go into the push records and the events. Referenced content
+   * must be in the repository (else MANIFEST_BLOB_UNKNOWN, nothing written).
    */
   async put(
     repository: string,
@@ -35,10 +57,12 @@ export class ManifestService {
     contentType: string | undefined,
     pusher?: Pusher,
     request?: RequestInfo,
+    options: PutManifestOptions = {},
   ): Promise<PutManifestResult> {
     if (bytes.length > this.ctx.limits.maxManifestBytes) {
       throw new RegistryError('MANIFEST_TOO_LARGE', `manifest is larger than ${this.ctx.limits.maxManifestBytes} bytes`);
     }
+    const tags = tagsOf(reference, options.tags);
     const algorithm = reference.kind === 'digest' ? reference.digest.algorithm : 'sha256';
     const digest = digestOf(bytes, algorithm);
     if (reference.kind === 'digest' && reference.digest.value !== digest) {
@@ -59,7 +83,7 @@ export class ManifestService {
         annotations: manifest.annotations,
         blobs: manifest.blobs.map((d) => d.digest),
         manifests: manifest.manifests.map((d) => d.digest),
-        tag: reference.kind === 'tag' ? reference.tag : undefined,
+        tags,
         pusher,
       },
       this.ctx.clock.now(),
@@ -70,7 +94,7 @@ export class ManifestService {
         missing: missing.slice(0, 20),
       });
     }
-    return { digest, subject: manifest.subject?.digest };
+    return { digest, subject: manifest.subject?.digest, tags };
   }
 
   /**
@@ -129,4 +153,20 @@ function acceptable(mediaType: string, accept: readonly string[]): boolean {
 
 function referenceText(reference: Reference): string {
   return reference.kind === 'tag' ? reference.tag : reference.digest.value;
+}
+
+/**
+ * The tags a push sets: the reference's own (a push by tag) and then the extra ones, each once, in
+ * order. Every one is checked before anything is written, so an invalid one fails the whole push.
+ */
+function tagsOf(reference: Reference, extra: readonly string[] | undefined): string[] {
+  const tags = new Set<string>(reference.kind === 'tag' ? [reference.tag] : []);
+  for (const tag of extra ?? []) {
+    if (!isValidTag(tag)) throw new RegistryError('MANIFEST_INVALID', 'invalid tag', { tag: tag.slice(0, 200) });
+    tags.add(tag);
+  }
+  if (tags.size > maxTagsPerPush) {
+    throw new RegistryError('TOO_MANY_TAGS', `at most ${maxTagsPerPush} tags may be pushed in one request`, { tags: tags.size });
+  }
+  return [...tags];
 }
