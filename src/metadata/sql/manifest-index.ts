@@ -42,17 +42,18 @@ export class SqlManifestIndex implements ManifestIndex {
     private readonly events?: EventNotifier,
   ) {}
 
-  async put(manifest: NewManifest, now: number, outbox?: ChangeOutbox): Promise<{ missing: string[] }> {
+  async put(manifest: NewManifest, now: number, outbox?: ChangeOutbox): Promise<{ missing: string[]; absent?: string[] }> {
     // Sorted, so two pushes setting overlapping tags lock their rows in the same order (no deadlock).
     const tags = [...new Set([...(manifest.tag !== undefined ? [manifest.tag] : []), ...(manifest.tags ?? [])])].sort();
     const result = await this.ctx.transaction(async (trx) => {
       const repositoryId = await this.ctx.ensureRepositoryId(manifest.repository, now, trx);
       const lock = this.ctx.dialect === 'postgres';
-      const missing = [
-        ...(await missingDigests(trx, 'repository_blobs', repositoryId, manifest.blobs, lock)),
-        ...(await missingDigests(trx, 'manifests', repositoryId, manifest.manifests, lock)),
-      ];
-      if (missing.length > 0) return { missing, evented: false };
+      const absentBlobs = await missingDigests(trx, 'repository_blobs', repositoryId, manifest.blobs, lock);
+      const absentManifests = await missingDigests(trx, 'manifests', repositoryId, manifest.manifests, lock);
+      const missing = [...(manifest.allowMissing?.blobs ? [] : absentBlobs), ...(manifest.allowMissing?.manifests ? [] : absentManifests)];
+      if (missing.length > 0) return { missing, absent: [], evented: false };
+      // Sparse: the excused absent references are recorded like the present ones below.
+      const absent = [...(manifest.allowMissing?.blobs ? absentBlobs : []), ...(manifest.allowMissing?.manifests ? absentManifests : [])];
 
       // A no-op update rather than DO NOTHING: it locks an existing row until commit, so a
       // concurrent pruneManifestContents (which locks before re-checking) cannot delete the bytes
@@ -127,10 +128,10 @@ export class SqlManifestIndex implements ManifestIndex {
         };
         evented = (await writeOutbox(trx, outbox, change, now)) || evented;
       }
-      return { missing: [], evented };
+      return { missing: [], absent, evented };
     });
     if (result.evented) this.events?.notify();
-    return { missing: result.missing };
+    return result.absent.length > 0 ? { missing: result.missing, absent: result.absent } : { missing: result.missing };
   }
 
   async getByTag(repository: string, tag: string): Promise<ManifestRecord | undefined> {
