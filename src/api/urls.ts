@@ -43,7 +43,14 @@ export const urls = {
   base: () => '/v2/',
   catalog: (page?: Page) => paged('/v2/_catalog', page),
   tags: (name: string, page?: Page) => paged(`/v2/${name}/tags/list`, page),
-  manifest: (name: string, reference: string) => `/v2/${name}/manifests/${reference}`,
+  /** A manifest; `tags` for a push that also sets these tags (one `tag` query parameter each). */
+  manifest: (name: string, reference: string, tags?: readonly string[]) => {
+    const path = `/v2/${name}/manifests/${reference}`;
+    if (!tags || tags.length === 0) return path;
+    const params = new URLSearchParams();
+    for (const tag of tags) params.append('tag', tag);
+    return `${path}?${params.toString()}`;
+  },
   blob: (name: string, digest: string) => `/v2/${name}/blobs/${digest}`,
   /** Starts an upload; `query` for a monolithic upload (`digest`) or a mount (`mount`, `from`). */
   uploads: (name: string, query?: { digest?: string; mount?: string; from?: string }) => withQuery(`/v2/${name}/blobs/uploads/`, query),

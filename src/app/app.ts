@@ -61,6 +61,7 @@ export function createApp(deps: AppDependencies): App {
     limits: config.limits,
     // Every manifest change writes its webhook event in its own transaction (the outbox).
     changeEvents: imageChangeEvents,
+    sparse: { indexes: config.registry.sparseIndexes, images: config.registry.sparseImages },
   });
   const auth = createAuth(config.auth, config.federation, metadata.auth, clock, logger);
   const egress = createEgress(config.egress);

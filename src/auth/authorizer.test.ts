@@ -94,6 +94,31 @@ describe('Authorizer.decide', () => {
     assert.equal(await authorizer.catalogFilter(undefined), undefined, 'no identity: auth is off');
   });
 
+  it('tells which repositories a caller may pull (a mount without `from`)', async () => {
+    const claims = async (identity: Identity, access: Access[]) => {
+      const decision = await authorizer.decide(await token(identity, access), []);
+      assert.ok(decision.kind === 'allowed' && decision.identity);
+      return decision.identity;
+    };
+    // The principal's grants count even when the token names only the push target.
+    const pushing = await authorizer.pullFilter(await claims(reader, [{ type: 'repository', name: 'mine/app', actions: ['pull', 'push'] }]));
+    assert.equal(pushing('team/lib'), true, 'granted by team/*');
+    assert.equal(pushing('mine/app'), true, 'granted by the token itself');
+    assert.equal(pushing('other/app'), false);
+    assert.equal(pushing('public/app'), false, 'the anonymous-pull policy is for token-less callers');
+    // A login bound to named scopes cannot reach beyond them, whatever the principal's grants.
+    const bounded: Identity = { ...reader, scopeCeiling: [{ type: 'repository', name: 'team/app', actions: ['pull'] }] };
+    const narrow = await authorizer.pullFilter(await claims(bounded, []));
+    assert.equal(narrow('team/app'), true);
+    assert.equal(narrow('team/lib'), false);
+    // Anonymous: the anonymous-pull policy only.
+    for (const identity of [undefined, await claims({ subject: 'anonymous', name: 'anonymous', kind: 'anonymous' }, [])]) {
+      const anonymous = await authorizer.pullFilter(identity);
+      assert.equal(anonymous('public/app'), true);
+      assert.equal(anonymous('team/app'), false);
+    }
+  });
+
   it('allows everything anonymously with the token service off', async () => {
     const off = new Authorizer({
       enabled: false,
@@ -103,5 +128,6 @@ describe('Authorizer.decide', () => {
       clock,
     });
     assert.deepEqual(await off.decide(undefined, pushApp), { kind: 'allowed', identity: undefined });
+    assert.equal((await off.pullFilter(undefined))('any/repository'), true, 'with auth off any holder counts');
   });
 });

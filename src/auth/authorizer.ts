@@ -91,6 +91,31 @@ export class Authorizer {
     );
   }
 
+  /**
+   * Which repositories the caller may pull, for decisions that look beyond the repositories a
+   * request names (a blob mount without `from`: link the blob only from a repository the caller
+   * could read anyway). With auth off: all. Without a token, or with an anonymous one: those of the
+   * anonymous-pull policy. Otherwise a repository is pullable when the token itself grants `pull`
+   * on it, or when the principal's grants do and the token's scope ceiling (a login bound to named
+   * scopes, `Identity.scopeCeiling`) allows it, i.e. when the caller could get a token for it.
+   * The grants are read once per call, afresh.
+   */
+  async pullFilter(identity: AccessClaims | undefined): Promise<(repository: string) => boolean> {
+    if (!this.deps.enabled) return () => true;
+    const pull = (name: string): Access[] => [{ type: 'repository', name, actions: ['pull'] }];
+    if (!identity || identity.kind === 'anonymous') {
+      const grants = anonymousPullGrants(await this.deps.anonymousPull.list());
+      return (repository) => expand(allowedOnRepository(grants, repository)).has('pull');
+    }
+    const grants = await this.deps.grantsOf(identity.subject);
+    const ceiling = identity.scopeCeiling;
+    return (repository) => {
+      if (missingAccess(identity.access, pull(repository)).length === 0) return true;
+      if (!expand(allowedOnRepository(grants, repository)).has('pull')) return false;
+      return ceiling === undefined || missingAccess(ceiling, pull(repository)).length === 0;
+    };
+  }
+
   private async verify(token: string): Promise<AccessClaims> {
     const hit = this.verified.get(token);
     if (hit && hit.expiresAt > this.deps.clock.now()) return hit;

@@ -13,6 +13,7 @@ import { gcSection } from './sections/gc.js';
 import { importSection } from './sections/import.js';
 import { limitsSection } from './sections/limits.js';
 import { metadataSection } from './sections/metadata.js';
+import { registrySection } from './sections/registry.js';
 import { serverFields } from './sections/server.js';
 import { storageSection } from './sections/storage.js';
 import { syncSection } from './sections/sync.js';
@@ -24,6 +25,7 @@ export const configSchema = z
     storage: storageSection,
     metadata: metadataSection,
     limits: limitsSection,
+    registry: registrySection,
     auth: authSection,
     federation: federationSection,
     webhooks: webhooksSection,

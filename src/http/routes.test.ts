@@ -35,6 +35,13 @@ describe('route table', () => {
       { type: 'repository', name: 'team/app', actions: ['pull', 'push'] },
       { type: 'repository', name: 'other/app', actions: ['pull'] },
     ]);
+    for (const anonymous of [new URLSearchParams({ mount: digest }), new URLSearchParams({ mount: digest, from: '' })]) {
+      assert.deepEqual(
+        requiredAccess(match.route, match.params, anonymous),
+        [{ type: 'repository', name: 'team/app', actions: ['pull', 'push'] }],
+        'a mount without `from` asks for no pull on an unnamed source',
+      );
+    }
     const del = matchRoute('DELETE', `/v2/team/app/manifests/${digest}`);
     if (del.kind === 'route') {
       assert.deepEqual(requiredAccess(del.route, del.params, new URLSearchParams()), [{ type: 'repository', name: 'team/app', actions: ['delete'] }]);

@@ -26,6 +26,9 @@ export function requiredAccess(route: Route, params: Record<string, string>, que
   if (route.name === 'catalog') return [{ type: 'registry', name: 'catalog', actions: ['metadata_read'] }];
   const repository = params['name'] ?? '';
   const access: Access[] = [{ type: 'repository', name: repository, actions: actionsFor(route, params) }];
+  // A mount names its source in `from`, which needs pull. Without one (or with an empty one) there
+  // is no source to ask for: the mount then links only from a repository the caller may pull
+  // (`Authorizer.pullFilter`), else the request is an upload like any other.
   const from = query.get('from');
   if (route.name === 'uploads' && query.has('mount') && from) access.push({ type: 'repository', name: from, actions: ['pull'] });
   return access;

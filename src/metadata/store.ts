@@ -40,6 +40,8 @@ export interface BlobIndex {
   link(repository: string, blob: { digest: string; size: number }, now: number): Promise<void>;
   /** Removes the repository's link to the blob; true if there was one. */
   unlink(repository: string, digest: string): Promise<boolean>;
+  /** Up to `limit` names of the repositories that may serve the blob, sorted, after `after` (exclusive). */
+  holders(digest: string, page: { after?: string | undefined; limit: number }): Promise<string[]>;
 }
 
 export interface UploadRecord {
@@ -82,10 +84,20 @@ export interface NewManifest {
   blobs: readonly string[];
   /** Child manifest digests (an index's entries). */
   manifests: readonly string[];
-  /** Tag to point at this manifest, if pushed by tag. */
+  /** Tag to point at this manifest, if pushed by tag (the same as `tags: [tag]`). */
   tag?: string | undefined;
+  /** Tags to point at this manifest, all in the manifest's transaction (a push with `tag` query parameters). */
+  tags?: readonly string[] | undefined;
+  /** Kinds of reference that may be absent from the repository (a sparse manifest); by default none may. */
+  allowMissing?: MissingAllowance | undefined;
   /** Who pushed it, recorded in the same transaction (undefined when auth is off). */
   pusher?: Pusher | undefined;
+}
+
+/** Which references of a manifest may be absent from its repository: child manifests, and blobs (config, layers). */
+export interface MissingAllowance {
+  manifests?: boolean | undefined;
+  blobs?: boolean | undefined;
 }
 
 /** A change to a repository's manifests or tags, as the transaction that commits it knows it. */
@@ -129,12 +141,15 @@ export interface PushRecord {
 
 export interface ManifestIndex {
   /**
-   * Stores the manifest, its references and its tag in one transaction, after re-checking inside
+   * Stores the manifest, its references and its tags in one transaction, after re-checking inside
    * it that every referenced blob and child manifest is present in the repository (so a
-   * concurrent GC cannot leave a dangling reference). Returns the digests that were missing; when
-   * any are, nothing is written. The rows of `outbox` (a `push` change) are written in the same transaction.
+   * concurrent GC cannot leave a dangling reference). Returns in `missing` the absent digests that
+   * `allowMissing` does not excuse; when there are any, nothing is written. Absent references it
+   * excuses are recorded like present ones and returned in `absent` (only when there are some).
+   * The rows of `outbox` are written in the same transaction: one `push` change per tag, or one
+   * untagged change when there is no tag.
    */
-  put(manifest: NewManifest, now: number, outbox?: ChangeOutbox): Promise<{ missing: string[] }>;
+  put(manifest: NewManifest, now: number, outbox?: ChangeOutbox): Promise<{ missing: string[]; absent?: string[] }>;
   getByTag(repository: string, tag: string): Promise<ManifestRecord | undefined>;
   getByDigest(repository: string, digest: string): Promise<ManifestRecord | undefined>;
   /** Deletes the manifest and every tag pointing at it; false if it did not exist. Writes the rows of `outbox` (a `delete` change) in the same transaction. */

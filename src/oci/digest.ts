@@ -35,10 +35,18 @@ export function isDigestAlgorithm(s: string): s is DigestAlgorithm {
 export function parseDigest(input: string): Digest {
   const digest = tryParseDigest(input);
   if (digest) return digest;
-  if (genericDigest.test(input) && !isDigestAlgorithm(input.slice(0, input.indexOf(':')))) {
+  if (isUnsupportedDigest(input)) {
     throw new RegistryError('DIGEST_INVALID', `unsupported digest algorithm ${input.slice(0, input.indexOf(':'))}: use sha256 or sha512`);
   }
   throw new RegistryError('DIGEST_INVALID', 'invalid digest', { digest: input.slice(0, 200) });
+}
+
+/**
+ * True for a digest that is well formed in the image spec's grammar but uses an algorithm Berth
+ * does not support (e.g. `sha384:…`, `md5:…`): no content Berth stores can have it.
+ */
+export function isUnsupportedDigest(input: string): boolean {
+  return genericDigest.test(input) && !isDigestAlgorithm(input.slice(0, input.indexOf(':')));
 }
 
 export function tryParseDigest(input: string): Digest | undefined {

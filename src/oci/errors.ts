@@ -32,6 +32,7 @@ export const errorCodes = {
   NOT_FOUND: { status: 404, message: 'no such endpoint', wire: 'UNSUPPORTED' },
   METHOD_NOT_ALLOWED: { status: 405, message: 'method not allowed on this endpoint', wire: 'UNSUPPORTED' },
   MANIFEST_TOO_LARGE: { status: 413, message: 'manifest exceeds the size limit', wire: 'SIZE_INVALID' },
+  TOO_MANY_TAGS: { status: 414, message: 'too many tags in one request', wire: 'UNSUPPORTED' },
 } as const satisfies Record<string, CodeEntry>;
 
 export type ErrorCode = keyof typeof errorCodes;

@@ -6,7 +6,7 @@
  * components or a leading `/`, so it is safe to use under the data directory.
  */
 import { RegistryError } from './errors.js';
-import { tryParseDigest, type Digest } from './digest.js';
+import { isUnsupportedDigest, tryParseDigest, type Digest } from './digest.js';
 
 const component = '[a-z0-9]+(?:(?:\\.|_|__|-+)[a-z0-9]+)*';
 const namePattern = new RegExp(`^${component}(?:/${component})*$`);
@@ -42,5 +42,30 @@ export function parseReference(reference: string): Reference {
   if (!isValidTag(reference)) {
     throw new RegistryError('MANIFEST_INVALID', 'invalid tag', { tag: reference.slice(0, 200) });
   }
+  return { kind: 'tag', tag: reference };
+}
+
+/**
+ * A manifest reference as a read (`GET`/`HEAD`) takes it: a reference that no manifest can have is
+ * MANIFEST_UNKNOWN (404), not a malformed request. The distribution spec (v1.1, "Pulling
+ * manifests", `#pulling-manifests`): "`<reference>` MUST be either (a) the digest of the manifest
+ * or (b) a tag. The `<reference>` MUST NOT be in any other format." and "If the manifest is not
+ * found in the repository, the response code MUST be `404 Not Found`"; its endpoint table gives
+ * end-3 (`GET`/`HEAD /v2/<name>/manifests/<reference>`) `404` as the only failure code. The
+ * conformance suite reads a name that is no tag (`.INVALID_MANIFEST_NAME`) the same way.
+ *
+ * Not a tag (no `:` and outside the tag grammar) and a well-formed digest of an algorithm Berth
+ * does not store (`sha384:…`) therefore name nothing. A malformed digest (`sha256:abc`) stays
+ * DIGEST_INVALID (400), as on every endpoint that takes a digest: the suite's dev settings accept
+ * 400 or 404 for a `GET` of `sha256:baddigeststring` and require 400 for its `PUT`.
+ */
+export function parseReferenceForRead(reference: string): Reference {
+  if (reference.includes(':')) {
+    if (isUnsupportedDigest(reference))
+      throw new RegistryError('MANIFEST_UNKNOWN', 'no manifest has a digest of this algorithm', { reference: reference.slice(0, 200) });
+    return parseReference(reference);
+  }
+  if (!isValidTag(reference))
+    throw new RegistryError('MANIFEST_UNKNOWN', 'not a tag or a digest: no manifest has this reference', { reference: reference.slice(0, 200) });
   return { kind: 'tag', tag: reference };
 }

@@ -13,6 +13,10 @@ import type { RegistryContext } from './context.js';
 /** An inclusive byte range of a blob (a `Range` request). */
 export type { ByteRange };
 
+/** Holders of a blob read per query, and at most how many a mount without `from` looks at. */
+const mountCandidatePage = 200;
+const maxMountCandidates = 5000;
+
 export class BlobService {
   constructor(private readonly ctx: RegistryContext) {}
 
@@ -50,13 +54,36 @@ export class BlobService {
 
   /**
    * Cross-repository mount: links `digest` into `repository` if `from` can serve it.
-   * Returns false (caller falls back to an upload) when it cannot.
+   * Undefined (the caller falls back to an upload) when it cannot.
    */
   async mount(repository: string, digest: Digest, from: string): Promise<BlobRecord | undefined> {
     const blob = await this.ctx.metadata.blobs.getInRepository(from, digest.value);
     if (!blob) return undefined;
     await this.ctx.metadata.blobs.link(repository, blob, this.ctx.clock.now());
     return blob;
+  }
+
+  /**
+   * Mount without a source repository (`POST .../blobs/uploads/?mount=<digest>` and no `from`):
+   * links the blob into `repository` from the first repository (in name order) that holds it and
+   * that `readable` says the caller may pull, so nothing is revealed or linked that the caller could
+   * not read anyway. The distribution spec (v1.1, "Mounting a blob from another repository"):
+   * "The registry MAY treat the `from` parameter as optional, and it MAY cross-mount the blob if it
+   * can be found." Undefined (the caller falls back to an upload session, which the spec asks for
+   * when "unable to mount the requested blob") when no readable holder is found among the first
+   * `maxMountCandidates` holders, so a blob held by very many repositories costs a bounded search.
+   */
+  async mountFromReadable(repository: string, digest: Digest, readable: (repository: string) => boolean): Promise<BlobRecord | undefined> {
+    let after: string | undefined;
+    for (let seen = 0; seen < maxMountCandidates;) {
+      const holders = await this.ctx.metadata.blobs.holders(digest.value, { after, limit: mountCandidatePage });
+      const source = holders.find(readable);
+      if (source !== undefined) return this.mount(repository, digest, source);
+      if (holders.length < mountCandidatePage) return undefined;
+      seen += holders.length;
+      after = holders[holders.length - 1];
+    }
+    return undefined;
   }
 
   /**

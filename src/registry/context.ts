@@ -15,6 +15,17 @@ export interface RegistryLimits {
   uploadTtlMs: number;
 }
 
+/**
+ * Repository patterns (the repository glob grammar, `shared/glob.ts`) where sparse manifests are
+ * accepted: `indexes`, an index may list child manifests the repository does not hold; `images`,
+ * an image manifest may name a config or layers it does not hold. From `registry.sparseIndexes`
+ * and `registry.sparseImages`.
+ */
+export interface SparsePolicy {
+  indexes: readonly string[];
+  images: readonly string[];
+}
+
 export interface RegistryContext {
   storage: StorageDriver;
   metadata: Metadata;
@@ -27,4 +38,6 @@ export interface RegistryContext {
    * no manifest changes (`berth gc`): then a change would record no event.
    */
   changeEvents?: ChangeEvents | undefined;
+  /** Where sparse manifests are accepted; absent: nowhere (unless a caller asks, `PutManifestOptions.allowMissing`). */
+  sparse?: SparsePolicy | undefined;
 }

@@ -12,6 +12,8 @@ import { UploadService } from './uploads.js';
 export type { GcOptions, GcReport, RegistryLimits };
 export type { Pusher } from '../metadata/store.js';
 export type { ChangeContext, RequestInfo } from './changes.js';
+export type { MissingAllowance, PutManifestOptions, PutManifestResult } from './manifests.js';
+export type { SparsePolicy } from './context.js';
 
 export interface Registry {
   /** The configured limits (the manifest size a request body may have, the upload TTL). */

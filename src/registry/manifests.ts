@@ -1,20 +1,53 @@
 /**
- * Manifests: stored as their exact bytes, addressed by digest, optionally tagged. A manifest is
- * accepted only when everything it references (config, layers, child manifests) is already in the
- * same repository; its `subject` may be absent (referrers can arrive before their subject).
+ * Manifests: stored as their exact bytes, addressed by digest, tagged by any number of tags. A
+ * manifest is accepted only when everything it references (config, layers, child manifests) is
+ * already in the same repository; its `subject` may be absent (referrers can arrive before their
+ * subject). Repositories the configuration names (and writers that ask, `allowMissing`) may keep
+ * sparse manifests, whose references are partly absent (see `put`).
  */
 import { digestOf } from '../oci/digest.js';
 import { RegistryError } from '../oci/errors.js';
 import { parseManifest } from '../oci/manifest.js';
 import { isIndexMediaType, mediaTypes } from '../oci/media-types.js';
-import type { Reference } from '../oci/names.js';
-import type { ChangeOutbox, ManifestRecord, Pusher } from '../metadata/store.js';
+import { isValidTag, type Reference } from '../oci/names.js';
+import type { ChangeOutbox, ManifestRecord, MissingAllowance, Pusher } from '../metadata/store.js';
+import { matchesRepositoryPattern } from '../shared/glob.js';
 import type { ChangeContext, RequestInfo } from './changes.js';
 import type { RegistryContext } from './context.js';
+
+export type { MissingAllowance };
+
+/**
+ * Most tags one push may set. The distribution spec (main, "Pushing Manifests", the `tag` query
+ * parameters) says a registry "SHOULD support pushing at least 10 tags per request" and "MAY
+ * return a `414 Request-URI Too Long` status if too many tags are included"; 100 tags of the
+ * longest form (128 characters) still fit in Node's default 16 KiB of request headers.
+ */
+export const maxTagsPerPush = 100;
+
+export interface PutManifestOptions {
+  /**
+   * Further tags to point at the manifest (a push's `tag` query parameters), set together with the
+   * reference's own tag, if it is one, in the manifest's transaction: all of them or none. Every
+   * tag is validated before anything is written.
+   */
+  tags?: readonly string[] | undefined;
+  /**
+   * Accept the manifest although references of these kinds are not in the repository (a sparse
+   * manifest), besides what the configuration allows the repository (`registry.sparseIndexes`,
+   * `registry.sparseImages`). For server-side writers, e.g. a pull-through cache that keeps an
+   * upstream index (and so its digest) while it fetches the platforms, or the layers, on demand.
+   */
+  allowMissing?: MissingAllowance | undefined;
+}
 
 export interface PutManifestResult {
   digest: string;
   subject: string | undefined;
+  /** Every tag the push pointed at the manifest, in request order (the response's `OCI-Tag`). */
+  tags: string[];
+  /** References the repository does not hold, accepted because sparse manifests are allowed there. */
+  missing: string[];
 }
 
 /** OCI types a client must explicitly accept (Distribution refuses to serve them otherwise). */
@@ -24,9 +57,20 @@ export class ManifestService {
   constructor(private readonly ctx: RegistryContext) {}
 
   /**
-   * Stores a manifest. `pusher` and `request` (both optional: auth may be off, and server-side
-   * pushes such as imports have no client request) go into the push record and the webhook event
-   * written in the same transaction.
+   * Stores a manifest and points its tags at it, in one transaction with its push records and its
+   * webhook events (one `push` event per tag; one untagged event for a push by digest without
+   * tags). `pusher` and `request` (both optional: auth may be off, and server-side pushes such as
+   * imports have no client request) go into the push records and the events.
+   *
+   * Referenced content must be in the repository (else MANIFEST_BLOB_UNKNOWN, nothing written),
+   * except where sparse manifests are allowed: in a repository matching `registry.sparseIndexes`
+   * (or with `allowMissing.manifests`) an index may list child manifests the repository does not
+   * hold, and in one matching `registry.sparseImages` (or with `allowMissing.blobs`) an image
+   * manifest may name a config or layers it does not hold. The distribution spec (v1.1, "Push")
+   * permits both: "A registry MAY reject a manifest ... with descriptors in other fields that
+   * reference a manifest or blob that does not exist in the registry." The absent references are
+   * recorded like the present ones: pulling one answers 404 until it is pushed, which makes the
+   * manifest whole without touching it again, and GC keeps what the present ones reference.
    */
   async put(
     repository: string,
@@ -35,10 +79,12 @@ export class ManifestService {
     contentType: string | undefined,
     pusher?: Pusher,
     request?: RequestInfo,
+    options: PutManifestOptions = {},
   ): Promise<PutManifestResult> {
     if (bytes.length > this.ctx.limits.maxManifestBytes) {
       throw new RegistryError('MANIFEST_TOO_LARGE', `manifest is larger than ${this.ctx.limits.maxManifestBytes} bytes`);
     }
+    const tags = tagsOf(reference, options.tags);
     const algorithm = reference.kind === 'digest' ? reference.digest.algorithm : 'sha256';
     const digest = digestOf(bytes, algorithm);
     if (reference.kind === 'digest' && reference.digest.value !== digest) {
@@ -48,7 +94,7 @@ export class ManifestService {
       });
     }
     const manifest = parseManifest(bytes, contentType);
-    const { missing } = await this.ctx.metadata.manifests.put(
+    const { missing, absent } = await this.ctx.metadata.manifests.put(
       {
         repository,
         digest,
@@ -59,8 +105,9 @@ export class ManifestService {
         annotations: manifest.annotations,
         blobs: manifest.blobs.map((d) => d.digest),
         manifests: manifest.manifests.map((d) => d.digest),
-        tag: reference.kind === 'tag' ? reference.tag : undefined,
+        tags,
         pusher,
+        allowMissing: this.missingAllowed(repository, options.allowMissing),
       },
       this.ctx.clock.now(),
       this.outbox({ actor: pusher, request }),
@@ -70,7 +117,17 @@ export class ManifestService {
         missing: missing.slice(0, 20),
       });
     }
-    return { digest, subject: manifest.subject?.digest };
+    return { digest, subject: manifest.subject?.digest, tags, missing: absent ?? [] };
+  }
+
+  /** What may be absent from a manifest pushed to `repository`: the configuration's allowance, widened by the caller's. */
+  private missingAllowed(repository: string, requested: MissingAllowance | undefined): MissingAllowance {
+    const sparse = this.ctx.sparse;
+    const matches = (patterns: readonly string[] | undefined) => (patterns ?? []).some((p) => matchesRepositoryPattern(p, repository));
+    return {
+      manifests: requested?.manifests === true || matches(sparse?.indexes),
+      blobs: requested?.blobs === true || matches(sparse?.images),
+    };
   }
 
   /**
@@ -129,4 +186,20 @@ function acceptable(mediaType: string, accept: readonly string[]): boolean {
 
 function referenceText(reference: Reference): string {
   return reference.kind === 'tag' ? reference.tag : reference.digest.value;
+}
+
+/**
+ * The tags a push sets: the reference's own (a push by tag) and then the extra ones, each once, in
+ * order. Every one is checked before anything is written, so an invalid one fails the whole push.
+ */
+function tagsOf(reference: Reference, extra: readonly string[] | undefined): string[] {
+  const tags = new Set<string>(reference.kind === 'tag' ? [reference.tag] : []);
+  for (const tag of extra ?? []) {
+    if (!isValidTag(tag)) throw new RegistryError('MANIFEST_INVALID', 'invalid tag', { tag: tag.slice(0, 200) });
+    tags.add(tag);
+  }
+  if (tags.size > maxTagsPerPush) {
+    throw new RegistryError('TOO_MANY_TAGS', `at most ${maxTagsPerPush} tags may be pushed in one request`, { tags: tags.size });
+  }
+  return [...tags];
 }

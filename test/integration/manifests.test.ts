@@ -375,10 +375,30 @@ describe('GET /v2/<name>/manifests/<reference>', () => {
     assertError(await getManifest(repo, 'sha256:abc'), 400, ['DIGEST_INVALID', 'MANIFEST_INVALID']);
   });
 
-  it('answers an invalid tag reference with 400', async () => {
+  // Changed from 400 (issue 12): the spec ("Pulling manifests") allows only a digest or a tag as
+  // `<reference>` ("MUST NOT be in any other format") and answers a manifest not found with
+  // "404 Not Found", the only failure code of end-3 (GET/HEAD /v2/<name>/manifests/<reference>).
+  // A reference that is no tag names no manifest: 404 MANIFEST_UNKNOWN, as the v1.1 conformance
+  // suite expects for its `.INVALID_MANIFEST_NAME` (a malformed digest stays 400, above).
+  for (const ref of ['-bad', '.INVALID_MANIFEST_NAME', 'a'.repeat(129), 'has!bang']) {
+    it(`answers the reference ${JSON.stringify(ref.length > 24 ? `${ref.slice(0, 8)}…(${ref.length})` : ref)}, which is no tag, with 404 MANIFEST_UNKNOWN`, async () => {
+      const repo = uniqueRepo('man');
+      await pushOciImage(server, repo, 'latest');
+      assertError(await getManifest(repo, ref), 404, 'MANIFEST_UNKNOWN');
+      assertError(await getManifest(repo, ref, 'HEAD'), 404);
+    });
+  }
+
+  it('answers a well-formed digest of an algorithm Berth does not store with 404 MANIFEST_UNKNOWN', async () => {
     const repo = uniqueRepo('man');
     await pushOciImage(server, repo, 'latest');
-    assertError(await getManifest(repo, '-bad'), 400, ['MANIFEST_INVALID', 'NAME_INVALID']);
+    assertError(await getManifest(repo, `sha384:${'a'.repeat(96)}`), 404, 'MANIFEST_UNKNOWN');
+    assertError(await getManifest(repo, `sha384:${'a'.repeat(96)}`, 'HEAD'), 404);
+  });
+
+  it('answers .INVALID_MANIFEST_NAME with 404 in a repository that does not exist, too', async () => {
+    const repo = uniqueRepo('ghost');
+    assertError(await getManifest(repo, '.INVALID_MANIFEST_NAME'), 404, 'MANIFEST_UNKNOWN');
   });
 });
 

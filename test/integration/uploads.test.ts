@@ -466,6 +466,64 @@ describe('POST /v2/<name>/blobs/uploads/?mount=<digest>&from=<other_name>', () =
   });
 });
 
+// "The registry MAY treat the `from` parameter as optional, and it MAY cross-mount the blob if it
+// can be found." (v1.1, "Mounting a blob from another repository"); otherwise "it SHOULD return a
+// `202`" and the upload proceeds. The conformance suite tests it as "mount anonymous"
+// (`apis.blobs.mountAnonymous`, on in its stable settings). With auth off every repository may be
+// read, so any holder counts; with auth on see mount-without-from.test.ts.
+describe('POST /v2/<name>/blobs/uploads/?mount=<digest> without from', () => {
+  it('mounts a blob some other repository holds: 201 Created with Location', async () => {
+    const b = await pushBlob(server, uniqueRepo('src'), randomBlob(321));
+    const to = uniqueRepo('dst');
+    const res = await request(server.url, 'POST', withQuery(uploadsPath(to), { mount: b.digest }), { headers: { 'Content-Length': '0' } });
+    assertStatus(res, 201);
+    assert.equal(requireHeader(res, 'location'), `/v2/${to}/blobs/${b.digest}`);
+    assert.equal(header(res, 'docker-content-digest'), b.digest);
+    await assertBlobServed(to, b);
+  });
+
+  it('reads an empty from as no from', async () => {
+    const b = await pushBlob(server, uniqueRepo('src'), randomBlob(55));
+    const to = uniqueRepo('dst');
+    const res = await request(server.url, 'POST', withQuery(uploadsPath(to), { mount: b.digest, from: '' }), { headers: { 'Content-Length': '0' } });
+    assertStatus(res, 201);
+    await assertBlobServed(to, b);
+  });
+
+  it('answers 201 when the repository itself already holds the blob', async () => {
+    const repo = uniqueRepo('dst');
+    const b = await pushBlob(server, repo, randomBlob(77));
+    const res = await request(server.url, 'POST', withQuery(uploadsPath(repo), { mount: b.digest }), { headers: { 'Content-Length': '0' } });
+    assertStatus(res, 201);
+  });
+
+  it('falls back to an upload session (202) when no repository holds the blob, and the upload works', async () => {
+    const to = uniqueRepo('dst');
+    const b = randomBlob(222);
+    const res = await request(server.url, 'POST', withQuery(uploadsPath(to), { mount: b.digest }), { headers: { 'Content-Length': '0' } });
+    assertStatus(res, 202);
+    const location = requireHeader(res, 'location');
+    assertStatus(await getBlob(to, b.digest), 404);
+    assertStatus(await request(server.url, 'PUT', withQuery(location, { digest: b.digest }), { headers: octet, body: b.data }), 201);
+    await assertBlobServed(to, b);
+  });
+
+  it('falls back to an upload session (202) when the only holder deleted its link', async () => {
+    const from = uniqueRepo('src');
+    const b = await pushBlob(server, from, randomBlob(99));
+    assertStatus(await request(server.url, 'DELETE', `/v2/${from}/blobs/${b.digest}`), 202);
+    const res = await request(server.url, 'POST', withQuery(uploadsPath(uniqueRepo('dst')), { mount: b.digest }), { headers: { 'Content-Length': '0' } });
+    assertStatus(res, 202);
+  });
+
+  it('rejects a malformed mount digest with 400 DIGEST_INVALID', async () => {
+    const res = await request(server.url, 'POST', withQuery(uploadsPath(uniqueRepo('dst')), { mount: 'sha256:nothex' }), {
+      headers: { 'Content-Length': '0' },
+    });
+    assertError(res, 400, 'DIGEST_INVALID');
+  });
+});
+
 describe('concurrent pushes of the same blob', () => {
   it('lets two interleaved chunked sessions both succeed, storing the content once', async () => {
     const repo = uniqueRepo('race');

@@ -1,4 +1,4 @@
-/** GET/HEAD/PUT/DELETE /v2/<name>/manifests/<reference> */
+/** GET/HEAD/PUT/DELETE /v2/<name>/manifests/<reference> (PUT also takes `tag` query parameters). */
 import { randomUUID } from 'node:crypto';
 import { RegistryError } from '../../oci/errors.js';
 import type { Pusher, RequestInfo } from '../../registry/index.js';
@@ -6,10 +6,10 @@ import { acceptedTypes, readBoundedBody } from '../request.js';
 import { send } from '../respond.js';
 import type { RouteContext } from '../route.js';
 import { urls } from '../../api/urls.js';
-import { referenceParam, repositoryOf } from './common.js';
+import { readReferenceParam, referenceParam, repositoryOf } from './common.js';
 
 export async function get(ctx: RouteContext): Promise<void> {
-  const manifest = await ctx.registry.manifests.get(repositoryOf(ctx), referenceParam(ctx), acceptedTypes(ctx.req));
+  const manifest = await ctx.registry.manifests.get(repositoryOf(ctx), readReferenceParam(ctx), acceptedTypes(ctx.req));
   send(
     ctx.res,
     200,
@@ -28,11 +28,17 @@ export async function put(ctx: RouteContext): Promise<void> {
   const reference = referenceParam(ctx);
   const limit = ctx.registry.limits.maxManifestBytes;
   const bytes = await readBoundedBody(ctx.req, limit, () => new RegistryError('MANIFEST_TOO_LARGE', `manifest is larger than ${limit} bytes`));
-  const result = await ctx.registry.manifests.put(repository, reference, bytes, ctx.req.headers['content-type'], actorOf(ctx), requestInfo(ctx));
+  const result = await ctx.registry.manifests.put(repository, reference, bytes, ctx.req.headers['content-type'], actorOf(ctx), requestInfo(ctx), {
+    tags: ctx.query.getAll('tag'),
+  });
   send(ctx.res, 201, {
     Location: urls.manifest(repository, result.digest),
     'Docker-Content-Digest': result.digest,
     ...(result.subject ? { 'OCI-Subject': result.subject } : {}),
+    // The distribution spec (main, "Pushing Manifests"): a registry supporting `tag` query
+    // parameters "MUST include an `OCI-Tag` response header ... for each accepted tag"; one field
+    // line with the tags comma-separated is the same field (RFC 9110, section 5.3).
+    ...(result.tags.length > 0 ? { 'OCI-Tag': result.tags.join(', ') } : {}),
   });
 }
 

@@ -1,9 +1,9 @@
 /**
  * The blob upload endpoints: POST /v2/<name>/blobs/uploads/ (session, monolithic `?digest=`,
- * mount `?mount=&from=`), and GET/PATCH/PUT/DELETE on /v2/<name>/blobs/uploads/<uuid>.
+ * mount `?mount=&from=`, mount without `from`), and GET/PATCH/PUT/DELETE on /v2/<name>/blobs/uploads/<uuid>.
  */
 import { RegistryError } from '../../oci/errors.js';
-import { parseDigest } from '../../oci/digest.js';
+import { parseDigest, type Digest } from '../../oci/digest.js';
 import { isValidRepositoryName } from '../../oci/names.js';
 import type { UploadState } from '../../registry/uploads.js';
 import { uploadRange } from '../../registry/uploads.js';
@@ -34,9 +34,7 @@ export async function start(ctx: RouteContext): Promise<void> {
   const mount = ctx.query.get('mount');
   const from = ctx.query.get('from');
   if (mount !== null) {
-    const digest = parseDigest(mount);
-    // An unusable `from` is not an error: the spec says fall back to a regular upload session.
-    const mounted = from && isValidRepositoryName(from) ? await ctx.registry.blobs.mount(repository, digest, from) : undefined;
+    const mounted = await mountBlob(ctx, repository, parseDigest(mount), from);
     if (mounted) return sendCreated(ctx, repository, mounted.digest);
   } else {
     const digest = ctx.query.get('digest');
@@ -46,6 +44,16 @@ export async function start(ctx: RouteContext): Promise<void> {
     }
   }
   sendProgress(ctx, 202, await ctx.registry.uploads.start(repository));
+}
+
+/**
+ * A mount from `from`, or without one (absent or empty) from a repository holding the blob that
+ * the caller may pull (the authorizer's rule). An unusable `from` is not an error: the spec says
+ * fall back to a regular upload session, as when nothing could be mounted (undefined).
+ */
+async function mountBlob(ctx: RouteContext, repository: string, digest: Digest, from: string | null): Promise<{ digest: string } | undefined> {
+  if (!from) return ctx.registry.blobs.mountFromReadable(repository, digest, await ctx.auth.authorizer.pullFilter(ctx.identity));
+  return isValidRepositoryName(from) ? ctx.registry.blobs.mount(repository, digest, from) : undefined;
 }
 
 export async function status(ctx: RouteContext): Promise<void> {

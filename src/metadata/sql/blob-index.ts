@@ -42,6 +42,18 @@ export class SqlBlobIndex implements BlobIndex {
     });
   }
 
+  async holders(digest: string, page: { after?: string | undefined; limit: number }): Promise<string[]> {
+    let query = this.ctx.db
+      .selectFrom('repository_blobs as rb')
+      .innerJoin('repositories as r', 'r.id', 'rb.repository_id')
+      .select('r.name')
+      .where('rb.digest', '=', digest)
+      .orderBy('r.name')
+      .limit(Math.max(0, page.limit));
+    if (page.after !== undefined) query = query.where('r.name', '>', page.after);
+    return (await query.execute()).map((row) => row.name);
+  }
+
   async unlink(repository: string, digest: string): Promise<boolean> {
     const repositoryId = await this.ctx.findRepositoryId(repository);
     if (repositoryId === undefined) return false;

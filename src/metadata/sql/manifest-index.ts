@@ -42,15 +42,18 @@ export class SqlManifestIndex implements ManifestIndex {
     private readonly events?: EventNotifier,
   ) {}
 
-  async put(manifest: NewManifest, now: number, outbox?: ChangeOutbox): Promise<{ missing: string[] }> {
+  async put(manifest: NewManifest, now: number, outbox?: ChangeOutbox): Promise<{ missing: string[]; absent?: string[] }> {
+    // Sorted, so two pushes setting overlapping tags lock their rows in the same order (no deadlock).
+    const tags = [...new Set([...(manifest.tag !== undefined ? [manifest.tag] : []), ...(manifest.tags ?? [])])].sort();
     const result = await this.ctx.transaction(async (trx) => {
       const repositoryId = await this.ctx.ensureRepositoryId(manifest.repository, now, trx);
       const lock = this.ctx.dialect === 'postgres';
-      const missing = [
-        ...(await missingDigests(trx, 'repository_blobs', repositoryId, manifest.blobs, lock)),
-        ...(await missingDigests(trx, 'manifests', repositoryId, manifest.manifests, lock)),
-      ];
-      if (missing.length > 0) return { missing, evented: false };
+      const absentBlobs = await missingDigests(trx, 'repository_blobs', repositoryId, manifest.blobs, lock);
+      const absentManifests = await missingDigests(trx, 'manifests', repositoryId, manifest.manifests, lock);
+      const missing = [...(manifest.allowMissing?.blobs ? [] : absentBlobs), ...(manifest.allowMissing?.manifests ? [] : absentManifests)];
+      if (missing.length > 0) return { missing, absent: [], evented: false };
+      // Sparse: the excused absent references are recorded like the present ones below.
+      const absent = [...(manifest.allowMissing?.blobs ? absentBlobs : []), ...(manifest.allowMissing?.manifests ? absentManifests : [])];
 
       // A no-op update rather than DO NOTHING: it locks an existing row until commit, so a
       // concurrent pruneManifestContents (which locks before re-checking) cannot delete the bytes
@@ -92,42 +95,43 @@ export class SqlManifestIndex implements ManifestIndex {
           .onConflict((oc) => oc.columns(['repository_id', 'manifest_digest', 'child_digest']).doNothing())
           .execute();
       }
-      await trx
-        .insertInto('pushes')
-        .values({
-          repository_id: repositoryId,
-          digest: manifest.digest,
-          tag: manifest.tag ?? null,
-          at: now,
-          principal_id: manifest.pusher?.principalId ?? null,
-          principal_name: manifest.pusher?.principalName ?? null,
-          provenance: manifest.pusher?.provenance ? JSON.stringify(manifest.pusher.provenance) : null,
-        })
-        .execute();
-      if (manifest.tag !== undefined) {
+      // One push record and one `push` change per tag (each tag is a push for webhooks), or one
+      // untagged of each for a push by digest alone.
+      let evented = false;
+      for (const tag of tags.length > 0 ? tags : [undefined]) {
         await trx
-          .insertInto('tags')
-          .values({ repository_id: repositoryId, name: manifest.tag, digest: manifest.digest, updated_at: now })
-          .onConflict((oc) => oc.columns(['repository_id', 'name']).doUpdateSet({ digest: manifest.digest, updated_at: now }))
+          .insertInto('pushes')
+          .values({
+            repository_id: repositoryId,
+            digest: manifest.digest,
+            tag: tag ?? null,
+            at: now,
+            principal_id: manifest.pusher?.principalId ?? null,
+            principal_name: manifest.pusher?.principalName ?? null,
+            provenance: manifest.pusher?.provenance ? JSON.stringify(manifest.pusher.provenance) : null,
+          })
           .execute();
-      }
-      const evented = await writeOutbox(
-        trx,
-        outbox,
-        {
-          action: 'push',
+        if (tag !== undefined) {
+          await trx
+            .insertInto('tags')
+            .values({ repository_id: repositoryId, name: tag, digest: manifest.digest, updated_at: now })
+            .onConflict((oc) => oc.columns(['repository_id', 'name']).doUpdateSet({ digest: manifest.digest, updated_at: now }))
+            .execute();
+        }
+        const change = {
+          action: 'push' as const,
           repository: manifest.repository,
           digest: manifest.digest,
           mediaType: manifest.mediaType,
           size: manifest.content.length,
-          tag: manifest.tag,
-        },
-        now,
-      );
-      return { missing: [], evented };
+          tag,
+        };
+        evented = (await writeOutbox(trx, outbox, change, now)) || evented;
+      }
+      return { missing: [], absent, evented };
     });
     if (result.evented) this.events?.notify();
-    return { missing: result.missing };
+    return result.absent.length > 0 ? { missing: result.missing, absent: result.absent } : { missing: result.missing };
   }
 
   async getByTag(repository: string, tag: string): Promise<ManifestRecord | undefined> {
