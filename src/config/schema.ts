@@ -10,6 +10,7 @@ import { authSection } from './sections/auth.js';
 import { egressSection } from './sections/egress.js';
 import { federationSection } from './sections/federation.js';
 import { gcSection } from './sections/gc.js';
+import { httpSection } from './sections/http.js';
 import { importSection } from './sections/import.js';
 import { limitsSection } from './sections/limits.js';
 import { metadataSection } from './sections/metadata.js';
@@ -21,6 +22,7 @@ import { webhooksSection } from './sections/webhooks.js';
 export const configSchema = z
   .object({
     ...serverFields,
+    http: httpSection,
     storage: storageSection,
     metadata: metadataSection,
     limits: limitsSection,
