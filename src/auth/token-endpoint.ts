@@ -319,24 +319,33 @@ export class TokenEndpoint {
     }
   }
 
-  /** A password login, throttled per name and per client address. */
+  /**
+   * A password login, throttled per name, per client address and per both (`throttle.ts`); an
+   * attempt holds its throttle slots while its secret is verified, so parallel attempts count.
+   */
   private async login(username: string | undefined, password: string | undefined, clientAddress: string) {
     if (!username || password === undefined) throw new OAuthError(400, 'invalid_request', 'username and password are required');
-    const keys = [`name:${username}`, `address:${clientAddress}`];
-    const wait = this.deps.throttle.retryAfter(keys);
-    if (wait > 0) {
-      throw new OAuthError(429, 'slow_down', 'too many failed logins; try again later', { 'Retry-After': String(Math.ceil(wait / 1000)) });
+    const admission = this.deps.throttle.admit(username, clientAddress);
+    if (admission.kind === 'refused') {
+      throw new OAuthError(429, 'slow_down', 'too many failed logins; try again later', {
+        'Retry-After': String(Math.max(1, Math.ceil(admission.retryAfterMs / 1000))),
+      });
     }
+    const { attempt } = admission;
+    let result: Awaited<ReturnType<PrincipalService['authenticate']>>;
     try {
-      const result = await this.deps.principals.authenticate(username, password);
-      this.deps.throttle.succeed(keys[0] as string);
-      return result;
+      result = await this.deps.principals.authenticate(username, password);
     } catch (err) {
-      if (!(err instanceof AuthenticationError)) throw err;
-      this.deps.throttle.fail(keys);
+      if (!(err instanceof AuthenticationError)) {
+        attempt.abandoned();
+        throw err;
+      }
+      attempt.failed();
       await this.audit('login.failed', undefined, clientAddress, { username: username.slice(0, 128) });
       throw new OAuthError(401, 'invalid_grant', 'invalid username or password', { 'WWW-Authenticate': 'Basic realm="berth"' });
     }
+    attempt.succeeded();
+    return result;
   }
 
   private async audit(event: string, identity: Identity | undefined, clientAddress: string, detail: unknown): Promise<void> {
