@@ -135,8 +135,8 @@ export class TokenEndpoint {
       response.refresh_token = (await this.deps.tokens.issueRefresh(resolved.identity, resolved.lifetime.refreshMs)).token;
     }
     await this.audit('token.issued', resolved.identity, request.clientAddress, {
-      requested: requested.map(formatScope),
-      granted: access.map(formatScope),
+      ...scopeSummary('requested', requested),
+      ...scopeSummary('granted', access),
       refreshToken: response.refresh_token !== undefined,
     });
     return response;
@@ -368,4 +368,19 @@ function bounded(identity: Identity, scopes: readonly Access[]): Identity {
   if (scopes.length === 0) return identity;
   const ceiling = identity.scopeCeiling ? limitAccess(scopes, identity.scopeCeiling) : [...scopes];
   return { ...identity, scopeCeiling: ceiling };
+}
+
+/** Scopes an audit entry records in full; beyond that it records the first ones and the count. */
+const auditedScopes = 10;
+
+/**
+ * A bounded record of a scope list for the audit log: every token request, anonymous ones included,
+ * writes one entry, so what a client sends must not decide its size (each scope is at most
+ * `maxScopeLength` characters, `parseScope` drops longer ones). `<field>Count` is added when the
+ * list was cut.
+ */
+function scopeSummary(field: 'requested' | 'granted', scopes: readonly Access[]): Record<string, unknown> {
+  const summary: Record<string, unknown> = { [field]: scopes.slice(0, auditedScopes).map(formatScope) };
+  if (scopes.length > auditedScopes) summary[`${field}Count`] = scopes.length;
+  return summary;
 }

@@ -14,6 +14,7 @@ import { httpSection } from './sections/http.js';
 import { importSection } from './sections/import.js';
 import { limitsSection } from './sections/limits.js';
 import { metadataSection } from './sections/metadata.js';
+import { retentionSection } from './sections/retention.js';
 import { serverFields } from './sections/server.js';
 import { storageSection } from './sections/storage.js';
 import { syncSection } from './sections/sync.js';
@@ -33,6 +34,7 @@ export const configSchema = z
     sync: syncSection,
     gc: gcSection,
     import: importSection,
+    retention: retentionSection,
   })
   .strict();
 
