@@ -7,6 +7,7 @@
  * tokens: `metadata_read` (list tags, referrers) and `metadata_write` (delete a tag). A broader
  * action implies the narrower: pull ⊇ metadata_read, delete ⊇ metadata_write, `*` ⊇ everything.
  */
+import { isValidRepositoryName } from '../oci/names.js';
 
 export type Action = 'pull' | 'push' | 'delete' | 'metadata_read' | 'metadata_write' | '*';
 export type ResourceType = 'repository' | 'registry';
@@ -16,6 +17,28 @@ export interface Access {
   name: string;
   actions: Action[];
 }
+
+/**
+ * Longest scope considered: `repository:` + a `host:port/` qualifier + a 255-character name +
+ * every action once. Longer ones cannot be valid and are dropped before any parsing.
+ */
+export const maxScopeLength = 640;
+/** A host (and port) qualifying a repository name in a scope (`localhost:5000/team/app`), as the token spec's grammar allows. */
+const hostPrefix = /^[A-Za-z0-9](?:[A-Za-z0-9.-]{0,252})(?::[0-9]{1,5})?$/;
+
+/**
+ * True if `name` is a repository name a scope may carry: a valid OCI name (grammar and length),
+ * optionally after a `host[:port]/` qualifier (at most 259 + 1 + 255 characters, so matching a
+ * pattern against it stays bounded).
+ */
+export function isScopeRepositoryName(name: string): boolean {
+  if (isValidRepositoryName(name)) return true;
+  const slash = name.indexOf('/');
+  return slash > 0 && hostPrefix.test(name.slice(0, slash)) && isValidRepositoryName(name.slice(slash + 1));
+}
+
+/** `registry:<name>:…` names a registry-wide resource (`catalog`, `admin`): a short lower-case word. */
+const registryResourceName = /^[a-z]{1,32}$/;
 
 const knownActions: ReadonlySet<string> = new Set(['pull', 'push', 'delete', 'metadata_read', 'metadata_write', '*']);
 
@@ -37,16 +60,21 @@ export function expand(actions: readonly Action[]): Set<Action> {
 
 /**
  * Parses one scope. The name may itself contain `:` (a `host:port/` prefix), so the type ends at
- * the first colon and the actions start after the last. Unknown types or actions yield undefined:
- * the token endpoint ignores what it does not understand rather than failing the whole request.
+ * the first colon and the actions start after the last. Unknown types, or a repository name that
+ * is not a valid OCI name (grammar and 255-character limit), yield undefined: the token endpoint
+ * ignores what it does not understand rather than failing the whole request, and no pattern is
+ * ever matched against a name that failed the grammar. Unknown actions are dropped.
  */
 export function parseScope(scope: string): Access | undefined {
+  if (scope.length > maxScopeLength) return undefined;
   const first = scope.indexOf(':');
   const last = scope.lastIndexOf(':');
   if (first <= 0 || last <= first) return undefined;
   const type = scope.slice(0, first);
   const name = scope.slice(first + 1, last);
   if ((type !== 'repository' && type !== 'registry') || name.length === 0) return undefined;
+  if (type === 'repository' && !isScopeRepositoryName(name)) return undefined;
+  if (type === 'registry' && !registryResourceName.test(name)) return undefined;
   const actions = scope
     .slice(last + 1)
     .split(',')

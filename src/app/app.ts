@@ -10,6 +10,8 @@ import type { Logger } from 'pino';
 import { createAuth, type Auth } from '../auth/index.js';
 import type { Config } from '../config/schema.js';
 import { parseAddress } from '../config/load.js';
+import { clientAddressResolver } from '../http/client-address.js';
+import { ScheduledTasks, type ScheduledTask } from '../jobs/scheduled.js';
 import { registryListener } from '../http/server.js';
 import type { Services } from '../http/services.js';
 import { imageChangeEvents } from '../events/payload.js';
@@ -79,14 +81,22 @@ export function createApp(deps: AppDependencies): App {
   const webhooks = new Webhooks({ config: config.webhooks, store: metadata.events, audit, egress, clock, logger });
   const sync = new SyncService({ store: metadata.sync, registry, egress, settings: config.sync, clock, audit, logger });
   const services: Services = { registry, auth, egress, imports, sync, webhooks };
-  const listener = registryListener(services, logger);
+  const scheduled = new ScheduledTasks(metadata.tasks, retentionTasks(config.retention, metadata), { clock, logger });
+  const listener = registryListener(services, logger, {
+    slowClients: { body: config.http.body, response: config.http.response },
+    clientAddress: clientAddressResolver(config.http.trustedProxies),
+  });
+  // How often Node looks for connections past headersTimeout (its default, 30 s, would let a
+  // silent connection live up to that much longer than configured).
+  const serverOptions = { connectionsCheckingInterval: Math.max(100, Math.min(5000, Math.floor(config.http.headersTimeoutMs / 4))) };
   const server = config.tls
-    ? createHttpsServer({ cert: readFileSync(config.tls.cert), key: readFileSync(config.tls.key) }, listener)
-    : createHttpServer(listener);
-  // Large layers over slow links take long: no whole-request timeout, but idle headers are cut.
+    ? createHttpsServer({ ...serverOptions, cert: readFileSync(config.tls.cert), key: readFileSync(config.tls.key) }, listener)
+    : createHttpServer(serverOptions, listener);
+  // Large layers over slow links take long: no whole-request timeout. The head must arrive within
+  // headersTimeout; bodies and responses are bounded by progress (http/slow-clients.ts).
   server.requestTimeout = 0;
-  server.headersTimeout = 60_000;
-  server.keepAliveTimeout = 65_000;
+  server.headersTimeout = config.http.headersTimeoutMs;
+  server.keepAliveTimeout = config.http.keepAliveTimeoutMs;
 
   let sweep: NodeJS.Timeout | undefined;
   const sweepUploads = () => {
@@ -118,6 +128,7 @@ export function createApp(deps: AppDependencies): App {
       imports.start();
       sync.start();
       webhooks.start();
+      scheduled.start();
       const address = server.address() as AddressInfo;
       const shownHost = address.family === 'IPv6' ? `[${address.address}]` : address.address;
       return `${config.tls ? 'https' : 'http'}://${shownHost}:${address.port}`;
@@ -127,6 +138,7 @@ export function createApp(deps: AppDependencies): App {
       await imports.stop();
       await sync.stop();
       await webhooks.stop();
+      await scheduled.stop();
       await new Promise<void>((ok) => {
         server.close(() => ok());
         server.closeIdleConnections();
@@ -135,4 +147,23 @@ export function createApp(deps: AppDependencies): App {
       await metadata.close();
     },
   };
+}
+
+/** Pruning of the audit log and of expired refresh tokens (`retention` config), one replica at a time. */
+function retentionTasks(retention: Config['retention'], metadata: Metadata): ScheduledTask[] {
+  const tasks: ScheduledTask[] = [
+    {
+      name: 'retention.refresh-tokens',
+      everyMs: retention.everyMs,
+      run: async (now) => ({ refreshTokens: await metadata.auth.refreshTokens.prune(now - retention.expiredRefreshTokensMs) }),
+    },
+  ];
+  if (retention.auditLogMs > 0) {
+    tasks.push({
+      name: 'retention.audit-log',
+      everyMs: retention.everyMs,
+      run: async (now) => ({ auditEntries: await metadata.auth.audit.prune(now - retention.auditLogMs) }),
+    });
+  }
+  return tasks;
 }

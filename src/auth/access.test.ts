@@ -12,6 +12,17 @@ describe('scopes', () => {
     assert.deepEqual(parseScope('registry:catalog:*'), { type: 'registry', name: 'catalog', actions: ['*'] });
   });
 
+  it('drops scopes whose repository name fails the OCI grammar or its length, before anything matches them', () => {
+    assert.equal(parseScope(`repository:${'a-'.repeat(3000)}x:pull`), undefined);
+    assert.equal(parseScope(`repository:${'a'.repeat(256)}:pull`), undefined);
+    assert.equal(parseScope('repository:Team/App:pull'), undefined);
+    assert.equal(parseScope('repository:a//b:pull'), undefined);
+    assert.equal(parseScope('repository:../etc:pull'), undefined);
+    assert.equal(parseScope(`registry:${'c'.repeat(100)}:*`), undefined);
+    assert.deepEqual(parseScope(`repository:${'a'.repeat(255)}:pull`)?.actions, ['pull']);
+    assert.deepEqual(parseScopes([`repository:${'x-'.repeat(5000)}:pull repository:ok:pull`]).map(formatScope), ['repository:ok:pull']);
+  });
+
   it('drops unknown types and actions, and splits space-separated lists', () => {
     assert.equal(parseScope('bogus:x:pull'), undefined);
     assert.equal(parseScope('repository:pull'), undefined);

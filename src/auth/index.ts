@@ -42,7 +42,7 @@ export function createAuth(config: Config['auth'], federationConfig: Config['fed
   const keys = new KeyRing(store.signingKeys, clock, longestRefreshMs + 60_000);
   const tokens = new TokenService(keys, store.refreshTokens, clock, { issuer: config.issuer, service: config.service });
   const principals = new PrincipalService(store, clock, { adminUser: config.adminUser, bootstrap: config.bootstrap }, logger);
-  const throttle = new LoginThrottle(config.throttle.maxFailures, config.throttle.windowMs, clock);
+  const throttle = new LoginThrottle(config.throttle, clock);
   const issuerKeys = new IssuerKeys(federationConfig.issuers, federationConfig.discoveryTimeoutMs, federationConfig.keyRefetchCooldownMs, () => clock.now());
   const federation = new FederationVerifier(store, issuerKeys, federationConfig, clock);
   const endpoint = new TokenEndpoint({

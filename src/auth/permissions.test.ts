@@ -19,6 +19,15 @@ describe('repository patterns', () => {
   for (const [pattern, repository, expected] of cases) {
     it(`${pattern} ${expected ? 'matches' : 'does not match'} ${repository}`, () => assert.equal(matchesPattern(pattern, repository), expected));
   }
+  it('matches only names that pass the OCI grammar and length (no pattern runs over an unvalidated name)', () => {
+    const long = 'a-'.repeat(3000) + 'prod';
+    assert.equal(matchesPattern('*-*-*-*-prod', long), false);
+    assert.equal(matchesPattern('**', long), false);
+    assert.equal(matchesPattern('**', 'Team/App'), false);
+    assert.equal(matchesPattern('*-*-*-*-prod', 'a-b-c-d-prod'), true);
+    assert.deepEqual(grantAccess([{ pattern: '**', permission: 'pull' }], [{ type: 'repository', name: long, actions: ['pull'] }]), []);
+    assert.equal(readableRepository([{ pattern: '**', permission: 'pull' }], long), false);
+  });
   it('knows the permissions by name only (no inherited object keys)', () => {
     assert.equal(isPermission('content/read'), true);
     assert.equal(isPermission('owner'), true);

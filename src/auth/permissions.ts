@@ -5,6 +5,8 @@
  * Patterns: `*` matches within one path component, `**` across components; the pattern `**` is
  * "registry scope" (every repository, plus the catalog).
  */
+import { isScopeRepositoryName } from '../api/scopes.js';
+import { isValidRepositoryName } from '../oci/names.js';
 import { matchesRepositoryPattern } from '../shared/glob.js';
 import {
   isOwner,
@@ -35,16 +37,25 @@ const actionsOf: Readonly<Record<Permission, readonly Action[]>> = {
   'metadata/write': ['metadata_write'],
 };
 
-/** True if `repository` matches the pattern (`*` within one path component, `**` across; linear time, `shared/glob.ts`). */
+/**
+ * True if `repository` matches the pattern (`*` within one path component, `**` across; linear
+ * time, `shared/glob.ts`). Rule: a name is matched only once it passed the OCI grammar and its
+ * 255-character limit; anything else matches no pattern, so no caller (a route, a token `scope`,
+ * the catalog) can make a pattern run over text an attacker chose the length of.
+ */
 export function matchesPattern(pattern: string, repository: string): boolean {
-  return matchesRepositoryPattern(pattern, repository);
+  return isValidRepositoryName(repository) && matchesRepositoryPattern(pattern, repository);
 }
 
-/** Every action the grants allow on one repository. */
+/**
+ * Every action the grants allow on one repository: none for a name that is not a valid OCI name
+ * (optionally `host[:port]/`-qualified, as a token scope may name it), which is never matched.
+ */
 export function allowedOnRepository(grants: readonly Grant[], repository: string): Action[] {
   const actions = new Set<Action>();
+  if (!isScopeRepositoryName(repository)) return [];
   for (const grant of grants) {
-    if (matchesPattern(grant.pattern, repository)) for (const action of actionsOf[grant.permission]) actions.add(action);
+    if (matchesRepositoryPattern(grant.pattern, repository)) for (const action of actionsOf[grant.permission]) actions.add(action);
   }
   return [...actions];
 }

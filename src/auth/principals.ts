@@ -31,6 +31,8 @@ export interface PrincipalSettings {
 
 /** A hash to verify against when the user does not exist, so timing does not reveal which names exist. */
 const decoyHash = hashSecret(generateSecret());
+/** Key derivations every failed login runs at least (see `authenticate`). */
+export const failedLoginKdfRuns = 2;
 /** Successful verifications, keyed by a hash of credential id + secret: saves a slow KDF per docker request. */
 const verifiedTtlMs = 5 * 60 * 1000;
 const maxVerified = 10_000;
@@ -45,15 +47,18 @@ export class PrincipalService {
     private readonly logger: Logger,
   ) {}
 
-  /** Checks a login name and secret. The error never says which part was wrong. */
+  /**
+   * Checks a login name and secret. The error never says which part was wrong, and a failure costs
+   * the same key-derivation work whether the name exists or not: every failed login runs scrypt at
+   * least {@link failedLoginKdfRuns} times (a name that does not exist, or has no live secret, runs
+   * it against a decoy hash), which is what a user (one secret) or a token or the admin user (two)
+   * costs. Only a principal with more secrets than that (service principals, whose names are
+   * generated client ids) takes longer to fail.
+   */
   async authenticate(name: string, secret: string): Promise<Authenticated> {
     const principal = await this.store.principals.findByName(name);
     const now = this.clock.now();
-    if (!principal) {
-      await verifySecret(secret, await decoyHash);
-      throw new AuthenticationError('invalid credentials');
-    }
-    const credentials = (await this.store.credentials.list(principal.id)).filter((c) => c.expiresAt === undefined || c.expiresAt > now);
+    const credentials = principal ? (await this.store.credentials.list(principal.id)).filter((c) => c.expiresAt === undefined || c.expiresAt > now) : [];
     let match: CredentialRecord | undefined;
     for (const credential of credentials) {
       if (await this.checkSecret(credential, secret)) {
@@ -61,8 +66,8 @@ export class PrincipalService {
         break;
       }
     }
-    if (!match) {
-      if (credentials.length === 0) await verifySecret(secret, await decoyHash);
+    if (!principal || !match) {
+      for (let run = credentials.length; run < failedLoginKdfRuns; run++) await verifySecret(secret, await decoyHash);
       throw new AuthenticationError('invalid credentials');
     }
     this.assertUsable(principal);

@@ -135,8 +135,8 @@ export class TokenEndpoint {
       response.refresh_token = (await this.deps.tokens.issueRefresh(resolved.identity, resolved.lifetime.refreshMs)).token;
     }
     await this.audit('token.issued', resolved.identity, request.clientAddress, {
-      requested: requested.map(formatScope),
-      granted: access.map(formatScope),
+      ...scopeSummary('requested', requested),
+      ...scopeSummary('granted', access),
       refreshToken: response.refresh_token !== undefined,
     });
     return response;
@@ -319,24 +319,33 @@ export class TokenEndpoint {
     }
   }
 
-  /** A password login, throttled per name and per client address. */
+  /**
+   * A password login, throttled per name, per client address and per both (`throttle.ts`); an
+   * attempt holds its throttle slots while its secret is verified, so parallel attempts count.
+   */
   private async login(username: string | undefined, password: string | undefined, clientAddress: string) {
     if (!username || password === undefined) throw new OAuthError(400, 'invalid_request', 'username and password are required');
-    const keys = [`name:${username}`, `address:${clientAddress}`];
-    const wait = this.deps.throttle.retryAfter(keys);
-    if (wait > 0) {
-      throw new OAuthError(429, 'slow_down', 'too many failed logins; try again later', { 'Retry-After': String(Math.ceil(wait / 1000)) });
+    const admission = this.deps.throttle.admit(username, clientAddress);
+    if (admission.kind === 'refused') {
+      throw new OAuthError(429, 'slow_down', 'too many failed logins; try again later', {
+        'Retry-After': String(Math.max(1, Math.ceil(admission.retryAfterMs / 1000))),
+      });
     }
+    const { attempt } = admission;
+    let result: Awaited<ReturnType<PrincipalService['authenticate']>>;
     try {
-      const result = await this.deps.principals.authenticate(username, password);
-      this.deps.throttle.succeed(keys[0] as string);
-      return result;
+      result = await this.deps.principals.authenticate(username, password);
     } catch (err) {
-      if (!(err instanceof AuthenticationError)) throw err;
-      this.deps.throttle.fail(keys);
+      if (!(err instanceof AuthenticationError)) {
+        attempt.abandoned();
+        throw err;
+      }
+      attempt.failed();
       await this.audit('login.failed', undefined, clientAddress, { username: username.slice(0, 128) });
       throw new OAuthError(401, 'invalid_grant', 'invalid username or password', { 'WWW-Authenticate': 'Basic realm="berth"' });
     }
+    attempt.succeeded();
+    return result;
   }
 
   private async audit(event: string, identity: Identity | undefined, clientAddress: string, detail: unknown): Promise<void> {
@@ -359,4 +368,19 @@ function bounded(identity: Identity, scopes: readonly Access[]): Identity {
   if (scopes.length === 0) return identity;
   const ceiling = identity.scopeCeiling ? limitAccess(scopes, identity.scopeCeiling) : [...scopes];
   return { ...identity, scopeCeiling: ceiling };
+}
+
+/** Scopes an audit entry records in full; beyond that it records the first ones and the count. */
+const auditedScopes = 10;
+
+/**
+ * A bounded record of a scope list for the audit log: every token request, anonymous ones included,
+ * writes one entry, so what a client sends must not decide its size (each scope is at most
+ * `maxScopeLength` characters, `parseScope` drops longer ones). `<field>Count` is added when the
+ * list was cut.
+ */
+function scopeSummary(field: 'requested' | 'granted', scopes: readonly Access[]): Record<string, unknown> {
+  const summary: Record<string, unknown> = { [field]: scopes.slice(0, auditedScopes).map(formatScope) };
+  if (scopes.length > auditedScopes) summary[`${field}Count`] = scopes.length;
+  return summary;
 }

@@ -10,10 +10,12 @@ import { authSection } from './sections/auth.js';
 import { egressSection } from './sections/egress.js';
 import { federationSection } from './sections/federation.js';
 import { gcSection } from './sections/gc.js';
+import { httpSection } from './sections/http.js';
 import { importSection } from './sections/import.js';
 import { limitsSection } from './sections/limits.js';
 import { metadataSection } from './sections/metadata.js';
 import { registrySection } from './sections/registry.js';
+import { retentionSection } from './sections/retention.js';
 import { serverFields } from './sections/server.js';
 import { storageSection } from './sections/storage.js';
 import { syncSection } from './sections/sync.js';
@@ -22,6 +24,7 @@ import { webhooksSection } from './sections/webhooks.js';
 export const configSchema = z
   .object({
     ...serverFields,
+    http: httpSection,
     storage: storageSection,
     metadata: metadataSection,
     limits: limitsSection,
@@ -33,6 +36,7 @@ export const configSchema = z
     sync: syncSection,
     gc: gcSection,
     import: importSection,
+    retention: retentionSection,
   })
   .strict();
 

@@ -25,6 +25,11 @@ describe('webhook filters', () => {
     [['app:v2'], 'app', ['v1', 'v2'], true],
     [['other', 'app:v*'], 'app', ['v3'], true],
     [['other', 'app:v*'], 'app', ['x'], false],
+    // Only names and tags that pass the OCI grammar are matched.
+    [['**'], `${'a-'.repeat(200)}x`, [], false],
+    [['**'], 'Team/App', [], false],
+    [['**:*'], 'app', ['x'.repeat(129)], false],
+    [['**:*'], 'app', ['-bad'], false],
   ];
   for (const [filters, repository, tags, expected] of cases) {
     it(`${JSON.stringify(filters)} ${expected ? 'matches' : 'does not match'} ${repository} ${JSON.stringify(tags)}`, () =>

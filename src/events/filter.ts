@@ -18,6 +18,7 @@
  * tags that pointed at it (deleted with it). Reusing the grant grammar keeps one meaning of `*`
  * across Berth: `*:v*` is "top-level repositories, tags starting with v", `**:v*` every repository.
  */
+import { isValidRepositoryName, isValidTag } from '../oci/names.js';
 import { isRepositoryPattern, matchesRepositoryPattern, matchesStarGlob } from '../shared/glob.js';
 
 /** Longest filter entry accepted (a repository name is at most 255 characters, a tag 128). */
@@ -44,15 +45,22 @@ export interface FilterSubject {
   tags: readonly string[];
 }
 
-/** True if the change matches `filters` (an empty list matches everything). */
+/**
+ * True if the change matches `filters` (an empty list matches everything). Names and tags are
+ * matched only once they pass the OCI grammar and length limits (a change the registry made always
+ * does): a malformed repository matches no entry, a malformed tag no tag glob.
+ */
 export function matchesFilters(filters: readonly string[], change: FilterSubject): boolean {
-  return filters.length === 0 || filters.some((entry) => matchesEntry(entry, change));
+  if (filters.length === 0) return true;
+  if (!isValidRepositoryName(change.repository)) return false;
+  const tags = change.tags.filter(isValidTag);
+  return filters.some((entry) => matchesEntry(entry, change.repository, tags));
 }
 
-function matchesEntry(entry: string, change: FilterSubject): boolean {
+function matchesEntry(entry: string, repository: string, tags: readonly string[]): boolean {
   const colon = entry.indexOf(':');
-  if (colon === -1) return matchesRepositoryPattern(entry, change.repository);
-  if (!matchesRepositoryPattern(entry.slice(0, colon), change.repository)) return false;
+  if (colon === -1) return matchesRepositoryPattern(entry, repository);
+  if (!matchesRepositoryPattern(entry.slice(0, colon), repository)) return false;
   const tag = entry.slice(colon + 1);
-  return change.tags.some((t) => matchesStarGlob(tag, t));
+  return tags.some((t) => matchesStarGlob(tag, t));
 }

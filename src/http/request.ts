@@ -77,13 +77,17 @@ export function byteRange(req: IncomingMessage, size: number): ByteRange | undef
   return { start, end };
 }
 
-/** `n`/`last` pagination parameters. `n` must be a non-negative integer. */
+/**
+ * `n`/`last` pagination parameters. `n` must be a plain non-negative decimal integer (digits only:
+ * no sign, spaces, exponent, hex or fraction, which `Number()` would accept) no larger than
+ * `Number.MAX_SAFE_INTEGER`; an empty `n` is no `n`.
+ */
 export function page(query: URLSearchParams): PageRequest {
   const n = query.get('n');
   const last = query.get('last') ?? undefined;
   if (n === null || n === '') return { last };
-  const value = Number(n);
-  if (!Number.isSafeInteger(value) || value < 0) {
+  const value = /^[0-9]{1,16}$/.test(n) ? Number(n) : NaN;
+  if (!Number.isSafeInteger(value)) {
     throw new RegistryError('PAGINATION_NUMBER_INVALID', undefined, { n: n.slice(0, 20) });
   }
   return { n: value, last };

@@ -26,6 +26,8 @@ export interface RouteContext {
   services: Services;
   /** Who is calling, once the guard has run (undefined when anonymous or auth is off). */
   identity: AccessClaims | undefined;
+  /** The client's address: the peer, or what trusted proxies report (`client-address.ts`). */
+  clientAddress: string;
   logger: Logger;
 }
 

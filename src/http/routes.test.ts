@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { RegistryError } from '../oci/errors.js';
 import { matchRoute, requiredAccess } from './routes.js';
 
 const digest = `sha256:${'a'.repeat(64)}`;
@@ -56,5 +57,21 @@ describe('route table', () => {
     if (tags.kind === 'route') {
       assert.deepEqual(requiredAccess(tags.route, tags.params, new URLSearchParams()), [{ type: 'repository', name: 'team/app', actions: ['metadata_read'] }]);
     }
+  });
+
+  it('validates the repository name before anything is authorized (NAME_INVALID), and drops an invalid mount source', () => {
+    const long = matchRoute('GET', `/v2/${'a-'.repeat(3000)}x/manifests/latest`);
+    assert.equal(long.kind, 'route');
+    if (long.kind !== 'route') return;
+    assert.throws(
+      () => requiredAccess(long.route, long.params, new URLSearchParams()),
+      (err: unknown) => err instanceof RegistryError && err.code === 'NAME_INVALID',
+    );
+    const upper = matchRoute('GET', '/v2/Team/App/tags/list');
+    if (upper.kind === 'route') assert.throws(() => requiredAccess(upper.route, upper.params, new URLSearchParams()), /invalid repository name/);
+    const mount = matchRoute('POST', '/v2/team/app/blobs/uploads/');
+    if (mount.kind !== 'route') return;
+    const query = new URLSearchParams({ mount: digest, from: `${'x'.repeat(300)}` });
+    assert.deepEqual(requiredAccess(mount.route, mount.params, query), [{ type: 'repository', name: 'team/app', actions: ['pull', 'push'] }]);
   });
 });

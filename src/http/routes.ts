@@ -5,6 +5,7 @@
  * mount also pull on its source), which the authorization hook consumes.
  */
 import type { Access, Action } from '../auth/access.js';
+import { isValidRepositoryName, parseRepositoryName } from '../oci/names.js';
 import type { Method, Route } from './route.js';
 import { managementRoutes } from './routes/management.js';
 import { registryRoutes } from './routes/registry.js';
@@ -18,19 +19,24 @@ export const routes: readonly Route[] = [...registryRoutes, ...tokenRoutes, ...m
  * What a matched request needs, derived from the route's method (see the module comment). Listing
  * endpoints need only `metadata_read` and deleting a tag only `metadata_write`; `pull` and `delete`
  * imply them, so Docker-scoped tokens work unchanged while repository-scoped tokens can be narrower.
+ *
+ * The repository name is validated here (OCI grammar and 255 characters; NAME_INVALID otherwise),
+ * so it is checked before authorization and nothing matches a grant or anonymous-pull pattern
+ * against an unvalidated name. A mount's `from` that is not a valid name is left out: the handler
+ * then starts a plain upload session (the spec's fallback), which needs no access to it.
  */
 export function requiredAccess(route: Route, params: Record<string, string>, query: URLSearchParams): Access[] {
   if (route.guard === 'public' || route.guard === 'token' || route.name === 'base') return [];
   if (route.guard === 'owner') return [{ type: 'registry', name: 'admin', actions: ['*'] }];
   // The handler narrows the listing to what the caller may read unless the token holds `*`.
   if (route.name === 'catalog') return [{ type: 'registry', name: 'catalog', actions: ['metadata_read'] }];
-  const repository = params['name'] ?? '';
+  const repository = parseRepositoryName(params['name'] ?? '');
   const access: Access[] = [{ type: 'repository', name: repository, actions: actionsFor(route, params) }];
   // A mount names its source in `from`, which needs pull. Without one (or with an empty one) there
   // is no source to ask for: the mount then links only from a repository the caller may pull
   // (`Authorizer.pullFilter`), else the request is an upload like any other.
   const from = query.get('from');
-  if (route.name === 'uploads' && query.has('mount') && from) access.push({ type: 'repository', name: from, actions: ['pull'] });
+  if (route.name === 'uploads' && query.has('mount') && from && isValidRepositoryName(from)) access.push({ type: 'repository', name: from, actions: ['pull'] });
   return access;
 }
 

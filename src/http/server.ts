@@ -7,13 +7,23 @@ import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http
 import type { Logger } from 'pino';
 import { RegistryError } from '../oci/errors.js';
 import { authorize } from './authorize.js';
+import type { ClientAddressOf } from './client-address.js';
 import { sendError } from './respond.js';
 import { matchRoute, requiredAccess } from './routes.js';
 import type { Services } from './services.js';
+import { guardSlowClient, type SlowClientLimits } from './slow-clients.js';
 
-export function registryListener(services: Services, logger: Logger): RequestListener {
+export interface ListenerOptions {
+  /** Bounds on clients that send bodies or read responses too slowly (`slow-clients.ts`). */
+  slowClients: SlowClientLimits;
+  /** Who is calling, by address (`client-address.ts`): the peer, or what trusted proxies say. */
+  clientAddress: ClientAddressOf;
+}
+
+export function registryListener(services: Services, logger: Logger, options: ListenerOptions): RequestListener {
   return (req: IncomingMessage, res: ServerResponse) => {
-    dispatch(req, res, services, logger).catch((err: unknown) => {
+    guardSlowClient(req, res, options.slowClients, logger);
+    dispatch(req, res, services, logger, options.clientAddress).catch((err: unknown) => {
       // Last resort: a bug in error handling must never become an unhandled rejection.
       logger.error({ err, method: req.method, url: req.url }, 'request handling failed');
       res.destroy();
@@ -21,7 +31,7 @@ export function registryListener(services: Services, logger: Logger): RequestLis
   };
 }
 
-async function dispatch(req: IncomingMessage, res: ServerResponse, services: Services, logger: Logger): Promise<void> {
+async function dispatch(req: IncomingMessage, res: ServerResponse, services: Services, logger: Logger, clientAddressOf: ClientAddressOf): Promise<void> {
   const { registry, auth } = services;
   try {
     const rawUrl = req.url ?? '/';
@@ -35,7 +45,7 @@ async function dispatch(req: IncomingMessage, res: ServerResponse, services: Ser
     }
     const { route, params } = match;
     const identity = route.guard !== 'public' ? await authorize(req, auth, requiredAccess(route, params, query)) : undefined;
-    await route.handle({ req, res, params, query, registry, auth, services, identity, logger });
+    await route.handle({ req, res, params, query, registry, auth, services, identity, logger, clientAddress: clientAddressOf(req) });
     logger.debug({ method: req.method, url: rawUrl, status: res.statusCode }, 'request');
   } catch (err) {
     if (isClientGone(err, req, res)) {

@@ -70,7 +70,7 @@ export interface RefreshTokenIndex {
   get(id: string): Promise<RefreshTokenRecord | undefined>;
   /** Revokes every live refresh token of a principal (disable) or bought with a credential (rotation). */
   revoke(filter: { principalId: string } | { credentialId: string }, now: number): Promise<number>;
-  /** Deletes tokens expired before `cutoff`; returns how many. */
+  /** Deletes tokens (revoked or not) that expired before `cutoff`; returns how many. */
   prune(cutoff: number): Promise<number>;
 }
 
@@ -104,6 +104,8 @@ export interface AuditIndex {
   append(entry: AuditEntry): Promise<void>;
   /** Newest first. */
   list(options: { limit: number; principalId?: string | undefined }): Promise<Array<AuditEntry & { id: number }>>;
+  /** Deletes entries recorded before `cutoff` (in bounded batches); returns how many. */
+  prune(cutoff: number): Promise<number>;
 }
 
 export interface AnonymousPullIndex {

@@ -128,6 +128,16 @@ export interface AuditLogTable {
   detail: string | null;
 }
 
+/** Periodic tasks (retention pruning), one row per task, leased to one replica at a time. */
+export interface ScheduledTasksTable {
+  name: string;
+  due_at: number;
+  claimed_by: string | null;
+  claimed_until: number | null;
+  last_run_at: number | null;
+  last_error: string | null;
+}
+
 export interface AnonymousPullTable {
   pattern: string;
   created_at: number;
@@ -348,4 +358,5 @@ export interface Schema {
   sync_queue: SyncQueueTable;
   sync_images: SyncImagesTable;
   sync_deliveries: SyncDeliveriesTable;
+  scheduled_tasks: ScheduledTasksTable;
 }

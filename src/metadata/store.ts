@@ -6,6 +6,7 @@
  * `now` is injected (milliseconds) so tests control time.
  */
 import type { Descriptor } from '../oci/manifest.js';
+import type { ScheduledTaskStore } from '../shared/lease.js';
 import type { AuthMetadata } from './auth-store.js';
 import type { ImportJobIndex } from './import-store.js';
 import type { SyncMetadata } from './sync-store.js';
@@ -190,5 +191,7 @@ export interface Metadata {
   readonly sync: SyncMetadata;
   /** Webhook subscriptions, the event outbox and deliveries. */
   readonly events: EventMetadata;
+  /** Periodic tasks one replica at a time runs (retention pruning). */
+  readonly tasks: ScheduledTaskStore;
   close(): Promise<void>;
 }

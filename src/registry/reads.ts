@@ -4,7 +4,10 @@
  *
  * Paging (`n`/`last`, the distribution spec's): a page of `n` reads `n + 1` entries, so it knows
  * whether another page follows (`next`, which a `Link: rel="next"` names) without a second query.
- * Without `n` the store's largest page applies and no `next` is given.
+ * Rule: a list is never cut silently. Without `n`, or with an `n` above {@link largestPage}, the
+ * page holds at most `largestPage` entries and, when more follow, says so with `next` (the spec
+ * lets a server return fewer than `n` with a `Link`). `n=0` is an empty page (of a listing that
+ * exists: the tags of an unknown repository are NAME_UNKNOWN whatever `n` is).
  */
 import type { Digest } from '../oci/digest.js';
 import { RegistryError } from '../oci/errors.js';
@@ -23,16 +26,19 @@ export interface PageRequest {
 
 export interface Page {
   items: string[];
-  /** The `last` that reads the next page, when one follows (only when `n` was given). */
+  /** The `last` that reads the next page, when one follows. */
   next: string | undefined;
+  /** The page size this page was read with (the `n` a `Link` to the next page carries). */
+  n: number;
 }
 
 /** Decides which repositories a caller may see; undefined: all of them. */
 export type Visibility = ((repository: string) => boolean) | undefined;
 
-/** Rows read per query while filtering the catalog, and its page size when the client gives no `n`. */
+/** The most entries one page holds, and a page's size when the client gives no `n`. */
+export const largestPage = 1000;
+/** Rows read per query while filtering the catalog. */
 const filteredCatalogBatch = 500;
-const maxFilteredCatalogPage = 1000;
 
 export class RegistryReads {
   constructor(private readonly ctx: RegistryContext) {}
@@ -41,12 +47,17 @@ export class RegistryReads {
   async catalog(page: PageRequest, visible: Visibility): Promise<Page> {
     const repositories = this.ctx.metadata.repositories;
     const result = await paged(page, (n, last) => (visible ? this.filteredCatalog(visible, n, last) : repositories.list({ n, last })));
-    return result ?? { items: [], next: undefined };
+    return result ?? { items: [], next: undefined, n: pageSize(page) };
   }
 
-  /** The repository's tags, sorted; NAME_UNKNOWN for a repository never pushed to (except for an empty page). */
+  /** The repository's tags, sorted; NAME_UNKNOWN for a repository never pushed to (`n=0` included). */
   async tags(repository: string, page: PageRequest): Promise<Page> {
-    const result = await paged(page, (n, last) => this.ctx.metadata.manifests.listTags(repository, { n, last }));
+    const result =
+      page.n === 0
+        ? (await this.ctx.metadata.repositories.exists(repository))
+          ? { items: [], next: undefined, n: 0 }
+          : undefined
+        : await paged(page, (n, last) => this.ctx.metadata.manifests.listTags(repository, { n, last }));
     if (!result) throw new RegistryError('NAME_UNKNOWN', undefined, { name: repository });
     return result;
   }
@@ -64,9 +75,8 @@ export class RegistryReads {
     return manifests.history(repository, filter);
   }
 
-  /** Up to `n` visible repositories after `last`, reading the full list in batches. */
-  private async filteredCatalog(visible: (repository: string) => boolean, n: number | undefined, last: string | undefined): Promise<string[]> {
-    const want = n ?? maxFilteredCatalogPage;
+  /** Up to `want` visible repositories after `last`, reading the full list in batches. */
+  private async filteredCatalog(visible: (repository: string) => boolean, want: number, last: string | undefined): Promise<string[]> {
     const out: string[] = [];
     let cursor = last;
     for (;;) {
@@ -81,13 +91,18 @@ export class RegistryReads {
   }
 }
 
+/** The size of the page `page` asks for: its `n`, at most {@link largestPage}; `largestPage` without one. */
+function pageSize(page: PageRequest): number {
+  return page.n === undefined ? largestPage : Math.min(page.n, largestPage);
+}
+
 /** One page by the n + 1 rule (see the module comment); undefined when `fetch` finds no such listing. */
-async function paged(page: PageRequest, fetch: (n: number | undefined, last: string | undefined) => Promise<string[] | undefined>): Promise<Page | undefined> {
-  const { n, last } = page;
-  if (n === 0) return { items: [], next: undefined };
-  const items = await fetch(n === undefined ? undefined : n + 1, last);
+async function paged(page: PageRequest, fetch: (n: number, last: string | undefined) => Promise<string[] | undefined>): Promise<Page | undefined> {
+  const n = pageSize(page);
+  if (n === 0) return { items: [], next: undefined, n };
+  const items = await fetch(n + 1, page.last);
   if (!items) return undefined;
-  const more = n !== undefined && items.length > n;
+  const more = items.length > n;
   const shown = more ? items.slice(0, n) : items;
-  return { items: shown, next: more ? shown[shown.length - 1] : undefined };
+  return { items: shown, next: more ? shown[shown.length - 1] : undefined, n };
 }

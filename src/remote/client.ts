@@ -31,6 +31,7 @@ import { digestOf, tryParseDigest } from '../oci/digest.js';
 import { isRegistryError } from '../oci/errors.js';
 import { ApiError, isApiError } from '../api/errors.js';
 import { parseManifest, type Descriptor, type ParsedManifest } from '../oci/manifest.js';
+import { isValidRepositoryName, isValidTag } from '../oci/names.js';
 import { baseMediaType, isIndexMediaType, mediaTypes } from '../oci/media-types.js';
 import { isLoopbackHost } from '../shared/loopback.js';
 import { drain, HttpClient, HttpFailure, nextLink, readBounded, type HttpResponse } from './http.js';
@@ -86,6 +87,7 @@ export class RemoteRegistry {
   private readonly http: HttpClient;
   private readonly auth: SourceAuth;
   private readonly maxManifestBytes: number;
+  private readonly logger: Logger | undefined;
 
   constructor(options: RemoteOptions) {
     const url = new URL(options.baseUrl);
@@ -103,6 +105,7 @@ export class RemoteRegistry {
     // Its token service may be another host: same policy, not the source's limiter.
     this.auth = new SourceAuth(url, options.credentials, new HttpClient(common));
     this.maxManifestBytes = options.maxManifestBytes ?? 4 * 1024 * 1024;
+    this.logger = options.logger;
     if (options.credentials.kind !== 'anonymous' && url.protocol === 'http:' && !isLoopbackHost(url.host)) {
       throw new ApiError('INVALID_REQUEST', `refusing to send credentials to ${this.origin} over plain HTTP: use https://`);
     }
@@ -124,12 +127,19 @@ export class RemoteRegistry {
     }
   }
 
-  /** Every repository in the catalog (`/v2/_catalog`, following `Link` pages). */
+  /**
+   * Every repository in the catalog (`/v2/_catalog`, following `Link` pages). Names that fail the
+   * OCI grammar (or its 255-character limit) are dropped here, before any caller's filter sees them.
+   */
   listRepositories(signal?: AbortSignal): Promise<string[]> {
     return this.paginate(urls.catalog({ n: 1000 }), 'registry:catalog:*', 'repositories', signal);
   }
 
-  /** Every tag of a repository (following `Link` pages); [] for a repository the source does not know. */
+  /**
+   * Every tag of a repository (following `Link` pages); [] for a repository the source does not know.
+   * Tags that fail the OCI tag grammar (1-128 characters of `[A-Za-z0-9_.-]`) are dropped here,
+   * before any caller's filter sees them.
+   */
   async listTags(repository: string, signal?: AbortSignal): Promise<string[]> {
     try {
       return await this.paginate(urls.tags(repository, { n: 1000 }), pullScope(repository), 'tags', signal);
@@ -305,7 +315,14 @@ export class RemoteRegistry {
       const list = (body as Record<string, unknown> | undefined)?.[field];
       if (list === null || list === undefined) continue;
       if (!Array.isArray(list) || !list.every((v) => typeof v === 'string')) throw this.invalid(`${this.host} sent a malformed ${field} list`);
-      all.push(...(list as string[]));
+      const valid = (list as string[]).filter(field === 'tags' ? isValidTag : isValidRepositoryName);
+      if (valid.length < list.length) {
+        this.logger?.warn(
+          { source: this.host, field, dropped: list.length - valid.length },
+          'the source listed names that are not valid OCI names; they are ignored',
+        );
+      }
+      all.push(...valid);
     }
     return all;
   }

@@ -37,6 +37,31 @@ describe('tag filters', () => {
     assert.equal(tagMatches('regex:^v[0-9]+', 'v12-rc'), true);
   });
 
+  test('regex: runs in a linear-time engine (a pattern that backtracks exponentially in V8 answers at once)', { timeout: 20_000 }, () => {
+    // V8's RegExp takes 2^n steps here: seconds at 30 characters, forever at 128.
+    assert.equal(tagMatches('regex:(a+)+$', `${'a'.repeat(127)}!`), false);
+    assert.equal(tagMatches('regex:^(a|aa)+$', `${'a'.repeat(127)}!`), false);
+    assert.equal(tagMatches('regex:(x+x+)+y', 'x'.repeat(128)), false);
+    assert.equal(tagMatches('regex:(a+)+', 'a'.repeat(128)), true);
+    assert.equal(tagMatches('regex:v\\d+\\.\\d+', 'v1.22'), true);
+    assert.equal(tagMatches('regex:(?:alpha|beta)-[0-9]{1,3}', 'beta-12'), true);
+  });
+
+  test('regex: syntax that cannot match in linear time (backreferences, lookaround) is refused', () => {
+    assert.match(tagFilterProblem('regex:^(?!latest$).*') ?? '', /invalid regular expression.*no backreferences or lookaround/);
+    assert.match(tagFilterProblem('regex:(a)\\1') ?? '', /invalid regular expression/);
+    // A filter saved before this rule matches nothing instead of failing the reconcile.
+    assert.equal(tagMatches('regex:^(?!latest$).*', 'v1'), false);
+  });
+
+  test('only tags and names that pass the OCI grammar reach a filter', () => {
+    assert.equal(tagSelected({ include: [], exclude: [] }, 'x'.repeat(129)), false);
+    assert.equal(tagSelected({ include: ['*'], exclude: [] }, '.hidden'), false);
+    assert.equal(tagSelected({ include: ['regex:.*'], exclude: [] }, 'a/b'), false);
+    assert.equal(repositorySelected(['**'], `${'a-'.repeat(200)}x`), false);
+    assert.equal(repositorySelected(['**'], 'Team/App'), false);
+  });
+
   test('semver: ranges over tags that parse as versions (a leading v allowed)', () => {
     assert.equal(tagMatches('semver:>=1.2.0 <2', '1.4.2'), true);
     assert.equal(tagMatches('semver:>=1.2.0 <2', 'v1.4.2'), true);

@@ -6,13 +6,25 @@
  *
  * A tag filter is one string in one of three forms:
  *   - `v1.*`, `release-?`            a glob: `*` any run of characters, `?` one character;
- *   - `regex:^v[0-9]+$`              a JavaScript regular expression (matched against the whole tag
- *                                    when it has no anchors of its own: it is wrapped in `^(?:…)$`);
+ *   - `regex:^v[0-9]+$`              a regular expression in RE2 syntax (matched against the whole
+ *                                    tag when it has no anchors of its own: it is wrapped in `^(?:…)$`);
  *   - `semver:>=1.2.0 <2`            a semver range (the `semver` package; tags such as `v1.4.2` parse,
  *                                    prereleases match only when the range names one, as npm does).
  * A tag is selected when it matches at least one include filter (or there are none) and no exclude filter.
+ *
+ * Regular expressions are user-written and run against tags a remote source chose, so they run in
+ * a linear-time engine: `re2js` (a pure-JavaScript port of RE2, no native addon), never V8's
+ * backtracking RegExp, where `regex:(a+)+$` against 30 `a`s and a `!` takes seconds and against a
+ * 128-character tag forever. RE2 syntax is JavaScript's for what tag filters use (classes,
+ * `\d`/`\w`, groups, alternation, counted repeats, `^`/`$`); backreferences and lookaround cannot
+ * be matched in linear time and are refused when the rule is saved.
+ *
+ * Rule: only names and tags that pass the OCI grammar are matched (`repositorySelected` and
+ * `tagSelected` answer false for anything else), so no filter runs over text of unbounded length.
  */
+import { RE2JS } from 're2js';
 import semver from 'semver';
+import { isValidRepositoryName, isValidTag } from '../oci/names.js';
 import { isRepositoryPattern, matchesRepositoryPattern, matchesWildcard } from '../shared/glob.js';
 
 export interface TagFilters {
@@ -31,11 +43,11 @@ export function tagFilterProblem(filter: string): string | undefined {
   if (filter.startsWith('regex:')) {
     const source = filter.slice('regex:'.length);
     try {
-      new RegExp(source, 'u');
       compileRegex(source);
       return undefined;
     } catch (err) {
-      return `invalid regular expression ${JSON.stringify(source)}: ${(err as Error).message.replace(/^Invalid regular expression: \/.*\/u?: /, '')}`;
+      const reason = (err as Error).message.replace(/^error parsing regexp: /, '');
+      return `invalid regular expression ${JSON.stringify(source)}: ${reason} (RE2 syntax: no backreferences or lookaround)`;
     }
   }
   if (filter.startsWith('semver:')) {
@@ -51,9 +63,9 @@ export function repositoryPatternProblem(pattern: string): string | undefined {
     : `${JSON.stringify(pattern.slice(0, 100))} is not a repository glob (lower-case name components, * within one, ** across any depth)`;
 }
 
-/** True if the source repository is one the rule's globs select. */
+/** True if the source repository is one the rule's globs select (never for a name that fails the OCI grammar). */
 export function repositorySelected(patterns: readonly string[], repository: string): boolean {
-  return patterns.some((pattern) => matchesRepositoryPattern(pattern, repository));
+  return isValidRepositoryName(repository) && patterns.some((pattern) => matchesRepositoryPattern(pattern, repository));
 }
 
 /** The entries of `patterns` without wildcards: names to try when the source has no catalog. */
@@ -61,15 +73,28 @@ export function literalRepositories(patterns: readonly string[]): string[] {
   return patterns.filter((pattern) => !pattern.includes('*'));
 }
 
-/** True if the tag passes the rule's include and exclude filters. */
+/** True if the tag passes the rule's include and exclude filters (never for a tag that fails the OCI grammar). */
 export function tagSelected(filters: TagFilters, tag: string): boolean {
+  if (!isValidTag(tag)) return false;
   if (filters.include.length > 0 && !filters.include.some((f) => tagMatches(f, tag))) return false;
   return !filters.exclude.some((f) => tagMatches(f, tag));
 }
 
-/** One filter against one tag; filters are validated when a rule is saved (`tagFilterProblem`). */
+/**
+ * One filter against one tag; filters are validated when a rule is saved (`tagFilterProblem`). A
+ * `regex:` filter that no longer compiles (saved before filters ran in RE2, with a lookahead, say)
+ * matches nothing.
+ */
 export function tagMatches(filter: string, tag: string): boolean {
-  if (filter.startsWith('regex:')) return compileRegex(filter.slice('regex:'.length)).test(tag);
+  if (filter.startsWith('regex:')) {
+    let regex: RE2JS;
+    try {
+      regex = compileRegex(filter.slice('regex:'.length));
+    } catch {
+      return false;
+    }
+    return regex.test(tag);
+  }
   if (filter.startsWith('semver:')) {
     const version = semver.parse(tag) ?? semver.parse(tag, { loose: true });
     return version !== null && semver.satisfies(version, filter.slice('semver:'.length).trim());
@@ -77,13 +102,14 @@ export function tagMatches(filter: string, tag: string): boolean {
   return matchesWildcard(filter, tag);
 }
 
-const regexCache = new Map<string, RegExp>();
+const regexCache = new Map<string, RE2JS>();
 
-function compileRegex(source: string): RegExp {
+/** The filter's expression compiled by RE2 (linear-time matching); throws on a syntax RE2 refuses. */
+function compileRegex(source: string): RE2JS {
   let regex = regexCache.get(source);
   if (!regex) {
     const anchored = source.startsWith('^') || source.endsWith('$') ? source : `^(?:${source})$`;
-    regex = new RegExp(anchored, 'u');
+    regex = RE2JS.compile(anchored);
     if (regexCache.size > 1000) regexCache.clear();
     regexCache.set(source, regex);
   }

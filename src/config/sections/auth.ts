@@ -45,8 +45,32 @@ const authSchema = z
       .describe('The first owner credential.'),
     throttle: z
       .object({
-        maxFailures: z.number().int().positive().default(5).describe('Failed logins allowed per principal and per client address within the window.'),
-        windowMs: duration('Window for counting failed logins; further attempts get 429 until it passes.', 15 * 60 * 1000),
+        maxFailures: z
+          .number()
+          .int()
+          .positive()
+          .default(5)
+          .describe('Failed logins allowed for one principal name from one client address within the window; then that pair gets 429 until the window passes.'),
+        addressMaxFailures: z
+          .number()
+          .int()
+          .positive()
+          .default(20)
+          .describe('Failed logins allowed from one client address, whatever the names, within the window (a password spray); then the address gets 429.'),
+        principalMaxFailures: z
+          .number()
+          .int()
+          .positive()
+          .default(20)
+          .describe(
+            'Failed logins for one principal name from all addresses within the window after which the name is slowed, never locked: one attempt at a time and at most one per `slowedIntervalMs` (others get 429 with Retry-After), except from addresses it logged in from before.',
+          ),
+        windowMs: duration('Window for counting failed logins (it starts with the first failure).', 15 * 60 * 1000),
+        slowedIntervalMs: duration('While a principal name is slowed: the least time between two attempts for it.', 2000),
+        knownAddressTtlMs: duration(
+          'How long an address a principal logged in from successfully is exempt from that name being slowed.',
+          30 * 24 * 3600 * 1000,
+        ),
       })
       .default({})
       .describe('Failed-login throttling.'),

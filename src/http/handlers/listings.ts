@@ -20,7 +20,7 @@ export async function catalog(ctx: RouteContext): Promise<void> {
     ctx.res,
     200,
     { repositories: result.items },
-    nextLink(request.n, result, (n, last) => urls.catalog({ n, last })),
+    nextLink(result, (n, last) => urls.catalog({ n, last })),
   );
 }
 
@@ -32,7 +32,7 @@ export async function tags(ctx: RouteContext): Promise<void> {
     ctx.res,
     200,
     { name: repository, tags: result.items },
-    nextLink(request.n, result, (n, last) => urls.tags(repository, { n, last })),
+    nextLink(result, (n, last) => urls.tags(repository, { n, last })),
   );
 }
 
@@ -52,7 +52,7 @@ export async function referrers(ctx: RouteContext): Promise<void> {
   );
 }
 
-/** `Link: <…>; rel="next"` when another page follows. */
-function nextLink(n: number | undefined, result: Page, url: (n: number, last: string) => string): Headers {
-  return n !== undefined && result.next !== undefined ? { Link: `<${url(n, result.next)}>; rel="next"` } : {};
+/** `Link: <…>; rel="next"` when another page follows (with the page size actually used). */
+function nextLink(result: Page, url: (n: number, last: string) => string): Headers {
+  return result.next !== undefined ? { Link: `<${url(result.n, result.next)}>; rel="next"` } : {};
 }

@@ -34,10 +34,6 @@ function optional(params: URLSearchParams, name: string): string | undefined {
   return params.get(name) ?? undefined;
 }
 
-function clientAddress(req: IncomingMessage): string {
-  return req.socket.remoteAddress ?? 'unknown';
-}
-
 /** GET /oauth2/token?service=&scope=…&offline_token=true, with Basic credentials or none. */
 export async function getToken(ctx: RouteContext): Promise<void> {
   const basic = basicCredentials(ctx.req);
@@ -47,7 +43,7 @@ export async function getToken(ctx: RouteContext): Promise<void> {
     service: optional(ctx.query, 'service'),
     scopes: ctx.query.getAll('scope'),
     offline: ctx.query.get('offline_token') === 'true',
-    clientAddress: clientAddress(ctx.req),
+    clientAddress: ctx.clientAddress,
   };
   sendJson(ctx.res, 200, await ctx.auth.endpoint.token(request), noStore);
 }
@@ -66,7 +62,7 @@ export async function postToken(ctx: RouteContext): Promise<void> {
     service: optional(form, 'service'),
     scopes: form.getAll('scope'),
     offline: form.get('access_type') === 'offline',
-    clientAddress: clientAddress(ctx.req),
+    clientAddress: ctx.clientAddress,
     clientId: optional(form, 'client_id'),
     clientAssertionType: optional(form, 'client_assertion_type'),
     clientAssertion: optional(form, 'client_assertion'),
@@ -93,7 +89,7 @@ export async function exchange(ctx: RouteContext): Promise<void> {
     service: optional(form, 'service'),
     scopes: form.getAll('scope'),
     offline: true,
-    clientAddress: clientAddress(ctx.req),
+    clientAddress: ctx.clientAddress,
     clientId: optional(form, 'client_id'),
   };
   sendJson(ctx.res, 200, await ctx.auth.endpoint.exchange(request), noStore);

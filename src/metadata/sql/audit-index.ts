@@ -2,6 +2,9 @@ import { sql } from 'kysely';
 import type { AnonymousPullIndex, AuditEntry, AuditIndex } from '../auth-store.js';
 import type { SqlContext } from './context.js';
 
+/** Rows deleted per statement when pruning. */
+const pruneBatch = 5000;
+
 export class SqlAuditIndex implements AuditIndex {
   constructor(private readonly ctx: SqlContext) {}
 
@@ -17,6 +20,18 @@ export class SqlAuditIndex implements AuditIndex {
         detail: entry.detail === undefined ? null : JSON.stringify(entry.detail),
       })
       .execute();
+  }
+
+  async prune(cutoff: number): Promise<number> {
+    let removed = 0;
+    for (;;) {
+      // In batches, so a first pruning of a large log does not hold the database in one transaction.
+      const batch = this.ctx.db.selectFrom('audit_log').select('id').where('at', '<', cutoff).orderBy('id').limit(pruneBatch);
+      const result = await this.ctx.db.deleteFrom('audit_log').where('id', 'in', batch).executeTakeFirst();
+      const deleted = Number(result.numDeletedRows);
+      removed += deleted;
+      if (deleted < pruneBatch) return removed;
+    }
   }
 
   async list(options: { limit: number; principalId?: string | undefined }): Promise<Array<AuditEntry & { id: number }>> {

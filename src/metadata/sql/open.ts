@@ -21,6 +21,7 @@ import { SqlImportJobIndex } from './import-index.js';
 import { SqlManifestIndex } from './manifest-index.js';
 import { SqlCredentialIndex, SqlGrantIndex, SqlPrincipalIndex } from './principal-index.js';
 import { SqlRepositoryIndex } from './repository-index.js';
+import { SqlScheduledTaskIndex } from './scheduled-task-index.js';
 import { sqlSyncMetadata } from './sync-index.js';
 import { SqlRefreshTokenIndex, SqlSigningKeyIndex } from './token-index.js';
 import { SqlUploadIndex } from './upload-index.js';
@@ -105,6 +106,7 @@ export function sqlMetadata(db: Kysely<Schema>, dialect: Dialect): Metadata {
       deliveries: new SqlDeliveryIndex(ctx),
     },
     imports: new SqlImportJobIndex(ctx),
+    tasks: new SqlScheduledTaskIndex(ctx),
     close: () => db.destroy(),
   };
 }

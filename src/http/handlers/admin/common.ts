@@ -32,7 +32,7 @@ export function actingOwner(ctx: RouteContext): Actor {
 
 /** The audit log's view of who is calling: the verified token's principal and the client's address. */
 export function actorOf(identity: AccessClaims, ctx: RouteContext): Actor {
-  return { principalId: identity.subject, principalName: identity.name, clientAddress: ctx.req.socket.remoteAddress ?? 'unknown' };
+  return { principalId: identity.subject, principalName: identity.name, clientAddress: ctx.clientAddress };
 }
 
 /**
