@@ -13,6 +13,7 @@ import { gcSection } from './sections/gc.js';
 import { importSection } from './sections/import.js';
 import { limitsSection } from './sections/limits.js';
 import { metadataSection } from './sections/metadata.js';
+import { secretsSection } from './sections/secrets.js';
 import { serverFields } from './sections/server.js';
 import { storageSection } from './sections/storage.js';
 import { syncSection } from './sections/sync.js';
@@ -31,6 +32,7 @@ export const configSchema = z
     sync: syncSection,
     gc: gcSection,
     import: importSection,
+    secrets: secretsSection,
   })
   .strict();
 
