@@ -61,9 +61,10 @@ export class BlobService {
 
   /**
    * Links content the registry already stores (through any repository) into `repository`, as a
-   * mount without a source repository. For server-side copies only (import, sync), whose caller
-   * has verified the right to read the content at its source; clients mount with `?from=`, which
-   * needs pull on the source. Undefined when the content is not stored (metadata or file missing).
+   * mount without a source repository. For server-side copies only (import, sync), and only for
+   * content the copy itself has just received from its source and hashed (a source naming a digest
+   * proves nothing); clients mount with `?from=`, which needs pull on the source. Undefined when the
+   * content is not stored (metadata or file missing).
    */
   async linkStored(repository: string, digest: Digest): Promise<BlobRecord | undefined> {
     const blob = await this.ctx.metadata.blobs.get(digest.value);

@@ -181,7 +181,6 @@ describe('PostgreSQL metadata', () => {
               targets: [{ repository: 'app', tags: [`v${i}`] }],
               force: false,
               includeReferrers: false,
-              linkStoredBlobs: false,
             },
             requestedBy: undefined,
             credentials: undefined,
