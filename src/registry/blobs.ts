@@ -55,8 +55,8 @@ export class BlobService {
   async mount(repository: string, digest: Digest, from: string): Promise<BlobRecord | undefined> {
     const blob = await this.ctx.metadata.blobs.getInRepository(from, digest.value);
     if (!blob) return undefined;
-    await this.ctx.metadata.blobs.link(repository, blob, this.ctx.clock.now());
-    return blob;
+    // Undefined when GC collected it since: the client falls back to an upload.
+    return this.ctx.metadata.blobs.linkExisting(repository, digest.value, this.ctx.clock.now());
   }
 
   /**
@@ -69,8 +69,7 @@ export class BlobService {
   async linkStored(repository: string, digest: Digest): Promise<BlobRecord | undefined> {
     const blob = await this.ctx.metadata.blobs.get(digest.value);
     if (!blob || !(await this.ctx.storage.stat(blobPath(digest)))) return undefined;
-    await this.ctx.metadata.blobs.link(repository, blob, this.ctx.clock.now());
-    return blob;
+    return this.ctx.metadata.blobs.linkExisting(repository, digest.value, this.ctx.clock.now());
   }
 
   /** Removes the blob from this repository; the content goes when GC finds it unreferenced. */
