@@ -99,7 +99,10 @@ export class UploadService {
    */
   async putMonolithic(repository: string, digest: Digest, body: Readable, length: number | undefined): Promise<BlobRecord> {
     const id = randomUUID();
-    const known = await this.ctx.metadata.blobs.touch(digest.value, this.ctx.clock.now());
+    const touched = await this.ctx.metadata.blobs.touch(digest.value, this.ctx.clock.now());
+    // A row whose file is missing (left by an earlier GC race, or lost storage) is written afresh,
+    // which repairs every repository linked to it.
+    const known = touched && (await this.ctx.storage.stat(blobPath(digest))) ? touched : undefined;
     const digester = new DigestingStream(digest.algorithm);
     try {
       const sink: Writable = known ? discard() : await this.ctx.storage.write(uploadPath(id), { append: false });

@@ -137,4 +137,18 @@ describe('garbage collection racing deduplicating pushes, mounts and uploads of 
       }
     }
   });
+
+  it('a push of content whose file is missing (a row left dangling) stores it again, for every repository', async () => {
+    const data = randomBytes(4096);
+    const digest = sha256(data);
+    assert.equal((await fetch(`${server.url}/v2/dangling/a/blobs/uploads/?digest=${digest}`, { method: 'POST', body: data })).status, 201);
+    await server.app.storage.delete(`blobs/sha256/${digest.slice(7, 9)}/${digest.slice(7)}`);
+    assert.equal((await fetch(`${server.url}/v2/dangling/a/blobs/${digest}`)).status, 404, 'the file is gone');
+    assert.equal((await fetch(`${server.url}/v2/dangling/b/blobs/uploads/?digest=${digest}`, { method: 'POST', body: data })).status, 201);
+    for (const repository of ['dangling/a', 'dangling/b']) {
+      const res = await fetch(`${server.url}/v2/${repository}/blobs/${digest}`);
+      assert.equal(res.status, 200, repository);
+      assert.equal(sha256(Buffer.from(await res.arrayBuffer())), digest);
+    }
+  });
 });
