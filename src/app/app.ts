@@ -79,7 +79,7 @@ export function createApp(deps: AppDependencies): App {
     logger,
   });
   const webhooks = new Webhooks({ config: config.webhooks, store: metadata.events, audit, egress, clock, logger });
-  const sync = new SyncService({ store: metadata.sync, registry, egress, settings: config.sync, clock, audit, logger });
+  const sync = new SyncService({ store: metadata.sync, registry, egress, settings: config.sync, secrets: config.secrets, clock, audit, logger });
   const services: Services = { registry, auth, egress, imports, sync, webhooks };
   const scheduled = new ScheduledTasks(metadata.tasks, retentionTasks(config.retention, metadata), { clock, logger });
   const listener = registryListener(services, logger, {

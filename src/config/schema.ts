@@ -16,6 +16,7 @@ import { limitsSection } from './sections/limits.js';
 import { metadataSection } from './sections/metadata.js';
 import { registrySection } from './sections/registry.js';
 import { retentionSection } from './sections/retention.js';
+import { secretsSection } from './sections/secrets.js';
 import { serverFields } from './sections/server.js';
 import { storageSection } from './sections/storage.js';
 import { syncSection } from './sections/sync.js';
@@ -37,6 +38,7 @@ export const configSchema = z
     gc: gcSection,
     import: importSection,
     retention: retentionSection,
+    secrets: secretsSection,
   })
   .strict();
 

@@ -47,6 +47,13 @@ describe('route table', () => {
     if (del.kind === 'route') {
       assert.deepEqual(requiredAccess(del.route, del.params, new URLSearchParams()), [{ type: 'repository', name: 'team/app', actions: ['delete'] }]);
     }
+    const cancel = matchRoute('DELETE', '/v2/team/app/blobs/uploads/0b8d7a1c-1111-4c3e-9a6f-2f1d3c4b5a69');
+    assert.equal(cancel.kind, 'route');
+    if (cancel.kind === 'route') {
+      assert.deepEqual(requiredAccess(cancel.route, cancel.params, new URLSearchParams()), [
+        { type: 'repository', name: 'team/app', actions: ['pull', 'push'] },
+      ]);
+    }
     const untag = matchRoute('DELETE', '/v2/team/app/manifests/v1');
     if (untag.kind === 'route') {
       assert.deepEqual(requiredAccess(untag.route, untag.params, new URLSearchParams()), [

@@ -1,8 +1,9 @@
 /**
  * Routes are data: one line per route with its method, path pattern and handler, in one table per
  * API (`routes/`). The same table drives dispatch (404 vs 405 + Allow), and `requiredAccess`
- * derives from it what a request needs (GET/HEAD pull; POST/PUT/PATCH pull+push; DELETE delete; a
- * mount also pull on its source), which the authorization hook consumes.
+ * derives from it what a request needs (GET/HEAD pull; POST/PUT/PATCH pull+push; DELETE delete,
+ * except cancelling an upload: pull+push; a mount also pull on its source), which the
+ * authorization hook consumes.
  */
 import type { Access, Action } from '../auth/access.js';
 import { isValidRepositoryName, parseRepositoryName } from '../oci/names.js';
@@ -43,6 +44,9 @@ export function requiredAccess(route: Route, params: Record<string, string>, que
 function actionsFor(route: Route, params: Record<string, string>): Action[] {
   if (route.name === 'tags' || route.name === 'referrers') return ['metadata_read'];
   if (route.method === 'GET' || route.method === 'HEAD') return ['pull'];
+  // Cancelling an upload is part of pushing (as in Distribution), not deleting content: a principal
+  // who may delete but not push must not abort other people's pushes.
+  if (route.method === 'DELETE' && route.name === 'upload') return ['pull', 'push'];
   if (route.method === 'DELETE') return route.name === 'manifest' && !(params['reference'] ?? '').includes(':') ? ['metadata_write'] : ['delete'];
   return ['pull', 'push'];
 }

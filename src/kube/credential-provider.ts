@@ -116,10 +116,14 @@ export async function provideCredentials(
   return {
     apiVersion: request.apiVersion,
     kind: 'CredentialProviderResponse',
-    // The refresh token is not bound to one repository: any image on this registry may use it
-    // (the kubelet keys its cache by service account too in service-account-token mode).
-    cacheKeyType: 'Registry',
+    // The refresh token pulls this one repository only (the exchange asked for exactly its pull
+    // scope), so the kubelet may reuse the answer for this image only: `Registry` made it hand
+    // these credentials to every image of the registry, whose pulls then failed until the cache
+    // expired. The kubelet has no per-repository cache key; `Image` is the narrowest that holds
+    // (another tag of the repository runs the plugin again). The auth entry is scoped to the
+    // repository path as well, so the credentials are never offered for another repository.
+    cacheKeyType: 'Image',
     cacheDuration: `${seconds}s`,
-    auth: { [server]: { username: refreshTokenUser, password: credentials.refreshToken } },
+    auth: { [`${server}/${repository}`]: { username: refreshTokenUser, password: credentials.refreshToken } },
   };
 }

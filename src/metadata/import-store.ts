@@ -29,8 +29,6 @@ export interface ImportJobSpec {
   /** ACR `mode`: true for `Force`. */
   force: boolean;
   includeReferrers: boolean;
-  /** Link blobs already stored for other repositories instead of downloading (owners only, see CopyRequest). */
-  linkStoredBlobs: boolean;
 }
 
 /** Source credentials given with the request (Basic, or the Docker token-auth login). */

@@ -32,13 +32,34 @@ export interface BlobRecord {
   pushedAt: number;
 }
 
+/**
+ * Blob rows and repository links. The invariant is "a blob row exists only while its file does",
+ * kept against a concurrent GC (`GcIndex.collectBlob`) by one rule: GC deletes a blob's rows and
+ * its file in one transaction that holds the blob row and re-checks its push time; everything that
+ * relies on stored content first takes the same row and refreshes that time (`touch`,
+ * `linkExisting`), so it either runs before GC's check (and GC keeps the blob) or after GC's commit
+ * (and finds no row). Only `link`, after new bytes were moved into place, creates a row.
+ */
 export interface BlobIndex {
   /** The blob if its content is in storage, whichever repository it came through. */
   get(digest: string): Promise<BlobRecord | undefined>;
   /** The blob if `repository` may serve it (it was pushed or mounted there). */
   getInRepository(repository: string, digest: string): Promise<BlobRecord | undefined>;
-  /** Records that the content exists (idempotent), refreshes its push time, links it into the repository. */
+  /**
+   * Records content that was just moved into place (idempotent), refreshes its push time, links it
+   * into the repository. Call `touch` before the move (see `UploadService.commit`).
+   */
   link(repository: string, blob: { digest: string; size: number }, now: number): Promise<void>;
+  /**
+   * Refreshes the push time of a recorded blob, so a GC that has not yet re-checked it keeps it;
+   * undefined if there is no row (never recorded, or collected: its file is gone or going).
+   */
+  touch(digest: string, now: number): Promise<BlobRecord | undefined>;
+  /**
+   * Links recorded content into `repository` and refreshes its push time, in one transaction that
+   * holds the blob row; undefined, linking nothing, if there is no row. Never creates the row.
+   */
+  linkExisting(repository: string, digest: string, now: number): Promise<BlobRecord | undefined>;
   /** Removes the repository's link to the blob; true if there was one. */
   unlink(repository: string, digest: string): Promise<boolean>;
   /** Up to `limit` names of the repositories that may serve the blob, sorted, after `after` (exclusive). */
@@ -169,11 +190,14 @@ export interface GcIndex {
   /** Blobs no manifest in any repository references, last pushed before `cutoff`. */
   unreferencedBlobs(cutoff: number): Promise<BlobRecord[]>;
   /**
-   * Forgets the given blobs (rows and every repository link), re-checking in the same transaction
-   * that each is still unreferenced and still older than `cutoff`. Returns the digests forgotten:
-   * only those may be deleted from storage.
+   * Collects one blob: in one transaction holding its row, re-checks that no manifest references
+   * it and that it was last pushed (or touched, or linked) before `cutoff`, deletes its row and every
+   * repository link, then calls `removeContent` (which deletes the file) before committing. False,
+   * changing nothing, if the re-check fails or `removeContent` answers false. A `touch`,
+   * `linkExisting` or manifest put of the same digest waits for this transaction and then finds no
+   * row, or went first and made the blob recent or referenced.
    */
-  forgetBlobs(digests: readonly string[], cutoff: number): Promise<string[]>;
+  collectBlob(digest: string, cutoff: number, removeContent: () => Promise<boolean>): Promise<boolean>;
   /** Deletes stored manifest bytes no repository's manifest uses; returns how many. */
   pruneManifestContents(): Promise<number>;
 }

@@ -59,8 +59,8 @@ export class BlobService {
   async mount(repository: string, digest: Digest, from: string): Promise<BlobRecord | undefined> {
     const blob = await this.ctx.metadata.blobs.getInRepository(from, digest.value);
     if (!blob) return undefined;
-    await this.ctx.metadata.blobs.link(repository, blob, this.ctx.clock.now());
-    return blob;
+    // Undefined when GC collected it since: the client falls back to an upload.
+    return this.ctx.metadata.blobs.linkExisting(repository, digest.value, this.ctx.clock.now());
   }
 
   /**
@@ -88,15 +88,15 @@ export class BlobService {
 
   /**
    * Links content the registry already stores (through any repository) into `repository`, as a
-   * mount without a source repository. For server-side copies only (import, sync), whose caller
-   * has verified the right to read the content at its source; clients mount with `?from=`, which
-   * needs pull on the source. Undefined when the content is not stored (metadata or file missing).
+   * mount without a source repository. For server-side copies only (import, sync), and only for
+   * content the copy itself has just received from its source and hashed (a source naming a digest
+   * proves nothing); clients mount with `?from=`, which needs pull on the source. Undefined when the
+   * content is not stored (metadata or file missing).
    */
   async linkStored(repository: string, digest: Digest): Promise<BlobRecord | undefined> {
     const blob = await this.ctx.metadata.blobs.get(digest.value);
     if (!blob || !(await this.ctx.storage.stat(blobPath(digest)))) return undefined;
-    await this.ctx.metadata.blobs.link(repository, blob, this.ctx.clock.now());
-    return blob;
+    return this.ctx.metadata.blobs.linkExisting(repository, digest.value, this.ctx.clock.now());
   }
 
   /** Removes the blob from this repository; the content goes when GC finds it unreferenced. */

@@ -1,11 +1,16 @@
 /**
  * Garbage collection: removes blobs that no manifest in any repository references and expired
- * upload sessions. Safe to run while the registry serves traffic:
+ * upload sessions. Safe to run while the registry serves traffic (`berth gc` next to `berth serve`):
  * - blobs pushed within the grace period are kept (a client may be between pushing layers and
  *   pushing the manifest);
- * - the metadata rows are forgotten in a transaction that re-checks "still unreferenced";
- * - a blob file is deleted only if it is itself older than the cutoff, so content re-pushed while
- *   GC ran (which an upload commit moves into place afresh) survives.
+ * - each blob is collected in one transaction that holds its row, re-checks "unreferenced and
+ *   older than the cutoff", deletes its rows and then its file before committing
+ *   (`GcIndex.collectBlob`). A deduplicating push, a mount, a server-side link or an upload commit
+ *   of the same digest takes the same row first and refreshes its push time (`BlobIndex.touch`,
+ *   `linkExisting`), so it either comes before the re-check (and the blob is kept) or after the
+ *   commit (and finds no row, so it writes the content afresh or falls back). A row never outlives
+ *   its file, which is what made pulls fail with BLOB_UNKNOWN while HEAD said the blob existed;
+ * - a file younger than the cutoff is kept with its rows (written afresh meanwhile).
  */
 import type { BlobRecord } from '../metadata/store.js';
 import { parseDigest } from '../oci/digest.js';
@@ -40,20 +45,16 @@ export async function collectGarbage(ctx: RegistryContext, uploads: UploadServic
       dryRun: true,
     };
   }
-  const forgotten = new Set(
-    await ctx.metadata.gc.forgetBlobs(
-      candidates.map((b) => b.digest),
-      cutoff,
-    ),
-  );
   const removed: BlobRecord[] = [];
   for (const blob of candidates) {
-    if (!forgotten.has(blob.digest)) continue;
     const path = blobPath(parseDigest(blob.digest));
-    const info = await ctx.storage.stat(path);
-    if (info && info.modifiedAt.getTime() >= cutoff) continue; // re-pushed meanwhile
-    await ctx.storage.delete(path.slice(0, -'/data'.length));
-    removed.push(blob);
+    const collected = await ctx.metadata.gc.collectBlob(blob.digest, cutoff, async () => {
+      const info = await ctx.storage.stat(path);
+      if (info && info.modifiedAt.getTime() >= cutoff) return false; // written afresh meanwhile
+      await ctx.storage.delete(path.slice(0, -'/data'.length));
+      return true;
+    });
+    if (collected) removed.push(blob);
   }
   const expiredUploads = await uploads.expireIdle();
   const manifestContents = await ctx.metadata.gc.pruneManifestContents();

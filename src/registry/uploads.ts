@@ -93,11 +93,16 @@ export class UploadService {
 
   /**
    * Monolithic upload (`POST ?digest=`). Content the registry already holds is verified by hashing
-   * alone and never written twice.
+   * alone and never written twice. Its push time is refreshed first, so a GC running meanwhile keeps
+   * it (see gc.ts); should a GC with a grace period shorter than this upload collect it anyway, the
+   * push fails with BLOB_UPLOAD_INVALID rather than link content that is gone.
    */
   async putMonolithic(repository: string, digest: Digest, body: Readable, length: number | undefined): Promise<BlobRecord> {
     const id = randomUUID();
-    const known = await this.ctx.metadata.blobs.get(digest.value);
+    const touched = await this.ctx.metadata.blobs.touch(digest.value, this.ctx.clock.now());
+    // A row whose file is missing (left by an earlier GC race, or lost storage) is written afresh,
+    // which repairs every repository linked to it.
+    const known = touched && (await this.ctx.storage.stat(blobPath(digest))) ? touched : undefined;
     const digester = new DigestingStream(digest.algorithm);
     try {
       const sink: Writable = known ? discard() : await this.ctx.storage.write(uploadPath(id), { append: false });
@@ -107,8 +112,9 @@ export class UploadService {
         throw new RegistryError('DIGEST_INVALID', undefined, { expected: digest.value, actual: digester.digest() });
       }
       if (known) {
-        await this.ctx.metadata.blobs.link(repository, known, this.ctx.clock.now());
-        return known;
+        const linked = await this.ctx.metadata.blobs.linkExisting(repository, digest.value, this.ctx.clock.now());
+        if (!linked) throw new RegistryError('BLOB_UPLOAD_INVALID', 'the stored content was garbage-collected during the upload: push the blob again');
+        return linked;
       }
       return await this.commit(repository, id, digest, digester.bytes);
     } finally {
@@ -217,10 +223,13 @@ export class UploadService {
   }
 
   /**
-   * Makes verified upload bytes visible at their content address (always by an atomic move, which
-   * also refreshes the file's age so a concurrent GC leaves it alone), then links them.
+   * Makes verified upload bytes visible at their content address by an atomic move, then records
+   * and links them. The blob's row, if it has one, is touched before the move: a GC that has not yet
+   * re-checked it then keeps it, and one collecting it right now finishes (deleting the old file)
+   * before the touch returns, so the move never lands in a directory GC is removing.
    */
   private async commit(repository: string, id: string, digest: Digest, size: number): Promise<BlobRecord> {
+    await this.ctx.metadata.blobs.touch(digest.value, this.ctx.clock.now());
     try {
       await this.ctx.storage.move(uploadPath(id), blobPath(digest));
     } catch (err) {

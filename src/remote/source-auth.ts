@@ -23,8 +23,12 @@ export type RemoteCredentials =
   | { kind: 'anonymous' }
   /** Basic auth, or the credentials for Docker token auth. */
   | { kind: 'basic'; username: string; password: string }
-  /** Federation into another Berth: token endpoint Basic with clientId + the OIDC JWT read fresh from tokenFile each time. */
-  | { kind: 'oidc'; clientId: string; tokenFile: string };
+  /**
+   * Federation into another Berth: token endpoint Basic with clientId + the OIDC JWT read fresh
+   * from tokenFile each time; by `readToken` instead when given (a caller that confines which
+   * files may be read, e.g. sync's API-given references, reads through it; its errors pass as they are).
+   */
+  | { kind: 'oidc'; clientId: string; tokenFile: string; readToken?: () => Promise<string> };
 
 type Scheme = { kind: 'unknown' } | { kind: 'basic' } | ({ kind: 'bearer' } & BearerChallenge);
 
@@ -106,8 +110,9 @@ export class SourceAuth {
     } else {
       username = credentials.clientId;
       try {
-        password = (await readFile(credentials.tokenFile, 'utf8')).trim();
+        password = (await (credentials.readToken ? credentials.readToken() : readFile(credentials.tokenFile, 'utf8'))).trim();
       } catch (err) {
+        if (credentials.readToken) throw err;
         throw new ApiError(
           'UPSTREAM_DENIED',
           `cannot read the OIDC token file ${credentials.tokenFile} (${(err as NodeJS.ErrnoException).code ?? 'error'}): check the path and that its platform writes it`,

@@ -11,8 +11,13 @@
  * - Order: blobs first, then child manifests, then the index, referrers after their subject, tags
  *   last; so a tag never points at something incomplete, and an interrupted copy leaves only
  *   complete, verified blobs (and maybe complete manifests) that the next attempt skips.
- * - Blobs the target repository already has are skipped; blobs stored for another repository are
- *   linked instead of downloaded (`linkStoredBlobs`, see CopyRequest).
+ * - Blobs the target repository already has are skipped. Any other blob is downloaded from the
+ *   source and hashed, even when this registry already stores the content for another repository:
+ *   a source's manifest naming a digest proves nothing (a hostile source could name a private
+ *   layer's digest to have it linked where the mirror's readers can pull it), and a HEAD with a
+ *   matching size proves nothing either. Bytes that hash right are the proof; content already stored
+ *   is then linked, not written twice. Only digests this same job already downloaded and hashed
+ *   (`verifiedBlobs`, e.g. an import's second target) are linked without another download.
  * - Without `force`, a target tag that exists and points elsewhere fails the copy with TAG_EXISTS
  *   before anything is copied (and is checked again just before tagging). A tag already pointing
  *   at the source digest is not a conflict, so a retried copy is idempotent.
@@ -48,12 +53,12 @@ export interface CopyRequest {
   /** Recorded as who pushed the manifests (push history). */
   pusher?: Pusher;
   /**
-   * Link blobs this registry already stores for another repository instead of downloading them
-   * (default true). Linking skips proving that the source really has the content, so a caller
-   * acting for someone who may not pull every repository (a non-owner import) sets it false:
-   * such blobs are then downloaded and verified (but not written twice).
+   * Digests whose bytes this job already received from this source and hashed: they may be linked
+   * from this registry's store without another download. The copy adds every blob it downloads,
+   * so one set passed to several copies of the same image (an import's targets) downloads each
+   * blob once. Never put a digest here on the strength of a manifest or a HEAD.
    */
-  linkStoredBlobs?: boolean;
+  verifiedBlobs?: Set<string>;
   /** Blobs transferred at once (default 4; the source's own concurrency limit also applies). */
   concurrency?: number;
   /** Attempts per blob when the source connection fails mid-stream (default 3). */
@@ -224,7 +229,7 @@ async function copyBlob(
 ): Promise<boolean> {
   const digest = tryParseDigest(digestText) as Digest;
   if (await registry.blobs.has(target, digest)) return false;
-  if (request.linkStoredBlobs !== false && (await registry.blobs.linkStored(target, digest))) return false;
+  if (request.verifiedBlobs?.has(digest.value) && (await registry.blobs.linkStored(target, digest))) return false;
   const attempts = Math.max(1, request.blobAttempts ?? 3);
   for (let attempt = 1; ; attempt++) {
     let counted = 0;
@@ -240,7 +245,9 @@ async function copyBlob(
       });
       // pipeline (not pipe) so a source connection that fails mid-body fails the ingest too.
       const body = pipeline(blob.body, counter, () => undefined);
+      // Content already stored is hashed and linked, not written again (putMonolithic).
       await registry.uploads.putMonolithic(target, digest, body, size).finally(() => blob.body.destroy());
+      request.verifiedBlobs?.add(digest.value);
       return true;
     } catch (err) {
       onBytes(-counted);

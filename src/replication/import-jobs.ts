@@ -174,6 +174,8 @@ export class ImportJobs implements JobKind<RunningImport, ImportRunResult> {
     };
     const total: ImportResult = { digest: resolved.digest, mediaType: resolved.mediaType, manifests: 0, blobsCopied: 0, blobsSkipped: 0, bytesCopied: 0 };
     let targetsDone = 0;
+    // Blobs downloaded and hashed for one target are linked into the next without another download.
+    const verifiedBlobs = new Set<string>();
     for (const target of spec.targets) {
       const result = await copyImage(this.deps.registry, {
         source,
@@ -184,7 +186,7 @@ export class ImportJobs implements JobKind<RunningImport, ImportRunResult> {
         includeReferrers: spec.includeReferrers,
         force: spec.force,
         signal,
-        linkStoredBlobs: spec.linkStoredBlobs,
+        verifiedBlobs,
         concurrency: this.deps.config.blobConcurrency,
         ...(pusher ? { pusher } : {}),
         onProgress: (p) => onProgress({ ...p, targetsDone, targetsTotal: spec.targets.length }),

@@ -99,7 +99,7 @@ export class ImportService {
   }
 
   /** Normalises an ACR-shaped request into a job spec; INVALID_REQUEST with a message naming the field otherwise. */
-  plan(request: ImportRequest, requester: Requester): ImportJobSpec {
+  plan(request: ImportRequest): ImportJobSpec {
     let source: ImageReference;
     if (request.source.registryUri !== undefined && request.source.registryUri.trim() !== '') {
       const registry = normaliseRegistry(
@@ -152,7 +152,6 @@ export class ImportService {
       targets: [...targets].map(([repository, tags]) => ({ repository, tags: [...tags].sort() })),
       force: request.mode === 'Force',
       includeReferrers: request.includeReferrers,
-      linkStoredBlobs: requester.owner,
     };
   }
 

@@ -47,6 +47,7 @@ import {
   type SyncRuleRecord,
   type SyncRuleSpec,
 } from './rule.js';
+import { SecretReferences, type SecretReferenceSettings } from './secret-refs.js';
 import { SourcePool } from './sources.js';
 import { auditDetail, imageView, itemView, ruleView, webhookUrl } from './views.js';
 import { SyncWorker, type SyncSettings } from './worker.js';
@@ -63,6 +64,10 @@ export interface SyncServiceDependencies {
   /** Rule changes are audited with their actor. */
   audit: AuditIndex;
   logger: Logger;
+  /** Where rules may reference server files and variables (`secrets.*`; unset: nowhere). */
+  secrets: SecretReferenceSettings;
+  /** The environment `passwordEnv` reads (default: the process's). */
+  env?: NodeJS.ProcessEnv | undefined;
 }
 
 const maxReportedEvents = 100;
@@ -74,6 +79,7 @@ export class SyncService {
   private readonly egress: Egress;
   private readonly logger: Logger;
   private readonly sources: SourcePool;
+  private readonly secrets: SecretReferences;
   /** Stands in for the secret of a rule that does not exist, so its 401 reads like a wrong secret. */
   private readonly decoySecret = randomBytes(32).toString('base64url');
 
@@ -83,7 +89,8 @@ export class SyncService {
     this.egress = egress;
     this.settings = settings;
     this.logger = logger;
-    this.sources = new SourcePool(egress, settings.defaultLimits, settings.retry.maxDelayMs, logger);
+    this.secrets = new SecretReferences(deps.secrets, logger, deps.env);
+    this.sources = new SourcePool(egress, settings.defaultLimits, settings.retry.maxDelayMs, logger, this.secrets);
     this.worker = new SyncWorker(this.store, registry, this.sources, settings, clock, logger);
   }
 
@@ -299,9 +306,11 @@ export class SyncService {
 
   /**
    * Rule: a source must be one the egress policy lets Berth reach (checked again at every
-   * connection), and credentials never travel over plain HTTP except to loopback.
+   * connection), credentials never travel over plain HTTP except to loopback, and file or
+   * variable references stay within `secrets.fileDir` / `secrets.envPrefix` (checked again when read).
    */
   private async assertSourceAllowed(spec: SyncRuleSpec): Promise<void> {
+    this.secrets.check(spec.source.credentials);
     const url = new URL(spec.source.url);
     if (url.protocol === 'http:' && spec.source.credentials.kind !== 'anonymous' && !isLoopbackHost(url.host)) {
       throw new ApiError(

@@ -5,12 +5,12 @@
  * `passwordFile` or `passwordEnv` is read again (an `oidc` token file is read at every token
  * request by the client itself).
  */
-import { readFile } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import type { Egress } from '../net/egress.js';
 import { ApiError } from '../api/errors.js';
 import { RemoteRegistry, type RemoteCredentials } from '../remote/client.js';
 import type { SyncRule } from './rule.js';
+import type { SecretReferences } from './secret-refs.js';
 
 export interface SourceLimits {
   requestsPerSecond: number;
@@ -28,10 +28,11 @@ export class SourcePool {
     /** A source's `Retry-After` up to this long is waited out within the request (longer: the request fails). */
     private readonly maxRetryAfterMs: number,
     private readonly logger: Logger,
-    private readonly env: NodeJS.ProcessEnv = process.env,
+    /** Where the rule's file and variable references may point (`secret-refs.ts`). */
+    private readonly secrets: SecretReferences,
   ) {}
 
-  /** The rule's client; throws RegistryError INVALID_REQUEST when its credentials cannot be read. */
+  /** The rule's client; throws ApiError INVALID_REQUEST when its credentials cannot be read or reach out of bounds. */
   async get(rule: SyncRule): Promise<RemoteRegistry> {
     const cached = this.clients.get(rule.id);
     if (cached && cached.updatedAt === rule.updatedAt && Date.now() - cached.builtAt < maxAgeMs) return cached.remote;
@@ -60,22 +61,30 @@ export class SourcePool {
     this.clients.delete(ruleId);
   }
 
+  /**
+   * The rule's credentials with its references resolved through `secrets` (confined to
+   * `secrets.fileDir` and `secrets.envPrefix`, checked again at every use since the rule may
+   * predate the configuration). A password file loses one trailing newline; an `oidc` token file
+   * is read (through the same confinement) at every token request.
+   */
   private async credentials(rule: SyncRule): Promise<RemoteCredentials> {
     const c = rule.source.credentials;
-    if (c.kind !== 'basic') return c;
+    if (c.kind === 'anonymous') return c;
+    if (c.kind === 'oidc') {
+      this.secrets.check(c);
+      return {
+        kind: 'oidc',
+        clientId: c.clientId,
+        tokenFile: c.tokenFile,
+        readToken: () => this.secrets.readFile('source.credentials.tokenFile', c.tokenFile),
+      };
+    }
     if (c.password !== undefined) return { kind: 'basic', username: c.username, password: c.password };
     if (c.passwordEnv !== undefined) {
-      const value = this.env[c.passwordEnv];
-      if (!value) throw new ApiError('INVALID_REQUEST', `the source password variable ${c.passwordEnv} is not set in the server's environment`);
-      return { kind: 'basic', username: c.username, password: value };
+      return { kind: 'basic', username: c.username, password: this.secrets.readEnv('source.credentials.passwordEnv', c.passwordEnv) };
     }
     const file = c.passwordFile as string;
-    let password: string;
-    try {
-      password = (await readFile(file, 'utf8')).replace(/\r?\n$/, '');
-    } catch (err) {
-      throw new ApiError('INVALID_REQUEST', `cannot read the source password file ${file} (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
-    }
+    const password = (await this.secrets.readFile('source.credentials.passwordFile', file)).replace(/\r?\n$/, '');
     if (!password) throw new ApiError('INVALID_REQUEST', `the source password file ${file} is empty`);
     return { kind: 'basic', username: c.username, password };
   }

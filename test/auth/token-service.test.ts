@@ -259,6 +259,29 @@ describe('token service', () => {
       assert.equal(read.status, 200);
     });
 
+    it('cancelling an upload needs push on the repository, not delete', async () => {
+      const { principals } = server.app.auth;
+      const deleter =
+        (await principals.createPrincipal('user', 'upload-deleter', { grants: [{ pattern: 'team-a/*', permission: 'content/delete' }] })).secret ?? '';
+      const push = await tokenFor(base, pusher.name, pusher.secret, ['repository:team-a/app:pull,push']);
+      const open = async () => {
+        const res = await fetch(`${base}/v2/team-a/app/blobs/uploads/`, { method: 'POST', headers: bearer(push['token']) });
+        assert.equal(res.status, 202);
+        return new URL(res.headers.get('location') ?? '', base).toString();
+      };
+      const session = await open();
+      // A principal who may delete content but not push cannot abort someone's push.
+      const deleteOnly = await tokenFor(base, 'upload-deleter', deleter, ['repository:team-a/app:delete,pull,push']);
+      assert.equal(deleteOnly['scope'], 'repository:team-a/app:delete');
+      const refused = await fetch(session, { method: 'DELETE', headers: bearer(deleteOnly['token']) });
+      assert.equal(refused.status, 403);
+      assert.equal((await fetch(session, { headers: bearer(push['token']) })).status, 204, 'the upload is still there');
+      // The pusher cancels with the token it pushes with.
+      const cancelled = await fetch(session, { method: 'DELETE', headers: bearer(push['token']) });
+      assert.equal(cancelled.status, 204);
+      assert.equal((await fetch(session, { headers: bearer(push['token']) })).status, 404);
+    });
+
     it('a mount needs pull on the source repository too', async () => {
       const layer = randomBytes(32);
       const owner = await tokenFor(base, ownerName, ownerPassword, ['repository:secret/app:pull,push']);

@@ -11,8 +11,10 @@ import { parseDigest } from '../../src/oci/digest.js';
 import { isApiError } from '../../src/api/errors.js';
 import { copyImage, type CopyProgress } from '../../src/replication/copy.js';
 import { RemoteRegistry } from '../../src/remote/client.js';
+import { blobPath } from '../../src/storage/paths.js';
 import { startTestServer, type TestServer } from '../support/server.js';
 import { makeImage, pushImage, sbomType } from './fixtures.js';
+import { startHostileRegistry } from './hostile-registry.js';
 
 const loopbackEgress = createEgress({ allowPrivateNetworks: false, allow: ['127.0.0.1/32', '::1/128'] });
 
@@ -72,7 +74,7 @@ describe('copyImage between two Berth servers', () => {
     assert.equal(last.manifestsDone, last.manifestsTotal);
   });
 
-  it('skips blobs the target already has and links blobs stored for another repository', async () => {
+  it('skips blobs the target already has; blobs stored for another repository are downloaded again to prove the source has them, and stored once', async () => {
     const image = makeImage({ platforms: 2, layers: 2 });
     await pushImage(source.url, 'vendor/skip', 'v1', image);
     const first = await copyImage(target.app.registry, {
@@ -101,8 +103,76 @@ describe('copyImage between two Berth servers', () => {
       targetTags: [],
       force: false,
     });
-    assert.deepEqual([elsewhere.blobsCopied, elsewhere.blobsSkipped], [0, image.blobs.length]);
+    // Before issue 11 these were linked without a download ([0, n]): a source's manifest naming a
+    // digest is no proof that the source has the bytes (see 'never links a stored blob ...' below).
+    assert.deepEqual([elsewhere.blobsCopied, elsewhere.blobsSkipped], [image.blobs.length, 0]);
     assert.ok(await target.app.metadata.manifests.getByDigest('two/skip', image.root.digest));
+    for (const b of image.blobs) {
+      const stored = await target.app.storage.stat(blobPath(parseDigest(b.digest)));
+      assert.ok(stored && stored.size === b.size, `${b.digest}: one stored copy`);
+    }
+
+    // One job's second target links what the job itself downloaded and hashed for the first.
+    const verifiedBlobs = new Set<string>();
+    const first3 = await copyImage(target.app.registry, {
+      source: remote,
+      sourceRepository: 'vendor/skip',
+      reference: 'v1',
+      targetRepository: 'three/skip',
+      targetTags: [],
+      force: false,
+      verifiedBlobs,
+    });
+    const second3 = await copyImage(target.app.registry, {
+      source: remote,
+      sourceRepository: 'vendor/skip',
+      reference: 'v1',
+      targetRepository: 'four/skip',
+      targetTags: [],
+      force: false,
+      verifiedBlobs,
+    });
+    assert.deepEqual([first3.blobsCopied, second3.blobsCopied, second3.blobsSkipped], [image.blobs.length, 0, image.blobs.length]);
+  });
+
+  it('never links a stored blob because a source names its digest: a source that cannot serve the bytes fails the copy', async () => {
+    // A private layer, stored here for a repository the mirror's readers cannot pull.
+    const secret = makeImage({ platforms: 0, layers: 1 });
+    await pushImage(target.url, 'private/app', 'v1', secret);
+    const privateLayer = secret.blobs[1]!;
+    // A hostile source whose manifest names that digest without having the bytes.
+    const hostile = await startHostileRegistry();
+    try {
+      const bait = makeImage({ platforms: 0, layers: 1, shared: [privateLayer] });
+      hostile.serve('bait/app', bait, ['v1']);
+      const client = new RemoteRegistry({
+        baseUrl: hostile.url,
+        credentials: { kind: 'anonymous' },
+        egress: loopbackEgress,
+        logger: pino({ level: 'silent' }),
+      });
+      await assert.rejects(
+        copyImage(target.app.registry, {
+          source: client,
+          sourceRepository: 'bait/app',
+          reference: 'v1',
+          targetRepository: 'mirror/bait',
+          targetTags: ['v1'],
+          force: false,
+        }),
+        (err: unknown) => isApiError(err) && err.code === 'UPSTREAM_NOT_FOUND',
+      );
+      assert.equal(
+        await target.app.metadata.blobs.getInRepository('mirror/bait', privateLayer.digest),
+        undefined,
+        'the private layer is not linked into the mirror',
+      );
+      assert.equal(await target.app.metadata.manifests.getByTag('mirror/bait', 'v1'), undefined);
+      const pulled = await fetch(`${target.url}/v2/mirror/bait/blobs/${privateLayer.digest}`);
+      assert.equal(pulled.status, 404);
+    } finally {
+      await hostile.stop();
+    }
   });
 
   it('without force refuses a target tag that points elsewhere before copying anything', async () => {

@@ -14,7 +14,7 @@ import { isCodedError } from '../../src/shared/coded-error.js';
 import { RemoteRegistry } from '../../src/remote/client.js';
 import { blobPath } from '../../src/storage/paths.js';
 import type { TestServer } from '../support/server.js';
-import { basic, makeImage, MT, sha256, type TestImage } from './fixtures.js';
+import { basic, makeImage, MT, putManifest, sha256, type TestImage } from './fixtures.js';
 import { Api, startImportServer, submit, waitForJob, type ImportJobView } from './helpers.js';
 import { startHostileRegistry, type HostileRegistry } from './hostile-registry.js';
 
@@ -117,6 +117,24 @@ describe('import from a hostile or failing source', () => {
     assert.equal(job.error?.code, 'UPSTREAM_INVALID');
     assert.match(job.error?.message ?? '', /does not match its digest/);
     await assertNothingStored('badblob', image, [layer]);
+  });
+
+  it("never links a stored blob on the strength of the source's manifest, even for an owner's import", async () => {
+    // A private layer stored here; the source names its digest without having the bytes.
+    const secret = makeImage({ platforms: 0, layers: 1 });
+    // Monolithic pushes (POST ?digest=): no upload session is left for assertNothingStored to see.
+    for (const b of secret.blobs) {
+      const res = await fetch(`${target.url}/v2/private/app/blobs/uploads/?digest=${b.digest}`, { method: 'POST', body: b.bytes });
+      assert.equal(res.status, 201);
+    }
+    await putManifest(target.url, 'private/app', 'v1', secret.root);
+    const privateLayer = secret.blobs[1]!;
+    source.serve('bait/app', makeImage({ platforms: 0, layers: 1, shared: [privateLayer] }), ['v1']);
+    const job = await run('bait/app', 'mirror/bait:v1'); // auth off: the requester counts as an owner
+    assert.equal(job.status, 'failed');
+    assert.equal(job.error?.code, 'UPSTREAM_NOT_FOUND', JSON.stringify(job.error));
+    assert.equal(await target.app.metadata.blobs.getInRepository('mirror/bait', privateLayer.digest), undefined);
+    assert.equal((await fetch(`${target.url}/v2/mirror/bait/blobs/${privateLayer.digest}`)).status, 404);
   });
 
   it('fails with UPSTREAM_INVALID when a blob is longer than its descriptor says', async () => {

@@ -20,7 +20,6 @@ const spec: ImportJobSpec = {
   targets: [{ repository: 'team/app', tags: ['1.0'] }],
   force: false,
   includeReferrers: false,
-  linkStoredBlobs: true,
 };
 
 describe('import job leases (two connections to one database)', () => {

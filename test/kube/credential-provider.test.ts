@@ -76,9 +76,10 @@ describe('berth-credential-provider (kubelet exec plugin, service-account token 
     const response = JSON.parse(result.stdout) as Response;
     assert.equal(response.apiVersion, apiVersion);
     assert.equal(response.kind, 'CredentialProviderResponse');
-    assert.equal(response.cacheKeyType, 'Registry');
-    assert.deepEqual(Object.keys(response.auth), [host]);
-    const entry = response.auth[host];
+    // The credentials pull team/app only: cached for this image, offered for this repository.
+    assert.equal(response.cacheKeyType, 'Image');
+    assert.deepEqual(Object.keys(response.auth), [`${host}/team/app`]);
+    const entry = response.auth[`${host}/team/app`];
     assert.ok(entry);
     assert.equal(entry.username, refreshTokenUser);
     const { iat, exp } = claims(entry.password);
@@ -94,6 +95,9 @@ describe('berth-credential-provider (kubelet exec plugin, service-account token 
     const auth = Buffer.from(`${entry.username}:${entry.password}`).toString('base64');
     const pulled = await skopeo.pull(host, 'team/app', { auths: { [host]: { auth } } });
     assert.equal(pulled.code, 0, pulled.stderr);
+    // What a registry-wide cache entry would have handed to another image of the registry: refused.
+    const other = await skopeo.pull(host, 'team/other', { auths: { [host]: { auth } } });
+    assert.notEqual(other.code, 0, 'the credentials pull team/app only, so they must not be cached for the registry');
   });
 
   it('takes the client id from --client-id when the service account has no annotation', async () => {

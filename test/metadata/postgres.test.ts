@@ -97,9 +97,11 @@ describe('PostgreSQL metadata', () => {
   describe('two Metadata instances on one database (two replicas)', () => {
     let a: Metadata;
     let b: Metadata;
+    let url = '';
 
     before(async () => {
       const settings = await freshSettings();
+      url = settings.url as string;
       // Opened at once, as replicas starting together: the migrator's lock serialises them.
       [a, b] = await Promise.all([openPostgresMetadata(settings), openPostgresMetadata(settings)]);
     });
@@ -181,7 +183,6 @@ describe('PostgreSQL metadata', () => {
               targets: [{ repository: 'app', tags: [`v${i}`] }],
               force: false,
               includeReferrers: false,
-              linkStoredBlobs: false,
             },
             requestedBy: undefined,
             credentials: undefined,
@@ -303,6 +304,55 @@ describe('PostgreSQL metadata', () => {
       assert.equal(removed.filter((id) => id !== undefined).length, 1);
     });
 
+    it('a manifest put by tag racing a delete of the same digest never leaves the tag pointing at nothing', async () => {
+      // A third connection holds an uncommitted row for the tag, so the put stops just before its
+      // tag upsert (after writing the manifest row) until that connection rolls back. The delete
+      // runs meanwhile: it either waits for the put (the manifest row is held) or, as before the
+      // fix, deletes the manifest the put is about to tag.
+      const layer = digestOf(`race-layer-${randomUUID()}`);
+      await a.blobs.link('race/app', { digest: layer, size: 3 }, now);
+      const content = Buffer.from(JSON.stringify({ schemaVersion: 2, layers: [layer] }));
+      const manifest = { repository: 'race/app', digest: digestOf(content.toString()), mediaType: 'application/json', content, blobs: [layer], manifests: [] };
+      assert.deepEqual(await a.manifests.put(manifest, now), { missing: [] });
+      const database = new URL(url).pathname.slice(1);
+      const waiting = async () =>
+        Number(
+          (await adminQuery<{ n: string }>("select count(*) as n from pg_stat_activity where datname = $1 and wait_event_type = 'Lock'", [database]))[0]?.n,
+        );
+      const until = async (done: () => Promise<boolean>) => {
+        for (let i = 0; i < 500 && !(await done()); i++) await new Promise((resolve) => setTimeout(resolve, 20));
+      };
+      const holder = new pg.Client({ connectionString: url });
+      await holder.connect();
+      try {
+        await holder.query('begin');
+        const [repository] = (await holder.query<{ id: string }>('select id from repositories where name = $1', ['race/app'])).rows;
+        await holder.query('insert into tags (repository_id, name, digest, updated_at) values ($1, $2, $3, $4)', [
+          repository?.id,
+          'latest',
+          manifest.digest,
+          now,
+        ]);
+        const put = a.manifests.put({ ...manifest, tag: 'latest' }, now + 1);
+        await until(async () => (await waiting()) >= 1);
+        let deleteDone = false;
+        const del = b.manifests.delete('race/app', manifest.digest, now + 2).finally(() => (deleteDone = true));
+        await until(async () => deleteDone || (await waiting()) >= 2);
+        await holder.query('rollback');
+        const [stored, deleted] = await Promise.all([put, del]);
+        assert.deepEqual(stored, { missing: [] });
+        assert.equal(deleted, true);
+      } finally {
+        await holder.end();
+      }
+      const tags = (await a.manifests.listTags('race/app', {})) ?? [];
+      const tagged = await a.manifests.getByTag('race/app', 'latest');
+      if (tags.includes('latest')) assert.ok(tagged, 'the tag is listed, but its manifest was deleted');
+      // The delete took the row only after the put committed: it removed the manifest with the tag.
+      assert.deepEqual(tags, []);
+      assert.equal(await a.manifests.getByDigest('race/app', manifest.digest), undefined);
+    });
+
     it('forgets a blob in GC only while no manifest references it', async () => {
       const layer = digestOf(`gc-layer-${randomUUID()}`);
       await a.blobs.link('gc/app', { digest: layer, size: 3 }, now - 10_000);
@@ -311,14 +361,14 @@ describe('PostgreSQL metadata', () => {
         { repository: 'gc/app', digest: digestOf(content.toString()), mediaType: 'application/json', content, blobs: [layer], manifests: [], tag: 'gc' },
         now,
       );
-      const forget = a.gc.forgetBlobs([layer], now);
+      const forget = a.gc.collectBlob(layer, now, async () => true);
       const [stored, forgotten] = await Promise.all([put, forget]);
       // Either order is fine; a stored manifest whose blob was forgotten is not.
       if (stored.missing.length === 0) {
-        assert.deepEqual(forgotten, []);
+        assert.equal(forgotten, false);
         assert.ok(await a.blobs.getInRepository('gc/app', layer));
       } else {
-        assert.deepEqual(forgotten, [layer]);
+        assert.equal(forgotten, true);
         assert.equal(await a.manifests.getByTag('gc/app', 'gc'), undefined);
       }
     });

@@ -13,7 +13,8 @@ describe('the sync rules API', () => {
   let source = '';
 
   before(async () => {
-    server = await startBerth();
+    // Rules may name variables starting with VENDOR_ (test/sync/secret-references.test.ts covers the bounds).
+    server = await startBerth({ secrets: { envPrefix: 'VENDOR_' } });
     api = await Api.asOwner(server.url);
     source = server.url; // any reachable registry does; the rules here are never run against it
   });

@@ -33,9 +33,11 @@ describe('sync with federated source credentials', () => {
 
   before(async () => {
     issuer = await startOidcIssuer();
+    // The token files live in the directory the customer's operator allows rules to read from.
+    dir = await mkdtemp(join(tmpdir(), 'berth-sync-oidc-'));
     [vendor, customer] = await Promise.all([
       startTestServer({ auth: true, federationIssuers: [{ issuer: issuer.issuer }], config: { egress: loopbackEgress, sync: fastSync } }),
-      startBerth(),
+      startBerth({ secrets: { fileDir: dir } }),
     ]);
     const { principals } = vendor.app.auth;
     const service = await principals.createPrincipal('service', 'customer-sync', {
@@ -54,7 +56,6 @@ describe('sync with federated source credentials', () => {
     });
     image = await buildMultiArchImage('federation');
     await pushImage(vendor.url, await pushToken(vendor.url, 'tripinsights/api'), 'tripinsights/api', '1.0', image.dir, image.index.index);
-    dir = await mkdtemp(join(tmpdir(), 'berth-sync-oidc-'));
   });
 
   after(async () => {

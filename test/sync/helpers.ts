@@ -27,13 +27,17 @@ export const fastSync: NonNullable<ConfigInput['sync']> = {
   retry: { initialDelayMs: 200, maxDelayMs: 1000, maxAttempts: 3 },
 };
 
-/** A Berth with auth on (owner/owner-password-1), loopback egress allowed and fast sync loops. */
-export function startBerth(options: { egress?: boolean; sync?: ConfigInput['sync'] } = {}): Promise<TestServer> {
+/**
+ * A Berth with auth on (owner/owner-password-1), loopback egress allowed and fast sync loops;
+ * `secrets` says where rules may reference files and variables (default: nowhere).
+ */
+export function startBerth(options: { egress?: boolean; sync?: ConfigInput['sync']; secrets?: ConfigInput['secrets'] } = {}): Promise<TestServer> {
   return startTestServer({
     auth: true,
     config: {
       ...(options.egress === false ? {} : { egress: loopbackEgress }),
       sync: { ...fastSync, ...options.sync },
+      ...(options.secrets ? { secrets: options.secrets } : {}),
     },
   });
 }

@@ -49,6 +49,8 @@ describe('the vendor -> customer walkthrough with berth serve and the berth CLI'
         egress: loopbackEgress,
         webhooks: { pollIntervalMs: 200, maxAttempts: 100, backoff: { baseMs: 300, maxMs: 1000 } },
         sync: { workerIntervalMs: 200, retry: { initialDelayMs: 300, maxDelayMs: 1000 } },
+        // The customer's operator lets rules read password files from this directory.
+        secrets: { fileDir: dir },
       }),
     );
     customerPort = await findFreePort();

@@ -11,11 +11,17 @@ function ruleOptions(command: Command, update: boolean): Command {
   command
     .option('--source <url>', 'the registry to sync from, e.g. https://vendor.example.com')
     .option('--source-username <name>', 'log in to the source as this user (with one of the --source-password-* options)')
-    .option('--source-password-file <path>', 'a file on the registry server holding the source password (read when the source is contacted)')
-    .option('--source-password-env <VAR>', "an environment variable of the registry server's process holding the source password")
+    .option(
+      '--source-password-file <path>',
+      'a file on the registry server holding the source password, inside its secrets.fileDir (read when the source is contacted)',
+    )
+    .option(
+      '--source-password-env <VAR>',
+      "an environment variable of the registry server's process holding the source password, named with its secrets.envPrefix",
+    )
     .option('--source-password-stdin', "read the source password from standard input (it is then stored in the registry's database)")
     .option('--oidc-client-id <id>', 'log in to a Berth source as this service principal with an OIDC token (with --oidc-token-file)')
-    .option('--oidc-token-file <path>', 'the OIDC token file on the registry server, e.g. a projected service-account token')
+    .option('--oidc-token-file <path>', 'the OIDC token file on the registry server (inside its secrets.fileDir), e.g. a projected service-account token')
     .option('--anonymous', 'no source credentials')
     .option('--repository <glob>', `a source repository glob, e.g. 'tripinsights/*' (repeatable${update ? '; replaces the list' : ''})`, collect)
     .option(

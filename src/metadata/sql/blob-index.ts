@@ -54,6 +54,27 @@ export class SqlBlobIndex implements BlobIndex {
     return (await query.execute()).map((row) => row.name);
   }
 
+  async touch(digest: string, now: number): Promise<BlobRecord | undefined> {
+    // An UPDATE takes the row (PostgreSQL: waits for a GC holding it, then finds it gone or not).
+    const row = await this.ctx.db.updateTable('blobs').set({ pushed_at: now }).where('digest', '=', digest).returningAll().executeTakeFirst();
+    return row && toRecord(row);
+  }
+
+  async linkExisting(repository: string, digest: string, now: number): Promise<BlobRecord | undefined> {
+    return this.ctx.transaction(async (trx) => {
+      // The blob row first: held until commit, so GC cannot collect it between here and the link.
+      const row = await trx.updateTable('blobs').set({ pushed_at: now }).where('digest', '=', digest).returningAll().executeTakeFirst();
+      if (!row) return undefined;
+      const repositoryId = await this.ctx.ensureRepositoryId(repository, now, trx);
+      await trx
+        .insertInto('repository_blobs')
+        .values({ repository_id: repositoryId, digest, created_at: now })
+        .onConflict((oc) => oc.columns(['repository_id', 'digest']).doNothing())
+        .execute();
+      return toRecord(row);
+    });
+  }
+
   async unlink(repository: string, digest: string): Promise<boolean> {
     const repositoryId = await this.ctx.findRepositoryId(repository);
     if (repositoryId === undefined) return false;

@@ -24,38 +24,38 @@ export class SqlGcIndex implements GcIndex {
     return rows.map((row) => ({ digest: row.digest, size: Number(row.size), pushedAt: Number(row.pushed_at) }));
   }
 
-  async forgetBlobs(digests: readonly string[], cutoff: number): Promise<string[]> {
-    if (digests.length === 0) return [];
-    const candidates = [...new Set(digests)].sort();
-    return this.ctx.transaction(async (trx) => {
-      if (this.ctx.dialect === 'postgres') {
-        // Lock first, then re-check in a later statement (READ COMMITTED: a fresh snapshot). A
-        // manifest put holds FOR SHARE on the repository links it references and a blob link
-        // holds the blob row (its upsert), so each either finished before the re-check (and is
-        // seen by it) or waits for this transaction and then finds the rows gone.
-        await trx.selectFrom('blobs').select('digest').where('digest', 'in', candidates).orderBy('digest').forUpdate().execute();
-        await trx
-          .selectFrom('repository_blobs')
-          .select('digest')
-          .where('digest', 'in', candidates)
-          .orderBy('digest')
-          .orderBy('repository_id')
-          .forUpdate()
-          .execute();
-      }
-      const stillUnreferenced = await trx
-        .selectFrom('blobs as b')
-        .select('b.digest')
-        .where('b.digest', 'in', candidates)
-        .where('b.pushed_at', '<', cutoff)
-        .where((eb) => eb.not(eb.exists(eb.selectFrom('manifest_references as r').select('r.child_digest').whereRef('r.child_digest', '=', 'b.digest'))))
-        .execute();
-      const forgotten = stillUnreferenced.map((row) => row.digest);
-      if (forgotten.length === 0) return [];
-      await trx.deleteFrom('repository_blobs').where('digest', 'in', forgotten).execute();
-      await trx.deleteFrom('blobs').where('digest', 'in', forgotten).execute();
-      return forgotten;
-    });
+  async collectBlob(digest: string, cutoff: number, removeContent: () => Promise<boolean>): Promise<boolean> {
+    const keep = Symbol('keep');
+    try {
+      return await this.ctx.transaction(async (trx) => {
+        if (this.ctx.dialect === 'postgres') {
+          // Lock first, then re-check in a later statement (READ COMMITTED: a fresh snapshot). A
+          // touch or link holds the blob row (its UPDATE or upsert) and a manifest put holds FOR
+          // SHARE on the repository links it references, so each either finished before the
+          // re-check (and is seen by it) or waits for this transaction and then finds the rows gone.
+          const held = await trx.selectFrom('blobs').select('digest').where('digest', '=', digest).forUpdate().executeTakeFirst();
+          if (!held) return false;
+          await trx.selectFrom('repository_blobs').select('digest').where('digest', '=', digest).orderBy('repository_id').forUpdate().execute();
+        }
+        // SQLite: the transaction holds the database's write lock from its start (open.ts).
+        const still = await trx
+          .selectFrom('blobs as b')
+          .select('b.digest')
+          .where('b.digest', '=', digest)
+          .where('b.pushed_at', '<', cutoff)
+          .where((eb) => eb.not(eb.exists(eb.selectFrom('manifest_references as r').select('r.child_digest').whereRef('r.child_digest', '=', 'b.digest'))))
+          .executeTakeFirst();
+        if (!still) return false;
+        await trx.deleteFrom('repository_blobs').where('digest', '=', digest).execute();
+        await trx.deleteFrom('blobs').where('digest', '=', digest).execute();
+        // Last, so nothing after it can fail and roll the rows back over a deleted file.
+        if (!(await removeContent())) throw keep;
+        return true;
+      });
+    } catch (err) {
+      if (err === keep) return false;
+      throw err;
+    }
   }
 
   async pruneManifestContents(): Promise<number> {

@@ -6,7 +6,18 @@
 import Database from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { Kysely, Migrator, SqliteDialect, type SqliteDatabase, type SqliteStatement } from 'kysely';
+import {
+  CompiledQuery,
+  Kysely,
+  Migrator,
+  SqliteDialect,
+  SqliteDriver,
+  type DatabaseConnection,
+  type Driver,
+  type SqliteDatabase,
+  type SqliteDialectConfig,
+  type SqliteStatement,
+} from 'kysely';
 import type { Schema } from '../schema.js';
 import type { Metadata } from '../store.js';
 import { migrationProvider, type Dialect } from '../migrations/index.js';
@@ -36,9 +47,33 @@ export async function openSqliteMetadata(file: string): Promise<Metadata> {
   database.pragma('synchronous = NORMAL');
   database.pragma('busy_timeout = 5000');
   database.pragma('foreign_keys = ON');
-  const db = new Kysely<Schema>({ dialect: new SqliteDialect({ database: withStatementCache(database) }) });
+  const db = new Kysely<Schema>({ dialect: new ImmediateSqliteDialect({ database: withStatementCache(database) }) });
   await migrate(db, 'sqlite');
   return sqlMetadata(db, 'sqlite');
+}
+
+/**
+ * Transactions start with BEGIN IMMEDIATE: the write lock is taken (waiting up to busy_timeout) at
+ * the start, not at the first write. With a deferred BEGIN a transaction that reads and then writes
+ * fails at once with SQLITE_BUSY_SNAPSHOT when another connection (`berth gc`, a CLI) wrote in
+ * between, and a check-then-write (GC's "still unreferenced", a blob link) needs the lock held
+ * from its check on. Within the process Kysely runs one query at a time on the one connection, so
+ * this costs nothing there.
+ */
+class ImmediateSqliteDialect extends SqliteDialect {
+  constructor(private readonly settings: SqliteDialectConfig) {
+    super(settings);
+  }
+
+  override createDriver(): Driver {
+    return new ImmediateSqliteDriver(this.settings);
+  }
+}
+
+class ImmediateSqliteDriver extends SqliteDriver {
+  override async beginTransaction(connection: DatabaseConnection): Promise<void> {
+    await connection.executeQuery(CompiledQuery.raw('begin immediate'));
+  }
 }
 
 /** Distinct SQL texts kept compiled; the registry issues a few dozen, so this never evicts in practice. */

@@ -74,16 +74,13 @@ export async function create(ctx: RouteContext): Promise<void> {
   const { requester, identity } = caller(ctx);
   const body = await readJson(ctx, importBody);
   const imports = ctx.services.imports;
-  const spec = imports.plan(
-    {
-      source: { registryUri: body.source.registryUri, sourceImage: body.source.sourceImage },
-      targetTags: body.targetTags,
-      untaggedTargetRepositories: body.untaggedTargetRepositories,
-      mode: body.mode,
-      includeReferrers: body.includeReferrers,
-    },
-    requester,
-  );
+  const spec = imports.plan({
+    source: { registryUri: body.source.registryUri, sourceImage: body.source.sourceImage },
+    targetTags: body.targetTags,
+    untaggedTargetRepositories: body.untaggedTargetRepositories,
+    mode: body.mode,
+    includeReferrers: body.includeReferrers,
+  });
   assertMayWrite(
     ctx,
     identity,
