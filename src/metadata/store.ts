@@ -10,6 +10,7 @@ import type { AuthMetadata } from './auth-store.js';
 import type { ImportJobIndex } from './import-store.js';
 import type { SyncMetadata } from './sync-store.js';
 import type { EventMetadata, NewEvent } from './event-store.js';
+import type { AttestationKeyIndex } from './attestation-store.js';
 
 export interface Page {
   /** Maximum number of entries; undefined means the server's default limit. */
@@ -86,6 +87,12 @@ export interface NewManifest {
   tag?: string | undefined;
   /** Who pushed it, recorded in the same transaction (undefined when auth is off). */
   pusher?: Pusher | undefined;
+  /**
+   * Manifests written in the same transaction, after this one (referrers of it, such as a push
+   * attestation): their rows and references only, no tag, push record or event. Their blobs are
+   * re-checked with this manifest's, so either everything commits or nothing does.
+   */
+  companions?: readonly NewManifest[] | undefined;
 }
 
 /** A change to a repository's manifests or tags, as the transaction that commits it knows it. */
@@ -114,6 +121,10 @@ export type ChangeOutbox = (change: ManifestChange, now: number) => readonly New
 export interface Pusher {
   principalId: string;
   principalName: string;
+  /** The principal's kind (`user`, `service`, …), when known. */
+  kind?: string | undefined;
+  /** The credential the pusher logged in with (for federated logins: the federated credential's id). */
+  credentialId?: string | undefined;
   /** For federated logins, the OIDC token's identifying claims. */
   provenance?: Record<string, unknown> | undefined;
 }
@@ -175,5 +186,7 @@ export interface Metadata {
   readonly sync: SyncMetadata;
   /** Webhook subscriptions, the event outbox and deliveries. */
   readonly events: EventMetadata;
+  /** Push attestation signing keys (`attestation-store.ts`). */
+  readonly attestationKeys: AttestationKeyIndex;
   close(): Promise<void>;
 }

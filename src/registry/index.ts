@@ -12,6 +12,7 @@ import { UploadService } from './uploads.js';
 export type { GcOptions, GcReport, RegistryLimits };
 export type { Pusher } from '../metadata/store.js';
 export type { ChangeContext, RequestInfo } from './changes.js';
+export type { CompanionManifest, PendingPush, PullGate, PushHook } from './push-hooks.js';
 
 export interface Registry {
   /** The configured limits (the manifest size a request body may have, the upload TTL). */
@@ -31,7 +32,7 @@ export function createRegistry(context: RegistryContext): Registry {
     limits: context.limits,
     blobs: new BlobService(context),
     uploads,
-    manifests: new ManifestService(context),
+    manifests: new ManifestService(context, uploads),
     reads: new RegistryReads(context),
     collectGarbage: (options) => collectGarbage(context, uploads, options),
   };

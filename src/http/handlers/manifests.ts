@@ -43,7 +43,15 @@ export async function remove(ctx: RouteContext): Promise<void> {
 
 /** Who is making the change (undefined with auth off), for push history and webhook events. */
 export function actorOf(ctx: RouteContext): Pusher | undefined {
-  return ctx.identity && { principalId: ctx.identity.subject, principalName: ctx.identity.name, provenance: ctx.identity.provenance };
+  return (
+    ctx.identity && {
+      principalId: ctx.identity.subject,
+      principalName: ctx.identity.name,
+      kind: ctx.identity.kind,
+      credentialId: ctx.identity.credentialId,
+      provenance: ctx.identity.provenance,
+    }
+  );
 }
 
 /**

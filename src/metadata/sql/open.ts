@@ -11,6 +11,7 @@ import type { Schema } from '../schema.js';
 import type { Metadata } from '../store.js';
 import { migrationProvider, type Dialect } from '../migrations/index.js';
 import { SqlAnonymousPullIndex, SqlAuditIndex } from './audit-index.js';
+import { SqlAttestationKeyIndex } from './attestation-key-index.js';
 import { SqlBlobIndex } from './blob-index.js';
 import { SqlContext } from './context.js';
 import { SqlDeliveryIndex } from './delivery-index.js';
@@ -105,6 +106,7 @@ export function sqlMetadata(db: Kysely<Schema>, dialect: Dialect): Metadata {
       deliveries: new SqlDeliveryIndex(ctx),
     },
     imports: new SqlImportJobIndex(ctx),
+    attestationKeys: new SqlAttestationKeyIndex(ctx),
     close: () => db.destroy(),
   };
 }

@@ -1,0 +1,291 @@
+/**
+ * Push attestations and their policy, as the registry's hooks and as services:
+ * - `pushHook` (before a manifest push's transaction): refuses a tag a push rule reserves for a
+ *   workload the pusher is not, and signs the push attestation that the registry then writes in the
+ *   push's own transaction (`registry/push-hooks.ts`), so no image is visible without it.
+ * - `pullGate` (before a manifest is served): refuses images a pull rule covers when none of their
+ *   attestations satisfies it. Verified evidence is cached per repository and digest.
+ * - `status` (history, preview), `publicKeys` and `rotate` for the API.
+ * Decisions are `policy.ts`'s pure functions; this file gathers evidence and signs.
+ */
+import { Writable } from 'node:stream';
+import type { Logger } from 'pino';
+import type { Config } from '../config/schema.js';
+import type { Metrics } from '../metrics/index.js';
+import { parseDigest } from '../oci/digest.js';
+import { RegistryError } from '../oci/errors.js';
+import { parseManifest } from '../oci/manifest.js';
+import { isIndexMediaType, mediaTypes } from '../oci/media-types.js';
+import type { CompanionManifest, PendingPush, Registry } from '../registry/index.js';
+import type { ManifestRecord } from '../metadata/store.js';
+import type { Clock } from '../shared/clock.js';
+import { emptyConfig, referrerManifest, toBundle } from './bundle.js';
+import { signEnvelope } from './dsse.js';
+import { trustedKey, type AttestationKeys, type PublicAttestationKey } from './keys.js';
+import { evaluatePull, evaluatePush, rulesFor, type AttestationRule, type Decision, type Evidence } from './policy.js';
+import { identityOf, inTotoPayloadType, pushPredicateType, pushStatement, type PushPredicate } from './statement.js';
+import { AttestationError, maxBundleBytes, verifyBundle, type TrustedKey } from './verify.js';
+
+export interface AttestationServiceOptions {
+  config: Config['attestations'];
+  /** `auth.publicUrl`: its host names the registry in attestations unless `registryName` is set. */
+  publicUrl: string | undefined;
+  registry: Registry;
+  keys: AttestationKeys;
+  clock: Clock;
+  logger: Logger;
+  metrics: Metrics;
+}
+
+/** One attestation found on an image, verified or not (history, preview, `berth verify --registry`). */
+export interface AttestationReport {
+  /** The referrer manifest's digest. */
+  digest: string;
+  valid: boolean;
+  /** Why it did not verify. */
+  error: string | undefined;
+  keyHint: string | undefined;
+  /** True when signed by one of this registry's attestation keys. */
+  berth: boolean;
+  predicateType: string | undefined;
+  push: PushPredicate | undefined;
+}
+
+export interface ImageStatus {
+  attestations: AttestationReport[];
+  /** What the pull rules decide for this image (what a GET would do). */
+  pull: Decision;
+}
+
+/** Image evidence kept this many entries at most (oldest dropped first). */
+const maxCached = 10_000;
+/** Attestation referrers examined per image at most. */
+const maxReferrers = 64;
+
+export class AttestationService {
+  private readonly rules: AttestationRule[];
+  private readonly ruleKeys: TrustedKey[];
+  private readonly cache = new Map<string, { at: number; reports: AttestationReport[] }>();
+  private readonly signed;
+  private readonly decisions;
+  private readonly verifications;
+
+  constructor(private readonly options: AttestationServiceOptions) {
+    const { config, metrics } = options;
+    this.ruleKeys = [];
+    this.rules = config.policies.map((rule) => {
+      const keys = rule.keys.map((pem) => trustedKey(pem));
+      this.ruleKeys.push(...keys);
+      return {
+        name: rule.name,
+        repositories: rule.repositories,
+        tags: rule.tags,
+        identity: rule.identity,
+        keyHints: keys.map((k) => k.hint),
+        enforce: rule.enforce,
+      };
+    });
+    this.signed = metrics.counter('berth_attestations_signed_total', 'Push attestations signed and written with their push.');
+    this.decisions = metrics.counter('berth_attestations_policy_decisions_total', 'Attestation policy decisions at pull and push.', ['stage', 'decision']);
+    this.verifications = metrics.counter('berth_attestations_verifications_total', 'Attestation bundles verified by the server (cache misses).', ['result']);
+  }
+
+  /** True when some rule is enforced at pull (the registry then calls `pullGate`). */
+  get enforcesPull(): boolean {
+    return this.rules.some((r) => r.enforce.pull);
+  }
+
+  /** True when the registry needs `pushHook`: signing is on, or some rule is enforced at push. */
+  get hooksPush(): boolean {
+    return this.options.config.sign !== 'off' || this.rules.some((r) => r.enforce.push);
+  }
+
+  /** The registry's push hook (`registry/push-hooks.ts`). */
+  async pushHook(push: PendingPush): Promise<readonly CompanionManifest[]> {
+    const predicate = this.predicateFor(push);
+    const pushRules = push.tag === undefined ? [] : rulesFor(this.rules, push.repository).filter((r) => r.enforce.push);
+    if (pushRules.length > 0) {
+      const pusher = { principal: push.pusher?.principalName, identity: predicate && identityOf(predicate) };
+      let decision = evaluatePush(this.rules, push.repository, push.tag, pusher, []);
+      // Not satisfied by the pusher: perhaps by an attestation the image already carries (a copy).
+      if (!decision.allowed)
+        decision = evaluatePush(this.rules, push.repository, push.tag, pusher, evidenceOf(await this.reports(push.repository, push.digest, false)));
+      this.decisions.inc({ stage: 'push', decision: decision.allowed ? 'allowed' : 'denied' });
+      if (!decision.allowed) throw new RegistryError('DENIED', decision.reason, { rule: decision.rule });
+    }
+    if (!predicate || !push.creates) return [];
+    return [await this.attestation(push, predicate)];
+  }
+
+  /** The registry's pull gate: refuses a runnable image that a pull rule covers without satisfying evidence. */
+  async pullGate(repository: string, manifest: ManifestRecord): Promise<void> {
+    const rules = rulesFor(this.rules, repository).filter((r) => r.enforce.pull);
+    if (rules.length === 0) return;
+    const decision = await this.decidePull(repository, manifest, true);
+    this.decisions.inc({ stage: 'pull', decision: decision.allowed ? 'allowed' : 'denied' });
+    if (!decision.allowed) throw new RegistryError('DENIED', decision.reason, { rule: decision.rule });
+  }
+
+  /** Attestations of `repository@digest` and the pull decision, freshly verified (history, preview). */
+  async status(repository: string, digest: string): Promise<ImageStatus> {
+    const manifest = await this.options.registry.manifests.get(repository, { kind: 'digest', digest: parseDigest(digest) }, [], { gate: false });
+    const attestations = await this.reports(repository, digest, false);
+    return { attestations, pull: evaluatePull(this.rules, repository, runnable(manifest), evidenceOf(attestations)) };
+  }
+
+  async publicKeys(): Promise<PublicAttestationKey[]> {
+    return this.options.keys.publicKeys();
+  }
+
+  async rotate(): Promise<string> {
+    return this.options.keys.rotate();
+  }
+
+  private async decidePull(repository: string, manifest: ManifestRecord, cached: boolean): Promise<Decision> {
+    if (!runnable(manifest)) return { allowed: true, rule: undefined, by: undefined };
+    return evaluatePull(this.rules, repository, true, evidenceOf(await this.reports(repository, manifest.digest, cached)));
+  }
+
+  /** The predicate this push's attestation states, or undefined when the push is not to be attested. */
+  private predicateFor(push: PendingPush): PushPredicate | undefined {
+    const { sign } = this.options.config;
+    const pusher = push.pusher;
+    if (!pusher || sign === 'off' || push.subject !== undefined) return undefined;
+    if (sign === 'federated' && !pusher.provenance) return undefined;
+    return pushStatement({
+      registry: this.registryName(push),
+      repository: push.repository,
+      tag: push.tag,
+      digest: push.digest,
+      mediaType: push.mediaType,
+      pusher,
+      now: this.options.clock.now(),
+    }).predicate as PushPredicate;
+  }
+
+  private async attestation(push: PendingPush, predicate: PushPredicate): Promise<CompanionManifest> {
+    const key = await this.options.keys.signingKey();
+    const statement = pushStatement({
+      registry: predicate.registry,
+      repository: push.repository,
+      tag: push.tag,
+      digest: push.digest,
+      mediaType: push.mediaType,
+      pusher: push.pusher as NonNullable<PendingPush['pusher']>,
+      now: Date.parse(predicate.pushedAt),
+    });
+    const envelope = signEnvelope(inTotoPayloadType, Buffer.from(JSON.stringify(statement)), key.privateKey);
+    const bundle = Buffer.from(JSON.stringify(toBundle(envelope, key.hint)));
+    const content = referrerManifest(
+      bundle,
+      { digest: push.digest, mediaType: push.mediaType, size: push.size },
+      pushPredicateType,
+      new Date(predicate.pushedAt),
+    );
+    this.signed.inc();
+    return { content, mediaType: mediaTypes.ociManifest, blobs: [emptyConfig, bundle] };
+  }
+
+  private registryName(push: PendingPush): string {
+    const { registryName } = this.options.config;
+    if (registryName) return registryName;
+    if (this.options.publicUrl) return new URL(this.options.publicUrl).host;
+    return push.request?.host || 'localhost';
+  }
+
+  /** Every attestation bundle referring to `repository@digest`, verified against Berth's keys and the rules' keys. */
+  private async reports(repository: string, digest: string, cached: boolean): Promise<AttestationReport[]> {
+    const key = `${repository}@${digest}`;
+    const now = this.options.clock.now();
+    const hit = this.cache.get(key);
+    if (cached && hit && now - hit.at < this.options.config.verificationCacheMs) return hit.reports;
+    const berthKeys = (await this.options.keys.publicKeys()).map((k) => ({ hint: k.hint, publicKeyPem: k.publicKeyPem }));
+    const trusted = [...berthKeys, ...this.ruleKeys];
+    const berthHints = new Set(berthKeys.map((k) => k.hint));
+    const registry = this.options.registry;
+    const index = JSON.parse((await registry.reads.referrers(repository, parseDigest(digest), mediaTypes.sigstoreBundle)).toString('utf8')) as {
+      manifests: Array<{ digest: string }>;
+    };
+    const reports: AttestationReport[] = [];
+    for (const { digest: referrer } of index.manifests.slice(0, maxReferrers)) {
+      reports.push(await this.verifyReferrer(repository, digest, referrer, trusted, berthHints));
+    }
+    this.cache.delete(key);
+    if (this.cache.size >= maxCached) this.cache.delete(this.cache.keys().next().value as string);
+    this.cache.set(key, { at: now, reports });
+    return reports;
+  }
+
+  private async verifyReferrer(
+    repository: string,
+    subject: string,
+    referrer: string,
+    trusted: readonly TrustedKey[],
+    berthHints: ReadonlySet<string>,
+  ): Promise<AttestationReport> {
+    const report: AttestationReport = {
+      digest: referrer,
+      valid: false,
+      error: undefined,
+      keyHint: undefined,
+      berth: false,
+      predicateType: undefined,
+      push: undefined,
+    };
+    try {
+      const record = await this.options.registry.manifests.get(repository, { kind: 'digest', digest: parseDigest(referrer) }, [], { gate: false });
+      const layer = parseManifest(record.content, record.mediaType).blobs.find((d) => d.mediaType === mediaTypes.sigstoreBundle);
+      if (!layer) throw new AttestationError('the referrer holds no Sigstore bundle layer');
+      if (layer.size > maxBundleBytes) throw new AttestationError('the bundle is too large');
+      const bundle = await this.readBlob(repository, layer.digest, layer.size);
+      const verified = await verifyBundle(bundle, trusted, subject);
+      Object.assign(report, {
+        valid: true,
+        keyHint: verified.keyHint,
+        berth: berthHints.has(verified.keyHint),
+        predicateType: verified.statement.predicateType,
+        push: verified.push,
+      });
+      this.verifications.inc({ result: 'valid' });
+    } catch (err) {
+      if (!(err instanceof AttestationError) && !(err instanceof RegistryError)) throw err;
+      report.error = err.message;
+      this.verifications.inc({ result: 'invalid' });
+    }
+    return report;
+  }
+
+  private async readBlob(repository: string, digest: string, size: number): Promise<Buffer> {
+    const chunks: Buffer[] = [];
+    let length = 0;
+    const sink = new Writable({
+      write(chunk: Buffer, _encoding, callback) {
+        length += chunk.length;
+        if (length > size) return callback(new AttestationError('the bundle is larger than its descriptor says'));
+        chunks.push(chunk);
+        callback();
+      },
+    });
+    await this.options.registry.blobs.send(repository, parseDigest(digest), sink, () => undefined);
+    return Buffer.concat(chunks);
+  }
+}
+
+/** Verified attestations as the policy's evidence. */
+function evidenceOf(reports: readonly AttestationReport[]): Evidence[] {
+  return reports
+    .filter((r) => r.valid && r.keyHint !== undefined)
+    .map((r) => ({
+      berth: r.berth,
+      keyHint: r.keyHint as string,
+      identity: r.push && r.berth ? identityOf(r.push) : undefined,
+      digest: r.digest,
+    }));
+}
+
+/** True for what a runtime can start: an index, or an image manifest whose config is an image config. */
+function runnable(manifest: ManifestRecord): boolean {
+  if (isIndexMediaType(manifest.mediaType)) return true;
+  const config = parseManifest(manifest.content, manifest.mediaType).blobs[0]?.mediaType;
+  return config === mediaTypes.ociImageConfig || config === mediaTypes.dockerImageConfig;
+}
