@@ -71,6 +71,7 @@ export function createApp(deps: AppDependencies): App {
     publicUrl: config.auth.publicUrl,
     registry,
     keys: new AttestationKeys(metadata.attestationKeys, clock, config.attestations.keyRotationMs),
+    audit: metadata.auth.audit,
     clock,
     logger,
     metrics,

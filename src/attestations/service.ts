@@ -17,11 +17,15 @@ import { RegistryError } from '../oci/errors.js';
 import { parseManifest } from '../oci/manifest.js';
 import { isIndexMediaType, mediaTypes } from '../oci/media-types.js';
 import type { CompanionManifest, PendingPush, Registry } from '../registry/index.js';
+import type { AuditIndex } from '../metadata/auth-store.js';
 import type { ManifestRecord } from '../metadata/store.js';
+import type { Reference } from '../oci/names.js';
+import type { Actor } from '../shared/actor.js';
 import type { Clock } from '../shared/clock.js';
+import type { AttestationKeysView, AttestationSummaryView, AttestationView, ImageAttestationsView, RotatedAttestationKeyView } from '../api/attestations.js';
 import { emptyConfig, referrerManifest, toBundle } from './bundle.js';
 import { signEnvelope } from './dsse.js';
-import { trustedKey, type AttestationKeys, type PublicAttestationKey } from './keys.js';
+import { trustedKey, type AttestationKeys } from './keys.js';
 import { evaluatePull, evaluatePush, rulesFor, type AttestationRule, type Decision, type Evidence } from './policy.js';
 import { identityOf, inTotoPayloadType, pushPredicateType, pushStatement, type PushPredicate } from './statement.js';
 import { AttestationError, maxBundleBytes, verifyBundle, type TrustedKey } from './verify.js';
@@ -32,6 +36,8 @@ export interface AttestationServiceOptions {
   publicUrl: string | undefined;
   registry: Registry;
   keys: AttestationKeys;
+  /** Key rotations by hand are audited. */
+  audit: AuditIndex;
   clock: Clock;
   logger: Logger;
   metrics: Metrics;
@@ -49,12 +55,6 @@ export interface AttestationReport {
   berth: boolean;
   predicateType: string | undefined;
   push: PushPredicate | undefined;
-}
-
-export interface ImageStatus {
-  attestations: AttestationReport[];
-  /** What the pull rules decide for this image (what a GET would do). */
-  pull: Decision;
 }
 
 /** Image evidence kept this many entries at most (oldest dropped first). */
@@ -126,19 +126,63 @@ export class AttestationService {
     if (!decision.allowed) throw new RegistryError('DENIED', decision.reason, { rule: decision.rule });
   }
 
-  /** Attestations of `repository@digest` and the pull decision, freshly verified (history, preview). */
-  async status(repository: string, digest: string): Promise<ImageStatus> {
-    const manifest = await this.options.registry.manifests.get(repository, { kind: 'digest', digest: parseDigest(digest) }, [], { gate: false });
-    const attestations = await this.reports(repository, digest, false);
-    return { attestations, pull: evaluatePull(this.rules, repository, runnable(manifest), evidenceOf(attestations)) };
+  /**
+   * `GET /api/v1/repositories/{name}/attestations`: the image's attestations, freshly verified, and
+   * what the pull rules decide for it (the preview: the same evaluation a GET runs).
+   */
+  async imageView(repository: string, reference: Reference): Promise<ImageAttestationsView> {
+    const manifest = await this.options.registry.manifests.get(repository, reference, [], { gate: false });
+    const reports = await this.reports(repository, manifest.digest, false);
+    const pull = evaluatePull(this.rules, repository, runnable(manifest), evidenceOf(reports));
+    return {
+      repository,
+      digest: manifest.digest,
+      attestations: reports.map(attestationView),
+      pull: { allowed: pull.allowed, rule: pull.rule ?? null, reason: pull.allowed ? null : pull.reason },
+    };
   }
 
-  async publicKeys(): Promise<PublicAttestationKey[]> {
-    return this.options.keys.publicKeys();
+  /** Per digest: does it carry a valid push attestation (`berth history`). Uses the verification cache. */
+  async summaries(repository: string, digests: readonly string[]): Promise<Record<string, AttestationSummaryView>> {
+    const out: Record<string, AttestationSummaryView> = {};
+    for (const digest of new Set(digests)) {
+      const reports = await this.reports(repository, digest, true);
+      const valid = reports.find((r) => r.valid && r.push !== undefined);
+      const federation = valid?.push?.federation;
+      out[digest] = {
+        status: valid ? 'verified' : reports.length > 0 ? 'invalid' : 'none',
+        identity: valid ? (federation ? federation.subject : (valid.push?.principal.name ?? null)) : null,
+      };
+    }
+    return out;
   }
 
-  async rotate(): Promise<string> {
-    return this.options.keys.rotate();
+  /** `GET /api/v1/attestations/keys`: every signing key, newest first (public). */
+  async keysView(): Promise<AttestationKeysView> {
+    const keys = await this.options.keys.publicKeys();
+    return {
+      keys: keys.map((k) => ({
+        hint: k.hint,
+        algorithm: k.algorithm,
+        publicKeyPem: k.publicKeyPem,
+        createdAt: new Date(k.createdAt).toISOString(),
+        retiredAt: k.retiredAt === undefined ? null : new Date(k.retiredAt).toISOString(),
+      })),
+    };
+  }
+
+  /** One key's PEM by hint, or `current` for the active one (creating the first key if none exists). */
+  async keyPem(hint: string): Promise<string | undefined> {
+    if (hint === 'current') await this.options.keys.signingKey();
+    const keys = await this.options.keys.publicKeys();
+    return (hint === 'current' ? keys.find((k) => k.retiredAt === undefined) : keys.find((k) => k.hint === hint))?.publicKeyPem;
+  }
+
+  /** `POST /api/v1/attestations/keys/rotate`: a new signing key; the old one stays published. Audited. */
+  async rotate(actor: Actor): Promise<RotatedAttestationKeyView> {
+    const hint = await this.options.keys.rotate();
+    await this.options.audit.append({ at: this.options.clock.now(), event: 'admin.attestation-keys.rotated', ...actor, detail: { hint } });
+    return { hint };
   }
 
   private async decidePull(repository: string, manifest: ManifestRecord, cached: boolean): Promise<Decision> {
@@ -269,6 +313,18 @@ export class AttestationService {
     await this.options.registry.blobs.send(repository, parseDigest(digest), sink, () => undefined);
     return Buffer.concat(chunks);
   }
+}
+
+function attestationView(r: AttestationReport): AttestationView {
+  return {
+    digest: r.digest,
+    valid: r.valid,
+    error: r.error ?? null,
+    keyHint: r.keyHint ?? null,
+    berth: r.berth,
+    predicateType: r.predicateType ?? null,
+    push: r.push ?? null,
+  };
 }
 
 /** Verified attestations as the policy's evidence. */
