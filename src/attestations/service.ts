@@ -195,7 +195,7 @@ export class AttestationService {
     const { sign } = this.options.config;
     const pusher = push.pusher;
     if (!pusher || sign === 'off' || push.subject !== undefined) return undefined;
-    if (sign === 'federated' && !pusher.provenance) return undefined;
+    if (sign === 'federated' && !isFederated(pusher.provenance)) return undefined;
     return pushStatement({
       registry: this.registryName(push),
       repository: push.repository,
@@ -325,6 +325,11 @@ function attestationView(r: AttestationReport): AttestationView {
     predicateType: r.predicateType ?? null,
     push: r.push ?? null,
   };
+}
+
+/** A federated login's provenance names its issuer; an import's or a sync's (server-side copies) does not. */
+export function isFederated(provenance: Record<string, unknown> | undefined): provenance is Record<string, unknown> {
+  return typeof provenance?.['iss'] === 'string';
 }
 
 /** Verified attestations as the policy's evidence. */

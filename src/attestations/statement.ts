@@ -88,7 +88,8 @@ export function pushPredicate(facts: PushFacts): PushPredicate {
     mediaType: facts.mediaType,
     pushedAt: new Date(facts.now).toISOString(),
     principal: { id: facts.pusher.principalId, name: facts.pusher.principalName, kind: facts.pusher.kind ?? null },
-    federation: provenance ? federationOf(provenance, facts.pusher.credentialId) : null,
+    // Only a federated login's provenance (it names an issuer); imports and syncs record theirs too.
+    federation: typeof provenance?.['iss'] === 'string' ? federationOf(provenance, facts.pusher.credentialId) : null,
   };
 }
 
