@@ -84,8 +84,8 @@ export class ManifestService {
   /**
    * The manifest for a tag or digest. `accept` is the client's list of media types (empty means
    * anything): OCI manifests are only served to clients that accept them, as Distribution does.
-   * The pull gate (attestation policy) may refuse it with DENIED; `gate: false` is for the
-   * server's own reads (verifying attestations), never for serving a client.
+   * The pull gate (attestation policy) may refuse it with DENIED; `gate: false` is for reads that
+   * serve no content (a HEAD) and the server's own reads (verifying attestations).
    */
   async get(repository: string, reference: Reference, accept: readonly string[], options: { gate?: boolean } = {}): Promise<ManifestRecord> {
     const record =

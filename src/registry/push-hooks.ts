@@ -48,5 +48,5 @@ export interface CompanionManifest {
  */
 export type PushHook = (push: PendingPush) => Promise<readonly CompanionManifest[]>;
 
-/** Called before a manifest is served (GET and HEAD); throws a `RegistryError` (`DENIED`) to refuse it. */
+/** Called before a manifest's content is served (GET; a HEAD serves none); throws a `RegistryError` (`DENIED`) to refuse it. */
 export type PullGate = (repository: string, manifest: ManifestRecord) => Promise<void>;

@@ -34,7 +34,10 @@ const ruleSchema = z
       ),
     enforce: z
       .object({
-        pull: z.boolean().default(true).describe('Refuse manifest GET and HEAD of images without a satisfying attestation (DENIED, with the reason).'),
+        pull: z
+          .boolean()
+          .default(true)
+          .describe('Refuse manifest GET of images without a satisfying attestation (DENIED, with the reason); HEAD, which serves no content, is answered.'),
         push: z
           .boolean()
           .default(true)

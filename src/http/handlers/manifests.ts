@@ -9,7 +9,10 @@ import { urls } from '../../api/urls.js';
 import { referenceParam, repositoryOf } from './common.js';
 
 export async function get(ctx: RouteContext): Promise<void> {
-  const manifest = await ctx.registry.manifests.get(repositoryOf(ctx), referenceParam(ctx), acceptedTypes(ctx.req));
+  // The attestation policy's pull gate refuses serving the content (GET); a HEAD, which serves only the
+  // digest, stays answered, so clients and `berth verify` can still resolve a tag and read its attestations.
+  const gate = ctx.req.method === 'GET';
+  const manifest = await ctx.registry.manifests.get(repositoryOf(ctx), referenceParam(ctx), acceptedTypes(ctx.req), { gate });
   send(
     ctx.res,
     200,
