@@ -45,9 +45,10 @@ async function loadedBy(args: string[], stdin = ''): Promise<{ modules: string[]
   return { modules, stdout, stderr };
 }
 
-const kubernetes = (m: string) => m.includes('/node_modules/@kubernetes/client-node/');
-const undici = (m: string) => /\/node_modules\/undici\//.test(m);
-const sigstore = (m: string) => m.includes('/node_modules/@sigstore/');
+// Modules inside the repository are listed relative to it (a worktree with its own node_modules), others absolute.
+const kubernetes = (m: string) => /(^|\/)node_modules\/@kubernetes\/client-node\//.test(m);
+const undici = (m: string) => /(^|\/)node_modules\/undici\//.test(m);
+const sigstore = (m: string) => /(^|\/)node_modules\/@sigstore\//.test(m);
 const ours = (modules: string[]) => modules.filter((m) => m.startsWith('src/'));
 
 describe('commands load what they use', () => {
