@@ -64,3 +64,15 @@ export interface AttestationSummaryView {
   /** The federated subject or principal the valid push attestation names. */
   identity: string | null;
 }
+
+/**
+ * GET /api/v1/attestations/required?repository=NAME (public): whether pulls from the repository need
+ * a satisfying attestation (some rule enforced at pull governs it). The PullBinding controller and the
+ * kubelet credential provider ask it before minting pull credentials (`requireAttestations`).
+ */
+export interface AttestationRequirementView {
+  repository: string;
+  required: boolean;
+  /** The names of the rules enforced at pull that govern it. */
+  rules: string[];
+}

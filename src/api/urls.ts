@@ -94,6 +94,8 @@ export const urls = {
     /** One attestation public key as PEM (public; for `cosign --key <url>`). */
     attestationKey: (hint: string) => `${apiRoot}/attestations/keys/${enc(hint)}.pem`,
     rotateAttestationKeys: () => `${apiRoot}/attestations/keys/rotate`,
+    /** Whether pulls from `repository` need an attestation (public). */
+    attestationRequirement: (repository: string) => withQuery(`${apiRoot}/attestations/required`, { repository }),
     import: () => `${apiRoot}/import`,
     imports: (query?: { status?: string | undefined; limit?: number | undefined }) => withQuery(`${apiRoot}/imports`, query),
     importJob,

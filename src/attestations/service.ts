@@ -22,7 +22,14 @@ import type { ManifestRecord } from '../metadata/store.js';
 import type { Reference } from '../oci/names.js';
 import type { Actor } from '../shared/actor.js';
 import type { Clock } from '../shared/clock.js';
-import type { AttestationKeysView, AttestationSummaryView, AttestationView, ImageAttestationsView, RotatedAttestationKeyView } from '../api/attestations.js';
+import type {
+  AttestationKeysView,
+  AttestationRequirementView,
+  AttestationSummaryView,
+  AttestationView,
+  ImageAttestationsView,
+  RotatedAttestationKeyView,
+} from '../api/attestations.js';
 import { emptyConfig, referrerManifest, toBundle } from './bundle.js';
 import { signEnvelope } from './dsse.js';
 import { trustedKey, type AttestationKeys } from './keys.js';
@@ -155,6 +162,14 @@ export class AttestationService {
       };
     }
     return out;
+  }
+
+  /** `GET /api/v1/attestations/required`: the rules enforced at pull that govern `repository`. */
+  requirement(repository: string): AttestationRequirementView {
+    const rules = rulesFor(this.rules, repository)
+      .filter((r) => r.enforce.pull)
+      .map((r) => r.name);
+    return { repository, required: rules.length > 0, rules };
   }
 
   /** `GET /api/v1/attestations/keys`: every signing key, newest first (public). */

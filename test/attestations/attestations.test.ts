@@ -18,6 +18,7 @@ import { signEnvelope } from '../../src/attestations/dsse.js';
 import { keyHint } from '../../src/attestations/keys.js';
 import { inTotoPayloadType, pushPredicateType, statementType } from '../../src/attestations/statement.js';
 import { storeIdentityToken } from '../../src/client/docker-config.js';
+import { ExchangeError, requireAttestationsAtBerth, type RegistryCredentials } from '../../src/kube/exchange.js';
 import { bearer, postForm, tokenFor } from '../auth/helpers.js';
 import { Api, runCli, type CliResult } from '../admin/helpers.js';
 import { CommandError, Podman, Skopeo } from '../support/clients.js';
@@ -314,6 +315,23 @@ describe('signed push attestations and identity-bound policy', () => {
     const res = await getJson(primary.url, 'acme/app', urls.api.history('acme/app'));
     assert.equal(res.status, 200);
     assert.deepEqual(res.body.attestations[released], { status: 'verified', identity: 'repo:acme/app:ref:refs/tags/v1.0.0' });
+  });
+
+  it('the controller and the credential provider can mint pull credentials only for repositories that require attestations', async () => {
+    const minted: string[][] = [];
+    const fake: RegistryCredentials = { refreshToken: 'r', issuedAt: 0, expiresAt: 1, granted: [], missing: [] };
+    const exchange = requireAttestationsAtBerth(async (_server, _token, _client, scopes) => {
+      minted.push(scopes);
+      return fake;
+    });
+    assert.equal(await exchange(host, 'sa-token', undefined, ['repository:acme/locked:pull', 'repository:acme/app:pull']), fake);
+    await assert.rejects(
+      exchange(host, 'sa-token', undefined, ['repository:acme/app:pull', 'repository:acme/other:pull']),
+      (err: unknown) => err instanceof ExchangeError && err.failure === 'refused' && /no attestation rule enforced at pull for acme\/other/.test(err.message),
+    );
+    assert.deepEqual(minted, [['repository:acme/locked:pull', 'repository:acme/app:pull']], 'nothing was exchanged for the refused binding');
+    const answer = await (await fetch(`${primary.url}${urls.api.attestationRequirement('acme/app')}`)).json();
+    assert.deepEqual(answer, { repository: 'acme/app', required: true, rules: ['release'] });
   });
 
   it('travels with sync: the copy on a second Berth verifies with the first registry key, and its rule accepts it', async () => {

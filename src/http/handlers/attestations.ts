@@ -6,7 +6,7 @@
  */
 import { z } from 'zod';
 import { ApiError } from '../../api/errors.js';
-import { parseReference } from '../../oci/names.js';
+import { parseReference, parseRepositoryName } from '../../oci/names.js';
 import { send, sendJson } from '../respond.js';
 import type { RouteContext } from '../route.js';
 import { actingOwner, readJson } from './admin/common.js';
@@ -39,4 +39,10 @@ export async function image(ctx: RouteContext): Promise<void> {
   if ((digest === null) === (tag === null)) throw new ApiError('INVALID_REQUEST', 'give exactly one of digest= and tag=');
   const reference = parseReference((digest ?? tag) as string);
   sendJson(ctx.res, 200, await ctx.services.attestations.imageView(repository, reference));
+}
+
+/** GET /api/v1/attestations/required?repository= → {repository, required, rules} (public). */
+export async function requirement(ctx: RouteContext): Promise<void> {
+  const repository = parseRepositoryName(ctx.query.get('repository') ?? '');
+  sendJson(ctx.res, 200, ctx.services.attestations.requirement(repository));
 }
