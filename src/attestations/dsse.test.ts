@@ -5,7 +5,7 @@ import { dsse } from '@sigstore/core';
 import { toBundle } from './bundle.js';
 import { preAuthEncoding, signEnvelope } from './dsse.js';
 import { keyHint } from './keys.js';
-import { pushStatement } from './statement.js';
+import { pushPredicate, pushStatement } from './statement.js';
 import { verifyBundle } from './verify.js';
 
 const digest = `sha256:${'ab'.repeat(32)}`;
@@ -20,11 +20,10 @@ describe('DSSE signing and bundle verification', () => {
   it('a signed push statement verifies; the subject digest and every byte are checked', async () => {
     const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
     const key = { hint: keyHint(publicKey), publicKeyPem: publicKey.export({ type: 'spki', format: 'pem' }).toString() };
-    const statement = pushStatement({
+    const predicate = pushPredicate({
       registry: 'registry.example',
       repository: 'acme/app',
       tag: 'v1',
-      digest,
       mediaType: 'application/vnd.oci.image.manifest.v1+json',
       pusher: {
         principalId: 'p1',
@@ -33,6 +32,7 @@ describe('DSSE signing and bundle verification', () => {
       },
       now: 0,
     });
+    const statement = pushStatement(predicate, digest);
     const envelope = signEnvelope('application/vnd.in-toto+json', Buffer.from(JSON.stringify(statement)), privateKey);
     const bundle = Buffer.from(JSON.stringify(toBundle(envelope, key.hint)));
     const verified = await verifyBundle(bundle, [key], digest);

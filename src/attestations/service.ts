@@ -34,7 +34,7 @@ import { emptyConfig, referrerManifest, toBundle } from './bundle.js';
 import { signEnvelope } from './dsse.js';
 import { trustedKey, type AttestationKeys } from './keys.js';
 import { evaluatePull, evaluatePush, rulesFor, type AttestationRule, type Decision, type Evidence } from './policy.js';
-import { identityOf, inTotoPayloadType, pushPredicateType, pushStatement, type PushPredicate } from './statement.js';
+import { identityOf, inTotoPayloadType, pushPredicate, pushPredicateType, pushStatement, type PushPredicate } from './statement.js';
 import { AttestationError, maxBundleBytes, verifyBundle, type TrustedKey } from './verify.js';
 
 export interface AttestationServiceOptions {
@@ -211,28 +211,19 @@ export class AttestationService {
     const pusher = push.pusher;
     if (!pusher || sign === 'off' || push.subject !== undefined) return undefined;
     if (sign === 'federated' && !isFederated(pusher.provenance)) return undefined;
-    return pushStatement({
+    return pushPredicate({
       registry: this.registryName(push),
       repository: push.repository,
       tag: push.tag,
-      digest: push.digest,
       mediaType: push.mediaType,
       pusher,
       now: this.options.clock.now(),
-    }).predicate as PushPredicate;
+    });
   }
 
   private async attestation(push: PendingPush, predicate: PushPredicate): Promise<CompanionManifest> {
     const key = await this.options.keys.signingKey();
-    const statement = pushStatement({
-      registry: predicate.registry,
-      repository: push.repository,
-      tag: push.tag,
-      digest: push.digest,
-      mediaType: push.mediaType,
-      pusher: push.pusher as NonNullable<PendingPush['pusher']>,
-      now: Date.parse(predicate.pushedAt),
-    });
+    const statement = pushStatement(predicate, push.digest);
     const envelope = signEnvelope(inTotoPayloadType, Buffer.from(JSON.stringify(statement)), key.privateKey);
     const bundle = Buffer.from(JSON.stringify(toBundle(envelope, key.hint)));
     const content = referrerManifest(

@@ -73,7 +73,6 @@ export interface PushFacts {
   registry: string;
   repository: string;
   tag: string | undefined;
-  digest: string;
   mediaType: string;
   pusher: Pusher;
   now: number;
@@ -93,13 +92,14 @@ export function pushPredicate(facts: PushFacts): PushPredicate {
   };
 }
 
-export function pushStatement(facts: PushFacts): Statement {
-  const [algorithm, hex] = splitDigest(facts.digest);
+/** The statement of a push attestation: `predicate` about the manifest `digest`. */
+export function pushStatement(predicate: PushPredicate, digest: string): Statement {
+  const [algorithm, hex] = splitDigest(digest);
   return {
     _type: statementType,
-    subject: [{ name: `${facts.registry}/${facts.repository}`, digest: { [algorithm]: hex } }],
+    subject: [{ name: `${predicate.registry}/${predicate.repository}`, digest: { [algorithm]: hex } }],
     predicateType: pushPredicateType,
-    predicate: pushPredicate(facts),
+    predicate,
   };
 }
 
