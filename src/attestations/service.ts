@@ -121,6 +121,8 @@ export class AttestationService {
       if (!decision.allowed) throw new RegistryError('DENIED', decision.reason, { rule: decision.rule });
     }
     if (!predicate || !push.creates) return [];
+    // What this replica verified for the digest before is stale once the new attestation commits.
+    this.cache.delete(`${push.repository}@${push.digest}`);
     return [await this.attestation(push, predicate)];
   }
 
