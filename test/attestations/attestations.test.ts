@@ -334,7 +334,7 @@ describe('signed push attestations and identity-bound policy', () => {
     assert.deepEqual(answer, { repository: 'acme/app', required: true, rules: ['release'] });
   });
 
-  it('travels with sync: the copy on a second Berth verifies with the first registry key, and its rule accepts it', async () => {
+  it('travels with sync and import: the copy on a second Berth verifies with the first registry key, and its rule accepts it', async () => {
     const keys = (await (await fetch(`${primary.url}${urls.api.attestationKeys()}`)).json()) as { keys: Array<{ publicKeyPem: string }> };
     const berthKey = keys.keys[0]!.publicKeyPem;
     mirror = await startTestServer({
@@ -381,5 +381,21 @@ describe('signed push attestations and identity-bound policy', () => {
     assert.equal(view.body.attestations[0].valid, true);
     assert.equal(view.body.attestations[0].berth, false, "signed by the primary's key, not the mirror's");
     assert.deepEqual(view.body.pull, { allowed: true, rule: 'from-primary', reason: null });
+
+    // An import without referrers asked for still brings the attestation along.
+    const submitted = await api.post('/import', {
+      source: { registryUri: primary.url, sourceImage: 'acme/app:v1.0.0', credentials: { username: ownerName, password: ownerPassword } },
+      targetTags: ['imported/app:v1.0.0'],
+      includeReferrers: false,
+    });
+    assert.equal(submitted.status, 202, JSON.stringify(submitted.body));
+    const job = await waitFor('the import', async () => {
+      const res = await api.get(`/imports/${submitted.body.id}`);
+      return res.body.status === 'succeeded' || res.body.status === 'failed' ? res.body : undefined;
+    });
+    assert.equal(job.status, 'succeeded', JSON.stringify(job.error));
+    assert.equal((await referrers(mirror.url, 'imported/app', released)).length, 1);
+    const imported = await verify(mirror, [`${new URL(mirror.url).host}/imported/app:v1.0.0`, '--key', keyFile]);
+    assert.equal(imported.code, 0, imported.stderr + imported.stdout);
   });
 });
