@@ -27,11 +27,14 @@ const layers = {
   registry: ['shared', 'oci', 'config', 'storage', 'metadata', 'metrics'],
   auth: ['shared', 'oci', 'config', 'metadata', 'federation', 'api', 'metrics'],
   events: ['shared', 'oci', 'config', 'metadata', 'net', 'jobs', 'registry', 'api', 'metrics'],
+  // Push attestations and their policy (issue 18): hooks into registry/, used by http/ and app/; the
+  // CLI imports its pure parts (verify.ts, policy.ts, statement.ts) for `berth verify`.
+  attestations: ['shared', 'oci', 'config', 'metadata', 'registry', 'api', 'metrics'],
   replication: ['shared', 'oci', 'config', 'metadata', 'net', 'jobs', 'registry', 'remote', 'api', 'metrics'],
   sync: ['shared', 'oci', 'config', 'metadata', 'net', 'jobs', 'registry', 'remote', 'replication', 'federation', 'api', 'metrics'],
   client: ['shared', 'oci', 'remote', 'api'],
   kube: ['shared', 'oci', 'remote', 'client', 'api', 'metrics'],
-  http: ['shared', 'oci', 'config', 'net', 'auth', 'federation', 'registry', 'events', 'replication', 'sync', 'api', 'metrics'],
+  http: ['shared', 'oci', 'config', 'net', 'auth', 'federation', 'registry', 'events', 'replication', 'sync', 'attestations', 'api', 'metrics'],
   app: [
     'shared',
     'oci',
@@ -46,11 +49,12 @@ const layers = {
     'events',
     'replication',
     'sync',
+    'attestations',
     'http',
     'api',
     'metrics',
   ],
-  cli: ['shared', 'oci', 'config', 'app', 'client', 'remote', 'kube', 'api', 'storage', 'metadata', 'registry'],
+  cli: ['shared', 'oci', 'config', 'app', 'client', 'remote', 'kube', 'api', 'storage', 'metadata', 'registry', 'attestations'],
   bin: ['shared', 'config', 'cli', 'kube'],
 };
 

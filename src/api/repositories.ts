@@ -1,4 +1,5 @@
 /** The wire contract of GET /api/v1/repositories/{name}/history (`berth history`). */
+import type { AttestationSummaryView } from './attestations.js';
 
 /** One push of a manifest (by tag, or by digest with `tag: null`), newest first in a history. */
 export interface PushView {
@@ -14,4 +15,6 @@ export interface PushView {
 export interface HistoryView {
   repository: string;
   pushes: PushView[];
+  /** Per digest in `pushes`: whether it carries a valid push attestation (verified now, by the server). */
+  attestations: Record<string, AttestationSummaryView>;
 }

@@ -93,6 +93,16 @@ export const urls = {
     /** Who pushed what to a repository (needs pull on it). */
     history: (repository: string, query?: { tag?: string | undefined; digest?: string | undefined; limit?: number | undefined }) =>
       withQuery(`${apiRoot}/repositories/${repository}/history`, query),
+    /** An image's attestations and what the pull rules decide (needs pull on the repository). */
+    imageAttestations: (repository: string, query: { digest?: string | undefined; tag?: string | undefined }) =>
+      withQuery(`${apiRoot}/repositories/${repository}/attestations`, query),
+    /** The registry's attestation public keys (public). */
+    attestationKeys: () => `${apiRoot}/attestations/keys`,
+    /** One attestation public key as PEM (public; for `cosign --key <url>`). */
+    attestationKey: (hint: string) => `${apiRoot}/attestations/keys/${enc(hint)}.pem`,
+    rotateAttestationKeys: () => `${apiRoot}/attestations/keys/rotate`,
+    /** Whether pulls from `repository` need an attestation (public). */
+    attestationRequirement: (repository: string) => withQuery(`${apiRoot}/attestations/required`, { repository }),
     import: () => `${apiRoot}/import`,
     imports: (query?: { status?: string | undefined; limit?: number | undefined }) => withQuery(`${apiRoot}/imports`, query),
     importJob,

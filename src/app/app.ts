@@ -7,6 +7,8 @@ import { createServer as createHttpServer, type Server } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
+import { AttestationKeys } from '../attestations/keys.js';
+import { AttestationService } from '../attestations/service.js';
 import { createAuth, type Auth } from '../auth/index.js';
 import type { Config } from '../config/schema.js';
 import { parseAddress } from '../config/load.js';
@@ -21,6 +23,7 @@ import type { Metadata } from '../metadata/store.js';
 import { createMetrics, type Metrics } from '../metrics/index.js';
 import { systemClock, type Clock } from '../shared/clock.js';
 import { createRegistry, type Registry } from '../registry/index.js';
+import type { RegistryContext } from '../registry/context.js';
 import { ImportService } from '../replication/imports.js';
 import { SyncService } from '../sync/service.js';
 import type { StorageDriver } from '../storage/driver.js';
@@ -55,7 +58,7 @@ export function createApp(deps: AppDependencies): App {
   const { config, logger, metadata, storage } = deps;
   const clock = deps.clock ?? systemClock;
   const metrics = deps.metrics ?? createMetrics({ processMetrics: true });
-  const registry = createRegistry({
+  const context: RegistryContext = {
     storage,
     metadata,
     clock,
@@ -64,7 +67,21 @@ export function createApp(deps: AppDependencies): App {
     // Every manifest change writes its webhook event in its own transaction (the outbox).
     changeEvents: imageChangeEvents,
     sparse: { indexes: config.registry.sparseIndexes, images: config.registry.sparseImages },
+  };
+  const registry = createRegistry(context);
+  const attestations = new AttestationService({
+    config: config.attestations,
+    publicUrl: config.auth.publicUrl,
+    registry,
+    keys: new AttestationKeys(metadata.attestationKeys, clock, config.attestations.keyRotationMs),
+    audit: metadata.auth.audit,
+    clock,
+    logger,
+    metrics,
   });
+  // Push attestations are written in the push's transaction; the policy refuses pushes and pulls.
+  if (attestations.hooksPush) context.pushHook = (push) => attestations.pushHook(push);
+  if (attestations.enforcesPull) context.pullGate = (repository, manifest) => attestations.pullGate(repository, manifest);
   const auth = createAuth(config.auth, config.federation, metadata.auth, clock, logger);
   const egress = createEgress(config.egress);
   const audit = metadata.auth.audit;
@@ -80,7 +97,7 @@ export function createApp(deps: AppDependencies): App {
   });
   const webhooks = new Webhooks({ config: config.webhooks, store: metadata.events, audit, egress, clock, logger });
   const sync = new SyncService({ store: metadata.sync, registry, egress, settings: config.sync, secrets: config.secrets, clock, audit, logger });
-  const services: Services = { registry, auth, egress, imports, sync, webhooks };
+  const services: Services = { registry, auth, egress, imports, sync, webhooks, attestations };
   const scheduled = new ScheduledTasks(metadata.tasks, retentionTasks(config.retention, metadata), { clock, logger });
   const listener = registryListener(services, logger, {
     slowClients: { body: config.http.body, response: config.http.response },

@@ -11,7 +11,7 @@
  */
 import { Command } from 'commander';
 import { defaultClientIdAnnotation, provideCredentials } from '../kube/credential-provider.js';
-import { exchangeAtBerth } from '../kube/exchange.js';
+import { exchangeAtBerth, requireAttestationsAtBerth } from '../kube/exchange.js';
 
 async function readStdin(): Promise<string> {
   const chunks: Buffer[] = [];
@@ -31,9 +31,11 @@ const program = new Command('berth-credential-provider')
   .option('--allowed-registry <host[:port]>', 'a registry to serve, or *.domain (repeatable)', collect)
   .option('--client-id <id>', 'the Berth client id when the service account does not name one')
   .option('--client-id-annotation <key>', 'service-account annotation holding the client id', defaultClientIdAnnotation)
+  .option('--require-attestations', 'only for repositories whose Berth policy requires attestations at pull (env BERTH_REQUIRE_ATTESTATIONS=true)')
   .parse(process.argv);
-const options = program.opts<{ allowedRegistry?: string[]; clientId?: string; clientIdAnnotation: string }>();
+const options = program.opts<{ allowedRegistry?: string[]; clientId?: string; clientIdAnnotation: string; requireAttestations?: boolean }>();
 const env = process.env;
+const requireAttestations = options.requireAttestations ?? env['BERTH_REQUIRE_ATTESTATIONS'] === 'true';
 
 readStdin()
   .then((input) =>
@@ -44,7 +46,7 @@ readStdin()
         clientId: options.clientId ?? (env['BERTH_CLIENT_ID'] || undefined),
         clientIdAnnotation: options.clientIdAnnotation,
       },
-      exchangeAtBerth,
+      requireAttestations ? requireAttestationsAtBerth(exchangeAtBerth) : exchangeAtBerth,
     ),
   )
   .then(

@@ -19,6 +19,7 @@ export interface ControllerFlags {
   resyncSeconds?: number;
   metricsAddr?: string;
   logLevel?: string;
+  requireAttestations?: boolean;
 }
 
 export async function controller(flags: ControllerFlags, env: NodeJS.ProcessEnv = process.env): Promise<void> {
@@ -34,6 +35,7 @@ export async function controller(flags: ControllerFlags, env: NodeJS.ProcessEnv 
       resyncSeconds: flags.resyncSeconds,
       metricsAddr: flags.metricsAddr,
       logLevel: flags.logLevel as ControllerSettingsInput['logLevel'],
+      requireAttestations: flags.requireAttestations,
     } as ControllerSettingsInput,
     env,
   );

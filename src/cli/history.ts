@@ -48,14 +48,24 @@ export async function history(reference: string, options: HistoryOptions): Promi
   if (options.json) return printJson(body);
   if (body.pushes.length === 0)
     return print(`no pushes recorded for ${ref.repository}${ref.tag !== undefined ? `:${ref.tag}` : ''}${ref.digest !== undefined ? `@${ref.digest}` : ''}`);
-  print(formatHistory(body.pushes));
+  print(formatHistory(body.pushes, body.attestations));
 }
 
-/** The table: one push a line, newest first. */
-export function formatHistory(pushes: readonly PushView[]): string {
+/**
+ * The table: one push a line, newest first. ATTESTED is the digest's push-attestation status as the
+ * server verified it (`verified`, `invalid`, `none`; docs/attestations.md).
+ */
+export function formatHistory(pushes: readonly PushView[], attestations: HistoryView['attestations'] = {}): string {
   return table([
-    ['WHEN', 'TAG', 'DIGEST', 'PUSHED BY', 'SOURCE'],
-    ...pushes.map((p) => [p.at.replace(/\.\d+Z$/, 'Z'), p.tag ?? '-', shortDigest(p.digest), p.principal?.name ?? '-', source(p.provenance)]),
+    ['WHEN', 'TAG', 'DIGEST', 'ATTESTED', 'PUSHED BY', 'SOURCE'],
+    ...pushes.map((p) => [
+      p.at.replace(/\.\d+Z$/, 'Z'),
+      p.tag ?? '-',
+      shortDigest(p.digest),
+      attestations[p.digest]?.status ?? '-',
+      p.principal?.name ?? '-',
+      source(p.provenance),
+    ]),
   ]);
 }
 

@@ -6,6 +6,7 @@
  * `sections/<name>.ts`: a feature adds its section file and one line here.
  */
 import { z } from 'zod';
+import { attestationsSection } from './sections/attestations.js';
 import { authSection } from './sections/auth.js';
 import { egressSection } from './sections/egress.js';
 import { federationSection } from './sections/federation.js';
@@ -39,6 +40,7 @@ export const configSchema = z
     import: importSection,
     retention: retentionSection,
     secrets: secretsSection,
+    attestations: attestationsSection,
   })
   .strict();
 

@@ -8,13 +8,14 @@
 import type { Access, Action } from '../auth/access.js';
 import { isValidRepositoryName, parseRepositoryName } from '../oci/names.js';
 import type { Method, Route } from './route.js';
+import { attestationRoutes } from './routes/attestations.js';
 import { managementRoutes } from './routes/management.js';
 import { registryRoutes } from './routes/registry.js';
 import { tokenRoutes } from './routes/token.js';
 
 export type { Guard, Method, Route, RouteContext } from './route.js';
 
-export const routes: readonly Route[] = [...registryRoutes, ...tokenRoutes, ...managementRoutes];
+export const routes: readonly Route[] = [...registryRoutes, ...tokenRoutes, ...managementRoutes, ...attestationRoutes];
 
 /**
  * What a matched request needs, derived from the route's method (see the module comment). Listing

@@ -3,6 +3,7 @@
  * Each capability (registry, token service, and the later ones: webhooks, import, sync) adds one
  * field here and one line in `createApp`; handlers reach it as `ctx.services.<name>`.
  */
+import type { AttestationService } from '../attestations/service.js';
 import type { Auth } from '../auth/index.js';
 import type { Webhooks } from '../events/webhooks.js';
 import type { Egress } from '../net/egress.js';
@@ -21,4 +22,6 @@ export interface Services {
   sync: SyncService;
   /** Webhook subscriptions, deliveries and the dispatcher (`src/events`). */
   webhooks: Webhooks;
+  /** Push attestations: public keys, rotation, verification status and the policy preview (`src/attestations`). */
+  attestations: AttestationService;
 }

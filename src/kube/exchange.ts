@@ -14,6 +14,7 @@
  * podman and skopeo all do with a user name and password.
  */
 import { formatScope, missingAccess, parseScopes } from '../api/scopes.js';
+import { attestationRequirement } from '../remote/attestations.js';
 import { registryUrl } from '../remote/reference.js';
 import { discover, ExchangeRefusedError, exchangeIdentityToken, LoginError, requestTokens, tokenTimes } from '../remote/tokens.js';
 
@@ -81,3 +82,36 @@ export const exchangeAtBerth: Exchanger = async (server, serviceAccountToken, cl
     throw new ExchangeError('unreachable', `exchange at ${server} failed: ${(err as Error).message}`);
   }
 };
+
+/** How the attestation requirement of a repository is looked up (tests may substitute their own). */
+export type RequirementLookup = (server: string, repository: string) => Promise<{ required: boolean; rules: string[] }>;
+
+/**
+ * Defence in depth for clusters (`requireAttestations`): an exchanger that mints pull credentials
+ * only for repositories whose Berth policy requires attestations at pull, so a pull secret or a
+ * kubelet credential can never fetch an image that is not held to an identity-bound rule. Asks
+ * Berth (`GET /api/v1/attestations/required`) for every repository of the scopes before exchanging.
+ */
+export function requireAttestationPolicy(exchange: Exchanger, lookup: RequirementLookup): Exchanger {
+  return async (server, serviceAccountToken, clientId, scopes) => {
+    for (const access of parseScopes(scopes)) {
+      if (access.type !== 'repository') continue;
+      let requirement: { required: boolean };
+      try {
+        requirement = await lookup(server, access.name);
+      } catch (err) {
+        throw new ExchangeError('unreachable', `cannot learn whether ${server} requires attestations for ${access.name}: ${(err as Error).message}`);
+      }
+      if (!requirement.required) {
+        throw new ExchangeError(
+          'refused',
+          `${server} has no attestation rule enforced at pull for ${access.name}; pull credentials are minted only for repositories that require attestations (requireAttestations)`,
+        );
+      }
+    }
+    return exchange(server, serviceAccountToken, clientId, scopes);
+  };
+}
+
+/** `requireAttestationPolicy` asking the registry itself (`remote/attestations.ts`). */
+export const requireAttestationsAtBerth = (exchange: Exchanger): Exchanger => requireAttestationPolicy(exchange, attestationRequirement);

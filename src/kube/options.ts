@@ -56,6 +56,12 @@ export const controllerSettingsSchema = z
       .default('127.0.0.1:8080')
       .describe('HOST:PORT for /metrics (Prometheus), /healthz and /readyz (env BERTH_METRICS_ADDR); `off` for none.'),
     logLevel: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info').describe('Log level (env BERTH_LOG_LEVEL).'),
+    requireAttestations: z
+      .boolean()
+      .default(false)
+      .describe(
+        'Mint pull credentials only for repositories whose Berth policy requires attestations at pull (env BERTH_REQUIRE_ATTESTATIONS=true); a binding naming another repository is refused. See docs/attestations.md.',
+      ),
   })
   .strict();
 
@@ -99,6 +105,7 @@ export function loadControllerSettings(flags: ControllerSettingsInput, env: Node
   set('backoffMaxMs', number(env['BERTH_BACKOFF_MAX_MS'], 'BERTH_BACKOFF_MAX_MS'));
   set('metricsAddr', env['BERTH_METRICS_ADDR'] || undefined);
   set('logLevel', (env['BERTH_LOG_LEVEL'] || undefined) as ControllerSettingsInput['logLevel']);
+  set('requireAttestations', env['BERTH_REQUIRE_ATTESTATIONS'] ? env['BERTH_REQUIRE_ATTESTATIONS'] === 'true' : undefined);
   const merged: Record<string, unknown> = { ...fromEnv };
   for (const [key, value] of Object.entries(flags)) if (value !== undefined) merged[key] = value;
   const parsed = controllerSettingsSchema.safeParse(merged);

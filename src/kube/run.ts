@@ -7,7 +7,7 @@ import { createServer, type Server } from 'node:http';
 import { KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { Controller } from './controller.js';
-import { exchangeAtBerth, type Exchanger } from './exchange.js';
+import { exchangeAtBerth, requireAttestationsAtBerth, type Exchanger } from './exchange.js';
 import { KubeClusterApi } from './kube-client.js';
 import { ControllerMetrics } from './metrics.js';
 import { controllerOptions, type ControllerSettings } from './options.js';
@@ -40,7 +40,7 @@ export async function runController(
   const controller = new Controller(controllerOptions(settings), {
     kubeConfig,
     api: new KubeClusterApi(kubeConfig, logger),
-    exchange: overrides.exchange ?? exchangeAtBerth,
+    exchange: overrides.exchange ?? (settings.requireAttestations ? requireAttestationsAtBerth(exchangeAtBerth) : exchangeAtBerth),
     metrics,
     logger,
   });

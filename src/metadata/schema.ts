@@ -331,6 +331,20 @@ export interface ImportJobsTable {
   finished_at: number | null;
 }
 
+/**
+ * Keys that sign push attestations (`attestations/`). Retired keys keep their row for good: their
+ * public half verifies every attestation they signed, however old.
+ */
+export interface AttestationKeysTable {
+  /** The key's hint: hex sha256 of its SubjectPublicKeyInfo (DER). */
+  id: string;
+  algorithm: string;
+  private_pem: string;
+  public_pem: string;
+  created_at: number;
+  retired_at: number | null;
+}
+
 export interface Schema {
   repositories: RepositoriesTable;
   blobs: BlobsTable;
@@ -359,4 +373,5 @@ export interface Schema {
   sync_images: SyncImagesTable;
   sync_deliveries: SyncDeliveriesTable;
   scheduled_tasks: ScheduledTasksTable;
+  attestation_keys: AttestationKeysTable;
 }

@@ -11,6 +11,7 @@ import type { AuthMetadata } from './auth-store.js';
 import type { ImportJobIndex } from './import-store.js';
 import type { SyncMetadata } from './sync-store.js';
 import type { EventMetadata, NewEvent } from './event-store.js';
+import type { AttestationKeyIndex } from './attestation-store.js';
 
 export interface Page {
   /** Maximum number of entries; undefined means the server's default limit. */
@@ -114,6 +115,12 @@ export interface NewManifest {
   allowMissing?: MissingAllowance | undefined;
   /** Who pushed it, recorded in the same transaction (undefined when auth is off). */
   pusher?: Pusher | undefined;
+  /**
+   * Manifests written in the same transaction, after this one (referrers of it, such as a push
+   * attestation): their rows and references only, no tag, push record or event. Their blobs are
+   * re-checked with this manifest's, so either everything commits or nothing does.
+   */
+  companions?: readonly NewManifest[] | undefined;
 }
 
 /** Which references of a manifest may be absent from its repository: child manifests, and blobs (config, layers). */
@@ -148,6 +155,10 @@ export type ChangeOutbox = (change: ManifestChange, now: number) => readonly New
 export interface Pusher {
   principalId: string;
   principalName: string;
+  /** The principal's kind (`user`, `service`, …), when known. */
+  kind?: string | undefined;
+  /** The credential the pusher logged in with (for federated logins: the federated credential's id). */
+  credentialId?: string | undefined;
   /** For federated logins, the OIDC token's identifying claims. */
   provenance?: Record<string, unknown> | undefined;
 }
@@ -217,5 +228,7 @@ export interface Metadata {
   readonly events: EventMetadata;
   /** Periodic tasks one replica at a time runs (retention pruning). */
   readonly tasks: ScheduledTaskStore;
+  /** Push attestation signing keys (`attestation-store.ts`). */
+  readonly attestationKeys: AttestationKeyIndex;
   close(): Promise<void>;
 }

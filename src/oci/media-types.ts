@@ -5,6 +5,10 @@ export const mediaTypes = {
   dockerManifest: 'application/vnd.docker.distribution.manifest.v2+json',
   dockerManifestList: 'application/vnd.docker.distribution.manifest.list.v2+json',
   ociEmpty: 'application/vnd.oci.empty.v1+json',
+  /** The Sigstore bundle, v0.3: the artifactType and layer type of a bundle stored as a referrer (cosign's BUNDLE_SPEC). */
+  sigstoreBundle: 'application/vnd.dev.sigstore.bundle.v0.3+json',
+  ociImageConfig: 'application/vnd.oci.image.config.v1+json',
+  dockerImageConfig: 'application/vnd.docker.container.image.v1+json',
 } as const;
 
 export type ManifestMediaType =

@@ -7,6 +7,7 @@ import type { Clock } from '../shared/clock.js';
 import type { Metadata } from '../metadata/store.js';
 import type { StorageDriver } from '../storage/driver.js';
 import type { ChangeEvents } from './changes.js';
+import type { PullGate, PushHook } from './push-hooks.js';
 
 export interface RegistryLimits {
   /** Largest manifest accepted, in bytes (spec suggests at least 4 MiB). */
@@ -40,4 +41,8 @@ export interface RegistryContext {
   changeEvents?: ChangeEvents | undefined;
   /** Where sparse manifests are accepted; absent: nowhere (unless a caller asks, `PutManifestOptions.allowMissing`). */
   sparse?: SparsePolicy | undefined;
+  /** Refuses a push or adds manifests to its transaction (push attestations, `push-hooks.ts`). */
+  pushHook?: PushHook | undefined;
+  /** Refuses serving a manifest (attestation policy at pull, `push-hooks.ts`). */
+  pullGate?: PullGate | undefined;
 }

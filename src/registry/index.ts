@@ -14,6 +14,7 @@ export type { Pusher } from '../metadata/store.js';
 export type { ChangeContext, RequestInfo } from './changes.js';
 export type { MissingAllowance, PutManifestOptions, PutManifestResult } from './manifests.js';
 export type { SparsePolicy } from './context.js';
+export type { CompanionManifest, PendingPush, PullGate, PushHook } from './push-hooks.js';
 
 export interface Registry {
   /** The configured limits (the manifest size a request body may have, the upload TTL). */
@@ -33,7 +34,7 @@ export function createRegistry(context: RegistryContext): Registry {
     limits: context.limits,
     blobs: new BlobService(context),
     uploads,
-    manifests: new ManifestService(context),
+    manifests: new ManifestService(context, uploads),
     reads: new RegistryReads(context),
     collectGarbage: (options) => collectGarbage(context, uploads, options),
   };

@@ -5,15 +5,18 @@
  * subject). Repositories the configuration names (and writers that ask, `allowMissing`) may keep
  * sparse manifests, whose references are partly absent (see `put`).
  */
-import { digestOf } from '../oci/digest.js';
+import { Readable } from 'node:stream';
+import { digestOf, parseDigest } from '../oci/digest.js';
 import { RegistryError } from '../oci/errors.js';
 import { parseManifest } from '../oci/manifest.js';
 import { isIndexMediaType, mediaTypes } from '../oci/media-types.js';
 import { isValidTag, type Reference } from '../oci/names.js';
-import type { ChangeOutbox, ManifestRecord, MissingAllowance, Pusher } from '../metadata/store.js';
+import type { ChangeOutbox, ManifestRecord, MissingAllowance, NewManifest, Pusher } from '../metadata/store.js';
 import { matchesRepositoryPattern } from '../shared/glob.js';
 import type { ChangeContext, RequestInfo } from './changes.js';
 import type { RegistryContext } from './context.js';
+import type { PendingPush } from './push-hooks.js';
+import type { UploadService } from './uploads.js';
 
 export type { MissingAllowance };
 
@@ -54,7 +57,10 @@ export interface PutManifestResult {
 const mustBeAccepted: ReadonlySet<string> = new Set([mediaTypes.ociManifest, mediaTypes.ociIndex]);
 
 export class ManifestService {
-  constructor(private readonly ctx: RegistryContext) {}
+  constructor(
+    private readonly ctx: RegistryContext,
+    private readonly uploads: UploadService,
+  ) {}
 
   /**
    * Stores a manifest and points its tags at it, in one transaction with its push records and its
@@ -94,6 +100,7 @@ export class ManifestService {
       });
     }
     const manifest = parseManifest(bytes, contentType);
+    const companions = await this.companions(repository, tags, digest, bytes, manifest, pusher, request);
     const { missing, absent } = await this.ctx.metadata.manifests.put(
       {
         repository,
@@ -108,6 +115,7 @@ export class ManifestService {
         tags,
         pusher,
         allowMissing: this.missingAllowed(repository, options.allowMissing),
+        companions,
       },
       this.ctx.clock.now(),
       this.outbox({ actor: pusher, request }),
@@ -133,8 +141,10 @@ export class ManifestService {
   /**
    * The manifest for a tag or digest. `accept` is the client's list of media types (empty means
    * anything): OCI manifests are only served to clients that accept them, as Distribution does.
+   * The pull gate (attestation policy) may refuse it with DENIED; `gate: false` is for reads that
+   * serve no content (a HEAD) and the server's own reads (verifying attestations).
    */
-  async get(repository: string, reference: Reference, accept: readonly string[]): Promise<ManifestRecord> {
+  async get(repository: string, reference: Reference, accept: readonly string[], options: { gate?: boolean } = {}): Promise<ManifestRecord> {
     const record =
       reference.kind === 'tag'
         ? await this.ctx.metadata.manifests.getByTag(repository, reference.tag)
@@ -144,6 +154,7 @@ export class ManifestService {
       const kind = isIndexMediaType(record.mediaType) ? 'index' : 'manifest';
       throw new RegistryError('MANIFEST_UNKNOWN', `OCI ${kind} found, but the Accept header does not allow ${record.mediaType}`);
     }
+    if (options.gate !== false) await this.ctx.pullGate?.(repository, record);
     return record;
   }
 
@@ -169,6 +180,59 @@ export class ManifestService {
         ? await this.ctx.metadata.manifests.deleteTag(repository, reference.tag, now, outbox)
         : await this.ctx.metadata.manifests.delete(repository, reference.digest.value, now, outbox);
     if (!deleted) throw new RegistryError('MANIFEST_UNKNOWN', undefined, { reference: referenceText(reference) });
+  }
+
+  /**
+   * The push hook's companion manifests (push attestations) for this push, ready for the push's
+   * transaction: their blobs stored and linked first (through the upload commit path, so GC's grace
+   * period covers them until the manifest row references them), each checked to be a referrer of
+   * the pushed manifest. The hook may refuse the push (DENIED). Without a hook: none.
+   */
+  private async companions(
+    repository: string,
+    tags: readonly string[],
+    digest: string,
+    bytes: Buffer,
+    manifest: ReturnType<typeof parseManifest>,
+    pusher: Pusher | undefined,
+    request: RequestInfo | undefined,
+  ): Promise<NewManifest[]> {
+    const hook = this.ctx.pushHook;
+    if (!hook) return [];
+    let creates = !(await this.has(repository, digest));
+    for (const tag of tags) if (!creates) creates = (await this.ctx.metadata.manifests.getByTag(repository, tag))?.digest !== digest;
+    const push: PendingPush = {
+      repository,
+      digest,
+      mediaType: manifest.mediaType,
+      size: bytes.length,
+      tags,
+      subject: manifest.subject?.digest,
+      artifactType: manifest.artifactType,
+      creates,
+      pusher,
+      request,
+    };
+    const out: NewManifest[] = [];
+    for (const companion of await hook(push)) {
+      for (const blob of companion.blobs) {
+        await this.uploads.putMonolithic(repository, parseDigest(digestOf(blob)), Readable.from([blob]), blob.length);
+      }
+      const parsed = parseManifest(companion.content, companion.mediaType);
+      if (parsed.subject?.digest !== digest) throw new Error('a companion manifest must be a referrer of the pushed manifest');
+      out.push({
+        repository,
+        digest: digestOf(companion.content),
+        mediaType: parsed.mediaType,
+        content: companion.content,
+        subject: digest,
+        artifactType: parsed.artifactType,
+        annotations: parsed.annotations,
+        blobs: parsed.blobs.map((d) => d.digest),
+        manifests: [],
+      });
+    }
+    return out;
   }
 
   /** The outbox of a change by `context`: the context's event builder, told who made the change. */

@@ -27,7 +27,7 @@ import { tryParseDigest, type Digest } from '../oci/digest.js';
 import { isRegistryError } from '../oci/errors.js';
 import { ApiError, isApiError } from '../api/errors.js';
 import type { Descriptor } from '../oci/manifest.js';
-import { isIndexMediaType } from '../oci/media-types.js';
+import { isIndexMediaType, mediaTypes } from '../oci/media-types.js';
 import { isValidTag, parseRepositoryName } from '../oci/names.js';
 import type { ImportResult, TransferProgress } from '../metadata/import-store.js';
 import type { Pusher } from '../metadata/store.js';
@@ -44,7 +44,10 @@ export interface CopyRequest {
   targetRepository: string;
   /** Tags to set on the target (none: the image is stored by digest only). */
   targetTags: readonly string[];
-  /** Also copy the referrers (signatures, SBOMs) of the image and of each platform manifest. */
+  /**
+   * Also copy the referrers (signatures, SBOMs) of the image and of each platform manifest. Sigstore
+   * bundle referrers (push attestations) are copied either way.
+   */
   includeReferrers?: boolean;
   /** Overwrite target tags that point elsewhere (ACR `Force`); otherwise TAG_EXISTS (ACR `NoForce`). */
   force: boolean;
@@ -197,8 +200,11 @@ async function planCopy(request: CopyRequest, root: RemoteManifest): Promise<Pla
     }
     plan.manifests.push(manifest);
     if (plan.manifests.length > maxManifests) throw new ApiError('UPSTREAM_INVALID', `the image has more than ${maxManifests} manifests`);
-    if (request.includeReferrers) {
-      for (const referrer of await request.source.referrers(request.sourceRepository, manifest.digest, undefined, request.signal)) {
+    // Sigstore bundles (push attestations among them) travel with the image even when other
+    // referrers are not asked for: a copy must stay verifiable, and attestation policies need them.
+    {
+      const artifactType = request.includeReferrers ? undefined : mediaTypes.sigstoreBundle;
+      for (const referrer of await request.source.referrers(request.sourceRepository, manifest.digest, artifactType, request.signal)) {
         if (seen.has(referrer.digest)) continue;
         seen.add(referrer.digest);
         await visit(await fetchChild(request, referrer));

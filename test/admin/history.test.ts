@@ -205,10 +205,13 @@ describe('GET /api/v1/repositories/{name}/history and berth history', () => {
     it('prints a table: when, tag, short digest, who, and for a GitHub push repository@sha, workflow and run', async () => {
       const result = ok(await cliAs('reader', ['history', 'acme/app']));
       const lines = result.stdout.trim().split('\n');
-      assert.match(lines[0] ?? '', /^WHEN\s+TAG\s+DIGEST\s+PUSHED BY\s+SOURCE$/);
+      assert.match(lines[0] ?? '', /^WHEN\s+TAG\s+DIGEST\s+ATTESTED\s+PUSHED BY\s+SOURCE$/);
       assert.equal(lines.length, 3, result.stdout);
-      assert.match(lines[1] ?? '', new RegExp(`^\\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\dZ\\s+v2\\s+${ownerDigest.slice(0, 19)}\\s+owner\\s+-$`));
-      assert.match(lines[2] ?? '', new RegExp(`^\\S+\\s+v1\\s+${federatedDigest.slice(0, 19)}\\s+ci-pusher\\s+acme/app@feedfac workflow release run 777$`));
+      assert.match(lines[1] ?? '', new RegExp(`^\\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\dZ\\s+v2\\s+${ownerDigest.slice(0, 19)}\\s+none\\s+owner\\s+-$`));
+      assert.match(
+        lines[2] ?? '',
+        new RegExp(`^\\S+\\s+v1\\s+${federatedDigest.slice(0, 19)}\\s+verified\\s+ci-pusher\\s+acme/app@feedfac workflow release run 777$`),
+      );
     });
 
     it("takes REPO:TAG, REPO@DIGEST and a HOST:PORT/ prefix; --json prints the API's answer", async () => {

@@ -45,8 +45,10 @@ async function loadedBy(args: string[], stdin = ''): Promise<{ modules: string[]
   return { modules, stdout, stderr };
 }
 
-const kubernetes = (m: string) => m.includes('/node_modules/@kubernetes/client-node/');
-const undici = (m: string) => /\/node_modules\/undici\//.test(m);
+// Modules inside the repository are listed relative to it (a worktree with its own node_modules), others absolute.
+const kubernetes = (m: string) => /(^|\/)node_modules\/@kubernetes\/client-node\//.test(m);
+const undici = (m: string) => /(^|\/)node_modules\/undici\//.test(m);
+const sigstore = (m: string) => /(^|\/)node_modules\/@sigstore\//.test(m);
 const ours = (modules: string[]) => modules.filter((m) => m.startsWith('src/'));
 
 describe('commands load what they use', () => {
@@ -84,6 +86,7 @@ describe('commands load what they use', () => {
     const serve = await loadedBy(['--input-type=module', '-e', "await import('./src/cli/serve.ts');"]);
     assert.ok(serve.modules.includes('src/app/app.ts'), 'the server was loaded');
     assert.deepEqual(serve.modules.filter(kubernetes), []);
+    assert.deepEqual(serve.modules.filter(sigstore), [], 'the sigstore libraries load only when an attestation is verified');
     // The recorder sees the package where it is used: the same check fails for the controller.
     const controller = await loadedBy(['--input-type=module', '-e', "await import('./src/cli/controller.ts');"]);
     assert.ok(controller.modules.some(kubernetes), 'the controller loads @kubernetes/client-node');

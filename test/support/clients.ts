@@ -102,6 +102,8 @@ export interface SkopeoCopyOptions {
   platform?: PlatformSelector;
   /** Write the digest of the manifest written to the destination here. */
   digestFile?: string;
+  /** `--dest-registry-token`: a registry access token to push with (e.g. one bought with a CI job's OIDC token). */
+  destRegistryToken?: string;
 }
 
 /** skopeo with TLS verification off (the registries under test speak plain HTTP on loopback). */
@@ -129,6 +131,7 @@ export class Skopeo {
     const digestFile = options.digestFile ?? join(this.dir, `digest-${Date.now()}-${Math.random()}`);
     const args = ['copy', '--src-tls-verify=false', '--dest-tls-verify=false', '--digestfile', digestFile];
     if (options.all === true) args.push('--all');
+    if (options.destRegistryToken !== undefined) args.push('--dest-registry-token', options.destRegistryToken);
     await this.run([...args, src, dest], options.platform);
     return (await readFile(digestFile, 'utf8')).trim();
   }

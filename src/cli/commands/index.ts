@@ -10,6 +10,7 @@ import { registerImportCommands } from './imports.js';
 import { registerLoginCommands } from './login.js';
 import { registerServerCommands } from './server.js';
 import { registerSyncCommands } from './sync.js';
+import { registerVerifyCommands } from './verify.js';
 import { registerWebhookCommands } from './webhooks.js';
 
 export function berthProgram(): Command {
@@ -22,5 +23,6 @@ export function berthProgram(): Command {
   registerWebhookCommands(program, managed);
   registerImportCommands(program, managed);
   registerSyncCommands(program, managed);
+  registerVerifyCommands(program);
   return program;
 }

@@ -65,5 +65,6 @@ function registerController(program: Command): void {
     .option('--resync-seconds <n>', 'look at every binding at least this often (default 600)', num)
     .option('--metrics-addr <host:port>', '/metrics, /healthz, /readyz (default 127.0.0.1:8080; off for none)')
     .option('--log-level <level>', 'trace, debug, info, warn, error (default info)')
+    .option('--require-attestations', 'mint pull credentials only for repositories whose Berth policy requires attestations (env BERTH_REQUIRE_ATTESTATIONS)')
     .action(async (flags: ControllerFlags) => (await import('../controller.js')).controller(flags));
 }

@@ -9,7 +9,10 @@ import { urls } from '../../api/urls.js';
 import { readReferenceParam, referenceParam, repositoryOf } from './common.js';
 
 export async function get(ctx: RouteContext): Promise<void> {
-  const manifest = await ctx.registry.manifests.get(repositoryOf(ctx), readReferenceParam(ctx), acceptedTypes(ctx.req));
+  // The attestation policy's pull gate refuses serving the content (GET); a HEAD, which serves only the
+  // digest, stays answered, so clients and `berth verify` can still resolve a tag and read its attestations.
+  const gate = ctx.req.method === 'GET';
+  const manifest = await ctx.registry.manifests.get(repositoryOf(ctx), readReferenceParam(ctx), acceptedTypes(ctx.req), { gate });
   send(
     ctx.res,
     200,
@@ -49,7 +52,15 @@ export async function remove(ctx: RouteContext): Promise<void> {
 
 /** Who is making the change (undefined with auth off), for push history and webhook events. */
 export function actorOf(ctx: RouteContext): Pusher | undefined {
-  return ctx.identity && { principalId: ctx.identity.subject, principalName: ctx.identity.name, provenance: ctx.identity.provenance };
+  return (
+    ctx.identity && {
+      principalId: ctx.identity.subject,
+      principalName: ctx.identity.name,
+      kind: ctx.identity.kind,
+      credentialId: ctx.identity.credentialId,
+      provenance: ctx.identity.provenance,
+    }
+  );
 }
 
 /**

@@ -24,6 +24,7 @@ import { webhooks } from './0004-webhooks.js';
 import { importJobs } from './0005-import-jobs.js';
 import { sync } from './0006-sync.js';
 import { retention } from './0007-retention.js';
+import { attestations } from './0060-attestations.js';
 
 export type { Dialect } from './columns.js';
 
@@ -36,6 +37,7 @@ export const migrations: ReadonlyArray<readonly [name: string, build: (columns: 
   ['0005-import-jobs', importJobs],
   ['0006-sync', sync],
   ['0007-retention', retention],
+  ['0060-attestations', attestations],
 ];
 
 export function migrationProvider(dialect: Dialect): MigrationProvider {

@@ -35,6 +35,57 @@ async function writeOutbox(db: Db, outbox: ChangeOutbox | undefined, change: Man
   return events.length > 0;
 }
 
+/**
+ * The rows of one manifest (its bytes, its per-repository row, its references), inside the caller's
+ * transaction; idempotent. The push's own manifest and its companions are written by it.
+ */
+async function writeManifestRows(trx: Db, repositoryId: number, m: NewManifest, now: number): Promise<void> {
+  // A no-op update rather than DO NOTHING: it locks an existing row until commit, so a
+  // concurrent pruneManifestContents (which locks before re-checking) cannot delete the bytes
+  // this manifest is about to use; if the prune deleted them first, this inserts them afresh.
+  await trx
+    .insertInto('manifest_contents')
+    .values({ digest: m.digest, content: m.content, created_at: now })
+    .onConflict((oc) => oc.column('digest').doUpdateSet((eb) => ({ created_at: eb.ref('manifest_contents.created_at') })))
+    .execute();
+  await trx
+    .insertInto('manifests')
+    .values({
+      repository_id: repositoryId,
+      digest: m.digest,
+      media_type: m.mediaType,
+      size: m.content.length,
+      subject_digest: m.subject ?? null,
+      artifact_type: m.artifactType ?? null,
+      annotations: m.annotations ? JSON.stringify(m.annotations) : null,
+      created_at: now,
+    })
+    // Also a no-op update rather than DO NOTHING, for the same reason: it holds an existing manifest
+    // row until commit, so a concurrent delete of this digest (which takes the row first) waits and
+    // then removes the tag this put writes too, instead of removing the manifest under it and
+    // leaving the tag pointing at nothing. If the delete went first, this inserts afresh.
+    .onConflict((oc) => oc.columns(['repository_id', 'digest']).doUpdateSet((eb) => ({ created_at: eb.ref('manifests.created_at') })))
+    .execute();
+  const references = [
+    ...[...new Set(m.blobs)].map((child) => ({ child, kind: 'blob' as const })),
+    ...[...new Set(m.manifests)].map((child) => ({ child, kind: 'manifest' as const })),
+  ];
+  if (references.length > 0) {
+    await trx
+      .insertInto('manifest_references')
+      .values(
+        references.map(({ child, kind }) => ({
+          repository_id: repositoryId,
+          manifest_digest: m.digest,
+          child_digest: child,
+          kind,
+        })),
+      )
+      .onConflict((oc) => oc.columns(['repository_id', 'manifest_digest', 'child_digest']).doNothing())
+      .execute();
+  }
+}
+
 export class SqlManifestIndex implements ManifestIndex {
   /** `events` is told after each commit that wrote an outbox row (wakes the webhook dispatcher). */
   constructor(
@@ -48,57 +99,21 @@ export class SqlManifestIndex implements ManifestIndex {
     const result = await this.ctx.transaction(async (trx) => {
       const repositoryId = await this.ctx.ensureRepositoryId(manifest.repository, now, trx);
       const lock = this.ctx.dialect === 'postgres';
+      const companionBlobs = (manifest.companions ?? []).flatMap((c) => c.blobs);
       const absentBlobs = await missingDigests(trx, 'repository_blobs', repositoryId, manifest.blobs, lock);
       const absentManifests = await missingDigests(trx, 'manifests', repositoryId, manifest.manifests, lock);
-      const missing = [...(manifest.allowMissing?.blobs ? [] : absentBlobs), ...(manifest.allowMissing?.manifests ? [] : absentManifests)];
+      const missing = [
+        ...(manifest.allowMissing?.blobs ? [] : absentBlobs),
+        ...(manifest.allowMissing?.manifests ? [] : absentManifests),
+        // A companion (push attestation) is never sparse: its blobs were stored just before.
+        ...(await missingDigests(trx, 'repository_blobs', repositoryId, companionBlobs, lock)),
+      ];
       if (missing.length > 0) return { missing, absent: [], evented: false };
       // Sparse: the excused absent references are recorded like the present ones below.
       const absent = [...(manifest.allowMissing?.blobs ? absentBlobs : []), ...(manifest.allowMissing?.manifests ? absentManifests : [])];
 
-      // A no-op update rather than DO NOTHING: it locks an existing row until commit, so a
-      // concurrent pruneManifestContents (which locks before re-checking) cannot delete the bytes
-      // this manifest is about to use; if the prune deleted them first, this inserts them afresh.
-      await trx
-        .insertInto('manifest_contents')
-        .values({ digest: manifest.digest, content: manifest.content, created_at: now })
-        .onConflict((oc) => oc.column('digest').doUpdateSet((eb) => ({ created_at: eb.ref('manifest_contents.created_at') })))
-        .execute();
-      // Also a no-op update rather than DO NOTHING, for the same reason: it holds an existing
-      // manifest row until commit, so a concurrent delete of this digest (which takes the row first)
-      // waits and then removes the tag this put writes too, instead of removing the manifest under
-      // it and leaving the tag pointing at nothing. If the delete went first, this inserts afresh.
-      await trx
-        .insertInto('manifests')
-        .values({
-          repository_id: repositoryId,
-          digest: manifest.digest,
-          media_type: manifest.mediaType,
-          size: manifest.content.length,
-          subject_digest: manifest.subject ?? null,
-          artifact_type: manifest.artifactType ?? null,
-          annotations: manifest.annotations ? JSON.stringify(manifest.annotations) : null,
-          created_at: now,
-        })
-        .onConflict((oc) => oc.columns(['repository_id', 'digest']).doUpdateSet((eb) => ({ created_at: eb.ref('manifests.created_at') })))
-        .execute();
-      const references = [
-        ...[...new Set(manifest.blobs)].map((child) => ({ child, kind: 'blob' as const })),
-        ...[...new Set(manifest.manifests)].map((child) => ({ child, kind: 'manifest' as const })),
-      ];
-      if (references.length > 0) {
-        await trx
-          .insertInto('manifest_references')
-          .values(
-            references.map(({ child, kind }) => ({
-              repository_id: repositoryId,
-              manifest_digest: manifest.digest,
-              child_digest: child,
-              kind,
-            })),
-          )
-          .onConflict((oc) => oc.columns(['repository_id', 'manifest_digest', 'child_digest']).doNothing())
-          .execute();
-      }
+      await writeManifestRows(trx, repositoryId, manifest, now);
+      for (const companion of manifest.companions ?? []) await writeManifestRows(trx, repositoryId, companion, now);
       // One push record and one `push` change per tag (each tag is a push for webhooks), or one
       // untagged of each for a push by digest alone.
       let evented = false;

@@ -22,6 +22,7 @@ import type { Schema } from '../schema.js';
 import type { Metadata } from '../store.js';
 import { migrationProvider, type Dialect } from '../migrations/index.js';
 import { SqlAnonymousPullIndex, SqlAuditIndex } from './audit-index.js';
+import { SqlAttestationKeyIndex } from './attestation-key-index.js';
 import { SqlBlobIndex } from './blob-index.js';
 import { SqlContext } from './context.js';
 import { SqlDeliveryIndex } from './delivery-index.js';
@@ -142,6 +143,7 @@ export function sqlMetadata(db: Kysely<Schema>, dialect: Dialect): Metadata {
     },
     imports: new SqlImportJobIndex(ctx),
     tasks: new SqlScheduledTaskIndex(ctx),
+    attestationKeys: new SqlAttestationKeyIndex(ctx),
     close: () => db.destroy(),
   };
 }

@@ -32,7 +32,12 @@ export async function list(ctx: RouteContext): Promise<void> {
     throw new ApiError('INVALID_REQUEST', `limit must be an integer from 1 to ${maxLimit}`, { limit: rawLimit?.slice(0, 20) });
   }
   const pushes = await ctx.registry.reads.history(repository, { tag, digest, limit });
-  const body: HistoryView = { repository, pushes: pushes.map(pushView) };
+  // Next to each digest: whether it carries a valid push attestation (verified by the server, cached).
+  const attestations = await ctx.services.attestations.summaries(
+    repository,
+    pushes.map((p) => p.digest),
+  );
+  const body: HistoryView = { repository, pushes: pushes.map(pushView), attestations };
   sendJson(ctx.res, 200, body);
 }
 
