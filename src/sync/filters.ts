@@ -46,7 +46,9 @@ export function tagFilterProblem(filter: string): string | undefined {
       compileRegex(source);
       return undefined;
     } catch (err) {
-      const reason = (err as Error).message.replace(/^error parsing regexp: /, '');
+      // RE2 names the failing part of the pattern it compiled (the user's, anchored as `^(?:…)$`):
+      // say what is wrong, not the anchoring the user never wrote.
+      const reason = (err as Error).message.replace(/^error parsing regexp: /, '').replace(/: `.*`$/s, '');
       return `invalid regular expression ${JSON.stringify(source)}: ${reason} (RE2 syntax: no backreferences or lookaround)`;
     }
   }

@@ -164,7 +164,7 @@ describe('berth sync', () => {
     );
     failsWith(
       await berth(['sync', 'rule', 'create', 'x', '--source', vendor.url, '--repository', 'a/*', '--include', 'regex:(']),
-      /tags\.include\.0: invalid regular expression "\(": Unterminated group \(HTTP 400 UNSUPPORTED\)/,
+      /tags\.include\.0: invalid regular expression "\(": missing closing \) \(RE2 syntax: no backreferences or lookaround\) \(HTTP 400 UNSUPPORTED\)/,
     );
     failsWith(await berth(['sync', 'rule', 'update', 'vendor']), /nothing to change/);
     failsWith(await berth(['sync', 'status', 'nope']), /no sync rule named "nope" \(HTTP 404 NAME_UNKNOWN\)/);
