@@ -56,7 +56,7 @@ export function createApp(deps: AppDependencies): App {
     // Every manifest change writes its webhook event in its own transaction (the outbox).
     changeEvents: imageChangeEvents,
   });
-  const auth = createAuth(config.auth, config.federation, metadata.auth, clock, logger);
+  const auth = createAuth(config.auth, config.federation, config.egress, metadata.auth, clock, logger);
   const egress = createEgress(config.egress);
   const audit = metadata.auth.audit;
   const imports = new ImportService({
@@ -124,6 +124,7 @@ export function createApp(deps: AppDependencies): App {
         server.closeIdleConnections();
       });
       await egress.close();
+      await auth.close();
       await metadata.close();
     },
   };

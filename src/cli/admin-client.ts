@@ -12,7 +12,7 @@ import { defaultLocations, loadCredentials } from '../client/credentials.js';
 import { drain, HttpClient, HttpFailure, readBounded, type HttpResponse } from '../remote/http.js';
 import { registryHost, registryUrl } from '../remote/reference.js';
 import { discover, LoginError, requestTokens, type Credentials } from '../remote/tokens.js';
-import type { AuditEntryView } from '../api/audit.js';
+import type { AuditEntryView, RevokedKeyView, SigningKeyView } from '../api/audit.js';
 import type { ClaimConditionView, FederatedCredentialBody, FederatedCredentialView, IssuedSecret, PrincipalKind, PrincipalView } from '../api/principals.js';
 import type { HistoryView, PushView } from '../api/repositories.js';
 
@@ -45,6 +45,8 @@ export class AdminClient {
     private readonly accessToken: string,
     /** Who the token says we are (read from the token, not verified: for messages and `apply`'s lockout guard). */
     readonly actor: { subject: string; name: string },
+    /** The federation audience the registry advertises (what presets default to); undefined for a Berth that advertises none. */
+    readonly audience: string | undefined = undefined,
   ) {}
 
   listPrincipals(kind?: PrincipalKind): Promise<{ principals: PrincipalView[] }> {
@@ -108,6 +110,14 @@ export class AdminClient {
 
   rotateKeys(): Promise<{ kid: string }> {
     return this.call('POST', urls.api.rotateKeys(), {});
+  }
+
+  listKeys(): Promise<{ keys: SigningKeyView[] }> {
+    return this.call('GET', urls.api.keys());
+  }
+
+  revokeKey(kid: string): Promise<RevokedKeyView> {
+    return this.call('POST', urls.api.revokeKey(kid), {});
   }
 
   audit(options: { limit?: number | undefined; principal?: string | undefined }): Promise<{ entries: AuditEntryView[] }> {
@@ -207,7 +217,7 @@ export async function connectAdmin(options: ConnectionOptions, io: { env?: NodeJ
   if (session.accessToken === undefined) {
     throw new AdminError(`${session.registry} runs without the token service (auth.enabled=false); the management API needs it`);
   }
-  return new AdminClient(session.registry, session.baseUrl, session.accessToken, session.actor);
+  return new AdminClient(session.registry, session.baseUrl, session.accessToken, session.actor, session.audience);
 }
 
 export interface Session {
@@ -217,6 +227,8 @@ export interface Session {
   /** Undefined: the registry runs without auth, or (with `anonymous`) nothing is saved for it. */
   accessToken: string | undefined;
   actor: { subject: string; name: string };
+  /** The federation audience the registry's challenge advertises, if any. */
+  audience?: string | undefined;
 }
 
 /**
@@ -253,9 +265,9 @@ export async function connectRegistry(
 
   try {
     const challenge = await discover(baseUrl);
-    if (!challenge || !credentials) return { registry, baseUrl, accessToken: undefined, actor: anonymousActor };
+    if (!challenge || !credentials) return { registry, baseUrl, accessToken: undefined, actor: anonymousActor, audience: challenge?.audience };
     const tokens = await requestTokens(challenge, credentials, scopes, false);
-    return { registry, baseUrl, accessToken: tokens.accessToken, actor: tokenSubject(tokens.accessToken) };
+    return { registry, baseUrl, accessToken: tokens.accessToken, actor: tokenSubject(tokens.accessToken), audience: challenge.audience };
   } catch (err) {
     if (!(err instanceof LoginError)) throw err;
     if (credentials && 'refreshToken' in credentials)

@@ -22,7 +22,7 @@ import { SqlManifestIndex } from './manifest-index.js';
 import { SqlCredentialIndex, SqlGrantIndex, SqlPrincipalIndex } from './principal-index.js';
 import { SqlRepositoryIndex } from './repository-index.js';
 import { sqlSyncMetadata } from './sync-index.js';
-import { SqlRefreshTokenIndex, SqlSigningKeyIndex } from './token-index.js';
+import { SqlInstanceSettingsIndex, SqlRefreshTokenIndex, SqlSigningKeyIndex } from './token-index.js';
 import { SqlUploadIndex } from './upload-index.js';
 import { SqlWebhookIndex } from './webhook-index.js';
 
@@ -97,6 +97,7 @@ export function sqlMetadata(db: Kysely<Schema>, dialect: Dialect): Metadata {
       audit: new SqlAuditIndex(ctx),
       anonymousPull: new SqlAnonymousPullIndex(ctx),
       federatedCredentials: new SqlFederatedCredentialIndex(ctx),
+      instance: new SqlInstanceSettingsIndex(ctx),
     },
     sync: sqlSyncMetadata(ctx),
     events: {
