@@ -91,6 +91,8 @@ interface Resolved {
 }
 
 export class TokenEndpoint {
+  private readonly warnedLegacy = new Set<string>();
+
   constructor(
     private readonly deps: {
       store: AuthMetadata;
@@ -169,7 +171,7 @@ export class TokenEndpoint {
       identity = federated.identity;
       refreshMs = federated.lifetime.refreshMs;
     } else if (request.grantType === 'access_token') {
-      identity = await this.fromAccessToken(request.accessToken);
+      identity = await this.fromAccessToken(request.accessToken, request.clientAddress);
     } else if (request.grantType === 'refresh_token') {
       identity = (await this.fromRefreshToken(request.refreshToken, request.clientAddress)).identity;
     } else if (request.grantType === 'password') {
@@ -279,6 +281,7 @@ export class TokenEndpoint {
       throw new OAuthError(401, 'invalid_grant', `federated login refused: ${err.publicMessage}`);
     }
     const principal = await this.usablePrincipal(match.principal.id);
+    if (match.legacyAudience) this.warnLegacyAudience(match.credential.id, principal.name, match.credential.name);
     const now = this.deps.clock.now();
     const base = this.deps.lifetimes[principal.kind];
     // Never outlive the OIDC token that bought it; an explicit cap only shortens that.
@@ -332,7 +335,7 @@ export class TokenEndpoint {
    * and ends when it does. One that grants nothing is refused (it would buy a token granting
    * nothing; clients renewing a login exchange the refresh token itself).
    */
-  private async fromAccessToken(token: string | undefined): Promise<Identity> {
+  private async fromAccessToken(token: string | undefined, clientAddress: string): Promise<Identity> {
     if (!token) throw new OAuthError(400, 'invalid_request', 'access_token is required');
     const claims = await this.deps.tokens.verifyAccess(token).catch((err: unknown) => {
       if (err instanceof InvalidTokenError) throw new OAuthError(401, 'invalid_grant', `access token rejected: ${err.message}`);
@@ -356,19 +359,29 @@ export class TokenEndpoint {
       sessionExpiresAt: earliest(claims.sessionExpiresAt, claims.expiresAt),
       scopeCeiling: claims.access,
     };
-    const credentialEnd = await this.standing(identity, undefined);
+    const credentialEnd = await this.standing(identity, clientAddress);
     return endingBy(this.deps.bounds.bind(identity, principal, credentialEnd), claims.expiresAt);
   }
 
   /** The credential behind a derived token still stands (see token-bounds.ts); its expiry, if any. */
-  private async standing(identity: Identity, clientAddress: string | undefined): Promise<number | undefined> {
+  private async standing(identity: Identity, clientAddress: string): Promise<number | undefined> {
     try {
       return await this.deps.bounds.check(identity);
     } catch (err) {
       if (!(err instanceof CredentialGoneError)) throw err;
-      if (clientAddress !== undefined) await this.audit('login.failed', identity, clientAddress, { reason: err.message });
+      await this.audit('login.failed', identity, clientAddress, { reason: err.message });
       throw new OAuthError(401, 'invalid_grant', `${err.message}: log in again`);
     }
+  }
+
+  /** Once per credential and process: a token for the legacy audience `berth` was accepted (see federation.acceptLegacyAudience). */
+  private warnLegacyAudience(credentialId: string, principal: string, credential: string): void {
+    if (this.warnedLegacy.has(credentialId) || this.warnedLegacy.size >= 1000) return;
+    this.warnedLegacy.add(credentialId);
+    this.deps.logger.warn(
+      { principal, credential },
+      "accepted an OIDC token for the legacy audience berth, which every Berth accepted: have the workload ask for this registry's audience (its 401 challenge names it), then set federation.acceptLegacyAudience: false",
+    );
   }
 
   private async usablePrincipal(id: string): Promise<PrincipalRecord> {

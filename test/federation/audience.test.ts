@@ -98,10 +98,16 @@ describe('federation binds to this registry', () => {
     const legacy = { audiences: ['berth'] };
 
     it("accept this registry's audience, and berth while federation.acceptLegacyAudience is on (the default)", async () => {
-      const server = await registry({}, legacy);
+      const logLines: string[] = [];
+      const server = await registry({ logLines }, legacy);
       const own = await github.github({ repository: 'acme/app', audience: await advertised(server) });
       assert.equal((await login(server, own)).status, 200);
+      assert.ok(!logLines.some((line) => line.includes('legacy audience')));
       assert.equal((await login(server, await github.github({ repository: 'acme/app', audience: 'berth' }))).status, 200);
+      assert.ok(
+        logLines.some((line) => line.includes('"level":40') && line.includes('legacy audience berth') && line.includes('"principal":"ci"')),
+        'a warning says to move off the legacy audience',
+      );
       assert.equal((await login(server, await github.github({ repository: 'acme/app', audience: 'urn:berth:someone-else' }))).status, 401);
     });
 
