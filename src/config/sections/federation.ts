@@ -43,7 +43,7 @@ const federationSchema = z
       .boolean()
       .default(true)
       .describe(
-        "Federated credentials that list `berth`, the audience every Berth used before instance audiences, also accept tokens whose audience is `berth` (a warning is logged for each). Such tokens are accepted by any Berth that trusts the same workload: turn this off once clients ask for this registry's audience. Credentials listing `berth` accept this registry's own audience either way.",
+        "Federated credentials that list `berth`, the audience every Berth used before instance audiences, also accept tokens whose audience is `berth` (with a warning in the log, once per credential and process). Such tokens are accepted by any Berth that trusts the same workload: turn this off once clients ask for this registry's audience. Credentials listing `berth` accept this registry's own audience either way.",
       ),
     clockSkewSeconds: z.number().int().min(0).max(300).default(60).describe('Allowed clock difference when checking `exp`, `nbf` and `iat` of OIDC tokens.'),
     maxTokenAgeMs: duration('OIDC tokens issued (`iat`) longer ago than this are refused, however long their `exp`.', 3600 * 1000),
