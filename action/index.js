@@ -1,9 +1,12 @@
 // Berth login (OIDC): the GitHub Action. `berth login REGISTRY --oidc github --identity CLIENT_ID`
 // without installing Berth: Node 20 built-ins only, no dependencies, no build step.
 //
-// 1. Ask GitHub for the job's ID token: GET $ACTIONS_ID_TOKEN_REQUEST_URL&audience=<audience> with
+// 1. Find the registry's token service: GET /v2/ -> 401 WWW-Authenticate: Bearer realm=…,service=…,
+//    audience=…. The realm must be on the registry's own host: the ID token goes nowhere else.
+// 2. Ask GitHub for the job's ID token for the registry's audience (the `audience` input, else the
+//    one the challenge advertises, else `berth` for a Berth that advertises none):
+//    GET $ACTIONS_ID_TOKEN_REQUEST_URL&audience=<audience> with
 //    `Authorization: bearer $ACTIONS_ID_TOKEN_REQUEST_TOKEN` -> {"value": "<jwt>"}.
-// 2. Find the registry's token service: GET /v2/ -> 401 WWW-Authenticate: Bearer realm=…,service=…
 // 3. Exchange the ID token beside the realm: POST …/oauth2/exchange
 //    grant_type=access_token&access_token=<jwt>&client_id=<identity>&service=<service> -> {refresh_token}
 // 4. Store the refresh token as docker's own login does, in $DOCKER_CONFIG/config.json (default
@@ -18,6 +21,8 @@ import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 
 const nullUser = '00000000-0000-0000-0000-000000000000';
+/** What a Berth from before instance audiences accepts; asked for only when the registry advertises none. */
+const legacyAudience = 'berth';
 const timeoutMs = 30_000;
 
 class ActionError extends Error {}
@@ -99,8 +104,12 @@ async function githubIdToken(audience) {
   return body.value;
 }
 
-/** GET /v2/: the token service's realm and service from the 401 challenge; undefined when auth is off. */
-async function discover(base) {
+/**
+ * GET /v2/: the token service's realm, service and audience from the 401 challenge; undefined when
+ * auth is off. A realm on another host than the registry is refused: a registry must not be able
+ * to have the job's ID token sent to a third party.
+ */
+async function discover(base, host) {
   let res;
   try {
     res = await fetch(`${base}/v2/`, { signal: AbortSignal.timeout(timeoutMs) });
@@ -115,11 +124,21 @@ async function discover(base) {
   if (res.status !== 401 || !/^Bearer\s/i.test(header) || !params.realm) {
     throw new ActionError(`${base}/v2/ answered ${res.status} without a Bearer challenge; is this a Berth registry?`);
   }
-  const realm = new URL(params.realm);
+  let realm;
+  try {
+    realm = new URL(params.realm);
+  } catch {
+    throw new ActionError(`${base} names an invalid token realm`);
+  }
   if (realm.protocol !== 'https:' && !isLoopback(realm.hostname)) {
     throw new ActionError(`refusing to send the ID token to ${realm.href} over plain HTTP`);
   }
-  return { realm: realm.href, service: params.service };
+  if (realm.host.toLowerCase() !== host) {
+    throw new ActionError(
+      `${host} names a token service on another host (${realm.host}); the ID token goes only to the registry's own host (if this is your Berth, set its auth.publicUrl to the address the job uses)`,
+    );
+  }
+  return { realm: realm.href, service: params.service, audience: params.audience };
 }
 
 async function exchange(challenge, idToken, identity) {
@@ -186,18 +205,18 @@ function expiry(token) {
 async function main() {
   const registry = input('registry');
   const identity = input('identity');
-  const audience = input('audience', 'berth');
   if (!registry) throw new ActionError('input `registry` is required (HOST[:PORT] of the Berth registry)');
   if (!identity) throw new ActionError('input `identity` is required (the client id of the Berth service principal)');
   const { host, base } = parseRegistry(registry);
 
-  const idToken = await githubIdToken(audience);
-  mask(idToken);
-  const challenge = await discover(base);
+  const challenge = await discover(base, host);
   if (!challenge) {
     process.stdout.write(`::warning::${escapeData(`${host} does not ask for credentials (its auth is off): nothing to store`)}\n`);
     return;
   }
+  const audience = input('audience', challenge.audience || legacyAudience);
+  const idToken = await githubIdToken(audience);
+  mask(idToken);
   const refreshToken = await exchange(challenge, idToken, identity);
   mask(refreshToken);
   const path = await storeLogin(host, refreshToken);

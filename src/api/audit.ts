@@ -19,3 +19,21 @@ export interface AnonymousPullView {
 export interface RotatedKeyView {
   kid: string;
 }
+
+/** One signing key in GET /api/v1/keys (times ISO 8601; `null` when not so). */
+export interface SigningKeyView {
+  kid: string;
+  alg: string;
+  createdAt: string;
+  /** When it stopped signing (it still verifies the tokens it signed until they expire). */
+  retiredAt: string | null;
+  /** When an owner revoked it: it verifies nothing any more. */
+  revokedAt: string | null;
+  state: 'active' | 'retired' | 'revoked';
+}
+
+/** POST /api/v1/keys/{kid}/revoke: the revoked key, and the key that signs from now on. */
+export interface RevokedKeyView {
+  kid: string;
+  signingKid: string;
+}

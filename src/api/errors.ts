@@ -15,6 +15,7 @@ export const apiErrorCodes = {
   WEBHOOK_UNKNOWN: { status: 404, message: 'webhook unknown', wire: 'NAME_UNKNOWN' },
   WEBHOOK_EXISTS: { status: 409, message: 'a webhook with that name already exists', wire: 'NAME_INVALID' },
   DELIVERY_UNKNOWN: { status: 404, message: 'webhook delivery unknown', wire: 'NAME_UNKNOWN' },
+  KEY_UNKNOWN: { status: 404, message: 'signing key unknown', wire: 'NAME_UNKNOWN' },
   // Import and the registry client (src/remote, src/replication): failures of a source registry are
   // 502s so they are never mistaken for Berth refusing the caller.
   UPSTREAM_UNREACHABLE: { status: 502, message: 'the source registry could not be reached', wire: 'UNSUPPORTED' },

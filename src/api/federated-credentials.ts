@@ -38,10 +38,10 @@ export const federatedCredentialName = z
   .string()
   .regex(/^[a-zA-Z0-9][a-zA-Z0-9._-]{0,63}$/, 'a federated credential name is 1-64 letters, digits, ., _ or -, starting with a letter or digit');
 
-const presetFields = ['repository', 'ref', 'environment', 'namespace', 'serviceAccount'] as const;
+const presetFields = ['repository', 'repositoryId', 'repositoryOwnerId', 'ref', 'environment', 'namespace', 'serviceAccount'] as const;
 /** Which preset uses which of the preset-only fields, and which it cannot do without. */
 const presetUses: Record<(typeof federatedPresets)[number], { uses: readonly string[]; needs: readonly string[] }> = {
-  github: { uses: ['repository', 'ref', 'environment', 'issuer'], needs: ['repository'] },
+  github: { uses: ['repository', 'repositoryId', 'repositoryOwnerId', 'ref', 'environment', 'issuer'], needs: ['repository'] },
   kubernetes: { uses: ['issuer', 'namespace', 'serviceAccount'], needs: ['issuer', 'namespace'] },
   gitlab: { uses: ['repository', 'ref', 'issuer'], needs: ['repository'] },
 };
@@ -74,6 +74,14 @@ export const federatedCredentialInput = z
     name: federatedCredentialName,
     preset: z.enum(federatedPresets).optional(),
     repository: z.string().min(1).max(256).optional(),
+    repositoryId: z
+      .string()
+      .regex(/^[1-9][0-9]{0,19}$/, 'a numeric id (the repository_id claim)')
+      .optional(),
+    repositoryOwnerId: z
+      .string()
+      .regex(/^[1-9][0-9]{0,19}$/, 'a numeric id (the repository_owner_id claim)')
+      .optional(),
     ref: z.string().min(1).max(256).optional(),
     environment: z.string().min(1).max(256).optional(),
     issuer: z.string().max(2048).optional(),
@@ -81,7 +89,7 @@ export const federatedCredentialInput = z
     serviceAccount: z.string().min(1).max(256).optional(),
     audiences: z
       .array(z.string().min(1, 'an audience is a non-empty string').max(512))
-      .min(1, 'give at least one audience (a preset defaults to berth when audiences is left out)')
+      .min(1, "give at least one audience (a preset defaults to this registry's audience when audiences is left out)")
       .max(20)
       .optional(),
     subject: z.string().min(1, 'the subject is a non-empty string (an exact sub, or a glob)').max(1024).optional(),
@@ -97,7 +105,7 @@ export const federatedCredentialInput = z
     if (c.preset === undefined) {
       for (const field of presetFields) if (c[field] !== undefined) issue(field, 'only with a preset (github, kubernetes or gitlab)');
       if (c.issuer === undefined) issue('issuer', 'required without a preset');
-      if (c.audiences === undefined) issue('audiences', 'required without a preset (e.g. ["berth"])');
+      if (c.audiences === undefined) issue('audiences', "required without a preset (e.g. this registry's audience, as its 401 challenge names it)");
       if (c.subject === undefined) issue('subject', 'required without a preset (the exact sub, or a glob)');
       return;
     }
@@ -112,23 +120,31 @@ export const federatedCredentialInput = z
 
 export type FederatedCredentialInput = z.output<typeof federatedCredentialInput>;
 
-/** What a valid declaration trusts: the preset expanded, conditions reduced to their one test. */
-export function resolveFederatedCredential(input: FederatedCredentialInput): FederatedTrust {
+/**
+ * What a valid declaration trusts: the preset expanded (audiences defaulting to `defaultAudience`,
+ * the registry's own), conditions reduced to their one test.
+ */
+export function resolveFederatedCredential(input: FederatedCredentialInput, defaultAudience: string): FederatedTrust {
   const conditions = (input.conditions ?? []).map(canonicalCondition);
   if (input.preset === undefined) {
     return { issuer: input.issuer ?? '', audiences: [...(input.audiences ?? [])], subject: input.subject ?? '', conditions };
   }
-  return expandPreset({
-    preset: input.preset,
-    repository: input.repository,
-    ref: input.ref,
-    environment: input.environment,
-    issuer: input.issuer,
-    namespace: input.namespace,
-    serviceAccount: input.serviceAccount,
-    audiences: input.audiences,
-    conditions,
-  });
+  return expandPreset(
+    {
+      preset: input.preset,
+      repository: input.repository,
+      repositoryId: input.repositoryId,
+      repositoryOwnerId: input.repositoryOwnerId,
+      ref: input.ref,
+      environment: input.environment,
+      issuer: input.issuer,
+      namespace: input.namespace,
+      serviceAccount: input.serviceAccount,
+      audiences: input.audiences,
+      conditions,
+    },
+    defaultAudience,
+  );
 }
 
 /** `{claim, equals}`, `{claim, glob}` or `{claim, oneOf}`: only the test that is set. */

@@ -108,6 +108,9 @@ export interface FederatedCredentialBody {
   name: string;
   preset?: 'github' | 'kubernetes' | 'gitlab';
   repository?: string;
+  /** github: pin by the numeric `repository_id` / `repository_owner_id` claims. */
+  repositoryId?: string;
+  repositoryOwnerId?: string;
   ref?: string;
   environment?: string;
   issuer?: string;

@@ -76,6 +76,8 @@ export const urls = {
     federatedCredential: (ref: string, name: string) => `${principal(ref)}/federated-credentials/${enc(name)}`,
     anonymousPull: () => `${apiRoot}/settings/anonymous-pull`,
     rotateKeys: () => `${apiRoot}/keys/rotate`,
+    keys: () => `${apiRoot}/keys`,
+    revokeKey: (kid: string) => `${apiRoot}/keys/${enc(kid)}/revoke`,
     audit: (query?: { limit?: number | undefined; principal?: string | undefined }) => withQuery(`${apiRoot}/audit`, query),
     webhooks: () => `${apiRoot}/webhooks`,
     webhook,

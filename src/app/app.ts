@@ -82,7 +82,7 @@ export function createApp(deps: AppDependencies): App {
   // Push attestations are written in the push's transaction; the policy refuses pushes and pulls.
   if (attestations.hooksPush) context.pushHook = (push) => attestations.pushHook(push);
   if (attestations.enforcesPull) context.pullGate = (repository, manifest) => attestations.pullGate(repository, manifest);
-  const auth = createAuth(config.auth, config.federation, metadata.auth, clock, logger);
+  const auth = createAuth(config.auth, config.federation, config.egress, metadata.auth, clock, logger);
   const egress = createEgress(config.egress);
   const audit = metadata.auth.audit;
   const imports = new ImportService({
@@ -161,6 +161,7 @@ export function createApp(deps: AppDependencies): App {
         server.closeIdleConnections();
       });
       await egress.close();
+      await auth.close();
       await metadata.close();
     },
   };

@@ -10,12 +10,13 @@
  * Presenting a decision (the `WWW-Authenticate` challenge, a 403 body) is the caller's business.
  *
  * State, per instance: verified tokens (a burst of requests with one token costs one signature
- * check) and the anonymous-pull patterns (re-read at most every few seconds, so replicas see a
- * change within that time).
+ * check; every hit still asks whether its signing key was revoked, see keys.ts) and the
+ * anonymous-pull patterns (re-read at most every few seconds, so replicas see a change within
+ * that time).
  */
 import type { AnonymousPullIndex } from '../metadata/auth-store.js';
 import type { Clock } from '../shared/clock.js';
-import { expand, missingAccess, type Access } from './access.js';
+import { expand, limitAccess, missingAccess, type Access } from './access.js';
 import { allowedOnRepository, anonymousPullGrants, catalogVisibility, grantAccess, type Grant } from './permissions.js';
 import { InvalidTokenError, type AccessClaims } from './tokens.js';
 
@@ -28,6 +29,8 @@ export interface AuthorizerDependencies {
   /** With the token service off every request is allowed, anonymously. */
   enabled: boolean;
   verifyAccess(token: string): Promise<AccessClaims>;
+  /** True if the key with this id was revoked (a cached verification of a token it signed no longer counts). */
+  keyRevoked(kid: string | undefined): Promise<boolean>;
   /** The grants of a principal by id; none when it no longer exists. */
   grantsOf(principalId: string): Promise<Grant[]>;
   anonymousPull: Pick<AnonymousPullIndex, 'list'>;
@@ -82,13 +85,20 @@ export class Authorizer {
    * catalog (a principal granted some repositories, e.g. a vendor's scoped customer credential that
    * a sync rule uses to discover what it may copy) sees just the repositories its grants can read;
    * an anonymous token those of the anonymous-pull policy (read afresh, not from the cache).
+   *
+   * Rule: a token bound to a ceiling (`scopeCeiling`, e.g. a pull secret for two repositories)
+   * sees at most the repositories its ceiling lets it read, whatever the principal's grants and
+   * even with registry-wide catalog access: the catalog is a read like any other.
    */
   async catalogFilter(identity: AccessClaims | undefined): Promise<((repository: string) => boolean) | undefined> {
     if (!this.deps.enabled || !identity) return undefined;
     const actions = identity.access.filter((a) => a.type === 'registry' && a.name === 'catalog').flatMap((a) => a.actions);
-    return catalogVisibility(actions, async () =>
+    const visible = await catalogVisibility(actions, async () =>
       identity.kind === 'anonymous' ? anonymousPullGrants(await this.deps.anonymousPull.list()) : this.deps.grantsOf(identity.subject),
     );
+    const ceiling = identity.scopeCeiling;
+    if (ceiling === undefined) return visible;
+    return (repository) => (visible === undefined || visible(repository)) && ceilingReads(ceiling, repository);
   }
 
   /**
@@ -118,6 +128,10 @@ export class Authorizer {
 
   private async verify(token: string): Promise<AccessClaims> {
     const hit = this.verified.get(token);
+    if (hit && (await this.deps.keyRevoked(hit.keyId))) {
+      this.verified.delete(token);
+      throw new InvalidTokenError('the key that signed this token was revoked');
+    }
     if (hit && hit.expiresAt > this.deps.clock.now()) return hit;
     const claims = await this.deps.verifyAccess(token);
     if (this.verified.size >= maxCachedTokens) this.verified.clear();
@@ -132,6 +146,11 @@ export class Authorizer {
     }
     return this.anonymous.patterns;
   }
+}
+
+/** True if the ceiling lets a token list `repository`'s tags (pull or metadata_read on it). */
+function ceilingReads(ceiling: readonly Access[], repository: string): boolean {
+  return limitAccess([{ type: 'repository', name: repository, actions: ['metadata_read'] }], ceiling).length > 0;
 }
 
 /**

@@ -2,6 +2,7 @@
 import type { Logger } from 'pino';
 import type { Config } from '../config/schema.js';
 import type { AuthMetadata } from '../metadata/auth-store.js';
+import { configuredAudience, InstanceAudience } from '../federation/audience.js';
 import { IssuerKeys } from '../federation/issuers.js';
 import { FederationVerifier } from '../federation/verifier.js';
 import type { Clock } from '../shared/clock.js';
@@ -13,6 +14,7 @@ import { Authorizer } from './authorizer.js';
 import { KeyRing } from './keys.js';
 import { PrincipalService } from './principals.js';
 import { LoginThrottle } from './throttle.js';
+import { TokenBounds } from './token-bounds.js';
 import { TokenEndpoint } from './token-endpoint.js';
 import { TokenService } from './tokens.js';
 
@@ -34,21 +36,40 @@ export interface Auth {
   /** The access decision every route and listing uses. */
   authorizer: Authorizer;
   admin: AuthAdmin;
+  /** This registry's federation audience (federation/audience.ts), advertised in every Bearer challenge. */
+  audience: InstanceAudience;
+  /** Closes the connections the issuers' key fetches keep. */
+  close(): Promise<void>;
 }
 
-export function createAuth(config: Config['auth'], federationConfig: Config['federation'], store: AuthMetadata, clock: Clock, logger: Logger): Auth {
+export function createAuth(
+  config: Config['auth'],
+  federationConfig: Config['federation'],
+  egress: Config['egress'],
+  store: AuthMetadata,
+  clock: Clock,
+  logger: Logger,
+): Auth {
   const longestRefreshMs = Math.max(...Object.values(config.lifetimes).map((l) => l.refreshMs));
   // Retired keys stay published until every token they signed has expired (plus clock skew).
-  const keys = new KeyRing(store.signingKeys, clock, longestRefreshMs + 60_000);
+  const keys = new KeyRing(store.signingKeys, clock, longestRefreshMs + 60_000, config.keyRevocationCheckMs);
   const tokens = new TokenService(keys, store.refreshTokens, clock, { issuer: config.issuer, service: config.service });
   const principals = new PrincipalService(store, clock, { adminUser: config.adminUser, bootstrap: config.bootstrap }, logger);
   const throttle = new LoginThrottle(config.throttle, clock);
-  const issuerKeys = new IssuerKeys(federationConfig.issuers, federationConfig.discoveryTimeoutMs, federationConfig.keyRefetchCooldownMs, () => clock.now());
-  const federation = new FederationVerifier(store, issuerKeys, federationConfig, clock);
+  const issuerKeys = new IssuerKeys(
+    federationConfig.issuers,
+    federationConfig.discoveryTimeoutMs,
+    federationConfig.keyRefetchCooldownMs,
+    () => clock.now(),
+    egress,
+  );
+  const audience = new InstanceAudience(configuredAudience(federationConfig.audience, config.publicUrl), store.instance, clock);
+  const federation = new FederationVerifier(store, issuerKeys, federationConfig, clock, () => audience.get());
   const endpoint = new TokenEndpoint({
     store,
     principals,
     tokens,
+    bounds: new TokenBounds(store, clock),
     throttle,
     clock,
     logger,
@@ -61,6 +82,7 @@ export function createAuth(config: Config['auth'], federationConfig: Config['fed
   const authorizer = new Authorizer({
     enabled: config.enabled,
     verifyAccess: (token) => tokens.verifyAccess(token),
+    keyRevoked: (kid) => tokens.keyRevoked(kid),
     grantsOf: (id) => principals.grantsOf(id),
     anonymousPull: store.anonymousPull,
     clock,
@@ -68,9 +90,20 @@ export function createAuth(config: Config['auth'], federationConfig: Config['fed
   const audit = new AuditLog(store, clock);
   const admin: AuthAdmin = {
     principals: new PrincipalAdmin(store, principals, audit, clock),
-    federatedCredentials: new FederatedCredentialAdmin(store, audit, clock, federationConfig),
+    federatedCredentials: new FederatedCredentialAdmin(store, audit, clock, federationConfig, () => audience.get()),
     settings: new SettingsAdmin(store.anonymousPull, keys, audit, clock),
     audit,
   };
-  return { enabled: config.enabled, config, keys, tokens, principals, endpoint, authorizer, admin };
+  return {
+    enabled: config.enabled,
+    config,
+    keys,
+    tokens,
+    principals,
+    endpoint,
+    authorizer,
+    admin,
+    audience,
+    close: () => issuerKeys.close(),
+  };
 }

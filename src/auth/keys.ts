@@ -2,9 +2,16 @@
  * Token signing keys. Keys live in the metadata store so every replica signs with the same key and
  * verifies every replica's tokens. Rotation adds a new key and retires the old ones, which stay
  * published (and accepted) for `overlapMs`, the longest token lifetime, so no valid token breaks.
+ *
+ * Revocation (`berth keys revoke KID`, after a leak) is immediate where it happens: that replica
+ * drops the key at once. Every other replica re-reads the list of revoked kids at most
+ * `revocationCheckMs` after its last look, on the first verification after that, so a token
+ * signed with a revoked key is refused everywhere within `revocationCheckMs` (0: a query per
+ * verification, refused at once everywhere). The verified-token cache of the authorizer asks
+ * `isRevoked` on every hit, so it keeps nothing alive either.
  */
 import { calculateJwkThumbprint, exportJWK, generateKeyPair, importJWK, type CryptoKey, type JWK } from 'jose';
-import type { SigningKeyIndex } from '../metadata/auth-store.js';
+import type { SigningKeyIndex, SigningKeyRecord } from '../metadata/auth-store.js';
 import type { Clock } from '../shared/clock.js';
 
 /** Asymmetric only; HMAC is never accepted, so a public key can never double as a MAC secret. */
@@ -29,17 +36,27 @@ export class KeyRing {
   private keys: LoadedKey[] = [];
   private loadedAt = Number.NEGATIVE_INFINITY;
   private loading: Promise<void> | undefined;
+  private revoked = new Set<string>();
+  private revokedAt = Number.NEGATIVE_INFINITY;
+  private revokedLoading: Promise<void> | undefined;
 
   constructor(
     private readonly store: SigningKeyIndex,
     private readonly clock: Clock,
     private readonly overlapMs: number,
+    /** How old this replica's knowledge of revoked keys may be (see the module comment). */
+    private readonly revocationCheckMs = 2000,
   ) {}
 
   /** The newest active key, creating the first one if the store has none. */
   async signingKey(): Promise<LoadedKey> {
     if (this.keys.length === 0 || this.clock.now() - this.loadedAt > signingReloadMs) await this.reload(true);
     let active = this.keys.find((k) => k.retiredAt === undefined);
+    // Another replica revoked the key this one signs with: never sign another token with it.
+    if (active && (await this.isRevoked(active.kid))) {
+      await this.reload(true);
+      active = this.keys.find((k) => k.retiredAt === undefined);
+    }
     if (!active) {
       await this.rotate();
       active = this.keys.find((k) => k.retiredAt === undefined);
@@ -48,9 +65,9 @@ export class KeyRing {
     return active;
   }
 
-  /** The public key for a `kid`, reloading from the store (rate limited) if it is not known yet. */
+  /** The public key for a `kid`, reloading from the store (rate limited) if it is not known yet; never a revoked one. */
   async verificationKey(kid: string | undefined): Promise<CryptoKey | undefined> {
-    if (!kid) return undefined;
+    if (!kid || (await this.isRevoked(kid))) return undefined;
     let key = this.keys.find((k) => k.kid === kid);
     if (!key) {
       await this.reload(false);
@@ -59,10 +76,33 @@ export class KeyRing {
     return key?.publicKey;
   }
 
+  /** True if `kid` was revoked, as far as this replica knew at most `revocationCheckMs` ago. */
+  async isRevoked(kid: string): Promise<boolean> {
+    if (this.clock.now() - this.revokedAt >= this.revocationCheckMs) {
+      this.revokedLoading ??= (async () => {
+        try {
+          const kids = await this.store.listRevoked();
+          this.revoked = new Set(kids);
+          this.revokedAt = this.clock.now();
+          if (this.keys.some((k) => this.revoked.has(k.kid))) this.keys = this.keys.filter((k) => !this.revoked.has(k.kid));
+        } finally {
+          this.revokedLoading = undefined;
+        }
+      })();
+      await this.revokedLoading;
+    }
+    return this.revoked.has(kid);
+  }
+
   async jwks(): Promise<{ keys: JWK[] }> {
     await this.reload(false);
     if (this.keys.length === 0) await this.signingKey();
     return { keys: this.keys.map((k) => k.publicJwk) };
+  }
+
+  /** Every key with its state, newest first (revoked and long-retired ones too). */
+  async list(): Promise<SigningKeyRecord[]> {
+    return this.store.list();
   }
 
   /** Creates a new signing key and retires the others (still published for the overlap). */
@@ -78,10 +118,22 @@ export class KeyRing {
       publicJwk: JSON.stringify({ ...publicJwk, kid, alg: signingAlgorithm, use: 'sig' }),
       createdAt: now,
       retiredAt: undefined,
+      revokedAt: undefined,
     });
     await this.store.retireAllExcept(kid, now);
     await this.reload(true);
     return kid;
+  }
+
+  /**
+   * Revokes a key: from now on this replica neither verifies nor signs with it (a new key is made
+   * when it was the one signing). False if there is no such key or it was revoked already.
+   */
+  async revoke(kid: string): Promise<boolean> {
+    const revoked = await this.store.revoke(kid, this.clock.now());
+    this.revoked.add(kid);
+    this.keys = this.keys.filter((k) => k.kid !== kid);
+    return revoked;
   }
 
   private async reload(force: boolean): Promise<void> {

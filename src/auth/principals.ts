@@ -22,6 +22,8 @@ export class PolicyError extends Error {
 export interface Authenticated {
   principal: PrincipalRecord;
   credentialId: string;
+  /** The secret's own expiry: a login made with it ends no later (auth/token-bounds.ts). */
+  credentialExpiresAt: number | undefined;
 }
 
 export interface PrincipalSettings {
@@ -71,7 +73,7 @@ export class PrincipalService {
       throw new AuthenticationError('invalid credentials');
     }
     this.assertUsable(principal);
-    return { principal, credentialId: match.id };
+    return { principal, credentialId: match.id, credentialExpiresAt: match.expiresAt };
   }
 
   /** Throws if the principal may not get tokens now (disabled, expired, admin user switched off). */

@@ -5,16 +5,22 @@
  *
  * A granted token holds the intersection of what was asked and what the principal may do; an empty
  * grant is not an error here (the registry refuses the request). Every issued token is audited.
+ * Tokens derived from other tokens follow token-bounds.ts: never more scope, never a later end.
+ *
+ * Over 400 lines because every grant's resolution sits next to the others: they share the
+ * lifetimes, the principal checks and the audit, and reading them side by side is how one sees
+ * that none derives more than another; the rules themselves are in token-bounds.ts.
  */
 import type { Logger } from 'pino';
 import { refreshTokenUser } from '../api/principals.js';
-import type { AuthMetadata, PrincipalRecord } from '../metadata/auth-store.js';
+import type { AuthMetadata, PrincipalKind, PrincipalRecord } from '../metadata/auth-store.js';
 import type { Clock } from '../shared/clock.js';
 import { formatScope, limitAccess, parseScopes, type Access } from './access.js';
 import { anonymousPullGrants, grantAccess, type Grant } from './permissions.js';
 import { AuthenticationError, type PrincipalService } from './principals.js';
 import type { LoginThrottle } from './throttle.js';
 import { FederationError, isForeignJwt, type FederatedMatch, type FederationVerifier } from '../federation/verifier.js';
+import { CredentialGoneError, earliest, endingBy, narrowed, requestedCeiling, type TokenBounds } from './token-bounds.js';
 import { InvalidTokenError, type Identity, type TokenService } from './tokens.js';
 
 /** Docker's convention: this user name means "the password is a refresh token" (a wire constant, see api/). */
@@ -85,11 +91,14 @@ interface Resolved {
 }
 
 export class TokenEndpoint {
+  private readonly warnedLegacy = new Set<string>();
+
   constructor(
     private readonly deps: {
       store: AuthMetadata;
       principals: PrincipalService;
       tokens: TokenService;
+      bounds: TokenBounds;
       throttle: LoginThrottle;
       clock: Clock;
       logger: Logger;
@@ -97,7 +106,7 @@ export class TokenEndpoint {
       issuer: string;
       lifetimes: Lifetimes;
       federation: FederationVerifier;
-      /** Registry tokens bought with an OIDC token live at most this long (else: until it expires). */
+      /** Registry tokens bought with an OIDC token live at most this long, and never longer than it. */
       federatedLifetimeCapMs: number | undefined;
     },
   ) {}
@@ -122,7 +131,8 @@ export class TokenEndpoint {
     }
     if (request.grantType === tokenExchangeGrant) {
       if (request.requestedTokenType === tokenTypes.refreshToken) {
-        const refresh = await this.deps.tokens.issueRefresh(bounded(resolved.identity, requested), resolved.lifetime.refreshMs);
+        const bound = narrowed(resolved.identity, requestedCeiling(request.scopes));
+        const refresh = await this.deps.tokens.issueRefresh(bound, resolved.lifetime.refreshMs);
         response.access_token = response.token = refresh.token;
         response.expires_in = refresh.expiresIn;
         response.token_type = 'N_A';
@@ -143,47 +153,41 @@ export class TokenEndpoint {
   }
 
   /**
-   * ACR's exchange: `grant_type=access_token` with an access token Berth issued (later also a
-   * federated identity token), or `grant_type=password`, returns a registry refresh token.
+   * ACR's exchange, returning a registry refresh token for:
+   * - `grant_type=access_token` with a workload's OIDC token (federation), or with an access token
+   *   Berth issued: the new token's ceiling is that token's `access` and it ends when that token
+   *   does (a leaked five-minute pull token buys nothing more than itself);
+   * - `grant_type=refresh_token` with a Berth refresh token: renewal, keeping its ceiling and its
+   *   session's end (what `berth token --expose` and the credential helper use);
+   * - `grant_type=password`.
+   * `scope` parameters narrow the new token further (they never widen it).
    */
   async exchange(request: TokenRequest): Promise<{ refresh_token: string }> {
     this.checkService(request.service);
     let identity: Identity;
-    let principal: PrincipalRecord;
     let refreshMs: number | undefined;
     if (request.grantType === 'access_token' && request.accessToken && isForeignJwt(request.accessToken, this.deps.issuer)) {
       const federated = await this.fromFederated(request.accessToken, request.clientId, request.clientAddress);
-      principal = await this.usablePrincipal(federated.identity.subject);
       identity = federated.identity;
       refreshMs = federated.lifetime.refreshMs;
     } else if (request.grantType === 'access_token') {
-      if (!request.accessToken) throw new OAuthError(400, 'invalid_request', 'access_token is required');
-      const claims = await this.deps.tokens.verifyAccess(request.accessToken).catch((err: unknown) => {
-        if (err instanceof InvalidTokenError) throw new OAuthError(401, 'invalid_grant', `access token rejected: ${err.message}`);
-        throw err;
-      });
-      principal = await this.usablePrincipal(claims.subject);
-      identity = {
-        subject: principal.id,
-        name: principal.name,
-        kind: principal.kind,
-        credentialId: claims.credentialId,
-        provenance: claims.provenance,
-        sessionExpiresAt: claims.sessionExpiresAt,
-        scopeCeiling: claims.scopeCeiling,
-      };
+      identity = await this.fromAccessToken(request.accessToken, request.clientAddress);
+    } else if (request.grantType === 'refresh_token') {
+      identity = (await this.fromRefreshToken(request.refreshToken, request.clientAddress)).identity;
     } else if (request.grantType === 'password') {
       const login = await this.login(request.username, request.password, request.clientAddress);
-      principal = login.principal;
-      identity = { subject: principal.id, name: principal.name, kind: principal.kind, credentialId: login.credentialId };
+      const { principal } = login;
+      const base: Identity = { subject: principal.id, name: principal.name, kind: principal.kind, credentialId: login.credentialId, credentialKind: 'secret' };
+      identity = this.deps.bounds.bind(base, principal, login.credentialExpiresAt);
     } else {
-      throw new OAuthError(400, 'unsupported_grant_type', 'grant_type must be access_token or password');
+      throw new OAuthError(400, 'unsupported_grant_type', 'grant_type must be access_token, refresh_token or password');
     }
-    identity = bounded(identity, parseScopes(request.scopes));
-    const refresh = await this.deps.tokens.issueRefresh(identity, refreshMs ?? this.deps.lifetimes[principal.kind].refreshMs);
+    identity = narrowed(identity, requestedCeiling(request.scopes));
+    const refresh = await this.deps.tokens.issueRefresh(identity, refreshMs ?? this.deps.lifetimes[principalKind(identity)].refreshMs);
     await this.audit('refresh_token.issued', identity, request.clientAddress, {
       via: `exchange:${request.grantType}`,
       ...(identity.scopeCeiling ? { limitedTo: identity.scopeCeiling.map(formatScope) } : {}),
+      ...(identity.sessionExpiresAt !== undefined ? { sessionEndsAt: new Date(identity.sessionExpiresAt).toISOString() } : {}),
     });
     return { refresh_token: refresh.token };
   }
@@ -232,9 +236,17 @@ export class TokenEndpoint {
       return { ...(await this.fromFederated(request.password, request.username, request.clientAddress)), mayMintRefresh: true };
     }
     if (grantType === 'password' || (grantType === undefined && request.username !== undefined)) {
-      const { principal, credentialId } = await this.login(request.username, request.password, request.clientAddress);
+      const login = await this.login(request.username, request.password, request.clientAddress);
+      const { principal } = login;
+      const identity: Identity = {
+        subject: principal.id,
+        name: principal.name,
+        kind: principal.kind,
+        credentialId: login.credentialId,
+        credentialKind: 'secret',
+      };
       return {
-        identity: { subject: principal.id, name: principal.name, kind: principal.kind, credentialId },
+        identity: this.deps.bounds.bind(identity, principal, login.credentialExpiresAt),
         grants: await this.deps.principals.grantsFor(principal),
         lifetime: this.deps.lifetimes[principal.kind],
         mayMintRefresh: true,
@@ -259,23 +271,32 @@ export class TokenEndpoint {
       match = await this.deps.federation.verify(token, clientId);
     } catch (err) {
       if (!(err instanceof FederationError)) throw err;
-      await this.audit('login.failed', undefined, clientAddress, { federated: true, check: err.check, clientId: clientId?.slice(0, 128) });
-      throw new OAuthError(401, 'invalid_grant', `federated login refused: ${err.message}`);
+      // The caller learns which check failed in general terms; the audit log keeps the whole reason.
+      await this.audit('login.failed', undefined, clientAddress, {
+        federated: true,
+        check: err.check,
+        reason: err.message.slice(0, 1000),
+        clientId: clientId?.slice(0, 128),
+      });
+      throw new OAuthError(401, 'invalid_grant', `federated login refused: ${err.publicMessage}`);
     }
     const principal = await this.usablePrincipal(match.principal.id);
+    if (match.legacyAudience) this.warnLegacyAudience(match.credential.id, principal.name, match.credential.name);
     const now = this.deps.clock.now();
     const base = this.deps.lifetimes[principal.kind];
-    // Never outlive the OIDC token that bought it, unless an explicit cap says otherwise.
-    const limit = this.deps.federatedLifetimeCapMs ?? Math.max(1000, match.expiresAt - now);
+    // Never outlive the OIDC token that bought it; an explicit cap only shortens that.
+    const limit = Math.max(1000, Math.min(match.expiresAt - now, this.deps.federatedLifetimeCapMs ?? Number.POSITIVE_INFINITY));
+    const identity: Identity = {
+      subject: principal.id,
+      name: principal.name,
+      kind: principal.kind,
+      credentialId: match.credential.id,
+      credentialKind: 'federated',
+      provenance: match.provenance,
+      sessionExpiresAt: now + limit,
+    };
     return {
-      identity: {
-        subject: principal.id,
-        name: principal.name,
-        kind: principal.kind,
-        credentialId: match.credential.id,
-        provenance: match.provenance,
-        sessionExpiresAt: now + limit,
-      },
+      identity: this.deps.bounds.bind(identity, principal, undefined),
       grants: await this.deps.principals.grantsFor(principal),
       lifetime: { accessMs: Math.min(base.accessMs, limit), refreshMs: Math.min(base.refreshMs, limit) },
       mayMintRefresh: false,
@@ -284,26 +305,83 @@ export class TokenEndpoint {
 
   private async fromRefreshToken(token: string | undefined, clientAddress: string): Promise<Resolved> {
     if (!token) throw new OAuthError(400, 'invalid_request', 'refresh_token is required');
-    const identity = await this.deps.tokens.verifyRefresh(token).catch(async (err: unknown) => {
+    const verified = await this.deps.tokens.verifyRefresh(token).catch(async (err: unknown) => {
       if (!(err instanceof InvalidTokenError)) throw err;
       await this.audit('login.failed', undefined, clientAddress, { reason: 'refresh token rejected' });
       throw new OAuthError(401, 'invalid_grant', 'refresh token is invalid, expired or revoked: log in again');
     });
-    const principal = await this.usablePrincipal(identity.subject);
+    const principal = await this.usablePrincipal(verified.subject);
+    const identity: Identity = {
+      subject: principal.id,
+      name: principal.name,
+      kind: principal.kind,
+      credentialId: verified.credentialId,
+      credentialKind: verified.credentialKind,
+      provenance: verified.provenance,
+      sessionExpiresAt: verified.sessionExpiresAt,
+      scopeCeiling: verified.scopeCeiling,
+    };
+    const credentialEnd = await this.standing(identity, clientAddress);
     return {
-      identity: {
-        subject: principal.id,
-        name: principal.name,
-        kind: principal.kind,
-        credentialId: identity.credentialId,
-        provenance: identity.provenance,
-        sessionExpiresAt: identity.sessionExpiresAt,
-        scopeCeiling: identity.scopeCeiling,
-      },
+      identity: this.deps.bounds.bind(identity, principal, credentialEnd),
       grants: await this.deps.principals.grantsFor(principal),
-      lifetime: this.capped(this.deps.lifetimes[principal.kind], identity.expiresAt),
+      lifetime: this.capped(this.deps.lifetimes[principal.kind], verified.expiresAt),
       mayMintRefresh: false,
     };
+  }
+
+  /**
+   * A Berth access token at the exchange: the refresh token it buys holds at most its `access`
+   * and ends when it does. One that grants nothing is refused (it would buy a token granting
+   * nothing; clients renewing a login exchange the refresh token itself).
+   */
+  private async fromAccessToken(token: string | undefined, clientAddress: string): Promise<Identity> {
+    if (!token) throw new OAuthError(400, 'invalid_request', 'access_token is required');
+    const claims = await this.deps.tokens.verifyAccess(token).catch((err: unknown) => {
+      if (err instanceof InvalidTokenError) throw new OAuthError(401, 'invalid_grant', `access token rejected: ${err.message}`);
+      throw err;
+    });
+    const principal = await this.usablePrincipal(claims.subject);
+    if (claims.access.length === 0) {
+      throw new OAuthError(
+        400,
+        'invalid_grant',
+        'this access token grants nothing, and a refresh token exchanged for it would grant no more than it: to renew a login, exchange the refresh token itself (grant_type=refresh_token)',
+      );
+    }
+    const identity: Identity = {
+      subject: principal.id,
+      name: principal.name,
+      kind: principal.kind,
+      credentialId: claims.credentialId,
+      credentialKind: claims.credentialKind,
+      provenance: claims.provenance,
+      sessionExpiresAt: earliest(claims.sessionExpiresAt, claims.expiresAt),
+      scopeCeiling: claims.access,
+    };
+    const credentialEnd = await this.standing(identity, clientAddress);
+    return endingBy(this.deps.bounds.bind(identity, principal, credentialEnd), claims.expiresAt);
+  }
+
+  /** The credential behind a derived token still stands (see token-bounds.ts); its expiry, if any. */
+  private async standing(identity: Identity, clientAddress: string): Promise<number | undefined> {
+    try {
+      return await this.deps.bounds.check(identity);
+    } catch (err) {
+      if (!(err instanceof CredentialGoneError)) throw err;
+      await this.audit('login.failed', identity, clientAddress, { reason: err.message });
+      throw new OAuthError(401, 'invalid_grant', `${err.message}: log in again`);
+    }
+  }
+
+  /** Once per credential and process: a token for the legacy audience `berth` was accepted (see federation.acceptLegacyAudience). */
+  private warnLegacyAudience(credentialId: string, principal: string, credential: string): void {
+    if (this.warnedLegacy.has(credentialId) || this.warnedLegacy.size >= 1000) return;
+    this.warnedLegacy.add(credentialId);
+    this.deps.logger.warn(
+      { principal, credential },
+      "accepted an OIDC token for the legacy audience berth, which every Berth accepted: have the workload ask for this registry's audience (its 401 challenge names it), then set federation.acceptLegacyAudience: false",
+    );
   }
 
   private async usablePrincipal(id: string): Promise<PrincipalRecord> {
@@ -360,14 +438,10 @@ export class TokenEndpoint {
   }
 }
 
-/**
- * The identity a refresh token requested for `scopes` is issued to: bounded by them (and by any
- * ceiling it already had, so a bounded token can only be narrowed). No scopes: unchanged.
- */
-function bounded(identity: Identity, scopes: readonly Access[]): Identity {
-  if (scopes.length === 0) return identity;
-  const ceiling = identity.scopeCeiling ? limitAccess(scopes, identity.scopeCeiling) : [...scopes];
-  return { ...identity, scopeCeiling: ceiling };
+/** The principal kind whose lifetimes apply (refresh tokens are never issued to anonymous). */
+function principalKind(identity: Identity): PrincipalKind {
+  if (identity.kind === 'anonymous') throw new OAuthError(400, 'invalid_grant', 'an anonymous token cannot be exchanged');
+  return identity.kind;
 }
 
 /** Scopes an audit entry records in full; beyond that it records the first ones and the count. */

@@ -5,7 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { errors as joseErrors, jwtVerify, SignJWT, type JWTPayload, type JWTHeaderParameters } from 'jose';
-import type { PrincipalKind, RefreshTokenIndex } from '../metadata/auth-store.js';
+import type { CredentialKind, PrincipalKind, RefreshTokenIndex } from '../metadata/auth-store.js';
 import type { Clock } from '../shared/clock.js';
 import { formatScope, parseScopes, type Access } from './access.js';
 import { acceptedAlgorithms, type KeyRing } from './keys.js';
@@ -22,18 +22,22 @@ export interface Identity {
   kind: PrincipalKind | 'anonymous';
   /** The credential used to authenticate, so tokens derived from it die when it is rotated. */
   credentialId?: string | undefined;
+  /** Which kind of credential `credentialId` names (a secret or a federated credential). */
+  credentialKind?: CredentialKind | undefined;
   /** For federated logins: the OIDC token's identifying claims, carried into every derived token. */
   provenance?: Record<string, unknown> | undefined;
   /**
-   * When the login session ends (ms): set for federated logins (the OIDC token's expiry or the
-   * configured cap). Every token derived from the session, by refresh or exchange, is clamped to it.
+   * When the login session ends (ms), never extended by any token derived from it: the earliest of
+   * the OIDC token's expiry (and `federation.lifetimeCapMs`), the secret's and the principal's
+   * `expiresAt`, and, for a refresh token bought with an access token, that access token's expiry.
+   * Every token derived from the session, by refresh or exchange, is clamped to it.
    */
   sessionExpiresAt?: number | undefined;
   /**
    * The most any token derived from this login may grant, whatever the principal's roles: set when
    * a refresh token was requested for named scopes (`/oauth2/exchange` or RFC 8693 with `scope`,
    * e.g. a Kubernetes pull secret bound to two repositories). Carried into every derived token;
-   * undefined means no ceiling beyond the principal's grants.
+   * undefined means no ceiling beyond the principal's grants; `[]` allows nothing.
    */
   scopeCeiling?: Access[] | undefined;
 }
@@ -41,6 +45,8 @@ export interface Identity {
 export interface AccessClaims extends Identity {
   access: Access[];
   expiresAt: number;
+  /** The signing key's id (so a cached verification can be dropped when the key is revoked). */
+  keyId: string | undefined;
 }
 
 export interface IssuedToken {
@@ -67,13 +73,15 @@ export class TokenService {
   }
 
   async verifyAccess(token: string): Promise<AccessClaims> {
-    const payload = await this.verify(token, accessTokenType);
+    const { payload, kid } = await this.verify(token, accessTokenType);
     if (!Array.isArray(payload['access'])) throw new InvalidTokenError('token has no access claim');
     return {
       subject: payload.sub ?? '',
       name: typeof payload['name'] === 'string' ? payload['name'] : '',
       kind: payload['kind'] as AccessClaims['kind'],
       credentialId: typeof payload['cid'] === 'string' ? payload['cid'] : undefined,
+      credentialKind: credentialKindOf(payload),
+      keyId: kid,
       provenance: provenanceOf(payload),
       sessionExpiresAt: sessionEndOf(payload),
       scopeCeiling: ceilingOf(payload),
@@ -91,6 +99,7 @@ export class TokenService {
       id: jti,
       principalId: identity.subject,
       credentialId: identity.credentialId,
+      credentialKind: identity.credentialKind,
       expiresAt: now + lifetimeMs,
       createdAt: now,
       revokedAt: undefined,
@@ -101,7 +110,7 @@ export class TokenService {
 
   /** Verifies signature, expiry and that the token was not revoked; the caller re-checks the principal. */
   async verifyRefresh(token: string): Promise<Identity & { expiresAt: number }> {
-    const payload = await this.verify(token, refreshTokenType);
+    const { payload } = await this.verify(token, refreshTokenType);
     const record = payload.jti ? await this.refreshTokens.get(payload.jti) : undefined;
     if (!record || record.revokedAt !== undefined || record.principalId !== payload.sub) {
       throw new InvalidTokenError('refresh token revoked or unknown');
@@ -111,6 +120,7 @@ export class TokenService {
       name: typeof payload['name'] === 'string' ? payload['name'] : '',
       kind: payload['kind'] as Identity['kind'],
       credentialId: record.credentialId,
+      credentialKind: record.credentialKind,
       provenance: provenanceOf(payload),
       sessionExpiresAt: sessionEndOf(payload),
       scopeCeiling: ceilingOf(payload),
@@ -142,9 +152,14 @@ export class TokenService {
     return { token, expiresIn: lifetime, issuedAt: new Date(iat * 1000).toISOString() };
   }
 
-  private async verify(token: string, typ: string): Promise<JWTPayload> {
+  /** True if the key `kid` was revoked (as far as this replica knows: see keys.ts). */
+  async keyRevoked(kid: string | undefined): Promise<boolean> {
+    return kid !== undefined && (await this.keys.isRevoked(kid));
+  }
+
+  private async verify(token: string, typ: string): Promise<{ payload: JWTPayload; kid: string | undefined }> {
     try {
-      const { payload } = await jwtVerify(
+      const { payload, protectedHeader } = await jwtVerify(
         token,
         async (header: JWTHeaderParameters) => {
           const key = await this.keys.verificationKey(header.kid);
@@ -161,7 +176,7 @@ export class TokenService {
           requiredClaims: ['exp', 'iat', 'sub'],
         },
       );
-      return payload;
+      return { payload, kid: protectedHeader.kid };
     } catch (err) {
       if (err instanceof InvalidTokenError) throw err;
       if (err instanceof joseErrors.JOSEError) throw new InvalidTokenError(err.code);
@@ -173,15 +188,25 @@ export class TokenService {
 function identityClaims(identity: Identity): JWTPayload {
   const claims: JWTPayload = { name: identity.name, kind: identity.kind };
   if (identity.credentialId) claims['cid'] = identity.credentialId;
+  if (identity.credentialKind) claims['ckd'] = identity.credentialKind;
   if (identity.provenance) claims['fed'] = identity.provenance;
   if (identity.sessionExpiresAt !== undefined) claims['sxp'] = Math.floor(identity.sessionExpiresAt / 1000);
   if (identity.scopeCeiling !== undefined) claims['lim'] = identity.scopeCeiling.map(formatScope).join(' ');
   return claims;
 }
 
-/** The `lim` claim: space-separated scopes (an empty string is a ceiling that allows nothing). */
+/**
+ * The `lim` claim: space-separated scopes (an empty string is a ceiling that allows nothing).
+ * Rule: a ceiling that cannot be read narrows to nothing, never to "no ceiling": a `lim` that is
+ * not a string allows nothing, and scopes in it that do not parse are dropped, not widened.
+ */
 function ceilingOf(payload: JWTPayload): Access[] | undefined {
-  return typeof payload['lim'] === 'string' ? parseScopes([payload['lim']]) : undefined;
+  if (payload['lim'] === undefined) return undefined;
+  return typeof payload['lim'] === 'string' ? parseScopes([payload['lim']]) : [];
+}
+
+function credentialKindOf(payload: JWTPayload): CredentialKind | undefined {
+  return payload['ckd'] === 'secret' || payload['ckd'] === 'federated' ? payload['ckd'] : undefined;
 }
 
 function sessionEndOf(payload: JWTPayload): number | undefined {

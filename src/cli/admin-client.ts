@@ -12,7 +12,7 @@ import { defaultLocations, loadCredentials } from '../client/credentials.js';
 import { drain, HttpClient, HttpFailure, readBounded, type HttpResponse } from '../remote/http.js';
 import { registryHost, registryUrl } from '../remote/reference.js';
 import { discover, LoginError, requestTokens, type Credentials } from '../remote/tokens.js';
-import type { AuditEntryView } from '../api/audit.js';
+import type { AuditEntryView, RevokedKeyView, SigningKeyView } from '../api/audit.js';
 import type { ClaimConditionView, FederatedCredentialBody, FederatedCredentialView, IssuedSecret, PrincipalKind, PrincipalView } from '../api/principals.js';
 import type { HistoryView, PushView } from '../api/repositories.js';
 
@@ -48,6 +48,11 @@ export class AdminClient {
   /** Who the token says we are (read from the token, not verified: for messages and `apply`'s lockout guard). */
   get actor(): { subject: string; name: string } {
     return this.session.actor;
+  }
+
+  /** The federation audience the registry advertises (what presets default to); undefined for a Berth that advertises none. */
+  get audience(): string | undefined {
+    return this.session.audience;
   }
 
   listPrincipals(kind?: PrincipalKind): Promise<{ principals: PrincipalView[] }> {
@@ -111,6 +116,14 @@ export class AdminClient {
 
   rotateKeys(): Promise<{ kid: string }> {
     return this.call('POST', urls.api.rotateKeys(), {});
+  }
+
+  listKeys(): Promise<{ keys: SigningKeyView[] }> {
+    return this.call('GET', urls.api.keys());
+  }
+
+  revokeKey(kid: string): Promise<RevokedKeyView> {
+    return this.call('POST', urls.api.revokeKey(kid), {});
   }
 
   audit(options: { limit?: number | undefined; principal?: string | undefined }): Promise<{ entries: AuditEntryView[] }> {
@@ -232,6 +245,8 @@ export interface Session {
   actor: { subject: string; name: string };
   /** Gets a new access token for the same scopes with the same credentials (when there is a login). */
   renew?: () => Promise<string>;
+  /** The federation audience the registry's challenge advertises, if any. */
+  audience?: string | undefined;
 }
 
 /**
@@ -268,7 +283,7 @@ export async function connectRegistry(
 
   try {
     const challenge = await discover(baseUrl);
-    if (!challenge || !credentials) return { registry, baseUrl, accessToken: undefined, actor: anonymousActor };
+    if (!challenge || !credentials) return { registry, baseUrl, accessToken: undefined, actor: anonymousActor, audience: challenge?.audience };
     const tokens = await requestTokens(challenge, credentials, scopes, false);
     const renew = async (): Promise<string> => {
       try {
@@ -278,7 +293,7 @@ export async function connectRegistry(
         throw err;
       }
     };
-    return { registry, baseUrl, accessToken: tokens.accessToken, actor: tokenSubject(tokens.accessToken), renew };
+    return { registry, baseUrl, accessToken: tokens.accessToken, actor: tokenSubject(tokens.accessToken), audience: challenge.audience, renew };
   } catch (err) {
     if (!(err instanceof LoginError)) throw err;
     if (credentials && 'refreshToken' in credentials)

@@ -151,6 +151,8 @@ export async function secretDelete(ref: string, name: string, options: CommandOp
 export interface FederatedAddOptions {
   preset?: string | undefined;
   repository?: string | undefined;
+  repositoryId?: string | undefined;
+  repositoryOwnerId?: string | undefined;
   ref?: string | undefined;
   environment?: string | undefined;
   issuer?: string | undefined;
@@ -208,10 +210,12 @@ export function federatedBody(name: string, options: FederatedAddOptions): Feder
     ...(options.issuer !== undefined ? { issuer: options.issuer } : {}),
   };
   if (options.preset === undefined) {
-    const presetOnly = (['repository', 'ref', 'environment', 'namespace', 'serviceAccount'] as const).filter((k) => options[k] !== undefined);
+    const presetOnly = (['repository', 'repositoryId', 'repositoryOwnerId', 'ref', 'environment', 'namespace', 'serviceAccount'] as const).filter(
+      (k) => options[k] !== undefined,
+    );
     if (presetOnly.length > 0) throw new AdminError(`${presetOnly.map(flag).join(', ')} need --preset (github, kubernetes or gitlab)`);
     if (options.issuer === undefined || options.subject === undefined || options.audience === undefined) {
-      throw new AdminError('without --preset, give --issuer URL, --subject SUB and --audience AUD (e.g. --audience berth)');
+      throw new AdminError("without --preset, give --issuer URL, --subject SUB and --audience AUD (the registry's audience, as its 401 challenge names it)");
     }
     return { name, ...common, subject: options.subject };
   }
@@ -222,6 +226,8 @@ export function federatedBody(name: string, options: FederatedAddOptions): Feder
     preset: options.preset as (typeof presets)[number],
     ...common,
     ...(options.repository !== undefined ? { repository: options.repository } : {}),
+    ...(options.repositoryId !== undefined ? { repositoryId: options.repositoryId } : {}),
+    ...(options.repositoryOwnerId !== undefined ? { repositoryOwnerId: options.repositoryOwnerId } : {}),
     ...(options.ref !== undefined ? { ref: options.ref } : {}),
     ...(options.environment !== undefined ? { environment: options.environment } : {}),
     ...(options.namespace !== undefined ? { namespace: options.namespace } : {}),
@@ -270,6 +276,28 @@ export async function keysRotate(options: CommandOptions): Promise<void> {
   const result = await client.rotateKeys();
   if (options.json) return printJson(result);
   print(`new signing key ${result.kid}; tokens signed with the previous keys stay valid until they expire`);
+}
+
+export async function keysList(options: CommandOptions): Promise<void> {
+  const client = await connectAdmin(options);
+  const result = await client.listKeys();
+  if (options.json) return printJson(result);
+  print(
+    table([
+      ['KID', 'ALG', 'STATE', 'CREATED', 'RETIRED', 'REVOKED'],
+      ...result.keys.map((k) => [k.kid, k.alg, k.state, k.createdAt, k.retiredAt ?? '-', k.revokedAt ?? '-']),
+    ]),
+  );
+}
+
+/** Revokes a signing key: every token it signed is refused from now on (see docs/auth.md). */
+export async function keysRevoke(kid: string, options: CommandOptions): Promise<void> {
+  const client = await connectAdmin(options);
+  const result = await client.revokeKey(kid);
+  if (options.json) return printJson(result);
+  print(
+    `revoked signing key ${result.kid}: every token it signed is refused (by other replicas within auth.keyRevocationCheckMs); new tokens are signed with ${result.signingKid}`,
+  );
 }
 
 export async function auditList(options: CommandOptions & { limit?: number | undefined; principal?: string | undefined }): Promise<void> {

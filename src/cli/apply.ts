@@ -8,6 +8,7 @@
  * A failure part-way leaves the changes made so far in place; running it again finishes the job.
  */
 import { readFile } from 'node:fs/promises';
+import { legacyAudience } from '../api/oidc.js';
 import { DesiredStateError, formatChange, parseDesiredState, plan, type Change } from './desired-state.js';
 import { AdminError, connectAdmin, type AdminClient, type IssuedSecret } from './admin-client.js';
 import { print, printJson, warnSecretShownOnce, type CommandOptions } from './admin.js';
@@ -31,8 +32,11 @@ export async function apply(options: ApplyOptions): Promise<void> {
   } catch (err) {
     throw new AdminError(`cannot read ${options.file}: ${(err as Error).message}`);
   }
-  const desired = wrap(() => parseDesiredState(text, options.file));
+  // Checked before anything is sent; then expanded again with the registry's own audience, which
+  // presets without `audiences` get (as the server would give them).
+  wrap(() => parseDesiredState(text, options.file, legacyAudience));
   const client = await connectAdmin(options);
+  const desired = wrap(() => parseDesiredState(text, options.file, client.audience ?? legacyAudience));
   const [{ principals }, { patterns }] = await Promise.all([client.listPrincipals(), client.getAnonymousPull()]);
   const { changes, notes } = wrap(() => plan(desired, { principals, anonymousPull: patterns }, { actingAs: client.actor.name }));
   const lines = changes.map(formatChange);

@@ -4,8 +4,8 @@
  *
  * - `get`: server URL on stdin -> `{"ServerURL","Username","Secret"}`: the null-GUID user and a
  *   refresh token, which clients send as a refresh-token login. A token past half its lifetime is
- *   first exchanged for a fresh one (refresh grant -> access token -> POST /oauth2/exchange), so a
- *   push that starts with it has the other half to finish. A login made with `berth login --oidc`
+ *   first exchanged for a fresh one (POST /oauth2/exchange grant_type=refresh_token: same ceiling,
+ *   never past what bought the login), so a push that starts with it has the other half to finish. A login made with `berth login --oidc`
  *   is renewed from its recorded OIDC source instead: a fresh OIDC token from GitHub, the file or
  *   the variable, exchanged again, so the login lasts as long as the workload's identity does.
  * - `store`: `{"ServerURL","Username","Secret"}` on stdin. A refresh token (user `<token>` or the
@@ -120,7 +120,7 @@ async function renew(host: string, current: StoredCredential | undefined, deps: 
     const challenge = await discover(registryUrl(host));
     if (!challenge) return current;
     if (!federated) return { ...current, refreshToken: await exchangeRefreshToken(challenge, current.refreshToken) };
-    const oidcToken = await readOidcToken(federated.source, { env: deps.env ?? process.env });
+    const oidcToken = await readOidcToken(federated.source, { env: deps.env ?? process.env, advertisedAudience: challenge.audience });
     const oidcExpiresAt = tokenTimes(oidcToken)?.expiresAt ?? Infinity;
     if (oidcExpiresAt - (tokenTimes(current.refreshToken)?.expiresAt ?? 0) < sameTokenMarginMs) {
       // The source still holds the token this login was bought with (a projected token is rotated

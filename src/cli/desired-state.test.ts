@@ -2,6 +2,9 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { DesiredStateError, formatChange, parseDesiredState, plan, type ObservedPrincipal, type ObservedState } from './desired-state.js';
 
+/** The audience the registry advertises: presets without `audiences` get it. */
+const registryAudience = 'https://registry.example.com';
+
 const example = `
 prune: true
 settings:
@@ -34,7 +37,7 @@ function observed(principals: Array<Partial<ObservedPrincipal> & { name: string 
 
 /** What the server would hold after applying `desired` exactly. */
 function applied(text: string, extra: Array<Partial<ObservedPrincipal> & { name: string }> = []): ObservedState {
-  const desired = parseDesiredState(text);
+  const desired = parseDesiredState(text, 'berth.yaml', registryAudience);
   return observed(
     [
       ...extra,
@@ -53,7 +56,7 @@ function applied(text: string, extra: Array<Partial<ObservedPrincipal> & { name:
 
 describe('parseDesiredState', () => {
   it('reads users, services and tokens with grants as a scope map or a list, sorted', () => {
-    const state = parseDesiredState(example);
+    const state = parseDesiredState(example, 'berth.yaml', registryAudience);
     assert.equal(state.prune, true);
     assert.deepEqual(state.anonymousPull, ['public/**']);
     assert.deepEqual(
@@ -80,7 +83,7 @@ describe('parseDesiredState', () => {
   });
 
   it('treats an empty file as declaring nothing, without pruning', () => {
-    assert.deepEqual(parseDesiredState(''), { prune: false, principals: [], anonymousPull: undefined });
+    assert.deepEqual(parseDesiredState('', 'berth.yaml', registryAudience), { prune: false, principals: [], anonymousPull: undefined });
   });
 
   it('names the file and the path of the first bad value', () => {
@@ -97,7 +100,7 @@ describe('parseDesiredState', () => {
     ];
     for (const [text, message] of cases) {
       assert.throws(
-        () => parseDesiredState(text, 'f.yaml'),
+        () => parseDesiredState(text, 'f.yaml', registryAudience),
         (err: unknown) => err instanceof DesiredStateError && message.test(err.message),
         text,
       );
@@ -107,7 +110,7 @@ describe('parseDesiredState', () => {
 
 describe('plan', () => {
   it('creates everything on an empty registry, in file order, then settings', () => {
-    const { changes } = plan(parseDesiredState(example), observed([]));
+    const { changes } = plan(parseDesiredState(example, 'berth.yaml', registryAudience), observed([]));
     assert.deepEqual(changes.map(formatChange), [
       '+ create user alice: push on team-a/**, metadata/read on team-b/**, pull on team-b/**',
       '+ create user bob (disabled)',
@@ -118,9 +121,13 @@ describe('plan', () => {
   });
 
   it('plans nothing once the registry matches (apply twice is a no-op), whatever order grants come in', () => {
-    const { changes, notes } = plan(parseDesiredState(example), applied(example, [{ name: 'admin', kind: 'admin' }, { name: 'owner' }]), {
-      actingAs: 'owner',
-    });
+    const { changes, notes } = plan(
+      parseDesiredState(example, 'berth.yaml', registryAudience),
+      applied(example, [{ name: 'admin', kind: 'admin' }, { name: 'owner' }]),
+      {
+        actingAs: 'owner',
+      },
+    );
     assert.deepEqual(changes, []);
     assert.deepEqual(notes, [
       'kept the admin user admin: configuration (auth.adminUser) manages it',
@@ -142,7 +149,7 @@ describe('plan', () => {
       { name: 'ci-pusher', kind: 'service', disabled: true, grants: [{ pattern: 'team-a/app', permission: 'push' }] },
       { name: 'ci-reader', kind: 'token', expiresAt: null, grants: [{ pattern: 'vendor/**', permission: 'content/read' }] },
     ]);
-    const { changes } = plan(parseDesiredState(example.replace('prune: true', 'prune: false')), server);
+    const { changes } = plan(parseDesiredState(example.replace('prune: true', 'prune: false'), 'berth.yaml', registryAudience), server);
     assert.deepEqual(changes.map(formatChange), [
       '~ grants user alice: + push on team-a/**, + metadata/read on team-b/**, - pull on team-a/**',
       '~ description user alice: "old" -> "Alice"',
@@ -158,33 +165,42 @@ describe('plan', () => {
   });
 
   it('leaves description, expiry and anonymous pull alone when the file omits them; `null` expiry clears', () => {
-    const desired = parseDesiredState('users:\n  - name: carol\n    expiresAt: null\n');
+    const desired = parseDesiredState('users:\n  - name: carol\n    expiresAt: null\n', 'berth.yaml', registryAudience);
     const server = observed([{ name: 'carol', description: 'set by hand', expiresAt: '2030-01-01T00:00:00.000Z' }], ['x/**']);
     assert.deepEqual(plan(desired, server).changes.map(formatChange), ['~ expiry user carol: 2030-01-01T00:00:00.000Z -> never']);
   });
 
   it('deletes unlisted principals only with prune: true, never the admin user or the principal applying it', () => {
     const server = observed([{ name: 'stray' }, { name: 'admin', kind: 'admin' }, { name: 'me', grants: [{ pattern: '**', permission: 'owner' }] }]);
-    assert.deepEqual(plan(parseDesiredState('prune: false\n'), server, { actingAs: 'me' }).changes, []);
-    const pruned = plan(parseDesiredState('prune: true\n'), server, { actingAs: 'me' });
+    assert.deepEqual(plan(parseDesiredState('prune: false\n', 'berth.yaml', registryAudience), server, { actingAs: 'me' }).changes, []);
+    const pruned = plan(parseDesiredState('prune: true\n', 'berth.yaml', registryAudience), server, { actingAs: 'me' });
     assert.deepEqual(pruned.changes.map(formatChange), ['- delete user stray']);
     assert.equal(pruned.notes.length, 2);
   });
 
   it('turns anonymous pull off with an empty list', () => {
-    const { changes } = plan(parseDesiredState('settings:\n  anonymousPull: []\n'), observed([], ['a/**', 'b/*']));
+    const { changes } = plan(parseDesiredState('settings:\n  anonymousPull: []\n', 'berth.yaml', registryAudience), observed([], ['a/**', 'b/*']));
     assert.deepEqual(changes.map(formatChange), ['~ anonymous pull: - a/**, - b/*']);
   });
 
   it('refuses a name that exists with another kind, and locking out the principal applying the file', () => {
     assert.throws(
-      () => plan(parseDesiredState('tokens: [{name: alice}]\n'), observed([{ name: 'alice' }])),
+      () => plan(parseDesiredState('tokens: [{name: alice}]\n', 'berth.yaml', registryAudience), observed([{ name: 'alice' }])),
       /alice exists as a user but the file declares a token/,
     );
     const me = observed([{ name: 'me', grants: [{ pattern: '**', permission: 'owner' }] }]);
-    assert.throws(() => plan(parseDesiredState('users: [{name: me, grants: {"**": pull}}]\n'), me, { actingAs: 'me' }), /takes the owner grant away from me/);
-    assert.throws(() => plan(parseDesiredState('users: [{name: me, disabled: true, grants: {"**": owner}}]\n'), me, { actingAs: 'me' }), /disables me/);
-    assert.deepEqual(plan(parseDesiredState('users: [{name: me, grants: {"**": owner}}]\n'), me, { actingAs: 'me' }).changes, []);
+    assert.throws(
+      () => plan(parseDesiredState('users: [{name: me, grants: {"**": pull}}]\n', 'berth.yaml', registryAudience), me, { actingAs: 'me' }),
+      /takes the owner grant away from me/,
+    );
+    assert.throws(
+      () => plan(parseDesiredState('users: [{name: me, disabled: true, grants: {"**": owner}}]\n', 'berth.yaml', registryAudience), me, { actingAs: 'me' }),
+      /disables me/,
+    );
+    assert.deepEqual(
+      plan(parseDesiredState('users: [{name: me, grants: {"**": owner}}]\n', 'berth.yaml', registryAudience), me, { actingAs: 'me' }).changes,
+      [],
+    );
   });
 });
 
@@ -206,11 +222,20 @@ services:
       name: 'gh',
       preset: 'github',
       issuer: 'https://token.actions.githubusercontent.com',
-      audiences: ['berth'],
-      subject: 'repo:acme/app:ref:refs/heads/main',
-      conditions: [],
+      audiences: [registryAudience],
+      subject: 'repo:acme*/app*:ref:refs/heads/main',
+      conditions: [{ claim: 'repository', equals: 'acme/app' }],
+      defaultAudiences: true,
     },
-    { name: 'k8s', preset: 'kubernetes', issuer: 'https://oidc.example.com', audiences: ['berth'], subject: 'system:serviceaccount:prod:*', conditions: [] },
+    {
+      name: 'k8s',
+      preset: 'kubernetes',
+      issuer: 'https://oidc.example.com',
+      audiences: [registryAudience],
+      subject: 'system:serviceaccount:prod:*',
+      conditions: [],
+      defaultAudiences: true,
+    },
     {
       name: 'custom',
       preset: undefined,
@@ -225,9 +250,9 @@ services:
   ];
 
   it('expands presets when the file is read; other principals have none', () => {
-    const [deployer] = parseDesiredState(file).principals;
+    const [deployer] = parseDesiredState(file, 'berth.yaml', registryAudience).principals;
     assert.deepEqual(deployer?.federatedCredentials, expanded);
-    assert.deepEqual(parseDesiredState('users: [{name: a}]\n').principals[0]?.federatedCredentials, []);
+    assert.deepEqual(parseDesiredState('users: [{name: a}]\n', 'berth.yaml', registryAudience).principals[0]?.federatedCredentials, []);
   });
 
   it('names the path of a bad declaration', () => {
@@ -263,7 +288,7 @@ services:
     ];
     for (const [text, message] of cases) {
       assert.throws(
-        () => parseDesiredState(text, 'f.yaml'),
+        () => parseDesiredState(text, 'f.yaml', registryAudience),
         (err: unknown) => err instanceof DesiredStateError && message.test(err.message),
         text,
       );
@@ -271,11 +296,11 @@ services:
   });
 
   it('plans adds after creating the principal, then nothing once the server holds them (in any order)', () => {
-    const desired = parseDesiredState(file);
+    const desired = parseDesiredState(file, 'berth.yaml', registryAudience);
     assert.deepEqual(plan(desired, observed([])).changes.map(formatChange), [
       '+ create service deployer',
-      '+ federated credential gh of service deployer: repo:acme/app:ref:refs/heads/main from https://token.actions.githubusercontent.com (audiences berth)',
-      '+ federated credential k8s of service deployer: system:serviceaccount:prod:* from https://oidc.example.com (audiences berth)',
+      '+ federated credential gh of service deployer: repo:acme*/app*:ref:refs/heads/main from https://token.actions.githubusercontent.com (audiences https://registry.example.com; if repository=acme/app)',
+      '+ federated credential k8s of service deployer: system:serviceaccount:prod:* from https://oidc.example.com (audiences https://registry.example.com)',
       '+ federated credential custom of service deployer: w:* from https://issuer.example.com (audiences a, b; if actor=alice, ref~refs/*)',
     ]);
     const held = expanded.map(({ preset: _preset, ...c }) => ({ ...c, audiences: [...c.audiences].reverse(), conditions: [...c.conditions].reverse() }));
@@ -283,7 +308,7 @@ services:
   });
 
   it('replaces a changed credential, showing what changed, and removes unlisted ones', () => {
-    const desired = parseDesiredState(file);
+    const desired = parseDesiredState(file, 'berth.yaml', registryAudience);
     const held = [
       { name: 'gh', issuer: 'https://token.actions.githubusercontent.com', audiences: ['berth'], subject: 'repo:acme/app:*', conditions: [] },
       {
@@ -297,7 +322,7 @@ services:
     ];
     const { changes } = plan(desired, observed([{ name: 'deployer', kind: 'service', federatedCredentials: held }]));
     assert.deepEqual(changes.map(formatChange), [
-      '~ federated credential gh of service deployer: subject repo:acme/app:* -> repo:acme/app:ref:refs/heads/main (revokes the refresh tokens it bought)',
+      '~ federated credential gh of service deployer: subject repo:acme/app:* -> repo:acme*/app*:ref:refs/heads/main, conditions none -> repository=acme/app (revokes the refresh tokens it bought)',
       '~ federated credential k8s of service deployer: conditions x:1,2 -> none (revokes the refresh tokens it bought)',
       '+ federated credential custom of service deployer: w:* from https://issuer.example.com (audiences a, b; if actor=alice, ref~refs/*)',
       '- federated credential stale of service deployer',
@@ -307,7 +332,7 @@ services:
   it('removes every federated credential of a listed service that declares none', () => {
     const held = [{ name: 'gh', issuer: 'https://i.example.com', audiences: ['berth'], subject: '*', conditions: [] }];
     const { changes } = plan(
-      parseDesiredState('services: [{name: deployer}]\n'),
+      parseDesiredState('services: [{name: deployer}]\n', 'berth.yaml', registryAudience),
       observed([{ name: 'deployer', kind: 'service', federatedCredentials: held }]),
     );
     assert.deepEqual(changes.map(formatChange), ['- federated credential gh of service deployer']);

@@ -27,6 +27,7 @@ import {
   type FederatedCredentialInput,
 } from '../api/federated-credentials.js';
 import { PresetError, type FederatedTrust } from '../api/federation-presets.js';
+import { legacyAudience } from '../api/oidc.js';
 import type { ClaimCondition } from '../api/principals.js';
 import { isOwner, isPermission, isValidPattern, principalNamePattern, principalNameRule, type Grant, type Permission } from '../api/principals.js';
 
@@ -51,6 +52,8 @@ export interface DesiredFederatedCredential extends FederatedTrust {
   name: string;
   /** The preset it was written with, for showing the plan. */
   preset: string | undefined;
+  /** The file left `audiences` out: the registry's own audience was filled in. */
+  defaultAudiences?: boolean | undefined;
 }
 
 /** A federated credential on the server (the API's FederatedCredentialView fits). */
@@ -181,8 +184,11 @@ const fileSchema = z
   })
   .strict();
 
-/** Parses and validates a berth.yaml; errors name the file and the path of the bad value. */
-export function parseDesiredState(text: string, source = 'berth.yaml'): DesiredState {
+/**
+ * Parses and validates a berth.yaml; errors name the file and the path of the bad value. Presets
+ * without `audiences` get `audience`, the registry's own (its challenge advertises it).
+ */
+export function parseDesiredState(text: string, source: string, audience: string): DesiredState {
   let raw: unknown;
   try {
     raw = parseYaml(text) ?? {};
@@ -220,7 +226,7 @@ export function parseDesiredState(text: string, source = 'berth.yaml'): DesiredS
         disabled: entry.disabled ?? false,
         expiresAt: entry.expiresAt,
         grants: normaliseGrants(toGrants(entry.grants)),
-        federatedCredentials: desiredFederatedCredentials(entry.federatedCredentials ?? [], where),
+        federatedCredentials: desiredFederatedCredentials(entry.federatedCredentials ?? [], where, audience),
       });
     }
   }
@@ -228,13 +234,14 @@ export function parseDesiredState(text: string, source = 'berth.yaml'): DesiredS
   return { prune: file.prune ?? false, principals, anonymousPull: anonymousPull === undefined ? undefined : [...new Set(anonymousPull)].sort() };
 }
 
-function desiredFederatedCredentials(entries: readonly FederatedCredentialInput[], where: string): DesiredFederatedCredential[] {
+function desiredFederatedCredentials(entries: readonly FederatedCredentialInput[], where: string, audience: string): DesiredFederatedCredential[] {
   const names = new Set<string>();
   return entries.map((entry, i) => {
     if (names.has(entry.name)) throw new DesiredStateError(`${where}.${i}.name: ${entry.name} is declared twice for this principal`);
     names.add(entry.name);
     try {
-      return { name: entry.name, preset: entry.preset, ...resolveFederatedCredential(entry) };
+      const defaultAudiences = entry.preset !== undefined && entry.audiences === undefined;
+      return { name: entry.name, preset: entry.preset, ...resolveFederatedCredential(entry, audience), ...(defaultAudiences ? { defaultAudiences } : {}) };
     } catch (err) {
       if (err instanceof PresetError) throw new DesiredStateError(`${where}.${i}: ${err.message}`);
       throw err;
@@ -339,8 +346,12 @@ function planFederated(want: DesiredPrincipal, have: readonly ObservedFederatedC
   const existing = new Map(have.map((c) => [c.name, c]));
   const declared = new Set(want.federatedCredentials.map((c) => c.name));
   const changes: Change[] = [];
-  for (const credential of want.federatedCredentials) {
-    const from = existing.get(credential.name);
+  for (const wanted of want.federatedCredentials) {
+    const from = existing.get(wanted.name);
+    // Migration: a credential made when presets defaulted to the legacy audience keeps it (the
+    // server also accepts this registry's own audience for it); naming `audiences` moves it.
+    const keepsLegacy = wanted.defaultAudiences === true && from !== undefined && from.audiences.length === 1 && from.audiences[0] === legacyAudience;
+    const credential = keepsLegacy ? { ...wanted, audiences: [legacyAudience] } : wanted;
     if (!from || !sameTrust(from, credential)) changes.push({ op: 'federated-put', ...target, credential, from });
   }
   for (const c of [...have].sort((a, b) => cmp(a.name, b.name))) {

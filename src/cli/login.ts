@@ -21,7 +21,7 @@ export interface LoginOptions {
   oidc?: string;
   /** With `oidc`: the service principal's client id. */
   identity?: string;
-  /** With `oidc: 'github'`: the audience to request (default `berth`). */
+  /** With `oidc: 'github'`: the audience to request (default: the one the registry advertises). */
   audience?: string;
 }
 
@@ -83,7 +83,9 @@ async function oidcLogin(registry: string, spec: string, options: LoginOptions, 
     io.stderr.write(`${host} does not ask for credentials (its auth is off): nothing to store\n`);
     return;
   }
-  const oidcToken = await readOidcToken(source, { env: io.env });
+  // The token is asked for (github) or read only now, after the registry named its audience and
+  // `discover` checked that its token service is on its own host: the token goes nowhere else.
+  const oidcToken = await readOidcToken(source, { env: io.env, advertisedAudience: challenge.audience });
   let refreshToken: string;
   try {
     refreshToken = await exchangeIdentityToken(challenge, oidcToken, options.identity);

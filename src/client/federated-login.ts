@@ -12,7 +12,7 @@
 import type { StoredCredential } from './credential-store.js';
 import { saveRefreshToken, type CredentialLocations } from './credentials.js';
 import { credentialHelperFor, readDockerConfig } from './docker-config.js';
-import { defaultAudience } from '../api/oidc.js';
+import { legacyAudience } from '../api/oidc.js';
 import { formatOidcSource, parseOidcSource, type OidcSource } from './oidc-sources.js';
 import { refreshTokenUser } from '../remote/tokens.js';
 
@@ -26,7 +26,10 @@ export interface FederatedLogin {
 export interface StoredOidcLogin {
   /** As `--oidc` takes it: `github`, `file:/abs/path`, `env:VAR`. */
   source: string;
-  /** `github` only: the audience to ask for. */
+  /**
+   * `github` only: the audience `--audience` named (absent: the one the registry advertises). The
+   * legacy `berth`, which releases before instance audiences always wrote, counts as absent.
+   */
   audience?: string;
   identity?: string;
 }
@@ -38,7 +41,7 @@ export interface FederatedStoredCredential extends StoredCredential {
 export function toStoredLogin(login: FederatedLogin): StoredOidcLogin {
   return {
     source: formatOidcSource(login.source),
-    ...(login.source.type === 'github' ? { audience: login.source.audience } : {}),
+    ...(login.source.type === 'github' && login.source.audience !== undefined ? { audience: login.source.audience } : {}),
     ...(login.identity !== undefined ? { identity: login.identity } : {}),
   };
 }
@@ -51,7 +54,7 @@ export function storedLogin(credential: StoredCredential): FederatedLogin | unde
   if (typeof source !== 'string') return undefined;
   try {
     return {
-      source: parseOidcSource(source, typeof audience === 'string' ? { audience } : {}),
+      source: parseOidcSource(source, typeof audience === 'string' && audience !== legacyAudience ? { audience } : {}),
       identity: typeof identity === 'string' ? identity : undefined,
     };
   } catch {
@@ -63,7 +66,7 @@ export function storedLogin(credential: StoredCredential): FederatedLogin | unde
 export function loginCommand(host: string, login: FederatedLogin): string {
   const parts = ['berth login', host, '--oidc', formatOidcSource(login.source)];
   if (login.identity !== undefined) parts.push('--identity', login.identity);
-  if (login.source.type === 'github' && login.source.audience !== defaultAudience) parts.push('--audience', login.source.audience);
+  if (login.source.type === 'github' && login.source.audience !== undefined) parts.push('--audience', login.source.audience);
   return parts.join(' ');
 }
 

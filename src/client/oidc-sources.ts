@@ -5,6 +5,7 @@
  * - `github`: GitHub Actions' ID-token endpoint. A job with `permissions: id-token: write` has
  *   `ACTIONS_ID_TOKEN_REQUEST_URL` and `ACTIONS_ID_TOKEN_REQUEST_TOKEN`; a GET of that URL with
  *   `&audience=<aud>` and `Authorization: bearer <request token>` answers `{"value": "<jwt>"}`.
+ *   The audience is the one `--audience` names, else the one the registry advertises (api/oidc.ts).
  * - `file:PATH`: a token some platform keeps fresh in a file (a projected Kubernetes service-account
  *   token, a CI job's token written out by a script). Read anew every time.
  * - `env:VAR`: a token in an environment variable (GitLab's `id_tokens`, anything else).
@@ -14,10 +15,11 @@
  */
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { defaultAudience } from '../api/oidc.js';
+import { legacyAudience } from '../api/oidc.js';
 import { isLoopbackHostname } from '../shared/loopback.js';
 
-export type OidcSource = { type: 'github'; audience: string } | { type: 'file'; path: string } | { type: 'env'; variable: string };
+/** `github.audience`: the one `--audience` named; undefined: ask for the one the registry advertises. */
+export type OidcSource = { type: 'github'; audience: string | undefined } | { type: 'file'; path: string } | { type: 'env'; variable: string };
 
 export class OidcSourceError extends Error {
   override name = 'OidcSourceError';
@@ -40,7 +42,7 @@ export function parseOidcSource(spec: string, options: { audience?: string | und
   }
   if (spec === 'github') {
     if (audience !== undefined && audience.trim() === '') throw new OidcSourceError('--audience must not be empty');
-    return { type: 'github', audience: audience ?? defaultAudience };
+    return { type: 'github', audience };
   }
   if (spec.startsWith('file:')) {
     const path = spec.slice('file:'.length);
@@ -71,6 +73,8 @@ export function formatOidcSource(source: OidcSource): string {
 
 export interface ReadOptions {
   env: NodeJS.ProcessEnv;
+  /** The audience the registry advertises (its challenge's `audience`), for a github source without its own. */
+  advertisedAudience?: string | undefined;
   /** The HTTP client for the GitHub source (tests may count or refuse requests). */
   fetch?: typeof fetch;
 }
@@ -79,7 +83,8 @@ export interface ReadOptions {
 export async function readOidcToken(source: OidcSource, options: ReadOptions): Promise<string> {
   switch (source.type) {
     case 'github':
-      return githubIdToken(source.audience, options);
+      // A registry that advertises none is a Berth from before instance audiences: it accepts the legacy one.
+      return githubIdToken(source.audience ?? options.advertisedAudience ?? legacyAudience, options);
     case 'file':
       return fileToken(source.path);
     case 'env':

@@ -7,11 +7,18 @@
  *
  * Transport: HTTPS only, except plain HTTP to loopback for issuers configured with
  * `allowInsecureLoopback`; a per-issuer CA bundle replaces the default trust store.
+ *
+ * Destination: every discovery and key fetch goes through the egress policy (net/egress.ts), as
+ * any request Berth makes on a user's behalf does: an issuer URL is written by an owner into a
+ * federated credential, and must not make Berth probe its own network. Private, loopback and other
+ * non-public addresses are refused unless `egress` allows them, or the issuer is configured in
+ * `federation.issuers` with `allowPrivateNetwork` (an in-cluster or on-premises issuer).
  */
 import { readFileSync } from 'node:fs';
 import { createLocalJWKSet, createRemoteJWKSet, customFetch, type JSONWebKeySet, type JWTVerifyGetKey } from 'jose';
-import { Agent, fetch as undiciFetch } from 'undici';
+import { fetch as undiciFetch } from 'undici';
 import type { Config } from '../config/schema.js';
+import { createEgress, EgressRefused, type Egress, type EgressPolicy } from '../net/egress.js';
 import { isLoopbackUrl } from '../shared/loopback.js';
 
 export type IssuerSettings = Config['federation']['issuers'][number];
@@ -33,6 +40,8 @@ interface Entry {
 export class IssuerKeys {
   private readonly entries = new Map<string, Entry>();
   private readonly settings = new Map<string, IssuerSettings>();
+  /** One egress per configured issuer that needs its own (private network, CA bundle), one for the rest. */
+  private readonly egresses = new Map<string, Egress>();
 
   constructor(
     issuers: readonly IssuerSettings[],
@@ -40,6 +49,8 @@ export class IssuerKeys {
     /** Refetch keys at most this often on an unknown `kid` (key rotation at the issuer). */
     private readonly keyRefetchCooldownMs: number,
     private readonly now: () => number = Date.now,
+    /** The registry's egress policy (`egress`). */
+    private readonly egress: EgressPolicy = { allowPrivateNetworks: false, allow: [] },
   ) {
     for (const issuer of issuers) this.settings.set(issuer.issuer, issuer);
   }
@@ -66,9 +77,9 @@ export class IssuerKeys {
       },
       (err: unknown) => {
         current.failedAt = this.now();
-        current.failure = (err as Error).message;
+        current.failure = failure(err);
         delete current.loading;
-        throw new IssuerError(`issuer ${issuer} is unavailable: ${(err as Error).message}`);
+        throw new IssuerError(`issuer ${issuer} is unavailable: ${current.failure}`);
       },
     );
     return current.loading;
@@ -106,13 +117,36 @@ export class IssuerKeys {
     throw new IssuerError(`refusing ${url.protocol}//${url.host}: issuers must use HTTPS (plain HTTP only for loopback issuers with allowInsecureLoopback)`);
   }
 
+  /** Closes the connections of every issuer's egress. */
+  async close(): Promise<void> {
+    const egresses = [...this.egresses.values()];
+    this.egresses.clear();
+    await Promise.all(egresses.map((e) => e.close()));
+  }
+
+  /** A fetch through the egress policy (widened for a configured `allowPrivateNetwork` issuer), with the issuer's CA bundle. */
   private fetcherFor(settings: IssuerSettings | undefined): typeof fetch {
-    if (!settings?.caFile) return fetch;
-    const dispatcher = new Agent({ connect: { ca: readFileSync(settings.caFile, 'utf8') } });
+    const own = settings !== undefined && (settings.allowPrivateNetwork || settings.caFile !== undefined);
+    const key = own ? settings.issuer : '';
+    let egress = this.egresses.get(key);
+    if (!egress) {
+      const policy: EgressPolicy = { ...this.egress, allowPrivateNetworks: this.egress.allowPrivateNetworks || (own && settings.allowPrivateNetwork) };
+      egress = createEgress(policy, { ca: own && settings.caFile !== undefined ? readFileSync(settings.caFile, 'utf8') : undefined });
+      this.egresses.set(key, egress);
+    }
+    const dispatcher = egress.dispatcher;
     return ((input: string | URL | Request, init?: RequestInit) =>
       undiciFetch(
         input as Parameters<typeof undiciFetch>[0],
         { ...(init as object), dispatcher } as Parameters<typeof undiciFetch>[1],
       )) as unknown as typeof fetch;
   }
+}
+
+/** A fetch failure's reason: the egress policy's refusal (with the setting that allows it), or the cause's message. */
+function failure(err: unknown): string {
+  const cause = (err as { cause?: unknown }).cause;
+  const reason = cause instanceof Error ? cause : err;
+  if (reason instanceof EgressRefused) return `${reason.message}, or federation.issuers[].allowPrivateNetwork for this issuer`;
+  return reason instanceof Error ? reason.message : String(reason);
 }

@@ -4,33 +4,61 @@
  * with that issuer's keys only, allowed asymmetric algorithm, exp/nbf/iat within the clock skew,
  * token age -> per credential: audience, subject, conditions.
  *
- * Errors name the failing check so a CI log says what to fix, but never which principals exist:
- * an unknown client id and a client without a credential for the issuer get the same answer.
+ * Errors carry two texts. `publicMessage` names the failing check in general terms, for the
+ * unauthenticated caller: enough for a CI log to say what to fix, never the configured subject,
+ * audiences or conditions, nor which principals exist (an unknown client id and a client without a
+ * credential for the issuer get the same answer). `message` is the full reason, for the audit log.
+ *
+ * Audiences (audience.ts): a credential accepts a token whose `aud` it lists. A credential listing
+ * the legacy `berth` also accepts this registry's own audience, and accepts `berth` itself only
+ * while `federation.acceptLegacyAudience` is on (the match then says so, to be logged).
  */
 import { decodeJwt, errors as joseErrors, jwtVerify, type JWTPayload } from 'jose';
 import type { Config } from '../config/schema.js';
 import type { AuthMetadata, ClaimCondition, FederatedCredentialRecord, PrincipalRecord } from '../metadata/auth-store.js';
 import type { Clock } from '../shared/clock.js';
 import { matchesWildcard } from '../shared/glob.js';
+import { legacyAudience } from '../api/oidc.js';
 import { IssuerError, type IssuerKeys } from './issuers.js';
 
 export const federatedAlgorithms = ['RS256', 'PS256', 'ES256', 'EdDSA'];
 
-export type FailedCheck = 'malformed' | 'issuer' | 'signature' | 'expired' | 'age' | 'audience' | 'subject' | 'condition' | 'ambiguous';
+export type FailedCheck = 'malformed' | 'issuer' | 'unavailable' | 'signature' | 'expired' | 'age' | 'audience' | 'subject' | 'condition' | 'ambiguous';
+
+/** What an unauthenticated caller is told per check: general terms only. */
+const publicMessages: Record<FailedCheck, string> = {
+  malformed: 'malformed: the token is not a JWT with the claims an OIDC token has (iss, sub, aud, exp, iat)',
+  issuer: "issuer: the token's issuer is not trusted by this registry, or not for this client",
+  unavailable: "issuer: the issuer's signing keys could not be fetched; try again later",
+  signature: "signature: the token's signature does not verify with its issuer's published keys",
+  expired: 'expired: the token has expired or is not yet valid',
+  age: 'expired: the token was issued too long ago',
+  audience: "audience: the token's audience is not accepted",
+  subject: "subject: no federated credential trusts the token's subject",
+  condition: 'condition: the token does not meet the claim conditions of the federated credential its subject matches',
+  ambiguous: 'ambiguous: the token matches federated credentials of several identities: pass client_id',
+};
 
 export class FederationError extends Error {
   override name = 'FederationError';
+  /** The failing check in general terms, for the caller (see the module comment). */
+  readonly publicMessage: string;
   constructor(
     readonly check: FailedCheck,
+    /** The full reason, for the audit log. */
     message: string,
+    publicMessage?: string,
   ) {
     super(message);
+    this.publicMessage = publicMessage ?? publicMessages[check];
   }
 }
 
 export interface FederatedMatch {
   principal: PrincipalRecord;
   credential: FederatedCredentialRecord;
+  /** Accepted only because the credential lists the legacy audience `berth` and that is still allowed. */
+  legacyAudience: boolean;
   /** When the OIDC token expires (ms); registry tokens bought with it are capped by it. */
   expiresAt: number;
   /** The token's identifying claims, recorded as push provenance. */
@@ -66,18 +94,48 @@ function conditionHolds(condition: ClaimCondition, claims: JWTPayload): boolean 
   return false;
 }
 
-/** Why a credential does not accept verified claims, or undefined if it does. */
-function mismatch(credential: FederatedCredentialRecord, claims: JWTPayload): FederationError | undefined {
+interface AudiencePolicy {
+  /** This registry's audience. */
+  instance: string;
+  acceptLegacy: boolean;
+}
+
+/** How a credential accepts the token's audiences: `exact`, `legacy` (the legacy `berth`), or not at all. */
+function audienceMatch(credential: FederatedCredentialRecord, audiences: readonly string[], policy: AudiencePolicy): 'exact' | 'legacy' | undefined {
+  const listsLegacy = credential.audiences.includes(legacyAudience);
+  if (audiences.some((aud) => aud !== legacyAudience && credential.audiences.includes(aud))) return 'exact';
+  if (listsLegacy && audiences.includes(policy.instance)) return 'exact';
+  if (listsLegacy && policy.acceptLegacy && audiences.includes(legacyAudience)) return 'legacy';
+  return undefined;
+}
+
+/** Why a credential does not accept verified claims, or how it does. */
+function mismatch(credential: FederatedCredentialRecord, claims: JWTPayload, policy: AudiencePolicy): FederationError | { legacy: boolean } {
   const audiences = typeof claims.aud === 'string' ? [claims.aud] : (claims.aud ?? []);
-  if (!audiences.some((aud) => credential.audiences.includes(aud))) {
-    return new FederationError('audience', `audience ${JSON.stringify(audiences)} is not accepted (expected one of ${JSON.stringify(credential.audiences)})`);
+  const audience = audienceMatch(credential, audiences, policy);
+  if (audience === undefined) {
+    const legacyOff = audiences.includes(legacyAudience) && !policy.acceptLegacy && credential.audiences.includes(legacyAudience);
+    return new FederationError(
+      'audience',
+      `audience ${JSON.stringify(audiences)} is not accepted by credential ${credential.name} (it accepts ${JSON.stringify(credential.audiences)}${legacyOff ? '; the legacy audience berth is turned off: federation.acceptLegacyAudience' : ''})`,
+      `${publicMessages.audience}; ask for this registry's audience ${JSON.stringify(policy.instance)}`,
+    );
   }
   if (typeof claims.sub !== 'string' || !matchesWildcard(credential.subject, claims.sub)) {
-    return new FederationError('subject', `subject ${JSON.stringify(claims.sub)} does not match ${JSON.stringify(credential.subject)}`);
+    return new FederationError(
+      'subject',
+      `subject ${JSON.stringify(claims.sub)} does not match ${JSON.stringify(credential.subject)} of credential ${credential.name}`,
+    );
   }
   const failed = credential.conditions.find((condition) => !conditionHolds(condition, claims));
-  if (failed) return new FederationError('condition', `claim ${failed.claim} does not meet its condition`);
-  return undefined;
+  if (failed) {
+    const value = claimText(claims[failed.claim]);
+    return new FederationError(
+      'condition',
+      `claim ${failed.claim} (${value === undefined ? 'absent' : JSON.stringify(value.slice(0, 200))}) does not meet its condition in credential ${credential.name}`,
+    );
+  }
+  return { legacy: audience === 'legacy' };
 }
 
 /** Claims worth keeping as provenance (public facts about the workload, never the token). */
@@ -114,6 +172,8 @@ export class FederationVerifier {
     private readonly keys: IssuerKeys,
     private readonly config: Config['federation'],
     private readonly clock: Clock,
+    /** This registry's audience (audience.ts). */
+    private readonly audience: () => Promise<string>,
   ) {}
 
   /** Verifies `token`; with `clientId`, only that principal's credentials are considered. */
@@ -127,15 +187,21 @@ export class FederationVerifier {
     if (typeof issuer !== 'string') throw new FederationError('malformed', 'the token has no issuer (iss)');
     const candidates = await this.candidates(issuer, clientId);
     if (candidates.length === 0) {
-      throw new FederationError('issuer', `issuer ${issuer} is not trusted${clientId !== undefined ? ' for this client' : ''}`);
+      throw new FederationError(
+        'issuer',
+        `issuer ${issuer.slice(0, 200)} is not trusted${clientId !== undefined ? ` for client ${clientId.slice(0, 128)}` : ''}`,
+      );
     }
     const claims = await this.verifySignature(token, issuer);
+    const policy: AudiencePolicy = { instance: await this.audience(), acceptLegacy: this.config.acceptLegacyAudience };
     const matches: FederatedMatch[] = [];
     let firstFailure: FederationError | undefined;
     for (const { principal, credential } of candidates) {
-      const failure = mismatch(credential, claims);
-      if (failure) firstFailure ??= failure;
-      else matches.push({ principal, credential, expiresAt: (claims.exp ?? 0) * 1000, provenance: provenanceOf(claims) });
+      const result = mismatch(credential, claims, policy);
+      // Of several failures, report the one that got furthest (a credential that matched the audience and subject but
+      // not a condition says more than another principal's credential for another audience).
+      if (result instanceof FederationError) firstFailure = furthest(firstFailure, result);
+      else matches.push({ principal, credential, legacyAudience: result.legacy, expiresAt: (claims.exp ?? 0) * 1000, provenance: provenanceOf(claims) });
     }
     const principals = new Set(matches.map((m) => m.principal.id));
     if (principals.size > 1) {
@@ -169,7 +235,7 @@ export class FederationVerifier {
     try {
       keys = await this.keys.keysFor(issuer);
     } catch (err) {
-      if (err instanceof IssuerError) throw new FederationError('issuer', err.message);
+      if (err instanceof IssuerError) throw new FederationError('unavailable', err.message);
       throw err;
     }
     const maxAgeMs = this.keys.settingsFor(issuer)?.maxTokenAgeMs ?? this.config.maxTokenAgeMs;
@@ -189,6 +255,12 @@ export class FederationVerifier {
   }
 }
 
+const stage: Partial<Record<FailedCheck, number>> = { audience: 1, subject: 2, condition: 3 };
+
+function furthest(a: FederationError | undefined, b: FederationError): FederationError {
+  return a === undefined || (stage[b.check] ?? 0) > (stage[a.check] ?? 0) ? b : a;
+}
+
 function describeJoseError(err: unknown): Error {
   // jose reports an exceeded maximum age as JWTExpired on the `iat` claim.
   if (err instanceof joseErrors.JWTExpired) {
@@ -206,7 +278,15 @@ function describeJoseError(err: unknown): Error {
   if (err instanceof joseErrors.JWKSNoMatchingKey) return new FederationError('signature', "no key of the issuer matches the token's kid");
   if (err instanceof joseErrors.JWKSMultipleMatchingKeys) return new FederationError('signature', "the token's kid is ambiguous");
   if (err instanceof joseErrors.JWSSignatureVerificationFailed) return new FederationError('signature', 'the signature does not verify');
-  if (err instanceof joseErrors.JWKSTimeout) return new FederationError('issuer', "the issuer's keys could not be fetched in time");
+  if (err instanceof joseErrors.JWKSTimeout) return new FederationError('unavailable', "the issuer's keys could not be fetched in time");
+  if (err instanceof joseErrors.JWKSInvalid) return new FederationError('unavailable', "the issuer's key set is not a valid JWKS");
   if (err instanceof joseErrors.JOSEError) return new FederationError('malformed', `the token is invalid (${err.code})`);
-  return err instanceof Error ? err : new Error(String(err));
+  // Anything else came from fetching the issuer's keys (a refused connection, the egress policy).
+  return new FederationError('unavailable', `the issuer's keys could not be fetched: ${fetchFailure(err)}`);
+}
+
+function fetchFailure(err: unknown): string {
+  const cause = (err as { cause?: unknown }).cause;
+  const detail = cause instanceof Error ? cause.message : undefined;
+  return (detail ?? (err instanceof Error ? err.message : String(err))).slice(0, 500);
 }

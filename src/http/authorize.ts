@@ -3,10 +3,12 @@
  * request's required access (from the route table) is covered by its bearer token or by the
  * anonymous-pull policy; this turns the decision into the answer:
  * - a challenge -> 401 with a Bearer challenge naming the realm, service and scope (and
- *   `error="invalid_token"` or `error="insufficient_scope"`, so the client fetches a better token);
+ *   `error="invalid_token"` or `error="insufficient_scope"`, so the client fetches a better token),
+ *   and this registry's federation audience (`audience="…"`, api/oidc.ts);
  * - denied -> 403 DENIED naming what is missing.
  */
 import type { IncomingMessage } from 'node:http';
+import { audienceChallengeParam } from '../api/oidc.js';
 import { urls } from '../api/urls.js';
 import type { Access } from '../auth/access.js';
 import type { ChallengeReason } from '../auth/authorizer.js';
@@ -23,7 +25,7 @@ export async function authorize(req: IncomingMessage, auth: Auth, required: Acce
     case 'allowed':
       return decision.identity;
     case 'challenge':
-      throw challenge(req, auth, required, decision.reason);
+      throw challenge(req, auth, required, decision.reason, await auth.audience.get());
     case 'denied':
       throw denied(decision.missing);
   }
@@ -46,10 +48,15 @@ function dockerScope(access: Access): string {
   return `${access.type}:${access.name}:${[...new Set(actions)].join(',')}`;
 }
 
-function challenge(req: IncomingMessage, auth: Auth, required: Access[], reason: ChallengeReason): RegistryError {
+/** A quoted-string's content (RFC 7230): `"` and `\` escaped. */
+function quoted(value: string): string {
+  return value.replace(/["\\]/g, (c) => `\\${c}`);
+}
+
+function challenge(req: IncomingMessage, auth: Auth, required: Access[], reason: ChallengeReason, audience: string): RegistryError {
   const error = reason === 'missing' ? undefined : reason;
   const realm = `${baseUrl(req, auth)}${urls.token()}`;
-  const parts = [`realm="${realm}"`, `service="${auth.config.service}"`];
+  const parts = [`realm="${realm}"`, `service="${auth.config.service}"`, `${audienceChallengeParam}="${quoted(audience)}"`];
   const scopes = required.map(dockerScope);
   if (scopes.length > 0) parts.push(`scope="${scopes.join(' ')}"`);
   if (error) parts.push(`error="${error}"`);

@@ -2,7 +2,8 @@
  * A service-account token becomes registry credentials at Berth, with the registry client the CLI
  * uses (remote/tokens.ts): ACR's three hops, as the seeds describe them.
  *
- * 1. `GET /v2/` -> the 401 challenge names the token realm and service;
+ * 1. `GET /v2/` -> the 401 challenge names the token realm (which must be on the registry's own
+ *    host, else nothing is sent), the service and the audience the SA token is requested for;
  * 2. `POST /oauth2/exchange grant_type=access_token&access_token=<SA token>&client_id=…&scope=…`
  *    -> a registry refresh token bound to the binding's scopes (Berth never grants more through
  *    it, whatever the principal's roles) that never outlives the SA token (`sxp`);
@@ -13,6 +14,7 @@
  * Berth's `GET /oauth2/token` takes it with Basic auth, which is what kubelet/containerd, docker,
  * podman and skopeo all do with a user name and password.
  */
+import { legacyAudience } from '../api/oidc.js';
 import { formatScope, missingAccess, parseScopes } from '../api/scopes.js';
 import { attestationRequirement } from '../remote/attestations.js';
 import { registryUrl } from '../remote/reference.js';
@@ -45,6 +47,26 @@ export class ExchangeError extends Error {
 /** What the reconciler calls; tests may substitute their own. */
 export type Exchanger = (server: string, serviceAccountToken: string, clientId: string | undefined, scopes: string[]) => Promise<RegistryCredentials>;
 
+/** The audience service-account tokens for `server` must carry. */
+export type AudienceLookup = (server: string) => Promise<string>;
+
+/**
+ * The audience the Berth registry `server` advertises in its 401 challenge (api/oidc.ts); the
+ * legacy `berth` for a registry that advertises none. Like the exchange, it refuses a registry
+ * whose token service is on another host (`discover`).
+ */
+export const advertisedAudience: AudienceLookup = async (server) => {
+  try {
+    const challenge = await discover(registryUrl(server));
+    if (!challenge) throw new ExchangeError('refused', `${server} does not ask for credentials (its auth is off): there is nothing to put in a pull secret`);
+    return challenge.audience ?? legacyAudience;
+  } catch (err) {
+    if (err instanceof ExchangeError) throw err;
+    if (err instanceof LoginError) throw new ExchangeError(err.reason === 'unreachable' ? 'unreachable' : 'refused', err.message);
+    throw new ExchangeError('unreachable', `cannot ask ${server} for its audience: ${(err as Error).message}`);
+  }
+};
+
 /** Exchanges at the Berth registry `server` (`host[:port]`; plain HTTP only on loopback). */
 export const exchangeAtBerth: Exchanger = async (server, serviceAccountToken, clientId, scopes) => {
   const baseUrl = registryUrl(server);
@@ -76,7 +98,8 @@ export const exchangeAtBerth: Exchanger = async (server, serviceAccountToken, cl
   } catch (err) {
     if (err instanceof ExchangeError) throw err;
     if (err instanceof LoginError) {
-      const refused = err.status !== undefined && err.status < 500;
+      // Refused: the registry said no, or named a token service this client will not send the token to.
+      const refused = (err.status !== undefined && err.status < 500) || err.reason === 'insecure' || err.reason === 'invalid';
       throw new ExchangeError(refused ? 'refused' : 'unreachable', err.message);
     }
     throw new ExchangeError('unreachable', `exchange at ${server} failed: ${(err as Error).message}`);

@@ -3,7 +3,6 @@
  * environment variable (flags win). docs/kubernetes.md lists them.
  */
 import { z } from 'zod';
-import { defaultAudience } from '../api/oidc.js';
 import { defaultBackoff } from './work-queue.js';
 import type { ControllerOptions } from './controller.js';
 
@@ -19,8 +18,10 @@ export const controllerSettingsSchema = z
     audience: z
       .string()
       .min(1)
-      .default(defaultAudience)
-      .describe("The only audience service-account tokens are requested for (env BERTH_TOKEN_AUDIENCE); Berth's federated credentials must accept it."),
+      .optional()
+      .describe(
+        "The only audience service-account tokens are requested for (env BERTH_TOKEN_AUDIENCE); Berth's federated credentials must accept it. Default: the audience each registry advertises in its 401 challenge (`berth` for a registry that advertises none).",
+      ),
     tokenExpirationSeconds: z
       .number()
       .int()

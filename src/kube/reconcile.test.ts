@@ -160,6 +160,25 @@ describe('Reconciler', () => {
     assert.ok(cluster.secrets.has('shop/app-berth-pull'));
   });
 
+  it('without a configured audience, requests service-account tokens for the one the registry advertises', async () => {
+    const asked: string[] = [];
+    const advertising = new Reconciler({
+      api: cluster,
+      exchange: (...args) => exchange(...args),
+      audienceOf: async (server) => {
+        asked.push(server);
+        return 'urn:berth:reg-a';
+      },
+      now: () => now,
+      options: { audience: undefined, tokenExpirationSeconds: 3600, refreshFraction: 0.5, allowedServers: ['reg.example.com'], resyncMs: 10 * 60_000 },
+      metrics: new ControllerMetrics(() => now),
+      logger: pino({ level: 'silent' }),
+    });
+    await advertising.reconcile('shop/app');
+    assert.deepEqual(asked, ['reg.example.com']);
+    assert.deepEqual(cluster.tokens, [{ audience: 'urn:berth:reg-a', seconds: 3600 }]);
+  });
+
   it('lets a conflict through for a plain retry from a fresh read', async () => {
     const stale = cluster.accounts.get('shop/default');
     assert.ok(stale);

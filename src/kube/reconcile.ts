@@ -8,7 +8,7 @@
  *   binding being deleted               -> take the Secret off the service account, delete it, drop the finalizer
  *   spec invalid / server not allowed   -> condition with the reason; nothing minted
  *   Secret missing, inputs changed, or refresh time reached
- *                                       -> TokenRequest (configured audience only) -> Berth exchange -> write Secret
+ *                                       -> TokenRequest (the configured audience, else the registry's) -> Berth exchange -> write Secret
  *   target service account lacks the entry -> add it (other entries untouched)
  *   -> status (only if it changed), requeue at the refresh time
  *
@@ -18,7 +18,7 @@
  */
 import type { Logger } from 'pino';
 import { ConflictError, KubeApiError, type ClusterApi, type Secret, type ServiceAccount } from './cluster.js';
-import { ExchangeError, type Exchanger } from './exchange.js';
+import { advertisedAudience, ExchangeError, type AudienceLookup, type Exchanger } from './exchange.js';
 import type { ControllerMetrics } from './metrics.js';
 import { buildSecret, inputsHash, ownedBy, readSecretState, refreshTime, sha256, withoutPullSecret, withPullSecret, type SecretState } from './pull-secret.js';
 import { mergeConditions, rfc3339, sameJson, type ConditionInput } from './status.js';
@@ -37,8 +37,8 @@ import {
 import { isServiceAccountName, secretNameFor, serverAllowed, SpecError, validateSpec, type ValidBinding } from './validation.js';
 
 export interface ReconcilerOptions {
-  /** The only audience service-account tokens are requested for. */
-  audience: string;
+  /** The only audience service-account tokens are requested for; undefined: the one the registry advertises. */
+  audience: string | undefined;
   /** TokenRequest `expirationSeconds` (Kubernetes' minimum is 600). */
   tokenExpirationSeconds: number;
   /** Replace credentials once this fraction of their lifetime has passed. */
@@ -59,6 +59,8 @@ export interface ReconcileResult {
 export interface ReconcilerDeps {
   api: ClusterApi;
   exchange: Exchanger;
+  /** The audience a registry advertises (exchange.ts `advertisedAudience`), asked when `options.audience` is unset. */
+  audienceOf?: AudienceLookup;
   now: () => number;
   options: ReconcilerOptions;
   metrics: ControllerMetrics;
@@ -111,7 +113,8 @@ export class Reconciler {
       if (state?.serviceAccount && state.serviceAccount !== valid.targetServiceAccount) {
         await this.removePullSecret(namespace, state.serviceAccount, secretName);
       }
-      const hash = inputsHash(valid, this.deps.options.audience);
+      // Unset: whatever the registry advertises, which is asked only when credentials are due.
+      const hash = inputsHash(valid, this.deps.options.audience ?? 'advertised');
       const now = this.deps.now();
       let current = state;
       if (!state || state.inputsHash !== hash || state.refreshAt === undefined || now >= state.refreshAt || !state.hasCredentialsFor(valid.server)) {
@@ -175,9 +178,10 @@ export class Reconciler {
   ): Promise<SecretState> {
     const { api, options } = this.deps;
     const namespace = binding.metadata.namespace ?? '';
+    const audience = options.audience ?? (await this.audienceOf(valid.server));
     let token;
     try {
-      token = await api.requestToken(namespace, valid.tokenServiceAccount, options.audience, options.tokenExpirationSeconds);
+      token = await api.requestToken(namespace, valid.tokenServiceAccount, audience, options.tokenExpirationSeconds);
     } catch (err) {
       if (err instanceof KubeApiError && err.status === 404) {
         throw new Failure(
@@ -223,6 +227,16 @@ export class Reconciler {
     );
     await api.recordEvent(binding, 'Normal', reasons.refreshed, `wrote fresh registry credentials for ${valid.server} to Secret ${secretName}`);
     return readSecretState(secret);
+  }
+
+  /** The audience the registry advertises, for a controller without a configured one. */
+  private async audienceOf(server: string): Promise<string> {
+    try {
+      return await (this.deps.audienceOf ?? advertisedAudience)(server);
+    } catch (err) {
+      if (err instanceof ExchangeError) throw new Failure(err.failure === 'refused' ? reasons.exchangeRefused : reasons.registryUnreachable, err.message, true);
+      throw err;
+    }
   }
 
   private async addPullSecret(namespace: string, serviceAccountName: string, secretName: string): Promise<void> {

@@ -44,6 +44,8 @@ export interface PrincipalIndex {
 
 export interface CredentialIndex {
   list(principalId: string): Promise<CredentialRecord[]>;
+  /** One credential by id (what a refresh token records), undefined once it is removed or rotated. */
+  get(id: string): Promise<CredentialRecord | undefined>;
   /** Replaces the credential with the same label (rotation), returning the replaced one's id. */
   put(credential: CredentialRecord): Promise<string | undefined>;
   /** Removes a credential by label; returns its id if it existed. */
@@ -56,10 +58,15 @@ export interface GrantIndex {
   replace(principalId: string, grants: readonly GrantRecord[]): Promise<void>;
 }
 
+/** Which table a refresh token's `credentialId` is in: a secret (`credentials`) or a federated credential. */
+export type CredentialKind = 'secret' | 'federated';
+
 export interface RefreshTokenRecord {
   id: string;
   principalId: string;
   credentialId: string | undefined;
+  /** Undefined for tokens recorded before it was (either table may hold the credential). */
+  credentialKind: CredentialKind | undefined;
   expiresAt: number;
   createdAt: number;
   revokedAt: number | undefined;
@@ -81,14 +88,27 @@ export interface SigningKeyRecord {
   publicJwk: string;
   createdAt: number;
   retiredAt: number | undefined;
+  revokedAt: number | undefined;
 }
 
 export interface SigningKeyIndex {
-  /** Keys not retired, or retired after `retiredAfter` (still needed to verify), newest first. */
+  /** Keys not revoked, and not retired or retired after `retiredAfter` (still needed to verify), newest first. */
   listUsable(retiredAfter: number): Promise<SigningKeyRecord[]>;
+  /** Every key, revoked and long retired ones too, newest first (for owners: `berth keys list`). */
+  list(): Promise<SigningKeyRecord[]>;
+  /** The kids of every revoked key. */
+  listRevoked(): Promise<string[]>;
   add(key: SigningKeyRecord): Promise<void>;
   /** Marks every active key except `keep` as retired at `now`. */
   retireAllExcept(keep: string, now: number): Promise<void>;
+  /** Revokes (and retires) a key; false if there is no such key or it was revoked already. */
+  revoke(kid: string, now: number): Promise<boolean>;
+}
+
+/** Values that identify this installation, written once and shared by every replica. */
+export interface InstanceSettingsIndex {
+  /** The value stored under `name`, storing `value` first if there is none (the first writer wins a race). */
+  getOrCreate(name: string, value: string, now: number): Promise<string>;
 }
 
 export interface AuditEntry {
@@ -135,6 +155,8 @@ export interface FederatedCredentialRecord {
 
 export interface FederatedCredentialIndex {
   list(principalId: string): Promise<FederatedCredentialRecord[]>;
+  /** One credential by id (what a refresh token records), undefined once it is removed or replaced. */
+  get(id: string): Promise<FederatedCredentialRecord | undefined>;
   /** Every credential trusting `issuer`, across principals (for exchanges without a client id). */
   listByIssuer(issuer: string): Promise<FederatedCredentialRecord[]>;
   /** Inserts or replaces (by principal and name); returns the replaced credential's id. */
@@ -152,4 +174,5 @@ export interface AuthMetadata {
   readonly audit: AuditIndex;
   readonly anonymousPull: AnonymousPullIndex;
   readonly federatedCredentials: FederatedCredentialIndex;
+  readonly instance: InstanceSettingsIndex;
 }

@@ -102,6 +102,8 @@ export interface RefreshTokensTable {
   principal_id: string;
   /** The credential that bought it; rotating that credential revokes the token. */
   credential_id: string | null;
+  /** `secret` or `federated`: which table `credential_id` is in (null: from before 0011, either). */
+  credential_kind: string | null;
   expires_at: number;
   created_at: number;
   revoked_at: number | null;
@@ -116,6 +118,15 @@ export interface SigningKeysTable {
   created_at: number;
   /** When it stopped signing; it is still published (to verify) for the longest token lifetime. */
   retired_at: number | null;
+  /** When an owner revoked it: from then on it verifies nothing and is no longer published. */
+  revoked_at: number | null;
+}
+
+/** Values that identify this installation, shared by its replicas (name -> value, written once). */
+export interface InstanceSettingsTable {
+  name: string;
+  value: string;
+  created_at: number;
 }
 
 export interface AuditLogTable {
@@ -359,6 +370,7 @@ export interface Schema {
   grants: GrantsTable;
   refresh_tokens: RefreshTokensTable;
   signing_keys: SigningKeysTable;
+  instance_settings: InstanceSettingsTable;
   audit_log: AuditLogTable;
   anonymous_pull: AnonymousPullTable;
   federated_credentials: FederatedCredentialsTable;

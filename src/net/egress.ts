@@ -100,7 +100,12 @@ function refusal(host: string, address: string, reason: string): EgressRefused {
 
 type LookupCallback = (err: NodeJS.ErrnoException | null, address: string | LookupAddress[], family?: number) => void;
 
-export function createEgress(policy: EgressPolicy): Egress {
+/** TLS settings for every connection of one egress (a private CA bundle for a configured issuer). */
+export interface EgressTls {
+  ca?: string | undefined;
+}
+
+export function createEgress(policy: EgressPolicy, tls: EgressTls = {}): Egress {
   const compiled = compilePolicy(policy);
 
   // net.connect resolves names through this: every resolved address must pass.
@@ -117,8 +122,9 @@ export function createEgress(policy: EgressPolicy): Egress {
       callback(null, first.address, first.family);
     });
   };
-  const open = buildConnector({ lookup: guardedLookup as never });
-  const openUnchecked = buildConnector({});
+  const tlsOptions = tls.ca !== undefined ? { ca: tls.ca } : {};
+  const open = buildConnector({ ...tlsOptions, lookup: guardedLookup as never });
+  const openUnchecked = buildConnector(tlsOptions);
   const connect: buildConnector.connector = (options, callback) => {
     const host = options.hostname.replace(/^\[(.*)\]$/, '$1');
     if (hostAllowed(compiled, host, options.port)) return openUnchecked(options, callback);

@@ -33,6 +33,8 @@ export interface BearerChallenge {
   service: string | undefined;
   /** The scope(s) the refused request needs, space-separated, as sent. */
   scope: string | undefined;
+  /** Berth: the audience OIDC tokens for this registry must carry (api/oidc.ts); absent elsewhere. */
+  audience?: string;
 }
 
 /** Every well-formed challenge in the header(s), in order. */
@@ -47,9 +49,9 @@ export function parseChallenges(header: string | readonly string[] | null | unde
 /** The first `Bearer` challenge with a realm, or undefined (no header, only Basic, no realm). */
 export function bearerChallenge(header: string | readonly string[] | null | undefined): BearerChallenge | undefined {
   for (const challenge of parseChallenges(header)) {
-    const { realm, service, scope } = challenge.params;
+    const { realm, service, scope, audience } = challenge.params;
     if (challenge.scheme !== 'bearer' || !realm) continue;
-    return { realm, service, scope };
+    return { realm, service, scope, ...(audience ? { audience } : {}) };
   }
   return undefined;
 }

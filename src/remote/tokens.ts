@@ -10,8 +10,10 @@
  * - `exchangeRefreshToken`, `exchangeIdentityToken`: ACR's `POST /oauth2/exchange`, trading an
  *   access token or a workload's OIDC token for a refresh token.
  *
- * Credentials go only to the realm the registry names, never over plain HTTP except to loopback,
- * and never along a redirect. Failures are `LoginError`s of one line that say what to do; `status`
+ * Credentials go only to the realm the registry names, and only when that realm is on the
+ * registry's own host (`discover` refuses any other: a registry must not be able to send a
+ * workload's OIDC token or a password to a third party, see api/oidc.ts), never over plain HTTP
+ * except to loopback, and never along a redirect. Failures are `LoginError`s of one line that say what to do; `status`
  * is the token service's HTTP status when it answered, `reason` what kind of failure it was.
  */
 import { urls } from '../api/urls.js';
@@ -78,7 +80,11 @@ let defaultHttp: HttpClient | undefined;
 /** One try, no egress policy: a person is waiting and reads the error. */
 const clientFor = (options: TokenRequestOptions) => options.http ?? (defaultHttp ??= new HttpClient({ retries: { attempts: 1 }, userAgent: 'berth-cli' }));
 
-/** GET /v2/ and read the challenge; a registry without auth yields undefined. */
+/**
+ * GET /v2/ and read the challenge; a registry without auth yields undefined. A realm on another
+ * host than `baseUrl`'s is refused (`insecure`): Berth names its own token service, on the host
+ * clients reach it at (`auth.publicUrl`, else the request's Host).
+ */
 export async function discover(baseUrl: string, options: TokenRequestOptions = {}): Promise<Challenge | undefined> {
   const url = `${baseUrl}${urls.base()}`;
   let res: HttpResponse;
@@ -94,7 +100,15 @@ export async function discover(baseUrl: string, options: TokenRequestOptions = {
   const challenge = bearerChallenge(res.headers['www-authenticate']);
   if (res.status !== 401 || !challenge)
     throw new LoginError(`${url} answered ${res.status} without a Bearer challenge; is this an OCI registry?`, undefined, 'invalid');
-  assertSafeRealm(challenge.realm);
+  const realm = assertSafeRealm(challenge.realm);
+  const registry = new URL(baseUrl);
+  if (realm.host !== registry.host) {
+    throw new LoginError(
+      `${registry.host} names a token service on another host (${realm.host}); credentials and identity tokens go only to the registry's own host (if this is your Berth, set its auth.publicUrl to the address clients use)`,
+      undefined,
+      'insecure',
+    );
+  }
   return challenge;
 }
 
@@ -192,18 +206,27 @@ export async function fetchToken(
 }
 
 /**
- * ACR's exchange, done with a refresh token: a refresh grant buys an access token (no scopes),
- * and `POST /oauth2/exchange` trades it for a new refresh token with a full lifetime. The old
- * refresh token stays valid until it expires; both die together if the credential behind them is
- * rotated or the principal disabled.
+ * Renews a refresh token: `POST /oauth2/exchange grant_type=refresh_token` returns a new one with
+ * the same ceiling, ending no later than what bought the login (the secret's or principal's expiry,
+ * the OIDC token), else a full lifetime. The old one stays valid until it expires; both die
+ * together if the credential behind them is rotated or the principal disabled.
+ *
+ * A Berth older than this grant (`unsupported_grant_type`) is asked the old way: a refresh grant
+ * buys an access token, which its exchange trades for a refresh token.
  */
 export async function exchangeRefreshToken(challenge: Challenge, refreshToken: string, options: TokenRequestOptions = {}): Promise<string> {
-  const { accessToken } = await requestTokens(challenge, { refreshToken }, [], false, options);
-  const form = new URLSearchParams({ grant_type: 'access_token', access_token: accessToken });
-  if (challenge.service) form.set('service', challenge.service);
   const endpoint = exchangeEndpoint(challenge.realm);
   const url = assertSafeRealm(endpoint);
-  const { status, body } = await postForm(url, form, options, `cannot reach ${endpoint}`, 'check that the registry is running');
+  const exchange = async (form: URLSearchParams) => {
+    if (challenge.service) form.set('service', challenge.service);
+    return postForm(url, form, options, `cannot reach ${endpoint}`, 'check that the registry is running');
+  };
+  let answer = await exchange(new URLSearchParams({ grant_type: 'refresh_token', refresh_token: refreshToken }));
+  if (answer.status === 400 && answer.body['error'] === 'unsupported_grant_type') {
+    const { accessToken } = await requestTokens(challenge, { refreshToken }, [], false, options);
+    answer = await exchange(new URLSearchParams({ grant_type: 'access_token', access_token: accessToken }));
+  }
+  const { status, body } = answer;
   if (status < 200 || status >= 300 || typeof body['refresh_token'] !== 'string') {
     throw new LoginError(`token exchange refused by ${url.host}: ${reasonOf(body, status)}`, status);
   }

@@ -21,7 +21,8 @@ describe('berth admin federated, berth apply with federatedCredentials', () => {
     (await owner.get(`/principals/${principal}/federated-credentials`)).body.credentials as Array<Record<string, unknown>>;
 
   before(async () => {
-    server = await startTestServer({ auth: true });
+    // A configured audience (federation.audience): presets default to it, and the challenge advertises it to `berth apply`.
+    server = await startTestServer({ auth: true, config: { federation: { audience: 'https://registry.example.com' } } });
     owner = await Api.asOwner(server.url);
     host = new URL(server.url).host;
     home = await mkdtemp(join(tmpdir(), 'berth-federated-cli-'));
@@ -44,10 +45,10 @@ describe('berth admin federated, berth apply with federatedCredentials', () => {
       assert.equal(
         result.stdout,
         'added federated credential github-main of ci-pusher\n' +
-          '  trusts repo:acme/app:ref:refs/heads/main from https://token.actions.githubusercontent.com (audiences berth)\n',
+          '  trusts repo:acme*/app*:ref:refs/heads/main from https://token.actions.githubusercontent.com (audiences https://registry.example.com; if repository=acme/app)\n',
       );
       const [stored] = await credentials('ci-pusher');
-      assert.equal(stored?.['subject'], 'repo:acme/app:ref:refs/heads/main');
+      assert.equal(stored?.['subject'], 'repo:acme*/app*:ref:refs/heads/main');
     });
 
     it('add --preset kubernetes --issuer --namespace --service-account', async () => {
@@ -115,7 +116,10 @@ describe('berth admin federated, berth apply with federatedCredentials', () => {
         lines[1] ?? '',
         /^custom\s+https:\/\/issuer\.example\.com\s+workload:\*\s+a, b\s+ref=refs\/heads\/main, workflow~build\*, actor:alice,bob\s+\d{4}-/,
       );
-      assert.match(lines[2] ?? '', /^github-main\s+https:\/\/token\.actions\.githubusercontent\.com\s+repo:acme\/app:ref:refs\/heads\/main\s+berth\s+-\s+/);
+      assert.match(
+        lines[2] ?? '',
+        /^github-main\s+https:\/\/token\.actions\.githubusercontent\.com\s+repo:acme\*\/app\*:ref:refs\/heads\/main\s+https:\/\/registry\.example\.com\s+repository=acme\/app\s+/,
+      );
       assert.match(lines[3] ?? '', /^prod-web\s+/);
       const json = JSON.parse(ok(await saved(['admin', 'federated', 'list', 'ci-pusher', '--json'])).stdout) as { credentials: Array<{ name: string }> };
       assert.deepEqual(
@@ -124,7 +128,10 @@ describe('berth admin federated, berth apply with federatedCredentials', () => {
       );
       const shown = ok(await saved(['admin', 'principal', 'show', 'ci-pusher'])).stdout;
       assert.match(shown, /^federated:$/m);
-      assert.match(shown, /^ {2}github-main: repo:acme\/app:ref:refs\/heads\/main from https:\/\/token\.actions\.githubusercontent\.com \(audiences berth\)$/m);
+      assert.match(
+        shown,
+        /^ {2}github-main: repo:acme\*\/app\*:ref:refs\/heads\/main from https:\/\/token\.actions\.githubusercontent\.com \(audiences https:\/\/registry\.example\.com; if repository=acme\/app\)$/m,
+      );
     });
 
     it("add with a name that exists replaces it, and says the old one's refresh tokens are revoked", async () => {
@@ -132,7 +139,7 @@ describe('berth admin federated, berth apply with federatedCredentials', () => {
         await saved(['admin', 'federated', 'add', 'ci-pusher', 'github-main', '--preset', 'github', '--repository', 'acme/app', '--environment', 'prod']),
       );
       assert.match(result.stdout, /^replaced federated credential github-main of ci-pusher; refresh tokens bought with the old one are revoked$/m);
-      assert.equal((await credentials('ci-pusher')).find((c) => c['name'] === 'github-main')?.['subject'], 'repo:acme/app:environment:prod');
+      assert.equal((await credentials('ci-pusher')).find((c) => c['name'] === 'github-main')?.['subject'], 'repo:acme*/app*:environment:prod');
     });
 
     it('remove deletes it', async () => {
@@ -208,8 +215,8 @@ services:
       const result = ok(await saved(['apply', '-f', file()]));
       assert.deepEqual(result.stdout.trim().split('\n').slice(0, 4), [
         '+ create service deployer: push on acme/**',
-        '+ federated credential github-main of service deployer: repo:acme/app:ref:refs/heads/main from https://token.actions.githubusercontent.com (audiences berth)',
-        '+ federated credential prod-cluster of service deployer: system:serviceaccount:prod:web from https://oidc.prod.example.com (audiences berth)',
+        '+ federated credential github-main of service deployer: repo:acme*/app*:ref:refs/heads/main from https://token.actions.githubusercontent.com (audiences https://registry.example.com; if repository=acme/app)',
+        '+ federated credential prod-cluster of service deployer: system:serviceaccount:prod:web from https://oidc.prod.example.com (audiences https://registry.example.com)',
         '+ federated credential custom of service deployer: workload:* from https://issuer.example.com (audiences a, b; if actor:alice,bob, ref~refs/heads/*)',
       ]);
       assert.match(result.stdout, /^applied 4 change\(s\) to /m);
@@ -236,7 +243,7 @@ services:
       await writeFile(file(), desired.replace('ref: main', 'ref: release').replace(/ {6}- name: custom[\s\S]*$/, ''));
       const result = ok(await saved(['apply', '-f', file()]));
       assert.deepEqual(result.stdout.trim().split('\n').slice(0, 2), [
-        '~ federated credential github-main of service deployer: subject repo:acme/app:ref:refs/heads/main -> repo:acme/app:ref:refs/heads/release (revokes the refresh tokens it bought)',
+        '~ federated credential github-main of service deployer: subject repo:acme*/app*:ref:refs/heads/main -> repo:acme*/app*:ref:refs/heads/release (revokes the refresh tokens it bought)',
         '- federated credential custom of service deployer',
       ]);
       const after = await credentials('deployer');

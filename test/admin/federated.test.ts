@@ -48,7 +48,7 @@ describe('/api/v1/principals/{idOrName}/federated-credentials', () => {
   });
 
   describe('POST with a preset', () => {
-    it("github: repository + ref becomes GitHub's subject, issuer and the default audience berth (201)", async () => {
+    it("github: repository + ref becomes GitHub's subject (both forms, pinned by name), issuer and this registry's audience (201)", async () => {
       const res = await owner.post(path('presets'), { name: 'github-main', preset: 'github', repository: 'acme/app', ref: 'main' });
       assert.equal(res.status, 201, JSON.stringify(res.body));
       assert.equal(res.body.replaced, false);
@@ -59,9 +59,9 @@ describe('/api/v1/principals/{idOrName}/federated-credentials', () => {
         {
           name: 'github-main',
           issuer: 'https://token.actions.githubusercontent.com',
-          audiences: ['berth'],
-          subject: 'repo:acme/app:ref:refs/heads/main',
-          conditions: [],
+          audiences: [await server.app.auth.audience.get()],
+          subject: 'repo:acme*/app*:ref:refs/heads/main',
+          conditions: [{ claim: 'repository', equals: 'acme/app' }],
           createdAt: undefined,
         },
       );
@@ -78,9 +78,12 @@ describe('/api/v1/principals/{idOrName}/federated-credentials', () => {
         conditions: [{ claim: 'repository_owner_id', equals: '1234' }],
       });
       assert.equal(res.status, 201, JSON.stringify(res.body));
-      assert.equal(res.body.credential.subject, 'repo:acme/app:environment:production');
+      assert.equal(res.body.credential.subject, 'repo:acme*/app*:environment:production');
       assert.deepEqual(res.body.credential.audiences, ['https://registry.example.com']);
-      assert.deepEqual(res.body.credential.conditions, [{ claim: 'repository_owner_id', equals: '1234' }]);
+      assert.deepEqual(res.body.credential.conditions, [
+        { claim: 'repository', equals: 'acme/app' },
+        { claim: 'repository_owner_id', equals: '1234' },
+      ]);
     });
 
     it('kubernetes: the cluster issuer, namespace and service account', async () => {
@@ -223,16 +226,17 @@ describe('/api/v1/principals/{idOrName}/federated-credentials', () => {
       const replaced = await owner.post(path('ci-pusher'), { name: 'gh', preset: 'github', repository: 'acme/app', ref: 'main', issuer: github.issuer });
       assert.equal(replaced.status, 201, JSON.stringify(replaced.body));
       assert.equal(replaced.body.replaced, true);
-      assert.equal(replaced.body.credential.subject, 'repo:acme/app:ref:refs/heads/main');
+      assert.equal(replaced.body.credential.subject, 'repo:acme*/app*:ref:refs/heads/main');
       assert.equal(await refresh(base, viaGh), 401, 'bought with the replaced credential');
       assert.equal(await refresh(base, viaOther), 200, 'bought with another credential');
 
-      // The new trust works, for the ref it names only.
-      assert.equal(await refresh(base, await buyRefreshToken(await github.github({ repository: 'acme/app' }), 'ci-pusher')), 200);
+      // The new trust works (for tokens asked for this registry's audience, the preset's default), for the ref it names only.
+      const audience = await server.app.auth.audience.get();
+      assert.equal(await refresh(base, await buyRefreshToken(await github.github({ repository: 'acme/app', audience }), 'ci-pusher')), 200);
       const other = await postForm(base, '/oauth2/exchange', {
         grant_type: 'access_token',
         service: 'berth',
-        access_token: await github.github({ repository: 'acme/app', ref: 'refs/heads/dev' }),
+        access_token: await github.github({ repository: 'acme/app', ref: 'refs/heads/dev', audience }),
         client_id: 'ci-pusher',
       });
       assert.equal(other.status, 401);

@@ -95,7 +95,14 @@ describe('GET /api/v1/repositories/{name}/history and berth history', () => {
     }
 
     // A push from a GitHub Actions run, with a federated login, then one by the owner's password.
-    const oidc = await github.github({ repository: 'acme/app', sha: 'feedfacecafebeef0123456789abcdef01234567', run_id: '777', workflow: 'release' });
+    const oidc = await github.github({
+      repository: 'acme/app',
+      sha: 'feedfacecafebeef0123456789abcdef01234567',
+      run_id: '777',
+      workflow: 'release',
+      // The preset trusts tokens for this registry's own audience.
+      audience: await server.app.auth.audience.get(),
+    });
     const exchanged = await postForm(base, '/oauth2/token', {
       grant_type: 'client_credentials',
       client_id: 'ci-pusher',

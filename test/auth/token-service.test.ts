@@ -154,13 +154,15 @@ describe('token service', () => {
   });
 
   describe('POST /oauth2/exchange', () => {
-    it('exchanges a Berth access token for a refresh token (ACR shape)', async () => {
-      const access = await tokenFor(base, pusher.name, pusher.secret, []);
+    it('exchanges a Berth access token for a refresh token (ACR shape) holding no more than that token', async () => {
+      const access = await tokenFor(base, pusher.name, pusher.secret, ['repository:team-a/app:push']);
       const res = await postForm(base, '/oauth2/exchange', { grant_type: 'access_token', service: 'berth', access_token: String(access['token']) });
       assert.equal(res.status, 200);
       const { refresh_token } = (await res.json()) as { refresh_token: string };
       const redeemed = await tokenFor(base, refreshTokenUser, refresh_token, ['repository:team-a/app:push']);
       assert.equal(redeemed['scope'], 'repository:team-a/app:push');
+      const elsewhere = await tokenFor(base, refreshTokenUser, refresh_token, ['repository:team-a/other:push']);
+      assert.equal(elsewhere['scope'], undefined, 'the access token held team-a/app only');
     });
 
     it('refuses a forged access token with 401 invalid_grant', async () => {

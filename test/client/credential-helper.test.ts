@@ -94,6 +94,27 @@ describe('docker-credential-berth', () => {
       await assertUsable(renewed.Secret);
     });
 
+    it('renews a login bound to named scopes within its bound (the renewal never widens)', async () => {
+      const owner = (await requestTokens((await discover(server.url))!, { username: ownerName, password: ownerPassword }, [], true)).refreshToken ?? '';
+      const exchanged = await fetch(`${server.url}/oauth2/exchange`, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({ grant_type: 'refresh_token', refresh_token: owner, service: 'berth', scope: 'repository:team/app:pull' }),
+      });
+      const bound = ((await exchanged.json()) as { refresh_token: string }).refresh_token;
+      await helper('store', JSON.stringify({ ServerURL: host, Username: '<token>', Secret: bound }));
+      clock.offset = 2 * hour;
+      const renewed = await get();
+      assert.notEqual(renewed.Secret, bound);
+      const challenge = await discover(server.url);
+      assert.ok(challenge);
+      assert.equal(
+        (await requestTokens(challenge, { refreshToken: renewed.Secret }, ['repository:team/app:pull,push'], false)).scope,
+        'repository:team/app:pull',
+      );
+      assert.equal((await requestTokens(challenge, { refreshToken: renewed.Secret }, ['repository:other/app:pull'], false)).scope, undefined);
+    });
+
     it('renews once when several gets run at the same time', async () => {
       await storePassword();
       clock.offset = 2 * hour;

@@ -152,6 +152,28 @@ describe('berth login / logout / token', () => {
       assert.equal(res.status, 200);
     });
 
+    it('--expose of a login bound to named scopes is bound the same way (it never widens)', async () => {
+      await loginAsOwner();
+      const stored = (await readDockerConfig(join(dir, 'docker', 'config.json'))).auths?.[host]?.identitytoken ?? '';
+      const boundRes = await fetch(`${server.url}/oauth2/exchange`, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({ grant_type: 'refresh_token', refresh_token: stored, service: 'berth', scope: 'repository:team/app:pull' }),
+      });
+      const bound = ((await boundRes.json()) as { refresh_token: string }).refresh_token;
+      const cli = io(env, bound);
+      await token(host, { expose: true, username: nullUser, passwordStdin: true }, cli);
+      const exposed = (JSON.parse(cli.out()) as { accessToken: string }).accessToken;
+      assert.notEqual(exposed, bound);
+      const scopeOf = async (scope: string) => {
+        const res = await fetch(`${server.url}/oauth2/token?service=berth&scope=${scope}`, { headers: { Authorization: basic(nullUser, exposed) } });
+        assert.equal(res.status, 200);
+        return ((await res.json()) as { scope?: string }).scope;
+      };
+      assert.equal(await scopeOf('repository:team/app:pull,push'), 'repository:team/app:pull');
+      assert.equal(await scopeOf('repository:team/other:pull'), undefined);
+    });
+
     it('warns when only part of the scope is granted, and fails when none is', async () => {
       const cli = io(env, 'reader-password-1');
       await token(host, { scope: ['repository:team/app:pull,push'], username: 'reader', passwordStdin: true }, cli);

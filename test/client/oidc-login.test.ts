@@ -148,9 +148,34 @@ describe('berth login --oidc and its renewal by docker-credential-berth', () => 
       const file = JSON.parse(await readFile(join(dir, 'berth', 'credentials.json'), 'utf8')) as { auths: Record<string, Record<string, unknown>> };
       const entry = file.auths[host];
       assert.deepEqual(Object.keys(entry ?? {}).sort(), ['oidc', 'refreshToken', 'username']);
-      assert.deepEqual(entry?.['oidc'], { source: 'github', audience: 'berth', identity: 'ci-pusher' });
+      // No --audience: the source asks for whatever audience the registry advertises, so none is recorded.
+      assert.deepEqual(entry?.['oidc'], { source: 'github', identity: 'ci-pusher' });
       assert.equal(tokenTimes(String(entry?.['refreshToken']))?.issuedAt !== undefined, true);
       assert.deepEqual(JSON.parse(await readFile(join(dir, 'docker', 'config.json'), 'utf8')), { credHelpers: { [host]: 'berth' } });
+    });
+
+    it("asks GitHub for the audience the registry advertises, which a credential made with this registry's audience accepts", async () => {
+      const audience = await server.app.auth.audience.get();
+      const modern = await server.app.auth.principals.createPrincipal('service', 'ci-modern', {
+        grants: [{ pattern: 'acme/*', permission: 'push' }],
+        withoutSecret: true,
+      });
+      await server.app.metadata.auth.federatedCredentials.put({
+        id: randomUUID(),
+        principalId: modern.principal.id,
+        name: 'gha',
+        issuer: github.issuer,
+        audiences: [audience],
+        subject: 'repo:acme/app:*',
+        conditions: [],
+        createdAt: clock.now(),
+      });
+      try {
+        const cli = await run({ oidc: 'github', identity: 'ci-modern' });
+        assert.equal(cli.out(), 'Login Succeeded\n');
+      } finally {
+        await server.app.metadata.auth.principals.delete(modern.principal.id);
+      }
     });
 
     it('finds the principal without --identity when only one trusts the token', async () => {
@@ -189,27 +214,31 @@ describe('berth login --oidc and its renewal by docker-credential-berth', () => 
       );
     });
 
-    it('the registry refuses the token: its error_description names the failed check', async () => {
+    it('the registry refuses the token: its error_description names the failed check (in general terms)', async () => {
+      const audience = await server.app.auth.audience.get();
       await refused(
         { oidc: 'github', identity: 'ci-pusher', audience: 'sts.amazonaws.com' },
-        `login to ${host} with the github token failed: federated login refused: audience ["sts.amazonaws.com"] is not accepted (expected one of ["berth"])`,
+        `login to ${host} with the github token failed: federated login refused: audience: the token's audience is not accepted; ask for this registry's audience ${JSON.stringify(audience)}`,
       );
       await refused(
         { oidc: 'github', identity: 'no-such-client' },
-        `login to ${host} with the github token failed: federated login refused: issuer ${github.issuer} is not trusted for this client`,
+        `login to ${host} with the github token failed: federated login refused: issuer: the token's issuer is not trusted by this registry, or not for this client`,
       );
       const path = join(dir, 'other-ns');
       await writeFile(path, await cluster.kubernetes({ namespace: 'dev', serviceAccount: 'web' }));
       await refused(
         { oidc: `file:${path}`, identity: 'k8s-puller' },
-        /failed: federated login refused: subject "system:serviceaccount:dev:web" does not match "system:serviceaccount:prod:\*"$/,
+        /failed: federated login refused: subject: no federated credential trusts the token's subject$/,
       );
       const expired = join(dir, 'expired');
       await writeFile(
         expired,
         await cluster.kubernetes({ namespace: 'prod', serviceAccount: 'web' }, { issuedAt: Math.floor(Date.now() / 1000) - 900, expiresIn: 600 }),
       );
-      await refused({ oidc: `file:${expired}`, identity: 'k8s-puller' }, /failed: federated login refused: the token has expired$/);
+      await refused(
+        { oidc: `file:${expired}`, identity: 'k8s-puller' },
+        /failed: federated login refused: expired: the token has expired or is not yet valid$/,
+      );
     });
 
     it('a file that cannot be read, a variable that is not set', async () => {
@@ -246,7 +275,7 @@ describe('berth login --oidc and its renewal by docker-credential-berth', () => 
       assert.ok((tokenTimes(renewed)?.expiresAt ?? 0) > firstExp);
       assert.equal(await granted(renewed, 'repository:acme/app:push', capped.url), 'repository:acme/app:push');
       const entry = (await deps.store.get(registry)) as unknown as Record<string, unknown>;
-      assert.deepEqual(entry['oidc'], { source: 'github', audience: 'berth', identity: 'ci-pusher' });
+      assert.deepEqual(entry['oidc'], { source: 'github', identity: 'ci-pusher' });
     });
 
     it('logs in again from the file once the refresh token has expired, reading the token the platform rotated in', async () => {
@@ -318,7 +347,7 @@ describe('berth login --oidc and its renewal by docker-credential-berth', () => 
         clock.offset = 40_000;
         await assert.rejects(
           get(registry),
-          /: the stored login for \S+ cannot be renewed: the registry refused a new OIDC token from github \(federated login refused: issuer .* is not trusted for this client\); run: berth login \S+ --oidc github --identity ci-pusher$/,
+          /: the stored login for \S+ cannot be renewed: the registry refused a new OIDC token from github \(federated login refused: issuer: .*not for this client\); run: berth login \S+ --oidc github --identity ci-pusher$/,
         );
       } finally {
         await store.federatedCredentials.put(credential);

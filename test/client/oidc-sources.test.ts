@@ -31,8 +31,8 @@ describe('OIDC token sources', () => {
   });
 
   describe('--oidc SOURCE', () => {
-    it('github asks for the audience berth unless --audience says otherwise', () => {
-      assert.deepEqual(parseOidcSource('github'), { type: 'github', audience: 'berth' });
+    it("github asks for the registry's advertised audience unless --audience says otherwise", () => {
+      assert.deepEqual(parseOidcSource('github'), { type: 'github', audience: undefined });
       assert.deepEqual(parseOidcSource('github', { audience: 'https://reg.example.com' }), { type: 'github', audience: 'https://reg.example.com' });
     });
 
@@ -79,6 +79,14 @@ describe('OIDC token sources', () => {
     it('asks for another audience when told', async () => {
       const token = await readOidcToken({ type: 'github', audience: 'https://reg.example.com' }, { env: actionsEnv });
       assert.equal(claims(token)['aud'], 'https://reg.example.com');
+    });
+
+    it('without its own audience, asks for the one the registry advertises (the legacy berth for one that advertises none)', async () => {
+      const advertised = await readOidcToken({ type: 'github', audience: undefined }, { env: actionsEnv, advertisedAudience: 'urn:berth:reg-a' });
+      assert.equal(claims(advertised)['aud'], 'urn:berth:reg-a');
+      const own = await readOidcToken({ type: 'github', audience: 'https://reg.example.com' }, { env: actionsEnv, advertisedAudience: 'urn:berth:reg-a' });
+      assert.equal(claims(own)['aud'], 'https://reg.example.com', '--audience wins');
+      assert.equal(claims(await readOidcToken({ type: 'github', audience: undefined }, { env: actionsEnv }))['aud'], 'berth');
     });
 
     it('outside an Actions job with id-token: write, says to add the permission', async () => {

@@ -115,6 +115,28 @@ describe('discover', () => {
     assert.deepEqual(posts, []);
   });
 
+  it("reads the audience the registry advertises for OIDC tokens (Berth's audience auth-param)", async () => {
+    answer = { status: 401, challenge: `Bearer realm="${base}/oauth2/token",service="berth",audience="urn:berth:reg-a"` };
+    assert.deepEqual(await discover(base), { realm: `${base}/oauth2/token`, service: 'berth', scope: undefined, audience: 'urn:berth:reg-a' });
+  });
+
+  it('refuses a token realm on another host than the registry (credentials and identity tokens go nowhere else)', async () => {
+    const port = new URL(base).port;
+    for (const realm of [`http://localhost:${port}/oauth2/token`, 'https://auth.example.com/token', `http://127.0.0.1:${Number(port) + 1}/oauth2/token`]) {
+      answer = { status: 401, challenge: `Bearer realm="${realm}",service="berth"` };
+      await assert.rejects(discover(base), (err: Error) => {
+        assert.ok(err instanceof LoginError);
+        assert.equal(err.reason, 'insecure');
+        assert.match(
+          err.message,
+          new RegExp(`^127\\.0\\.0\\.1:${port} names a token service on another host \\(${new URL(realm).host.replace(/\./g, '\\.')}\\)`),
+        );
+        return true;
+      });
+    }
+    assert.deepEqual(posts, []);
+  });
+
   it('explains a 401 without a Bearer challenge and an unreachable address in one line each', async () => {
     answer = { status: 401, challenge: 'Basic realm="x"' };
     await assert.rejects(discover(base), /answered 401 without a Bearer challenge; is this an OCI registry\?/);

@@ -17,6 +17,8 @@
 import assert from 'node:assert/strict';
 import { described, type ExecResult as Result } from '../support/exec.js';
 import { existsSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -26,6 +28,7 @@ import { BERTH_SOURCE_CLI, REPO_ROOT, startBerth, type BerthProcess } from '../s
 import { ClientBox, tsxArgs } from '../support/client-box.js';
 import { createFixtureLayout, type FixtureLayout } from '../support/oci-layout.js';
 import { startOidcIssuer, type OidcIssuer } from '../support/oidc-issuer.js';
+import { bearerChallenge } from '../../src/remote/challenge.js';
 import { transfers, type ClientName, type Transfer } from './client-drivers.js';
 import { makeLowercaseTempDir, uniqueRepo } from './harness.js';
 import { assertImage, assertPushAndPull } from './shared-scenarios.js';
@@ -59,8 +62,8 @@ interface Registry {
   ownerPassword: string;
   /** POST /api/v1/principals as the owner. */
   createService(name: string, grants: Array<{ pattern: string; permission: string }>): Promise<void>;
-  /** POST a federated credential for `principal` through the management API. */
-  trust(principal: string, credential: Trust): Promise<void>;
+  /** POST a federated credential for `principal` through the management API (written out, or a preset). */
+  trust(principal: string, credential: Trust | (Record<string, unknown> & { name: string; preset: string })): Promise<void>;
   /** GET the federated credentials of `principal` through the management API. */
   trusted(principal: string): Promise<Array<Trust & { createdAt: string }>>;
   stop(): Promise<void>;
@@ -92,7 +95,7 @@ async function createServiceThroughApi(url: string, password: string, name: stri
 async function startRegistry(dir: string, issuers: string[], lifetimeCapMs?: number): Promise<Registry> {
   const config = {
     federation: {
-      issuers: issuers.map((issuer) => ({ issuer, allowInsecureLoopback: true })),
+      issuers: issuers.map((issuer) => ({ issuer, allowInsecureLoopback: true, allowPrivateNetwork: true })),
       keyRefetchCooldownMs: 0,
       ...(lifetimeCapMs !== undefined ? { lifetimeCapMs } : {}),
     },
@@ -233,17 +236,18 @@ describe('keyless CI: OIDC logins with real clients against Berth', () => {
     actionsEnv = { ACTIONS_ID_TOKEN_REQUEST_URL: github.actionsTokenUrl, ACTIONS_ID_TOKEN_REQUEST_TOKEN: github.actionsRequestToken };
     await registry.createService('ci-pusher', [{ pattern: 'e2e/fed/**', permission: 'push' }]);
     await registry.createService('k8s-puller', [{ pattern: 'e2e/fed/**', permission: 'pull' }]);
-    // GitHub: this repository's main branch, owner pinned by id, only the build workflow.
+    // GitHub, with the preset and its default audience (this registry's own): this repository's main
+    // branch, owner pinned by id, only the build workflow.
     await registry.trust('ci-pusher', {
       name: 'github-main',
+      preset: 'github',
       issuer: github.issuer,
-      audiences: ['berth'],
-      subject: 'repo:acme/app:ref:refs/heads/main',
-      conditions: [
-        { claim: 'repository_owner_id', equals: '1234' },
-        { claim: 'job_workflow_ref', glob: 'acme/app/.github/workflows/*@refs/heads/main' },
-      ],
+      repository: 'acme/app',
+      repositoryOwnerId: '1234',
+      ref: 'main',
+      conditions: [{ claim: 'job_workflow_ref', glob: 'acme/app/.github/workflows/*@refs/heads/main' }],
     });
+    // The cluster: a credential written out with the legacy audience `berth`, as made before instance audiences.
     await registry.trust('k8s-puller', { name: 'prod', issuer: cluster.issuer, audiences: ['berth'], subject: 'system:serviceaccount:prod:*', conditions: [] });
   });
   after(async () => {
@@ -258,15 +262,18 @@ describe('keyless CI: OIDC logins with real clients against Berth', () => {
     const res = await fetch(`${registry.url}/v2/`);
     await res.body?.cancel();
     assert.equal(res.status, 401, 'auth is on');
-    assert.equal(res.headers.get('www-authenticate'), `Bearer realm="${registry.url}/oauth2/token",service="berth"`);
+    const header = res.headers.get('www-authenticate') ?? '';
+    assert.match(header, new RegExp(`^Bearer realm="${registry.url}/oauth2/token",service="berth",audience="urn:berth:[0-9a-f-]{36}"$`));
+    const audience = bearerChallenge(header)?.audience;
     const made = (credentials: Array<Trust & { createdAt: string }>) => credentials.map(({ createdAt: _at, ...trust }) => trust);
     assert.deepEqual(made(await registry.trusted('ci-pusher')), [
       {
         name: 'github-main',
         issuer: github.issuer,
-        audiences: ['berth'],
-        subject: 'repo:acme/app:ref:refs/heads/main',
+        audiences: [audience],
+        subject: 'repo:acme*/app*:ref:refs/heads/main',
         conditions: [
+          { claim: 'repository', equals: 'acme/app' },
           { claim: 'repository_owner_id', equals: '1234' },
           { claim: 'job_workflow_ref', glob: 'acme/app/.github/workflows/*@refs/heads/main' },
         ],
@@ -318,7 +325,7 @@ describe('keyless CI: OIDC logins with real clients against Berth', () => {
         assert.equal(result.code, 1);
         assert.equal(
           result.stderr,
-          `berth: login to ${host} with the github token failed: federated login refused: subject "repo:acme/app:ref:refs/heads/feature" does not match "repo:acme/app:ref:refs/heads/main"\n`,
+          `berth: login to ${host} with the github token failed: federated login refused: subject: no federated credential trusts the token's subject\n`,
         );
       } finally {
         github.actionsClaims = {};
@@ -351,7 +358,9 @@ describe('keyless CI: OIDC logins with real clients against Berth', () => {
       const masked = [...run.stdout.matchAll(/^::add-mask::(.+)$/gm)].map((m) => m[1] ?? '');
       assert.equal(masked.length, 2, run.stdout);
       assert.equal(claims(masked[0] ?? '')['iss'], github.issuer, 'the ID token is masked');
-      assert.equal(claims(masked[0] ?? '')['aud'], 'berth', "requested for action.yml's default audience");
+      const advertised = bearerChallenge((await fetch(`${registry.url}/v2/`)).headers.get('www-authenticate'))?.audience;
+      assert.ok(advertised?.startsWith('urn:berth:'));
+      assert.equal(claims(masked[0] ?? '')['aud'], advertised, "requested for the audience the registry advertises (action.yml's default)");
       const token = await job.storedIdentityToken(host);
       assert.equal(masked[1], token, 'the refresh token is masked');
       assertNoOidcToken(await readFile(job.dockerConfig, 'utf8'), github.issuer);
@@ -393,9 +402,32 @@ describe('keyless CI: OIDC logins with real clients against Berth', () => {
       assert.equal(wrongAudience.code, 1);
       assert.match(
         wrongAudience.stdout,
-        /^::error::Berth login: the registry refused the login as ci-pusher: federated login refused: audience \["sts\.amazonaws\.com"\] is not accepted \(expected one of \["berth"\]\)$/m,
+        /^::error::Berth login: the registry refused the login as ci-pusher: federated login refused: audience: the token's audience is not accepted; ask for this registry's audience "urn:berth:[0-9a-f-]{36}"$/m,
       );
       await assert.rejects(readFile(bare.dockerConfig, 'utf8'), { code: 'ENOENT' });
+    });
+
+    it('never asks GitHub for an ID token for a registry whose token service is on another host', async () => {
+      // A registry that sends clients elsewhere for tokens (here: loopback by another name).
+      const elsewhere = createServer((_req, res) => {
+        const port = (elsewhere.address() as AddressInfo).port;
+        res.writeHead(401, { 'WWW-Authenticate': `Bearer realm="http://localhost:${port}/oauth2/token",service="berth",audience="berth"` }).end();
+      });
+      await new Promise<void>((ok) => elsewhere.listen(0, '127.0.0.1', () => ok()));
+      try {
+        const target = `127.0.0.1:${(elsewhere.address() as AddressInfo).port}`;
+        const bare = await box('elsewhere', actionsEnv);
+        const result = await bare.action(
+          { registry: target, identity: 'ci-pusher' },
+          { PATH: process.env['PATH'], HOME: bare.dir, DOCKER_CONFIG: join(bare.dir, 'docker'), ...actionsEnv },
+        );
+        assert.equal(result.code, 1, described('the action', result));
+        assert.match(result.stdout, new RegExp(`^::error::Berth login: ${target} names a token service on another host \\(localhost:\\d+\\)`, 'm'));
+        assert.doesNotMatch(result.stdout, /::add-mask::/, 'no ID token was requested');
+        await assert.rejects(readFile(bare.dockerConfig, 'utf8'), { code: 'ENOENT' });
+      } finally {
+        await new Promise<void>((ok) => elsewhere.close(() => ok()));
+      }
     });
   });
 
@@ -486,7 +518,9 @@ describe('docker-credential-berth logs in again from the OIDC source once the lo
     assert.equal(podLogin.code, 0, described('berth login --oidc file:', podLogin));
 
     const [ci, k8s] = [await stored(job), await stored(pod)];
-    assert.deepEqual(ci.oidc, { source: 'github', audience: 'berth', identity: 'ci-pusher' });
+    // No --audience: renewal asks GitHub for whatever audience the registry advertises (the credential, written with
+    // the legacy `berth`, accepts the registry's own audience too).
+    assert.deepEqual(ci.oidc, { source: 'github', identity: 'ci-pusher' });
     assert.deepEqual(k8s.oidc, { source: `file:${tokenFile}`, identity: 'k8s-puller' });
     assertNoOidcToken(await readFile(job.credentialFile, 'utf8'), github.issuer);
     assertNoOidcToken(await readFile(pod.credentialFile, 'utf8'), cluster.issuer);

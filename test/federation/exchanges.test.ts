@@ -40,12 +40,23 @@ describe('workload identity federation', () => {
     return id;
   }
 
-  async function refused(form: Record<string, string>, expected: RegExp): Promise<void> {
+  /**
+   * The caller is told which check failed in general terms (`told`), never the configured subject,
+   * audiences or conditions; the audit log keeps the full reason (`audited`).
+   */
+  async function refused(form: Record<string, string>, told: RegExp, audited: RegExp = told): Promise<void> {
     const res = await postForm(base, '/oauth2/token', form);
     const body = (await res.json()) as { error?: string; error_description?: string };
     assert.equal(res.status, 401, JSON.stringify(body));
     assert.equal(body.error, 'invalid_grant');
-    assert.match(body.error_description ?? '', expected);
+    const description = body.error_description ?? '';
+    assert.match(description, told);
+    for (const secret of ['repo:acme/app:*', 'system:serviceaccount:prod:*', 'repository_owner_id', '1234', 'refs/heads/*']) {
+      assert.ok(!description.includes(secret), `${JSON.stringify(description)} reveals ${secret}`);
+    }
+    const [entry] = await server.app.metadata.auth.audit.list({ limit: 1 });
+    assert.equal(entry?.event, 'login.failed');
+    assert.match(String((entry?.detail as { reason?: unknown } | undefined)?.reason), audited);
   }
 
   const assertion = (token: string, clientId: string) => ({
@@ -181,8 +192,11 @@ describe('workload identity federation', () => {
         scope: 'repository:acme/app:pull',
       });
       const accessToken = ((await access.json()) as { access_token: string }).access_token;
+      // The access token's own access (acme/app) is the ceiling of what it is exchanged for: the
+      // rest of the refresh token's bound (acme/lib) does not come back through it.
       const again = await exchange(accessToken);
-      assert.equal(await grantedScope(again, 'repository:acme/lib:pull'), 'repository:acme/lib:pull');
+      assert.equal(await grantedScope(again, 'repository:acme/app:pull'), 'repository:acme/app:pull');
+      assert.equal(await grantedScope(again, 'repository:acme/lib:pull'), undefined);
       assert.equal(await grantedScope(again, 'repository:acme/other:pull'), undefined);
       const widened = await exchange(accessToken, 'repository:acme/other:pull');
       assert.equal(await grantedScope(widened, 'repository:acme/other:pull'), undefined);
@@ -208,40 +222,61 @@ describe('workload identity federation', () => {
     it('an untrusted issuer (and an unknown client id gets the same answer)', async () => {
       const stranger = await startOidcIssuer();
       try {
-        await refused(assertion(await stranger.github({ repository: 'acme/app' }), 'ci-pusher'), /issuer .* is not trusted for this client/);
-        await refused(assertion(await github.github({ repository: 'acme/app' }), 'no-such-client'), /issuer .* is not trusted for this client/);
+        await refused(
+          assertion(await stranger.github({ repository: 'acme/app' }), 'ci-pusher'),
+          /^federated login refused: issuer: .*not for this client$/,
+          /issuer .* is not trusted for client ci-pusher/,
+        );
+        await refused(
+          assertion(await github.github({ repository: 'acme/app' }), 'no-such-client'),
+          /^federated login refused: issuer: .*not for this client$/,
+          /issuer .* is not trusted for client no-such-client/,
+        );
       } finally {
         await stranger.stop();
       }
     });
 
     it('a wrong audience', async () => {
-      await refused(assertion(await github.github({ repository: 'acme/app', audience: 'sts.amazonaws.com' }), 'ci-pusher'), /audience/);
+      await refused(
+        assertion(await github.github({ repository: 'acme/app', audience: 'sts.amazonaws.com' }), 'ci-pusher'),
+        /^federated login refused: audience: .*ask for this registry's audience/,
+        /audience \["sts\.amazonaws\.com"\] is not accepted by credential c-\w+ \(it accepts \["berth"\]\)/,
+      );
     });
 
     it('a subject outside the pattern', async () => {
       await refused(
         assertion(await github.github({ repository: 'acme/other' }), 'ci-pusher'),
-        /subject "repo:acme\/other:ref:refs\/heads\/main" does not match/,
+        /^federated login refused: subject: no federated credential trusts the token's subject$/,
+        /subject "repo:acme\/other:ref:refs\/heads\/main" does not match "repo:acme\/app:\*"/,
       );
     });
 
     it('a failed claim condition', async () => {
-      await refused(assertion(await github.github({ repository: 'acme/app', repository_owner_id: '999' }), 'ci-pusher'), /claim repository_owner_id/);
-      await refused(assertion(await github.github({ repository: 'acme/app', ref: 'refs/tags/v1' }), 'ci-pusher'), /claim ref/);
+      await refused(
+        assertion(await github.github({ repository: 'acme/app', repository_owner_id: '999' }), 'ci-pusher'),
+        /^federated login refused: condition: /,
+        /claim repository_owner_id \("999"\) does not meet its condition/,
+      );
+      await refused(assertion(await github.github({ repository: 'acme/app', ref: 'refs/tags/v1' }), 'ci-pusher'), /condition/, /claim ref /);
     });
 
     it('an expired token, and one older than the maximum age', async () => {
       const now = Math.floor(clock.now() / 1000);
       await refused(assertion(await github.github({ repository: 'acme/app' }, { issuedAt: now - 900, expiresIn: 600 }), 'ci-pusher'), /expired/);
-      await refused(assertion(await github.github({ repository: 'acme/app' }, { issuedAt: now - 7200, expiresIn: 86400 }), 'ci-pusher'), /too old/);
+      await refused(
+        assertion(await github.github({ repository: 'acme/app' }, { issuedAt: now - 7200, expiresIn: 86400 }), 'ci-pusher'),
+        /expired: .*too long ago/,
+        /too old/,
+      );
     });
 
     it('alg: none', async () => {
       const real = await github.github({ repository: 'acme/app' });
       const [, payload] = real.split('.');
       const header = Buffer.from(JSON.stringify({ alg: 'none', typ: 'JWT' })).toString('base64url');
-      await refused(assertion(`${header}.${payload}.`, 'ci-pusher'), /algorithm is not allowed|invalid/);
+      await refused(assertion(`${header}.${payload}.`, 'ci-pusher'), /signature|malformed/, /algorithm is not allowed|invalid/);
     });
 
     it("HS256 keyed with the issuer's public key", async () => {
@@ -250,12 +285,12 @@ describe('workload identity federation', () => {
       const jwk = github.jwks().keys[0];
       const header = Buffer.from(JSON.stringify({ alg: 'HS256', typ: 'JWT', kid: jwk?.kid })).toString('base64url');
       const signature = createHmac('sha256', JSON.stringify(jwk)).update(`${header}.${payload}`).digest('base64url');
-      await refused(assertion(`${header}.${payload}.${signature}`, 'ci-pusher'), /algorithm is not allowed/);
+      await refused(assertion(`${header}.${payload}.${signature}`, 'ci-pusher'), /signature/, /algorithm is not allowed/);
     });
 
     it('a kid missing from the JWKS, and a forged signature under a published kid', async () => {
-      await refused(assertion(await github.github({ repository: 'acme/app' }, { kid: 'missing' }), 'ci-pusher'), /no key of the issuer matches/);
-      await refused(assertion(await github.github({ repository: 'acme/app' }, { foreignKey: true }), 'ci-pusher'), /signature does not verify/);
+      await refused(assertion(await github.github({ repository: 'acme/app' }, { kid: 'missing' }), 'ci-pusher'), /signature/, /no key of the issuer matches/);
+      await refused(assertion(await github.github({ repository: 'acme/app' }, { foreignKey: true }), 'ci-pusher'), /signature/, /signature does not verify/);
     });
 
     it('a token from another issuer reusing a known kid', async () => {
@@ -312,7 +347,7 @@ describe('workload identity federation', () => {
         const token = await late.github({ repository: 'x/y' });
         const down = await postForm(trusting.url, '/oauth2/token', assertion(token, 'late-ci'));
         assert.equal(down.status, 401);
-        assert.match(((await down.json()) as { error_description: string }).error_description, /unavailable/);
+        assert.match(((await down.json()) as { error_description: string }).error_description, /issuer's signing keys could not be fetched/);
         assert.equal((await fetch(`${trusting.url}/v2/`)).status, 401, 'the registry itself is unaffected');
         late.setDown(false);
         clock.offset += 10_000; // past the discovery retry delay
@@ -378,14 +413,19 @@ describe('workload identity federation', () => {
       const oidc = await github.github({ repository: 'acme/app' }, { expiresIn: 120 });
       const identity = (await (await postForm(base, '/oauth2/token', assertion(oidc, 'ci-pusher'))).json()) as { access_token: string };
       const exchanged = await postForm(base, '/oauth2/exchange', { grant_type: 'access_token', service: 'berth', access_token: identity.access_token });
+      assert.equal(exchanged.status, 200, await exchanged.clone().text());
       const { refresh_token } = (await exchanged.json()) as { refresh_token: string };
       assert.ok(lifetime(refresh_token) <= 121, `exchanged refresh token lives ${lifetime(refresh_token)}s`);
-      const refreshed = (await (await postForm(base, '/oauth2/token', { grant_type: 'refresh_token', refresh_token, service: 'berth' })).json()) as {
-        access_token: string;
-      };
+      const refreshed = (await (
+        await postForm(base, '/oauth2/token', { grant_type: 'refresh_token', refresh_token, service: 'berth', scope: 'repository:acme/app:push' })
+      ).json()) as { access_token: string };
       const again = await postForm(base, '/oauth2/exchange', { grant_type: 'access_token', service: 'berth', access_token: refreshed.access_token });
       const second = ((await again.json()) as { refresh_token: string }).refresh_token;
       assert.ok(lifetime(second) <= 121, `a second exchange lives ${lifetime(second)}s`);
+      const renewed = await postForm(base, '/oauth2/exchange', { grant_type: 'refresh_token', service: 'berth', refresh_token });
+      assert.equal(renewed.status, 200, await renewed.clone().text());
+      const third = ((await renewed.json()) as { refresh_token: string }).refresh_token;
+      assert.ok(lifetime(third) <= 121, `a renewal lives ${lifetime(third)}s`);
     });
 
     it('records who pushed, with the workflow run that did it', async () => {

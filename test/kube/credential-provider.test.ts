@@ -1,7 +1,7 @@
 /**
  * `berth-credential-provider`, the kubelet's exec plugin, fed the CredentialProviderRequest a
  * kubelet in service-account-token mode sends: the image, a real TokenRequest token of the pod's
- * service account for the audience `berth` (from a real kube-apiserver), and that account's
+ * service account for the registry's audience (from a real kube-apiserver), and that account's
  * annotations. Its answer is used by skopeo the way the container runtime would use it.
  */
 import assert from 'node:assert/strict';
@@ -60,8 +60,8 @@ describe('berth-credential-provider (kubelet exec plugin, service-account token 
     const cluster = new Cluster(kube);
     await cluster.namespace('apps');
     await cluster.serviceAccount('apps', 'web');
-    // What the kubelet does for tokenAttributes.serviceAccountTokenAudience: berth.
-    token = await kube.token('apps', 'web', ['berth'], 3600);
+    // What the kubelet does for tokenAttributes.serviceAccountTokenAudience: the registry's audience.
+    token = await kube.token('apps', 'web', [await berth.app.auth.audience.get()], 3600);
   });
 
   after(async () => {

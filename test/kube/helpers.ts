@@ -160,7 +160,8 @@ export async function federatedPuller(
   const { principals } = berth.app.auth;
   const store = berth.app.metadata.auth;
   const created = await principals.createPrincipal('service', name, { grants, withoutSecret: true });
-  const trust = expandPreset({ preset: 'kubernetes', issuer: kube.issuer, namespace, serviceAccount });
+  // As the API would: the preset defaults to the registry's own audience.
+  const trust = expandPreset({ preset: 'kubernetes', issuer: kube.issuer, namespace, serviceAccount }, await berth.app.auth.audience.get());
   await store.federatedCredentials.put({
     id: randomUUID(),
     principalId: created.principal.id,

@@ -33,7 +33,7 @@ export interface TestServerOptions {
    * With auth on, an owner `owner` / `owner-password-1` is bootstrapped.
    */
   auth?: boolean;
-  /** Trust these OIDC issuers (loopback test issuers are allowed plain HTTP). */
+  /** Trust these OIDC issuers (loopback test issuers are allowed plain HTTP and, past the egress policy, the loopback network). */
   federationIssuers?: Array<{ issuer: string; jwks?: { keys: unknown[] }; maxTokenAgeMs?: number; caFile?: string }>;
   /** Cap on registry tokens bought with OIDC tokens. */
   federationLifetimeCapMs?: number;
@@ -64,6 +64,7 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
       issuers: (options.federationIssuers ?? []).map((i) => ({
         issuer: i.issuer,
         allowInsecureLoopback: true,
+        allowPrivateNetwork: true,
         ...(i.jwks ? { jwks: i.jwks as { keys: Array<Record<string, unknown>> } } : {}),
         ...(i.maxTokenAgeMs !== undefined ? { maxTokenAgeMs: i.maxTokenAgeMs } : {}),
         ...(i.caFile !== undefined ? { caFile: i.caFile } : {}),

@@ -31,6 +31,8 @@ export class FederatedCredentialAdmin {
     private readonly audit: AuditLog,
     private readonly clock: Clock,
     private readonly federation: Pick<Config['federation'], 'issuers'>,
+    /** This registry's audience: what presets default to (federation/audience.ts). */
+    private readonly audience: () => Promise<string>,
   ) {}
 
   /** The principal's credentials, sorted by name (none for principals other than service principals). */
@@ -57,7 +59,7 @@ export class FederatedCredentialAdmin {
     this.assertMayTrust(target);
     let trust: FederatedTrust;
     try {
-      trust = resolveFederatedCredential(input);
+      trust = resolveFederatedCredential(input, await this.audience());
     } catch (err) {
       if (err instanceof PresetError) throw new ApiError('INVALID_REQUEST', err.message);
       throw err;

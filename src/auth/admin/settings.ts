@@ -1,8 +1,9 @@
 /**
  * Registry-wide policy and operations through the management API: the anonymous-pull patterns and
- * signing-key rotation. Every change is audited.
+ * signing keys (rotation, revocation). Every change is audited.
  */
-import type { AnonymousPullView, RotatedKeyView } from '../../api/audit.js';
+import type { AnonymousPullView, RevokedKeyView, RotatedKeyView, SigningKeyView } from '../../api/audit.js';
+import { ApiError } from '../../api/errors.js';
 import type { AnonymousPullIndex } from '../../metadata/auth-store.js';
 import type { Actor } from '../../shared/actor.js';
 import type { Clock } from '../../shared/clock.js';
@@ -12,7 +13,7 @@ import type { AuditLog } from './audit.js';
 export class SettingsAdmin {
   constructor(
     private readonly anonymous: AnonymousPullIndex,
-    private readonly keys: Pick<KeyRing, 'rotate'>,
+    private readonly keys: Pick<KeyRing, 'rotate' | 'revoke' | 'list' | 'signingKey'>,
     private readonly audit: AuditLog,
     private readonly clock: Clock,
   ) {}
@@ -41,5 +42,33 @@ export class SettingsAdmin {
     const kid = await this.keys.rotate();
     await this.audit.record(actor, 'admin.keys.rotated', { kid });
     return { kid };
+  }
+
+  /** Every signing key with its state, newest first. */
+  async listKeys(): Promise<SigningKeyView[]> {
+    const iso = (ms: number | undefined) => (ms === undefined ? null : new Date(ms).toISOString());
+    return (await this.keys.list()).map((k) => ({
+      kid: k.kid,
+      alg: k.alg,
+      createdAt: new Date(k.createdAt).toISOString(),
+      retiredAt: iso(k.retiredAt),
+      revokedAt: iso(k.revokedAt),
+      state: k.revokedAt !== undefined ? 'revoked' : k.retiredAt !== undefined ? 'retired' : 'active',
+    }));
+  }
+
+  /**
+   * Revokes a key after a leak: every token it signed, access and refresh, is refused from now on,
+   * by this replica at once and by the others within `auth.keyRevocationCheckMs` (auth/keys.ts).
+   * When it was the signing key, a new one signs from now on. 404 KEY_UNKNOWN for a kid that
+   * names no key; revoking a revoked key again changes nothing.
+   */
+  async revokeKey(actor: Actor, kid: string): Promise<RevokedKeyView> {
+    const known = (await this.keys.list()).find((k) => k.kid === kid);
+    if (!known) throw new ApiError('KEY_UNKNOWN', `no signing key ${JSON.stringify(kid.slice(0, 128))}; list them with GET /api/v1/keys (berth keys list)`);
+    const revoked = await this.keys.revoke(kid);
+    const signing = await this.keys.signingKey();
+    if (revoked) await this.audit.record(actor, 'admin.keys.revoked', { kid, signingKid: signing.kid });
+    return { kid, signingKid: signing.kid };
   }
 }

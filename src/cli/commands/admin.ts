@@ -1,4 +1,4 @@
-/** `berth admin …`, `berth keys rotate`, `berth apply`, `berth history`: arguments only; cli/admin.ts, apply.ts and history.ts run them. */
+/** `berth admin …`, `berth keys rotate|list|revoke`, `berth apply`, `berth history`: arguments only; cli/admin.ts, apply.ts and history.ts run them. */
 import type { Command } from 'commander';
 import type { CommandOptions as AdminOptions, FederatedAddOptions } from '../admin.js';
 import { collect, positiveInteger, type Managed } from './common.js';
@@ -90,13 +90,15 @@ export function registerAdminCommands(program: Command, managed: Managed): void 
       .argument('<principal>', 'a service principal: name (client id) or id')
       .argument('<name>', "the credential's name, e.g. github-main")
       .option('--preset <preset>', 'github, kubernetes or gitlab')
-      .option('--repository <owner/repo>', 'github, gitlab: the repository (github allows globs, e.g. acme/*)')
-      .option('--ref <ref>', 'github, gitlab: a branch (main) or full ref (refs/tags/v*); default any ref')
+      .option('--repository <owner/repo>', 'github, gitlab: the repository (github allows globs, e.g. acme/*, and owner@ID/repo@ID)')
+      .option('--repository-id <id>', "github: pin the repository's numeric id (the repository_id claim)")
+      .option('--repository-owner-id <id>', "github: pin the owner's numeric id (the repository_owner_id claim)")
+      .option('--ref <ref>', 'github, gitlab: a branch (main), a branch glob (release-*) or full ref (refs/tags/v*); default any ref')
       .option('--environment <name>', 'github: a deployment environment instead of a ref')
       .option('--issuer <url>', "the issuer URL (kubernetes: the cluster's service-account issuer; without --preset: required)")
       .option('--namespace <namespace>', 'kubernetes: the namespace')
       .option('--service-account <name>', 'kubernetes: the service account (default any in the namespace)')
-      .option('--audience <aud>', 'an accepted audience (repeatable; presets default to berth)', collect)
+      .option('--audience <aud>', "an accepted audience (repeatable; presets default to the registry's own)", collect)
       .option('--subject <sub>', 'without --preset: the exact sub claim, or a glob (* and ?)')
       .option('--condition <condition>', 'a claim condition: claim=value, claim~glob or claim:a,b,c (repeatable)', collect),
   ).action(async (ref: string, name: string, options: AdminOptions & FederatedAddOptions) => (await load()).federatedAdd(ref, name, options));
@@ -112,6 +114,15 @@ export function registerAdminCommands(program: Command, managed: Managed): void 
   managed(keys.command('rotate').description('sign new tokens with a new key; tokens signed with the old keys stay valid until they expire')).action(
     async (options: AdminOptions) => (await load()).keysRotate(options),
   );
+  managed(keys.command('list').description('the signing keys and their state (active, retired, revoked)')).action(async (options: AdminOptions) =>
+    (await load()).keysList(options),
+  );
+  managed(
+    keys
+      .command('revoke')
+      .description('revoke a signing key after a leak: every token it signed, access and refresh, is refused from now on')
+      .argument('<kid>', 'the key id (berth keys list, or the kid of a token)'),
+  ).action(async (kid: string, options: AdminOptions) => (await load()).keysRevoke(kid, options));
 
   managed(
     program

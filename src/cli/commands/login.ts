@@ -13,7 +13,7 @@ export function registerLoginCommands(program: Command): void {
       'log in with a workload identity token instead: github (GitHub Actions), file:PATH (e.g. a Kubernetes service-account token) or env:VAR',
     )
     .option('--identity <client-id>', 'with --oidc: the service principal whose federated credential accepts the token')
-    .option('--audience <aud>', 'with --oidc github: the audience to request (default berth)')
+    .option('--audience <aud>', 'with --oidc github: the audience to request (default: the one the registry advertises)')
     .action(async (registry: string, options: { username?: string; passwordStdin?: boolean; oidc?: string; identity?: string; audience?: string }) =>
       (await import('../login.js')).login(registry, options),
     );

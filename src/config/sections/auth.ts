@@ -21,6 +21,15 @@ const authSchema = z
       .url()
       .optional()
       .describe("Base URL clients reach Berth at, used for the token realm in challenges; default: from the request's Host header."),
+    keyRevocationCheckMs: z
+      .number()
+      .int()
+      .min(0)
+      .max(60_000)
+      .default(2000)
+      .describe(
+        'How long a replica may take to learn that another replica revoked a signing key (`berth keys revoke`): it re-reads the revoked keys at most this long after its last look. 0: on every token verification (one query each).',
+      ),
     lifetimes: z
       .object({ user: lifetime, admin: lifetime, service: lifetime, token: lifetime })
       .default({})

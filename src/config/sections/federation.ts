@@ -15,6 +15,12 @@ const issuerSchema = z
       .boolean()
       .default(false)
       .describe('Allow plain HTTP for this issuer; only ever honoured for loopback addresses (tests, local clusters).'),
+    allowPrivateNetwork: z
+      .boolean()
+      .default(false)
+      .describe(
+        "Let discovery and key fetches for this issuer reach private, loopback and other non-public addresses, which the egress policy (`egress`) refuses otherwise (an in-cluster or on-premises issuer). Alternatively list the issuer's host in `egress.allow`.",
+      ),
     maxTokenAgeMs: z.number().int().positive().optional().describe('Override `federation.maxTokenAgeMs` for this issuer.'),
   })
   .strict();
@@ -25,6 +31,20 @@ const federationSchema = z
       .array(issuerSchema)
       .default([])
       .describe('Settings for OIDC issuers that need them. Any HTTPS issuer a federated credential names is trusted through discovery without an entry here.'),
+    audience: z
+      .string()
+      .min(1)
+      .max(512)
+      .optional()
+      .describe(
+        'The audience that identifies this registry to OIDC issuers: presets default to it, and every Bearer challenge advertises it (`audience="…"`) so clients ask their issuer for it. Default: `auth.publicUrl` (e.g. `https://registry.example.com`), else a generated `urn:berth:<uuid>` kept in the database.',
+      ),
+    acceptLegacyAudience: z
+      .boolean()
+      .default(true)
+      .describe(
+        "Federated credentials that list `berth`, the audience every Berth used before instance audiences, also accept tokens whose audience is `berth` (with a warning in the log, once per credential and process). Such tokens are accepted by any Berth that trusts the same workload: turn this off once clients ask for this registry's audience. Credentials listing `berth` accept this registry's own audience either way.",
+      ),
     clockSkewSeconds: z.number().int().min(0).max(300).default(60).describe('Allowed clock difference when checking `exp`, `nbf` and `iat` of OIDC tokens.'),
     maxTokenAgeMs: duration('OIDC tokens issued (`iat`) longer ago than this are refused, however long their `exp`.', 3600 * 1000),
     lifetimeCapMs: z

@@ -74,7 +74,8 @@ export async function postToken(ctx: RouteContext): Promise<void> {
 }
 
 /**
- * POST /oauth2/exchange (ACR): grant_type=access_token&service=&access_token= -> {refresh_token}.
+ * POST /oauth2/exchange (ACR): grant_type=access_token&service=&access_token=, or
+ * grant_type=refresh_token&refresh_token= (renewal), or grant_type=password -> {refresh_token}.
  * Optional `scope` parameters bound the refresh token: every token derived from it grants at most
  * those scopes (what a Kubernetes pull secret for named repositories needs).
  */
@@ -84,6 +85,7 @@ export async function exchange(ctx: RouteContext): Promise<void> {
   const request: TokenRequest = {
     grantType: optional(form, 'grant_type'),
     accessToken: optional(form, 'access_token'),
+    refreshToken: optional(form, 'refresh_token'),
     username: optional(form, 'username') ?? basic?.username,
     password: optional(form, 'password') ?? basic?.password,
     service: optional(form, 'service'),

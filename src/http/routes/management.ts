@@ -23,6 +23,8 @@ export const managementRoutes: readonly Route[] = [
   { name: 'anonymous-pull', method: 'GET', path: api('settings/anonymous-pull'), guard: 'owner', handle: admin.policy.getAnonymousPull },
   { name: 'anonymous-pull', method: 'PUT', path: api('settings/anonymous-pull'), guard: 'owner', handle: admin.policy.putAnonymousPull },
   { name: 'keys', method: 'POST', path: api('keys/rotate'), guard: 'owner', handle: admin.policy.rotateKeys },
+  { name: 'keys', method: 'GET', path: api('keys'), guard: 'owner', handle: admin.policy.listKeys },
+  { name: 'key-revoke', method: 'POST', path: api('keys/(?<kid>[A-Za-z0-9_-]{1,128})/revoke'), guard: 'owner', handle: admin.policy.revokeKey },
   { name: 'audit', method: 'GET', path: api('audit'), guard: 'owner', handle: admin.policy.listAudit },
   { name: 'webhooks', method: 'GET', path: api('webhooks'), guard: 'owner', handle: admin.webhooks.list },
   { name: 'webhooks', method: 'POST', path: api('webhooks'), guard: 'owner', handle: admin.webhooks.create },

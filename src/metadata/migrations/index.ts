@@ -25,6 +25,7 @@ import { importJobs } from './0005-import-jobs.js';
 import { sync } from './0006-sync.js';
 import { retention } from './0007-retention.js';
 import { attestations } from './0060-attestations.js';
+import { tokenBounds } from './0011-token-bounds.js';
 
 export type { Dialect } from './columns.js';
 
@@ -38,6 +39,7 @@ export const migrations: ReadonlyArray<readonly [name: string, build: (columns: 
   ['0006-sync', sync],
   ['0007-retention', retention],
   ['0060-attestations', attestations],
+  ['0011-token-bounds', tokenBounds],
 ];
 
 export function migrationProvider(dialect: Dialect): MigrationProvider {

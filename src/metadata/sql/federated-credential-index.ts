@@ -24,6 +24,11 @@ export class SqlFederatedCredentialIndex implements FederatedCredentialIndex {
     return rows.map(toRecord);
   }
 
+  async get(id: string): Promise<FederatedCredentialRecord | undefined> {
+    const row = await this.ctx.db.selectFrom('federated_credentials').selectAll().where('id', '=', id).executeTakeFirst();
+    return row && toRecord(row);
+  }
+
   async listByIssuer(issuer: string): Promise<FederatedCredentialRecord[]> {
     const rows = await this.ctx.db.selectFrom('federated_credentials').selectAll().where('issuer', '=', issuer).orderBy('created_at').execute();
     return rows.map(toRecord);

@@ -35,7 +35,7 @@ import { SqlCredentialIndex, SqlGrantIndex, SqlPrincipalIndex } from './principa
 import { SqlRepositoryIndex } from './repository-index.js';
 import { SqlScheduledTaskIndex } from './scheduled-task-index.js';
 import { sqlSyncMetadata } from './sync-index.js';
-import { SqlRefreshTokenIndex, SqlSigningKeyIndex } from './token-index.js';
+import { SqlInstanceSettingsIndex, SqlRefreshTokenIndex, SqlSigningKeyIndex } from './token-index.js';
 import { SqlUploadIndex } from './upload-index.js';
 import { SqlWebhookIndex } from './webhook-index.js';
 
@@ -134,6 +134,7 @@ export function sqlMetadata(db: Kysely<Schema>, dialect: Dialect): Metadata {
       audit: new SqlAuditIndex(ctx),
       anonymousPull: new SqlAnonymousPullIndex(ctx),
       federatedCredentials: new SqlFederatedCredentialIndex(ctx),
+      instance: new SqlInstanceSettingsIndex(ctx),
     },
     sync: sqlSyncMetadata(ctx),
     events: {

@@ -96,6 +96,20 @@ export class SqlCredentialIndex implements CredentialIndex {
     }));
   }
 
+  async get(id: string): Promise<CredentialRecord | undefined> {
+    const row = await this.ctx.db.selectFrom('credentials').selectAll().where('id', '=', id).executeTakeFirst();
+    return (
+      row && {
+        id: row.id,
+        principalId: row.principal_id,
+        label: row.label,
+        hash: row.hash,
+        expiresAt: row.expires_at === null ? undefined : Number(row.expires_at),
+        createdAt: Number(row.created_at),
+      }
+    );
+  }
+
   /**
    * Replaces the (principal, label) secret in place: the existing row is locked (PostgreSQL) and
    * overwritten by an upsert, so of two concurrent rotations the second replaces the first's row

@@ -1,4 +1,6 @@
-import type { RefreshTokenIndex, RefreshTokenRecord, SigningKeyIndex, SigningKeyRecord } from '../auth-store.js';
+import type { Selectable } from 'kysely';
+import type { CredentialKind, InstanceSettingsIndex, RefreshTokenIndex, RefreshTokenRecord, SigningKeyIndex, SigningKeyRecord } from '../auth-store.js';
+import type { SigningKeysTable } from '../schema.js';
 import type { SqlContext } from './context.js';
 
 export class SqlRefreshTokenIndex implements RefreshTokenIndex {
@@ -11,6 +13,7 @@ export class SqlRefreshTokenIndex implements RefreshTokenIndex {
         id: t.id,
         principal_id: t.principalId,
         credential_id: t.credentialId ?? null,
+        credential_kind: t.credentialKind ?? null,
         expires_at: t.expiresAt,
         created_at: t.createdAt,
         revoked_at: t.revokedAt ?? null,
@@ -25,6 +28,7 @@ export class SqlRefreshTokenIndex implements RefreshTokenIndex {
         id: row.id,
         principalId: row.principal_id,
         credentialId: row.credential_id ?? undefined,
+        credentialKind: credentialKind(row.credential_kind),
         expiresAt: Number(row.expires_at),
         createdAt: Number(row.created_at),
         revokedAt: row.revoked_at === null ? undefined : Number(row.revoked_at),
@@ -44,6 +48,23 @@ export class SqlRefreshTokenIndex implements RefreshTokenIndex {
   }
 }
 
+/** An unknown value (a newer release's kind) counts as unknown: both tables are then checked. */
+function credentialKind(value: string | null): CredentialKind | undefined {
+  return value === 'secret' || value === 'federated' ? value : undefined;
+}
+
+function toKey(row: Selectable<SigningKeysTable>): SigningKeyRecord {
+  return {
+    kid: row.kid,
+    alg: row.alg,
+    privateJwk: row.private_jwk,
+    publicJwk: row.public_jwk,
+    createdAt: Number(row.created_at),
+    retiredAt: row.retired_at === null ? undefined : Number(row.retired_at),
+    revokedAt: row.revoked_at === null ? undefined : Number(row.revoked_at),
+  };
+}
+
 export class SqlSigningKeyIndex implements SigningKeyIndex {
   constructor(private readonly ctx: SqlContext) {}
 
@@ -51,18 +72,22 @@ export class SqlSigningKeyIndex implements SigningKeyIndex {
     const rows = await this.ctx.db
       .selectFrom('signing_keys')
       .selectAll()
+      .where('revoked_at', 'is', null)
       .where((eb) => eb.or([eb('retired_at', 'is', null), eb('retired_at', '>', retiredAfter)]))
       .orderBy('created_at', 'desc')
       .orderBy('kid', 'desc')
       .execute();
-    return rows.map((row) => ({
-      kid: row.kid,
-      alg: row.alg,
-      privateJwk: row.private_jwk,
-      publicJwk: row.public_jwk,
-      createdAt: Number(row.created_at),
-      retiredAt: row.retired_at === null ? undefined : Number(row.retired_at),
-    }));
+    return rows.map(toKey);
+  }
+
+  async list(): Promise<SigningKeyRecord[]> {
+    const rows = await this.ctx.db.selectFrom('signing_keys').selectAll().orderBy('created_at', 'desc').orderBy('kid', 'desc').execute();
+    return rows.map(toKey);
+  }
+
+  async listRevoked(): Promise<string[]> {
+    const rows = await this.ctx.db.selectFrom('signing_keys').select('kid').where('revoked_at', 'is not', null).execute();
+    return rows.map((row) => row.kid);
   }
 
   async add(key: SigningKeyRecord): Promise<void> {
@@ -75,11 +100,37 @@ export class SqlSigningKeyIndex implements SigningKeyIndex {
         public_jwk: key.publicJwk,
         created_at: key.createdAt,
         retired_at: key.retiredAt ?? null,
+        revoked_at: key.revokedAt ?? null,
       })
       .execute();
   }
 
   async retireAllExcept(keep: string, now: number): Promise<void> {
     await this.ctx.db.updateTable('signing_keys').set({ retired_at: now }).where('kid', '!=', keep).where('retired_at', 'is', null).execute();
+  }
+
+  /** One conditional update: of two concurrent revocations of one key, one reports it. */
+  async revoke(kid: string, now: number): Promise<boolean> {
+    const result = await this.ctx.db
+      .updateTable('signing_keys')
+      .set((eb) => ({ revoked_at: now, retired_at: eb.fn.coalesce('retired_at', eb.val(now)) }))
+      .where('kid', '=', kid)
+      .where('revoked_at', 'is', null)
+      .executeTakeFirst();
+    return Number(result.numUpdatedRows) > 0;
+  }
+}
+
+export class SqlInstanceSettingsIndex implements InstanceSettingsIndex {
+  constructor(private readonly ctx: SqlContext) {}
+
+  async getOrCreate(name: string, value: string, now: number): Promise<string> {
+    await this.ctx.db
+      .insertInto('instance_settings')
+      .values({ name, value, created_at: now })
+      .onConflict((oc) => oc.column('name').doNothing())
+      .execute();
+    const row = await this.ctx.db.selectFrom('instance_settings').select('value').where('name', '=', name).executeTakeFirstOrThrow();
+    return row.value;
   }
 }

@@ -7,7 +7,7 @@ import { isValidPattern } from '../../../auth/permissions.js';
 import { ApiError } from '../../../api/errors.js';
 import { sendJson } from '../../respond.js';
 import type { RouteContext } from '../../route.js';
-import { actingOwner, readJson } from './common.js';
+import { actingOwner, pathParam, readJson } from './common.js';
 
 /** GET /api/v1/settings/anonymous-pull → {patterns}: repositories anyone may pull without a token. */
 export async function getAnonymousPull(ctx: RouteContext): Promise<void> {
@@ -36,6 +36,22 @@ export async function rotateKeys(ctx: RouteContext): Promise<void> {
   const actor = actingOwner(ctx);
   await readJson(ctx, z.object({}).strict());
   sendJson(ctx.res, 200, await ctx.auth.admin.settings.rotateKeys(actor));
+}
+
+/** GET /api/v1/keys → {keys}: every signing key with its state (active, retired, revoked), newest first. */
+export async function listKeys(ctx: RouteContext): Promise<void> {
+  actingOwner(ctx);
+  sendJson(ctx.res, 200, { keys: await ctx.auth.admin.settings.listKeys() });
+}
+
+/**
+ * POST /api/v1/keys/{kid}/revoke → {kid, signingKid}. Tokens the key signed are refused at once by
+ * this replica and by the others within `auth.keyRevocationCheckMs`.
+ */
+export async function revokeKey(ctx: RouteContext): Promise<void> {
+  const actor = actingOwner(ctx);
+  await readJson(ctx, z.object({}).strict());
+  sendJson(ctx.res, 200, await ctx.auth.admin.settings.revokeKey(actor, pathParam(ctx, 'kid')));
 }
 
 const defaultAuditLimit = 100;
