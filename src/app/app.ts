@@ -9,6 +9,7 @@ import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import { createAuth, type Auth } from '../auth/index.js';
 import type { Config } from '../config/schema.js';
+import { createConsole, createRepositoryViews } from '../console/index.js';
 import { parseAddress } from '../config/load.js';
 import { registryListener } from '../http/server.js';
 import type { Services } from '../http/services.js';
@@ -77,7 +78,8 @@ export function createApp(deps: AppDependencies): App {
   });
   const webhooks = new Webhooks({ config: config.webhooks, store: metadata.events, audit, egress, clock, logger });
   const sync = new SyncService({ store: metadata.sync, registry, egress, settings: config.sync, clock, audit, logger });
-  const services: Services = { registry, auth, egress, imports, sync, webhooks };
+  const webConsole = createConsole({ config, metadata, auth, egress, clock });
+  const services: Services = { registry, auth, egress, imports, sync, webhooks, console: webConsole, repositories: createRepositoryViews(registry) };
   const listener = registryListener(services, logger);
   const server = config.tls
     ? createHttpsServer({ cert: readFileSync(config.tls.cert), key: readFileSync(config.tls.key) }, listener)
@@ -130,6 +132,7 @@ export function createApp(deps: AppDependencies): App {
         server.close(() => ok());
         server.closeIdleConnections();
       });
+      await webConsole.close();
       await egress.close();
       await metadata.close();
     },

@@ -3,11 +3,13 @@ import type { Logger } from 'pino';
 import type { Config } from '../config/schema.js';
 import type { AuthMetadata } from '../metadata/auth-store.js';
 import { IssuerKeys } from '../federation/issuers.js';
+import { TokenTester } from '../federation/token-test.js';
 import { FederationVerifier } from '../federation/verifier.js';
 import type { Clock } from '../shared/clock.js';
 import { AuditLog } from './admin/audit.js';
 import { FederatedCredentialAdmin } from './admin/federated.js';
 import { PrincipalAdmin } from './admin/principals.js';
+import { RepositoryReach } from './admin/reach.js';
 import { SettingsAdmin } from './admin/settings.js';
 import { Authorizer } from './authorizer.js';
 import { KeyRing } from './keys.js';
@@ -22,6 +24,10 @@ export interface AuthAdmin {
   federatedCredentials: FederatedCredentialAdmin;
   settings: SettingsAdmin;
   audit: AuditLog;
+  /** Who may pull, push or delete on a repository (`admin/reach.ts`). */
+  reach: RepositoryReach;
+  /** "Test a token": which federated credential would accept an OIDC token, or which check fails. */
+  tokenTest: TokenTester;
 }
 
 export interface Auth {
@@ -71,6 +77,8 @@ export function createAuth(config: Config['auth'], federationConfig: Config['fed
     federatedCredentials: new FederatedCredentialAdmin(store, audit, clock, federationConfig),
     settings: new SettingsAdmin(store.anonymousPull, keys, audit, clock),
     audit,
+    reach: new RepositoryReach(store, principals),
+    tokenTest: new TokenTester(federation),
   };
   return { enabled: config.enabled, config, keys, tokens, principals, endpoint, authorizer, admin };
 }

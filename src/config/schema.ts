@@ -7,6 +7,7 @@
  */
 import { z } from 'zod';
 import { authSection } from './sections/auth.js';
+import { consoleSection } from './sections/console.js';
 import { egressSection } from './sections/egress.js';
 import { federationSection } from './sections/federation.js';
 import { gcSection } from './sections/gc.js';
@@ -31,6 +32,7 @@ export const configSchema = z
     sync: syncSection,
     gc: gcSection,
     import: importSection,
+    console: consoleSection,
   })
   .strict();
 

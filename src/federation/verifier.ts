@@ -57,7 +57,7 @@ function claimText(value: unknown): string | undefined {
  * (including `/` and `:`), `?` one character; everything else is literal. `repo:acme/app:*`
  * matches every ref of acme/app. Matched in linear time (`shared/glob.ts`): globs are user-written.
  */
-function conditionHolds(condition: ClaimCondition, claims: JWTPayload): boolean {
+export function conditionHolds(condition: ClaimCondition, claims: JWTPayload): boolean {
   const value = claimText(claims[condition.claim]);
   if (value === undefined) return false;
   if (condition.equals !== undefined) return value === condition.equals;
@@ -67,7 +67,7 @@ function conditionHolds(condition: ClaimCondition, claims: JWTPayload): boolean 
 }
 
 /** Why a credential does not accept verified claims, or undefined if it does. */
-function mismatch(credential: FederatedCredentialRecord, claims: JWTPayload): FederationError | undefined {
+export function mismatch(credential: FederatedCredentialRecord, claims: JWTPayload): FederationError | undefined {
   const audiences = typeof claims.aud === 'string' ? [claims.aud] : (claims.aud ?? []);
   if (!audiences.some((aud) => credential.audiences.includes(aud))) {
     return new FederationError('audience', `audience ${JSON.stringify(audiences)} is not accepted (expected one of ${JSON.stringify(credential.audiences)})`);
@@ -108,6 +108,30 @@ export function provenanceOf(claims: JWTPayload): Record<string, unknown> {
   return out;
 }
 
+export type Candidate = { principal: PrincipalRecord; credential: FederatedCredentialRecord };
+
+/**
+ * The one credential verified `claims` act through, among the candidates for their issuer: a
+ * token several principals' credentials accept is ambiguous; none accepting it fails with the
+ * first candidate's reason. Shared by `verify` and the token test (`token-test.ts`).
+ */
+export function chooseCredential(candidates: readonly Candidate[], claims: JWTPayload): FederatedMatch {
+  const matches: FederatedMatch[] = [];
+  let firstFailure: FederationError | undefined;
+  for (const { principal, credential } of candidates) {
+    const failure = mismatch(credential, claims);
+    if (failure) firstFailure ??= failure;
+    else matches.push({ principal, credential, expiresAt: (claims.exp ?? 0) * 1000, provenance: provenanceOf(claims) });
+  }
+  const principals = new Set(matches.map((m) => m.principal.id));
+  if (principals.size > 1) {
+    throw new FederationError('ambiguous', 'the token matches federated credentials of several identities: pass client_id');
+  }
+  const match = matches[0];
+  if (!match) throw firstFailure ?? new FederationError('subject', 'no federated credential accepts this token');
+  return match;
+}
+
 export class FederationVerifier {
   constructor(
     private readonly store: AuthMetadata,
@@ -130,33 +154,18 @@ export class FederationVerifier {
       throw new FederationError('issuer', `issuer ${issuer} is not trusted${clientId !== undefined ? ' for this client' : ''}`);
     }
     const claims = await this.verifySignature(token, issuer);
-    const matches: FederatedMatch[] = [];
-    let firstFailure: FederationError | undefined;
-    for (const { principal, credential } of candidates) {
-      const failure = mismatch(credential, claims);
-      if (failure) firstFailure ??= failure;
-      else matches.push({ principal, credential, expiresAt: (claims.exp ?? 0) * 1000, provenance: provenanceOf(claims) });
-    }
-    const principals = new Set(matches.map((m) => m.principal.id));
-    if (principals.size > 1) {
-      throw new FederationError('ambiguous', 'the token matches federated credentials of several identities: pass client_id');
-    }
-    const match = matches[0];
-    if (!match) throw firstFailure ?? new FederationError('subject', 'no federated credential accepts this token');
-    return match;
+    return chooseCredential(candidates, claims);
   }
 
-  private async candidates(
-    issuer: string,
-    clientId: string | undefined,
-  ): Promise<Array<{ principal: PrincipalRecord; credential: FederatedCredentialRecord }>> {
+  /** The credentials a token from `issuer` is checked against (with `clientId`, only that principal's). */
+  async candidates(issuer: string, clientId: string | undefined): Promise<Candidate[]> {
     if (clientId !== undefined) {
       const principal = await this.store.principals.findByName(clientId);
       if (!principal) return [];
       const credentials = (await this.store.federatedCredentials.list(principal.id)).filter((c) => c.issuer === issuer);
       return credentials.map((credential) => ({ principal, credential }));
     }
-    const out: Array<{ principal: PrincipalRecord; credential: FederatedCredentialRecord }> = [];
+    const out: Candidate[] = [];
     for (const credential of await this.store.federatedCredentials.listByIssuer(issuer)) {
       const principal = await this.store.principals.get(credential.principalId);
       if (principal) out.push({ principal, credential });

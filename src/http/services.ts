@@ -4,6 +4,7 @@
  * field here and one line in `createApp`; handlers reach it as `ctx.services.<name>`.
  */
 import type { Auth } from '../auth/index.js';
+import type { Console, RepositoryViews } from '../console/index.js';
 import type { Webhooks } from '../events/webhooks.js';
 import type { Egress } from '../net/egress.js';
 import type { ImportService } from '../replication/imports.js';
@@ -21,4 +22,8 @@ export interface Services {
   sync: SyncService;
   /** Webhook subscriptions, deliveries and the dispatcher (`src/events`). */
   webhooks: Webhooks;
+  /** The web console: sessions and single sign-on (`src/console`). */
+  console: Console;
+  /** Browsing repositories, tags and images for `/api/v1/repositories…` (`src/console/repositories.ts`). */
+  repositories: RepositoryViews;
 }

@@ -12,6 +12,7 @@ import type { Metadata } from '../store.js';
 import { migrationProvider, type Dialect } from '../migrations/index.js';
 import { SqlAnonymousPullIndex, SqlAuditIndex } from './audit-index.js';
 import { SqlBlobIndex } from './blob-index.js';
+import { sqlConsoleMetadata } from './console-index.js';
 import { SqlContext } from './context.js';
 import { SqlDeliveryIndex } from './delivery-index.js';
 import { EventNotifier, SqlEventIndex } from './event-index.js';
@@ -105,6 +106,7 @@ export function sqlMetadata(db: Kysely<Schema>, dialect: Dialect): Metadata {
       deliveries: new SqlDeliveryIndex(ctx),
     },
     imports: new SqlImportJobIndex(ctx),
+    console: sqlConsoleMetadata(ctx),
     close: () => db.destroy(),
   };
 }
