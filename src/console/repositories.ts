@@ -159,7 +159,8 @@ export class RepositoryViews {
       body,
       config,
       layers,
-      manifests: parsed.manifests,
+      // The raw entries: they keep `platform`, which the registry's parser does not need.
+      manifests: Array.isArray(body['manifests']) ? (body['manifests'] as Descriptor[]).filter(isDescriptor) : [],
       artifactType: parsed.artifactType,
       subject: parsed.subject?.digest,
       annotations: parsed.annotations ?? {},

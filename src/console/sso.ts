@@ -195,7 +195,7 @@ export class SingleSignOn {
       if (!(await this.deps.identities.link({ issuer, subject, provider: provider.name, principalId: principal.id, createdAt: now, lastSignInAt: now }))) {
         throw new SsoFailure('Another sign-in for the same person finished at the same moment. Sign in again.');
       }
-      await audit.record({ principalId: principal.id, principalName: principal.name, clientAddress }, 'principal.created', {
+      await audit.record({ principalId: principal.id, principalName: principal.name, clientAddress }, 'console.sso.principal_created', {
         kind: 'user',
         via: `sso:${provider.name}`,
         issuer,
@@ -208,7 +208,7 @@ export class SingleSignOn {
     const current = await this.deps.auth.principals.grantsFor(principal);
     if (!sameGrants(current, grants)) {
       await this.deps.auth.principals.setGrants(principal.id, grants);
-      await audit.record({ principalId: principal.id, principalName: principal.name, clientAddress }, 'grants.replaced', {
+      await audit.record({ principalId: principal.id, principalName: principal.name, clientAddress }, 'console.sso.grants_replaced', {
         via: `sso:${provider.name}`,
         before: current,
         after: grants,
