@@ -35,7 +35,7 @@ function Details({ image }: { image: Image }) {
         </dd>
         <dt>Type</dt>
         <dd>
-          {kindOf(image.mediaType)} ({image.kind}){image.artifactType ? `, artifact type ${image.artifactType}` : ''}
+          {kindOf(image.mediaType)} ({image.kind}){image.artifactType && image.kind !== 'image' ? `, artifact type ${image.artifactType}` : ''}
         </dd>
         <dt>Manifest size</dt>
         <dd>{bytes(image.size)}</dd>
