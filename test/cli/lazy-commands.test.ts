@@ -45,8 +45,9 @@ async function loadedBy(args: string[], stdin = ''): Promise<{ modules: string[]
   return { modules, stdout, stderr };
 }
 
-const kubernetes = (m: string) => m.includes('/node_modules/@kubernetes/client-node/');
-const undici = (m: string) => /\/node_modules\/undici\//.test(m);
+// Paths are relative to the root when node_modules is inside it (a plain install), absolute when it is a link elsewhere.
+const kubernetes = (m: string) => /(?:^|\/)node_modules\/@kubernetes\/client-node\//.test(m);
+const undici = (m: string) => /(?:^|\/)node_modules\/undici\//.test(m);
 const ours = (modules: string[]) => modules.filter((m) => m.startsWith('src/'));
 
 describe('commands load what they use', () => {
