@@ -43,10 +43,14 @@ export interface ActiveSession {
 
 /** Activity is written at most this often per session (the idle timeout's resolution). */
 const touchIntervalMs = 60_000;
+/** Ended sessions' rows are deleted at a sign-in at most this often. */
+const pruneIntervalMs = 10 * 60_000;
 /** Kinds of principal that may sign in to the console with a password (people, not workloads). */
 const passwordKinds: ReadonlySet<string> = new Set(['user', 'admin']);
 
 export class ConsoleSessions {
+  private prunedAt = 0;
+
   constructor(
     private readonly deps: {
       store: ConsoleMetadata;
@@ -105,6 +109,11 @@ export class ConsoleSessions {
       lastSeenAt: now,
     };
     await this.deps.store.sessions.add(record);
+    // Housekeeping rides on sign-ins: ended sessions' rows go at most every few minutes (any replica may do it).
+    if (now - this.prunedAt >= pruneIntervalMs) {
+      this.prunedAt = now;
+      await this.prune();
+    }
     await this.deps.auth.admin.audit.record(actorOf(principal, clientAddress), 'console.signed_in', { method, ...(provider ? { provider } : {}) });
     return { id, session: { record, principal, csrfToken: csrfTokenOf(id) } };
   }

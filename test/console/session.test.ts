@@ -5,6 +5,7 @@
  * and the browsing endpoints of /api/v1.
  */
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -256,9 +257,18 @@ describe('console sessions and single sign-on', () => {
       const client = new ConsoleClient(base);
       await client.signIn('reader', readerSecret);
       assert.equal((await client.session()).body.signedIn, true);
+      const idle = new ConsoleClient(base);
+      await idle.signIn('reader', readerSecret);
+      const idleHash = createHash('sha256')
+        .update(idle.jar.values.get('berth_session') ?? '')
+        .digest('base64url');
+      assert.ok(await server.app.metadata.console.sessions.get(idleHash), 'stored by its hash');
       clock.offset += 601_000;
       try {
         assert.equal((await client.session()).body.signedIn, false);
+        // A later sign-in deletes the rows of sessions that ended and were never seen again.
+        await new ConsoleClient(base).signIn('reader', readerSecret);
+        assert.equal(await server.app.metadata.console.sessions.get(idleHash), undefined);
       } finally {
         clock.offset -= 601_000;
       }
