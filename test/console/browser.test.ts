@@ -172,7 +172,7 @@ describe('the console in a browser', () => {
     await page.getByText('application/spdx+json').waitFor();
     await page.getByText('linux/amd64').first().waitFor();
     assert.ok(await shownAsText(page, evil), 'annotations and labels are shown as text');
-    await page.getByRole('heading', { name: 'Layers' }).scrollIntoViewIfNeeded();
+    await page.evaluate("document.getElementById('referrers-title').scrollIntoView({ block: 'center' })");
     await browser.screenshot('image');
   });
 
