@@ -7,7 +7,8 @@
  * `operations` is the one list of documented operations; `openapi.test.ts` checks it against the
  * route table both ways (every `/api/v1` route documented, every documented operation routed).
  */
-import type { z } from 'zod';
+import { z } from 'zod';
+import * as views from '../api/view-schemas.js';
 import { anonymousPullBody } from '../api/audit.js';
 import { federatedCredentialInput } from '../api/federated-credentials.js';
 import { tokenTestInput, tokenTestView } from '../api/federation-test.js';
@@ -53,7 +54,7 @@ export const operations: readonly Operation[] = [
     tag: 'principals',
     access: 'owner',
     queryParams: { kind: 'user, admin, service or token' },
-    success: { status: 200, description: '{principals: [PrincipalView]}, sorted by name' },
+    success: { status: 200, description: '{principals: [PrincipalView]}, sorted by name', schema: z.object({ principals: z.array(views.principalView) }) },
   }),
   op({
     method: 'post',
@@ -63,7 +64,7 @@ export const operations: readonly Operation[] = [
     tag: 'principals',
     access: 'owner',
     body: createPrincipalBody,
-    success: { status: 201, description: '{principal, secret: {name, value}}' },
+    success: { status: 201, description: '{principal, secret: {name, value}}', schema: views.createdPrincipalView },
   }),
   op({
     method: 'get',
@@ -72,7 +73,7 @@ export const operations: readonly Operation[] = [
     summary: 'One principal',
     tag: 'principals',
     access: 'owner',
-    success: { status: 200, description: 'PrincipalView' },
+    success: { status: 200, description: 'PrincipalView', schema: views.principalView },
   }),
   op({
     method: 'patch',
@@ -82,7 +83,7 @@ export const operations: readonly Operation[] = [
     tag: 'principals',
     access: 'owner',
     body: updatePrincipalBody,
-    success: { status: 200, description: 'PrincipalView' },
+    success: { status: 200, description: 'PrincipalView', schema: views.principalView },
   }),
   op({
     method: 'delete',
@@ -101,7 +102,7 @@ export const operations: readonly Operation[] = [
     tag: 'principals',
     access: 'owner',
     body: grantsBody,
-    success: { status: 200, description: 'PrincipalView' },
+    success: { status: 200, description: 'PrincipalView', schema: views.principalView },
   }),
   op({
     method: 'post',
@@ -111,7 +112,7 @@ export const operations: readonly Operation[] = [
     tag: 'principals',
     access: 'owner',
     body: secretBody,
-    success: { status: 201, description: '{name, value}' },
+    success: { status: 201, description: '{name, value}', schema: views.issuedSecret },
   }),
   op({
     method: 'delete',
@@ -130,7 +131,11 @@ export const operations: readonly Operation[] = [
     summary: "A service principal's federated credentials",
     tag: 'federation',
     access: 'owner',
-    success: { status: 200, description: '{credentials: [FederatedCredentialView]}' },
+    success: {
+      status: 200,
+      description: '{credentials: [FederatedCredentialView]}',
+      schema: z.object({ credentials: z.array(views.federatedCredentialView) }),
+    },
   }),
   op({
     method: 'post',
@@ -140,7 +145,7 @@ export const operations: readonly Operation[] = [
     tag: 'federation',
     access: 'owner',
     body: federatedCredentialInput,
-    success: { status: 201, description: '{credential, replaced}' },
+    success: { status: 201, description: '{credential, replaced}', schema: views.putFederatedCredentialView },
   }),
   op({
     method: 'delete',
@@ -169,7 +174,7 @@ export const operations: readonly Operation[] = [
     summary: 'Repositories anyone may pull',
     tag: 'settings',
     access: 'owner',
-    success: { status: 200, description: '{patterns}' },
+    success: { status: 200, description: '{patterns}', schema: views.anonymousPullView },
   }),
   op({
     method: 'put',
@@ -179,7 +184,7 @@ export const operations: readonly Operation[] = [
     tag: 'settings',
     access: 'owner',
     body: anonymousPullBody,
-    success: { status: 200, description: '{patterns}' },
+    success: { status: 200, description: '{patterns}', schema: views.anonymousPullView },
   }),
   op({
     method: 'post',
@@ -188,7 +193,7 @@ export const operations: readonly Operation[] = [
     summary: 'Rotate the token signing key',
     tag: 'settings',
     access: 'owner',
-    success: { status: 200, description: '{kid}' },
+    success: { status: 200, description: '{kid}', schema: views.rotatedKeyView },
   }),
   op({
     method: 'get',
@@ -198,7 +203,7 @@ export const operations: readonly Operation[] = [
     tag: 'settings',
     access: 'owner',
     queryParams: { limit: '1-1000 (default 100)', principal: 'a principal id or name' },
-    success: { status: 200, description: '{entries: [AuditEntryView]}' },
+    success: { status: 200, description: '{entries: [AuditEntryView]}', schema: z.object({ entries: z.array(views.auditEntryView) }) },
   }),
   // Webhooks
   op({
@@ -208,7 +213,7 @@ export const operations: readonly Operation[] = [
     summary: 'List webhooks',
     tag: 'webhooks',
     access: 'owner',
-    success: { status: 200, description: '{webhooks: [WebhookView]}' },
+    success: { status: 200, description: '{webhooks: [WebhookView]}', schema: z.object({ webhooks: z.array(views.webhookView) }) },
   }),
   op({
     method: 'post',
@@ -218,7 +223,7 @@ export const operations: readonly Operation[] = [
     tag: 'webhooks',
     access: 'owner',
     body: webhookCreateBody,
-    success: { status: 201, description: '{webhook, secret}' },
+    success: { status: 201, description: '{webhook, secret}', schema: views.webhookWithSecretView },
   }),
   op({
     method: 'get',
@@ -227,7 +232,7 @@ export const operations: readonly Operation[] = [
     summary: 'One webhook',
     tag: 'webhooks',
     access: 'owner',
-    success: { status: 200, description: 'WebhookView' },
+    success: { status: 200, description: 'WebhookView', schema: views.webhookView },
   }),
   op({
     method: 'patch',
@@ -237,7 +242,7 @@ export const operations: readonly Operation[] = [
     tag: 'webhooks',
     access: 'owner',
     body: webhookUpdateBody,
-    success: { status: 200, description: 'WebhookView' },
+    success: { status: 200, description: 'WebhookView', schema: views.webhookView },
   }),
   op({
     method: 'delete',
@@ -256,7 +261,7 @@ export const operations: readonly Operation[] = [
     tag: 'webhooks',
     access: 'owner',
     body: webhookRotateBody,
-    success: { status: 200, description: '{webhook, secret}' },
+    success: { status: 200, description: '{webhook, secret}', schema: views.webhookWithSecretView },
   }),
   op({
     method: 'post',
@@ -265,7 +270,7 @@ export const operations: readonly Operation[] = [
     summary: 'Send a ping event',
     tag: 'webhooks',
     access: 'owner',
-    success: { status: 202, description: '{delivery}' },
+    success: { status: 202, description: '{delivery}', schema: views.deliveryQueuedView },
   }),
   op({
     method: 'get',
@@ -275,7 +280,7 @@ export const operations: readonly Operation[] = [
     tag: 'webhooks',
     access: 'owner',
     queryParams: { status: 'pending, delivered or failed', limit: '1-500 (default 50)' },
-    success: { status: 200, description: '{deliveries: [DeliveryView]}' },
+    success: { status: 200, description: '{deliveries: [DeliveryView]}', schema: z.object({ deliveries: z.array(views.deliveryView) }) },
   }),
   op({
     method: 'get',
@@ -284,7 +289,7 @@ export const operations: readonly Operation[] = [
     summary: 'One delivery with every attempt and its payload',
     tag: 'webhooks',
     access: 'owner',
-    success: { status: 200, description: 'DeliveryDetailView' },
+    success: { status: 200, description: 'DeliveryDetailView', schema: views.deliveryDetailView },
   }),
   op({
     method: 'post',
@@ -293,7 +298,7 @@ export const operations: readonly Operation[] = [
     summary: 'Deliver again (a new cycle of attempts, same event id)',
     tag: 'webhooks',
     access: 'owner',
-    success: { status: 202, description: '{delivery}' },
+    success: { status: 202, description: '{delivery}', schema: views.deliveryQueuedView },
   }),
   // Sync
   op({
@@ -381,7 +386,7 @@ export const operations: readonly Operation[] = [
     tag: 'import',
     access: 'token',
     body: importBody,
-    success: { status: 202, description: 'ImportJobView' },
+    success: { status: 202, description: 'ImportJobView', schema: views.importJobView },
   }),
   op({
     method: 'get',
@@ -391,7 +396,7 @@ export const operations: readonly Operation[] = [
     tag: 'import',
     access: 'token',
     queryParams: { status: 'queued, running, succeeded or failed', limit: '1-1000 (default 100)' },
-    success: { status: 200, description: '{imports: [ImportJobView]}' },
+    success: { status: 200, description: '{imports: [ImportJobView]}', schema: z.object({ imports: z.array(views.importJobView) }) },
   }),
   op({
     method: 'get',
@@ -400,7 +405,7 @@ export const operations: readonly Operation[] = [
     summary: 'One import job with its progress',
     tag: 'import',
     access: 'token',
-    success: { status: 200, description: 'ImportJobView' },
+    success: { status: 200, description: 'ImportJobView', schema: views.importJobView },
   }),
   op({
     method: 'post',
@@ -410,7 +415,7 @@ export const operations: readonly Operation[] = [
     tag: 'import',
     access: 'token',
     body: retryBody,
-    success: { status: 202, description: 'ImportJobView' },
+    success: { status: 202, description: 'ImportJobView', schema: views.importJobView },
   }),
   // Repositories
   op({
@@ -450,7 +455,7 @@ export const operations: readonly Operation[] = [
     tag: 'repositories',
     access: 'pull',
     queryParams: { tag: 'one tag', digest: 'one digest', limit: '1-1000 (default 100)' },
-    success: { status: 200, description: '{repository, pushes: [PushView]}' },
+    success: { status: 200, description: '{repository, pushes: [PushView]}', schema: views.historyView },
   }),
   op({
     method: 'get',
