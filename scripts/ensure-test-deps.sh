@@ -7,6 +7,7 @@
 #   htpasswd (apache2-utils)       bcrypt htpasswd files for Distribution with Basic auth (import tests)
 #   PostgreSQL (postgresql)        the scale-out metadata database (scripts/postgres/start.sh)
 #   radosgw, ceph-mon, ceph-osd    Ceph's S3-compatible gateway on an in-memory OSD (scripts/s3/start.sh)
+#   chromium                       Debian's Chromium, driven by playwright-core in the console's browser tests
 # Idempotent and quick when everything is present (no apt calls at all).
 # Non-interactive: safe under CI=true with no stdin. Needs root (or sudo) to install.
 set -euo pipefail
@@ -26,6 +27,7 @@ declare -A PACKAGE_FOR=(
   [ceph-mon]=ceph-mon
   [ceph-osd]=ceph-osd
   [ceph]=ceph-common
+  [chromium]=chromium
 )
 
 missing=()
@@ -36,7 +38,7 @@ done
 compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || missing+=(postgresql)
 
 if [ "${#missing[@]}" -eq 0 ]; then
-  echo "ensure-test-deps: skopeo, podman, buildah, docker-registry, htpasswd, PostgreSQL and Ceph are present"
+  echo "ensure-test-deps: skopeo, podman, buildah, docker-registry, htpasswd, PostgreSQL, Ceph and Chromium are present"
   exit 0
 fi
 

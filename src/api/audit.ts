@@ -1,4 +1,6 @@
 /** The management API's wire contract for the audit log and registry-wide settings (`/api/v1/audit`, `/settings`, `/keys`). */
+import { z } from 'zod';
+import { isValidPattern } from './principals.js';
 
 export interface AuditEntryView {
   id: number;
@@ -37,3 +39,9 @@ export interface RevokedKeyView {
   kid: string;
   signingKid: string;
 }
+/** PUT /api/v1/settings/anonymous-pull */
+export const anonymousPullBody = z
+  .object({
+    patterns: z.array(z.string().refine(isValidPattern, (p) => ({ message: `invalid repository pattern ${JSON.stringify(p.slice(0, 100))}` }))).max(1000),
+  })
+  .strict();

@@ -30,6 +30,12 @@ export const apiErrorCodes = {
   SYNC_RULE_UNKNOWN: { status: 404, message: 'sync rule unknown', wire: 'NAME_UNKNOWN' },
   SYNC_RULE_EXISTS: { status: 409, message: 'a sync rule with that name already exists', wire: 'NAME_INVALID' },
   ATTESTATION_KEY_UNKNOWN: { status: 404, message: 'attestation key unknown', wire: 'NAME_UNKNOWN' },
+  // The web console's sessions (`/console/…`, docs/console.md): messages are sentences a person can act on.
+  SIGN_IN_FAILED: { status: 401, message: 'the sign-in was refused', wire: 'UNAUTHORIZED' },
+  SIGN_IN_THROTTLED: { status: 429, message: 'too many failed sign-ins', wire: 'TOOMANYREQUESTS' },
+  SESSION_REQUIRED: { status: 401, message: 'no console session: sign in', wire: 'UNAUTHORIZED' },
+  CSRF_REFUSED: { status: 403, message: "the request lacks the console session's CSRF token or comes from another site", wire: 'DENIED' },
+  SSO_PROVIDER_UNKNOWN: { status: 404, message: 'no single-sign-on provider by that name', wire: 'NAME_UNKNOWN' },
 } as const satisfies Record<string, CodeEntry>;
 
 export type ApiErrorCode = keyof typeof apiErrorCodes;

@@ -4,7 +4,9 @@
  * Times are ISO 8601 strings, absent values `null`. Secret hashes never leave the server; a
  * secret's value appears only in the one response that created it.
  */
+import { z } from 'zod';
 import { isRepositoryPattern } from '../shared/glob.js';
+import { timestamp } from './validation.js';
 
 export type PrincipalKind = 'user' | 'admin' | 'service' | 'token';
 export const principalKinds: readonly PrincipalKind[] = ['user', 'admin', 'service', 'token'];
@@ -161,3 +163,56 @@ export interface ClaimCondition {
   glob?: string | undefined;
   oneOf?: string[] | undefined;
 }
+
+// ---------------------------------------------------------------------------------------------
+// Request schemas of /api/v1/principals… (the server validates with these; the OpenAPI document is generated from them).
+
+const maxGrants = 1000;
+
+/** Login names: the rule PrincipalService enforces, applied to service principals' chosen names too. */
+export const principalName = z.string().superRefine((name, ctx) => {
+  const problem = principalNameProblem(name);
+  if (problem !== undefined) ctx.addIssue({ code: z.ZodIssueCode.custom, message: problem });
+});
+
+export const principalDescription = z.string().max(1000);
+
+export const grantInput = z
+  .object({
+    pattern: z.string().refine(isValidPattern, (p) => ({ message: `invalid repository pattern ${JSON.stringify(p.slice(0, 100))}` })),
+    permission: z.string().refine(isPermission, (p) => ({ message: `unknown role or action ${JSON.stringify(p.slice(0, 100))}` })),
+  })
+  .strict();
+
+export const grantsInput = z.array(grantInput).max(maxGrants);
+
+/** POST /api/v1/principals */
+export const createPrincipalBody = z
+  .object({
+    kind: z.enum(['user', 'service', 'token']),
+    name: principalName.optional(),
+    description: principalDescription.optional(),
+    grants: grantsInput.default([]),
+    expiresAt: timestamp.optional(),
+  })
+  .strict();
+
+/** PATCH /api/v1/principals/{principal} */
+export const updatePrincipalBody = z
+  .object({
+    disabled: z.boolean().optional(),
+    description: principalDescription.nullable().optional(),
+    expiresAt: timestamp.nullable().optional(),
+  })
+  .strict();
+
+/** PUT /api/v1/principals/{principal}/grants */
+export const grantsBody = z.object({ grants: grantsInput }).strict();
+
+/** POST /api/v1/principals/{principal}/secrets */
+export const secretBody = z
+  .object({
+    name: z.string().max(63).optional(),
+    expiresAt: timestamp.optional(),
+  })
+  .strict();

@@ -11,6 +11,7 @@ import { AttestationKeys } from '../attestations/keys.js';
 import { AttestationService } from '../attestations/service.js';
 import { createAuth, type Auth } from '../auth/index.js';
 import type { Config } from '../config/schema.js';
+import { createConsole, createRepositoryViews } from '../console/index.js';
 import { parseAddress } from '../config/load.js';
 import { clientAddressResolver } from '../http/client-address.js';
 import { ScheduledTasks, type ScheduledTask } from '../jobs/scheduled.js';
@@ -97,7 +98,18 @@ export function createApp(deps: AppDependencies): App {
   });
   const webhooks = new Webhooks({ config: config.webhooks, store: metadata.events, audit, egress, clock, logger });
   const sync = new SyncService({ store: metadata.sync, registry, egress, settings: config.sync, secrets: config.secrets, clock, audit, logger });
-  const services: Services = { registry, auth, egress, imports, sync, webhooks, attestations };
+  const webConsole = createConsole({ config, metadata, auth, egress, clock });
+  const services: Services = {
+    registry,
+    auth,
+    egress,
+    imports,
+    sync,
+    webhooks,
+    attestations,
+    console: webConsole,
+    repositories: createRepositoryViews(registry),
+  };
   const scheduled = new ScheduledTasks(metadata.tasks, retentionTasks(config.retention, metadata), { clock, logger });
   const listener = registryListener(services, logger, {
     slowClients: { body: config.http.body, response: config.http.response },
@@ -160,6 +172,7 @@ export function createApp(deps: AppDependencies): App {
         server.close(() => ok());
         server.closeIdleConnections();
       });
+      await webConsole.close();
       await egress.close();
       await auth.close();
       await metadata.close();

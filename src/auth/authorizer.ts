@@ -17,13 +17,33 @@
 import type { AnonymousPullIndex } from '../metadata/auth-store.js';
 import type { Clock } from '../shared/clock.js';
 import { expand, limitAccess, missingAccess, type Access } from './access.js';
-import { allowedOnRepository, anonymousPullGrants, catalogVisibility, grantAccess, type Grant } from './permissions.js';
-import { InvalidTokenError, type AccessClaims } from './tokens.js';
+import { allowedOnRegistry, allowedOnRepository, anonymousPullGrants, catalogVisibility, grantAccess, type Grant } from './permissions.js';
+import { InvalidTokenError, type AccessClaims, type Identity } from './tokens.js';
 
 export type ChallengeReason = 'missing' | 'invalid_token' | 'insufficient_scope';
 
 export type Decision =
   { kind: 'allowed'; identity: AccessClaims | undefined } | { kind: 'challenge'; reason: ChallengeReason } | { kind: 'denied'; missing: Access[] };
+
+/**
+ * A web console session's principal, as the console resolved it from the session cookie (the
+ * session is live and the principal usable). Its requests carry no token: they are decided by the
+ * principal's grants as they are now, the way the token endpoint would grant a token.
+ */
+export interface SessionPrincipal extends Pick<Identity, 'subject' | 'name' | 'kind'> {
+  /** When the session ends (ms). */
+  expiresAt: number;
+}
+
+/** The identity of a request made with a console session: its access for this request, and the grants behind it. */
+export interface SessionIdentity extends AccessClaims {
+  session: true;
+  grants: Grant[];
+}
+
+export function isSessionIdentity(identity: AccessClaims): identity is SessionIdentity {
+  return (identity as Partial<SessionIdentity>).session === true;
+}
 
 export interface AuthorizerDependencies {
   /** With the token service off every request is allowed, anonymously. */
@@ -71,11 +91,38 @@ export class Authorizer {
   }
 
   /**
+   * The decision for a request made with a console session (no token): what the principal's grants
+   * give for `required`, exactly as the token endpoint would grant it. Nothing to re-authenticate
+   * with can help a session, so a shortfall is `denied`.
+   */
+  async decideSession(principal: SessionPrincipal, required: readonly Access[]): Promise<Decision> {
+    if (!this.deps.enabled) return { kind: 'allowed', identity: undefined };
+    const grants = await this.deps.grantsOf(principal.subject);
+    const access = grantAccess(grants, required);
+    const missing = missingAccess(access, required);
+    if (missing.length > 0) return { kind: 'denied', missing };
+    const identity: SessionIdentity = {
+      subject: principal.subject,
+      name: principal.name,
+      kind: principal.kind,
+      sessionExpiresAt: principal.expiresAt,
+      access,
+      expiresAt: principal.expiresAt,
+      // No token, so no signing key whose revocation could end it (the session's own row does).
+      keyId: undefined,
+      session: true,
+      grants,
+    };
+    return { kind: 'allowed', identity };
+  }
+
+  /**
    * For routes that authorize inside the handler (import: an owner, or push on every target): an
-   * already verified identity against `required`, by its token alone.
+   * already verified identity against `required`, by its token alone (a console session: by its grants).
    */
   check(identity: AccessClaims, required: readonly Access[]): { kind: 'allowed' } | { kind: 'denied'; missing: Access[] } {
-    const missing = missingAccess(identity.access, required);
+    const held = isSessionIdentity(identity) ? grantAccess(identity.grants, required) : identity.access;
+    const missing = missingAccess(held, required);
     return missing.length === 0 ? { kind: 'allowed' } : { kind: 'denied', missing };
   }
 
@@ -92,6 +139,7 @@ export class Authorizer {
    */
   async catalogFilter(identity: AccessClaims | undefined): Promise<((repository: string) => boolean) | undefined> {
     if (!this.deps.enabled || !identity) return undefined;
+    if (isSessionIdentity(identity)) return catalogVisibility(allowedOnRegistry(identity.grants), async () => identity.grants);
     const actions = identity.access.filter((a) => a.type === 'registry' && a.name === 'catalog').flatMap((a) => a.actions);
     const visible = await catalogVisibility(actions, async () =>
       identity.kind === 'anonymous' ? anonymousPullGrants(await this.deps.anonymousPull.list()) : this.deps.grantsOf(identity.subject),

@@ -4,11 +4,13 @@ import type { Config } from '../config/schema.js';
 import type { AuthMetadata } from '../metadata/auth-store.js';
 import { configuredAudience, InstanceAudience } from '../federation/audience.js';
 import { IssuerKeys } from '../federation/issuers.js';
+import { TokenTester } from '../federation/token-test.js';
 import { FederationVerifier } from '../federation/verifier.js';
 import type { Clock } from '../shared/clock.js';
 import { AuditLog } from './admin/audit.js';
 import { FederatedCredentialAdmin } from './admin/federated.js';
 import { PrincipalAdmin } from './admin/principals.js';
+import { RepositoryReach } from './admin/reach.js';
 import { SettingsAdmin } from './admin/settings.js';
 import { Authorizer } from './authorizer.js';
 import { KeyRing } from './keys.js';
@@ -24,6 +26,10 @@ export interface AuthAdmin {
   federatedCredentials: FederatedCredentialAdmin;
   settings: SettingsAdmin;
   audit: AuditLog;
+  /** Who may pull, push or delete on a repository (`admin/reach.ts`). */
+  reach: RepositoryReach;
+  /** "Test a token": which federated credential would accept an OIDC token, or which check fails. */
+  tokenTest: TokenTester;
 }
 
 export interface Auth {
@@ -93,6 +99,8 @@ export function createAuth(
     federatedCredentials: new FederatedCredentialAdmin(store, audit, clock, federationConfig, () => audience.get()),
     settings: new SettingsAdmin(store.anonymousPull, keys, audit, clock),
     audit,
+    reach: new RepositoryReach(store, principals),
+    tokenTest: new TokenTester(federation),
   };
   return {
     enabled: config.enabled,

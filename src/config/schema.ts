@@ -8,6 +8,7 @@
 import { z } from 'zod';
 import { attestationsSection } from './sections/attestations.js';
 import { authSection } from './sections/auth.js';
+import { consoleSection } from './sections/console.js';
 import { egressSection } from './sections/egress.js';
 import { federationSection } from './sections/federation.js';
 import { gcSection } from './sections/gc.js';
@@ -41,6 +42,7 @@ export const configSchema = z
     retention: retentionSection,
     secrets: secretsSection,
     attestations: attestationsSection,
+    console: consoleSection,
   })
   .strict();
 

@@ -85,7 +85,7 @@ function claimText(value: unknown): string | undefined {
  * (including `/` and `:`), `?` one character; everything else is literal. `repo:acme/app:*`
  * matches every ref of acme/app. Matched in linear time (`shared/glob.ts`): globs are user-written.
  */
-function conditionHolds(condition: ClaimCondition, claims: JWTPayload): boolean {
+export function conditionHolds(condition: ClaimCondition, claims: JWTPayload): boolean {
   const value = claimText(claims[condition.claim]);
   if (value === undefined) return false;
   if (condition.equals !== undefined) return value === condition.equals;
@@ -94,14 +94,14 @@ function conditionHolds(condition: ClaimCondition, claims: JWTPayload): boolean 
   return false;
 }
 
-interface AudiencePolicy {
+export interface AudiencePolicy {
   /** This registry's audience. */
   instance: string;
   acceptLegacy: boolean;
 }
 
 /** How a credential accepts the token's audiences: `exact`, `legacy` (the legacy `berth`), or not at all. */
-function audienceMatch(credential: FederatedCredentialRecord, audiences: readonly string[], policy: AudiencePolicy): 'exact' | 'legacy' | undefined {
+export function audienceMatch(credential: FederatedCredentialRecord, audiences: readonly string[], policy: AudiencePolicy): 'exact' | 'legacy' | undefined {
   const listsLegacy = credential.audiences.includes(legacyAudience);
   if (audiences.some((aud) => aud !== legacyAudience && credential.audiences.includes(aud))) return 'exact';
   if (listsLegacy && audiences.includes(policy.instance)) return 'exact';
@@ -110,7 +110,7 @@ function audienceMatch(credential: FederatedCredentialRecord, audiences: readonl
 }
 
 /** Why a credential does not accept verified claims, or how it does. */
-function mismatch(credential: FederatedCredentialRecord, claims: JWTPayload, policy: AudiencePolicy): FederationError | { legacy: boolean } {
+export function mismatch(credential: FederatedCredentialRecord, claims: JWTPayload, policy: AudiencePolicy): FederationError | { legacy: boolean } {
   const audiences = typeof claims.aud === 'string' ? [claims.aud] : (claims.aud ?? []);
   const audience = audienceMatch(credential, audiences, policy);
   if (audience === undefined) {
@@ -166,6 +166,32 @@ export function provenanceOf(claims: JWTPayload): Record<string, unknown> {
   return out;
 }
 
+export type Candidate = { principal: PrincipalRecord; credential: FederatedCredentialRecord };
+
+/**
+ * The one credential verified `claims` act through, among the candidates for their issuer: a
+ * token several principals' credentials accept is ambiguous; none accepting it fails with the
+ * first candidate's reason. Shared by `verify` and the token test (`token-test.ts`).
+ */
+export function chooseCredential(candidates: readonly Candidate[], claims: JWTPayload, policy: AudiencePolicy): FederatedMatch {
+  const matches: FederatedMatch[] = [];
+  let firstFailure: FederationError | undefined;
+  for (const { principal, credential } of candidates) {
+    const result = mismatch(credential, claims, policy);
+    // Of several failures, report the one that got furthest (a credential that matched the audience and subject but
+    // not a condition says more than another principal's credential for another audience).
+    if (result instanceof FederationError) firstFailure = furthest(firstFailure, result);
+    else matches.push({ principal, credential, legacyAudience: result.legacy, expiresAt: (claims.exp ?? 0) * 1000, provenance: provenanceOf(claims) });
+  }
+  const principals = new Set(matches.map((m) => m.principal.id));
+  if (principals.size > 1) {
+    throw new FederationError('ambiguous', 'the token matches federated credentials of several identities: pass client_id');
+  }
+  const match = matches[0];
+  if (!match) throw firstFailure ?? new FederationError('subject', 'no federated credential accepts this token');
+  return match;
+}
+
 export class FederationVerifier {
   constructor(
     private readonly store: AuthMetadata,
@@ -193,36 +219,23 @@ export class FederationVerifier {
       );
     }
     const claims = await this.verifySignature(token, issuer);
-    const policy: AudiencePolicy = { instance: await this.audience(), acceptLegacy: this.config.acceptLegacyAudience };
-    const matches: FederatedMatch[] = [];
-    let firstFailure: FederationError | undefined;
-    for (const { principal, credential } of candidates) {
-      const result = mismatch(credential, claims, policy);
-      // Of several failures, report the one that got furthest (a credential that matched the audience and subject but
-      // not a condition says more than another principal's credential for another audience).
-      if (result instanceof FederationError) firstFailure = furthest(firstFailure, result);
-      else matches.push({ principal, credential, legacyAudience: result.legacy, expiresAt: (claims.exp ?? 0) * 1000, provenance: provenanceOf(claims) });
-    }
-    const principals = new Set(matches.map((m) => m.principal.id));
-    if (principals.size > 1) {
-      throw new FederationError('ambiguous', 'the token matches federated credentials of several identities: pass client_id');
-    }
-    const match = matches[0];
-    if (!match) throw firstFailure ?? new FederationError('subject', 'no federated credential accepts this token');
-    return match;
+    return chooseCredential(candidates, claims, await this.audiencePolicy());
   }
 
-  private async candidates(
-    issuer: string,
-    clientId: string | undefined,
-  ): Promise<Array<{ principal: PrincipalRecord; credential: FederatedCredentialRecord }>> {
+  /** How credentials accept audiences here: this registry's own, and the legacy `berth` while it is accepted. */
+  async audiencePolicy(): Promise<AudiencePolicy> {
+    return { instance: await this.audience(), acceptLegacy: this.config.acceptLegacyAudience };
+  }
+
+  /** The credentials a token from `issuer` is checked against (with `clientId`, only that principal's). */
+  async candidates(issuer: string, clientId: string | undefined): Promise<Candidate[]> {
     if (clientId !== undefined) {
       const principal = await this.store.principals.findByName(clientId);
       if (!principal) return [];
       const credentials = (await this.store.federatedCredentials.list(principal.id)).filter((c) => c.issuer === issuer);
       return credentials.map((credential) => ({ principal, credential }));
     }
-    const out: Array<{ principal: PrincipalRecord; credential: FederatedCredentialRecord }> = [];
+    const out: Candidate[] = [];
     for (const credential of await this.store.federatedCredentials.listByIssuer(issuer)) {
       const principal = await this.store.principals.get(credential.principalId);
       if (principal) out.push({ principal, credential });

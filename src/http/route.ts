@@ -7,6 +7,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
+import type { Access } from '../auth/access.js';
 import type { Auth } from '../auth/index.js';
 import type { AccessClaims } from '../auth/tokens.js';
 import type { Registry } from '../registry/index.js';
@@ -44,6 +45,8 @@ export interface Route {
   method: Method;
   path: RegExp;
   guard?: Guard;
+  /** For a `registry` route that is not about one repository: the access it needs (else derived from the method). */
+  access?(params: Record<string, string>, query: URLSearchParams): Access[];
   handle(ctx: RouteContext): Promise<void>;
 }
 

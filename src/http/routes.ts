@@ -9,13 +9,14 @@ import type { Access, Action } from '../auth/access.js';
 import { isValidRepositoryName, parseRepositoryName } from '../oci/names.js';
 import type { Method, Route } from './route.js';
 import { attestationRoutes } from './routes/attestations.js';
+import { consoleRoutes } from './routes/console.js';
 import { managementRoutes } from './routes/management.js';
 import { registryRoutes } from './routes/registry.js';
 import { tokenRoutes } from './routes/token.js';
 
 export type { Guard, Method, Route, RouteContext } from './route.js';
 
-export const routes: readonly Route[] = [...registryRoutes, ...tokenRoutes, ...managementRoutes, ...attestationRoutes];
+export const routes: readonly Route[] = [...registryRoutes, ...tokenRoutes, ...managementRoutes, ...attestationRoutes, ...consoleRoutes];
 
 /**
  * What a matched request needs, derived from the route's method (see the module comment). Listing
@@ -30,6 +31,7 @@ export const routes: readonly Route[] = [...registryRoutes, ...tokenRoutes, ...m
 export function requiredAccess(route: Route, params: Record<string, string>, query: URLSearchParams): Access[] {
   if (route.guard === 'public' || route.guard === 'token' || route.name === 'base') return [];
   if (route.guard === 'owner') return [{ type: 'registry', name: 'admin', actions: ['*'] }];
+  if (route.access) return route.access(params, query);
   // The handler narrows the listing to what the caller may read unless the token holds `*`.
   if (route.name === 'catalog') return [{ type: 'registry', name: 'catalog', actions: ['metadata_read'] }];
   const repository = parseRepositoryName(params['name'] ?? '');

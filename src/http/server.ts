@@ -6,8 +6,8 @@
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import { RegistryError } from '../oci/errors.js';
-import { authorize } from './authorize.js';
 import type { ClientAddressOf } from './client-address.js';
+import { authorizeRequest } from './console-session.js';
 import { sendError } from './respond.js';
 import { matchRoute, requiredAccess } from './routes.js';
 import type { Services } from './services.js';
@@ -44,7 +44,7 @@ async function dispatch(req: IncomingMessage, res: ServerResponse, services: Ser
       throw new RegistryError('METHOD_NOT_ALLOWED', undefined, { method: req.method }, { Allow: match.allow.join(', ') });
     }
     const { route, params } = match;
-    const identity = route.guard !== 'public' ? await authorize(req, auth, requiredAccess(route, params, query)) : undefined;
+    const identity = route.guard !== 'public' ? await authorizeRequest(req, services, requiredAccess(route, params, query)) : undefined;
     await route.handle({ req, res, params, query, registry, auth, services, identity, logger, clientAddress: clientAddressOf(req) });
     logger.debug({ method: req.method, url: rawUrl, status: res.statusCode }, 'request');
   } catch (err) {

@@ -5,6 +5,7 @@
  */
 import type { AttestationService } from '../attestations/service.js';
 import type { Auth } from '../auth/index.js';
+import type { Console, RepositoryViews } from '../console/index.js';
 import type { Webhooks } from '../events/webhooks.js';
 import type { Egress } from '../net/egress.js';
 import type { ImportService } from '../replication/imports.js';
@@ -24,4 +25,8 @@ export interface Services {
   webhooks: Webhooks;
   /** Push attestations: public keys, rotation, verification status and the policy preview (`src/attestations`). */
   attestations: AttestationService;
+  /** The web console: sessions and single sign-on (`src/console`). */
+  console: Console;
+  /** Browsing repositories, tags and images for `/api/v1/repositories…` (`src/console/repositories.ts`). */
+  repositories: RepositoryViews;
 }

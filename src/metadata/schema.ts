@@ -356,6 +356,31 @@ export interface AttestationKeysTable {
   retired_at: number | null;
 }
 
+/** A web console session: the cookie's opaque id is stored only as its SHA-256 (base64url). */
+export interface ConsoleSessionsTable {
+  id_hash: string;
+  principal_id: string;
+  /** How the person signed in: `password` or `sso`. */
+  method: string;
+  /** The SSO provider's configured name, for `sso` sessions. */
+  provider: string | null;
+  created_at: number;
+  /** Absolute end, however active. */
+  expires_at: number;
+  /** Last request (refreshed at most once a minute); the idle timeout counts from here. */
+  last_seen_at: number;
+}
+
+/** A single-sign-on identity (the ID token's `iss` + `sub`) and the principal it signs in as. */
+export interface ConsoleIdentitiesTable {
+  issuer: string;
+  subject: string;
+  provider: string;
+  principal_id: string;
+  created_at: number;
+  last_sign_in_at: number;
+}
+
 export interface Schema {
   repositories: RepositoriesTable;
   blobs: BlobsTable;
@@ -386,4 +411,6 @@ export interface Schema {
   sync_deliveries: SyncDeliveriesTable;
   scheduled_tasks: ScheduledTasksTable;
   attestation_keys: AttestationKeysTable;
+  console_sessions: ConsoleSessionsTable;
+  console_identities: ConsoleIdentitiesTable;
 }

@@ -8,6 +8,7 @@
 import type { Descriptor } from '../oci/manifest.js';
 import type { ScheduledTaskStore } from '../shared/lease.js';
 import type { AuthMetadata } from './auth-store.js';
+import type { ConsoleMetadata } from './console-store.js';
 import type { ImportJobIndex } from './import-store.js';
 import type { SyncMetadata } from './sync-store.js';
 import type { EventMetadata, NewEvent } from './event-store.js';
@@ -21,8 +22,8 @@ export interface Page {
 }
 
 export interface RepositoryIndex {
-  /** Repository names holding at least one manifest, sorted, for the catalog. */
-  list(page: Page): Promise<string[]>;
+  /** Repository names holding at least one manifest, sorted, for the catalog; `contains`: only names containing it. */
+  list(page: Page, filter?: { contains?: string | undefined }): Promise<string[]>;
   /** True if the repository has ever been written to. */
   exists(name: string): Promise<boolean>;
 }
@@ -230,5 +231,7 @@ export interface Metadata {
   readonly tasks: ScheduledTaskStore;
   /** Push attestation signing keys (`attestation-store.ts`). */
   readonly attestationKeys: AttestationKeyIndex;
+  /** The web console's sessions and single-sign-on identities (`console-store.ts`). */
+  readonly console: ConsoleMetadata;
   close(): Promise<void>;
 }

@@ -43,10 +43,13 @@ const filteredCatalogBatch = 500;
 export class RegistryReads {
   constructor(private readonly ctx: RegistryContext) {}
 
-  /** Repository names holding at least one manifest, sorted, that `visible` lets the caller see. */
-  async catalog(page: PageRequest, visible: Visibility): Promise<Page> {
+  /**
+   * Repository names holding at least one manifest, sorted, that `visible` lets the caller see;
+   * `contains` narrows them to names containing it (a search, done by the database).
+   */
+  async catalog(page: PageRequest, visible: Visibility, contains?: string): Promise<Page> {
     const repositories = this.ctx.metadata.repositories;
-    const result = await paged(page, (n, last) => (visible ? this.filteredCatalog(visible, n, last) : repositories.list({ n, last })));
+    const result = await paged(page, (n, last) => (visible ? this.filteredCatalog(visible, n, last, contains) : repositories.list({ n, last }, { contains })));
     return result ?? { items: [], next: undefined, n: pageSize(page) };
   }
 
@@ -75,12 +78,17 @@ export class RegistryReads {
     return manifests.history(repository, filter);
   }
 
-  /** Up to `want` visible repositories after `last`, reading the full list in batches. */
-  private async filteredCatalog(visible: (repository: string) => boolean, want: number, last: string | undefined): Promise<string[]> {
+  /** Up to `want` visible repositories after `last` (containing `contains`, when given), reading the list in batches. */
+  private async filteredCatalog(
+    visible: (repository: string) => boolean,
+    want: number,
+    last: string | undefined,
+    contains: string | undefined,
+  ): Promise<string[]> {
     const out: string[] = [];
     let cursor = last;
     for (;;) {
-      const batch = await this.ctx.metadata.repositories.list({ n: filteredCatalogBatch, last: cursor });
+      const batch = await this.ctx.metadata.repositories.list({ n: filteredCatalogBatch, last: cursor }, { contains });
       for (const name of batch) {
         if (visible(name)) out.push(name);
         if (out.length >= want) return out;

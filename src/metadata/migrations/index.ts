@@ -24,8 +24,9 @@ import { webhooks } from './0004-webhooks.js';
 import { importJobs } from './0005-import-jobs.js';
 import { sync } from './0006-sync.js';
 import { retention } from './0007-retention.js';
-import { attestations } from './0060-attestations.js';
 import { tokenBounds } from './0011-token-bounds.js';
+import { consoleSessions } from './0030-console.js';
+import { attestations } from './0060-attestations.js';
 
 export type { Dialect } from './columns.js';
 
@@ -38,8 +39,9 @@ export const migrations: ReadonlyArray<readonly [name: string, build: (columns: 
   ['0005-import-jobs', importJobs],
   ['0006-sync', sync],
   ['0007-retention', retention],
-  ['0060-attestations', attestations],
   ['0011-token-bounds', tokenBounds],
+  ['0030-console', consoleSessions],
+  ['0060-attestations', attestations],
 ];
 
 export function migrationProvider(dialect: Dialect): MigrationProvider {

@@ -24,6 +24,7 @@ import { migrationProvider, type Dialect } from '../migrations/index.js';
 import { SqlAnonymousPullIndex, SqlAuditIndex } from './audit-index.js';
 import { SqlAttestationKeyIndex } from './attestation-key-index.js';
 import { SqlBlobIndex } from './blob-index.js';
+import { sqlConsoleMetadata } from './console-index.js';
 import { SqlContext } from './context.js';
 import { SqlDeliveryIndex } from './delivery-index.js';
 import { EventNotifier, SqlEventIndex } from './event-index.js';
@@ -145,6 +146,7 @@ export function sqlMetadata(db: Kysely<Schema>, dialect: Dialect): Metadata {
     imports: new SqlImportJobIndex(ctx),
     tasks: new SqlScheduledTaskIndex(ctx),
     attestationKeys: new SqlAttestationKeyIndex(ctx),
+    console: sqlConsoleMetadata(ctx),
     close: () => db.destroy(),
   };
 }

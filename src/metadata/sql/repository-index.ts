@@ -1,3 +1,4 @@
+import { sql } from 'kysely';
 import type { Page, RepositoryIndex } from '../store.js';
 import { pageLimit, type SqlContext } from './context.js';
 
@@ -7,7 +8,7 @@ export const maxCatalogPage = 10_000;
 export class SqlRepositoryIndex implements RepositoryIndex {
   constructor(private readonly ctx: SqlContext) {}
 
-  async list(page: Page): Promise<string[]> {
+  async list(page: Page, filter: { contains?: string | undefined } = {}): Promise<string[]> {
     let query = this.ctx.db
       .selectFrom('repositories as r')
       .select('r.name')
@@ -15,6 +16,10 @@ export class SqlRepositoryIndex implements RepositoryIndex {
       .orderBy('r.name')
       .limit(pageLimit(page.n, maxCatalogPage));
     if (page.last !== undefined) query = query.where('r.name', '>', page.last);
+    // A substring test without LIKE, so `%` and `_` in the search are plain characters.
+    const contains = filter.contains;
+    if (contains)
+      query = query.where(this.ctx.dialect === 'postgres' ? sql<boolean>`strpos(r.name, ${contains}) > 0` : sql<boolean>`instr(r.name, ${contains}) > 0`);
     return (await query.execute()).map((row) => row.name);
   }
 

@@ -4,10 +4,8 @@
  * which applies the rules and writes the audit entry; the pipeline of a request is visible in the
  * handler itself.
  */
-import { z } from 'zod';
+import { type z } from 'zod';
 import { specificIssue } from '../../../api/validation.js';
-import { isPermission, isValidPattern } from '../../../auth/permissions.js';
-import { principalNameProblem } from '../../../api/principals.js';
 import type { AccessClaims } from '../../../auth/tokens.js';
 import { RegistryError } from '../../../oci/errors.js';
 import { ApiError } from '../../../api/errors.js';
@@ -17,7 +15,6 @@ import type { RouteContext } from '../../route.js';
 
 /** Management bodies are small JSON documents. */
 export const maxBodyBytes = 64 * 1024;
-const maxGrants = 1000;
 
 /**
  * Rule: the management API exists only with the token service on (with auth off nobody could be
@@ -83,37 +80,7 @@ export function pathParam(ctx: RouteContext, name: string): string {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Schemas shared by the handlers.
+// Schemas shared by the handlers: the API's own (src/api/), under the names the handlers use.
 
-/** Login names: the rule PrincipalService enforces, applied to service principals' chosen names too. */
-export const principalName = z.string().superRefine((name, ctx) => {
-  const problem = principalNameProblem(name);
-  if (problem !== undefined) ctx.addIssue({ code: z.ZodIssueCode.custom, message: problem });
-});
-
-export const description = z.string().max(1000);
-
-export const grant = z
-  .object({
-    pattern: z.string().refine(isValidPattern, (p) => ({ message: `invalid repository pattern ${JSON.stringify(p.slice(0, 100))}` })),
-    permission: z.string().refine(isPermission, (p) => ({ message: `unknown role or action ${JSON.stringify(p.slice(0, 100))}` })),
-  })
-  .strict();
-
-export const grants = z.array(grant).max(maxGrants);
-
-/** A point in time: an ISO 8601 date(-time) string or milliseconds since the epoch; yields ms. */
-export const timestamp = z.union([
-  z.number().int().nonnegative().max(8.64e15),
-  z
-    .string()
-    .regex(/^\d{4}-\d\d-\d\d(?:[T ][0-9:.]+(?:Z|[+-]\d\d:?\d\d)?)?$/, 'expected an ISO 8601 date or date-time')
-    .transform((text, ctx) => {
-      const ms = Date.parse(text);
-      if (Number.isNaN(ms)) {
-        ctx.addIssue({ code: z.ZodIssueCode.custom, message: 'not a valid date' });
-        return z.NEVER;
-      }
-      return ms;
-    }),
-]);
+export { principalName, principalDescription as description, grantInput as grant, grantsInput as grants } from '../../../api/principals.js';
+export { timestamp } from '../../../api/validation.js';

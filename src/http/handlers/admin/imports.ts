@@ -48,7 +48,8 @@ const credentials = z.union([
     .strict(),
 ]);
 
-const importBody = z
+/** Request schema (the OpenAPI document is generated from it). */
+export const importBody = z
   .object({
     source: z
       .object({
@@ -64,7 +65,8 @@ const importBody = z
   })
   .strict();
 
-const retryBody = z.object({ credentials: credentials.optional() }).strict();
+/** Request schema (the OpenAPI document is generated from it). */
+export const retryBody = z.object({ credentials: credentials.optional() }).strict();
 
 const defaultLimit = 100;
 const maxLimit = 1000;

@@ -3,7 +3,7 @@
  * audit log (`auth/admin/settings.ts`, `auth/admin/audit.ts`).
  */
 import { z } from 'zod';
-import { isValidPattern } from '../../../auth/permissions.js';
+import { anonymousPullBody } from '../../../api/audit.js';
 import { ApiError } from '../../../api/errors.js';
 import { sendJson } from '../../respond.js';
 import type { RouteContext } from '../../route.js';
@@ -14,12 +14,6 @@ export async function getAnonymousPull(ctx: RouteContext): Promise<void> {
   actingOwner(ctx);
   sendJson(ctx.res, 200, await ctx.auth.admin.settings.anonymousPull());
 }
-
-const anonymousPullBody = z
-  .object({
-    patterns: z.array(z.string().refine(isValidPattern, (p) => ({ message: `invalid repository pattern ${JSON.stringify(p.slice(0, 100))}` }))).max(1000),
-  })
-  .strict();
 
 /**
  * PUT /api/v1/settings/anonymous-pull {patterns} → {patterns}. Replaces the list; `[]` turns

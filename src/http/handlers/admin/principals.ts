@@ -3,12 +3,11 @@
  * the admin user. The rules (lockout guard, names, expiry) and the audit entries are the
  * service's (`auth/admin/principals.ts`); these handlers parse and answer.
  */
-import { z } from 'zod';
-import { principalKinds, type PrincipalKind } from '../../../api/principals.js';
+import { createPrincipalBody, grantsBody, principalKinds, updatePrincipalBody, type PrincipalKind } from '../../../api/principals.js';
 import { ApiError } from '../../../api/errors.js';
 import { send, sendJson } from '../../respond.js';
 import type { RouteContext } from '../../route.js';
-import { actingOwner, description, grants, principalName, readJson, targetPrincipal, timestamp } from './common.js';
+import { actingOwner, readJson, targetPrincipal } from './common.js';
 
 /** GET /api/v1/principals?kind=user|admin|service|token → {principals: [view]}, sorted by name. */
 export async function list(ctx: RouteContext): Promise<void> {
@@ -20,23 +19,13 @@ export async function list(ctx: RouteContext): Promise<void> {
   sendJson(ctx.res, 200, { principals: await ctx.auth.admin.principals.list((kind as PrincipalKind | null) ?? undefined) });
 }
 
-const createBody = z
-  .object({
-    kind: z.enum(['user', 'service', 'token']),
-    name: principalName.optional(),
-    description: description.optional(),
-    grants: grants.default([]),
-    expiresAt: timestamp.optional(),
-  })
-  .strict();
-
 /**
  * POST /api/v1/principals → 201 {principal, secret: {name, value}}. Users and tokens need a name;
  * a service principal without one is named by a generated client id. A taken name is 409.
  */
 export async function create(ctx: RouteContext): Promise<void> {
   const actor = actingOwner(ctx);
-  const body = await readJson(ctx, createBody);
+  const body = await readJson(ctx, createPrincipalBody);
   sendJson(ctx.res, 201, await ctx.auth.admin.principals.create(actor, body));
 }
 
@@ -46,14 +35,6 @@ export async function get(ctx: RouteContext): Promise<void> {
   sendJson(ctx.res, 200, await ctx.auth.admin.principals.get(await targetPrincipal(ctx)));
 }
 
-const patchBody = z
-  .object({
-    disabled: z.boolean().optional(),
-    description: description.nullable().optional(),
-    expiresAt: timestamp.nullable().optional(),
-  })
-  .strict();
-
 /**
  * PATCH /api/v1/principals/{idOrName} {disabled?, description?, expiresAt?} → view. `null` clears
  * a description or expiry; disabling revokes the principal's refresh tokens at once.
@@ -61,7 +42,7 @@ const patchBody = z
 export async function update(ctx: RouteContext): Promise<void> {
   const actor = actingOwner(ctx);
   const target = await targetPrincipal(ctx);
-  const body = await readJson(ctx, patchBody);
+  const body = await readJson(ctx, updatePrincipalBody);
   sendJson(ctx.res, 200, await ctx.auth.admin.principals.update(actor, target, body));
 }
 
@@ -71,8 +52,6 @@ export async function remove(ctx: RouteContext): Promise<void> {
   await ctx.auth.admin.principals.remove(actor, await targetPrincipal(ctx));
   send(ctx.res, 204, {});
 }
-
-const grantsBody = z.object({ grants }).strict();
 
 /** PUT /api/v1/principals/{idOrName}/grants {grants} → view. Replaces the grants exactly. */
 export async function replaceGrants(ctx: RouteContext): Promise<void> {

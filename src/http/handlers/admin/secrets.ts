@@ -3,17 +3,10 @@
  * that exists rotates it, which revokes the refresh tokens the old secret bought. The value is in
  * the response once; only its scrypt hash is stored. Names and defaults: `auth/admin/principals.ts`.
  */
-import { z } from 'zod';
+import { secretBody } from '../../../api/principals.js';
 import { send, sendJson } from '../../respond.js';
 import type { RouteContext } from '../../route.js';
-import { actingOwner, pathParam, readJson, targetPrincipal, timestamp } from './common.js';
-
-const secretBody = z
-  .object({
-    name: z.string().max(63).optional(),
-    expiresAt: timestamp.optional(),
-  })
-  .strict();
+import { actingOwner, pathParam, readJson, targetPrincipal } from './common.js';
 
 /** POST /api/v1/principals/{idOrName}/secrets {name?, expiresAt?} → 201 {name, value}. */
 export async function set(ctx: RouteContext): Promise<void> {

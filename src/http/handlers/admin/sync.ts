@@ -61,7 +61,8 @@ export async function remove(ctx: RouteContext): Promise<void> {
   send(ctx.res, 204, {});
 }
 
-const runInput = z
+/** Request schema (the OpenAPI document is generated from it). */
+export const runInput = z
   .object({
     repository: z.string().refine(isValidRepositoryName, 'not a valid repository name').optional(),
     tag: z.string().refine(isValidTag, 'not a valid tag').optional(),

@@ -85,7 +85,8 @@ const secret = z
 
 const format = z.enum(['acr', 'cloudevents']);
 
-const createBody = z
+/** Request schema (the OpenAPI document is generated from it). */
+export const createBody = z
   .object({
     name: webhookName,
     url: targetUrl,
@@ -98,7 +99,8 @@ const createBody = z
   })
   .strict();
 
-const updateBody = z
+/** Request schema (the OpenAPI document is generated from it). */
+export const updateBody = z
   .object({
     name: webhookName.optional(),
     url: targetUrl.optional(),
@@ -110,7 +112,8 @@ const updateBody = z
   })
   .strict();
 
-const rotateBody = z
+/** Request schema (the OpenAPI document is generated from it). */
+export const rotateBody = z
   .object({
     secret: secret.optional(),
     /** How long the old secret keeps signing too (default 24 h; 0 stops it at once; at most 7 days). */

@@ -1,0 +1,160 @@
+/**
+ * The answers of the older `/api/v1` operations as zod schemas, for the OpenAPI document
+ * (`http/openapi.ts`). The views themselves are the TypeScript interfaces beside their API
+ * (`principals.ts`, `webhooks.ts`, …); the `conforms` lines below fail to compile when a view
+ * gains or changes a field its schema does not describe, so the document cannot drift from them.
+ */
+import { z } from 'zod';
+import type { AnonymousPullView, AuditEntryView, RotatedKeyView } from './audit.js';
+import type { ImportJobView } from './imports.js';
+import type { CreatedPrincipalView, FederatedCredentialView, IssuedSecret, PrincipalView, PutFederatedCredentialView } from './principals.js';
+import type { HistoryView } from './repositories.js';
+import type { DeliveryDetailView, DeliveryQueuedView, DeliveryView, WebhookView, WebhookWithSecretView } from './webhooks.js';
+
+const time = z.string().describe('ISO 8601 date-time');
+const condition = z.object({ claim: z.string(), equals: z.string().optional(), glob: z.string().optional(), oneOf: z.array(z.string()).optional() });
+
+export const federatedCredentialView = z.object({
+  name: z.string(),
+  issuer: z.string(),
+  audiences: z.array(z.string()),
+  subject: z.string(),
+  conditions: z.array(condition),
+  createdAt: time,
+});
+
+export const principalView = z.object({
+  id: z.string(),
+  kind: z.enum(['user', 'admin', 'service', 'token']),
+  name: z.string(),
+  description: z.string().nullable(),
+  disabled: z.boolean(),
+  expiresAt: time.nullable(),
+  createdAt: time,
+  grants: z.array(z.object({ pattern: z.string(), permission: z.string() })),
+  secrets: z.array(z.object({ name: z.string(), expiresAt: time.nullable(), createdAt: time })),
+  federatedCredentials: z.array(federatedCredentialView),
+});
+
+export const issuedSecret = z.object({ name: z.string(), value: z.string().describe('Shown once') });
+export const createdPrincipalView = z.object({ principal: principalView, secret: issuedSecret });
+export const putFederatedCredentialView = z.object({ credential: federatedCredentialView, replaced: z.boolean() });
+export const anonymousPullView = z.object({ patterns: z.array(z.string()) });
+export const rotatedKeyView = z.object({ kid: z.string() });
+export const auditEntryView = z.object({
+  id: z.number().int(),
+  at: time,
+  event: z.string(),
+  principalId: z.string().nullable(),
+  principalName: z.string().nullable(),
+  clientAddress: z.string().nullable(),
+  detail: z.unknown(),
+});
+
+export const webhookView = z.object({
+  id: z.string(),
+  name: z.string(),
+  url: z.string().describe('Password and query values redacted'),
+  events: z.array(z.enum(['push', 'delete', 'ping'])),
+  filters: z.array(z.string()),
+  headers: z.record(z.string()).describe('Values redacted'),
+  format: z.enum(['acr', 'cloudevents']),
+  enabled: z.boolean(),
+  previousSecretUntil: time.nullable(),
+  createdAt: time,
+  updatedAt: time,
+});
+const attemptView = z.object({
+  cycle: z.number().int(),
+  attempt: z.number().int(),
+  at: time,
+  ok: z.boolean(),
+  statusCode: z.number().int().nullable(),
+  error: z.string().nullable(),
+  latencyMs: z.number(),
+  responseSnippet: z.string().nullable(),
+});
+export const deliveryView = z.object({
+  id: z.string(),
+  eventId: z.string(),
+  action: z.enum(['push', 'delete', 'ping']),
+  repository: z.string().nullable(),
+  tags: z.array(z.string()),
+  digest: z.string().nullable(),
+  status: z.enum(['pending', 'delivered', 'failed']),
+  attempts: z.number().int(),
+  cycle: z.number().int(),
+  nextAttemptAt: time.nullable(),
+  eventAt: time,
+  createdAt: time,
+  updatedAt: time,
+  lastAttempt: attemptView.nullable(),
+});
+export const deliveryDetailView = deliveryView.extend({ attemptHistory: z.array(attemptView), payload: z.unknown() });
+export const webhookWithSecretView = z.object({ webhook: webhookView, secret: z.string().describe('Shown once') });
+export const deliveryQueuedView = z.object({ delivery: deliveryView });
+
+const progress = z.object({
+  manifestsDone: z.number(),
+  manifestsTotal: z.number(),
+  blobsDone: z.number(),
+  blobsTotal: z.number(),
+  bytesDone: z.number(),
+  bytesTotal: z.number(),
+  targetsDone: z.number(),
+  targetsTotal: z.number(),
+});
+export const importJobView = z.object({
+  id: z.string(),
+  status: z.enum(['queued', 'running', 'succeeded', 'failed']),
+  source: z.object({ registry: z.string(), repository: z.string(), reference: z.string() }),
+  targets: z.array(z.object({ repository: z.string(), tags: z.array(z.string()) })),
+  mode: z.enum(['Force', 'NoForce']),
+  includeReferrers: z.boolean(),
+  requestedBy: z.object({ id: z.string(), name: z.string() }).nullable(),
+  attempts: z.number().int(),
+  createdAt: time,
+  startedAt: time.nullable(),
+  finishedAt: time.nullable(),
+  retryAt: time.nullable(),
+  progress: progress.nullable(),
+  result: z
+    .object({ digest: z.string(), mediaType: z.string(), manifests: z.number(), blobsCopied: z.number(), blobsSkipped: z.number(), bytesCopied: z.number() })
+    .nullable(),
+  error: z.object({ code: z.string(), message: z.string() }).nullable(),
+  credentials: z.enum(['request', 'server']),
+});
+
+export const historyView = z.object({
+  repository: z.string(),
+  pushes: z.array(
+    z.object({
+      digest: z.string(),
+      tag: z.string().nullable(),
+      at: time,
+      principal: z.object({ id: z.string(), name: z.string() }).nullable(),
+      provenance: z.record(z.unknown()).nullable(),
+    }),
+  ),
+});
+
+/** Compiles only when every value of `View` is a value the schema describes. */
+type Conforms<View, Schema extends z.ZodTypeAny> = View extends z.input<Schema> ? true : never;
+const conforms: [
+  Conforms<PrincipalView, typeof principalView>,
+  Conforms<FederatedCredentialView, typeof federatedCredentialView>,
+  Conforms<IssuedSecret, typeof issuedSecret>,
+  Conforms<CreatedPrincipalView, typeof createdPrincipalView>,
+  Conforms<PutFederatedCredentialView, typeof putFederatedCredentialView>,
+  Conforms<AnonymousPullView, typeof anonymousPullView>,
+  Conforms<RotatedKeyView, typeof rotatedKeyView>,
+  Conforms<AuditEntryView, typeof auditEntryView>,
+  Conforms<WebhookView, typeof webhookView>,
+  Conforms<DeliveryView, typeof deliveryView>,
+  Conforms<DeliveryDetailView, typeof deliveryDetailView>,
+  Conforms<WebhookWithSecretView, typeof webhookWithSecretView>,
+  Conforms<DeliveryQueuedView, typeof deliveryQueuedView>,
+  Conforms<ImportJobView, typeof importJobView>,
+  Conforms<HistoryView, typeof historyView>,
+] = [true, true, true, true, true, true, true, true, true, true, true, true, true, true, true];
+void conforms;
