@@ -5,7 +5,8 @@
  * gains or changes a field its schema does not describe, so the document cannot drift from them.
  */
 import { z } from 'zod';
-import type { AnonymousPullView, AuditEntryView, RotatedKeyView } from './audit.js';
+import type { AttestationKeysView, AttestationRequirementView, ImageAttestationsView, RotatedAttestationKeyView } from './attestations.js';
+import type { AnonymousPullView, AuditEntryView, RevokedKeyView, RotatedKeyView, SigningKeyView } from './audit.js';
 import type { ImportJobView } from './imports.js';
 import type { CreatedPrincipalView, FederatedCredentialView, IssuedSecret, PrincipalView, PutFederatedCredentialView } from './principals.js';
 import type { HistoryView } from './repositories.js';
@@ -136,7 +137,51 @@ export const historyView = z.object({
       provenance: z.record(z.unknown()).nullable(),
     }),
   ),
+  attestations: z
+    .record(z.object({ status: z.enum(['verified', 'invalid', 'none']), identity: z.string().nullable() }))
+    .describe('Per digest in `pushes`: whether it carries a valid push attestation'),
 });
+
+export const signingKeysView = z.object({
+  keys: z.array(
+    z.object({
+      kid: z.string(),
+      alg: z.string(),
+      createdAt: time,
+      retiredAt: time.nullable(),
+      revokedAt: time.nullable(),
+      state: z.enum(['active', 'retired', 'revoked']),
+    }),
+  ),
+});
+export const revokedKeyView = z.object({ kid: z.string(), signingKid: z.string().describe('The key that signs from now on') });
+
+const attestationKeyView = z.object({
+  hint: z.string().describe("hex sha256 of the key's SubjectPublicKeyInfo DER (a bundle's publicKey.hint)"),
+  algorithm: z.string(),
+  publicKeyPem: z.string(),
+  createdAt: time,
+  retiredAt: time.nullable(),
+});
+export const attestationKeysView = z.object({ keys: z.array(attestationKeyView) });
+export const rotatedAttestationKeyView = z.object({ hint: z.string() });
+export const imageAttestationsView = z.object({
+  repository: z.string(),
+  digest: z.string(),
+  attestations: z.array(
+    z.object({
+      digest: z.string(),
+      valid: z.boolean(),
+      error: z.string().nullable(),
+      keyHint: z.string().nullable(),
+      berth: z.boolean(),
+      predicateType: z.string().nullable(),
+      push: z.record(z.unknown()).nullable(),
+    }),
+  ),
+  pull: z.object({ allowed: z.boolean(), rule: z.string().nullable(), reason: z.string().nullable() }),
+});
+export const attestationRequirementView = z.object({ repository: z.string(), required: z.boolean(), rules: z.array(z.string()) });
 
 /** Compiles only when every value of `View` is a value the schema describes. */
 type Conforms<View, Schema extends z.ZodTypeAny> = View extends z.input<Schema> ? true : never;
@@ -156,5 +201,11 @@ const conforms: [
   Conforms<DeliveryQueuedView, typeof deliveryQueuedView>,
   Conforms<ImportJobView, typeof importJobView>,
   Conforms<HistoryView, typeof historyView>,
-] = [true, true, true, true, true, true, true, true, true, true, true, true, true, true, true];
+  Conforms<{ keys: SigningKeyView[] }, typeof signingKeysView>,
+  Conforms<RevokedKeyView, typeof revokedKeyView>,
+  Conforms<AttestationKeysView, typeof attestationKeysView>,
+  Conforms<RotatedAttestationKeyView, typeof rotatedAttestationKeyView>,
+  Conforms<ImageAttestationsView, typeof imageAttestationsView>,
+  Conforms<AttestationRequirementView, typeof attestationRequirementView>,
+] = [true, true, true, true, true, true, true, true, true, true, true, true, true, true, true, true, true, true, true, true, true];
 void conforms;

@@ -5,7 +5,9 @@ import { matchRoute, routes } from './routes.js';
 
 /** A concrete path for a template: `{name}` a two-component repository, other parameters a plain word. */
 function sample(template: string): string {
-  return template.replace(/\{(\w+)\}/g, (_, param: string) => (param === 'name' ? 'team/app' : param === 'digest' ? `sha256:${'a'.repeat(64)}` : 'x1'));
+  return template.replace(/\{(\w+)\}/g, (_, param: string) =>
+    param === 'name' ? 'team/app' : param === 'hint' ? 'current' : param === 'digest' ? `sha256:${'a'.repeat(64)}` : 'x1',
+  );
 }
 
 describe('the OpenAPI document of /api/v1', () => {

@@ -87,7 +87,14 @@ describe('the console in a browser', () => {
     });
     assert.equal(credential.status, 201, JSON.stringify(credential.body));
     const oidc = await github.github(
-      { repository: 'acme/app', sha: 'feedfacecafebeef0123456789abcdef01234567', run_id: '777', workflow: evil },
+      // The preset trusts tokens for this registry's own audience (issue 11: federation binds to this registry).
+      {
+        repository: 'acme/app',
+        sha: 'feedfacecafebeef0123456789abcdef01234567',
+        run_id: '777',
+        workflow: evil,
+        audience: await server.app.auth.audience.get(),
+      },
       { issuer: githubIssuer },
     );
     const exchanged = await postForm(base, '/oauth2/token', {
@@ -195,11 +202,12 @@ describe('the console in a browser', () => {
     await page.getByLabel('Branch or ref').fill('main');
     await page.getByRole('button', { name: 'Add federated credential' }).click();
     await page.getByText('Federated credential gh-deploy saved.').waitFor();
-    await page.getByText('repo:acme/deploy:ref:refs/heads/main').waitFor();
+    // The github preset's subject matches classic and immutable subjects; the repository is a condition.
+    await page.getByText('repo:acme*/deploy*:ref:refs/heads/main').waitFor();
     const saved = (await owner.get('/principals/deployer/federated-credentials')).body.credentials;
     assert.deepEqual(
       saved.map((c: { name: string; subject: string }) => [c.name, c.subject]),
-      [['gh-deploy', 'repo:acme/deploy:ref:refs/heads/main']],
+      [['gh-deploy', 'repo:acme*/deploy*:ref:refs/heads/main']],
     );
   });
 
@@ -218,14 +226,15 @@ describe('the console in a browser', () => {
   it('tests a token that fails and says which check fails', async () => {
     const { page } = browser;
     await page.getByRole('link', { name: 'Test a token' }).click();
-    const token = await github.github({ repository: 'acme/app', repository_owner_id: '999' }, { issuer: githubIssuer });
+    const audience = await server.app.auth.audience.get();
+    const token = await github.github({ repository: 'acme/app', repository_owner_id: '999', audience }, { issuer: githubIssuer });
     await page.getByLabel('Token or claims').fill(token);
     await page.getByRole('button', { name: 'Test' }).click();
     await page.getByRole('heading', { name: 'Refused' }).waitFor();
-    await page.getByText(/^Refused \(condition\): claim repository_owner_id does not meet its condition/).waitFor();
+    await page.getByText(/^Refused \(condition\): claim repository_owner_id \("999"\) does not meet its condition/).waitFor();
     await page.getByText('repository_owner_id is "999"; must equal "1234"').waitFor();
     await browser.screenshot('token-test');
-    await page.getByLabel('Token or claims').fill(JSON.stringify({ iss: githubIssuer, sub: evil, aud: 'berth' }));
+    await page.getByLabel('Token or claims').fill(JSON.stringify({ iss: githubIssuer, sub: evil, aud: audience }));
     await page.getByRole('button', { name: 'Test' }).click();
     await page.getByText(/^Refused \(subject\)/).waitFor();
     assert.ok(await shownAsText(page, JSON.stringify(evil)), 'claims are shown as text');
