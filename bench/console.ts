@@ -43,9 +43,9 @@ interface Results {
 }
 
 async function assetSizes(): Promise<Pick<Results, 'js' | 'css'>> {
-  const dir = join(repoRoot, 'dist', 'console', 'assets');
+  const dir = join(repoRoot, 'dist', 'web', 'assets');
   const files = await readdir(dir).catch(() => {
-    throw new Error('dist/console is missing: run npm run build first');
+    throw new Error('dist/web (the built console) is missing: run npm run build first');
   });
   const js = { files: 0, bytes: 0, gzipBytes: 0 };
   const css = { bytes: 0, gzipBytes: 0 };

@@ -55,7 +55,7 @@ if [ "${BENCH_SKIP_BUILD:-0}" != 1 ]; then
     prev="$a"
   done
   if [ "$candidate" = berth ]; then
-    if [ ! -f dist/bin/berth.js ] || [ -n "$(find src console -newer dist/bin/berth.js -type f -print -quit 2>/dev/null)" ] || [ ! -f dist/console/index.html ]; then
+    if [ ! -f dist/bin/berth.js ] || [ -n "$(find src console -newer dist/bin/berth.js -type f -print -quit 2>/dev/null)" ] || [ ! -f dist/web/index.html ]; then
       echo "bench: building Berth (npm run build)" >&2
       npm run build
     fi

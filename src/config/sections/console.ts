@@ -82,7 +82,7 @@ const consoleSchema = z
     enabled: z.boolean().default(true).describe('Serve the web console at `/` (and its sign-in endpoints under `/console/`).'),
     sessionLifetimeMs: duration('A console session ends this long after sign-in, however active.', 12 * 3600 * 1000),
     idleTimeoutMs: duration('A console session unused this long ends.', 3600 * 1000),
-    assetsDir: z.string().optional().describe('Serve the console from this directory instead of the built-in `dist/console` (development).'),
+    assetsDir: z.string().optional().describe('Serve the console from this directory instead of the built-in `dist/web` (development).'),
     sso: z
       .array(providerSchema)
       .max(20)

@@ -1,6 +1,6 @@
 /**
  * The console's static files: `index.html` at `/` and the hashed bundles under `/assets/`, built by
- * `npm run build` into `dist/console` (or `console.assetsDir`). Read from disk on first request and
+ * `npm run build` into `dist/web` (or `console.assetsDir`). Read from disk on first request and
  * kept in memory (the console is small), so `berth serve` loads none of it at start.
  *
  * Headers: a strict Content-Security-Policy (no inline script or style, nothing from elsewhere, no
@@ -58,13 +58,13 @@ interface Loaded {
 
 const cache = new Map<string, Promise<Loaded | undefined>>();
 
-/** The built console's directory: `console.assetsDir`, else `dist/console` of the package Berth runs from. */
+/** The built console's directory: `console.assetsDir`, else `dist/web` of the package Berth runs from. */
 export function assetsDirectory(configured: string | undefined): string {
   if (configured) return configured;
   // Running from dist/ (dist/http/handlers/console) or from source with tsx (src/http/handlers/console):
   // the package root is four levels up either way.
   const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', '..');
-  return join(root, 'dist', 'console');
+  return join(root, 'dist', 'web');
 }
 
 async function load(dir: string, file: string): Promise<Loaded | undefined> {
