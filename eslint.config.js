@@ -15,7 +15,7 @@ import tseslint from 'typescript-eslint';
 const layers = {
   shared: [],
   oci: ['shared'],
-  config: ['shared', 'oci'],
+  config: ['shared', 'oci', 'api'],
   net: ['shared', 'config', 'metrics'],
   storage: ['shared', 'oci', 'config', 'metrics'],
   metadata: ['shared', 'oci', 'config', 'metrics'],
@@ -29,9 +29,10 @@ const layers = {
   events: ['shared', 'oci', 'config', 'metadata', 'net', 'jobs', 'registry', 'api', 'metrics'],
   replication: ['shared', 'oci', 'config', 'metadata', 'net', 'jobs', 'registry', 'remote', 'api', 'metrics'],
   sync: ['shared', 'oci', 'config', 'metadata', 'net', 'jobs', 'registry', 'remote', 'replication', 'federation', 'api', 'metrics'],
+  cache: ['shared', 'oci', 'config', 'metadata', 'net', 'jobs', 'registry', 'remote', 'sync', 'api', 'metrics'],
   client: ['shared', 'oci', 'remote', 'api'],
   kube: ['shared', 'oci', 'remote', 'client', 'api', 'metrics'],
-  http: ['shared', 'oci', 'config', 'net', 'auth', 'federation', 'registry', 'events', 'replication', 'sync', 'api', 'metrics'],
+  http: ['shared', 'oci', 'config', 'net', 'auth', 'federation', 'registry', 'events', 'replication', 'sync', 'cache', 'api', 'metrics'],
   app: [
     'shared',
     'oci',
@@ -46,6 +47,7 @@ const layers = {
     'events',
     'replication',
     'sync',
+    'cache',
     'http',
     'api',
     'metrics',

@@ -28,6 +28,9 @@ export const apiErrorCodes = {
   EGRESS_REFUSED: { status: 400, message: 'the egress policy refuses that destination', wire: 'DENIED' },
   SYNC_RULE_UNKNOWN: { status: 404, message: 'sync rule unknown', wire: 'NAME_UNKNOWN' },
   SYNC_RULE_EXISTS: { status: 409, message: 'a sync rule with that name already exists', wire: 'NAME_INVALID' },
+  CACHE_RULE_UNKNOWN: { status: 404, message: 'cache rule unknown', wire: 'NAME_UNKNOWN' },
+  CACHE_RULE_EXISTS: { status: 409, message: 'a cache rule with that name, prefix or mirror host already exists', wire: 'NAME_INVALID' },
+  CACHE_RULE_MANAGED: { status: 409, message: 'the cache rule is managed by the configuration file', wire: 'DENIED' },
 } as const satisfies Record<string, CodeEntry>;
 
 export type ApiErrorCode = keyof typeof apiErrorCodes;

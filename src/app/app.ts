@@ -8,6 +8,7 @@ import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import { createAuth, type Auth } from '../auth/index.js';
+import { CacheService } from '../cache/service.js';
 import type { Config } from '../config/schema.js';
 import { parseAddress } from '../config/load.js';
 import { registryListener } from '../http/server.js';
@@ -78,7 +79,8 @@ export function createApp(deps: AppDependencies): App {
   });
   const webhooks = new Webhooks({ config: config.webhooks, store: metadata.events, audit, egress, clock, logger });
   const sync = new SyncService({ store: metadata.sync, registry, egress, settings: config.sync, clock, audit, logger });
-  const services: Services = { registry, auth, egress, imports, sync, webhooks };
+  const cache = new CacheService({ store: metadata.cache, registry, egress, settings: config.cache, clock, audit, metrics, logger });
+  const services: Services = { registry, auth, egress, imports, sync, webhooks, cache };
   const listener = registryListener(services, logger);
   const server = config.tls
     ? createHttpsServer({ cert: readFileSync(config.tls.cert), key: readFileSync(config.tls.key) }, listener)
@@ -118,6 +120,7 @@ export function createApp(deps: AppDependencies): App {
       imports.start();
       sync.start();
       webhooks.start();
+      cache.start();
       const address = server.address() as AddressInfo;
       const shownHost = address.family === 'IPv6' ? `[${address.address}]` : address.address;
       return `${config.tls ? 'https' : 'http'}://${shownHost}:${address.port}`;
@@ -127,6 +130,7 @@ export function createApp(deps: AppDependencies): App {
       await imports.stop();
       await sync.stop();
       await webhooks.stop();
+      await cache.stop();
       await new Promise<void>((ok) => {
         server.close(() => ok());
         server.closeIdleConnections();

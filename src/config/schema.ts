@@ -7,6 +7,7 @@
  */
 import { z } from 'zod';
 import { authSection } from './sections/auth.js';
+import { cacheSection } from './sections/cache.js';
 import { egressSection } from './sections/egress.js';
 import { federationSection } from './sections/federation.js';
 import { gcSection } from './sections/gc.js';
@@ -33,6 +34,7 @@ export const configSchema = z
     sync: syncSection,
     gc: gcSection,
     import: importSection,
+    cache: cacheSection,
   })
   .strict();
 

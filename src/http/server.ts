@@ -9,6 +9,7 @@ import { RegistryError } from '../oci/errors.js';
 import { authorize } from './authorize.js';
 import { sendError } from './respond.js';
 import { matchRoute, requiredAccess } from './routes.js';
+import { pullThrough } from './routes/cache.js';
 import type { Services } from './services.js';
 
 export function registryListener(services: Services, logger: Logger): RequestListener {
@@ -33,7 +34,8 @@ async function dispatch(req: IncomingMessage, res: ServerResponse, services: Ser
     if (match.kind === 'method-not-allowed') {
       throw new RegistryError('METHOD_NOT_ALLOWED', undefined, { method: req.method }, { Allow: match.allow.join(', ') });
     }
-    const { route, params } = match;
+    // The pull-through cache's one hook: mirror requests renamed into a rule's prefix, pulls under a prefix served by the cache.
+    const { route, params } = await pullThrough(match.route, match.params, query, services.cache);
     const identity = route.guard !== 'public' ? await authorize(req, auth, requiredAccess(route, params, query)) : undefined;
     await route.handle({ req, res, params, query, registry, auth, services, identity, logger });
     logger.debug({ method: req.method, url: rawUrl, status: res.statusCode }, 'request');

@@ -4,6 +4,7 @@
  * field here and one line in `createApp`; handlers reach it as `ctx.services.<name>`.
  */
 import type { Auth } from '../auth/index.js';
+import type { CacheService } from '../cache/service.js';
 import type { Webhooks } from '../events/webhooks.js';
 import type { Egress } from '../net/egress.js';
 import type { ImportService } from '../replication/imports.js';
@@ -21,4 +22,6 @@ export interface Services {
   sync: SyncService;
   /** Webhook subscriptions, deliveries and the dispatcher (`src/events`). */
   webhooks: Webhooks;
+  /** The pull-through cache: rules, pulls under their prefixes, eviction (`src/cache`). */
+  cache: CacheService;
 }

@@ -7,6 +7,7 @@
  */
 import type { Descriptor } from '../oci/manifest.js';
 import type { AuthMetadata } from './auth-store.js';
+import type { CacheMetadata } from './cache-store.js';
 import type { ImportJobIndex } from './import-store.js';
 import type { SyncMetadata } from './sync-store.js';
 import type { EventMetadata, NewEvent } from './event-store.js';
@@ -188,6 +189,8 @@ export interface Metadata {
   readonly imports: ImportJobIndex;
   /** Selective sync: rules, reconciles, work queue, per-image status, received ids (`sync-store.ts`). */
   readonly sync: SyncMetadata;
+  /** Pull-through cache: rules, cached tags, last pulls, eviction sweeps (`cache-store.ts`). */
+  readonly cache: CacheMetadata;
   /** Webhook subscriptions, the event outbox and deliveries. */
   readonly events: EventMetadata;
   close(): Promise<void>;

@@ -10,7 +10,7 @@ import type { Logger } from 'pino';
 import type { Egress } from '../net/egress.js';
 import { ApiError } from '../api/errors.js';
 import { RemoteRegistry, type RemoteCredentials } from '../remote/client.js';
-import type { SyncRule } from './rule.js';
+import type { SourceCredentials, SyncRule } from './rule.js';
 
 export interface SourceLimits {
   requestsPerSecond: number;
@@ -60,23 +60,32 @@ export class SourcePool {
     this.clients.delete(ruleId);
   }
 
-  private async credentials(rule: SyncRule): Promise<RemoteCredentials> {
-    const c = rule.source.credentials;
-    if (c.kind !== 'basic') return c;
-    if (c.password !== undefined) return { kind: 'basic', username: c.username, password: c.password };
-    if (c.passwordEnv !== undefined) {
-      const value = this.env[c.passwordEnv];
-      if (!value) throw new ApiError('INVALID_REQUEST', `the source password variable ${c.passwordEnv} is not set in the server's environment`);
-      return { kind: 'basic', username: c.username, password: value };
-    }
-    const file = c.passwordFile as string;
-    let password: string;
-    try {
-      password = (await readFile(file, 'utf8')).replace(/\r?\n$/, '');
-    } catch (err) {
-      throw new ApiError('INVALID_REQUEST', `cannot read the source password file ${file} (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
-    }
-    if (!password) throw new ApiError('INVALID_REQUEST', `the source password file ${file} is empty`);
-    return { kind: 'basic', username: c.username, password };
+  private credentials(rule: SyncRule): Promise<RemoteCredentials> {
+    return resolveSourceCredentials(rule.source.credentials, this.env);
   }
+}
+
+/**
+ * The credentials to log in with, secret references resolved: `passwordEnv` from `env`,
+ * `passwordFile` read now (one trailing newline dropped). Shared with every rule that names a
+ * source registry (sync, the pull-through cache). Throws ApiError INVALID_REQUEST when a reference
+ * cannot be read.
+ */
+export async function resolveSourceCredentials(c: SourceCredentials, env: NodeJS.ProcessEnv = process.env): Promise<RemoteCredentials> {
+  if (c.kind !== 'basic') return c;
+  if (c.password !== undefined) return { kind: 'basic', username: c.username, password: c.password };
+  if (c.passwordEnv !== undefined) {
+    const value = env[c.passwordEnv];
+    if (!value) throw new ApiError('INVALID_REQUEST', `the source password variable ${c.passwordEnv} is not set in the server's environment`);
+    return { kind: 'basic', username: c.username, password: value };
+  }
+  const file = c.passwordFile as string;
+  let password: string;
+  try {
+    password = (await readFile(file, 'utf8')).replace(/\r?\n$/, '');
+  } catch (err) {
+    throw new ApiError('INVALID_REQUEST', `cannot read the source password file ${file} (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+  }
+  if (!password) throw new ApiError('INVALID_REQUEST', `the source password file ${file} is empty`);
+  return { kind: 'basic', username: c.username, password };
 }

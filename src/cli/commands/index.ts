@@ -5,6 +5,7 @@
  */
 import { Command } from 'commander';
 import { registerAdminCommands } from './admin.js';
+import { registerCacheCommands } from './cache.js';
 import { managed } from './common.js';
 import { registerImportCommands } from './imports.js';
 import { registerLoginCommands } from './login.js';
@@ -22,5 +23,6 @@ export function berthProgram(): Command {
   registerWebhookCommands(program, managed);
   registerImportCommands(program, managed);
   registerSyncCommands(program, managed);
+  registerCacheCommands(program, managed);
   return program;
 }

@@ -12,6 +12,7 @@ import type { Metadata } from '../store.js';
 import { migrationProvider, type Dialect } from '../migrations/index.js';
 import { SqlAnonymousPullIndex, SqlAuditIndex } from './audit-index.js';
 import { SqlBlobIndex } from './blob-index.js';
+import { sqlCacheMetadata } from './cache-index.js';
 import { SqlContext } from './context.js';
 import { SqlDeliveryIndex } from './delivery-index.js';
 import { EventNotifier, SqlEventIndex } from './event-index.js';
@@ -99,6 +100,7 @@ export function sqlMetadata(db: Kysely<Schema>, dialect: Dialect): Metadata {
       federatedCredentials: new SqlFederatedCredentialIndex(ctx),
     },
     sync: sqlSyncMetadata(ctx),
+    cache: sqlCacheMetadata(ctx),
     events: {
       webhooks: new SqlWebhookIndex(ctx),
       events: new SqlEventIndex(ctx, eventNotifier),
