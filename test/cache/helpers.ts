@@ -79,3 +79,11 @@ export function cacheState(headers: Headers): string | undefined {
 export function served(upstream: { requests(): LoggedRequest[] }, method: string, path: string): number {
   return upstream.requests().filter((r) => r.method === method && r.path === path).length;
 }
+
+/** Multi-arch images as OCI layouts (real gzipped tar layers, so skopeo and podman copy them byte for byte), pushed over the registry API. */
+export { buildMultiArchImage, pushImage as pushLayout, type BuiltImage } from '../sync/helpers.js';
+
+/** Every blob (configs and layers) of a built multi-arch image. */
+export function blobsOf(image: { index: { images: Array<{ config: { digest: string }; layers: Array<{ digest: string }> }> } }): string[] {
+  return [...new Set(image.index.images.flatMap((i) => [i.config.digest, ...i.layers.map((l) => l.digest)]))];
+}
