@@ -114,9 +114,9 @@ export const cacheRuleInput = z
     mirrorOf: z
       .array(mirrorHost)
       .max(20)
-      .default([])
+      .optional()
       .describe(
-        "Registry hosts this rule answers for as a containerd mirror (`?ns=<host>`, no image renames); empty: the upstream's host (and `docker.io` for registry-1.docker.io).",
+        "Registry hosts this rule answers for as a containerd mirror (`?ns=<host>`, no image renames). Unset: the upstream's host (and `docker.io` for registry-1.docker.io); `[]`: none. A host is mirrored by one rule at most.",
       ),
     repositories: z
       .array(repositoryGlob)
@@ -141,7 +141,7 @@ export const cacheRuleUpdate = z
       .strict()
       .optional()
       .describe('The upstream URL and/or credentials.'),
-    mirrorOf: z.array(mirrorHost).max(20).optional().describe('Replaces the mirror hosts.'),
+    mirrorOf: z.array(mirrorHost).max(20).nullable().optional().describe('Replaces the mirror hosts; null: the upstream’s host again.'),
     repositories: z.array(repositoryGlob).min(1).max(100).optional().describe('Replaces the allow-list.'),
     tagFreshnessMs: freshness.nullable().optional().describe('The tag freshness window; null: the configured default.'),
     staleIfErrorMs: staleIfError.nullable().optional().describe('The stale-serving limit; null: the configured default.'),

@@ -16,8 +16,8 @@ import { matchesRepositoryPattern } from '../shared/glob.js';
 export interface CacheRuleSpec {
   prefix: string;
   upstream: { url: string; credentials: UpstreamCredentials };
-  /** As written; empty: derived from the upstream (see `effectiveMirrorOf`). */
-  mirrorOf: string[];
+  /** As written; unset: derived from the upstream (see `effectiveMirrorOf`); empty: none. */
+  mirrorOf?: string[] | undefined;
   repositories: string[];
   /** Unset: the configured default. */
   tagFreshnessMs?: number | undefined;
@@ -60,7 +60,7 @@ export function specFromInput(input: CacheRuleInput): CacheRuleSpec {
   return {
     prefix: input.prefix,
     upstream: { url: input.upstream.url, credentials: input.upstream.credentials },
-    mirrorOf: [...new Set(input.mirrorOf)],
+    ...(input.mirrorOf !== undefined ? { mirrorOf: [...new Set(input.mirrorOf)] } : {}),
     repositories: input.repositories,
     ...(input.tagFreshnessMs !== undefined ? { tagFreshnessMs: input.tagFreshnessMs } : {}),
     ...(input.staleIfErrorMs !== undefined ? { staleIfErrorMs: input.staleIfErrorMs } : {}),
@@ -74,10 +74,11 @@ export function applyUpdate(spec: CacheRuleSpec, update: CacheRuleUpdate): Cache
   const next: CacheRuleSpec = {
     prefix: update.prefix ?? spec.prefix,
     upstream: { url: update.upstream?.url ?? spec.upstream.url, credentials: update.upstream?.credentials ?? spec.upstream.credentials },
-    mirrorOf: update.mirrorOf !== undefined ? [...new Set(update.mirrorOf)] : spec.mirrorOf,
     repositories: update.repositories ?? spec.repositories,
     limits: update.limits === undefined ? spec.limits : { ...spec.limits, ...stripUndefined(update.limits) },
   };
+  const mirrorOf = update.mirrorOf === undefined ? spec.mirrorOf : update.mirrorOf === null ? undefined : [...new Set(update.mirrorOf)];
+  if (mirrorOf !== undefined) next.mirrorOf = mirrorOf;
   const freshness = update.tagFreshnessMs === undefined ? spec.tagFreshnessMs : (update.tagFreshnessMs ?? undefined);
   const stale = update.staleIfErrorMs === undefined ? spec.staleIfErrorMs : (update.staleIfErrorMs ?? undefined);
   const evict = update.evictAfterMs === undefined ? spec.evictAfterMs : update.evictAfterMs;
@@ -124,12 +125,12 @@ export function effectiveRule(
 }
 
 /**
- * The hosts a rule answers for as a mirror: the ones it names, else the upstream's own host, plus
- * `docker.io` for Docker Hub's registry host (containerd names Docker Hub images `docker.io/…`
- * and sends `ns=docker.io`, while the registry API lives at registry-1.docker.io).
+ * The hosts a rule answers for as a mirror: the ones it names (none for `[]`), else the upstream's
+ * own host, plus `docker.io` for Docker Hub's registry host (containerd names Docker Hub images
+ * `docker.io/…` and sends `ns=docker.io`, while the registry API lives at registry-1.docker.io).
  */
 export function effectiveMirrorOf(spec: Pick<CacheRuleSpec, 'mirrorOf' | 'upstream'>): string[] {
-  if (spec.mirrorOf.length > 0) return spec.mirrorOf;
+  if (spec.mirrorOf !== undefined) return spec.mirrorOf;
   const host = new URL(spec.upstream.url).host.toLowerCase();
   return host === 'registry-1.docker.io' ? [host, 'docker.io'] : [host];
 }
@@ -149,7 +150,9 @@ export function conflict(rules: readonly Pick<CacheRule, 'name' | 'prefix' | 'mi
         return `the prefixes of cache rules ${a.name} (${a.prefix}/) and ${b.name} (${b.prefix}/) overlap`;
       }
       const shared = a.mirrorOf.find((host) => b.mirrorOf.includes(host));
-      if (shared !== undefined) return `cache rules ${a.name} and ${b.name} are both mirrors of ${shared}`;
+      if (shared !== undefined) {
+        return `cache rules ${a.name} and ${b.name} are both mirrors of ${shared} (mirrorOf defaults to the upstream's host: give one of them other hosts, or mirrorOf: [] for none)`;
+      }
     }
   }
   return undefined;

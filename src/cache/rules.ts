@@ -61,7 +61,8 @@ export class RuleSet {
     return rule;
   }
 
-  async create(input: CacheRuleInput): Promise<CacheRule> {
+  /** Creates an API rule; `validate` (the upstream's reachability) runs after the local checks, before anything is written. */
+  async create(input: CacheRuleInput, validate: (rule: CacheRule) => Promise<void>): Promise<CacheRule> {
     this.invalidate();
     const rules = await this.all();
     if (rules.length >= maxCacheRules) throw new ApiError('INVALID_REQUEST', `at most ${maxCacheRules} cache rules may exist`);
@@ -74,6 +75,7 @@ export class RuleSet {
       rules.filter((r) => r.name !== input.name),
       rules.some((r) => r.name === input.name),
     );
+    await validate(rule);
     if (!(await this.deps.store.create({ id, name: input.name, spec: specJson(spec), createdAt: now, updatedAt: now }))) {
       throw new ApiError('CACHE_RULE_EXISTS', `a cache rule named ${input.name} already exists`);
     }
@@ -81,8 +83,12 @@ export class RuleSet {
     return rule;
   }
 
-  /** Applies a PATCH; returns the rule before and after. */
-  async update(name: string, update: CacheRuleUpdate): Promise<{ before: CacheRule; after: CacheRule }> {
+  /** Applies a PATCH (`validate` as for `create`); returns the rule before and after. */
+  async update(
+    name: string,
+    update: CacheRuleUpdate,
+    validate: (before: CacheRule, after: CacheRule) => Promise<void>,
+  ): Promise<{ before: CacheRule; after: CacheRule }> {
     this.invalidate();
     const before = await this.named(name);
     this.assertManaged(before);
@@ -94,6 +100,7 @@ export class RuleSet {
       (await this.all()).filter((r) => r.name !== name),
       false,
     );
+    await validate(before, after);
     if (!(await this.deps.store.update(before.id as string, specJson(spec), now))) {
       throw new ApiError('CACHE_RULE_UNKNOWN', `no cache rule named ${name}`);
     }

@@ -168,18 +168,15 @@ export class CacheService {
   }
 
   async createRule(actor: Actor, input: CacheRuleInput): Promise<CacheRuleView> {
-    await this.assertUpstreamAllowed(input.upstream.url, input.upstream.credentials.kind);
-    const rule = await this.rules.create(input);
+    const rule = await this.rules.create(input, (r) => this.assertUpstreamAllowed(r.upstreamUrl, r.credentials.kind));
     await this.audit(actor, 'admin.cache_rule.created', auditDetail(rule));
     return ruleView(rule, this.upstreams.state(rule.name));
   }
 
   async updateRule(actor: Actor, name: string, update: CacheRuleUpdate): Promise<CacheRuleView> {
-    const current = await this.rules.named(name);
-    if (update.upstream !== undefined) {
-      await this.assertUpstreamAllowed(update.upstream.url ?? current.upstreamUrl, (update.upstream.credentials ?? current.credentials).kind);
-    }
-    const { after } = await this.rules.update(name, update);
+    const { after } = await this.rules.update(name, update, async (_before, r) => {
+      if (update.upstream !== undefined) await this.assertUpstreamAllowed(r.upstreamUrl, r.credentials.kind);
+    });
     this.upstreams.forget(name);
     await this.audit(actor, 'admin.cache_rule.updated', { ...auditDetail(after), changed: Object.keys(update) });
     return ruleView(after, this.upstreams.state(name));

@@ -190,7 +190,7 @@ describe('pull-through cache: CNCF Distribution upstream', () => {
       body: image.root.bytes,
     });
     assert.equal(put.status, 405);
-    const error = (await put.json()).errors[0];
+    const error = ((await put.json()) as any).errors[0];
     assert.equal(error.code, 'UNSUPPORTED');
     assert.match(error.message, /belongs to pull-through cache rule dist/);
     const upload = await fetch(`${berth.url}${urls.uploads('dist/team/app')}`, { method: 'POST' });
