@@ -26,6 +26,9 @@ export interface FillRange {
   end: number;
 }
 
+/** Bytes the tap buffers between the upstream body and the commit path. */
+const tapBufferBytes = 1024 * 1024;
+
 interface Reader {
   pos: number;
 }
@@ -58,6 +61,8 @@ export class BlobFill {
   /** The pass-through to put between the upstream body and the commit path: every chunk also enters the window. */
   tap(): Transform {
     return new Transform({
+      // Like the storage driver's reads: large buffers between the upstream and the commit path amortise pauses.
+      highWaterMark: tapBufferBytes,
       transform: (chunk: Buffer, _enc: BufferEncoding, callback: TransformCallback) => {
         this.chunks.push(chunk);
         this.received += chunk.length;

@@ -6,7 +6,7 @@
  * refused), refresh and entries, and the same through the CLI.
  */
 import assert from 'node:assert/strict';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -167,6 +167,33 @@ describe('pull-through cache: a Berth upstream with token auth', () => {
     assert.equal((await api.get('/cache/rules/vendor')).body.upstream.url, vendor.url, 'unchanged');
     const audit = await api.get('/audit?limit=20');
     assert.ok(audit.body.entries.some((e: { event: string }) => e.event === 'admin.cache_rule.created'));
+  });
+
+  it('berth apply manages API cache rules from a file, idempotently', async () => {
+    const file = join(dir, 'berth.yaml');
+    await writeFile(
+      file,
+      [
+        'cache:',
+        '  rules:',
+        '    - name: applied',
+        '      prefix: applied',
+        `      upstream: { url: ${JSON.stringify(vendor.url)}, credentials: { kind: basic, username: cache-puller, passwordFile: ${JSON.stringify(join(dir, 'password'))} } }`,
+        '      mirrorOf: []',
+        '      repositories: ["team/*"]',
+        '      tagFreshnessMs: 120000',
+        '',
+      ].join('\n'),
+    );
+    const first = ok(await runCli(['apply', '-f', file], { env }));
+    assert.match(first.stdout, /\+ create cache rule applied: applied\/ <- http:\/\/127\.0\.0\.1:\d+ \(team\/\*\)/);
+    assert.match(ok(await runCli(['apply', '-f', file], { env })).stdout, /no changes/);
+    const res = await pull('applied/team/app', 'v1', await pullToken('applied/team/app'));
+    assert.equal(res.status, 200, res.body.toString());
+    await writeFile(file, (await readFile(file, 'utf8')).replace('120000', '60000'));
+    assert.match(ok(await runCli(['apply', '-f', file], { env })).stdout, /~ cache rule applied: tagFreshnessMs 120000 -> 60000/);
+    assert.equal((await api.get('/cache/rules/applied')).body.tagFreshnessMs, 60_000);
+    assert.equal((await api.delete('/cache/rules/applied')).status, 204);
   });
 
   it('berth cache: list, show, refresh, entries, update and delete', async () => {
