@@ -114,6 +114,8 @@ export class CachedManifests {
     const remote = await this.client(rule, 'tag_head');
     const head = await this.ask(rule, 'tag_head', () => remote.resolve(pull.upstream, tag));
     if (!head) {
+      // Gone upstream: the cache follows (a cached tag would otherwise be served until its window ends).
+      await this.forgetTag(rule, pull, tag);
       throw new RegistryError('MANIFEST_UNKNOWN', `${pull.upstream}:${tag} does not exist on ${rule.upstreamHost}`, { reference: tag });
     }
     const local = await registry.manifests.digestOfTag(pull.repository, tag);
@@ -131,6 +133,21 @@ export class CachedManifests {
     }
     await store.tags.record({ repository: pull.repository, tag, rule: rule.name, digest: head.digest, checkedAt: clock.now() });
     return { digest: head.digest, changed: local !== head.digest };
+  }
+
+  /** Drops the cached tag (the manifest stays, by digest, until evicted or deleted). */
+  private async forgetTag(rule: CacheRule, pull: CachedPull, tag: string): Promise<void> {
+    const { registry, store } = this.deps;
+    await store.tags.forget(pull.repository, tag);
+    try {
+      await registry.manifests.delete(
+        pull.repository,
+        { kind: 'tag', tag },
+        { actor: { principalId: `proxy:${rule.name}`, principalName: `proxy:${rule.name}` } },
+      );
+    } catch (err) {
+      if (!isRegistryError(err) || err.code !== 'MANIFEST_UNKNOWN') throw err;
+    }
   }
 
   private async fetchDigest(rule: CacheRule, pull: CachedPull, digest: Digest): Promise<{ digest: string; changed: boolean }> {

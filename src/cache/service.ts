@@ -44,8 +44,8 @@ export interface CacheServiceDependencies {
   store: CacheMetadata;
   registry: Registry;
   egress: Egress;
+  /** `cache` of the configuration: its rules, defaults, upstream limits and timeouts, fill window, eviction. */
   settings: CacheSettings;
-  /** `sync.defaultLimits`-like per-upstream limits come from `settings.upstream`. */
   clock: Clock;
   audit: AuditIndex;
   metrics: Metrics;

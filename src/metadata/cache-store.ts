@@ -53,6 +53,8 @@ export interface CacheTagIndex {
   list(rule: string, filter: { repository?: string | undefined; limit: number }): Promise<CachedTag[]>;
   /** Forgets the tags of `repository` pointing at `digest` (its manifest was evicted). */
   forgetDigest(repository: string, digest: string): Promise<void>;
+  /** Forgets one tag (the upstream no longer has it). */
+  forget(repository: string, tag: string): Promise<void>;
 }
 
 export interface CachePullIndex {

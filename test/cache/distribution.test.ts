@@ -152,6 +152,18 @@ describe('pull-through cache: CNCF Distribution upstream', () => {
     assert.equal(served(upstream, 'HEAD', urls.manifest('team/moving', 'latest')), heads + 1);
   });
 
+  it('follows a tag deleted upstream: the check answers 404 and the cached tag goes, the manifest stays by digest', async () => {
+    const image = makeImage({ platforms: 0 });
+    await publish(upstream, 'team/deleted', 'v1', image);
+    assert.equal((await registryGet(berth.url, manifestPath('dist/team/deleted', 'v1'))).status, 200);
+    const del = await fetch(`${upstream.url}${urls.manifest('team/deleted', image.root.digest)}`, { method: 'DELETE' });
+    assert.equal(del.status, 202);
+    const refreshed = await berth.app.services.cache.refresh(actor, 'dist', { repository: 'team/deleted', tag: 'v1' });
+    assert.deepEqual(refreshed.checked, { previous: image.root.digest, current: null, changed: true });
+    assert.equal((await registryGet(berth.url, manifestPath('dist/team/deleted', 'v1'))).status, 404, 'not served from the cache either');
+    assert.equal((await registryGet(berth.url, manifestPath('dist/team/deleted', image.root.digest))).status, 200);
+  });
+
   it('records the rule and the upstream digest as the push of cached content', async () => {
     const image = makeImage({ platforms: 0 });
     await publish(upstream, 'team/history', 'v1', image);

@@ -101,6 +101,10 @@ class SqlCacheTagIndex implements CacheTagIndex {
   async forgetDigest(repository: string, digest: string): Promise<void> {
     await this.ctx.db.deleteFrom('cache_tags').where('repository', '=', repository).where('digest', '=', digest).execute();
   }
+
+  async forget(repository: string, tag: string): Promise<void> {
+    await this.ctx.db.deleteFrom('cache_tags').where('repository', '=', repository).where('tag', '=', tag).execute();
+  }
 }
 
 class SqlCachePullIndex implements CachePullIndex {
