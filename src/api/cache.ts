@@ -15,8 +15,12 @@ export const cacheRuleName = z
   .regex(/^[a-z0-9][a-z0-9._-]{0,62}$/, 'a rule name is 1-63 lower-case letters, digits, ., _ or -, starting with a letter or digit')
   .describe('The rule name (1-63 lower-case letters, digits, `.`, `_` or `-`).');
 
-/** The most rules one registry serves (config and API together): they are matched on every pull. */
-export const maxCacheRules = 100;
+/**
+ * The most rules one registry serves (config and API together). A bound, not a product limit: the
+ * rules are matched on every pull (a prefix comparison each), checked against each other when
+ * read, and name a label of the cache's metrics.
+ */
+export const maxCacheRules = 1000;
 
 const prefix = z
   .string()

@@ -1,6 +1,6 @@
 /**
- * The cache's metric families (`App.metrics`). Labels are closed sets plus the rule name (rules
- * are few: at most `maxCacheRules`, chosen by the operator); never a repository, tag or digest.
+ * The cache's metric families (`App.metrics`). Labels are closed sets plus the rule name (rules are
+ * chosen by the operator, at most `maxCacheRules`); never a repository, tag or digest.
  */
 import type { Counter, Gauge } from 'prom-client';
 import type { Metrics } from '../metrics/index.js';

@@ -141,18 +141,26 @@ export function effectiveMirrorOf(spec: Pick<CacheRuleSpec, 'mirrorOf' | 'upstre
  * `hub/library/alpine`).
  */
 export function conflict(rules: readonly Pick<CacheRule, 'name' | 'prefix' | 'mirrorOf'>[]): string | undefined {
-  for (let i = 0; i < rules.length; i++) {
-    for (let j = i + 1; j < rules.length; j++) {
-      const a = rules[i] as CacheRule;
-      const b = rules[j] as CacheRule;
-      if (a.name === b.name) return `two cache rules are named ${a.name}`;
-      if (ownsPrefix(a.prefix, b.prefix) || ownsPrefix(b.prefix, a.prefix)) {
-        return `the prefixes of cache rules ${a.name} (${a.prefix}/) and ${b.name} (${b.prefix}/) overlap`;
-      }
-      const shared = a.mirrorOf.find((host) => b.mirrorOf.includes(host));
-      if (shared !== undefined) {
-        return `cache rules ${a.name} and ${b.name} are both mirrors of ${shared} (mirrorOf defaults to the upstream's host: give one of them other hosts, or mirrorOf: [] for none)`;
-      }
+  for (let i = 1; i < rules.length; i++) {
+    const problem = conflictWith(rules[i] as CacheRule, rules.slice(0, i));
+    if (problem) return problem;
+  }
+  return undefined;
+}
+
+/** Why `rule` cannot join `others` (which do not conflict among themselves), or undefined. */
+export function conflictWith(
+  rule: Pick<CacheRule, 'name' | 'prefix' | 'mirrorOf'>,
+  others: readonly Pick<CacheRule, 'name' | 'prefix' | 'mirrorOf'>[],
+): string | undefined {
+  for (const other of others) {
+    if (other.name === rule.name) return `two cache rules are named ${rule.name}`;
+    if (ownsPrefix(other.prefix, rule.prefix) || ownsPrefix(rule.prefix, other.prefix)) {
+      return `the prefixes of cache rules ${other.name} (${other.prefix}/) and ${rule.name} (${rule.prefix}/) overlap`;
+    }
+    const shared = other.mirrorOf.find((host) => rule.mirrorOf.includes(host));
+    if (shared !== undefined) {
+      return `cache rules ${other.name} and ${rule.name} are both mirrors of ${shared} (mirrorOf defaults to the upstream's host: give one of them other hosts, or mirrorOf: [] for none)`;
     }
   }
   return undefined;

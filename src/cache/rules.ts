@@ -15,7 +15,18 @@ import { maxCacheRules, type CacheRuleInput, type CacheRuleUpdate } from '../api
 import { ApiError } from '../api/errors.js';
 import type { CacheRuleIndex } from '../metadata/cache-store.js';
 import type { Clock } from '../shared/clock.js';
-import { applyUpdate, conflict, effectiveRule, parseSpec, specFromInput, specJson, type CacheRule, type CacheRuleSpec, type RuleDefaults } from './rule.js';
+import {
+  applyUpdate,
+  conflict,
+  conflictWith,
+  effectiveRule,
+  parseSpec,
+  specFromInput,
+  specJson,
+  type CacheRule,
+  type CacheRuleSpec,
+  type RuleDefaults,
+} from './rule.js';
 
 export interface RuleSetDependencies {
   store: CacheRuleIndex;
@@ -44,7 +55,6 @@ export class RuleSet {
   async all(): Promise<CacheRule[]> {
     const snapshot = this.snapshot;
     if (snapshot && Date.now() - snapshot.at < this.deps.refreshMs) return snapshot.rules;
-    // Without API rules ever created, the configuration is the answer; still re-read in case another replica created one.
     this.loading ??= this.load().finally(() => (this.loading = undefined));
     return this.loading;
   }
@@ -125,7 +135,7 @@ export class RuleSet {
 
   private assertFits(rule: CacheRule, others: readonly CacheRule[], nameTaken: boolean): void {
     if (nameTaken) throw new ApiError('CACHE_RULE_EXISTS', `a cache rule named ${rule.name} already exists`);
-    const problem = conflict([...others, rule]);
+    const problem = conflictWith(rule, others);
     if (problem) throw new ApiError('CACHE_RULE_EXISTS', problem);
   }
 
@@ -145,7 +155,7 @@ export class RuleSet {
         this.deps.logger.error({ rule: row.name, err }, 'cache rule unreadable; ignored');
         continue;
       }
-      const problem = conflict([...rules, rule]);
+      const problem = conflictWith(rule, rules);
       if (problem) {
         this.deps.logger.error({ rule: row.name, problem }, 'cache rule conflicts with another; ignored until fixed');
         continue;

@@ -13,7 +13,7 @@
  * Applying the plan and then planning again yields no changes.
  */
 import { z } from 'zod';
-import { cacheRuleInput, type CacheRuleInput, type CacheRuleView } from '../api/cache.js';
+import { cacheRuleInput, maxCacheRules, type CacheRuleInput, type CacheRuleView } from '../api/cache.js';
 import { upstreamCredentialsView } from '../api/source-credentials.js';
 
 /** The file's `cache:` section. */
@@ -21,7 +21,7 @@ export const cacheFileSection = z
   .object({
     rules: z
       .array(cacheRuleInput)
-      .max(100)
+      .max(maxCacheRules)
       .superRefine((rules, ctx) => {
         rules.forEach((rule, i) => {
           const c = rule.upstream.credentials;
