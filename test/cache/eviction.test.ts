@@ -49,6 +49,8 @@ describe('pull-through cache: eviction by last pull', () => {
       for (const blob of image.blobs) assert.equal((await registryGet(berth.url, urls.blob(repository, blob.digest))).status, 200);
     }
 
+    // The rule's sweep is scheduled (one interval after the runner first saw the rule) before time moves.
+    await waitFor(async () => (await berth.app.metadata.cache.sweeps.get('dist')) !== undefined);
     clock.advance(20 * hour);
     // Pulled again (by digest, as containerd does after resolving): its clock restarts.
     assert.equal(cacheState((await registryGet(berth.url, manifestPath('dist/team/recent', recent.root.digest))).headers), 'hit');
