@@ -2,6 +2,7 @@
 # Installs the system tools the e2e tests drive, if any is missing:
 #   skopeo, podman, buildah        real OCI clients (containers/image); buildah is the example
 #                                  GitHub Actions workflow's client
+#   containerd, ctr                what kubelets pull with (the pull-through cache's mirror tests)
 #   docker-registry                CNCF Distribution 2.8, the reference registry
 #   etcd, kube-apiserver           a real Kubernetes API server (scripts/kube-apiserver/build.sh)
 #   htpasswd (apache2-utils)       bcrypt htpasswd files for Distribution with Basic auth (import tests)
@@ -21,6 +22,8 @@ declare -A PACKAGE_FOR=(
   [skopeo]=skopeo
   [podman]=podman
   [buildah]=buildah
+  [containerd]=containerd
+  [ctr]=containerd
   [docker-registry]=docker-registry
   [htpasswd]=apache2-utils
   [radosgw]=radosgw
@@ -38,7 +41,7 @@ done
 compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || missing+=(postgresql)
 
 if [ "${#missing[@]}" -eq 0 ]; then
-  echo "ensure-test-deps: skopeo, podman, buildah, docker-registry, htpasswd, PostgreSQL, Ceph and Chromium are present"
+  echo "ensure-test-deps: skopeo, podman, buildah, containerd, docker-registry, htpasswd, PostgreSQL, Ceph and Chromium are present"
   exit 0
 fi
 

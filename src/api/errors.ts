@@ -36,6 +36,9 @@ export const apiErrorCodes = {
   SESSION_REQUIRED: { status: 401, message: 'no console session: sign in', wire: 'UNAUTHORIZED' },
   CSRF_REFUSED: { status: 403, message: "the request lacks the console session's CSRF token or comes from another site", wire: 'DENIED' },
   SSO_PROVIDER_UNKNOWN: { status: 404, message: 'no single-sign-on provider by that name', wire: 'NAME_UNKNOWN' },
+  CACHE_RULE_UNKNOWN: { status: 404, message: 'cache rule unknown', wire: 'NAME_UNKNOWN' },
+  CACHE_RULE_EXISTS: { status: 409, message: 'a cache rule with that name, prefix or mirror host already exists', wire: 'NAME_INVALID' },
+  CACHE_RULE_MANAGED: { status: 409, message: 'the cache rule is managed by the configuration file', wire: 'DENIED' },
 } as const satisfies Record<string, CodeEntry>;
 
 export type ApiErrorCode = keyof typeof apiErrorCodes;

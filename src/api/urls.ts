@@ -37,6 +37,7 @@ const principal = (ref: string) => `${apiRoot}/principals/${enc(ref)}`;
 const webhook = (ref: string) => `${apiRoot}/webhooks/${enc(ref)}`;
 const syncRule = (name: string) => `${apiRoot}/sync/rules/${enc(name)}`;
 const importJob = (id: string) => `${apiRoot}/imports/${enc(id)}`;
+const cacheRule = (name: string) => `${apiRoot}/cache/rules/${enc(name)}`;
 
 export const urls = {
   // The Distribution API.
@@ -109,5 +110,11 @@ export const urls = {
     imports: (query?: { status?: string | undefined; limit?: number | undefined }) => withQuery(`${apiRoot}/imports`, query),
     importJob,
     importRetry: (id: string) => `${importJob(id)}/retry`,
+    cacheRules: () => `${apiRoot}/cache/rules`,
+    cacheRule,
+    /** Re-check a cached tag now, or mark a repository's (or the rule's) tags for a check on their next pull. */
+    cacheRefresh: (name: string) => `${cacheRule(name)}/refresh`,
+    /** The rule's cached tags and how fresh they are. */
+    cacheEntries: (name: string, query?: { repository?: string | undefined; limit?: number | undefined }) => withQuery(`${cacheRule(name)}/entries`, query),
   },
 };

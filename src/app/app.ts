@@ -10,6 +10,7 @@ import type { Logger } from 'pino';
 import { AttestationKeys } from '../attestations/keys.js';
 import { AttestationService } from '../attestations/service.js';
 import { createAuth, type Auth } from '../auth/index.js';
+import { CacheService } from '../cache/service.js';
 import type { Config } from '../config/schema.js';
 import { createConsole, createRepositoryViews } from '../console/index.js';
 import { parseAddress } from '../config/load.js';
@@ -98,6 +99,17 @@ export function createApp(deps: AppDependencies): App {
   });
   const webhooks = new Webhooks({ config: config.webhooks, store: metadata.events, audit, egress, clock, logger });
   const sync = new SyncService({ store: metadata.sync, registry, egress, settings: config.sync, secrets: config.secrets, clock, audit, logger });
+  const cache = new CacheService({
+    store: metadata.cache,
+    registry,
+    egress,
+    settings: config.cache,
+    secrets: config.secrets,
+    clock,
+    audit,
+    metrics,
+    logger,
+  });
   const webConsole = createConsole({ config, metadata, auth, egress, clock });
   const services: Services = {
     registry,
@@ -109,6 +121,7 @@ export function createApp(deps: AppDependencies): App {
     attestations,
     console: webConsole,
     repositories: createRepositoryViews(registry),
+    cache,
   };
   const scheduled = new ScheduledTasks(metadata.tasks, retentionTasks(config.retention, metadata), { clock, logger });
   const listener = registryListener(services, logger, {
@@ -158,6 +171,7 @@ export function createApp(deps: AppDependencies): App {
       sync.start();
       webhooks.start();
       scheduled.start();
+      cache.start();
       const address = server.address() as AddressInfo;
       const shownHost = address.family === 'IPv6' ? `[${address.address}]` : address.address;
       return `${config.tls ? 'https' : 'http'}://${shownHost}:${address.port}`;
@@ -168,6 +182,7 @@ export function createApp(deps: AppDependencies): App {
       await sync.stop();
       await webhooks.stop();
       await scheduled.stop();
+      await cache.stop();
       await new Promise<void>((ok) => {
         server.close(() => ok());
         server.closeIdleConnections();

@@ -130,6 +130,11 @@ export class AdminClient {
     return this.call('GET', urls.api.audit(options));
   }
 
+  /** Any other owner endpoint of /api/v1 (`path` from `urls.api`), for commands that manage more than principals (`apply`'s cache rules). */
+  api<T>(method: string, path: string, body?: unknown): Promise<T> {
+    return this.call(method, path, body);
+  }
+
   private call<T>(method: string, path: string, body?: unknown): Promise<T> {
     return apiCall(this.session, method, path, body, { ownerOnly: true });
   }

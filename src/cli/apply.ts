@@ -1,6 +1,6 @@
 /**
  * `berth apply -f berth.yaml [--dry-run]`: make the registry's principals, grants, service
- * principals' federated credentials and settings match a file. Reads the server, plans with
+ * principals' federated credentials, settings and pull-through cache rules match a file. Reads the server, plans with
  * `auth/desired-state.ts`, prints the plan, applies it (unless --dry-run) through the management
  * API, and prints the secrets of new principals once.
  * Running it again right after changes nothing.
@@ -9,7 +9,10 @@
  */
 import { readFile } from 'node:fs/promises';
 import { legacyAudience } from '../api/oidc.js';
+import { urls } from '../api/urls.js';
+import type { CacheRuleView } from '../api/cache.js';
 import { DesiredStateError, formatChange, parseDesiredState, plan, type Change } from './desired-state.js';
+import { formatCacheChange, planCache, type CacheChange } from './desired-cache.js';
 import { AdminError, connectAdmin, type AdminClient, type IssuedSecret } from './admin-client.js';
 import { print, printJson, warnSecretShownOnce, type CommandOptions } from './admin.js';
 
@@ -38,8 +41,16 @@ export async function apply(options: ApplyOptions): Promise<void> {
   const client = await connectAdmin(options);
   const desired = wrap(() => parseDesiredState(text, options.file, client.audience ?? legacyAudience));
   const [{ principals }, { patterns }] = await Promise.all([client.listPrincipals(), client.getAnonymousPull()]);
-  const { changes, notes } = wrap(() => plan(desired, { principals, anonymousPull: patterns }, { actingAs: client.actor.name }));
-  const lines = changes.map(formatChange);
+  const principalPlan = wrap(() => plan(desired, { principals, anonymousPull: patterns }, { actingAs: client.actor.name }));
+  // The `cache:` section, when the file has one: the API's cache rules, after the principals.
+  const cachePlan =
+    desired.cacheRules === undefined
+      ? { changes: [], notes: [], problems: [] }
+      : planCache(desired.cacheRules, (await client.api<{ rules: CacheRuleView[] }>('GET', urls.api.cacheRules())).rules, desired.prune);
+  if (cachePlan.problems.length > 0) throw new AdminError(cachePlan.problems.join('; '));
+  const changes: Array<Change | CacheChange> = [...principalPlan.changes, ...cachePlan.changes];
+  const notes = [...principalPlan.notes, ...cachePlan.notes];
+  const lines = changes.map((change) => (isCacheChange(change) ? formatCacheChange(change) : formatChange(change)));
 
   if (!options.json) {
     for (const line of lines) print(line);
@@ -55,7 +66,7 @@ export async function apply(options: ApplyOptions): Promise<void> {
   const secrets: NewSecret[] = [];
   for (const [i, change] of changes.entries()) {
     try {
-      const secret = await execute(client, change);
+      const secret = isCacheChange(change) ? await executeCache(client, change) : await execute(client, change);
       if (secret) secrets.push(secret);
     } catch (err) {
       throw new AdminError(`${lines[i] ?? ''} failed after ${i} of ${changes.length} change(s): ${(err as Error).message}`);
@@ -118,6 +129,25 @@ async function execute(client: AdminClient, change: Change): Promise<NewSecret |
     }
     case 'federated-remove':
       await client.deleteFederatedCredential(change.name, change.credential);
+      return undefined;
+  }
+}
+
+function isCacheChange(change: Change | CacheChange): change is CacheChange {
+  return change.op === 'cache-create' || change.op === 'cache-update' || change.op === 'cache-delete';
+}
+
+/** One cache rule change, one API call. */
+async function executeCache(client: AdminClient, change: CacheChange): Promise<undefined> {
+  switch (change.op) {
+    case 'cache-create':
+      await client.api('POST', urls.api.cacheRules(), change.rule);
+      return undefined;
+    case 'cache-update':
+      await client.api('PATCH', urls.api.cacheRule(change.name), change.body);
+      return undefined;
+    case 'cache-delete':
+      await client.api('DELETE', urls.api.cacheRule(change.name));
       return undefined;
   }
 }

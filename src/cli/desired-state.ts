@@ -28,8 +28,10 @@ import {
 } from '../api/federated-credentials.js';
 import { PresetError, type FederatedTrust } from '../api/federation-presets.js';
 import { legacyAudience } from '../api/oidc.js';
+import type { CacheRuleInput } from '../api/cache.js';
 import type { ClaimCondition } from '../api/principals.js';
 import { isOwner, isPermission, isValidPattern, principalNamePattern, principalNameRule, type Grant, type Permission } from '../api/principals.js';
+import { cacheFileSection } from './desired-cache.js';
 
 export type DeclaredKind = 'user' | 'service' | 'token';
 
@@ -70,6 +72,8 @@ export interface DesiredState {
   principals: DesiredPrincipal[];
   /** Undefined: not managed by the file. */
   anonymousPull: string[] | undefined;
+  /** The `cache:` section's rules (planned by desired-cache.ts); undefined: not managed by the file. */
+  cacheRules?: CacheRuleInput[] | undefined;
 }
 
 /** What the planner needs to know of a principal on the server (the API's PrincipalView fits). */
@@ -181,6 +185,7 @@ const fileSchema = z
     users: z.array(principalInput).optional(),
     services: z.array(principalInput).optional(),
     tokens: z.array(principalInput).optional(),
+    cache: cacheFileSection.optional(),
   })
   .strict();
 
@@ -231,7 +236,12 @@ export function parseDesiredState(text: string, source: string, audience: string
     }
   }
   const anonymousPull = file.settings?.anonymousPull;
-  return { prune: file.prune ?? false, principals, anonymousPull: anonymousPull === undefined ? undefined : [...new Set(anonymousPull)].sort() };
+  return {
+    prune: file.prune ?? false,
+    principals,
+    anonymousPull: anonymousPull === undefined ? undefined : [...new Set(anonymousPull)].sort(),
+    ...(file.cache !== undefined ? { cacheRules: file.cache.rules } : {}),
+  };
 }
 
 function desiredFederatedCredentials(entries: readonly FederatedCredentialInput[], where: string, audience: string): DesiredFederatedCredential[] {

@@ -22,6 +22,11 @@ describe('berth history: the SOURCE column', () => {
       { sync: { rule: 'vendor', source: 'https://vendor.example', repository: 'tripinsights/api', tag: 'v1' } },
       'sync vendor from https://vendor.example tripinsights/api',
     ],
+    [
+      'the pull-through cache',
+      { proxy: { rule: 'hub', upstream: 'https://registry-1.docker.io', repository: 'library/alpine', reference: '3.20', digest: 'sha256:ab12' } },
+      'proxy:hub from registry-1.docker.io/library/alpine@sha256:ab12',
+    ],
     ['another issuer', { sub: 'spiffe://cluster/ns/x' }, 'spiffe://cluster/ns/x'],
   ];
   for (const [name, provenance, expected] of cases) {

@@ -78,7 +78,7 @@ function shortDigest(digest: string): string {
  * Where a federated push came from, in the words of its platform: GitHub Actions
  * `owner/repo@sha workflow NAME run ID`, GitLab `group/project@sha pipeline ID`, Kubernetes
  * `pod NAMESPACE/POD (service account SA)`, an import `import JOB from SOURCE`, a sync
- * `sync RULE from SOURCE`, any other issuer its `sub`. `-` for a push with a password or refresh token.
+ * `sync RULE from SOURCE`, a pull-through cache `proxy:RULE from UPSTREAM/REPOSITORY@DIGEST`, any other issuer its `sub`. `-` for a push with a password or refresh token.
  */
 export function source(provenance: Record<string, unknown> | null): string {
   if (!provenance) return '-';
@@ -106,7 +106,7 @@ export function source(provenance: Record<string, unknown> | null): string {
   return text('sub') ?? '-';
 }
 
-/** Pushes made by `berth import` and sync rules record what they copied from. */
+/** Pushes made by `berth import`, sync rules and the pull-through cache record what they copied from. */
 function copiedFrom(provenance: Record<string, unknown>): string | undefined {
   const field = (record: unknown, key: string): string | undefined => {
     const value = typeof record === 'object' && record !== null ? (record as Record<string, unknown>)[key] : undefined;
@@ -118,6 +118,12 @@ function copiedFrom(provenance: Record<string, unknown>): string | undefined {
   if (field(synced, 'rule') !== undefined) {
     const from = [field(synced, 'source'), field(synced, 'repository')].filter((p) => p !== undefined).join(' ');
     return `sync ${field(synced, 'rule')}${from ? ` from ${from}` : ''}`;
+  }
+  const proxied = provenance['proxy'];
+  if (field(proxied, 'rule') !== undefined) {
+    const upstream = (field(proxied, 'upstream') ?? '').replace(/^https?:\/\//, '');
+    const digest = field(proxied, 'digest');
+    return `proxy:${field(proxied, 'rule')} from ${upstream}/${field(proxied, 'repository') ?? '?'}${digest ? `@${digest}` : ''}`;
   }
   return undefined;
 }

@@ -9,6 +9,7 @@ import { z } from 'zod';
 import { attestationsSection } from './sections/attestations.js';
 import { authSection } from './sections/auth.js';
 import { consoleSection } from './sections/console.js';
+import { cacheSection } from './sections/cache.js';
 import { egressSection } from './sections/egress.js';
 import { federationSection } from './sections/federation.js';
 import { gcSection } from './sections/gc.js';
@@ -43,6 +44,7 @@ export const configSchema = z
     secrets: secretsSection,
     attestations: attestationsSection,
     console: consoleSection,
+    cache: cacheSection,
   })
   .strict();
 

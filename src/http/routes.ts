@@ -10,13 +10,14 @@ import { isValidRepositoryName, parseRepositoryName } from '../oci/names.js';
 import type { Method, Route } from './route.js';
 import { attestationRoutes } from './routes/attestations.js';
 import { consoleRoutes } from './routes/console.js';
+import { cacheRoutes } from './routes/cache.js';
 import { managementRoutes } from './routes/management.js';
 import { registryRoutes } from './routes/registry.js';
 import { tokenRoutes } from './routes/token.js';
 
 export type { Guard, Method, Route, RouteContext } from './route.js';
 
-export const routes: readonly Route[] = [...registryRoutes, ...tokenRoutes, ...managementRoutes, ...attestationRoutes, ...consoleRoutes];
+export const routes: readonly Route[] = [...registryRoutes, ...tokenRoutes, ...managementRoutes, ...attestationRoutes, ...consoleRoutes, ...cacheRoutes];
 
 /**
  * What a matched request needs, derived from the route's method (see the module comment). Listing

@@ -10,6 +10,7 @@ import type { ClientAddressOf } from './client-address.js';
 import { authorizeRequest } from './console-session.js';
 import { sendError } from './respond.js';
 import { matchRoute, requiredAccess } from './routes.js';
+import { pullThrough } from './routes/cache.js';
 import type { Services } from './services.js';
 import { guardSlowClient, type SlowClientLimits } from './slow-clients.js';
 
@@ -43,7 +44,8 @@ async function dispatch(req: IncomingMessage, res: ServerResponse, services: Ser
     if (match.kind === 'method-not-allowed') {
       throw new RegistryError('METHOD_NOT_ALLOWED', undefined, { method: req.method }, { Allow: match.allow.join(', ') });
     }
-    const { route, params } = match;
+    // The pull-through cache's one hook: mirror requests renamed into a rule's prefix, pulls under a prefix served by the cache.
+    const { route, params } = await pullThrough(match.route, match.params, query, services.cache);
     const identity = route.guard !== 'public' ? await authorizeRequest(req, services, requiredAccess(route, params, query)) : undefined;
     await route.handle({ req, res, params, query, registry, auth, services, identity, logger, clientAddress: clientAddressOf(req) });
     logger.debug({ method: req.method, url: rawUrl, status: res.statusCode }, 'request');

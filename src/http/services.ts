@@ -6,6 +6,7 @@
 import type { AttestationService } from '../attestations/service.js';
 import type { Auth } from '../auth/index.js';
 import type { Console, RepositoryViews } from '../console/index.js';
+import type { CacheService } from '../cache/service.js';
 import type { Webhooks } from '../events/webhooks.js';
 import type { Egress } from '../net/egress.js';
 import type { ImportService } from '../replication/imports.js';
@@ -29,4 +30,6 @@ export interface Services {
   console: Console;
   /** Browsing repositories, tags and images for `/api/v1/repositories…` (`src/console/repositories.ts`). */
   repositories: RepositoryViews;
+  /** The pull-through cache: rules, pulls under their prefixes, eviction (`src/cache`). */
+  cache: CacheService;
 }

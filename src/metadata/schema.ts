@@ -381,6 +381,47 @@ export interface ConsoleIdentitiesTable {
   last_sign_in_at: number;
 }
 
+/** Pull-through cache rules managed through /api/v1 (`cache/rule.ts` writes the spec JSON). */
+export interface CacheRulesTable {
+  id: string;
+  name: string;
+  spec: string;
+  created_at: number;
+  updated_at: number;
+}
+
+/** A cached tag (`repository` is the local name, prefix included): what it points at and when the upstream last confirmed it. */
+export interface CacheTagsTable {
+  repository: string;
+  tag: string;
+  /** The rule's name. */
+  rule: string;
+  digest: string;
+  checked_at: number;
+  /** 1: re-check on the next pull whatever the freshness window says (a refresh asked for it). */
+  expired: number;
+}
+
+/** A cached manifest and when a client last pulled it (eviction). */
+export interface CachePullsTable {
+  repository: string;
+  digest: string;
+  rule: string;
+  cached_at: number;
+  last_pulled_at: number;
+}
+
+/** Each rule's eviction sweep: when it is due, and the replica holding it. */
+export interface CacheSweepsTable {
+  rule: string;
+  next_at: number;
+  claimed_by: string | null;
+  claimed_until: number | null;
+  last_run_at: number | null;
+  last_evicted: number | null;
+  last_error: string | null;
+}
+
 export interface Schema {
   repositories: RepositoriesTable;
   blobs: BlobsTable;
@@ -413,4 +454,8 @@ export interface Schema {
   attestation_keys: AttestationKeysTable;
   console_sessions: ConsoleSessionsTable;
   console_identities: ConsoleIdentitiesTable;
+  cache_rules: CacheRulesTable;
+  cache_tags: CacheTagsTable;
+  cache_pulls: CachePullsTable;
+  cache_sweeps: CacheSweepsTable;
 }

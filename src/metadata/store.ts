@@ -9,6 +9,7 @@ import type { Descriptor } from '../oci/manifest.js';
 import type { ScheduledTaskStore } from '../shared/lease.js';
 import type { AuthMetadata } from './auth-store.js';
 import type { ConsoleMetadata } from './console-store.js';
+import type { CacheMetadata } from './cache-store.js';
 import type { ImportJobIndex } from './import-store.js';
 import type { SyncMetadata } from './sync-store.js';
 import type { EventMetadata, NewEvent } from './event-store.js';
@@ -225,6 +226,8 @@ export interface Metadata {
   readonly imports: ImportJobIndex;
   /** Selective sync: rules, reconciles, work queue, per-image status, received ids (`sync-store.ts`). */
   readonly sync: SyncMetadata;
+  /** Pull-through cache: rules, cached tags, last pulls, eviction sweeps (`cache-store.ts`). */
+  readonly cache: CacheMetadata;
   /** Webhook subscriptions, the event outbox and deliveries. */
   readonly events: EventMetadata;
   /** Periodic tasks one replica at a time runs (retention pruning). */

@@ -240,6 +240,23 @@ export class RemoteRegistry {
   }
 
   /**
+   * HEAD of a blob: its size when the source has it (undefined when it does not send one), or
+   * `false` on 404. Nothing is downloaded.
+   */
+  async statBlob(repository: string, digest: string, signal?: AbortSignal): Promise<{ size: number | undefined } | false> {
+    const res = await this.send('HEAD', urls.blob(repository, digest), { scope: pullScope(repository), signal, redirects: true });
+    try {
+      if (res.status === 404) return false;
+      if (res.status !== 200) throw await this.unexpected(res, `HEAD blob ${digest} of ${repository}`);
+      const length = Number(res.header('content-length'));
+      return { size: Number.isSafeInteger(length) && length >= 0 ? length : undefined };
+    } finally {
+      await drain(res);
+      res.release();
+    }
+  }
+
+  /**
    * The referrers of `digest` (signatures, SBOMs, attestations): the referrers API, or, where the
    * source does not have it, the referrers tag schema (`sha256-<hex>` tag holding an index).
    */

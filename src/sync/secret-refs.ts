@@ -36,7 +36,40 @@ export interface SecretReferenceSettings {
 /** A password or token file is small; anything larger is not one (and is not read whole). */
 export const maxSecretBytes = 64 * 1024;
 
-export class SecretReferences {
+/** Reads secret references: confined (`SecretReferences`, for what owners write) or the operator's own. */
+export interface SecretReader {
+  check(credentials: SourceCredentials): void;
+  readFile(field: string, reference: string): Promise<string>;
+  readEnv(field: string, name: string): string;
+}
+
+/**
+ * References written by the host operator in `berth.yaml` (for example a `cache.rules[]` entry):
+ * the operator may name any file or variable, so nothing is confined; a failure still says what to fix.
+ */
+export function operatorSecrets(env: NodeJS.ProcessEnv = process.env): SecretReader {
+  return {
+    check: () => undefined,
+    async readFile(field, reference) {
+      const { readFile } = await import('node:fs/promises');
+      try {
+        return await readFile(reference, 'utf8');
+      } catch (err) {
+        throw new ApiError(
+          'INVALID_REQUEST',
+          `${field}: cannot read ${reference} (${(err as NodeJS.ErrnoException).code ?? 'error'}): fix the server configuration`,
+        );
+      }
+    },
+    readEnv(field, name) {
+      const value = env[name];
+      if (!value) throw new ApiError('INVALID_REQUEST', `${field}: the variable ${name} is not set in the server's environment`);
+      return value;
+    },
+  };
+}
+
+export class SecretReferences implements SecretReader {
   constructor(
     private readonly settings: SecretReferenceSettings,
     private readonly logger: Logger,

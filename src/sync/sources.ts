@@ -9,8 +9,8 @@ import type { Logger } from 'pino';
 import type { Egress } from '../net/egress.js';
 import { ApiError } from '../api/errors.js';
 import { RemoteRegistry, type RemoteCredentials } from '../remote/client.js';
-import type { SyncRule } from './rule.js';
-import type { SecretReferences } from './secret-refs.js';
+import type { SourceCredentials, SyncRule } from './rule.js';
+import type { SecretReader, SecretReferences } from './secret-refs.js';
 
 export interface SourceLimits {
   requestsPerSecond: number;
@@ -61,31 +61,35 @@ export class SourcePool {
     this.clients.delete(ruleId);
   }
 
-  /**
-   * The rule's credentials with its references resolved through `secrets` (confined to
-   * `secrets.fileDir` and `secrets.envPrefix`, checked again at every use since the rule may
-   * predate the configuration). A password file loses one trailing newline; an `oidc` token file
-   * is read (through the same confinement) at every token request.
-   */
-  private async credentials(rule: SyncRule): Promise<RemoteCredentials> {
-    const c = rule.source.credentials;
-    if (c.kind === 'anonymous') return c;
-    if (c.kind === 'oidc') {
-      this.secrets.check(c);
-      return {
-        kind: 'oidc',
-        clientId: c.clientId,
-        tokenFile: c.tokenFile,
-        readToken: () => this.secrets.readFile('source.credentials.tokenFile', c.tokenFile),
-      };
-    }
-    if (c.password !== undefined) return { kind: 'basic', username: c.username, password: c.password };
-    if (c.passwordEnv !== undefined) {
-      return { kind: 'basic', username: c.username, password: this.secrets.readEnv('source.credentials.passwordEnv', c.passwordEnv) };
-    }
-    const file = c.passwordFile as string;
-    const password = (await this.secrets.readFile('source.credentials.passwordFile', file)).replace(/\r?\n$/, '');
-    if (!password) throw new ApiError('INVALID_REQUEST', `the source password file ${file} is empty`);
-    return { kind: 'basic', username: c.username, password };
+  private credentials(rule: SyncRule): Promise<RemoteCredentials> {
+    return resolveSourceCredentials(rule.source.credentials, this.secrets);
   }
+}
+
+/**
+ * The credentials to log in with, secret references resolved through `secrets` (confined to
+ * `secrets.fileDir` and `secrets.envPrefix`, checked again at every use since a rule may predate
+ * the configuration): a password file loses one trailing newline; an `oidc` token file is read
+ * (through the same confinement) at every token request. Shared by every rule that names a source
+ * registry (sync, the pull-through cache).
+ */
+export async function resolveSourceCredentials(c: SourceCredentials, secrets: SecretReader): Promise<RemoteCredentials> {
+  if (c.kind === 'anonymous') return c;
+  if (c.kind === 'oidc') {
+    secrets.check(c);
+    return {
+      kind: 'oidc',
+      clientId: c.clientId,
+      tokenFile: c.tokenFile,
+      readToken: () => secrets.readFile('source.credentials.tokenFile', c.tokenFile),
+    };
+  }
+  if (c.password !== undefined) return { kind: 'basic', username: c.username, password: c.password };
+  if (c.passwordEnv !== undefined) {
+    return { kind: 'basic', username: c.username, password: secrets.readEnv('source.credentials.passwordEnv', c.passwordEnv) };
+  }
+  const file = c.passwordFile as string;
+  const password = (await secrets.readFile('source.credentials.passwordFile', file)).replace(/\r?\n$/, '');
+  if (!password) throw new ApiError('INVALID_REQUEST', `the source password file ${file} is empty`);
+  return { kind: 'basic', username: c.username, password };
 }

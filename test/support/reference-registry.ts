@@ -29,9 +29,24 @@ export interface ReferenceRegistryOptions {
   htpasswd?: { username: string; password: string };
   /** Send Distribution's notifications (event envelopes) to this endpoint, with these headers. */
   notifications?: { url: string; headers?: Record<string, string> };
+  /** Keep Distribution's access log (one line per request, on stdout): `requests()` reads it. */
+  accessLog?: boolean;
 }
 
-export async function startReferenceRegistry(options: ReferenceRegistryOptions = {}): Promise<ServerProcess> {
+/** A request as Distribution's access log (combined log format) records it. */
+export interface LoggedRequest {
+  method: string;
+  path: string;
+  status: number;
+  userAgent: string;
+}
+
+export interface ReferenceRegistry extends ServerProcess {
+  /** The requests served so far, in order (empty unless started with `accessLog`). */
+  requests(): LoggedRequest[];
+}
+
+export async function startReferenceRegistry(options: ReferenceRegistryOptions = {}): Promise<ReferenceRegistry> {
   let lastError: unknown;
   for (let attempt = 1; attempt <= PORT_ATTEMPTS; attempt++) {
     try {
@@ -46,7 +61,7 @@ export async function startReferenceRegistry(options: ReferenceRegistryOptions =
 
 class PortInUseError extends Error {}
 
-async function startOnce(port: number, options: ReferenceRegistryOptions): Promise<ServerProcess> {
+async function startOnce(port: number, options: ReferenceRegistryOptions): Promise<ReferenceRegistry> {
   const root = await mkdtemp(join(tmpdir(), 'berth-e2e-distribution-'));
   const dataDir = join(root, 'data');
   const configPath = join(root, 'config.yml');
@@ -56,7 +71,7 @@ async function startOnce(port: number, options: ReferenceRegistryOptions): Promi
     const { stdout } = await execFileAsync('htpasswd', ['-Bbn', options.htpasswd.username, options.htpasswd.password]);
     await writeFile(htpasswdPath, stdout);
   }
-  await writeFile(configPath, distributionConfig(dataDir, port, htpasswdPath, options.notifications));
+  await writeFile(configPath, distributionConfig(dataDir, port, htpasswdPath, options.notifications, options.accessLog === true));
 
   const proc = spawn(REFERENCE_REGISTRY_BIN, ['serve', configPath], { stdio: ['ignore', 'pipe', 'pipe'] });
   let spawnError: Error | undefined;
@@ -64,6 +79,11 @@ async function startOnce(port: number, options: ReferenceRegistryOptions): Promi
     spawnError = err;
   });
   const out = captureOutput(proc);
+  const requests: LoggedRequest[] = [];
+  out.onStdoutLine((line) => {
+    const logged = parseAccessLogLine(line);
+    if (logged) requests.push(logged);
+  });
   const exited = trackChild(proc);
   const url = `http://127.0.0.1:${port}`;
   const cleanup = (): Promise<void> => rm(root, { recursive: true, force: true });
@@ -97,11 +117,25 @@ async function startOnce(port: number, options: ReferenceRegistryOptions): Promi
     stop: () => terminate('SIGTERM'),
     kill: () => terminate('SIGKILL'),
     output: () => ({ stdout: out.stdout(), stderr: out.stderr() }),
+    requests: () => [...requests],
   };
 }
 
-/** Filesystem storage, deletes enabled (for `skopeo delete`), no auth unless htpasswd, loopback only. */
-function distributionConfig(dataDir: string, port: number, htpasswdPath?: string, notifications?: ReferenceRegistryOptions['notifications']): string {
+/** `127.0.0.1 - - [date] "GET /v2/… HTTP/1.1" 200 2 "referer" "user-agent"`, or undefined for another line. */
+function parseAccessLogLine(line: string): LoggedRequest | undefined {
+  const match = /"([A-Z]+) (\S+) HTTP\/[\d.]+" (\d{3}) \S+ "[^"]*" "([^"]*)"/.exec(line);
+  if (!match) return undefined;
+  return { method: match[1] as string, path: (match[2] as string).split('?')[0] as string, status: Number(match[3]), userAgent: match[4] as string };
+}
+
+/** Filesystem storage, deletes enabled (for `skopeo delete`), no auth unless htpasswd, loopback only, no access log unless asked. */
+function distributionConfig(
+  dataDir: string,
+  port: number,
+  htpasswdPath?: string,
+  notifications?: ReferenceRegistryOptions['notifications'],
+  accessLog = false,
+): string {
   const auth = htpasswdPath ? ['auth:', '  htpasswd:', '    realm: berth-test', `    path: ${JSON.stringify(htpasswdPath)}`] : [];
   // Distribution retries a failed batch after `backoff`, and stops for a while after `threshold` failures.
   const notify = notifications
@@ -125,7 +159,7 @@ function distributionConfig(dataDir: string, port: number, htpasswdPath?: string
     'log:',
     '  level: warn',
     '  accesslog:',
-    '    disabled: true',
+    `    disabled: ${accessLog ? 'false' : 'true'}`,
     'storage:',
     '  filesystem:',
     `    rootdirectory: ${JSON.stringify(dataDir)}`,

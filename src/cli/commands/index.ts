@@ -5,6 +5,7 @@
  */
 import { Command } from 'commander';
 import { registerAdminCommands } from './admin.js';
+import { registerCacheCommands } from './cache.js';
 import { managed } from './common.js';
 import { registerImportCommands } from './imports.js';
 import { registerLoginCommands } from './login.js';
@@ -24,5 +25,6 @@ export function berthProgram(): Command {
   registerImportCommands(program, managed);
   registerSyncCommands(program, managed);
   registerVerifyCommands(program);
+  registerCacheCommands(program, managed);
   return program;
 }

@@ -25,6 +25,7 @@ import { SqlAnonymousPullIndex, SqlAuditIndex } from './audit-index.js';
 import { SqlAttestationKeyIndex } from './attestation-key-index.js';
 import { SqlBlobIndex } from './blob-index.js';
 import { sqlConsoleMetadata } from './console-index.js';
+import { sqlCacheMetadata } from './cache-index.js';
 import { SqlContext } from './context.js';
 import { SqlDeliveryIndex } from './delivery-index.js';
 import { EventNotifier, SqlEventIndex } from './event-index.js';
@@ -138,6 +139,7 @@ export function sqlMetadata(db: Kysely<Schema>, dialect: Dialect): Metadata {
       instance: new SqlInstanceSettingsIndex(ctx),
     },
     sync: sqlSyncMetadata(ctx),
+    cache: sqlCacheMetadata(ctx),
     events: {
       webhooks: new SqlWebhookIndex(ctx),
       events: new SqlEventIndex(ctx, eventNotifier),

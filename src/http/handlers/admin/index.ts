@@ -7,3 +7,4 @@ export * as history from './history.js';
 export * as imports from './imports.js';
 export * as sync from './sync.js';
 export * as webhooks from './webhooks.js';
+export * as cache from './cache.js';
