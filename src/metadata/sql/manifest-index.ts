@@ -63,6 +63,10 @@ export class SqlManifestIndex implements ManifestIndex {
         .values({ digest: manifest.digest, content: manifest.content, created_at: now })
         .onConflict((oc) => oc.column('digest').doUpdateSet((eb) => ({ created_at: eb.ref('manifest_contents.created_at') })))
         .execute();
+      // Also a no-op update rather than DO NOTHING, for the same reason: it holds an existing
+      // manifest row until commit, so a concurrent delete of this digest (which takes the row first)
+      // waits and then removes the tag this put writes too, instead of removing the manifest under
+      // it and leaving the tag pointing at nothing. If the delete went first, this inserts afresh.
       await trx
         .insertInto('manifests')
         .values({
@@ -75,7 +79,7 @@ export class SqlManifestIndex implements ManifestIndex {
           annotations: manifest.annotations ? JSON.stringify(manifest.annotations) : null,
           created_at: now,
         })
-        .onConflict((oc) => oc.columns(['repository_id', 'digest']).doNothing())
+        .onConflict((oc) => oc.columns(['repository_id', 'digest']).doUpdateSet((eb) => ({ created_at: eb.ref('manifests.created_at') })))
         .execute();
       const references = [
         ...[...new Set(manifest.blobs)].map((child) => ({ child, kind: 'blob' as const })),
@@ -165,12 +169,10 @@ export class SqlManifestIndex implements ManifestIndex {
     const repositoryId = await this.ctx.findRepositoryId(repository);
     if (repositoryId === undefined) return false;
     const result = await this.ctx.transaction(async (trx) => {
-      const row = await trx
-        .selectFrom('manifests')
-        .select(['media_type', 'size'])
-        .where('repository_id', '=', repositoryId)
-        .where('digest', '=', digest)
-        .executeTakeFirst();
+      const query = trx.selectFrom('manifests').select(['media_type', 'size']).where('repository_id', '=', repositoryId).where('digest', '=', digest);
+      // PostgreSQL: take the row first, so a put of this digest in flight (which holds it) commits
+      // before the tags are read and deleted below; SQLite runs one writer at a time.
+      const row = await (this.ctx.dialect === 'postgres' ? query.forUpdate() : query).executeTakeFirst();
       if (!row) return { deleted: false, evented: false };
       const tags = await trx.selectFrom('tags').select('name').where('repository_id', '=', repositoryId).where('digest', '=', digest).orderBy('name').execute();
       const result = await trx.deleteFrom('manifests').where('repository_id', '=', repositoryId).where('digest', '=', digest).executeTakeFirst();
