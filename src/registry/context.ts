@@ -7,6 +7,7 @@ import type { Clock } from '../shared/clock.js';
 import type { Metadata } from '../metadata/store.js';
 import type { StorageDriver } from '../storage/driver.js';
 import type { ChangeEvents } from './changes.js';
+import type { PullRecorder, PushPolicy } from './policy-hooks.js';
 
 export interface RegistryLimits {
   /** Largest manifest accepted, in bytes (spec suggests at least 4 MiB). */
@@ -40,4 +41,8 @@ export interface RegistryContext {
   changeEvents?: ChangeEvents | undefined;
   /** Where sparse manifests are accepted; absent: nowhere (unless a caller asks, `PutManifestOptions.allowMissing`). */
   sparse?: SparsePolicy | undefined;
+  /** Refuses pushes (tag immutability, quotas, rate limits) and accounts for accepted ones (`policy-hooks.ts`). */
+  pushPolicy?: PushPolicy | undefined;
+  /** Told of every manifest a client reads (last-pull tracking, `policy-hooks.ts`). */
+  pulled?: PullRecorder | undefined;
 }

@@ -18,6 +18,7 @@ import { EventNotifier, SqlEventIndex } from './event-index.js';
 import { SqlFederatedCredentialIndex } from './federated-credential-index.js';
 import { SqlGcIndex } from './gc-index.js';
 import { SqlImportJobIndex } from './import-index.js';
+import { sqlLifecycleMetadata } from './lifecycle-index.js';
 import { SqlManifestIndex } from './manifest-index.js';
 import { SqlCredentialIndex, SqlGrantIndex, SqlPrincipalIndex } from './principal-index.js';
 import { SqlRepositoryIndex } from './repository-index.js';
@@ -105,6 +106,7 @@ export function sqlMetadata(db: Kysely<Schema>, dialect: Dialect): Metadata {
       deliveries: new SqlDeliveryIndex(ctx),
     },
     imports: new SqlImportJobIndex(ctx),
+    lifecycle: sqlLifecycleMetadata(ctx),
     close: () => db.destroy(),
   };
 }
