@@ -29,9 +29,13 @@ const layers = {
   events: ['shared', 'oci', 'config', 'metadata', 'net', 'jobs', 'registry', 'api', 'metrics'],
   replication: ['shared', 'oci', 'config', 'metadata', 'net', 'jobs', 'registry', 'remote', 'api', 'metrics'],
   sync: ['shared', 'oci', 'config', 'metadata', 'net', 'jobs', 'registry', 'remote', 'replication', 'federation', 'api', 'metrics'],
+  // Lifecycle policies: builds on the registry (deletions, push hooks) and events (quota events);
+  // from sync/ it uses only filters.ts (the tag-filter grammar and its one regex engine), from
+  // federation/ only the claim-condition rule.
+  lifecycle: ['shared', 'oci', 'config', 'metadata', 'jobs', 'registry', 'events', 'federation', 'sync', 'api', 'metrics'],
   client: ['shared', 'oci', 'remote', 'api'],
   kube: ['shared', 'oci', 'remote', 'client', 'api', 'metrics'],
-  http: ['shared', 'oci', 'config', 'net', 'auth', 'federation', 'registry', 'events', 'replication', 'sync', 'api', 'metrics'],
+  http: ['shared', 'oci', 'config', 'net', 'auth', 'federation', 'registry', 'events', 'replication', 'sync', 'lifecycle', 'api', 'metrics'],
   app: [
     'shared',
     'oci',
@@ -46,6 +50,7 @@ const layers = {
     'events',
     'replication',
     'sync',
+    'lifecycle',
     'http',
     'api',
     'metrics',

@@ -28,6 +28,8 @@ export const apiErrorCodes = {
   EGRESS_REFUSED: { status: 400, message: 'the egress policy refuses that destination', wire: 'DENIED' },
   SYNC_RULE_UNKNOWN: { status: 404, message: 'sync rule unknown', wire: 'NAME_UNKNOWN' },
   SYNC_RULE_EXISTS: { status: 409, message: 'a sync rule with that name already exists', wire: 'NAME_INVALID' },
+  POLICY_UNKNOWN: { status: 404, message: 'lifecycle policy unknown', wire: 'NAME_UNKNOWN' },
+  RUN_UNKNOWN: { status: 404, message: 'lifecycle run unknown', wire: 'NAME_UNKNOWN' },
 } as const satisfies Record<string, CodeEntry>;
 
 export type ApiErrorCode = keyof typeof apiErrorCodes;

@@ -19,6 +19,8 @@ import type { Metadata } from '../metadata/store.js';
 import { createMetrics, type Metrics } from '../metrics/index.js';
 import { systemClock, type Clock } from '../shared/clock.js';
 import { createRegistry, type Registry } from '../registry/index.js';
+import { createLifecycle } from '../lifecycle/index.js';
+import type { RegistryContext } from '../registry/context.js';
 import { ImportService } from '../replication/imports.js';
 import { SyncService } from '../sync/service.js';
 import type { StorageDriver } from '../storage/driver.js';
@@ -53,7 +55,7 @@ export function createApp(deps: AppDependencies): App {
   const { config, logger, metadata, storage } = deps;
   const clock = deps.clock ?? systemClock;
   const metrics = deps.metrics ?? createMetrics({ processMetrics: true });
-  const registry = createRegistry({
+  const context: RegistryContext = {
     storage,
     metadata,
     clock,
@@ -62,7 +64,12 @@ export function createApp(deps: AppDependencies): App {
     // Every manifest change writes its webhook event in its own transaction (the outbox).
     changeEvents: imageChangeEvents,
     sparse: { indexes: config.registry.sparseIndexes, images: config.registry.sparseImages },
-  });
+  };
+  const registry = createRegistry(context);
+  // Lifecycle policies act on every push (immutability, quotas, rate limits) and count every pull.
+  const lifecycle = createLifecycle({ config: config.lifecycle, metadata, registry, clock, logger, metrics });
+  context.pushPolicy = lifecycle.pushPolicy;
+  context.pulled = lifecycle.pulled;
   const auth = createAuth(config.auth, config.federation, metadata.auth, clock, logger);
   const egress = createEgress(config.egress);
   const audit = metadata.auth.audit;
@@ -78,7 +85,7 @@ export function createApp(deps: AppDependencies): App {
   });
   const webhooks = new Webhooks({ config: config.webhooks, store: metadata.events, audit, egress, clock, logger });
   const sync = new SyncService({ store: metadata.sync, registry, egress, settings: config.sync, clock, audit, logger });
-  const services: Services = { registry, auth, egress, imports, sync, webhooks };
+  const services: Services = { registry, auth, egress, imports, sync, webhooks, lifecycle: lifecycle.service };
   const listener = registryListener(services, logger);
   const server = config.tls
     ? createHttpsServer({ cert: readFileSync(config.tls.cert), key: readFileSync(config.tls.key) }, listener)
@@ -118,6 +125,7 @@ export function createApp(deps: AppDependencies): App {
       imports.start();
       sync.start();
       webhooks.start();
+      lifecycle.start();
       const address = server.address() as AddressInfo;
       const shownHost = address.family === 'IPv6' ? `[${address.address}]` : address.address;
       return `${config.tls ? 'https' : 'http'}://${shownHost}:${address.port}`;
@@ -131,6 +139,8 @@ export function createApp(deps: AppDependencies): App {
         server.close(() => ok());
         server.closeIdleConnections();
       });
+      // After the server: the last requests' pulls are in the buffer it writes.
+      await lifecycle.stop();
       await egress.close();
       await metadata.close();
     },

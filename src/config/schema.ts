@@ -11,6 +11,7 @@ import { egressSection } from './sections/egress.js';
 import { federationSection } from './sections/federation.js';
 import { gcSection } from './sections/gc.js';
 import { importSection } from './sections/import.js';
+import { lifecycleSection } from './sections/lifecycle.js';
 import { limitsSection } from './sections/limits.js';
 import { metadataSection } from './sections/metadata.js';
 import { registrySection } from './sections/registry.js';
@@ -33,6 +34,7 @@ export const configSchema = z
     sync: syncSection,
     gc: gcSection,
     import: importSection,
+    lifecycle: lifecycleSection,
   })
   .strict();
 

@@ -5,6 +5,7 @@
  */
 import type { Auth } from '../auth/index.js';
 import type { Webhooks } from '../events/webhooks.js';
+import type { LifecycleService } from '../lifecycle/service.js';
 import type { Egress } from '../net/egress.js';
 import type { ImportService } from '../replication/imports.js';
 import type { Registry } from '../registry/index.js';
@@ -21,4 +22,6 @@ export interface Services {
   sync: SyncService;
   /** Webhook subscriptions, deliveries and the dispatcher (`src/events`). */
   webhooks: Webhooks;
+  /** Lifecycle policies: retention, immutability, quotas, usage (`src/lifecycle`). */
+  lifecycle: LifecycleService;
 }
