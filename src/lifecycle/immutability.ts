@@ -84,14 +84,15 @@ export function showWriters(rule: ImmutabilityRule): string {
 }
 
 /** Claims worth naming when telling who pushed (the federated login's CI run). */
-const shownClaims = ['repository', 'ref', 'environment', 'workflow', 'run_id', 'run_attempt', 'sha', 'project_path', 'pipeline_id', 'job_id', 'sub'];
+const shownClaims = ['repository', 'ref', 'environment', 'workflow', 'run_id', 'run_attempt', 'sha', 'project_path', 'pipeline_id', 'job_id'];
 
 /** Who pushed, for a message: `ci-bot (repository=acme/app, ref=refs/tags/v1, run_id=42)`, or `anonymous` with auth off. */
 export function describePusher(pusher: { principalName?: string | undefined; provenance?: Record<string, unknown> | undefined } | undefined): string {
   if (!pusher?.principalName) return 'an unauthenticated push (auth is off)';
   const claims = pusher.provenance ?? {};
-  const shown = shownClaims
-    .filter((name) => typeof claims[name] === 'string' || typeof claims[name] === 'number')
-    .map((name) => `${name}=${String(claims[name])}`);
+  const named = shownClaims.filter((name) => typeof claims[name] === 'string' || typeof claims[name] === 'number');
+  // Issuers without CI claims (a Kubernetes service account) are told by their subject.
+  if (named.length === 0 && typeof claims['sub'] === 'string') named.push('sub');
+  const shown = named.map((name) => `${name}=${String(claims[name])}`);
   return shown.length > 0 ? `${pusher.principalName} (${shown.join(', ')})` : pusher.principalName;
 }

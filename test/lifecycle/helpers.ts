@@ -45,7 +45,7 @@ export async function startLifecycleServer(options: TestServerOptions & { lifecy
         pollIntervalMs: 100,
         policyCacheMs: 50,
         ...lifecycle,
-        retention: { minimumAgeMs: 0, pushMarginMs: 0, ...lifecycle?.retention },
+        retention: { minimumAgeMs: 0, ...lifecycle?.retention },
         lastPull: { flushIntervalMs: 50, ...lifecycle?.lastPull },
         usage: { refreshIntervalMs: 3_600_000, ...lifecycle?.usage },
       },

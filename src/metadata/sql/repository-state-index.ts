@@ -42,7 +42,14 @@ export class SqlRepositoryStateIndex implements RepositoryStateIndex {
         .where('repository_id', '=', id)
         .orderBy('digest')
         .execute(),
-      db.selectFrom('manifest_references').select(['manifest_digest', 'child_digest']).where('repository_id', '=', id).where('kind', '=', 'manifest').execute(),
+      db
+        .selectFrom('manifest_references')
+        .select(['manifest_digest', 'child_digest'])
+        .where('repository_id', '=', id)
+        .where('kind', '=', 'manifest')
+        .orderBy('manifest_digest')
+        .orderBy('child_digest')
+        .execute(),
       db.selectFrom('tags').select(['name', 'digest', 'updated_at']).where('repository_id', '=', id).orderBy('name').execute(),
       db.selectFrom('manifest_pulls').select(['digest', 'last_pulled_at']).where('repository_id', '=', id).execute(),
     ]);
