@@ -106,11 +106,9 @@ export const sizeInput = z.union([
 
 export const policyName = z.string().regex(policyNamePattern, policyNameRule);
 
-const repositoryPattern = z
-  .string()
-  .refine(isRepositoryPattern, (p) => ({
-    message: `${JSON.stringify(p.slice(0, 100))} is not a repository glob (the grants' grammar: * within a component, ** across)`,
-  }));
+const repositoryPattern = z.string().refine(isRepositoryPattern, (p) => ({
+  message: `${JSON.stringify(p.slice(0, 100))} is not a repository glob (the grants' grammar: * within a component, ** across)`,
+}));
 
 /** Tag filters in the sync filters' forms (glob, `regex:`, `semver:`); their syntax is checked by the server. */
 const tagFilter = z.string().min(1, 'a tag filter must not be empty').max(256, 'a tag filter is at most 256 characters');
@@ -320,7 +318,10 @@ export interface RunView {
 export interface RunDetailView {
   run: RunView;
   actions: RetentionActionView[];
-  /** The last action's sequence number, to read the next page (`after`). */
+  /**
+   * Where the next page starts (`after`): the last action's sequence number (or the `after` asked
+   * for, when no action followed it). A full page means more may follow; a running run adds more.
+   */
   next: number | null;
 }
 

@@ -1,6 +1,6 @@
 /**
  * `berth apply -f berth.yaml [--dry-run]`: make the registry's principals, grants, service
- * principals' federated credentials and settings match a file. Reads the server, plans with
+ * principals' federated credentials, settings and lifecycle policies match a file. Reads the server, plans with
  * `auth/desired-state.ts`, prints the plan, applies it (unless --dry-run) through the management
  * API, and prints the secrets of new principals once.
  * Running it again right after changes nothing.
@@ -11,6 +11,8 @@ import { readFile } from 'node:fs/promises';
 import { DesiredStateError, formatChange, parseDesiredState, plan, type Change } from './desired-state.js';
 import { AdminError, connectAdmin, type AdminClient, type IssuedSecret } from './admin-client.js';
 import { print, printJson, warnSecretShownOnce, type CommandOptions } from './admin.js';
+import { lifecycleClient } from './lifecycle.js';
+import { formatLifecycleChange, planLifecycle, type LifecycleChange } from './lifecycle-state.js';
 
 export interface ApplyOptions extends CommandOptions {
   file: string;
@@ -34,8 +36,13 @@ export async function apply(options: ApplyOptions): Promise<void> {
   const desired = wrap(() => parseDesiredState(text, options.file));
   const client = await connectAdmin(options);
   const [{ principals }, { patterns }] = await Promise.all([client.listPrincipals(), client.getAnonymousPull()]);
-  const { changes, notes } = wrap(() => plan(desired, { principals, anonymousPull: patterns }, { actingAs: client.actor.name }));
-  const lines = changes.map(formatChange);
+  const planned = wrap(() => plan(desired, { principals, anonymousPull: patterns }, { actingAs: client.actor.name }));
+  const lifecycle = desired.lifecycle === undefined ? undefined : lifecycleClient(client.session);
+  const lifecyclePlan =
+    lifecycle && desired.lifecycle ? planLifecycle(desired.lifecycle, await lifecycle.policies(), desired.prune) : { changes: [], notes: [] };
+  const changes: Array<Change | LifecycleChange> = [...planned.changes, ...lifecyclePlan.changes];
+  const notes = [...planned.notes, ...lifecyclePlan.notes];
+  const lines = changes.map((change) => (isLifecycleChange(change) ? formatLifecycleChange(change) : formatChange(change)));
 
   if (!options.json) {
     for (const line of lines) print(line);
@@ -51,6 +58,12 @@ export async function apply(options: ApplyOptions): Promise<void> {
   const secrets: NewSecret[] = [];
   for (const [i, change] of changes.entries()) {
     try {
+      if (isLifecycleChange(change)) {
+        if (!lifecycle) throw new AdminError('no lifecycle client');
+        if (change.op === 'policy-put') await lifecycle.put(change.kind, change.name, change.rule);
+        else await lifecycle.remove(change.kind, change.name);
+        continue;
+      }
       const secret = await execute(client, change);
       if (secret) secrets.push(secret);
     } catch (err) {
@@ -116,6 +129,10 @@ async function execute(client: AdminClient, change: Change): Promise<NewSecret |
       await client.deleteFederatedCredential(change.name, change.credential);
       return undefined;
   }
+}
+
+function isLifecycleChange(change: Change | LifecycleChange): change is LifecycleChange {
+  return change.op === 'policy-put' || change.op === 'policy-delete';
 }
 
 function wrap<T>(action: () => T): T {

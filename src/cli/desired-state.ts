@@ -10,6 +10,7 @@
  * - a service principal's federated credentials (omitted = none), matched by name; one whose
  *   trust changed is replaced, which revokes the refresh tokens it bought;
  * - `settings.anonymousPull` only when given;
+ * - lifecycle policies (`lifecycle:`, by kind) only for the kinds given (`lifecycle-state.ts`);
  * - principals it does not list are deleted only with `prune: true`, and never the admin user
  *   (configuration owns it) nor the principal applying the file.
  * Secrets are never in the file: new principals get a generated one, printed once.
@@ -29,6 +30,7 @@ import {
 import { PresetError, type FederatedTrust } from '../api/federation-presets.js';
 import type { ClaimCondition } from '../api/principals.js';
 import { isOwner, isPermission, isValidPattern, principalNamePattern, principalNameRule, type Grant, type Permission } from '../api/principals.js';
+import { LifecycleStateError, parseLifecycle, type DesiredLifecycle } from './lifecycle-state.js';
 
 export type DeclaredKind = 'user' | 'service' | 'token';
 
@@ -67,6 +69,8 @@ export interface DesiredState {
   principals: DesiredPrincipal[];
   /** Undefined: not managed by the file. */
   anonymousPull: string[] | undefined;
+  /** Lifecycle policies by kind (`lifecycle-state.ts`); absent: not managed by the file. */
+  lifecycle?: DesiredLifecycle;
 }
 
 /** What the planner needs to know of a principal on the server (the API's PrincipalView fits). */
@@ -178,6 +182,8 @@ const fileSchema = z
     users: z.array(principalInput).optional(),
     services: z.array(principalInput).optional(),
     tokens: z.array(principalInput).optional(),
+    /** Checked by `parseLifecycle` (the API's own schemas), so its errors name the rule. */
+    lifecycle: z.unknown().optional(),
   })
   .strict();
 
@@ -225,7 +231,19 @@ export function parseDesiredState(text: string, source = 'berth.yaml'): DesiredS
     }
   }
   const anonymousPull = file.settings?.anonymousPull;
-  return { prune: file.prune ?? false, principals, anonymousPull: anonymousPull === undefined ? undefined : [...new Set(anonymousPull)].sort() };
+  let lifecycle: DesiredLifecycle | undefined;
+  try {
+    lifecycle = file.lifecycle === undefined ? undefined : parseLifecycle(file.lifecycle, `${source}: lifecycle`);
+  } catch (err) {
+    if (err instanceof LifecycleStateError) throw new DesiredStateError(err.message);
+    throw err;
+  }
+  return {
+    prune: file.prune ?? false,
+    principals,
+    anonymousPull: anonymousPull === undefined ? undefined : [...new Set(anonymousPull)].sort(),
+    ...(lifecycle !== undefined ? { lifecycle } : {}),
+  };
 }
 
 function desiredFederatedCredentials(entries: readonly FederatedCredentialInput[], where: string): DesiredFederatedCredential[] {

@@ -214,7 +214,7 @@ export class LifecycleService {
         outcome: a.outcome as NonNullable<RetentionActionView['outcome']>,
         ...(a.detail !== undefined ? { detail: a.detail } : {}),
       })),
-      next: actions.length === page.limit ? (actions[actions.length - 1]?.id ?? null) : null,
+      next: actions[actions.length - 1]?.id ?? page.after ?? null,
     };
   }
 

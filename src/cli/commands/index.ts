@@ -7,6 +7,7 @@ import { Command } from 'commander';
 import { registerAdminCommands } from './admin.js';
 import { managed } from './common.js';
 import { registerImportCommands } from './imports.js';
+import { registerLifecycleCommands } from './lifecycle.js';
 import { registerLoginCommands } from './login.js';
 import { registerServerCommands } from './server.js';
 import { registerSyncCommands } from './sync.js';
@@ -22,5 +23,6 @@ export function berthProgram(): Command {
   registerWebhookCommands(program, managed);
   registerImportCommands(program, managed);
   registerSyncCommands(program, managed);
+  registerLifecycleCommands(program, managed);
   return program;
 }
