@@ -17,7 +17,7 @@
  * Used by retention runs (`runs.ts`), the preview (`service.ts`), and the pull-through cache's
  * last-pull eviction (a rule with `notPulledFor`).
  */
-import type { RetentionRule } from '../api/lifecycle.js';
+import type { ImmutabilityRule, RetentionRule } from '../api/lifecycle.js';
 import type { AuditIndex } from '../metadata/auth-store.js';
 import type { RepositoryStateIndex } from '../metadata/lifecycle-store.js';
 import type { Pusher } from '../metadata/store.js';
@@ -25,6 +25,7 @@ import type { Metrics } from '../metrics/index.js';
 import { parseDigest } from '../oci/digest.js';
 import type { Registry } from '../registry/index.js';
 import type { Clock } from '../shared/clock.js';
+import { rulesFor } from './immutability.js';
 import { planRepository, type PlannedAction, type RepositoryPlan, type RepositorySnapshot } from './retention.js';
 
 export interface EngineSettings {
@@ -61,6 +62,8 @@ export class RetentionEngine {
     private readonly deps: {
       registry: Registry;
       state: Pick<RepositoryStateIndex, 'snapshot'>;
+      /** The immutability rules in force (their write-once tags are never removed). */
+      immutability: () => Promise<ImmutabilityRule[]>;
       audit: Pick<AuditIndex, 'append'>;
       clock: Clock;
       settings: EngineSettings;
@@ -75,10 +78,16 @@ export class RetentionEngine {
     return Math.max(this.deps.settings.minimumAgeMs, rule.minimumAge ?? 0);
   }
 
-  /** What `rule` does to `repository` now (undefined: the repository does not exist). */
+  /**
+   * What `rule` does to `repository` now (undefined: the repository does not exist). Tags that an
+   * enabled immutability rule makes write-once are never removed.
+   */
   async plan(rule: RetentionRule, repository: string, now = this.deps.clock.now()): Promise<RepositoryPlan | undefined> {
     const snapshot = await this.snapshot(repository, now);
-    return snapshot && planRepository(rule, snapshot, now, { minimumAgeMs: this.minimumAgeMs(rule) });
+    if (!snapshot) return undefined;
+    const immutability = (await this.deps.immutability()).filter((r) => r.immutable);
+    const isProtectedTag = (tag: string) => rulesFor(immutability, repository, tag).length > 0;
+    return planRepository(rule, snapshot, now, { minimumAgeMs: this.minimumAgeMs(rule), isProtectedTag });
   }
 
   /** The repository as the planner sees it. */

@@ -60,6 +60,7 @@ export function createLifecycle(deps: LifecycleDependencies): Lifecycle {
   const engine = new RetentionEngine({
     registry,
     state: store.state,
+    immutability: async () => (await policies.rules()).immutability.map((p) => p.rule),
     audit: metadata.auth.audit,
     clock,
     settings: { minimumAgeMs: config.retention.minimumAgeMs, pushMarginMs: config.retention.pushMarginMs },

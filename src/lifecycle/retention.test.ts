@@ -187,6 +187,29 @@ describe('planRepository (retention)', () => {
     assert.deepEqual(deleted(plan(rule({ tags: { include: ['sha256-*.sig'] }, conditions: { olderThan: '1d' } }), s)), [digest('s')]);
   });
 
+  it('never removes a write-once tag: the image it names keeps its manifest', () => {
+    const s = snapshot(
+      [manifest(1, day), manifest(2, day), manifest(3, 2 * day)],
+      [
+        ['v1.0.0', 1, day],
+        ['ci-9', 1, day],
+        ['v0.9.0', 2, day],
+        ['ci-10', 3, 2 * day],
+      ],
+    );
+    const p = planRepository(rule({ conditions: { olderThan: 0 }, allowEmpty: true }), s, now, {
+      minimumAgeMs: hour,
+      isProtectedTag: (t) => t.startsWith('v'),
+    });
+    assert.deepEqual(
+      p.actions.map((a) => [a.action, a.digest, a.tags]),
+      [
+        ['delete', digest(3), ['ci-10']],
+        ['untag', digest(1), ['ci-9']],
+      ].sort((a, b) => (a[0] === 'untag' ? -1 : b[0] === 'untag' ? 1 : 0)),
+    );
+  });
+
   it('is the same plan for the same snapshot, whatever order the rows come in', () => {
     const manifests = [1, 2, 3, 4, 5].map((i) => manifest(i, day));
     const tags = [1, 2, 3, 4, 5].map((i) => [`t${i}`, i, day] as [string, number, number]);

@@ -26,6 +26,8 @@
  * attestations), always after the manifest they describe, never before.
  *
  * Safety, whatever the conditions say:
+ * - a write-once tag (an immutability rule's) is never removed: it counts as not selected, so an
+ *   image it names keeps its manifest;
  * - nothing pushed within the minimum age is touched: an expired candidate is kept when a tag it
  *   would lose, or any manifest of its image (referrers included), was pushed within it;
  * - a repository never loses its last image unless the rule says `allowEmpty: true`: when the plan
@@ -94,6 +96,8 @@ export interface RepositoryPlan {
 export interface PlanOptions {
   /** Nothing pushed more recently than this is touched (the rule's `minimumAge`, at least the configured floor). */
   minimumAgeMs: number;
+  /** Tags a rule may never remove (write-once tags of an immutability rule): they count as not selected. */
+  isProtectedTag?: ((tag: string) => boolean) | undefined;
 }
 
 interface Candidate {
@@ -134,7 +138,7 @@ export function planRepository(rule: RetentionRule, snapshot: RepositorySnapshot
   const candidates: Candidate[] = [];
   for (const root of graph.roots) {
     const tags = graph.tagsOf(root.digest);
-    const selected = tags.filter((tag) => tagSelected(selector, tag)).sort();
+    const selected = tags.filter((tag) => tagSelected(selector, tag) && !options.isProtectedTag?.(tag)).sort();
     if (tags.length > 0 ? selected.length === 0 : !rule.untagged) continue;
     const pushedAt = selected.length > 0 ? Math.max(...selected.map((t) => graph.tagTime(t))) : root.createdAt;
     candidates.push({ root, tags, selected, pushedAt, lastPulledAt: graph.lastPull(root), lastActivity: graph.lastActivity(root, selected) });

@@ -171,6 +171,22 @@ describe('retention runs', () => {
     assert.deepEqual(referrers.body.manifests, []);
   });
 
+  it('never removes a write-once tag, even when the rule selects everything', async () => {
+    const [release] = await pushOld('frozen/app', 'v', 1);
+    await pushOld('frozen/app', 'ci', 2);
+    assert.equal((await api.put('/lifecycle/immutability/frozen', { repositories: ['frozen/**'], tags: { include: ['v-*'] } })).status, 201);
+    const { actions } = await runRule('frozen', { repositories: ['frozen/**'], conditions: { olderThan: '1d' }, mode: 'enforce', allowEmpty: true });
+    assert.deepEqual(
+      actions
+        .map((a: any) => a.tags)
+        .flat()
+        .sort(),
+      ['ci-1', 'ci-2'],
+    );
+    assert.deepEqual(await registry.tags('frozen/app'), ['v-1']);
+    assert.equal((await registry.get('frozen/app', 'v-1')).headers.get('docker-content-digest'), release!.digest);
+  });
+
   it('resumes an interrupted run after the last repository it finished', async () => {
     for (const name of ['resume/a', 'resume/b', 'resume/c']) await pushOld(name, 'ci', 2);
     const rule = { repositories: ['resume/**'], conditions: { keepNewest: 1 }, mode: 'enforce' };
