@@ -32,6 +32,10 @@ const layers = {
   attestations: ['shared', 'oci', 'config', 'metadata', 'registry', 'api', 'metrics'],
   replication: ['shared', 'oci', 'config', 'metadata', 'net', 'jobs', 'registry', 'remote', 'api', 'metrics'],
   sync: ['shared', 'oci', 'config', 'metadata', 'net', 'jobs', 'registry', 'remote', 'replication', 'federation', 'api', 'metrics'],
+  // Lifecycle policies: builds on the registry (deletions, push hooks) and events (quota events);
+  // from sync/ it uses only filters.ts (the tag-filter grammar and its one regex engine), from
+  // federation/ only the claim-condition rule.
+  lifecycle: ['shared', 'oci', 'config', 'metadata', 'jobs', 'registry', 'events', 'federation', 'sync', 'api', 'metrics'],
   console: ['shared', 'oci', 'config', 'metadata', 'net', 'auth', 'federation', 'registry', 'api', 'metrics'],
   cache: ['shared', 'oci', 'config', 'metadata', 'net', 'jobs', 'registry', 'remote', 'sync', 'api', 'metrics'],
   client: ['shared', 'oci', 'remote', 'api'],
@@ -50,6 +54,7 @@ const layers = {
     'attestations',
     'console',
     'cache',
+    'lifecycle',
     'api',
     'metrics',
   ],
@@ -70,6 +75,7 @@ const layers = {
     'attestations',
     'console',
     'cache',
+    'lifecycle',
     'http',
     'api',
     'metrics',

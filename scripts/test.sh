@@ -38,6 +38,6 @@ node --import tsx --test --test-concurrency=2 --test-reporter=spec "${files[@]}"
 
 # The same registry, auth, event and sync suites with metadata in PostgreSQL and blobs in S3: every
 # in-process test server gets its own database and bucket (test/support/backends.ts).
-mapfile -t backend_files < <(find test/integration test/auth test/admin test/webhooks test/sync test/import test/scale test/attestations test/cache -name '*.test.ts' 2>/dev/null | sort)
+mapfile -t backend_files < <(find test/integration test/auth test/admin test/webhooks test/sync test/import test/scale test/attestations test/cache test/lifecycle -name '*.test.ts' 2>/dev/null | sort)
 echo "test.sh: again on PostgreSQL + S3 (${#backend_files[@]} files)"
 BERTH_TEST_BACKEND=postgres+s3 node --import tsx --test --test-concurrency=2 --test-reporter=spec "${backend_files[@]}"

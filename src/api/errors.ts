@@ -39,6 +39,8 @@ export const apiErrorCodes = {
   CACHE_RULE_UNKNOWN: { status: 404, message: 'cache rule unknown', wire: 'NAME_UNKNOWN' },
   CACHE_RULE_EXISTS: { status: 409, message: 'a cache rule with that name, prefix or mirror host already exists', wire: 'NAME_INVALID' },
   CACHE_RULE_MANAGED: { status: 409, message: 'the cache rule is managed by the configuration file', wire: 'DENIED' },
+  POLICY_UNKNOWN: { status: 404, message: 'lifecycle policy unknown', wire: 'NAME_UNKNOWN' },
+  RUN_UNKNOWN: { status: 404, message: 'lifecycle run unknown', wire: 'NAME_UNKNOWN' },
 } as const satisfies Record<string, CodeEntry>;
 
 export type ApiErrorCode = keyof typeof apiErrorCodes;

@@ -38,6 +38,7 @@ const webhook = (ref: string) => `${apiRoot}/webhooks/${enc(ref)}`;
 const syncRule = (name: string) => `${apiRoot}/sync/rules/${enc(name)}`;
 const importJob = (id: string) => `${apiRoot}/imports/${enc(id)}`;
 const cacheRule = (name: string) => `${apiRoot}/cache/rules/${enc(name)}`;
+const lifecycle = `${apiRoot}/lifecycle`;
 
 export const urls = {
   // The Distribution API.
@@ -116,5 +117,16 @@ export const urls = {
     cacheRefresh: (name: string) => `${cacheRule(name)}/refresh`,
     /** The rule's cached tags and how fresh they are. */
     cacheEntries: (name: string, query?: { repository?: string | undefined; limit?: number | undefined }) => withQuery(`${cacheRule(name)}/entries`, query),
+    /** Every lifecycle policy, by kind. */
+    lifecyclePolicies: () => `${lifecycle}/policies`,
+    /** One policy: `kind` is retention, immutability or quotas. */
+    lifecyclePolicy: (kind: string, name: string) => `${lifecycle}/${enc(kind)}/${enc(name)}`,
+    /** The preview of a saved retention rule (`name`), or of the unsaved rule in the body. */
+    retentionPreview: (name?: string) => (name === undefined ? `${lifecycle}/retention/preview` : `${lifecycle}/retention/${enc(name)}/preview`),
+    retentionRun: (name: string) => `${lifecycle}/retention/${enc(name)}/run`,
+    lifecycleRuns: (query?: { policy?: string | undefined; limit?: number | undefined }) => withQuery(`${lifecycle}/runs`, query),
+    lifecycleRun: (id: string, query?: { after?: number | undefined; limit?: number | undefined }) => withQuery(`${lifecycle}/runs/${enc(id)}`, query),
+    usage: (query?: { pattern?: string | undefined; n?: number | undefined; last?: string | undefined }) => withQuery(`${lifecycle}/usage`, query),
+    usageRefresh: () => `${lifecycle}/usage/refresh`,
   },
 };

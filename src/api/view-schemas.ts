@@ -56,7 +56,7 @@ export const webhookView = z.object({
   id: z.string(),
   name: z.string(),
   url: z.string().describe('Password and query values redacted'),
-  events: z.array(z.enum(['push', 'delete', 'ping'])),
+  events: z.array(z.enum(['push', 'delete', 'ping', 'quota_warning', 'quota_exceeded'])),
   filters: z.array(z.string()),
   headers: z.record(z.string()).describe('Values redacted'),
   format: z.enum(['acr', 'cloudevents']),
@@ -78,7 +78,7 @@ const attemptView = z.object({
 export const deliveryView = z.object({
   id: z.string(),
   eventId: z.string(),
-  action: z.enum(['push', 'delete', 'ping']),
+  action: z.enum(['push', 'delete', 'ping', 'quota_warning', 'quota_exceeded']),
   repository: z.string().nullable(),
   tags: z.array(z.string()),
   digest: z.string().nullable(),

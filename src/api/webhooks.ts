@@ -9,7 +9,8 @@
 
 export const redacted = '<redacted>';
 
-export type WebhookEventAction = 'push' | 'delete' | 'ping';
+/** `quota_warning` and `quota_exceeded` come from lifecycle quotas (docs/lifecycle.md). */
+export type WebhookEventAction = 'push' | 'delete' | 'ping' | 'quota_warning' | 'quota_exceeded';
 export type WebhookFormat = 'acr' | 'cloudevents';
 export type DeliveryStatus = 'pending' | 'delivered' | 'failed';
 export const deliveryStatuses: readonly DeliveryStatus[] = ['pending', 'delivered', 'failed'];

@@ -25,6 +25,7 @@ import type { Metadata } from '../metadata/store.js';
 import { createMetrics, type Metrics } from '../metrics/index.js';
 import { systemClock, type Clock } from '../shared/clock.js';
 import { createRegistry, type Registry } from '../registry/index.js';
+import { createLifecycle } from '../lifecycle/index.js';
 import type { RegistryContext } from '../registry/context.js';
 import { ImportService } from '../replication/imports.js';
 import { SyncService } from '../sync/service.js';
@@ -84,6 +85,10 @@ export function createApp(deps: AppDependencies): App {
   // Push attestations are written in the push's transaction; the policy refuses pushes and pulls.
   if (attestations.hooksPush) context.pushHook = (push) => attestations.pushHook(push);
   if (attestations.enforcesPull) context.pullGate = (repository, manifest) => attestations.pullGate(repository, manifest);
+  // Lifecycle policies act on every push (immutability, quotas, rate limits) and count every pull.
+  const lifecycle = createLifecycle({ config: config.lifecycle, metadata, registry, clock, logger, metrics });
+  context.pushPolicy = lifecycle.pushPolicy;
+  context.pulled = lifecycle.pulled;
   const auth = createAuth(config.auth, config.federation, config.egress, metadata.auth, clock, logger);
   const egress = createEgress(config.egress);
   const audit = metadata.auth.audit;
@@ -122,6 +127,7 @@ export function createApp(deps: AppDependencies): App {
     console: webConsole,
     repositories: createRepositoryViews(registry),
     cache,
+    lifecycle: lifecycle.service,
   };
   const scheduled = new ScheduledTasks(metadata.tasks, retentionTasks(config.retention, metadata), { clock, logger });
   const listener = registryListener(services, logger, {
@@ -172,6 +178,7 @@ export function createApp(deps: AppDependencies): App {
       webhooks.start();
       scheduled.start();
       cache.start();
+      lifecycle.start();
       const address = server.address() as AddressInfo;
       const shownHost = address.family === 'IPv6' ? `[${address.address}]` : address.address;
       return `${config.tls ? 'https' : 'http'}://${shownHost}:${address.port}`;
@@ -188,6 +195,8 @@ export function createApp(deps: AppDependencies): App {
         server.closeIdleConnections();
       });
       await webConsole.close();
+      // After the server: the last requests' pulls are in the buffer it writes.
+      await lifecycle.stop();
       await egress.close();
       await auth.close();
       await metadata.close();

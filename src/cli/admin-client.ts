@@ -38,7 +38,8 @@ export interface GrantInput {
 export const adminScope = 'registry:admin:*';
 
 export class AdminClient {
-  constructor(private readonly session: Session) {}
+  /** `session`: the owner's login, which the other management clients (`berth apply`'s lifecycle part) reuse. */
+  constructor(readonly session: Session) {}
 
   /** The registry as the user named it (what `berth login` takes). */
   get registry(): string {

@@ -1,6 +1,6 @@
 /**
  * `berth apply -f berth.yaml [--dry-run]`: make the registry's principals, grants, service
- * principals' federated credentials, settings and pull-through cache rules match a file. Reads the server, plans with
+ * principals' federated credentials, settings, pull-through cache rules and lifecycle policies match a file. Reads the server, plans with
  * `auth/desired-state.ts`, prints the plan, applies it (unless --dry-run) through the management
  * API, and prints the secrets of new principals once.
  * Running it again right after changes nothing.
@@ -15,6 +15,8 @@ import { DesiredStateError, formatChange, parseDesiredState, plan, type Change }
 import { formatCacheChange, planCache, type CacheChange } from './desired-cache.js';
 import { AdminError, connectAdmin, type AdminClient, type IssuedSecret } from './admin-client.js';
 import { print, printJson, warnSecretShownOnce, type CommandOptions } from './admin.js';
+import { lifecycleClient } from './lifecycle.js';
+import { formatLifecycleChange, planLifecycle, type LifecycleChange } from './lifecycle-state.js';
 
 export interface ApplyOptions extends CommandOptions {
   file: string;
@@ -48,9 +50,15 @@ export async function apply(options: ApplyOptions): Promise<void> {
       ? { changes: [], notes: [], problems: [] }
       : planCache(desired.cacheRules, (await client.api<{ rules: CacheRuleView[] }>('GET', urls.api.cacheRules())).rules, desired.prune);
   if (cachePlan.problems.length > 0) throw new AdminError(cachePlan.problems.join('; '));
-  const changes: Array<Change | CacheChange> = [...principalPlan.changes, ...cachePlan.changes];
-  const notes = [...principalPlan.notes, ...cachePlan.notes];
-  const lines = changes.map((change) => (isCacheChange(change) ? formatCacheChange(change) : formatChange(change)));
+  // The `lifecycle:` section, when the file has one: the policies, last.
+  const lifecycle = desired.lifecycle === undefined ? undefined : lifecycleClient(client.session);
+  const lifecyclePlan =
+    lifecycle && desired.lifecycle ? planLifecycle(desired.lifecycle, await lifecycle.policies(), desired.prune) : { changes: [], notes: [] };
+  const changes: Array<Change | CacheChange | LifecycleChange> = [...principalPlan.changes, ...cachePlan.changes, ...lifecyclePlan.changes];
+  const notes = [...principalPlan.notes, ...cachePlan.notes, ...lifecyclePlan.notes];
+  const lines = changes.map((change) =>
+    isCacheChange(change) ? formatCacheChange(change) : isLifecycleChange(change) ? formatLifecycleChange(change) : formatChange(change),
+  );
 
   if (!options.json) {
     for (const line of lines) print(line);
@@ -66,6 +74,12 @@ export async function apply(options: ApplyOptions): Promise<void> {
   const secrets: NewSecret[] = [];
   for (const [i, change] of changes.entries()) {
     try {
+      if (isLifecycleChange(change)) {
+        if (!lifecycle) throw new AdminError('no lifecycle client');
+        if (change.op === 'policy-put') await lifecycle.put(change.kind, change.name, change.rule);
+        else await lifecycle.remove(change.kind, change.name);
+        continue;
+      }
       const secret = isCacheChange(change) ? await executeCache(client, change) : await execute(client, change);
       if (secret) secrets.push(secret);
     } catch (err) {
@@ -133,7 +147,7 @@ async function execute(client: AdminClient, change: Change): Promise<NewSecret |
   }
 }
 
-function isCacheChange(change: Change | CacheChange): change is CacheChange {
+function isCacheChange(change: Change | CacheChange | LifecycleChange): change is CacheChange {
   return change.op === 'cache-create' || change.op === 'cache-update' || change.op === 'cache-delete';
 }
 
@@ -150,6 +164,10 @@ async function executeCache(client: AdminClient, change: CacheChange): Promise<u
       await client.api('DELETE', urls.api.cacheRule(change.name));
       return undefined;
   }
+}
+
+function isLifecycleChange(change: Change | CacheChange | LifecycleChange): change is LifecycleChange {
+  return change.op === 'policy-put' || change.op === 'policy-delete';
 }
 
 function wrap<T>(action: () => T): T {

@@ -10,6 +10,7 @@
  * - a service principal's federated credentials (omitted = none), matched by name; one whose
  *   trust changed is replaced, which revokes the refresh tokens it bought;
  * - `settings.anonymousPull` only when given;
+ * - lifecycle policies (`lifecycle:`, by kind) only for the kinds given (`lifecycle-state.ts`);
  * - principals it does not list are deleted only with `prune: true`, and never the admin user
  *   (configuration owns it) nor the principal applying the file.
  * Secrets are never in the file: new principals get a generated one, printed once.
@@ -32,6 +33,7 @@ import type { CacheRuleInput } from '../api/cache.js';
 import type { ClaimCondition } from '../api/principals.js';
 import { isOwner, isPermission, isValidPattern, principalNamePattern, principalNameRule, type Grant, type Permission } from '../api/principals.js';
 import { cacheFileSection } from './desired-cache.js';
+import { LifecycleStateError, parseLifecycle, type DesiredLifecycle } from './lifecycle-state.js';
 
 export type DeclaredKind = 'user' | 'service' | 'token';
 
@@ -74,6 +76,8 @@ export interface DesiredState {
   anonymousPull: string[] | undefined;
   /** The `cache:` section's rules (planned by desired-cache.ts); undefined: not managed by the file. */
   cacheRules?: CacheRuleInput[] | undefined;
+  /** Lifecycle policies by kind (`lifecycle-state.ts`); absent: not managed by the file. */
+  lifecycle?: DesiredLifecycle;
 }
 
 /** What the planner needs to know of a principal on the server (the API's PrincipalView fits). */
@@ -186,6 +190,8 @@ const fileSchema = z
     services: z.array(principalInput).optional(),
     tokens: z.array(principalInput).optional(),
     cache: cacheFileSection.optional(),
+    /** Checked by `parseLifecycle` (the API's own schemas), so its errors name the rule. */
+    lifecycle: z.unknown().optional(),
   })
   .strict();
 
@@ -236,11 +242,19 @@ export function parseDesiredState(text: string, source: string, audience: string
     }
   }
   const anonymousPull = file.settings?.anonymousPull;
+  let lifecycle: DesiredLifecycle | undefined;
+  try {
+    lifecycle = file.lifecycle === undefined ? undefined : parseLifecycle(file.lifecycle, `${source}: lifecycle`);
+  } catch (err) {
+    if (err instanceof LifecycleStateError) throw new DesiredStateError(err.message);
+    throw err;
+  }
   return {
     prune: file.prune ?? false,
     principals,
     anonymousPull: anonymousPull === undefined ? undefined : [...new Set(anonymousPull)].sort(),
     ...(file.cache !== undefined ? { cacheRules: file.cache.rules } : {}),
+    ...(lifecycle !== undefined ? { lifecycle } : {}),
   };
 }
 

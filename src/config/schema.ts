@@ -15,6 +15,7 @@ import { federationSection } from './sections/federation.js';
 import { gcSection } from './sections/gc.js';
 import { httpSection } from './sections/http.js';
 import { importSection } from './sections/import.js';
+import { lifecycleSection } from './sections/lifecycle.js';
 import { limitsSection } from './sections/limits.js';
 import { metadataSection } from './sections/metadata.js';
 import { registrySection } from './sections/registry.js';
@@ -45,6 +46,7 @@ export const configSchema = z
     attestations: attestationsSection,
     console: consoleSection,
     cache: cacheSection,
+    lifecycle: lifecycleSection,
   })
   .strict();
 

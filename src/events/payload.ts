@@ -37,6 +37,18 @@ export interface BerthExtension {
   removedTags?: string[];
   /** A ping: the webhook it was sent to. */
   webhook?: string;
+  /** A quota event (`quota_warning`, `quota_exceeded`): the quota, its limit and the usage that crossed it. */
+  quota?: QuotaEventDetail;
+}
+
+/** What a quota event reports (lifecycle quotas, docs/lifecycle.md). */
+export interface QuotaEventDetail {
+  name: string;
+  repositories: string[];
+  limitBytes: number;
+  usageBytes: number;
+  /** A push refused for the quota: how many bytes it would have added. */
+  refusedBytes?: number;
 }
 
 export interface AcrPayload {
@@ -79,6 +91,28 @@ export function pingPayload(id: string, at: number, webhook: string, actor: Push
 }
 
 /**
+ * The outbox row of a quota crossing its warning level or its limit. `repository` is the one a push
+ * went to when a push caused it (undefined when the usage job found it), so repository filters
+ * still select; the actor is who pushed, if a push did.
+ */
+export function quotaEvent(
+  action: 'quota_warning' | 'quota_exceeded',
+  quota: QuotaEventDetail,
+  cause: { repository?: string | undefined; actor?: Pusher | undefined },
+  now: number,
+): NewEvent {
+  const id = randomUUID();
+  const payload: AcrPayload = {
+    id,
+    timestamp: new Date(now).toISOString(),
+    action,
+    ...(cause.repository !== undefined ? { target: { repository: cause.repository } } : {}),
+    berth: { actor: actorOf(cause.actor), quota: { ...quota, repositories: [...quota.repositories] } },
+  };
+  return { id, action, repository: cause.repository, tags: [], digest: undefined, payload: JSON.stringify(payload) };
+}
+
+/**
  * The outbox row of a repository change (the registry's `ChangeEvents`): one event with a fresh
  * id, the tags filters match on, and the ACR payload serialised once.
  */
@@ -114,6 +148,8 @@ const cloudEventTypes: Record<EventAction, string> = {
   push: 'dev.berth.image.pushed',
   delete: 'dev.berth.image.deleted',
   ping: 'dev.berth.webhook.ping',
+  quota_warning: 'dev.berth.quota.warning',
+  quota_exceeded: 'dev.berth.quota.exceeded',
 };
 
 export interface CloudEvent {
@@ -130,7 +166,7 @@ export interface CloudEvent {
 /**
  * The CloudEvents envelope of a stored payload. `id` is the event id (receivers dedupe on
  * `source` + `id`, as the spec says); `source` is the repository's API path (`/v2/<repository>`),
- * or `/api/v1/webhooks/<name>` for a ping; `subject` is `<repository>:<tag>` or
+ * `/api/v1/lifecycle/quotas/<name>` for a quota event without one, or `/api/v1/webhooks/<name>` for a ping; `subject` is `<repository>:<tag>` or
  * `<repository>@<digest>`.
  */
 export function cloudEvent(payload: AcrPayload): CloudEvent {
@@ -139,7 +175,12 @@ export function cloudEvent(payload: AcrPayload): CloudEvent {
   const event: CloudEvent = {
     specversion: '1.0',
     id: payload.id,
-    source: repository !== undefined ? `/v2/${repository}` : `/api/v1/webhooks/${encodeURIComponent(payload.berth.webhook ?? '')}`,
+    source:
+      repository !== undefined
+        ? `/v2/${repository}`
+        : payload.berth.quota !== undefined
+          ? `/api/v1/lifecycle/quotas/${encodeURIComponent(payload.berth.quota.name)}`
+          : `/api/v1/webhooks/${encodeURIComponent(payload.berth.webhook ?? '')}`,
     type: cloudEventTypes[payload.action],
     time: payload.timestamp,
     datacontenttype: 'application/json',

@@ -84,6 +84,7 @@ function claimText(value: unknown): string | undefined {
  * Whether a claim meets its condition. Subject and claim globs have AWS `StringLike` semantics: `*` matches any run of characters
  * (including `/` and `:`), `?` one character; everything else is literal. `repo:acme/app:*`
  * matches every ref of acme/app. Matched in linear time (`shared/glob.ts`): globs are user-written.
+ * Also the rule of immutability writers (`lifecycle/immutability.ts`), over a push's provenance claims.
  */
 export function conditionHolds(condition: ClaimCondition, claims: JWTPayload): boolean {
   const value = claimText(claims[condition.claim]);

@@ -13,6 +13,8 @@ import { anonymousPullBody } from '../api/audit.js';
 import { federatedCredentialInput } from '../api/federated-credentials.js';
 import { tokenTestInput, tokenTestView } from '../api/federation-test.js';
 import { createPrincipalBody, grantsBody, secretBody, updatePrincipalBody } from '../api/principals.js';
+import { cacheRefreshInput, cacheRuleInput, cacheRuleUpdate } from '../api/cache.js';
+import { immutabilityInput, quotaInput, retentionInput } from '../api/lifecycle.js';
 import { imageView, repositoryAccessView, repositoryListQuery, repositoryListView, tagListQuery, tagListView } from '../api/repositories.js';
 import { ruleInput, ruleUpdate } from '../sync/rule.js';
 import { importBody, retryBody } from './handlers/admin/imports.js';
@@ -42,6 +44,8 @@ export interface Operation {
 }
 
 const op = (o: Operation) => o;
+/** A lifecycle policy's body: the rule of the path's kind. */
+const policyBody = z.union([retentionInput, immutabilityInput, quotaInput]);
 const v1 = (path: string) => `/api/v1${path}`;
 
 export const operations: readonly Operation[] = [
@@ -464,6 +468,178 @@ export const operations: readonly Operation[] = [
     tag: 'repositories',
     access: 'pull',
     success: { status: 200, description: 'The image', schema: imageView },
+  }),
+  // The pull-through cache (docs/cache.md) and lifecycle policies (docs/lifecycle.md); their answers are described there.
+  op({
+    method: 'get',
+    path: v1('/cache/rules'),
+    route: 'cache-rules',
+    summary: 'List pull-through cache rules (configuration-file rules included, read-only)',
+    tag: 'cache',
+    access: 'owner',
+    success: { status: 200, description: '{rules: [CacheRuleView]}' },
+  }),
+  op({
+    method: 'post',
+    path: v1('/cache/rules'),
+    route: 'cache-rules',
+    summary: 'Create a pull-through cache rule',
+    tag: 'cache',
+    access: 'owner',
+    body: cacheRuleInput,
+    success: { status: 201, description: '{rule: CacheRuleView}' },
+  }),
+  op({
+    method: 'get',
+    path: v1('/cache/rules/{rule}'),
+    route: 'cache-rule',
+    summary: 'One cache rule with its upstream state',
+    tag: 'cache',
+    access: 'owner',
+    success: { status: 200, description: 'CacheRuleView' },
+  }),
+  op({
+    method: 'patch',
+    path: v1('/cache/rules/{rule}'),
+    route: 'cache-rule',
+    summary: 'Change a cache rule made through the API',
+    tag: 'cache',
+    access: 'owner',
+    body: cacheRuleUpdate,
+    success: { status: 200, description: 'CacheRuleView' },
+  }),
+  op({
+    method: 'delete',
+    path: v1('/cache/rules/{rule}'),
+    route: 'cache-rule',
+    summary: 'Delete a cache rule made through the API (what it cached stays)',
+    tag: 'cache',
+    access: 'owner',
+    success: { status: 204, description: 'no content' },
+  }),
+  op({
+    method: 'post',
+    path: v1('/cache/rules/{rule}/refresh'),
+    route: 'cache-refresh',
+    summary: 'Re-check cached tags with the upstream now, or at their next pull',
+    tag: 'cache',
+    access: 'owner',
+    body: cacheRefreshInput,
+    success: { status: 200, description: 'CacheRefreshView' },
+  }),
+  op({
+    method: 'get',
+    path: v1('/cache/rules/{rule}/entries'),
+    route: 'cache-entries',
+    summary: "The rule's cached tags and how fresh they are",
+    tag: 'cache',
+    access: 'owner',
+    queryParams: { repository: 'only this repository', limit: '1-1000' },
+    success: { status: 200, description: 'CacheEntriesView' },
+  }),
+  op({
+    method: 'get',
+    path: v1('/lifecycle/policies'),
+    route: 'lifecycle-policies',
+    summary: 'Every lifecycle policy, by kind (retention, immutability, quotas)',
+    tag: 'lifecycle',
+    access: 'owner',
+    success: { status: 200, description: 'PoliciesView' },
+  }),
+  op({
+    method: 'get',
+    path: v1('/lifecycle/{kind}/{policy}'),
+    route: 'lifecycle-policy',
+    summary: 'One lifecycle policy',
+    tag: 'lifecycle',
+    access: 'owner',
+    success: { status: 200, description: 'PolicyView' },
+  }),
+  op({
+    method: 'put',
+    path: v1('/lifecycle/{kind}/{policy}'),
+    route: 'lifecycle-policy',
+    summary: 'Create or replace a lifecycle policy (the body is the rule of its kind)',
+    tag: 'lifecycle',
+    access: 'owner',
+    body: policyBody,
+    success: { status: 200, description: 'PolicyChangeView' },
+  }),
+  op({
+    method: 'delete',
+    path: v1('/lifecycle/{kind}/{policy}'),
+    route: 'lifecycle-policy',
+    summary: 'Delete a lifecycle policy',
+    tag: 'lifecycle',
+    access: 'owner',
+    success: { status: 204, description: 'no content' },
+  }),
+  op({
+    method: 'post',
+    path: v1('/lifecycle/retention/preview'),
+    route: 'retention-preview',
+    summary: 'What an unsaved retention rule would delete now, and why',
+    tag: 'lifecycle',
+    access: 'owner',
+    body: retentionInput,
+    success: { status: 200, description: 'the preview: actions and what is kept' },
+  }),
+  op({
+    method: 'post',
+    path: v1('/lifecycle/retention/{policy}/preview'),
+    route: 'retention-rule-preview',
+    summary: 'What a saved retention rule would delete now, and why',
+    tag: 'lifecycle',
+    access: 'owner',
+    success: { status: 200, description: 'the preview: actions and what is kept' },
+  }),
+  op({
+    method: 'post',
+    path: v1('/lifecycle/retention/{policy}/run'),
+    route: 'retention-rule-run',
+    summary: 'Run a retention rule now (dry-run or enforce, as the rule says)',
+    tag: 'lifecycle',
+    access: 'owner',
+    success: { status: 202, description: 'the queued run' },
+  }),
+  op({
+    method: 'get',
+    path: v1('/lifecycle/runs'),
+    route: 'lifecycle-runs',
+    summary: 'Lifecycle runs, newest first',
+    tag: 'lifecycle',
+    access: 'owner',
+    queryParams: { policy: 'a policy name', limit: '1-1000' },
+    success: { status: 200, description: '{runs}' },
+  }),
+  op({
+    method: 'get',
+    path: v1('/lifecycle/runs/{id}'),
+    route: 'lifecycle-run',
+    summary: 'One run with its actions (paged)',
+    tag: 'lifecycle',
+    access: 'owner',
+    queryParams: { after: 'the last action id seen', limit: '1-1000' },
+    success: { status: 200, description: 'the run and its actions' },
+  }),
+  op({
+    method: 'get',
+    path: v1('/lifecycle/usage'),
+    route: 'lifecycle-usage',
+    summary: 'Storage usage per repository (logical and exclusive bytes) and per quota',
+    tag: 'lifecycle',
+    access: 'owner',
+    queryParams: { pattern: 'a repository pattern', n: 'page size', last: 'the last repository of the previous page' },
+    success: { status: 200, description: 'usage' },
+  }),
+  op({
+    method: 'post',
+    path: v1('/lifecycle/usage/refresh'),
+    route: 'lifecycle-usage-refresh',
+    summary: 'Recompute storage usage now',
+    tag: 'lifecycle',
+    access: 'owner',
+    success: { status: 202, description: 'the queued run' },
   }),
   // Push attestations (docs/attestations.md)
   op({

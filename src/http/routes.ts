@@ -11,13 +11,22 @@ import type { Method, Route } from './route.js';
 import { attestationRoutes } from './routes/attestations.js';
 import { consoleRoutes } from './routes/console.js';
 import { cacheRoutes } from './routes/cache.js';
+import { lifecycleRoutes } from './routes/lifecycle.js';
 import { managementRoutes } from './routes/management.js';
 import { registryRoutes } from './routes/registry.js';
 import { tokenRoutes } from './routes/token.js';
 
 export type { Guard, Method, Route, RouteContext } from './route.js';
 
-export const routes: readonly Route[] = [...registryRoutes, ...tokenRoutes, ...managementRoutes, ...attestationRoutes, ...consoleRoutes, ...cacheRoutes];
+export const routes: readonly Route[] = [
+  ...registryRoutes,
+  ...tokenRoutes,
+  ...managementRoutes,
+  ...attestationRoutes,
+  ...consoleRoutes,
+  ...cacheRoutes,
+  ...lifecycleRoutes,
+];
 
 /**
  * What a matched request needs, derived from the route's method (see the module comment). Listing

@@ -8,6 +8,7 @@ import type { Auth } from '../auth/index.js';
 import type { Console, RepositoryViews } from '../console/index.js';
 import type { CacheService } from '../cache/service.js';
 import type { Webhooks } from '../events/webhooks.js';
+import type { LifecycleService } from '../lifecycle/service.js';
 import type { Egress } from '../net/egress.js';
 import type { ImportService } from '../replication/imports.js';
 import type { Registry } from '../registry/index.js';
@@ -32,4 +33,6 @@ export interface Services {
   repositories: RepositoryViews;
   /** The pull-through cache: rules, pulls under their prefixes, eviction (`src/cache`). */
   cache: CacheService;
+  /** Lifecycle policies: retention, immutability, quotas, usage (`src/lifecycle`). */
+  lifecycle: LifecycleService;
 }

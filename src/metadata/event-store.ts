@@ -15,7 +15,7 @@
  *   at least once, and every attempt is recorded.
  */
 /** What an event reports, and what a subscription may ask to hear about. */
-export const eventActions = ['push', 'delete', 'ping'] as const;
+export const eventActions = ['push', 'delete', 'ping', 'quota_warning', 'quota_exceeded'] as const;
 export type EventAction = (typeof eventActions)[number];
 import type { ClaimRequest, Lease } from '../shared/lease.js';
 

@@ -422,6 +422,96 @@ export interface CacheSweepsTable {
   last_error: string | null;
 }
 
+/** Lifecycle policies (`src/lifecycle/`): retention rules, immutability rules, quotas; the rule as JSON. */
+export interface LifecyclePoliciesTable {
+  id: string;
+  /** retention | immutability | quotas */
+  kind: string;
+  name: string;
+  /** JSON of the rule in canonical form (`api/lifecycle.ts`). */
+  spec: string;
+  created_at: number;
+  updated_at: number;
+}
+
+/** When each periodic lifecycle job is next due (`usage`, `retention:<policy id>`); advanced by compare-and-set. */
+export interface LifecycleScheduleTable {
+  name: string;
+  next_at: number;
+}
+
+/** Lifecycle runs (retention runs, usage refreshes), claimed with a lease by one replica each. */
+export interface LifecycleRunsTable {
+  id: string;
+  /** retention | usage */
+  kind: string;
+  policy_id: string | null;
+  policy_name: string;
+  /** JSON of the rule as it was when the run was created (what the run applies). */
+  spec: string | null;
+  dry_run: number;
+  /** schedule | request */
+  trigger: string;
+  /** queued | running | succeeded | failed */
+  status: string;
+  requested_by: string | null;
+  attempts: number;
+  claimed_by: string | null;
+  claimed_until: number | null;
+  /** JSON of the run's progress (counts, and the repository it finished last: where it resumes). */
+  progress: string | null;
+  error: string | null;
+  created_at: number;
+  started_at: number | null;
+  finished_at: number | null;
+  updated_at: number;
+}
+
+/** What a retention run deleted (or, dry, would have), in order, with why. */
+export interface LifecycleRunActionsTable {
+  id: Generated<number>;
+  run_id: string;
+  repository: string;
+  /** delete | untag */
+  action: string;
+  digest: string;
+  /** JSON array of tags. */
+  tags: string;
+  reason: string;
+  /** deleted | would-delete | skipped */
+  outcome: string;
+  detail: string | null;
+  at: number;
+}
+
+/** When each manifest was last pulled, written in batches (never once per pull). */
+export interface ManifestPullsTable {
+  repository_id: number;
+  digest: string;
+  last_pulled_at: number;
+}
+
+/** Storage usage per repository as the usage job last computed it. */
+export interface RepositoryUsageTable {
+  repository_id: number;
+  logical_bytes: number;
+  exclusive_bytes: number;
+  manifests: number;
+  blobs: number;
+  computed_at: number;
+}
+
+/** A quota's usage: the last computed sum, plus what pushes accepted since added, and its state. */
+export interface QuotaUsageTable {
+  policy_id: string;
+  usage_bytes: number;
+  delta_bytes: number;
+  /** ok | warning | exceeded */
+  state: string;
+  state_changed_at: number;
+  computed_at: number;
+}
+
 export interface Schema {
   repositories: RepositoriesTable;
   blobs: BlobsTable;
@@ -458,4 +548,11 @@ export interface Schema {
   cache_tags: CacheTagsTable;
   cache_pulls: CachePullsTable;
   cache_sweeps: CacheSweepsTable;
+  lifecycle_policies: LifecyclePoliciesTable;
+  lifecycle_schedule: LifecycleScheduleTable;
+  lifecycle_runs: LifecycleRunsTable;
+  lifecycle_run_actions: LifecycleRunActionsTable;
+  manifest_pulls: ManifestPullsTable;
+  repository_usage: RepositoryUsageTable;
+  quota_usage: QuotaUsageTable;
 }

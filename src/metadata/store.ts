@@ -14,6 +14,7 @@ import type { ImportJobIndex } from './import-store.js';
 import type { SyncMetadata } from './sync-store.js';
 import type { EventMetadata, NewEvent } from './event-store.js';
 import type { AttestationKeyIndex } from './attestation-store.js';
+import type { LifecycleMetadata } from './lifecycle-store.js';
 
 export interface Page {
   /** Maximum number of entries; undefined means the server's default limit. */
@@ -123,6 +124,21 @@ export interface NewManifest {
    * re-checked with this manifest's, so either everything commits or nothing does.
    */
   companions?: readonly NewManifest[] | undefined;
+  /**
+   * Tags that must be absent or already point at this digest when the transaction writes them
+   * (write-once tags); if one points elsewhere, nothing is written and it is returned in `conflicts`.
+   */
+  writeOnceTags?: readonly string[] | undefined;
+}
+
+/** What a conditional delete expects to find (a retention run deleting what it planned, and nothing pushed since). */
+export interface DeleteExpectation {
+  /** Nothing was pushed to the manifest (or, for a tag, the tag) at or after this time. */
+  unchangedSince: number;
+  /** A tag delete: the tag still points at this digest. */
+  digest?: string | undefined;
+  /** A manifest delete: no manifest of the repository lists it (as an index lists its platform manifests). */
+  unreferenced?: boolean | undefined;
 }
 
 /** Which references of a manifest may be absent from its repository: child manifests, and blobs (config, layers). */
@@ -182,15 +198,23 @@ export interface ManifestIndex {
    * `allowMissing` does not excuse; when there are any, nothing is written. Absent references it
    * excuses are recorded like present ones and returned in `absent` (only when there are some).
    * The rows of `outbox` are written in the same transaction: one `push` change per tag, or one
-   * untagged change when there is no tag.
+   * untagged change when there is no tag. Write-once tags (`writeOnceTags`) found pointing at another
+   * digest are returned in `conflicts`, and then nothing is written.
    */
-  put(manifest: NewManifest, now: number, outbox?: ChangeOutbox): Promise<{ missing: string[]; absent?: string[] }>;
+  put(manifest: NewManifest, now: number, outbox?: ChangeOutbox): Promise<{ missing: string[]; absent?: string[]; conflicts?: string[] }>;
   getByTag(repository: string, tag: string): Promise<ManifestRecord | undefined>;
   getByDigest(repository: string, digest: string): Promise<ManifestRecord | undefined>;
-  /** Deletes the manifest and every tag pointing at it; false if it did not exist. Writes the rows of `outbox` (a `delete` change) in the same transaction. */
-  delete(repository: string, digest: string, now: number, outbox?: ChangeOutbox): Promise<boolean>;
-  /** Deletes one tag, leaving the manifest; false if the tag did not exist. Writes the rows of `outbox` (a `delete` change) in the same transaction. */
-  deleteTag(repository: string, tag: string, now: number, outbox?: ChangeOutbox): Promise<boolean>;
+  /**
+   * Deletes the manifest and every tag pointing at it; false if it did not exist (or, with `expect`,
+   * if the repository no longer matches it: then nothing changes). Writes the rows of `outbox` (a
+   * `delete` change) in the same transaction.
+   */
+  delete(repository: string, digest: string, now: number, outbox?: ChangeOutbox, expect?: DeleteExpectation): Promise<boolean>;
+  /**
+   * Deletes one tag, leaving the manifest; false if the tag did not exist (or, with `expect`, no
+   * longer matches it). Writes the rows of `outbox` (a `delete` change) in the same transaction.
+   */
+  deleteTag(repository: string, tag: string, now: number, outbox?: ChangeOutbox, expect?: DeleteExpectation): Promise<boolean>;
   /** Sorted tags, or undefined if the repository is unknown. */
   listTags(repository: string, page: Page): Promise<string[] | undefined>;
   /** Descriptors of the repository's manifests whose subject is `subject`, oldest first. */
@@ -236,5 +260,7 @@ export interface Metadata {
   readonly attestationKeys: AttestationKeyIndex;
   /** The web console's sessions and single-sign-on identities (`console-store.ts`). */
   readonly console: ConsoleMetadata;
+  /** Lifecycle policies, their runs, last pulls and storage usage (`lifecycle-store.ts`). */
+  readonly lifecycle: LifecycleMetadata;
   close(): Promise<void>;
 }

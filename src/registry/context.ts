@@ -8,6 +8,7 @@ import type { Metadata } from '../metadata/store.js';
 import type { StorageDriver } from '../storage/driver.js';
 import type { ChangeEvents } from './changes.js';
 import type { PullGate, PushHook } from './push-hooks.js';
+import type { PullRecorder, PushPolicy } from './policy-hooks.js';
 
 export interface RegistryLimits {
   /** Largest manifest accepted, in bytes (spec suggests at least 4 MiB). */
@@ -45,4 +46,8 @@ export interface RegistryContext {
   pushHook?: PushHook | undefined;
   /** Refuses serving a manifest (attestation policy at pull, `push-hooks.ts`). */
   pullGate?: PullGate | undefined;
+  /** Refuses pushes (tag immutability, quotas, rate limits) and accounts for accepted ones (`policy-hooks.ts`). */
+  pushPolicy?: PushPolicy | undefined;
+  /** Told of every manifest a client reads (last-pull tracking, `policy-hooks.ts`). */
+  pulled?: PullRecorder | undefined;
 }

@@ -15,6 +15,8 @@ export type { ChangeContext, RequestInfo } from './changes.js';
 export type { MissingAllowance, PutManifestOptions, PutManifestResult } from './manifests.js';
 export type { SparsePolicy } from './context.js';
 export type { CompanionManifest, PendingPush, PullGate, PushHook } from './push-hooks.js';
+export type { DeleteExpectation } from '../metadata/store.js';
+export type { ManifestPushDecision, PendingBlob, PendingManifest, PullRecorder, PushPolicy } from './policy-hooks.js';
 
 export interface Registry {
   /** The configured limits (the manifest size a request body may have, the upload TTL). */

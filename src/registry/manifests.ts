@@ -11,7 +11,7 @@ import { RegistryError } from '../oci/errors.js';
 import { parseManifest } from '../oci/manifest.js';
 import { isIndexMediaType, mediaTypes } from '../oci/media-types.js';
 import { isValidTag, type Reference } from '../oci/names.js';
-import type { ChangeOutbox, ManifestRecord, MissingAllowance, NewManifest, Pusher } from '../metadata/store.js';
+import type { ChangeOutbox, DeleteExpectation, ManifestRecord, MissingAllowance, NewManifest, Pusher } from '../metadata/store.js';
 import { matchesRepositoryPattern } from '../shared/glob.js';
 import type { ChangeContext, RequestInfo } from './changes.js';
 import type { RegistryContext } from './context.js';
@@ -100,8 +100,12 @@ export class ManifestService {
       });
     }
     const manifest = parseManifest(bytes, contentType);
+    // Lifecycle policies (immutability, quotas, rate limits) may refuse the push here; write-once
+    // tags are checked again inside the transaction below.
+    const blobs = manifest.blobs.map((d) => d.digest);
+    const decision = await this.ctx.pushPolicy?.checkManifest({ repository, digest, size: bytes.length, tags, blobs, pusher });
     const companions = await this.companions(repository, tags, digest, bytes, manifest, pusher, request);
-    const { missing, absent } = await this.ctx.metadata.manifests.put(
+    const { missing, absent, conflicts } = await this.ctx.metadata.manifests.put(
       {
         repository,
         digest,
@@ -110,12 +114,13 @@ export class ManifestService {
         subject: manifest.subject?.digest,
         artifactType: manifest.artifactType,
         annotations: manifest.annotations,
-        blobs: manifest.blobs.map((d) => d.digest),
+        blobs,
         manifests: manifest.manifests.map((d) => d.digest),
         tags,
         pusher,
         allowMissing: this.missingAllowed(repository, options.allowMissing),
         companions,
+        writeOnceTags: decision?.writeOnceTags,
       },
       this.ctx.clock.now(),
       this.outbox({ actor: pusher, request }),
@@ -125,6 +130,8 @@ export class ManifestService {
         missing: missing.slice(0, 20),
       });
     }
+    if (decision && conflicts && conflicts.length > 0) throw await decision.conflict(conflicts);
+    await decision?.committed();
     return { digest, subject: manifest.subject?.digest, tags, missing: absent ?? [] };
   }
 
@@ -155,6 +162,9 @@ export class ManifestService {
       throw new RegistryError('MANIFEST_UNKNOWN', `OCI ${kind} found, but the Accept header does not allow ${record.mediaType}`);
     }
     if (options.gate !== false) await this.ctx.pullGate?.(repository, record);
+    // A client's read counts as a pull of the manifest (last-pull tracking, `RegistryContext.pulled`);
+    // the server's own reads (`gate: false`) do not.
+    if (options.gate !== false) this.ctx.pulled?.(repository, record.digest);
     return record;
   }
 
@@ -233,6 +243,20 @@ export class ManifestService {
       });
     }
     return out;
+  }
+
+  /**
+   * A deletion planned earlier (a retention run's), made only if the repository still is as planned
+   * (`expect`: nothing pushed to it since; for a tag, still pointing at the planned digest; for a
+   * manifest, if asked, listed by no index), else nothing changes and the answer is false. Otherwise
+   * exactly `delete`: the same transaction, the same `delete` webhook event naming `change.actor`.
+   */
+  async deleteIfUnchanged(repository: string, reference: Reference, expect: DeleteExpectation, change: ChangeContext): Promise<boolean> {
+    const now = this.ctx.clock.now();
+    const outbox = this.outbox(change);
+    return reference.kind === 'tag'
+      ? this.ctx.metadata.manifests.deleteTag(repository, reference.tag, now, outbox, expect)
+      : this.ctx.metadata.manifests.delete(repository, reference.digest.value, now, outbox, expect);
   }
 
   /** The outbox of a change by `context`: the context's event builder, told who made the change. */

@@ -12,10 +12,11 @@ import type { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { DigestingStream, type Digest } from '../oci/digest.js';
 import { RegistryError } from '../oci/errors.js';
-import type { BlobRecord, UploadRecord } from '../metadata/store.js';
+import type { BlobRecord, Pusher, UploadRecord } from '../metadata/store.js';
 import { StorageNotFoundError } from '../storage/driver.js';
 import { blobPath, uploadPath, uploadsPrefix } from '../storage/paths.js';
 import type { RegistryContext } from './context.js';
+import type { PendingBlob } from './policy-hooks.js';
 import { ByteLimit, discard, hashStream } from './streams.js';
 
 export interface UploadState {
@@ -68,8 +69,12 @@ export class UploadService {
     });
   }
 
-  /** Closes the session: appends the optional last chunk, verifies the digest, commits. */
-  async complete(repository: string, id: string, digest: Digest, body: Readable | undefined, chunk: ChunkInfo): Promise<BlobRecord> {
+  /**
+   * Closes the session: appends the optional last chunk, verifies the digest, asks the push policy
+   * (quotas, rate limits: a refusal discards the session), commits. `pusher`: who uploads (undefined
+   * with auth off).
+   */
+  async complete(repository: string, id: string, digest: Digest, body: Readable | undefined, chunk: ChunkInfo, pusher?: Pusher): Promise<BlobRecord> {
     await this.find(repository, id);
     return this.exclusive(id, async () => {
       const size = body ? await this.appendChunk(id, body, chunk) : await this.storedSize(id);
@@ -79,6 +84,7 @@ export class UploadService {
         await this.discardSession(id);
         throw new RegistryError('DIGEST_INVALID', undefined, { expected: digest.value, actual });
       }
+      await this.checkPolicy({ repository, digest: digest.value, size, pusher }, () => this.discardSession(id));
       const blob = await this.commit(repository, id, digest, size);
       await this.ctx.metadata.uploads.delete(id);
       this.hashes.delete(id);
@@ -97,7 +103,7 @@ export class UploadService {
    * it (see gc.ts); should a GC with a grace period shorter than this upload collect it anyway, the
    * push fails with BLOB_UPLOAD_INVALID rather than link content that is gone.
    */
-  async putMonolithic(repository: string, digest: Digest, body: Readable, length: number | undefined): Promise<BlobRecord> {
+  async putMonolithic(repository: string, digest: Digest, body: Readable, length: number | undefined, pusher?: Pusher): Promise<BlobRecord> {
     const id = randomUUID();
     const touched = await this.ctx.metadata.blobs.touch(digest.value, this.ctx.clock.now());
     // A row whose file is missing (left by an earlier GC race, or lost storage) is written afresh,
@@ -111,6 +117,7 @@ export class UploadService {
       if (digester.digest() !== digest.value) {
         throw new RegistryError('DIGEST_INVALID', undefined, { expected: digest.value, actual: digester.digest() });
       }
+      await this.checkPolicy({ repository, digest: digest.value, size: digester.bytes, pusher }, async () => undefined);
       if (known) {
         const linked = await this.ctx.metadata.blobs.linkExisting(repository, digest.value, this.ctx.clock.now());
         if (!linked) throw new RegistryError('BLOB_UPLOAD_INVALID', 'the stored content was garbage-collected during the upload: push the blob again');
@@ -139,6 +146,18 @@ export class UploadService {
       }
     }
     return expired;
+  }
+
+  /** The push policy's verdict on a verified upload (`policy-hooks.ts`); on a refusal, `discard` runs before it is thrown. */
+  private async checkPolicy(blob: PendingBlob, discard: () => Promise<void>): Promise<void> {
+    const policy = this.ctx.pushPolicy;
+    if (!policy) return;
+    try {
+      await policy.checkBlob(blob);
+    } catch (err) {
+      await discard();
+      throw err;
+    }
   }
 
   private async find(repository: string, id: string): Promise<UploadRecord> {

@@ -8,6 +8,7 @@ import { registerAdminCommands } from './admin.js';
 import { registerCacheCommands } from './cache.js';
 import { managed } from './common.js';
 import { registerImportCommands } from './imports.js';
+import { registerLifecycleCommands } from './lifecycle.js';
 import { registerLoginCommands } from './login.js';
 import { registerServerCommands } from './server.js';
 import { registerSyncCommands } from './sync.js';
@@ -26,5 +27,6 @@ export function berthProgram(): Command {
   registerSyncCommands(program, managed);
   registerVerifyCommands(program);
   registerCacheCommands(program, managed);
+  registerLifecycleCommands(program, managed);
   return program;
 }

@@ -12,6 +12,7 @@ import { send } from '../respond.js';
 import type { RouteContext } from '../route.js';
 import { urls } from '../../api/urls.js';
 import { repositoryOf } from './common.js';
+import { actorOf } from './manifests.js';
 
 function sendProgress(ctx: RouteContext, status: number, upload: UploadState): void {
   send(ctx.res, status, {
@@ -39,7 +40,7 @@ export async function start(ctx: RouteContext): Promise<void> {
   } else {
     const digest = ctx.query.get('digest');
     if (digest !== null) {
-      const blob = await ctx.registry.uploads.putMonolithic(repository, parseDigest(digest), ctx.req, contentLength(ctx.req));
+      const blob = await ctx.registry.uploads.putMonolithic(repository, parseDigest(digest), ctx.req, contentLength(ctx.req), actorOf(ctx));
       return sendCreated(ctx, repository, blob.digest);
     }
   }
@@ -71,7 +72,7 @@ export async function complete(ctx: RouteContext): Promise<void> {
   if (digestText === null) throw new RegistryError('DIGEST_INVALID', 'the digest query parameter is required');
   const digest = parseDigest(digestText);
   const body = hasBody(ctx.req) ? ctx.req : undefined;
-  const blob = await ctx.registry.uploads.complete(repository, uuidOf(ctx), digest, body, chunkInfo(ctx.req));
+  const blob = await ctx.registry.uploads.complete(repository, uuidOf(ctx), digest, body, chunkInfo(ctx.req), actorOf(ctx));
   sendCreated(ctx, repository, blob.digest);
 }
 

@@ -1,5 +1,5 @@
 import type { Descriptor } from '../../oci/manifest.js';
-import type { ChangeOutbox, ManifestChange, ManifestIndex, ManifestRecord, NewManifest, Page, PushRecord } from '../store.js';
+import type { ChangeOutbox, DeleteExpectation, ManifestChange, ManifestIndex, ManifestRecord, NewManifest, Page, PushRecord } from '../store.js';
 import { missingDigests, pageLimit, type Db, type SqlContext } from './context.js';
 import { writeEvent, type EventNotifier } from './event-index.js';
 
@@ -86,6 +86,13 @@ async function writeManifestRows(trx: Db, repositoryId: number, m: NewManifest, 
   }
 }
 
+/** Thrown inside a put's transaction to roll it back: a write-once tag points at another digest. */
+class WriteOnceConflict extends Error {
+  constructor(readonly tag: string) {
+    super(`write-once tag ${tag} points at another digest`);
+  }
+}
+
 export class SqlManifestIndex implements ManifestIndex {
   /** `events` is told after each commit that wrote an outbox row (wakes the webhook dispatcher). */
   constructor(
@@ -93,10 +100,38 @@ export class SqlManifestIndex implements ManifestIndex {
     private readonly events?: EventNotifier,
   ) {}
 
-  async put(manifest: NewManifest, now: number, outbox?: ChangeOutbox): Promise<{ missing: string[]; absent?: string[] }> {
+  async put(manifest: NewManifest, now: number, outbox?: ChangeOutbox): Promise<{ missing: string[]; absent?: string[]; conflicts?: string[] }> {
     // Sorted, so two pushes setting overlapping tags lock their rows in the same order (no deadlock).
     const tags = [...new Set([...(manifest.tag !== undefined ? [manifest.tag] : []), ...(manifest.tags ?? [])])].sort();
-    const result = await this.ctx.transaction(async (trx) => {
+    const writeOnce = new Set(manifest.writeOnceTags ?? []);
+    let result;
+    try {
+      result = await this.putRows(manifest, tags, writeOnce, now, outbox);
+    } catch (err) {
+      if (!(err instanceof WriteOnceConflict)) throw err;
+      return { missing: [], conflicts: await this.movedTags(manifest.repository, [...writeOnce], manifest.digest, err.tag) };
+    }
+    if (result.evented) this.events?.notify();
+    return result.absent.length > 0 ? { missing: result.missing, absent: result.absent } : { missing: result.missing };
+  }
+
+  /** The write-once tags that point at another digest than `digest` now (at least `found`, which a transaction saw so). */
+  private async movedTags(repository: string, writeOnce: readonly string[], digest: string, found: string): Promise<string[]> {
+    const repositoryId = await this.ctx.findRepositoryId(repository);
+    if (repositoryId === undefined) return [found];
+    const rows = await this.ctx.db
+      .selectFrom('tags')
+      .select(['name', 'digest'])
+      .where('repository_id', '=', repositoryId)
+      .where('name', 'in', writeOnce)
+      .execute();
+    const moved = rows.filter((row) => row.digest !== digest).map((row) => row.name);
+    return moved.length > 0 ? moved.sort() : [found];
+  }
+
+  /** The put's transaction (see `put`); throws WriteOnceConflict, rolling it back, when a write-once tag points elsewhere. */
+  private async putRows(manifest: NewManifest, tags: readonly string[], writeOnce: ReadonlySet<string>, now: number, outbox: ChangeOutbox | undefined) {
+    return this.ctx.transaction(async (trx) => {
       const repositoryId = await this.ctx.ensureRepositoryId(manifest.repository, now, trx);
       const lock = this.ctx.dialect === 'postgres';
       const companionBlobs = (manifest.companions ?? []).flatMap((c) => c.blobs);
@@ -131,11 +166,18 @@ export class SqlManifestIndex implements ManifestIndex {
           })
           .execute();
         if (tag !== undefined) {
-          await trx
+          // A write-once tag is updated only where it already points at this digest: a tag another
+          // push set meanwhile (PostgreSQL: this waits for it to commit) is left alone, and detected.
+          const once = writeOnce.has(tag);
+          const written = await trx
             .insertInto('tags')
             .values({ repository_id: repositoryId, name: tag, digest: manifest.digest, updated_at: now })
-            .onConflict((oc) => oc.columns(['repository_id', 'name']).doUpdateSet({ digest: manifest.digest, updated_at: now }))
-            .execute();
+            .onConflict((oc) => {
+              const update = oc.columns(['repository_id', 'name']).doUpdateSet({ digest: manifest.digest, updated_at: now });
+              return once ? update.where('tags.digest', '=', manifest.digest) : update;
+            })
+            .executeTakeFirst();
+          if (once && Number(written.numInsertedOrUpdatedRows ?? 0) === 0) throw new WriteOnceConflict(tag);
         }
         const change = {
           action: 'push' as const,
@@ -149,8 +191,6 @@ export class SqlManifestIndex implements ManifestIndex {
       }
       return { missing: [], absent, evented };
     });
-    if (result.evented) this.events?.notify();
-    return result.absent.length > 0 ? { missing: result.missing, absent: result.absent } : { missing: result.missing };
   }
 
   async getByTag(repository: string, tag: string): Promise<ManifestRecord | undefined> {
@@ -180,7 +220,7 @@ export class SqlManifestIndex implements ManifestIndex {
     return row && toRecord(row);
   }
 
-  async delete(repository: string, digest: string, now: number, outbox?: ChangeOutbox): Promise<boolean> {
+  async delete(repository: string, digest: string, now: number, outbox?: ChangeOutbox, expect?: DeleteExpectation): Promise<boolean> {
     const repositoryId = await this.ctx.findRepositoryId(repository);
     if (repositoryId === undefined) return false;
     const result = await this.ctx.transaction(async (trx) => {
@@ -189,6 +229,7 @@ export class SqlManifestIndex implements ManifestIndex {
       // before the tags are read and deleted below; SQLite runs one writer at a time.
       const row = await (this.ctx.dialect === 'postgres' ? query.forUpdate() : query).executeTakeFirst();
       if (!row) return { deleted: false, evented: false };
+      if (expect && !(await this.unchanged(trx, repositoryId, digest, expect))) return { deleted: false, evented: false };
       const tags = await trx.selectFrom('tags').select('name').where('repository_id', '=', repositoryId).where('digest', '=', digest).orderBy('name').execute();
       const result = await trx.deleteFrom('manifests').where('repository_id', '=', repositoryId).where('digest', '=', digest).executeTakeFirst();
       if (Number(result.numDeletedRows) === 0) return { deleted: false, evented: false };
@@ -214,18 +255,22 @@ export class SqlManifestIndex implements ManifestIndex {
     return result.deleted;
   }
 
-  async deleteTag(repository: string, tag: string, now: number, outbox?: ChangeOutbox): Promise<boolean> {
+  async deleteTag(repository: string, tag: string, now: number, outbox?: ChangeOutbox, expect?: DeleteExpectation): Promise<boolean> {
     const repositoryId = await this.ctx.findRepositoryId(repository);
     if (repositoryId === undefined) return false;
     const result = await this.ctx.transaction(async (trx) => {
-      const row = await trx
+      const query = trx
         .selectFrom('tags as t')
         .leftJoin('manifests as m', (join) => join.onRef('m.repository_id', '=', 't.repository_id').onRef('m.digest', '=', 't.digest'))
-        .select(['t.digest', 'm.media_type', 'm.size'])
+        .select(['t.digest', 't.updated_at', 'm.media_type', 'm.size'])
         .where('t.repository_id', '=', repositoryId)
-        .where('t.name', '=', tag)
-        .executeTakeFirst();
+        .where('t.name', '=', tag);
+      // An expected state is checked with the tag row held (PostgreSQL), so a push moving it waits.
+      const row = await (expect && this.ctx.dialect === 'postgres' ? query.forUpdate('t') : query).executeTakeFirst();
       if (!row) return { deleted: false, evented: false };
+      if (expect && ((expect.digest !== undefined && row.digest !== expect.digest) || Number(row.updated_at) >= expect.unchangedSince)) {
+        return { deleted: false, evented: false };
+      }
       const result = await trx.deleteFrom('tags').where('repository_id', '=', repositoryId).where('name', '=', tag).executeTakeFirst();
       if (Number(result.numDeletedRows) === 0) return { deleted: false, evented: false };
       const evented = await writeOutbox(
@@ -245,6 +290,32 @@ export class SqlManifestIndex implements ManifestIndex {
     });
     if (result.evented) this.events?.notify();
     return result.deleted;
+  }
+
+  /**
+   * Whether a manifest still is as a conditional delete planned it (inside the delete's transaction,
+   * after its row was taken): nothing pushed to it since, and, if asked, no manifest listing it.
+   */
+  private async unchanged(trx: Db, repositoryId: number, digest: string, expect: DeleteExpectation): Promise<boolean> {
+    const pushed = await trx
+      .selectFrom('pushes')
+      .select('id')
+      .where('repository_id', '=', repositoryId)
+      .where('digest', '=', digest)
+      .where('at', '>=', expect.unchangedSince)
+      .limit(1)
+      .executeTakeFirst();
+    if (pushed) return false;
+    if (!expect.unreferenced) return true;
+    const lister = await trx
+      .selectFrom('manifest_references')
+      .select('manifest_digest')
+      .where('repository_id', '=', repositoryId)
+      .where('child_digest', '=', digest)
+      .where('kind', '=', 'manifest')
+      .limit(1)
+      .executeTakeFirst();
+    return lister === undefined;
   }
 
   async listTags(repository: string, page: Page): Promise<string[] | undefined> {

@@ -32,6 +32,7 @@ import { EventNotifier, SqlEventIndex } from './event-index.js';
 import { SqlFederatedCredentialIndex } from './federated-credential-index.js';
 import { SqlGcIndex } from './gc-index.js';
 import { SqlImportJobIndex } from './import-index.js';
+import { sqlLifecycleMetadata } from './lifecycle-index.js';
 import { SqlManifestIndex } from './manifest-index.js';
 import { SqlCredentialIndex, SqlGrantIndex, SqlPrincipalIndex } from './principal-index.js';
 import { SqlRepositoryIndex } from './repository-index.js';
@@ -149,6 +150,7 @@ export function sqlMetadata(db: Kysely<Schema>, dialect: Dialect): Metadata {
     tasks: new SqlScheduledTaskIndex(ctx),
     attestationKeys: new SqlAttestationKeyIndex(ctx),
     console: sqlConsoleMetadata(ctx),
+    lifecycle: sqlLifecycleMetadata(ctx),
     close: () => db.destroy(),
   };
 }

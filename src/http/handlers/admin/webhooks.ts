@@ -45,7 +45,7 @@ const targetUrl = z
 
 const events = z
   .array(z.enum(eventActions))
-  .min(1, 'list at least one of push, delete, ping')
+  .min(1, 'list at least one of push, delete, ping, quota_warning, quota_exceeded')
   .transform((list) => [...new Set(list)]);
 
 const filters = z
