@@ -31,15 +31,17 @@ describe('pull-through cache: a Berth upstream with token auth', () => {
   before(async () => {
     issuer = await startOidcIssuer();
     vendor = await startTestServer({ auth: true, federationIssuers: [{ issuer: issuer.issuer }], config: { egress: loopbackEgress } });
+    dir = await mkdtemp(join(tmpdir(), 'berth-cache-vendor-'));
     berth = await startCacheServer({
       auth: true,
       // A rule from the configuration file, alongside those the API creates.
       rules: [{ name: 'configured', prefix: 'configured', upstream: { url: vendor.url } }],
+      // Rules made through the API may name secret files only in the operator's directory (issue 11).
+      config: { secrets: { fileDir: dir } },
     });
     image = await buildMultiArchImage('berth-upstream');
     await pushLayout(vendor.url, await pushToken(vendor.url, 'team/app'), 'team/app', 'v1', image.dir, image.index.index);
 
-    dir = await mkdtemp(join(tmpdir(), 'berth-cache-vendor-'));
     const vendorApi = await Api.asOwner(vendor.url);
     const token = await vendorApi.post('/principals', { kind: 'token', name: 'cache-puller', grants: [{ pattern: 'team/**', permission: 'pull' }] });
     assert.equal(token.status, 201, JSON.stringify(token.body));

@@ -71,7 +71,7 @@ describe('release tags bound to CI identity, pushed by skopeo and podman', () =>
 
   /** The job's login, as `docker login -u ci-bot -p $OIDC_TOKEN` leaves it in the client's auth file. */
   async function ciJob(client: { dir: string }, claims: { ref: string; run_id: string }): Promise<void> {
-    const token = await issuer.github({ repository: 'acme/app', ...claims });
+    const token = await issuer.github({ repository: 'acme/app', ...claims, audience: await server.app.auth.audience.get() });
     await writeFile(join(client.dir, 'auth.json'), JSON.stringify({ auths: { [host]: { auth: Buffer.from(`ci-bot:${token}`).toString('base64') } } }));
   }
 

@@ -139,7 +139,11 @@ describe('tag immutability', () => {
         201,
       );
       // A CI job logs in as docker does: the client id and the job's OIDC token as the password.
-      ciToken = async (claims) => new RegistryClient(server.url, { user: 'ci-bot', password: await issuer.github({ repository: 'acme/app', ...claims }) });
+      ciToken = async (claims) =>
+        new RegistryClient(server.url, {
+          user: 'ci-bot',
+          password: await issuer.github({ repository: 'acme/app', ...claims, audience: await server.app.auth.audience.get() }),
+        });
     });
 
     it('lets a job built from a tag create a release tag, and refuses a branch build with the reason', async () => {
