@@ -208,15 +208,21 @@ describe('retention runs', () => {
       },
       now,
     );
-    const [claimed] = await store.claim({ owner: 'dead-replica', now, until: now + 1, limit: 1 });
+    // The dead replica holds the lease while it saves its progress (a lease of a millisecond would let this
+    // server's runner claim the run first, on a slow database, and start it from scratch); then the clock
+    // moves past the lease, as if the replica had died.
+    const lease = 60_000;
+    const [claimed] = await store.claim({ owner: 'dead-replica', now, until: now + lease, limit: 1 });
     assert.equal(claimed?.id, 'f0e1d2c3-0000-4000-8000-000000000001');
-    await store.saveProgress(
+    const progressSaved = await store.saveProgress(
       claimed.id,
       'dead-replica',
       JSON.stringify({ repositories: 2, candidates: 4, deletedManifests: 2, untaggedTags: 0, skipped: 0, cursor: 'resume/b' }),
       now,
     );
-    const { run, actions } = await finishedRun(api, claimed.id);
+    assert.equal(progressSaved, true, 'the lease holder saves its progress');
+    clock.shift(lease + 1000);
+    const { run, actions } = await finishedRun(api, claimed.id).finally(() => clock.reset());
     assert.equal(run.status, 'succeeded');
     assert.deepEqual(
       actions.map((a: any) => a.repository),
