@@ -17,6 +17,7 @@ import { Webhooks } from '../events/webhooks.js';
 import { createEgress } from '../net/egress.js';
 import type { Metadata } from '../metadata/store.js';
 import { createMetrics, type Metrics } from '../metrics/index.js';
+import { createOperability, measuredBackends } from './operability.js';
 import { systemClock, type Clock } from '../shared/clock.js';
 import { createRegistry, type Registry } from '../registry/index.js';
 import { ImportService } from '../replication/imports.js';
@@ -45,14 +46,20 @@ export interface App {
   metrics: Metrics;
   /** Starts listening on `config.addr`; resolves to the base URL actually bound. */
   listen(): Promise<string>;
+  /** The separate metrics listener's base URL (`metrics.addr`) once listening; undefined without one. */
+  metricsUrl(): string | undefined;
   /** Stops accepting requests, lets in-flight ones finish, closes the metadata store. */
   close(): Promise<void>;
 }
 
 export function createApp(deps: AppDependencies): App {
-  const { config, logger, metadata, storage } = deps;
+  const { config, logger } = deps;
   const clock = deps.clock ?? systemClock;
-  const metrics = deps.metrics ?? createMetrics({ processMetrics: true });
+  const metrics = deps.metrics ?? createMetrics({ processMetrics: config.metrics.enabled && config.metrics.processMetrics });
+  // Metrics off: nothing is measured (no wrappers, no request metrics), only counted into a registry nobody reads.
+  const measured = config.metrics.enabled ? metrics : undefined;
+  const { metadata, storage } = measuredBackends(config, deps, measured);
+  const operability = createOperability({ config, metadata, storage, logger, clock, metrics: measured });
   const registry = createRegistry({
     storage,
     metadata,
@@ -63,9 +70,9 @@ export function createApp(deps: AppDependencies): App {
     changeEvents: imageChangeEvents,
     sparse: { indexes: config.registry.sparseIndexes, images: config.registry.sparseImages },
   });
-  const auth = createAuth(config.auth, config.federation, metadata.auth, clock, logger);
+  const audit = operability.audit;
+  const auth = createAuth(config.auth, config.federation, { ...metadata.auth, audit }, clock, logger, measured);
   const egress = createEgress(config.egress);
-  const audit = metadata.auth.audit;
   const imports = new ImportService({
     registry,
     jobs: metadata.imports,
@@ -75,11 +82,12 @@ export function createApp(deps: AppDependencies): App {
     config: config.import,
     maxManifestBytes: config.limits.maxManifestBytes,
     logger,
+    metrics: measured,
   });
-  const webhooks = new Webhooks({ config: config.webhooks, store: metadata.events, audit, egress, clock, logger });
-  const sync = new SyncService({ store: metadata.sync, registry, egress, settings: config.sync, clock, audit, logger });
-  const services: Services = { registry, auth, egress, imports, sync, webhooks };
-  const listener = registryListener(services, logger);
+  const webhooks = new Webhooks({ config: config.webhooks, store: metadata.events, audit, egress, clock, logger, metrics: measured });
+  const sync = new SyncService({ store: metadata.sync, registry, egress, settings: config.sync, clock, audit, logger, metrics: measured });
+  const services: Services = { registry, auth, egress, imports, sync, webhooks, operations: operability.service };
+  const listener = registryListener(services, logger, operability.observer);
   const server = config.tls
     ? createHttpsServer({ cert: readFileSync(config.tls.cert), key: readFileSync(config.tls.key) }, listener)
     : createHttpServer(listener);
@@ -104,6 +112,7 @@ export function createApp(deps: AppDependencies): App {
     metadata,
     storage,
     metrics,
+    metricsUrl: () => operability.metricsUrl(),
     async listen() {
       const { host, port } = parseAddress(config.addr);
       await new Promise<void>((ok, fail) => {
@@ -115,6 +124,7 @@ export function createApp(deps: AppDependencies): App {
       });
       sweep = setInterval(sweepUploads, config.limits.uploadSweepIntervalMs);
       sweep.unref();
+      await operability.start(services);
       imports.start();
       sync.start();
       webhooks.start();
@@ -127,6 +137,7 @@ export function createApp(deps: AppDependencies): App {
       await imports.stop();
       await sync.stop();
       await webhooks.stop();
+      await operability.stop();
       await new Promise<void>((ok) => {
         server.close(() => ok());
         server.closeIdleConnections();

@@ -4,6 +4,7 @@ import type { Config } from '../config/schema.js';
 import type { AuthMetadata } from '../metadata/auth-store.js';
 import { IssuerKeys } from '../federation/issuers.js';
 import { FederationVerifier } from '../federation/verifier.js';
+import type { Metrics } from '../metrics/index.js';
 import type { Clock } from '../shared/clock.js';
 import { AuditLog } from './admin/audit.js';
 import { FederatedCredentialAdmin } from './admin/federated.js';
@@ -12,6 +13,7 @@ import { SettingsAdmin } from './admin/settings.js';
 import { Authorizer } from './authorizer.js';
 import { KeyRing } from './keys.js';
 import { PrincipalService } from './principals.js';
+import { observeTokenService } from './observability.js';
 import { LoginThrottle } from './throttle.js';
 import { TokenEndpoint } from './token-endpoint.js';
 import { TokenService } from './tokens.js';
@@ -36,7 +38,15 @@ export interface Auth {
   admin: AuthAdmin;
 }
 
-export function createAuth(config: Config['auth'], federationConfig: Config['federation'], store: AuthMetadata, clock: Clock, logger: Logger): Auth {
+/** With `metrics`, the token service is measured, traced and its refusals audited (`observability.ts`). */
+export function createAuth(
+  config: Config['auth'],
+  federationConfig: Config['federation'],
+  store: AuthMetadata,
+  clock: Clock,
+  logger: Logger,
+  metrics?: Metrics,
+): Auth {
   const longestRefreshMs = Math.max(...Object.values(config.lifetimes).map((l) => l.refreshMs));
   // Retired keys stay published until every token they signed has expired (plus clock skew).
   const keys = new KeyRing(store.signingKeys, clock, longestRefreshMs + 60_000);
@@ -58,6 +68,14 @@ export function createAuth(config: Config['auth'], federationConfig: Config['fed
     federation,
     federatedLifetimeCapMs: federationConfig.lifetimeCapMs,
   });
+  if (metrics) {
+    observeTokenService(endpoint, federation, issuerKeys, {
+      metrics,
+      audit: store.audit,
+      clock,
+      configuredIssuers: federationConfig.issuers.map((i) => i.issuer),
+    });
+  }
   const authorizer = new Authorizer({
     enabled: config.enabled,
     verifyAccess: (token) => tokens.verifyAccess(token),

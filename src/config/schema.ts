@@ -13,6 +13,7 @@ import { gcSection } from './sections/gc.js';
 import { importSection } from './sections/import.js';
 import { limitsSection } from './sections/limits.js';
 import { metadataSection } from './sections/metadata.js';
+import { auditSection, logFormatField, metricsSection, tracingSection } from './sections/operability.js';
 import { registrySection } from './sections/registry.js';
 import { serverFields } from './sections/server.js';
 import { storageSection } from './sections/storage.js';
@@ -22,6 +23,7 @@ import { webhooksSection } from './sections/webhooks.js';
 export const configSchema = z
   .object({
     ...serverFields,
+    logFormat: logFormatField,
     storage: storageSection,
     metadata: metadataSection,
     limits: limitsSection,
@@ -33,6 +35,9 @@ export const configSchema = z
     sync: syncSection,
     gc: gcSection,
     import: importSection,
+    metrics: metricsSection,
+    tracing: tracingSection,
+    audit: auditSection,
   })
   .strict();
 

@@ -7,12 +7,13 @@
 import type { Access, Action } from '../auth/access.js';
 import type { Method, Route } from './route.js';
 import { managementRoutes } from './routes/management.js';
+import { operationsRoutes } from './routes/operations.js';
 import { registryRoutes } from './routes/registry.js';
 import { tokenRoutes } from './routes/token.js';
 
 export type { Guard, Method, Route, RouteContext } from './route.js';
 
-export const routes: readonly Route[] = [...registryRoutes, ...tokenRoutes, ...managementRoutes];
+export const routes: readonly Route[] = [...registryRoutes, ...tokenRoutes, ...managementRoutes, ...operationsRoutes];
 
 /**
  * What a matched request needs, derived from the route's method (see the module comment). Listing

@@ -8,20 +8,28 @@ import type { Logger } from 'pino';
 import { RegistryError } from '../oci/errors.js';
 import { authorize } from './authorize.js';
 import { sendError } from './respond.js';
+import type { ObservedRequest, RequestObserver } from './observe.js';
 import { matchRoute, requiredAccess } from './routes.js';
 import type { Services } from './services.js';
 
-export function registryListener(services: Services, logger: Logger): RequestListener {
+/** `observer` (observe.ts) records each request's id, metrics, span, access log line and registry audit entries. */
+export function registryListener(services: Services, logger: Logger, observer?: RequestObserver): RequestListener {
   return (req: IncomingMessage, res: ServerResponse) => {
-    dispatch(req, res, services, logger).catch((err: unknown) => {
-      // Last resort: a bug in error handling must never become an unhandled rejection.
-      logger.error({ err, method: req.method, url: req.url }, 'request handling failed');
-      res.destroy();
-    });
+    const observed = observer?.begin(req, res);
+    const handle = () =>
+      dispatch(req, res, services, logger, observed).catch((err: unknown) => {
+        // Last resort: a bug in error handling must never become an unhandled rejection.
+        logger.error({ err, method: req.method, url: req.url, requestId: observed?.id }, 'request handling failed');
+        res.destroy();
+      });
+    if (observed) observed.run(handle);
+    else void handle();
   };
 }
 
-async function dispatch(req: IncomingMessage, res: ServerResponse, services: Services, logger: Logger): Promise<void> {
+async function dispatch(req: IncomingMessage, res: ServerResponse, services: Services, rootLogger: Logger, observed?: ObservedRequest): Promise<void> {
+  // Lines a request logs carry its id; the child logger is made only if something is logged.
+  const requestLogger = () => observed?.logger ?? rootLogger;
   const { registry, auth } = services;
   try {
     const rawUrl = req.url ?? '/';
@@ -34,17 +42,29 @@ async function dispatch(req: IncomingMessage, res: ServerResponse, services: Ser
       throw new RegistryError('METHOD_NOT_ALLOWED', undefined, { method: req.method }, { Allow: match.allow.join(', ') });
     }
     const { route, params } = match;
+    observed?.matched(route, params);
     const identity = route.guard !== 'public' ? await authorize(req, auth, requiredAccess(route, params, query)) : undefined;
-    await route.handle({ req, res, params, query, registry, auth, services, identity, logger });
-    logger.debug({ method: req.method, url: rawUrl, status: res.statusCode }, 'request');
+    observed?.identified(identity);
+    await route.handle({
+      req,
+      res,
+      params,
+      query,
+      registry,
+      auth,
+      services,
+      identity,
+      get logger() {
+        return requestLogger();
+      },
+    });
   } catch (err) {
     if (isClientGone(err, req, res)) {
-      logger.debug({ method: req.method, url: req.url }, 'client went away');
+      requestLogger().debug({ method: req.method, url: req.url }, 'client went away');
       if (!res.headersSent) res.destroy();
       return;
     }
-    sendError(req, res, err, logger);
-    logger.debug({ method: req.method, url: req.url, status: res.statusCode }, 'request');
+    sendError(req, res, err, requestLogger());
   }
 }
 

@@ -6,6 +6,7 @@
 import type { Auth } from '../auth/index.js';
 import type { Webhooks } from '../events/webhooks.js';
 import type { Egress } from '../net/egress.js';
+import type { OperationsService } from '../operations/service.js';
 import type { ImportService } from '../replication/imports.js';
 import type { Registry } from '../registry/index.js';
 import type { SyncService } from '../sync/service.js';
@@ -21,4 +22,6 @@ export interface Services {
   sync: SyncService;
   /** Webhook subscriptions, deliveries and the dispatcher (`src/events`). */
   webhooks: Webhooks;
+  /** Probes, the metrics scrape and the run-time log level (`src/operations`). */
+  operations: OperationsService;
 }

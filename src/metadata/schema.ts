@@ -126,6 +126,30 @@ export interface AuditLogTable {
   principal_name: string | null;
   client_address: string | null;
   detail: string | null;
+  /** The repository an entry is about, when it is about one (0020). */
+  repository: string | null;
+}
+
+/** One audit entry waiting to be exported to one sink (the audit export's outbox, 0020). */
+export interface AuditExportsTable {
+  sink: string;
+  entry_id: number;
+  attempts: number;
+  next_attempt_at: number;
+  claimed_by: string | null;
+  claimed_until: number | null;
+  last_error: string | null;
+}
+
+/** One garbage-collection run (`berth gc`), for metrics (0020). */
+export interface GcRunsTable {
+  id: Generated<number>;
+  started_at: number;
+  finished_at: number;
+  status: string;
+  blobs: number;
+  bytes: number;
+  uploads: number;
 }
 
 export interface AnonymousPullTable {
@@ -348,4 +372,6 @@ export interface Schema {
   sync_queue: SyncQueueTable;
   sync_images: SyncImagesTable;
   sync_deliveries: SyncDeliveriesTable;
+  audit_exports: AuditExportsTable;
+  gc_runs: GcRunsTable;
 }

@@ -10,6 +10,8 @@ import type { AuthMetadata } from './auth-store.js';
 import type { ImportJobIndex } from './import-store.js';
 import type { SyncMetadata } from './sync-store.js';
 import type { EventMetadata, NewEvent } from './event-store.js';
+import type { AuditExportIndex } from './audit-export-store.js';
+import type { OperationsIndex } from './operations-store.js';
 
 export interface Page {
   /** Maximum number of entries; undefined means the server's default limit. */
@@ -190,5 +192,9 @@ export interface Metadata {
   readonly sync: SyncMetadata;
   /** Webhook subscriptions, the event outbox and deliveries. */
   readonly events: EventMetadata;
+  /** Reachability and the counts behind `/metrics` (`operations-store.ts`). */
+  readonly operations: OperationsIndex;
+  /** The audit export's outbox (`audit-export-store.ts`). */
+  readonly auditExports: AuditExportIndex;
   close(): Promise<void>;
 }

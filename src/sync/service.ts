@@ -23,6 +23,7 @@ import type { Logger } from 'pino';
 import type { SyncDeliveryResult, SyncEventResult, SyncRuleChangeView, SyncRuleView, SyncRunView, SyncStatusView } from '../api/sync.js';
 import type { AuditIndex } from '../metadata/auth-store.js';
 import type { SyncMetadata } from '../metadata/sync-store.js';
+import type { Metrics } from '../metrics/index.js';
 import type { Egress } from '../net/egress.js';
 import { RegistryError } from '../oci/errors.js';
 import { ApiError } from '../api/errors.js';
@@ -63,6 +64,8 @@ export interface SyncServiceDependencies {
   /** Rule changes are audited with their actor. */
   audit: AuditIndex;
   logger: Logger;
+  /** Copies by rule and result, and the job runners' own families. */
+  metrics?: Metrics | undefined;
 }
 
 const maxReportedEvents = 100;
@@ -84,7 +87,7 @@ export class SyncService {
     this.settings = settings;
     this.logger = logger;
     this.sources = new SourcePool(egress, settings.defaultLimits, settings.retry.maxDelayMs, logger);
-    this.worker = new SyncWorker(this.store, registry, this.sources, settings, clock, logger);
+    this.worker = new SyncWorker(this.store, registry, this.sources, settings, clock, logger, deps.metrics);
   }
 
   start(): void {

@@ -23,6 +23,7 @@ import { federationAndProvenance } from './0003-federation-and-provenance.js';
 import { webhooks } from './0004-webhooks.js';
 import { importJobs } from './0005-import-jobs.js';
 import { sync } from './0006-sync.js';
+import { operability } from './0020-operability.js';
 
 export type { Dialect } from './columns.js';
 
@@ -34,6 +35,7 @@ export const migrations: ReadonlyArray<readonly [name: string, build: (columns: 
   ['0004-webhooks', webhooks],
   ['0005-import-jobs', importJobs],
   ['0006-sync', sync],
+  ['0020-operability', operability],
 ];
 
 export function migrationProvider(dialect: Dialect): MigrationProvider {

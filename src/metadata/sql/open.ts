@@ -9,7 +9,9 @@ import { dirname } from 'node:path';
 import { Kysely, Migrator, SqliteDialect, type SqliteDatabase, type SqliteStatement } from 'kysely';
 import type { Schema } from '../schema.js';
 import type { Metadata } from '../store.js';
+import type { PoolStats } from '../operations-store.js';
 import { migrationProvider, type Dialect } from '../migrations/index.js';
+import { SqlAuditExportIndex } from './audit-export-index.js';
 import { SqlAnonymousPullIndex, SqlAuditIndex } from './audit-index.js';
 import { SqlBlobIndex } from './blob-index.js';
 import { SqlContext } from './context.js';
@@ -19,6 +21,7 @@ import { SqlFederatedCredentialIndex } from './federated-credential-index.js';
 import { SqlGcIndex } from './gc-index.js';
 import { SqlImportJobIndex } from './import-index.js';
 import { SqlManifestIndex } from './manifest-index.js';
+import { SqlOperationsIndex } from './operations-index.js';
 import { SqlCredentialIndex, SqlGrantIndex, SqlPrincipalIndex } from './principal-index.js';
 import { SqlRepositoryIndex } from './repository-index.js';
 import { sqlSyncMetadata } from './sync-index.js';
@@ -78,8 +81,8 @@ export async function migrate(db: Kysely<Schema>, dialect: Dialect): Promise<voi
   }
 }
 
-/** The Metadata indexes over an open, migrated database of either dialect. */
-export function sqlMetadata(db: Kysely<Schema>, dialect: Dialect): Metadata {
+/** The Metadata indexes over an open, migrated database of either dialect; `pool` reports a connection pool's use. */
+export function sqlMetadata(db: Kysely<Schema>, dialect: Dialect, pool?: () => PoolStats): Metadata {
   const ctx = new SqlContext(db, dialect);
   const eventNotifier = new EventNotifier();
   return {
@@ -105,6 +108,8 @@ export function sqlMetadata(db: Kysely<Schema>, dialect: Dialect): Metadata {
       deliveries: new SqlDeliveryIndex(ctx),
     },
     imports: new SqlImportJobIndex(ctx),
+    operations: new SqlOperationsIndex(ctx, pool),
+    auditExports: new SqlAuditExportIndex(ctx),
     close: () => db.destroy(),
   };
 }

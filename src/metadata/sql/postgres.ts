@@ -62,7 +62,7 @@ export async function openPostgresMetadata(settings: Config['metadata']): Promis
     await db.destroy().catch(() => {});
     throw err;
   }
-  return sqlMetadata(db, 'postgres');
+  return sqlMetadata(db, 'postgres', () => ({ total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount, max: settings.poolSize }));
 }
 
 async function readPasswordFile(file: string): Promise<string> {
