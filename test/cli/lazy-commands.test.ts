@@ -45,8 +45,10 @@ async function loadedBy(args: string[], stdin = ''): Promise<{ modules: string[]
   return { modules, stdout, stderr };
 }
 
-const kubernetes = (m: string) => m.includes('/node_modules/@kubernetes/client-node/');
-const undici = (m: string) => /\/node_modules\/undici\//.test(m);
+// Modules inside the repository are listed relative to it (a worktree with its own node_modules), others absolute.
+const kubernetes = (m: string) => /(^|\/)node_modules\/@kubernetes\/client-node\//.test(m);
+const undici = (m: string) => /(^|\/)node_modules\/undici\//.test(m);
+const openTelemetry = (m: string) => /(^|\/)node_modules\/@opentelemetry\//.test(m) || m === 'src/metrics/otel.ts';
 const ours = (modules: string[]) => modules.filter((m) => m.startsWith('src/'));
 
 describe('commands load what they use', () => {
@@ -84,6 +86,7 @@ describe('commands load what they use', () => {
     const serve = await loadedBy(['--input-type=module', '-e', "await import('./src/cli/serve.ts');"]);
     assert.ok(serve.modules.includes('src/app/app.ts'), 'the server was loaded');
     assert.deepEqual(serve.modules.filter(kubernetes), []);
+    assert.deepEqual(serve.modules.filter(openTelemetry), [], 'OpenTelemetry loads only when tracing.endpoint is set');
     // The recorder sees the package where it is used: the same check fails for the controller.
     const controller = await loadedBy(['--input-type=module', '-e', "await import('./src/cli/controller.ts');"]);
     assert.ok(controller.modules.some(kubernetes), 'the controller loads @kubernetes/client-node');
