@@ -76,7 +76,16 @@ export const urls = {
     federatedCredential: (ref: string, name: string) => `${principal(ref)}/federated-credentials/${enc(name)}`,
     anonymousPull: () => `${apiRoot}/settings/anonymous-pull`,
     rotateKeys: () => `${apiRoot}/keys/rotate`,
-    audit: (query?: { limit?: number | undefined; principal?: string | undefined }) => withQuery(`${apiRoot}/audit`, query),
+    audit: (query?: {
+      limit?: number | undefined;
+      principal?: string | undefined;
+      repository?: string | undefined;
+      event?: string | undefined;
+      since?: string | undefined;
+      until?: string | undefined;
+      before?: number | undefined;
+    }) => withQuery(`${apiRoot}/audit`, query),
+    logLevel: () => `${apiRoot}/settings/log-level`,
     webhooks: () => `${apiRoot}/webhooks`,
     webhook,
     webhookSecret: (ref: string) => `${webhook(ref)}/secret`,

@@ -8,6 +8,7 @@ import { registerAdminCommands } from './admin.js';
 import { managed } from './common.js';
 import { registerImportCommands } from './imports.js';
 import { registerLoginCommands } from './login.js';
+import { registerOperationsCommands } from './operations.js';
 import { registerServerCommands } from './server.js';
 import { registerSyncCommands } from './sync.js';
 import { registerWebhookCommands } from './webhooks.js';
@@ -22,5 +23,6 @@ export function berthProgram(): Command {
   registerWebhookCommands(program, managed);
   registerImportCommands(program, managed);
   registerSyncCommands(program, managed);
+  registerOperationsCommands(program, managed);
   return program;
 }
