@@ -47,7 +47,7 @@ export interface OperationsIndex {
   pendingMigrations(): Promise<string[]>;
   /** The connection pool (PostgreSQL); undefined for an embedded database. */
   pool(): PoolStats | undefined;
-  /** The webhook outbox: events awaiting fan-out, pending deliveries, and the oldest pending one's event time. */
+  /** The webhook outbox: events awaiting fan-out, pending deliveries (of enabled subscriptions), and the oldest pending one's event time. */
   outbox(): Promise<{ unfannedEvents: number; pendingDeliveries: number; oldestPendingAt: number | undefined }>;
   syncBacklog(): Promise<SyncRuleBacklog[]>;
   /** Import jobs per status. */

@@ -37,11 +37,14 @@ export class SqlOperationsIndex implements OperationsIndex {
       .select((eb) => [eb.fn.countAll<number>().as('count'), eb.fn.min('created_at').as('oldest')])
       .where('fanned_out_at', 'is', null)
       .executeTakeFirstOrThrow();
+    // Deliveries of a disabled subscription wait on purpose (as the dispatcher skips them): not a backlog.
     const deliveries = await db
       .selectFrom('deliveries as d')
       .innerJoin('events as e', 'e.id', 'd.event_id')
+      .innerJoin('webhooks as w', 'w.id', 'd.subscription_id')
       .select((eb) => [eb.fn.countAll<number>().as('count'), eb.fn.min('e.created_at').as('oldest')])
       .where('d.status', '=', 'pending')
+      .where((eb) => eb.or([eb('w.enabled', '=', 1), eb('e.action', '=', 'ping')]))
       .executeTakeFirstOrThrow();
     const oldest = [events.oldest, deliveries.oldest].filter((value) => value !== null).map(Number);
     return {
