@@ -12,7 +12,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { connect as connectTcp, type Socket } from 'node:net';
+import { connect as connectTcp, isIP, type Socket } from 'node:net';
 import { connect as connectTls } from 'node:tls';
 import { isFailureEvent, type AuditSink, type ExportedEntry } from './sink.js';
 
@@ -77,7 +77,13 @@ export class SyslogSink implements AuditSink {
     const { settings } = this;
     const payload = Buffer.concat(entries.map((entry) => frame(syslogMessage(entry, settings.facility))));
     const socket: Socket = settings.tls
-      ? connectTls({ host: settings.host, port: settings.port, servername: settings.serverName ?? settings.host, ...(this.ca ? { ca: this.ca } : {}) })
+      ? connectTls({
+          host: settings.host,
+          port: settings.port,
+          // SNI names a host, never an address (RFC 6066); an address is checked against the certificate's IP entries.
+          ...(settings.serverName !== undefined || isIP(settings.host) === 0 ? { servername: settings.serverName ?? settings.host } : {}),
+          ...(this.ca ? { ca: this.ca } : {}),
+        })
       : connectTcp({ host: settings.host, port: settings.port });
     const connectEvent = settings.tls ? 'secureConnect' : 'connect';
     await new Promise<void>((resolve, reject) => {
