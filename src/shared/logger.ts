@@ -32,7 +32,11 @@ export function createLogger(level: string, format: LogFormat = 'json', stream: 
       if (tracked.size > sweepAt) for (const ref of tracked) if (ref.deref() === undefined) tracked.delete(ref);
     },
   };
-  const logger = pretty ? pino(options, { write: (line: string) => void stream.write(prettyLine(line, stream.isTTY === true)) }) : pino(options);
+  const logger = pretty
+    ? pino(options, { write: (line: string) => void stream.write(prettyLine(line, stream.isTTY === true)) })
+    : stream === process.stdout
+      ? pino(options) // pino's own fast stdout writer
+      : pino(options, { write: (line: string) => void stream.write(line) });
   children.set(logger, tracked);
   return logger;
 }
@@ -72,7 +76,12 @@ export function prettyLine(line: string, colour: boolean): string {
     if ((key === 'err' || key === 'error') && value !== null && typeof value === 'object') {
       const err = value as { message?: unknown; stack?: unknown };
       fields.push(`${key}=${JSON.stringify(String(err.message ?? ''))}`);
-      if (typeof err.stack === 'string') stack = `\n    ${err.stack.split('\n').slice(1, 6).join('\n    ').trim()}`;
+      if (typeof err.stack === 'string')
+        stack = err.stack
+          .split('\n')
+          .slice(1, 6)
+          .map((frame) => `\n    ${frame.trim()}`)
+          .join('');
       continue;
     }
     fields.push(`${key}=${typeof value === 'string' && /^[\w./:@-]+$/.test(value) ? value : JSON.stringify(value)}`);
