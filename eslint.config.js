@@ -32,6 +32,8 @@ const layers = {
   attestations: ['shared', 'oci', 'config', 'metadata', 'registry', 'api', 'metrics'],
   replication: ['shared', 'oci', 'config', 'metadata', 'net', 'jobs', 'registry', 'remote', 'api', 'metrics'],
   sync: ['shared', 'oci', 'config', 'metadata', 'net', 'jobs', 'registry', 'remote', 'replication', 'federation', 'api', 'metrics'],
+  // Operability (issue 14): probes, gauges, the audit export; used by http/ and app/.
+  operations: ['shared', 'oci', 'config', 'metrics', 'storage', 'metadata', 'jobs', 'net', 'api'],
   // Lifecycle policies: builds on the registry (deletions, push hooks) and events (quota events);
   // from sync/ it uses only filters.ts (the tag-filter grammar and its one regex engine), from
   // federation/ only the claim-condition rule.
@@ -55,6 +57,7 @@ const layers = {
     'console',
     'cache',
     'lifecycle',
+    'operations',
     'api',
     'metrics',
   ],
@@ -76,6 +79,7 @@ const layers = {
     'console',
     'cache',
     'lifecycle',
+    'operations',
     'http',
     'api',
     'metrics',

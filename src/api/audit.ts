@@ -9,8 +9,47 @@ export interface AuditEntryView {
   principalId: string | null;
   principalName: string | null;
   clientAddress: string | null;
+  /** The repository the entry is about (pushes, pulls, deletes), else null. */
+  repository: string | null;
   detail: unknown;
 }
+
+/** GET /api/v1/audit: a page of entries, newest first; `next` is the `before` cursor of the next page (null on the last). */
+export interface AuditPageView {
+  entries: AuditEntryView[];
+  next: number | null;
+}
+
+export const maxAuditLimit = 1000;
+export const defaultAuditLimit = 100;
+
+const instant = z
+  .string()
+  .refine((value) => /^\d{4}-\d{2}-\d{2}(?:T\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}:\d{2}))?$/.test(value) && !Number.isNaN(Date.parse(value)), {
+    message: 'expected an RFC 3339 time (2026-01-31T12:00:00Z) or a date (2026-01-31)',
+  })
+  .transform((value) => Date.parse(value));
+
+/** The query of GET /api/v1/audit (every filter optional; all that are given must hold). */
+export const auditQuerySchema = z
+  .object({
+    limit: z.coerce.number().int().min(1).max(maxAuditLimit).default(defaultAuditLimit).describe(`Entries per page, 1 to ${maxAuditLimit}.`),
+    principal: z.string().min(1).max(256).optional().describe('A principal id or name (the id of a deleted principal still finds its history).'),
+    repository: z.string().min(1).max(512).optional().describe('Only entries about this repository.'),
+    event: z
+      .string()
+      .regex(/^[a-z0-9_.]{1,128}$/, 'an event name (login.failed) or a prefix ending in a dot (admin.)')
+      .optional()
+      .describe('An event name, or a prefix ending in `.` (`admin.` for every management change).'),
+    since: instant.optional().describe('Only entries recorded at or after this time (RFC 3339).'),
+    until: instant.optional().describe('Only entries recorded before this time (RFC 3339).'),
+    before: z.coerce.number().int().min(1).optional().describe('Only entries older than this id: the `next` cursor of the previous page.'),
+  })
+  .strict()
+  .describe('Filters of the audit log listing.');
+
+export type AuditQueryInput = z.input<typeof auditQuerySchema>;
+export type AuditQuery = z.output<typeof auditQuerySchema>;
 
 /** GET/PUT /api/v1/settings/anonymous-pull: the repository patterns anyone may pull without a token. */
 export interface AnonymousPullView {

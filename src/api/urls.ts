@@ -80,7 +80,16 @@ export const urls = {
     rotateKeys: () => `${apiRoot}/keys/rotate`,
     keys: () => `${apiRoot}/keys`,
     revokeKey: (kid: string) => `${apiRoot}/keys/${enc(kid)}/revoke`,
-    audit: (query?: { limit?: number | undefined; principal?: string | undefined }) => withQuery(`${apiRoot}/audit`, query),
+    audit: (query?: {
+      limit?: number | undefined;
+      principal?: string | undefined;
+      repository?: string | undefined;
+      event?: string | undefined;
+      since?: string | undefined;
+      until?: string | undefined;
+      before?: number | undefined;
+    }) => withQuery(`${apiRoot}/audit`, query),
+    logLevel: () => `${apiRoot}/settings/log-level`,
     webhooks: () => `${apiRoot}/webhooks`,
     webhook,
     webhookSecret: (ref: string) => `${webhook(ref)}/secret`,

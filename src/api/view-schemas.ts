@@ -6,7 +6,8 @@
  */
 import { z } from 'zod';
 import type { AttestationKeysView, AttestationRequirementView, ImageAttestationsView, RotatedAttestationKeyView } from './attestations.js';
-import type { AnonymousPullView, AuditEntryView, RevokedKeyView, RotatedKeyView, SigningKeyView } from './audit.js';
+import type { AnonymousPullView, AuditEntryView, AuditPageView, RevokedKeyView, RotatedKeyView, SigningKeyView } from './audit.js';
+import { logLevelNames, type LogLevelView } from './operations.js';
 import type { ImportJobView } from './imports.js';
 import type { CreatedPrincipalView, FederatedCredentialView, IssuedSecret, PrincipalView, PutFederatedCredentialView } from './principals.js';
 import type { HistoryView } from './repositories.js';
@@ -49,8 +50,14 @@ export const auditEntryView = z.object({
   principalId: z.string().nullable(),
   principalName: z.string().nullable(),
   clientAddress: z.string().nullable(),
+  repository: z.string().nullable().describe('The repository the entry is about (pushes, pulls, deletes)'),
   detail: z.unknown(),
 });
+export const auditPageView = z.object({
+  entries: z.array(auditEntryView),
+  next: z.number().int().nullable().describe('The `before` of the next page; null on the last'),
+});
+export const logLevelView = z.object({ level: z.enum(logLevelNames), previous: z.enum(logLevelNames).optional() });
 
 export const webhookView = z.object({
   id: z.string(),
@@ -194,6 +201,8 @@ const conforms: [
   Conforms<AnonymousPullView, typeof anonymousPullView>,
   Conforms<RotatedKeyView, typeof rotatedKeyView>,
   Conforms<AuditEntryView, typeof auditEntryView>,
+  Conforms<AuditPageView, typeof auditPageView>,
+  Conforms<LogLevelView, typeof logLevelView>,
   Conforms<WebhookView, typeof webhookView>,
   Conforms<DeliveryView, typeof deliveryView>,
   Conforms<DeliveryDetailView, typeof deliveryDetailView>,
@@ -207,5 +216,5 @@ const conforms: [
   Conforms<RotatedAttestationKeyView, typeof rotatedAttestationKeyView>,
   Conforms<ImageAttestationsView, typeof imageAttestationsView>,
   Conforms<AttestationRequirementView, typeof attestationRequirementView>,
-] = [true, true, true, true, true, true, true, true, true, true, true, true, true, true, true, true, true, true, true, true, true];
+] = [true, true, true, true, true, true, true, true, true, true, true, true, true, true, true, true, true, true, true, true, true, true, true];
 void conforms;

@@ -23,6 +23,7 @@ import { Webhooks } from '../events/webhooks.js';
 import { createEgress } from '../net/egress.js';
 import type { Metadata } from '../metadata/store.js';
 import { createMetrics, type Metrics } from '../metrics/index.js';
+import { createOperability, measuredBackends } from './operability.js';
 import { systemClock, type Clock } from '../shared/clock.js';
 import { createRegistry, type Registry } from '../registry/index.js';
 import { createLifecycle } from '../lifecycle/index.js';
@@ -53,14 +54,23 @@ export interface App {
   metrics: Metrics;
   /** Starts listening on `config.addr`; resolves to the base URL actually bound. */
   listen(): Promise<string>;
+  /** The separate metrics listener's base URL (`metrics.addr`) once listening; undefined without one. */
+  metricsUrl(): string | undefined;
   /** Stops accepting requests, lets in-flight ones finish, closes the metadata store. */
   close(): Promise<void>;
 }
 
 export function createApp(deps: AppDependencies): App {
-  const { config, logger, metadata, storage } = deps;
+  const { config, logger } = deps;
   const clock = deps.clock ?? systemClock;
-  const metrics = deps.metrics ?? createMetrics({ processMetrics: true });
+  const metrics = deps.metrics ?? createMetrics({ processMetrics: config.metrics.enabled && config.metrics.processMetrics });
+  // Metrics off: nothing is measured (no wrappers, no request metrics), only counted into a registry nobody reads.
+  const measured = config.metrics.enabled ? metrics : undefined;
+  const { metadata, storage } = measuredBackends(config, deps, measured);
+  const clientAddress = clientAddressResolver(config.http.trustedProxies);
+  const operability = createOperability({ config, metadata, storage, logger, clock, metrics: measured, clientAddressOf: clientAddress });
+  // The audit log every service writes to: entries are also queued for the configured exports.
+  const audit = operability.audit;
   const context: RegistryContext = {
     storage,
     metadata,
@@ -77,7 +87,7 @@ export function createApp(deps: AppDependencies): App {
     publicUrl: config.auth.publicUrl,
     registry,
     keys: new AttestationKeys(metadata.attestationKeys, clock, config.attestations.keyRotationMs),
-    audit: metadata.auth.audit,
+    audit,
     clock,
     logger,
     metrics,
@@ -89,9 +99,8 @@ export function createApp(deps: AppDependencies): App {
   const lifecycle = createLifecycle({ config: config.lifecycle, metadata, registry, clock, logger, metrics });
   context.pushPolicy = lifecycle.pushPolicy;
   context.pulled = lifecycle.pulled;
-  const auth = createAuth(config.auth, config.federation, config.egress, metadata.auth, clock, logger);
+  const auth = createAuth(config.auth, config.federation, config.egress, { ...metadata.auth, audit }, clock, logger, measured);
   const egress = createEgress(config.egress);
-  const audit = metadata.auth.audit;
   const imports = new ImportService({
     registry,
     jobs: metadata.imports,
@@ -101,9 +110,20 @@ export function createApp(deps: AppDependencies): App {
     config: config.import,
     maxManifestBytes: config.limits.maxManifestBytes,
     logger,
+    metrics: measured,
   });
-  const webhooks = new Webhooks({ config: config.webhooks, store: metadata.events, audit, egress, clock, logger });
-  const sync = new SyncService({ store: metadata.sync, registry, egress, settings: config.sync, secrets: config.secrets, clock, audit, logger });
+  const webhooks = new Webhooks({ config: config.webhooks, store: metadata.events, audit, egress, clock, logger, metrics: measured });
+  const sync = new SyncService({
+    store: metadata.sync,
+    registry,
+    egress,
+    settings: config.sync,
+    secrets: config.secrets,
+    clock,
+    audit,
+    logger,
+    metrics: measured,
+  });
   const cache = new CacheService({
     store: metadata.cache,
     registry,
@@ -128,11 +148,13 @@ export function createApp(deps: AppDependencies): App {
     repositories: createRepositoryViews(registry),
     cache,
     lifecycle: lifecycle.service,
+    operations: operability.service,
   };
   const scheduled = new ScheduledTasks(metadata.tasks, retentionTasks(config.retention, metadata), { clock, logger });
   const listener = registryListener(services, logger, {
     slowClients: { body: config.http.body, response: config.http.response },
-    clientAddress: clientAddressResolver(config.http.trustedProxies),
+    clientAddress,
+    observer: operability.observer,
   });
   // How often Node looks for connections past headersTimeout (its default, 30 s, would let a
   // silent connection live up to that much longer than configured).
@@ -162,6 +184,7 @@ export function createApp(deps: AppDependencies): App {
     metadata,
     storage,
     metrics,
+    metricsUrl: () => operability.metricsUrl(),
     async listen() {
       const { host, port } = parseAddress(config.addr);
       await new Promise<void>((ok, fail) => {
@@ -173,6 +196,7 @@ export function createApp(deps: AppDependencies): App {
       });
       sweep = setInterval(sweepUploads, config.limits.uploadSweepIntervalMs);
       sweep.unref();
+      await operability.start(services);
       imports.start();
       sync.start();
       webhooks.start();
@@ -190,6 +214,7 @@ export function createApp(deps: AppDependencies): App {
       await webhooks.stop();
       await scheduled.stop();
       await cache.stop();
+      await operability.stop();
       await new Promise<void>((ok) => {
         server.close(() => ok());
         server.closeIdleConnections();

@@ -6,6 +6,7 @@ import { configuredAudience, InstanceAudience } from '../federation/audience.js'
 import { IssuerKeys } from '../federation/issuers.js';
 import { TokenTester } from '../federation/token-test.js';
 import { FederationVerifier } from '../federation/verifier.js';
+import type { Metrics } from '../metrics/index.js';
 import type { Clock } from '../shared/clock.js';
 import { AuditLog } from './admin/audit.js';
 import { FederatedCredentialAdmin } from './admin/federated.js';
@@ -15,6 +16,7 @@ import { SettingsAdmin } from './admin/settings.js';
 import { Authorizer } from './authorizer.js';
 import { KeyRing } from './keys.js';
 import { PrincipalService } from './principals.js';
+import { observeTokenService } from './observability.js';
 import { LoginThrottle } from './throttle.js';
 import { TokenBounds } from './token-bounds.js';
 import { TokenEndpoint } from './token-endpoint.js';
@@ -48,6 +50,7 @@ export interface Auth {
   close(): Promise<void>;
 }
 
+/** With `metrics`, the token service is measured, traced and its refusals audited (`observability.ts`). */
 export function createAuth(
   config: Config['auth'],
   federationConfig: Config['federation'],
@@ -55,6 +58,7 @@ export function createAuth(
   store: AuthMetadata,
   clock: Clock,
   logger: Logger,
+  metrics?: Metrics,
 ): Auth {
   const longestRefreshMs = Math.max(...Object.values(config.lifetimes).map((l) => l.refreshMs));
   // Retired keys stay published until every token they signed has expired (plus clock skew).
@@ -85,6 +89,14 @@ export function createAuth(
     federation,
     federatedLifetimeCapMs: federationConfig.lifetimeCapMs,
   });
+  if (metrics) {
+    observeTokenService(endpoint, federation, issuerKeys, {
+      metrics,
+      audit: store.audit,
+      clock,
+      configuredIssuers: federationConfig.issuers.map((i) => i.issuer),
+    });
+  }
   const authorizer = new Authorizer({
     enabled: config.enabled,
     verifyAccess: (token) => tokens.verifyAccess(token),

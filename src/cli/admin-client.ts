@@ -12,7 +12,8 @@ import { defaultLocations, loadCredentials } from '../client/credentials.js';
 import { drain, HttpClient, HttpFailure, readBounded, type HttpResponse } from '../remote/http.js';
 import { registryHost, registryUrl } from '../remote/reference.js';
 import { discover, LoginError, requestTokens, type Credentials } from '../remote/tokens.js';
-import type { AuditEntryView, RevokedKeyView, SigningKeyView } from '../api/audit.js';
+import type { AuditEntryView, AuditPageView, RevokedKeyView, SigningKeyView } from '../api/audit.js';
+import type { LogLevelName, LogLevelView } from '../api/operations.js';
 import type { ClaimConditionView, FederatedCredentialBody, FederatedCredentialView, IssuedSecret, PrincipalKind, PrincipalView } from '../api/principals.js';
 import type { HistoryView, PushView } from '../api/repositories.js';
 
@@ -127,8 +128,16 @@ export class AdminClient {
     return this.call('POST', urls.api.revokeKey(kid), {});
   }
 
-  audit(options: { limit?: number | undefined; principal?: string | undefined }): Promise<{ entries: AuditEntryView[] }> {
+  audit(options: NonNullable<Parameters<typeof urls.api.audit>[0]>): Promise<AuditPageView> {
     return this.call('GET', urls.api.audit(options));
+  }
+
+  logLevel(): Promise<LogLevelView> {
+    return this.call('GET', urls.api.logLevel());
+  }
+
+  setLogLevel(level: LogLevelName): Promise<LogLevelView> {
+    return this.call('PUT', urls.api.logLevel(), { level });
   }
 
   /** Any other owner endpoint of /api/v1 (`path` from `urls.api`), for commands that manage more than principals (`apply`'s cache rules). */

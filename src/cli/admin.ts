@@ -300,18 +300,8 @@ export async function keysRevoke(kid: string, options: CommandOptions): Promise<
   );
 }
 
-export async function auditList(options: CommandOptions & { limit?: number | undefined; principal?: string | undefined }): Promise<void> {
-  const client = await connectAdmin(options);
-  const { entries } = await client.audit({ limit: options.limit, principal: options.principal });
-  if (options.json) return printJson({ entries });
-  if (entries.length === 0) return print('no audit entries');
-  print(
-    table([
-      ['TIME', 'EVENT', 'PRINCIPAL', 'ADDRESS', 'DETAIL'],
-      ...entries.map((e) => [e.at, e.event, e.principalName ?? '-', e.clientAddress ?? '-', truncate(e.detail === null ? '' : JSON.stringify(e.detail), 100)]),
-    ]),
-  );
-}
+/** `berth admin audit` is `berth audit` (cli/audit.ts). */
+export { auditList } from './audit.js';
 
 // ---------------------------------------------------------------------------------------------
 // Parsing and printing
@@ -379,10 +369,6 @@ function printSecret(secret: IssuedSecret, principal: Pick<PrincipalView, 'name'
 /** Straight to the terminal's stderr: stdout may be captured by a script that stores the secret. */
 export function warnSecretShownOnce(): void {
   process.stderr.write('warning: the secret above is shown only once and cannot be retrieved later; store it now\n');
-}
-
-function truncate(text: string, max: number): string {
-  return text.length > max ? `${text.slice(0, max - 1)}…` : text;
 }
 
 export function print(line: string): void {

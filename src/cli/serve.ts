@@ -14,7 +14,7 @@ export interface ServeOptions {
 
 export async function serve(options: ServeOptions): Promise<void> {
   const config = loadConfig({ file: options.config, overrides: { addr: options.addr, dataDir: options.data } });
-  const logger = createLogger(config.logLevel);
+  const logger = createLogger(config.logLevel, config.logFormat);
   if (!config.tls && !isLoopbackHost(config.addr)) {
     logger.warn({ addr: config.addr }, 'serving plain HTTP on a non-loopback address: put TLS in front or set tls.cert/tls.key');
   }

@@ -24,6 +24,7 @@ export function loadConfig(sources: ConfigSources = {}): Config {
   if (env['BERTH_ADDR']) fromEnv['addr'] = env['BERTH_ADDR'];
   if (env['BERTH_DATA']) fromEnv['dataDir'] = env['BERTH_DATA'];
   if (env['BERTH_LOG_LEVEL']) fromEnv['logLevel'] = env['BERTH_LOG_LEVEL'];
+  if (env['BERTH_LOG_FORMAT']) fromEnv['logFormat'] = env['BERTH_LOG_FORMAT'];
   if (env['BERTH_METADATA_URL']) {
     // The URL alone implies PostgreSQL (the only driver that takes one), unless the file says otherwise.
     const fileMetadata = (fromFile['metadata'] ?? {}) as Record<string, unknown>;

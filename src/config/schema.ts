@@ -18,6 +18,7 @@ import { importSection } from './sections/import.js';
 import { lifecycleSection } from './sections/lifecycle.js';
 import { limitsSection } from './sections/limits.js';
 import { metadataSection } from './sections/metadata.js';
+import { auditSection, logFormatField, metricsSection, tracingSection } from './sections/operability.js';
 import { registrySection } from './sections/registry.js';
 import { retentionSection } from './sections/retention.js';
 import { secretsSection } from './sections/secrets.js';
@@ -30,6 +31,7 @@ export const configSchema = z
   .object({
     ...serverFields,
     http: httpSection,
+    logFormat: logFormatField,
     storage: storageSection,
     metadata: metadataSection,
     limits: limitsSection,
@@ -47,6 +49,9 @@ export const configSchema = z
     console: consoleSection,
     cache: cacheSection,
     lifecycle: lifecycleSection,
+    metrics: metricsSection,
+    tracing: tracingSection,
+    audit: auditSection,
   })
   .strict();
 

@@ -25,6 +25,8 @@ import type { Config } from '../config/schema.js';
 import { LeaseRunner, type JobKind, type Lease, type Outcome } from '../jobs/runner.js';
 import type { ClaimedDelivery, DeliveryStatus, EventMetadata, EventRecord, WebhookRecord } from '../metadata/event-store.js';
 import type { Egress } from '../net/egress.js';
+import { latencyBuckets, type Metrics } from '../metrics/index.js';
+import { tracer } from '../metrics/tracing.js';
 import type { Clock } from '../shared/clock.js';
 import { backoffDelay } from './backoff.js';
 import { matchesFilters } from './filter.js';
@@ -53,6 +55,8 @@ export interface DispatcherDependencies {
   logger: Logger;
   /** For backoff jitter; injectable so tests can pin it. */
   random?: () => number;
+  /** Deliveries by result and latency, and the runner's own families. */
+  metrics?: Metrics | undefined;
 }
 
 export class Dispatcher {
@@ -75,6 +79,7 @@ export class Dispatcher {
           if (removed > 0) logger.info({ events: removed }, 'pruned old webhook events and their deliveries');
         },
       },
+      metrics: deps.metrics,
     });
   }
 
@@ -113,8 +118,17 @@ interface Attempt {
 /** Webhook deliveries as a job kind: claim due deliveries, send one attempt each, record it. */
 class DeliveryJobs implements JobKind<ClaimedDelivery, Attempt> {
   readonly name = 'webhook delivery';
+  private readonly attempts;
+  private readonly latency;
 
-  constructor(private readonly deps: DispatcherDependencies) {}
+  constructor(private readonly deps: DispatcherDependencies) {
+    this.attempts = deps.metrics?.counter(
+      'berth_webhook_deliveries_total',
+      'Webhook delivery attempts by result: delivered, retry (failed, will be retried), failed (gave up).',
+      ['result'],
+    );
+    this.latency = deps.metrics?.histogram('berth_webhook_delivery_duration_seconds', 'How long webhook delivery attempts take.', latencyBuckets);
+  }
 
   key(item: ClaimedDelivery): string {
     return item.delivery.id;
@@ -150,12 +164,16 @@ class DeliveryJobs implements JobKind<ClaimedDelivery, Attempt> {
     const { config, clock, egress } = this.deps;
     const at = clock.now();
     const body = subscription.format === 'cloudevents' ? JSON.stringify(cloudEvent(JSON.parse(payload) as AcrPayload)) : payload;
+    // The delivery's span (a root span per run, see jobs/runner.ts) continues at the receiver.
+    const trace: Record<string, string> = {};
+    tracer().inject(trace);
     const result = await sendDelivery(
       egress,
       {
         url: subscription.url,
         body,
         headers: {
+          ...trace,
           'content-type': subscription.format === 'cloudevents' ? cloudEventsContentType : 'application/json',
           'user-agent': userAgent,
           [eventTypeHeader]: delivery.event.action,
@@ -196,6 +214,8 @@ class DeliveryJobs implements JobKind<ClaimedDelivery, Attempt> {
     else if (attempt >= config.maxAttempts) status = 'failed';
     else nextAttemptAt = done + backoffDelay(config.backoff, attempt, this.deps.random);
     const logged = { ...fields, statusCode: result.statusCode, latencyMs: result.latencyMs };
+    this.attempts?.inc({ result: status === 'pending' ? 'retry' : status });
+    this.latency?.observe(result.latencyMs / 1000);
     try {
       await store.deliveries.complete(
         delivery.id,

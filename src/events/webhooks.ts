@@ -42,6 +42,7 @@ export class Webhooks {
       clock: deps.clock,
       logger: deps.logger.child({ component: 'webhooks' }),
       ...(deps.random ? { random: deps.random } : {}),
+      metrics: deps.metrics,
     });
   }
 

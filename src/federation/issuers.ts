@@ -37,11 +37,15 @@ interface Entry {
   loading?: Promise<JWTVerifyGetKey>;
 }
 
+/** Hears of every discovery and JWKS fetch (for metrics): the issuer, what was fetched, and whether it worked. */
+export type FetchListener = (issuer: string, kind: 'discovery' | 'jwks', ok: boolean) => void;
+
 export class IssuerKeys {
   private readonly entries = new Map<string, Entry>();
   private readonly settings = new Map<string, IssuerSettings>();
   /** One egress per configured issuer that needs its own (private network, CA bundle), one for the rest. */
   private readonly egresses = new Map<string, Egress>();
+  private fetchListener: FetchListener | undefined;
 
   constructor(
     issuers: readonly IssuerSettings[],
@@ -53,6 +57,11 @@ export class IssuerKeys {
     private readonly egress: EgressPolicy = { allowPrivateNetworks: false, allow: [] },
   ) {
     for (const issuer of issuers) this.settings.set(issuer.issuer, issuer);
+  }
+
+  /** Calls `listener` after every discovery and JWKS fetch from now on. */
+  observeFetches(listener: FetchListener): void {
+    this.fetchListener = listener;
   }
 
   settingsFor(issuer: string): IssuerSettings | undefined {
@@ -89,7 +98,7 @@ export class IssuerKeys {
     const settings = this.settings.get(issuer);
     if (settings?.jwks) return createLocalJWKSet(settings.jwks as unknown as JSONWebKeySet);
     if (settings?.jwksFile) return createLocalJWKSet(JSON.parse(readFileSync(settings.jwksFile, 'utf8')) as JSONWebKeySet);
-    const fetcher = this.fetcherFor(settings);
+    const fetcher = this.observed(this.fetcherFor(settings), issuer);
     const jwksUri = settings?.jwksUri ?? (await this.discover(issuer, fetcher));
     this.assertTransport(new URL(jwksUri), settings);
     return createRemoteJWKSet(new URL(jwksUri), {
@@ -122,6 +131,22 @@ export class IssuerKeys {
     const egresses = [...this.egresses.values()];
     this.egresses.clear();
     await Promise.all(egresses.map((e) => e.close()));
+  }
+
+  /** `fetcher`, reporting each fetch to the listener (discovery or JWKS, by the URL). */
+  private observed(fetcher: typeof fetch, issuer: string): typeof fetch {
+    return (async (input: string | URL | Request, init?: RequestInit) => {
+      const url = typeof input === 'string' ? input : input instanceof URL ? input.href : input.url;
+      const kind = url.endsWith('/.well-known/openid-configuration') ? 'discovery' : 'jwks';
+      try {
+        const res = await fetcher(input, init);
+        this.fetchListener?.(issuer, kind, res.ok);
+        return res;
+      } catch (err) {
+        this.fetchListener?.(issuer, kind, false);
+        throw err;
+      }
+    }) as typeof fetch;
   }
 
   /** A fetch through the egress policy (widened for a configured `allowPrivateNetwork` issuer), with the issuer's CA bundle. */

@@ -9,7 +9,8 @@
  */
 import { z } from 'zod';
 import * as views from '../api/view-schemas.js';
-import { anonymousPullBody } from '../api/audit.js';
+import { anonymousPullBody, auditQuerySchema } from '../api/audit.js';
+import { logLevelSchema } from '../api/operations.js';
 import { federatedCredentialInput } from '../api/federated-credentials.js';
 import { tokenTestInput, tokenTestView } from '../api/federation-test.js';
 import { createPrincipalBody, grantsBody, secretBody, updatePrincipalBody } from '../api/principals.js';
@@ -224,8 +225,27 @@ export const operations: readonly Operation[] = [
     summary: 'The audit log, newest first',
     tag: 'settings',
     access: 'owner',
-    queryParams: { limit: '1-1000 (default 100)', principal: 'a principal id or name' },
-    success: { status: 200, description: '{entries: [AuditEntryView]}', schema: z.object({ entries: z.array(views.auditEntryView) }) },
+    query: auditQuerySchema,
+    success: { status: 200, description: '{entries: [AuditEntryView], next}', schema: views.auditPageView },
+  }),
+  op({
+    method: 'get',
+    path: v1('/settings/log-level'),
+    route: 'log-level',
+    summary: "This replica's log level",
+    tag: 'settings',
+    access: 'owner',
+    success: { status: 200, description: '{level}', schema: views.logLevelView },
+  }),
+  op({
+    method: 'put',
+    path: v1('/settings/log-level'),
+    route: 'log-level',
+    summary: "Change this replica's log level until the next change or restart",
+    tag: 'settings',
+    access: 'owner',
+    body: logLevelSchema,
+    success: { status: 200, description: '{level, previous}', schema: views.logLevelView },
   }),
   // Webhooks
   op({

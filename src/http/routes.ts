@@ -13,6 +13,7 @@ import { consoleRoutes } from './routes/console.js';
 import { cacheRoutes } from './routes/cache.js';
 import { lifecycleRoutes } from './routes/lifecycle.js';
 import { managementRoutes } from './routes/management.js';
+import { operationsRoutes } from './routes/operations.js';
 import { registryRoutes } from './routes/registry.js';
 import { tokenRoutes } from './routes/token.js';
 
@@ -26,6 +27,7 @@ export const routes: readonly Route[] = [
   ...consoleRoutes,
   ...cacheRoutes,
   ...lifecycleRoutes,
+  ...operationsRoutes,
 ];
 
 /**

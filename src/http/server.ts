@@ -9,6 +9,7 @@ import { RegistryError } from '../oci/errors.js';
 import type { ClientAddressOf } from './client-address.js';
 import { authorizeRequest } from './console-session.js';
 import { sendError } from './respond.js';
+import type { ObservedRequest, RequestObserver } from './observe.js';
 import { matchRoute, requiredAccess } from './routes.js';
 import { pullThrough } from './routes/cache.js';
 import type { Services } from './services.js';
@@ -19,20 +20,36 @@ export interface ListenerOptions {
   slowClients: SlowClientLimits;
   /** Who is calling, by address (`client-address.ts`): the peer, or what trusted proxies say. */
   clientAddress: ClientAddressOf;
+  /** Records each request's id, metrics, span, access log line and registry audit entries (`observe.ts`). */
+  observer?: RequestObserver | undefined;
 }
 
 export function registryListener(services: Services, logger: Logger, options: ListenerOptions): RequestListener {
+  const { observer } = options;
   return (req: IncomingMessage, res: ServerResponse) => {
     guardSlowClient(req, res, options.slowClients, logger);
-    dispatch(req, res, services, logger, options.clientAddress).catch((err: unknown) => {
-      // Last resort: a bug in error handling must never become an unhandled rejection.
-      logger.error({ err, method: req.method, url: req.url }, 'request handling failed');
-      res.destroy();
-    });
+    const observed = observer?.begin(req, res);
+    const handle = () =>
+      dispatch(req, res, services, logger, options.clientAddress, observed).catch((err: unknown) => {
+        // Last resort: a bug in error handling must never become an unhandled rejection.
+        logger.error({ err, method: req.method, url: req.url, requestId: observed?.id }, 'request handling failed');
+        res.destroy();
+      });
+    if (observed) observed.run(handle);
+    else void handle();
   };
 }
 
-async function dispatch(req: IncomingMessage, res: ServerResponse, services: Services, logger: Logger, clientAddressOf: ClientAddressOf): Promise<void> {
+async function dispatch(
+  req: IncomingMessage,
+  res: ServerResponse,
+  services: Services,
+  rootLogger: Logger,
+  clientAddressOf: ClientAddressOf,
+  observed?: ObservedRequest,
+): Promise<void> {
+  // Lines a request logs carry its id; the child logger is made only if something is logged.
+  const requestLogger = () => observed?.logger ?? rootLogger;
   const { registry, auth } = services;
   try {
     const rawUrl = req.url ?? '/';
@@ -46,17 +63,30 @@ async function dispatch(req: IncomingMessage, res: ServerResponse, services: Ser
     }
     // The pull-through cache's one hook: mirror requests renamed into a rule's prefix, pulls under a prefix served by the cache.
     const { route, params } = await pullThrough(match.route, match.params, query, services.cache);
+    observed?.matched(route, params);
     const identity = route.guard !== 'public' ? await authorizeRequest(req, services, requiredAccess(route, params, query)) : undefined;
-    await route.handle({ req, res, params, query, registry, auth, services, identity, logger, clientAddress: clientAddressOf(req) });
-    logger.debug({ method: req.method, url: rawUrl, status: res.statusCode }, 'request');
+    observed?.identified(identity);
+    await route.handle({
+      req,
+      res,
+      params,
+      query,
+      registry,
+      auth,
+      services,
+      identity,
+      get logger() {
+        return requestLogger();
+      },
+      clientAddress: clientAddressOf(req),
+    });
   } catch (err) {
     if (isClientGone(err, req, res)) {
-      logger.debug({ method: req.method, url: req.url }, 'client went away');
+      requestLogger().debug({ method: req.method, url: req.url }, 'client went away');
       if (!res.headersSent) res.destroy();
       return;
     }
-    sendError(req, res, err, logger);
-    logger.debug({ method: req.method, url: req.url, status: res.statusCode }, 'request');
+    sendError(req, res, err, requestLogger());
   }
 }
 

@@ -10,6 +10,7 @@ import type { CacheService } from '../cache/service.js';
 import type { Webhooks } from '../events/webhooks.js';
 import type { LifecycleService } from '../lifecycle/service.js';
 import type { Egress } from '../net/egress.js';
+import type { OperationsService } from '../operations/service.js';
 import type { ImportService } from '../replication/imports.js';
 import type { Registry } from '../registry/index.js';
 import type { SyncService } from '../sync/service.js';
@@ -35,4 +36,6 @@ export interface Services {
   cache: CacheService;
   /** Lifecycle policies: retention, immutability, quotas, usage (`src/lifecycle`). */
   lifecycle: LifecycleService;
+  /** Probes, the metrics scrape and the run-time log level (`src/operations`). */
+  operations: OperationsService;
 }

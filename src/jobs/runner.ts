@@ -34,10 +34,17 @@
  * - `release(item, outcome, owner)` records the outcome and gives the lease up, with writes guarded
  *   by `owner` (after a lost lease they change nothing).
  * Steps that fail (claim, prepare, maintenance) are logged and run again on the next cycle.
+ *
+ * Observability: with `metrics`, runs by outcome, run durations, items running, takeovers (an item
+ * claimed after another owner's lease lapsed) and lost leases, all labelled by the kind's name;
+ * every run is the root span of its own trace (`metrics/tracing.ts`, when tracing is configured).
  */
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { Logger } from 'pino';
+import type { Counter, Gauge, Histogram } from 'prom-client';
+import { latencyBuckets, type Metrics } from '../metrics/index.js';
+import { tracer } from '../metrics/tracing.js';
 import type { Clock } from '../shared/clock.js';
 import type { Lease } from '../shared/lease.js';
 
@@ -77,6 +84,31 @@ export interface RunnerOptions {
   maintenance?: { everyMs: number; run(now: number): Promise<void> };
   /** The lease owner id; by default `host/pid/random`, unique per runner. */
   owner?: string;
+  /** Where runs, takeovers and lost leases are counted (by the kind's name). */
+  metrics?: Metrics | undefined;
+}
+
+/** The runner's families, shared by every kind (labelled by its name). */
+interface RunnerMetrics {
+  runs: Counter<'kind' | 'outcome'>;
+  duration: Histogram<'kind'>;
+  running: Gauge<'kind'>;
+  takeovers: Counter<'kind'>;
+  lost: Counter<'kind'>;
+}
+
+function runnerMetrics(metrics: Metrics): RunnerMetrics {
+  return {
+    runs: metrics.counter('berth_jobs_runs_total', 'Background job runs by kind and outcome (done, failed, aborted).', ['kind', 'outcome']),
+    duration: metrics.histogram('berth_jobs_run_duration_seconds', 'How long background job runs take, by kind.', latencyBuckets, ['kind']),
+    running: metrics.gauge('berth_jobs_running', 'Background job items running in this process, by kind.', ['kind']),
+    takeovers: metrics.counter(
+      'berth_jobs_lease_takeovers_total',
+      "Items claimed after another owner's lease lapsed (a crashed or stalled replica's work taken over), by kind.",
+      ['kind'],
+    ),
+    lost: metrics.counter('berth_jobs_leases_lost_total', 'Runs aborted because their lease was lost to another owner, by kind.', ['kind']),
+  };
 }
 
 /** The abort reason when the runner stops in `abort` mode. */
@@ -123,6 +155,8 @@ export class LeaseRunner<Item, Result = void> {
   private cycle: Promise<void> | undefined;
   private again = false;
   private lastMaintenance = -Infinity;
+  private readonly metrics: RunnerMetrics | undefined;
+  private readonly countTakeover: (() => void) | undefined;
 
   constructor(
     private readonly kind: JobKind<Item, Result>,
@@ -131,6 +165,9 @@ export class LeaseRunner<Item, Result = void> {
     if (!(options.concurrency >= 1)) throw new Error(`${kind.name}: concurrency must be at least 1`);
     if (!(options.leaseMs > 0) || !(options.pollMs > 0)) throw new Error(`${kind.name}: leaseMs and pollMs must be positive`);
     this.owner = options.owner ?? newOwnerId();
+    this.metrics = options.metrics ? runnerMetrics(options.metrics) : undefined;
+    const takeovers = this.metrics?.takeovers.labels(kind.name);
+    this.countTakeover = takeovers ? () => takeovers.inc() : undefined;
   }
 
   /** Items claimed and not yet released. */
@@ -221,7 +258,7 @@ export class LeaseRunner<Item, Result = void> {
 
   private lease(): Lease {
     const now = this.options.clock.now();
-    return { owner: this.owner, now, until: now + this.options.leaseMs };
+    return { owner: this.owner, now, until: now + this.options.leaseMs, onTakeover: this.countTakeover };
   }
 
   private async claim(): Promise<void> {
@@ -257,14 +294,18 @@ export class LeaseRunner<Item, Result = void> {
       }, renewEveryMs(options.leaseMs));
       heartbeat.unref();
     };
+    const metrics = this.metrics;
     const done = (async () => {
       let outcome: Outcome<Result>;
       if (controller.signal.aborted) {
         outcome = { status: 'aborted', reason: 'stopping' };
       } else {
         beat();
+        const started = performance.now();
+        metrics?.running.labels(kind.name).inc();
         try {
-          outcome = { status: 'done', value: await kind.run(item, controller.signal) };
+          const value = await tracer().job(kind.name, { 'berth.job.item': key.slice(0, 200) }, () => kind.run(item, controller.signal));
+          outcome = { status: 'done', value };
         } catch (error) {
           outcome = controller.signal.aborted
             ? { status: 'aborted', reason: controller.signal.reason instanceof LeaseLost ? 'lease-lost' : 'stopping' }
@@ -272,7 +313,11 @@ export class LeaseRunner<Item, Result = void> {
         } finally {
           ended = true;
           clearTimeout(heartbeat);
+          metrics?.running.labels(kind.name).dec();
+          metrics?.duration.labels(kind.name).observe((performance.now() - started) / 1000);
         }
+        metrics?.runs.labels(kind.name, outcome.status).inc();
+        if (outcome.status === 'aborted' && outcome.reason === 'lease-lost') metrics?.lost.labels(kind.name).inc();
       }
       try {
         await kind.release(item, outcome, this.owner);

@@ -118,12 +118,33 @@ export interface AuditEntry {
   principalName?: string | undefined;
   clientAddress?: string | undefined;
   detail?: unknown;
+  /** The repository the entry is about, when it is about one (filterable). */
+  repository?: string | undefined;
+}
+
+/** Which entries `AuditIndex.list` returns: every given filter holds. */
+export interface AuditQuery {
+  limit: number;
+  principalId?: string | undefined;
+  repository?: string | undefined;
+  /** An event name, or a prefix ending in `.` (`admin.`: every admin change). */
+  event?: string | undefined;
+  /** Recorded at or after (ms). */
+  since?: number | undefined;
+  /** Recorded before (ms). */
+  until?: number | undefined;
+  /** Only entries with a smaller id: the next page of a newest-first listing. */
+  before?: number | undefined;
 }
 
 export interface AuditIndex {
-  append(entry: AuditEntry): Promise<void>;
+  /**
+   * Appends an entry. With `exportTo`, the entry is also queued for each of those export sinks
+   * (`AuditExportIndex`), in the same transaction: an entry is never recorded without its exports.
+   */
+  append(entry: AuditEntry, exportTo?: readonly string[]): Promise<void>;
   /** Newest first. */
-  list(options: { limit: number; principalId?: string | undefined }): Promise<Array<AuditEntry & { id: number }>>;
+  list(options: AuditQuery): Promise<Array<AuditEntry & { id: number }>>;
   /** Deletes entries recorded before `cutoff` (in bounded batches); returns how many. */
   prune(cutoff: number): Promise<number>;
 }

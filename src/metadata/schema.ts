@@ -137,6 +137,30 @@ export interface AuditLogTable {
   principal_name: string | null;
   client_address: string | null;
   detail: string | null;
+  /** The repository an entry is about, when it is about one (0020). */
+  repository: string | null;
+}
+
+/** One audit entry waiting to be exported to one sink (the audit export's outbox, 0020). */
+export interface AuditExportsTable {
+  sink: string;
+  entry_id: number;
+  attempts: number;
+  next_attempt_at: number;
+  claimed_by: string | null;
+  claimed_until: number | null;
+  last_error: string | null;
+}
+
+/** One garbage-collection run (`berth gc`), for metrics (0020). */
+export interface GcRunsTable {
+  id: Generated<number>;
+  started_at: number;
+  finished_at: number;
+  status: string;
+  blobs: number;
+  bytes: number;
+  uploads: number;
 }
 
 /** Periodic tasks (retention pruning), one row per task, leased to one replica at a time. */
@@ -555,4 +579,6 @@ export interface Schema {
   manifest_pulls: ManifestPullsTable;
   repository_usage: RepositoryUsageTable;
   quota_usage: QuotaUsageTable;
+  audit_exports: AuditExportsTable;
+  gc_runs: GcRunsTable;
 }

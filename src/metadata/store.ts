@@ -15,6 +15,8 @@ import type { SyncMetadata } from './sync-store.js';
 import type { EventMetadata, NewEvent } from './event-store.js';
 import type { AttestationKeyIndex } from './attestation-store.js';
 import type { LifecycleMetadata } from './lifecycle-store.js';
+import type { AuditExportIndex } from './audit-export-store.js';
+import type { OperationsIndex } from './operations-store.js';
 
 export interface Page {
   /** Maximum number of entries; undefined means the server's default limit. */
@@ -262,5 +264,9 @@ export interface Metadata {
   readonly console: ConsoleMetadata;
   /** Lifecycle policies, their runs, last pulls and storage usage (`lifecycle-store.ts`). */
   readonly lifecycle: LifecycleMetadata;
+  /** Reachability and the counts behind `/metrics` (`operations-store.ts`). */
+  readonly operations: OperationsIndex;
+  /** The audit export's outbox (`audit-export-store.ts`). */
+  readonly auditExports: AuditExportIndex;
   close(): Promise<void>;
 }

@@ -14,7 +14,8 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 
 export interface Metrics {
   readonly registry: Registry;
-  counter<L extends string = never>(name: string, help: string, labelNames?: readonly L[]): Counter<L>;
+  /** `collect` (optional) sets the value at scrape time, for counts kept elsewhere (a database). */
+  counter<L extends string = never>(name: string, help: string, labelNames?: readonly L[], collect?: (counter: Counter<L>) => void | Promise<void>): Counter<L>;
   gauge<L extends string = never>(name: string, help: string, labelNames?: readonly L[], collect?: (gauge: Gauge<L>) => void | Promise<void>): Gauge<L>;
   histogram<L extends string = never>(name: string, help: string, buckets: readonly number[], labelNames?: readonly L[]): Histogram<L>;
 }
@@ -33,8 +34,23 @@ export function createMetrics(options: { processMetrics?: boolean; prefix?: stri
   const existing = <T>(name: string): T | undefined => registry.getSingleMetric(name) as T | undefined;
   return {
     registry,
-    counter(name, help, labelNames = []) {
-      return existing(name) ?? new Counter({ name, help, labelNames: [...labelNames], registers: [registry] });
+    counter(name, help, labelNames = [], collect) {
+      return (
+        existing(name) ??
+        new Counter({
+          name,
+          help,
+          labelNames: [...labelNames],
+          registers: [registry],
+          ...(collect
+            ? {
+                collect(this: Counter<(typeof labelNames)[number]>) {
+                  return collect(this);
+                },
+              }
+            : {}),
+        })
+      );
     },
     gauge(name, help, labelNames = [], collect) {
       return (

@@ -18,10 +18,12 @@
  *   doing and says so. An aborted `signal` rejects with its reason.
  * - undici is imported on the first request, not with this module, so commands that never send
  *   one (`berth --help`, the credential helper answering from its file) do not load it.
+ * - Inside a traced span (`metrics/tracing.ts`) every request carries `traceparent`.
  */
 import type { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Dispatcher, request as undiciRequest } from 'undici';
+import { tracer } from '../metrics/tracing.js';
 import type { RequestLimiter } from './limiter.js';
 
 export interface RetryPolicy {
@@ -126,6 +128,8 @@ export class HttpClient {
     const { request } = await loadUndici();
     const url = typeof req.url === 'string' ? new URL(req.url) : req.url;
     const headers: Record<string, string> = { 'user-agent': this.options.userAgent ?? 'berth', ...req.headers };
+    // Inside a traced request or job (a sync copy, an import), the source sees the trace (`traceparent`).
+    tracer().inject(headers);
     const attempts = req.retry ? this.attempts : 1;
     const where = { url: `${url.origin}${url.pathname}` };
     for (let attempt = 1; ; attempt++) {

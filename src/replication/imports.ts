@@ -22,6 +22,7 @@ import type { ImportJobView, ImportStatus } from '../api/imports.js';
 import type { Config } from '../config/schema.js';
 import type { AuditIndex } from '../metadata/auth-store.js';
 import { LeaseRunner } from '../jobs/runner.js';
+import type { Metrics } from '../metrics/index.js';
 import type { ImportJobIndex, ImportJobRecord, ImportJobSpec, StoredCredentials } from '../metadata/import-store.js';
 import { EgressRefused, type Egress } from '../net/egress.js';
 import { ApiError } from '../api/errors.js';
@@ -68,6 +69,8 @@ export interface ImportServiceDependencies {
   /** The largest manifest a source may send (the registry's own limit). */
   maxManifestBytes: number;
   logger: Logger;
+  /** Where the job runner counts runs and takeovers. */
+  metrics?: Metrics | undefined;
 }
 
 const maxTargets = 50;
@@ -87,6 +90,7 @@ export class ImportService {
       clock,
       logger,
       maintenance: { everyMs: maintenanceEveryMs, run: (now) => kind.maintain(now) },
+      metrics: deps.metrics,
     });
   }
 

@@ -9,6 +9,8 @@ export interface Lease {
   owner: string;
   now: number;
   until: number;
+  /** Called by a claim for each item it took over: one whose previous owner's lease had lapsed (for metrics). */
+  onTakeover?: (() => void) | undefined;
 }
 
 /** Lease up to `limit` due items. */

@@ -38,8 +38,15 @@ export type CopyResult = { kind: 'complete' } | { kind: 'defer'; notBefore: numb
 
 export class CopyJobs implements JobKind<RunningCopy, CopyResult> {
   readonly name = 'sync copy';
+  private readonly copies;
 
-  constructor(private readonly deps: SyncJobDependencies) {}
+  constructor(private readonly deps: SyncJobDependencies) {
+    this.copies = deps.metrics?.counter(
+      'berth_sync_copies_total',
+      'Queued images handled, by sync rule and result: copied, unchanged (already at the source digest), failed (will retry), given_up.',
+      ['rule', 'result'],
+    );
+  }
 
   private now(): number {
     return this.deps.clock.now();
@@ -85,6 +92,7 @@ export class CopyJobs implements JobKind<RunningCopy, CopyResult> {
     const local = await registry.manifests.digestOfTag(target, item.tag);
     if (local === source.digest) {
       await store.images.record({ ...key, sourceDigest: source.digest, digest: local, lastCheckedAt: this.now(), lastError: null, lastErrorAt: null });
+      this.copies?.inc({ rule: rule.name, result: 'unchanged' });
       return { kind: 'complete' };
     }
     const result = await copyImage(registry, {
@@ -115,6 +123,7 @@ export class CopyJobs implements JobKind<RunningCopy, CopyResult> {
       copied: true,
     });
     await store.rules.recordOutcome(rule.id, { syncedAt: at, at });
+    this.copies?.inc({ rule: rule.name, result: 'copied' });
     logger.info(
       {
         rule: rule.name,
@@ -169,6 +178,7 @@ export class CopyJobs implements JobKind<RunningCopy, CopyResult> {
     else logger.warn({ rule: rule.name, image: `${item.repository}:${item.tag}`, code: err.code, attempts, giveUp, error: message }, 'sync copy failed');
     await store.images.record({ ruleId: rule.id, repository: item.repository, tag: item.tag, lastCheckedAt: at, lastError: message, lastErrorAt: at });
     await store.rules.recordOutcome(rule.id, { error: `${item.repository}:${item.tag}: ${message}`, at });
+    this.copies?.inc({ rule: rule.name, result: giveUp ? 'given_up' : 'failed' });
     if (giveUp) {
       // The error stays in the image's status; the next reconcile queues it again.
       await store.queue.complete(item, owner);

@@ -10,6 +10,7 @@
  * picks the reconcile up); lease lost: nothing is written.
  */
 import type { Logger } from 'pino';
+import type { Metrics } from '../metrics/index.js';
 import type { Config } from '../config/schema.js';
 import type { JobKind, Lease, Outcome } from '../jobs/runner.js';
 import type { ReconcileStats, SyncMetadata } from '../metadata/sync-store.js';
@@ -28,6 +29,7 @@ export interface SyncJobDependencies {
   settings: Config['sync'];
   clock: Clock;
   logger: Logger;
+  metrics?: Metrics | undefined;
 }
 
 /** A reconcile while it runs: what the heartbeat records and the outcome is made of. */

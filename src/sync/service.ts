@@ -23,6 +23,7 @@ import type { Logger } from 'pino';
 import type { SyncDeliveryResult, SyncEventResult, SyncRuleChangeView, SyncRuleView, SyncRunView, SyncStatusView } from '../api/sync.js';
 import type { AuditIndex } from '../metadata/auth-store.js';
 import type { SyncMetadata } from '../metadata/sync-store.js';
+import type { Metrics } from '../metrics/index.js';
 import type { Egress } from '../net/egress.js';
 import { RegistryError } from '../oci/errors.js';
 import { ApiError } from '../api/errors.js';
@@ -68,6 +69,8 @@ export interface SyncServiceDependencies {
   secrets: SecretReferenceSettings;
   /** The environment `passwordEnv` reads (default: the process's). */
   env?: NodeJS.ProcessEnv | undefined;
+  /** Copies by rule and result, and the job runners' own families. */
+  metrics?: Metrics | undefined;
 }
 
 const maxReportedEvents = 100;
@@ -91,7 +94,7 @@ export class SyncService {
     this.logger = logger;
     this.secrets = new SecretReferences(deps.secrets, logger, deps.env);
     this.sources = new SourcePool(egress, settings.defaultLimits, settings.retry.maxDelayMs, logger, this.secrets);
-    this.worker = new SyncWorker(this.store, registry, this.sources, settings, clock, logger);
+    this.worker = new SyncWorker(this.store, registry, this.sources, settings, clock, logger, deps.metrics);
   }
 
   start(): void {

@@ -13,6 +13,7 @@ import type { Logger } from 'pino';
 import type { Config } from '../config/schema.js';
 import { LeaseRunner, newOwnerId, type RunnerOptions } from '../jobs/runner.js';
 import type { SyncMetadata } from '../metadata/sync-store.js';
+import type { Metrics } from '../metrics/index.js';
 import type { Registry } from '../registry/index.js';
 import type { Clock } from '../shared/clock.js';
 import { CopyJobs, type CopyResult, type RunningCopy } from './copies.js';
@@ -37,8 +38,9 @@ export class SyncWorker {
     private readonly settings: SyncSettings,
     clock: Clock,
     logger: Logger,
+    metrics?: Metrics,
   ) {
-    const deps = { store, registry, sources, settings, clock, logger };
+    const deps = { store, registry, sources, settings, clock, logger, metrics };
     const common: Omit<RunnerOptions, 'concurrency'> = {
       leaseMs: settings.leaseMs,
       pollMs: settings.workerIntervalMs,
@@ -46,6 +48,7 @@ export class SyncWorker {
       clock,
       logger,
       owner: this.owner,
+      metrics,
     };
     this.copies = new LeaseRunner(new CopyJobs(deps), {
       ...common,

@@ -132,7 +132,7 @@ describe('berth admin, berth keys, berth apply', () => {
     });
 
     it('audit lists entries newest first, as a table or JSON', async () => {
-      assert.match(ok(await saved(['admin', 'audit', '--limit', '3'])).stdout, /^TIME\s+EVENT\s+PRINCIPAL\s+ADDRESS\s+DETAIL$/m);
+      assert.match(ok(await saved(['admin', 'audit', '--limit', '3'])).stdout, /^TIME\s+EVENT\s+PRINCIPAL\s+ADDRESS\s+REPOSITORY\s+DETAIL$/m);
       const json = JSON.parse(ok(await saved(['admin', 'audit', '--principal', 'owner', '--limit', '50', '--json'])).stdout) as {
         entries: Array<{ event: string; principalName: string }>;
       };

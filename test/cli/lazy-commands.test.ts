@@ -49,6 +49,7 @@ async function loadedBy(args: string[], stdin = ''): Promise<{ modules: string[]
 const kubernetes = (m: string) => /(^|\/)node_modules\/@kubernetes\/client-node\//.test(m);
 const undici = (m: string) => /(^|\/)node_modules\/undici\//.test(m);
 const sigstore = (m: string) => /(^|\/)node_modules\/@sigstore\//.test(m);
+const openTelemetry = (m: string) => /(^|\/)node_modules\/@opentelemetry\//.test(m) || m === 'src/metrics/otel.ts';
 const ours = (modules: string[]) => modules.filter((m) => m.startsWith('src/'));
 
 describe('commands load what they use', () => {
@@ -87,6 +88,7 @@ describe('commands load what they use', () => {
     assert.ok(serve.modules.includes('src/app/app.ts'), 'the server was loaded');
     assert.deepEqual(serve.modules.filter(kubernetes), []);
     assert.deepEqual(serve.modules.filter(sigstore), [], 'the sigstore libraries load only when an attestation is verified');
+    assert.deepEqual(serve.modules.filter(openTelemetry), [], 'OpenTelemetry loads only when tracing.endpoint is set');
     // The recorder sees the package where it is used: the same check fails for the controller.
     const controller = await loadedBy(['--input-type=module', '-e', "await import('./src/cli/controller.ts');"]);
     assert.ok(controller.modules.some(kubernetes), 'the controller loads @kubernetes/client-node');

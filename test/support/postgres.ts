@@ -102,3 +102,74 @@ async function startCluster(): Promise<string> {
   }
   return url;
 }
+
+/** A private PostgreSQL cluster a test can stop and start again (same port, same data). */
+export interface PrivatePostgres {
+  /** An admin URL (user postgres) of the cluster. */
+  adminUrl: string;
+  /** A database of its own on this cluster (created here), as a `metadata` section. */
+  metadataFor(name: string): Promise<NonNullable<ConfigInput['metadata']>>;
+  /** Stops the server (fast shutdown): connections are refused until `start`. */
+  stopServer(): Promise<void>;
+  startServer(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/** Starts a cluster of this test's own (scripts/postgres/start.sh), whatever BERTH_TEST_POSTGRES_URL says. */
+export async function startPrivatePostgres(): Promise<PrivatePostgres> {
+  const { stdout } = await promisify(execFile)('bash', [join(scripts, 'start.sh')], { env: { ...process.env, PORT: '' } });
+  const field = (name: string): string => {
+    const value = stdout.match(new RegExp(`^${name}=(.*)$`, 'm'))?.[1];
+    if (!value) throw new Error(`scripts/postgres/start.sh printed no ${name}= line:\n${stdout}`);
+    return value;
+  };
+  const [dir, port, adminUrl] = [field('DIR'), field('PORT'), field('URL')];
+  let stopped = false;
+  const dispose = () => {
+    if (stopped) return;
+    stopped = true;
+    try {
+      execFileSync('bash', [join(scripts, 'stop.sh'), dir], { stdio: 'ignore' });
+    } catch {
+      // Best effort, as for the shared cluster.
+    }
+  };
+  process.once('exit', dispose);
+  const bindir = execFileSync('bash', ['-c', 'ls -d /usr/lib/postgresql/*/bin | sort -V -r | head -1']).toString().trim();
+  const asOwner = process.getuid?.() === 0 ? ['runuser', '-u', 'postgres', '--'] : [];
+  const pgCtl = async (...args: string[]) => {
+    const [file, ...rest] = [...asOwner, join(bindir, 'pg_ctl'), '-D', join(dir, 'data'), ...args];
+    await promisify(execFile)(file as string, rest);
+  };
+  return {
+    adminUrl,
+    async metadataFor(name) {
+      const client = new pg.Client({ connectionString: adminUrl });
+      await client.connect();
+      try {
+        await client.query(`create database ${name}`);
+      } finally {
+        await client.end();
+      }
+      const url = new URL(adminUrl);
+      url.pathname = `/${name}`;
+      return { driver: 'postgres' as const, url: url.toString() };
+    },
+    stopServer: () => pgCtl('-m', 'fast', '-w', '-t', '30', 'stop'),
+    startServer: () =>
+      pgCtl(
+        '-l',
+        join(dir, 'server.log'),
+        '-w',
+        '-t',
+        '30',
+        '-o',
+        `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300`,
+        'start',
+      ),
+    async stop() {
+      process.off('exit', dispose);
+      dispose();
+    },
+  };
+}

@@ -9,6 +9,7 @@
 import { spawnSync, execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -186,4 +187,87 @@ export async function removeBucket(bucket: string): Promise<void> {
   } finally {
     client.destroy();
   }
+}
+
+/** A private S3 service whose gateway a test can stop and start again (the data stays: the OSD keeps running). */
+export interface PrivateS3 {
+  service: S3Service;
+  /** The `storage` section for a server in the bucket `bucket` (created here). */
+  storageFor(bucket: string): Promise<NonNullable<ConfigInput['storage']>>;
+  /** Stops the RADOS Gateway: the endpoint refuses connections. */
+  stopGateway(): Promise<void>;
+  /** Starts it again on the same port. */
+  startGateway(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/** Starts a Ceph RGW of this test's own (scripts/s3/start.sh), whatever BERTH_TEST_S3_ENDPOINT says. */
+export async function startPrivateS3(): Promise<PrivateS3> {
+  const { stdout } = await promisify(execFile)('bash', [join(repoRoot, 'scripts', 's3', 'start.sh')], {
+    maxBuffer: 1024 * 1024,
+    env: { ...process.env, OWNER_PID: String(process.pid) },
+  });
+  const value = (name: string) => new RegExp(`^${name}=(.*)$`, 'm').exec(stdout)?.[1];
+  const [dir, endpoint, accessKeyId, secretAccessKey] = [value('DIR'), value('ENDPOINT'), value('ACCESS_KEY'), value('SECRET_KEY')];
+  if (!dir || !endpoint || !accessKeyId || !secretAccessKey) throw new Error(`scripts/s3/start.sh printed no service:\n${stdout}`);
+  stopAtExit(dir);
+  const service: S3Service = { endpoint, region, accessKeyId, secretAccessKey, secretAccessKeyFile: secretFile(secretAccessKey) };
+  const pidFile = join(dir, 'run', 'client.rgw.pid');
+  const client = () =>
+    new S3Client({
+      endpoint,
+      region,
+      forcePathStyle: true,
+      credentials: { accessKeyId, secretAccessKey },
+      requestChecksumCalculation: 'WHEN_REQUIRED',
+      responseChecksumValidation: 'WHEN_REQUIRED',
+    });
+  const answers = async () =>
+    (await fetch(`${endpoint}/`)
+      .then((r) => r.status)
+      .catch(() => 0)) > 0;
+  const until = async (what: string, check: () => Promise<boolean>) => {
+    const deadline = Date.now() + 60_000;
+    while (!(await check())) {
+      if (Date.now() > deadline) throw new Error(`the private RGW: ${what} took over a minute`);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  };
+  return {
+    service,
+    async storageFor(bucket) {
+      const s3 = client();
+      try {
+        await s3.send(new CreateBucketCommand({ Bucket: bucket }));
+      } finally {
+        s3.destroy();
+      }
+      return { driver: 's3', s3: { bucket, endpoint, forcePathStyle: true, accessKeyId, secretAccessKeyFile: service.secretAccessKeyFile, region } };
+    },
+    async stopGateway() {
+      const pid = Number((await readFile(pidFile, 'utf8')).trim());
+      const running = () => {
+        try {
+          process.kill(pid, 0);
+          return true;
+        } catch {
+          return false;
+        }
+      };
+      process.kill(pid, 'SIGTERM');
+      // RGW stops listening at once but may take long to exit, holding its pid file: a restart
+      // would fail on the lock. Past a few seconds it is killed outright.
+      const deadline = Date.now() + 5000;
+      while (running() && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 100));
+      if (running()) process.kill(pid, 'SIGKILL');
+      await until('stopping', async () => !running() && !(await answers()));
+    },
+    async startGateway() {
+      await promisify(execFile)('radosgw', ['-c', join(dir, 'ceph.conf'), '-n', 'client.rgw']);
+      await until('starting', answers);
+    },
+    async stop() {
+      spawnSync('bash', [join(repoRoot, 'scripts', 's3', 'stop.sh'), dir], { stdio: 'ignore' });
+    },
+  };
 }

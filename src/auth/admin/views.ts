@@ -54,6 +54,7 @@ export function auditEntryView(entry: AuditEntry & { id: number }): AuditEntryVi
     principalId: entry.principalId ?? null,
     principalName: entry.principalName ?? null,
     clientAddress: entry.clientAddress ?? null,
+    repository: entry.repository ?? null,
     detail: entry.detail ?? null,
   };
 }

@@ -1,7 +1,9 @@
 /** `berth admin …`, `berth keys rotate|list|revoke`, `berth apply`, `berth history`: arguments only; cli/admin.ts, apply.ts and history.ts run them. */
 import type { Command } from 'commander';
 import type { CommandOptions as AdminOptions, FederatedAddOptions } from '../admin.js';
+import type { AuditListOptions } from '../audit.js';
 import { collect, positiveInteger, type Managed } from './common.js';
+import { auditOptions } from './operations.js';
 
 const load = () => import('../admin.js');
 
@@ -69,13 +71,9 @@ export function registerAdminCommands(program: Command, managed: Managed): void 
       .argument('[patterns...]', 'repository patterns, e.g. public/**')
       .option('--clear', 'turn anonymous pull off'),
   ).action(async (patterns: string[], options: AdminOptions & { clear?: boolean }) => (await load()).anonymousPull(patterns, options));
-  managed(
-    adminCommand
-      .command('audit')
-      .description('show the audit log, newest first')
-      .option('--limit <n>', 'how many entries (default 100, at most 1000)', positiveInteger)
-      .option('--principal <principal>', 'only entries of this principal (name or id)'),
-  ).action(async (options: AdminOptions & { limit?: number; principal?: string }) => (await load()).auditList(options));
+  managed(auditOptions(adminCommand.command('audit').description('show the audit log, newest first (the same as `berth audit`)'))).action(
+    async (options: AuditListOptions) => (await load()).auditList(options),
+  );
 
   const federated = adminCommand
     .command('federated')

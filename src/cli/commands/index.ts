@@ -10,6 +10,7 @@ import { managed } from './common.js';
 import { registerImportCommands } from './imports.js';
 import { registerLifecycleCommands } from './lifecycle.js';
 import { registerLoginCommands } from './login.js';
+import { registerOperationsCommands } from './operations.js';
 import { registerServerCommands } from './server.js';
 import { registerSyncCommands } from './sync.js';
 import { registerVerifyCommands } from './verify.js';
@@ -28,5 +29,6 @@ export function berthProgram(): Command {
   registerVerifyCommands(program);
   registerCacheCommands(program, managed);
   registerLifecycleCommands(program, managed);
+  registerOperationsCommands(program, managed);
   return program;
 }

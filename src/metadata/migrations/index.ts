@@ -25,6 +25,7 @@ import { importJobs } from './0005-import-jobs.js';
 import { sync } from './0006-sync.js';
 import { retention } from './0007-retention.js';
 import { tokenBounds } from './0011-token-bounds.js';
+import { operability } from './0020-operability.js';
 import { consoleSessions } from './0030-console.js';
 import { lifecycle } from './0040-lifecycle.js';
 import { cache } from './0050-cache.js';
@@ -42,6 +43,7 @@ export const migrations: ReadonlyArray<readonly [name: string, build: (columns: 
   ['0006-sync', sync],
   ['0007-retention', retention],
   ['0011-token-bounds', tokenBounds],
+  ['0020-operability', operability],
   ['0030-console', consoleSessions],
   ['0040-lifecycle', lifecycle],
   ['0050-cache', cache],

@@ -1,5 +1,6 @@
-import { sql } from 'kysely';
-import type { AnonymousPullIndex, AuditEntry, AuditIndex } from '../auth-store.js';
+import { sql, type Selectable } from 'kysely';
+import type { AnonymousPullIndex, AuditEntry, AuditIndex, AuditQuery } from '../auth-store.js';
+import type { AuditLogTable } from '../schema.js';
 import type { SqlContext } from './context.js';
 
 /** Rows deleted per statement when pruning. */
@@ -8,18 +9,37 @@ const pruneBatch = 5000;
 export class SqlAuditIndex implements AuditIndex {
   constructor(private readonly ctx: SqlContext) {}
 
-  async append(entry: AuditEntry): Promise<void> {
-    await this.ctx.db
-      .insertInto('audit_log')
-      .values({
-        at: entry.at,
-        event: entry.event,
-        principal_id: entry.principalId ?? null,
-        principal_name: entry.principalName ?? null,
-        client_address: entry.clientAddress ?? null,
-        detail: entry.detail === undefined ? null : JSON.stringify(entry.detail),
-      })
-      .execute();
+  async append(entry: AuditEntry, exportTo: readonly string[] = []): Promise<void> {
+    const values = {
+      at: entry.at,
+      event: entry.event,
+      principal_id: entry.principalId ?? null,
+      principal_name: entry.principalName ?? null,
+      client_address: entry.clientAddress ?? null,
+      detail: entry.detail === undefined ? null : JSON.stringify(entry.detail),
+      repository: entry.repository ?? null,
+    };
+    if (exportTo.length === 0) {
+      await this.ctx.db.insertInto('audit_log').values(values).execute();
+      return;
+    }
+    await this.ctx.transaction(async (trx) => {
+      const { id } = await trx.insertInto('audit_log').values(values).returning('id').executeTakeFirstOrThrow();
+      await trx
+        .insertInto('audit_exports')
+        .values(
+          [...new Set(exportTo)].map((sink) => ({
+            sink,
+            entry_id: Number(id),
+            attempts: 0,
+            next_attempt_at: entry.at,
+            claimed_by: null,
+            claimed_until: null,
+            last_error: null,
+          })),
+        )
+        .execute();
+    });
   }
 
   async prune(cutoff: number): Promise<number> {
@@ -34,19 +54,42 @@ export class SqlAuditIndex implements AuditIndex {
     }
   }
 
-  async list(options: { limit: number; principalId?: string | undefined }): Promise<Array<AuditEntry & { id: number }>> {
+  async list(options: AuditQuery): Promise<Array<AuditEntry & { id: number }>> {
     let query = this.ctx.db.selectFrom('audit_log').selectAll().orderBy('id', 'desc').limit(options.limit);
     if (options.principalId !== undefined) query = query.where('principal_id', '=', options.principalId);
-    return (await query.execute()).map((row) => ({
-      id: Number(row.id),
-      at: Number(row.at),
-      event: row.event,
-      principalId: row.principal_id ?? undefined,
-      principalName: row.principal_name ?? undefined,
-      clientAddress: row.client_address ?? undefined,
-      detail: row.detail === null ? undefined : (JSON.parse(row.detail) as unknown),
-    }));
+    if (options.repository !== undefined) query = query.where('repository', '=', options.repository);
+    if (options.event !== undefined) {
+      const bounds = prefixBounds(options.event);
+      query = bounds ? query.where('event', '>=', bounds.from).where('event', '<', bounds.to) : query.where('event', '=', options.event);
+    }
+    if (options.since !== undefined) query = query.where('at', '>=', options.since);
+    if (options.until !== undefined) query = query.where('at', '<', options.until);
+    if (options.before !== undefined) query = query.where('id', '<', options.before);
+    return (await query.execute()).map(auditEntry);
   }
+}
+
+/** A row as an entry (also read by the audit export). */
+export function auditEntry(row: Selectable<AuditLogTable>): AuditEntry & { id: number } {
+  return {
+    id: Number(row.id),
+    at: Number(row.at),
+    event: row.event,
+    principalId: row.principal_id ?? undefined,
+    principalName: row.principal_name ?? undefined,
+    clientAddress: row.client_address ?? undefined,
+    detail: row.detail === null ? undefined : (JSON.parse(row.detail) as unknown),
+    repository: row.repository ?? undefined,
+  };
+}
+
+/**
+ * An event filter ending in `.` (`admin.`) as the range of names it starts: `[admin., admin/)`,
+ * which both dialects answer from the (event, id) index, unlike LIKE (case-insensitive in SQLite).
+ */
+function prefixBounds(event: string): { from: string; to: string } | undefined {
+  if (!event.endsWith('.')) return undefined;
+  return { from: event, to: `${event.slice(0, -1)}/` };
 }
 
 export class SqlAnonymousPullIndex implements AnonymousPullIndex {

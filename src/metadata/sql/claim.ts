@@ -13,6 +13,11 @@
  *
  * Returns the candidate rows won, in candidate order. A kind reads the rows back afterwards if it
  * needs more than the candidate selected (the row may have changed between selection and claim).
+ *
+ * A row whose lease had lapsed (its owner crashed, or stalled past its lease) is a takeover:
+ * `request.onTakeover` hears of each. The update tries an unleased row first and a lapsed lease
+ * second, so telling them apart costs a statement only for contested or lapsed rows (every release
+ * clears the lease columns, so a free row has none).
  */
 import { sql, type Expression, type SqlBool, type UpdateResult } from 'kysely';
 import type { ClaimRequest } from '../../shared/lease.js';
@@ -60,8 +65,22 @@ export async function claimRows<Row>(ctx: SqlContext, request: ClaimRequest, pla
     const won: Row[] = [];
     for (const row of await candidates.execute()) {
       if (won.length >= request.limit) break;
-      const result = await plan.take(db, row).where(leaseFree(expiry, request.now)).executeTakeFirst();
-      if (Number(result.numUpdatedRows) === 1) won.push(row);
+      const fresh = await plan
+        .take(db, row)
+        .where(sql<SqlBool>`${sql.ref(expiry)} is null`)
+        .executeTakeFirst();
+      if (Number(fresh.numUpdatedRows) === 1) {
+        won.push(row);
+        continue;
+      }
+      const lapsed = await plan
+        .take(db, row)
+        .where(sql<SqlBool>`${sql.ref(expiry)} <= ${request.now}`)
+        .executeTakeFirst();
+      if (Number(lapsed.numUpdatedRows) === 1) {
+        won.push(row);
+        request.onTakeover?.();
+      }
     }
     return won;
   };

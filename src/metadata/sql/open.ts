@@ -20,7 +20,9 @@ import {
 } from 'kysely';
 import type { Schema } from '../schema.js';
 import type { Metadata } from '../store.js';
+import type { PoolStats } from '../operations-store.js';
 import { migrationProvider, type Dialect } from '../migrations/index.js';
+import { SqlAuditExportIndex } from './audit-export-index.js';
 import { SqlAnonymousPullIndex, SqlAuditIndex } from './audit-index.js';
 import { SqlAttestationKeyIndex } from './attestation-key-index.js';
 import { SqlBlobIndex } from './blob-index.js';
@@ -34,6 +36,7 @@ import { SqlGcIndex } from './gc-index.js';
 import { SqlImportJobIndex } from './import-index.js';
 import { sqlLifecycleMetadata } from './lifecycle-index.js';
 import { SqlManifestIndex } from './manifest-index.js';
+import { SqlOperationsIndex } from './operations-index.js';
 import { SqlCredentialIndex, SqlGrantIndex, SqlPrincipalIndex } from './principal-index.js';
 import { SqlRepositoryIndex } from './repository-index.js';
 import { SqlScheduledTaskIndex } from './scheduled-task-index.js';
@@ -118,8 +121,8 @@ export async function migrate(db: Kysely<Schema>, dialect: Dialect): Promise<voi
   }
 }
 
-/** The Metadata indexes over an open, migrated database of either dialect. */
-export function sqlMetadata(db: Kysely<Schema>, dialect: Dialect): Metadata {
+/** The Metadata indexes over an open, migrated database of either dialect; `pool` reports a connection pool's use. */
+export function sqlMetadata(db: Kysely<Schema>, dialect: Dialect, pool?: () => PoolStats): Metadata {
   const ctx = new SqlContext(db, dialect);
   const eventNotifier = new EventNotifier();
   return {
@@ -151,6 +154,8 @@ export function sqlMetadata(db: Kysely<Schema>, dialect: Dialect): Metadata {
     attestationKeys: new SqlAttestationKeyIndex(ctx),
     console: sqlConsoleMetadata(ctx),
     lifecycle: sqlLifecycleMetadata(ctx),
+    operations: new SqlOperationsIndex(ctx, pool),
+    auditExports: new SqlAuditExportIndex(ctx),
     close: () => db.destroy(),
   };
 }

@@ -45,6 +45,9 @@ export async function openPostgresMetadata(settings: Config['metadata']): Promis
   // An idle connection the server drops (restart, failover) emits 'error' on the pool; unhandled,
   // that would end the process. The pool discards the client and the next query opens a new one.
   pool.on('error', () => {});
+  // The same for a connection in use when the server goes away: its query fails (and Kysely
+  // reports that), but the client also emits 'error', which without a listener ends the process.
+  pool.on('connect', (client) => client.on('error', () => {}));
   try {
     await pool.query('select 1');
   } catch (err) {
@@ -62,7 +65,7 @@ export async function openPostgresMetadata(settings: Config['metadata']): Promis
     await db.destroy().catch(() => {});
     throw err;
   }
-  return sqlMetadata(db, 'postgres');
+  return sqlMetadata(db, 'postgres', () => ({ total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount, max: settings.poolSize }));
 }
 
 async function readPasswordFile(file: string): Promise<string> {

@@ -56,6 +56,13 @@ export async function readJson<S extends z.ZodTypeAny>(ctx: RouteContext, schema
   return parsed.data as z.output<S>;
 }
 
+/** Rule: query parameters (each given once) that the route's strict schema accepts; unknown ones are refused. */
+export function readQuery<S extends z.ZodTypeAny>(ctx: RouteContext, schema: S): z.output<S> {
+  const parsed = schema.safeParse(Object.fromEntries(ctx.query));
+  if (!parsed.success) throw invalid(parsed.error);
+  return parsed.data as z.output<S>;
+}
+
 function invalid(error: z.ZodError): ApiError {
   const issues = error.issues
     .slice(0, 20)

@@ -3,11 +3,10 @@
  * audit log (`auth/admin/settings.ts`, `auth/admin/audit.ts`).
  */
 import { z } from 'zod';
-import { anonymousPullBody } from '../../../api/audit.js';
-import { ApiError } from '../../../api/errors.js';
+import { anonymousPullBody, auditQuerySchema } from '../../../api/audit.js';
 import { sendJson } from '../../respond.js';
 import type { RouteContext } from '../../route.js';
-import { actingOwner, pathParam, readJson } from './common.js';
+import { actingOwner, pathParam, readJson, readQuery } from './common.js';
 
 /** GET /api/v1/settings/anonymous-pull → {patterns}: repositories anyone may pull without a token. */
 export async function getAnonymousPull(ctx: RouteContext): Promise<void> {
@@ -48,20 +47,12 @@ export async function revokeKey(ctx: RouteContext): Promise<void> {
   sendJson(ctx.res, 200, await ctx.auth.admin.settings.revokeKey(actor, pathParam(ctx, 'kid')));
 }
 
-const defaultAuditLimit = 100;
-const maxAuditLimit = 1000;
-
 /**
- * GET /api/v1/audit?limit=&principal= → {entries}, newest first. `principal` is an id or a name;
- * the id of a deleted principal still finds its history.
+ * GET /api/v1/audit?limit=&principal=&repository=&event=&since=&until=&before= → {entries, next},
+ * newest first (`auditQuerySchema`). `principal` is an id or a name; the id of a deleted principal
+ * still finds its history. `next` is the `before` of the next page, null on the last.
  */
 export async function listAudit(ctx: RouteContext): Promise<void> {
   actingOwner(ctx);
-  const rawLimit = ctx.query.get('limit');
-  const limit = rawLimit === null || rawLimit === '' ? defaultAuditLimit : Number(rawLimit);
-  if (!Number.isSafeInteger(limit) || limit < 1 || limit > maxAuditLimit) {
-    throw new ApiError('INVALID_REQUEST', `limit must be an integer from 1 to ${maxAuditLimit}`, { limit: rawLimit?.slice(0, 20) });
-  }
-  const principal = ctx.query.get('principal') ?? undefined;
-  sendJson(ctx.res, 200, { entries: await ctx.auth.admin.audit.list({ limit, principal }) });
+  sendJson(ctx.res, 200, await ctx.auth.admin.audit.page(readQuery(ctx, auditQuerySchema)));
 }
