@@ -17,7 +17,7 @@
  */
 import { readFileSync } from 'node:fs';
 import type * as OpenIdClient from 'openid-client';
-import { fetch as undiciFetch, type Dispatcher } from 'undici';
+import type { Dispatcher } from 'undici';
 import { ApiError } from '../api/errors.js';
 import { principalNameProblem } from '../api/principals.js';
 import type { Auth } from '../auth/index.js';
@@ -254,6 +254,7 @@ export class SingleSignOn {
     const client = await openIdClient();
     const secret = provider.clientSecretFile ? readFileSync(provider.clientSecretFile, 'utf8').trim() : undefined;
     const dispatcher = this.dispatcherFor(provider);
+    const { fetch: undiciFetch } = await import('undici');
     const fetcher: OpenIdClient.CustomFetch = (url, options) =>
       undiciFetch(url, { ...(options as object), dispatcher } as Parameters<typeof undiciFetch>[1]) as unknown as Promise<Response>;
     return client.discovery(new URL(provider.issuer), provider.clientId, undefined, secret ? client.ClientSecretBasic(secret) : client.None(), {

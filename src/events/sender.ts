@@ -9,7 +9,7 @@
  * Each hop opens its own connection through `egress.dispatcher`, so a redirect into a private
  * range is refused like a private target.
  */
-import { request, type Dispatcher } from 'undici';
+import type { Dispatcher } from 'undici';
 import type { Egress } from '../net/egress.js';
 
 /** How much of a response body is kept with an attempt. */
@@ -46,6 +46,8 @@ export async function sendDelivery(egress: Egress, outgoing: OutgoingRequest, op
   const origin = new URL(outgoing.url).origin;
   let url = new URL(outgoing.url);
   try {
+    // Loaded with the first delivery, not when Berth starts (see net/egress.ts).
+    const { request } = await import('undici');
     for (let hop = 0; ; hop++) {
       const custom = url.origin === origin ? outgoing.customHeaders : {};
       const res = await request(url, {

@@ -16,7 +16,6 @@
  */
 import { readFileSync } from 'node:fs';
 import { createLocalJWKSet, createRemoteJWKSet, customFetch, type JSONWebKeySet, type JWTVerifyGetKey } from 'jose';
-import { fetch as undiciFetch } from 'undici';
 import type { Config } from '../config/schema.js';
 import { createEgress, EgressRefused, type Egress, type EgressPolicy } from '../net/egress.js';
 import { isLoopbackUrl } from '../shared/loopback.js';
@@ -160,11 +159,11 @@ export class IssuerKeys {
       this.egresses.set(key, egress);
     }
     const dispatcher = egress.dispatcher;
-    return ((input: string | URL | Request, init?: RequestInit) =>
-      undiciFetch(
-        input as Parameters<typeof undiciFetch>[0],
-        { ...(init as object), dispatcher } as Parameters<typeof undiciFetch>[1],
-      )) as unknown as typeof fetch;
+    // undici is loaded with the first key fetch (see net/egress.ts), not when Berth starts.
+    return (async (input: string | URL | Request, init?: RequestInit) => {
+      const { fetch: undiciFetch } = await import('undici');
+      return undiciFetch(input as Parameters<typeof undiciFetch>[0], { ...(init as object), dispatcher } as Parameters<typeof undiciFetch>[1]);
+    }) as unknown as typeof fetch;
   }
 }
 

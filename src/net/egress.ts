@@ -10,11 +10,20 @@
  * private address is refused), so DNS rebinding between a check and the connect cannot slip
  * through, and neither can a redirect into a private range (each hop opens its own connection).
  * Range classification is ipaddr.js's; only the policy is ours.
+ *
+ * undici is loaded when the dispatcher is first used, not with this module: `berth serve` builds an
+ * egress at start but most registries never send a webhook, import or sync, and undici alone is
+ * about 2.5 MiB of heap and 40 ms of start-up. It is a CommonJS package, so `require` loads it
+ * synchronously (the same instance `import 'undici'` gets elsewhere).
  */
 import { lookup as dnsLookup, type LookupAddress, type LookupOptions } from 'node:dns';
+import { createRequire } from 'node:module';
 import { isIP } from 'node:net';
 import ipaddr from 'ipaddr.js';
-import { Agent, buildConnector, type Dispatcher } from 'undici';
+import type * as Undici from 'undici';
+import type { Dispatcher } from 'undici';
+
+const requireModule = createRequire(import.meta.url);
 
 export interface EgressPolicy {
   /** Allow every private/loopback/link-local destination (trusted networks, tests). */
@@ -123,22 +132,28 @@ export function createEgress(policy: EgressPolicy, tls: EgressTls = {}): Egress 
     });
   };
   const tlsOptions = tls.ca !== undefined ? { ca: tls.ca } : {};
-  const open = buildConnector({ ...tlsOptions, lookup: guardedLookup as never });
-  const openUnchecked = buildConnector(tlsOptions);
-  const connect: buildConnector.connector = (options, callback) => {
-    const host = options.hostname.replace(/^\[(.*)\]$/, '$1');
-    if (hostAllowed(compiled, host, options.port)) return openUnchecked(options, callback);
-    // IP literals never reach `lookup`: check them here.
-    if (isIP(host)) {
-      const reason = refusalReason(compiled, host);
-      if (reason) return callback(refusal(host, host, reason), null);
-    }
-    open(options, callback);
+  const build = (): Dispatcher => {
+    const { Agent, buildConnector } = requireModule('undici') as typeof Undici;
+    const open = buildConnector({ ...tlsOptions, lookup: guardedLookup as never });
+    const openUnchecked = buildConnector(tlsOptions);
+    const connect: Undici.buildConnector.connector = (options, callback) => {
+      const host = options.hostname.replace(/^\[(.*)\]$/, '$1');
+      if (hostAllowed(compiled, host, options.port)) return openUnchecked(options, callback);
+      // IP literals never reach `lookup`: check them here.
+      if (isIP(host)) {
+        const reason = refusalReason(compiled, host);
+        if (reason) return callback(refusal(host, host, reason), null);
+      }
+      open(options, callback);
+    };
+    return new Agent({ connect });
   };
-  const dispatcher = new Agent({ connect });
+  let dispatcher: Dispatcher | undefined;
 
   return {
-    dispatcher,
+    get dispatcher() {
+      return (dispatcher ??= build());
+    },
     async check(url) {
       let parsed: URL;
       try {
@@ -156,7 +171,9 @@ export function createEgress(policy: EgressPolicy, tls: EgressTls = {}): Egress 
         if (reason) throw refusal(host, address, reason);
       }
     },
-    close: () => dispatcher.close(),
+    close: async () => {
+      await dispatcher?.close();
+    },
   };
 }
 

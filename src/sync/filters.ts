@@ -22,10 +22,15 @@
  * Rule: only names and tags that pass the OCI grammar are matched (`repositorySelected` and
  * `tagSelected` answer false for anything else), so no filter runs over text of unbounded length.
  */
+import { createRequire } from 'node:module';
 import { RE2JS } from 're2js';
-import semver from 'semver';
+import type * as Semver from 'semver';
 import { isValidRepositoryName, isValidTag } from '../oci/names.js';
 import { isRepositoryPattern, matchesRepositoryPattern, matchesWildcard } from '../shared/glob.js';
+
+/** `semver` (CommonJS, about 0.5 MiB of heap) is loaded with the first `semver:` filter, not when Berth starts. */
+let semverModule: typeof Semver | undefined;
+const semver = (): typeof Semver => (semverModule ??= createRequire(import.meta.url)('semver') as typeof Semver);
 
 export interface TagFilters {
   include: readonly string[];
@@ -53,7 +58,7 @@ export function tagFilterProblem(filter: string): string | undefined {
     }
   }
   if (filter.startsWith('semver:')) {
-    return semver.validRange(filter.slice('semver:'.length).trim()) === null ? `${JSON.stringify(filter.slice(7))} is not a semver range` : undefined;
+    return semver().validRange(filter.slice('semver:'.length).trim()) === null ? `${JSON.stringify(filter.slice(7))} is not a semver range` : undefined;
   }
   return globSyntax.test(filter) ? undefined : 'a tag glob uses tag characters (letters, digits, _ . -) and * or ?';
 }
@@ -98,8 +103,8 @@ export function tagMatches(filter: string, tag: string): boolean {
     return regex.test(tag);
   }
   if (filter.startsWith('semver:')) {
-    const version = semver.parse(tag) ?? semver.parse(tag, { loose: true });
-    return version !== null && semver.satisfies(version, filter.slice('semver:'.length).trim());
+    const version = semver().parse(tag) ?? semver().parse(tag, { loose: true });
+    return version !== null && semver().satisfies(version, filter.slice('semver:'.length).trim());
   }
   return matchesWildcard(filter, tag);
 }
