@@ -3,7 +3,8 @@
  * rows per repository), reference edges, tags and upload sessions.
  * Released: never edit (the name is recorded in every database it ran on); change the schema in a new migration.
  */
-import { sql, type Kysely, type Migration } from 'kysely';
+import type { Kysely, Migration } from 'kysely';
+import { sql } from '../kysely.js';
 import type { MigrationColumns } from './columns.js';
 
 export function registryCore({ dialect, bytes, autoId, text }: MigrationColumns): Migration {

@@ -2,7 +2,8 @@
  * The column types a migration writes, per dialect: every migration is written once, with Kysely's
  * schema builder, for both SQLite and PostgreSQL.
  */
-import { sql, type RawBuilder } from 'kysely';
+import type { RawBuilder } from 'kysely';
+import { sql } from '../kysely.js';
 
 export type Dialect = 'sqlite' | 'postgres';
 

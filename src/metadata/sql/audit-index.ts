@@ -1,4 +1,5 @@
-import { sql, type Selectable } from 'kysely';
+import type { Selectable } from 'kysely';
+import { sql } from '../kysely.js';
 import type { AnonymousPullIndex, AuditEntry, AuditIndex, AuditQuery } from '../auth-store.js';
 import type { AuditLogTable } from '../schema.js';
 import type { SqlContext } from './context.js';

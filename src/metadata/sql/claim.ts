@@ -19,7 +19,8 @@
  * second, so telling them apart costs a statement only for contested or lapsed rows (every release
  * clears the lease columns, so a free row has none).
  */
-import { sql, type Expression, type SqlBool, type UpdateResult } from 'kysely';
+import type { Expression, SqlBool, UpdateResult } from 'kysely';
+import { sql } from '../kysely.js';
 import type { ClaimRequest } from '../../shared/lease.js';
 import type { Db, SqlContext } from './context.js';
 

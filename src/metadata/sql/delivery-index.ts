@@ -5,7 +5,8 @@
  * dialect; on PostgreSQL the candidates are also locked `FOR UPDATE SKIP LOCKED` in the claim's
  * transaction, which spreads concurrent claims over different rows.
  */
-import { sql, type ExpressionBuilder, type Selectable } from 'kysely';
+import type { ExpressionBuilder, Selectable } from 'kysely';
+import { sql } from '../kysely.js';
 import type { AttemptRecord, ClaimedDelivery, DeliveryIndex, DeliveryRecord, DeliveryStatus, EventAction } from '../event-store.js';
 import type { DeliveryAttemptsTable, Schema } from '../schema.js';
 import type { ClaimRequest, Lease } from '../../shared/lease.js';

@@ -12,7 +12,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import pg from 'pg';
-import { Kysely, PostgresDialect } from 'kysely';
+import { Kysely, PostgresDialect } from '../kysely.js';
 import type { Config } from '../../config/schema.js';
 import type { Schema } from '../schema.js';
 import type { Metadata } from '../store.js';

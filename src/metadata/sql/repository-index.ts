@@ -1,4 +1,4 @@
-import { sql } from 'kysely';
+import { sql } from '../kysely.js';
 import type { Page, RepositoryIndex } from '../store.js';
 import { pageLimit, type SqlContext } from './context.js';
 

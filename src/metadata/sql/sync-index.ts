@@ -4,7 +4,8 @@
  * queue is in sync-queue-index.ts). Reconciles are claimed with `claimRows` (claim.ts); inserts
  * that may race use `ON CONFLICT DO NOTHING` and fall back to an update.
  */
-import { sql, type Selectable } from 'kysely';
+import type { Selectable } from 'kysely';
+import { sql } from '../kysely.js';
 import type { ClaimRequest, Lease } from '../../shared/lease.js';
 import type { SyncImagesTable, SyncRulesTable } from '../schema.js';
 import type {
