@@ -1,5 +1,5 @@
 /** `AuditExportIndex` in SQL (see audit-export-store.ts for the contract). */
-import { sql } from 'kysely';
+import { sql } from '../kysely.js';
 import type { AuditExportIndex, ClaimedAuditExport } from '../audit-export-store.js';
 import type { ClaimRequest, Lease } from '../../shared/lease.js';
 import { auditEntry } from './audit-index.js';

@@ -3,7 +3,8 @@
  * `CacheMetadata`. Upserts use `ON CONFLICT … DO UPDATE` (both dialects); sweeps are claimed with
  * `claimRows` (claim.ts).
  */
-import { sql, type Selectable } from 'kysely';
+import type { Selectable } from 'kysely';
+import { sql } from '../kysely.js';
 import type { ClaimRequest, Lease } from '../../shared/lease.js';
 import type { CachedTag, CacheMetadata, CachePullIndex, CacheRuleIndex, CacheRuleRow, CacheSweep, CacheSweepIndex, CacheTagIndex } from '../cache-store.js';
 import type { CacheSweepsTable, CacheTagsTable } from '../schema.js';

@@ -1,5 +1,5 @@
 /** `OperationsIndex` in SQL: the counts behind `/metrics` and the checks behind `/readyz`. */
-import { sql } from 'kysely';
+import { sql } from '../kysely.js';
 import { migrations } from '../migrations/index.js';
 import type { GcRunRecord, GcTotals, OperationsIndex, PoolStats, SyncRuleBacklog } from '../operations-store.js';
 import type { SqlContext } from './context.js';

@@ -3,7 +3,7 @@
  * `RepositoryStateIndex`). Last pulls arrive in batches from each replica's buffer; the upsert keeps
  * the later of the stored and the new time, so replicas may write in any order.
  */
-import { sql } from 'kysely';
+import { sql } from '../kysely.js';
 import type { PushRecord } from '../store.js';
 import type { RepositoryStateIndex, SnapshotRows } from '../lifecycle-store.js';
 import type { SqlContext } from './context.js';

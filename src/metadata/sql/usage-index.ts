@@ -9,7 +9,7 @@
  * (`manifest_references_child`, `manifests_digest`), so the job's cost grows with the references of
  * the repositories it visits, never with a scan of the whole store per repository.
  */
-import { sql } from 'kysely';
+import { sql } from '../kysely.js';
 import type { QuotaUsageRecord, RepositoryUsage, UsageIndex } from '../lifecycle-store.js';
 import type { SqlContext } from './context.js';
 
