@@ -96,7 +96,7 @@ export function createApp(deps: AppDependencies): App {
   if (attestations.hooksPush) context.pushHook = (push) => attestations.pushHook(push);
   if (attestations.enforcesPull) context.pullGate = (repository, manifest) => attestations.pullGate(repository, manifest);
   // Lifecycle policies act on every push (immutability, quotas, rate limits) and count every pull.
-  const lifecycle = createLifecycle({ config: config.lifecycle, metadata, registry, clock, logger, metrics });
+  const lifecycle = createLifecycle({ config: config.lifecycle, metadata, registry, clock, logger, metrics, audit });
   context.pushPolicy = lifecycle.pushPolicy;
   context.pulled = lifecycle.pulled;
   const auth = createAuth(config.auth, config.federation, config.egress, { ...metadata.auth, audit }, clock, logger, measured);

@@ -11,6 +11,7 @@
 import type { Logger } from 'pino';
 import type { Config } from '../config/schema.js';
 import { LeaseRunner } from '../jobs/runner.js';
+import type { AuditIndex } from '../metadata/auth-store.js';
 import type { Metadata } from '../metadata/store.js';
 import type { Metrics } from '../metrics/index.js';
 import type { PullRecorder, PushPolicy, Registry } from '../registry/index.js';
@@ -36,6 +37,8 @@ export interface LifecycleDependencies {
   clock: Clock;
   logger: Logger;
   metrics: Metrics;
+  /** The audit log as the app's services write it (entries also queued for the audit export). */
+  audit: AuditIndex;
 }
 
 export interface Lifecycle {
@@ -61,7 +64,7 @@ export function createLifecycle(deps: LifecycleDependencies): Lifecycle {
     registry,
     state: store.state,
     immutability: async () => (await policies.rules()).immutability.map((p) => p.rule),
-    audit: metadata.auth.audit,
+    audit: deps.audit,
     clock,
     settings: { minimumAgeMs: config.retention.minimumAgeMs, pushMarginMs: config.retention.pushMarginMs },
     metrics,
@@ -93,7 +96,7 @@ export function createLifecycle(deps: LifecycleDependencies): Lifecycle {
     engine,
     runs,
     usage,
-    audit: metadata.auth.audit,
+    audit: deps.audit,
     clock,
     previewLimit: config.retention.previewLimit,
     wake: () => runner.wake(),
