@@ -116,7 +116,7 @@ describe('federation binds to this registry', () => {
       assert.equal((await login(server, await github.github({ repository: 'acme/app', audience: await advertised(server) }))).status, 200);
       const old = await login(server, await github.github({ repository: 'acme/app', audience: 'berth' }));
       assert.equal(old.status, 401);
-      const [entry] = await server.app.metadata.auth.audit.list({ limit: 1 });
+      const [entry] = await server.app.metadata.auth.audit.list({ limit: 1, event: 'login.failed' });
       assert.match(String((entry?.detail as { reason?: string }).reason), /legacy audience berth is turned off/);
     });
   });
@@ -177,7 +177,7 @@ describe('federation binds to this registry', () => {
         assert.equal(refused.status, 401);
         assert.match(refused.description ?? '', /issuer's signing keys could not be fetched/);
         assert.equal(inside.jwksFetches, 0, 'nothing was fetched from the issuer');
-        const [entry] = await refusing.server.app.metadata.auth.audit.list({ limit: 1 });
+        const [entry] = await refusing.server.app.metadata.auth.audit.list({ limit: 1, event: 'login.failed' });
         assert.match(String((entry?.detail as { reason?: string }).reason), /loopback addresses are not allowed by the egress policy.*allowPrivateNetwork/);
 
         const byIssuer = await trusting({ federation: { issuers: [{ ...issuer, allowPrivateNetwork: true }] } });

@@ -54,7 +54,7 @@ describe('workload identity federation', () => {
     for (const secret of ['repo:acme/app:*', 'system:serviceaccount:prod:*', 'repository_owner_id', '1234', 'refs/heads/*']) {
       assert.ok(!description.includes(secret), `${JSON.stringify(description)} reveals ${secret}`);
     }
-    const [entry] = await server.app.metadata.auth.audit.list({ limit: 1 });
+    const [entry] = await server.app.metadata.auth.audit.list({ limit: 1, event: 'login.failed' });
     assert.equal(entry?.event, 'login.failed');
     assert.match(String((entry?.detail as { reason?: unknown } | undefined)?.reason), audited);
   }

@@ -86,7 +86,7 @@ describe('an HTTPS issuer with a private CA (federation.issuers[].caFile)', () =
     assert.match(((await res.json()) as { error_description: string }).error_description, /issuer's signing keys could not be fetched/);
     // The caller is told the check in general terms; the audit log says why.
     const server = servers.at(-1);
-    const [entry] = (await server?.app.metadata.auth.audit.list({ limit: 1 })) ?? [];
+    const [entry] = (await server?.app.metadata.auth.audit.list({ limit: 1, event: 'login.failed' })) ?? [];
     assert.match(String((entry?.detail as { reason?: unknown } | undefined)?.reason), /unavailable: .*certificate/i);
   });
 });
