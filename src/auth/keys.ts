@@ -10,7 +10,7 @@
  * verification, refused at once everywhere). The verified-token cache of the authorizer asks
  * `isRevoked` on every hit, so it keeps nothing alive either.
  */
-import { calculateJwkThumbprint, exportJWK, generateKeyPair, importJWK, type CryptoKey, type JWK } from 'jose';
+import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, type JsonWebKey, type KeyObject } from 'node:crypto';
 import type { SigningKeyIndex, SigningKeyRecord } from '../metadata/auth-store.js';
 import type { Clock } from '../shared/clock.js';
 
@@ -18,13 +18,23 @@ import type { Clock } from '../shared/clock.js';
 export const signingAlgorithm = 'ES256';
 export const acceptedAlgorithms = ['ES256', 'EdDSA'];
 
+/** A JSON Web Key as stored and published (RFC 7517). */
+export type JWK = JsonWebKey & { kid?: string; alg?: string; use?: string };
+
+/** Keys are node:crypto KeyObjects: tokens are signed and verified with node:crypto (shared/jwt.ts). */
 export interface LoadedKey {
   kid: string;
   alg: string;
-  privateKey: CryptoKey;
-  publicKey: CryptoKey;
+  privateKey: KeyObject;
+  publicKey: KeyObject;
   publicJwk: JWK;
   retiredAt: number | undefined;
+}
+
+/** RFC 7638 thumbprint of a public key: SHA-256 over its required members in lexicographic order. */
+export function jwkThumbprint(jwk: JWK): string {
+  const members = jwk.kty === 'EC' ? { crv: jwk.crv, kty: jwk.kty, x: jwk.x, y: jwk.y } : { crv: jwk.crv, kty: jwk.kty, x: jwk.x };
+  return createHash('sha256').update(JSON.stringify(members)).digest('base64url');
 }
 
 /** A reload on an unknown `kid` (another replica rotated) happens at most this often. */
@@ -66,7 +76,7 @@ export class KeyRing {
   }
 
   /** The public key for a `kid`, reloading from the store (rate limited) if it is not known yet; never a revoked one. */
-  async verificationKey(kid: string | undefined): Promise<CryptoKey | undefined> {
+  async verificationKey(kid: string | undefined): Promise<KeyObject | undefined> {
     if (!kid || (await this.isRevoked(kid))) return undefined;
     let key = this.keys.find((k) => k.kid === kid);
     if (!key) {
@@ -107,14 +117,14 @@ export class KeyRing {
 
   /** Creates a new signing key and retires the others (still published for the overlap). */
   async rotate(): Promise<string> {
-    const { privateKey, publicKey } = await generateKeyPair(signingAlgorithm, { extractable: true });
-    const publicJwk = await exportJWK(publicKey);
-    const kid = await calculateJwkThumbprint(publicJwk);
+    const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    const publicJwk = publicKey.export({ format: 'jwk' }) as JWK;
+    const kid = jwkThumbprint(publicJwk);
     const now = this.clock.now();
     await this.store.add({
       kid,
       alg: signingAlgorithm,
-      privateJwk: JSON.stringify(await exportJWK(privateKey)),
+      privateJwk: JSON.stringify(privateKey.export({ format: 'jwk' })),
       publicJwk: JSON.stringify({ ...publicJwk, kid, alg: signingAlgorithm, use: 'sig' }),
       createdAt: now,
       retiredAt: undefined,
@@ -141,19 +151,17 @@ export class KeyRing {
     this.loading ??= (async () => {
       try {
         const records = await this.store.listUsable(this.clock.now() - this.overlapMs);
-        this.keys = await Promise.all(
-          records.map(async (r) => {
-            const publicJwk = JSON.parse(r.publicJwk) as JWK;
-            return {
-              kid: r.kid,
-              alg: r.alg,
-              privateKey: (await importJWK(JSON.parse(r.privateJwk) as JWK, r.alg)) as CryptoKey,
-              publicKey: (await importJWK(publicJwk, r.alg)) as CryptoKey,
-              publicJwk,
-              retiredAt: r.retiredAt,
-            };
-          }),
-        );
+        this.keys = records.map((r) => {
+          const publicJwk = JSON.parse(r.publicJwk) as JWK;
+          return {
+            kid: r.kid,
+            alg: r.alg,
+            privateKey: createPrivateKey({ key: JSON.parse(r.privateJwk) as JsonWebKey, format: 'jwk' }),
+            publicKey: createPublicKey({ key: publicJwk, format: 'jwk' }),
+            publicJwk,
+            retiredAt: r.retiredAt,
+          };
+        });
         this.loadedAt = this.clock.now();
       } finally {
         this.loading = undefined;

@@ -4,11 +4,14 @@
  * as the other, and a `jti` recorded in the store so they can be revoked.
  */
 import { randomUUID } from 'node:crypto';
-import { errors as joseErrors, jwtVerify, SignJWT, type JWTPayload, type JWTHeaderParameters } from 'jose';
 import type { CredentialKind, PrincipalKind, RefreshTokenIndex } from '../metadata/auth-store.js';
 import type { Clock } from '../shared/clock.js';
+import { JwtError, signJwt, verifyJwt, type JwtAlgorithm, type JwtClaims } from '../shared/jwt.js';
 import { formatScope, parseScopes, type Access } from './access.js';
 import { acceptedAlgorithms, type KeyRing } from './keys.js';
+
+/** A token's claims as signed: the registered ones and Berth's own. */
+type JWTPayload = JwtClaims & { iss?: string; sub?: string; aud?: string | string[]; jti?: string; exp?: number; nbf?: number; iat?: number };
 
 export const accessTokenType = 'at+jwt';
 export const refreshTokenType = 'berth-refresh+jwt';
@@ -139,16 +142,17 @@ export class TokenService {
     const now = this.clock.now();
     const iat = Math.floor(now / 1000);
     const lifetime = Math.max(1, Math.floor(lifetimeMs / 1000));
-    const token = await new SignJWT(claims)
-      .setProtectedHeader({ alg: key.alg, kid: key.kid, typ })
-      .setIssuer(this.options.issuer)
-      .setAudience(this.options.service)
-      .setSubject(subject)
-      .setIssuedAt(iat)
-      .setNotBefore(iat)
-      .setExpirationTime(iat + lifetime)
-      .setJti(typeof claims.jti === 'string' ? claims.jti : randomUUID())
-      .sign(key.privateKey);
+    const payload: JWTPayload = {
+      ...claims,
+      iss: this.options.issuer,
+      aud: this.options.service,
+      sub: subject,
+      iat,
+      nbf: iat,
+      exp: iat + lifetime,
+      jti: typeof claims.jti === 'string' ? claims.jti : randomUUID(),
+    };
+    const token = signJwt({ alg: key.alg as JwtAlgorithm, kid: key.kid, typ }, payload, key.privateKey);
     return { token, expiresIn: lifetime, issuedAt: new Date(iat * 1000).toISOString() };
   }
 
@@ -159,9 +163,9 @@ export class TokenService {
 
   private async verify(token: string, typ: string): Promise<{ payload: JWTPayload; kid: string | undefined }> {
     try {
-      const { payload, protectedHeader } = await jwtVerify(
+      const { claims, header } = await verifyJwt(
         token,
-        async (header: JWTHeaderParameters) => {
+        async (header) => {
           const key = await this.keys.verificationKey(header.kid);
           if (!key) throw new InvalidTokenError('unknown signing key');
           return key;
@@ -171,15 +175,15 @@ export class TokenService {
           issuer: this.options.issuer,
           audience: this.options.service,
           typ,
-          clockTolerance: clockSkewSeconds,
-          currentDate: new Date(this.clock.now()),
+          clockToleranceSeconds: clockSkewSeconds,
+          now: this.clock.now(),
           requiredClaims: ['exp', 'iat', 'sub'],
         },
       );
-      return { payload, kid: protectedHeader.kid };
+      return { payload: claims as JWTPayload, kid: header.kid };
     } catch (err) {
       if (err instanceof InvalidTokenError) throw err;
-      if (err instanceof joseErrors.JOSEError) throw new InvalidTokenError(err.code);
+      if (err instanceof JwtError) throw new InvalidTokenError(err.code);
       throw err;
     }
   }

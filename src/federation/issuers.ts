@@ -15,7 +15,7 @@
  * `federation.issuers` with `allowPrivateNetwork` (an in-cluster or on-premises issuer).
  */
 import { readFileSync } from 'node:fs';
-import { createLocalJWKSet, createRemoteJWKSet, customFetch, type JSONWebKeySet, type JWTVerifyGetKey } from 'jose';
+import type { JSONWebKeySet, JWTVerifyGetKey } from 'jose';
 import type { Config } from '../config/schema.js';
 import { createEgress, EgressRefused, type Egress, type EgressPolicy } from '../net/egress.js';
 import { isLoopbackUrl } from '../shared/loopback.js';
@@ -95,6 +95,8 @@ export class IssuerKeys {
 
   private async load(issuer: string): Promise<JWTVerifyGetKey> {
     const settings = this.settings.get(issuer);
+    // jose is loaded with the first issuer's keys, not when Berth starts.
+    const { createLocalJWKSet, createRemoteJWKSet, customFetch } = await import('jose');
     if (settings?.jwks) return createLocalJWKSet(settings.jwks as unknown as JSONWebKeySet);
     if (settings?.jwksFile) return createLocalJWKSet(JSON.parse(readFileSync(settings.jwksFile, 'utf8')) as JSONWebKeySet);
     const fetcher = this.observed(this.fetcherFor(settings), issuer);

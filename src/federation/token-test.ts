@@ -5,7 +5,8 @@
  * claims), so what the tool says and what the token endpoint does cannot disagree; the per-check
  * breakdown of each candidate only explains them. Nothing is issued or audited.
  */
-import { decodeJwt, type JWTPayload } from 'jose';
+import type { JWTPayload } from 'jose';
+import { decodeClaims } from '../shared/jwt.js';
 import type { TokenTestInput, TokenTestView } from '../api/federation-test.js';
 import type { ClaimCondition } from '../metadata/auth-store.js';
 import { matchesWildcard } from '../shared/glob.js';
@@ -27,7 +28,7 @@ export class TokenTester {
     let claims: JWTPayload;
     if (input.token !== undefined) {
       try {
-        claims = decodeJwt(input.token.trim());
+        claims = decodeClaims(input.token.trim()) as JWTPayload;
       } catch {
         return refused('token', null, {}, 'malformed', 'This is not a JWT: paste the whole token (three base64url parts separated by dots).', [], []);
       }

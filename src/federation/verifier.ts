@@ -13,7 +13,9 @@
  * the legacy `berth` also accepts this registry's own audience, and accepts `berth` itself only
  * while `federation.acceptLegacyAudience` is on (the match then says so, to be logged).
  */
-import { decodeJwt, errors as joseErrors, jwtVerify, type JWTPayload } from 'jose';
+import type * as Jose from 'jose';
+import type { JWTPayload } from 'jose';
+import { decodeClaims } from '../shared/jwt.js';
 import type { Config } from '../config/schema.js';
 import type { AuthMetadata, ClaimCondition, FederatedCredentialRecord, PrincipalRecord } from '../metadata/auth-store.js';
 import type { Clock } from '../shared/clock.js';
@@ -69,7 +71,7 @@ export interface FederatedMatch {
 export function isForeignJwt(token: string, ownIssuer: string): boolean {
   if (token.split('.').length !== 3) return false;
   try {
-    const iss = decodeJwt(token).iss;
+    const iss = decodeClaims(token)['iss'];
     return typeof iss === 'string' && iss !== ownIssuer;
   } catch {
     return false;
@@ -207,7 +209,7 @@ export class FederationVerifier {
   async verify(token: string, clientId?: string): Promise<FederatedMatch> {
     let issuer: unknown;
     try {
-      issuer = decodeJwt(token).iss;
+      issuer = decodeClaims(token)['iss'];
     } catch {
       throw new FederationError('malformed', 'the token is not a JWT');
     }
@@ -253,8 +255,10 @@ export class FederationVerifier {
       throw err;
     }
     const maxAgeMs = this.keys.settingsFor(issuer)?.maxTokenAgeMs ?? this.config.maxTokenAgeMs;
+    // jose (every algorithm, remote key sets) is loaded with the first federated login, not at start.
+    const jose = await import('jose');
     try {
-      const { payload } = await jwtVerify(token, keys, {
+      const { payload } = await jose.jwtVerify(token, keys, {
         issuer,
         algorithms: federatedAlgorithms,
         clockTolerance: this.config.clockSkewSeconds,
@@ -264,7 +268,7 @@ export class FederationVerifier {
       });
       return payload;
     } catch (err) {
-      throw describeJoseError(err);
+      throw describeJoseError(err, jose.errors);
     }
   }
 }
@@ -275,7 +279,7 @@ function furthest(a: FederationError | undefined, b: FederationError): Federatio
   return a === undefined || (stage[b.check] ?? 0) > (stage[a.check] ?? 0) ? b : a;
 }
 
-function describeJoseError(err: unknown): Error {
+function describeJoseError(err: unknown, joseErrors: typeof Jose.errors): Error {
   // jose reports an exceeded maximum age as JWTExpired on the `iat` claim.
   if (err instanceof joseErrors.JWTExpired) {
     return err.claim === 'iat'

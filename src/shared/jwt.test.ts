@@ -1,0 +1,150 @@
+import assert from 'node:assert/strict';
+import { createHmac, generateKeyPairSync, type KeyObject } from 'node:crypto';
+import { describe, it } from 'node:test';
+import { decodeJwt, jwtVerify, SignJWT } from 'jose';
+import { decodeClaims, JwtError, signJwt, verifyJwt, type JwtVerifyOptions } from './jwt.js';
+
+const ec = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+const otherEc = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+const ed = generateKeyPairSync('ed25519');
+const p384 = generateKeyPairSync('ec', { namedCurve: 'P-384' });
+const nowMs = 1_800_000_000_000;
+const now = Math.floor(nowMs / 1000);
+
+const options: JwtVerifyOptions = {
+  algorithms: ['ES256', 'EdDSA'],
+  typ: 'at+jwt',
+  issuer: 'berth',
+  audience: 'registry',
+  clockToleranceSeconds: 30,
+  now: nowMs,
+  requiredClaims: ['exp', 'iat', 'sub'],
+};
+
+const good = () => ({
+  access: [{ type: 'repository', name: 'a/b', actions: ['pull'] }],
+  iss: 'berth',
+  aud: 'registry',
+  sub: 'p1',
+  iat: now,
+  nbf: now,
+  exp: now + 300,
+});
+const key = (k: KeyObject) => () => Promise.resolve(k);
+const b64 = (v: unknown) => Buffer.from(JSON.stringify(v)).toString('base64url');
+
+async function refusedWith(token: string, code: string, k: KeyObject = ec.publicKey, opts: Partial<JwtVerifyOptions> = {}): Promise<void> {
+  await assert.rejects(verifyJwt(token, key(k), { ...options, ...opts }), (err: unknown) => {
+    assert.ok(err instanceof JwtError, String(err));
+    assert.equal(err.code, code, err.message);
+    return true;
+  });
+}
+
+describe('shared/jwt', () => {
+  it('a token it signs verifies here and with jose; one jose signs verifies here', async () => {
+    const ours = signJwt({ alg: 'ES256', kid: 'k1', typ: 'at+jwt' }, good(), ec.privateKey);
+    const mine = await verifyJwt(ours, key(ec.publicKey), options);
+    assert.deepEqual(mine.claims, good());
+    assert.equal(mine.header.kid, 'k1');
+    const viaJose = await jwtVerify(ours, ec.publicKey, { issuer: 'berth', audience: 'registry', typ: 'at+jwt', currentDate: new Date(nowMs) });
+    assert.deepEqual(viaJose.payload, good());
+
+    const joseSigned = await new SignJWT(good()).setProtectedHeader({ alg: 'ES256', typ: 'at+jwt', kid: 'k2' }).sign(ec.privateKey);
+    assert.deepEqual((await verifyJwt(joseSigned, key(ec.publicKey), options)).claims, good());
+    const edSigned = await new SignJWT(good()).setProtectedHeader({ alg: 'EdDSA', typ: 'at+jwt' }).sign(ed.privateKey);
+    assert.deepEqual((await verifyJwt(edSigned, key(ed.publicKey), options)).claims, good());
+    assert.deepEqual(decodeClaims(ours), decodeJwt(ours));
+  });
+
+  it('refuses other algorithms: none, HS256 with the public key as secret, ES256 with a key of another curve or kind', async () => {
+    const body = `${b64(good())}`;
+    await refusedWith(`${b64({ alg: 'none', typ: 'at+jwt' })}.${body}.`, 'ERR_JOSE_ALG_NOT_ALLOWED');
+    const header = b64({ alg: 'HS256', typ: 'at+jwt' });
+    const secret = ec.publicKey.export({ format: 'pem', type: 'spki' });
+    const mac = createHmac('sha256', secret).update(`${header}.${body}`).digest('base64url');
+    await refusedWith(`${header}.${body}.${mac}`, 'ERR_JOSE_ALG_NOT_ALLOWED');
+    const token = signJwt({ alg: 'ES256', typ: 'at+jwt' }, good(), ec.privateKey);
+    await refusedWith(token, 'ERR_JWS_SIGNATURE_VERIFICATION_FAILED', p384.publicKey);
+    await refusedWith(token, 'ERR_JWS_SIGNATURE_VERIFICATION_FAILED', ed.publicKey);
+    await refusedWith(token, 'ERR_JWS_SIGNATURE_VERIFICATION_FAILED', ec.privateKey);
+    await refusedWith(token, 'ERR_JWS_SIGNATURE_VERIFICATION_FAILED', otherEc.publicKey);
+    await assert.rejects(
+      verifyJwt(token, () => Promise.resolve(undefined), options),
+      /no key matches/,
+    );
+  });
+
+  it('refuses a changed header, claims or signature, and crit or b64 headers', async () => {
+    const [h, c, s] = signJwt({ alg: 'ES256', typ: 'at+jwt' }, good(), ec.privateKey).split('.') as [string, string, string];
+    await refusedWith(`${h}.${b64({ ...good(), sub: 'p2' })}.${s}`, 'ERR_JWS_SIGNATURE_VERIFICATION_FAILED');
+    await refusedWith(`${b64({ alg: 'ES256', typ: 'at+jwt', kid: 'x' })}.${c}.${s}`, 'ERR_JWS_SIGNATURE_VERIFICATION_FAILED');
+    const flipped = Buffer.from(s, 'base64url');
+    flipped[10] = (flipped[10] ?? 0) ^ 1;
+    await refusedWith(`${h}.${c}.${flipped.toString('base64url')}`, 'ERR_JWS_SIGNATURE_VERIFICATION_FAILED');
+    await refusedWith(`${h}.${c}.${s.slice(0, -4)}`, 'ERR_JWS_SIGNATURE_VERIFICATION_FAILED');
+    for (const extra of [{ crit: ['exp'] }, { b64: false, crit: ['b64'] }, { b64: true }]) {
+      const header = { alg: 'ES256', typ: 'at+jwt', ...extra };
+      await refusedWith(signJwt(header as never, good(), ec.privateKey), 'ERR_JWS_INVALID');
+    }
+  });
+
+  it('refuses what is not a compact JWS with JSON object parts', async () => {
+    const token = signJwt({ alg: 'ES256', typ: 'at+jwt' }, good(), ec.privateKey);
+    const [h, c, s] = token.split('.') as [string, string, string];
+    await refusedWith(`${h}.${c}`, 'ERR_JWS_INVALID');
+    await refusedWith(`${token}.x.y`, 'ERR_JWS_INVALID');
+    await refusedWith(`${h}x.${c}.${s}`, 'ERR_JWS_INVALID');
+    await refusedWith(`${h}+.${c}.${s}`, 'ERR_JWS_INVALID');
+    await refusedWith(`${b64([1])}.${c}.${s}`, 'ERR_JWS_INVALID');
+    await refusedWith(
+      signJwt({ alg: 'ES256', typ: 'at+jwt' }, good(), ec.privateKey).replace(/^[^.]+/, Buffer.from('{"alg":"ES256",').toString('base64url')),
+      'ERR_JWS_INVALID',
+    );
+    const arrayClaims = `${h}.${b64([good()])}`;
+    const signed = signJwt({ alg: 'ES256', typ: 'at+jwt' }, good(), ec.privateKey);
+    assert.ok(signed);
+    await refusedWith(`${arrayClaims}.${s}`, 'ERR_JWS_SIGNATURE_VERIFICATION_FAILED');
+    assert.throws(() => decodeClaims('a.b'), /Invalid JWT/);
+    assert.throws(() => decodeClaims(`${h}.${b64('text')}.${s}`), /JSON object/);
+  });
+
+  it('checks typ, issuer, audience, required claims and time like jose', async () => {
+    const sign = (claims: Record<string, unknown>, typ = 'at+jwt') => signJwt({ alg: 'ES256', typ }, claims, ec.privateKey);
+    assert.ok(await verifyJwt(sign(good(), 'application/AT+JWT'), key(ec.publicKey), options), 'typ is a media type');
+    await refusedWith(sign(good(), 'berth-refresh+jwt'), 'ERR_JWT_CLAIM_VALIDATION_FAILED');
+    await refusedWith(signJwt({ alg: 'ES256' }, good(), ec.privateKey), 'ERR_JWT_CLAIM_VALIDATION_FAILED');
+    await refusedWith(sign({ ...good(), iss: 'other' }), 'ERR_JWT_CLAIM_VALIDATION_FAILED');
+    await refusedWith(sign({ ...good(), aud: 'other' }), 'ERR_JWT_CLAIM_VALIDATION_FAILED');
+    await refusedWith(sign({ ...good(), aud: ['other', 7] }), 'ERR_JWT_CLAIM_VALIDATION_FAILED');
+    assert.ok(await verifyJwt(sign({ ...good(), aud: ['other', 'registry'] }), key(ec.publicKey), options));
+    for (const missing of ['exp', 'iat', 'sub', 'iss', 'aud']) {
+      const claims: Record<string, unknown> = good();
+      delete claims[missing];
+      await refusedWith(sign(claims), 'ERR_JWT_CLAIM_VALIDATION_FAILED');
+    }
+    await refusedWith(sign({ ...good(), exp: now - 31 }), 'ERR_JWT_EXPIRED');
+    await refusedWith(sign({ ...good(), exp: now - 30 }), 'ERR_JWT_EXPIRED');
+    assert.ok(await verifyJwt(sign({ ...good(), exp: now - 29 }), key(ec.publicKey), options), 'within the clock tolerance');
+    await refusedWith(sign({ ...good(), nbf: now + 31 }), 'ERR_JWT_CLAIM_VALIDATION_FAILED');
+    assert.ok(await verifyJwt(sign({ ...good(), nbf: now + 30 }), key(ec.publicKey), options));
+    await refusedWith(sign({ ...good(), exp: String(now + 300) }), 'ERR_JWT_CLAIM_VALIDATION_FAILED');
+    await refusedWith(sign({ ...good(), iat: 'yesterday' }), 'ERR_JWT_CLAIM_VALIDATION_FAILED');
+    // The same decisions jose makes for each of these.
+    for (const claims of [
+      { ...good(), exp: now - 30 },
+      { ...good(), nbf: now + 31 },
+      { ...good(), aud: 'other' },
+    ]) {
+      await assert.rejects(
+        jwtVerify(sign(claims), ec.publicKey, { issuer: 'berth', audience: 'registry', typ: 'at+jwt', clockTolerance: 30, currentDate: new Date(nowMs) }),
+      );
+    }
+  });
+
+  it('signs only with a private key that fits the algorithm', () => {
+    assert.throws(() => signJwt({ alg: 'ES256', typ: 'at+jwt' }, good(), ec.publicKey), /matching private key/);
+    assert.throws(() => signJwt({ alg: 'EdDSA', typ: 'at+jwt' }, good(), ec.privateKey), /matching private key/);
+    assert.throws(() => signJwt({ alg: 'ES256', typ: 'at+jwt' }, { ...good(), exp: Number.POSITIVE_INFINITY }, ec.privateKey), /finite/);
+  });
+});
