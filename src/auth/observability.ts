@@ -13,11 +13,11 @@
  *   description (issued tokens and failed logins are audited by the endpoint itself);
  * - a span per token request when the request is traced.
  */
-import { decodeJwt } from 'jose';
 import type { AuditIndex } from '../metadata/auth-store.js';
 import type { Metrics } from '../metrics/index.js';
 import { tracer } from '../metrics/tracing.js';
 import type { Clock } from '../shared/clock.js';
+import { decodeClaims } from '../shared/jwt.js';
 import { refreshTokenUser } from '../api/principals.js';
 import { FederationError, type FederationVerifier } from '../federation/verifier.js';
 import type { IssuerKeys } from '../federation/issuers.js';
@@ -130,7 +130,7 @@ function exchangeGrant(request: TokenRequest): string {
 
 function issuerOf(jwt: string): string | undefined {
   try {
-    const iss = decodeJwt(jwt).iss;
+    const iss = decodeClaims(jwt)['iss'];
     return typeof iss === 'string' ? iss : undefined;
   } catch {
     return undefined;
