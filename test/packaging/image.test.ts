@@ -159,6 +159,10 @@ describe('the container image', () => {
     const ready = await waitForReady(`http://127.0.0.1:${port}`, serving, () => output);
     assert.equal(ready.status, 'ready', JSON.stringify(ready));
     assert.match(output, /"msg":"listening"/, 'JSON logs when stdout is not a terminal');
+    // The web console's front end is in the image too.
+    const page = await fetch(`http://127.0.0.1:${port}/`, { headers: { Accept: 'text/html' } });
+    assert.equal(page.status, 200);
+    assert.match(await page.text(), /<div id="app"><\/div>/);
   });
 });
 
@@ -189,7 +193,7 @@ async function buildContext(): Promise<string> {
   if (!lstatSync(join(REPO_ROOT, 'node_modules')).isSymbolicLink()) return REPO_ROOT;
   const dir = join(REPO_ROOT, '..', `.berth-image-context-${process.pid}`);
   await mkdir(dir, { recursive: true });
-  for (const entry of ['Containerfile', '.containerignore', 'package.json', 'package-lock.json', 'tsconfig.json', 'tsconfig.build.json', 'src', 'scripts']) {
+  for (const entry of ['Containerfile', '.containerignore', 'package.json', 'package-lock.json', 'tsconfig.json', 'tsconfig.build.json', 'src', 'console', 'scripts']) {
     await cp(join(REPO_ROOT, entry), join(dir, entry), { recursive: true });
   }
   await cp(join(REPO_ROOT, 'node_modules'), join(dir, 'node_modules'), { recursive: true, dereference: true });
