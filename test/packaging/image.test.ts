@@ -193,7 +193,17 @@ async function buildContext(): Promise<string> {
   if (!lstatSync(join(REPO_ROOT, 'node_modules')).isSymbolicLink()) return REPO_ROOT;
   const dir = join(REPO_ROOT, '..', `.berth-image-context-${process.pid}`);
   await mkdir(dir, { recursive: true });
-  for (const entry of ['Containerfile', '.containerignore', 'package.json', 'package-lock.json', 'tsconfig.json', 'tsconfig.build.json', 'src', 'console', 'scripts']) {
+  for (const entry of [
+    'Containerfile',
+    '.containerignore',
+    'package.json',
+    'package-lock.json',
+    'tsconfig.json',
+    'tsconfig.build.json',
+    'src',
+    'console',
+    'scripts',
+  ]) {
     await cp(join(REPO_ROOT, entry), join(dir, entry), { recursive: true });
   }
   await cp(join(REPO_ROOT, 'node_modules'), join(dir, 'node_modules'), { recursive: true, dereference: true });
