@@ -7,7 +7,7 @@ import { storeIdentityToken } from '../../src/client/docker-config.js';
 import { tokenFor } from '../auth/helpers.js';
 import { failsWith, ok, runCli } from '../admin/helpers.js';
 import { ownerName, ownerPassword, type TestServer } from '../support/server.js';
-import { Api, buildMultiArchImage, headDigest, pullToken, pushImage, pushToken, startBerth, type BuiltImage } from './helpers.js';
+import { Api, buildMultiArchImage, headDigest, pullToken, pushImage, pushToken, startBerth, waitFor, type BuiltImage } from './helpers.js';
 
 /** `berth sync …` as real processes against a real customer Berth syncing from a real vendor Berth. */
 describe('berth sync', () => {
@@ -71,6 +71,12 @@ describe('berth sync', () => {
   });
 
   it('run syncs what the source has now, printing each image, and a second run copies nothing', async () => {
+    // A new rule backfills in the background; the image is pushed after that, so only the run copies it.
+    const api = await Api.asOwner(customer.url);
+    await waitFor('the rule’s backfill', async () => {
+      const status = (await api.get('/sync/rules/vendor/status')).body;
+      return status.rule.state.backfilledAt !== null && !status.rule.state.reconciling && status.queue.pending === 0 ? true : undefined;
+    });
     await pushImage(vendor.url, await pushToken(vendor.url, 'tripinsights/api'), 'tripinsights/api', 'v1', image.dir, image.index.index);
     const first = ok(await berth(['sync', 'run', 'vendor']));
     assert.match(first.stdout, /^syncing vendor: /m);
