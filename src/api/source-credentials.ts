@@ -1,7 +1,6 @@
 /**
  * How Berth logs in to another registry it reads from: the request shape shared by the rules that
- * name an upstream (pull-through cache rules; sync rules have the same shape in `sync/rule.ts`,
- * which can import this one once the secret references there settle).
+ * name an upstream (pull-through cache rules, and sync rules' `source.credentials`).
  *
  * - `anonymous`: no credentials.
  * - `basic`: a username and exactly one of `password` (stored as given, like every rule field),

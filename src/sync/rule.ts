@@ -6,6 +6,7 @@
  * the network (the egress policy on the source URL) happens in the handler.
  */
 import { z } from 'zod';
+import { upstreamCredentialsInput, type UpstreamCredentials } from '../api/source-credentials.js';
 import type { NewSyncRule, SyncRuleRow, SyncRuleState } from '../metadata/sync-store.js';
 import { isValidRepositoryName } from '../oci/names.js';
 import { repositoryPatternProblem, tagFilterProblem } from './filters.js';
@@ -17,10 +18,7 @@ import { repositoryPatternProblem, tagFilterProblem } from './filters.js';
  * `oidc` sends a workload token read from `tokenFile` (for example a projected Kubernetes
  * service-account token) to a Berth source whose federated credential accepts it.
  */
-export type SourceCredentials =
-  | { kind: 'anonymous' }
-  | { kind: 'basic'; username: string; password?: string; passwordFile?: string; passwordEnv?: string }
-  | { kind: 'oidc'; clientId: string; tokenFile: string };
+export type SourceCredentials = UpstreamCredentials;
 
 export interface SyncRuleSpec {
   source: { url: string; credentials: SourceCredentials };
@@ -103,44 +101,8 @@ export const ruleName = z
   .string()
   .regex(/^[a-z0-9][a-z0-9._-]{0,62}$/, 'a rule name is 1-63 lower-case letters, digits, ., _ or -, starting with a letter or digit');
 
-const envName = /^[A-Za-z_][A-Za-z0-9_]{0,127}$/;
-
-const credentialsInput = z
-  .discriminatedUnion('kind', [
-    z.object({ kind: z.literal('anonymous') }).strict(),
-    z
-      .object({
-        kind: z.literal('basic'),
-        username: z.string().min(1).max(256),
-        password: z.string().min(1).max(4096).optional(),
-        passwordFile: z.string().min(1).max(1024).optional(),
-        passwordEnv: z.string().regex(envName, 'an environment variable name').optional(),
-      })
-      .strict(),
-    z
-      .object({
-        kind: z.literal('oidc'),
-        clientId: z.string().min(1).max(256),
-        tokenFile: z.string().min(1).max(1024),
-      })
-      .strict(),
-  ])
-  .superRefine((c, ctx) => {
-    if (c.kind === 'basic' && [c.password, c.passwordFile, c.passwordEnv].filter((v) => v !== undefined).length !== 1) {
-      ctx.addIssue({ code: z.ZodIssueCode.custom, message: 'basic credentials need exactly one of password, passwordFile or passwordEnv' });
-    }
-  })
-  .transform((c): SourceCredentials => {
-    if (c.kind !== 'basic') return c;
-    const { kind, username, password, passwordFile, passwordEnv } = c;
-    return {
-      kind,
-      username,
-      ...(password !== undefined ? { password } : {}),
-      ...(passwordFile !== undefined ? { passwordFile } : {}),
-      ...(passwordEnv !== undefined ? { passwordEnv } : {}),
-    };
-  });
+/** The source's credentials: the shape every rule that reads from another registry shares (`api/source-credentials.ts`). */
+const credentialsInput = upstreamCredentialsInput;
 
 const sourceUrl = z
   .string()
