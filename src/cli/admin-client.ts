@@ -244,11 +244,21 @@ export async function apiCall<T>(session: Session, method: string, path: string,
  * refresh token, asking only for `registry:admin:*`.
  */
 export async function connectAdmin(options: ConnectionOptions, io: { env?: NodeJS.ProcessEnv; readStdin?: () => Promise<string> } = {}): Promise<AdminClient> {
-  const session = await connectRegistry(options, [adminScope], { ...io, anonymous: false });
-  if (session.accessToken === undefined) {
+  return new AdminClient(await connectOwner(options, io));
+}
+
+/** An owner's session for the management API (`registry:admin:*`), as every management command opens it. */
+export async function connectOwner(options: ConnectionOptions, io: { env?: NodeJS.ProcessEnv; readStdin?: () => Promise<string> } = {}): Promise<OwnerSession> {
+  return ownerSession(await connectRegistry(options, [adminScope], { ...io, anonymous: false }));
+}
+
+export type OwnerSession = Session & { accessToken: string };
+
+/** The session with its token; refused in one line when the registry runs without the token service. */
+export function ownerSession(session: Session): OwnerSession {
+  if (session.accessToken === undefined)
     throw new AdminError(`${session.registry} runs without the token service (auth.enabled=false); the management API needs it`);
-  }
-  return new AdminClient(session);
+  return { ...session, accessToken: session.accessToken };
 }
 
 export interface Session {

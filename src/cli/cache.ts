@@ -6,7 +6,7 @@
 import type { CacheEntriesView, CacheRefreshView, CacheRuleView } from '../api/cache.js';
 import { urls } from '../api/urls.js';
 import { isValidRepositoryName, isValidTag } from '../oci/names.js';
-import { AdminError, adminScope, apiCall, connectRegistry, type ConnectionOptions, type Session } from './admin-client.js';
+import { AdminError, apiCall, connectOwner, type ConnectionOptions, type Session } from './admin-client.js';
 import { print, printJson, table, type CommandOptions } from './admin.js';
 
 export class CacheClient {
@@ -46,10 +46,7 @@ export class CacheClient {
 }
 
 export async function connectCache(options: ConnectionOptions): Promise<CacheClient> {
-  const session = await connectRegistry(options, [adminScope], { anonymous: false });
-  if (session.accessToken === undefined)
-    throw new AdminError(`${session.registry} runs without the token service (auth.enabled=false); the management API needs it`);
-  return new CacheClient({ ...session, accessToken: session.accessToken });
+  return new CacheClient(await connectOwner(options));
 }
 
 export interface CacheRuleOptions {

@@ -24,7 +24,7 @@ import {
   type UsageView,
 } from '../api/lifecycle.js';
 import { urls } from '../api/urls.js';
-import { adminScope, AdminError, apiCall, connectRegistry, type ConnectionOptions, type Session } from './admin-client.js';
+import { AdminError, apiCall, connectOwner, ownerSession, type ConnectionOptions, type Session } from './admin-client.js';
 import { print, printJson, table, type OutputOptions } from './admin.js';
 
 export type LifecycleCommandOptions = ConnectionOptions & OutputOptions;
@@ -61,15 +61,12 @@ export class LifecycleClient {
 }
 
 export async function connectLifecycle(options: ConnectionOptions): Promise<LifecycleClient> {
-  return lifecycleClient(await connectRegistry(options, [adminScope], { anonymous: false }));
+  return new LifecycleClient(await connectOwner(options));
 }
 
 /** A lifecycle client over an owner's session (`berth apply` reuses its own login). */
 export function lifecycleClient(session: Session): LifecycleClient {
-  if (session.accessToken === undefined) {
-    throw new AdminError(`${session.registry} runs without the token service (auth.enabled=false); the management API needs it`);
-  }
-  return new LifecycleClient({ ...session, accessToken: session.accessToken });
+  return new LifecycleClient(ownerSession(session));
 }
 
 function kindOf(kind: string): PolicyKind {

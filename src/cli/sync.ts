@@ -8,7 +8,7 @@ import { readFile } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { urls } from '../api/urls.js';
 import type { SyncImageView, SyncRuleView, SyncStatusView, SyncWebhookSecretView } from '../api/sync.js';
-import { AdminError, adminScope, apiCall, connectRegistry, type ConnectionOptions, type Session } from './admin-client.js';
+import { AdminError, apiCall, connectOwner, type ConnectionOptions, type Session } from './admin-client.js';
 import { print, printJson, table, warnSecretShownOnce, type CommandOptions } from './admin.js';
 
 // ---------------------------------------------------------------------------------------------
@@ -56,10 +56,7 @@ export class SyncClient {
 }
 
 export async function connectSync(options: ConnectionOptions): Promise<SyncClient> {
-  const session = await connectRegistry(options, [adminScope], { anonymous: false });
-  if (session.accessToken === undefined)
-    throw new AdminError(`${session.registry} runs without the token service (auth.enabled=false); the management API needs it`);
-  return new SyncClient({ ...session, accessToken: session.accessToken });
+  return new SyncClient(await connectOwner(options));
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -6,7 +6,7 @@
  */
 import { urls } from '../api/urls.js';
 import type { DeliveryDetailView, DeliveryView, WebhookView } from '../api/webhooks.js';
-import { adminScope, AdminError, apiCall, connectRegistry, type ConnectionOptions, type Session } from './admin-client.js';
+import { AdminError, apiCall, connectOwner, type ConnectionOptions, type Session } from './admin-client.js';
 import { print, printJson, table, warnSecretShownOnce, type OutputOptions } from './admin.js';
 
 export type WebhookCommandOptions = ConnectionOptions & OutputOptions;
@@ -50,11 +50,7 @@ export class WebhookClient {
 }
 
 export async function connectWebhooks(options: ConnectionOptions, io: { readStdin?: () => Promise<string> } = {}): Promise<WebhookClient> {
-  const session = await connectRegistry(options, [adminScope], { ...io, anonymous: false });
-  if (session.accessToken === undefined) {
-    throw new AdminError(`${session.registry} runs without the token service (auth.enabled=false); the management API needs it`);
-  }
-  return new WebhookClient({ ...session, accessToken: session.accessToken });
+  return new WebhookClient(await connectOwner(options, io));
 }
 
 // ---------------------------------------------------------------------------------------------
