@@ -14,6 +14,32 @@ export interface AuditEntryView {
   detail: unknown;
 }
 
+/** An audit entry as recorded (times in milliseconds; absent fields not known). */
+export interface AuditEntryInput {
+  id: number;
+  at: number;
+  event: string;
+  principalId?: string | undefined;
+  principalName?: string | undefined;
+  clientAddress?: string | undefined;
+  repository?: string | undefined;
+  detail?: unknown;
+}
+
+/** The one view of an audit entry: the API's answer, and the body every audit export sends. */
+export function auditEntryView(entry: AuditEntryInput): AuditEntryView {
+  return {
+    id: entry.id,
+    at: new Date(entry.at).toISOString(),
+    event: entry.event,
+    principalId: entry.principalId ?? null,
+    principalName: entry.principalName ?? null,
+    clientAddress: entry.clientAddress ?? null,
+    repository: entry.repository ?? null,
+    detail: entry.detail ?? null,
+  };
+}
+
 /** GET /api/v1/audit: a page of entries, newest first; `next` is the `before` cursor of the next page (null on the last). */
 export interface AuditPageView {
   entries: AuditEntryView[];

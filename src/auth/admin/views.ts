@@ -2,9 +2,8 @@
  * Auth records as the management API shows them (the wire types are in `api/`). Times are ISO 8601
  * strings, absent values `null`; secret hashes never leave the server.
  */
-import type { AuditEntryView } from '../../api/audit.js';
 import type { ClaimConditionView, FederatedCredentialView, PrincipalView } from '../../api/principals.js';
-import type { AuditEntry, ClaimCondition, CredentialRecord, FederatedCredentialRecord, PrincipalRecord } from '../../metadata/auth-store.js';
+import type { ClaimCondition, CredentialRecord, FederatedCredentialRecord, PrincipalRecord } from '../../metadata/auth-store.js';
 import type { Grant } from '../permissions.js';
 
 const iso = (ms: number): string => new Date(ms).toISOString();
@@ -46,18 +45,7 @@ function conditionView(c: ClaimCondition): ClaimConditionView {
   return { claim: c.claim, oneOf: [...(c.oneOf ?? [])] };
 }
 
-export function auditEntryView(entry: AuditEntry & { id: number }): AuditEntryView {
-  return {
-    id: entry.id,
-    at: iso(entry.at),
-    event: entry.event,
-    principalId: entry.principalId ?? null,
-    principalName: entry.principalName ?? null,
-    clientAddress: entry.clientAddress ?? null,
-    repository: entry.repository ?? null,
-    detail: entry.detail ?? null,
-  };
-}
+export { auditEntryView } from '../../api/audit.js';
 
 /** How the audit log names the principal a change was made to. */
 export function describeTarget(principal: PrincipalRecord): { id: string; name: string; kind: string } {

@@ -11,6 +11,7 @@
 import { readFileSync } from 'node:fs';
 import type { Dispatcher } from 'undici';
 import type { ExportedEntry, AuditSink } from './sink.js';
+import { auditEntryView, type AuditEntryView } from '../../api/audit.js';
 
 export const cloudEventsBatchContentType = 'application/cloudevents-batch+json; charset=utf-8';
 
@@ -30,16 +31,8 @@ export interface AuditCloudEvent {
   time: string;
   datacontenttype: 'application/json';
   subject?: string;
-  data: {
-    id: number;
-    at: string;
-    event: string;
-    principalId: string | null;
-    principalName: string | null;
-    clientAddress: string | null;
-    repository: string | null;
-    detail: unknown;
-  };
+  /** The entry as `GET /api/v1/audit` shows it. */
+  data: AuditEntryView;
 }
 
 /** An audit entry as a CloudEvent (type `io.berth.audit.<event>`, subject the repository or principal). */
@@ -51,16 +44,7 @@ export function auditCloudEvent(entry: ExportedEntry): AuditCloudEvent {
     type: `io.berth.audit.${entry.event}`,
     time: new Date(entry.at).toISOString(),
     datacontenttype: 'application/json',
-    data: {
-      id: entry.id,
-      at: new Date(entry.at).toISOString(),
-      event: entry.event,
-      principalId: entry.principalId ?? null,
-      principalName: entry.principalName ?? null,
-      clientAddress: entry.clientAddress ?? null,
-      repository: entry.repository ?? null,
-      detail: entry.detail ?? null,
-    },
+    data: auditEntryView(entry),
   };
   const subject = entry.repository ?? entry.principalName;
   if (subject !== undefined) event.subject = subject;

@@ -15,6 +15,7 @@ import { hostname } from 'node:os';
 import { connect as connectTcp, isIP, type Socket } from 'node:net';
 import { connect as connectTls } from 'node:tls';
 import { isFailureEvent, type AuditSink, type ExportedEntry } from './sink.js';
+import { auditEntryView } from '../../api/audit.js';
 
 export interface SyslogSinkSettings {
   name: string;
@@ -45,16 +46,7 @@ export function syslogMessage(entry: ExportedEntry, facility: number): string {
     .filter((param): param is [string, string] => param[1] !== undefined)
     .map(([name, value]) => `${name}="${escapeParam(value)}"`)
     .join(' ');
-  const body = JSON.stringify({
-    id: entry.id,
-    at: new Date(entry.at).toISOString(),
-    event: entry.event,
-    principalId: entry.principalId ?? null,
-    principalName: entry.principalName ?? null,
-    clientAddress: entry.clientAddress ?? null,
-    repository: entry.repository ?? null,
-    detail: entry.detail ?? null,
-  });
+  const body = JSON.stringify(auditEntryView(entry));
   return `<${facility * 8 + severity}>1 ${new Date(entry.at).toISOString()} ${host} berth ${process.pid} audit [berth@32473 ${sd}] ${bom}${body}`;
 }
 
