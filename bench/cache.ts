@@ -19,7 +19,7 @@
  * bench/results/cache-<stamp>.json + cache-latest.json (`partial-` prefix with --quick).
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -30,6 +30,7 @@ import { parseBenchOptions } from './lib/options.js';
 import { describeExchange, ProtocolError, pushBlob } from './lib/registry.js';
 import { startServer, stopServer, type Server } from './lib/servers.js';
 import { log, median, MiB, run } from './lib/util.js';
+import { startSectionBench, startWatchdog } from './lib/section-bench.js';
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const resultsDir = join(repoRoot, 'bench', 'results');
@@ -94,39 +95,19 @@ async function pull(url: string, size: number): Promise<{ seconds: number; cache
 async function main(): Promise<void> {
   const started = new Date();
   const t0 = Date.now();
-  const only = opt.only
-    ?.split(',')
-    .map((s) => s.trim())
-    .filter((s) => s !== '');
-  const partialDoc = quick || opt.reps !== undefined || (only !== undefined && only.some((g) => g !== 'cache'));
-  const docPath = opt.doc !== undefined ? resolve(opt.doc) : partialDoc ? join(resultsDir, 'benchmarks-partial.md') : join(repoRoot, 'docs', 'benchmarks.md');
-
-  if (opt['report-only'] !== undefined) {
-    const main = JSON.parse(await readFile(opt['report-only'], 'utf8')) as { selfTest?: boolean; mode?: string; partial?: boolean };
-    if (main.selfTest === true) return;
-    const partial = main.mode === 'quick' || main.partial === true;
-    for (const name of partial ? ['partial-cache-latest.json', 'cache-latest.json'] : ['cache-latest.json']) {
-      const text = await readFile(join(resultsDir, name), 'utf8').catch(() => null);
-      if (text === null) continue;
-      const doc = opt.doc !== undefined ? resolve(opt.doc) : partial ? join(resultsDir, 'benchmarks-partial.md') : join(repoRoot, 'docs', 'benchmarks.md');
-      await insertCacheSection(doc, renderCacheSection(JSON.parse(text) as CacheResults));
-      log(`cache: re-inserted the section from bench/results/${name} into ${relative(repoRoot, doc)}`);
-      return;
-    }
-    log('cache: no earlier cache results; nothing to re-insert');
-    return;
-  }
-  if (opt.candidate !== 'berth') {
-    log('cache: self-test (--candidate distribution): the cache bench measures Berth only; skipped');
-    return;
-  }
+  const setup = await startSectionBench<CacheResults>({
+    name: 'cache',
+    selfTestReason: 'measures Berth only',
+    opt,
+    repoRoot,
+    resultsDir,
+    insert: (doc, results) => insertCacheSection(doc, renderCacheSection(results)),
+  });
+  if (!setup) return;
+  const { docPath } = setup;
 
   const parent = await mkdtemp(join(tmpdir(), 'berth-bench-cache-'));
-  const watchdog = setTimeout(() => {
-    log(`cache: watchdog: still running after ${WATCHDOG_MS / 60_000} min; giving up`);
-    process.exit(2);
-  }, WATCHDOG_MS);
-  watchdog.unref();
+  const stopWatchdog = startWatchdog('cache', WATCHDOG_MS);
   await mkdir(resultsDir, { recursive: true });
   const mi = await machineInfo(repoRoot, parent);
   const problems: string[] = [];
@@ -251,7 +232,7 @@ async function main(): Promise<void> {
     }
   } finally {
     for (const { stop } of servers.reverse()) await stop().catch(() => undefined);
-    clearTimeout(watchdog);
+    stopWatchdog();
     if (opt.keep !== true) await rm(parent, { recursive: true, force: true });
     else log(`cache: kept ${parent}`);
   }

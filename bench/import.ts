@@ -18,7 +18,7 @@
  * bench/results/import-<stamp>.json + import-latest.json (`partial-` prefix with --quick).
  */
 import { randomBytes } from 'node:crypto';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -32,6 +32,7 @@ import { startServer, stopServer } from './lib/servers.js';
 import type { Server } from './lib/servers.js';
 import { log, median, run, sleep } from './lib/util.js';
 import { parseBenchOptions } from './lib/options.js';
+import { startSectionBench, startWatchdog } from './lib/section-bench.js';
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const resultsDir = join(repoRoot, 'bench', 'results');
@@ -200,39 +201,19 @@ function range(values: number[]): [number, number] | null {
 async function main(): Promise<void> {
   const started = new Date();
   const t0 = Date.now();
-  const only = opt.only
-    ?.split(',')
-    .map((s) => s.trim())
-    .filter((s) => s !== '');
-  const partialDoc = quick || opt.reps !== undefined || (only !== undefined && only.some((g) => g !== 'import'));
-  const docPath = opt.doc !== undefined ? resolve(opt.doc) : partialDoc ? join(resultsDir, 'benchmarks-partial.md') : join(repoRoot, 'docs', 'benchmarks.md');
-
-  if (opt['report-only'] !== undefined) {
-    const main = JSON.parse(await readFile(opt['report-only'], 'utf8')) as { selfTest?: boolean; mode?: string; partial?: boolean };
-    if (main.selfTest === true) return;
-    const partial = main.mode === 'quick' || main.partial === true;
-    for (const name of partial ? ['partial-import-latest.json', 'import-latest.json'] : ['import-latest.json']) {
-      const text = await readFile(join(resultsDir, name), 'utf8').catch(() => null);
-      if (text === null) continue;
-      const doc = opt.doc !== undefined ? resolve(opt.doc) : partial ? join(resultsDir, 'benchmarks-partial.md') : join(repoRoot, 'docs', 'benchmarks.md');
-      await insertImportSection(doc, renderImportSection(JSON.parse(text) as ImportResults));
-      log(`import: re-inserted the section from bench/results/${name} into ${relative(repoRoot, doc)}`);
-      return;
-    }
-    log('import: no earlier import results; nothing to re-insert');
-    return;
-  }
-  if (opt.candidate !== 'berth') {
-    log('import: self-test (--candidate distribution): the import bench measures Berth only; skipped');
-    return;
-  }
+  const setup = await startSectionBench<ImportResults>({
+    name: 'import',
+    selfTestReason: 'measures Berth only',
+    opt,
+    repoRoot,
+    resultsDir,
+    insert: (doc, results) => insertImportSection(doc, renderImportSection(results)),
+  });
+  if (!setup) return;
+  const { docPath } = setup;
 
   const parent = await mkdtemp(join(tmpdir(), 'berth-bench-import-'));
-  const watchdog = setTimeout(() => {
-    log(`import: watchdog: still running after ${WATCHDOG_MS / 60_000} min; giving up`);
-    process.exit(2);
-  }, WATCHDOG_MS);
-  watchdog.unref();
+  const stopWatchdog = startWatchdog('import', WATCHDOG_MS);
   await mkdir(resultsDir, { recursive: true });
   const mi = await machineInfo(repoRoot, parent);
   const problems: string[] = [];
@@ -354,7 +335,7 @@ async function main(): Promise<void> {
     }
   } finally {
     for (const { stop } of servers.reverse()) await stop().catch(() => undefined);
-    clearTimeout(watchdog);
+    stopWatchdog();
     if (opt.keep !== true) await rm(parent, { recursive: true, force: true });
     else log(`import: kept ${parent}`);
   }

@@ -20,7 +20,7 @@
  */
 import { execFile } from 'node:child_process';
 import { createHash, randomBytes, randomFillSync } from 'node:crypto';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { type Agent, request as httpRequest } from 'node:http';
 import type { IncomingHttpHeaders } from 'node:http';
 import { loadavg, tmpdir } from 'node:os';
@@ -38,6 +38,7 @@ import type { S3Results, S3Row, Side } from './lib/s3-report.js';
 import { RssSampler, readMem, startServer } from './lib/servers.js';
 import type { Server } from './lib/servers.js';
 import { log, median, MiB, run, sleep } from './lib/util.js';
+import { startSectionBench, startWatchdog } from './lib/section-bench.js';
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const resultsDir = join(repoRoot, 'bench', 'results');
@@ -270,39 +271,19 @@ async function rssMiB(pid: number): Promise<number> {
 async function main(): Promise<void> {
   const started = new Date();
   const t0 = Date.now();
-  const only = opt.only
-    ?.split(',')
-    .map((s) => s.trim())
-    .filter((s) => s !== '');
-  const partialDoc = quick || opt.reps !== undefined || (only !== undefined && only.some((g) => g !== 's3'));
-  const docPath = opt.doc !== undefined ? resolve(opt.doc) : partialDoc ? join(resultsDir, 'benchmarks-partial.md') : join(repoRoot, 'docs', 'benchmarks.md');
-
-  if (opt['report-only'] !== undefined) {
-    const main = JSON.parse(await readFile(opt['report-only'], 'utf8')) as { selfTest?: boolean; mode?: string; partial?: boolean };
-    if (main.selfTest === true) return;
-    const partial = main.mode === 'quick' || main.partial === true;
-    for (const name of partial ? ['partial-s3-latest.json', 's3-latest.json'] : ['s3-latest.json']) {
-      const text = await readFile(join(resultsDir, name), 'utf8').catch(() => null);
-      if (text === null) continue;
-      const doc = opt.doc !== undefined ? resolve(opt.doc) : partial ? join(resultsDir, 'benchmarks-partial.md') : join(repoRoot, 'docs', 'benchmarks.md');
-      await insertS3Section(doc, renderS3Section(JSON.parse(text) as S3Results));
-      log(`s3: re-inserted the section from bench/results/${name} into ${relative(repoRoot, doc)}`);
-      return;
-    }
-    log('s3: no earlier S3 results; nothing to re-insert');
-    return;
-  }
-  if (opt.candidate !== 'berth') {
-    log('s3: self-test (--candidate distribution): the S3 bench compares Berth with Distribution; skipped');
-    return;
-  }
+  const setup = await startSectionBench<S3Results>({
+    name: 's3',
+    selfTestReason: 'compares Berth with Distribution',
+    opt,
+    repoRoot,
+    resultsDir,
+    insert: (doc, results) => insertS3Section(doc, renderS3Section(results)),
+  });
+  if (!setup) return;
+  const { docPath } = setup;
 
   const parent = await mkdtemp(join(tmpdir(), 'berth-bench-s3-'));
-  const watchdog = setTimeout(() => {
-    log(`s3: watchdog: still running after ${WATCHDOG_MS / 60_000} min; giving up`);
-    process.exit(2);
-  }, WATCHDOG_MS);
-  watchdog.unref();
+  const stopWatchdog = startWatchdog('s3', WATCHDOG_MS);
   await mkdir(resultsDir, { recursive: true });
   const mi = await machineInfo(repoRoot, parent);
   const ceph =
@@ -593,7 +574,7 @@ async function main(): Promise<void> {
     for (const s of Object.values(servers)) await stopBerth(s).catch(() => undefined);
     client?.destroy();
     await stopRgw().catch(() => undefined);
-    clearTimeout(watchdog);
+    stopWatchdog();
     if (opt.keep !== true) await rm(parent, { recursive: true, force: true });
     else log(`s3: kept ${parent}`);
   }
