@@ -1,16 +1,14 @@
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
 import { postForm } from '../auth/helpers.js';
 import { startOidcIssuer, type OidcIssuer } from '../support/oidc-issuer.js';
 import { startTestServer, type TestServer } from '../support/server.js';
+import { loopbackCertificate } from '../support/tls.js';
 
-const run = promisify(execFile);
 const tokenExchange = 'urn:ietf:params:oauth:grant-type:token-exchange';
 
 describe('an HTTPS issuer with a private CA (federation.issuers[].caFile)', () => {
@@ -20,27 +18,7 @@ describe('an HTTPS issuer with a private CA (federation.issuers[].caFile)', () =
 
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'berth-issuer-tls-'));
-    const cert = join(dir, 'issuer.crt');
-    const key = join(dir, 'issuer.key');
-    await run('openssl', [
-      'req',
-      '-x509',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:prime256v1',
-      '-nodes',
-      '-days',
-      '1',
-      '-subj',
-      '/CN=127.0.0.1',
-      '-addext',
-      'subjectAltName=IP:127.0.0.1',
-      '-keyout',
-      key,
-      '-out',
-      cert,
-    ]);
+    const { cert, key } = await loopbackCertificate(dir, 'issuer');
     issuer = await startOidcIssuer({ tls: { cert: await readFile(cert, 'utf8'), key: await readFile(key, 'utf8') } });
   });
   after(async () => {

@@ -6,13 +6,11 @@
  * outbox empties.
  */
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import type { AddressInfo, Server as TcpServer, Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createServer as createTlsServer } from 'node:tls';
-import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
 import type { ConfigInput } from '../../src/config/schema.js';
 import { basic } from '../auth/helpers.js';
@@ -20,8 +18,7 @@ import { Api } from '../admin/helpers.js';
 import { startTestServer, type TestServer } from '../support/server.js';
 import { Receiver } from '../webhooks/helpers.js';
 import { sample, scrape, waitFor } from './helpers.js';
-
-const run = promisify(execFile);
+import { loopbackCertificate } from '../support/tls.js';
 
 /** A syslog receiver over TLS: reads octet-counted frames, records each message, closes when the sender does. */
 class SyslogReceiver {
@@ -82,25 +79,9 @@ describe('the audit export through a receiver outage', () => {
 
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'berth-audit-export-'));
-    ca = join(dir, 'syslog.crt');
-    const key = join(dir, 'syslog.key');
-    const subject = ['-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1'];
-    await run('openssl', [
-      'req',
-      '-x509',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:prime256v1',
-      '-nodes',
-      '-days',
-      '1',
-      ...subject,
-      '-keyout',
-      key,
-      '-out',
-      ca,
-    ]);
+    const identity = await loopbackCertificate(dir, 'syslog');
+    ca = identity.cert;
+    const key = identity.key;
     cloudEvents = await Receiver.start();
     syslog = new SyslogReceiver({ cert: await readFile(ca, 'utf8'), key: await readFile(key, 'utf8') });
     await syslog.listen();

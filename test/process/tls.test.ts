@@ -1,14 +1,11 @@
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { get } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { after, describe, it } from 'node:test';
 import { startTestServer, type TestServer } from '../support/server.js';
-
-const run = promisify(execFile);
+import { loopbackCertificate } from '../support/tls.js';
 
 describe('TLS', () => {
   let server: TestServer | undefined;
@@ -20,27 +17,7 @@ describe('TLS', () => {
 
   it('serves the API over HTTPS when tls.cert and tls.key are set', async () => {
     dir = await mkdtemp(join(tmpdir(), 'berth-tls-'));
-    const cert = join(dir, 'tls.crt');
-    const key = join(dir, 'tls.key');
-    await run('openssl', [
-      'req',
-      '-x509',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:prime256v1',
-      '-nodes',
-      '-days',
-      '1',
-      '-subj',
-      '/CN=127.0.0.1',
-      '-addext',
-      'subjectAltName=IP:127.0.0.1',
-      '-keyout',
-      key,
-      '-out',
-      cert,
-    ]);
+    const { cert, key } = await loopbackCertificate(dir, 'tls');
     server = await startTestServer({ tls: { cert, key } });
     assert.match(server.url, /^https:\/\/127\.0\.0\.1:\d+$/);
     const { status, version } = await new Promise<{ status: number; version: string | undefined }>((ok, fail) => {
