@@ -12,6 +12,7 @@ import type { Clock } from '../../src/shared/clock.js';
 import { Api } from '../admin/helpers.js';
 import { bearer, tokenFor } from '../auth/helpers.js';
 import { ownerName, ownerPassword, startTestServer, type TestServer, type TestServerOptions } from '../support/server.js';
+import { waitFor } from '../support/wait.js';
 
 export { Api, waitFor };
 
@@ -191,17 +192,6 @@ export class RegistryClient {
 
   headBlob(repository: string, digest: string): Promise<Answer> {
     return this.call(repository, 'HEAD', urls.blob(repository, digest));
-  }
-}
-
-/** Polls `check` until it returns a value other than undefined/false; a bound on a broken run, not a timing assertion. */
-async function waitFor<T>(what: string, check: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value !== undefined && value !== false) return value;
-    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 25));
   }
 }
 

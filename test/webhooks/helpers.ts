@@ -125,16 +125,7 @@ export class Receiver {
   }
 }
 
-/** Polls `check` until it returns a value other than undefined/false; a bound on a broken run, not a timing assertion. */
-export async function waitFor<T>(what: string, check: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value !== undefined && value !== false) return value;
-    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
-}
+export { waitFor } from '../support/wait.js';
 
 // ---------------------------------------------------------------------------------------------
 // Pushing and deleting over the real registry API.
