@@ -5,7 +5,7 @@
  *
  * Why: Kysely's ES-module build is about 260 module files, and Node keeps a module record, its
  * source text and its bindings for each. Measured on `berth serve` at idle: the CommonJS build of the
- * same code costs about 5 MiB less RSS and 10 MiB less peak RSS at start (bench/notes.md). The two
+ * same code costs about 5 MiB less RSS and 10 MiB less peak RSS at start. The two
  * builds must not both load (their classes would differ), hence the one door.
  */
 import { createRequire } from 'node:module';
