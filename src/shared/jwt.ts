@@ -7,8 +7,9 @@
  * per signature, the key re-wrapped on every call) and costs about twice the signature check
  * itself: ~105 µs of CPU per verification against ~50 µs here, ~60 against ~30 to sign (ES256,
  * on the project's 2-core machine; the commit that added this file has the method). Every registry
- * request with a token not seen before pays the verification, and every token grant a signature. Tokens from other issuers (federation) are still verified by jose,
- * which knows every algorithm and key set.
+ * request with a token not seen before pays the verification, and every token grant a signature.
+ * Tokens from other issuers (federation) are still verified by jose, which knows every algorithm and
+ * key set.
  *
  * Rules, those of jose's `jwtVerify` for what Berth's tokens use:
  * - exactly three base64url parts; header and claims are JSON objects (strict UTF-8);
