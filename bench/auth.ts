@@ -192,7 +192,7 @@ async function main(): Promise<void> {
   const ownerPassword = randomBytes(18).toString('base64url');
   const baseConfig = {
     auth: { bootstrap: { user: ownerName, password: ownerPassword } },
-    federation: { issuers: [{ issuer: iss.issuer, allowInsecureLoopback: true }] },
+    federation: { issuers: [{ issuer: iss.issuer, allowInsecureLoopback: true, allowPrivateNetwork: true }] },
   };
   const on = await startBerth({ label: 'Berth (auth on)', parent: parentDir, slug: 'berth-auth-on', repoRoot, config: baseConfig });
   started.push(on);

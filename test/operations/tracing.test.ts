@@ -123,7 +123,7 @@ describe('traces', () => {
     server = await startTestServer({
       auth: true,
       config: {
-        tracing: { endpoint: `${otlp.url}/v1/traces`, sampleRatio: 1, serviceName: 'berth-under-test' },
+        tracing: { endpoint: `${otlp.url}/v1/traces`, sampleRatio: 1, maxPerSecond: 0, serviceName: 'berth-under-test' },
         egress: { allow: ['127.0.0.1/32'] },
         webhooks: { pollIntervalMs: 200, backoff: { baseMs: 20, maxMs: 200 } },
         sync: { workerIntervalMs: 100, minPollIntervalMs: 50, leaseMs: 10_000 },

@@ -53,6 +53,14 @@ export const tracingSection = z
       .describe(
         'Share of requests traced when the caller sent no sampling decision; a `traceparent` from the caller is followed (sampled or not). 1 traces everything.',
       ),
+    maxPerSecond: z
+      .number()
+      .int()
+      .min(0)
+      .default(10)
+      .describe(
+        'At most this many new traces a second on this replica (requests, including those whose caller asked for tracing, and background jobs), so tracing costs little under any load; 0: no limit.',
+      ),
     serviceName: z.string().min(1).default('berth').describe('`service.name` of the spans.'),
     exportTimeoutMs: duration('Longest one export request may take.', 10_000),
   })
