@@ -28,9 +28,9 @@ import { insertCacheSection, renderCacheSection, type CacheResults, type CacheRo
 import { machineInfo } from './lib/machine.js';
 import { parseBenchOptions } from './lib/options.js';
 import { describeExchange, ProtocolError, pushBlob } from './lib/registry.js';
-import { startServer, stopServer, type Server } from './lib/servers.js';
+import { startServer, stopServer } from './lib/servers.js';
 import { log, median, MiB, run } from './lib/util.js';
-import { startSectionBench, startWatchdog } from './lib/section-bench.js';
+import { startSectionBench, startWatchdog, stopServers, type StartedServer } from './lib/section-bench.js';
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const resultsDir = join(repoRoot, 'bench', 'results');
@@ -111,7 +111,7 @@ async function main(): Promise<void> {
   await mkdir(resultsDir, { recursive: true });
   const mi = await machineInfo(repoRoot, parent);
   const problems: string[] = [];
-  const servers: Array<{ srv: Server; stop: () => Promise<{ code: number | null; signal: NodeJS.Signals | null; killed: boolean }> }> = [];
+  const servers: StartedServer[] = [];
   try {
     const upstream = await startServer({ kind: 'distribution', label: 'upstream Distribution', parent, slug: 'upstream', repoRoot });
     servers.push({ srv: upstream, stop: () => stopServer(upstream) });
@@ -188,13 +188,7 @@ async function main(): Promise<void> {
       row.baselineMBps = median(row.runs.map((r) => r.bytes / 1e6 / r.baselineSeconds));
     }
 
-    for (const { srv, stop } of servers.splice(0).reverse()) {
-      const r = await stop();
-      if (r.killed || (r.code !== 0 && r.signal !== 'SIGTERM'))
-        problems.push(
-          `**${srv.label}** did not shut down cleanly (code ${String(r.code)}, signal ${String(r.signal)}${r.killed ? ', killed' : ''}); log: ${srv.logPath}`,
-        );
-    }
+    await stopServers(servers, problems);
 
     const args = process.argv.slice(2);
     const res: CacheResults = {

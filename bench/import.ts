@@ -32,7 +32,7 @@ import { startServer, stopServer } from './lib/servers.js';
 import type { Server } from './lib/servers.js';
 import { log, median, run, sleep } from './lib/util.js';
 import { parseBenchOptions } from './lib/options.js';
-import { startSectionBench, startWatchdog } from './lib/section-bench.js';
+import { startSectionBench, startWatchdog, stopServers, type StartedServer } from './lib/section-bench.js';
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const resultsDir = join(repoRoot, 'bench', 'results');
@@ -217,7 +217,7 @@ async function main(): Promise<void> {
   await mkdir(resultsDir, { recursive: true });
   const mi = await machineInfo(repoRoot, parent);
   const problems: string[] = [];
-  const servers: Array<{ srv: Server; stop: () => Promise<{ code: number | null; signal: NodeJS.Signals | null; killed: boolean }> }> = [];
+  const servers: StartedServer[] = [];
   try {
     const berthSource = await startBerth({ label: 'source Berth', parent, slug: 'source-berth', repoRoot, config: { auth: { enabled: false } } });
     servers.push({ srv: berthSource, stop: () => stopBerth(berthSource) });
@@ -291,13 +291,7 @@ async function main(): Promise<void> {
       }
     }
 
-    for (const { srv, stop } of servers.splice(0).reverse()) {
-      const r = await stop();
-      if (r.killed || (r.code !== 0 && r.signal !== 'SIGTERM'))
-        problems.push(
-          `**${srv.label}** did not shut down cleanly (code ${String(r.code)}, signal ${String(r.signal)}${r.killed ? ', killed' : ''}); log: ${srv.logPath}`,
-        );
-    }
+    await stopServers(servers, problems);
 
     const args = process.argv.slice(2);
     const res: ImportResults = {

@@ -8,6 +8,7 @@
 import { readFile } from 'node:fs/promises';
 import { join, relative, resolve } from 'node:path';
 import type { parseBenchOptions } from './options.js';
+import type { Server } from './servers.js';
 import { log } from './util.js';
 
 export interface SectionBench<R> {
@@ -62,4 +63,22 @@ export function startWatchdog(name: string, ms: number): () => void {
   }, ms);
   watchdog.unref();
   return () => clearTimeout(watchdog);
+}
+
+/** A server a bench started, with how to stop it (the exit it reports). */
+export interface StartedServer {
+  srv: Server;
+  stop: () => Promise<{ code: number | null; signal: NodeJS.Signals | null; killed: boolean }>;
+}
+
+/** Stops `servers` (last started first, emptying the list) and notes in `problems` any that did not exit cleanly. */
+export async function stopServers(servers: StartedServer[], problems: string[]): Promise<void> {
+  for (const { srv, stop } of servers.splice(0).reverse()) {
+    const r = await stop();
+    if (r.killed || (r.code !== 0 && r.signal !== 'SIGTERM')) {
+      problems.push(
+        `**${srv.label}** did not shut down cleanly (code ${String(r.code)}, signal ${String(r.signal)}${r.killed ? ', killed' : ''}); log: ${srv.logPath}`,
+      );
+    }
+  }
 }
