@@ -13,9 +13,9 @@
  * Memory at start (issue 13): families are the light ones of `families.ts`, which count from the
  * start without prom-client; prom-client itself (its `Registry`, the text format, Node's process
  * metrics) is loaded when `registry` is first read, i.e. at the first scrape. From then on the
- * families are registered in it and it renders them. Process metrics that are totals (CPU seconds,
- * memory, handles) read the process's own counters, so they are whole from the start; the
- * event-loop lag and GC histograms describe the time since that first scrape.
+ * families are registered in it and it renders them. Of Node's process metrics, the gauges (memory,
+ * handles, start time) are read at each scrape; the CPU-seconds counters, event-loop lag and GC
+ * histograms count from that first scrape (as after a restart: `rate()` reads them correctly).
  */
 import { createRequire } from 'node:module';
 import type * as PromClient from 'prom-client';
