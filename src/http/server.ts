@@ -78,7 +78,8 @@ async function dispatch(
       get logger() {
         return requestLogger();
       },
-      clientAddress: clientAddressOf(req),
+      // Resolved once per request: the observer already has it for its audit entries.
+      clientAddress: observed?.clientAddress ?? clientAddressOf(req),
     });
   } catch (err) {
     if (isClientGone(err, req, res)) {
