@@ -363,7 +363,10 @@ async function startOnce(options: StartKubeOptions): Promise<KubeApiServer> {
       for (const doc of docs) {
         if (!doc) continue;
         await ok('POST', collectionPath(doc), doc);
-        if (doc['kind'] === 'CustomResourceDefinition') await waitEstablished(request, (doc['metadata'] as { name: string }).name, children);
+        if (doc['kind'] === 'CustomResourceDefinition') {
+          await waitEstablished(request, (doc['metadata'] as { name: string }).name, children);
+          await waitPublished(request, doc, children);
+        }
       }
     },
     async token(namespace, serviceAccount, audiences, expirationSeconds = 600) {
@@ -415,6 +418,28 @@ async function waitEstablished(request: KubeApiServer['request'], name: string, 
     },
     children,
     `CRD ${name} established`,
+  );
+}
+
+/**
+ * Waits until the API server's OpenAPI document describes the CRD's kind. The server publishes it
+ * asynchronously, some time after Established; until then a client-side `--validate=strict` (what
+ * kubectl does against this 1.20 server, which predates server-side field validation) skips the
+ * kind's objects instead of checking them.
+ */
+async function waitPublished(request: KubeApiServer['request'], crd: Record<string, unknown>, children: Child[]): Promise<void> {
+  const spec = crd['spec'] as { group: string; names: { kind: string } };
+  await waitFor(
+    async () => {
+      const res = await request('GET', '/openapi/v2');
+      const definitions =
+        (res.body as { definitions?: Record<string, { 'x-kubernetes-group-version-kind'?: Array<{ group: string; kind: string }> }> }).definitions ?? {};
+      return Object.values(definitions).some((d) =>
+        (d['x-kubernetes-group-version-kind'] ?? []).some((gvk) => gvk.group === spec.group && gvk.kind === spec.names.kind),
+      );
+    },
+    children,
+    `the OpenAPI schema of ${spec.names.kind}`,
   );
 }
 
