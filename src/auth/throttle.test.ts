@@ -46,11 +46,62 @@ describe('login throttle', () => {
     assert.ok(refusedFor(throttle.admit('b', 'x')) > 0);
   });
 
-  it('counts attempts in flight: parallel attempts beyond the limit are refused at once', () => {
+  it('counts attempts in flight: parallel attempts beyond the limit are refused at once, as busy', () => {
     const throttle = new LoginThrottle(settings, { now: () => 0 });
     const attempts = Array.from({ length: 40 }, () => throttle.admit('victim', 'x'));
     assert.equal(attempts.filter((a) => a.kind === 'admitted').length, 2);
     assert.equal(refusedFor(attempts[39] as Admission), 1000);
+    assert.equal((attempts[39] as { busy?: true }).busy, true);
+  });
+
+  it('admitWhenFree: parallel right passwords all get in, one slot at a time', async () => {
+    const throttle = new LoginThrottle(settings, { now: () => 0 });
+    let inFlight = 0;
+    let most = 0;
+    const results = await Promise.all(
+      Array.from({ length: 10 }, async () => {
+        const admission = await throttle.admitWhenFree('ci', 'nat', 5_000);
+        const attempt = admitted(admission);
+        most = Math.max(most, ++inFlight);
+        await new Promise((resolve) => setImmediate(resolve));
+        inFlight--;
+        attempt.succeeded();
+        return admission.kind;
+      }),
+    );
+    assert.deepEqual(new Set(results), new Set(['admitted']));
+    assert.equal(most, settings.maxFailures, 'never more verifications at once than maxFailures');
+  });
+
+  it('admitWhenFree: parallel wrong passwords run maxFailures at a time and the rest are refused once they failed', async () => {
+    const throttle = new LoginThrottle(settings, { now: () => 0 });
+    let verified = 0;
+    const results = await Promise.all(
+      Array.from({ length: 40 }, async () => {
+        const admission = await throttle.admitWhenFree('victim', 'x', 5_000);
+        if (admission.kind === 'refused') return admission;
+        verified++;
+        await new Promise((resolve) => setImmediate(resolve));
+        admission.attempt.failed();
+        return admission;
+      }),
+    );
+    assert.equal(verified, settings.maxFailures);
+    const refused = results.filter((a) => a.kind === 'refused');
+    assert.equal(refused.length, 40 - settings.maxFailures);
+    assert.ok(
+      refused.every((a) => !('busy' in a)),
+      'refused for the failures, not for being busy',
+    );
+  });
+
+  it('admitWhenFree gives up after maxWaitMs while the slots stay taken', async () => {
+    const throttle = new LoginThrottle(settings, { now: () => 0 });
+    const held = [admitted(throttle.admit('a', 'x')), admitted(throttle.admit('a', 'x'))];
+    const admission = await throttle.admitWhenFree('a', 'x', 20);
+    assert.equal(admission.kind, 'refused');
+    for (const attempt of held) attempt.abandoned();
+    admitted(await throttle.admitWhenFree('a', 'x', 20)).abandoned();
   });
 
   it('slows a name attacked from many addresses instead of locking it, and never slows an address it logged in from', () => {

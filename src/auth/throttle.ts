@@ -14,7 +14,11 @@
  *
  * Attempts in flight count: an attempt takes a slot on every counter when it is admitted and turns
  * into a failure (or nothing) when it ends, so 40 parallel wrong passwords for one name from one
- * address run at most `maxFailures` verifications. Names are counted whether or not a principal
+ * address run at most `maxFailures` verifications at once. When only attempts in flight fill a
+ * counter (no failures yet), `admitWhenFree` waits for one of them to end instead of refusing:
+ * parallel right passwords (ten CI jobs behind one NAT logging in at once) all get in, a moment
+ * later, while parallel wrong ones still run `maxFailures` at a time and are refused once they
+ * have failed. Names are counted whether or not a principal
  * has them (so the throttle does not tell which names exist), as a hash (so an attacker's long
  * names cost no memory). A success clears its pair's counter (not the address's or the name's:
  * one good login must not reset a spray).
@@ -45,7 +49,8 @@ export interface LoginAttempt {
   abandoned(): void;
 }
 
-export type Admission = { kind: 'admitted'; attempt: LoginAttempt } | { kind: 'refused'; retryAfterMs: number };
+/** `busy`: refused only because attempts in flight fill a counter (none of it is failures yet). */
+export type Admission = { kind: 'admitted'; attempt: LoginAttempt } | { kind: 'refused'; retryAfterMs: number; busy?: true };
 
 interface Counter {
   /** Start of the current window (its first failure); undefined before any. */
@@ -68,6 +73,8 @@ export class LoginThrottle {
   private readonly counters = new Map<string, Counter>();
   /** name hash -> address -> until when it is known good. */
   private readonly known = new Map<string, Map<string, number>>();
+  /** Calls waiting in `admitWhenFree`, woken whenever an attempt ends. */
+  private waiting: Array<() => void> = [];
 
   constructor(
     private readonly settings: ThrottleSettings,
@@ -84,7 +91,10 @@ export class LoginThrottle {
     const byAddress = this.counter(`a:${address}`, now);
     const byName = this.counter(nameKey, now);
     const wait = Math.max(this.full(pair, maxFailures, now), this.full(byAddress, addressMaxFailures, now));
-    if (wait > 0) return { kind: 'refused', retryAfterMs: wait };
+    if (wait > 0) {
+      const busy = pair.failures < maxFailures && byAddress.failures < addressMaxFailures;
+      return busy ? { kind: 'refused', retryAfterMs: wait, busy } : { kind: 'refused', retryAfterMs: wait };
+    }
     const slowed = byName.failures + byName.pending >= principalMaxFailures && !this.isKnown(nameKey, address, now);
     if (slowed) {
       if (byName.pending > 0 || now < byName.nextSlotAt) {
@@ -108,8 +118,31 @@ export class LoginThrottle {
         pair.failures = 0;
         this.remember(nameKey, address, at);
       }
+      const waiting = this.waiting;
+      this.waiting = [];
+      for (const wake of waiting) wake();
     };
     return { kind: 'admitted', attempt: { succeeded: () => end('success'), failed: () => end('failure'), abandoned: () => end('error') } };
+  }
+
+  /**
+   * Like `admit`, but while the only obstacle is attempts in flight (`busy`), waits for one to end
+   * and asks again, for at most `maxWaitMs` of real time; any other refusal is answered at once.
+   */
+  async admitWhenFree(name: string, address: string, maxWaitMs: number): Promise<Admission> {
+    const deadline = Date.now() + maxWaitMs;
+    for (;;) {
+      const admission = this.admit(name, address);
+      const remaining = deadline - Date.now();
+      if (admission.kind === 'admitted' || !admission.busy || remaining <= 0) return admission;
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, remaining);
+        this.waiting.push(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+    }
   }
 
   /** The counter for `key`, its window reset if it has passed. */

@@ -399,13 +399,15 @@ export class TokenEndpoint {
 
   /**
    * A password login, throttled per name, per client address and per both (`throttle.ts`); an
-   * attempt holds its throttle slots while its secret is verified, so parallel attempts count.
+   * attempt holds its throttle slots while its secret is verified, so parallel attempts count, and
+   * one that finds the slots taken by attempts in flight waits (up to `loginSlotWaitMs`) for one.
    */
   private async login(username: string | undefined, password: string | undefined, clientAddress: string) {
     if (!username || password === undefined) throw new OAuthError(400, 'invalid_request', 'username and password are required');
-    const admission = this.deps.throttle.admit(username, clientAddress);
+    const admission = await this.deps.throttle.admitWhenFree(username, clientAddress, loginSlotWaitMs);
     if (admission.kind === 'refused') {
-      throw new OAuthError(429, 'slow_down', 'too many failed logins; try again later', {
+      const why = admission.busy ? 'too many logins in progress for this name from this address' : 'too many failed logins';
+      throw new OAuthError(429, 'slow_down', `${why}; try again later`, {
         'Retry-After': String(Math.max(1, Math.ceil(admission.retryAfterMs / 1000))),
       });
     }
@@ -443,6 +445,13 @@ function principalKind(identity: Identity): PrincipalKind {
   if (identity.kind === 'anonymous') throw new OAuthError(400, 'invalid_grant', 'an anonymous token cannot be exchanged');
   return identity.kind;
 }
+
+/**
+ * How long a login waits for a throttle slot held by attempts in flight: ample for parallel logins
+ * of one name (a secret verification is ~70 ms, a cached one well under 1 ms), short enough that a
+ * flood of parallel guesses is answered 429 rather than held open.
+ */
+const loginSlotWaitMs = 5_000;
 
 /** Scopes an audit entry records in full; beyond that it records the first ones and the count. */
 const auditedScopes = 10;

@@ -387,6 +387,28 @@ describe('token service', () => {
       clock.offset += 16 * 60_000; // let the window pass for the tests that follow
     });
 
+    it('lets parallel right logins of one name from one address all in (CI jobs behind one NAT), and parallel wrong ones are still refused', async () => {
+      const { principals } = server.app.auth;
+      const ci = await principals.createPrincipal('user', 'parallel-ci', {});
+      const right = await Promise.all(
+        Array.from({ length: 12 }, () => fetch(`${base}/oauth2/token?service=berth`, { headers: { Authorization: basic('parallel-ci', ci.secret ?? '') } })),
+      );
+      assert.deepEqual(
+        right.map((r) => r.status),
+        Array.from({ length: 12 }, () => 200),
+      );
+      await principals.createPrincipal('user', 'parallel-victim', {});
+      const wrong = await Promise.all(
+        Array.from({ length: 12 }, (_, i) =>
+          fetch(`${base}/oauth2/token?service=berth`, { headers: { Authorization: basic('parallel-victim', `wrong-${i}`) } }),
+        ),
+      );
+      const statuses = wrong.map((r) => r.status);
+      assert.equal(statuses.filter((s) => s === 401).length, 5, `maxFailures verifications, then 429: ${statuses.join(' ')}`);
+      assert.equal(statuses.filter((s) => s === 429).length, 7);
+      clock.offset += 16 * 60_000; // let the window pass for the tests that follow
+    });
+
     it('writes every issued token to the audit log with principal, scopes and client address', async () => {
       await tokenFor(base, puller.name, puller.secret, ['repository:team-a/audit:pull']);
       const entries = await server.app.metadata.auth.audit.list({ limit: 5 });
