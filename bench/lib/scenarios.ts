@@ -99,7 +99,7 @@ interface RawCtx {
   repo: string;
 }
 
-async function curlPut(
+export async function curlPut(
   url: string,
   file: string,
   hdrFile: string,

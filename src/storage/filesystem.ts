@@ -2,10 +2,11 @@
  * Filesystem driver. Atomicity comes from rename(2) within one filesystem: writers write to the
  * final object only through `move`, which the registry uses after a digest check.
  */
-import { createReadStream, createWriteStream } from 'node:fs';
+import { createReadStream } from 'node:fs';
 import { mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join, resolve, sep } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
+import { BatchedFileWriter } from './batched-file-writer.js';
 import { assertSafePath, StorageNotFoundError, type ByteRange, type FileInfo, type StorageDriver } from './driver.js';
 
 /** Large reads amortise syscalls on big layers; 1 MiB keeps per-stream memory small and bounded. */
@@ -43,12 +44,7 @@ export class FilesystemDriver implements StorageDriver {
   async write(path: string, options: { append: boolean }): Promise<Writable> {
     const full = this.resolvePath(path);
     await mkdir(dirname(full), { recursive: true });
-    const stream = createWriteStream(full, { flags: options.append ? 'a' : 'w', highWaterMark: readChunkBytes });
-    await new Promise<void>((ok, fail) => {
-      stream.once('open', () => ok());
-      stream.once('error', fail);
-    });
-    return stream;
+    return new BatchedFileWriter(await open(full, options.append ? 'a' : 'w'));
   }
 
   async stat(path: string): Promise<FileInfo | undefined> {
