@@ -9,8 +9,8 @@
  * - `denied`: the principal itself lacks `missing`; no token can help.
  * Presenting a decision (the `WWW-Authenticate` challenge, a 403 body) is the caller's business.
  *
- * State, per instance: verified tokens (a burst of requests with one token costs one signature
- * check; every hit still asks whether its signing key was revoked, see keys.ts) and the
+ * State, per instance: verified tokens (verified-tokens.ts: a burst of requests with one token
+ * costs one signature check) and the
  * anonymous-pull patterns (re-read at most every few seconds, so replicas see a change within
  * that time).
  */
@@ -19,6 +19,7 @@ import type { Clock } from '../shared/clock.js';
 import { expand, limitAccess, missingAccess, type Access } from './access.js';
 import { allowedOnRegistry, allowedOnRepository, anonymousPullGrants, catalogVisibility, grantAccess, type Grant } from './permissions.js';
 import { InvalidTokenError, type AccessClaims, type Identity } from './tokens.js';
+import { VerifiedTokens } from './verified-tokens.js';
 
 export type ChallengeReason = 'missing' | 'invalid_token' | 'insufficient_scope';
 
@@ -62,10 +63,12 @@ const maxCachedTokens = 10_000;
 const anonymousTtlMs = 5_000;
 
 export class Authorizer {
-  private readonly verified = new Map<string, AccessClaims>();
+  private readonly verified: VerifiedTokens<AccessClaims>;
   private anonymous: { at: number; patterns: string[] } | undefined;
 
-  constructor(private readonly deps: AuthorizerDependencies) {}
+  constructor(private readonly deps: AuthorizerDependencies) {
+    this.verified = new VerifiedTokens({ max: maxCachedTokens, clock: deps.clock, keyRevoked: (kid) => deps.keyRevoked(kid) });
+  }
 
   /** The decision for a request carrying `bearer` (undefined: no token) that needs `required`. */
   async decide(bearer: string | undefined, required: readonly Access[]): Promise<Decision> {
@@ -175,16 +178,7 @@ export class Authorizer {
   }
 
   private async verify(token: string): Promise<AccessClaims> {
-    const hit = this.verified.get(token);
-    if (hit && (await this.deps.keyRevoked(hit.keyId))) {
-      this.verified.delete(token);
-      throw new InvalidTokenError('the key that signed this token was revoked');
-    }
-    if (hit && hit.expiresAt > this.deps.clock.now()) return hit;
-    const claims = await this.deps.verifyAccess(token);
-    if (this.verified.size >= maxCachedTokens) this.verified.clear();
-    this.verified.set(token, claims);
-    return claims;
+    return this.verified.verify(token, (t) => this.deps.verifyAccess(t));
   }
 
   private async anonymousPatterns(): Promise<string[]> {

@@ -9,6 +9,8 @@ import type { Clock } from '../shared/clock.js';
 import { JwtError, signJwt, verifyJwt, type JwtAlgorithm, type JwtClaims } from '../shared/jwt.js';
 import { formatScope, parseScopes, type Access } from './access.js';
 import { acceptedAlgorithms, type KeyRing } from './keys.js';
+import { InvalidTokenError } from './invalid-token.js';
+import { VerifiedTokens, type VerifiedToken } from './verified-tokens.js';
 
 /** A token's claims as signed: the registered ones and Berth's own. */
 type JWTPayload = JwtClaims & { iss?: string; sub?: string; aud?: string | string[]; jti?: string; exp?: number; nbf?: number; iat?: number };
@@ -58,17 +60,27 @@ export interface IssuedToken {
   issuedAt: string;
 }
 
-export class InvalidTokenError extends Error {
-  override name = 'InvalidTokenError';
-}
+/** Refresh tokens kept verified (they are few: one per client session). */
+const maxCachedRefreshTokens = 2_000;
+
+export { InvalidTokenError } from './invalid-token.js';
 
 export class TokenService {
+  /**
+   * Refresh tokens whose signature was checked: a client renewing with the same refresh token (a
+   * credential helper, a pull-secret controller) pays the signature once. Revocation is unaffected:
+   * every use still reads the token's record.
+   */
+  private readonly refreshSignatures: VerifiedTokens<{ payload: JWTPayload; kid: string | undefined } & VerifiedToken>;
+
   constructor(
     private readonly keys: KeyRing,
     private readonly refreshTokens: RefreshTokenIndex,
     private readonly clock: Clock,
     private readonly options: { issuer: string; service: string },
-  ) {}
+  ) {
+    this.refreshSignatures = new VerifiedTokens({ max: maxCachedRefreshTokens, clock, keyRevoked: (kid) => this.keyRevoked(kid) });
+  }
 
   async issueAccess(identity: Identity, access: Access[], lifetimeMs: number): Promise<IssuedToken> {
     const claims: JWTPayload = { access, ...identityClaims(identity) };
@@ -113,7 +125,10 @@ export class TokenService {
 
   /** Verifies signature, expiry and that the token was not revoked; the caller re-checks the principal. */
   async verifyRefresh(token: string): Promise<Identity & { expiresAt: number }> {
-    const { payload } = await this.verify(token, refreshTokenType);
+    const { payload } = await this.refreshSignatures.verify(token, async (t) => {
+      const verified = await this.verify(t, refreshTokenType);
+      return { ...verified, keyId: verified.kid, expiresAt: (verified.payload.exp ?? 0) * 1000 };
+    });
     const record = payload.jti ? await this.refreshTokens.get(payload.jti) : undefined;
     if (!record || record.revokedAt !== undefined || record.principalId !== payload.sub) {
       throw new InvalidTokenError('refresh token revoked or unknown');

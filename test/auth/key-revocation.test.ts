@@ -50,9 +50,10 @@ describe('revoking a signing key', () => {
     const access = String(issued['token']);
     const refresh = String(issued['refresh_token']);
     const kid = kidOf(access);
-    // Both replicas accept them, and have the access token in their verified-token caches.
+    // Both replicas accept them, and have both tokens in their verified-token caches.
     assert.equal(await status(first, access), 200);
     assert.equal(await status(second, access), 200);
+    assert.equal(await redeem(first, refresh), 200);
     assert.equal(await redeem(second, refresh), 200);
 
     const owner = await Api.asOwner(first.url);
