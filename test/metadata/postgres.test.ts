@@ -146,6 +146,20 @@ describe('PostgreSQL metadata', () => {
       assert.equal(typeof history[0]!.at, 'number');
     });
 
+    it('records every audit entry appended at once on both instances (group commit), each before its caller is answered', async () => {
+      const tag = randomUUID();
+      const answered = await Promise.all(
+        Array.from({ length: 120 }, async (_, i) => {
+          const on = i % 2 ? a : b;
+          await on.auth.audit.append({ at: now + i, event: `group.${tag}.${i}` });
+          return (await (i % 2 ? b : a).auth.audit.list({ limit: 1, event: `group.${tag}.${i}` })).length;
+        }),
+      );
+      assert.deepEqual(new Set(answered), new Set([1]), 'each row is committed, and seen by the other instance, when its append resolves');
+      const all = await a.auth.audit.list({ limit: 500, event: `group.${tag}.` });
+      assert.equal(all.length, 120);
+    });
+
     it('claims each sync queue item once', async () => {
       const r = rule(`rule-${randomUUID()}`);
       assert.equal(await a.sync.rules.create(ruleRow(r), null), true);

@@ -46,6 +46,33 @@ describe('the audit export outbox (SQLite)', () => {
     }
   });
 
+  it('appends concurrent entries by group commit: every one recorded, in the order appended, each caller answered after its row', async () => {
+    const metadata = await openSqliteMetadata(':memory:');
+    try {
+      const appended = await Promise.all(
+        Array.from({ length: 250 }, async (_, i) => {
+          await metadata.auth.audit.append({ at: 5000 + i, event: `group.${i}`, principalName: i % 3 ? 'u' : undefined });
+          // When a caller's append resolves, its own row is there.
+          const listed = await metadata.auth.audit.list({ limit: 1, event: `group.${i}` });
+          return listed[0]?.at;
+        }),
+      );
+      assert.deepEqual(
+        appended,
+        Array.from({ length: 250 }, (_, i) => 5000 + i),
+      );
+      const all = await metadata.auth.audit.list({ limit: 500 });
+      assert.equal(all.length, 250);
+      assert.deepEqual(
+        all.map((e) => e.event).reverse(),
+        Array.from({ length: 250 }, (_, i) => `group.${i}`),
+        'ids follow the order of the appends',
+      );
+    } finally {
+      await metadata.close();
+    }
+  });
+
   it('lists audit entries by repository, event, event prefix, time range and id cursor', async () => {
     const metadata = await openSqliteMetadata(':memory:');
     try {
