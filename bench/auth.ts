@@ -163,7 +163,7 @@ async function main(): Promise<void> {
     tokenConcurrency: 8,
     tokenMaxRequests: quick ? 400 : 2000,
     tokenMaxSeconds: quick ? 1.5 : 5,
-    warmupRequests: quick ? 50 : 200,
+    warmupRequests: quick ? 50 : 1000,
     coldLogins: quick ? 2 : 5,
     /** Distinct access tokens for the no-cache manifest GET loop. */
     freshTokens: quick ? 400 : 6000,
@@ -688,6 +688,7 @@ async function main(): Promise<void> {
       tokenConcurrency: cfg.tokenConcurrency,
       tokenMaxRequests: cfg.tokenMaxRequests,
       tokenMaxSeconds: cfg.tokenMaxSeconds,
+      warmupRequests: cfg.warmupRequests,
       coldLogins: cfg.coldLogins,
       freshTokens: cfg.freshTokens,
       wrkThreads: cfg.wrkThreads,
