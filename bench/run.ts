@@ -29,7 +29,7 @@ import { renderMarkdown } from './lib/report.js';
 import type { MetricResult, ProfileResult, Results, RunRecord } from './lib/report.js';
 import { manifestGroup, rawGroup, skopeoGroup, smallBlobsGroup } from './lib/scenarios.js';
 import type { AnyGroup, BenchConfig, MetricDef } from './lib/scenarios.js';
-import { readMem, RssSampler, startServer, stopServer } from './lib/servers.js';
+import { berthNodeFlags, readMem, RssSampler, startServer, stopServer } from './lib/servers.js';
 import type { Server, ServerKind } from './lib/servers.js';
 import { GiB, humanSize, log, median, MiB, runOk, sleep } from './lib/util.js';
 import { parseBenchOptions } from './lib/options.js';
@@ -172,7 +172,8 @@ async function main(): Promise<void> {
   const candLabel = selfTest ? 'Distribution A' : 'Berth';
   const baseLabel = selfTest ? 'Distribution B' : 'Distribution';
 
-  // Extra node flags for Berth (e.g. heap limits), for experiments: BENCH_BERTH_NODE_FLAGS="--max-semi-space-size=1".
+  // Extra node flags for Berth, after the ones it is deployed with (servers.ts berthNodeFlags), for
+  // experiments: BENCH_BERTH_NODE_FLAGS="--max-semi-space-size=16" (the last of a flag wins).
   const berthFlags = (process.env['BENCH_BERTH_NODE_FLAGS'] ?? '').split(/\s+/).filter((f) => f !== '');
   const cand = await startServer({
     kind: candidateKind,
@@ -390,7 +391,7 @@ async function main(): Promise<void> {
       wrkSeconds: cfg.wrkSeconds,
       wrkConnections: cfg.wrkConnections,
       wrkThreads: cfg.wrkThreads,
-      berthNodeFlags: berthFlags.join(' '),
+      berthNodeFlags: [...berthNodeFlags, ...berthFlags].join(' '),
     },
     machine,
     dataParent: parentDir,

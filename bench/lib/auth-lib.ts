@@ -15,7 +15,7 @@ import { randomBlobs } from './fixtures.js';
 import { imageJson, MT } from './fixtures.js';
 import { describeExchange, ProtocolError, request, withDigest } from './registry.js';
 import type { Exchange } from './registry.js';
-import type { Server } from './servers.js';
+import { berthNodeFlags, type Server } from './servers.js';
 import { freePort, log, sleep, spawnDaemon } from './util.js';
 
 // ---------------------------------------------------------------------------
@@ -48,7 +48,7 @@ async function listeningUrl(logPath: string, fromByte: number, deadlineMs: numbe
   throw new Error(`Berth did not print a "listening" line within ${deadlineMs} ms${exited() ? ' (it exited)' : ''}. Log tail:\n${tail}`);
 }
 
-/** Starts `node dist/bin/berth.js serve --addr 127.0.0.1:<port> --data <dir> --config <file>`. */
+/** Starts `node --max-semi-space-size=2 dist/bin/berth.js serve --addr 127.0.0.1:<port> --data <dir> --config <file>`. */
 export async function startBerth(opts: BerthStart): Promise<Server> {
   const port = await freePort();
   const dataDir = join(opts.parent, `${opts.slug}-data`);
@@ -63,7 +63,7 @@ export async function startBerth(opts: BerthStart): Promise<Server> {
   const bin = join(opts.repoRoot, 'dist', 'bin', 'berth.js');
   const child = spawnDaemon(
     process.execPath,
-    [...(opts.nodeFlags ?? []), bin, 'serve', '--addr', `127.0.0.1:${port}`, '--data', dataDir, '--config', cfgPath],
+    [...berthNodeFlags, ...(opts.nodeFlags ?? []), bin, 'serve', '--addr', `127.0.0.1:${port}`, '--data', dataDir, '--config', cfgPath],
     fd,
     { ...process.env, ...(opts.env ?? {}) },
   );

@@ -123,6 +123,9 @@ export function distributionConfig(port: number, root: string, storage?: readonl
   ].join('\n');
 }
 
+/** The Node flags Berth is deployed with (`npm start`, the image's entrypoint, the `berth` command's first line). */
+export const berthNodeFlags: readonly string[] = ['--max-semi-space-size=2'];
+
 export async function startServer(opts: StartOptions): Promise<Server> {
   const port = await freePort();
   const dataDir = join(opts.parent, `${opts.slug}-data`);
@@ -142,7 +145,7 @@ export async function startServer(opts: StartOptions): Promise<Server> {
     // Distribution runs without auth, so Berth does too (its token auth is on by default).
     child = spawnDaemon(
       process.execPath,
-      [...(opts.nodeFlags ?? []), bin, 'serve', '--addr', `127.0.0.1:${port}`, '--data', dataDir],
+      [...berthNodeFlags, ...(opts.nodeFlags ?? []), bin, 'serve', '--addr', `127.0.0.1:${port}`, '--data', dataDir],
       fd,
       childEnv({ ...process.env, BERTH_AUTH_ENABLED: 'false' }, opts.env),
     );
