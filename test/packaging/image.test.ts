@@ -115,7 +115,11 @@ describe('the container image', () => {
       };
     };
     assert.equal(config.config.User, '65532:65532', 'runs as a non-root user');
-    assert.deepEqual(config.config.Entrypoint, ['/nodejs/bin/node', '/app/dist/bin/berth.js']);
+    assert.deepEqual(
+      config.config.Entrypoint,
+      ['/nodejs/bin/node', '--max-semi-space-size=2', '/app/dist/bin/berth.js'],
+      'with the young generation capped (docs/operations.md, Memory)',
+    );
     assert.deepEqual(config.config.Cmd, ['serve']);
     assert.ok(config.config.Env?.includes('BERTH_ADDR=0.0.0.0:5000'));
     assert.ok(config.config.ExposedPorts?.['5000/tcp']);
