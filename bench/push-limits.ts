@@ -22,19 +22,18 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { copyFile, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { insertMarkedSection } from './lib/doc-section.js';
 import { writeRandomFile, type BlobRef } from './lib/fixtures.js';
 import { machineInfo } from './lib/machine.js';
 import { parseBenchOptions } from './lib/options.js';
 import { summarizeProfile, type ProfileSummary } from './lib/profile.js';
 import { startUpload, withDigest } from './lib/registry.js';
 import { curlPut } from './lib/scenarios.js';
-import { startSectionBench, startWatchdog } from './lib/section-bench.js';
+import { startMarkedSectionBench, startWatchdog } from './lib/section-bench.js';
 import { startServer, stopServer, type Server } from './lib/servers.js';
 import { fmtNum, GiB, humanSize, log, median, MiB, run, syncDisks } from './lib/util.js';
 
@@ -68,13 +67,14 @@ interface Results {
 const MB = 1e6;
 
 async function main(): Promise<void> {
-  const started = await startSectionBench<Results>({
+  const started = await startMarkedSectionBench<Results>({
     name: 'push-limits',
     selfTestReason: 'measures Berth against the machine',
     opt,
     repoRoot,
     resultsDir,
-    insert: (doc, results) => insertMarkedSection(doc, render(results), markers),
+    markers,
+    render,
   });
   if (!started) return;
   const stopWatchdog = startWatchdog('push-limits', 20 * 60_000);
@@ -136,10 +136,7 @@ async function main(): Promise<void> {
       medians,
       profile,
     };
-    await mkdir(resultsDir, { recursive: true });
-    await writeFile(join(resultsDir, `${quick ? 'partial-' : ''}push-limits-latest.json`), `${JSON.stringify(results, null, 2)}\n`);
-    await insertMarkedSection(started.docPath, render(results), markers);
-    log(`push-limits: section written to ${relative(repoRoot, started.docPath)}`);
+    await started.publish(results);
   } finally {
     stopWatchdog();
     for (const srv of servers) await stopServer(srv).catch(() => undefined);

@@ -19,19 +19,18 @@
  * `<!-- replicas-bench:end -->`, and bench/results/replicas-latest.json.
  */
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { dirname, join, relative, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { postgresMetadataFor } from '../test/support/postgres.js';
 import { keepAliveAgent, loadLoop, pushImage, startBerth, stopBerth, tinyImage } from './lib/auth-lib.js';
-import { insertMarkedSection } from './lib/doc-section.js';
 import { MT } from './lib/fixtures.js';
 import { machineInfo } from './lib/machine.js';
 import { parseBenchOptions } from './lib/options.js';
 import { pushBlob } from './lib/registry.js';
 import { parseWrk } from './lib/scenarios.js';
-import { startSectionBench, startWatchdog } from './lib/section-bench.js';
+import { startMarkedSectionBench, startWatchdog } from './lib/section-bench.js';
 import type { Server } from './lib/servers.js';
 import { fmtNum, log, median, run } from './lib/util.js';
 
@@ -64,13 +63,14 @@ async function wrk(url: string, threads: number, connections: number): Promise<n
 }
 
 async function main(): Promise<void> {
-  const started = await startSectionBench<Results>({
+  const started = await startMarkedSectionBench<Results>({
     name: 'replicas',
     selfTestReason: 'measures Berth only',
     opt,
     repoRoot,
     resultsDir,
-    insert: (doc, results) => insertMarkedSection(doc, render(results), markers),
+    markers,
+    render,
   });
   if (!started) return;
   const reps = Number(opt.reps ?? (quick ? 1 : 3));
@@ -132,10 +132,7 @@ async function main(): Promise<void> {
         log(`replicas: rep ${rep} blob push, ${layout}: ${rate.toFixed(0)} blobs/s`);
       }
     }
-    await mkdir(resultsDir, { recursive: true });
-    await writeFile(join(resultsDir, `${quick ? 'partial-' : ''}replicas-latest.json`), `${JSON.stringify(results, null, 2)}\n`);
-    await insertMarkedSection(started.docPath, render(results), markers);
-    log(`replicas: section written to ${relative(repoRoot, started.docPath)}`);
+    await started.publish(results);
   } finally {
     stopWatchdog();
     for (const srv of replicas) await stopBerth(srv).catch(() => undefined);

@@ -20,17 +20,16 @@
  * `<!-- soak-bench:start -->` and `<!-- soak-bench:end -->`, and bench/results/soak-latest.json.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { dirname, join, relative, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { callJson, expect, judge, keepAliveAgent, passwordToken, postForm, pushImage, startBerth, stopBerth, tinyImage } from './lib/auth-lib.js';
-import { insertMarkedSection } from './lib/doc-section.js';
 import { MT } from './lib/fixtures.js';
 import { machineInfo } from './lib/machine.js';
 import { parseBenchOptions } from './lib/options.js';
 import { request } from './lib/registry.js';
-import { startSectionBench, startWatchdog } from './lib/section-bench.js';
+import { startMarkedSectionBench, startWatchdog } from './lib/section-bench.js';
 import { readMem, type Server } from './lib/servers.js';
 import { fmtNum, log } from './lib/util.js';
 
@@ -65,14 +64,7 @@ interface Results {
 }
 
 async function main(): Promise<void> {
-  const started = await startSectionBench<Results>({
-    name: 'soak',
-    selfTestReason: 'measures Berth only',
-    opt,
-    repoRoot,
-    resultsDir,
-    insert: (doc, results) => insertMarkedSection(doc, render(results), markers),
-  });
+  const started = await startMarkedSectionBench<Results>({ name: 'soak', selfTestReason: 'measures Berth only', opt, repoRoot, resultsDir, markers, render });
   if (!started) return;
   const seconds = quick ? 40 : 600;
   const stopWatchdog = startWatchdog('soak', (seconds + 180) * 1000);
@@ -204,10 +196,7 @@ async function main(): Promise<void> {
       ...(firstError !== undefined ? { firstError } : {}),
       completed,
     };
-    await mkdir(resultsDir, { recursive: true });
-    await writeFile(join(resultsDir, `${quick ? 'partial-' : ''}soak-latest.json`), `${JSON.stringify(results, null, 2)}\n`);
-    await insertMarkedSection(started.docPath, render(results), markers);
-    log(`soak: section written to ${relative(repoRoot, started.docPath)}`);
+    await started.publish(results);
   } finally {
     stopWatchdog();
     if (srv) await stopBerth(srv).catch(() => undefined);

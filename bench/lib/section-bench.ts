@@ -5,7 +5,8 @@
  * last results after bench/run.ts re-rendered the doc), and a self-test (`--candidate
  * distribution`), for which there is nothing to measure.
  */
-import { readFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { insertMarkedSection } from './doc-section.js';
 import { join, relative, resolve } from 'node:path';
 import type { parseBenchOptions } from './options.js';
 import type { Server } from './servers.js';
@@ -53,6 +54,29 @@ export async function startSectionBench<R>(bench: SectionBench<R>): Promise<{ do
     .filter((s) => s !== '');
   const partial = opt.quick === true || opt.reps !== undefined || (only !== undefined && only.some((g) => g !== name));
   return { docPath: docFor(partial) };
+}
+
+/**
+ * `startSectionBench` for a bench whose whole section sits between two markers and is rendered from
+ * its results: returns where it writes and `publish(results)`, which saves
+ * `bench/results/[partial-]<name>-latest.json` and puts the rendered section into the document.
+ */
+export async function startMarkedSectionBench<R>(
+  bench: Omit<SectionBench<R>, 'insert'> & { markers: { start: string; end: string }; render: (results: R) => string },
+): Promise<{ docPath: string; publish: (results: R) => Promise<void> } | undefined> {
+  const { markers, render } = bench;
+  const started = await startSectionBench<R>({ ...bench, insert: (doc, results) => insertMarkedSection(doc, render(results), markers) });
+  if (!started) return undefined;
+  const partial = started.docPath !== join(bench.repoRoot, 'docs', 'benchmarks.md');
+  return {
+    docPath: started.docPath,
+    publish: async (results) => {
+      await mkdir(bench.resultsDir, { recursive: true });
+      await writeFile(join(bench.resultsDir, `${partial ? 'partial-' : ''}${bench.name}-latest.json`), `${JSON.stringify(results, null, 2)}\n`);
+      await insertMarkedSection(started.docPath, render(results), markers);
+      log(`${bench.name}: section written to ${relative(bench.repoRoot, started.docPath)}`);
+    },
+  };
 }
 
 /** Ends the process if the bench runs longer than `ms` (a stuck server must not hang `npm run bench`); returns its stop. */
