@@ -10,9 +10,8 @@
  * Presenting a decision (the `WWW-Authenticate` challenge, a 403 body) is the caller's business.
  *
  * State, per instance: verified tokens (verified-tokens.ts: a burst of requests with one token
- * costs one signature check) and the
- * anonymous-pull patterns (re-read at most every few seconds, so replicas see a change within
- * that time).
+ * costs one signature check) and the anonymous-pull patterns (re-read at most every few seconds,
+ * so replicas see a change within that time).
  */
 import type { AnonymousPullIndex } from '../metadata/auth-store.js';
 import type { Clock } from '../shared/clock.js';
