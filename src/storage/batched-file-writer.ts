@@ -82,7 +82,8 @@ export class BatchedFileWriter extends Writable {
   private async startBatch(): Promise<void> {
     this.seal();
     await this.writing;
-    if (this.batched === 0) return;
+    // Destroyed meanwhile (the source failed): nothing more is written; _destroy closes the file.
+    if (this.batched === 0 || this.destroyed) return;
     const buffers = this.batch;
     this.batch = [];
     this.batched = 0;

@@ -73,6 +73,25 @@ describe('the audit export outbox (SQLite)', () => {
     }
   });
 
+  it('a row the database refuses fails only its own append, not the others of its group', async () => {
+    const metadata = await openSqliteMetadata(':memory:');
+    try {
+      const results = await Promise.allSettled(
+        Array.from({ length: 10 }, (_, i) =>
+          // Entry 4 breaks the NOT NULL on event, as a bug in a caller might.
+          metadata.auth.audit.append({ at: 7000 + i, event: (i === 4 ? null : `one.${i}`) as unknown as string }),
+        ),
+      );
+      assert.deepEqual(
+        results.map((r) => r.status),
+        Array.from({ length: 10 }, (_, i) => (i === 4 ? 'rejected' : 'fulfilled')),
+      );
+      assert.equal((await metadata.auth.audit.list({ limit: 50 })).length, 9);
+    } finally {
+      await metadata.close();
+    }
+  });
+
   it('lists audit entries by repository, event, event prefix, time range and id cursor', async () => {
     const metadata = await openSqliteMetadata(':memory:');
     try {

@@ -74,7 +74,14 @@ export class SqlAuditIndex implements AuditIndex {
             .execute();
           for (const b of batch) b.done();
         } catch (err) {
-          for (const b of batch) b.failed(err);
+          if (batch.length === 1) {
+            batch[0]?.failed(err);
+            continue;
+          }
+          // One bad row must not fail the others' requests: each is written, and answered, on its own.
+          for (const b of batch) {
+            await this.ctx.db.insertInto('audit_log').values(b.row).execute().then(b.done, b.failed);
+          }
         }
       }
     } finally {
