@@ -110,6 +110,9 @@ export class UploadService {
     // which repairs every repository linked to it.
     const known = touched && (await this.ctx.storage.stat(blobPath(digest))) ? touched : undefined;
     const digester = new DigestingStream(digest.algorithm);
+    // The upload object is gone once committed (moved into place) and never exists for content
+    // already held, so only a failed upload has one to remove: on S3 a delete costs a listing.
+    let leftover = !known;
     try {
       const sink: Writable = known ? discard() : await this.ctx.storage.write(uploadPath(id), { append: false });
       await pipeline([body, ...this.limiter(length), digester, sink]);
@@ -123,9 +126,11 @@ export class UploadService {
         if (!linked) throw new RegistryError('BLOB_UPLOAD_INVALID', 'the stored content was garbage-collected during the upload: push the blob again');
         return linked;
       }
-      return await this.commit(repository, id, digest, digester.bytes);
+      const blob = await this.commit(repository, id, digest, digester.bytes);
+      leftover = false;
+      return blob;
     } finally {
-      await this.ctx.storage.delete(`${uploadsPrefix}/${id}`);
+      if (leftover) await this.ctx.storage.delete(`${uploadsPrefix}/${id}`);
     }
   }
 

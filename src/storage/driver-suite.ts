@@ -81,6 +81,17 @@ export function runDriverSuite(name: string, makeDriver: () => Promise<StorageDr
       await assert.rejects(driver.move('src/data', 'dst/data'), StorageNotFoundError);
     });
 
+    it('leaves no empty prefix behind a move: an upload committed into place no longer lists', async () => {
+      const driver = await makeDriver();
+      await put(driver, 'uploads/one/data', 'x');
+      await put(driver, 'uploads/two/data', 'y');
+      await driver.move('uploads/one/data', 'blobs/one/data');
+      assert.deepEqual(await driver.list('uploads'), ['two']);
+      await driver.move('uploads/two/data', 'blobs/two/data');
+      assert.deepEqual(await driver.list('uploads'), []);
+      assert.deepEqual(await driver.list('blobs'), ['one', 'two']);
+    });
+
     it('lists direct children and deletes a whole prefix', async () => {
       const driver = await makeDriver();
       await put(driver, 'p/one/data', '1');

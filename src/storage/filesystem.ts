@@ -3,7 +3,7 @@
  * final object only through `move`, which the registry uses after a digest check.
  */
 import { createReadStream } from 'node:fs';
-import { mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, open, readdir, rename, rm, rmdir, stat } from 'node:fs/promises';
 import { dirname, join, resolve, sep } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { BatchedFileWriter } from './batched-file-writer.js';
@@ -67,6 +67,20 @@ export class FilesystemDriver implements StorageDriver {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new StorageNotFoundError(from);
       throw err;
     }
+    await this.removeIfEmpty(dirname(source));
+  }
+
+  /**
+   * Directories are this driver's way of holding a key's prefix; a prefix with no object left has no
+   * directory, as in S3. Without this, every committed upload left its `uploads/<id>/` behind (one
+   * empty directory per push until the upload sweep). Only the immediate parent is tried: keys are
+   * `<prefix>/<name>/data`, and a parent still in use is simply not empty.
+   */
+  private async removeIfEmpty(directory: string): Promise<void> {
+    if (directory === this.root) return;
+    await rmdir(directory).catch((err: NodeJS.ErrnoException) => {
+      if (err.code !== 'ENOTEMPTY' && err.code !== 'EEXIST' && err.code !== 'ENOENT') throw err;
+    });
   }
 
   async delete(path: string): Promise<void> {

@@ -341,6 +341,27 @@ describe('PUT /v2/<name>/blobs/uploads/<reference>?digest=<digest>', () => {
     assertError(await patch(s, Buffer.alloc(1), '10-10'), 404, 'BLOB_UPLOAD_UNKNOWN');
   });
 
+  it('leaves nothing under uploads/ once committed: POST + PUT, chunked, and a single POST', async () => {
+    const { storage } = server.app;
+    const before = new Set(await storage.list('uploads'));
+    const repo = uniqueRepo('up');
+    const whole = randomBlob(5000);
+    const s = await openUpload(server, repo);
+    assertStatus(await request(server.url, 'PUT', withQuery(s.location, { digest: whole.digest }), { headers: octet, body: whole.data }), 201);
+    const chunked = randomBlob(4000);
+    const c = await openUpload(server, repo);
+    assertStatus(await patch(c, chunked.data.subarray(0, 1000), '0-999'), 202);
+    assertStatus(
+      await request(server.url, 'PUT', withQuery(c.location, { digest: chunked.digest }), { headers: octet, body: chunked.data.subarray(1000) }),
+      201,
+    );
+    const single = randomBlob(3000);
+    assertStatus(await request(server.url, 'POST', withQuery(uploadsPath(repo), { digest: single.digest }), { headers: octet, body: single.data }), 201);
+    const left = (await storage.list('uploads')).filter((name) => !before.has(name));
+    assert.deepEqual(left, [], 'committed uploads left entries under uploads/');
+    for (const b of [whole, chunked, single]) await assertBlobServed(repo, b);
+  });
+
   it('answers an unknown session with 404 BLOB_UPLOAD_UNKNOWN', async () => {
     const repo = uniqueRepo('up');
     const b = randomBlob(10);
