@@ -57,6 +57,7 @@ const cfg = {
   skopeoLayers: 4,
   skopeoLayerBytes: quick ? 1 * MiB : 4 * MiB,
   idleSeconds: quick ? 3 : 10,
+  warmupPulls: quick ? 1 : 4,
 };
 const REGION = 'us-east-1';
 /** Bounds on a broken run, not measurements. */
@@ -382,6 +383,16 @@ async function main(): Promise<void> {
       randomFillSync(large, large.length - 64, 64);
       return sha256(large);
     };
+
+    // Untimed warm-up of the large transfers: one large push and `warmupPulls` pulls of it, the same
+    // for both. The rows measure a server that has been running: a new Node process runs extra
+    // full garbage collections while its first ~0.5-1 GiB is relayed from S3 (V8 settling its heap
+    // limits; bench/notes.md), which made the first pulls cost Berth up to 4x the CPU of later ones.
+    for (const side of ['berth', 'distribution'] as const) {
+      const digest = freshLarge();
+      await pushBlob(srv[side].url, 'bench/warmup', large, digest);
+      for (let i = 0; i < cfg.warmupPulls; i++) await pullVerified(srv[side].url, 'bench/warmup', digest, cfg.largeBytes);
+    }
     const MB = (bytes: number, s: number): number => bytes / 1e6 / s;
 
     for (let rep = 1; rep <= cfg.reps; rep++) {

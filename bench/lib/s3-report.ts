@@ -54,6 +54,8 @@ export interface S3Results {
     skopeoLayers: number;
     skopeoLayerBytes: number;
     idleSeconds: number;
+    /** Untimed pulls of one large blob before the first measurement (absent in older results). */
+    warmupPulls?: number;
   };
   rows: S3Row[];
   /** What each bucket held at the end (a check that the blobs really went to S3). */
@@ -108,7 +110,10 @@ export function renderS3Section(res: S3Results): string {
         `**Distribution**: \`storage.s3\` with \`regionendpoint\` (plain HTTP), \`v4auth: true\`, \`chunksize: ${c.partSizeBytes}\`, in-memory blob descriptor cache, \`storage.redirect.disable: true\`. ` +
         'Redirects are off on both, so every blob byte flows through the registry process both ways (a GET answered with anything but 200 counts as a failure).',
       `- **Large blob**: ${humanSize(c.largeBytes)} of fresh random bytes per push. Monolithic = \`POST\` + \`PUT ?digest=\` with the whole body; chunked = \`POST\`, ${c.chunks} × \`PATCH\` (Content-Range) of ~${fmtNum(c.largeBytes / c.chunks / 2 ** 20, 1)} MiB, then \`PUT ?digest=\` with no body. ` +
-        'Pull = `GET` of the monolithically pushed blob, streamed through SHA-256 on the client. MB/s = 10^6 bytes / wall-clock seconds of the whole exchange. The chunked blob is also read back (untimed) and checked.',
+        'Pull = `GET` of the monolithically pushed blob, streamed through SHA-256 on the client. MB/s = 10^6 bytes / wall-clock seconds of the whole exchange. The chunked blob is also read back (untimed) and checked.' +
+        (c.warmupPulls
+          ? ` Before the first measurement each registry gets one untimed large push and ${c.warmupPulls} untimed pulls of it, so the rows describe a server that has been running (a new Node process spends extra garbage collections on its first ~GiB relayed; bench/notes.md).`
+          : ''),
       `- **Small blobs**: ${c.smallCount} distinct ${humanSize(c.smallBytes)} blobs, ${c.smallParallel} requests in flight over keep-alive connections; push = \`POST\` + \`PUT\` each, pull = \`GET\` each with the digest checked; blobs/s from the wall-clock time of all of them.`,
       `- **skopeo copy**: \`skopeo copy --preserve-digests --dest-tls-verify=false oci:<layout> docker://<registry>/…\` of a fresh image with a config and ${c.skopeoLayers} layers of ${humanSize(c.skopeoLayerBytes)}; wall-clock including process start; the manifest digest at the registry is checked afterwards.`,
       '- **Memory**: resident set size of the registry process (tree) from `/proc`, sampled every 50 ms; the peak row is the median over repetitions of the highest sample during that push or pull, the growth row the median of (that peak − the sample just before it started). ' +
