@@ -15,7 +15,8 @@
  */
 import type * as Jose from 'jose';
 import type { JWTPayload } from 'jose';
-import { decodeClaims } from '../shared/jwt.js';
+import { KeyObject, type webcrypto } from 'node:crypto';
+import { decodeClaims, JwtError, verifyJwt } from '../shared/jwt.js';
 import type { Config } from '../config/schema.js';
 import type { AuthMetadata, ClaimCondition, FederatedCredentialRecord, PrincipalRecord } from '../metadata/auth-store.js';
 import type { Clock } from '../shared/clock.js';
@@ -255,21 +256,57 @@ export class FederationVerifier {
       throw err;
     }
     const maxAgeMs = this.keys.settingsFor(issuer)?.maxTokenAgeMs ?? this.config.maxTokenAgeMs;
-    // jose (every algorithm, remote key sets) is loaded with the first federated login, not at start.
+    // jose (remote key sets) is loaded with the first federated login, not at start. It finds the
+    // key; the signature and claims are checked by shared/jwt.ts, with jose's rules (see there).
     const jose = await import('jose');
+    const [protectedHeader = '', payload = '', signature = ''] = token.split('.');
     try {
-      const { payload } = await jose.jwtVerify(token, keys, {
+      const { claims } = await verifyJwt(token, async (header) => keyObjectOf(await keys(header, { protected: protectedHeader, payload, signature })), {
         issuer,
         algorithms: federatedAlgorithms,
-        clockTolerance: this.config.clockSkewSeconds,
-        maxTokenAge: Math.floor(maxAgeMs / 1000),
-        currentDate: new Date(this.clock.now()),
+        clockToleranceSeconds: this.config.clockSkewSeconds,
+        maxTokenAgeSeconds: Math.floor(maxAgeMs / 1000),
+        now: this.clock.now(),
         requiredClaims: ['exp', 'iat', 'sub', 'aud'],
       });
-      return payload;
+      return claims as JWTPayload;
     } catch (err) {
-      throw describeJoseError(err, jose.errors);
+      throw err instanceof JwtError ? describeJwtError(err) : describeJoseError(err, jose.errors);
     }
+  }
+}
+
+/** node:crypto's view of the keys jose hands over (CryptoKeys for key sets), converted once per key. */
+const keyObjects = new WeakMap<object, KeyObject>();
+
+function keyObjectOf(key: unknown): KeyObject | undefined {
+  if (key instanceof KeyObject) return key;
+  // A raw secret or a JWK is never a federated issuer's verification key.
+  if (typeof key !== 'object' || key === null || key instanceof Uint8Array || !('usages' in key && 'algorithm' in key)) return undefined;
+  let converted = keyObjects.get(key);
+  if (!converted) keyObjects.set(key, (converted = KeyObject.from(key as webcrypto.CryptoKey)));
+  return converted;
+}
+
+/** The federation refusal for a refusal of shared/jwt.ts (codes and claims as jose reports them). */
+function describeJwtError(err: JwtError): FederationError {
+  switch (err.code) {
+    case 'ERR_JWT_EXPIRED':
+      return err.claim === 'iat'
+        ? new FederationError('age', 'the token is too old (issued longer ago than the maximum token age)')
+        : new FederationError('expired', 'the token has expired');
+    case 'ERR_JWT_CLAIM_VALIDATION_FAILED':
+      if (err.claim === 'iat') return new FederationError('age', `the token is too old or not yet valid (${err.message})`);
+      if (err.claim === 'nbf') return new FederationError('expired', 'the token is not yet valid');
+      return new FederationError('malformed', `claim ${err.claim ?? '?'} is invalid (${err.message})`);
+    case 'ERR_JOSE_ALG_NOT_ALLOWED':
+      return new FederationError('signature', "the token's algorithm is not allowed (RS256, PS256, ES256 or EdDSA)");
+    case 'ERR_JWKS_NO_MATCHING_KEY':
+      return new FederationError('signature', "no key of the issuer matches the token's kid");
+    case 'ERR_JWS_SIGNATURE_VERIFICATION_FAILED':
+      return new FederationError('signature', 'the signature does not verify');
+    default:
+      return new FederationError('malformed', `the token is invalid (${err.code})`);
   }
 }
 

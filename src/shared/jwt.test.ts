@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { createHmac, generateKeyPairSync, type KeyObject } from 'node:crypto';
+import { constants, createHmac, generateKeyPairSync, sign as cryptoSign, type KeyObject } from 'node:crypto';
 import { describe, it } from 'node:test';
 import { decodeJwt, jwtVerify, SignJWT } from 'jose';
 import { decodeClaims, JwtError, signJwt, verifyJwt, type JwtVerifyOptions } from './jwt.js';
@@ -8,6 +8,8 @@ const ec = generateKeyPairSync('ec', { namedCurve: 'P-256' });
 const otherEc = generateKeyPairSync('ec', { namedCurve: 'P-256' });
 const ed = generateKeyPairSync('ed25519');
 const p384 = generateKeyPairSync('ec', { namedCurve: 'P-384' });
+const rsa = generateKeyPairSync('rsa', { modulusLength: 2048 });
+const rsa1024 = generateKeyPairSync('rsa', { modulusLength: 1024 });
 const nowMs = 1_800_000_000_000;
 const now = Math.floor(nowMs / 1000);
 
@@ -140,6 +142,105 @@ describe('shared/jwt', () => {
         jwtVerify(sign(claims), ec.publicKey, { issuer: 'berth', audience: 'registry', typ: 'at+jwt', clockTolerance: 30, currentDate: new Date(nowMs) }),
       );
     }
+  });
+
+  describe('OIDC tokens (federation): RS256, PS256, ES256 and EdDSA, no typ or audience asked, a maximum age', () => {
+    const oidc: JwtVerifyOptions = {
+      algorithms: ['RS256', 'PS256', 'ES256', 'EdDSA'],
+      issuer: 'https://issuer.example',
+      clockToleranceSeconds: 30,
+      now: nowMs,
+      requiredClaims: ['exp', 'iat', 'sub', 'aud'],
+      maxTokenAgeSeconds: 600,
+    };
+    const claims = (extra: Record<string, unknown> = {}) => ({
+      iss: 'https://issuer.example',
+      sub: 'repo:acme/app:ref:refs/heads/main',
+      aud: 'urn:berth:x',
+      iat: now - 10,
+      exp: now + 300,
+      ...extra,
+    });
+    /** A token signed by hand with node:crypto, so algorithms jose refuses to sign with can be tried. */
+    const rawToken = (header: Record<string, unknown>, body: Record<string, unknown>, signer: (input: Buffer) => Buffer) => {
+      const input = `${b64(header)}.${b64(body)}`;
+      return `${input}.${signer(Buffer.from(input)).toString('base64url')}`;
+    };
+    const refused = async (token: string, k: KeyObject, code: string, claim?: string) =>
+      assert.rejects(verifyJwt(token, key(k), oidc), (err: unknown) => {
+        assert.ok(err instanceof JwtError, String(err));
+        assert.equal(err.code, code, err.message);
+        if (claim !== undefined) assert.equal(err.claim, claim);
+        return true;
+      });
+
+    it('verifies what jose signs with each algorithm, without typ and for any audience', async () => {
+      for (const [alg, pair] of [
+        ['RS256', rsa],
+        ['PS256', rsa],
+        ['ES256', ec],
+        ['EdDSA', ed],
+      ] as const) {
+        const token = await new SignJWT(claims()).setProtectedHeader({ alg, kid: 'k' }).sign(pair.privateKey);
+        assert.deepEqual((await verifyJwt(token, key(pair.publicKey), oidc)).claims, claims(), alg);
+        assert.deepEqual((await jwtVerify(token, pair.publicKey, { currentDate: new Date(nowMs) })).payload, claims(), `${alg} via jose`);
+      }
+    });
+
+    it('refuses an RSA key under 2048 bits, a padding other than the algorithm names, and a key of the wrong kind', async () => {
+      const small = rawToken({ alg: 'RS256' }, claims(), (input) => cryptoSign('sha256', input, rsa1024.privateKey));
+      await refused(small, rsa1024.publicKey, 'ERR_JWS_SIGNATURE_VERIFICATION_FAILED');
+      // The same RSA key, but a PKCS#1 v1.5 signature labelled PS256, and a PSS one labelled RS256.
+      await refused(
+        rawToken({ alg: 'PS256' }, claims(), (input) => cryptoSign('sha256', input, rsa.privateKey)),
+        rsa.publicKey,
+        'ERR_JWS_SIGNATURE_VERIFICATION_FAILED',
+      );
+      await refused(
+        rawToken({ alg: 'RS256' }, claims(), (input) =>
+          cryptoSign('sha256', input, { key: rsa.privateKey, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: constants.RSA_PSS_SALTLEN_DIGEST }),
+        ),
+        rsa.publicKey,
+        'ERR_JWS_SIGNATURE_VERIFICATION_FAILED',
+      );
+      const rsaSigned = await new SignJWT(claims()).setProtectedHeader({ alg: 'RS256' }).sign(rsa.privateKey);
+      await refused(rsaSigned, ec.publicKey, 'ERR_JWS_SIGNATURE_VERIFICATION_FAILED');
+      await refused(rsaSigned, rsa.privateKey, 'ERR_JWS_SIGNATURE_VERIFICATION_FAILED');
+      const hmac = rawToken({ alg: 'HS256' }, claims(), (input) =>
+        createHmac('sha256', rsa.publicKey.export({ format: 'pem', type: 'spki' }))
+          .update(input)
+          .digest(),
+      );
+      await refused(hmac, rsa.publicKey, 'ERR_JOSE_ALG_NOT_ALLOWED');
+      const es384 = rawToken({ alg: 'ES384' }, claims(), (input) => cryptoSign('sha384', input, { key: p384.privateKey, dsaEncoding: 'ieee-p1363' }));
+      await refused(es384, p384.publicKey, 'ERR_JOSE_ALG_NOT_ALLOWED');
+    });
+
+    it("applies the maximum age to iat as jose does: too old is 'expired' on iat, issued in the future is refused", async () => {
+      const sign = (extra: Record<string, unknown>) => new SignJWT(claims(extra)).setProtectedHeader({ alg: 'RS256' }).sign(rsa.privateKey);
+      await refused(await sign({ iat: now - 631 }), rsa.publicKey, 'ERR_JWT_EXPIRED', 'iat');
+      assert.ok(await verifyJwt(await sign({ iat: now - 630 }), key(rsa.publicKey), oidc), 'age within the maximum plus the tolerance');
+      await refused(await sign({ iat: now + 31 }), rsa.publicKey, 'ERR_JWT_CLAIM_VALIDATION_FAILED', 'iat');
+      assert.ok(await verifyJwt(await sign({ iat: now + 30 }), key(rsa.publicKey), oidc));
+      await refused(await sign({ exp: now - 30 }), rsa.publicKey, 'ERR_JWT_EXPIRED', 'exp');
+      await refused(await sign({ nbf: now + 31 }), rsa.publicKey, 'ERR_JWT_CLAIM_VALIDATION_FAILED', 'nbf');
+      await refused(await sign({ iss: 'https://other.example' }), rsa.publicKey, 'ERR_JWT_CLAIM_VALIDATION_FAILED', 'iss');
+      // jose decides the same for each.
+      const joseOptions = { issuer: oidc.issuer, clockTolerance: 30, maxTokenAge: 600, currentDate: new Date(nowMs) };
+      await assert.rejects(jwtVerify(await sign({ iat: now - 631 }), rsa.publicKey, joseOptions), /too far in the past/);
+      await assert.rejects(jwtVerify(await sign({ iat: now + 31 }), rsa.publicKey, joseOptions), /should be in the past/);
+      assert.ok(await jwtVerify(await sign({ iat: now - 630 }), rsa.publicKey, joseOptions));
+      for (const missing of ['iat', 'sub', 'aud', 'exp']) {
+        const body: Record<string, unknown> = claims();
+        delete body[missing];
+        await refused(
+          await new SignJWT(body).setProtectedHeader({ alg: 'RS256' }).sign(rsa.privateKey),
+          rsa.publicKey,
+          'ERR_JWT_CLAIM_VALIDATION_FAILED',
+          missing,
+        );
+      }
+    });
   });
 
   it('signs only with a private key that fits the algorithm', () => {

@@ -8,26 +8,33 @@
  * itself: ~105 µs of CPU per verification against ~50 µs here, ~60 against ~30 to sign (ES256,
  * on the project's 2-core machine; the commit that added this file has the method). Every registry
  * request with a token not seen before pays the verification, and every token grant a signature.
- * Tokens from other issuers (federation) are still verified by jose, which knows every algorithm and
- * key set.
+ * OIDC tokens of federated issuers are verified here too (RS256, PS256, ES256, EdDSA), every
+ * federated grant verifying a fresh one; their keys are still found by jose (discovery of the key
+ * set, fetching and caching it, choosing the key by `kid` and `alg`), which hands over a CryptoKey.
  *
- * Rules, those of jose's `jwtVerify` for what Berth's tokens use:
+ * Rules, those of jose's `jwtVerify` for what Berth's tokens and OIDC tokens use:
  * - exactly three base64url parts; header and claims are JSON objects (strict UTF-8);
- * - `alg` in the allowed list and matching the key (ES256: a P-256 key, EdDSA: Ed25519);
- *   a header with `crit` or `b64` is refused (Berth never writes them);
- * - `typ` compared as a media type (case-insensitive, `application/` implied);
- * - required claims present (own properties); `iss` equal, `aud` a string or array containing the
- *   audience; `iat`, `nbf`, `exp` numbers when present; `nbf <= now + tolerance`,
- *   `exp > now - tolerance` (whole seconds).
+ * - `alg` in the allowed list and matching the key (ES256: a P-256 key; EdDSA: Ed25519; RS256 and
+ *   PS256: an RSA key of at least 2048 bits); a header with `crit` or `b64` is refused (neither
+ *   Berth nor the OIDC issuers write them);
+ * - `typ`, when asked for, compared as a media type (case-insensitive, `application/` implied);
+ * - required claims present (own properties); `iss` equal; `aud`, when an audience is asked for, a
+ *   string or array containing it; `iat`, `nbf`, `exp` numbers when present; `nbf <= now + tolerance`,
+ *   `exp > now - tolerance`; with a maximum token age, `iat` present, `now - iat - tolerance <= age`
+ *   and `iat <= now + tolerance` (whole seconds).
  */
-import { sign, verify, type KeyObject } from 'node:crypto';
+import { constants, sign, verify, type KeyObject } from 'node:crypto';
 
-/** A refused token; `code` is jose's error code for the same refusal (logs and tests read it). */
+/**
+ * A refused token; `code` is jose's error code for the same refusal (logs and tests read it), and
+ * `claim` the claim whose check failed, as jose reports it.
+ */
 export class JwtError extends Error {
   override name = 'JwtError';
   constructor(
     readonly code: string,
     message: string,
+    readonly claim?: string,
   ) {
     super(message);
   }
@@ -42,17 +49,25 @@ export interface JwtHeader {
 
 export type JwtClaims = Record<string, unknown>;
 
+/** What Berth signs with. */
 export type JwtAlgorithm = 'ES256' | 'EdDSA';
+
+/** What it verifies: its own algorithms and those of OIDC issuers. */
+export const verifiableAlgorithms = ['ES256', 'EdDSA', 'RS256', 'PS256'] as const;
 
 export interface JwtVerifyOptions {
   algorithms: readonly string[];
-  typ: string;
+  /** The expected `typ` header; unchecked when absent. */
+  typ?: string;
   issuer: string;
-  audience: string;
+  /** An audience `aud` must contain; unchecked when absent (the caller matches audiences itself). */
+  audience?: string;
   clockToleranceSeconds: number;
   /** Now, in milliseconds. */
   now: number;
   requiredClaims: readonly string[];
+  /** The oldest `iat` accepted, in seconds before now (jose's `maxTokenAge`); `iat` is then required. */
+  maxTokenAgeSeconds?: number;
 }
 
 const base64url = /^[A-Za-z0-9_-]*$/;
@@ -89,7 +104,26 @@ function keyFits(alg: string, key: KeyObject): boolean {
   if (key.type === 'secret') return false;
   if (alg === 'ES256') return key.asymmetricKeyType === 'ec' && key.asymmetricKeyDetails?.namedCurve === 'prime256v1';
   if (alg === 'EdDSA') return key.asymmetricKeyType === 'ed25519';
+  // RFC 7518 section 3.3: "A key of size 2048 bits or larger MUST be used" (jose refuses smaller too).
+  const rsa = (key.asymmetricKeyDetails?.modulusLength ?? 0) >= 2048;
+  if (alg === 'RS256') return key.asymmetricKeyType === 'rsa' && rsa;
+  if (alg === 'PS256') return (key.asymmetricKeyType === 'rsa' || key.asymmetricKeyType === 'rsa-pss') && rsa;
   return false;
+}
+
+/** The signature check of `alg` (already matched to the key by keyFits). */
+function signatureValid(alg: string, input: Buffer, key: KeyObject, signature: Buffer): boolean {
+  switch (alg) {
+    case 'ES256':
+      return signature.length === 64 && verify('sha256', input, { key, dsaEncoding: 'ieee-p1363' }, signature);
+    case 'RS256':
+      return verify('sha256', input, { key, padding: constants.RSA_PKCS1_PADDING }, signature);
+    case 'PS256':
+      // RFC 7518 section 3.5: MGF1 with SHA-256 and a salt as long as the hash.
+      return verify('sha256', input, { key, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: constants.RSA_PSS_SALTLEN_DIGEST }, signature);
+    default:
+      return verify(null, input, key, signature);
+  }
 }
 
 /** `header.payload.signature` signed with `key` (a P-256 private key for ES256, Ed25519 for EdDSA). */
@@ -109,14 +143,14 @@ const normalizeTyp = (value: string): string => {
   return value.includes('/') ? lower : `application/${lower}`;
 };
 
-function claimFailed(message: string): JwtError {
-  return new JwtError('ERR_JWT_CLAIM_VALIDATION_FAILED', message);
+function claimFailed(message: string, claim: string): JwtError {
+  return new JwtError('ERR_JWT_CLAIM_VALIDATION_FAILED', message, claim);
 }
 
 function numericDate(claims: JwtClaims, name: string): number | undefined {
   const value = claims[name];
   if (value === undefined) return undefined;
-  if (typeof value !== 'number') throw claimFailed(`"${name}" claim must be a number`);
+  if (typeof value !== 'number') throw claimFailed(`"${name}" claim must be a number`, name);
   return value;
 }
 
@@ -143,26 +177,36 @@ export async function verifyJwt(
   if (!keyFits(alg, key) || key.type !== 'public') throw new JwtError('ERR_JWS_SIGNATURE_VERIFICATION_FAILED', 'the key does not fit the algorithm');
   const signature = decodePart(encodedSignature, 'the JWS signature', 'ERR_JWS_INVALID');
   const input = Buffer.from(`${encodedHeader}.${encodedClaims}`);
-  const valid =
-    alg === 'ES256' ? signature.length === 64 && verify('sha256', input, { key, dsaEncoding: 'ieee-p1363' }, signature) : verify(null, input, key, signature);
-  if (!valid) throw new JwtError('ERR_JWS_SIGNATURE_VERIFICATION_FAILED', 'signature verification failed');
+  if (!signatureValid(alg, input, key, signature)) throw new JwtError('ERR_JWS_SIGNATURE_VERIFICATION_FAILED', 'signature verification failed');
 
   const claims = jsonObject(encodedClaims, 'the JWT claims set', 'ERR_JWT_INVALID');
   const typ = header['typ'];
-  if (typeof typ !== 'string' || normalizeTyp(typ) !== normalizeTyp(options.typ)) throw claimFailed('unexpected "typ" JWT header value');
-  for (const claim of new Set([...options.requiredClaims, 'aud', 'iss'])) {
-    if (!Object.hasOwn(claims, claim)) throw claimFailed(`missing required "${claim}" claim`);
+  if (options.typ !== undefined && (typeof typ !== 'string' || normalizeTyp(typ) !== normalizeTyp(options.typ))) {
+    throw claimFailed('unexpected "typ" JWT header value', 'typ');
   }
-  if (claims['iss'] !== options.issuer) throw claimFailed('unexpected "iss" claim value');
-  const aud = claims['aud'];
-  const audienceOk = typeof aud === 'string' ? aud === options.audience : Array.isArray(aud) && aud.includes(options.audience);
-  if (!audienceOk) throw claimFailed('unexpected "aud" claim value');
+  const required = [...options.requiredClaims, 'iss'];
+  if (options.audience !== undefined) required.push('aud');
+  if (options.maxTokenAgeSeconds !== undefined) required.push('iat');
+  for (const claim of new Set(required)) {
+    if (!Object.hasOwn(claims, claim)) throw claimFailed(`missing required "${claim}" claim`, claim);
+  }
+  if (claims['iss'] !== options.issuer) throw claimFailed('unexpected "iss" claim value', 'iss');
+  if (options.audience !== undefined) {
+    const aud = claims['aud'];
+    const audienceOk = typeof aud === 'string' ? aud === options.audience : Array.isArray(aud) && aud.includes(options.audience);
+    if (!audienceOk) throw claimFailed('unexpected "aud" claim value', 'aud');
+  }
   const now = Math.floor(options.now / 1000);
   const tolerance = options.clockToleranceSeconds;
-  numericDate(claims, 'iat');
+  const iat = numericDate(claims, 'iat');
   const nbf = numericDate(claims, 'nbf');
-  if (nbf !== undefined && nbf > now + tolerance) throw claimFailed('"nbf" claim timestamp check failed');
+  if (nbf !== undefined && nbf > now + tolerance) throw claimFailed('"nbf" claim timestamp check failed', 'nbf');
   const exp = numericDate(claims, 'exp');
-  if (exp !== undefined && exp <= now - tolerance) throw new JwtError('ERR_JWT_EXPIRED', '"exp" claim timestamp check failed');
+  if (exp !== undefined && exp <= now - tolerance) throw new JwtError('ERR_JWT_EXPIRED', '"exp" claim timestamp check failed', 'exp');
+  if (options.maxTokenAgeSeconds !== undefined && iat !== undefined) {
+    const age = now - iat;
+    if (age - tolerance > options.maxTokenAgeSeconds) throw new JwtError('ERR_JWT_EXPIRED', '"iat" claim timestamp check failed (too far in the past)', 'iat');
+    if (age < -tolerance) throw claimFailed('"iat" claim timestamp check failed (it should be in the past)', 'iat');
+  }
   return { header: header as JwtHeader, claims };
 }
