@@ -162,6 +162,8 @@ async function main(): Promise<void> {
   const cfg = {
     tokenConcurrency: 8,
     tokenMaxRequests: quick ? 400 : 2000,
+    /** Timed runs per token row (after one warm-up); the median run by rate is reported. */
+    tokenRuns: quick ? 1 : 3,
     tokenMaxSeconds: quick ? 1.5 : 5,
     warmupRequests: quick ? 50 : 1000,
     coldLogins: quick ? 2 : 5,
@@ -264,7 +266,7 @@ async function main(): Promise<void> {
   const refresh = (await passwordToken(on.url, 'bench-user', userPassword, TOKEN_SCOPE, true)).refresh;
   if (refresh === undefined) throw new Error('the password grant with access_type=offline returned no refresh_token');
 
-  const poolSize = cfg.tokenMaxRequests + cfg.warmupRequests;
+  const poolSize = cfg.tokenRuns * cfg.tokenMaxRequests + cfg.warmupRequests;
   const mintPool = async (): Promise<string[]> => {
     const out: string[] = [];
     const until = Date.now() + 60_000;
@@ -352,28 +354,40 @@ async function main(): Promise<void> {
       concurrency: cfg.tokenConcurrency,
       maxRequests: cfg.warmupRequests,
       maxMs: 2000,
-      one: async (i) => judge(await postForm(on.url, sc.path, sc.form(cfg.tokenMaxRequests + i), agent), 200, sc.key),
+      one: async (i) => judge(await postForm(on.url, sc.path, sc.form(cfg.tokenRuns * cfg.tokenMaxRequests + i), agent), 200, sc.key),
     });
     if (warm.failed > 0) log(`auth: ${sc.id}: ${warm.failed} warm-up requests failed`);
-    const r = await loadLoop({
-      concurrency: cfg.tokenConcurrency,
-      maxRequests: cfg.tokenMaxRequests,
-      maxMs: cfg.tokenMaxSeconds * 1000,
-      one: async (i) => judge(await postForm(on.url, sc.path, sc.form(i), agent), 200, sc.key),
-    });
+    // Several short runs, the median reported: one run of 2,000 requests lasts under a second,
+    // short enough for one pause of this VM to move its rate and p99 by a third.
+    const runs: LoadResult[] = [];
+    for (let run = 0; run < cfg.tokenRuns; run++) {
+      const offset = run * cfg.tokenMaxRequests;
+      const one = await loadLoop({
+        concurrency: cfg.tokenConcurrency,
+        maxRequests: cfg.tokenMaxRequests,
+        maxMs: cfg.tokenMaxSeconds * 1000,
+        one: async (i) => judge(await postForm(on.url, sc.path, sc.form(offset + i), agent), 200, sc.key),
+      });
+      runs.push(one);
+      log(
+        `auth: ${sc.id.padEnd(19)} run ${run + 1}: ${one.perSecond.toFixed(1)} ${sc.unit} (${one.ok} ok, ${one.failed} failed in ${one.seconds.toFixed(2)} s), p50 ${fmtMs(one.p50ms)} ms, p99 ${fmtMs(one.p99ms)} ms`,
+      );
+    }
+    const byRate = [...runs].sort((a, b) => a.perSecond - b.perSecond);
+    const r = byRate[Math.floor((byRate.length - 1) / 2)] as LoadResult;
     loads.push(loadRecord(sc.id, r));
-    const failed = r.failed > 0 || r.ok === 0;
-    log(
-      `auth: ${sc.id.padEnd(19)} ${r.perSecond.toFixed(1)} ${sc.unit} (${r.ok} ok, ${r.failed} failed in ${r.seconds.toFixed(2)} s), p50 ${fmtMs(r.p50ms)} ms, p99 ${fmtMs(r.p99ms)} ms`,
-    );
-    if (r.firstFailure !== undefined) problems.push(problemBlock(`${sc.title}: ${r.failed} of ${r.ok + r.failed} requests failed; the first`, r.firstFailure));
+    const failedRun = runs.find((run) => run.failed > 0 || run.ok === 0);
+    const failed = failedRun !== undefined;
+    if (failedRun?.firstFailure !== undefined)
+      problems.push(problemBlock(`${sc.title}: ${failedRun.failed} of ${failedRun.ok + failedRun.failed} requests failed; the first`, failedRun.firstFailure));
+    const others = runs.length > 1 ? `; runs: ${runs.map((run) => fmtNum(run.perSecond, 0)).join(', ')}` : '';
     rows.push({
       id: `${sc.id}-rate`,
       title: sc.title,
       value: failed ? 'failed' : fmtNum(r.perSecond, 0),
       number: failed ? null : r.perSecond,
       unit: sc.unit,
-      notes: `${fmtNum(r.ok, 0)} ${sc.what} in ${fmtNum(r.seconds, 2)} s, ${cfg.tokenConcurrency} in flight${r.failed > 0 ? `; **${r.failed} failed**` : ''}`,
+      notes: `median of ${runs.length} run${runs.length === 1 ? '' : 's'} of ${fmtNum(cfg.tokenMaxRequests, 0)} ${sc.what}, ${cfg.tokenConcurrency} in flight${others}${failed ? '; **requests failed**' : ''}`,
     });
     rows.push({
       id: `${sc.id}-latency`,
@@ -381,7 +395,7 @@ async function main(): Promise<void> {
       value: failed ? 'failed' : `${fmtMs(r.p50ms)} / ${fmtMs(r.p99ms)}`,
       number: failed ? null : r.p50ms,
       unit: 'ms',
-      notes: `same run, ${cfg.tokenConcurrency} in flight`,
+      notes: `the median run, ${cfg.tokenConcurrency} in flight${runs.length > 1 ? `; p99 of the runs: ${runs.map((run) => fmtMs(run.p99ms)).join(', ')} ms` : ''}`,
     });
     if (sc.id === 'password') {
       const med = median(coldMs);
@@ -687,6 +701,7 @@ async function main(): Promise<void> {
     config: {
       tokenConcurrency: cfg.tokenConcurrency,
       tokenMaxRequests: cfg.tokenMaxRequests,
+      tokenRuns: cfg.tokenRuns,
       tokenMaxSeconds: cfg.tokenMaxSeconds,
       warmupRequests: cfg.warmupRequests,
       coldLogins: cfg.coldLogins,
