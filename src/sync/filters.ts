@@ -23,7 +23,7 @@
  * `tagSelected` answer false for anything else), so no filter runs over text of unbounded length.
  */
 import { createRequire } from 'node:module';
-import { RE2JS } from 're2js';
+import type * as Re2 from 're2js';
 import type * as Semver from 'semver';
 import { isValidRepositoryName, isValidTag } from '../oci/names.js';
 import { isRepositoryPattern, matchesRepositoryPattern, matchesWildcard } from '../shared/glob.js';
@@ -31,6 +31,10 @@ import { isRepositoryPattern, matchesRepositoryPattern, matchesWildcard } from '
 /** `semver` (CommonJS, about 0.5 MiB of heap) is loaded with the first `semver:` filter, not when Berth starts. */
 let semverModule: typeof Semver | undefined;
 const semver = (): typeof Semver => (semverModule ??= createRequire(import.meta.url)('semver') as typeof Semver);
+
+/** `re2js` (its CommonJS build: ~4 MiB of RSS at start for a feature most registries never use) is loaded with the first `regex:` filter. */
+let re2Module: typeof Re2 | undefined;
+const re2 = (): typeof Re2 => (re2Module ??= createRequire(import.meta.url)('re2js') as typeof Re2);
 
 export interface TagFilters {
   include: readonly string[];
@@ -94,7 +98,7 @@ export function tagSelected(filters: TagFilters, tag: string): boolean {
  */
 export function tagMatches(filter: string, tag: string): boolean {
   if (filter.startsWith('regex:')) {
-    let regex: RE2JS;
+    let regex: Re2.RE2JS;
     try {
       regex = compileRegex(filter.slice('regex:'.length));
     } catch {
@@ -109,14 +113,14 @@ export function tagMatches(filter: string, tag: string): boolean {
   return matchesWildcard(filter, tag);
 }
 
-const regexCache = new Map<string, RE2JS>();
+const regexCache = new Map<string, Re2.RE2JS>();
 
 /** The filter's expression compiled by RE2 (linear-time matching); throws on a syntax RE2 refuses. */
-function compileRegex(source: string): RE2JS {
+function compileRegex(source: string): Re2.RE2JS {
   let regex = regexCache.get(source);
   if (!regex) {
     const anchored = source.startsWith('^') || source.endsWith('$') ? source : `^(?:${source})$`;
-    regex = RE2JS.compile(anchored);
+    regex = re2().RE2JS.compile(anchored);
     if (regexCache.size > 1000) regexCache.clear();
     regexCache.set(source, regex);
   }
