@@ -74,13 +74,12 @@ export class FilesystemDriver implements StorageDriver {
    * Directories are this driver's way of holding a key's prefix; a prefix with no object left has no
    * directory, as in S3. Without this, every committed upload left its `uploads/<id>/` behind (one
    * empty directory per push until the upload sweep). Only the immediate parent is tried: keys are
-   * `<prefix>/<name>/data`, and a parent still in use is simply not empty.
+   * `<prefix>/<name>/data`, and a parent still in use is simply not empty. Best effort: the move has
+   * already succeeded, so no failure here may fail it (the upload sweep removes what is left).
    */
   private async removeIfEmpty(directory: string): Promise<void> {
     if (directory === this.root) return;
-    await rmdir(directory).catch((err: NodeJS.ErrnoException) => {
-      if (err.code !== 'ENOTEMPTY' && err.code !== 'EEXIST' && err.code !== 'ENOENT') throw err;
-    });
+    await rmdir(directory).catch(() => undefined);
   }
 
   async delete(path: string): Promise<void> {
