@@ -52,9 +52,6 @@ export type JwtClaims = Record<string, unknown>;
 /** What Berth signs with. */
 export type JwtAlgorithm = 'ES256' | 'EdDSA';
 
-/** What it verifies: its own algorithms and those of OIDC issuers. */
-export const verifiableAlgorithms = ['ES256', 'EdDSA', 'RS256', 'PS256'] as const;
-
 export interface JwtVerifyOptions {
   algorithms: readonly string[];
   /** The expected `typ` header; unchecked when absent. */
