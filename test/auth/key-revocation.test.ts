@@ -103,6 +103,22 @@ describe('revoking a signing key', () => {
     assert.match(res.body.errors?.[0]?.message, /no signing key "no-such-kid"/);
   });
 
+  it("a KID that starts with '-' is revoked after '--' (the argument reaches the registry)", async () => {
+    const home = await mkdtemp(join(tmpdir(), 'berth-keys-'));
+    try {
+      const host = new URL(first.url).host;
+      const refresh = String((await tokenFor(first.url, ownerName, ownerPassword, [], true))['refresh_token']);
+      await storeIdentityToken(host, refresh, join(home, 'config.json'));
+      const env = { DOCKER_CONFIG: home, BERTH_REGISTRY: host };
+      const result = await runCli(['keys', 'revoke', '--', '-no-such-key'], { env });
+      assert.notEqual(result.code, 0);
+      assert.doesNotMatch(result.stderr, /unknown option/);
+      assert.match(result.stderr, /-no-such-key/);
+    } finally {
+      await rm(home, { recursive: true, force: true });
+    }
+  });
+
   it('berth keys list and berth keys revoke KID', async () => {
     clock.offset = 0;
     const home = await mkdtemp(join(tmpdir(), 'berth-keys-'));
@@ -116,7 +132,8 @@ describe('revoking a signing key', () => {
       const table = ok(await runCli(['keys', 'list'], { env })).stdout;
       assert.match(table, /^KID\s+ALG\s+STATE\s+CREATED\s+RETIRED\s+REVOKED$/m);
       assert.match(table, new RegExp(`^${kid}\\s+ES256\\s+active\\s+`, 'm'));
-      const result = ok(await runCli(['keys', 'revoke', kid], { env }));
+      // A kid is a base64url thumbprint: one in 64 starts with '-', which the CLI takes after '--'.
+      const result = ok(await runCli(['keys', 'revoke', ...(kid.startsWith('-') ? ['--'] : []), kid], { env }));
       assert.match(result.stdout, new RegExp(`^revoked signing key ${kid}: every token it signed is refused`));
       assert.equal(await status(first, active), 401);
     } finally {

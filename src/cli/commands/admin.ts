@@ -119,7 +119,7 @@ export function registerAdminCommands(program: Command, managed: Managed): void 
     keys
       .command('revoke')
       .description('revoke a signing key after a leak: every token it signed, access and refresh, is refused from now on')
-      .argument('<kid>', 'the key id (berth keys list, or the kid of a token)'),
+      .argument('<kid>', "the key id (berth keys list, or the kid of a token); one that starts with '-' goes after '--': berth keys revoke -- KID"),
   ).action(async (kid: string, options: AdminOptions) => (await load()).keysRevoke(kid, options));
 
   managed(
