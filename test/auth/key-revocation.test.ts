@@ -103,30 +103,31 @@ describe('revoking a signing key', () => {
     assert.match(res.body.errors?.[0]?.message, /no signing key "no-such-kid"/);
   });
 
-  it("a KID that starts with '-' is revoked after '--' (the argument reaches the registry)", async () => {
+  /** Runs `work` with the environment of a `berth` CLI logged in to the first replica as the owner. */
+  async function asOwnerCli(work: (env: NodeJS.ProcessEnv) => Promise<void>): Promise<void> {
     const home = await mkdtemp(join(tmpdir(), 'berth-keys-'));
     try {
       const host = new URL(first.url).host;
       const refresh = String((await tokenFor(first.url, ownerName, ownerPassword, [], true))['refresh_token']);
       await storeIdentityToken(host, refresh, join(home, 'config.json'));
-      const env = { DOCKER_CONFIG: home, BERTH_REGISTRY: host };
+      await work({ DOCKER_CONFIG: home, BERTH_REGISTRY: host });
+    } finally {
+      await rm(home, { recursive: true, force: true });
+    }
+  }
+
+  it("a KID that starts with '-' is revoked after '--' (the argument reaches the registry)", async () => {
+    await asOwnerCli(async (env) => {
       const result = await runCli(['keys', 'revoke', '--', '-no-such-key'], { env });
       assert.notEqual(result.code, 0);
       assert.doesNotMatch(result.stderr, /unknown option/);
       assert.match(result.stderr, /-no-such-key/);
-    } finally {
-      await rm(home, { recursive: true, force: true });
-    }
+    });
   });
 
   it('berth keys list and berth keys revoke KID', async () => {
     clock.offset = 0;
-    const home = await mkdtemp(join(tmpdir(), 'berth-keys-'));
-    try {
-      const host = new URL(first.url).host;
-      const refresh = String((await tokenFor(first.url, ownerName, ownerPassword, [], true))['refresh_token']);
-      await storeIdentityToken(host, refresh, join(home, 'config.json'));
-      const env = { DOCKER_CONFIG: home, BERTH_REGISTRY: host };
+    await asOwnerCli(async (env) => {
       const active = String((await tokenFor(first.url, ownerName, ownerPassword, ['repository:team/app:pull']))['token']);
       const kid = kidOf(active);
       const table = ok(await runCli(['keys', 'list'], { env })).stdout;
@@ -136,8 +137,6 @@ describe('revoking a signing key', () => {
       const result = ok(await runCli(['keys', 'revoke', ...(kid.startsWith('-') ? ['--'] : []), kid], { env }));
       assert.match(result.stdout, new RegExp(`^revoked signing key ${kid}: every token it signed is refused`));
       assert.equal(await status(first, active), 401);
-    } finally {
-      await rm(home, { recursive: true, force: true });
-    }
+    });
   });
 });
