@@ -32,7 +32,7 @@ import { isRepositoryPattern, matchesRepositoryPattern, matchesWildcard } from '
 let semverModule: typeof Semver | undefined;
 const semver = (): typeof Semver => (semverModule ??= createRequire(import.meta.url)('semver') as typeof Semver);
 
-/** `re2js` (its CommonJS build: ~4 MiB of RSS at start for a feature most registries never use) is loaded with the first `regex:` filter. */
+/** `re2js` (2-4 MiB of RSS at start, for a feature most registries never use) is loaded with the first `regex:` filter. */
 let re2Module: typeof Re2 | undefined;
 const re2 = (): typeof Re2 => (re2Module ??= createRequire(import.meta.url)('re2js') as typeof Re2);
 
