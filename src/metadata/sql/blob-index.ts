@@ -1,5 +1,17 @@
 import type { BlobIndex, BlobRecord } from '../store.js';
 import type { SqlContext } from './context.js';
+import { preparedFirst } from './prepared.js';
+
+// The blob HEAD/GET path's one statement each (see prepared.ts).
+const blobByDigest = preparedFirst((db, digest: string) => db.selectFrom('blobs').selectAll().where('digest', '=', digest));
+const blobInRepository = preparedFirst((db, repositoryId: number, digest: string) =>
+  db
+    .selectFrom('repository_blobs as rb')
+    .innerJoin('blobs as b', 'b.digest', 'rb.digest')
+    .select(['b.digest', 'b.size', 'b.pushed_at'])
+    .where('rb.repository_id', '=', repositoryId)
+    .where('rb.digest', '=', digest),
+);
 
 function toRecord(row: { digest: string; size: number | string; pushed_at: number | string }): BlobRecord {
   return { digest: row.digest, size: Number(row.size), pushedAt: Number(row.pushed_at) };
@@ -9,20 +21,14 @@ export class SqlBlobIndex implements BlobIndex {
   constructor(private readonly ctx: SqlContext) {}
 
   async get(digest: string): Promise<BlobRecord | undefined> {
-    const row = await this.ctx.db.selectFrom('blobs').selectAll().where('digest', '=', digest).executeTakeFirst();
+    const row = await blobByDigest(this.ctx.db, digest);
     return row && toRecord(row);
   }
 
   async getInRepository(repository: string, digest: string): Promise<BlobRecord | undefined> {
     const repositoryId = await this.ctx.findRepositoryId(repository);
     if (repositoryId === undefined) return undefined;
-    const row = await this.ctx.db
-      .selectFrom('repository_blobs as rb')
-      .innerJoin('blobs as b', 'b.digest', 'rb.digest')
-      .select(['b.digest', 'b.size', 'b.pushed_at'])
-      .where('rb.repository_id', '=', repositoryId)
-      .where('rb.digest', '=', digest)
-      .executeTakeFirst();
+    const row = await blobInRepository(this.ctx.db, repositoryId, digest);
     return row && toRecord(row);
   }
 

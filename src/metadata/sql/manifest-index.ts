@@ -2,6 +2,7 @@ import type { Descriptor } from '../../oci/manifest.js';
 import type { ChangeOutbox, DeleteExpectation, ManifestChange, ManifestIndex, ManifestRecord, NewManifest, Page, PushRecord } from '../store.js';
 import { missingDigests, pageLimit, type Db, type SqlContext } from './context.js';
 import { writeEvent, type EventNotifier } from './event-index.js';
+import { preparedFirst } from './prepared.js';
 
 /** Upper bound on one tag-list page, whatever `n` asks for. */
 export const maxTagPage = 10_000;
@@ -13,6 +14,25 @@ interface ManifestRow {
   content: Buffer;
   subject_digest: string | null;
 }
+
+// A manifest GET's one statement, by tag or by digest (see prepared.ts).
+const manifestByTag = preparedFirst((db, repositoryId: number, tag: string) =>
+  db
+    .selectFrom('tags as t')
+    .innerJoin('manifests as m', (join) => join.onRef('m.repository_id', '=', 't.repository_id').onRef('m.digest', '=', 't.digest'))
+    .innerJoin('manifest_contents as c', 'c.digest', 'm.digest')
+    .select(['m.digest', 'm.media_type', 'm.size', 'c.content', 'm.subject_digest'])
+    .where('t.repository_id', '=', repositoryId)
+    .where('t.name', '=', tag),
+);
+const manifestByDigest = preparedFirst((db, repositoryId: number, digest: string) =>
+  db
+    .selectFrom('manifests as m')
+    .innerJoin('manifest_contents as c', 'c.digest', 'm.digest')
+    .select(['m.digest', 'm.media_type', 'm.size', 'c.content', 'm.subject_digest'])
+    .where('m.repository_id', '=', repositoryId)
+    .where('m.digest', '=', digest),
+);
 
 function toRecord(row: ManifestRow): ManifestRecord {
   return {
@@ -196,27 +216,14 @@ export class SqlManifestIndex implements ManifestIndex {
   async getByTag(repository: string, tag: string): Promise<ManifestRecord | undefined> {
     const repositoryId = await this.ctx.findRepositoryId(repository);
     if (repositoryId === undefined) return undefined;
-    const row = await this.ctx.db
-      .selectFrom('tags as t')
-      .innerJoin('manifests as m', (join) => join.onRef('m.repository_id', '=', 't.repository_id').onRef('m.digest', '=', 't.digest'))
-      .innerJoin('manifest_contents as c', 'c.digest', 'm.digest')
-      .select(['m.digest', 'm.media_type', 'm.size', 'c.content', 'm.subject_digest'])
-      .where('t.repository_id', '=', repositoryId)
-      .where('t.name', '=', tag)
-      .executeTakeFirst();
+    const row = await manifestByTag(this.ctx.db, repositoryId, tag);
     return row && toRecord(row);
   }
 
   async getByDigest(repository: string, digest: string): Promise<ManifestRecord | undefined> {
     const repositoryId = await this.ctx.findRepositoryId(repository);
     if (repositoryId === undefined) return undefined;
-    const row = await this.ctx.db
-      .selectFrom('manifests as m')
-      .innerJoin('manifest_contents as c', 'c.digest', 'm.digest')
-      .select(['m.digest', 'm.media_type', 'm.size', 'c.content', 'm.subject_digest'])
-      .where('m.repository_id', '=', repositoryId)
-      .where('m.digest', '=', digest)
-      .executeTakeFirst();
+    const row = await manifestByDigest(this.ctx.db, repositoryId, digest);
     return row && toRecord(row);
   }
 

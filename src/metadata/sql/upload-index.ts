@@ -1,5 +1,11 @@
 import type { UploadIndex, UploadRecord } from '../store.js';
 import type { SqlContext } from './context.js';
+import { preparedFirst } from './prepared.js';
+
+// Every PATCH and PUT of an upload reads its session first (see prepared.ts).
+const uploadById = preparedFirst((db, id: string, repositoryId: number) =>
+  db.selectFrom('uploads').selectAll().where('id', '=', id).where('repository_id', '=', repositoryId),
+);
 
 export class SqlUploadIndex implements UploadIndex {
   constructor(private readonly ctx: SqlContext) {}
@@ -12,7 +18,7 @@ export class SqlUploadIndex implements UploadIndex {
   async get(repository: string, id: string): Promise<UploadRecord | undefined> {
     const repositoryId = await this.ctx.findRepositoryId(repository);
     if (repositoryId === undefined) return undefined;
-    const row = await this.ctx.db.selectFrom('uploads').selectAll().where('id', '=', id).where('repository_id', '=', repositoryId).executeTakeFirst();
+    const row = await uploadById(this.ctx.db, id, repositoryId);
     return row && { id: row.id, repository, createdAt: Number(row.created_at), updatedAt: Number(row.updated_at) };
   }
 

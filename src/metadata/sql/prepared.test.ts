@@ -1,0 +1,64 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import Database from 'better-sqlite3';
+import { Kysely, SqliteDialect } from '../kysely.js';
+import type { Schema } from '../schema.js';
+import { migrate } from './open.js';
+import { preparedFirst } from './prepared.js';
+
+async function database(): Promise<Kysely<Schema>> {
+  const db = new Kysely<Schema>({ dialect: new SqliteDialect({ database: new Database(':memory:') }) });
+  await migrate(db, 'sqlite');
+  await db
+    .insertInto('repositories')
+    .values([
+      { name: 'team/app', created_at: 1 },
+      { name: 'team/db', created_at: 2 },
+    ])
+    .execute();
+  return db;
+}
+
+describe('prepared queries', () => {
+  it('answers each call from its own arguments, keeping constants, in the order the SQL binds them', async () => {
+    const db = await database();
+    try {
+      // The constant 0 is bound before the two arguments, and the arguments bind in the other order.
+      const find = preparedFirst((d, createdAt: number, name: string) =>
+        d.selectFrom('repositories').select(['id', 'name']).where('created_at', '>', 0).where('name', '=', name).where('created_at', '=', createdAt),
+      );
+      assert.equal((await find(db, 1, 'team/app'))?.name, 'team/app');
+      assert.equal((await find(db, 2, 'team/db'))?.name, 'team/db');
+      assert.equal(await find(db, 2, 'team/app'), undefined, 'both arguments bind, not only the first compiled');
+      assert.equal(await find(db, 1, 'no/such'), undefined);
+    } finally {
+      await db.destroy();
+    }
+  });
+
+  it('compiles once per database, so two databases do not share a compiled statement', async () => {
+    const [a, b] = [await database(), await database()];
+    try {
+      await b.deleteFrom('repositories').where('name', '=', 'team/db').execute();
+      const byName = preparedFirst((d, name: string) => d.selectFrom('repositories').select('name').where('name', '=', name));
+      assert.equal((await byName(a, 'team/db'))?.name, 'team/db');
+      assert.equal(await byName(b, 'team/db'), undefined);
+    } finally {
+      await Promise.all([a.destroy(), b.destroy()]);
+    }
+  });
+
+  it('refuses a query that transforms an argument or leaves one unbound, on its first call', async () => {
+    const db = await database();
+    try {
+      const transformed = preparedFirst((d, name: string) => d.selectFrom('repositories').select('name').where('name', '=', name.toUpperCase()));
+      await assert.rejects(transformed(db, 'team/app'), /must bind each of its arguments, unchanged/);
+      const extended = preparedFirst((d, name: string) => d.selectFrom('repositories').select('name').where('name', 'like', `${name}%`));
+      await assert.rejects(extended(db, 'team/'), /must bind each of its arguments, unchanged/);
+      const unbound = preparedFirst((d, name: string, _unused: string) => d.selectFrom('repositories').select('name').where('name', '=', name));
+      await assert.rejects(unbound(db, 'team/app', 'x'), /must bind each of its arguments, unchanged/);
+    } finally {
+      await db.destroy();
+    }
+  });
+});
