@@ -48,7 +48,7 @@ async function listeningUrl(logPath: string, fromByte: number, deadlineMs: numbe
   throw new Error(`Berth did not print a "listening" line within ${deadlineMs} ms${exited() ? ' (it exited)' : ''}. Log tail:\n${tail}`);
 }
 
-/** Starts `node --max-semi-space-size=2 dist/bin/berth.js serve --addr 127.0.0.1:<port> --data <dir> --config <file>`. */
+/** Starts `node <berthNodeFlags> dist/bin/berth.js serve --addr 127.0.0.1:<port> --data <dir> --config <file>`. */
 export async function startBerth(opts: BerthStart): Promise<Server> {
   const port = await freePort();
   const dataDir = join(opts.parent, `${opts.slug}-data`);
