@@ -124,7 +124,7 @@ export function distributionConfig(port: number, root: string, storage?: readonl
 }
 
 /** The Node flags Berth is deployed with (`npm start`, the image's entrypoint, the `berth` command's first line). */
-export const berthNodeFlags: readonly string[] = ['--max-semi-space-size=2', '--heap-growing-percent=50'];
+export const berthNodeFlags: readonly string[] = ['--max-semi-space-size=2', '--heap-growing-percent=200'];
 
 export async function startServer(opts: StartOptions): Promise<Server> {
   const port = await freePort();

@@ -117,8 +117,8 @@ describe('the container image', () => {
     assert.equal(config.config.User, '65532:65532', 'runs as a non-root user');
     assert.deepEqual(
       config.config.Entrypoint,
-      ['/nodejs/bin/node', '--max-semi-space-size=2', '--heap-growing-percent=50', '/app/dist/bin/berth.js'],
-      'with the young generation capped and the old one grown by half (docs/operations.md, Memory)',
+      ['/nodejs/bin/node', '--max-semi-space-size=2', '--heap-growing-percent=200', '/app/dist/bin/berth.js'],
+      "with the young generation capped and the old generation's growth fixed (docs/operations.md, Memory)",
     );
     assert.deepEqual(config.config.Cmd, ['serve']);
     assert.ok(config.config.Env?.includes('BERTH_ADDR=0.0.0.0:5000'));
