@@ -385,10 +385,11 @@ async function main(): Promise<void> {
     };
 
     // Untimed warm-up of the large transfers: one large push and `warmupPulls` pulls of it, the same
-    // for both. The rows measure a server that has been running: a new Node process ran a full
-    // garbage collection every ~40 ms while its first 0.25-1.5 GiB was relayed from S3 (with a flat
-    // JavaScript heap; the cause is inside V8, bench/notes.md), which made the first pulls cost Berth
-    // up to 4x the CPU of later ones. The phase can outlast this warm-up; the notes say so.
+    // for both, so the rows measure a server that has been running. Under V8's own choice of heap
+    // growth a new Berth process ran a full garbage collection every ~40 ms while its first
+    // 0.25-1.5 GiB was relayed from S3 (first pulls up to 4x the CPU of later ones); Berth now runs
+    // with that growth fixed (docs/operations.md, Memory), which ends it from the first pull, and the
+    // warm-up stays so that neither server's first transfers are measured.
     for (const side of ['berth', 'distribution'] as const) {
       const digest = freshLarge();
       await pushBlob(srv[side].url, 'bench/warmup', large, digest);

@@ -112,7 +112,7 @@ export function renderS3Section(res: S3Results): string {
       `- **Large blob**: ${humanSize(c.largeBytes)} of fresh random bytes per push. Monolithic = \`POST\` + \`PUT ?digest=\` with the whole body; chunked = \`POST\`, ${c.chunks} × \`PATCH\` (Content-Range) of ~${fmtNum(c.largeBytes / c.chunks / 2 ** 20, 1)} MiB, then \`PUT ?digest=\` with no body. ` +
         'Pull = `GET` of the monolithically pushed blob, streamed through SHA-256 on the client. MB/s = 10^6 bytes / wall-clock seconds of the whole exchange. The chunked blob is also read back (untimed) and checked.' +
         (c.warmupPulls
-          ? ` Before the first measurement each registry gets one untimed large push and ${c.warmupPulls} untimed pulls of it, so the rows describe a server that has been running (a new Node process spends extra garbage collections on its first ~GiB relayed; bench/notes.md).`
+          ? ` Before the first measurement each registry gets one untimed large push and ${c.warmupPulls} untimed pulls of it, so the rows describe a server that has been running, not its first transfers.`
           : ''),
       `- **Small blobs**: ${c.smallCount} distinct ${humanSize(c.smallBytes)} blobs, ${c.smallParallel} requests in flight over keep-alive connections; push = \`POST\` + \`PUT\` each, pull = \`GET\` each with the digest checked; blobs/s from the wall-clock time of all of them.`,
       `- **skopeo copy**: \`skopeo copy --preserve-digests --dest-tls-verify=false oci:<layout> docker://<registry>/…\` of a fresh image with a config and ${c.skopeoLayers} layers of ${humanSize(c.skopeoLayerBytes)}; wall-clock including process start; the manifest digest at the registry is checked afterwards.`,
