@@ -31,6 +31,7 @@ describe('Authorizer.decide', () => {
     authorizer = new Authorizer({
       enabled: true,
       verifyAccess: (token) => tokens.verifyAccess(token),
+      keyRevoked: (kid) => tokens.keyRevoked(kid),
       grantsOf: (id) => principals.grantsOf(id),
       anonymousPull: metadata.auth.anonymousPull,
       clock,
@@ -123,6 +124,7 @@ describe('Authorizer.decide', () => {
     const off = new Authorizer({
       enabled: false,
       verifyAccess: () => Promise.reject(new Error('never called')),
+      keyRevoked: () => Promise.reject(new Error('never called')),
       grantsOf: () => Promise.reject(new Error('never called')),
       anonymousPull: metadata.auth.anonymousPull,
       clock,

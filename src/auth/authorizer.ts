@@ -9,15 +9,16 @@
  * - `denied`: the principal itself lacks `missing`; no token can help.
  * Presenting a decision (the `WWW-Authenticate` challenge, a 403 body) is the caller's business.
  *
- * State, per instance: the anonymous-pull patterns (re-read at most every few seconds, so replicas
- * see a change within that time). Verified tokens are the token service's (`verifyAccess`: a burst
- * of requests with one token costs at most one signature check).
+ * State, per instance: verified tokens (verified-tokens.ts: a burst of requests with one token
+ * costs one signature check) and the anonymous-pull patterns (re-read at most every few seconds,
+ * so replicas see a change within that time).
  */
 import type { AnonymousPullIndex } from '../metadata/auth-store.js';
 import type { Clock } from '../shared/clock.js';
 import { expand, limitAccess, missingAccess, type Access } from './access.js';
 import { allowedOnRegistry, allowedOnRepository, anonymousPullGrants, catalogVisibility, grantAccess, type Grant } from './permissions.js';
 import { InvalidTokenError, type AccessClaims, type Identity } from './tokens.js';
+import { VerifiedTokens } from './verified-tokens.js';
 
 export type ChallengeReason = 'missing' | 'invalid_token' | 'insufficient_scope';
 
@@ -47,21 +48,26 @@ export function isSessionIdentity(identity: AccessClaims): identity is SessionId
 export interface AuthorizerDependencies {
   /** With the token service off every request is allowed, anonymously. */
   enabled: boolean;
-  /** The token's claims if it is valid (the token service keeps verified tokens), else InvalidTokenError. */
   verifyAccess(token: string): Promise<AccessClaims>;
+  /** True if the key with this id was revoked (a cached verification of a token it signed no longer counts). */
+  keyRevoked(kid: string | undefined): Promise<boolean>;
   /** The grants of a principal by id; none when it no longer exists. */
   grantsOf(principalId: string): Promise<Grant[]>;
   anonymousPull: Pick<AnonymousPullIndex, 'list'>;
   clock: Clock;
 }
 
+const maxCachedTokens = 10_000;
 /** The anonymous-pull patterns are re-read at most this often. */
 const anonymousTtlMs = 5_000;
 
 export class Authorizer {
+  private readonly verified: VerifiedTokens<AccessClaims>;
   private anonymous: { at: number; patterns: string[] } | undefined;
 
-  constructor(private readonly deps: AuthorizerDependencies) {}
+  constructor(private readonly deps: AuthorizerDependencies) {
+    this.verified = new VerifiedTokens({ max: maxCachedTokens, clock: deps.clock, keyRevoked: (kid) => deps.keyRevoked(kid) });
+  }
 
   /** The decision for a request carrying `bearer` (undefined: no token) that needs `required`. */
   async decide(bearer: string | undefined, required: readonly Access[]): Promise<Decision> {
@@ -73,7 +79,7 @@ export class Authorizer {
     }
     let claims: AccessClaims;
     try {
-      claims = await this.deps.verifyAccess(bearer);
+      claims = await this.verify(bearer);
     } catch (err) {
       if (err instanceof InvalidTokenError) return { kind: 'challenge', reason: 'invalid_token' };
       throw err;
@@ -168,6 +174,10 @@ export class Authorizer {
       if (!expand(allowedOnRepository(grants, repository)).has('pull')) return false;
       return ceiling === undefined || missingAccess(ceiling, pull(repository)).length === 0;
     };
+  }
+
+  private async verify(token: string): Promise<AccessClaims> {
+    return this.verified.verify(token, (t) => this.deps.verifyAccess(t));
   }
 
   private async anonymousPatterns(): Promise<string[]> {

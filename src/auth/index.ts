@@ -100,6 +100,7 @@ export function createAuth(
   const authorizer = new Authorizer({
     enabled: config.enabled,
     verifyAccess: (token) => tokens.verifyAccess(token),
+    keyRevoked: (kid) => tokens.keyRevoked(kid),
     grantsOf: (id) => principals.grantsOf(id),
     anonymousPull: store.anonymousPull,
     clock,

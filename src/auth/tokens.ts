@@ -62,8 +62,6 @@ export interface IssuedToken {
 
 /** Refresh tokens kept verified (they are few: one per client session). */
 const maxCachedRefreshTokens = 2_000;
-/** Access tokens kept verified: a pull's requests with one token cost one signature check. */
-const maxCachedAccessTokens = 10_000;
 
 export { InvalidTokenError } from './invalid-token.js';
 
@@ -74,13 +72,6 @@ export class TokenService {
    * every use still reads the token's record.
    */
   private readonly refreshSignatures: VerifiedTokens<{ payload: JWTPayload; kid: string | undefined } & VerifiedToken>;
-  /**
-   * Access tokens whose signature was checked, or that this replica signed itself: a client's
-   * requests with one token pay the signature (~50 µs of CPU for ES256) at most once, and a token
-   * used where it was issued (one replica, or a load balancer that keeps a client on one) not at all.
-   * A token from another replica is checked on its first use here.
-   */
-  private readonly accessSignatures: VerifiedTokens<AccessClaims>;
 
   constructor(
     private readonly keys: KeyRing,
@@ -89,22 +80,29 @@ export class TokenService {
     private readonly options: { issuer: string; service: string },
   ) {
     this.refreshSignatures = new VerifiedTokens({ max: maxCachedRefreshTokens, clock, keyRevoked: (kid) => this.keyRevoked(kid) });
-    this.accessSignatures = new VerifiedTokens({ max: maxCachedAccessTokens, clock, keyRevoked: (kid) => this.keyRevoked(kid) });
   }
 
   async issueAccess(identity: Identity, access: Access[], lifetimeMs: number): Promise<IssuedToken> {
     const claims: JWTPayload = { access, ...identityClaims(identity) };
-    const { issued, payload, kid } = await this.signed(claims, accessTokenType, identity.subject, this.clamp(identity, lifetimeMs));
-    // Read back from JSON, the claims are exactly what a verifier of this token would see.
-    this.accessSignatures.remember(issued.token, accessClaimsOf(JSON.parse(JSON.stringify(payload)) as JWTPayload, kid));
-    return issued;
+    return this.sign(claims, accessTokenType, identity.subject, this.clamp(identity, lifetimeMs));
   }
 
   async verifyAccess(token: string): Promise<AccessClaims> {
-    return this.accessSignatures.verify(token, async (t) => {
-      const { payload, kid } = await this.verify(t, accessTokenType);
-      return accessClaimsOf(payload, kid);
-    });
+    const { payload, kid } = await this.verify(token, accessTokenType);
+    if (!Array.isArray(payload['access'])) throw new InvalidTokenError('token has no access claim');
+    return {
+      subject: payload.sub ?? '',
+      name: typeof payload['name'] === 'string' ? payload['name'] : '',
+      kind: payload['kind'] as AccessClaims['kind'],
+      credentialId: typeof payload['cid'] === 'string' ? payload['cid'] : undefined,
+      credentialKind: credentialKindOf(payload),
+      keyId: kid,
+      provenance: provenanceOf(payload),
+      sessionExpiresAt: sessionEndOf(payload),
+      scopeCeiling: ceilingOf(payload),
+      access: payload['access'] as Access[],
+      expiresAt: (payload.exp ?? 0) * 1000,
+    };
   }
 
   /** Issues a refresh token and records it so it can be revoked. */
@@ -155,16 +153,6 @@ export class TokenService {
   }
 
   private async sign(claims: JWTPayload, typ: string, subject: string, lifetimeMs: number): Promise<IssuedToken> {
-    return (await this.signed(claims, typ, subject, lifetimeMs)).issued;
-  }
-
-  /** Signs a token; also answers the claims it holds and the id of the key that signed it. */
-  private async signed(
-    claims: JWTPayload,
-    typ: string,
-    subject: string,
-    lifetimeMs: number,
-  ): Promise<{ issued: IssuedToken; payload: JWTPayload; kid: string }> {
     const key = await this.keys.signingKey();
     const now = this.clock.now();
     const iat = Math.floor(now / 1000);
@@ -180,7 +168,7 @@ export class TokenService {
       jti: typeof claims.jti === 'string' ? claims.jti : randomUUID(),
     };
     const token = signJwt({ alg: key.alg as JwtAlgorithm, kid: key.kid, typ }, payload, key.privateKey);
-    return { issued: { token, expiresIn: lifetime, issuedAt: new Date(iat * 1000).toISOString() }, payload, kid: key.kid };
+    return { token, expiresIn: lifetime, issuedAt: new Date(iat * 1000).toISOString() };
   }
 
   /** True if the key `kid` was revoked (as far as this replica knows: see keys.ts). */
@@ -214,24 +202,6 @@ export class TokenService {
       throw err;
     }
   }
-}
-
-/** An access token's claims as the registry uses them; refused without an `access` claim. */
-function accessClaimsOf(payload: JWTPayload, kid: string | undefined): AccessClaims {
-  if (!Array.isArray(payload['access'])) throw new InvalidTokenError('token has no access claim');
-  return {
-    subject: payload.sub ?? '',
-    name: typeof payload['name'] === 'string' ? payload['name'] : '',
-    kind: payload['kind'] as AccessClaims['kind'],
-    credentialId: typeof payload['cid'] === 'string' ? payload['cid'] : undefined,
-    credentialKind: credentialKindOf(payload),
-    keyId: kid,
-    provenance: provenanceOf(payload),
-    sessionExpiresAt: sessionEndOf(payload),
-    scopeCeiling: ceilingOf(payload),
-    access: payload['access'] as Access[],
-    expiresAt: (payload.exp ?? 0) * 1000,
-  };
 }
 
 function identityClaims(identity: Identity): JWTPayload {

@@ -39,16 +39,8 @@ export class VerifiedTokens<T extends VerifiedToken> {
       this.entries.delete(token);
     }
     const verified = await check(token);
-    this.remember(token, verified);
-    return verified;
-  }
-
-  /**
-   * Records what a check of `token` would answer without running it: only for a token this process
-   * has just signed itself, whose claims it knows (tokens.ts). The same rules then apply to it.
-   */
-  remember(token: string, verified: T): void {
     if (this.entries.size >= this.options.max) this.entries.clear();
     this.entries.set(token, verified);
+    return verified;
   }
 }
