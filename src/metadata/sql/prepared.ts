@@ -26,7 +26,10 @@ interface Template {
   slots: readonly ({ arg: number } | { value: unknown })[];
 }
 
-/** A value no caller passes: NUL bytes cannot occur in a repository name, tag, digest or id. */
+/**
+ * Stand-ins for the arguments while the template is compiled; a query holds no such constant of its
+ * own (NUL bytes occur in no name, tag, digest or id). Callers' values are never inspected.
+ */
 const placeholderPrefix = '\u0000berth-prepared-argument-';
 const placeholder = (index: number): string => `${placeholderPrefix}${index}\u0000`;
 
