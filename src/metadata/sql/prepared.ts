@@ -35,18 +35,21 @@ const placeholder = (index: number): string => `${placeholderPrefix}${index}\u00
 
 const misuse = 'a prepared query must bind each of its arguments, unchanged, as a value';
 
-function templateOf(query: Compilable<unknown>, argCount: number): Template {
+function templateOf(query: Compilable<unknown>, placeholders: readonly string[]): Template {
   const { sql, parameters } = query.compile();
   const used = new Set<number>();
   const slots = parameters.map((value) => {
-    if (typeof value !== 'string' || !value.startsWith(placeholderPrefix)) return { value };
-    const index = Array.from({ length: argCount }, (_, i) => i).find((i) => value === placeholder(i));
-    if (index === undefined) throw new Error(misuse);
+    const index = typeof value === 'string' ? placeholders.indexOf(value) : -1;
+    if (index === -1) {
+      // A placeholder with something added (`${name}%`) is an argument transformed.
+      if (typeof value === 'string' && value.startsWith(placeholderPrefix)) throw new Error(misuse);
+      return { value };
+    }
     used.add(index);
     return { arg: index };
   });
   // An argument transformed (`name.toUpperCase()`) or never bound leaves its placeholder unused.
-  if (used.size !== argCount) throw new Error(misuse);
+  if (used.size !== placeholders.length) throw new Error(misuse);
   return { sql, slots };
 }
 
@@ -61,8 +64,8 @@ export function preparedFirst<Args extends readonly Scalar[], Row>(
   return async (db, ...args) => {
     let template = templates.get(db);
     if (!template) {
-      const placeholders = args.map((_, i) => placeholder(i)) as unknown as Args;
-      template = templateOf(build(db, ...placeholders), args.length);
+      const placeholders = args.map((_, i) => placeholder(i));
+      template = templateOf(build(db, ...(placeholders as unknown as Args)), placeholders);
       templates.set(db, template);
     }
     const parameters = template.slots.map((slot) => ('arg' in slot ? args[slot.arg] : slot.value));
