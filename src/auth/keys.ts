@@ -10,11 +10,14 @@
  * verification, refused at once everywhere). The verified-token cache of the authorizer asks
  * `isRevoked` on every hit, so it keeps nothing alive either.
  */
-import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, type JsonWebKey, type KeyObject } from 'node:crypto';
+import { createHash, createPrivateKey, createPublicKey, createSecretKey, generateKeyPairSync, hkdfSync, type JsonWebKey, type KeyObject } from 'node:crypto';
 import type { SigningKeyIndex, SigningKeyRecord } from '../metadata/auth-store.js';
 import type { Clock } from '../shared/clock.js';
 
-/** Asymmetric only; HMAC is never accepted, so a public key can never double as a MAC secret. */
+/**
+ * Asymmetric only: HMAC is never accepted as a token's `alg`, so a public key can never double as a
+ * MAC secret. (The MAC in Berth's own tokens is keyed from the private key, `macKeyOf`.)
+ */
 export const signingAlgorithm = 'ES256';
 export const acceptedAlgorithms = ['ES256', 'EdDSA'];
 
@@ -28,7 +31,19 @@ export interface LoadedKey {
   privateKey: KeyObject;
   publicKey: KeyObject;
   publicJwk: JWK;
+  /** The key of the MAC Berth's tokens carry besides the signature (`claimsMac` in shared/jwt.ts). */
+  macKey: KeyObject;
   retiredAt: number | undefined;
+}
+
+/**
+ * The MAC key of a signing key: HKDF-SHA256 of its private scalar, bound to its `kid`. Derived, not
+ * stored, so it is exactly as secret as the private key (whoever can sign can MAC, nobody else),
+ * every replica computes the same one, and rotating or revoking the signing key does the same to it.
+ */
+export function macKeyOf(privateJwk: JsonWebKey, kid: string): KeyObject {
+  if (typeof privateJwk.d !== 'string') throw new Error(`signing key ${kid} has no private part`);
+  return createSecretKey(Buffer.from(hkdfSync('sha256', Buffer.from(privateJwk.d, 'base64url'), '', `berth token mac v1 ${kid}`, 32)));
 }
 
 /** RFC 7638 thumbprint of a public key: SHA-256 over its required members in lexicographic order. */
@@ -84,6 +99,14 @@ export class KeyRing {
       key = this.keys.find((k) => k.kid === kid);
     }
     return key?.publicKey;
+  }
+
+  /**
+   * The MAC key of `kid`, if this replica has it loaded. Ask only after `verificationKey` returned
+   * the key (that call refuses revoked keys and reloads on an unknown `kid`).
+   */
+  macKey(kid: string | undefined): KeyObject | undefined {
+    return kid === undefined ? undefined : this.keys.find((k) => k.kid === kid)?.macKey;
   }
 
   /** True if `kid` was revoked, as far as this replica knew at most `revocationCheckMs` ago. */
@@ -153,12 +176,14 @@ export class KeyRing {
         const records = await this.store.listUsable(this.clock.now() - this.overlapMs);
         this.keys = records.map((r) => {
           const publicJwk = JSON.parse(r.publicJwk) as JWK;
+          const privateJwk = JSON.parse(r.privateJwk) as JsonWebKey;
           return {
             kid: r.kid,
             alg: r.alg,
-            privateKey: createPrivateKey({ key: JSON.parse(r.privateJwk) as JsonWebKey, format: 'jwk' }),
+            privateKey: createPrivateKey({ key: privateJwk, format: 'jwk' }),
             publicKey: createPublicKey({ key: publicJwk, format: 'jwk' }),
             publicJwk,
+            macKey: macKeyOf(privateJwk, r.kid),
             retiredAt: r.retiredAt,
           };
         });

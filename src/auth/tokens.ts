@@ -167,7 +167,7 @@ export class TokenService {
       exp: iat + lifetime,
       jti: typeof claims.jti === 'string' ? claims.jti : randomUUID(),
     };
-    const token = signJwt({ alg: key.alg as JwtAlgorithm, kid: key.kid, typ }, payload, key.privateKey);
+    const token = signJwt({ alg: key.alg as JwtAlgorithm, kid: key.kid, typ }, payload, key.privateKey, key.macKey);
     return { token, expiresIn: lifetime, issuedAt: new Date(iat * 1000).toISOString() };
   }
 
@@ -193,6 +193,8 @@ export class TokenService {
           clockToleranceSeconds: clockSkewSeconds,
           now: this.clock.now(),
           requiredClaims: ['exp', 'iat', 'sub'],
+          // Berth's own tokens carry a MAC this replica can check in ~2 µs instead of the signature.
+          macKeyFor: (header) => this.keys.macKey(header.kid),
         },
       );
       return { payload: claims as JWTPayload, kid: header.kid };

@@ -1,6 +1,6 @@
 /**
- * Tokens whose signature Berth has already checked, so a token presented again costs a lookup
- * instead of a signature check (~50 µs of CPU for ES256). One rule for every cache of verified
+ * Tokens Berth has already verified, so a token presented again costs a lookup instead of a
+ * verification (~9 µs of CPU by the token's MAC, ~50 by an ES256 signature). One rule for every cache of verified
  * tokens (access tokens on the registry path, refresh tokens at the token endpoint): an entry counts
  * only until its token expires and only while the key that signed it is not revoked, asked on every
  * hit (keys.ts answers from memory, re-reading the revocations every few seconds). Bounded: when

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
-import { constants, createHmac, generateKeyPairSync, sign as cryptoSign, type KeyObject } from 'node:crypto';
+import { constants, createHmac, createSecretKey, generateKeyPairSync, randomBytes, sign as cryptoSign, type KeyObject } from 'node:crypto';
 import { describe, it } from 'node:test';
 import { decodeJwt, jwtVerify, SignJWT } from 'jose';
-import { decodeClaims, JwtError, signJwt, verifyJwt, type JwtVerifyOptions } from './jwt.js';
+import { claimsMac, decodeClaims, JwtError, macParameter, signJwt, verifyJwt, type JwtVerifyOptions } from './jwt.js';
 
 const ec = generateKeyPairSync('ec', { namedCurve: 'P-256' });
 const otherEc = generateKeyPairSync('ec', { namedCurve: 'P-256' });
@@ -247,5 +247,69 @@ describe('shared/jwt', () => {
     assert.throws(() => signJwt({ alg: 'ES256', typ: 'at+jwt' }, good(), ec.publicKey), /matching private key/);
     assert.throws(() => signJwt({ alg: 'EdDSA', typ: 'at+jwt' }, good(), ec.privateKey), /matching private key/);
     assert.throws(() => signJwt({ alg: 'ES256', typ: 'at+jwt' }, { ...good(), exp: Number.POSITIVE_INFINITY }, ec.privateKey), /finite/);
+  });
+
+  describe('the claims MAC', () => {
+    const macKey = createSecretKey(randomBytes(32));
+    const otherMacKey = createSecretKey(randomBytes(32));
+    const withMac = (o: Partial<JwtVerifyOptions> = {}) => ({ ...options, macKeyFor: () => macKey, ...o });
+    const parts = (token: string) => token.split('.') as [string, string, string];
+    const headerOf = (token: string) => JSON.parse(Buffer.from(parts(token)[0], 'base64url').toString()) as Record<string, unknown>;
+    /** The token with its signature replaced by 64 other bytes: only a MAC can carry it. */
+    const badSignature = (token: string) => `${parts(token)[0]}.${parts(token)[1]}.${randomBytes(64).toString('base64url')}`;
+
+    it('is in the header, under the typ, and other verifiers ignore it', async () => {
+      const token = signJwt({ alg: 'ES256', kid: 'k1', typ: 'at+jwt' }, good(), ec.privateKey, macKey);
+      const header = headerOf(token);
+      assert.equal(header[macParameter], claimsMac(macKey, 'at+jwt', parts(token)[1]).toString('base64url'));
+      assert.deepEqual((await jwtVerify(token, ec.publicKey, { issuer: 'berth', audience: 'registry', currentDate: new Date(nowMs) })).payload, good());
+      assert.deepEqual((await verifyJwt(token, key(ec.publicKey), options)).claims, good(), 'without a MAC key: the signature');
+      await refusedWith(badSignature(token), 'ERR_JWS_SIGNATURE_VERIFICATION_FAILED');
+    });
+
+    it('a matching MAC stands for the signature; the claims and the key are checked all the same', async () => {
+      const token = signJwt({ alg: 'ES256', kid: 'k1', typ: 'at+jwt' }, good(), ec.privateKey, macKey);
+      assert.deepEqual((await verifyJwt(badSignature(token), key(ec.publicKey), withMac())).claims, good());
+      const expired = signJwt({ alg: 'ES256', kid: 'k1', typ: 'at+jwt' }, { ...good(), exp: now - 60 }, ec.privateKey, macKey);
+      await refusedWith(badSignature(expired), 'ERR_JWT_EXPIRED', ec.publicKey, withMac());
+      await refusedWith(badSignature(token), 'ERR_JWS_SIGNATURE_VERIFICATION_FAILED', ed.publicKey, withMac());
+      await assert.rejects(
+        verifyJwt(token, () => Promise.resolve(undefined), withMac()),
+        (err: unknown) => err instanceof JwtError && err.code === 'ERR_JWKS_NO_MATCHING_KEY',
+      );
+    });
+
+    it('a MAC that does not match leaves it to the signature', async () => {
+      const token = signJwt({ alg: 'ES256', kid: 'k1', typ: 'at+jwt' }, good(), ec.privateKey, macKey);
+      // Another MAC key: the signature decides, and it holds, or it does not.
+      assert.deepEqual((await verifyJwt(token, key(ec.publicKey), withMac({ macKeyFor: () => otherMacKey }))).claims, good());
+      await refusedWith(badSignature(token), 'ERR_JWS_SIGNATURE_VERIFICATION_FAILED', ec.publicKey, withMac({ macKeyFor: () => otherMacKey }));
+      await refusedWith(badSignature(token), 'ERR_JWS_SIGNATURE_VERIFICATION_FAILED', ec.publicKey, withMac({ macKeyFor: () => undefined }));
+      // Changed claims under the old MAC and signature.
+      const widened = b64({ ...good(), access: [{ type: 'repository', name: 'a/c', actions: ['push'] }] });
+      await refusedWith(`${parts(token)[0]}.${widened}.${parts(token)[2]}`, 'ERR_JWS_SIGNATURE_VERIFICATION_FAILED', ec.publicKey, withMac());
+      // A MAC that is not base64url, or of another length.
+      for (const mac of ['!!', 'AAAA', 42]) {
+        const header = b64({ ...headerOf(token), [macParameter]: mac });
+        await refusedWith(
+          `${header}.${parts(token)[1]}.${randomBytes(64).toString('base64url')}`,
+          'ERR_JWS_SIGNATURE_VERIFICATION_FAILED',
+          ec.publicKey,
+          withMac(),
+        );
+      }
+    });
+
+    it("binds the typ: a refresh token's MAC never passes as an access token's", async () => {
+      const refresh = signJwt({ alg: 'ES256', kid: 'k1', typ: 'berth-refresh+jwt' }, good(), ec.privateKey, macKey);
+      assert.deepEqual((await verifyJwt(badSignature(refresh), key(ec.publicKey), withMac({ typ: 'berth-refresh+jwt' }))).claims, good());
+      const relabelled = b64({ ...headerOf(refresh), typ: 'at+jwt' });
+      await refusedWith(
+        `${relabelled}.${parts(refresh)[1]}.${randomBytes(64).toString('base64url')}`,
+        'ERR_JWS_SIGNATURE_VERIFICATION_FAILED',
+        ec.publicKey,
+        withMac(),
+      );
+    });
   });
 });

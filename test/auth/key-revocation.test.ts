@@ -53,6 +53,11 @@ describe('revoking a signing key', () => {
     // Both replicas accept them, and have both tokens in their verified-token caches.
     assert.equal(await status(first, access), 200);
     assert.equal(await status(second, access), 200);
+    // The other replica derives the same MAC key from the shared signing key: the token's MAC alone
+    // (its signature replaced) carries it there too (shared/jwt.ts, `claimsMac`).
+    const [header, claims] = access.split('.');
+    const macOnly = `${header}.${claims}.${Buffer.alloc(64, 7).toString('base64url')}`;
+    assert.equal(await status(second, macOnly), 200);
     assert.equal(await redeem(first, refresh), 200);
     assert.equal(await redeem(second, refresh), 200);
 
@@ -77,6 +82,7 @@ describe('revoking a signing key', () => {
     // The other replica: once its knowledge of revoked keys is older than the check interval.
     clock.offset += revocationCheckMs + 1;
     assert.equal(await status(second, access), 401);
+    assert.equal(await status(second, macOnly), 401);
     assert.equal(await redeem(second, refresh), 401);
     assert.equal(
       ((await fetch(`${second.url}/oauth2/jwks`).then((r) => r.json())) as { keys: Array<{ kid: string }> }).keys.some((k) => k.kid === kid),
