@@ -64,6 +64,8 @@ export interface UploadsTable {
   repository_id: number;
   created_at: number;
   updated_at: number;
+  /** The layout of the session's storage object: `flat` or, for sessions begun before 0070, `directory`. */
+  layout: Generated<string>;
 }
 
 export type PrincipalKind = 'user' | 'admin' | 'service' | 'token';

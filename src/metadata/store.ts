@@ -77,10 +77,18 @@ export interface UploadRecord {
   repository: string;
   createdAt: number;
   updatedAt: number;
+  /**
+   * Where the session's bytes are, as the registry chose when it began: its name for a storage layout
+   * (`UploadLayout` in storage/paths.ts, which metadata/ may not import; the registry passes one to
+   * the other, so the two unions cannot drift apart without a compile error).
+   */
+  layout: UploadLayout;
 }
 
+export type UploadLayout = 'flat' | 'directory';
+
 export interface UploadIndex {
-  create(repository: string, id: string, now: number): Promise<void>;
+  create(repository: string, id: string, now: number, layout: UploadLayout): Promise<void>;
   /** The session, only if it belongs to `repository`. */
   get(repository: string, id: string): Promise<UploadRecord | undefined>;
   touch(id: string, now: number): Promise<void>;

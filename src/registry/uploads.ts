@@ -14,7 +14,7 @@ import { DigestingStream, type Digest } from '../oci/digest.js';
 import { RegistryError } from '../oci/errors.js';
 import type { BlobRecord, Pusher, UploadRecord } from '../metadata/store.js';
 import { StorageNotFoundError } from '../storage/driver.js';
-import { blobPath, uploadPath, uploadsPrefix } from '../storage/paths.js';
+import { blobPath, uploadPath, uploadPrefix, uploadsPrefix, type UploadLayout } from '../storage/paths.js';
 import type { RegistryContext } from './context.js';
 import type { PendingBlob } from './policy-hooks.js';
 import { ByteLimit, discard, hashStream } from './streams.js';
@@ -35,6 +35,9 @@ export interface ChunkInfo {
 
 const uploadIdPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
+/** The layout of every session and monolithic upload this version begins (storage/paths.ts). */
+const layout: UploadLayout = 'flat';
+
 /** The `Range` header value for an upload's progress, as Distribution writes it. */
 export function uploadRange(offset: number): string {
   return `0-${Math.max(0, offset - 1)}`;
@@ -50,20 +53,20 @@ export class UploadService {
 
   async start(repository: string): Promise<UploadState> {
     const id = randomUUID();
-    await this.ctx.metadata.uploads.create(repository, id, this.ctx.clock.now());
+    await this.ctx.metadata.uploads.create(repository, id, this.ctx.clock.now(), layout);
     return { id, repository, offset: 0 };
   }
 
   async status(repository: string, id: string): Promise<UploadState> {
-    await this.find(repository, id);
-    return { id, repository, offset: await this.storedSize(id) };
+    const upload = await this.find(repository, id);
+    return { id, repository, offset: await this.storedSize(objectOf(upload)) };
   }
 
   /** Appends one chunk; it must start exactly at the current offset (else 416 with the Range). */
   async append(repository: string, id: string, body: Readable, chunk: ChunkInfo): Promise<UploadState> {
-    await this.find(repository, id);
+    const upload = await this.find(repository, id);
     return this.exclusive(id, async () => {
-      const offset = await this.appendChunk(id, body, chunk);
+      const offset = await this.appendChunk(id, objectOf(upload), body, chunk);
       await this.ctx.metadata.uploads.touch(id, this.ctx.clock.now());
       return { id, repository, offset };
     });
@@ -75,17 +78,18 @@ export class UploadService {
    * with auth off).
    */
   async complete(repository: string, id: string, digest: Digest, body: Readable | undefined, chunk: ChunkInfo, pusher?: Pusher): Promise<BlobRecord> {
-    await this.find(repository, id);
+    const upload = await this.find(repository, id);
+    const object = objectOf(upload);
     return this.exclusive(id, async () => {
-      const size = body ? await this.appendChunk(id, body, chunk) : await this.storedSize(id);
-      if (size === 0 && !(await this.ctx.storage.stat(uploadPath(id)))) await this.createEmpty(id);
-      const actual = await this.digestOfUpload(id, digest, size);
+      const size = body ? await this.appendChunk(id, object, body, chunk) : await this.storedSize(object);
+      if (size === 0 && !(await this.ctx.storage.stat(object))) await this.createEmpty(object);
+      const actual = await this.digestOfUpload(id, object, digest, size);
       if (actual !== digest.value) {
         await this.discardSession(id);
         throw new RegistryError('DIGEST_INVALID', undefined, { expected: digest.value, actual });
       }
       await this.checkPolicy({ repository, digest: digest.value, size, pusher }, () => this.discardSession(id));
-      const blob = await this.commit(repository, id, digest, size);
+      const blob = await this.commit(repository, object, digest, size);
       await this.ctx.metadata.uploads.delete(id);
       this.hashes.delete(id);
       return blob;
@@ -114,7 +118,7 @@ export class UploadService {
     // already held, so only a failed upload has one to remove: on S3 a delete costs a listing.
     let leftover = !known;
     try {
-      const sink: Writable = known ? discard() : await this.ctx.storage.write(uploadPath(id), { append: false });
+      const sink: Writable = known ? discard() : await this.ctx.storage.write(uploadPath(id, layout), { append: false });
       await pipeline([body, ...this.limiter(length), digester, sink]);
       checkLength(length, digester.bytes);
       if (digester.digest() !== digest.value) {
@@ -126,11 +130,11 @@ export class UploadService {
         if (!linked) throw new RegistryError('BLOB_UPLOAD_INVALID', 'the stored content was garbage-collected during the upload: push the blob again');
         return linked;
       }
-      const blob = await this.commit(repository, id, digest, digester.bytes);
+      const blob = await this.commit(repository, uploadPath(id, layout), digest, digester.bytes);
       leftover = false;
       return blob;
     } finally {
-      if (leftover) await this.ctx.storage.delete(`${uploadsPrefix}/${id}`);
+      if (leftover) await this.ctx.storage.delete(uploadPrefix(id));
     }
   }
 
@@ -144,9 +148,10 @@ export class UploadService {
     }
     for (const id of await this.ctx.storage.list(uploadsPrefix)) {
       if (!uploadIdPattern.test(id) || (await this.ctx.metadata.uploads.exists(id))) continue;
-      const info = await this.ctx.storage.stat(uploadPath(id));
+      // No session: a monolithic upload in flight (of this version or, during an upgrade, an older one) or a leftover.
+      const info = (await this.ctx.storage.stat(uploadPath(id, 'flat'))) ?? (await this.ctx.storage.stat(uploadPath(id, 'directory')));
       if (!info || info.modifiedAt.getTime() < cutoff) {
-        await this.ctx.storage.delete(`${uploadsPrefix}/${id}`);
+        await this.ctx.storage.delete(uploadPrefix(id));
         expired.push(id);
       }
     }
@@ -165,6 +170,7 @@ export class UploadService {
     }
   }
 
+  /** The session (404 BLOB_UPLOAD_UNKNOWN if `repository` has none by this id). */
   private async find(repository: string, id: string): Promise<UploadRecord> {
     const upload = uploadIdPattern.test(id) ? await this.ctx.metadata.uploads.get(repository, id) : undefined;
     if (!upload) throw new RegistryError('BLOB_UPLOAD_UNKNOWN', undefined, { uuid: id.slice(0, 64) });
@@ -183,13 +189,13 @@ export class UploadService {
     }
   }
 
-  private async storedSize(id: string): Promise<number> {
-    return (await this.ctx.storage.stat(uploadPath(id)))?.size ?? 0;
+  private async storedSize(object: string): Promise<number> {
+    return (await this.ctx.storage.stat(object))?.size ?? 0;
   }
 
-  /** Appends a chunk at the current offset; returns the new offset. */
-  private async appendChunk(id: string, body: Readable, chunk: ChunkInfo): Promise<number> {
-    const offset = await this.storedSize(id);
+  /** Appends a chunk to session `id`'s `object` at its current offset; returns the new offset. */
+  private async appendChunk(id: string, object: string, body: Readable, chunk: ChunkInfo): Promise<number> {
+    const offset = await this.storedSize(object);
     const declared = chunk.range ? chunk.range.end - chunk.range.start + 1 : chunk.length;
     if (chunk.range) {
       if (chunk.range.start !== offset) {
@@ -209,10 +215,10 @@ export class UploadService {
         });
       }
     }
-    const state = await this.runningHash(id, offset);
+    const state = await this.runningHash(id, object, offset);
     this.hashes.delete(id); // re-added only if the whole chunk lands
     const digester = new DigestingStream('sha256', state.hash, offset);
-    const writer = await this.ctx.storage.write(uploadPath(id), { append: true });
+    const writer = await this.ctx.storage.write(object, { append: true });
     await pipeline([body, ...this.limiter(declared), digester, writer]);
     checkLength(declared, digester.bytes - offset);
     this.hashes.set(id, { hash: digester.copyHash(), offset: digester.bytes });
@@ -225,24 +231,24 @@ export class UploadService {
   }
 
   /** The cached running hash at `offset`, or one rebuilt by re-reading the stored bytes. */
-  private async runningHash(id: string, offset: number): Promise<{ hash: Hash; offset: number }> {
+  private async runningHash(id: string, object: string, offset: number): Promise<{ hash: Hash; offset: number }> {
     const cached = this.hashes.get(id);
     if (cached && cached.offset === offset) return cached;
     if (offset === 0) return { hash: createHash('sha256'), offset };
-    return { hash: await hashStream(await this.ctx.storage.read(uploadPath(id))), offset };
+    return { hash: await hashStream(await this.ctx.storage.read(object)), offset };
   }
 
-  private async digestOfUpload(id: string, digest: Digest, size: number): Promise<string> {
+  private async digestOfUpload(id: string, object: string, digest: Digest, size: number): Promise<string> {
     const cached = this.hashes.get(id);
     if (digest.algorithm === 'sha256' && cached && cached.offset === size) {
       return `sha256:${cached.hash.copy().digest('hex')}`;
     }
-    const hash = await hashStream(await this.ctx.storage.read(uploadPath(id)), createHash(digest.algorithm));
+    const hash = await hashStream(await this.ctx.storage.read(object), createHash(digest.algorithm));
     return `${digest.algorithm}:${hash.digest('hex')}`;
   }
 
-  private async createEmpty(id: string): Promise<void> {
-    const writer = await this.ctx.storage.write(uploadPath(id), { append: false });
+  private async createEmpty(object: string): Promise<void> {
+    const writer = await this.ctx.storage.write(object, { append: false });
     await new Promise<void>((ok, fail) => writer.end((err?: Error | null) => (err ? fail(err) : ok())));
   }
 
@@ -252,10 +258,10 @@ export class UploadService {
    * re-checked it then keeps it, and one collecting it right now finishes (deleting the old file)
    * before the touch returns, so the move never lands in a directory GC is removing.
    */
-  private async commit(repository: string, id: string, digest: Digest, size: number): Promise<BlobRecord> {
+  private async commit(repository: string, object: string, digest: Digest, size: number): Promise<BlobRecord> {
     await this.ctx.metadata.blobs.touch(digest.value, this.ctx.clock.now());
     try {
-      await this.ctx.storage.move(uploadPath(id), blobPath(digest));
+      await this.ctx.storage.move(object, blobPath(digest));
     } catch (err) {
       if (err instanceof StorageNotFoundError) throw new RegistryError('BLOB_UPLOAD_UNKNOWN', 'upload data is gone');
       throw err;
@@ -267,9 +273,14 @@ export class UploadService {
 
   private async discardSession(id: string): Promise<void> {
     this.hashes.delete(id);
-    await this.ctx.storage.delete(`${uploadsPrefix}/${id}`);
+    await this.ctx.storage.delete(uploadPrefix(id));
     await this.ctx.metadata.uploads.delete(id);
   }
+}
+
+/** Where a session's bytes are. */
+function objectOf(upload: UploadRecord): string {
+  return uploadPath(upload.id, upload.layout);
 }
 
 function checkLength(declared: number | undefined, received: number): void {

@@ -41,10 +41,17 @@ export class FilesystemDriver implements StorageDriver {
     return stream;
   }
 
+  /** Opens first and creates the parent directories only when missing: most writes go into one that exists. */
   async write(path: string, options: { append: boolean }): Promise<Writable> {
     const full = this.resolvePath(path);
+    const flags = options.append ? 'a' : 'w';
+    try {
+      return new BatchedFileWriter(await open(full, flags));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    }
     await mkdir(dirname(full), { recursive: true });
-    return new BatchedFileWriter(await open(full, options.append ? 'a' : 'w'));
+    return new BatchedFileWriter(await open(full, flags));
   }
 
   async stat(path: string): Promise<FileInfo | undefined> {
@@ -72,13 +79,16 @@ export class FilesystemDriver implements StorageDriver {
 
   /**
    * Directories are this driver's way of holding a key's prefix; a prefix with no object left has no
-   * directory, as in S3. Without this, every committed upload left its `uploads/<id>/` behind (one
-   * empty directory per push until the upload sweep). Only the immediate parent is tried: keys are
-   * `<prefix>/<name>/data`, and a parent still in use is simply not empty. Best effort: the move has
-   * already succeeded, so no failure here may fail it (the upload sweep removes what is left).
+   * directory, as in S3. Without this, every committed upload of the `directory` layout left its
+   * `uploads/<id>/` behind (one empty directory per push until the upload sweep). Only the
+   * immediate parent is tried: keys are `<prefix>/<name>/data`, and a parent still in use is simply
+   * not empty. A top-level directory (`uploads`, `blobs`) stays: it is where the next object goes,
+   * and an `rmdir` on every flat upload's move would cost what the flat layout saves. Best effort:
+   * the move has already succeeded, so no failure here may fail it (the upload sweep removes what is
+   * left).
    */
   private async removeIfEmpty(directory: string): Promise<void> {
-    if (directory === this.root) return;
+    if (directory === this.root || dirname(directory) === this.root) return;
     await rmdir(directory).catch(() => undefined);
   }
 

@@ -233,6 +233,32 @@ describe('PATCH /v2/<name>/blobs/uploads/<reference>', () => {
     await assertBlobServed(repo, b);
   });
 
+  it('continues a session begun before uploads were flat: its bytes stay under uploads/<id>/data until committed', async () => {
+    const { storage, metadata } = server.app;
+    const before = new Set(await storage.list('uploads'));
+    const repo = uniqueRepo('up');
+    const b = randomBlob(6000);
+    // A session as an older Berth left it: its row without a layout (the migration's default), its first chunk in a directory.
+    const s = await openUpload(server, repo);
+    const id = s.location.split('/').pop()?.split('?')[0] ?? '';
+    await metadata.uploads.delete(id);
+    await metadata.uploads.create(repo, id, Date.now(), 'directory');
+    const writer = await storage.write(`uploads/${id}/data`, { append: false });
+    await new Promise<void>((done, fail) => writer.end(b.data.subarray(0, 2000), (err?: Error | null) => (err ? fail(err) : done())));
+
+    assert.equal(header(await uploadStatus(server, s), 'range'), '0-1999');
+    assertStatus(await patch(s, b.data.subarray(2000, 4000), '2000-3999'), 202);
+    assert.equal((await storage.stat(`uploads/${id}/data`))?.size, 4000);
+    assert.equal(await storage.stat(`uploads/${id}`), undefined, 'nothing is written in the flat layout');
+    assertStatus(await request(server.url, 'PUT', withQuery(s.location, { digest: b.digest }), { headers: octet, body: b.data.subarray(4000) }), 201);
+    await assertBlobServed(repo, b);
+    assert.deepEqual(
+      (await storage.list('uploads')).filter((name) => !before.has(name)),
+      [],
+      'its directory went with it',
+    );
+  });
+
   it('answers an unknown session with 404 BLOB_UPLOAD_UNKNOWN', async () => {
     const repo = uniqueRepo('up');
     const res = await request(server.url, 'PATCH', `${uploadsPath(repo)}00000000-0000-4000-8000-000000000000`, {

@@ -30,6 +30,7 @@ import { consoleSessions } from './0030-console.js';
 import { lifecycle } from './0040-lifecycle.js';
 import { cache } from './0050-cache.js';
 import { attestations } from './0060-attestations.js';
+import { flatUploads } from './0070-flat-uploads.js';
 
 export type { Dialect } from './columns.js';
 
@@ -48,6 +49,7 @@ export const migrations: ReadonlyArray<readonly [name: string, build: (columns: 
   ['0040-lifecycle', lifecycle],
   ['0050-cache', cache],
   ['0060-attestations', attestations],
+  ['0070-flat-uploads', flatUploads],
 ];
 
 export function migrationProvider(dialect: Dialect): MigrationProvider {

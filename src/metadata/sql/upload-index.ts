@@ -1,4 +1,4 @@
-import type { UploadIndex, UploadRecord } from '../store.js';
+import type { UploadIndex, UploadLayout, UploadRecord } from '../store.js';
 import type { SqlContext } from './context.js';
 import { preparedFirst } from './prepared.js';
 
@@ -10,16 +10,16 @@ const uploadById = preparedFirst((db, id: string, repositoryId: number) =>
 export class SqlUploadIndex implements UploadIndex {
   constructor(private readonly ctx: SqlContext) {}
 
-  async create(repository: string, id: string, now: number): Promise<void> {
+  async create(repository: string, id: string, now: number, layout: UploadLayout): Promise<void> {
     const repositoryId = await this.ctx.ensureRepositoryId(repository, now);
-    await this.ctx.db.insertInto('uploads').values({ id, repository_id: repositoryId, created_at: now, updated_at: now }).execute();
+    await this.ctx.db.insertInto('uploads').values({ id, repository_id: repositoryId, created_at: now, updated_at: now, layout }).execute();
   }
 
   async get(repository: string, id: string): Promise<UploadRecord | undefined> {
     const repositoryId = await this.ctx.findRepositoryId(repository);
     if (repositoryId === undefined) return undefined;
     const row = await uploadById(this.ctx.db, id, repositoryId);
-    return row && { id: row.id, repository, createdAt: Number(row.created_at), updatedAt: Number(row.updated_at) };
+    return row && { id: row.id, repository, createdAt: Number(row.created_at), updatedAt: Number(row.updated_at), layout: layoutOf(row.layout) };
   }
 
   async touch(id: string, now: number): Promise<void> {
@@ -39,7 +39,7 @@ export class SqlUploadIndex implements UploadIndex {
     const rows = await this.ctx.db
       .selectFrom('uploads as u')
       .innerJoin('repositories as r', 'r.id', 'u.repository_id')
-      .select(['u.id', 'r.name', 'u.created_at', 'u.updated_at'])
+      .select(['u.id', 'r.name', 'u.created_at', 'u.updated_at', 'u.layout'])
       .where('u.updated_at', '<', cutoff)
       .execute();
     return rows.map((row) => ({
@@ -47,6 +47,12 @@ export class SqlUploadIndex implements UploadIndex {
       repository: row.name,
       createdAt: Number(row.created_at),
       updatedAt: Number(row.updated_at),
+      layout: layoutOf(row.layout),
     }));
   }
+}
+
+/** A stored layout; anything but `flat` is the layout sessions had before the column existed. */
+function layoutOf(value: string): UploadLayout {
+  return value === 'flat' ? 'flat' : 'directory';
 }
