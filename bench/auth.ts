@@ -53,7 +53,7 @@ import { describeExchange, ProtocolError, request } from './lib/registry.js';
 import { parseWrk } from './lib/scenarios.js';
 import type { WrkResult } from './lib/scenarios.js';
 import type { Server } from './lib/servers.js';
-import { fmtNum, log, median, run } from './lib/util.js';
+import { fmtNum, log, median, run, syncDisks } from './lib/util.js';
 import { parseBenchOptions } from './lib/options.js';
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -363,6 +363,9 @@ async function main(): Promise<void> {
     const runs: LoadResult[] = [];
     for (let run = 0; run < cfg.tokenRuns; run++) {
       const offset = run * cfg.tokenMaxRequests;
+      // Every grant writes (a refresh token row, audit entries): start each run with no writeback
+      // of earlier work pending (the main section before this one writes gigabytes).
+      await syncDisks();
       const one = await loadLoop({
         concurrency: cfg.tokenConcurrency,
         maxRequests: cfg.tokenMaxRequests,
