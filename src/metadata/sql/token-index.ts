@@ -1,24 +1,31 @@
-import type { Selectable } from 'kysely';
+import type { Insertable, Selectable } from 'kysely';
 import type { CredentialKind, InstanceSettingsIndex, RefreshTokenIndex, RefreshTokenRecord, SigningKeyIndex, SigningKeyRecord } from '../auth-store.js';
-import type { SigningKeysTable } from '../schema.js';
+import type { RefreshTokensTable, SigningKeysTable } from '../schema.js';
 import type { SqlContext } from './context.js';
+import { GroupCommit } from './group-commit.js';
+
+/** Rows one group-commit insert writes at most (7 parameters each, under SQLite's oldest limit of 999). */
+const addBatch = 100;
 
 export class SqlRefreshTokenIndex implements RefreshTokenIndex {
-  constructor(private readonly ctx: SqlContext) {}
+  /** Every refresh-token grant records its token: by group commit (group-commit.ts). */
+  private readonly added: GroupCommit<Insertable<RefreshTokensTable>>;
 
+  constructor(private readonly ctx: SqlContext) {
+    this.added = new GroupCommit((rows) => this.ctx.db.insertInto('refresh_tokens').values(rows).execute(), addBatch);
+  }
+
+  /** Settles once the row is committed: a token is never handed out before it can be found (and revoked). */
   async add(t: RefreshTokenRecord): Promise<void> {
-    await this.ctx.db
-      .insertInto('refresh_tokens')
-      .values({
-        id: t.id,
-        principal_id: t.principalId,
-        credential_id: t.credentialId ?? null,
-        credential_kind: t.credentialKind ?? null,
-        expires_at: t.expiresAt,
-        created_at: t.createdAt,
-        revoked_at: t.revokedAt ?? null,
-      })
-      .execute();
+    await this.added.add({
+      id: t.id,
+      principal_id: t.principalId,
+      credential_id: t.credentialId ?? null,
+      credential_kind: t.credentialKind ?? null,
+      expires_at: t.expiresAt,
+      created_at: t.createdAt,
+      revoked_at: t.revokedAt ?? null,
+    });
   }
 
   async get(id: string): Promise<RefreshTokenRecord | undefined> {
