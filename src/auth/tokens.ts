@@ -193,7 +193,7 @@ export class TokenService {
           clockToleranceSeconds: clockSkewSeconds,
           now: this.clock.now(),
           requiredClaims: ['exp', 'iat', 'sub'],
-          // Berth's own tokens carry a MAC this replica can check in ~2 µs instead of the signature.
+          // Berth's own tokens carry a MAC: an HMAC (~2 µs) this replica checks instead of the P-256 signature (~45 µs).
           macKeyFor: (header) => this.keys.macKey(header.kid),
         },
       );
