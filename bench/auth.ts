@@ -45,6 +45,7 @@ import {
 } from './lib/auth-lib.js';
 import type { Form, LoadResult } from './lib/auth-lib.js';
 import { insertSection, problemBlock, PROFILE_BELOW, renderAuthSection } from './lib/auth-report.js';
+import { buildLoadgen, runLoadgen } from './lib/loadgen.js';
 import type { AuthResults, AuthRow, LoadRecord, WrkRecord } from './lib/auth-report.js';
 import { MT } from './lib/fixtures.js';
 import { machineInfo } from './lib/machine.js';
@@ -167,8 +168,8 @@ async function main(): Promise<void> {
     tokenMaxSeconds: quick ? 1.5 : 5,
     warmupRequests: quick ? 50 : 1000,
     coldLogins: quick ? 2 : 5,
-    /** Distinct access tokens for the no-cache manifest GET loop. */
-    freshTokens: quick ? 400 : 18000,
+    /** Distinct access tokens for the no-cache manifest GET loop (split among the repetitions). */
+    freshTokens: quick ? 400 : 45000,
     freshReps: quick ? 1 : 3,
     wrkThreads: 2,
     wrkConnections: 32,
@@ -550,7 +551,7 @@ async function main(): Promise<void> {
 
   // ---- the registry caches verified access tokens, so wrk with one token measures a cache hit.
   // Same request with a different token every time (each verified once), against the same
-  // node:http client with one token and with auth off, to see the signature check itself.
+  // client and count with one token and with auth off, to see the token check itself.
   const manifestUrl = (srv: Server): string => `${srv.url}/v2/${MANIFEST_REPO}/manifests/${MANIFEST_TAG}`;
   const fresh: string[] = [];
   const freshRefresh = (await passwordToken(on.url, 'bench-user', userPassword, `repository:${MANIFEST_REPO}:pull`, true)).refresh;
@@ -559,7 +560,7 @@ async function main(): Promise<void> {
   await loadLoop({
     concurrency: cfg.tokenConcurrency,
     maxRequests: cfg.freshTokens,
-    maxMs: 15_000,
+    maxMs: 30_000,
     one: async () => {
       const call = await postForm(
         on.url,
@@ -573,55 +574,67 @@ async function main(): Promise<void> {
     },
   });
   mintAgent.destroy();
-  /** Closed-loop manifest GETs; also Berth's CPU per completed request (µs, from /proc). */
-  type LoopResult = LoadResult & { cpuUs: number | null };
-  const getLoop = async (srv: Server, tokenFor: (i: number) => string | null, maxRequests: number): Promise<LoopResult> => {
-    const ag = keepAliveAgent(cfg.wrkConnections);
-    try {
-      const c0 = await cpuMs(srv.pid, ticksPerSecond);
-      const r = await loadLoop({
-        concurrency: cfg.wrkConnections,
-        maxRequests,
-        maxMs: cfg.tokenMaxSeconds * 1000,
-        one: async (i) => {
-          const tok = tokenFor(i);
-          const res = await request(manifestUrl(srv), {
-            method: 'GET',
-            headers: { accept: MT.manifest, ...(tok !== null ? { authorization: `Bearer ${tok}` } : {}) },
-            agent: ag,
-            timeoutMs: 15_000,
-          });
-          return res.status === 200 && res.body.length === img.manifest.data.length
-            ? null
-            : `expected 200 and the manifest, got ${res.status}\n\n${describeExchange(res.exchange)}`;
-        },
-      });
-      const c1 = await cpuMs(srv.pid, ticksPerSecond);
-      return { ...r, cpuUs: c0 !== null && c1 !== null && r.ok + r.failed > 0 ? ((c1 - c0) * 1000) / (r.ok + r.failed) : null };
-    } finally {
-      ag.destroy();
-    }
-  };
   const oneToken = await pullToken(on);
-  // Untimed warm-up of this client and both servers.
-  await getLoop(off, () => null, 1000);
-  await getLoop(on, () => oneToken, 1000);
+  const loadgenBinary = await buildLoadgen(repoRoot, parentDir);
+  /**
+   * Closed-loop manifest GETs with bench/loadgen.c, `count` of them: with no token, one token
+   * throughout, or (`tokensFile`) the next token of the file on each request. Also Berth's CPU per
+   * completed request (µs, from /proc).
+   */
+  type LoopResult = LoadResult & { cpuUs: number | null };
+  const getLoop = async (srv: Server, auth: { token: string } | { tokensFile: string } | null, count: number): Promise<LoopResult> => {
+    const c0 = await cpuMs(srv.pid, ticksPerSecond);
+    const r = await runLoadgen(loadgenBinary, manifestUrl(srv), {
+      threads: cfg.wrkThreads,
+      connections: cfg.wrkConnections,
+      seconds: cfg.tokenMaxSeconds * 4,
+      headers: [`Accept: ${MT.manifest}`, ...(auth !== null && 'token' in auth ? [`Authorization: Bearer ${auth.token}`] : [])],
+      requests: count,
+      ...(auth !== null && 'tokensFile' in auth ? { tokensFile: auth.tokensFile } : {}),
+    });
+    const c1 = await cpuMs(srv.pid, ticksPerSecond);
+    const failed = r.non2xx + r.errors + Math.max(0, count - r.requests);
+    let firstFailure: string | undefined;
+    if (failed > 0) {
+      const again = await request(manifestUrl(srv), {
+        method: 'GET',
+        headers: { accept: MT.manifest, ...(auth !== null && 'token' in auth ? { authorization: `Bearer ${auth.token}` } : {}) },
+        timeoutMs: 15_000,
+      });
+      firstFailure = `loadgen: ${r.raw.trim()} (${count} requests asked)\n\nA single request now:\n\n${describeExchange(again.exchange)}`;
+    }
+    return {
+      ok: r.requests - r.non2xx,
+      failed,
+      seconds: r.seconds,
+      perSecond: r.rps,
+      p50ms: r.p50ms,
+      p99ms: r.p99ms,
+      ...(firstFailure !== undefined ? { firstFailure } : {}),
+      cpuUs: c0 !== null && c1 !== null && r.requests > 0 ? ((c1 - c0) * 1000) / r.requests : null,
+    };
+  };
+  // Untimed warm-up of both servers.
+  await getLoop(off, null, 5000);
+  await getLoop(on, { token: oneToken }, 5000);
   // Each repetition: auth off, one token, then a slice of the fresh tokens (each used once), the
   // same number of requests each; the row gives the median repetition of each kind.
   const n = Math.floor(fresh.length / cfg.freshReps);
+  const tokensFile = join(parentDir, 'fresh-tokens.txt');
   const reps: Array<{ off: LoopResult; one: LoopResult; fresh: LoopResult }> = [];
   for (let rep = 0; rep < cfg.freshReps && n > 0; rep++) {
-    const off1 = await getLoop(off, () => null, n);
-    const one1 = await getLoop(on, () => oneToken, n);
-    const fresh1 = await getLoop(on, (i) => fresh[rep * n + i] ?? '', n);
+    await writeFile(tokensFile, `${fresh.slice(rep * n, (rep + 1) * n).join('\n')}\n`, { mode: 0o600 });
+    const off1 = await getLoop(off, null, n);
+    const one1 = await getLoop(on, { token: oneToken }, n);
+    const fresh1 = await getLoop(on, { tokensFile }, n);
     reps.push({ off: off1, one: one1, fresh: fresh1 });
     for (const [id, r] of [
-      ['get-off-nodehttp', off1],
-      ['get-on-one-token-nodehttp', one1],
-      ['get-on-fresh-tokens-nodehttp', fresh1],
+      ['get-off', off1],
+      ['get-on-one-token', one1],
+      ['get-on-fresh-tokens', fresh1],
     ] as const) {
       log(
-        `auth: ${id.padEnd(28)} rep ${rep + 1}: ${r.perSecond.toFixed(0)} req/s (${r.ok} ok, ${r.failed} failed in ${r.seconds.toFixed(2)} s), Berth CPU ${r.cpuUs?.toFixed(0) ?? '?'} µs/request`,
+        `auth: ${id.padEnd(20)} rep ${rep + 1}: ${r.perSecond.toFixed(0)} req/s (${r.ok} ok, ${r.failed} failed in ${r.seconds.toFixed(2)} s), Berth CPU ${r.cpuUs?.toFixed(0) ?? '?'} µs/request`,
       );
       if (r.firstFailure !== undefined)
         problems.push(problemBlock(`Manifest GET (${id}): ${r.failed} of ${r.ok + r.failed} requests failed; the first`, r.firstFailure));
@@ -639,9 +652,9 @@ async function main(): Promise<void> {
   const loopOne = medianRep('one');
   const loopFresh = medianRep('fresh');
   for (const [id, r] of [
-    ['get-off-nodehttp', loopOff],
-    ['get-on-one-token-nodehttp', loopOne],
-    ['get-on-fresh-tokens-nodehttp', loopFresh],
+    ['get-off', loopOff],
+    ['get-on-one-token', loopOne],
+    ['get-on-fresh-tokens', loopFresh],
   ] as const) {
     if (r !== undefined) loads.push({ ...loadRecord(id, r), ...(r.cpuUs !== null ? { serverCpuUsPerRequest: r.cpuUs } : {}) });
   }
@@ -660,7 +673,7 @@ async function main(): Promise<void> {
     unit: 'req/s',
     notes: freshFailed
       ? `${fresh.length} tokens; see Problems`
-      : `node:http, ${cfg.wrkConnections} in flight, ${reps.length} × ${fmtNum(n, 0)} requests, median${range('fresh')}, p50 ${fmtMs(loopFresh.p50ms)} ms${cpuNote(freshCpu)}; the same client, interleaved: ${fmtNum(loopOne.perSecond, 0)} req/s with one token${range('one')} (cache hit${cpuNote(oneCpu)}), ${fmtNum(loopOff.perSecond, 0)} req/s with auth off${range('off')}${cpuNote(offCpu)}${freshRatio !== null ? `: ${fmtNum(freshRatio, 2)}× of auth off` : ''}${perCheckUs !== null ? `. A first-time token check costs about ${fmtNum(perCheckUs, 0)} µs of Berth CPU` : ''}`,
+      : `loadgen, ${cfg.wrkConnections} connections, ${reps.length} × ${fmtNum(n, 0)} requests, median${range('fresh')}, p50 ${fmtMs(loopFresh.p50ms)} ms${cpuNote(freshCpu)}; the same client, interleaved: ${fmtNum(loopOne.perSecond, 0)} req/s with one token${range('one')} (cache hit${cpuNote(oneCpu)}), ${fmtNum(loopOff.perSecond, 0)} req/s with auth off${range('off')}${cpuNote(offCpu)}${freshRatio !== null ? `: ${fmtNum(freshRatio, 2)}× of auth off` : ''}${perCheckUs !== null ? `. A first-time token check costs about ${fmtNum(perCheckUs, 0)} µs of Berth CPU` : ''}`,
   });
 
   // ---- profile auth on if it is well behind auth off
@@ -738,6 +751,7 @@ async function main(): Promise<void> {
       warmupRequests: cfg.warmupRequests,
       coldLogins: cfg.coldLogins,
       freshTokens: cfg.freshTokens,
+      freshReps: cfg.freshReps,
       wrkThreads: cfg.wrkThreads,
       wrkConnections: cfg.wrkConnections,
       wrkSeconds: cfg.wrkSeconds,

@@ -7,7 +7,13 @@
  * does (N threads, C keep-alive connections, one request in flight per
  * connection, fixed duration) and knows that HEAD responses have no body.
  *
- *   loadgen -m HEAD -t 2 -c 32 -d 10 [-H 'Name: value']... http://127.0.0.1:PORT/path
+ *   loadgen -m HEAD -t 2 -c 32 -d 10 [-H 'Name: value']... [-n N] [-B tokens.txt] http://127.0.0.1:PORT/path
+ *
+ * -n: stop after N requests (across all connections) instead of at -d.
+ * -B: a file of bearer tokens, one per line. Each request carries the next one as
+ * `Authorization: Bearer <token>`, each token once, across all connections; the run
+ * ends when they are used up (or after -n requests, or at -d).
+ * With -n or -B, rps is over the time until the last response.
  *
  * Prints one JSON line: requests, seconds, rps, non2xx, errors, p50/p99 latency.
  * Only numeric IPv4 hosts (or "localhost") are accepted: it is for loopback use.
@@ -37,6 +43,8 @@
 
 typedef struct {
   int fd;
+  const char *req; /* the request being sent */
+  size_t req_len;
   size_t sent;
   size_t have;
   uint64_t t_start;
@@ -48,6 +56,8 @@ typedef struct {
   uint64_t requests;
   uint64_t non2xx;
   uint64_t errors;
+  uint64_t last_us;
+  int open; /* connections still running (with -B they finish when the tokens run out) */
   uint32_t *hist;
   pthread_t tid;
 } worker_t;
@@ -57,6 +67,19 @@ static char *g_req;
 static size_t g_req_len;
 static int g_head;
 static uint64_t g_t0, g_deadline;
+/* -B: one prebuilt request per token, handed out in order. g_limit: requests to send (0: until -d). */
+static char **g_token_reqs;
+static size_t *g_token_lens;
+static size_t g_token_count, g_next, g_limit;
+
+/* The next request to send; 0 when the tokens are used up. */
+static int next_request(conn_t *c) {
+  size_t i = 0;
+  if (g_limit > 0 && (i = __atomic_fetch_add(&g_next, 1, __ATOMIC_RELAXED)) >= g_limit) return 0;
+  c->req = g_token_reqs != NULL ? g_token_reqs[i] : g_req;
+  c->req_len = g_token_reqs != NULL ? g_token_lens[i] : g_req_len;
+  return 1;
+}
 
 static uint64_t now_us(void) {
   struct timespec ts;
@@ -65,6 +88,7 @@ static uint64_t now_us(void) {
 }
 
 static int open_conn(int ep, conn_t *c) {
+  c->fd = -1;
   int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
   if (fd < 0) return -1;
   int one = 1;
@@ -77,9 +101,15 @@ static int open_conn(int ep, conn_t *c) {
   c->sent = 0;
   c->have = 0;
   c->t_start = now_us();
+  if (!next_request(c)) {
+    close(fd);
+    c->fd = -1;
+    return 0;
+  }
   struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT, .data.ptr = c};
   if (epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) < 0) {
     close(fd);
+    c->fd = -1;
     return -1;
   }
   return 0;
@@ -90,7 +120,8 @@ static void reset_conn(int ep, conn_t *c, worker_t *w) {
   close(c->fd);
   c->fd = -1;
   w->errors++;
-  if (now_us() < g_deadline && w->errors < MAX_ERRORS) open_conn(ep, c);
+  if (now_us() < g_deadline && w->errors < MAX_ERRORS && open_conn(ep, c) == 0 && c->fd >= 0) return;
+  w->open--; /* not reopened (or no token left for it) */
 }
 
 /* Returns total response length if a complete response is in buf, 0 if more is
@@ -140,8 +171,9 @@ static void *worker_main(void *arg) {
   for (int i = 0; i < w->nconns; i++) {
     conns[i].buf = malloc(BUF_SIZE);
     if (open_conn(ep, &conns[i]) < 0) w->errors++;
+    if (conns[i].fd >= 0) w->open++;
   }
-  while (now_us() < g_deadline && w->errors < MAX_ERRORS) {
+  while (w->open > 0 && now_us() < g_deadline && w->errors < MAX_ERRORS) {
     int left_ms = (int)((g_deadline - now_us()) / 1000) + 1;
     int n = epoll_wait(ep, evs, 256, left_ms < 100 ? left_ms : 100);
     for (int i = 0; i < n; i++) {
@@ -151,14 +183,14 @@ static void *worker_main(void *arg) {
         reset_conn(ep, c, w);
         continue;
       }
-      if ((evs[i].events & EPOLLOUT) && c->sent < g_req_len) {
-        ssize_t k = write(c->fd, g_req + c->sent, g_req_len - c->sent);
+      if ((evs[i].events & EPOLLOUT) && c->sent < c->req_len) {
+        ssize_t k = write(c->fd, c->req + c->sent, c->req_len - c->sent);
         if (k < 0 && errno != EAGAIN) {
           reset_conn(ep, c, w);
           continue;
         }
         if (k > 0) c->sent += (size_t)k;
-        if (c->sent == g_req_len) {
+        if (c->sent == c->req_len) {
           struct epoll_event ev = {.events = EPOLLIN, .data.ptr = c};
           epoll_ctl(ep, EPOLL_CTL_MOD, c->fd, &ev);
         }
@@ -181,6 +213,7 @@ static void *worker_main(void *arg) {
         uint64_t t = now_us();
         if (t < g_deadline) {
           w->requests++;
+          if (t > w->last_us) w->last_us = t;
           if (status < 200 || status > 299) w->non2xx++;
           uint64_t b = (t - c->t_start) / HIST_RES_US;
           w->hist[b < HIST_BUCKETS ? b : HIST_BUCKETS - 1]++;
@@ -192,13 +225,20 @@ static void *worker_main(void *arg) {
         c->have = 0;
         c->sent = 0;
         c->t_start = t;
-        ssize_t s = write(c->fd, g_req, g_req_len);
+        if (!next_request(c)) { /* the tokens are used up: this connection is done */
+          epoll_ctl(ep, EPOLL_CTL_DEL, c->fd, NULL);
+          close(c->fd);
+          c->fd = -1;
+          if (--w->open == 0) break;
+          continue;
+        }
+        ssize_t s = write(c->fd, c->req, c->req_len);
         if (s > 0) c->sent = (size_t)s;
         if (s < 0 && errno != EAGAIN) {
           reset_conn(ep, c, w);
           continue;
         }
-        if (c->sent < g_req_len) {
+        if (c->sent < c->req_len) {
           struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT, .data.ptr = c};
           epoll_ctl(ep, EPOLL_CTL_MOD, c->fd, &ev);
         }
@@ -224,8 +264,43 @@ static double percentile(uint32_t *hist, uint64_t total, double q) {
   return (double)HIST_BUCKETS * HIST_RES_US;
 }
 
+/* Reads -B's file and prebuilds one request per token (so sending costs the same as without -B). */
+static int load_tokens(const char *file, const char *method, const char *path, const char *host, int port, const char *headers) {
+  FILE *f = fopen(file, "r");
+  if (f == NULL) {
+    perror(file);
+    return -1;
+  }
+  size_t cap = 1024;
+  g_token_reqs = malloc(cap * sizeof(char *));
+  g_token_lens = malloc(cap * sizeof(size_t));
+  char *line = NULL;
+  size_t n = 0;
+  ssize_t len;
+  while ((len = getline(&line, &n, f)) > 0) {
+    while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r')) line[--len] = 0;
+    if (len == 0) continue;
+    if (g_token_count == cap) {
+      cap *= 2;
+      g_token_reqs = realloc(g_token_reqs, cap * sizeof(char *));
+      g_token_lens = realloc(g_token_lens, cap * sizeof(size_t));
+    }
+    size_t size = (size_t)len + strlen(headers) + strlen(path) + 256;
+    char *req = malloc(size);
+    g_token_lens[g_token_count] = (size_t)snprintf(req, size, "%s %s HTTP/1.1\r\nHost: %s:%d\r\nUser-Agent: berth-bench-loadgen\r\n%sAuthorization: Bearer %s\r\n\r\n", method, path, host, port, headers, line);
+    g_token_reqs[g_token_count++] = req;
+  }
+  free(line);
+  fclose(f);
+  if (g_token_count == 0) {
+    fprintf(stderr, "loadgen: no tokens in %s\n", file);
+    return -1;
+  }
+  return 0;
+}
+
 static void usage(void) {
-  fprintf(stderr, "usage: loadgen -m GET|HEAD -t threads -c connections -d seconds [-H 'K: V']... http://127.0.0.1:PORT/path\n");
+  fprintf(stderr, "usage: loadgen -m GET|HEAD -t threads -c connections -d seconds [-H 'K: V']... [-n requests] [-B tokens-file] http://127.0.0.1:PORT/path\n");
   exit(2);
 }
 
@@ -234,13 +309,17 @@ int main(int argc, char **argv) {
   int threads = 2, nconn = 32;
   double secs = 10;
   char headers[8192] = "";
+  const char *tokens = NULL;
+  long limit = 0;
   int opt;
-  while ((opt = getopt(argc, argv, "m:t:c:d:H:")) != -1) {
+  while ((opt = getopt(argc, argv, "m:t:c:d:H:B:n:")) != -1) {
     switch (opt) {
       case 'm': method = optarg; break;
       case 't': threads = atoi(optarg); break;
       case 'c': nconn = atoi(optarg); break;
       case 'd': secs = atof(optarg); break;
+      case 'B': tokens = optarg; break;
+      case 'n': limit = atol(optarg); break;
       case 'H':
         if (strlen(headers) + strlen(optarg) + 3 >= sizeof headers) usage();
         strcat(headers, optarg);
@@ -249,7 +328,7 @@ int main(int argc, char **argv) {
       default: usage();
     }
   }
-  if (optind != argc - 1 || threads < 1 || nconn < threads || secs <= 0 || secs > 600) usage();
+  if (optind != argc - 1 || limit < 0 || threads < 1 || nconn < threads || secs <= 0 || secs > 600) usage();
   const char *url = argv[optind];
   if (strncmp(url, "http://", 7) != 0) usage();
   char host[256];
@@ -277,6 +356,9 @@ int main(int argc, char **argv) {
   g_head = strcmp(method, "HEAD") == 0;
   g_req = malloc(16384);
   g_req_len = (size_t)snprintf(g_req, 16384, "%s %s HTTP/1.1\r\nHost: %s:%d\r\nUser-Agent: berth-bench-loadgen\r\n%s\r\n", method, path, host, port, headers);
+  if (tokens != NULL && load_tokens(tokens, method, path, host, port, headers) != 0) return 2;
+  g_limit = (size_t)limit;
+  if (tokens != NULL && (g_limit == 0 || g_limit > g_token_count)) g_limit = g_token_count;
 
   worker_t *ws = calloc((size_t)threads, sizeof(worker_t));
   g_t0 = now_us();
@@ -286,16 +368,18 @@ int main(int argc, char **argv) {
     ws[i].hist = calloc(HIST_BUCKETS, sizeof(uint32_t));
     pthread_create(&ws[i].tid, NULL, worker_main, &ws[i]);
   }
-  uint64_t req = 0, non2xx = 0, errors = 0;
+  uint64_t req = 0, non2xx = 0, errors = 0, last = g_t0;
   uint32_t *hist = calloc(HIST_BUCKETS, sizeof(uint32_t));
   for (int i = 0; i < threads; i++) {
     pthread_join(ws[i].tid, NULL);
     req += ws[i].requests;
     non2xx += ws[i].non2xx;
     errors += ws[i].errors;
+    if (ws[i].last_us > last) last = ws[i].last_us;
     for (int b = 0; b < HIST_BUCKETS; b++) hist[b] += ws[i].hist[b];
   }
-  double elapsed = (double)(g_deadline - g_t0) / 1e6;
+  /* With -n or -B the run ends after so many requests: rate over the time until the last response. */
+  double elapsed = (double)((g_limit > 0 && last < g_deadline ? last : g_deadline) - g_t0) / 1e6;
   printf("{\"method\":\"%s\",\"requests\":%llu,\"seconds\":%.3f,\"rps\":%.2f,\"non2xx\":%llu,\"errors\":%llu,\"p50_us\":%.0f,\"p99_us\":%.0f}\n",
          method, (unsigned long long)req, elapsed, (double)req / elapsed, (unsigned long long)non2xx, (unsigned long long)errors,
          percentile(hist, req, 0.50), percentile(hist, req, 0.99));

@@ -29,11 +29,12 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { cpuMs, pushImage, startBerth, stopBerth, tinyImage } from './lib/auth-lib.js';
 import { insertMarkedSection } from './lib/doc-section.js';
+import { buildLoadgen, runLoadgen } from './lib/loadgen.js';
 import { MT } from './lib/fixtures.js';
 import { machineInfo } from './lib/machine.js';
 import { parseBenchOptions } from './lib/options.js';
 import type { Server } from './lib/servers.js';
-import { fmtNum, log, median, run, runOk } from './lib/util.js';
+import { fmtNum, log, median, run } from './lib/util.js';
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const opt = parseBenchOptions();
@@ -70,16 +71,9 @@ async function otlpSink(): Promise<{ url: string; spans: () => number; server: H
 }
 
 async function loadgen(binary: string, srv: Server, duration: number): Promise<{ rps: number; requests: number; p99ms: number; failures: number }> {
-  const r = await run(
-    binary,
-    ['-m', 'GET', '-t', '2', '-c', '32', '-d', String(duration), '-H', `Accept: ${MT.manifest}`, `${srv.url}/v2/${REPO}/manifests/${TAG}`],
-    {
-      timeoutMs: (duration + 30) * 1000,
-    },
-  );
-  if (r.code !== 0) throw new Error(`loadgen exited ${String(r.code)}: ${r.stderr}`);
-  const j = JSON.parse(r.stdout.trim()) as { requests: number; rps: number; non2xx: number; errors: number; p99_us: number };
-  return { rps: j.rps, requests: j.requests, p99ms: j.p99_us / 1000, failures: j.non2xx + j.errors };
+  const url = `${srv.url}/v2/${REPO}/manifests/${TAG}`;
+  const j = await runLoadgen(binary, url, { threads: 2, connections: 32, seconds: duration, headers: [`Accept: ${MT.manifest}`] });
+  return { rps: j.rps, requests: j.requests, p99ms: j.p99ms, failures: j.non2xx + j.errors };
 }
 
 async function main(): Promise<void> {
@@ -94,8 +88,7 @@ async function main(): Promise<void> {
   const servers: Server[] = [];
   const sink = await otlpSink();
   try {
-    const binary = join(parent, 'loadgen');
-    await runOk('gcc', ['-O2', '-pthread', '-o', binary, join(repoRoot, 'bench', 'loadgen.c')], { timeoutMs: 120_000 });
+    const binary = await buildLoadgen(repoRoot, parent);
     const ticks = Number((await run('getconf', ['CLK_TCK'], { timeoutMs: 5000 })).stdout.trim()) || 100;
     const configs: Record<Side, Record<string, unknown>> = {
       off: { metrics: { enabled: false } },

@@ -31,7 +31,8 @@ import { manifestGroup, rawGroup, skopeoGroup, smallBlobsGroup } from './lib/sce
 import type { AnyGroup, BenchConfig, MetricDef } from './lib/scenarios.js';
 import { berthNodeFlags, readMem, RssSampler, startServer, stopServer } from './lib/servers.js';
 import type { Server, ServerKind } from './lib/servers.js';
-import { GiB, humanSize, log, median, MiB, runOk, sleep } from './lib/util.js';
+import { buildLoadgen } from './lib/loadgen.js';
+import { GiB, humanSize, log, median, MiB, sleep } from './lib/util.js';
 import { parseBenchOptions } from './lib/options.js';
 
 /** RSS growth differences below this are sampling noise (Go's GC alone moves RSS by a few MiB). */
@@ -152,8 +153,7 @@ async function main(): Promise<void> {
   await mkdir(resultsDir, { recursive: true });
   log(`temporary data under ${parentDir}`);
 
-  const loadgen = join(work, 'loadgen');
-  await runOk('gcc', ['-O2', '-pthread', '-o', loadgen, join(repoRoot, 'bench', 'loadgen.c')], { timeoutMs: 120_000 });
+  const loadgen = await buildLoadgen(repoRoot, work);
 
   const cfg: BenchConfig = {
     work,

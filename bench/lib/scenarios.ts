@@ -9,6 +9,7 @@ import { Agent, request as httpRequest } from 'node:http';
 import { join } from 'node:path';
 import { imageJson, makeOciLayout, MT, randomBlobs, writeRandomFile } from './fixtures.js';
 import type { BlobRef, OciLayout } from './fixtures.js';
+import { runLoadgen as loadgen } from './loadgen.js';
 import { describeExchange, ProtocolError, pushBlob, putManifest, request, startUpload, withDigest } from './registry.js';
 import type { Server } from './servers.js';
 import { humanSize, run, syncDisks } from './util.js';
@@ -463,22 +464,8 @@ export async function runWrk(cfg: BenchConfig, srv: Server, seconds: number): Pr
  */
 export async function runLoadgen(cfg: BenchConfig, srv: Server, method: 'GET' | 'HEAD', seconds: number): Promise<WrkResult> {
   const url = `${srv.url}/v2/${MANIFEST_REPO}/manifests/${MANIFEST_TAG}`;
-  const r = await run(
-    cfg.loadgen,
-    ['-m', method, '-t', String(cfg.wrkThreads), '-c', String(cfg.wrkConnections), '-d', String(seconds), '-H', `Accept: ${MT.manifest}`, url],
-    { timeoutMs: (seconds + 30) * 1000 },
-  );
-  if (r.code !== 0) throw new Error(`loadgen exited ${String(r.code)}: ${r.stderr}`);
-  const j = JSON.parse(r.stdout.trim()) as { requests: number; rps: number; non2xx: number; errors: number; p50_us: number; p99_us: number };
-  return {
-    requestsPerSecond: j.rps,
-    requests: j.requests,
-    non2xx: j.non2xx,
-    socketErrors: j.errors,
-    p50ms: j.p50_us / 1000,
-    p99ms: j.p99_us / 1000,
-    raw: r.stdout,
-  };
+  const j = await loadgen(cfg.loadgen, url, { method, threads: cfg.wrkThreads, connections: cfg.wrkConnections, seconds, headers: [`Accept: ${MT.manifest}`] });
+  return { requestsPerSecond: j.rps, requests: j.requests, non2xx: j.non2xx, socketErrors: j.errors, p50ms: j.p50ms, p99ms: j.p99ms, raw: j.raw };
 }
 
 export function manifestGroup(cfg: BenchConfig): AnyGroup {
