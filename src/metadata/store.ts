@@ -53,9 +53,10 @@ export interface BlobIndex {
   getInRepository(repository: string, digest: string): Promise<BlobRecord | undefined>;
   /**
    * Records content that was just moved into place (idempotent), refreshes its push time, links it
-   * into the repository. Call `touch` before the move (see `UploadService.commit`).
+   * into the repository. Call `touch` before the move (see `UploadService.commit`). With
+   * `endsUpload`, the upload session that delivered it is deleted in the same transaction.
    */
-  link(repository: string, blob: { digest: string; size: number }, now: number): Promise<void>;
+  link(repository: string, blob: { digest: string; size: number }, now: number, endsUpload?: string): Promise<void>;
   /**
    * Refreshes the push time of a recorded blob, so a GC that has not yet re-checked it keeps it;
    * undefined if there is no row (never recorded, or collected: its file is gone or going).

@@ -89,8 +89,7 @@ export class UploadService {
         throw new RegistryError('DIGEST_INVALID', undefined, { expected: digest.value, actual });
       }
       await this.checkPolicy({ repository, digest: digest.value, size, pusher }, () => this.discardSession(id));
-      const blob = await this.commit(repository, object, digest, size);
-      await this.ctx.metadata.uploads.delete(id);
+      const blob = await this.commit(repository, object, digest, size, id);
       this.hashes.delete(id);
       return blob;
     });
@@ -256,9 +255,10 @@ export class UploadService {
    * Makes verified upload bytes visible at their content address by an atomic move, then records
    * and links them. The blob's row, if it has one, is touched before the move: a GC that has not yet
    * re-checked it then keeps it, and one collecting it right now finishes (deleting the old file)
-   * before the touch returns, so the move never lands in a directory GC is removing.
+   * before the touch returns, so the move never lands in a directory GC is removing. `session`: the
+   * upload session completed by this (its row goes with the blob's).
    */
-  private async commit(repository: string, object: string, digest: Digest, size: number): Promise<BlobRecord> {
+  private async commit(repository: string, object: string, digest: Digest, size: number, session?: string): Promise<BlobRecord> {
     await this.ctx.metadata.blobs.touch(digest.value, this.ctx.clock.now());
     try {
       await this.ctx.storage.move(object, blobPath(digest));
@@ -267,7 +267,7 @@ export class UploadService {
       throw err;
     }
     const now = this.ctx.clock.now();
-    await this.ctx.metadata.blobs.link(repository, { digest: digest.value, size }, now);
+    await this.ctx.metadata.blobs.link(repository, { digest: digest.value, size }, now, session);
     return { digest: digest.value, size, pushedAt: now };
   }
 

@@ -282,6 +282,16 @@ describe('PUT /v2/<name>/blobs/uploads/<reference>?digest=<digest>', () => {
     assert.ok(pulled.body.equals(b.data));
   });
 
+  it('ends the session with the upload: its status and a second PUT answer 404 BLOB_UPLOAD_UNKNOWN', async () => {
+    const repo = uniqueRepo('up');
+    const b = randomBlob(1024);
+    const s = await openUpload(server, repo);
+    assertStatus(await request(server.url, 'PUT', withQuery(s.location, { digest: b.digest }), { headers: octet, body: b.data }), 201);
+    assertError(await uploadStatus(server, s), 404, 'BLOB_UPLOAD_UNKNOWN');
+    assertError(await request(server.url, 'PUT', withQuery(s.location, { digest: b.digest }), { headers: octet, body: b.data }), 404, 'BLOB_UPLOAD_UNKNOWN');
+    await assertBlobServed(repo, b);
+  });
+
   it('closes a session whose final chunk arrives in the PUT body', async () => {
     const repo = uniqueRepo('up');
     const b = randomBlob(1500);
