@@ -57,7 +57,7 @@ typedef struct {
   uint64_t non2xx;
   uint64_t errors;
   uint64_t last_us;
-  int open; /* connections still running (with -B they finish when the tokens run out) */
+  int open; /* connections still running (with -n or -B they finish when no request is left) */
   uint32_t *hist;
   pthread_t tid;
 } worker_t;
@@ -72,7 +72,7 @@ static char **g_token_reqs;
 static size_t *g_token_lens;
 static size_t g_token_count, g_next, g_limit;
 
-/* The next request to send; 0 when the tokens are used up. */
+/* Sets the connection's next request; 0 when none is left (-n reached, or -B's tokens used up). */
 static int next_request(conn_t *c) {
   size_t i = 0;
   if (g_limit > 0 && (i = __atomic_fetch_add(&g_next, 1, __ATOMIC_RELAXED)) >= g_limit) return 0;
@@ -121,7 +121,7 @@ static void reset_conn(int ep, conn_t *c, worker_t *w) {
   c->fd = -1;
   w->errors++;
   if (now_us() < g_deadline && w->errors < MAX_ERRORS && open_conn(ep, c) == 0 && c->fd >= 0) return;
-  w->open--; /* not reopened (or no token left for it) */
+  w->open--; /* not reopened (or no request left for it) */
 }
 
 /* Returns total response length if a complete response is in buf, 0 if more is
@@ -225,7 +225,7 @@ static void *worker_main(void *arg) {
         c->have = 0;
         c->sent = 0;
         c->t_start = t;
-        if (!next_request(c)) { /* the tokens are used up: this connection is done */
+        if (!next_request(c)) { /* no request left: this connection is done */
           epoll_ctl(ep, EPOLL_CTL_DEL, c->fd, NULL);
           close(c->fd);
           c->fd = -1;
