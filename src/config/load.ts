@@ -39,7 +39,7 @@ export function loadConfig(sources: ConfigSources = {}): Config {
   }
   if (Object.keys(envAuth).length > 0) fromEnv['auth'] = { ...fileAuth, ...envAuth };
   const merged = { ...fromFile, ...fromEnv, ...stripUndefined(sources.overrides ?? {}) };
-  const parsed = configSchema.safeParse(merged);
+  const parsed = configSchema().safeParse(merged);
   if (!parsed.success) {
     const problems = parsed.error.issues.map((issue) => `${issue.path.join('.') || '(root)'}: ${issue.message}`);
     throw new ConfigError(`invalid configuration: ${problems.join('; ')}`);

@@ -73,7 +73,7 @@ export function configReference(): string {
     '',
     '| key | type | default | description |',
     '| --- | --- | --- | --- |',
-    ...rows(configSchema, '').map((r) => `| \`${r.key}\` | ${r.type} | ${r.fallback} | ${r.description.replace(/\|/g, '\\|')} |`),
+    ...rows(configSchema(), '').map((r) => `| \`${r.key}\` | ${r.type} | ${r.fallback} | ${r.description.replace(/\|/g, '\\|')} |`),
     '',
     'Example (`berth.yaml`):',
     '',

@@ -4,6 +4,9 @@
  *
  * The server's own fields come first, then one section per capability, each in
  * `sections/<name>.ts`: a feature adds its section file and one line here.
+ *
+ * Built on demand, not at import: what Berth keeps is the parsed configuration, and the schema (its
+ * ~2 MiB of zod objects and descriptions) is garbage once `load.ts` has parsed with it.
  */
 import { z } from 'zod';
 import { attestationsSection } from './sections/attestations.js';
@@ -27,33 +30,34 @@ import { storageSection } from './sections/storage.js';
 import { syncSection } from './sections/sync.js';
 import { webhooksSection } from './sections/webhooks.js';
 
-export const configSchema = z
-  .object({
-    ...serverFields,
-    http: httpSection,
-    logFormat: logFormatField,
-    storage: storageSection,
-    metadata: metadataSection,
-    limits: limitsSection,
-    registry: registrySection,
-    auth: authSection,
-    federation: federationSection,
-    webhooks: webhooksSection,
-    egress: egressSection,
-    sync: syncSection,
-    gc: gcSection,
-    import: importSection,
-    retention: retentionSection,
-    secrets: secretsSection,
-    attestations: attestationsSection,
-    console: consoleSection,
-    cache: cacheSection,
-    lifecycle: lifecycleSection,
-    metrics: metricsSection,
-    tracing: tracingSection,
-    audit: auditSection,
-  })
-  .strict();
+export const configSchema = () =>
+  z
+    .object({
+      ...serverFields(),
+      http: httpSection(),
+      logFormat: logFormatField(),
+      storage: storageSection(),
+      metadata: metadataSection(),
+      limits: limitsSection(),
+      registry: registrySection(),
+      auth: authSection(),
+      federation: federationSection(),
+      webhooks: webhooksSection(),
+      egress: egressSection(),
+      sync: syncSection(),
+      gc: gcSection(),
+      import: importSection(),
+      retention: retentionSection(),
+      secrets: secretsSection(),
+      attestations: attestationsSection(),
+      console: consoleSection(),
+      cache: cacheSection(),
+      lifecycle: lifecycleSection(),
+      metrics: metricsSection(),
+      tracing: tracingSection(),
+      audit: auditSection(),
+    })
+    .strict();
 
-export type Config = z.infer<typeof configSchema>;
-export type ConfigInput = z.input<typeof configSchema>;
+export type Config = z.infer<ReturnType<typeof configSchema>>;
+export type ConfigInput = z.input<ReturnType<typeof configSchema>>;
