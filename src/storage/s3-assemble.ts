@@ -60,7 +60,7 @@ export async function assembleObject(
 }
 
 /** `bucket/key`, URL-encoded per path segment, as CopySource wants it. */
-function copySource(bucket: string, key: string): string {
+export function copySource(bucket: string, key: string): string {
   return [bucket, ...key.split('/')].map(encodeURIComponent).join('/');
 }
 
@@ -83,7 +83,12 @@ export function copyRanges(sources: readonly Piece[]): CopyRange[] {
   return ranges;
 }
 
-async function copyParts(client: S3Client, bucket: string, sources: readonly Piece[], target: string): Promise<void> {
+/**
+ * Writes the concatenation of `sources` (each but the last at least 5 MiB) to `target` by a
+ * multipart upload of server-side part copies. `target` may be a source: S3 reads a part's source
+ * when it is copied and replaces the target only when the upload completes.
+ */
+export async function copyParts(client: S3Client, bucket: string, sources: readonly Piece[], target: string): Promise<void> {
   const created = await client.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: target }));
   const uploadId = created.UploadId;
   if (!uploadId) throw new Error(`S3 did not return an upload id for ${target}`);

@@ -1,13 +1,16 @@
 /**
- * A Writable that streams its bytes into one S3 object without holding the whole object in memory.
+ * Writables that stream their bytes into S3 without holding a whole object in memory.
  *
- * Contract:
+ * `ObjectUploadStream` writes one object:
  * - Bodies smaller than one part go up as a single PutObject when the stream ends; larger ones as
  *   a multipart upload whose parts are sent while later bytes still arrive.
  * - The object appears (atomically, as S3 object writes do) only when the stream finishes
  *   ('finish' fires after S3 has accepted the object); until then nothing is visible at the key.
  * - A destroyed or failed stream aborts its multipart upload, so it leaves neither an object nor
  *   stored parts behind.
+ *
+ * `AppendUploadStream` adds one append to an object kept as an open multipart upload (see
+ * `OpenUpload`); its parts go to that upload, and the append counts only once its record is written.
  *
  * Memory per writer: the part being filled plus at most `maxPartsInFlight` parts being sent.
  */
@@ -16,9 +19,9 @@ import {
   AbortMultipartUploadCommand,
   CompleteMultipartUploadCommand,
   CreateMultipartUploadCommand,
+  DeleteObjectCommand,
   PutObjectCommand,
   UploadPartCommand,
-  type CompletedPart,
   type S3Client,
 } from '@aws-sdk/client-s3';
 import { describeS3Error } from './s3-errors.js';
@@ -27,11 +30,36 @@ import { describeS3Error } from './s3-errors.js';
 const maxPartsInFlight = 2;
 /** S3 allows at most 10,000 parts per upload. */
 const maxParts = 10_000;
+/** S3's smallest part, for every part but an upload's last. */
+export const minPartBytes = 5 * 1024 * 1024;
 
 export interface ObjectTarget {
   client: S3Client;
   bucket: string;
   key: string;
+}
+
+/** A part S3 has stored, as CompleteMultipartUpload wants it, with its size. */
+export interface StoredPart {
+  PartNumber: number;
+  ETag: string;
+  Size: number;
+}
+
+/**
+ * An object being appended to, kept as one open multipart upload at the object's own key, so that
+ * finishing it is a CompleteMultipartUpload (no bytes copied) rather than an assembly of copies.
+ * Recorded in a small JSON object beside it (the S3 driver's `~upload` key), rewritten by each
+ * append that lands: its parts, in order (each at least 5 MiB), then `tail`, the bytes after the
+ * last part (under 5 MiB, too small to be a part that is not the last), kept as an object of its
+ * own until more arrive. Parts an append sent and did not record (it failed) are ignored and
+ * replaced, so a failed append leaves the object as it was. No upload id while the object is only
+ * a tail.
+ */
+export interface OpenUpload {
+  uploadId?: string;
+  parts: StoredPart[];
+  tail?: { key: string; size: number };
 }
 
 /**
@@ -43,84 +71,53 @@ export function partSizeFor(partNumber: number, baseSize: number): number {
   return baseSize * (1 + Math.floor((partNumber - 1) / 1000));
 }
 
-export class ObjectUploadStream extends Writable {
-  private pending: Buffer[] = [];
-  private pendingBytes = 0;
-  /** The multipart upload's id, once the first full part asked for one. */
+/**
+ * The parts of one multipart upload as they are sent: the upload is created with the first part
+ * (or continued from `resume`), at most `maxPartsInFlight` parts are on the wire, and what landed is
+ * remembered. A failed part fails the next call.
+ */
+class PartSender {
   private creation: Promise<string> | undefined;
-  private nextPart = 1;
-  private readonly done: CompletedPart[] = [];
+  private nextPart: number;
+  private readonly stored: StoredPart[] = [];
   private readonly inFlight = new Set<Promise<void>>();
   private failure: Error | undefined;
-  private completed = false;
 
   constructor(
     private readonly target: ObjectTarget,
-    private readonly partSize: number,
+    resume?: { uploadId: string; nextPart: number },
   ) {
-    super({ highWaterMark: 1024 * 1024 });
+    if (resume) this.creation = Promise.resolve(resume.uploadId);
+    this.nextPart = resume?.nextPart ?? 1;
   }
 
-  override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
-    this.pending.push(chunk);
-    this.pendingBytes += chunk.length;
-    this.flushFullParts().then(
-      () => callback(),
-      (err: unknown) => callback(this.describe(err)),
-    );
+  /** True once the upload exists (given, or created for a part). */
+  get started(): boolean {
+    return this.creation !== undefined;
   }
 
-  override _final(callback: (error?: Error | null) => void): void {
-    this.finishObject().then(
-      () => callback(),
-      (err: unknown) => callback(this.describe(err)),
-    );
-  }
-
-  private describe(err: unknown): Error {
-    return describeS3Error(err, `write ${this.target.key}`, this.target.bucket);
-  }
-
-  override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
-    const creation = this.creation;
-    if (this.completed || creation === undefined) {
-      callback(error);
-      return;
-    }
-    // Let the parts on the wire settle first, so the abort is the last word on the upload (S3
-    // would otherwise keep a part that landed after it). Only then is the stream 'close'd.
-    const abort = async () => {
-      const uploadId = await creation;
-      while (this.inFlight.size > 0) await Promise.allSettled([...this.inFlight]);
-      await this.target.client.send(new AbortMultipartUploadCommand({ Bucket: this.target.bucket, Key: this.target.key, UploadId: uploadId }));
-    };
-    abort()
-      .catch(() => undefined) // the upload is gone either way, or S3's lifecycle rules reap it
-      .finally(() => callback(error));
-  }
-
-  /** Sends every complete part buffered so far, waiting while too many are on the wire. */
-  private async flushFullParts(): Promise<void> {
-    while (this.pendingBytes >= partSizeFor(this.nextPart, this.partSize)) {
-      if (this.failure) throw this.failure;
-      if (this.destroyed) return;
-      const size = partSizeFor(this.nextPart, this.partSize);
-      const all = this.pending.length === 1 ? (this.pending[0] as Buffer) : Buffer.concat(this.pending, this.pendingBytes);
-      this.pending = all.length > size ? [all.subarray(size)] : [];
-      this.pendingBytes = all.length - size;
-      await this.sendPart(all.subarray(0, size));
-    }
-    if (this.failure) throw this.failure;
-  }
-
-  private async sendPart(body: Buffer): Promise<void> {
-    if (this.nextPart > maxParts) throw new Error(`object ${this.target.key} needs more than ${maxParts} parts; raise storage.s3.partSizeBytes`);
-    const partNumber = this.nextPart++;
+  uploadId(): Promise<string> {
     this.creation ??= this.target.client.send(new CreateMultipartUploadCommand({ Bucket: this.target.bucket, Key: this.target.key })).then((created) => {
       if (!created.UploadId) throw new Error(`S3 did not return an upload id for ${this.target.key}`);
       return created.UploadId;
     });
-    const uploadId = await this.creation;
+    return this.creation;
+  }
+
+  /** The number the next part gets. */
+  partNumber(): number {
+    return this.nextPart;
+  }
+
+  throwIfFailed(): void {
+    if (this.failure) throw this.failure;
+  }
+
+  /** Sends `body` as the next part; resolves once fewer than `maxPartsInFlight` are on the wire. */
+  async send(body: Buffer): Promise<void> {
+    if (this.nextPart > maxParts) throw new Error(`object ${this.target.key} needs more than ${maxParts} parts; raise storage.s3.partSizeBytes`);
+    const partNumber = this.nextPart++;
+    const uploadId = await this.uploadId();
     const sending = this.target.client
       .send(
         new UploadPartCommand({
@@ -133,7 +130,7 @@ export class ObjectUploadStream extends Writable {
         }),
       )
       .then((result) => {
-        this.done.push({ PartNumber: partNumber, ETag: result.ETag });
+        this.stored.push({ PartNumber: partNumber, ETag: result.ETag ?? '', Size: body.length });
       })
       .catch((err: unknown) => {
         this.failure ??= err instanceof Error ? err : new Error(String(err));
@@ -143,27 +140,190 @@ export class ObjectUploadStream extends Writable {
     while (this.inFlight.size >= maxPartsInFlight) await Promise.race(this.inFlight);
   }
 
-  private async finishObject(): Promise<void> {
+  /** Waits for every part on the wire; the parts sent, in order, or the first failure. */
+  async settle(): Promise<StoredPart[]> {
+    await Promise.all([...this.inFlight]);
+    this.throwIfFailed();
+    return [...this.stored].sort((a, b) => a.PartNumber - b.PartNumber);
+  }
+
+  /** Resolves once no part is on the wire, whatever became of them. */
+  async quiesce(): Promise<void> {
+    while (this.inFlight.size > 0) await Promise.allSettled([...this.inFlight]);
+  }
+
+  /** Aborts the upload once the parts on the wire have settled, so the abort is S3's last word on it. */
+  async abort(): Promise<void> {
+    if (this.creation === undefined) return;
+    const uploadId = await this.creation;
+    await this.quiesce();
+    await this.target.client.send(new AbortMultipartUploadCommand({ Bucket: this.target.bucket, Key: this.target.key, UploadId: uploadId }));
+  }
+}
+
+/** Buffers incoming bytes into parts of `partSizeFor` and hands each full one to the sender. */
+abstract class PartWriter extends Writable {
+  private pending: Buffer[] = [];
+  private pendingBytes = 0;
+  /** True once the stream's result is in S3: a later destroy must not undo it. */
+  protected completed = false;
+
+  constructor(
+    protected readonly target: ObjectTarget,
+    protected readonly parts: PartSender,
+    private readonly partSize: number,
+    initial?: Buffer,
+  ) {
+    super({ highWaterMark: 1024 * 1024 });
+    if (initial !== undefined && initial.length > 0) {
+      this.pending.push(initial);
+      this.pendingBytes = initial.length;
+    }
+  }
+
+  /** What the stream does with the bytes left after the last full part, when it ends. */
+  protected abstract finish(rest: Buffer): Promise<void>;
+  /** What a destroyed or failed stream undoes. */
+  protected abstract undo(): Promise<void>;
+
+  override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
+    this.pending.push(chunk);
+    this.pendingBytes += chunk.length;
+    this.flushFullParts().then(
+      () => callback(),
+      (err: unknown) => callback(this.describe(err)),
+    );
+  }
+
+  override _final(callback: (error?: Error | null) => void): void {
     const rest = Buffer.concat(this.pending, this.pendingBytes);
     this.pending = [];
     this.pendingBytes = 0;
-    if (this.creation === undefined) {
-      await this.target.client.send(new PutObjectCommand({ Bucket: this.target.bucket, Key: this.target.key, Body: rest, ContentLength: rest.length }));
-    } else {
-      if (rest.length > 0) await this.sendPart(rest);
-      await Promise.all([...this.inFlight]);
-      if (this.failure) throw this.failure;
-      const parts = [...this.done].sort((a, b) => (a.PartNumber ?? 0) - (b.PartNumber ?? 0));
-      // The response's ETag may be empty on some services (Ceph RGW); nothing here relies on it.
-      await this.target.client.send(
-        new CompleteMultipartUploadCommand({
-          Bucket: this.target.bucket,
-          Key: this.target.key,
-          UploadId: await this.creation,
-          MultipartUpload: { Parts: parts },
-        }),
-      );
+    this.finish(rest).then(
+      () => {
+        this.completed = true;
+        callback();
+      },
+      (err: unknown) => callback(this.describe(err)),
+    );
+  }
+
+  override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
+    if (this.completed) {
+      callback(error);
+      return;
     }
+    this.undo()
+      .catch(() => undefined) // what is left is invisible either way, and S3's lifecycle rules reap it
+      .finally(() => callback(error));
+  }
+
+  protected describe(err: unknown): Error {
+    return describeS3Error(err, `write ${this.target.key}`, this.target.bucket);
+  }
+
+  /** Sends every complete part buffered so far, waiting while too many are on the wire. */
+  private async flushFullParts(): Promise<void> {
+    while (this.pendingBytes >= partSizeFor(this.parts.partNumber(), this.partSize)) {
+      this.parts.throwIfFailed();
+      if (this.destroyed) return;
+      const size = partSizeFor(this.parts.partNumber(), this.partSize);
+      const all = this.pending.length === 1 ? (this.pending[0] as Buffer) : Buffer.concat(this.pending, this.pendingBytes);
+      this.pending = all.length > size ? [all.subarray(size)] : [];
+      this.pendingBytes = all.length - size;
+      await this.parts.send(all.subarray(0, size));
+    }
+    this.parts.throwIfFailed();
+  }
+}
+
+/** Writes one whole object at `target.key` (see the contract at the top). */
+export class ObjectUploadStream extends PartWriter {
+  constructor(target: ObjectTarget, partSize: number) {
+    super(target, new PartSender(target), partSize);
+  }
+
+  protected async finish(rest: Buffer): Promise<void> {
+    const { client, bucket, key } = this.target;
+    if (!this.parts.started) {
+      await client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: rest, ContentLength: rest.length }));
+      return;
+    }
+    if (rest.length > 0) await this.parts.send(rest);
+    const parts = await this.parts.settle();
+    // The response's ETag may be empty on some services (Ceph RGW); nothing here relies on it.
+    await client.send(
+      new CompleteMultipartUploadCommand({
+        Bucket: bucket,
+        Key: key,
+        UploadId: await this.parts.uploadId(),
+        MultipartUpload: { Parts: parts.map(({ PartNumber, ETag }) => ({ PartNumber, ETag })) },
+      }),
+    );
+  }
+
+  protected undo(): Promise<void> {
+    return this.parts.abort();
+  }
+}
+
+/** Where an open upload's record and tail live, and how the record is written. */
+export interface OpenUploadStore {
+  /** A fresh key for a tail object. */
+  tailKey(): string;
+  /** Writes the record (one PutObject: it changes all at once). */
+  save(state: OpenUpload): Promise<void>;
+}
+
+/**
+ * One append to the object at `target.key`, kept as an `OpenUpload`: `open` is its record before
+ * this append (undefined for a new object) and `tail` the bytes of its tail, which this append
+ * sends again in front of its own. Full parts go to the open multipart upload (created with the
+ * first one); at the end the bytes left become a part if they are 5 MiB or more, else the new tail,
+ * and the new record is saved. Until then the record, and so the object, is as before: a destroyed
+ * stream aborts only an upload it created and removes only a tail it wrote.
+ */
+export class AppendUploadStream extends PartWriter {
+  private newTail: string | undefined;
+
+  constructor(
+    target: ObjectTarget,
+    partSize: number,
+    private readonly store: OpenUploadStore,
+    private readonly open: OpenUpload | undefined,
+    tail: Buffer | undefined,
+  ) {
+    const last = open?.parts.at(-1);
+    super(target, new PartSender(target, open?.uploadId ? { uploadId: open.uploadId, nextPart: (last?.PartNumber ?? 0) + 1 } : undefined), partSize, tail);
+  }
+
+  protected async finish(rest: Buffer): Promise<void> {
+    if (rest.length >= minPartBytes) await this.parts.send(rest);
+    const sent = this.parts.started ? await this.parts.settle() : [];
+    const state: OpenUpload = { parts: [...(this.open?.parts ?? []), ...sent] };
+    if (this.parts.started) state.uploadId = await this.parts.uploadId();
+    if (rest.length > 0 && rest.length < minPartBytes) {
+      const key = this.store.tailKey();
+      this.newTail = key;
+      await this.target.client.send(new PutObjectCommand({ Bucket: this.target.bucket, Key: key, Body: rest, ContentLength: rest.length }));
+      state.tail = { key, size: rest.length };
+    }
+    await this.store.save(state);
     this.completed = true;
+    // The old tail is in the new record's bytes (or parts) now; the record no longer names it.
+    const oldTail = this.open?.tail?.key;
+    if (oldTail !== undefined) {
+      await this.target.client.send(new DeleteObjectCommand({ Bucket: this.target.bucket, Key: oldTail })).catch(() => undefined);
+    }
+  }
+
+  protected async undo(): Promise<void> {
+    const { client, bucket } = this.target;
+    const removals: Array<Promise<unknown>> = [];
+    if (this.newTail !== undefined) removals.push(client.send(new DeleteObjectCommand({ Bucket: bucket, Key: this.newTail })));
+    // Parts sent to an upload the record names stay unrecorded and the next append replaces them,
+    // once none is still on the wire (a part landing later would replace the next append's).
+    removals.push(this.open?.uploadId === undefined ? this.parts.abort() : this.parts.quiesce());
+    await Promise.all(removals);
   }
 }

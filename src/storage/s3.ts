@@ -3,41 +3,59 @@
  * stateless replicas can share them. Every piece of state lives in the bucket, none in memory:
  * consecutive requests of one upload may be served by different replicas.
  *
- * Keys are `prefix + path`. S3 has neither append nor rename, so a logical object at `path` is:
- * - a plain object at key `path` (written by `write(append:false)` or made by `move`), or
- * - if there is none, the concatenation, in key order, of segment objects
- *   `path~segments/<10-digit sequence>`, one per `write(append:true)` stream (the registry appends
- *   one chunk per PATCH). `~` is outside the registry's path alphabet (`assertSafePath`), so these
- *   keys never collide with a registry path, and `list` reports them as the object `path`.
- * A plain object always wins: segments beside one are stale leftovers (of a path that was
- * appended to and later overwritten), invisible to reads, and removed by `delete`, by `move` from
- * the path, and by an append to it. That way a plain write or a move needs no listing.
+ * Keys are `prefix + path`. S3 has neither append nor rename, so a logical object at `path` is,
+ * in this order of precedence:
+ * - a plain object at key `path` (written by `write(append:false)` or made by `move`);
+ * - the concatenation, in key order, of segment objects `path~segments/<10-digit sequence>`, one
+ *   per append: what appends made before open uploads (below) existed, and what an append to a
+ *   plain object makes (the plain object becomes segment 0);
+ * - an open upload (`OpenUpload` in s3-upload.ts): a multipart upload at key `path` that every
+ *   `write(append:true)` stream adds its parts to (the registry appends one chunk per PATCH), its
+ *   record at `path~upload` and the bytes after its last part in a tail object under `path~tail/`.
+ *   A `move` (the registry's commit of an upload) completes it in place, which copies nothing, and
+ *   then moves one object; segments would have to be copied together part by part, which some
+ *   services (Ceph RGW) do by copying every byte while they copy a whole object by reference.
+ *   Reading one completes it first (S3 cannot read the parts of an open upload); appends after
+ *   that continue as segments.
+ * `~` is outside the registry's path alphabet (`assertSafePath`), so these keys never collide with
+ * a registry path, and `list` reports them as the object `path`. A plain object always wins:
+ * segments or a record beside one are stale leftovers (of a path that was appended to and later
+ * overwritten), invisible to reads, and removed by `delete`, by `move` from the path, and by an
+ * append to it. That way a plain write or a move needs no listing.
  *
  * Each S3 object write (PutObject, CompleteMultipartUpload, CopyObject) is atomic, so a segment,
  * a plain object and a move destination all appear whole or not at all. `move` assembles the
  * destination server-side where S3 allows it (see `s3-assemble.ts`) and then deletes the source.
  *
  * Concurrency: two appends to the same path at the same moment could pick the same sequence
- * number and one chunk would be lost; the registry never does that (one writer per upload, and a
- * client sends an upload's chunks one after another).
+ * number, or start from the same record, and one chunk would be lost; the registry never does that
+ * (one writer per upload, and a client sends an upload's chunks one after another).
  */
+import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { Readable, type Writable } from 'node:stream';
 import {
+  AbortMultipartUploadCommand,
+  CompleteMultipartUploadCommand,
+  CopyObjectCommand,
   DeleteObjectCommand,
   DeleteObjectsCommand,
   GetObjectCommand,
   HeadObjectCommand,
+  ListMultipartUploadsCommand,
   ListObjectsV2Command,
+  ListPartsCommand,
+  PutObjectCommand,
   S3Client,
+  UploadPartCommand,
   type S3ClientConfig,
 } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import type { Config } from '../config/schema.js';
 import { assertSafePath, StorageNotFoundError, type ByteRange, type FileInfo, type StorageDriver } from './driver.js';
-import { assembleObject, type Piece } from './s3-assemble.js';
+import { assembleObject, copyParts, copySource, type Piece } from './s3-assemble.js';
 import { describeS3Error, errorCode, isNotFound, S3StorageError } from './s3-errors.js';
-import { ObjectUploadStream } from './s3-upload.js';
+import { AppendUploadStream, ObjectUploadStream, type OpenUpload, type OpenUploadStore } from './s3-upload.js';
 
 export { S3StorageError } from './s3-errors.js';
 
@@ -45,6 +63,10 @@ export type S3Settings = NonNullable<Config['storage']['s3']>;
 
 /** Marks the hidden prefix holding an appendable object's segments. */
 const segmentsSuffix = '~segments/';
+/** Marks the record of an object kept as an open upload. */
+const uploadSuffix = '~upload';
+/** Marks the hidden prefix holding an open upload's tail. */
+const tailSuffix = '~tail/';
 const sequenceDigits = 10;
 /** Concurrent connections to the service per process. */
 const maxConnections = 512;
@@ -98,9 +120,13 @@ export class S3Driver implements StorageDriver {
     const key = this.key(path);
     const plain = await this.getObject(key, range);
     if (plain) return plain;
-    const pieces = await this.segments(key);
-    if (pieces.length === 0) throw new StorageNotFoundError(path);
-    return this.readPieces(pieces, range);
+    const [pieces, open] = await Promise.all([this.segments(key), this.openUpload(key)]);
+    if (pieces.length > 0) return this.readPieces(pieces, range);
+    if (open === undefined) throw new StorageNotFoundError(path);
+    await this.completeOpenUpload(key, open.state);
+    const completed = await this.getObject(key, range);
+    if (!completed) throw new StorageNotFoundError(path); // deleted meanwhile
+    return completed;
   }
 
   async write(path: string, options: { append: boolean }): Promise<Writable> {
@@ -108,7 +134,13 @@ export class S3Driver implements StorageDriver {
     if (!options.append) {
       return new ObjectUploadStream(this.target(key), this.settings.partSizeBytes);
     }
-    const [segments, plain] = await Promise.all([this.segments(key), this.head(key)]);
+    const [segments, plain, open] = await Promise.all([this.segments(key), this.head(key), this.openUpload(key)]);
+    if (!plain && segments.length === 0) {
+      const tail = open?.state.tail ? await this.bytesOf(open.state.tail.key) : undefined;
+      return new AppendUploadStream(this.target(key), this.settings.partSizeBytes, this.openUploadStore(key), open?.state, tail);
+    }
+    // A record beside a plain object or segments is stale (they win); it goes before they grow.
+    if (open) await this.forgetOpenUploads(key, [key + uploadSuffix, ...(open.state.tail ? [open.state.tail.key] : [])]);
     let next = segments.length === 0 ? 0 : sequenceOf(segments[segments.length - 1] as Piece) + 1;
     if (plain) {
       // An append onto a plain object turns it into the first segment (the registry never does
@@ -131,8 +163,12 @@ export class S3Driver implements StorageDriver {
     const key = this.key(path);
     const plain = await this.head(key);
     if (plain) return plain;
-    const pieces = await this.segments(key);
-    if (pieces.length === 0) return undefined;
+    const [pieces, open] = await Promise.all([this.segments(key), this.openUpload(key)]);
+    if (pieces.length === 0) {
+      if (open === undefined) return undefined;
+      const { parts, tail } = open.state;
+      return { size: parts.reduce((total, part) => total + part.Size, tail?.size ?? 0), modifiedAt: open.modifiedAt };
+    }
     return {
       size: pieces.reduce((total, piece) => total + piece.size, 0),
       modifiedAt: new Date(Math.max(...pieces.map((piece) => piece.modifiedAt?.getTime() ?? 0))),
@@ -146,7 +182,14 @@ export class S3Driver implements StorageDriver {
       if (!(await this.stat(from))) throw new StorageNotFoundError(from);
       return;
     }
-    const [plain, segments] = await Promise.all([this.head(source), this.segments(source)]);
+    const [found, segments, record] = await Promise.all([this.head(source), this.segments(source), this.openUpload(source)]);
+    let plain = found;
+    let open = record;
+    if (!plain && segments.length === 0 && open) {
+      await this.completeOpenUpload(source, open.state);
+      plain = await this.head(source);
+      open = undefined;
+    }
     const pieces = plain ? [{ key: source, size: plain.size }] : segments;
     if (pieces.length === 0) throw new StorageNotFoundError(from);
     try {
@@ -155,7 +198,7 @@ export class S3Driver implements StorageDriver {
       if (errorCode(err) === 'NoSuchKey') throw new StorageNotFoundError(from); // removed meanwhile
       throw this.wrap(err, `move ${from} -> ${to}`);
     }
-    // Segments at the target, if any, are now stale (the plain object wins) and stay invisible.
+    // Segments or a record at the target, if any, are now stale (the plain object wins) and stay invisible.
     await Promise.all([
       this.deleteKey(source),
       segments.length > 0
@@ -164,13 +207,18 @@ export class S3Driver implements StorageDriver {
             from,
           )
         : undefined,
+      open ? this.forgetOpenUploads(source, [source + uploadSuffix, ...(open.state.tail ? [open.state.tail.key] : [])]) : undefined,
     ]);
   }
 
-  /** One listing of `key*`, keeping the object, its segments and everything under `key/`. */
+  /**
+   * One listing of `key*`, keeping the object, its segments, its open upload's record and tail and
+   * everything under `key/`; open multipart uploads at those keys are aborted first.
+   */
   async delete(path: string): Promise<void> {
     const key = this.key(path);
-    const ours = (candidate: string) => candidate === key || candidate.startsWith(key + '/') || candidate.startsWith(this.segmentsPrefix(key));
+    const ours = (candidate: string) => candidate === key || candidate.startsWith(key + '/') || candidate.startsWith(key + '~');
+    await this.abortUploads(key, ours);
     let token: string | undefined;
     do {
       const page = await this.send(`list ${path}`, () =>
@@ -194,10 +242,11 @@ export class S3Driver implements StorageDriver {
       );
       for (const common of page.CommonPrefixes ?? []) {
         const name = (common.Prefix ?? '').slice(base.length, -1);
-        // `data~segments/` is the appendable object `data`.
-        names.add(name.endsWith(segmentsSuffix.slice(0, -1)) ? name.slice(0, -(segmentsSuffix.length - 1)) : name);
+        // `data~segments/` and `data~tail/` belong to the appendable object `data`.
+        names.add(objectName(name));
       }
-      for (const object of page.Contents ?? []) names.add((object.Key ?? '').slice(base.length));
+      // `data~upload` is the record of the open upload `data`.
+      for (const object of page.Contents ?? []) names.add(objectName((object.Key ?? '').slice(base.length)));
       token = page.IsTruncated ? page.NextContinuationToken : undefined;
     } while (token);
     names.delete('');
@@ -231,6 +280,133 @@ export class S3Driver implements StorageDriver {
     } finally {
       source.destroy();
     }
+  }
+
+  /** The record of the open upload at `key` (see `OpenUpload`), if the object is kept as one. */
+  private async openUpload(key: string): Promise<{ state: OpenUpload; modifiedAt: Date } | undefined> {
+    const recordKey = key + uploadSuffix;
+    let text: string;
+    let modifiedAt: Date;
+    try {
+      const result = await this.client.send(new GetObjectCommand({ Bucket: this.settings.bucket, Key: recordKey }));
+      text = (await result.Body?.transformToString()) ?? '';
+      modifiedAt = result.LastModified ?? new Date(0);
+    } catch (err) {
+      if (isNotFound(err)) return undefined;
+      throw this.wrap(err, `read ${recordKey}`);
+    }
+    return { state: parseOpenUpload(text, key), modifiedAt };
+  }
+
+  private openUploadStore(key: string): OpenUploadStore {
+    return {
+      tailKey: () => key + tailSuffix + randomUUID(),
+      save: async (state) => {
+        const body = JSON.stringify(state);
+        await this.client.send(
+          new PutObjectCommand({
+            Bucket: this.settings.bucket,
+            Key: key + uploadSuffix,
+            Body: body,
+            ContentType: 'application/json',
+            ContentLength: Buffer.byteLength(body),
+          }),
+        );
+      },
+    };
+  }
+
+  /**
+   * Makes the open upload at `key` a plain object there: its tail goes up as the last part and S3
+   * completes the upload, which copies no bytes (a tail alone is copied into place), and then its
+   * record and tail go. The plain object wins from the moment it exists, so a failure after it
+   * leaves only stale leftovers.
+   */
+  private async completeOpenUpload(key: string, state: OpenUpload): Promise<void> {
+    const { bucket } = this.settings;
+    const tail = state.tail;
+    await this.send(`complete ${key}`, async () => {
+      if (state.uploadId === undefined) {
+        if (tail) await this.client.send(new CopyObjectCommand({ Bucket: bucket, Key: key, CopySource: copySource(bucket, tail.key) }));
+        else await this.client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: Buffer.alloc(0), ContentLength: 0 }));
+        return;
+      }
+      const uploadId = state.uploadId;
+      const parts = state.parts.map(({ PartNumber, ETag }) => ({ PartNumber, ETag }));
+      const last = parts.at(-1)?.PartNumber ?? 0;
+      // Parts a failed append sent and no later one replaced are strays. S3 drops parts left out
+      // of the list; Ceph RGW refuses the list unless it names every part it holds. Strays come
+      // after the record's parts (each append starts at its last part + 1), so then the upload is
+      // completed with them and the object rebuilt from its own first bytes and the tail by one
+      // server-side copy: a cost only an upload with a failed append pays.
+      const named = new Set(parts.map((part) => part.PartNumber));
+      const strays = (await this.listParts(key, uploadId)).filter((part) => !named.has(part.PartNumber));
+      if (strays.some((part) => part.PartNumber < last)) {
+        throw new S3StorageError(`the open upload at ${key} holds parts its record does not name; delete the upload and push again`);
+      }
+      if (strays.length > 0) {
+        const all = [...parts, ...strays.map(({ PartNumber, ETag }) => ({ PartNumber, ETag }))];
+        await this.client.send(new CompleteMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: uploadId, MultipartUpload: { Parts: all } }));
+        const size = state.parts.reduce((total, part) => total + part.Size, 0);
+        await copyParts(this.client, bucket, [{ key, size }, ...(tail ? [{ key: tail.key, size: tail.size }] : [])], key);
+        return;
+      }
+      if (tail) {
+        const bytes = await this.bytesOf(tail.key);
+        const PartNumber = last + 1;
+        const sent = await this.client.send(
+          new UploadPartCommand({ Bucket: bucket, Key: key, UploadId: uploadId, PartNumber, Body: bytes, ContentLength: bytes.length }),
+        );
+        parts.push({ PartNumber, ETag: sent.ETag ?? '' });
+      }
+      await this.client.send(new CompleteMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: uploadId, MultipartUpload: { Parts: parts } }));
+    });
+    await this.deleteKeys([key + uploadSuffix, ...(tail ? [tail.key] : [])], key);
+  }
+
+  /** Drops a stale open upload at `key`: aborts the multipart upload there, deletes `leftovers`. */
+  private async forgetOpenUploads(key: string, leftovers: readonly string[]): Promise<void> {
+    await this.abortUploads(key, (candidate) => candidate === key);
+    await this.deleteKeys(leftovers, key);
+  }
+
+  /** Aborts the open multipart uploads under `prefix` whose keys `ours` accepts. */
+  private async abortUploads(prefix: string, ours: (key: string) => boolean): Promise<void> {
+    const { bucket } = this.settings;
+    let keyMarker: string | undefined;
+    let uploadIdMarker: string | undefined;
+    do {
+      const page = await this.send(`list uploads ${prefix}`, () =>
+        this.client.send(new ListMultipartUploadsCommand({ Bucket: bucket, Prefix: prefix, KeyMarker: keyMarker, UploadIdMarker: uploadIdMarker })),
+      );
+      for (const upload of page.Uploads ?? []) {
+        if (!upload.Key || !upload.UploadId || !ours(upload.Key)) continue;
+        const { Key, UploadId } = upload;
+        await this.send(`abort ${Key}`, () => this.client.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key, UploadId }))).catch((err: unknown) => {
+          if (errorCode(err) !== 'NoSuchUpload') throw err;
+        });
+      }
+      keyMarker = page.IsTruncated ? page.NextKeyMarker : undefined;
+      uploadIdMarker = page.IsTruncated ? page.NextUploadIdMarker : undefined;
+    } while (keyMarker !== undefined);
+  }
+
+  /** Every part the multipart upload `uploadId` at `key` holds, in order. */
+  private async listParts(key: string, uploadId: string): Promise<Array<{ PartNumber: number; ETag: string }>> {
+    const parts: Array<{ PartNumber: number; ETag: string }> = [];
+    let marker: string | undefined;
+    do {
+      const page = await this.client.send(new ListPartsCommand({ Bucket: this.settings.bucket, Key: key, UploadId: uploadId, PartNumberMarker: marker }));
+      for (const part of page.Parts ?? []) if (part.PartNumber !== undefined) parts.push({ PartNumber: part.PartNumber, ETag: part.ETag ?? '' });
+      marker = page.IsTruncated ? page.NextPartNumberMarker : undefined;
+    } while (marker !== undefined);
+    return parts.sort((a, b) => a.PartNumber - b.PartNumber);
+  }
+
+  /** The whole body of a small object (a tail: under 5 MiB). */
+  private async bytesOf(key: string): Promise<Buffer> {
+    const result = await this.send(`read ${key}`, () => this.client.send(new GetObjectCommand({ Bucket: this.settings.bucket, Key: key })));
+    return Buffer.from((await result.Body?.transformToByteArray()) ?? new Uint8Array());
   }
 
   private target(key: string) {
@@ -356,6 +532,40 @@ function readSecret(settings: S3Settings, env: NodeJS.ProcessEnv): string {
   const fromEnv = env['AWS_SECRET_ACCESS_KEY'];
   if (!fromEnv) throw new Error('storage.s3.accessKeyId is set but there is no secret: set storage.s3.secretAccessKeyFile or env AWS_SECRET_ACCESS_KEY');
   return fromEnv;
+}
+
+/** The object a listed name belongs to: `data~upload`, `data~tail` and `data~segments` are `data`'s. */
+function objectName(name: string): string {
+  const mark = name.indexOf('~');
+  return mark < 0 ? name : name.slice(0, mark);
+}
+
+/** The record of the open upload at `key`, checked: a malformed one is an error, never a guess. */
+function parseOpenUpload(text: string, key: string): OpenUpload {
+  const bad = () => new S3StorageError(`the upload record ${key}${uploadSuffix} is malformed; delete the upload and push again`);
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    throw bad();
+  }
+  if (typeof value !== 'object' || value === null) throw bad();
+  const { uploadId, parts, tail } = value as Record<string, unknown>;
+  if (uploadId !== undefined && typeof uploadId !== 'string') throw bad();
+  if (!Array.isArray(parts)) throw bad();
+  const checked = parts.map((part: unknown) => {
+    const { PartNumber, ETag, Size } = (part ?? {}) as Record<string, unknown>;
+    if (!Number.isSafeInteger(PartNumber) || typeof ETag !== 'string' || !Number.isSafeInteger(Size)) throw bad();
+    return { PartNumber: PartNumber as number, ETag, Size: Size as number };
+  });
+  const state: OpenUpload = { parts: checked };
+  if (typeof uploadId === 'string') state.uploadId = uploadId;
+  if (tail !== undefined) {
+    const { key: tailKey, size } = (tail ?? {}) as Record<string, unknown>;
+    if (typeof tailKey !== 'string' || !tailKey.startsWith(key + tailSuffix) || !Number.isSafeInteger(size)) throw bad();
+    state.tail = { key: tailKey, size: size as number };
+  }
+  return state;
 }
 
 function sequenceOf(piece: Piece): number {

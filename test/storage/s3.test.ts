@@ -1,7 +1,7 @@
 /**
  * The S3 driver against a real S3 implementation (Ceph RADOS Gateway, or the service named by
- * BERTH_TEST_S3_* env): the shared driver suite, then what only S3 has to get right (segmented
- * appends, multipart writes, aborted writes, prefixes, presigned URLs, credential errors).
+ * BERTH_TEST_S3_* env): the shared driver suite, then what only S3 has to get right (appends to
+ * open uploads and as segments, multipart writes, aborted writes, prefixes, presigned URLs, credential errors).
  */
 import assert from 'node:assert/strict';
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
@@ -79,6 +79,16 @@ async function keysIn(bucket: string): Promise<string[]> {
   }
 }
 
+async function openUploadKeys(bucket: string): Promise<string[]> {
+  const client = await s3TestClient();
+  try {
+    const page = await client.send(new ListMultipartUploadsCommand({ Bucket: bucket }));
+    return (page.Uploads ?? []).map((upload) => upload.Key ?? '').sort();
+  } finally {
+    client.destroy();
+  }
+}
+
 runDriverSuite('s3', async () => (await freshDriver()).driver);
 
 describe('storage driver: s3 arithmetic', () => {
@@ -110,7 +120,7 @@ describe('storage driver: s3 arithmetic', () => {
 });
 
 describe('storage driver: s3 specifics', () => {
-  it('appends as segments (sizes above and below 5 MiB), reads ranges across them, moves by part copies', async () => {
+  it('appends into one open multipart upload (parts and a tail); a move completes it in place and copies one object', async () => {
     const { driver, bucket } = await freshDriver();
     const pieces = [randomBytes(6 * MiB), randomBytes(5 * MiB), randomBytes(1000)];
     for (const piece of pieces) await put(driver, 'uploads/u1/data', piece, true);
@@ -118,26 +128,107 @@ describe('storage driver: s3 specifics', () => {
     assert.equal((await driver.stat('uploads/u1/data'))?.size, whole.length);
     assert.deepEqual(await driver.list('uploads/u1'), ['data']);
     assert.deepEqual(await driver.list('uploads'), ['u1']);
-    assert.equal(sha256(await get(driver, 'uploads/u1/data')), sha256(whole));
-    const across = { start: 6 * MiB - 10, end: 11 * MiB + 9 }; // spans all three segments
-    assert.ok((await get(driver, 'uploads/u1/data', across)).equals(whole.subarray(across.start, across.end + 1)));
+    const keys = await keysIn(bucket);
+    assert.deepEqual(
+      keys.map((key) => key.replace(/~tail\/.*$/, '~tail/…')),
+      ['uploads/u1/data~tail/…', 'uploads/u1/data~upload'],
+      'the record and the tail; the parts are in the open upload',
+    );
+    assert.deepEqual(await openUploadKeys(bucket), ['uploads/u1/data']);
 
     await driver.move('uploads/u1/data', 'blobs/x/data');
     assert.equal(await driver.stat('uploads/u1/data'), undefined);
-    assert.deepEqual(await keysIn(bucket), ['blobs/x/data'], 'the segments are gone, the target is one object');
+    assert.deepEqual(await keysIn(bucket), ['blobs/x/data'], 'the record and the tail are gone, the target is one object');
+    assert.deepEqual(await openUploadKeys(bucket), [], 'the upload was completed');
     assert.equal(sha256(await get(driver, 'blobs/x/data')), sha256(whole));
+    const across = { start: 6 * MiB - 10, end: 11 * MiB + 9 }; // spans the appends
     assert.ok((await get(driver, 'blobs/x/data', across)).equals(whole.subarray(across.start, across.end + 1)));
   });
 
-  it('moves segments with a small one in the middle by streaming them into one object', async () => {
+  it('takes appends of any size, empty ones included, into the open upload', async () => {
     const { driver, bucket } = await freshDriver();
-    const pieces = [randomBytes(6 * MiB), randomBytes(3), Buffer.alloc(0), randomBytes(2 * MiB)];
+    const pieces = [randomBytes(6 * MiB), randomBytes(3), Buffer.alloc(0), randomBytes(2 * MiB), randomBytes(4 * MiB)];
     for (const piece of pieces) await put(driver, 'uploads/u2/data', piece, true);
     const whole = Buffer.concat(pieces);
-    assert.ok((await get(driver, 'uploads/u2/data', { start: 6 * MiB - 1, end: 6 * MiB + 3 })).equals(whole.subarray(6 * MiB - 1, 6 * MiB + 4)));
+    assert.equal((await driver.stat('uploads/u2/data'))?.size, whole.length);
     await driver.move('uploads/u2/data', 'blobs/y/data');
     assert.deepEqual(await keysIn(bucket), ['blobs/y/data']);
     assert.equal(sha256(await get(driver, 'blobs/y/data')), sha256(whole));
+  });
+
+  it('keeps a small object as a tail alone, with no multipart upload', async () => {
+    const { driver, bucket } = await freshDriver();
+    await put(driver, 'uploads/u3/data', Buffer.from('abc'), true);
+    await put(driver, 'uploads/u3/data', Buffer.from('def'), true);
+    assert.deepEqual(await openUploadKeys(bucket), []);
+    assert.equal((await driver.stat('uploads/u3/data'))?.size, 6);
+    await driver.move('uploads/u3/data', 'blobs/z/data');
+    assert.equal((await get(driver, 'blobs/z/data')).toString(), 'abcdef');
+    assert.deepEqual(await keysIn(bucket), ['blobs/z/data']);
+  });
+
+  it('reads an open upload by completing it; appends after that continue it as segments', async () => {
+    const { driver, bucket } = await freshDriver();
+    const first = [randomBytes(6 * MiB), randomBytes(3)];
+    for (const piece of first) await put(driver, 'uploads/u4/data', piece, true);
+    assert.equal(sha256(await get(driver, 'uploads/u4/data')), sha256(Buffer.concat(first)));
+    assert.deepEqual(await keysIn(bucket), ['uploads/u4/data'], 'a plain object now');
+    assert.deepEqual(await openUploadKeys(bucket), []);
+    const more = randomBytes(2 * MiB);
+    await put(driver, 'uploads/u4/data', more, true);
+    const whole = Buffer.concat([...first, more]);
+    assert.equal((await driver.stat('uploads/u4/data'))?.size, whole.length);
+    const across = { start: 6 * MiB - 2, end: 6 * MiB + 10 };
+    assert.ok((await get(driver, 'uploads/u4/data', across)).equals(whole.subarray(across.start, across.end + 1)));
+    await driver.move('uploads/u4/data', 'blobs/w/data');
+    assert.equal(sha256(await get(driver, 'blobs/w/data')), sha256(whole));
+    assert.deepEqual(await keysIn(bucket), ['blobs/w/data']);
+  });
+
+  it('continues a plain object as segments and moves them, a small one first, by streaming them into one object', async () => {
+    const { driver, bucket } = await freshDriver();
+    const pieces = [randomBytes(3), randomBytes(6 * MiB), randomBytes(2 * MiB)];
+    await put(driver, 'uploads/u5/data', pieces[0] as Buffer);
+    for (const piece of pieces.slice(1)) await put(driver, 'uploads/u5/data', piece, true);
+    assert.deepEqual(
+      (await keysIn(bucket)).map((key) => key.replace(/\d+$/, 'N')),
+      ['uploads/u5/data~segments/N', 'uploads/u5/data~segments/N', 'uploads/u5/data~segments/N'],
+    );
+    const whole = Buffer.concat(pieces);
+    assert.ok((await get(driver, 'uploads/u5/data', { start: 1, end: 5 })).equals(whole.subarray(1, 6)));
+    await driver.move('uploads/u5/data', 'blobs/v/data');
+    assert.deepEqual(await keysIn(bucket), ['blobs/v/data']);
+    assert.equal(sha256(await get(driver, 'blobs/v/data')), sha256(whole));
+  });
+
+  it('a failed append leaves an open upload as it was; the next append replaces what it sent', async () => {
+    const { driver, bucket } = await freshDriver();
+    const first = randomBytes(6 * MiB);
+    await put(driver, 'uploads/u6/data', first, true);
+    const writer = await driver.write('uploads/u6/data', { append: true });
+    for (const chunk of chunks(randomBytes(12 * MiB), MiB)) {
+      if (!writer.write(chunk)) await once(writer, 'drain');
+    }
+    const closed = new Promise((ok) => writer.once('close', ok));
+    writer.once('error', () => undefined);
+    writer.destroy(new Error('client went away'));
+    await closed;
+    assert.equal((await driver.stat('uploads/u6/data'))?.size, first.length);
+    assert.deepEqual(await openUploadKeys(bucket), ['uploads/u6/data'], 'the open upload stays');
+    const second = randomBytes(1000);
+    await put(driver, 'uploads/u6/data', second, true);
+    await driver.move('uploads/u6/data', 'blobs/u/data');
+    assert.equal(sha256(await get(driver, 'blobs/u/data')), sha256(Buffer.concat([first, second])));
+    assert.deepEqual(await keysIn(bucket), ['blobs/u/data']);
+  });
+
+  it('deletes an open upload with its parts, record and tail', async () => {
+    const { driver, bucket } = await freshDriver();
+    await put(driver, 'uploads/u7/data', randomBytes(6 * MiB), true);
+    await driver.delete('uploads/u7');
+    assert.deepEqual(await keysIn(bucket), []);
+    assert.deepEqual(await openUploadKeys(bucket), [], 'the multipart upload was aborted');
+    assert.equal(await driver.stat('uploads/u7/data'), undefined);
   });
 
   it('lets a plain write win over earlier appends, and appends after it continue the plain content', async () => {
@@ -229,7 +320,10 @@ describe('storage driver: s3 specifics', () => {
     await put(one, 'p/a/data', Buffer.from('first'));
     await put(two, 'p/a/data', Buffer.from('second'));
     await put(two, 'uploads/u/data', Buffer.from('x'), true);
-    assert.deepEqual(await keysIn(bucket), ['one/p/a/data', 'two/p/a/data', 'two/uploads/u/data~segments/0000000000']);
+    assert.deepEqual(
+      (await keysIn(bucket)).map((key) => key.replace(/~tail\/.*$/, '~tail/…')),
+      ['one/p/a/data', 'two/p/a/data', 'two/uploads/u/data~tail/…', 'two/uploads/u/data~upload'],
+    );
     assert.equal((await get(one, 'p/a/data')).toString(), 'first');
     assert.deepEqual(await one.list('uploads'), []);
     await one.delete('p');
