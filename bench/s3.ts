@@ -27,7 +27,16 @@ import { loadavg, tmpdir } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { CreateBucketCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
+import {
+  CompleteMultipartUploadCommand,
+  CopyObjectCommand,
+  CreateBucketCommand,
+  CreateMultipartUploadCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+  S3Client,
+  UploadPartCopyCommand,
+} from '@aws-sdk/client-s3';
 import { keepAliveAgent, startBerth, stopBerth } from './lib/auth-lib.js';
 import { sha256 } from './lib/fixtures.js';
 import { machineInfo } from './lib/machine.js';
@@ -76,8 +85,10 @@ async function startRgw(): Promise<Rgw> {
   const { stdout } = await promisify(execFile)('bash', [join(repoRoot, 'scripts', 's3', 'start.sh')], {
     maxBuffer: 1024 * 1024,
     timeout: 5 * 60_000,
-    // RAM for object data (allocated lazily): every blob of the run stays in the buckets.
-    env: { ...process.env, OWNER_PID: String(process.pid), MEMSTORE_BYTES: String(8 * 1024 * MiB) },
+    // RAM for object data (allocated lazily): every blob of the run stays in the buckets, and what
+    // is deleted (upload data after its commit) is freed only by the gateway's hourly garbage
+    // collection, so a run writes ~10 GiB; at 8 GiB the third repetition's pushes stalled.
+    env: { ...process.env, OWNER_PID: String(process.pid), MEMSTORE_BYTES: String(14 * 1024 * MiB) },
   });
   const v = Object.fromEntries(
     stdout.split('\n').flatMap((l) => {
@@ -127,15 +138,19 @@ function header(h: IncomingHttpHeaders, name: string): string | undefined {
   return Array.isArray(v) ? v[0] : v;
 }
 
-/** POST, `chunks` × PATCH (Content-Range), PUT ?digest= with no body. */
+/**
+ * POST, `chunks` × PATCH, PUT ?digest= with no body. Several chunks carry Content-Range; a single
+ * one is sent without it, the whole body in one streamed PATCH, as docker and skopeo push a layer.
+ */
 async function pushChunked(base: string, repo: string, data: Buffer, digest: string, chunks: number): Promise<void> {
   let loc = await startUpload(base, repo);
   const size = Math.ceil(data.length / chunks);
   for (let start = 0; start < data.length; start += size) {
     const part = data.subarray(start, Math.min(data.length, start + size));
+    const range: Record<string, string> = chunks > 1 ? { 'content-range': `${start}-${start + part.length - 1}` } : {};
     const res = await request(loc, {
       method: 'PATCH',
-      headers: { 'content-type': 'application/octet-stream', 'content-range': `${start}-${start + part.length - 1}` },
+      headers: { 'content-type': 'application/octet-stream', ...range },
       body: part,
       timeoutMs: REQUEST_TIMEOUT_MS,
     });
@@ -225,10 +240,65 @@ async function ociLayout(dir: string, layers: number, layerBytes: number): Promi
   return m.digest;
 }
 
+/**
+ * What the gateway's own server-side copies take, to read the push rows by: `reps` × CopyObject of
+ * one object of `data`, and `reps` × an object assembled from `chunks` objects by a multipart
+ * upload of UploadPartCopy parts, 4 at a time (what Berth's S3 `move` does with a chunked upload's
+ * segments; a single-PATCH upload is one object and moves by CopyObject). Milliseconds each, in a
+ * bucket of its own, so the registries' buckets are not touched.
+ */
+async function gatewayCopies(client: S3Client, data: Buffer, chunks: number, reps: number): Promise<{ copyObjectMs: number[]; partCopyMs: number[] }> {
+  const Bucket = 'bench-gateway-copies';
+  await client.send(new CreateBucketCommand({ Bucket }));
+  await client.send(new PutObjectCommand({ Bucket, Key: 'whole', Body: data, ContentLength: data.length }));
+  const size = Math.ceil(data.length / chunks);
+  const parts: string[] = [];
+  for (let start = 0; start < data.length; start += size) {
+    const key = `part-${parts.length}`;
+    const body = data.subarray(start, Math.min(data.length, start + size));
+    await client.send(new PutObjectCommand({ Bucket, Key: key, Body: body, ContentLength: body.length }));
+    parts.push(key);
+  }
+  const ms = (t: bigint): number => Number(process.hrtime.bigint() - t) / 1e6;
+  const copyObjectMs: number[] = [];
+  const partCopyMs: number[] = [];
+  for (let rep = 0; rep < reps; rep++) {
+    let t = process.hrtime.bigint();
+    await client.send(new CopyObjectCommand({ Bucket, Key: `copy-${rep}`, CopySource: `${Bucket}/whole` }));
+    copyObjectMs.push(ms(t));
+    t = process.hrtime.bigint();
+    const Key = `assembled-${rep}`;
+    const { UploadId } = await client.send(new CreateMultipartUploadCommand({ Bucket, Key }));
+    const etags: string[] = new Array<string>(parts.length);
+    let next = 0;
+    const worker = async (): Promise<void> => {
+      while (next < parts.length) {
+        const index = next++;
+        const copied = await client.send(
+          new UploadPartCopyCommand({ Bucket, Key, UploadId, PartNumber: index + 1, CopySource: `${Bucket}/${parts[index] ?? ''}` }),
+        );
+        etags[index] = copied.CopyPartResult?.ETag ?? '';
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(4, parts.length) }, worker));
+    await client.send(
+      new CompleteMultipartUploadCommand({ Bucket, Key, UploadId, MultipartUpload: { Parts: etags.map((ETag, i) => ({ PartNumber: i + 1, ETag })) } }),
+    );
+    partCopyMs.push(ms(t));
+  }
+  return { copyObjectMs, partCopyMs };
+}
+
 // ---------------------------------------------------------------------------
 
 const ROWS: Array<Omit<S3Row, 'runs' | 'value'>> = [
   { id: 'large-push-monolithic', title: `Push ${cfg.largeBytes / MiB} MiB blob, monolithic (POST + PUT)`, unit: 'MB/s', higherIsBetter: true },
+  {
+    id: 'large-push-streamed',
+    title: `Push ${cfg.largeBytes / MiB} MiB blob, streamed in one PATCH (POST + PATCH + PUT, as docker and skopeo push a layer)`,
+    unit: 'MB/s',
+    higherIsBetter: true,
+  },
   {
     id: 'large-push-chunked',
     title: `Push ${cfg.largeBytes / MiB} MiB blob, chunked (POST + ${cfg.chunks} × PATCH + PUT)`,
@@ -254,7 +324,12 @@ const ROWS: Array<Omit<S3Row, 'runs' | 'value'>> = [
     unit: 'MB/s',
     higherIsBetter: true,
   },
-  { id: 'rss-peak-push', title: `Peak RSS during the ${cfg.largeBytes / MiB} MiB pushes (monolithic and chunked)`, unit: 'MiB', higherIsBetter: false },
+  {
+    id: 'rss-peak-push',
+    title: `Peak RSS during the ${cfg.largeBytes / MiB} MiB pushes (monolithic, streamed and chunked)`,
+    unit: 'MiB',
+    higherIsBetter: false,
+  },
   { id: 'rss-peak-pull', title: `Peak RSS during the ${cfg.largeBytes / MiB} MiB pull`, unit: 'MiB', higherIsBetter: false },
   { id: 'rss-growth-push', title: `RSS growth during the ${cfg.largeBytes / MiB} MiB pushes (peak − RSS just before)`, unit: 'MiB', higherIsBetter: false },
   { id: 'rss-growth-pull', title: `RSS growth during the ${cfg.largeBytes / MiB} MiB pull (peak − RSS just before)`, unit: 'MiB', higherIsBetter: false },
@@ -426,6 +501,16 @@ async function main(): Promise<void> {
           record('large-push-monolithic', side, v);
           log(`s3: ${tag} monolithic push ${v.toFixed(1)} MB/s`);
         });
+        let streamedDigest: string | undefined;
+        await step('streamed push', async () => {
+          const digest = freshLarge();
+          const t = process.hrtime.bigint();
+          await pushChunked(s.url, repo, large, digest, 1);
+          const v = MB(large.length, seconds(t));
+          streamedDigest = digest;
+          record('large-push-streamed', side, v);
+          log(`s3: ${tag} streamed push ${v.toFixed(1)} MB/s`);
+        });
         let chunkedDigest: string | undefined;
         await step('chunked push', async () => {
           const digest = freshLarge();
@@ -456,9 +541,11 @@ async function main(): Promise<void> {
           record('rss-peak-pull', side, peakPull);
           record('rss-growth-pull', side, peakPull - beforePull);
         }
-        if (chunkedDigest !== undefined) {
-          const digest = chunkedDigest;
-          await step('read-back of the chunked blob', () => pullVerified(s.url, repo, digest, cfg.largeBytes));
+        for (const [what, digest] of [
+          ['streamed', streamedDigest],
+          ['chunked', chunkedDigest],
+        ] as const) {
+          if (digest !== undefined) await step(`read-back of the ${what} blob`, () => pullVerified(s.url, repo, digest, cfg.largeBytes));
         }
 
         // 4: small blobs.
@@ -521,10 +608,22 @@ async function main(): Promise<void> {
     await sleep(cfg.idleSeconds * 1000);
     for (const side of ['berth', 'distribution'] as const) record('rss-idle', side, await rssMiB(srv[side].pid));
 
+    let gatewayCopy: S3Results['gatewayCopy'];
+    try {
+      gatewayCopy = await gatewayCopies(client, large, cfg.chunks, cfg.reps);
+      log(
+        `s3: gateway CopyObject ${gatewayCopy.copyObjectMs.map((v) => v.toFixed(0)).join('/')} ms, UploadPartCopy assembly ${gatewayCopy.partCopyMs.map((v) => v.toFixed(0)).join('/')} ms`,
+      );
+    } catch (err) {
+      problems.push(`**The gateway's own copies** could not be timed: ${err instanceof Error ? err.message : String(err)}`);
+    }
+
     // The blobs really went to the buckets (a registry that kept them on local disk would fail here).
     const usage = { berth: await bucketUsage(client, buckets.berth), distribution: await bucketUsage(client, buckets.distribution) };
     for (const side of ['berth', 'distribution'] as const) {
-      const pushedLarge = ((runs['large-push-monolithic']?.[side].length ?? 0) + (runs['large-push-chunked']?.[side].length ?? 0)) * cfg.largeBytes;
+      const pushedLarge =
+        ['large-push-monolithic', 'large-push-streamed', 'large-push-chunked'].reduce((count, id) => count + (runs[id]?.[side].length ?? 0), 0) *
+        cfg.largeBytes;
       if (usage[side].bytes < pushedLarge)
         problems.push(`**${srv[side].label}**: its bucket holds ${usage[side].bytes} bytes, less than the ${pushedLarge} bytes of large blobs pushed to it`);
     }
@@ -566,6 +665,7 @@ async function main(): Promise<void> {
       config: cfg,
       rows,
       buckets: usage,
+      ...(gatewayCopy !== undefined ? { gatewayCopy } : {}),
       problems,
     };
     const stamp = res.startedAt.replace(/[:.]/g, '-');

@@ -60,6 +60,8 @@ export interface S3Results {
   rows: S3Row[];
   /** What each bucket held at the end (a check that the blobs really went to S3). */
   buckets: Record<Side, { objects: number; bytes: number }>;
+  /** The gateway's own server-side copies, ms each (absent in older results). */
+  gatewayCopy?: { copyObjectMs: number[]; partCopyMs: number[] };
   problems: string[];
 }
 
@@ -109,8 +111,8 @@ export function renderS3Section(res: S3Results): string {
       `- **Berth**: \`storage: { driver: s3, s3: { bucket, endpoint, forcePathStyle: true, region: us-east-1, accessKeyId, secretAccessKeyFile, redirect: false, partSizeBytes: ${c.partSizeBytes} } }\`, auth off, metadata in SQLite on the local disk. ` +
         `**Distribution**: \`storage.s3\` with \`regionendpoint\` (plain HTTP), \`v4auth: true\`, \`chunksize: ${c.partSizeBytes}\`, in-memory blob descriptor cache, \`storage.redirect.disable: true\`. ` +
         'Redirects are off on both, so every blob byte flows through the registry process both ways (a GET answered with anything but 200 counts as a failure).',
-      `- **Large blob**: ${humanSize(c.largeBytes)} of fresh random bytes per push. Monolithic = \`POST\` + \`PUT ?digest=\` with the whole body; chunked = \`POST\`, ${c.chunks} × \`PATCH\` (Content-Range) of ~${fmtNum(c.largeBytes / c.chunks / 2 ** 20, 1)} MiB, then \`PUT ?digest=\` with no body. ` +
-        'Pull = `GET` of the monolithically pushed blob, streamed through SHA-256 on the client. MB/s = 10^6 bytes / wall-clock seconds of the whole exchange. The chunked blob is also read back (untimed) and checked.' +
+      `- **Large blob**: ${humanSize(c.largeBytes)} of fresh random bytes per push. Monolithic = \`POST\` + \`PUT ?digest=\` with the whole body; streamed = \`POST\`, one \`PATCH\` with the whole body and no Content-Range, then \`PUT ?digest=\` with no body; chunked = \`POST\`, ${c.chunks} × \`PATCH\` (Content-Range) of ~${fmtNum(c.largeBytes / c.chunks / 2 ** 20, 1)} MiB, then \`PUT ?digest=\` with no body. ` +
+        'Pull = `GET` of the monolithically pushed blob, streamed through SHA-256 on the client. MB/s = 10^6 bytes / wall-clock seconds of the whole exchange. The streamed and chunked blobs are also read back (untimed) and checked.' +
         (c.warmupPulls
           ? ` Before the first measurement each registry gets one untimed large push and ${c.warmupPulls} untimed pulls of it, so the rows describe a server that has been running, not its first transfers.`
           : ''),
@@ -118,6 +120,7 @@ export function renderS3Section(res: S3Results): string {
       `- **skopeo copy**: \`skopeo copy --preserve-digests --dest-tls-verify=false oci:<layout> docker://<registry>/…\` of a fresh image with a config and ${c.skopeoLayers} layers of ${humanSize(c.skopeoLayerBytes)}; wall-clock including process start; the manifest digest at the registry is checked afterwards.`,
       '- **Memory**: resident set size of the registry process (tree) from `/proc`, sampled every 50 ms; the peak row is the median over repetitions of the highest sample during that push or pull, the growth row the median of (that peak − the sample just before it started). ' +
         `Idle rows: right after start (before any request), right after the last measurement, and after a further ${c.idleSeconds} s with no requests.`,
+      ...(res.gatewayCopy !== undefined ? [gatewayCopyLine(res.gatewayCopy, c)] : []),
       `- Median of ${c.reps} repetition${c.reps === 1 ? '' : 's'}, min–max in brackets. Every pulled byte is checked against its digest; a wrong answer is a failure, not a number.`,
     ].join('\n'),
   );
@@ -130,6 +133,20 @@ export function renderS3Section(res: S3Results): string {
   else for (const p of res.problems) out.push(p, '');
   out.push('', END_MARKER);
   return out.join('\n');
+}
+
+/** The gateway's own copies, timed after the rows: what a chunked push's final `PUT` waits for. */
+function gatewayCopyLine(copy: NonNullable<S3Results['gatewayCopy']>, c: S3Results['config']): string {
+  const span = (ms: number[]): string => {
+    const sorted = [...ms].sort((a, b) => a - b);
+    const median = sorted[Math.floor(sorted.length / 2)] ?? 0;
+    return `${fmtNum(median, 0)} ms (${fmtNum(sorted[0] ?? 0, 0)}–${fmtNum(sorted[sorted.length - 1] ?? 0, 0)})`;
+  };
+  return (
+    `- **The gateway's own copies** (after the rows, in a bucket of their own, ${copy.copyObjectMs.length} each): one \`CopyObject\` of a ${humanSize(c.largeBytes)} object ${span(copy.copyObjectMs)}; ` +
+    `the same bytes assembled from ${c.chunks} objects by a multipart upload of \`UploadPartCopy\` parts, 4 at a time ${span(copy.partCopyMs)}. ` +
+    'Berth moves a finished upload to its digest by the first when the upload is one object (a monolithic or single-`PATCH` push) and by the second when it was sent in several `PATCH`es.'
+  );
 }
 
 /** Inserts `section` (markers included) into the file, replacing an earlier one; creates the file if needed. */
