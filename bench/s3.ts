@@ -242,10 +242,10 @@ async function ociLayout(dir: string, layers: number, layerBytes: number): Promi
 
 /**
  * What the gateway's own server-side copies take, to read the push rows by: `reps` × CopyObject of
- * one object of `data`, and `reps` × an object assembled from `chunks` objects by a multipart
- * upload of UploadPartCopy parts, 4 at a time (what Berth's S3 `move` does with a chunked upload's
- * segments; a single-PATCH upload is one object and moves by CopyObject). Milliseconds each, in a
- * bucket of its own, so the registries' buckets are not touched.
+ * one object of `data` (how Berth moves a finished upload to its digest), and `reps` × an object
+ * assembled from `chunks` objects by a multipart upload of UploadPartCopy parts, 4 at a time (how
+ * Berth's S3 driver assembled an upload's per-PATCH segments before open uploads). Milliseconds
+ * each, in a bucket of its own, so the registries' buckets are not touched.
  */
 async function gatewayCopies(client: S3Client, data: Buffer, chunks: number, reps: number): Promise<{ copyObjectMs: number[]; partCopyMs: number[] }> {
   const Bucket = 'bench-gateway-copies';
