@@ -60,7 +60,7 @@ export async function assembleObject(
 }
 
 /** `bucket/key`, URL-encoded per path segment, as CopySource wants it. */
-export function copySource(bucket: string, key: string): string {
+function copySource(bucket: string, key: string): string {
   return [bucket, ...key.split('/')].map(encodeURIComponent).join('/');
 }
 

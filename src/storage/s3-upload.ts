@@ -10,7 +10,8 @@
  *   stored parts behind.
  *
  * `AppendUploadStream` adds one append to an object kept as an open multipart upload (see
- * `OpenUpload`); its parts go to that upload, and the append counts only once its record is written.
+ * `OpenUpload`), or as small segments until it reaches 5 MiB; the append counts only once its
+ * record (or segment) is written.
  *
  * Memory per writer: the part being filled plus at most `maxPartsInFlight` parts being sent.
  */
@@ -53,11 +54,11 @@ export interface StoredPart {
  * append that lands: its parts, in order (each at least 5 MiB), then `tail`, the bytes after the
  * last part (under 5 MiB, too small to be a part that is not the last), kept as an object of its
  * own until more arrive. Parts an append sent and did not record (it failed) are ignored and
- * replaced, so a failed append leaves the object as it was. No upload id while the object is only
- * a tail.
+ * replaced, so a failed append leaves the object as it was. An object under 5 MiB has none: it is
+ * kept as segments (see `AppendUploadStream`).
  */
 export interface OpenUpload {
-  uploadId?: string;
+  uploadId: string;
   parts: StoredPart[];
   tail?: { key: string; size: number };
 }
@@ -183,6 +184,10 @@ abstract class PartWriter extends Writable {
 
   /** What the stream does with the bytes left after the last full part, when it ends. */
   protected abstract finish(rest: Buffer): Promise<void>;
+  /** Bytes that go in front of the first part, asked once before it is cut. */
+  protected prefix(): Promise<Buffer | undefined> {
+    return Promise.resolve(undefined);
+  }
   /** What a destroyed or failed stream undoes. */
   protected abstract undo(): Promise<void>;
 
@@ -227,6 +232,13 @@ abstract class PartWriter extends Writable {
     while (this.pendingBytes >= partSizeFor(this.parts.partNumber(), this.partSize)) {
       this.parts.throwIfFailed();
       if (this.destroyed) return;
+      if (!this.parts.started) {
+        const before = await this.prefix();
+        if (before !== undefined && before.length > 0) {
+          this.pending.unshift(before);
+          this.pendingBytes += before.length;
+        }
+      }
       const size = partSizeFor(this.parts.partNumber(), this.partSize);
       const all = this.pending.length === 1 ? (this.pending[0] as Buffer) : Buffer.concat(this.pending, this.pendingBytes);
       this.pending = all.length > size ? [all.subarray(size)] : [];
@@ -267,41 +279,70 @@ export class ObjectUploadStream extends PartWriter {
   }
 }
 
-/** Where an open upload's record and tail live, and how the record is written. */
-export interface OpenUploadStore {
+/** What an append needs of the object around it: the record, the tail, the small segments before it. */
+export interface AppendStore {
   /** A fresh key for a tail object. */
   tailKey(): string;
   /** Writes the record (one PutObject: it changes all at once). */
   save(state: OpenUpload): Promise<void>;
+  /** Writes `bytes` as the object's next segment: an append to an object without an open upload that stays under 5 MiB. */
+  saveSegment(bytes: Buffer): Promise<void>;
+  /** The bytes of the segments before this append (under 5 MiB in all), once they must lead a part. */
+  loadSegments(): Promise<Buffer>;
+  /** Deletes those segments, once the record holds their bytes. */
+  dropSegments(): Promise<void>;
 }
 
 /**
- * One append to the object at `target.key`, kept as an `OpenUpload`: `open` is its record before
- * this append (undefined for a new object) and `tail` the bytes of its tail, which this append
- * sends again in front of its own. Full parts go to the open multipart upload (created with the
- * first one); at the end the bytes left become a part if they are 5 MiB or more, else the new tail,
- * and the new record is saved. Until then the record, and so the object, is as before: a destroyed
- * stream aborts only an upload it created and removes only a tail it wrote.
+ * One append to the object at `target.key`.
+ *
+ * With an open upload (`open`, its record before this append, and `tail`, the bytes of its tail,
+ * which this append sends again in front of its own): full parts go to its multipart upload; at
+ * the end the bytes left become a part if they are 5 MiB or more, else the new tail, and the new
+ * record is saved.
+ *
+ * Without one (the object is absent, or `segmentBytes` of small segments, under 5 MiB in all): an
+ * append that keeps the object under 5 MiB is one more segment, a single PutObject, so a small
+ * blob costs no multipart upload. One that reaches 5 MiB opens the upload: the segments' bytes lead
+ * its first part, and once the record is saved the segments go.
+ *
+ * Until its record or segment is written the object is as before: a destroyed stream aborts only
+ * an upload it created and removes only a tail it wrote.
  */
 export class AppendUploadStream extends PartWriter {
   private newTail: string | undefined;
+  private segmentsLoaded = false;
 
   constructor(
     target: ObjectTarget,
     partSize: number,
-    private readonly store: OpenUploadStore,
+    private readonly store: AppendStore,
     private readonly open: OpenUpload | undefined,
     tail: Buffer | undefined,
+    private readonly segmentBytes: number,
   ) {
     const last = open?.parts.at(-1);
-    super(target, new PartSender(target, open?.uploadId ? { uploadId: open.uploadId, nextPart: (last?.PartNumber ?? 0) + 1 } : undefined), partSize, tail);
+    super(target, new PartSender(target, open ? { uploadId: open.uploadId, nextPart: (last?.PartNumber ?? 0) + 1 } : undefined), partSize, tail);
+  }
+
+  /** Before an upload this append opens sends its first part, the segments' bytes go in front. */
+  protected override async prefix(): Promise<Buffer | undefined> {
+    if (this.open !== undefined || this.segmentBytes === 0 || this.segmentsLoaded) return undefined;
+    this.segmentsLoaded = true;
+    return this.store.loadSegments();
   }
 
   protected async finish(rest: Buffer): Promise<void> {
+    if (!this.parts.started) {
+      if (this.segmentBytes + rest.length < minPartBytes) {
+        await this.store.saveSegment(rest);
+        return;
+      }
+      const before = await this.prefix();
+      if (before !== undefined) rest = Buffer.concat([before, rest]);
+    }
     if (rest.length >= minPartBytes) await this.parts.send(rest);
-    const sent = this.parts.started ? await this.parts.settle() : [];
-    const state: OpenUpload = { parts: [...(this.open?.parts ?? []), ...sent] };
-    if (this.parts.started) state.uploadId = await this.parts.uploadId();
+    const state: OpenUpload = { uploadId: await this.parts.uploadId(), parts: [...(this.open?.parts ?? []), ...(await this.parts.settle())] };
     if (rest.length > 0 && rest.length < minPartBytes) {
       const key = this.store.tailKey();
       this.newTail = key;
@@ -310,11 +351,12 @@ export class AppendUploadStream extends PartWriter {
     }
     await this.store.save(state);
     this.completed = true;
-    // The old tail is in the new record's bytes (or parts) now; the record no longer names it.
+    // What the old tail and the segments held is in the new record's parts or tail now.
     const oldTail = this.open?.tail?.key;
-    if (oldTail !== undefined) {
-      await this.target.client.send(new DeleteObjectCommand({ Bucket: this.target.bucket, Key: oldTail })).catch(() => undefined);
-    }
+    await Promise.all([
+      oldTail !== undefined ? this.target.client.send(new DeleteObjectCommand({ Bucket: this.target.bucket, Key: oldTail })) : undefined,
+      this.segmentsLoaded ? this.store.dropSegments() : undefined,
+    ]).catch(() => undefined); // leftovers only: the record does not name them, and delete() removes them
   }
 
   protected async undo(): Promise<void> {
@@ -323,7 +365,7 @@ export class AppendUploadStream extends PartWriter {
     if (this.newTail !== undefined) removals.push(client.send(new DeleteObjectCommand({ Bucket: bucket, Key: this.newTail })));
     // Parts sent to an upload the record names stay unrecorded and the next append replaces them,
     // once none is still on the wire (a part landing later would replace the next append's).
-    removals.push(this.open?.uploadId === undefined ? this.parts.abort() : this.parts.quiesce());
+    removals.push(this.open === undefined ? this.parts.abort() : this.parts.quiesce());
     await Promise.all(removals);
   }
 }

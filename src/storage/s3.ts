@@ -37,7 +37,6 @@ import { Readable, type Writable } from 'node:stream';
 import {
   AbortMultipartUploadCommand,
   CompleteMultipartUploadCommand,
-  CopyObjectCommand,
   DeleteObjectCommand,
   DeleteObjectsCommand,
   GetObjectCommand,
@@ -53,9 +52,9 @@ import {
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import type { Config } from '../config/schema.js';
 import { assertSafePath, StorageNotFoundError, type ByteRange, type FileInfo, type StorageDriver } from './driver.js';
-import { assembleObject, copyParts, copySource, type Piece } from './s3-assemble.js';
+import { assembleObject, copyParts, type Piece } from './s3-assemble.js';
 import { describeS3Error, errorCode, isNotFound, S3StorageError } from './s3-errors.js';
-import { AppendUploadStream, ObjectUploadStream, type OpenUpload, type OpenUploadStore } from './s3-upload.js';
+import { AppendUploadStream, minPartBytes, ObjectUploadStream, type AppendStore, type OpenUpload } from './s3-upload.js';
 
 export { S3StorageError } from './s3-errors.js';
 
@@ -120,13 +119,16 @@ export class S3Driver implements StorageDriver {
     const key = this.key(path);
     const plain = await this.getObject(key, range);
     if (plain) return plain;
-    const [pieces, open] = await Promise.all([this.segments(key), this.openUpload(key)]);
-    if (pieces.length > 0) return this.readPieces(pieces, range);
-    if (open === undefined) throw new StorageNotFoundError(path);
-    await this.completeOpenUpload(key, open.state);
-    const completed = await this.getObject(key, range);
-    if (!completed) throw new StorageNotFoundError(path); // deleted meanwhile
-    return completed;
+    const beside = await this.beside(key);
+    const open = beside.record ? await this.openUpload(key) : undefined;
+    if (open) {
+      await this.completeOpenUpload(key, open.state);
+      const completed = await this.getObject(key, range);
+      if (!completed) throw new StorageNotFoundError(path); // deleted meanwhile
+      return completed;
+    }
+    if (beside.segments.length === 0) throw new StorageNotFoundError(path);
+    return this.readPieces(beside.segments, range);
   }
 
   async write(path: string, options: { append: boolean }): Promise<Writable> {
@@ -134,19 +136,25 @@ export class S3Driver implements StorageDriver {
     if (!options.append) {
       return new ObjectUploadStream(this.target(key), this.settings.partSizeBytes);
     }
-    const [segments, plain, open] = await Promise.all([this.segments(key), this.head(key), this.openUpload(key)]);
-    if (!plain && segments.length === 0) {
-      const tail = open?.state.tail ? await this.bytesOf(open.state.tail.key) : undefined;
-      return new AppendUploadStream(this.target(key), this.settings.partSizeBytes, this.openUploadStore(key), open?.state, tail);
+    const [plain, { segments, record, leftovers }] = await Promise.all([this.head(key), this.beside(key)]);
+    if (!plain) {
+      const open = record ? await this.openUpload(key) : undefined;
+      const segmentBytes = segments.reduce((total, piece) => total + piece.size, 0);
+      if (open || segmentBytes < minPartBytes) {
+        const tail = open?.state.tail ? await this.bytesOf(open.state.tail.key) : undefined;
+        const store = this.appendStore(key, open ? [] : segments);
+        return new AppendUploadStream(this.target(key), this.settings.partSizeBytes, store, open?.state, tail, open ? 0 : segmentBytes);
+      }
     }
-    // A record beside a plain object or segments is stale (they win); it goes before they grow.
-    if (open) await this.forgetOpenUploads(key, [key + uploadSuffix, ...(open.state.tail ? [open.state.tail.key] : [])]);
+    // Appends to a plain object, or to segments of 5 MiB or more (an upload begun before open
+    // uploads), continue as segments. A record beside a plain object is stale; it goes first.
+    if (record) await this.forgetOpenUploads(key, leftovers);
     let next = segments.length === 0 ? 0 : sequenceOf(segments[segments.length - 1] as Piece) + 1;
     if (plain) {
-      // An append onto a plain object turns it into the first segment (the registry never does
-      // this, but the contract allows it). Segments beside it are stale; they go first. The copy
-      // lands before the plain object goes, and the plain object wins while both exist, so
-      // readers never see a gap.
+      // An append onto a plain object turns it into the first segment (the registry appends to an
+      // upload some replica has read back, which completed it). Segments beside it are stale; they
+      // go first. The copy lands before the plain object goes, and the plain object wins while
+      // both exist, so readers never see a gap.
       await this.deleteKeys(
         segments.map((piece) => piece.key),
         path,
@@ -163,15 +171,16 @@ export class S3Driver implements StorageDriver {
     const key = this.key(path);
     const plain = await this.head(key);
     if (plain) return plain;
-    const [pieces, open] = await Promise.all([this.segments(key), this.openUpload(key)]);
-    if (pieces.length === 0) {
-      if (open === undefined) return undefined;
+    const { segments, record } = await this.beside(key);
+    const open = record ? await this.openUpload(key) : undefined;
+    if (open) {
       const { parts, tail } = open.state;
       return { size: parts.reduce((total, part) => total + part.Size, tail?.size ?? 0), modifiedAt: open.modifiedAt };
     }
+    if (segments.length === 0) return undefined;
     return {
-      size: pieces.reduce((total, piece) => total + piece.size, 0),
-      modifiedAt: new Date(Math.max(...pieces.map((piece) => piece.modifiedAt?.getTime() ?? 0))),
+      size: segments.reduce((total, piece) => total + piece.size, 0),
+      modifiedAt: new Date(Math.max(...segments.map((piece) => piece.modifiedAt?.getTime() ?? 0))),
     };
   }
 
@@ -182,15 +191,16 @@ export class S3Driver implements StorageDriver {
       if (!(await this.stat(from))) throw new StorageNotFoundError(from);
       return;
     }
-    const [found, segments, record] = await Promise.all([this.head(source), this.segments(source), this.openUpload(source)]);
+    const [found, beside] = await Promise.all([this.head(source), this.beside(source)]);
     let plain = found;
-    let open = record;
-    if (!plain && segments.length === 0 && open) {
+    let leftovers = beside.leftovers;
+    const open = !plain && beside.record ? await this.openUpload(source) : undefined;
+    if (open) {
       await this.completeOpenUpload(source, open.state);
       plain = await this.head(source);
-      open = undefined;
+      leftovers = [];
     }
-    const pieces = plain ? [{ key: source, size: plain.size }] : segments;
+    const pieces = plain ? [{ key: source, size: plain.size }] : beside.segments;
     if (pieces.length === 0) throw new StorageNotFoundError(from);
     try {
       await assembleObject(this.client, this.settings.bucket, pieces, target, this.settings.partSizeBytes, () => this.readPieces(pieces));
@@ -198,16 +208,12 @@ export class S3Driver implements StorageDriver {
       if (errorCode(err) === 'NoSuchKey') throw new StorageNotFoundError(from); // removed meanwhile
       throw this.wrap(err, `move ${from} -> ${to}`);
     }
-    // Segments or a record at the target, if any, are now stale (the plain object wins) and stay invisible.
+    // What is left beside the source (segments, a stale record) goes with it.
+    const besideKeys = [...beside.segments.map((piece) => piece.key), ...leftovers];
     await Promise.all([
       this.deleteKey(source),
-      segments.length > 0
-        ? this.deleteKeys(
-            segments.map((piece) => piece.key),
-            from,
-          )
-        : undefined,
-      open ? this.forgetOpenUploads(source, [source + uploadSuffix, ...(open.state.tail ? [open.state.tail.key] : [])]) : undefined,
+      besideKeys.length > 0 ? this.deleteKeys(besideKeys, from) : undefined,
+      leftovers.length > 0 ? this.abortUploads(source, (candidate) => candidate === source) : undefined,
     ]);
   }
 
@@ -298,14 +304,37 @@ export class S3Driver implements StorageDriver {
     return { state: parseOpenUpload(text, key), modifiedAt };
   }
 
-  private openUploadStore(key: string): OpenUploadStore {
+  /**
+   * What lies beside the object at `key`, from one listing of `key~`: its segments in order,
+   * whether an open upload's record is there, and the record and tail keys (`leftovers`, for
+   * cleaning up).
+   */
+  private async beside(key: string): Promise<{ segments: Piece[]; record: boolean; leftovers: string[] }> {
+    const segments: Piece[] = [];
+    const leftovers: string[] = [];
+    let record = false;
+    await this.eachUnder(key + '~', (object) => {
+      if (object.key.startsWith(this.segmentsPrefix(key))) segments.push(object);
+      else if (object.key === key + uploadSuffix || object.key.startsWith(key + tailSuffix)) {
+        if (object.key === key + uploadSuffix) record = true;
+        leftovers.push(object.key);
+      }
+    });
+    segments.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+    return { segments, record, leftovers };
+  }
+
+  /** What an append to `key` needs (s3-upload.ts, `AppendStore`); `segments`: the small ones before it. */
+  private appendStore(key: string, segments: readonly Piece[]): AppendStore {
+    const { bucket } = this.settings;
+    const next = segments.length === 0 ? 0 : sequenceOf(segments[segments.length - 1] as Piece) + 1;
     return {
       tailKey: () => key + tailSuffix + randomUUID(),
       save: async (state) => {
         const body = JSON.stringify(state);
         await this.client.send(
           new PutObjectCommand({
-            Bucket: this.settings.bucket,
+            Bucket: bucket,
             Key: key + uploadSuffix,
             Body: body,
             ContentType: 'application/json',
@@ -313,24 +342,27 @@ export class S3Driver implements StorageDriver {
           }),
         );
       },
+      saveSegment: async (bytes) => {
+        await this.client.send(new PutObjectCommand({ Bucket: bucket, Key: this.segmentKey(key, next), Body: bytes, ContentLength: bytes.length }));
+      },
+      loadSegments: async () => Buffer.concat(await Promise.all(segments.map((piece) => this.bytesOf(piece.key)))),
+      dropSegments: () =>
+        this.deleteKeys(
+          segments.map((piece) => piece.key),
+          key,
+        ),
     };
   }
 
   /**
    * Makes the open upload at `key` a plain object there: its tail goes up as the last part and S3
-   * completes the upload, which copies no bytes (a tail alone is copied into place), and then its
-   * record and tail go. The plain object wins from the moment it exists, so a failure after it
+   * completes the upload, which copies no bytes, and then its record and tail go. The plain object wins from the moment it exists, so a failure after it
    * leaves only stale leftovers.
    */
   private async completeOpenUpload(key: string, state: OpenUpload): Promise<void> {
     const { bucket } = this.settings;
     const tail = state.tail;
     await this.send(`complete ${key}`, async () => {
-      if (state.uploadId === undefined) {
-        if (tail) await this.client.send(new CopyObjectCommand({ Bucket: bucket, Key: key, CopySource: copySource(bucket, tail.key) }));
-        else await this.client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: Buffer.alloc(0), ContentLength: 0 }));
-        return;
-      }
       const uploadId = state.uploadId;
       const parts = state.parts.map(({ PartNumber, ETag }) => ({ PartNumber, ETag }));
       const last = parts.at(-1)?.PartNumber ?? 0;
@@ -440,13 +472,6 @@ export class S3Driver implements StorageDriver {
     }
   }
 
-  /** The segments of the appendable object at `key`, in order, with sizes. */
-  private async segments(key: string): Promise<Piece[]> {
-    const pieces: Piece[] = [];
-    await this.eachUnder(this.segmentsPrefix(key), (object) => pieces.push(object));
-    return pieces.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
-  }
-
   /** Streams the concatenation of `pieces` (or the inclusive `range` of it), one GET at a time. */
   private readPieces(pieces: readonly Piece[], range?: ByteRange): Readable {
     const wanted: Array<{ key: string; range: ByteRange }> = [];
@@ -551,15 +576,14 @@ function parseOpenUpload(text: string, key: string): OpenUpload {
   }
   if (typeof value !== 'object' || value === null) throw bad();
   const { uploadId, parts, tail } = value as Record<string, unknown>;
-  if (uploadId !== undefined && typeof uploadId !== 'string') throw bad();
+  if (typeof uploadId !== 'string') throw bad();
   if (!Array.isArray(parts)) throw bad();
   const checked = parts.map((part: unknown) => {
     const { PartNumber, ETag, Size } = (part ?? {}) as Record<string, unknown>;
     if (!Number.isSafeInteger(PartNumber) || typeof ETag !== 'string' || !Number.isSafeInteger(Size)) throw bad();
     return { PartNumber: PartNumber as number, ETag, Size: Size as number };
   });
-  const state: OpenUpload = { parts: checked };
-  if (typeof uploadId === 'string') state.uploadId = uploadId;
+  const state: OpenUpload = { uploadId, parts: checked };
   if (tail !== undefined) {
     const { key: tailKey, size } = (tail ?? {}) as Record<string, unknown>;
     if (typeof tailKey !== 'string' || !tailKey.startsWith(key + tailSuffix) || !Number.isSafeInteger(size)) throw bad();

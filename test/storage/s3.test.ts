@@ -156,15 +156,38 @@ describe('storage driver: s3 specifics', () => {
     assert.equal(sha256(await get(driver, 'blobs/y/data')), sha256(whole));
   });
 
-  it('keeps a small object as a tail alone, with no multipart upload', async () => {
+  it('keeps an object under 5 MiB as segments, with no multipart upload, and opens one when it grows past', async () => {
     const { driver, bucket } = await freshDriver();
-    await put(driver, 'uploads/u3/data', Buffer.from('abc'), true);
-    await put(driver, 'uploads/u3/data', Buffer.from('def'), true);
+    const small = [randomBytes(3), randomBytes(2 * MiB), randomBytes(2 * MiB)];
+    for (const piece of small) await put(driver, 'uploads/u3/data', piece, true);
+    assert.deepEqual(
+      (await keysIn(bucket)).map((key) => key.replace(/\d+$/, 'N')),
+      ['uploads/u3/data~segments/N', 'uploads/u3/data~segments/N', 'uploads/u3/data~segments/N'],
+    );
     assert.deepEqual(await openUploadKeys(bucket), []);
-    assert.equal((await driver.stat('uploads/u3/data'))?.size, 6);
+    assert.equal((await driver.stat('uploads/u3/data'))?.size, 4 * MiB + 3);
+    const big = randomBytes(7 * MiB);
+    await put(driver, 'uploads/u3/data', big, true);
+    assert.deepEqual(
+      (await keysIn(bucket)).map((key) => key.replace(/~tail\/.*$/, '~tail/…')),
+      ['uploads/u3/data~tail/…', 'uploads/u3/data~upload'],
+      'the segments led the first part and are gone',
+    );
+    assert.deepEqual(await openUploadKeys(bucket), ['uploads/u3/data']);
+    const whole = Buffer.concat([...small, big]);
+    assert.equal((await driver.stat('uploads/u3/data'))?.size, whole.length);
     await driver.move('uploads/u3/data', 'blobs/z/data');
-    assert.equal((await get(driver, 'blobs/z/data')).toString(), 'abcdef');
+    assert.equal(sha256(await get(driver, 'blobs/z/data')), sha256(whole));
     assert.deepEqual(await keysIn(bucket), ['blobs/z/data']);
+  });
+
+  it('opens an upload when segments reach 5 MiB at the end of an append', async () => {
+    const { driver, bucket } = await freshDriver({ partSizeBytes: 8 * MiB });
+    const pieces = [randomBytes(3 * MiB), randomBytes(3 * MiB)];
+    for (const piece of pieces) await put(driver, 'uploads/u8/data', piece, true);
+    assert.deepEqual(await keysIn(bucket), ['uploads/u8/data~upload'], 'one part of 6 MiB, no tail');
+    await driver.move('uploads/u8/data', 'blobs/t/data');
+    assert.equal(sha256(await get(driver, 'blobs/t/data')), sha256(Buffer.concat(pieces)));
   });
 
   it('reads an open upload by completing it; appends after that continue it as segments', async () => {
@@ -320,10 +343,7 @@ describe('storage driver: s3 specifics', () => {
     await put(one, 'p/a/data', Buffer.from('first'));
     await put(two, 'p/a/data', Buffer.from('second'));
     await put(two, 'uploads/u/data', Buffer.from('x'), true);
-    assert.deepEqual(
-      (await keysIn(bucket)).map((key) => key.replace(/~tail\/.*$/, '~tail/…')),
-      ['one/p/a/data', 'two/p/a/data', 'two/uploads/u/data~tail/…', 'two/uploads/u/data~upload'],
-    );
+    assert.deepEqual(await keysIn(bucket), ['one/p/a/data', 'two/p/a/data', 'two/uploads/u/data~segments/0000000000']);
     assert.equal((await get(one, 'p/a/data')).toString(), 'first');
     assert.deepEqual(await one.list('uploads'), []);
     await one.delete('p');
