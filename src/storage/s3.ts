@@ -6,22 +6,24 @@
  * Keys are `prefix + path`. S3 has neither append nor rename, so a logical object at `path` is,
  * in this order of precedence:
  * - a plain object at key `path` (written by `write(append:false)` or made by `move`);
- * - the concatenation, in key order, of segment objects `path~segments/<10-digit sequence>`, one
- *   per append: what appends made before open uploads (below) existed, and what an append to a
- *   plain object makes (the plain object becomes segment 0);
  * - an open upload (`OpenUpload` in s3-upload.ts): a multipart upload at key `path` that every
  *   `write(append:true)` stream adds its parts to (the registry appends one chunk per PATCH), its
  *   record at `path~upload` and the bytes after its last part in a tail object under `path~tail/`.
  *   A `move` (the registry's commit of an upload) completes it in place, which copies nothing, and
- *   then moves one object; segments would have to be copied together part by part, which some
+ *   then moves one object; pieces would have to be copied together part by part, which some
  *   services (Ceph RGW) do by copying every byte while they copy a whole object by reference.
- *   Reading one completes it first (S3 cannot read the parts of an open upload); appends after
- *   that continue as segments.
+ *   Reading one completes it first (S3 cannot read the parts of an open upload);
+ * - the concatenation, in key order, of segment objects `path~segments/<10-digit sequence>`, one
+ *   per append: what an object under 5 MiB is (a single PutObject per append; the append that
+ *   takes it to 5 MiB opens an upload, with the segments' bytes in its first part), and what
+ *   appends to a plain object (it becomes segment 0) or to larger segments (written by versions
+ *   before open uploads) make.
  * `~` is outside the registry's path alphabet (`assertSafePath`), so these keys never collide with
- * a registry path, and `list` reports them as the object `path`. A plain object always wins:
- * segments or a record beside one are stale leftovers (of a path that was appended to and later
- * overwritten), invisible to reads, and removed by `delete`, by `move` from the path, and by an
- * append to it. That way a plain write or a move needs no listing.
+ * a registry path, and `list` reports them as the object `path`. One listing of `path~` finds
+ * segments and a record. A plain object always wins: segments or a record beside one are stale
+ * leftovers (of a path that was appended to and later overwritten), invisible to reads, and removed
+ * by `delete`, by `move` from the path, and by an append to it; a record is saved only once the
+ * segments it took in are in its parts. That way a plain write needs no listing.
  *
  * Each S3 object write (PutObject, CompleteMultipartUpload, CopyObject) is atomic, so a segment,
  * a plain object and a move destination all appear whole or not at all. `move` assembles the
