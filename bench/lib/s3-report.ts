@@ -145,7 +145,7 @@ function gatewayCopyLine(copy: NonNullable<S3Results['gatewayCopy']>, c: S3Resul
   return (
     `- **The gateway's own copies** (after the rows, in a bucket of their own, ${copy.copyObjectMs.length} each): one \`CopyObject\` of a ${humanSize(c.largeBytes)} object ${span(copy.copyObjectMs)}; ` +
     `the same bytes assembled from ${c.chunks} objects by a multipart upload of \`UploadPartCopy\` parts, 4 at a time ${span(copy.partCopyMs)}. ` +
-    'Berth moves every finished upload to its digest by the first: an upload sent in several `PATCH`es is one open multipart upload, completed in place (no bytes copied) before the move. Until 2026-12-05 such an upload was a series of segment objects, assembled the second way.'
+    'Berth moves a finished upload to its digest by the first: an upload of 5 MiB or more sent in several `PATCH`es is one open multipart upload, completed in place (no bytes copied) before the move. Until 2026-12-05 such an upload was a series of segment objects, assembled the second way.'
   );
 }
 
