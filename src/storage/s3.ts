@@ -358,8 +358,8 @@ export class S3Driver implements StorageDriver {
 
   /**
    * Makes the open upload at `key` a plain object there: its tail goes up as the last part and S3
-   * completes the upload, which copies no bytes, and then its record and tail go. The plain object wins from the moment it exists, so a failure after it
-   * leaves only stale leftovers.
+   * completes the upload, which copies no bytes, and then its record and tail go. The plain object
+   * wins from the moment it exists, so a failure after it leaves only stale leftovers.
    */
   private async completeOpenUpload(key: string, state: OpenUpload): Promise<void> {
     const { bucket } = this.settings;
