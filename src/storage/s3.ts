@@ -221,21 +221,25 @@ export class S3Driver implements StorageDriver {
 
   /**
    * One listing of `key*`, keeping the object, its segments, its open upload's record and tail and
-   * everything under `key/`; open multipart uploads at those keys are aborted first.
+   * everything under `key/`. The multipart upload of each open upload found (by its record) is
+   * aborted before its record goes, so deleting a blob, which has none, costs no listing of
+   * multipart uploads. One without a record (a writer killed before its first append landed) is
+   * left to the bucket's lifecycle rule (docs/operations.md).
    */
   async delete(path: string): Promise<void> {
     const key = this.key(path);
     const ours = (candidate: string) => candidate === key || candidate.startsWith(key + '/') || candidate.startsWith(key + '~');
-    await this.abortUploads(key, ours);
     let token: string | undefined;
     do {
       const page = await this.send(`list ${path}`, () =>
         this.client.send(new ListObjectsV2Command({ Bucket: this.settings.bucket, Prefix: key, ContinuationToken: token })),
       );
-      await this.deleteKeys(
-        (page.Contents ?? []).flatMap((object) => (object.Key && ours(object.Key) ? [object.Key] : [])),
-        path,
-      );
+      const keys = (page.Contents ?? []).flatMap((object) => (object.Key && ours(object.Key) ? [object.Key] : []));
+      for (const record of keys.filter((candidate) => candidate.endsWith(uploadSuffix))) {
+        const object = record.slice(0, -uploadSuffix.length);
+        await this.abortUploads(object, (candidate) => candidate === object);
+      }
+      await this.deleteKeys(keys, path);
       token = page.IsTruncated ? page.NextContinuationToken : undefined;
     } while (token);
   }
