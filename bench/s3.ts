@@ -27,16 +27,8 @@ import { loadavg, tmpdir } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import {
-  CompleteMultipartUploadCommand,
-  CopyObjectCommand,
-  CreateBucketCommand,
-  CreateMultipartUploadCommand,
-  ListObjectsV2Command,
-  PutObjectCommand,
-  S3Client,
-  UploadPartCopyCommand,
-} from '@aws-sdk/client-s3';
+import { CopyObjectCommand, CreateBucketCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { copyParts } from '../src/storage/s3-assemble.js';
 import { keepAliveAgent, startBerth, stopBerth } from './lib/auth-lib.js';
 import { sha256 } from './lib/fixtures.js';
 import { machineInfo } from './lib/machine.js';
@@ -243,8 +235,8 @@ async function ociLayout(dir: string, layers: number, layerBytes: number): Promi
 /**
  * What the gateway's own server-side copies take, to read the push rows by: `reps` × CopyObject of
  * one object of `data` (how Berth moves a finished upload to its digest), and `reps` × an object
- * assembled from `chunks` objects by a multipart upload of UploadPartCopy parts, 4 at a time (how
- * Berth's S3 driver assembled an upload's per-PATCH segments before open uploads). Milliseconds
+ * assembled from `chunks` objects by Berth's own `copyParts` (a multipart upload of UploadPartCopy
+ * parts, 4 at a time: how its S3 driver assembled an upload's per-PATCH segments before open uploads). Milliseconds
  * each, in a bucket of its own, so the registries' buckets are not touched.
  */
 async function gatewayCopies(client: S3Client, data: Buffer, chunks: number, reps: number): Promise<{ copyObjectMs: number[]; partCopyMs: number[] }> {
@@ -252,12 +244,12 @@ async function gatewayCopies(client: S3Client, data: Buffer, chunks: number, rep
   await client.send(new CreateBucketCommand({ Bucket }));
   await client.send(new PutObjectCommand({ Bucket, Key: 'whole', Body: data, ContentLength: data.length }));
   const size = Math.ceil(data.length / chunks);
-  const parts: string[] = [];
+  const parts: Array<{ key: string; size: number }> = [];
   for (let start = 0; start < data.length; start += size) {
     const key = `part-${parts.length}`;
     const body = data.subarray(start, Math.min(data.length, start + size));
     await client.send(new PutObjectCommand({ Bucket, Key: key, Body: body, ContentLength: body.length }));
-    parts.push(key);
+    parts.push({ key, size: body.length });
   }
   const ms = (t: bigint): number => Number(process.hrtime.bigint() - t) / 1e6;
   const copyObjectMs: number[] = [];
@@ -267,23 +259,7 @@ async function gatewayCopies(client: S3Client, data: Buffer, chunks: number, rep
     await client.send(new CopyObjectCommand({ Bucket, Key: `copy-${rep}`, CopySource: `${Bucket}/whole` }));
     copyObjectMs.push(ms(t));
     t = process.hrtime.bigint();
-    const Key = `assembled-${rep}`;
-    const { UploadId } = await client.send(new CreateMultipartUploadCommand({ Bucket, Key }));
-    const etags: string[] = new Array<string>(parts.length);
-    let next = 0;
-    const worker = async (): Promise<void> => {
-      while (next < parts.length) {
-        const index = next++;
-        const copied = await client.send(
-          new UploadPartCopyCommand({ Bucket, Key, UploadId, PartNumber: index + 1, CopySource: `${Bucket}/${parts[index] ?? ''}` }),
-        );
-        etags[index] = copied.CopyPartResult?.ETag ?? '';
-      }
-    };
-    await Promise.all(Array.from({ length: Math.min(4, parts.length) }, worker));
-    await client.send(
-      new CompleteMultipartUploadCommand({ Bucket, Key, UploadId, MultipartUpload: { Parts: etags.map((ETag, i) => ({ PartNumber: i + 1, ETag })) } }),
-    );
+    await copyParts(client, Bucket, parts, `assembled-${rep}`);
     partCopyMs.push(ms(t));
   }
   return { copyObjectMs, partCopyMs };

@@ -176,8 +176,7 @@ export class S3Driver implements StorageDriver {
     const { segments, record } = await this.beside(key);
     const open = record ? await this.openUpload(key) : undefined;
     if (open) {
-      const { parts, tail } = open.state;
-      return { size: parts.reduce((total, part) => total + part.Size, tail?.size ?? 0), modifiedAt: open.modifiedAt };
+      return { size: openUploadSize(open.state), modifiedAt: open.modifiedAt };
     }
     if (segments.length === 0) return undefined;
     return {
@@ -193,16 +192,15 @@ export class S3Driver implements StorageDriver {
       if (!(await this.stat(from))) throw new StorageNotFoundError(from);
       return;
     }
-    const [found, beside] = await Promise.all([this.head(source), this.beside(source)]);
-    let plain = found;
+    const [plain, beside] = await Promise.all([this.head(source), this.beside(source)]);
     let leftovers = beside.leftovers;
+    let pieces: Piece[] = plain ? [{ key: source, size: plain.size }] : beside.segments;
     const open = !plain && beside.record ? await this.openUpload(source) : undefined;
     if (open) {
       await this.completeOpenUpload(source, open.state);
-      plain = await this.head(source);
+      pieces = [{ key: source, size: openUploadSize(open.state) }];
       leftovers = [];
     }
-    const pieces = plain ? [{ key: source, size: plain.size }] : beside.segments;
     if (pieces.length === 0) throw new StorageNotFoundError(from);
     try {
       await assembleObject(this.client, this.settings.bucket, pieces, target, this.settings.partSizeBytes, () => this.readPieces(pieces));
@@ -385,8 +383,8 @@ export class S3Driver implements StorageDriver {
       if (strays.length > 0) {
         const all = [...parts, ...strays.map(({ PartNumber, ETag }) => ({ PartNumber, ETag }))];
         await this.client.send(new CompleteMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: uploadId, MultipartUpload: { Parts: all } }));
-        const size = state.parts.reduce((total, part) => total + part.Size, 0);
-        await copyParts(this.client, bucket, [{ key, size }, ...(tail ? [{ key: tail.key, size: tail.size }] : [])], key);
+        const partsSize = openUploadSize(state) - (tail?.size ?? 0);
+        await copyParts(this.client, bucket, [{ key, size: partsSize }, ...(tail ? [{ key: tail.key, size: tail.size }] : [])], key);
         return;
       }
       if (tail) {
@@ -569,6 +567,11 @@ function readSecret(settings: S3Settings, env: NodeJS.ProcessEnv): string {
 function objectName(name: string): string {
   const mark = name.indexOf('~');
   return mark < 0 ? name : name.slice(0, mark);
+}
+
+/** The length of the object an open upload holds: its parts, then its tail. */
+function openUploadSize(state: OpenUpload): number {
+  return state.parts.reduce((total, part) => total + part.Size, state.tail?.size ?? 0);
 }
 
 /** The record of the open upload at `key`, checked: a malformed one is an error, never a guess. */
