@@ -12,6 +12,7 @@ import type { Schema } from '../schema.js';
 import type { Metadata } from '../store.js';
 import type { PoolStats } from '../operations-store.js';
 import { migrationProvider, type Dialect } from '../migrations/index.js';
+import { busy, readDirectly } from './prepared.js';
 import { SqlAuditExportIndex } from './audit-export-index.js';
 import { SqlAnonymousPullIndex, SqlAuditIndex } from './audit-index.js';
 import { SqlAttestationKeyIndex } from './attestation-key-index.js';
@@ -36,6 +37,11 @@ import { SqlUploadIndex } from './upload-index.js';
 import { SqlWebhookIndex } from './webhook-index.js';
 
 export async function openSqliteMetadata(file: string): Promise<Metadata> {
+  return sqlMetadata(await openSqlite(file), 'sqlite');
+}
+
+/** The SQLite database at `file` (`:memory:`: a private one), migrated, with its direct reader (prepared.ts). */
+export async function openSqlite(file: string): Promise<Kysely<Schema>> {
   if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
   const database = new Database(file);
   // WAL lets readers proceed during a write; NORMAL sync is durable across process crashes
@@ -44,9 +50,14 @@ export async function openSqliteMetadata(file: string): Promise<Metadata> {
   database.pragma('synchronous = NORMAL');
   database.pragma('busy_timeout = 5000');
   database.pragma('foreign_keys = ON');
-  const db = new Kysely<Schema>({ dialect: new ImmediateSqliteDialect({ database: withStatementCache(database) }) });
+  const statements = withStatementCache(database);
+  const dialect = new ImmediateSqliteDialect({ database: statements });
+  const db = new Kysely<Schema>({ dialect });
   await migrate(db, 'sqlite');
-  return sqlMetadata(db, 'sqlite');
+  // Hot-path reads (prepared.ts) run at once while Kysely does not hold the one connection; the
+  // transaction check also covers a BEGIN issued on the connection by anything but Kysely.
+  readDirectly(db, (sql, parameters) => (dialect.driver.inUse || database.inTransaction ? busy : statements.statement(sql).get(parameters)));
+  return db;
 }
 
 /**
@@ -58,16 +69,33 @@ export async function openSqliteMetadata(file: string): Promise<Metadata> {
  * this costs nothing there.
  */
 class ImmediateSqliteDialect extends SqliteDialect {
-  constructor(private readonly settings: SqliteDialectConfig) {
+  readonly driver: ImmediateSqliteDriver;
+
+  constructor(settings: SqliteDialectConfig) {
     super(settings);
+    this.driver = new ImmediateSqliteDriver(settings);
   }
 
   override createDriver(): Driver {
-    return new ImmediateSqliteDriver(this.settings);
+    return this.driver;
   }
 }
 
 class ImmediateSqliteDriver extends SqliteDriver {
+  /** True from the moment Kysely holds the one connection (a query, a transaction, a stream) until it lets go. */
+  inUse = false;
+
+  override async acquireConnection(): Promise<DatabaseConnection> {
+    const connection = await super.acquireConnection();
+    this.inUse = true;
+    return connection;
+  }
+
+  override async releaseConnection(): Promise<void> {
+    this.inUse = false;
+    await super.releaseConnection();
+  }
+
   override async beginTransaction(connection: DatabaseConnection): Promise<void> {
     await connection.executeQuery(CompiledQuery.raw('begin immediate'));
   }
@@ -82,19 +110,21 @@ const maxCachedStatements = 500;
  * are reusable and Kysely's driver runs one query at a time, so compiled statements are kept by
  * their SQL text (parameters are bound per call, never part of the text).
  */
-function withStatementCache(database: Database.Database): SqliteDatabase {
-  const statements = new Map<string, SqliteStatement>();
+function withStatementCache(database: Database.Database): SqliteDatabase & { statement(sql: string): Database.Statement } {
+  const statements = new Map<string, Database.Statement>();
+  const statement = (sql: string): Database.Statement => {
+    let compiled = statements.get(sql);
+    if (!compiled) {
+      if (statements.size >= maxCachedStatements) statements.clear();
+      compiled = database.prepare(sql);
+      statements.set(sql, compiled);
+    }
+    return compiled;
+  };
   return {
     close: () => database.close(),
-    prepare(sql: string): SqliteStatement {
-      let statement = statements.get(sql);
-      if (!statement) {
-        if (statements.size >= maxCachedStatements) statements.clear();
-        statement = database.prepare(sql) as unknown as SqliteStatement;
-        statements.set(sql, statement);
-      }
-      return statement;
-    },
+    prepare: (sql: string) => statement(sql) as unknown as SqliteStatement,
+    statement,
   };
 }
 

@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import Database from 'better-sqlite3';
 import { Kysely, SqliteDialect } from '../kysely.js';
 import type { Schema } from '../schema.js';
-import { migrate } from './open.js';
+import { migrate, openSqlite } from './open.js';
 import { preparedFirst } from './prepared.js';
 
 async function database(): Promise<Kysely<Schema>> {
@@ -60,5 +60,72 @@ describe('prepared queries', () => {
     } finally {
       await db.destroy();
     }
+  });
+
+  describe('on SQLite, read directly while the connection is free', () => {
+    async function opened(): Promise<Kysely<Schema>> {
+      const db = await openSqlite(':memory:');
+      await db.insertInto('repositories').values({ name: 'team/app', created_at: 1 }).execute();
+      return db;
+    }
+    const byName = preparedFirst((d, name: string) => d.selectFrom('repositories').select(['name', 'created_at']).where('name', '=', name));
+
+    it('answers as Kysely would, rows and misses alike', async () => {
+      const db = await opened();
+      try {
+        assert.deepEqual(await byName(db, 'team/app'), { name: 'team/app', created_at: 1 });
+        assert.deepEqual(
+          await byName(db, 'team/app'),
+          await db.selectFrom('repositories').select(['name', 'created_at']).where('name', '=', 'team/app').executeTakeFirst(),
+        );
+        assert.equal(await byName(db, 'no/such'), undefined);
+      } finally {
+        await db.destroy();
+      }
+    });
+
+    it('never reads inside a transaction in progress: it waits for its end, and sees only what was committed', async () => {
+      const db = await opened();
+      try {
+        for (const outcome of ['commit', 'rollback'] as const) {
+          const name = `team/${outcome}`;
+          let finish!: () => void;
+          const held = new Promise<void>((resolve) => (finish = resolve));
+          let inserted!: () => void;
+          const written = new Promise<void>((resolve) => (inserted = resolve));
+          const transaction = db
+            .transaction()
+            .execute(async (trx) => {
+              await trx.insertInto('repositories').values({ name, created_at: 2 }).execute();
+              inserted();
+              await held;
+              if (outcome === 'rollback') throw new Error('rolled back');
+            })
+            .catch((err: unknown) => {
+              if (!(err instanceof Error && err.message === 'rolled back')) throw err;
+            });
+          await written;
+          let answered = false;
+          const read = byName(db, name).then((row) => {
+            answered = true;
+            return row;
+          });
+          // Give a read that wrongly ran at once every chance to be seen as answered.
+          for (let i = 0; i < 10; i++) await new Promise((resolve) => setImmediate(resolve));
+          assert.equal(answered, false, 'the read waits for the transaction');
+          finish();
+          await transaction;
+          assert.deepEqual(await read, outcome === 'commit' ? { name, created_at: 2 } : undefined);
+        }
+      } finally {
+        await db.destroy();
+      }
+    });
+
+    it('fails as Kysely would once the database is closed', async () => {
+      const db = await opened();
+      await db.destroy();
+      await assert.rejects(byName(db, 'team/app'), /not open|destroyed/);
+    });
   });
 });

@@ -13,12 +13,34 @@
  * never transformed, compared, spread or used to choose the query's shape; and arguments are
  * scalars (no arrays: an `in` list changes the SQL with its length). The template is checked when
  * it is compiled: every argument must reach the parameters unchanged, or compiling throws.
+ *
+ * A database may also offer a direct reader (`readDirectly`, SQLite: open.ts), which runs the
+ * compiled SQL at once when its connection is free, instead of through Kysely's executor (a
+ * connection provider, a mutex and four awaits per query: a sixth of a manifest GET's garbage).
  */
 import type { Compilable, Kysely } from 'kysely';
 import { CompiledQuery } from '../kysely.js';
 import type { Schema } from '../schema.js';
 
 type Scalar = string | number;
+
+/** What a direct reader answers when it cannot read now (its connection is in use): go through Kysely. */
+export const busy: unique symbol = Symbol('busy');
+
+/**
+ * Runs `sql` with `parameters` and answers its first row (undefined: none), or `busy`. Contract: it
+ * reads exactly what Kysely's executor would on the same database at that moment, so it answers
+ * `busy` whenever the connection is held (a transaction, a query, a stream in progress), and it
+ * never reads inside someone else's transaction.
+ */
+export type DirectReader = (sql: string, parameters: readonly unknown[]) => unknown;
+
+const directReaders = new WeakMap<Kysely<Schema>, DirectReader>();
+
+/** Registers `db`'s direct reader (see the module comment). */
+export function readDirectly(db: Kysely<Schema>, reader: DirectReader): void {
+  directReaders.set(db, reader);
+}
 
 interface Template {
   sql: string;
@@ -69,6 +91,11 @@ export function preparedFirst<Args extends readonly Scalar[], Row>(
       templates.set(db, template);
     }
     const parameters = template.slots.map((slot) => ('arg' in slot ? args[slot.arg] : slot.value));
+    const direct = directReaders.get(db);
+    if (direct) {
+      const row = direct(template.sql, parameters);
+      if (row !== busy) return row as Row | undefined;
+    }
     const result = await db.executeQuery<Row>(CompiledQuery.raw(template.sql, parameters));
     return result.rows[0];
   };
