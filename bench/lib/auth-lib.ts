@@ -15,7 +15,7 @@ import { randomBlobs } from './fixtures.js';
 import { imageJson, MT } from './fixtures.js';
 import { describeExchange, ProtocolError, request, withDigest } from './registry.js';
 import type { Exchange } from './registry.js';
-import { berthNodeFlags, type Server } from './servers.js';
+import { berthEnv, berthNodeFlags, type Server } from './servers.js';
 import { freePort, log, sleep, spawnDaemon } from './util.js';
 
 // ---------------------------------------------------------------------------
@@ -48,7 +48,7 @@ async function listeningUrl(logPath: string, fromByte: number, deadlineMs: numbe
   throw new Error(`Berth did not print a "listening" line within ${deadlineMs} ms${exited() ? ' (it exited)' : ''}. Log tail:\n${tail}`);
 }
 
-/** Starts `node <berthNodeFlags> dist/bin/berth.js serve --addr 127.0.0.1:<port> --data <dir> --config <file>`. */
+/** Starts `<berthEnv> node <berthNodeFlags> dist/bin/berth.js serve --addr 127.0.0.1:<port> --data <dir> --config <file>`. */
 export async function startBerth(opts: BerthStart): Promise<Server> {
   const port = await freePort();
   const dataDir = join(opts.parent, `${opts.slug}-data`);
@@ -65,7 +65,7 @@ export async function startBerth(opts: BerthStart): Promise<Server> {
     process.execPath,
     [...berthNodeFlags, ...(opts.nodeFlags ?? []), bin, 'serve', '--addr', `127.0.0.1:${port}`, '--data', dataDir, '--config', cfgPath],
     fd,
-    { ...process.env, ...(opts.env ?? {}) },
+    { ...process.env, ...berthEnv, ...(opts.env ?? {}) },
   );
   closeSync(fd);
   let hasExited = false;

@@ -126,6 +126,9 @@ export function distributionConfig(port: number, root: string, storage?: readonl
 /** The Node flags Berth is deployed with (`npm start`, the image's entrypoint, the `berth` command's first line). */
 export const berthNodeFlags: readonly string[] = ['--max-semi-space-size=2', '--heap-growing-percent=200'];
 
+/** The environment Berth is deployed with besides its own settings (the same three places as `berthNodeFlags`). */
+export const berthEnv: Readonly<Record<string, string>> = { MALLOC_MMAP_THRESHOLD_: '1048576' };
+
 export async function startServer(opts: StartOptions): Promise<Server> {
   const port = await freePort();
   const dataDir = join(opts.parent, `${opts.slug}-data`);
@@ -147,7 +150,7 @@ export async function startServer(opts: StartOptions): Promise<Server> {
       process.execPath,
       [...berthNodeFlags, ...(opts.nodeFlags ?? []), bin, 'serve', '--addr', `127.0.0.1:${port}`, '--data', dataDir],
       fd,
-      childEnv({ ...process.env, BERTH_AUTH_ENABLED: 'false' }, opts.env),
+      childEnv({ ...process.env, ...berthEnv, BERTH_AUTH_ENABLED: 'false' }, opts.env),
     );
   }
   closeSync(fd);

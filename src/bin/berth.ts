@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --max-semi-space-size=2 --heap-growing-percent=200
+#!/usr/bin/env -S MALLOC_MMAP_THRESHOLD_=1048576 node --max-semi-space-size=2 --heap-growing-percent=200
 /** The `berth` command. Entry point only: cli/commands/ parses the arguments; each command loads its implementation when it runs. */
 import { berthProgram } from '../cli/commands/index.js';
 

@@ -122,6 +122,7 @@ describe('the container image', () => {
     );
     assert.deepEqual(config.config.Cmd, ['serve']);
     assert.ok(config.config.Env?.includes('BERTH_ADDR=0.0.0.0:5000'));
+    assert.ok(config.config.Env?.includes('MALLOC_MMAP_THRESHOLD_=1048576'), 'large buffers in mappings of their own (docs/operations.md, Memory)');
     assert.ok(config.config.ExposedPorts?.['5000/tcp']);
     assert.ok(config.config.Volumes?.['/data']);
 
