@@ -29,7 +29,7 @@ import { renderMarkdown } from './lib/report.js';
 import type { MetricResult, ProfileResult, Results, RunRecord } from './lib/report.js';
 import { manifestGroup, rawGroup, skopeoGroup, smallBlobsGroup } from './lib/scenarios.js';
 import type { AnyGroup, BenchConfig, MetricDef } from './lib/scenarios.js';
-import { berthEnv, berthNodeFlags, readMem, RssSampler, startServer, stopServer } from './lib/servers.js';
+import { berthEnvLine, berthNodeFlags, readMem, RssSampler, startServer, stopServer } from './lib/servers.js';
 import type { Server, ServerKind } from './lib/servers.js';
 import { buildLoadgen } from './lib/loadgen.js';
 import { GiB, humanSize, log, median, MiB, sleep } from './lib/util.js';
@@ -394,9 +394,7 @@ async function main(): Promise<void> {
       wrkConnections: cfg.wrkConnections,
       wrkThreads: cfg.wrkThreads,
       berthNodeFlags: [...berthNodeFlags, ...berthFlags].join(' '),
-      berthEnv: Object.entries(berthEnv)
-        .map(([name, value]) => `${name}=${value}`)
-        .join(' '),
+      berthEnv: berthEnvLine(),
     },
     machine,
     dataParent: parentDir,

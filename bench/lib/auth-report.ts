@@ -4,7 +4,7 @@
  * rewrites the file first; the auth run then inserts or replaces its section).
  */
 import type { ProfileSummary } from './profile.js';
-import { berthEnv, berthNodeFlags } from './servers.js';
+import { berthEnvLine, berthNodeFlags } from './servers.js';
 import { fmtNum } from './util.js';
 import { insertMarkedSection } from './doc-section.js';
 
@@ -119,11 +119,7 @@ export function renderAuthSection(res: AuthResults): string {
   out.push('');
   out.push(
     [
-      `- Two Berth processes from \`dist/\` on 127.0.0.1, each \`${Object.entries(berthEnv)
-        .map(([name, value]) => `${name}=${value} `)
-        .join(
-          '',
-        )}node ${berthNodeFlags.join(' ')} dist/bin/berth.js serve --addr … --data … --config …\` with its own data directory: one with auth on (a bootstrap owner; \`federation.issuers\` naming a loopback OIDC issuer with \`allowInsecureLoopback\`), one with \`BERTH_AUTH_ENABLED=false\` and the same config file. Both log at the default level (info) to a file.`,
+      `- Two Berth processes from \`dist/\` on 127.0.0.1, each \`${berthEnvLine()} node ${berthNodeFlags.join(' ')} dist/bin/berth.js serve --addr … --data … --config …\` with its own data directory: one with auth on (a bootstrap owner; \`federation.issuers\` naming a loopback OIDC issuer with \`allowInsecureLoopback\`), one with \`BERTH_AUTH_ENABLED=false\` and the same config file. Both log at the default level (info) to a file.`,
       '- Setup through the management API with an owner token (`POST /oauth2/token` `grant_type=password`, `scope=registry:admin:*`): a user `bench-user` with `push` on `bench/**`, fresh users for the cold logins, and a service principal `bench-ci` (same grant) with a federated credential `{issuer: <loopback issuer>, audiences: [berth], subject: "repo:acme/app:*"}`. The issuer is `test/support/oidc-issuer.ts` in the driver process (discovery + JWKS, RS256, GitHub-shaped claims).',
       `- Token rows: ${c.tokenConcurrency} requests in flight over keep-alive connections (node:http), closed loop, each run stopping after ${fmtNum(c.tokenMaxRequests, 0)} requests or ${c.tokenMaxSeconds} s, whichever comes first${(c.tokenRuns ?? 1) > 1 ? `; ${c.tokenRuns} runs per row, the median run (by rate) reported with its latencies, the others listed` : ''}, each run after \`sync\` (so no writeback of earlier work lands in it) and after an untimed warm-up of ${c.warmupRequests === undefined ? 'the same request' : `${fmtNum(c.warmupRequests, 0)} of the same request (enough for V8 to optimise the path: the rates are those of a server that has been running)`}. Every answer is checked (200 and a token); a wrong one makes the row fail. Every token request asks for \`scope=repository:bench/app:pull\`. Latency is per request, from sending to the last byte, percentiles by nearest rank.`,
       "- The password grant after the first login hits Berth's cache of successful secret verifications (5 minutes, keyed by credential and secret), so it measures the cached path: no scrypt. The cold row is the first login of each of " +

@@ -129,6 +129,13 @@ export const berthNodeFlags: readonly string[] = ['--max-semi-space-size=2', '--
 /** The environment Berth is deployed with besides its own settings (the same three places as `berthNodeFlags`). */
 export const berthEnv: Readonly<Record<string, string>> = { MALLOC_MMAP_THRESHOLD_: '1048576' };
 
+/** `berthEnv` as a shell command line writes it (`NAME=value NAME=value`). */
+export function berthEnvLine(): string {
+  return Object.entries(berthEnv)
+    .map(([name, value]) => `${name}=${value}`)
+    .join(' ');
+}
+
 export async function startServer(opts: StartOptions): Promise<Server> {
   const port = await freePort();
   const dataDir = join(opts.parent, `${opts.slug}-data`);
