@@ -114,8 +114,11 @@ class PartSender {
     if (this.failure) throw this.failure;
   }
 
-  /** Sends `body` as the next part; resolves once fewer than `maxPartsInFlight` are on the wire. */
-  async send(body: Buffer): Promise<void> {
+  /**
+   * Sends `body` as the next part; resolves once fewer than `maxPartsInFlight` are on the wire.
+   * `landed` is called once S3 has stored it (the body is then the caller's again).
+   */
+  async send(body: Buffer, landed?: () => void): Promise<void> {
     if (this.nextPart > maxParts) throw new Error(`object ${this.target.key} needs more than ${maxParts} parts; raise storage.s3.partSizeBytes`);
     const partNumber = this.nextPart++;
     const uploadId = await this.uploadId();
@@ -132,6 +135,7 @@ class PartSender {
       )
       .then((result) => {
         this.stored.push({ PartNumber: partNumber, ETag: result.ETag ?? '', Size: body.length });
+        landed?.();
       })
       .catch((err: unknown) => {
         this.failure ??= err instanceof Error ? err : new Error(String(err));
@@ -162,10 +166,18 @@ class PartSender {
   }
 }
 
-/** Buffers incoming bytes into parts of `partSizeFor` and hands each full one to the sender. */
+/**
+ * Buffers incoming bytes into parts of `partSizeFor` and hands each full one to the sender. A part's
+ * buffer is used again for a later part of the same size once S3 has stored it: an upload allocates
+ * at most `maxPartsInFlight` + 1 of them, not one per part. Why: a part buffer (16 MiB by default)
+ * is above glibc's mmap threshold as Berth runs it (docs/operations.md, "Memory"), so each fresh one
+ * is a new mapping whose 4,096 pages are zeroed and faulted in.
+ */
 abstract class PartWriter extends Writable {
   private pending: Buffer[] = [];
   private pendingBytes = 0;
+  /** Part buffers S3 has stored, ready for the next part of their size. */
+  private readonly spare: Buffer[] = [];
   /** True once the stream's result is in S3: a later destroy must not undo it. */
   protected completed = false;
 
@@ -227,6 +239,23 @@ abstract class PartWriter extends Writable {
     return describeS3Error(err, `write ${this.target.key}`, this.target.bucket);
   }
 
+  /** The first `size` pending bytes (at least that many are pending), copied into a part buffer. */
+  private cut(size: number): Buffer {
+    const reuse = this.spare.findIndex((buffer) => buffer.length === size);
+    const part = reuse === -1 ? Buffer.allocUnsafeSlow(size) : (this.spare.splice(reuse, 1)[0] as Buffer);
+    let filled = 0;
+    while (filled < size) {
+      const chunk = this.pending[0] as Buffer;
+      const take = Math.min(chunk.length, size - filled);
+      chunk.copy(part, filled, 0, take);
+      filled += take;
+      if (take === chunk.length) this.pending.shift();
+      else this.pending[0] = chunk.subarray(take);
+    }
+    this.pendingBytes -= size;
+    return part;
+  }
+
   /** Sends every complete part buffered so far, waiting while too many are on the wire. */
   private async flushFullParts(): Promise<void> {
     while (this.pendingBytes >= partSizeFor(this.parts.partNumber(), this.partSize)) {
@@ -240,10 +269,17 @@ abstract class PartWriter extends Writable {
         }
       }
       const size = partSizeFor(this.parts.partNumber(), this.partSize);
-      const all = this.pending.length === 1 ? (this.pending[0] as Buffer) : Buffer.concat(this.pending, this.pendingBytes);
-      this.pending = all.length > size ? [all.subarray(size)] : [];
-      this.pendingBytes = all.length - size;
-      await this.parts.send(all.subarray(0, size));
+      const first = this.pending[0] as Buffer;
+      if (first.length >= size) {
+        // One buffer holds the whole part already (a tail sent again, a large write): no copy.
+        this.pending[0] = first.subarray(size);
+        if (first.length === size) this.pending.shift();
+        this.pendingBytes -= size;
+        await this.parts.send(first.subarray(0, size));
+        continue;
+      }
+      const part = this.cut(size);
+      await this.parts.send(part, () => this.spare.push(part));
     }
     this.parts.throwIfFailed();
   }
