@@ -16,7 +16,7 @@
  *
  * A database may also offer a direct reader (`readDirectly`, SQLite: open.ts), which runs the
  * compiled SQL at once when its connection is free, instead of through Kysely's executor (a
- * connection provider, a mutex and four awaits per query: a sixth of a manifest GET's garbage).
+ * connection provider, a mutex and four awaits per query: about a fifth of a manifest GET's garbage).
  */
 import type { Compilable, Kysely } from 'kysely';
 import { CompiledQuery } from '../kysely.js';
@@ -31,7 +31,9 @@ export const busy: unique symbol = Symbol('busy');
  * Runs `sql` with `parameters` and answers its first row (undefined: none), or `busy`. Contract: it
  * reads exactly what Kysely's executor would on the same database at that moment, so it answers
  * `busy` whenever the connection is held (a transaction, a query, a stream in progress), and it
- * never reads inside someone else's transaction.
+ * never reads inside someone else's transaction. A query that was issued but does not hold the
+ * connection yet (its acquire is a microtask away) may be overtaken: a caller that needs its own
+ * write awaits it before reading, as it must through Kysely too.
  */
 export type DirectReader = (sql: string, parameters: readonly unknown[]) => unknown;
 
