@@ -2,6 +2,15 @@ import type { ClaimCondition, FederatedCredentialIndex, FederatedCredentialRecor
 import type { FederatedCredentialsTable } from '../schema.js';
 import type { SqlContext } from './context.js';
 import type { Selectable } from 'kysely';
+import { preparedAll } from './prepared.js';
+
+// What every federated grant reads to find the credentials a token may match: compiled once (prepared.ts).
+const credentialsOf = preparedAll((db, principalId: string) =>
+  db.selectFrom('federated_credentials').selectAll().where('principal_id', '=', principalId).orderBy('name'),
+);
+const credentialsByIssuer = preparedAll((db, issuer: string) =>
+  db.selectFrom('federated_credentials').selectAll().where('issuer', '=', issuer).orderBy('created_at'),
+);
 
 function toRecord(row: Selectable<FederatedCredentialsTable>): FederatedCredentialRecord {
   return {
@@ -20,7 +29,7 @@ export class SqlFederatedCredentialIndex implements FederatedCredentialIndex {
   constructor(private readonly ctx: SqlContext) {}
 
   async list(principalId: string): Promise<FederatedCredentialRecord[]> {
-    const rows = await this.ctx.db.selectFrom('federated_credentials').selectAll().where('principal_id', '=', principalId).orderBy('name').execute();
+    const rows = await credentialsOf(this.ctx.db, principalId);
     return rows.map(toRecord);
   }
 
@@ -30,7 +39,7 @@ export class SqlFederatedCredentialIndex implements FederatedCredentialIndex {
   }
 
   async listByIssuer(issuer: string): Promise<FederatedCredentialRecord[]> {
-    const rows = await this.ctx.db.selectFrom('federated_credentials').selectAll().where('issuer', '=', issuer).orderBy('created_at').execute();
+    const rows = await credentialsByIssuer(this.ctx.db, issuer);
     return rows.map(toRecord);
   }
 

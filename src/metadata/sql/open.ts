@@ -56,7 +56,11 @@ export async function openSqlite(file: string): Promise<Kysely<Schema>> {
   await migrate(db, 'sqlite');
   // Hot-path reads (prepared.ts) run at once while Kysely does not hold the one connection; the
   // transaction check also covers a BEGIN issued on the connection by anything but Kysely.
-  readDirectly(db, (sql, parameters) => (dialect.driver.inUse || database.inTransaction ? busy : statements.statement(sql).get(parameters)));
+  readDirectly(db, (sql, parameters, all) => {
+    if (dialect.driver.inUse || database.inTransaction) return busy;
+    const statement = statements.statement(sql);
+    return all ? statement.all(parameters) : statement.get(parameters);
+  });
   return db;
 }
 

@@ -4,7 +4,7 @@ import Database from 'better-sqlite3';
 import { Kysely, SqliteDialect } from '../kysely.js';
 import type { Schema } from '../schema.js';
 import { migrate, openSqlite } from './open.js';
-import { preparedFirst } from './prepared.js';
+import { preparedAll, preparedFirst } from './prepared.js';
 
 async function database(): Promise<Kysely<Schema>> {
   const db = new Kysely<Schema>({ dialect: new SqliteDialect({ database: new Database(':memory:') }) });
@@ -31,6 +31,20 @@ describe('prepared queries', () => {
       assert.equal((await find(db, 2, 'team/db'))?.name, 'team/db');
       assert.equal(await find(db, 2, 'team/app'), undefined, 'both arguments bind, not only the first compiled');
       assert.equal(await find(db, 1, 'no/such'), undefined);
+    } finally {
+      await db.destroy();
+    }
+  });
+
+  it("answers every row in the query's order, and an empty list for none", async () => {
+    const db = await database();
+    try {
+      const since = preparedAll((d, createdAt: number) =>
+        d.selectFrom('repositories').select('name').where('created_at', '>=', createdAt).orderBy('name', 'desc'),
+      );
+      assert.deepEqual(await since(db, 1), [{ name: 'team/db' }, { name: 'team/app' }]);
+      assert.deepEqual(await since(db, 2), [{ name: 'team/db' }]);
+      assert.deepEqual(await since(db, 3), []);
     } finally {
       await db.destroy();
     }
@@ -79,6 +93,27 @@ describe('prepared queries', () => {
           await db.selectFrom('repositories').select(['name', 'created_at']).where('name', '=', 'team/app').executeTakeFirst(),
         );
         assert.equal(await byName(db, 'no/such'), undefined);
+      } finally {
+        await db.destroy();
+      }
+    });
+
+    it('answers every row as Kysely would', async () => {
+      const db = await opened();
+      try {
+        await db.insertInto('repositories').values({ name: 'team/db', created_at: 2 }).execute();
+        const all = preparedAll((d, createdAt: number) =>
+          d.selectFrom('repositories').select(['name', 'created_at']).where('created_at', '>=', createdAt).orderBy('name'),
+        );
+        assert.deepEqual(await all(db, 1), [
+          { name: 'team/app', created_at: 1 },
+          { name: 'team/db', created_at: 2 },
+        ]);
+        assert.deepEqual(
+          await all(db, 1),
+          await db.selectFrom('repositories').select(['name', 'created_at']).where('created_at', '>=', 1).orderBy('name').execute(),
+        );
+        assert.deepEqual(await all(db, 3), []);
       } finally {
         await db.destroy();
       }

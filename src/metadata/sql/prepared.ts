@@ -28,14 +28,15 @@ type Scalar = string | number;
 export const busy: unique symbol = Symbol('busy');
 
 /**
- * Runs `sql` with `parameters` and answers its first row (undefined: none), or `busy`. Contract: it
+ * Runs `sql` with `parameters` and answers its first row (undefined: none), or with `all` every
+ * row (an array), or `busy`. Contract: it
  * reads exactly what Kysely's executor would on the same database at that moment, so it answers
  * `busy` whenever the connection is held (a transaction, a query, a stream in progress), and it
  * never reads inside someone else's transaction. A query that was issued but does not hold the
  * connection yet (its acquire is a microtask away) may be overtaken: a caller that needs its own
  * write awaits it before reading, as it must through Kysely too.
  */
-export type DirectReader = (sql: string, parameters: readonly unknown[]) => unknown;
+export type DirectReader = (sql: string, parameters: readonly unknown[], all: boolean) => unknown;
 
 const directReaders = new WeakMap<Kysely<Schema>, DirectReader>();
 
@@ -77,13 +78,11 @@ function templateOf(query: Compilable<unknown>, placeholders: readonly string[])
   return { sql, slots };
 }
 
-/**
- * A function running the query `build` describes with the given arguments and answering its first
- * row (or undefined), compiling the query once per database. Only for reads outside transactions.
- */
-export function preparedFirst<Args extends readonly Scalar[], Row>(
+/** Compiles `build` once per database and runs it with fresh arguments: every row, or (`first`) the first. */
+function prepared<Args extends readonly Scalar[], Row>(
   build: (db: Kysely<Schema>, ...args: Args) => Compilable<Row>,
-): (db: Kysely<Schema>, ...args: Args) => Promise<Row | undefined> {
+  first: boolean,
+): (db: Kysely<Schema>, ...args: Args) => Promise<Row[] | Row | undefined> {
   const templates = new WeakMap<Kysely<Schema>, Template>();
   return async (db, ...args) => {
     let template = templates.get(db);
@@ -95,10 +94,27 @@ export function preparedFirst<Args extends readonly Scalar[], Row>(
     const parameters = template.slots.map((slot) => ('arg' in slot ? args[slot.arg] : slot.value));
     const direct = directReaders.get(db);
     if (direct) {
-      const row = direct(template.sql, parameters);
-      if (row !== busy) return row as Row | undefined;
+      const result = direct(template.sql, parameters, !first);
+      if (result !== busy) return result as Row[] | Row | undefined;
     }
-    const result = await db.executeQuery<Row>(CompiledQuery.raw(template.sql, parameters));
-    return result.rows[0];
+    const { rows } = await db.executeQuery<Row>(CompiledQuery.raw(template.sql, parameters));
+    return first ? rows[0] : rows;
   };
+}
+
+/**
+ * A function running the query `build` describes with the given arguments and answering its first
+ * row (or undefined), compiling the query once per database. Only for reads outside transactions.
+ */
+export function preparedFirst<Args extends readonly Scalar[], Row>(
+  build: (db: Kysely<Schema>, ...args: Args) => Compilable<Row>,
+): (db: Kysely<Schema>, ...args: Args) => Promise<Row | undefined> {
+  return prepared(build, true) as (db: Kysely<Schema>, ...args: Args) => Promise<Row | undefined>;
+}
+
+/** The same as `preparedFirst`, answering every row, in the query's order. */
+export function preparedAll<Args extends readonly Scalar[], Row>(
+  build: (db: Kysely<Schema>, ...args: Args) => Compilable<Row>,
+): (db: Kysely<Schema>, ...args: Args) => Promise<Row[]> {
+  return prepared(build, false) as (db: Kysely<Schema>, ...args: Args) => Promise<Row[]>;
 }

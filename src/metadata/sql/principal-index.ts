@@ -2,6 +2,18 @@ import type { Selectable } from 'kysely';
 import type { CredentialIndex, CredentialRecord, GrantIndex, GrantRecord, PrincipalIndex, PrincipalRecord } from '../auth-store.js';
 import type { PrincipalKind, PrincipalsTable } from '../schema.js';
 import { storableText, type SqlContext } from './context.js';
+import { preparedAll, preparedFirst } from './prepared.js';
+
+// What every token grant reads (the principal, its credential, its grants): compiled once (prepared.ts).
+const principalById = preparedFirst((db, id: string) => db.selectFrom('principals').selectAll().where('id', '=', id));
+const principalByName = preparedFirst((db, name: string) => db.selectFrom('principals').selectAll().where('name', '=', name));
+const credentialById = preparedFirst((db, id: string) => db.selectFrom('credentials').selectAll().where('id', '=', id));
+const credentialsOf = preparedAll((db, principalId: string) =>
+  db.selectFrom('credentials').selectAll().where('principal_id', '=', principalId).orderBy('label'),
+);
+const grantsOf = preparedAll((db, principalId: string) =>
+  db.selectFrom('grants').select(['pattern', 'permission']).where('principal_id', '=', principalId).orderBy('pattern').orderBy('permission'),
+);
 
 function toPrincipal(row: Selectable<PrincipalsTable>): PrincipalRecord {
   return {
@@ -36,12 +48,12 @@ export class SqlPrincipalIndex implements PrincipalIndex {
   }
 
   async get(id: string): Promise<PrincipalRecord | undefined> {
-    const row = await this.ctx.db.selectFrom('principals').selectAll().where('id', '=', id).executeTakeFirst();
+    const row = await principalById(this.ctx.db, id);
     return row && toPrincipal(row);
   }
 
   async findByName(name: string): Promise<PrincipalRecord | undefined> {
-    const row = await this.ctx.db.selectFrom('principals').selectAll().where('name', '=', name).executeTakeFirst();
+    const row = await principalByName(this.ctx.db, name);
     return row && toPrincipal(row);
   }
 
@@ -85,7 +97,7 @@ export class SqlCredentialIndex implements CredentialIndex {
   constructor(private readonly ctx: SqlContext) {}
 
   async list(principalId: string): Promise<CredentialRecord[]> {
-    const rows = await this.ctx.db.selectFrom('credentials').selectAll().where('principal_id', '=', principalId).orderBy('label').execute();
+    const rows = await credentialsOf(this.ctx.db, principalId);
     return rows.map((row) => ({
       id: row.id,
       principalId: row.principal_id,
@@ -97,7 +109,7 @@ export class SqlCredentialIndex implements CredentialIndex {
   }
 
   async get(id: string): Promise<CredentialRecord | undefined> {
-    const row = await this.ctx.db.selectFrom('credentials').selectAll().where('id', '=', id).executeTakeFirst();
+    const row = await credentialById(this.ctx.db, id);
     return (
       row && {
         id: row.id,
@@ -147,13 +159,7 @@ export class SqlGrantIndex implements GrantIndex {
   constructor(private readonly ctx: SqlContext) {}
 
   async list(principalId: string): Promise<GrantRecord[]> {
-    return this.ctx.db
-      .selectFrom('grants')
-      .select(['pattern', 'permission'])
-      .where('principal_id', '=', principalId)
-      .orderBy('pattern')
-      .orderBy('permission')
-      .execute();
+    return grantsOf(this.ctx.db, principalId);
   }
 
   async replace(principalId: string, grants: readonly GrantRecord[]): Promise<void> {

@@ -3,6 +3,10 @@ import type { CredentialKind, InstanceSettingsIndex, RefreshTokenIndex, RefreshT
 import type { RefreshTokensTable, SigningKeysTable } from '../schema.js';
 import type { SqlContext } from './context.js';
 import { GroupCommit } from './group-commit.js';
+import { preparedFirst } from './prepared.js';
+
+/** Every refresh-token grant reads its token's row: compiled once (prepared.ts). */
+const refreshTokenById = preparedFirst((db, id: string) => db.selectFrom('refresh_tokens').selectAll().where('id', '=', id));
 
 /** Rows one group-commit insert writes at most (7 parameters each, under SQLite's oldest limit of 999). */
 const addBatch = 100;
@@ -29,7 +33,7 @@ export class SqlRefreshTokenIndex implements RefreshTokenIndex {
   }
 
   async get(id: string): Promise<RefreshTokenRecord | undefined> {
-    const row = await this.ctx.db.selectFrom('refresh_tokens').selectAll().where('id', '=', id).executeTakeFirst();
+    const row = await refreshTokenById(this.ctx.db, id);
     return (
       row && {
         id: row.id,
