@@ -105,6 +105,11 @@ export class S3Driver implements StorageDriver {
     if (settings.accessKeyId) {
       config.credentials = { accessKeyId: settings.accessKeyId, secretAccessKey: readSecret(settings, env) };
     }
+    // The SDK warns once per process, on stderr, in eight lines of plain text, that its releases
+    // after January 2027 will need Node 22. Berth's lockfile decides which SDK it runs, so the
+    // operator reading the warning can do nothing about it, and it breaks the one-JSON-object-a-line
+    // log stream. Turned off unless the environment already says otherwise.
+    process.env['AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED'] ??= 'true';
     return new S3Driver(new S3Client(config), settings);
   }
 

@@ -5,9 +5,12 @@
  */
 import assert from 'node:assert/strict';
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import { execFile } from 'node:child_process';
 import { once } from 'node:events';
 import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { after, describe, it } from 'node:test';
 import { HeadObjectCommand, ListMultipartUploadsCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { runDriverSuite } from '../../src/storage/driver-suite.js';
@@ -116,6 +119,19 @@ describe('storage driver: s3 arithmetic', () => {
     assert.equal(ofA[0]?.start, 0);
     assert.equal(ofA.at(-1)?.end, 12 * GiB);
     for (let i = 1; i < ofA.length; i++) assert.equal(ofA[i]?.start, (ofA[i - 1]?.end ?? 0) + 1);
+  });
+});
+
+describe('storage driver: s3 client', () => {
+  it("writes nothing to stderr when it makes its S3 client (the SDK's Node-version notice is turned off)", async () => {
+    const driver = fileURLToPath(new URL('../../src/storage/s3.ts', import.meta.url));
+    const script = `const { S3Driver } = await import(${JSON.stringify(driver)});
+      S3Driver.fromConfig({ bucket: 'b', prefix: '', region: 'us-east-1', endpoint: 'http://127.0.0.1:9', forcePathStyle: true, partSizeBytes: 16777216 });
+      await new Promise((resolve) => setTimeout(resolve, 100));`;
+    const env = { ...process.env };
+    delete env['AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED'];
+    const { stderr } = await promisify(execFile)(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { env });
+    assert.equal(stderr, '');
   });
 });
 
