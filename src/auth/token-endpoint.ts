@@ -280,7 +280,8 @@ export class TokenEndpoint {
       });
       throw new OAuthError(401, 'invalid_grant', `federated login refused: ${err.publicMessage}`);
     }
-    const principal = await this.usablePrincipal(match.principal.id);
+    // The verifier read this principal a moment ago, in this request, to find its credentials: not read again.
+    const principal = this.usable(match.principal);
     if (match.legacyAudience) this.warnLegacyAudience(match.credential.id, principal.name, match.credential.name);
     const now = this.deps.clock.now();
     const base = this.deps.lifetimes[principal.kind];
@@ -385,7 +386,11 @@ export class TokenEndpoint {
   }
 
   private async usablePrincipal(id: string): Promise<PrincipalRecord> {
-    const principal = await this.deps.store.principals.get(id);
+    return this.usable(await this.deps.store.principals.get(id));
+  }
+
+  /** `principal` if it exists and may log in (not disabled or expired); otherwise the grant is refused. */
+  private usable(principal: PrincipalRecord | undefined): PrincipalRecord {
     try {
       if (!principal) throw new AuthenticationError('principal no longer exists');
       this.deps.principals.assertUsable(principal);

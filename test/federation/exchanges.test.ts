@@ -237,6 +237,26 @@ describe('workload identity federation', () => {
       }
     });
 
+    it('a disabled principal, found by its client id or by the issuer alone', async () => {
+      await server.app.auth.principals.setDisabled(pusherId, true);
+      try {
+        const byClient = await postForm(base, '/oauth2/token', assertion(await github.github({ repository: 'acme/app' }), 'ci-pusher'));
+        assert.equal(byClient.status, 401);
+        assert.deepEqual(await byClient.json(), { error: 'invalid_grant', error_description: 'principal is disabled' });
+        const byIssuer = await postForm(base, '/oauth2/exchange', {
+          grant_type: 'access_token',
+          service: 'berth',
+          access_token: await github.github({ repository: 'acme/app' }),
+        });
+        assert.equal(byIssuer.status, 401);
+        assert.equal(((await byIssuer.json()) as { error: string }).error, 'invalid_grant');
+      } finally {
+        await server.app.auth.principals.setDisabled(pusherId, false);
+      }
+      const again = await postForm(base, '/oauth2/token', assertion(await github.github({ repository: 'acme/app' }), 'ci-pusher'));
+      assert.equal(again.status, 200, 'enabled again, it logs in again');
+    });
+
     it('a wrong audience', async () => {
       await refused(
         assertion(await github.github({ repository: 'acme/app', audience: 'sts.amazonaws.com' }), 'ci-pusher'),
