@@ -29,10 +29,9 @@ export const busy: unique symbol = Symbol('busy');
 
 /**
  * Runs `sql` with `parameters` and answers its first row (undefined: none), or with `all` every
- * row (an array), or `busy`. Contract: it
- * reads exactly what Kysely's executor would on the same database at that moment, so it answers
- * `busy` whenever the connection is held (a transaction, a query, a stream in progress), and it
- * never reads inside someone else's transaction. A query that was issued but does not hold the
+ * row (an array), or `busy`. Contract: it reads exactly what Kysely's executor would on the same
+ * database at that moment, so it answers `busy` whenever the connection is held (a transaction, a
+ * query, a stream in progress), and it never reads inside someone else's transaction. A query that was issued but does not hold the
  * connection yet (its acquire is a microtask away) may be overtaken: a caller that needs its own
  * write awaits it before reading, as it must through Kysely too.
  */
