@@ -85,13 +85,14 @@ export function observeTokenService(endpoint: TokenEndpoint, federation: Federat
 
   const verify = federation.verify.bind(federation);
   federation.verify = async (jwt, clientId) => {
-    const iss = issuerOf(jwt);
     try {
       const match = await verify(jwt, clientId);
       exchanges.inc({ issuer: match.credential.issuer, credential: match.credential.name, result: 'ok' });
       return match;
     } catch (err) {
       if (err instanceof FederationError) {
+        // Read only for a refusal: an accepted token's issuer is its credential's.
+        const iss = issuerOf(jwt);
         // Past the issuer check the issuer is one some credential trusts: an operator's name, so a bounded label.
         const trusted = iss !== undefined && (configured.has(iss) || err.check !== 'issuer');
         const issuer = iss === undefined ? 'none' : trusted ? iss : 'untrusted';
