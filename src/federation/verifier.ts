@@ -256,9 +256,8 @@ export class FederationVerifier {
       throw err;
     }
     const maxAgeMs = this.keys.settingsFor(issuer)?.maxTokenAgeMs ?? this.config.maxTokenAgeMs;
-    // jose (remote key sets) is loaded with the first federated login, not at start. It finds the
-    // key; the signature and claims are checked by shared/jwt.ts, with jose's rules (see there).
-    const jose = await import('jose');
+    // jose (remote key sets, issuers.ts) is loaded with the first federated login, not at start. It
+    // finds the key; the signature and claims are checked by shared/jwt.ts, with jose's rules (see there).
     const [protectedHeader = '', payload = '', signature = ''] = token.split('.');
     try {
       const { claims } = await verifyJwt(token, async (header) => keyObjectOf(await keys(header, { protected: protectedHeader, payload, signature })), {
@@ -271,7 +270,8 @@ export class FederationVerifier {
       });
       return claims as JWTPayload;
     } catch (err) {
-      throw err instanceof JwtError ? describeJwtError(err) : describeJoseError(err, jose.errors);
+      // jose's error classes are needed only here (a dynamic import costs microseconds even once loaded).
+      throw err instanceof JwtError ? describeJwtError(err) : describeJoseError(err, (await import('jose')).errors);
     }
   }
 }
