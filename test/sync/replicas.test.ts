@@ -94,14 +94,13 @@ describe('sync across replicas sharing a database', () => {
     const store = first.app.metadata.sync;
     const rule = await store.rules.findByName('vendor');
     assert.ok(rule);
-    // A third "replica" claims v2 and never finishes (it crashed): its lease runs 1.5 s.
-    assert.equal(
-      await store.queue.enqueue({ ruleId: rule.id, repository: 'tripinsights/api', tag: 'v2', digest: null, reason: 'manual' }, Date.now()),
-      'queued',
-    );
-    const now = Date.now();
-    const leaseUntil = now + 1500;
-    const claimed = await store.queue.claim({ owner: 'crashed-replica', now, until: leaseUntil, limit: 10 });
+    // A third "replica" claims v2 and never finishes (it crashed): its lease runs out 1.5 s after
+    // the item is due. The item is queued due 1 s from now, so the live replicas' workers (polling
+    // all along) cannot claim it before the crashed replica does: it claims as of the due time.
+    const due = Date.now() + 1000;
+    assert.equal(await store.queue.enqueue({ ruleId: rule.id, repository: 'tripinsights/api', tag: 'v2', digest: null, reason: 'manual' }, due), 'queued');
+    const leaseUntil = due + 1500;
+    const claimed = await store.queue.claim({ owner: 'crashed-replica', now: due, until: leaseUntil, limit: 10 });
     assert.deepEqual(
       claimed.map((i) => i.tag),
       ['v2'],
