@@ -127,7 +127,7 @@ describe('storage driver: s3 client', () => {
     const driver = fileURLToPath(new URL('../../src/storage/s3.ts', import.meta.url));
     const script = `const { S3Driver } = await import(${JSON.stringify(driver)});
       S3Driver.fromConfig({ bucket: 'b', prefix: '', region: 'us-east-1', endpoint: 'http://127.0.0.1:9', forcePathStyle: true, partSizeBytes: 16777216 });
-      await new Promise((resolve) => setTimeout(resolve, 100));`;
+      await new Promise((resolve) => setImmediate(resolve));`;
     const env = { ...process.env };
     delete env['AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED'];
     const { stderr } = await promisify(execFile)(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { env });
