@@ -148,7 +148,7 @@ export class KeyRing {
       kid,
       alg: signingAlgorithm,
       privateJwk: JSON.stringify(privateKey.export({ format: 'jwk' })),
-      publicJwk: JSON.stringify({ ...publicJwk, kid, alg: signingAlgorithm, use: 'sig' }),
+      publicJwk: JSON.stringify(Object.assign({}, publicJwk, { kid, alg: signingAlgorithm, use: 'sig' })),
       createdAt: now,
       retiredAt: undefined,
       revokedAt: undefined,

@@ -39,13 +39,13 @@ export function requestedCeiling(scopes: readonly string[]): Access[] | undefine
 /** `identity` bounded further by `ceiling` (and its own ceiling, so a bounded token is only ever narrowed). */
 export function narrowed(identity: Identity, ceiling: readonly Access[] | undefined): Identity {
   if (ceiling === undefined) return identity;
-  return { ...identity, scopeCeiling: identity.scopeCeiling ? limitAccess(ceiling, identity.scopeCeiling) : [...ceiling] };
+  return Object.assign({}, identity, { scopeCeiling: identity.scopeCeiling ? limitAccess(ceiling, identity.scopeCeiling) : [...ceiling] });
 }
 
 /** `identity` whose session ends no later than `end` (an unset `end` changes nothing). */
 export function endingBy(identity: Identity, end: number | undefined): Identity {
   const sessionExpiresAt = earliest(identity.sessionExpiresAt, end);
-  return sessionExpiresAt === identity.sessionExpiresAt ? identity : { ...identity, sessionExpiresAt };
+  return sessionExpiresAt === identity.sessionExpiresAt ? identity : Object.assign({}, identity, { sessionExpiresAt });
 }
 
 export class TokenBounds {

@@ -144,11 +144,12 @@ export class TokenEndpoint {
     if (request.offline && resolved.mayMintRefresh) {
       response.refresh_token = (await this.deps.tokens.issueRefresh(resolved.identity, resolved.lifetime.refreshMs)).token;
     }
-    await this.audit('token.issued', resolved.identity, request.clientAddress, {
-      ...scopeSummary('requested', requested),
-      ...scopeSummary('granted', access),
-      refreshToken: response.refresh_token !== undefined,
-    });
+    await this.audit(
+      'token.issued',
+      resolved.identity,
+      request.clientAddress,
+      Object.assign({}, scopeSummary('requested', requested), scopeSummary('granted', access), { refreshToken: response.refresh_token !== undefined }),
+    );
     return response;
   }
 
@@ -233,7 +234,7 @@ export class TokenEndpoint {
     }
     if ((grantType === 'password' || grantType === undefined) && request.password && isForeignJwt(request.password, this.deps.issuer)) {
       // `docker login -u <client id> -p <OIDC token>`: the password is the workload's identity token.
-      return { ...(await this.fromFederated(request.password, request.username, request.clientAddress)), mayMintRefresh: true };
+      return Object.assign({}, await this.fromFederated(request.password, request.username, request.clientAddress), { mayMintRefresh: true });
     }
     if (grantType === 'password' || (grantType === undefined && request.username !== undefined)) {
       const login = await this.login(request.username, request.password, request.clientAddress);

@@ -127,7 +127,7 @@ export class TokenService {
   async verifyRefresh(token: string): Promise<Identity & { expiresAt: number }> {
     const { payload } = await this.refreshSignatures.verify(token, async (t) => {
       const verified = await this.verify(t, refreshTokenType);
-      return { ...verified, keyId: verified.kid, expiresAt: (verified.payload.exp ?? 0) * 1000 };
+      return Object.assign({}, verified, { keyId: verified.kid, expiresAt: (verified.payload.exp ?? 0) * 1000 });
     });
     const record = payload.jti ? await this.refreshTokens.get(payload.jti) : undefined;
     if (!record || record.revokedAt !== undefined || record.principalId !== payload.sub) {
@@ -157,8 +157,7 @@ export class TokenService {
     const now = this.clock.now();
     const iat = Math.floor(now / 1000);
     const lifetime = Math.max(1, Math.floor(lifetimeMs / 1000));
-    const payload: JWTPayload = {
-      ...claims,
+    const payload: JWTPayload = Object.assign({}, claims, {
       iss: this.options.issuer,
       aud: this.options.service,
       sub: subject,
@@ -166,7 +165,7 @@ export class TokenService {
       nbf: iat,
       exp: iat + lifetime,
       jti: typeof claims.jti === 'string' ? claims.jti : randomUUID(),
-    };
+    });
     const token = signJwt({ alg: key.alg as JwtAlgorithm, kid: key.kid, typ }, payload, key.privateKey, key.macKey);
     return { token, expiresIn: lifetime, issuedAt: new Date(iat * 1000).toISOString() };
   }

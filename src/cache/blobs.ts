@@ -63,13 +63,13 @@ export class CachedBlobs {
         const size = await this.headUpstream(rule, pull, digest);
         const linked = await registry.blobs.linkStored(pull.repository, digest);
         metrics.served(rule.name, 'blob', linked ? 'hit' : 'miss');
-        return linked ? { kind: 'stored', outcome: { ...outcome, state: 'hit' } } : { kind: 'upstream', size, outcome };
+        return linked ? { kind: 'stored', outcome: Object.assign({}, outcome, { state: 'hit' as const }) } : { kind: 'upstream', size, outcome };
       }
       const { source: pending, joined } = this.acquire(`${pull.repository}|${digest.value}`, () => this.start(rule, pull, digest));
       if (joined) metrics.joins.inc({ rule: rule.name });
       const source = await pending;
       metrics.served(rule.name, 'blob', source.kind === 'stored' ? 'hit' : 'miss');
-      if (source.kind === 'stored') return { kind: 'stored', outcome: { ...outcome, state: 'hit' } };
+      if (source.kind === 'stored') return { kind: 'stored', outcome: Object.assign({}, outcome, { state: 'hit' as const }) };
       return {
         kind: 'fill',
         fill: source.fill,

@@ -51,7 +51,7 @@ export class SweepJobs implements JobKind<CacheSweep, number> {
   }
 
   claim(limit: number, lease: Lease): Promise<CacheSweep[]> {
-    return this.deps.store.sweeps.claim({ ...lease, limit });
+    return this.deps.store.sweeps.claim(Object.assign({}, lease, { limit }));
   }
 
   renew(item: CacheSweep, lease: Lease): Promise<boolean> {

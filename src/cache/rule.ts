@@ -75,7 +75,7 @@ export function applyUpdate(spec: CacheRuleSpec, update: CacheRuleUpdate): Cache
     prefix: update.prefix ?? spec.prefix,
     upstream: { url: update.upstream?.url ?? spec.upstream.url, credentials: update.upstream?.credentials ?? spec.upstream.credentials },
     repositories: update.repositories ?? spec.repositories,
-    limits: update.limits === undefined ? spec.limits : { ...spec.limits, ...stripUndefined(update.limits) },
+    limits: update.limits === undefined ? spec.limits : Object.assign({}, spec.limits, stripUndefined(update.limits)),
   };
   const mirrorOf = update.mirrorOf === undefined ? spec.mirrorOf : update.mirrorOf === null ? undefined : [...new Set(update.mirrorOf)];
   if (mirrorOf !== undefined) next.mirrorOf = mirrorOf;

@@ -72,7 +72,7 @@ export class CacheService {
     this.rules = new RuleSet({
       store: store.rules,
       configured: settings.rules,
-      defaults: { ...settings.defaults, requestsPerSecond: settings.upstream.requestsPerSecond, concurrency: settings.upstream.concurrency },
+      defaults: Object.assign({}, settings.defaults, { requestsPerSecond: settings.upstream.requestsPerSecond, concurrency: settings.upstream.concurrency }),
       refreshMs: settings.rulesRefreshMs,
       clock,
       logger,
@@ -189,7 +189,7 @@ export class CacheService {
       }
     });
     this.upstreams.forget(name);
-    await this.audit(actor, 'admin.cache_rule.updated', { ...auditDetail(after), changed: Object.keys(update) });
+    await this.audit(actor, 'admin.cache_rule.updated', Object.assign({}, auditDetail(after), { changed: Object.keys(update) }));
     return ruleView(after, this.upstreams.state(name));
   }
 

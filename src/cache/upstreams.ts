@@ -94,7 +94,7 @@ export class Upstreams {
   state(rule: string): UpstreamState {
     const state = this.states.get(rule);
     if (!state) return { blockedUntil: null, lastError: null, lastErrorAt: null };
-    return { ...state, blockedUntil: state.blockedUntil !== null && state.blockedUntil > this.clock.now() ? state.blockedUntil : null };
+    return Object.assign({}, state, { blockedUntil: state.blockedUntil !== null && state.blockedUntil > this.clock.now() ? state.blockedUntil : null });
   }
 
   forget(rule: string): void {

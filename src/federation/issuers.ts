@@ -156,7 +156,9 @@ export class IssuerKeys {
     const key = own ? settings.issuer : '';
     let egress = this.egresses.get(key);
     if (!egress) {
-      const policy: EgressPolicy = { ...this.egress, allowPrivateNetworks: this.egress.allowPrivateNetworks || (own && settings.allowPrivateNetwork) };
+      const policy: EgressPolicy = Object.assign({}, this.egress, {
+        allowPrivateNetworks: this.egress.allowPrivateNetworks || (own && settings.allowPrivateNetwork),
+      });
       egress = createEgress(policy, { ca: own && settings.caFile !== undefined ? readFileSync(settings.caFile, 'utf8') : undefined });
       this.egresses.set(key, egress);
     }
@@ -164,7 +166,7 @@ export class IssuerKeys {
     // undici is loaded with the first key fetch (see net/egress.ts), not when Berth starts.
     return (async (input: string | URL | Request, init?: RequestInit) => {
       const { fetch: undiciFetch } = await import('undici');
-      return undiciFetch(input as Parameters<typeof undiciFetch>[0], { ...(init as object), dispatcher } as Parameters<typeof undiciFetch>[1]);
+      return undiciFetch(input as Parameters<typeof undiciFetch>[0], Object.assign({}, init as object, { dispatcher }) as Parameters<typeof undiciFetch>[1]);
     }) as unknown as typeof fetch;
   }
 }

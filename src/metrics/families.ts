@@ -180,7 +180,7 @@ export class LightGauge<T extends string> extends ValueFamily<T> implements Gaug
     const start = process.hrtime.bigint();
     return (end?: LabelValues<T>) => {
       const seconds = Number(process.hrtime.bigint() - start) / 1e9;
-      this.change({ ...labels, ...end }, seconds, false);
+      this.change(Object.assign({}, labels, end), seconds, false);
       return seconds;
     };
   }
@@ -236,7 +236,7 @@ export class LightHistogram<T extends string> extends Family<T> implements Histo
     const start = process.hrtime.bigint();
     return (end?: LabelValues<T>) => {
       const seconds = Number(process.hrtime.bigint() - start) / 1e9;
-      this.observe({ ...labels, ...end }, seconds);
+      this.observe(Object.assign({}, labels, end), seconds);
       return seconds;
     };
   }
@@ -282,7 +282,7 @@ export class LightHistogram<T extends string> extends Family<T> implements Histo
 
   async get(): Promise<MetricObjectWithValues<MetricValueWithName<T>>> {
     const data = await this.getForPromString();
-    data.values = data.values.map(({ sharedLabels, ...value }) => ({ ...value, labels: { ...value.labels, ...sharedLabels } }));
+    data.values = data.values.map(({ sharedLabels, ...value }) => Object.assign({}, value, { labels: Object.assign({}, value.labels, sharedLabels) }));
     return data;
   }
 

@@ -61,6 +61,7 @@ export function createMetrics(options: { processMetrics?: boolean; prefix?: stri
   };
 
   return {
+    // eslint-disable-next-line no-restricted-syntax -- made once per process, not per request
     get registry() {
       if (!registry) {
         const promClient = createRequire(import.meta.url)('prom-client') as typeof PromClient;

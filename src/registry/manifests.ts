@@ -263,7 +263,7 @@ export class ManifestService {
   private outbox(context: ChangeContext): ChangeOutbox | undefined {
     const build = this.ctx.changeEvents;
     if (!build) return undefined;
-    return (change, now) => build({ ...change, actor: context.actor, request: context.request }, now);
+    return (change, now) => build(Object.assign({}, change, { actor: context.actor, request: context.request }), now);
   }
 }
 

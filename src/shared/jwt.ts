@@ -174,7 +174,7 @@ export function signJwt(header: JwtHeader & { alg: JwtAlgorithm }, claims: JwtCl
     if (typeof value === 'number' && !Number.isFinite(value)) throw new TypeError(`"${claim}" claim must be a finite number`);
   }
   const encodedClaims = Buffer.from(JSON.stringify(claims)).toString('base64url');
-  const fullHeader = macKey ? { ...header, [macParameter]: claimsMac(macKey, header.typ ?? '', encodedClaims).toString('base64url') } : header;
+  const fullHeader = macKey ? Object.assign({}, header, { [macParameter]: claimsMac(macKey, header.typ ?? '', encodedClaims).toString('base64url') }) : header;
   const input = `${Buffer.from(JSON.stringify(fullHeader)).toString('base64url')}.${encodedClaims}`;
   const signature = header.alg === 'ES256' ? sign('sha256', Buffer.from(input), { key, dsaEncoding: 'ieee-p1363' }) : sign(null, Buffer.from(input), key);
   return `${input}.${signature.toString('base64url')}`;

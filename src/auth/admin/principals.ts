@@ -103,10 +103,14 @@ export class PrincipalAdmin {
     }
     if (changes.disabled !== undefined) await this.principals.setDisabled(target.id, changes.disabled);
     if (changes.description !== undefined || changes.expiresAt !== undefined) {
-      await this.store.principals.update(target.id, {
-        ...(changes.description !== undefined ? { description: changes.description } : {}),
-        ...(changes.expiresAt !== undefined ? { expiresAt: changes.expiresAt } : {}),
-      });
+      await this.store.principals.update(
+        target.id,
+        Object.assign(
+          {},
+          changes.description !== undefined ? { description: changes.description } : {},
+          changes.expiresAt !== undefined ? { expiresAt: changes.expiresAt } : {},
+        ),
+      );
     }
     await this.audit.record(actor, 'admin.principal.updated', { target: describeTarget(target), changes });
     const updated = await this.store.principals.get(target.id);

@@ -17,7 +17,7 @@ export async function get(ctx: RouteContext): Promise<void> {
   };
   const range = byteRange(ctx.req, blob.size);
   if (ctx.req.method === 'HEAD') {
-    send(ctx.res, 200, { ...headers, 'Content-Length': blob.size });
+    send(ctx.res, 200, { 'Content-Length': blob.size, ...headers });
     return;
   }
   const redirect = range ? undefined : await ctx.registry.blobs.redirectURL(digest);
@@ -29,7 +29,7 @@ export async function get(ctx: RouteContext): Promise<void> {
   const status = range ? 206 : 200;
   const length = range ? range.end - range.start + 1 : blob.size;
   const rangeHeader = range ? { 'Content-Range': `bytes ${range.start}-${range.end}/${blob.size}` } : {};
-  const writeHeaders = () => ctx.res.writeHead(status, { ...apiVersionHeader, ...headers, 'Content-Length': length, ...rangeHeader });
+  const writeHeaders = () => ctx.res.writeHead(status, { 'Content-Length': length, ...apiVersionHeader, ...headers, ...rangeHeader });
   await ctx.registry.blobs.send(repository, digest, ctx.res, writeHeaders, range);
   ctx.res.end();
 }

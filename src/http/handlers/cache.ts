@@ -34,7 +34,7 @@ export async function blob(ctx: RouteContext): Promise<void> {
   if (answer.kind === 'stored') return blobs.get(ctx);
   const common = { 'Content-Type': 'application/octet-stream', 'Docker-Content-Digest': digest.value, ETag: `"${digest.value}"` };
   if (answer.kind === 'upstream') {
-    ctx.res.writeHead(200, { ...apiVersionHeader, ...common, ...(answer.size !== undefined ? { 'Content-Length': answer.size } : {}) });
+    ctx.res.writeHead(200, Object.assign({}, apiVersionHeader, common, answer.size !== undefined ? { 'Content-Length': answer.size } : {}));
     ctx.res.end();
     return;
   }
@@ -42,13 +42,14 @@ export async function blob(ctx: RouteContext): Promise<void> {
   const size = fill.size;
   const range = size !== undefined ? byteRange(ctx.req, size) : undefined;
   const length = range ? range.end - range.start + 1 : size;
-  const headers = {
-    ...apiVersionHeader,
-    ...common,
-    ...(size !== undefined ? { 'Accept-Ranges': 'bytes' } : {}),
-    ...(length !== undefined ? { 'Content-Length': length } : {}),
-    ...(range && size !== undefined ? { 'Content-Range': `bytes ${range.start}-${range.end}/${size}` } : {}),
-  };
+  const headers = Object.assign(
+    {},
+    apiVersionHeader,
+    common,
+    size !== undefined ? { 'Accept-Ranges': 'bytes' } : {},
+    length !== undefined ? { 'Content-Length': length } : {},
+    range && size !== undefined ? { 'Content-Range': `bytes ${range.start}-${range.end}/${size}` } : {},
+  );
   await fill.pipe(
     ctx.res,
     range,

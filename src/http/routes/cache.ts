@@ -51,8 +51,12 @@ export async function pullThrough(
   const ns = pull ? query.get('ns') : null;
   if (ns) name = (await cache.mirrorRepository(ns, name)) ?? name;
   const owner = await cache.owner(name);
-  if (!owner) return { route, params: { ...params, name } };
-  if (pull) return { route: { ...route, handle: route.name === 'manifest' ? cached.manifest : cached.blob }, params: { ...params, name } };
+  if (!owner) return { route, params: Object.assign({}, params, { name }) };
+  if (pull)
+    return {
+      route: Object.assign({}, route, { handle: route.name === 'manifest' ? cached.manifest : cached.blob }),
+      params: Object.assign({}, params, { name }),
+    };
   if (pushes.has(`${route.name} ${route.method}`)) {
     throw new RegistryError(
       'UNSUPPORTED',

@@ -116,10 +116,10 @@ export async function asset(ctx: RouteContext): Promise<void> {
 }
 
 function serve(ctx: RouteContext, file: Loaded, cacheControl: string): void {
-  const headers = { ...securityHeaders, 'Content-Type': file.type, 'Cache-Control': cacheControl, ETag: file.etag };
+  const headers = Object.assign({}, securityHeaders, { 'Content-Type': file.type, 'Cache-Control': cacheControl, ETag: file.etag });
   if (ctx.req.headers['if-none-match'] === file.etag) {
     send(ctx.res, 304, headers);
     return;
   }
-  send(ctx.res, 200, { ...headers, 'Content-Length': file.body.length }, file.body);
+  send(ctx.res, 200, Object.assign({}, headers, { 'Content-Length': file.body.length }), file.body);
 }

@@ -68,7 +68,12 @@ export async function signIn(ctx: RouteContext): Promise<void> {
   const body = await readJson(ctx, signInInput);
   const { id, session } = await console.sessions.signInWithPassword(body.username, body.password, clientAddress(ctx));
   const secure = isSecure(ctx.req, ctx.services);
-  sendJson(ctx.res, 200, await view(ctx, session), { ...noStore, 'Set-Cookie': cookies.session(id, secure, console.settings.sessionLifetimeMs / 1000) });
+  sendJson(
+    ctx.res,
+    200,
+    await view(ctx, session),
+    Object.assign({}, noStore, { 'Set-Cookie': cookies.session(id, secure, console.settings.sessionLifetimeMs / 1000) }),
+  );
 }
 
 /** DELETE /console/session */
@@ -80,7 +85,7 @@ export async function signOut(ctx: RouteContext): Promise<void> {
     assertCsrf(ctx.req, ctx.services, session);
     await console.sessions.end(session, clientAddress(ctx));
   }
-  send(ctx.res, 204, { ...noStore, 'Set-Cookie': cookies.clearSession(secure) });
+  send(ctx.res, 204, Object.assign({}, noStore, { 'Set-Cookie': cookies.clearSession(secure) }));
 }
 
 /** GET /console/sso/{provider}/start?return=#/… */
@@ -92,7 +97,7 @@ export async function ssoStart(ctx: RouteContext): Promise<void> {
   const returnTo = /^#\/[A-Za-z0-9/_.~%?=&:@+-]{0,500}$/.test(requested) ? requested : '#/';
   const { url, pending } = await console.sso.begin(provider, callbackUrl(ctx, provider), returnTo);
   const secure = isSecure(ctx.req, ctx.services);
-  send(ctx.res, 302, { ...noStore, ...securityHeaders, Location: url, 'Set-Cookie': cookies.sso(encodePending(pending), secure, 600) });
+  send(ctx.res, 302, Object.assign({}, noStore, securityHeaders, { Location: url, 'Set-Cookie': cookies.sso(encodePending(pending), secure, 600) }));
 }
 
 /** GET /console/sso/{provider}/callback?code=&state=… */
@@ -107,12 +112,12 @@ export async function ssoCallback(ctx: RouteContext): Promise<void> {
     const { id } = await console.sessions.start(result.principal, 'sso', provider, clientAddress(ctx));
     const returnTo = pending && !('error' in pending) ? pending.returnTo : '#/';
     ctx.res.setHeader('Set-Cookie', [cookies.session(id, secure, console.settings.sessionLifetimeMs / 1000), cookies.clearSso(secure)]);
-    send(ctx.res, 302, { ...noStore, ...securityHeaders, Location: `/${returnTo}` });
+    send(ctx.res, 302, Object.assign({}, noStore, securityHeaders, { Location: `/${returnTo}` }));
   } catch (err) {
     if (!(err instanceof SsoFailure)) throw err;
     ctx.logger.info({ provider, reason: err.message }, 'single sign-on failed');
     ctx.res.setHeader('Set-Cookie', cookies.sso(encodeError(err.message), secure, 600));
-    send(ctx.res, 302, { ...noStore, ...securityHeaders, Location: '/#/sign-in?sso=failed' });
+    send(ctx.res, 302, Object.assign({}, noStore, securityHeaders, { Location: '/#/sign-in?sso=failed' }));
   }
 }
 
