@@ -41,6 +41,9 @@ import type { Server } from './lib/servers.js';
 import { log, median, MiB, run, sleep } from './lib/util.js';
 import { startSectionBench, startWatchdog } from './lib/section-bench.js';
 
+// Quiet, as Berth's own S3 driver is (src/storage/s3.ts says why).
+process.env['AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED'] ??= 'true';
+
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const resultsDir = join(repoRoot, 'bench', 'results');
 
