@@ -38,7 +38,8 @@ export function sendError(req: IncomingMessage, res: ServerResponse, err: unknow
   }
   const headers: Headers = {};
   // A body we did not read to the end cannot be skipped safely on a kept-alive connection.
-  if (!req.complete) headers['Connection'] = 'close';
+  const unread = bodyMayRemain(req);
+  if (unread) headers['Connection'] = 'close';
   if (err instanceof OAuthError) {
     // The token service speaks OAuth 2.0 errors (RFC 6749 section 5.2), not the registry's.
     sendJson(res, err.status, { error: err.error, error_description: err.message }, Object.assign(headers, err.headers, { 'Cache-Control': 'no-store' }));
@@ -51,5 +52,16 @@ export function sendError(req: IncomingMessage, res: ServerResponse, err: unknow
     logger.error({ err, method: req.method, url: req.url }, 'internal error');
     sendJson(res, 500, { errors: [{ code: 'UNKNOWN', message: 'internal server error' }] }, headers);
   }
-  if (!req.complete) res.once('finish', () => req.destroy());
+  if (unread) res.once('finish', () => req.destroy());
+}
+
+/**
+ * True while body bytes the handler did not read may still be on the connection. A request that
+ * declared no body has none left, even while Node has not yet marked it complete (an error thrown
+ * before dispatch's first `await` is answered inside the parser's callback, before that happens).
+ */
+function bodyMayRemain(req: IncomingMessage): boolean {
+  if (req.complete) return false;
+  const length = req.headers['content-length'];
+  return req.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0');
 }

@@ -23,6 +23,13 @@ describe('route table', () => {
     assert.deepEqual(matchRoute('POST', `/v2/x/manifests/latest`), { kind: 'method-not-allowed', allow: ['GET', 'HEAD', 'PUT', 'DELETE'] });
   });
 
+  it('answers HEAD with the GET route where the table has no HEAD route, and names HEAD in Allow', () => {
+    const head = matchRoute('HEAD', '/v2/x/y/tags/list');
+    assert.equal(head.kind === 'route' && `${head.route.name} ${head.route.method}`, 'tags GET');
+    assert.deepEqual(head.kind === 'route' && head.params, { name: 'x/y' });
+    assert.deepEqual(matchRoute('POST', '/v2/_catalog'), { kind: 'method-not-allowed', allow: ['GET', 'HEAD'] });
+  });
+
   it('answers 404 for an unknown path', () => {
     assert.deepEqual(matchRoute('GET', '/v3/'), { kind: 'not-found' });
   });

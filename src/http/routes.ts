@@ -68,14 +68,22 @@ function actionsFor(route: Route, params: Record<string, string>): Action[] {
 
 export type Match = { kind: 'route'; route: Route; params: Record<string, string> } | { kind: 'method-not-allowed'; allow: Method[] } | { kind: 'not-found' };
 
-/** Finds the route for a method and path; distinguishes an unknown path from an unsupported method. */
+/**
+ * Finds the route for a method and path; distinguishes an unknown path from an unsupported method.
+ * HEAD is answered wherever GET is (RFC 9110, section 9.3.2): by the GET route when the table has no
+ * HEAD route of its own, with the same headers and no content (Node sends no body for a HEAD).
+ */
 export function matchRoute(method: string, path: string): Match {
   const allow: Method[] = [];
+  let get: { route: Route; params: Record<string, string> } | undefined;
   for (const route of routes) {
     const found = route.path.exec(path);
     if (!found) continue;
     if (route.method === method) return { kind: 'route', route, params: { ...found.groups } };
+    if (route.method === 'GET') get ??= { route, params: { ...found.groups } };
     allow.push(route.method);
   }
+  if (get && method === 'HEAD') return { kind: 'route', route: get.route, params: get.params };
+  if (get && !allow.includes('HEAD')) allow.push('HEAD');
   return allow.length > 0 ? { kind: 'method-not-allowed', allow } : { kind: 'not-found' };
 }

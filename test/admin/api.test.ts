@@ -77,7 +77,7 @@ describe('management API /api/v1', () => {
     it('answers an unknown method on a known path with 405 and Allow', async () => {
       const res = await owner.call('PUT', '/principals');
       assert.equal(res.status, 405);
-      assert.equal(res.headers.get('allow'), 'GET, POST');
+      assert.equal(res.headers.get('allow'), 'GET, POST, HEAD');
     });
   });
 

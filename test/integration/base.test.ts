@@ -68,6 +68,56 @@ describe('unsupported methods on known routes', () => {
   }
 });
 
+describe('HEAD wherever GET', () => {
+  // RFC 9110, section 9.3.2: a general-purpose server answers HEAD where it answers GET, with the
+  // same header fields and no content. Distribution does, and clients probe `/v2/` with either.
+  it('answers HEAD /v2/ with 200, the API version header and no body', async () => {
+    const res = await request(server.url, 'HEAD', '/v2/');
+    assertStatus(res, 200);
+    assert.equal(header(res, 'docker-distribution-api-version'), 'registry/2.0');
+    assert.equal(res.body.length, 0);
+  });
+
+  it("answers HEAD on the tags list with GET's headers and length, without the content", async () => {
+    const repo = uniqueRepo();
+    await pushOciImage(server, repo, 'v1');
+    const get = await request(server.url, 'GET', `/v2/${repo}/tags/list`);
+    const head = await request(server.url, 'HEAD', `/v2/${repo}/tags/list`);
+    assertStatus(head, 200);
+    assert.equal(header(head, 'content-type'), header(get, 'content-type'));
+    assert.equal(header(head, 'content-length'), String(get.body.length));
+    assert.equal(head.body.length, 0);
+  });
+
+  it('names HEAD in the Allow header of a route that answers GET', async () => {
+    const res = await request(server.url, 'POST', '/v2/_catalog');
+    assertError(res, 405, 'UNSUPPORTED');
+    const allow = (header(res, 'allow') ?? '').split(/,\s*/);
+    assert.ok(allow.includes('GET') && allow.includes('HEAD'), `Allow: ${allow.join(', ')}`);
+  });
+});
+
+describe('connections after an error', () => {
+  const keepAlive = { headers: { Connection: 'keep-alive' } };
+  it('keeps the connection open after an error to a request that sent no body', async () => {
+    for (const [method, target] of [
+      ['GET', '/v3/'],
+      ['DELETE', '/v2/'],
+      ['POST', '/v2/'],
+    ] as const) {
+      const res = await request(server.url, method, target, keepAlive);
+      assert.ok(res.status === 404 || res.status === 405, `${res.request}: ${res.status}`);
+      assert.notEqual(header(res, 'connection'), 'close', `${res.request}: no body is left to skip, so the connection can stay`);
+    }
+  });
+
+  it('closes the connection after an error to a request whose body it did not read', async () => {
+    const res = await request(server.url, 'POST', '/v2/', { headers: { Connection: 'keep-alive' }, body: 'unread body' });
+    assertError(res, 405, 'UNSUPPORTED');
+    assert.equal(header(res, 'connection'), 'close');
+  });
+});
+
 describe('error responses', () => {
   it('use the {"errors":[{"code","message","detail"}]} JSON format with a spec error code', async () => {
     const repo = uniqueRepo();
