@@ -15,6 +15,15 @@ export function contentLength(req: IncomingMessage): number | undefined {
   return value;
 }
 
+/**
+ * True if the request announces a body: chunked encoding, or a Content-Length other than 0. Never
+ * throws (a malformed length counts as a body), so it can decide cleanup and error paths.
+ */
+export function announcesBody(req: IncomingMessage): boolean {
+  const length = req.headers['content-length'];
+  return req.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0');
+}
+
 /** True if the request carries body bytes (a non-zero length, or chunked encoding). */
 export function hasBody(req: IncomingMessage): boolean {
   return req.headers['transfer-encoding'] !== undefined || (contentLength(req) ?? 0) > 0;

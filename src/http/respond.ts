@@ -7,6 +7,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import { OAuthError } from '../auth/token-endpoint.js';
 import { isCodedError } from '../shared/coded-error.js';
+import { announcesBody } from './request.js';
 
 export type Headers = Record<string, string | number>;
 
@@ -38,7 +39,9 @@ export function sendError(req: IncomingMessage, res: ServerResponse, err: unknow
   }
   const headers: Headers = {};
   // A body we did not read to the end cannot be skipped safely on a kept-alive connection.
-  const unread = bodyMayRemain(req);
+  // A request that announced no body has none left, even while Node has not yet marked it complete
+  // (an error thrown before dispatch's first `await` is answered inside the parser's callback).
+  const unread = !req.complete && announcesBody(req);
   if (unread) headers['Connection'] = 'close';
   if (err instanceof OAuthError) {
     // The token service speaks OAuth 2.0 errors (RFC 6749 section 5.2), not the registry's.
@@ -53,15 +56,4 @@ export function sendError(req: IncomingMessage, res: ServerResponse, err: unknow
     sendJson(res, 500, { errors: [{ code: 'UNKNOWN', message: 'internal server error' }] }, headers);
   }
   if (unread) res.once('finish', () => req.destroy());
-}
-
-/**
- * True while body bytes the handler did not read may still be on the connection. A request that
- * declared no body has none left, even while Node has not yet marked it complete (an error thrown
- * before dispatch's first `await` is answered inside the parser's callback, before that happens).
- */
-function bodyMayRemain(req: IncomingMessage): boolean {
-  if (req.complete) return false;
-  const length = req.headers['content-length'];
-  return req.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0');
 }

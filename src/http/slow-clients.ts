@@ -17,6 +17,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
+import { announcesBody } from './request.js';
 
 export interface RateBound {
   windowMs: number;
@@ -40,7 +41,7 @@ export function guardSlowClient(req: IncomingMessage, res: ServerResponse, limit
 
   // The body is watched until it has all arrived, even after the response (Node then reads and
   // discards the rest of it on the same connection).
-  if (expectsBody(req)) {
+  if (announcesBody(req)) {
     let seen = socket.bytesRead;
     const timer = setInterval(() => {
       if (req.complete || socket.destroyed) return clearInterval(timer);
@@ -68,11 +69,4 @@ export function guardSlowClient(req: IncomingMessage, res: ServerResponse, limit
   responseTimer.unref();
   timers.push(responseTimer);
   res.once('close', () => clearInterval(responseTimer));
-}
-
-/** True if the request announces a body (a non-zero Content-Length, or chunked encoding). */
-function expectsBody(req: IncomingMessage): boolean {
-  if (req.headers['transfer-encoding'] !== undefined) return true;
-  const length = Number(req.headers['content-length'] ?? 0);
-  return Number.isFinite(length) && length > 0;
 }
