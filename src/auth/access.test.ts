@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { formatScope, limitAccess, missingAccess, parseScope, parseScopes } from './access.js';
+import fc from 'fast-check';
+import { expand, formatScope, limitAccess, missingAccess, parseScope, parseScopes, type Access, type Action } from './access.js';
 
 describe('scopes', () => {
   it('parses names with a host:port prefix and several actions', () => {
@@ -40,6 +41,29 @@ describe('scopes', () => {
       { type: 'repository', name: 'a', actions: ['push'] },
     ]);
     assert.deepEqual(missingAccess(granted, [{ type: 'repository', name: 'b', actions: ['pull'] }]), [{ type: 'repository', name: 'b', actions: ['pull'] }]);
+  });
+
+  it('computes what is missing exactly as the set definition does, for any grants and requests', () => {
+    // The definition missingAccess implements without allocating: per required entry, the actions
+    // that no granted entry for the same resource implies; an entry with no actions needs some grant.
+    const definition = (granted: readonly Access[], required: readonly Access[]): Access[] =>
+      required.flatMap((need) => {
+        const have = expand(granted.filter((g) => g.type === need.type && g.name === need.name).flatMap((g) => g.actions));
+        const lacking = need.actions.filter((action) => !have.has(action));
+        return lacking.length > 0 || (need.actions.length === 0 && have.size === 0) ? [{ type: need.type, name: need.name, actions: lacking }] : [];
+      });
+    const action = fc.constantFrom<Action>('pull', 'push', 'delete', 'metadata_read', 'metadata_write', '*');
+    const access = fc.record({
+      type: fc.constantFrom<Access['type']>('repository', 'registry'),
+      name: fc.constantFrom('a', 'b', 'catalog'),
+      actions: fc.array(action, { maxLength: 4 }),
+    });
+    fc.assert(
+      fc.property(fc.array(access, { maxLength: 5 }), fc.array(access, { maxLength: 3 }), (granted, required) => {
+        assert.deepEqual(missingAccess(granted, required), definition(granted, required));
+      }),
+      { numRuns: 2000 },
+    );
   });
 
   it('limits access to a ceiling, narrowing broad actions to what it allows', () => {

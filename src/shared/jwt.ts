@@ -26,6 +26,7 @@
  *   `exp > now - tolerance`; with a maximum token age, `iat` present, `now - iat - tolerance <= age`
  *   and `iat <= now + tolerance` (whole seconds).
  */
+import { isAscii } from 'node:buffer';
 import { constants, createHmac, sign, timingSafeEqual, verify, type KeyObject } from 'node:crypto';
 
 /**
@@ -94,7 +95,8 @@ export const macParameter = 'bmac';
  * key either way.
  */
 export function claimsMac(key: KeyObject, typ: string, encodedClaims: string): Buffer {
-  return createHmac('sha256', key).update(typ).update('.').update(encodedClaims).digest();
+  // One update of the joined input: each update is a call into OpenSSL (~0.5 µs apiece here).
+  return createHmac('sha256', key).update(`${typ}.${encodedClaims}`).digest();
 }
 
 function macMatches(header: JwtHeader, encodedClaims: string, options: JwtVerifyOptions): boolean {
@@ -119,7 +121,9 @@ function decodePart(part: string, what: string, code: string): Buffer {
 function jsonObject(part: string, what: string, code: string): Record<string, unknown> {
   let value: unknown;
   try {
-    value = JSON.parse(strictUtf8.decode(decodePart(part, what, code)));
+    const bytes = decodePart(part, what, code);
+    // ASCII (what JWTs nearly always are) is valid UTF-8 as it stands; only other bytes need the strict decoder.
+    value = JSON.parse(isAscii(bytes) ? bytes.toString('latin1') : strictUtf8.decode(bytes));
   } catch (err) {
     if (err instanceof JwtError) throw err;
     throw new JwtError(code, `${what} must be a JSON object`);
@@ -189,6 +193,10 @@ function claimFailed(message: string, claim: string): JwtError {
   return new JwtError('ERR_JWT_CLAIM_VALIDATION_FAILED', message, claim);
 }
 
+function requireClaim(claims: JwtClaims, claim: string): void {
+  if (!Object.hasOwn(claims, claim)) throw claimFailed(`missing required "${claim}" claim`, claim);
+}
+
 function numericDate(claims: JwtClaims, name: string): number | undefined {
   const value = claims[name];
   if (value === undefined) return undefined;
@@ -229,12 +237,10 @@ export async function verifyJwt(
   if (options.typ !== undefined && (typeof typ !== 'string' || normalizeTyp(typ) !== normalizeTyp(options.typ))) {
     throw claimFailed('unexpected "typ" JWT header value', 'typ');
   }
-  const required = [...options.requiredClaims, 'iss'];
-  if (options.audience !== undefined) required.push('aud');
-  if (options.maxTokenAgeSeconds !== undefined) required.push('iat');
-  for (const claim of new Set(required)) {
-    if (!Object.hasOwn(claims, claim)) throw claimFailed(`missing required "${claim}" claim`, claim);
-  }
+  for (const claim of options.requiredClaims) requireClaim(claims, claim);
+  requireClaim(claims, 'iss');
+  if (options.audience !== undefined) requireClaim(claims, 'aud');
+  if (options.maxTokenAgeSeconds !== undefined) requireClaim(claims, 'iat');
   if (claims['iss'] !== options.issuer) throw claimFailed('unexpected "iss" claim value', 'iss');
   if (options.audience !== undefined) {
     const aud = claims['aud'];
