@@ -187,7 +187,18 @@ export class SqlSyncReconcileIndex implements SyncReconcileIndex {
       take: (db, { id }) =>
         db
           .updateTable('sync_rules')
-          .set({ reconcile_claimed_by: request.owner, reconcile_claimed_until: request.until, last_reconcile_started_at: now, run_requested_at: null })
+          .set({
+            reconcile_claimed_by: request.owner,
+            reconcile_claimed_until: request.until,
+            // A reconcile that takes a run request serves it: it reads the source after this update,
+            // so after the request. Its start is recorded as no earlier than the request, which is
+            // what a caller waiting for "a reconcile started at or after my request" compares. The
+            // claimer's `now` can predate a request that landed while it was on its way (read before
+            // the claim's query ran), and with it recorded the caller would wait for a run that has
+            // been done already.
+            last_reconcile_started_at: sql<number>`case when run_requested_at is not null and run_requested_at > ${now} then run_requested_at else ${now} end`,
+            run_requested_at: null,
+          })
           .where('id', '=', id)
           .where('enabled', '=', 1),
     });
@@ -224,7 +235,9 @@ export class SqlSyncReconcileIndex implements SyncReconcileIndex {
       .set((eb) => ({
         reconcile_claimed_by: null,
         reconcile_claimed_until: null,
-        last_reconcile_at: outcome.at,
+        // Never before the recorded start (see claim: a start can be a request's time, from another
+        // replica's clock), so "finished after it started" holds for whoever waits on the pair.
+        last_reconcile_at: sql<number>`case when last_reconcile_started_at is not null and last_reconcile_started_at > ${outcome.at} then last_reconcile_started_at else ${outcome.at} end`,
         last_reconcile_error: storableText(outcome.error),
         last_reconcile_stats: JSON.stringify(outcome.stats),
         next_reconcile_at: outcome.nextReconcileAt,
