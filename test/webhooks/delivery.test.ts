@@ -172,9 +172,16 @@ describe('webhook deliveries', () => {
       await waitFor('all six on the unfiltered hook', () =>
         forHook('all').some((r) => r.json?.action === 'delete' && r.json.target.repository === 'filters/x'),
       );
-      await waitFor('the filtered deliveries to settle', async () =>
-        (await owner.get('/webhooks/deletes/deliveries')).body.deliveries.every((d: { status: string }) => d.status !== 'pending'),
-      );
+      // Each subscription's deliveries are separate jobs: wait for every filtered one, not one of them.
+      await waitFor('the filtered deliveries to settle', async () => {
+        for (const hook of ['trip', 'v-tags', 'deep-v', 'deletes']) {
+          const { deliveries } = (await owner.get(`/webhooks/${hook}/deliveries`)).body as { deliveries: Array<{ status: string }> };
+          if (!deliveries.every((d) => d.status !== 'pending')) return false;
+        }
+        return true;
+      });
+      const expected: Record<string, number> = { trip: 1, 'v-tags': 1, 'deep-v': 4, deletes: 1 };
+      await waitFor('each filtered hook to have received its share', () => Object.entries(expected).every(([hook, n]) => forHook(hook).length >= n));
       const seen = (name: string) =>
         forHook(name)
           .map((r) => `${r.json.action} ${r.json.target.repository}:${r.json.target.tag}`)
