@@ -4,12 +4,11 @@
  * `claimRows` (claim.ts).
  */
 import type { Selectable } from 'kysely';
-import { sql } from '../kysely.js';
 import type { ClaimRequest, Lease } from '../../shared/lease.js';
 import type { CachedTag, CacheMetadata, CachePullIndex, CacheRuleIndex, CacheRuleRow, CacheSweep, CacheSweepIndex, CacheTagIndex } from '../cache-store.js';
 import type { CacheSweepsTable, CacheTagsTable } from '../schema.js';
 import { claimRows } from './claim.js';
-import { storableText, type SqlContext } from './context.js';
+import { later, storableText, type SqlContext } from './context.js';
 
 export function sqlCacheMetadata(ctx: SqlContext): CacheMetadata {
   return { rules: new SqlCacheRuleIndex(ctx), tags: new SqlCacheTagIndex(ctx), pulls: new SqlCachePullIndex(ctx), sweeps: new SqlCacheSweepIndex(ctx) };
@@ -119,7 +118,7 @@ class SqlCachePullIndex implements CachePullIndex {
         oc.columns(['repository', 'digest']).doUpdateSet({
           rule,
           // Never backwards: two replicas may record out of order.
-          last_pulled_at: sql<number>`case when cache_pulls.last_pulled_at > ${now} then cache_pulls.last_pulled_at else ${now} end`,
+          last_pulled_at: later('cache_pulls.last_pulled_at', now),
         }),
       )
       .execute();

@@ -4,7 +4,8 @@
  * the name -> id cache is safe to share across requests and replicas, provided it only holds ids
  * of committed rows (see findRepositoryId).
  */
-import type { Kysely, Transaction } from 'kysely';
+import type { Kysely, RawBuilder, Transaction } from 'kysely';
+import { sql } from '../kysely.js';
 import type { Dialect } from '../migrations/index.js';
 import type { Schema } from '../schema.js';
 
@@ -119,4 +120,15 @@ export function isUniqueViolation(err: unknown): boolean {
  */
 export function storableText<T extends string | null | undefined>(text: T): T {
   return (typeof text === 'string' && text.includes('\u0000') ? text.replaceAll('\u0000', '\ufffd') : text) as T;
+}
+
+/**
+ * The later of a column and a value (a number, or another column's reference) in SQL both
+ * databases speak: SQLite has no GREATEST, and its two-argument max() is not PostgreSQL's. A NULL
+ * column gives the value (NULL compares as unknown). For timestamps that must never go backwards
+ * when writers (replicas, a claimer with an older clock) record out of order.
+ */
+export function later(column: string, value: number | RawBuilder<unknown>): RawBuilder<number> {
+  const current = sql.ref(column);
+  return sql<number>`case when ${current} > ${value} then ${current} else ${value} end`;
 }

@@ -6,7 +6,7 @@
 import { sql } from '../kysely.js';
 import type { PushRecord } from '../store.js';
 import type { RepositoryStateIndex, SnapshotRows } from '../lifecycle-store.js';
-import type { SqlContext } from './context.js';
+import { later, type SqlContext } from './context.js';
 
 /** Values per IN list or rows per INSERT, well under PostgreSQL's bound-parameter limit. */
 const chunk = 500;
@@ -150,7 +150,7 @@ export class SqlRepositoryStateIndex implements RepositoryStateIndex {
         .values(part)
         .onConflict((oc) =>
           oc.columns(['repository_id', 'digest']).doUpdateSet({
-            last_pulled_at: sql<number>`case when ${sql.ref('excluded.last_pulled_at')} > ${sql.ref('manifest_pulls.last_pulled_at')} then ${sql.ref('excluded.last_pulled_at')} else ${sql.ref('manifest_pulls.last_pulled_at')} end`,
+            last_pulled_at: later('manifest_pulls.last_pulled_at', sql.ref('excluded.last_pulled_at')),
           }),
         )
         .execute();

@@ -22,7 +22,7 @@ import type {
   SyncRuleRow,
 } from '../sync-store.js';
 import { claimRows } from './claim.js';
-import { storableText, type SqlContext } from './context.js';
+import { later, storableText, type SqlContext } from './context.js';
 import { SqlSyncQueueIndex, enqueueIn } from './sync-queue-index.js';
 
 const num = (value: number | string | bigint | null): number | null => (value === null ? null : Number(value));
@@ -196,7 +196,7 @@ export class SqlSyncReconcileIndex implements SyncReconcileIndex {
             // claimer's `now` can predate a request that landed while it was on its way (read before
             // the claim's query ran), and with it recorded the caller would wait for a run that has
             // been done already.
-            last_reconcile_started_at: sql<number>`case when run_requested_at is not null and run_requested_at > ${now} then run_requested_at else ${now} end`,
+            last_reconcile_started_at: later('run_requested_at', now),
             run_requested_at: null,
           })
           .where('id', '=', id)
@@ -237,7 +237,7 @@ export class SqlSyncReconcileIndex implements SyncReconcileIndex {
         reconcile_claimed_until: null,
         // Never before the recorded start (see claim: a start can be a request's time, from another
         // replica's clock), so "finished after it started" holds for whoever waits on the pair.
-        last_reconcile_at: sql<number>`case when last_reconcile_started_at is not null and last_reconcile_started_at > ${outcome.at} then last_reconcile_started_at else ${outcome.at} end`,
+        last_reconcile_at: later('last_reconcile_started_at', outcome.at),
         last_reconcile_error: storableText(outcome.error),
         last_reconcile_stats: JSON.stringify(outcome.stats),
         next_reconcile_at: outcome.nextReconcileAt,
