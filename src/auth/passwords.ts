@@ -14,7 +14,19 @@ function derive(secret: string, salt: Buffer, options: ScryptOptions): Promise<B
 
 export async function hashSecret(secret: string): Promise<string> {
   const salt = randomBytes(16);
-  const key = await derive(secret, salt, params);
+  return encode(salt, await derive(secret, salt, params));
+}
+
+/**
+ * A stored-hash string with the current parameters that no secret matches (a random salt and a
+ * random key, not a derived one): verifying against it costs what verifying a real hash costs.
+ * Made without running scrypt, whose 32 MiB would otherwise be the start-up peak of every process.
+ */
+export function decoyHash(): string {
+  return encode(randomBytes(16), randomBytes(keyLength));
+}
+
+function encode(salt: Buffer, key: Buffer): string {
   return ['scrypt', params.N, params.r, params.p, salt.toString('base64url'), key.toString('base64url')].join('$');
 }
 

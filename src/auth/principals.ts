@@ -8,7 +8,7 @@ import type { Logger } from 'pino';
 import type { AuthMetadata, CredentialRecord, PrincipalKind, PrincipalRecord } from '../metadata/auth-store.js';
 import { principalNameProblem } from '../api/principals.js';
 import type { Clock } from '../shared/clock.js';
-import { generateSecret, hashSecret, verifySecret } from './passwords.js';
+import { decoyHash, generateSecret, hashSecret, verifySecret } from './passwords.js';
 import { isPermission, isValidPattern, registryScope, type Grant, type Permission } from './permissions.js';
 
 export class AuthenticationError extends Error {
@@ -32,7 +32,7 @@ export interface PrincipalSettings {
 }
 
 /** A hash to verify against when the user does not exist, so timing does not reveal which names exist. */
-const decoyHash = hashSecret(generateSecret());
+const decoy = decoyHash();
 /** Key derivations every failed login runs at least (see `authenticate`). */
 export const failedLoginKdfRuns = 2;
 /** Successful verifications, keyed by a hash of credential id + secret: saves a slow KDF per docker request. */
@@ -69,7 +69,7 @@ export class PrincipalService {
       }
     }
     if (!principal || !match) {
-      for (let run = credentials.length; run < failedLoginKdfRuns; run++) await verifySecret(secret, await decoyHash);
+      for (let run = credentials.length; run < failedLoginKdfRuns; run++) await verifySecret(secret, decoy);
       throw new AuthenticationError('invalid credentials');
     }
     this.assertUsable(principal);
