@@ -1,0 +1,61 @@
+/**
+ * Young collections paced by the bytes of I/O buffers that have been used up.
+ *
+ * Node hands every piece of a request body to JavaScript in a fresh buffer of up to 64 KiB,
+ * allocated with malloc outside the V8 heap; only a young collection frees it, and V8 forces one
+ * for such buffers only after 32 MiB of them (twice its default semi-space maximum, whatever
+ * `--max-semi-space-size` says). So a large upload always had ~32 MiB of spent pieces waiting,
+ * glibc kept what they freed, and the first large push raised a process's RSS by 35–40 MiB for
+ * good (a minimal Node server that hashes and writes a 1 GiB PUT does the same: 46 → 80 MiB).
+ *
+ * `spentBytes(n)` is called where a transfer is done with a piece (the digest check every ingest
+ * passes through, `oci/digest.ts`); after every `paceBytes` of them it runs a young collection,
+ * which frees the pieces while they are still few. With 2 MiB semi-spaces and a request path that
+ * keeps little alive, a young collection costs a fraction of a millisecond, and V8 would have run
+ * most of them anyway for the buffers' sake, only later.
+ *
+ * V8's `gc` function exists only with `--expose-gc`. This module turns the flag on for as long as
+ * it takes to create one private context (whose global is the only one that gets `gc`) and off
+ * again, so no other code, and no global of this process, sees it. Where that fails (a runtime
+ * without the flag), pacing is off and V8 collects as before.
+ */
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
+
+type Collect = (options: { type: 'minor' | 'major'; execution?: 'sync' | 'async' }) => void;
+
+/** Bytes of spent buffers between two young collections: the RSS a large transfer holds, give or take its own buffers in flight. */
+export const paceBytes = 4 * 1024 * 1024;
+
+let collect: Collect | undefined | null = null;
+let spent = 0;
+
+function youngCollector(): Collect | undefined {
+  try {
+    setFlagsFromString('--expose-gc');
+    const gc: unknown = runInNewContext('typeof gc === "function" ? gc : undefined');
+    return typeof gc === 'function' ? (options) => (gc as Collect)(options) : undefined;
+  } catch {
+    return undefined;
+  } finally {
+    setFlagsFromString('--no-expose-gc');
+  }
+}
+
+/**
+ * Counts `bytes` of I/O buffers the caller no longer needs; every `paceBytes` of them, a young
+ * collection. Cheap when it does not collect: an addition and a comparison.
+ */
+export function spentBytes(bytes: number): void {
+  spent += bytes;
+  if (spent < paceBytes) return;
+  spent = 0;
+  if (collect === null) collect = youngCollector();
+  collect?.({ type: 'minor' });
+}
+
+/** Whether young collections can be paced in this process (for tests and diagnostics). */
+export function pacingAvailable(): boolean {
+  if (collect === null) collect = youngCollector();
+  return collect !== undefined;
+}
