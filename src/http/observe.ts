@@ -29,8 +29,18 @@ const wellFormedId = /^[A-Za-z0-9][A-Za-z0-9._:/+=-]{0,127}$/;
 const knownMethods = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']);
 /** Routes whose bodies are blobs: their bytes on the wire are counted. */
 const blobRoutes = new Set(['blob', 'upload', 'uploads']);
-/** Per connection: its byte counters when its last request ended. */
+/** Per connection: its byte counters when its last request ended (one object per connection, updated in place). */
 const socketMarks = new WeakMap<object, { read: number; written: number }>();
+
+function markSocket(socket: IncomingMessage['socket']): void {
+  const mark = socketMarks.get(socket);
+  if (mark) {
+    mark.read = socket.bytesRead;
+    mark.written = socket.bytesWritten;
+  } else {
+    socketMarks.set(socket, { read: socket.bytesRead, written: socket.bytesWritten });
+  }
+}
 /** Probes and scrapes: counted, but never written to the access log. */
 const quietRoutes = new Set(['healthz', 'readyz', 'metrics']);
 
@@ -63,12 +73,18 @@ export interface ObserverSettings {
 interface HttpFamilies {
   requests: Counter<'route' | 'method' | 'status'>;
   duration: Histogram<'route' | 'method'>;
-  inFlight: Gauge;
+  inFlight: Gauge.Internal<never>;
   received: Counter<'route'>;
   sent: Counter<'route'>;
-  pushes: Counter<'kind'>;
-  pulls: Counter<'kind'>;
-  deletes: Counter<'kind'>;
+  /** The registry's counts, bound per kind (`countRegistry`). */
+  pushes: { manifest: Counter.Internal; blob: Counter.Internal };
+  pulls: { manifest: Counter.Internal; blob: Counter.Internal };
+  deletes: { manifest: Counter.Internal; blob: Counter.Internal };
+}
+
+/** A counter's children for the two kinds the registry counts. */
+function byKind(counter: Counter<'kind'>): { manifest: Counter.Internal; blob: Counter.Internal } {
+  return { manifest: counter.labels('manifest'), blob: counter.labels('blob') };
 }
 
 /** The children of one (route, method), bound on first use. */
@@ -100,14 +116,14 @@ export class RequestObserver {
         latencyBuckets,
         ['route', 'method'],
       ),
-      inFlight: m.gauge('berth_http_requests_in_flight', 'HTTP requests being served.'),
+      inFlight: m.gauge('berth_http_requests_in_flight', 'HTTP requests being served.').labels(),
       received: m.counter('berth_http_blob_received_bytes_total', 'Bytes received on blob routes (uploads), on the wire.', ['route']),
       sent: m.counter('berth_http_blob_sent_bytes_total', 'Bytes sent on blob routes (blob GETs), on the wire.', ['route']),
-      pushes: m.counter('berth_registry_pushes_total', 'Manifests and blobs pushed (kind=manifest|blob; a blob push is a completed upload or a mount).', [
-        'kind',
-      ]),
-      pulls: m.counter('berth_registry_pulls_total', 'Manifests and blobs pulled (GET answered with content or a redirect to it).', ['kind']),
-      deletes: m.counter('berth_registry_deletes_total', 'Manifests, tags and blobs deleted.', ['kind']),
+      pushes: byKind(
+        m.counter('berth_registry_pushes_total', 'Manifests and blobs pushed (kind=manifest|blob; a blob push is a completed upload or a mount).', ['kind']),
+      ),
+      pulls: byKind(m.counter('berth_registry_pulls_total', 'Manifests and blobs pulled (GET answered with content or a redirect to it).', ['kind'])),
+      deletes: byKind(m.counter('berth_registry_deletes_total', 'Manifests, tags and blobs deleted.', ['kind'])),
     };
   }
 
@@ -145,7 +161,7 @@ export class RequestObserver {
       byStatus.inc();
       bound.duration.observe(seconds);
       if (blobRoutes.has(routeName)) this.countBytes(observed, routeName, families);
-      if (observed.socket) socketMarks.set(observed.socket, { read: observed.socket.bytesRead, written: observed.socket.bytesWritten });
+      if (observed.socket) markSocket(observed.socket);
       if (res.writableFinished) this.countRegistry(routeName, observed.method, res.statusCode, families);
     }
     if (observed.trace) {
@@ -200,14 +216,14 @@ export class RequestObserver {
   private countRegistry(route: string, method: string, status: number, families: HttpFamilies): void {
     if (status >= 400) return;
     if (route === 'manifest') {
-      if (method === 'PUT' && status === 201) families.pushes.inc({ kind: 'manifest' });
-      else if (method === 'GET' && status === 200) families.pulls.inc({ kind: 'manifest' });
-      else if (method === 'DELETE') families.deletes.inc({ kind: 'manifest' });
+      if (method === 'PUT' && status === 201) families.pushes.manifest.inc();
+      else if (method === 'GET' && status === 200) families.pulls.manifest.inc();
+      else if (method === 'DELETE') families.deletes.manifest.inc();
     } else if (route === 'blob') {
-      if (method === 'GET') families.pulls.inc({ kind: 'blob' });
-      else if (method === 'DELETE') families.deletes.inc({ kind: 'blob' });
+      if (method === 'GET') families.pulls.blob.inc();
+      else if (method === 'DELETE') families.deletes.blob.inc();
     } else if ((route === 'upload' && method === 'PUT' && status === 201) || (route === 'uploads' && method === 'POST' && status === 201)) {
-      families.pushes.inc({ kind: 'blob' });
+      families.pushes.blob.inc();
     }
   }
 
