@@ -8,11 +8,12 @@
  * glibc kept what they freed, and the first large push raised a process's RSS by 35–40 MiB for
  * good (a minimal Node server that hashes and writes a 1 GiB PUT does the same: 46 → 80 MiB).
  *
- * `spentBytes(n)` is called where a transfer is done with a piece (the digest check every ingest
- * passes through, `oci/digest.ts`); after every `paceBytes` of them it runs a young collection,
- * which frees the pieces while they are still few. With 2 MiB semi-spaces and a request path that
- * keeps little alive, a young collection costs a fraction of a millisecond, and V8 would have run
- * most of them anyway for the buffers' sake, only later.
+ * `spentBytes(n)` counts the pieces where every ingest hashes them (the digest check, `oci/digest.ts`:
+ * uploads, imports, sync and cache fills); by then all but the last few are spent. After every
+ * `paceBytes` of them it runs a young collection, which frees the pieces while they are still few.
+ * With 2 MiB semi-spaces and a request path that keeps little alive, a young collection costs a
+ * fraction of a millisecond; measured on a 1 GiB push, RSS after it 115–118 → 89–91 MiB for ~255
+ * more young collections (~80 ms of CPU on a main thread idle three quarters of the push).
  *
  * V8's `gc` function exists only with `--expose-gc`. This module turns the flag on for as long as
  * it takes to create one private context (whose global is the only one that gets `gc`) and off
