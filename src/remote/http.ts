@@ -4,9 +4,10 @@
  * `Link` pagination). Everything in remote/ that talks HTTP goes through `HttpClient.send`.
  *
  * Contract:
- * - Connections come from `options.dispatcher` when given (the egress policy's: it checks every
- *   resolved address, redirects and token realms included), else from undici's global agent (the
- *   CLI on a person's machine).
+ * - Connections come from `options.dispatcher` when given, through undici (the egress policy's: it
+ *   checks every resolved address, redirects and token realms included), else from node:http and
+ *   node:https (node-transport.ts: the CLI on a person's machine, where loading undici would cost
+ *   a one-shot command ~85 ms). Both answer alike, for what this module uses.
  * - With `retry: true` (idempotent requests only), connection errors, timeouts and
  *   500/502/503/504 are retried with jittered exponential backoff, and 429 (and 503) after their
  *   `Retry-After`, which also pauses every other request through the same limiter; at most
@@ -16,8 +17,8 @@
  * - Failures are `HttpFailure` (unreachable, refused by the egress policy, still failing after the
  *   retries, asked to wait too long) without wording for people: the caller knows what it was
  *   doing and says so. An aborted `signal` rejects with its reason.
- * - undici is imported on the first request, not with this module, so commands that never send
- *   one (`berth --help`, the credential helper answering from its file) do not load it.
+ * - undici is imported on the first request with a dispatcher, not with this module, so processes
+ *   that never send one (every command of the CLI) do not load it.
  * - Inside a traced span (`metrics/tracing.ts`) every request carries `traceparent`.
  */
 import type { Readable } from 'node:stream';
@@ -25,6 +26,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Dispatcher, request as undiciRequest } from 'undici';
 import { tracer } from '../metrics/tracing.js';
 import type { RequestLimiter } from './limiter.js';
+import { nodeRequest, type TransportOptions, type TransportResponse } from './node-transport.js';
 
 export interface RetryPolicy {
   /** Tries in all (default 4; at least 1). */
@@ -37,7 +39,7 @@ export interface RetryPolicy {
 }
 
 export interface HttpOptions {
-  /** The egress policy's dispatcher; undici's global agent when absent. */
+  /** The egress policy's dispatcher; node:http and node:https when absent (node-transport.ts). */
   dispatcher?: Dispatcher | undefined;
   userAgent?: string | undefined;
   /** Requests per second and in flight for this source; shared by every client that shares it. */
@@ -125,7 +127,6 @@ export class HttpClient {
 
   /** Sends `req` (with retries when `req.retry`); the caller owns the response body and its slot. */
   async send(req: HttpRequest): Promise<HttpResponse> {
-    const { request } = await loadUndici();
     const url = typeof req.url === 'string' ? new URL(req.url) : req.url;
     const headers: Record<string, string> = { 'user-agent': this.options.userAgent ?? 'berth', ...req.headers };
     // Inside a traced request or job (a sync copy, an import), the source sees the trace (`traceparent`).
@@ -134,18 +135,21 @@ export class HttpClient {
     const where = { url: `${url.origin}${url.pathname}` };
     for (let attempt = 1; ; attempt++) {
       const release = this.limiter ? await this.limiter.acquire(req.signal) : () => {};
-      let res: Dispatcher.ResponseData;
+      let res: TransportResponse;
       try {
-        res = await request(url, {
-          method: req.method as Dispatcher.HttpMethod,
+        const options: TransportOptions = {
+          method: req.method,
           headers,
           ...(req.body !== undefined ? { body: req.body } : {}),
-          ...(this.options.dispatcher ? { dispatcher: this.options.dispatcher } : {}),
           maxRedirections: req.maxRedirections ?? 0,
           headersTimeout: this.headersTimeout,
           bodyTimeout: this.bodyTimeout,
           signal: req.signal ?? null,
-        });
+        };
+        const { dispatcher } = this.options;
+        res = dispatcher
+          ? await (await loadUndici()).request(url, { ...options, method: options.method as Dispatcher.HttpMethod, dispatcher })
+          : await nodeRequest(url, options);
       } catch (err) {
         release();
         if (req.signal?.aborted) throw req.signal.reason ?? err;
