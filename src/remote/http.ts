@@ -17,8 +17,9 @@
  * - Failures are `HttpFailure` (unreachable, refused by the egress policy, still failing after the
  *   retries, asked to wait too long) without wording for people: the caller knows what it was
  *   doing and says so. An aborted `signal` rejects with its reason.
- * - undici is imported on the first request with a dispatcher, not with this module, so processes
- *   that never send one (every command of the CLI) do not load it.
+ * - Each transport is imported on its first request, not with this module: undici by the first
+ *   request with a dispatcher (no command of the CLI sends one), node-transport.ts (node:http and
+ *   node:https) by the first without one, so a command that sends nothing loads neither.
  * - Inside a traced span (`metrics/tracing.ts`) every request carries `traceparent`.
  */
 import type { Readable } from 'node:stream';
@@ -26,7 +27,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Dispatcher, request as undiciRequest } from 'undici';
 import { tracer } from '../metrics/tracing.js';
 import type { RequestLimiter } from './limiter.js';
-import { nodeRequest, type TransportOptions, type TransportResponse } from './node-transport.js';
+import type { nodeRequest, TransportOptions, TransportResponse } from './node-transport.js';
 
 export interface RetryPolicy {
   /** Tries in all (default 4; at least 1). */
@@ -105,6 +106,8 @@ const retryStatuses = new Set([500, 502, 503, 504]);
 
 let undici: Promise<{ request: typeof undiciRequest }> | undefined;
 const loadUndici = () => (undici ??= import('undici'));
+let nodeTransport: Promise<{ nodeRequest: typeof nodeRequest }> | undefined;
+const loadNodeTransport = () => (nodeTransport ??= import('./node-transport.js'));
 
 export class HttpClient {
   private readonly limiter: RequestLimiter | undefined;
@@ -149,7 +152,7 @@ export class HttpClient {
         const { dispatcher } = this.options;
         res = dispatcher
           ? await (await loadUndici()).request(url, { ...options, method: options.method as Dispatcher.HttpMethod, dispatcher })
-          : await nodeRequest(url, options);
+          : await (await loadNodeTransport()).nodeRequest(url, options);
       } catch (err) {
         release();
         if (req.signal?.aborted) throw req.signal.reason ?? err;

@@ -80,11 +80,11 @@ describe('commands load what they use', () => {
     assert.equal(modules.filter((m) => kubernetes(m) || undici(m)).length, 0);
   });
 
-  it('docker-credential-berth list loads neither undici nor the Kubernetes client', async () => {
+  it('docker-credential-berth list loads no HTTP transport and not the Kubernetes client', async () => {
     const { modules, stdout } = await loadedBy(['src/bin/docker-credential-berth.ts', 'list']);
     assert.equal(stdout.trim(), '{}');
     assert.ok(modules.includes('src/cli/credential-helper.ts'), 'the helper ran');
-    assert.equal(modules.filter((m) => kubernetes(m) || undici(m)).length, 0);
+    assert.equal(modules.filter((m) => kubernetes(m) || undici(m) || m === 'src/remote/node-transport.ts').length, 0);
   });
 
   it("berth serve's module graph does not include @kubernetes/client-node (the controller's does)", async () => {
