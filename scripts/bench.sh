@@ -15,6 +15,7 @@
 #   npm run bench -- --only roundtrips            # only database round trips per request type (bench/roundtrips.ts)
 #   npm run bench -- --only push-limits           # only a 1 GiB push against dd and a minimal ingest server (bench/push-limits.ts)
 #   npm run bench -- --only replicas              # only two replicas (one PostgreSQL, one storage directory) against one (bench/replicas.ts)
+#   npm run bench -- --only cli                   # only client start-up: each client command's time to its first connection (bench/cli.ts)
 #   npm run bench -- --only soak                  # only ten minutes of steady mixed load, memory and event-loop delay sampled (bench/soak.ts)
 set -euo pipefail
 
@@ -86,6 +87,7 @@ run_roundtrips=1
 run_push_limits=1
 run_soak=1
 run_replicas=1
+run_cli=1
 expect_only=0
 for a in "$@"; do
   if [ "$expect_only" = 1 ]; then
@@ -110,11 +112,12 @@ for a in "$@"; do
   has_push_limits=0
   has_soak=0
   has_replicas=0
+  has_cli=0
   IFS=',' read -r -a parts <<< "$value"
   for p in "${parts[@]}"; do
     p="${p//[[:space:]]/}"
     if [ -z "$p" ]; then continue; fi
-    if [ "$p" = auth ]; then has_auth=1; elif [ "$p" = import ]; then has_import=1; elif [ "$p" = console ]; then has_console=1; elif [ "$p" = lifecycle ]; then has_lifecycle=1; elif [ "$p" = s3 ]; then has_s3=1; elif [ "$p" = cache ]; then has_cache=1; elif [ "$p" = operability ]; then has_operability=1; elif [ "$p" = roundtrips ]; then has_roundtrips=1; elif [ "$p" = push-limits ]; then has_push_limits=1; elif [ "$p" = soak ]; then has_soak=1; elif [ "$p" = replicas ]; then has_replicas=1; else rest="${rest:+$rest,}$p"; fi
+    if [ "$p" = auth ]; then has_auth=1; elif [ "$p" = import ]; then has_import=1; elif [ "$p" = console ]; then has_console=1; elif [ "$p" = lifecycle ]; then has_lifecycle=1; elif [ "$p" = s3 ]; then has_s3=1; elif [ "$p" = cache ]; then has_cache=1; elif [ "$p" = operability ]; then has_operability=1; elif [ "$p" = roundtrips ]; then has_roundtrips=1; elif [ "$p" = push-limits ]; then has_push_limits=1; elif [ "$p" = soak ]; then has_soak=1; elif [ "$p" = replicas ]; then has_replicas=1; elif [ "$p" = cli ]; then has_cli=1; else rest="${rest:+$rest,}$p"; fi
   done
   run_auth=$has_auth
   run_import=$has_import
@@ -127,6 +130,7 @@ for a in "$@"; do
   run_push_limits=$has_push_limits
   run_soak=$has_soak
   run_replicas=$has_replicas
+  run_cli=$has_cli
   if [ -n "$rest" ]; then run_main=1; main_args+=(--only "$rest"); else run_main=0; fi
 done
 if [ "$expect_only" = 1 ]; then main_args+=(--only); fi # a dangling --only: let run.ts refuse it
@@ -174,6 +178,10 @@ fi
 if [ "$run_replicas" = 1 ]; then
   node --import tsx bench/replicas.ts "$@"
 fi
+# Client start-up: every client command's time to its first connection (or exit), against one Berth.
+if [ "$run_cli" = 1 ]; then
+  node --import tsx bench/cli.ts "$@"
+fi
 # Ten minutes of steady mixed load (pushes, pulls, token grants): memory and event-loop delay over time.
 if [ "$run_soak" = 1 ]; then
   node --import tsx bench/soak.ts "$@"
@@ -184,7 +192,7 @@ fi
 if [ "$run_s3" = 1 ]; then
   if command -v radosgw >/dev/null 2>&1 && command -v ceph-mon >/dev/null 2>&1 && command -v ceph-osd >/dev/null 2>&1 && command -v ceph >/dev/null 2>&1; then
     node --import tsx bench/s3.ts "$@"
-  elif [ "$run_main" = 1 ] || [ "$run_auth" = 1 ] || [ "$run_import" = 1 ] || [ "$run_console" = 1 ] || [ "$run_cache" = 1 ] || [ "$run_lifecycle" = 1 ] || [ "$run_operability" = 1 ] || [ "$run_roundtrips" = 1 ] || [ "$run_push_limits" = 1 ] || [ "$run_soak" = 1 ] || [ "$run_replicas" = 1 ]; then
+  elif [ "$run_main" = 1 ] || [ "$run_auth" = 1 ] || [ "$run_import" = 1 ] || [ "$run_console" = 1 ] || [ "$run_cache" = 1 ] || [ "$run_lifecycle" = 1 ] || [ "$run_operability" = 1 ] || [ "$run_roundtrips" = 1 ] || [ "$run_push_limits" = 1 ] || [ "$run_soak" = 1 ] || [ "$run_replicas" = 1 ] || [ "$run_cli" = 1 ]; then
     echo "bench: radosgw/ceph-mon/ceph-osd/ceph not installed (scripts/ensure-test-deps.sh); skipping the S3 bench" >&2
   else
     echo "bench: the S3 bench needs radosgw, ceph-mon, ceph-osd and ceph (scripts/ensure-test-deps.sh)" >&2
