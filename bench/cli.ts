@@ -163,6 +163,10 @@ async function main(): Promise<void> {
     const berth = join(repoRoot, 'dist', 'bin', 'berth.js');
     const helper = join(repoRoot, 'dist', 'bin', 'docker-credential-berth.js');
     const jwt = /^eyJ[\w-]+\.[\w-]+\.[\w-]+$/m;
+    /** A check that the command printed `expected` on stdout. */
+    const prints = (expected: string | RegExp, what: string) => (out: string) => {
+      if (typeof expected === 'string' ? !out.includes(expected) : !expected.test(out)) throw new Error(`no ${what}`);
+    };
     const commands: Command[] = [
       { id: 'node', title: "`node -e ''` (this machine's floor)", file: process.execPath, args: ['-e', ''], network: false, check: () => undefined },
       {
@@ -171,9 +175,7 @@ async function main(): Promise<void> {
         file: berth,
         args: ['--help'],
         network: false,
-        check: (out) => {
-          if (!out.includes('Usage: berth')) throw new Error('no usage');
-        },
+        check: prints('Usage: berth', 'usage'),
       },
       {
         id: 'admin-help',
@@ -181,9 +183,7 @@ async function main(): Promise<void> {
         file: berth,
         args: ['admin', 'principal', '--help'],
         network: false,
-        check: (out) => {
-          if (!out.includes('Usage: berth admin principal')) throw new Error('no usage');
-        },
+        check: prints('Usage: berth admin principal', 'usage'),
       },
       {
         id: 'login',
@@ -192,9 +192,7 @@ async function main(): Promise<void> {
         args: ['login', host, '--username', ownerName, '--password-stdin'],
         stdin: `${ownerPassword}\n`,
         network: true,
-        check: (out) => {
-          if (!out.includes('Login Succeeded')) throw new Error('no "Login Succeeded"');
-        },
+        check: prints('Login Succeeded', '"Login Succeeded"'),
       },
       {
         id: 'token',
@@ -202,9 +200,7 @@ async function main(): Promise<void> {
         file: berth,
         args: ['token', host, '--scope', 'repository:bench/app:pull'],
         network: true,
-        check: (out) => {
-          if (!jwt.test(out)) throw new Error('no token printed');
-        },
+        check: prints(jwt, 'token printed'),
       },
       {
         id: 'helper-store',
@@ -222,9 +218,7 @@ async function main(): Promise<void> {
         args: ['get'],
         stdin: host,
         network: false,
-        check: (out) => {
-          if (!out.includes('"Secret"')) throw new Error('no credential');
-        },
+        check: prints('"Secret"', 'credential'),
       },
     ];
     const results: Results = { date: new Date().toISOString(), quick, runs, machine: await machineInfo(repoRoot, parent), commands: [], errors: [] };
