@@ -7,7 +7,8 @@
  * - Every request goes through `options.egress.dispatcher` when the caller gives an egress policy
  *   (import and sync always do), so it is enforced on every resolved address, redirects (blob
  *   CDNs) and token realms included. Credentials are never sent over plain HTTP except to
- *   loopback, and undici drops `Authorization` on a cross-origin redirect.
+ *   loopback, and a cross-origin redirect drops `Authorization` (undici, and node-transport.ts
+ *   without an egress policy).
  * - Built on the pieces every registry client of Berth shares: `http.ts` (limits, retries with
  *   Retry-After, bounded reads, `Link` pagination), `challenge.ts` (RFC 7235 challenges) and
  *   `tokens.ts` (the token protocol), `source-auth.ts` (a source's auth state).
@@ -44,7 +45,7 @@ export interface RemoteOptions {
   /** https://host[:port], or http:// for loopback (or when the operator allows it). */
   baseUrl: string;
   credentials: RemoteCredentials;
-  /** The egress policy; without one, undici's global agent connects anywhere (the CLI, tests). */
+  /** The egress policy; without one, requests go anywhere over node:http and node:https (remote/node-transport.ts: the CLI, tests). */
   egress?: Egress | undefined;
   limits?: { requestsPerSecond?: number; concurrency?: number };
   /** Share one limiter between clients of the same source (e.g. concurrent import jobs); overrides `limits`. */
