@@ -8,7 +8,7 @@
  * the long-running commands get the V8 flags and the allocator setting their memory needs
  * (docs/operations.md, "Memory"), every other command a plain `node`. Any V8 flag on the command
  * line makes Node drop its built-in code cache (the flags' hash no longer matches), and each
- * client command then compiles the Node modules it loads from source: ~25–35 ms of a `berth
+ * client command then compiles the Node modules it loads from source: ~20–35 ms of a `berth
  * token` on the project's 2-core machine (bench/notes.md, "Client start-up").
  */
 import { berthProgram } from '../cli/commands/index.js';
