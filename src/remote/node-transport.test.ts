@@ -56,6 +56,9 @@ describe('node transport', () => {
         return; // never answers
       else if (path === '/stall') {
         res.write('first part');
+      } else if (path === '/cut') {
+        res.writeHead(200, { 'content-length': '1000' });
+        res.write('only part of it', () => res.socket?.destroy());
       } else if (path === '/big') res.end(Buffer.alloc(1024 * 1024, 'x'));
       else res.writeHead(404).end();
     });
@@ -130,6 +133,14 @@ describe('node transport', () => {
     controller.abort(new Error('stopped by the caller'));
     await assert.rejects(pending, /stopped by the caller/);
     await assert.rejects(nodeRequest(new URL('ftp://127.0.0.1/'), defaults), /unsupported protocol/);
+  });
+
+  it('fails the body, and nothing else, when the connection breaks in the middle of it', async () => {
+    const cut = await nodeRequest(new URL(`${main.url}/cut`), defaults);
+    assert.equal(cut.statusCode, 200);
+    await assert.rejects(text(cut.body));
+    // The next request is served as usual.
+    assert.equal((await nodeRequest(new URL(`${main.url}/echo`), defaults)).statusCode, 200);
   });
 
   it('dump reads a small rest and closes the connection on a large one', async () => {

@@ -71,8 +71,9 @@ export async function nodeRequest(url: URL, options: TransportOptions): Promise<
     const location = res.headers.location;
     if (redirects >= options.maxRedirections || !redirectStatuses.has(res.statusCode ?? 0) || typeof location !== 'string') return respond(res, options);
     const next = new URL(location, current);
-    // The redirect's own body is not wanted; reading it frees the connection for the next request.
-    res.resume();
+    // The redirect's own body is not wanted; reading it frees the connection for the next request
+    // (an error while discarding it only costs that connection).
+    res.on('error', () => undefined).resume();
     if (res.statusCode === 303 && method !== 'HEAD') {
       method = 'GET';
       body = undefined;
@@ -103,7 +104,9 @@ function once(url: URL, method: string, headers: Record<string, string>, body: s
       clearTimeout(timer);
       resolve(res);
     });
-    req.once('error', (err) => {
+    // `on`, not `once`: Node hands a connection failing mid-body to the body's reader (tested), and
+    // should the request itself emit a second error, it must not go unhandled.
+    req.on('error', (err) => {
       clearTimeout(timer);
       reject(options.signal?.aborted ? (options.signal.reason ?? err) : err);
     });
