@@ -46,17 +46,20 @@ describe('the berth command as the shell runs it', () => {
     const child = spawn('/bin/sh', [BERTH_CLI, 'serve', '--addr', '127.0.0.1:0', '--data', join(dir, 'data')], { env, stdio: ['ignore', 'pipe', 'pipe'] });
     children.push(child);
     let output = '';
-    const listening = new Promise<void>((resolve) =>
+    const listening = new Promise<string>((resolve) =>
       child.stdout!.on('data', (chunk: Buffer) => {
         output += chunk.toString();
-        if (output.includes('"msg":"listening"')) resolve();
+        const url = /"url":"([^"]+)"[^\n]*"msg":"listening"/.exec(output)?.[1];
+        if (url !== undefined) resolve(url);
       }),
     );
     const { argv, env: childEnv } = await asNode(child.pid!);
     assert.deepEqual(argv.slice(1), [...serverFlags, BERTH_CLI, 'serve', '--addr', '127.0.0.1:0', '--data', join(dir, 'data')]);
     assert.ok(childEnv.includes('MALLOC_MMAP_THRESHOLD_=1048576'), 'the allocator setting');
-    // Once it serves, SIGTERM reaches Berth's own handler (a graceful stop), not the shell's.
-    await listening;
+    // Once it has answered a request, its signal handlers are in place (they are installed right
+    // after the "listening" line): SIGTERM is a graceful stop.
+    const health = await fetch(`${await listening}/healthz`);
+    assert.equal(health.status, 200);
     const exited = once(child, 'exit');
     child.kill('SIGTERM');
     assert.deepEqual(await exited, [0, null]);
