@@ -51,7 +51,6 @@ interface Sample {
   startMs: number;
   wallMs: number;
   maxRssMiB: number;
-  connected: boolean;
 }
 
 interface CommandResult {
@@ -127,7 +126,7 @@ async function runOnce(command: Command, env: NodeJS.ProcessEnv): Promise<Sample
         command.check(stdout, userErr);
         const p = JSON.parse(probeLine) as { connectMs: number | null; exitMs: number; maxRssKiB: number };
         if (command.network && p.connectMs === null) throw new Error('it opened no connection');
-        resolvePromise({ startMs: p.connectMs ?? p.exitMs, wallMs, maxRssMiB: p.maxRssKiB / 1024, connected: p.connectMs !== null });
+        resolvePromise({ startMs: p.connectMs ?? p.exitMs, wallMs, maxRssMiB: p.maxRssKiB / 1024 });
       } catch (err) {
         reject(new Error(`${command.title}: ${(err as Error).message}\nstdout: ${stdout.slice(0, 500)}\nstderr: ${stderr.slice(0, 1000)}`));
       }

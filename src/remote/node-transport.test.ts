@@ -51,6 +51,7 @@ describe('node transport', () => {
         res.writeHead(302, { location: left > 0 ? `/hop/${left - 1}` : '/echo' }).end('moved');
       } else if (path === '/see-other') res.writeHead(303, { location: '/echo' }).end();
       else if (path === '/temporary') res.writeHead(307, { location: '/echo' }).end();
+      else if (path === '/nowhere') res.writeHead(302, { location: 'http://[::1' }).end('moved');
       else if (path === '/away') res.writeHead(301, { location: `${other.url}/landed` }).end();
       else if (path === '/silent')
         return; // never answers
@@ -93,6 +94,11 @@ describe('node transport', () => {
     assert.equal(tooMany.statusCode, 302);
     assert.equal(tooMany.headers.location, '/echo');
     await tooMany.body.dump();
+  });
+
+  it('refuses a redirect whose Location is not a URL, and serves the next request', async () => {
+    await assert.rejects(nodeRequest(new URL(`${main.url}/nowhere`), { ...defaults, maxRedirections: 1 }), { code: 'ERR_INVALID_URL' });
+    assert.equal((await nodeRequest(new URL(`${main.url}/echo`), defaults)).statusCode, 200);
   });
 
   it('turns a POST into a GET without a body on 303, and keeps both on 307', async () => {

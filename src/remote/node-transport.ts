@@ -70,10 +70,10 @@ export async function nodeRequest(url: URL, options: TransportOptions): Promise<
     const res = await once(current, method, headers, body, options);
     const location = res.headers.location;
     if (redirects >= options.maxRedirections || !redirectStatuses.has(res.statusCode ?? 0) || typeof location !== 'string') return respond(res, options);
-    const next = new URL(location, current);
     // The redirect's own body is not wanted; reading it frees the connection for the next request
-    // (an error while discarding it only costs that connection).
+    // (an error while discarding it only costs that connection), also when `Location` is no URL.
     res.on('error', () => undefined).resume();
+    const next = new URL(location, current);
     if (res.statusCode === 303 && method !== 'HEAD') {
       method = 'GET';
       body = undefined;
