@@ -84,7 +84,11 @@ export type Lifetimes = Record<PrincipalRecord['kind'], { accessMs: number; refr
 
 interface Resolved {
   identity: Identity;
-  grants: Grant[];
+  /**
+   * What the principal may do, read when called: only an access token needs it, so the exchange
+   * (which issues refresh tokens, carrying no grants) saves the read.
+   */
+  grants: () => Promise<Grant[]>;
   lifetime: { accessMs: number; refreshMs: number };
   /** A refresh grant keeps its token; only credential logins mint new ones. */
   mayMintRefresh: boolean;
@@ -116,7 +120,7 @@ export class TokenEndpoint {
     const resolved = await this.resolve(request);
     const requested = parseScopes(request.scopes);
     const ceiling = resolved.identity.scopeCeiling;
-    const granted = grantAccess(resolved.grants, requested);
+    const granted = grantAccess(await resolved.grants(), requested);
     const access = ceiling ? limitAccess(granted, ceiling) : granted;
     const issued = await this.deps.tokens.issueAccess(resolved.identity, access, resolved.lifetime.accessMs);
     const response: TokenResponse = {
@@ -248,16 +252,15 @@ export class TokenEndpoint {
       };
       return {
         identity: this.deps.bounds.bind(identity, principal, login.credentialExpiresAt),
-        grants: await this.deps.principals.grantsFor(principal),
+        grants: () => this.deps.principals.grantsFor(principal),
         lifetime: this.deps.lifetimes[principal.kind],
         mayMintRefresh: true,
       };
     }
     if (grantType === undefined) {
-      const patterns = await this.deps.store.anonymousPull.list();
       return {
         identity: { subject: 'anonymous', name: 'anonymous', kind: 'anonymous' },
-        grants: anonymousPullGrants(patterns),
+        grants: async () => anonymousPullGrants(await this.deps.store.anonymousPull.list()),
         lifetime: this.deps.lifetimes.user,
         mayMintRefresh: false,
       };
@@ -299,7 +302,7 @@ export class TokenEndpoint {
     };
     return {
       identity: this.deps.bounds.bind(identity, principal, undefined),
-      grants: await this.deps.principals.grantsFor(principal),
+      grants: () => this.deps.principals.grantsFor(principal),
       lifetime: { accessMs: Math.min(base.accessMs, limit), refreshMs: Math.min(base.refreshMs, limit) },
       mayMintRefresh: false,
     };
@@ -326,7 +329,7 @@ export class TokenEndpoint {
     const credentialEnd = await this.standing(identity, clientAddress);
     return {
       identity: this.deps.bounds.bind(identity, principal, credentialEnd),
-      grants: await this.deps.principals.grantsFor(principal),
+      grants: () => this.deps.principals.grantsFor(principal),
       lifetime: this.capped(this.deps.lifetimes[principal.kind], verified.expiresAt),
       mayMintRefresh: false,
     };

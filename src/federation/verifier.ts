@@ -234,10 +234,8 @@ export class FederationVerifier {
   /** The credentials a token from `issuer` is checked against (with `clientId`, only that principal's). */
   async candidates(issuer: string, clientId: string | undefined): Promise<Candidate[]> {
     if (clientId !== undefined) {
-      const principal = await this.store.principals.findByName(clientId);
-      if (!principal) return [];
-      const credentials = (await this.store.federatedCredentials.list(principal.id)).filter((c) => c.issuer === issuer);
-      return credentials.map((credential) => ({ principal, credential }));
+      const named = await this.store.federatedCredentials.ofPrincipalNamed(clientId, issuer);
+      return named ? named.credentials.map((credential) => ({ principal: named.principal, credential })) : [];
     }
     const out: Candidate[] = [];
     for (const credential of await this.store.federatedCredentials.listByIssuer(issuer)) {

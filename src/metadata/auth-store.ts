@@ -180,6 +180,11 @@ export interface FederatedCredentialIndex {
   get(id: string): Promise<FederatedCredentialRecord | undefined>;
   /** Every credential trusting `issuer`, across principals (for exchanges without a client id). */
   listByIssuer(issuer: string): Promise<FederatedCredentialRecord[]>;
+  /**
+   * The principal named `name` and its credentials trusting `issuer` (by name), in one read: what
+   * every federated grant naming its client reads. Undefined when no principal has that name.
+   */
+  ofPrincipalNamed(name: string, issuer: string): Promise<{ principal: PrincipalRecord; credentials: FederatedCredentialRecord[] } | undefined>;
   /** Inserts or replaces (by principal and name); returns the replaced credential's id. */
   put(credential: FederatedCredentialRecord): Promise<string | undefined>;
   /** Removes by name; returns its id if it existed. */

@@ -146,6 +146,30 @@ describe('PostgreSQL metadata', () => {
       assert.equal(typeof history[0]!.at, 'number');
     });
 
+    it('reads a principal with its credentials for one issuer in one statement, numbers as numbers', async () => {
+      const id = randomUUID();
+      const name = `ci-${id}`;
+      await a.auth.principals.create({ id, kind: 'service', name, description: undefined, disabled: false, expiresAt: now + 1, createdAt: now });
+      const issuer = 'https://token.actions.githubusercontent.com';
+      const stored = (credentialName: string, credentialIssuer: string) => ({
+        id: randomUUID(),
+        principalId: id,
+        name: credentialName,
+        issuer: credentialIssuer,
+        audiences: ['berth'],
+        subject: 'repo:acme/app:*',
+        conditions: [{ claim: 'ref', equals: 'refs/heads/main' }],
+        createdAt: now,
+      });
+      const [zeta, alpha, other] = [stored('zeta', issuer), stored('alpha', issuer), stored('gitlab', 'https://gitlab.example')];
+      for (const c of [zeta, alpha, other]) await a.auth.federatedCredentials.put(c);
+      const found = await b.auth.federatedCredentials.ofPrincipalNamed(name, issuer);
+      assert.deepEqual(found?.principal, { id, kind: 'service', name, description: undefined, disabled: false, expiresAt: now + 1, createdAt: now });
+      assert.deepEqual(found?.credentials, [alpha, zeta]);
+      assert.deepEqual(await b.auth.federatedCredentials.ofPrincipalNamed(name, 'https://unknown.example'), { principal: found?.principal, credentials: [] });
+      assert.equal(await b.auth.federatedCredentials.ofPrincipalNamed(`nobody-${id}`, issuer), undefined);
+    });
+
     it('records every audit entry appended at once on both instances (group commit), each before its caller is answered', async () => {
       const tag = randomUUID();
       const answered = await Promise.all(

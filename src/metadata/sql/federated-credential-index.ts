@@ -1,8 +1,9 @@
-import type { ClaimCondition, FederatedCredentialIndex, FederatedCredentialRecord } from '../auth-store.js';
+import type { ClaimCondition, FederatedCredentialIndex, FederatedCredentialRecord, PrincipalRecord } from '../auth-store.js';
 import type { FederatedCredentialsTable } from '../schema.js';
 import type { SqlContext } from './context.js';
 import type { Selectable } from 'kysely';
 import { preparedAll } from './prepared.js';
+import { toPrincipal } from './principal-index.js';
 
 // What every federated grant reads to find the credentials a token may match: compiled once (prepared.ts).
 const credentialsOf = preparedAll((db, principalId: string) =>
@@ -10,6 +11,25 @@ const credentialsOf = preparedAll((db, principalId: string) =>
 );
 const credentialsByIssuer = preparedAll((db, issuer: string) =>
   db.selectFrom('federated_credentials').selectAll().where('issuer', '=', issuer).orderBy('created_at'),
+);
+// A principal by name with its credentials for one issuer: one row per credential, or one row of
+// nulls on the credential's side when it has none (a left join), so a missing principal is no row.
+const principalWithCredentials = preparedAll((db, name: string, issuer: string) =>
+  db
+    .selectFrom('principals as p')
+    .leftJoin('federated_credentials as c', (join) => join.onRef('c.principal_id', '=', 'p.id').on('c.issuer', '=', issuer))
+    .select(['p.id', 'p.kind', 'p.name', 'p.description', 'p.disabled', 'p.expires_at', 'p.created_at'])
+    .select([
+      'c.id as c_id',
+      'c.name as c_name',
+      'c.issuer as c_issuer',
+      'c.audiences as c_audiences',
+      'c.subject as c_subject',
+      'c.conditions as c_conditions',
+      'c.created_at as c_created_at',
+    ])
+    .where('p.name', '=', name)
+    .orderBy('c.name'),
 );
 
 function toRecord(row: Selectable<FederatedCredentialsTable>): FederatedCredentialRecord {
@@ -41,6 +61,29 @@ export class SqlFederatedCredentialIndex implements FederatedCredentialIndex {
   async listByIssuer(issuer: string): Promise<FederatedCredentialRecord[]> {
     const rows = await credentialsByIssuer(this.ctx.db, issuer);
     return rows.map(toRecord);
+  }
+
+  async ofPrincipalNamed(name: string, issuer: string): Promise<{ principal: PrincipalRecord; credentials: FederatedCredentialRecord[] } | undefined> {
+    const rows = await principalWithCredentials(this.ctx.db, name, issuer);
+    const first = rows[0];
+    if (!first) return undefined;
+    const credentials: FederatedCredentialRecord[] = [];
+    for (const row of rows) {
+      if (row.c_id === null) continue;
+      credentials.push(
+        toRecord({
+          id: row.c_id,
+          principal_id: row.id,
+          name: row.c_name ?? '',
+          issuer: row.c_issuer ?? '',
+          audiences: row.c_audiences ?? '[]',
+          subject: row.c_subject ?? '',
+          conditions: row.c_conditions ?? '[]',
+          created_at: row.c_created_at ?? 0,
+        }),
+      );
+    }
+    return { principal: toPrincipal(first), credentials };
   }
 
   async put(c: FederatedCredentialRecord): Promise<string | undefined> {

@@ -15,7 +15,7 @@ const grantsOf = preparedAll((db, principalId: string) =>
   db.selectFrom('grants').select(['pattern', 'permission']).where('principal_id', '=', principalId).orderBy('pattern').orderBy('permission'),
 );
 
-function toPrincipal(row: Selectable<PrincipalsTable>): PrincipalRecord {
+export function toPrincipal(row: Selectable<PrincipalsTable>): PrincipalRecord {
   return {
     id: row.id,
     kind: row.kind,
