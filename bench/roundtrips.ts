@@ -259,6 +259,15 @@ async function measureBackend(
             })
           ).status,
       },
+      {
+        id: 'token-exchange',
+        title: 'Exchange: an OIDC token for a refresh token (`POST /oauth2/exchange`)',
+        read: false,
+        prepare: () => issuer.github({ repository: 'acme/app', audience: 'berth' }, { expiresIn: 900 }),
+        run: async (oidcToken) =>
+          (await postForm(base, '/oauth2/exchange', { grant_type: 'access_token', access_token: String(oidcToken), client_id: 'rt-ci', service: 'berth' }))
+            .status,
+      },
     ];
     // The manifest the reads fetch.
     ok(

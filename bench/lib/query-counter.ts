@@ -22,14 +22,17 @@ const context = new AsyncLocalStorage<RequestQueries>();
 let background = 0;
 let installed = false;
 
-/** "select manifests", "insert audit_log", "begin": what a statement does and to which table. */
+/** "select manifests", "insert audit_log", "begin": what a statement does and to which tables. */
 export function describeStatement(sql: string): string {
   const text = sql.trim().replace(/\s+/g, ' ');
   const verb = /^(\w+)/.exec(text)?.[1]?.toLowerCase() ?? '?';
   const table = (re: RegExp) => re.exec(text)?.[1]?.replace(/"/g, '') ?? '?';
   switch (verb) {
-    case 'select':
-      return `select ${table(/\bfrom\s+("?[\w.]+"?)/i)}`;
+    case 'select': {
+      // Joined tables too (`select principals + federated_credentials`): one statement reading several.
+      const joined = [...text.matchAll(/\bjoin\s+("?[\w.]+"?)/gi)].map((m) => ` + ${(m[1] ?? '?').replace(/"/g, '')}`).join('');
+      return `select ${table(/\bfrom\s+("?[\w.]+"?)/i)}${joined}`;
+    }
     case 'insert':
       return `insert ${table(/^insert\s+(?:or\s+\w+\s+)?into\s+("?[\w.]+"?)/i)}`;
     case 'update':
