@@ -5,7 +5,7 @@
  */
 import { createHash, randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
-import type { AuthMetadata, CredentialRecord, PrincipalKind, PrincipalRecord } from '../metadata/auth-store.js';
+import type { AuthMetadata, CredentialRecord, GrantRecord, PrincipalKind, PrincipalRecord } from '../metadata/auth-store.js';
 import { principalNameProblem } from '../api/principals.js';
 import type { Clock } from '../shared/clock.js';
 import { decoyHash, generateSecret, hashSecret, verifySecret } from './passwords.js';
@@ -21,6 +21,8 @@ export class PolicyError extends Error {
 
 export interface Authenticated {
   principal: PrincipalRecord;
+  /** What the principal may do, read with it. */
+  grants: Grant[];
   credentialId: string;
   /** The secret's own expiry: a login made with it ends no later (auth/token-bounds.ts). */
   credentialExpiresAt: number | undefined;
@@ -29,6 +31,15 @@ export interface Authenticated {
 export interface PrincipalSettings {
   adminUser: { enabled: boolean; username: string };
   bootstrap: { user?: string | undefined; password?: string | undefined };
+}
+
+/**
+ * What `principal` may do, given its stored grant rows: the admin user owns the registry whatever
+ * is stored; rows naming no known permission grant nothing.
+ */
+export function grantsFrom(principal: PrincipalRecord, rows: readonly GrantRecord[]): Grant[] {
+  if (principal.kind === 'admin') return [{ pattern: registryScope, permission: 'owner' }];
+  return rows.filter((g): g is Grant => isPermission(g.permission));
 }
 
 /** A hash to verify against when the user does not exist, so timing does not reveal which names exist. */
@@ -58,7 +69,8 @@ export class PrincipalService {
    * generated client ids) takes longer to fail.
    */
   async authenticate(name: string, secret: string): Promise<Authenticated> {
-    const principal = await this.store.principals.findByName(name);
+    const found = await this.store.principals.findByNameWithGrants(name);
+    const principal = found?.principal;
     const now = this.clock.now();
     const credentials = principal ? (await this.store.credentials.list(principal.id)).filter((c) => c.expiresAt === undefined || c.expiresAt > now) : [];
     let match: CredentialRecord | undefined;
@@ -73,7 +85,7 @@ export class PrincipalService {
       throw new AuthenticationError('invalid credentials');
     }
     this.assertUsable(principal);
-    return { principal, credentialId: match.id, credentialExpiresAt: match.expiresAt };
+    return { principal, grants: grantsFrom(principal, found.grants), credentialId: match.id, credentialExpiresAt: match.expiresAt };
   }
 
   /** Throws if the principal may not get tokens now (disabled, expired, admin user switched off). */
@@ -86,9 +98,13 @@ export class PrincipalService {
   }
 
   async grantsFor(principal: PrincipalRecord): Promise<Grant[]> {
-    if (principal.kind === 'admin') return [{ pattern: registryScope, permission: 'owner' }];
-    const rows = await this.store.grants.list(principal.id);
-    return rows.filter((g): g is Grant => isPermission(g.permission));
+    return grantsFrom(principal, principal.kind === 'admin' ? [] : await this.store.grants.list(principal.id));
+  }
+
+  /** The principal with this id and what it may do, in one read; undefined when it no longer exists. */
+  async withGrants(id: string): Promise<{ principal: PrincipalRecord; grants: Grant[] } | undefined> {
+    const found = await this.store.principals.getWithGrants(id);
+    return found && { principal: found.principal, grants: grantsFrom(found.principal, found.grants) };
   }
 
   /** The grants of the principal with this id; none when it no longer exists. */

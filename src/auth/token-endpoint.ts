@@ -17,7 +17,7 @@ import type { AuthMetadata, PrincipalKind, PrincipalRecord } from '../metadata/a
 import type { Clock } from '../shared/clock.js';
 import { formatScope, limitAccess, parseScopes, type Access } from './access.js';
 import { anonymousPullGrants, grantAccess, type Grant } from './permissions.js';
-import { AuthenticationError, type PrincipalService } from './principals.js';
+import { AuthenticationError, grantsFrom, type PrincipalService } from './principals.js';
 import type { LoginThrottle } from './throttle.js';
 import { FederationError, isForeignJwt, type FederatedMatch, type FederationVerifier } from '../federation/verifier.js';
 import { CredentialGoneError, earliest, endingBy, narrowed, requestedCeiling, type TokenBounds } from './token-bounds.js';
@@ -252,7 +252,7 @@ export class TokenEndpoint {
       };
       return {
         identity: this.deps.bounds.bind(identity, principal, login.credentialExpiresAt),
-        grants: () => this.deps.principals.grantsFor(principal),
+        grants: async () => login.grants,
         lifetime: this.deps.lifetimes[principal.kind],
         mayMintRefresh: true,
       };
@@ -302,7 +302,8 @@ export class TokenEndpoint {
     };
     return {
       identity: this.deps.bounds.bind(identity, principal, undefined),
-      grants: () => this.deps.principals.grantsFor(principal),
+      // Read with the principal when the client was named (the verifier's one read); else read now.
+      grants: async () => (match.grants ? grantsFrom(principal, match.grants) : this.deps.principals.grantsFor(principal)),
       lifetime: { accessMs: Math.min(base.accessMs, limit), refreshMs: Math.min(base.refreshMs, limit) },
       mayMintRefresh: false,
     };
@@ -315,7 +316,9 @@ export class TokenEndpoint {
       await this.audit('login.failed', undefined, clientAddress, { reason: 'refresh token rejected' });
       throw new OAuthError(401, 'invalid_grant', 'refresh token is invalid, expired or revoked: log in again');
     });
-    const principal = await this.usablePrincipal(verified.subject);
+    // The principal and its grants in one read.
+    const found = await this.deps.principals.withGrants(verified.subject);
+    const principal = this.usable(found?.principal);
     const identity: Identity = {
       subject: principal.id,
       name: principal.name,
@@ -329,7 +332,7 @@ export class TokenEndpoint {
     const credentialEnd = await this.standing(identity, clientAddress);
     return {
       identity: this.deps.bounds.bind(identity, principal, credentialEnd),
-      grants: () => this.deps.principals.grantsFor(principal),
+      grants: async () => found?.grants ?? [],
       lifetime: this.capped(this.deps.lifetimes[principal.kind], verified.expiresAt),
       mayMintRefresh: false,
     };

@@ -18,7 +18,7 @@ import type { JWTPayload } from 'jose';
 import { KeyObject, type webcrypto } from 'node:crypto';
 import { decodeClaims, JwtError, verifyJwt } from '../shared/jwt.js';
 import type { Config } from '../config/schema.js';
-import type { AuthMetadata, ClaimCondition, FederatedCredentialRecord, PrincipalRecord } from '../metadata/auth-store.js';
+import type { AuthMetadata, ClaimCondition, FederatedCredentialRecord, GrantRecord, PrincipalRecord } from '../metadata/auth-store.js';
 import type { Clock } from '../shared/clock.js';
 import { matchesWildcard } from '../shared/glob.js';
 import { legacyAudience } from '../api/oidc.js';
@@ -59,6 +59,8 @@ export class FederationError extends Error {
 
 export interface FederatedMatch {
   principal: PrincipalRecord;
+  /** The principal's stored grants when they were read with it (a named client); else the caller reads them. */
+  grants?: GrantRecord[] | undefined;
   credential: FederatedCredentialRecord;
   /** Accepted only because the credential lists the legacy audience `berth` and that is still allowed. */
   legacyAudience: boolean;
@@ -170,7 +172,7 @@ export function provenanceOf(claims: JWTPayload): Record<string, unknown> {
   return out;
 }
 
-export type Candidate = { principal: PrincipalRecord; credential: FederatedCredentialRecord };
+export type Candidate = { principal: PrincipalRecord; credential: FederatedCredentialRecord; grants?: GrantRecord[] | undefined };
 
 /**
  * The one credential verified `claims` act through, among the candidates for their issuer: a
@@ -180,12 +182,12 @@ export type Candidate = { principal: PrincipalRecord; credential: FederatedCrede
 export function chooseCredential(candidates: readonly Candidate[], claims: JWTPayload, policy: AudiencePolicy): FederatedMatch {
   const matches: FederatedMatch[] = [];
   let firstFailure: FederationError | undefined;
-  for (const { principal, credential } of candidates) {
+  for (const { principal, credential, grants } of candidates) {
     const result = mismatch(credential, claims, policy);
     // Of several failures, report the one that got furthest (a credential that matched the audience and subject but
     // not a condition says more than another principal's credential for another audience).
     if (result instanceof FederationError) firstFailure = furthest(firstFailure, result);
-    else matches.push({ principal, credential, legacyAudience: result.legacy, expiresAt: (claims.exp ?? 0) * 1000, provenance: provenanceOf(claims) });
+    else matches.push({ principal, grants, credential, legacyAudience: result.legacy, expiresAt: (claims.exp ?? 0) * 1000, provenance: provenanceOf(claims) });
   }
   const principals = new Set(matches.map((m) => m.principal.id));
   if (principals.size > 1) {
@@ -235,7 +237,7 @@ export class FederationVerifier {
   async candidates(issuer: string, clientId: string | undefined): Promise<Candidate[]> {
     if (clientId !== undefined) {
       const named = await this.store.federatedCredentials.ofPrincipalNamed(clientId, issuer);
-      return named ? named.credentials.map((credential) => ({ principal: named.principal, credential })) : [];
+      return named ? named.credentials.map((credential) => ({ principal: named.principal, grants: named.grants, credential })) : [];
     }
     const out: Candidate[] = [];
     for (const credential of await this.store.federatedCredentials.listByIssuer(issuer)) {

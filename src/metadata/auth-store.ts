@@ -30,11 +30,20 @@ export interface GrantRecord {
   permission: string;
 }
 
+export interface PrincipalWithGrants {
+  principal: PrincipalRecord;
+  grants: GrantRecord[];
+}
+
 export interface PrincipalIndex {
   /** Inserts a principal; false if the name is taken. */
   create(principal: PrincipalRecord): Promise<boolean>;
   get(id: string): Promise<PrincipalRecord | undefined>;
   findByName(name: string): Promise<PrincipalRecord | undefined>;
+  /** The principal with this id and its grants (ordered as `GrantIndex.list`), in one read: what a token grant needs. */
+  getWithGrants(id: string): Promise<PrincipalWithGrants | undefined>;
+  /** The same, by name. */
+  findByNameWithGrants(name: string): Promise<PrincipalWithGrants | undefined>;
   list(kind?: PrincipalKind): Promise<PrincipalRecord[]>;
   count(): Promise<number>;
   update(id: string, changes: { disabled?: boolean; expiresAt?: number | null; description?: string | null }): Promise<boolean>;
@@ -181,10 +190,10 @@ export interface FederatedCredentialIndex {
   /** Every credential trusting `issuer`, across principals (for exchanges without a client id). */
   listByIssuer(issuer: string): Promise<FederatedCredentialRecord[]>;
   /**
-   * The principal named `name` and its credentials trusting `issuer` (by name), in one read: what
-   * every federated grant naming its client reads. Undefined when no principal has that name.
+   * The principal named `name`, its grants and its credentials trusting `issuer` (by name), in one
+   * read: what every federated grant naming its client reads. Undefined when no principal has that name.
    */
-  ofPrincipalNamed(name: string, issuer: string): Promise<{ principal: PrincipalRecord; credentials: FederatedCredentialRecord[] } | undefined>;
+  ofPrincipalNamed(name: string, issuer: string): Promise<(PrincipalWithGrants & { credentials: FederatedCredentialRecord[] }) | undefined>;
   /** Inserts or replaces (by principal and name); returns the replaced credential's id. */
   put(credential: FederatedCredentialRecord): Promise<string | undefined>;
   /** Removes by name; returns its id if it existed. */

@@ -146,10 +146,15 @@ describe('PostgreSQL metadata', () => {
       assert.equal(typeof history[0]!.at, 'number');
     });
 
-    it('reads a principal with its credentials for one issuer in one statement, numbers as numbers', async () => {
+    it('reads a principal with its grants, and with its credentials for one issuer, in one statement, numbers as numbers', async () => {
       const id = randomUUID();
       const name = `ci-${id}`;
       await a.auth.principals.create({ id, kind: 'service', name, description: undefined, disabled: false, expiresAt: now + 1, createdAt: now });
+      await a.auth.grants.replace(id, [
+        { pattern: 'team/**', permission: 'pull' },
+        { pattern: 'apps/"quoted"\\', permission: 'push' },
+        { pattern: 'Apps/upper', permission: 'pull' },
+      ]);
       const issuer = 'https://token.actions.githubusercontent.com';
       const stored = (credentialName: string, credentialIssuer: string) => ({
         id: randomUUID(),
@@ -163,11 +168,22 @@ describe('PostgreSQL metadata', () => {
       });
       const [zeta, alpha, other] = [stored('zeta', issuer), stored('alpha', issuer), stored('gitlab', 'https://gitlab.example')];
       for (const c of [zeta, alpha, other]) await a.auth.federatedCredentials.put(c);
+
+      const principal = { id, kind: 'service', name, description: undefined, disabled: false, expiresAt: now + 1, createdAt: now };
+      // In the order grants.list gives (bytes: upper case first, as on SQLite).
+      const grants = await b.auth.grants.list(id);
+      assert.deepEqual(
+        grants.map((g) => g.pattern),
+        ['Apps/upper', 'apps/"quoted"\\', 'team/**'],
+      );
+      assert.deepEqual(await b.auth.principals.getWithGrants(id), { principal, grants });
+      assert.deepEqual(await b.auth.principals.findByNameWithGrants(name), { principal, grants });
       const found = await b.auth.federatedCredentials.ofPrincipalNamed(name, issuer);
-      assert.deepEqual(found?.principal, { id, kind: 'service', name, description: undefined, disabled: false, expiresAt: now + 1, createdAt: now });
-      assert.deepEqual(found?.credentials, [alpha, zeta]);
-      assert.deepEqual(await b.auth.federatedCredentials.ofPrincipalNamed(name, 'https://unknown.example'), { principal: found?.principal, credentials: [] });
+      assert.deepEqual(found, { principal, grants, credentials: [alpha, zeta] });
+      assert.deepEqual(await b.auth.federatedCredentials.ofPrincipalNamed(name, 'https://unknown.example'), { principal, grants, credentials: [] });
       assert.equal(await b.auth.federatedCredentials.ofPrincipalNamed(`nobody-${id}`, issuer), undefined);
+      await a.auth.grants.replace(id, []);
+      assert.deepEqual(await b.auth.principals.getWithGrants(id), { principal, grants: [] }, 'no grants: an empty list');
     });
 
     it('records every audit entry appended at once on both instances (group commit), each before its caller is answered', async () => {

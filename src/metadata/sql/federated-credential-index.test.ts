@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { FederatedCredentialRecord } from '../auth-store.js';
+import type { FederatedCredentialRecord, PrincipalRecord } from '../auth-store.js';
+import type { Metadata } from '../store.js';
 import { openSqliteMetadata } from './open.js';
 
 const credential = (id: string, principalId: string, name: string, issuer: string): FederatedCredentialRecord => ({
@@ -14,31 +15,53 @@ const credential = (id: string, principalId: string, name: string, issuer: strin
   createdAt: 1000 + id.length,
 });
 
-describe('federated credentials of a principal named by a client id (SQLite)', () => {
-  it('reads the principal and its credentials for one issuer, by name; a principal without any is found with none', async () => {
-    const metadata = await openSqliteMetadata(':memory:');
-    try {
-      const principal = { id: 'p-ci', kind: 'service' as const, name: 'ci', description: 'builds', disabled: false, expiresAt: 9_000_000, createdAt: 500 };
-      await metadata.auth.principals.create(principal);
-      await metadata.auth.principals.create({
-        id: 'p-other',
-        kind: 'service',
-        name: 'other',
-        description: undefined,
-        disabled: true,
-        expiresAt: undefined,
-        createdAt: 600,
-      });
-      const github = 'https://token.actions.githubusercontent.com';
-      // Stored out of name order, with one for another issuer and one of another principal for the same issuer.
-      await metadata.auth.federatedCredentials.put(credential('c-2', 'p-ci', 'zeta', github));
-      await metadata.auth.federatedCredentials.put(credential('c-1', 'p-ci', 'alpha', github));
-      await metadata.auth.federatedCredentials.put(credential('c-3', 'p-ci', 'gitlab', 'https://gitlab.example'));
-      await metadata.auth.federatedCredentials.put(credential('c-4', 'p-other', 'beta', github));
+const github = 'https://token.actions.githubusercontent.com';
+const ci: PrincipalRecord = { id: 'p-ci', kind: 'service', name: 'ci', description: 'builds', disabled: false, expiresAt: 9_000_000, createdAt: 500 };
+const other: PrincipalRecord = { id: 'p-other', kind: 'service', name: 'other', description: undefined, disabled: true, expiresAt: undefined, createdAt: 600 };
 
+/** Two principals: `ci` with three grants (stored out of order) and three credentials, `other` with none and one. */
+async function seeded(): Promise<Metadata> {
+  const metadata = await openSqliteMetadata(':memory:');
+  await metadata.auth.principals.create(ci);
+  await metadata.auth.principals.create(other);
+  await metadata.auth.grants.replace('p-ci', [
+    { pattern: 'team/**', permission: 'pull' },
+    { pattern: 'apps/"quoted"\\', permission: 'push' },
+    { pattern: 'apps/"quoted"\\', permission: 'delete' },
+  ]);
+  // Stored out of name order, with one for another issuer and one of another principal for the same issuer.
+  await metadata.auth.federatedCredentials.put(credential('c-2', 'p-ci', 'zeta', github));
+  await metadata.auth.federatedCredentials.put(credential('c-1', 'p-ci', 'alpha', github));
+  await metadata.auth.federatedCredentials.put(credential('c-3', 'p-ci', 'gitlab', 'https://gitlab.example'));
+  await metadata.auth.federatedCredentials.put(credential('c-4', 'p-other', 'beta', github));
+  return metadata;
+}
+
+describe('a principal read with its grants in one statement (SQLite)', () => {
+  it('by id and by name: the same record and the same grants, in the same order, as reading them apart', async () => {
+    const metadata = await seeded();
+    try {
+      const grants = await metadata.auth.grants.list('p-ci');
+      assert.equal(grants.length, 3);
+      assert.deepEqual(await metadata.auth.principals.getWithGrants('p-ci'), { principal: ci, grants });
+      assert.deepEqual(await metadata.auth.principals.findByNameWithGrants('ci'), { principal: ci, grants });
+      assert.deepEqual(await metadata.auth.principals.getWithGrants('p-other'), { principal: other, grants: [] }, 'no grants: an empty list');
+      assert.equal(await metadata.auth.principals.getWithGrants('p-nobody'), undefined);
+      assert.equal(await metadata.auth.principals.findByNameWithGrants('p-ci'), undefined, 'by name, not by id');
+    } finally {
+      await metadata.close();
+    }
+  });
+});
+
+describe('federated credentials of a principal named by a client id (SQLite)', () => {
+  it('reads the principal, its grants and its credentials for one issuer, by name; a principal without any is found with none', async () => {
+    const metadata = await seeded();
+    try {
+      const grants = await metadata.auth.grants.list('p-ci');
       const found = await metadata.auth.federatedCredentials.ofPrincipalNamed('ci', github);
-      assert.deepEqual(found?.principal, await metadata.auth.principals.findByName('ci'));
-      assert.deepEqual(found?.principal, principal);
+      assert.deepEqual(found?.principal, ci);
+      assert.deepEqual(found?.grants, grants, 'every grant once, whatever the number of credentials');
       assert.deepEqual(found?.credentials, [credential('c-1', 'p-ci', 'alpha', github), credential('c-2', 'p-ci', 'zeta', github)]);
       assert.deepEqual(
         found?.credentials,
@@ -47,9 +70,9 @@ describe('federated credentials of a principal named by a client id (SQLite)', (
       );
 
       const none = await metadata.auth.federatedCredentials.ofPrincipalNamed('ci', 'https://unknown.example');
-      assert.deepEqual(none, { principal, credentials: [] }, 'a principal with no credential for the issuer is still found');
+      assert.deepEqual(none, { principal: ci, grants, credentials: [] }, 'a principal with no credential for the issuer is still found');
       const disabled = await metadata.auth.federatedCredentials.ofPrincipalNamed('other', github);
-      assert.equal(disabled?.principal.disabled, true, 'found as stored; the token service refuses it');
+      assert.deepEqual(disabled, { principal: other, grants: [], credentials: [credential('c-4', 'p-other', 'beta', github)] }, 'found as stored');
       assert.equal(await metadata.auth.federatedCredentials.ofPrincipalNamed('nobody', github), undefined);
       assert.equal(await metadata.auth.federatedCredentials.ofPrincipalNamed('p-ci', github), undefined, 'by name, not by id');
     } finally {

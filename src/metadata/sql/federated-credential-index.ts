@@ -1,9 +1,10 @@
-import type { ClaimCondition, FederatedCredentialIndex, FederatedCredentialRecord, PrincipalRecord } from '../auth-store.js';
+import type { ClaimCondition, FederatedCredentialIndex, FederatedCredentialRecord, PrincipalWithGrants } from '../auth-store.js';
+import type { Dialect } from '../migrations/columns.js';
 import type { FederatedCredentialsTable } from '../schema.js';
 import type { SqlContext } from './context.js';
 import type { Selectable } from 'kysely';
 import { preparedAll } from './prepared.js';
-import { toPrincipal } from './principal-index.js';
+import { grantsColumn, grantsFromColumn, toPrincipal } from './principal-index.js';
 
 // What every federated grant reads to find the credentials a token may match: compiled once (prepared.ts).
 const credentialsOf = preparedAll((db, principalId: string) =>
@@ -12,25 +13,31 @@ const credentialsOf = preparedAll((db, principalId: string) =>
 const credentialsByIssuer = preparedAll((db, issuer: string) =>
   db.selectFrom('federated_credentials').selectAll().where('issuer', '=', issuer).orderBy('created_at'),
 );
-// A principal by name with its credentials for one issuer: one row per credential, or one row of
-// nulls on the credential's side when it has none (a left join), so a missing principal is no row.
-const principalWithCredentials = preparedAll((db, name: string, issuer: string) =>
-  db
-    .selectFrom('principals as p')
-    .leftJoin('federated_credentials as c', (join) => join.onRef('c.principal_id', '=', 'p.id').on('c.issuer', '=', issuer))
-    .select(['p.id', 'p.kind', 'p.name', 'p.description', 'p.disabled', 'p.expires_at', 'p.created_at'])
-    .select([
-      'c.id as c_id',
-      'c.name as c_name',
-      'c.issuer as c_issuer',
-      'c.audiences as c_audiences',
-      'c.subject as c_subject',
-      'c.conditions as c_conditions',
-      'c.created_at as c_created_at',
-    ])
-    .where('p.name', '=', name)
-    .orderBy('c.name'),
-);
+// A principal by name with its grants and its credentials for one issuer: one row per credential,
+// or one row of nulls on the credential's side when it has none (a left join), so a missing
+// principal is no row. The grants come as one JSON column (principal-index.ts), not as a join,
+// which would repeat every credential once per grant.
+function principalWithCredentialsQuery(dialect: Dialect) {
+  return preparedAll((db, name: string, issuer: string) =>
+    db
+      .selectFrom('principals as p')
+      .leftJoin('federated_credentials as c', (join) => join.onRef('c.principal_id', '=', 'p.id').on('c.issuer', '=', issuer))
+      .select(['p.id', 'p.kind', 'p.name', 'p.description', 'p.disabled', 'p.expires_at', 'p.created_at'])
+      .select(grantsColumn(dialect).as('grants'))
+      .select([
+        'c.id as c_id',
+        'c.name as c_name',
+        'c.issuer as c_issuer',
+        'c.audiences as c_audiences',
+        'c.subject as c_subject',
+        'c.conditions as c_conditions',
+        'c.created_at as c_created_at',
+      ])
+      .where('p.name', '=', name)
+      .orderBy('c.name'),
+  );
+}
+const principalWithCredentials = { sqlite: principalWithCredentialsQuery('sqlite'), postgres: principalWithCredentialsQuery('postgres') };
 
 function toRecord(row: Selectable<FederatedCredentialsTable>): FederatedCredentialRecord {
   return {
@@ -63,8 +70,8 @@ export class SqlFederatedCredentialIndex implements FederatedCredentialIndex {
     return rows.map(toRecord);
   }
 
-  async ofPrincipalNamed(name: string, issuer: string): Promise<{ principal: PrincipalRecord; credentials: FederatedCredentialRecord[] } | undefined> {
-    const rows = await principalWithCredentials(this.ctx.db, name, issuer);
+  async ofPrincipalNamed(name: string, issuer: string): Promise<(PrincipalWithGrants & { credentials: FederatedCredentialRecord[] }) | undefined> {
+    const rows = await principalWithCredentials[this.ctx.dialect](this.ctx.db, name, issuer);
     const first = rows[0];
     if (!first) return undefined;
     const credentials: FederatedCredentialRecord[] = [];
@@ -83,7 +90,7 @@ export class SqlFederatedCredentialIndex implements FederatedCredentialIndex {
         }),
       );
     }
-    return { principal: toPrincipal(first), credentials };
+    return { principal: toPrincipal(first), grants: grantsFromColumn(first.grants), credentials };
   }
 
   async put(c: FederatedCredentialRecord): Promise<string | undefined> {

@@ -1,5 +1,7 @@
-import type { Selectable } from 'kysely';
-import type { CredentialIndex, CredentialRecord, GrantIndex, GrantRecord, PrincipalIndex, PrincipalRecord } from '../auth-store.js';
+import type { RawBuilder, Selectable } from 'kysely';
+import { sql } from '../kysely.js';
+import type { Dialect } from '../migrations/columns.js';
+import type { CredentialIndex, CredentialRecord, GrantIndex, GrantRecord, PrincipalIndex, PrincipalRecord, PrincipalWithGrants } from '../auth-store.js';
 import type { PrincipalKind, PrincipalsTable } from '../schema.js';
 import { storableText, type SqlContext } from './context.js';
 import { preparedAll, preparedFirst } from './prepared.js';
@@ -14,6 +16,31 @@ const credentialsOf = preparedAll((db, principalId: string) =>
 const grantsOf = preparedAll((db, principalId: string) =>
   db.selectFrom('grants').select(['pattern', 'permission']).where('principal_id', '=', principalId).orderBy('pattern').orderBy('permission'),
 );
+
+/**
+ * The grants of the principal aliased `p`, as one JSON text column (`[[pattern, permission], ...]`,
+ * in grantsOf's order), so a principal and its grants come in one statement. One SQL per dialect.
+ */
+export function grantsColumn(dialect: Dialect): RawBuilder<string> {
+  return dialect === 'postgres'
+    ? sql<string>`(select coalesce(json_agg(json_build_array(g.pattern, g.permission) order by g.pattern, g.permission), '[]')::text from grants g where g.principal_id = p.id)`
+    : sql<string>`(select json_group_array(json_array(g.pattern, g.permission) order by g.pattern, g.permission) from grants g where g.principal_id = p.id)`;
+}
+
+/** The grants column of grantsColumn, read back. */
+export function grantsFromColumn(text: string): GrantRecord[] {
+  return (JSON.parse(text) as [string, string][]).map(([pattern, permission]) => ({ pattern, permission }));
+}
+
+function principalWithGrantsQueries(dialect: Dialect) {
+  return {
+    byId: preparedFirst((db, id: string) => db.selectFrom('principals as p').selectAll('p').select(grantsColumn(dialect).as('grants')).where('p.id', '=', id)),
+    byName: preparedFirst((db, name: string) =>
+      db.selectFrom('principals as p').selectAll('p').select(grantsColumn(dialect).as('grants')).where('p.name', '=', name),
+    ),
+  };
+}
+const principalWithGrants = { sqlite: principalWithGrantsQueries('sqlite'), postgres: principalWithGrantsQueries('postgres') };
 
 export function toPrincipal(row: Selectable<PrincipalsTable>): PrincipalRecord {
   return {
@@ -55,6 +82,16 @@ export class SqlPrincipalIndex implements PrincipalIndex {
   async findByName(name: string): Promise<PrincipalRecord | undefined> {
     const row = await principalByName(this.ctx.db, name);
     return row && toPrincipal(row);
+  }
+
+  async getWithGrants(id: string): Promise<PrincipalWithGrants | undefined> {
+    const row = await principalWithGrants[this.ctx.dialect].byId(this.ctx.db, id);
+    return row && { principal: toPrincipal(row), grants: grantsFromColumn(row.grants) };
+  }
+
+  async findByNameWithGrants(name: string): Promise<PrincipalWithGrants | undefined> {
+    const row = await principalWithGrants[this.ctx.dialect].byName(this.ctx.db, name);
+    return row && { principal: toPrincipal(row), grants: grantsFromColumn(row.grants) };
   }
 
   async list(kind?: PrincipalKind): Promise<PrincipalRecord[]> {
