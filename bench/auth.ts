@@ -163,8 +163,8 @@ async function main(): Promise<void> {
   const cfg = {
     tokenConcurrency: 8,
     tokenMaxRequests: quick ? 400 : 2000,
-    /** Timed runs per token row (after one warm-up); the median run by rate is reported. */
-    tokenRuns: quick ? 1 : 3,
+    /** Timed runs per token row (after its warm-up), the rows taking turns; the median run by rate is reported. */
+    tokenRuns: quick ? 1 : 5,
     tokenMaxSeconds: quick ? 1.5 : 5,
     /**
      * Untimed requests before each token row's runs. A fresh process keeps optimizing the token
@@ -356,9 +356,11 @@ async function main(): Promise<void> {
   const rows: AuthRow[] = [];
   const loads: LoadRecord[] = [];
   const fmtMs = (v: number | null): string => (v === null ? 'n/a' : fmtNum(v, v < 10 ? 2 : 1));
+  // Warm-ups first, each the same request as its row (for the password grant this includes
+  // bench-user's cold first login). Federated tokens are consumed in order: the warm-up uses the
+  // tail of the pool, the timed runs the head.
+  const warmups = new Map<string, LoadResult>();
   for (const sc of scenarios) {
-    // Warm-up: the same request (for the password grant this includes bench-user's cold first login).
-    // Federated tokens are consumed in order: the warm-up uses the tail of the pool, the timed loop the head.
     const warm = await loadLoop({
       concurrency: cfg.tokenConcurrency,
       maxRequests: cfg.warmupRequests,
@@ -367,10 +369,15 @@ async function main(): Promise<void> {
     });
     if (warm.failed > 0) log(`auth: ${sc.id}: ${warm.failed} warm-up requests failed`);
     log(`auth: ${sc.id.padEnd(19)} warm-up: ${warm.ok + warm.failed} requests at ${warm.perSecond.toFixed(1)} ${sc.unit}`);
-    // Several short runs, the median reported: one run of 2,000 requests lasts under a second,
-    // short enough for one pause of this VM to move its rate and p99 by a third.
-    const runs: LoadResult[] = [];
-    for (let run = 0; run < cfg.tokenRuns; run++) {
+    warmups.set(sc.id, warm);
+  }
+  // Several short runs per row, the median reported: one run of 2,000 requests lasts under a
+  // second, short enough for one pause of this VM to move its rate and p99 by a third. The rows
+  // take turns (round r runs every row once), so a slow minute of the machine falls on all rows
+  // alike instead of on whichever row's runs it happened to hit.
+  const runsOf = new Map<string, LoadResult[]>(scenarios.map((sc) => [sc.id, []]));
+  for (let run = 0; run < cfg.tokenRuns; run++) {
+    for (const sc of scenarios) {
       const offset = run * cfg.tokenMaxRequests;
       // Every grant writes (a refresh token row, audit entries): start each run with no writeback
       // of earlier work pending (the main section before this one writes gigabytes).
@@ -381,11 +388,15 @@ async function main(): Promise<void> {
         maxMs: cfg.tokenMaxSeconds * 1000,
         one: async (i) => judge(await postForm(on.url, sc.path, sc.form(offset + i), agent), 200, sc.key),
       });
-      runs.push(one);
+      runsOf.get(sc.id)?.push(one);
       log(
         `auth: ${sc.id.padEnd(19)} run ${run + 1}: ${one.perSecond.toFixed(1)} ${sc.unit} (${one.ok} ok, ${one.failed} failed in ${one.seconds.toFixed(2)} s), p50 ${fmtMs(one.p50ms)} ms, p99 ${fmtMs(one.p99ms)} ms`,
       );
     }
+  }
+  for (const sc of scenarios) {
+    const runs = runsOf.get(sc.id) ?? [];
+    const warm = warmups.get(sc.id) as LoadResult;
     const byRate = [...runs].sort((a, b) => a.perSecond - b.perSecond);
     const r = byRate[Math.floor((byRate.length - 1) / 2)] as LoadResult;
     loads.push(loadRecord(sc.id, r));

@@ -29,9 +29,15 @@ export function describeStatement(sql: string): string {
   const table = (re: RegExp) => re.exec(text)?.[1]?.replace(/"/g, '') ?? '?';
   switch (verb) {
     case 'select': {
-      // Joined tables too (`select principals + federated_credentials`): one statement reading several.
-      const joined = [...text.matchAll(/\bjoin\s+("?[\w.]+"?)/gi)].map((m) => ` + ${(m[1] ?? '?').replace(/"/g, '')}`).join('');
-      return `select ${table(/\bfrom\s+("?[\w.]+"?)/i)}${joined}`;
+      // Every table the one statement reads: the outer FROM, its joins, then tables its subqueries
+      // read (`select principals + federated_credentials + grants`). Subqueries are peeled off from
+      // the innermost out, one linear pass per level of nesting.
+      const inner: string[] = [];
+      let outer = text;
+      for (let peeled = outer.replace(/\(([^()]*)\)/g, peel(inner)); peeled !== outer; peeled = outer.replace(/\(([^()]*)\)/g, peel(inner))) outer = peeled;
+      const joined = [...outer.matchAll(/\bjoin\s+("?[\w.]+"?)/gi)].map((m) => (m[1] ?? '?').replace(/"/g, ''));
+      const from = /\bfrom\s+("?[\w.]+"?)/i.exec(outer)?.[1]?.replace(/"/g, '') ?? '?';
+      return `select ${[from, ...new Set([...joined, ...inner].filter((t) => t !== from))].join(' + ')}`;
     }
     case 'insert':
       return `insert ${table(/^insert\s+(?:or\s+\w+\s+)?into\s+("?[\w.]+"?)/i)}`;
@@ -44,6 +50,14 @@ export function describeStatement(sql: string): string {
     default:
       return verb;
   }
+}
+
+/** A replacer that notes the tables a parenthesised subquery reads and leaves a placeholder. */
+function peel(tables: string[]): (whole: string, body: string) => string {
+  return (_whole, body) => {
+    for (const m of body.matchAll(/\b(?:from|join)\s+("?[\w.]+"?)/gi)) tables.push((m[1] ?? '?').replace(/"/g, ''));
+    return '_';
+  };
 }
 
 function record(sql: unknown): void {
