@@ -36,7 +36,9 @@ export function describeStatement(sql: string): string {
       let outer = text;
       for (let peeled = outer.replace(/\(([^()]*)\)/g, peel(inner)); peeled !== outer; peeled = outer.replace(/\(([^()]*)\)/g, peel(inner))) outer = peeled;
       const joined = [...outer.matchAll(/\bjoin\s+("?[\w.]+"?)/gi)].map((m) => (m[1] ?? '?').replace(/"/g, ''));
-      const from = /\bfrom\s+("?[\w.]+"?)/i.exec(outer)?.[1]?.replace(/"/g, '') ?? '?';
+      const outerFrom = /\bfrom\s+("?[\w.]+"?)/i.exec(outer)?.[1]?.replace(/"/g, '') ?? '?';
+      // A derived table (`from (select … from tags) t`) leaves only the placeholder: name what it reads.
+      const from = outerFrom === '_' ? (inner[0] ?? '?') : outerFrom;
       return `select ${[from, ...new Set([...joined, ...inner].filter((t) => t !== from))].join(' + ')}`;
     }
     case 'insert':
