@@ -85,8 +85,10 @@ export type Lifetimes = Record<PrincipalRecord['kind'], { accessMs: number; refr
 interface Resolved {
   identity: Identity;
   /**
-   * What the principal may do, read when called: only an access token needs it, so the exchange
-   * (which issues refresh tokens, carrying no grants) saves the read.
+   * What the principal may do, asked for only when an access token is issued. Most grants read it
+   * with the principal (one statement); where it takes a read of its own (anonymous patterns, a
+   * federated token without a client id), the exchange, which issues refresh tokens carrying no
+   * grants, never makes that read.
    */
   grants: () => Promise<Grant[]>;
   lifetime: { accessMs: number; refreshMs: number };

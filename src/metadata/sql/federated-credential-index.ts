@@ -76,6 +76,8 @@ export class SqlFederatedCredentialIndex implements FederatedCredentialIndex {
     if (!first) return undefined;
     const credentials: FederatedCredentialRecord[] = [];
     for (const row of rows) {
+      // No credential for the issuer: the left join's one row of nulls. A credential's columns are
+      // NOT NULL, so the fallbacks below only satisfy the join's nullable types.
       if (row.c_id === null) continue;
       credentials.push(
         toRecord({
