@@ -17,7 +17,7 @@ import type { AuditIndex } from '../metadata/auth-store.js';
 import type { Metrics } from '../metrics/index.js';
 import { tracer } from '../metrics/tracing.js';
 import type { Clock } from '../shared/clock.js';
-import { decodeClaims } from '../shared/jwt.js';
+import { decodeClaims, type UnverifiedJwt } from '../shared/jwt.js';
 import { refreshTokenUser } from '../api/principals.js';
 import { FederationError, type FederationVerifier } from '../federation/verifier.js';
 import type { IssuerKeys } from '../federation/issuers.js';
@@ -129,9 +129,9 @@ function exchangeGrant(request: TokenRequest): string {
   return grant === 'access_token' || grant === 'password' || grant === 'refresh_token' ? grant : 'other';
 }
 
-function issuerOf(jwt: string): string | undefined {
+function issuerOf(jwt: string | UnverifiedJwt): string | undefined {
   try {
-    const iss = decodeClaims(jwt)['iss'];
+    const iss = (typeof jwt === 'string' ? decodeClaims(jwt) : jwt.claims)['iss'];
     return typeof iss === 'string' ? iss : undefined;
   } catch {
     return undefined;

@@ -15,11 +15,12 @@ import type { Logger } from 'pino';
 import { refreshTokenUser } from '../api/principals.js';
 import type { AuthMetadata, PrincipalKind, PrincipalRecord } from '../metadata/auth-store.js';
 import type { Clock } from '../shared/clock.js';
+import type { UnverifiedJwt } from '../shared/jwt.js';
 import { formatScope, limitAccess, parseScopes, type Access } from './access.js';
 import { anonymousPullGrants, grantAccess, type Grant } from './permissions.js';
 import { AuthenticationError, grantsFrom, type PrincipalService } from './principals.js';
 import type { LoginThrottle } from './throttle.js';
-import { FederationError, isForeignJwt, type FederatedMatch, type FederationVerifier } from '../federation/verifier.js';
+import { FederationError, foreignJwt, type FederatedMatch, type FederationVerifier } from '../federation/verifier.js';
 import { CredentialGoneError, earliest, endingBy, narrowed, requestedCeiling, type TokenBounds } from './token-bounds.js';
 import { InvalidTokenError, type Identity, type TokenService } from './tokens.js';
 
@@ -173,8 +174,9 @@ export class TokenEndpoint {
     this.checkService(request.service);
     let identity: Identity;
     let refreshMs: number | undefined;
-    if (request.grantType === 'access_token' && request.accessToken && isForeignJwt(request.accessToken, this.deps.issuer)) {
-      const federated = await this.fromFederated(request.accessToken, request.clientId, request.clientAddress);
+    const oidcToken = request.grantType === 'access_token' && request.accessToken ? foreignJwt(request.accessToken, this.deps.issuer) : undefined;
+    if (oidcToken) {
+      const federated = await this.fromFederated(oidcToken, request.clientId, request.clientAddress);
       identity = federated.identity;
       refreshMs = federated.lifetime.refreshMs;
     } else if (request.grantType === 'access_token') {
@@ -238,9 +240,10 @@ export class TokenEndpoint {
       }
       return this.fromFederated(request.subjectToken, request.clientId, request.clientAddress);
     }
-    if ((grantType === 'password' || grantType === undefined) && request.password && isForeignJwt(request.password, this.deps.issuer)) {
+    const oidcPassword = (grantType === 'password' || grantType === undefined) && request.password ? foreignJwt(request.password, this.deps.issuer) : undefined;
+    if (oidcPassword) {
       // `docker login -u <client id> -p <OIDC token>`: the password is the workload's identity token.
-      return Object.assign({}, await this.fromFederated(request.password, request.username, request.clientAddress), { mayMintRefresh: true });
+      return Object.assign({}, await this.fromFederated(oidcPassword, request.username, request.clientAddress), { mayMintRefresh: true });
     }
     if (grantType === 'password' || (grantType === undefined && request.username !== undefined)) {
       const login = await this.login(request.username, request.password, request.clientAddress);
@@ -271,7 +274,7 @@ export class TokenEndpoint {
   }
 
   /** A workload's OIDC token, checked against federated credentials (optionally one client's). */
-  private async fromFederated(token: string, clientId: string | undefined, clientAddress: string): Promise<Resolved> {
+  private async fromFederated(token: string | UnverifiedJwt, clientId: string | undefined, clientAddress: string): Promise<Resolved> {
     let match: FederatedMatch;
     try {
       match = await this.deps.federation.verify(token, clientId);

@@ -16,7 +16,7 @@
 import type * as Jose from 'jose';
 import type { JWTPayload } from 'jose';
 import { KeyObject, type webcrypto } from 'node:crypto';
-import { decodeClaims, JwtError, verifyJwt } from '../shared/jwt.js';
+import { JwtError, readUnverified, verifyJwt, type UnverifiedJwt } from '../shared/jwt.js';
 import type { Config } from '../config/schema.js';
 import type { AuthMetadata, ClaimCondition, FederatedCredentialRecord, GrantRecord, PrincipalRecord } from '../metadata/auth-store.js';
 import type { Clock } from '../shared/clock.js';
@@ -70,14 +70,19 @@ export interface FederatedMatch {
   provenance: Record<string, unknown>;
 }
 
-/** True for a compact JWS whose `iss` is not `ownIssuer`: a candidate OIDC token. */
-export function isForeignJwt(token: string, ownIssuer: string): boolean {
-  if (token.split('.').length !== 3) return false;
+/**
+ * A compact JWS whose `iss` is not `ownIssuer`, read (not verified): a candidate OIDC token, to be
+ * handed to `FederationVerifier.verify` as it is, so its claims are decoded once. Undefined for
+ * anything else.
+ */
+export function foreignJwt(token: string, ownIssuer: string): UnverifiedJwt | undefined {
+  if (token.split('.').length !== 3) return undefined;
   try {
-    const iss = decodeClaims(token)['iss'];
-    return typeof iss === 'string' && iss !== ownIssuer;
+    const read = readUnverified(token);
+    const iss = read.claims['iss'];
+    return typeof iss === 'string' && iss !== ownIssuer ? read : undefined;
   } catch {
-    return false;
+    return undefined;
   }
 }
 
@@ -208,14 +213,15 @@ export class FederationVerifier {
     private readonly audience: () => Promise<string>,
   ) {}
 
-  /** Verifies `token`; with `clientId`, only that principal's credentials are considered. */
-  async verify(token: string, clientId?: string): Promise<FederatedMatch> {
-    let issuer: unknown;
+  /** Verifies `token` (or a token `foreignJwt` read); with `clientId`, only that principal's credentials are considered. */
+  async verify(token: string | UnverifiedJwt, clientId?: string): Promise<FederatedMatch> {
+    let read: UnverifiedJwt;
     try {
-      issuer = decodeClaims(token)['iss'];
+      read = typeof token === 'string' ? readUnverified(token) : token;
     } catch {
       throw new FederationError('malformed', 'the token is not a JWT');
     }
+    const issuer = read.claims['iss'];
     if (typeof issuer !== 'string') throw new FederationError('malformed', 'the token has no issuer (iss)');
     const candidates = await this.candidates(issuer, clientId);
     if (candidates.length === 0) {
@@ -224,7 +230,7 @@ export class FederationVerifier {
         `issuer ${issuer.slice(0, 200)} is not trusted${clientId !== undefined ? ` for client ${clientId.slice(0, 128)}` : ''}`,
       );
     }
-    const claims = await this.verifySignature(token, issuer);
+    const claims = await this.verifySignature(read, issuer);
     return chooseCredential(candidates, claims, await this.audiencePolicy());
   }
 
@@ -247,7 +253,7 @@ export class FederationVerifier {
     return out;
   }
 
-  private async verifySignature(token: string, issuer: string): Promise<JWTPayload> {
+  private async verifySignature(read: UnverifiedJwt, issuer: string): Promise<JWTPayload> {
     let keys;
     try {
       keys = await this.keys.keysFor(issuer);
@@ -258,9 +264,9 @@ export class FederationVerifier {
     const maxAgeMs = this.keys.settingsFor(issuer)?.maxTokenAgeMs ?? this.config.maxTokenAgeMs;
     // jose (remote key sets, issuers.ts) is loaded with the first federated login, not at start. It
     // finds the key; the signature and claims are checked by shared/jwt.ts, with jose's rules (see there).
-    const [protectedHeader = '', payload = '', signature = ''] = token.split('.');
+    const [protectedHeader = '', payload = '', signature = ''] = read.token.split('.');
     try {
-      const { claims } = await verifyJwt(token, async (header) => keyObjectOf(await keys(header, { protected: protectedHeader, payload, signature })), {
+      const { claims } = await verifyJwt(read, async (header) => keyObjectOf(await keys(header, { protected: protectedHeader, payload, signature })), {
         issuer,
         algorithms: federatedAlgorithms,
         clockToleranceSeconds: this.config.clockSkewSeconds,

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { constants, createHmac, createSecretKey, generateKeyPairSync, randomBytes, sign as cryptoSign, type KeyObject } from 'node:crypto';
 import { describe, it } from 'node:test';
 import { decodeJwt, jwtVerify, SignJWT } from 'jose';
-import { claimsMac, decodeClaims, JwtError, macParameter, signJwt, verifyJwt, type JwtVerifyOptions } from './jwt.js';
+import { claimsMac, decodeClaims, JwtError, macParameter, readUnverified, signJwt, verifyJwt, type JwtVerifyOptions } from './jwt.js';
 
 const ec = generateKeyPairSync('ec', { namedCurve: 'P-256' });
 const otherEc = generateKeyPairSync('ec', { namedCurve: 'P-256' });
@@ -89,6 +89,22 @@ describe('shared/jwt', () => {
       const header = { alg: 'ES256', typ: 'at+jwt', ...extra };
       await refusedWith(signJwt(header as never, good(), ec.privateKey), 'ERR_JWS_INVALID');
     }
+  });
+
+  it('verifies a token read before (readUnverified) on that one parse, with every check as for the string', async () => {
+    const ours = signJwt({ alg: 'ES256', typ: 'at+jwt' }, good(), ec.privateKey);
+    const read = readUnverified(ours);
+    assert.deepEqual(read.claims, good());
+    const verified = await verifyJwt(read, key(ec.publicKey), options);
+    assert.equal(verified.claims, read.claims, 'the claims read before are the ones returned, not decoded again');
+    // The signature is still checked over the token's bytes, and the claim rules still apply.
+    const [h, , s] = ours.split('.') as [string, string, string];
+    const forged = readUnverified(`${h}.${b64({ ...good(), sub: 'p2' })}.${s}`);
+    await assert.rejects(verifyJwt(forged, key(ec.publicKey), options), { code: 'ERR_JWS_SIGNATURE_VERIFICATION_FAILED' });
+    await assert.rejects(verifyJwt(read, key(otherEc.publicKey), options), { code: 'ERR_JWS_SIGNATURE_VERIFICATION_FAILED' });
+    await assert.rejects(verifyJwt(read, key(ec.publicKey), { ...options, now: nowMs + 3_600_000 }), { code: 'ERR_JWT_EXPIRED' });
+    await assert.rejects(verifyJwt(read, key(ec.publicKey), { ...options, issuer: 'elsewhere' }), { code: 'ERR_JWT_CLAIM_VALIDATION_FAILED', claim: 'iss' });
+    assert.throws(() => readUnverified(`${h}.bm90IGpzb24.${s}`), { code: 'ERR_JWT_INVALID' });
   });
 
   it('refuses what is not a compact JWS with JSON object parts', async () => {

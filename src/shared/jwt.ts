@@ -132,6 +132,23 @@ function jsonObject(part: string, what: string, code: string): Record<string, un
   return value as Record<string, unknown>;
 }
 
+/**
+ * A token whose claims were read before it was verified (an OIDC token names its issuer, and the
+ * issuer decides the keys), kept together so that `verifyJwt` uses that one parse instead of
+ * decoding the claims again: ~3 µs of CPU per read in a loop, and a federated grant read them up to
+ * three times. The claims are untrusted until `verifyJwt` returns them, and must not be changed
+ * before it does: it checks the signature over the token's own bytes and returns this object.
+ */
+export interface UnverifiedJwt {
+  readonly token: string;
+  readonly claims: JwtClaims;
+}
+
+/** `token` with its claims decoded, unverified. Throws JwtError as `decodeClaims` does. */
+export function readUnverified(token: string): UnverifiedJwt {
+  return { token, claims: decodeClaims(token) };
+}
+
 /** The claims of a compact JWT, unverified (jose's `decodeJwt`). Throws JwtError if it is not one. */
 export function decodeClaims(token: string): JwtClaims {
   const parts = token.split('.');
@@ -207,13 +224,15 @@ function numericDate(claims: JwtClaims, name: string): number | undefined {
 /**
  * Verifies a token: header, signature with the key `keyFor` returns for its header (none: refused;
  * or the MAC, see `macKeyFor`), then the claims (see the module comment). Resolves to the header
- * and claims.
+ * and claims. Given an `UnverifiedJwt`, its claims are the ones checked and returned: they were
+ * decoded from the same part of the same token the signature is checked over.
  */
 export async function verifyJwt(
-  token: string,
+  input: string | UnverifiedJwt,
   keyFor: (header: JwtHeader) => Promise<KeyObject | undefined>,
   options: JwtVerifyOptions,
 ): Promise<{ header: JwtHeader; claims: JwtClaims }> {
+  const token = typeof input === 'string' ? input : input.token;
   const parts = token.split('.');
   if (parts.length !== 3) throw new JwtError('ERR_JWS_INVALID', 'Invalid Compact JWS');
   const [encodedHeader, encodedClaims, encodedSignature] = parts as [string, string, string];
@@ -232,7 +251,7 @@ export async function verifyJwt(
     if (!signatureValid(alg, input, key, signature)) throw new JwtError('ERR_JWS_SIGNATURE_VERIFICATION_FAILED', 'signature verification failed');
   }
 
-  const claims = jsonObject(encodedClaims, 'the JWT claims set', 'ERR_JWT_INVALID');
+  const claims = typeof input === 'string' ? jsonObject(encodedClaims, 'the JWT claims set', 'ERR_JWT_INVALID') : input.claims;
   const typ = header['typ'];
   if (options.typ !== undefined && (typeof typ !== 'string' || normalizeTyp(typ) !== normalizeTyp(options.typ))) {
     throw claimFailed('unexpected "typ" JWT header value', 'typ');
