@@ -1,7 +1,7 @@
 /**
  * Compact JWS JWTs over node:crypto: Berth signs and verifies its own tokens here (ES256; EdDSA is
- * accepted for verification), and reads the claims of a token it has not verified (`decodeClaims`:
- * which issuer an OIDC token names, before its keys are looked up).
+ * accepted for verification), and reads the claims of a token it has not verified (`decodeClaims`,
+ * `readUnverified`: which issuer an OIDC token names, before its keys are looked up).
  *
  * Written by hand although jose does it, for speed: jose verifies through WebCrypto (an async job
  * per signature, the key re-wrapped on every call) and costs about twice the signature check
@@ -247,8 +247,8 @@ export async function verifyJwt(
   if (!keyFits(alg, key) || key.type !== 'public') throw new JwtError('ERR_JWS_SIGNATURE_VERIFICATION_FAILED', 'the key does not fit the algorithm');
   const signature = decodePart(encodedSignature, 'the JWS signature', 'ERR_JWS_INVALID');
   if (!macMatches(header as JwtHeader, encodedClaims, options)) {
-    const input = Buffer.from(`${encodedHeader}.${encodedClaims}`);
-    if (!signatureValid(alg, input, key, signature)) throw new JwtError('ERR_JWS_SIGNATURE_VERIFICATION_FAILED', 'signature verification failed');
+    const signingInput = Buffer.from(`${encodedHeader}.${encodedClaims}`);
+    if (!signatureValid(alg, signingInput, key, signature)) throw new JwtError('ERR_JWS_SIGNATURE_VERIFICATION_FAILED', 'signature verification failed');
   }
 
   const claims = typeof input === 'string' ? jsonObject(encodedClaims, 'the JWT claims set', 'ERR_JWT_INVALID') : input.claims;
