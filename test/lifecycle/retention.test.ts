@@ -188,49 +188,62 @@ describe('retention runs', () => {
   });
 
   it('resumes an interrupted run after the last repository it finished', async () => {
-    for (const name of ['resume/a', 'resume/b', 'resume/c']) await pushOld(name, 'ci', 2);
-    const rule = { repositories: ['resume/**'], conditions: { keepNewest: 1 }, mode: 'enforce' };
-    const saved = await api.put('/lifecycle/retention/resume', rule);
-    assert.equal(saved.status, 201);
-    // A run that another replica was running when it died: it finished resume/b, then its lease lapsed.
     const store = server.app.metadata.lifecycle.runs;
-    const now = clock.now();
-    await store.create(
-      {
-        id: 'f0e1d2c3-0000-4000-8000-000000000001',
-        kind: 'retention',
-        policyId: undefined,
-        policyName: 'resume',
-        spec: JSON.stringify(saved.body.policy.rule),
-        dryRun: false,
-        trigger: 'request',
-        requestedBy: 'owner',
-      },
-      now,
-    );
-    // The dead replica holds the lease while it saves its progress (a lease of a millisecond would let this
-    // server's runner claim the run first, on a slow database, and start it from scratch); then the clock
-    // moves past the lease, as if the replica had died.
-    const lease = 60_000;
-    const [claimed] = await store.claim({ owner: 'dead-replica', now, until: now + lease, limit: 1 });
-    assert.equal(claimed?.id, 'f0e1d2c3-0000-4000-8000-000000000001');
-    const progressSaved = await store.saveProgress(
-      claimed.id,
-      'dead-replica',
-      JSON.stringify({ repositories: 2, candidates: 4, deletedManifests: 2, untaggedTags: 0, skipped: 0, cursor: 'resume/b' }),
-      now,
-    );
-    assert.equal(progressSaved, true, 'the lease holder saves its progress');
-    clock.shift(lease + 1000);
-    const { run, actions } = await finishedRun(api, claimed.id).finally(() => clock.reset());
-    assert.equal(run.status, 'succeeded');
-    assert.deepEqual(
-      actions.map((a: any) => a.repository),
-      ['resume/c'],
-    );
-    assert.equal(run.progress.deletedManifests, 3);
-    assert.deepEqual(await registry.tags('resume/a'), ['ci-1', 'ci-2'], 'repositories before the cursor are not visited again');
-    assert.deepEqual(await registry.tags('resume/c'), ['ci-2']);
+    // A run that another replica was running when it died: it finished <prefix>/b, then its lease lapsed.
+    // This server's runner looks for runs every 100 ms here, and may take the run in the moment between
+    // its creation and the dead replica's claim. That run then simply completes here, and the scenario
+    // starts again on repositories and a rule of its own.
+    for (let attempt = 1; ; attempt++) {
+      const prefix = `resume${attempt}`;
+      for (const name of ['a', 'b', 'c']) await pushOld(`${prefix}/${name}`, 'ci', 2);
+      const rule = { repositories: [`${prefix}/**`], conditions: { keepNewest: 1 }, mode: 'enforce' };
+      const saved = await api.put(`/lifecycle/retention/${prefix}`, rule);
+      assert.equal(saved.status, 201);
+      const now = clock.now();
+      const id = `f0e1d2c3-0000-4000-8000-00000000000${attempt}`;
+      await store.create(
+        {
+          id,
+          kind: 'retention',
+          policyId: undefined,
+          policyName: prefix,
+          spec: JSON.stringify(saved.body.policy.rule),
+          dryRun: false,
+          trigger: 'request',
+          requestedBy: 'owner',
+        },
+        now,
+      );
+      // The dead replica holds the lease while it saves its progress (a lease of a millisecond would let this
+      // server's runner claim the run first, on a slow database, and start it from scratch); then the clock
+      // moves past the lease, as if the replica had died.
+      const lease = 60_000;
+      const [claimed] = await store.claim({ owner: 'dead-replica', now, until: now + lease, limit: 1 });
+      if (claimed === undefined) {
+        assert.ok(attempt < 5, 'this server took the run before the dead replica could, five times over');
+        await finishedRun(api, id);
+        continue;
+      }
+      assert.equal(claimed.id, id);
+      const progressSaved = await store.saveProgress(
+        claimed.id,
+        'dead-replica',
+        JSON.stringify({ repositories: 2, candidates: 4, deletedManifests: 2, untaggedTags: 0, skipped: 0, cursor: `${prefix}/b` }),
+        now,
+      );
+      assert.equal(progressSaved, true, 'the lease holder saves its progress');
+      clock.shift(lease + 1000);
+      const { run, actions } = await finishedRun(api, claimed.id).finally(() => clock.reset());
+      assert.equal(run.status, 'succeeded');
+      assert.deepEqual(
+        actions.map((a: any) => a.repository),
+        [`${prefix}/c`],
+      );
+      assert.equal(run.progress.deletedManifests, 3);
+      assert.deepEqual(await registry.tags(`${prefix}/a`), ['ci-1', 'ci-2'], 'repositories before the cursor are not visited again');
+      assert.deepEqual(await registry.tags(`${prefix}/c`), ['ci-2']);
+      return;
+    }
   });
 
   it('races pushes and pulls: deletes nothing pushed during the run and leaves nothing dangling', async () => {
