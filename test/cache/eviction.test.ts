@@ -57,7 +57,13 @@ describe('pull-through cache: eviction by last pull', () => {
     clock.advance(5 * hour);
 
     const manifests = berth.app.registry.manifests;
-    await waitFor(async () => !(await manifests.has('dist/team/old', old.root.digest)));
+    // This clock stands still between moves. A sweep that began before the move above finishes after
+    // it and falls due again one interval later, which a still clock never reaches: so the wait lets
+    // the clock run on, 100 ms a poll (the recent image has 4 hours of slack, 144,000 polls away).
+    await waitFor(async () => {
+      clock.advance(100);
+      return !(await manifests.has('dist/team/old', old.root.digest));
+    });
     assert.equal(await manifests.digestOfTag('dist/team/old', 'v1'), undefined, 'its tag went with it');
     assert.equal(await manifests.has('dist/team/recent', recent.root.digest), true);
     const evicted = await berth.app.metrics.registry.getSingleMetricAsString('berth_cache_evictions_total');
