@@ -9,7 +9,6 @@
 import { createHash, type Hash } from 'node:crypto';
 import { Transform, type TransformCallback } from 'node:stream';
 import { RegistryError } from './errors.js';
-import { spentBytes } from '../shared/spent-buffers.js';
 
 export type DigestAlgorithm = 'sha256' | 'sha512';
 
@@ -85,8 +84,6 @@ export class DigestingStream extends Transform {
   override _transform(chunk: Buffer, _enc: BufferEncoding, callback: TransformCallback): void {
     this.hash.update(chunk);
     this.bytes += chunk.length;
-    // Every ingest passes here: paces the young collections that free the transfer's spent pieces.
-    spentBytes(chunk.length);
     callback(null, chunk);
   }
 

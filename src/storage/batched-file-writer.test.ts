@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { after, before, describe, it } from 'node:test';
+import { spentTotal } from '../shared/spent-buffers.js';
 import { BatchedFileWriter } from './batched-file-writer.js';
 
 describe('BatchedFileWriter', () => {
@@ -34,6 +35,13 @@ describe('BatchedFileWriter', () => {
       await pipeline(Readable.from(chunks), new BatchedFileWriter(await open(path, 'w')));
       assert.ok((await readFile(path)).equals(Buffer.concat(chunks)), `sizes ${sizes.join(',')}`);
     }
+  });
+
+  it('counts every byte as spent once it is written, for the paced young collections', async () => {
+    const data = randomBytes(5 * 1024 * 1024 + 123);
+    const before = spentTotal();
+    await pipeline(Readable.from(pieces(data, [65_536, 1_000])), new BatchedFileWriter(await open(join(dir, 'spent'), 'w')));
+    assert.equal(spentTotal() - before, data.length);
   });
 
   it('appends after what the file holds', async () => {

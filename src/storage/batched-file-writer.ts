@@ -16,6 +16,7 @@
  */
 import type { FileHandle } from 'node:fs/promises';
 import { Writable } from 'node:stream';
+import { spentBytes } from '../shared/spent-buffers.js';
 
 const batchBytes = 2 * 1024 * 1024;
 const smallChunkBytes = 16 * 1024;
@@ -85,9 +86,16 @@ export class BatchedFileWriter extends Writable {
     // Destroyed meanwhile (the source failed): nothing more is written; _destroy closes the file.
     if (this.batched === 0 || this.destroyed) return;
     const buffers = this.batch;
+    const bytes = this.batched;
     this.batch = [];
     this.batched = 0;
-    const write = writeFully(this.handle, buffers);
+    const write = writeFully(this.handle, buffers).finally(() => {
+      // The pieces are let go of here (emptying the array too: V8 may have placed it in the old
+      // generation, whose references keep young objects alive): count them for the paced young
+      // collections (shared/spent-buffers.ts).
+      buffers.length = 0;
+      spentBytes(bytes);
+    });
     write.catch(() => undefined); // observed by the next startBatch, _final or _destroy
     this.writing = write;
   }

@@ -26,6 +26,7 @@ import {
   type S3Client,
 } from '@aws-sdk/client-s3';
 import { describeS3Error } from './s3-errors.js';
+import { spentBytes } from '../shared/spent-buffers.js';
 
 /** Two parts on the wire while the next fills: keeps the link busy, bounds memory. */
 const maxPartsInFlight = 2;
@@ -214,6 +215,7 @@ abstract class PartWriter extends Writable {
 
   override _final(callback: (error?: Error | null) => void): void {
     const rest = Buffer.concat(this.pending, this.pendingBytes);
+    spentBytes(this.pendingBytes);
     this.pending = [];
     this.pendingBytes = 0;
     this.finish(rest).then(
@@ -253,6 +255,7 @@ abstract class PartWriter extends Writable {
       else this.pending[0] = chunk.subarray(take);
     }
     this.pendingBytes -= size;
+    spentBytes(size); // the copied pieces are let go of: count them for the paced young collections
     return part;
   }
 
@@ -276,6 +279,7 @@ abstract class PartWriter extends Writable {
         if (first.length === size) this.pending.shift();
         this.pendingBytes -= size;
         await this.parts.send(first.subarray(0, size));
+        spentBytes(size);
         continue;
       }
       const part = this.cut(size);
