@@ -10,7 +10,7 @@
  *
  * `spentBytes(n)` counts the pieces where the storage sinks let go of them: the file sink once a batch
  * has been written (`storage/batched-file-writer.ts`), the S3 sink once it has copied them into a part
- * buffer (`storage/s3-upload.ts`). Every ingest (uploads, imports, sync, cache fills) writes through
+ * buffer, or once S3 has stored a part it sent without a copy (`storage/s3-upload.ts`). Every ingest (uploads, imports, sync, cache fills) writes through
  * one of them. After every `paceBytes` of them it runs a young collection, which frees the pieces
  * while they are still few. Counting where they are let go of matters: a young collection that
  * finds a piece still held (the file sink keeps one for up to two 2 MiB batches) copies it, and one

@@ -278,8 +278,8 @@ abstract class PartWriter extends Writable {
         this.pending[0] = first.subarray(size);
         if (first.length === size) this.pending.shift();
         this.pendingBytes -= size;
-        await this.parts.send(first.subarray(0, size));
-        spentBytes(size);
+        // Let go of once S3 has stored the part: counted then, for the paced young collections.
+        await this.parts.send(first.subarray(0, size), () => spentBytes(size));
         continue;
       }
       const part = this.cut(size);
