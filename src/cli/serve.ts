@@ -5,6 +5,7 @@ import { openMetadata, openStorage } from '../app/backends.js';
 import { createLogger } from '../shared/logger.js';
 import { stopOnSignals } from './shutdown.js';
 import { isLoopbackHost } from '../shared/loopback.js';
+import { collectWhenIdle } from '../shared/idle-collection.js';
 
 export interface ServeOptions {
   config?: string;
@@ -36,5 +37,12 @@ export async function serve(options: ServeOptions): Promise<void> {
   }
   const url = await app.listen();
   logger.info({ url, dataDir: config.dataDir, auth: config.auth.enabled }, 'listening');
-  stopOnSignals(logger, () => app.close());
+  // What a burst of requests left in the old generation goes once the server is quiet (docs/operations.md, "Memory").
+  const idle = collectWhenIdle({}, ({ before, after }) =>
+    logger.debug({ beforeMiB: Math.round(before / 2 ** 20), afterMiB: Math.round(after / 2 ** 20) }, 'full collection while idle'),
+  );
+  stopOnSignals(logger, () => {
+    idle.stop();
+    return app.close();
+  });
 }

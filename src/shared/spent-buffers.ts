@@ -20,34 +20,16 @@
  * fraction of a millisecond; measured on a 1 GiB push, RSS after it 115–118 → 89–91 MiB for ~255
  * more young collections (~80 ms of CPU on a main thread idle three quarters of the push).
  *
- * V8's `gc` function exists only with `--expose-gc`. This module turns the flag on for as long as
- * it takes to create one private context (whose global is the only one that gets `gc`) and off
- * again, so no other code, and no global of this process, sees it. Where that fails (a runtime
- * without the flag), pacing is off and V8 collects as before.
+ * The collections use V8's `gc` (`v8-gc.ts`); where a runtime does not have it, pacing is off and
+ * V8 collects as before.
  */
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
-
-type Collect = (options: { type: 'minor' | 'major'; execution?: 'sync' | 'async' }) => void;
+import { v8Collector } from './v8-gc.js';
 
 /** Bytes of spent buffers between two young collections: the RSS a large transfer holds, give or take its own buffers in flight. */
 export const paceBytes = 4 * 1024 * 1024;
 
-let collect: Collect | undefined | null = null;
 let spent = 0;
 let counted = 0;
-
-function youngCollector(): Collect | undefined {
-  try {
-    setFlagsFromString('--expose-gc');
-    const gc: unknown = runInNewContext('typeof gc === "function" ? gc : undefined');
-    return typeof gc === 'function' ? (options) => (gc as Collect)(options) : undefined;
-  } catch {
-    return undefined;
-  } finally {
-    setFlagsFromString('--no-expose-gc');
-  }
-}
 
 /**
  * Counts `bytes` of I/O buffers the caller no longer needs; every `paceBytes` of them, a young
@@ -58,14 +40,12 @@ export function spentBytes(bytes: number): void {
   spent += bytes;
   if (spent < paceBytes) return;
   spent = 0;
-  if (collect === null) collect = youngCollector();
-  collect?.({ type: 'minor' });
+  v8Collector()?.({ type: 'minor' });
 }
 
 /** Whether young collections can be paced in this process (for tests and diagnostics). */
 export function pacingAvailable(): boolean {
-  if (collect === null) collect = youngCollector();
-  return collect !== undefined;
+  return v8Collector() !== undefined;
 }
 
 /** Every byte counted so far in this process (for tests and diagnostics). */
