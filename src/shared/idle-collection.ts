@@ -37,8 +37,8 @@ export interface IdleCollectionProbe {
   utilization(): number;
   /** Bytes the V8 heap uses plus external memory (ArrayBuffer backing stores, body buffers). */
   retained(): number;
-  /** Runs a full collection. */
-  collect(): void;
+  /** Runs a full collection; false if it could not (no `gc` in this runtime). */
+  collect(): boolean;
 }
 
 export interface IdleCollection {
@@ -51,10 +51,12 @@ export interface IdleCollection {
 
 export const idleCollectionDefaults = { intervalMs: 1000, idleUtilization: 0.05, growthBytes: 8 * 1024 * 1024 } as const;
 
-/** The probe of this process: Node's event-loop utilization, V8's heap statistics, V8's `gc`; undefined without `gc`. */
-export function processProbe(): IdleCollectionProbe | undefined {
-  const collect = v8Collector();
-  if (!collect) return undefined;
+/**
+ * The probe of this process: Node's event-loop utilization, V8's heap statistics, V8's `gc`. The
+ * `gc` is taken at the first collection, not at start (taking it creates a V8 context); where this
+ * runtime has none, `collect` answers false and nothing is collected.
+ */
+export function processProbe(): IdleCollectionProbe {
   let last: EventLoopUtilization = performance.eventLoopUtilization();
   return {
     utilization: () => {
@@ -67,33 +69,36 @@ export function processProbe(): IdleCollectionProbe | undefined {
       const heap = getHeapStatistics();
       return heap.used_heap_size + heap.external_memory;
     },
-    collect: () => collect(),
+    collect: () => {
+      const gc = v8Collector();
+      gc?.();
+      return gc !== undefined;
+    },
   };
 }
 
 /**
  * Starts looking every `intervalMs` (an unref'd timer: it never keeps the process alive).
- * `onCollect` hears of each collection (the server logs it). Without a probe (no `gc` in this
- * runtime) it does nothing.
+ * `onCollect` hears of each collection (the server logs it).
  */
 export function collectWhenIdle(
   options: IdleCollectionOptions = {},
   onCollect?: (run: { before: number; after: number }) => void,
-  probe: IdleCollectionProbe | undefined = processProbe(),
+  probe: IdleCollectionProbe = processProbe(),
 ): IdleCollection {
   const intervalMs = options.intervalMs ?? idleCollectionDefaults.intervalMs;
   const idleUtilization = options.idleUtilization ?? idleCollectionDefaults.idleUtilization;
   const growthBytes = options.growthBytes ?? idleCollectionDefaults.growthBytes;
   const runs: { before: number; after: number }[] = [];
-  if (!probe) return { runs, tick: () => undefined, stop: () => undefined };
   let baseline = probe.retained();
   const tick = (): void => {
     const idle = probe.utilization() <= idleUtilization;
     const held = probe.retained();
     if (held < baseline) baseline = held;
     if (!idle || held - baseline < growthBytes) return;
-    probe.collect();
+    const collected = probe.collect();
     baseline = probe.retained();
+    if (!collected) return;
     const run = { before: held, after: baseline };
     runs.push(run);
     if (runs.length > 100) runs.shift();
