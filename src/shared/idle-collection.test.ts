@@ -28,7 +28,8 @@ function fakeProbe(start: number): IdleCollectionProbe & { busy: number; held: n
 describe('collectWhenIdle: full collections while the process is quiet', () => {
   it('collects once the heap has grown by growthBytes and the event loop was idle, and not before', () => {
     const probe = fakeProbe(20 * MiB);
-    const idle = collectWhenIdle({ growthBytes: 8 * MiB, idleUtilization: 0.05, intervalMs: 60_000 }, undefined, probe);
+    const heard: { before: number; after: number }[] = [];
+    const idle = collectWhenIdle({ growthBytes: 8 * MiB, idleUtilization: 0.05, intervalMs: 60_000 }, (run) => heard.push(run), probe);
     try {
       probe.held = 27 * MiB; // grown by 7: not enough
       idle.tick();
@@ -41,7 +42,7 @@ describe('collectWhenIdle: full collections while the process is quiet', () => {
       probe.freeTo = 21 * MiB;
       idle.tick();
       assert.equal(probe.collected, 1);
-      assert.deepEqual(idle.runs, [{ before: 29 * MiB, after: 21 * MiB }]);
+      assert.deepEqual(heard, [{ before: 29 * MiB, after: 21 * MiB }]);
       // The baseline is now what the collection left: growth counts from there.
       probe.held = 28 * MiB;
       idle.tick();
@@ -91,13 +92,14 @@ describe('collectWhenIdle: full collections while the process is quiet', () => {
     const observer = new PerformanceObserver((list) => entries.push(...list.getEntries()));
     observer.observe({ entryTypes: ['gc'] });
     // Always idle for this test: only the growth decides.
-    const idle = collectWhenIdle({ growthBytes: 4 * MiB, intervalMs: 60_000 }, undefined, Object.assign({}, probe, { utilization: () => 0 }));
+    let collections = 0;
+    const idle = collectWhenIdle({ growthBytes: 4 * MiB, intervalMs: 60_000 }, () => collections++, Object.assign({}, probe, { utilization: () => 0 }));
     try {
       let garbage: number[][] | undefined = Array.from({ length: 2000 }, () => Array.from({ length: 1000 }, (_, i) => i + 0.5));
       assert.equal(garbage.length, 2000);
       garbage = undefined;
       idle.tick();
-      assert.equal(idle.runs.length, 1, 'one collection after ~16 MiB of arrays');
+      assert.equal(collections, 1, 'one collection after ~16 MiB of arrays');
       // Entries arrive on a later turn of the event loop.
       for (let i = 0; i < 100 && !entries.some(isMajor); i++) await new Promise((resolve) => setTimeout(resolve, 10));
       assert.ok(entries.some(isMajor), 'a full (major) collection ran');

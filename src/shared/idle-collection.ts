@@ -42,14 +42,12 @@ export interface IdleCollectionProbe {
 }
 
 export interface IdleCollection {
-  /** Each full collection run so far: bytes retained before and after. */
-  readonly runs: readonly { before: number; after: number }[];
   /** Looks once, as the timer does (for tests). */
   tick(): void;
   stop(): void;
 }
 
-export const idleCollectionDefaults = { intervalMs: 1000, idleUtilization: 0.05, growthBytes: 8 * 1024 * 1024 } as const;
+const idleCollectionDefaults = { intervalMs: 1000, idleUtilization: 0.05, growthBytes: 8 * 1024 * 1024 } as const;
 
 /**
  * The probe of this process: Node's event-loop utilization, V8's heap statistics, V8's `gc`. The
@@ -79,7 +77,7 @@ export function processProbe(): IdleCollectionProbe {
 
 /**
  * Starts looking every `intervalMs` (an unref'd timer: it never keeps the process alive).
- * `onCollect` hears of each collection (the server logs it).
+ * `onCollect` hears of each collection: bytes retained before and after (the server logs it).
  */
 export function collectWhenIdle(
   options: IdleCollectionOptions = {},
@@ -89,7 +87,6 @@ export function collectWhenIdle(
   const intervalMs = options.intervalMs ?? idleCollectionDefaults.intervalMs;
   const idleUtilization = options.idleUtilization ?? idleCollectionDefaults.idleUtilization;
   const growthBytes = options.growthBytes ?? idleCollectionDefaults.growthBytes;
-  const runs: { before: number; after: number }[] = [];
   let baseline = probe.retained();
   const tick = (): void => {
     const idle = probe.utilization() <= idleUtilization;
@@ -98,13 +95,9 @@ export function collectWhenIdle(
     if (!idle || held - baseline < growthBytes) return;
     const collected = probe.collect();
     baseline = probe.retained();
-    if (!collected) return;
-    const run = { before: held, after: baseline };
-    runs.push(run);
-    if (runs.length > 100) runs.shift();
-    onCollect?.(run);
+    if (collected) onCollect?.({ before: held, after: baseline });
   };
   const timer = setInterval(tick, intervalMs);
   timer.unref();
-  return { runs, tick, stop: () => clearInterval(timer) };
+  return { tick, stop: () => clearInterval(timer) };
 }

@@ -8,10 +8,10 @@
  * glibc kept what they freed, and the first large push raised a process's RSS by 35–40 MiB for
  * good (a minimal Node server that hashes and writes a 1 GiB PUT does the same: 46 → 80 MiB).
  *
- * `spentBytes(n)` counts the pieces where the storage sinks let go of them: the file sink once a batch
- * has been written (`storage/batched-file-writer.ts`), the S3 sink once it has copied them into a part
- * buffer, or once S3 has stored a part it sent without a copy (`storage/s3-upload.ts`). Every ingest (uploads, imports, sync, cache fills) writes through
- * one of them. After every `paceBytes` of them it runs a young collection, which frees the pieces
+ * `spentBytes(n)` counts the pieces where the storage sinks let go of them: the file sink once a
+ * batch has been written (`storage/batched-file-writer.ts`), the S3 sink once it has copied them
+ * into a part buffer, or once S3 has stored a part it sent without a copy (`storage/s3-upload.ts`).
+ * Every ingest (uploads, imports, sync, cache fills) writes through one of them. After every `paceBytes` of them it runs a young collection, which frees the pieces
  * while they are still few. Counting where they are let go of matters: a young collection that
  * finds a piece still held (the file sink keeps one for up to two 2 MiB batches) copies it, and one
  * that finds it held twice moves it to the old generation, where only a full collection frees it.
