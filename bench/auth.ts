@@ -23,8 +23,7 @@
  * bench/results/auth-<stamp>.json + auth-latest.json (`partial-` prefix with --quick).
  */
 import { randomBytes } from 'node:crypto';
-import { copyFile, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { copyFile, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startOidcIssuer } from '../test/support/oidc-issuer.js';
@@ -54,7 +53,7 @@ import { describeExchange, ProtocolError, request } from './lib/registry.js';
 import { parseWrk } from './lib/scenarios.js';
 import type { WrkResult } from './lib/scenarios.js';
 import type { Server } from './lib/servers.js';
-import { fmtNum, log, median, run, syncDisks } from './lib/util.js';
+import { fmtNum, log, median, run, syncDisks, sectionTempDir } from './lib/util.js';
 import { parseBenchOptions } from './lib/options.js';
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -196,7 +195,7 @@ async function main(): Promise<void> {
   }, 10 * 60_000);
   watchdog.unref();
 
-  parentDir = await mkdtemp(join(tmpdir(), 'berth-bench-auth-'));
+  parentDir = (await sectionTempDir('berth-bench-auth-')).path;
   await mkdir(resultsDir, { recursive: true });
   log(`auth: temporary data under ${parentDir}`);
   const mi = await machineInfo(repoRoot, parentDir);

@@ -19,8 +19,7 @@
  * bench/results/cache-<stamp>.json + cache-latest.json (`partial-` prefix with --quick).
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startBerth, stopBerth } from './lib/auth-lib.js';
@@ -29,7 +28,7 @@ import { machineInfo } from './lib/machine.js';
 import { parseBenchOptions } from './lib/options.js';
 import { describeExchange, ProtocolError, pushBlob } from './lib/registry.js';
 import { startServer, stopServer } from './lib/servers.js';
-import { log, median, MiB, run } from './lib/util.js';
+import { log, median, MiB, run, sectionTempDir } from './lib/util.js';
 import { startSectionBench, startWatchdog, stopServers, type StartedServer } from './lib/section-bench.js';
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -106,7 +105,7 @@ async function main(): Promise<void> {
   if (!setup) return;
   const { docPath } = setup;
 
-  const parent = await mkdtemp(join(tmpdir(), 'berth-bench-cache-'));
+  const parent = (await sectionTempDir('berth-bench-cache-')).path;
   const stopWatchdog = startWatchdog('cache', WATCHDOG_MS);
   await mkdir(resultsDir, { recursive: true });
   const mi = await machineInfo(repoRoot, parent);

@@ -18,8 +18,7 @@
  * `<!-- cli-bench:end -->`, and bench/results/cli-latest.json.
  */
 import { spawn } from 'node:child_process';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, rm, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startBerth, stopBerth } from './lib/auth-lib.js';
@@ -27,7 +26,7 @@ import { machineInfo } from './lib/machine.js';
 import { parseBenchOptions } from './lib/options.js';
 import { startMarkedSectionBench, startWatchdog } from './lib/section-bench.js';
 import type { Server } from './lib/servers.js';
-import { fmtNum, log, median } from './lib/util.js';
+import { fmtNum, log, median, sectionTempDir } from './lib/util.js';
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const resultsDir = join(repoRoot, 'bench', 'results');
@@ -142,7 +141,7 @@ async function main(): Promise<void> {
   if (!Number.isInteger(reps) || reps < 1 || reps > 9) throw new Error('--reps must be 1..9');
   const runs = (quick ? 3 : 10) * reps;
   const stopWatchdog = startWatchdog('cli', 10 * 60_000);
-  const parent = await mkdtemp(join(tmpdir(), 'berth-bench-cli-'));
+  const parent = (await sectionTempDir('berth-bench-cli-')).path;
   let server: Server | undefined;
   try {
     server = await startBerth({

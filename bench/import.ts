@@ -18,8 +18,7 @@
  * bench/results/import-<stamp>.json + import-latest.json (`partial-` prefix with --quick).
  */
 import { randomBytes } from 'node:crypto';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startBerth, stopBerth } from './lib/auth-lib.js';
@@ -30,7 +29,7 @@ import { machineInfo } from './lib/machine.js';
 import { describeExchange, ProtocolError, pushBlob, putManifest, request } from './lib/registry.js';
 import { startServer, stopServer } from './lib/servers.js';
 import type { Server } from './lib/servers.js';
-import { log, median, run, sleep } from './lib/util.js';
+import { log, median, run, sleep, sectionTempDir } from './lib/util.js';
 import { parseBenchOptions } from './lib/options.js';
 import { startSectionBench, startWatchdog, stopServers, type StartedServer } from './lib/section-bench.js';
 
@@ -212,7 +211,7 @@ async function main(): Promise<void> {
   if (!setup) return;
   const { docPath } = setup;
 
-  const parent = await mkdtemp(join(tmpdir(), 'berth-bench-import-'));
+  const parent = (await sectionTempDir('berth-bench-import-')).path;
   const stopWatchdog = startWatchdog('import', WATCHDOG_MS);
   await mkdir(resultsDir, { recursive: true });
   const mi = await machineInfo(repoRoot, parent);

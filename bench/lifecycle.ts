@@ -25,8 +25,7 @@
  * (`partial-` prefix with --quick).
  */
 import Database from 'better-sqlite3';
-import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { copyFile, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { cpuMs, pushImage, startBerth, stopBerth, tinyImage } from './lib/auth-lib.js';
@@ -37,7 +36,7 @@ import { parseBenchOptions } from './lib/options.js';
 import { request } from './lib/registry.js';
 import { parseWrk } from './lib/scenarios.js';
 import type { Server } from './lib/servers.js';
-import { fmtNum, log, median, run } from './lib/util.js';
+import { fmtNum, log, median, run, sectionTempDir } from './lib/util.js';
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const resultsDir = join(repoRoot, 'bench', 'results');
@@ -197,7 +196,7 @@ async function main(): Promise<void> {
   }, 10 * 60_000);
   watchdog.unref();
 
-  parentDir = await mkdtemp(join(tmpdir(), 'berth-bench-lifecycle-'));
+  parentDir = (await sectionTempDir('berth-bench-lifecycle-')).path;
   await mkdir(resultsDir, { recursive: true });
   const machine = await machineInfo(repoRoot, parentDir);
   const env = { BERTH_AUTH_ENABLED: 'false' };
@@ -241,7 +240,7 @@ async function main(): Promise<void> {
   // The tracking side wrote its buffer (at the latest at shutdown): the pull is in its database.
   let pullsRecorded: number | null = null;
   try {
-    const db = new Database(join(parentDir, 'berth-pulls-on-data', 'metadata.db'), { readonly: true });
+    const db = new Database(join(on.dataDir, 'metadata.db'), { readonly: true });
     pullsRecorded = Number((db.prepare('select count(*) as n from manifest_pulls').get() as { n: number }).n);
     db.close();
   } catch (e) {

@@ -22,9 +22,8 @@
  * bench/results/operability-latest.json.
  */
 import { createServer, type Server as HttpServer } from 'node:http';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { cpuMs, pushImage, startBerth, stopBerth, tinyImage } from './lib/auth-lib.js';
@@ -34,7 +33,7 @@ import { MT } from './lib/fixtures.js';
 import { machineInfo } from './lib/machine.js';
 import { parseBenchOptions } from './lib/options.js';
 import type { Server } from './lib/servers.js';
-import { fmtNum, log, median, run } from './lib/util.js';
+import { fmtNum, log, median, run, sectionTempDir } from './lib/util.js';
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const opt = parseBenchOptions();
@@ -121,7 +120,7 @@ async function main(): Promise<void> {
     return;
   }
   if (!Number.isInteger(reps) || reps < 1 || reps > 15) throw new Error('--reps must be 1..15');
-  const parent = await mkdtemp(join(tmpdir(), 'berth-bench-ops-'));
+  const parent = (await sectionTempDir('berth-bench-ops-')).path;
   const servers: Server[] = [];
   const sink = await otlpSink();
   try {

@@ -22,8 +22,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { copyFile, mkdir, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { copyFile, mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import { dirname, join, relative, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
@@ -35,7 +34,7 @@ import { startUpload, withDigest } from './lib/registry.js';
 import { curlPut } from './lib/scenarios.js';
 import { startMarkedSectionBench, startWatchdog } from './lib/section-bench.js';
 import { startServer, stopServer, type Server } from './lib/servers.js';
-import { fmtNum, GiB, humanSize, log, median, MiB, run, syncDisks } from './lib/util.js';
+import { fmtNum, GiB, humanSize, log, median, MiB, run, syncDisks, sectionTempDir } from './lib/util.js';
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const resultsDir = join(repoRoot, 'bench', 'results');
@@ -81,7 +80,7 @@ async function main(): Promise<void> {
   const reps = Number(opt.reps ?? (quick ? 1 : 5));
   if (!Number.isInteger(reps) || reps < 1 || reps > 15) throw new Error('--reps must be 1..15');
   const size = quick ? 256 * MiB : GiB;
-  const parent = await mkdtemp(join(tmpdir(), 'berth-bench-push-limits-'));
+  const parent = (await sectionTempDir('berth-bench-push-limits-')).path;
   const servers: Server[] = [];
   let ingest: ChildProcess | undefined;
   try {

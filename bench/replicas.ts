@@ -19,8 +19,7 @@
  * `<!-- replicas-bench:end -->`, and bench/results/replicas-latest.json.
  */
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { rm } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { postgresMetadataFor } from '../test/support/postgres.js';
@@ -32,7 +31,7 @@ import { pushBlob } from './lib/registry.js';
 import { parseWrk } from './lib/scenarios.js';
 import { startMarkedSectionBench, startWatchdog } from './lib/section-bench.js';
 import type { Server } from './lib/servers.js';
-import { fmtNum, log, median, run } from './lib/util.js';
+import { fmtNum, log, median, run, sectionTempDir } from './lib/util.js';
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const resultsDir = join(repoRoot, 'bench', 'results');
@@ -76,7 +75,7 @@ async function main(): Promise<void> {
   const reps = Number(opt.reps ?? (quick ? 1 : 3));
   if (!Number.isInteger(reps) || reps < 1 || reps > 9) throw new Error('--reps must be 1..9');
   const stopWatchdog = startWatchdog('replicas', 15 * 60_000);
-  const parent = await mkdtemp(join(tmpdir(), 'berth-bench-replicas-'));
+  const parent = (await sectionTempDir('berth-bench-replicas-')).path;
   const replicas: Server[] = [];
   try {
     const metadata = await postgresMetadataFor(`bench-replicas-${randomUUID()}`);

@@ -17,8 +17,7 @@
  *   --report-only FILE      re-render the Markdown from a results JSON (plus bench/notes.md)
  *   --wrk-seconds N         duration of each wrk run (default 10)
  */
-import { copyFile, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { copyFile, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { runChecks } from './lib/checks.js';
@@ -32,7 +31,7 @@ import type { AnyGroup, BenchConfig, MetricDef } from './lib/scenarios.js';
 import { berthEnvLine, berthNodeFlags, readMem, RssSampler, startServer, stopServer } from './lib/servers.js';
 import type { Server, ServerKind } from './lib/servers.js';
 import { buildLoadgen } from './lib/loadgen.js';
-import { GiB, humanSize, log, median, MiB, sleep } from './lib/util.js';
+import { GiB, humanSize, log, median, MiB, sleep, sectionTempDir } from './lib/util.js';
 import { parseBenchOptions } from './lib/options.js';
 
 /** RSS growth differences below this are sampling noise (Go's GC alone moves RSS by a few MiB). */
@@ -147,7 +146,7 @@ async function main(): Promise<void> {
   }, 45 * 60_000);
   watchdog.unref();
 
-  parentDir = await mkdtemp(join(tmpdir(), 'berth-bench-'));
+  parentDir = (await sectionTempDir('berth-bench-')).path;
   const work = join(parentDir, 'work');
   await mkdir(work, { recursive: true });
   await mkdir(resultsDir, { recursive: true });

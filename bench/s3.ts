@@ -20,10 +20,10 @@
  */
 import { execFile } from 'node:child_process';
 import { createHash, randomBytes, randomFillSync } from 'node:crypto';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { type Agent, request as httpRequest } from 'node:http';
 import type { IncomingHttpHeaders } from 'node:http';
-import { loadavg, tmpdir } from 'node:os';
+import { loadavg } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -38,7 +38,7 @@ import { insertS3Section, renderS3Section } from './lib/s3-report.js';
 import type { S3Results, S3Row, Side } from './lib/s3-report.js';
 import { RssSampler, readMem, startServer } from './lib/servers.js';
 import type { Server } from './lib/servers.js';
-import { log, median, MiB, run, sleep } from './lib/util.js';
+import { log, median, MiB, run, sleep, sectionTempDir } from './lib/util.js';
 import { startSectionBench, startWatchdog } from './lib/section-bench.js';
 
 // Quiet, as Berth's own S3 driver is (src/storage/s3.ts says why).
@@ -337,7 +337,7 @@ async function main(): Promise<void> {
   if (!setup) return;
   const { docPath } = setup;
 
-  const parent = await mkdtemp(join(tmpdir(), 'berth-bench-s3-'));
+  const parent = (await sectionTempDir('berth-bench-s3-')).path;
   const stopWatchdog = startWatchdog('s3', WATCHDOG_MS);
   await mkdir(resultsDir, { recursive: true });
   const mi = await machineInfo(repoRoot, parent);

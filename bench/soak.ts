@@ -20,8 +20,7 @@
  * `<!-- soak-bench:start -->` and `<!-- soak-bench:end -->`, and bench/results/soak-latest.json.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { rm } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { callJson, expect, judge, keepAliveAgent, passwordToken, postForm, pushImage, startBerth, stopBerth, tinyImage } from './lib/auth-lib.js';
@@ -31,7 +30,7 @@ import { parseBenchOptions } from './lib/options.js';
 import { request } from './lib/registry.js';
 import { startMarkedSectionBench, startWatchdog } from './lib/section-bench.js';
 import { readMem, type Server } from './lib/servers.js';
-import { fmtNum, log } from './lib/util.js';
+import { fmtNum, log, sectionTempDir } from './lib/util.js';
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const resultsDir = join(repoRoot, 'bench', 'results');
@@ -70,7 +69,7 @@ async function main(): Promise<void> {
   const seconds = quick ? 40 : Number(process.env['BENCH_SOAK_SECONDS'] ?? 600);
   if (!Number.isInteger(seconds) || seconds < 10) throw new Error('BENCH_SOAK_SECONDS must be a whole number of seconds, at least 10');
   const stopWatchdog = startWatchdog('soak', (seconds + 180) * 1000);
-  const parent = await mkdtemp(join(tmpdir(), 'berth-bench-soak-'));
+  const parent = (await sectionTempDir('berth-bench-soak-')).path;
   let srv: Server | undefined;
   try {
     const ownerPassword = randomBytes(18).toString('base64url');

@@ -16,7 +16,7 @@ import { imageJson, MT } from './fixtures.js';
 import { describeExchange, ProtocolError, request, withDigest } from './registry.js';
 import type { Exchange } from './registry.js';
 import { berthEnv, berthNodeFlags, type Server } from './servers.js';
-import { freePort, log, sleep, spawnDaemon } from './util.js';
+import { freePort, log, serverDataDir, sleep, spawnDaemon } from './util.js';
 
 // ---------------------------------------------------------------------------
 // Berth as a real process, with a config file.
@@ -51,7 +51,7 @@ async function listeningUrl(logPath: string, fromByte: number, deadlineMs: numbe
 /** Starts `<berthEnv> node <berthNodeFlags> dist/bin/berth.js serve --addr 127.0.0.1:<port> --data <dir> --config <file>`. */
 export async function startBerth(opts: BerthStart): Promise<Server> {
   const port = await freePort();
-  const dataDir = join(opts.parent, `${opts.slug}-data`);
+  const dataDir = serverDataDir(opts.parent, opts.slug);
   await mkdir(dataDir, { recursive: true });
   const cfgPath = join(opts.parent, `${opts.slug}-config.json`);
   await writeFile(cfgPath, `${JSON.stringify(opts.config, null, 2)}\n`, { mode: 0o600 });

@@ -16,6 +16,8 @@ export interface MachineInfo {
   wrk: string;
   curl: string;
   filesystem: string;
+  /** Whether subdirectories of the data parent get ext4 block groups of their own (`chattr +T`, util.ts `sectionTempDir`). */
+  separateInodeGroups: boolean;
   berth: string;
 }
 
@@ -31,6 +33,7 @@ export async function machineInfo(repoRoot: string, dataParent: string): Promise
   const osRelease = await readFile('/etc/os-release', 'utf8').catch(() => '');
   const pretty = /^PRETTY_NAME="?([^"\n]+)"?/m.exec(osRelease)?.[1] ?? 'unknown';
   const fs = await run('findmnt', ['-n', '-o', 'SOURCE,FSTYPE,OPTIONS', '-T', dataParent], { timeoutMs: 10_000 });
+  const flags = await run('lsattr', ['-d', dataParent], { timeoutMs: 10_000 });
   const pkg = JSON.parse(await readFile(join(repoRoot, 'package.json'), 'utf8')) as { version?: string };
   const rev = await run('git', ['-C', repoRoot, 'rev-parse', '--short', 'HEAD'], { timeoutMs: 10_000 });
   const dirty = await run('git', ['-C', repoRoot, 'status', '--porcelain', '--', 'src'], { timeoutMs: 10_000 });
@@ -48,6 +51,7 @@ export async function machineInfo(repoRoot: string, dataParent: string): Promise
     wrk: (await firstLine('wrk', ['--version'])).replace(/\s+Copyright.*$/, ''),
     curl: (await firstLine('curl', ['--version'])).split(' ').slice(0, 2).join(' '),
     filesystem: fs.code === 0 ? (fs.stdout.trim().split('\n')[0]?.replace(/\s+/g, ' ') ?? 'unknown') : 'unknown',
+    separateInodeGroups: flags.code === 0 && /^\S*T/.test(flags.stdout),
     berth: `${pkg.version ?? '?'} (${commit}${dirtyNote})`,
   };
 }

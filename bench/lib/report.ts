@@ -110,7 +110,9 @@ export function renderMarkdown(res: Results, notes: string | null): string {
   out.push(`| CPU | ${m.cpuModel}, ${m.cores} cores |`);
   out.push(`| Memory | ${m.memoryGiB} GiB |`);
   out.push(`| OS / kernel | ${m.os} / Linux ${m.kernel} |`);
-  out.push(`| Storage (both data dirs) | \`${res.dataParent}\` on ${m.filesystem} |`);
+  out.push(
+    `| Storage (both data dirs) | \`${res.dataParent}\` on ${m.filesystem}${m.separateInodeGroups ? '; each data directory in an ext4 block group of its own' : ''} |`,
+  );
   out.push(`| Node.js | ${m.node} |`);
   out.push(`| Berth | ${m.berth} |`);
   out.push(`| CNCF Distribution | ${m.distribution} (Debian \`docker-registry\`) |`);
@@ -121,7 +123,7 @@ export function renderMarkdown(res: Results, notes: string | null): string {
   out.push('');
   out.push(
     [
-      `- Both registries run at the same time on 127.0.0.1 over plain HTTP without auth, with their data directories side by side under one temporary directory (same disk, same filesystem). Distribution uses the filesystem driver with the in-memory blob descriptor cache (Debian's default config minus htpasswd)${res.selfTest ? '' : `; ${C} runs \`BERTH_AUTH_ENABLED=false ${typeof cfg['berthEnv'] === 'string' && cfg['berthEnv'] !== '' ? `${cfg['berthEnv']} ` : ''}node ${cfg['berthNodeFlags'] !== undefined && cfg['berthNodeFlags'] !== '' ? `${String(cfg['berthNodeFlags'])} ` : ''}dist/bin/berth.js serve --addr … --data …\`, otherwise with its defaults`}. Both log at their default level to a file.`,
+      `- Both registries run at the same time on 127.0.0.1 over plain HTTP without auth, with their data directories side by side under one temporary directory (same disk, same filesystem)${res.machine.separateInodeGroups ? ", each in a block group of its own (`chattr +T` on the temporary directory: on ext4 without a journal, as here, a new file skips every inode its group freed in the last one to five minutes, so in one group each server paid for the other's deletions; `bench/lib/util.ts`)" : ''}. Distribution uses the filesystem driver with the in-memory blob descriptor cache (Debian's default config minus htpasswd)${res.selfTest ? '' : `; ${C} runs \`BERTH_AUTH_ENABLED=false ${typeof cfg['berthEnv'] === 'string' && cfg['berthEnv'] !== '' ? `${cfg['berthEnv']} ` : ''}node ${cfg['berthNodeFlags'] !== undefined && cfg['berthNodeFlags'] !== '' ? `${String(cfg['berthNodeFlags'])} ` : ''}dist/bin/berth.js serve --addr … --data …\`, otherwise with its defaults`}. Both log at their default level to a file.`,
       `- Every measurement is repeated ${res.reps}× (${res.mode === 'quick' ? res.reps : Math.max(res.reps, 5)}× for the short or client-bound ones: 64 MiB transfers, skopeo, small blobs) and the **median** is reported, with the min–max range in brackets. The two servers take turns (odd runs ${C} first, even runs ${B} first). Before each timed run the driver calls \`sync\` so that writeback from the previous run does not land in the next.`,
       '- Layer data is fresh random bytes for every repetition (incompressible, never seen by either server before), media type `application/vnd.oci.image.layer.v1.tar`. The fixture files are in the page cache, as are freshly pushed blobs, so the numbers are CPU/memory-bound server costs rather than disk speed.',
       "- **Raw push**: `POST /v2/<name>/blobs/uploads/` (timed, node:http) then `curl -T <file> -X PUT <location>&digest=…` streaming the whole blob in one request (curl's own `time_total`, no process start-up). **Raw pull**: `curl GET /v2/<name>/blobs/<digest> -o /dev/null`. The first pull of each size is also re-read and its sha256 checked (untimed).",

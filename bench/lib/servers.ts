@@ -8,7 +8,7 @@ import type { ChildProcess } from 'node:child_process';
 import { closeSync, openSync } from 'node:fs';
 import { mkdir, readFile, readdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { freePort, log, sleep, spawnDaemon } from './util.js';
+import { freePort, log, serverDataDir, sleep, spawnDaemon } from './util.js';
 
 export type ServerKind = 'berth' | 'distribution';
 
@@ -138,7 +138,7 @@ export function berthEnvLine(): string {
 
 export async function startServer(opts: StartOptions): Promise<Server> {
   const port = await freePort();
-  const dataDir = join(opts.parent, `${opts.slug}-data`);
+  const dataDir = serverDataDir(opts.parent, opts.slug);
   await mkdir(dataDir, { recursive: true });
   const logPath = join(opts.parent, `${opts.slug}.log`);
   const fromByte = await stat(logPath)
