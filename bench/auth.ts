@@ -195,7 +195,7 @@ async function main(): Promise<void> {
   }, 10 * 60_000);
   watchdog.unref();
 
-  parentDir = (await sectionTempDir('berth-bench-auth-')).path;
+  parentDir = await sectionTempDir('berth-bench-auth-');
   await mkdir(resultsDir, { recursive: true });
   log(`auth: temporary data under ${parentDir}`);
   const mi = await machineInfo(repoRoot, parentDir);

@@ -105,7 +105,7 @@ async function main(): Promise<void> {
   if (!setup) return;
   const { docPath } = setup;
 
-  const parent = (await sectionTempDir('berth-bench-cache-')).path;
+  const parent = await sectionTempDir('berth-bench-cache-');
   const stopWatchdog = startWatchdog('cache', WATCHDOG_MS);
   await mkdir(resultsDir, { recursive: true });
   const mi = await machineInfo(repoRoot, parent);

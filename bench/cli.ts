@@ -141,7 +141,7 @@ async function main(): Promise<void> {
   if (!Number.isInteger(reps) || reps < 1 || reps > 9) throw new Error('--reps must be 1..9');
   const runs = (quick ? 3 : 10) * reps;
   const stopWatchdog = startWatchdog('cli', 10 * 60_000);
-  const parent = (await sectionTempDir('berth-bench-cli-')).path;
+  const parent = await sectionTempDir('berth-bench-cli-');
   let server: Server | undefined;
   try {
     server = await startBerth({

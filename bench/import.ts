@@ -211,7 +211,7 @@ async function main(): Promise<void> {
   if (!setup) return;
   const { docPath } = setup;
 
-  const parent = (await sectionTempDir('berth-bench-import-')).path;
+  const parent = await sectionTempDir('berth-bench-import-');
   const stopWatchdog = startWatchdog('import', WATCHDOG_MS);
   await mkdir(resultsDir, { recursive: true });
   const mi = await machineInfo(repoRoot, parent);

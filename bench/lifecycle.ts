@@ -196,7 +196,7 @@ async function main(): Promise<void> {
   }, 10 * 60_000);
   watchdog.unref();
 
-  parentDir = (await sectionTempDir('berth-bench-lifecycle-')).path;
+  parentDir = await sectionTempDir('berth-bench-lifecycle-');
   await mkdir(resultsDir, { recursive: true });
   const machine = await machineInfo(repoRoot, parentDir);
   const env = { BERTH_AUTH_ENABLED: 'false' };

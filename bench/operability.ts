@@ -120,7 +120,7 @@ async function main(): Promise<void> {
     return;
   }
   if (!Number.isInteger(reps) || reps < 1 || reps > 15) throw new Error('--reps must be 1..15');
-  const parent = (await sectionTempDir('berth-bench-ops-')).path;
+  const parent = await sectionTempDir('berth-bench-ops-');
   const servers: Server[] = [];
   const sink = await otlpSink();
   try {

@@ -80,7 +80,7 @@ async function main(): Promise<void> {
   const reps = Number(opt.reps ?? (quick ? 1 : 5));
   if (!Number.isInteger(reps) || reps < 1 || reps > 15) throw new Error('--reps must be 1..15');
   const size = quick ? 256 * MiB : GiB;
-  const parent = (await sectionTempDir('berth-bench-push-limits-')).path;
+  const parent = await sectionTempDir('berth-bench-push-limits-');
   const servers: Server[] = [];
   let ingest: ChildProcess | undefined;
   try {

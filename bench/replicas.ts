@@ -75,7 +75,7 @@ async function main(): Promise<void> {
   const reps = Number(opt.reps ?? (quick ? 1 : 3));
   if (!Number.isInteger(reps) || reps < 1 || reps > 9) throw new Error('--reps must be 1..9');
   const stopWatchdog = startWatchdog('replicas', 15 * 60_000);
-  const parent = (await sectionTempDir('berth-bench-replicas-')).path;
+  const parent = await sectionTempDir('berth-bench-replicas-');
   const replicas: Server[] = [];
   try {
     const metadata = await postgresMetadataFor(`bench-replicas-${randomUUID()}`);

@@ -146,7 +146,7 @@ async function main(): Promise<void> {
   }, 45 * 60_000);
   watchdog.unref();
 
-  parentDir = (await sectionTempDir('berth-bench-')).path;
+  parentDir = await sectionTempDir('berth-bench-');
   const work = join(parentDir, 'work');
   await mkdir(work, { recursive: true });
   await mkdir(resultsDir, { recursive: true });

@@ -337,7 +337,7 @@ async function main(): Promise<void> {
   if (!setup) return;
   const { docPath } = setup;
 
-  const parent = (await sectionTempDir('berth-bench-s3-')).path;
+  const parent = await sectionTempDir('berth-bench-s3-');
   const stopWatchdog = startWatchdog('s3', WATCHDOG_MS);
   await mkdir(resultsDir, { recursive: true });
   const mi = await machineInfo(repoRoot, parent);

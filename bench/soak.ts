@@ -69,7 +69,7 @@ async function main(): Promise<void> {
   const seconds = quick ? 40 : Number(process.env['BENCH_SOAK_SECONDS'] ?? 600);
   if (!Number.isInteger(seconds) || seconds < 10) throw new Error('BENCH_SOAK_SECONDS must be a whole number of seconds, at least 10');
   const stopWatchdog = startWatchdog('soak', (seconds + 180) * 1000);
-  const parent = (await sectionTempDir('berth-bench-soak-')).path;
+  const parent = await sectionTempDir('berth-bench-soak-');
   let srv: Server | undefined;
   try {
     const ownerPassword = randomBytes(18).toString('base64url');

@@ -69,31 +69,32 @@ export async function syncDisks(): Promise<void> {
 
 /**
  * A fresh temporary directory for one section's servers, `prefix` plus random characters, whose
- * subdirectories ext4 places in block groups of their own (the "top of a directory hierarchy"
- * flag, `chattr +T`). Elsewhere (another filesystem, no `chattr`) it is a plain temporary directory;
- * `separateGroups` says which.
+ * subdirectories ext4 spreads over block groups of their own (its "top of a directory hierarchy"
+ * flag, `chattr +T`); elsewhere (another filesystem, no `chattr`) a plain temporary directory.
+ * Name servers' data directories in it with `serverDataDir`.
  *
  * Why: ext4 puts a new directory in its parent's block group, so every server of every section
- * keeps its data in the same group of inodes. On ext4 without a journal (this machine's disk) a
- * new inode is taken only after skipping every inode of its group freed in the last one to five
+ * kept its data in one group of inodes. On ext4 without a journal (this machine's disk) a new
+ * inode is taken only after skipping every inode of its group freed in the last one to five
  * minutes (the kernel's `recently_deleted`, a lookup each): creating a file cost 20–540 µs here
  * depending on what had been deleted before. Distribution frees four to five inodes per blob it
  * pushes, and each section's teardown thousands, so side by side each server's file creations paid
  * for the other's deletions and for earlier sections'. No deployment shares its data directory's
- * inodes with another registry; in its own group each server pays only for its own deletions.
- * Name servers' data directories with `serverDataDir`.
+ * inodes with another registry. In a group of its own a server pays for its own deletions, and for
+ * an earlier run's only if ext4 chose a group that run emptied minutes before (it prefers groups
+ * without directories, and such a group is one).
  */
-export async function sectionTempDir(prefix: string): Promise<{ path: string; separateGroups: boolean }> {
+export async function sectionTempDir(prefix: string): Promise<string> {
   const path = await mkdtemp(join(tmpdir(), prefix));
-  const flagged = await run('chattr', ['+T', path], { timeoutMs: 10_000 }).catch(() => undefined);
-  return { path, separateGroups: flagged?.code === 0 };
+  await run('chattr', ['+T', path], { timeoutMs: 10_000 }).catch(() => undefined);
+  return path;
 }
 
 /**
  * Where server `slug` of a section keeps its data: a subdirectory of `parent` (from
- * `sectionTempDir`) whose name ends with the parent's random characters. ext4 begins its search
- * for a flagged directory's subdirectory at a hash of the new name, so under a fixed name every
- * section's server would land in the group the previous section's server has just emptied.
+ * `sectionTempDir`) whose name ends with the parent's random characters. ext4 starts its search for
+ * a flagged directory's subdirectory at a hash of the new name: under a fixed name every section's
+ * server would start where the previous one did, and most often end in the group it just emptied.
  */
 export function serverDataDir(parent: string, slug: string): string {
   return join(parent, `${slug}-data-${basename(parent).slice(-6)}`);
