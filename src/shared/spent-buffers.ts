@@ -11,11 +11,12 @@
  * `spentBytes(n)` counts the pieces where the storage sinks let go of them: the file sink once a
  * batch has been written (`storage/batched-file-writer.ts`), the S3 sink once it has copied them
  * into a part buffer, or once S3 has stored a part it sent without a copy (`storage/s3-upload.ts`).
- * Every ingest (uploads, imports, sync, cache fills) writes through one of them. After every `paceBytes` of them it runs a young collection, which frees the pieces
- * while they are still few. Counting where they are let go of matters: a young collection that
- * finds a piece still held (the file sink keeps one for up to two 2 MiB batches) copies it, and one
- * that finds it held twice moves it to the old generation, where only a full collection frees it.
- * Paced by the bytes hashed instead, two 1 GiB pushes left 36–40 MiB in glibc's heap; paced here, 11–14.
+ * Every ingest (uploads, imports, sync, cache fills) writes through one of them. After every
+ * `paceBytes` of them it runs a young collection, which frees the pieces while they are still few.
+ * Counting where they are let go of matters: a young collection that finds a piece still held (the
+ * file sink keeps one for up to two 2 MiB batches) copies it, and one that finds it held twice
+ * moves it to the old generation, where only a full collection frees it. Paced by the bytes hashed
+ * instead, two 1 GiB pushes left 36–40 MiB in glibc's heap; paced here, 11–14.
  * With 2 MiB semi-spaces and a request path that keeps little alive, a young collection costs a
  * fraction of a millisecond; measured on a 1 GiB push, RSS after it 115–118 → 89–91 MiB for ~255
  * more young collections (~80 ms of CPU on a main thread idle three quarters of the push).
