@@ -77,6 +77,13 @@ function ratioCell(r: MetricResult): string {
   return r.ratio === null ? 'n/a' : `${fmtNum(r.ratio, 2)}×`;
 }
 
+/** The small-blob warm-up as the config of a run describes it (runs before the time floor gave a count only). */
+function warmupText(cfg: Record<string, unknown>): string {
+  const count = String(cfg['smallBlobWarmup'] ?? 0);
+  const seconds = Number(cfg['smallBlobWarmupSeconds'] ?? 0);
+  return seconds > 0 ? `at least ${count} blobs and at least ${seconds} s of pushes, in batches of new blobs` : `${count} blobs`;
+}
+
 function fence(text: string): string {
   return ['```', text.replace(/```/g, "'''"), '```'].join('\n');
 }
@@ -128,7 +135,7 @@ export function renderMarkdown(res: Results, notes: string | null): string {
       '- Layer data is fresh random bytes for every repetition (incompressible, never seen by either server before), media type `application/vnd.oci.image.layer.v1.tar`. The fixture files are in the page cache, as are freshly pushed blobs, so the numbers are CPU/memory-bound server costs rather than disk speed.',
       "- **Raw push**: `POST /v2/<name>/blobs/uploads/` (timed, node:http) then `curl -T <file> -X PUT <location>&digest=…` streaming the whole blob in one request (curl's own `time_total`, no process start-up). **Raw pull**: `curl GET /v2/<name>/blobs/<digest> -o /dev/null`. The first pull of each size is also re-read and its sha256 checked (untimed).",
       '- **skopeo**: `skopeo copy --preserve-digests` from an OCI layout to `docker://127.0.0.1:<port>/…` (push: HEAD, POST, PATCH of the whole layer, PUT) and back to a fresh OCI layout (pull). Wall-clock of the skopeo process, so client cost is included; `--preserve-digests` keeps skopeo from gzip-compressing the layer.',
-      `- **Small blobs**: ${cfg['smallBlobCount']} distinct random blobs of ${cfg['smallBlobSizeLabel']}, each \`POST\` + \`PUT ?digest=\` (${B} 2.8 does not complete monolithic \`POST ?digest=\` uploads), ${cfg['smallBlobConcurrency']} in flight over keep-alive connections (node:http). Before its first timed run each server gets an untimed push of ${cfg['smallBlobWarmup'] ?? 0} such blobs to another repository, as the manifest rows get a warm-up.`,
+      `- **Small blobs**: ${cfg['smallBlobCount']} distinct random blobs of ${cfg['smallBlobSizeLabel']}, each \`POST\` + \`PUT ?digest=\` (${B} 2.8 does not complete monolithic \`POST ?digest=\` uploads), ${cfg['smallBlobConcurrency']} in flight over keep-alive connections (node:http). Before its first timed run each server gets an untimed push of such blobs to another repository, as the manifest rows get a warm-up: ${warmupText(cfg)}.`,
       `- **Manifests**: GET with \`wrk -t${cfg['wrkThreads']} -c${cfg['wrkConnections']} -d${cfg['wrkSeconds']}s -H 'Accept: application/vnd.oci.image.manifest.v1+json'\` against \`/v2/bench/manifest/manifests/bench\` (a small single-layer image). HEAD with the same parameters using \`bench/loadgen.c\`, a ~300-line epoll load generator compiled by the driver, because Debian's wrk 4.1.0 waits for a body after a HEAD response and completes 0 requests; on GET loadgen is within the run-to-run noise of wrk. Each server gets a 2 s warm-up of both first. The load generator shares the ${m.cores} cores with the server under test.`,
       '- **Memory**: RSS of the server process tree from `/proc/<pid>/status`, sampled every 50 ms during every measurement; growth (shown for the 1 GiB transfers) = max during the run − RSS right before it, and differences under 8 MiB count as equal; peak = `VmHWM` read after all measurements.',
       '- MB/s means 10^6 bytes per second. Ratio = ' + `${C}/${B}` + ' of the medians. Target: ≥ 1.00× for throughput, ≤ 1.00× for memory.',

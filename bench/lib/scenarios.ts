@@ -37,8 +37,10 @@ export interface BenchConfig {
   largeSize: number;
   smallSize: number;
   smallBlobCount: number;
-  /** Blobs pushed untimed to each server before its first small-blob run. */
+  /** Blobs pushed untimed to each server before its first small-blob run: at least this many... */
   smallBlobWarmup: number;
+  /** ...and for at least this long (seconds), in batches of `smallBlobWarmupBatch`. */
+  smallBlobWarmupSeconds: number;
   smallBlobSize: number;
   smallBlobConcurrency: number;
   wrkSeconds: number;
@@ -354,6 +356,9 @@ export async function pushMany(
   return { seconds: Number(process.hrtime.bigint() - t0) / 1e9 };
 }
 
+/** Blobs per batch of the small-blob warm-up: new random blobs each batch, so each push stores a new blob. */
+const smallBlobWarmupBatch = 200;
+
 export function smallBlobsGroup(cfg: BenchConfig): AnyGroup {
   const n = cfg.smallBlobCount;
   const warmed = new Set<string>();
@@ -377,8 +382,14 @@ export function smallBlobsGroup(cfg: BenchConfig): AnyGroup {
     async measure(srv, ctx) {
       try {
         if (!warmed.has(srv.url)) {
-          // Untimed, to another repository: the first pushes of a process (JIT, caches) are not what is measured.
-          await pushMany(srv.url, 'bench/small-warmup', randomBlobs(cfg.smallBlobWarmup, cfg.smallBlobSize), cfg.smallBlobConcurrency, 120_000);
+          // Untimed, to another repository: the first pushes of a process (JIT, caches) are not what
+          // is measured. By time as well as by count: after 400 pushes to a fresh Berth, V8 was still
+          // optimising functions of this path on its compiler threads for several more seconds
+          // (~300 µs of their CPU per push in the first timed run, against ~50 in the later ones).
+          const started = Date.now();
+          for (let pushed = 0; pushed < cfg.smallBlobWarmup || Date.now() - started < cfg.smallBlobWarmupSeconds * 1000; pushed += smallBlobWarmupBatch) {
+            await pushMany(srv.url, 'bench/small-warmup', randomBlobs(smallBlobWarmupBatch, cfg.smallBlobSize), cfg.smallBlobConcurrency, 120_000);
+          }
           warmed.add(srv.url);
         }
         await syncDisks();
