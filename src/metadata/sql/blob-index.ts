@@ -1,6 +1,7 @@
 import type { BlobIndex, BlobRecord } from '../store.js';
 import type { SqlContext } from './context.js';
-import { preparedFirst } from './prepared.js';
+import { preparedFirst, preparedStatement } from './prepared.js';
+import { deleteUpload } from './upload-index.js';
 
 // The blob HEAD/GET path's one statement each (see prepared.ts).
 const blobByDigest = preparedFirst((db, digest: string) => db.selectFrom('blobs').selectAll().where('digest', '=', digest));
@@ -13,7 +14,26 @@ const blobInRepository = preparedFirst((db, repositoryId: number, digest: string
     .where('rb.digest', '=', digest),
 );
 
-function toRecord(row: { digest: string; size: number | string; pushed_at: number | string }): BlobRecord {
+// Every push touches its blob's row and then links it (see prepared.ts).
+const touchBlob = preparedStatement((db, digest: string, now: number) =>
+  db.updateTable('blobs').set({ pushed_at: now }).where('digest', '=', digest).returningAll(),
+);
+const upsertBlob = preparedStatement((db, digest: string, size: number, now: number) =>
+  db
+    .insertInto('blobs')
+    .values({ digest, size, pushed_at: now })
+    .onConflict((oc) => oc.column('digest').doUpdateSet({ pushed_at: now })),
+);
+const linkBlob = preparedStatement((db, repositoryId: number, digest: string, now: number) =>
+  db
+    .insertInto('repository_blobs')
+    .values({ repository_id: repositoryId, digest, created_at: now })
+    .onConflict((oc) => oc.columns(['repository_id', 'digest']).doNothing()),
+);
+
+type BlobRow = { digest: string; size: number | string; pushed_at: number | string };
+
+function toRecord(row: BlobRow): BlobRecord {
   return { digest: row.digest, size: Number(row.size), pushedAt: Number(row.pushed_at) };
 }
 
@@ -33,21 +53,13 @@ export class SqlBlobIndex implements BlobIndex {
   }
 
   async link(repository: string, blob: { digest: string; size: number }, now: number, endsUpload?: string): Promise<void> {
-    await this.ctx.transaction(async (trx) => {
-      const repositoryId = await this.ctx.ensureRepositoryId(repository, now, trx);
-      await trx
-        .insertInto('blobs')
-        .values({ digest: blob.digest, size: blob.size, pushed_at: now })
-        .onConflict((oc) => oc.column('digest').doUpdateSet({ pushed_at: now }))
-        .execute();
-      await trx
-        .insertInto('repository_blobs')
-        .values({ repository_id: repositoryId, digest: blob.digest, created_at: now })
-        .onConflict((oc) => oc.columns(['repository_id', 'digest']).doNothing())
-        .execute();
+    const db = this.ctx.db;
+    await this.ctx.writeInRepository(repository, now, (repositoryId) => [
+      upsertBlob(db, blob.digest, blob.size, now),
+      linkBlob(db, repositoryId, blob.digest, now),
       // One commit for the blob and the end of its session (a commit of its own cost ~20 µs more per push on SQLite).
-      if (endsUpload !== undefined) await trx.deleteFrom('uploads').where('id', '=', endsUpload).execute();
-    });
+      ...(endsUpload === undefined ? [] : [deleteUpload(db, endsUpload)]),
+    ]);
   }
 
   async holders(digest: string, page: { after?: string | undefined; limit: number }): Promise<string[]> {
@@ -64,7 +76,8 @@ export class SqlBlobIndex implements BlobIndex {
 
   async touch(digest: string, now: number): Promise<BlobRecord | undefined> {
     // An UPDATE takes the row (PostgreSQL: waits for a GC holding it, then finds it gone or not).
-    const row = await this.ctx.db.updateTable('blobs').set({ pushed_at: now }).where('digest', '=', digest).returningAll().executeTakeFirst();
+    const [rows] = await this.ctx.write([touchBlob(this.ctx.db, digest, now)]);
+    const row = rows?.[0] as BlobRow | undefined;
     return row && toRecord(row);
   }
 

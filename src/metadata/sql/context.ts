@@ -5,9 +5,10 @@
  * of committed rows (see findRepositoryId).
  */
 import type { Kysely, RawBuilder, Transaction } from 'kysely';
-import { sql } from '../kysely.js';
+import { CompiledQuery, sql } from '../kysely.js';
 import type { Dialect } from '../migrations/index.js';
 import type { Schema } from '../schema.js';
+import { busy, directWriterOf, type BoundStatement } from './prepared.js';
 
 export type Db = Kysely<Schema> | Transaction<Schema>;
 
@@ -41,6 +42,33 @@ export class SqlContext {
   }
 
   /**
+   * Runs prepared statements (prepared.ts) in order, as one transaction when there are several, and
+   * answers each one's rows: at once through the database's direct writer when its connection is
+   * free (SQLite), otherwise through Kysely (on PostgreSQL in a transaction retried as above).
+   */
+  async write(statements: readonly BoundStatement[]): Promise<unknown[][]> {
+    const direct = directWriterOf(this.db);
+    if (direct) {
+      const rows = direct(statements);
+      if (rows !== busy) return rows;
+    }
+    const [only] = statements;
+    if (statements.length === 1 && only) return [(await this.db.executeQuery(CompiledQuery.raw(only.sql, only.parameters))).rows];
+    return this.transaction((trx) => runEach(trx, statements));
+  }
+
+  /**
+   * Runs the statements `statements` gives for the repository's id as one write, creating the
+   * repository on first write in the same transaction. The common case, a repository whose id is
+   * known, takes no read and goes through `write`.
+   */
+  async writeInRepository(name: string, now: number, statements: (repositoryId: number) => readonly BoundStatement[]): Promise<unknown[][]> {
+    const known = this.ids.get(name);
+    if (known !== undefined) return this.write(statements(known));
+    return this.transaction(async (trx) => runEach(trx, statements(await this.ensureRepositoryId(name, now, trx))));
+  }
+
+  /**
    * The repository's id, or undefined if it has never been written to. Only ids read outside a
    * transaction are cached: one read inside a transaction may be of the transaction's own insert,
    * which a rollback (or a retried deadlock) undoes, and PostgreSQL never reuses a bigserial id.
@@ -66,6 +94,13 @@ export class SqlContext {
     if (id === undefined) throw new Error(`repository ${name} vanished after insert`);
     return id;
   }
+}
+
+/** Runs `statements` one after another on `trx`, answering each one's rows. */
+async function runEach(trx: Transaction<Schema>, statements: readonly BoundStatement[]): Promise<unknown[][]> {
+  const rows: unknown[][] = [];
+  for (const statement of statements) rows.push((await trx.executeQuery(CompiledQuery.raw(statement.sql, statement.parameters))).rows);
+  return rows;
 }
 
 /** Applies a catalog/tag-list page to a query over a sorted text column. */

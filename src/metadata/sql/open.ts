@@ -12,7 +12,7 @@ import type { Schema } from '../schema.js';
 import type { Metadata } from '../store.js';
 import type { PoolStats } from '../operations-store.js';
 import { migrationProvider, type Dialect } from '../migrations/index.js';
-import { busy, readDirectly } from './prepared.js';
+import { busy, readDirectly, writeDirectly, type BoundStatement } from './prepared.js';
 import { SqlAuditExportIndex } from './audit-export-index.js';
 import { SqlAnonymousPullIndex, SqlAuditIndex } from './audit-index.js';
 import { SqlAttestationKeyIndex } from './attestation-key-index.js';
@@ -60,6 +60,33 @@ export async function openSqlite(file: string): Promise<Kysely<Schema>> {
     if (dialect.driver.inUse || database.inTransaction) return busy;
     const statement = statements.statement(sql);
     return all ? statement.all(parameters) : statement.get(parameters);
+  });
+  // Prepared writes (prepared.ts) likewise, several as one BEGIN IMMEDIATE transaction, as Kysely's
+  // transactions here are (see ImmediateSqliteDialect).
+  const run = (bound: BoundStatement): unknown[] => {
+    const statement = statements.statement(bound.sql);
+    if (statement.reader) return statement.all(bound.parameters);
+    statement.run(bound.parameters);
+    return [];
+  };
+  const [begin, commit, rollback] = ['begin immediate', 'commit', 'rollback'].map((sql) => database.prepare(sql)) as [
+    Database.Statement,
+    Database.Statement,
+    Database.Statement,
+  ];
+  writeDirectly(db, (batch) => {
+    if (dialect.driver.inUse || database.inTransaction) return busy;
+    if (batch.length === 1) return batch.map(run);
+    begin.run();
+    try {
+      const rows = batch.map(run);
+      commit.run();
+      return rows;
+    } catch (err) {
+      // A failed COMMIT (SQLITE_BUSY) leaves the transaction open, as any failed statement can.
+      if (database.inTransaction) rollback.run();
+      throw err;
+    }
   });
   return db;
 }

@@ -3,8 +3,9 @@ import { describe, it } from 'node:test';
 import Database from 'better-sqlite3';
 import { Kysely, SqliteDialect } from '../kysely.js';
 import type { Schema } from '../schema.js';
+import { SqlContext } from './context.js';
 import { migrate, openSqlite } from './open.js';
-import { preparedAll, preparedFirst } from './prepared.js';
+import { preparedAll, preparedFirst, preparedStatement } from './prepared.js';
 
 async function database(): Promise<Kysely<Schema>> {
   const db = new Kysely<Schema>({ dialect: new SqliteDialect({ database: new Database(':memory:') }) });
@@ -161,6 +162,117 @@ describe('prepared queries', () => {
       const db = await opened();
       await db.destroy();
       await assert.rejects(byName(db, 'team/app'), /not open|destroyed/);
+    });
+  });
+
+  describe('prepared writes (SqlContext.write)', () => {
+    const insertRepository = preparedStatement((d, name: string, createdAt: number) => d.insertInto('repositories').values({ name, created_at: createdAt }));
+    const renameRepository = preparedStatement((d, from: string, to: string) =>
+      d.updateTable('repositories').set({ name: to }).where('name', '=', from).returning(['name', 'created_at']),
+    );
+    const linkBlob = preparedStatement((d, repositoryId: number, digest: string, now: number) =>
+      d.insertInto('repository_blobs').values({ repository_id: repositoryId, digest, created_at: now }),
+    );
+    const names = async (db: Kysely<Schema>): Promise<string[]> =>
+      (await db.selectFrom('repositories').select('name').orderBy('name').execute()).map((row) => row.name);
+
+    // Each test runs on both paths: the direct writer (openSqlite) and Kysely's executor (a database without one).
+    const paths: [string, () => Promise<Kysely<Schema>>][] = [
+      ['directly', () => openSqlite(':memory:')],
+      ['through Kysely', database],
+    ];
+    for (const [path, open] of paths) {
+      describe(path, () => {
+        it("binds each call's arguments and answers each statement's rows", async () => {
+          const db = await open();
+          const ctx = new SqlContext(db);
+          try {
+            const rows = await ctx.write([insertRepository(db, 'one/a', 5), renameRepository(db, 'one/a', 'one/b'), insertRepository(db, 'one/c', 6)]);
+            assert.deepEqual(rows, [[], [{ name: 'one/b', created_at: 5 }], []]);
+            assert.deepEqual(await ctx.write([renameRepository(db, 'no/such', 'x/y')]), [[]]);
+            assert.ok((await names(db)).includes('one/b') && (await names(db)).includes('one/c'));
+          } finally {
+            await db.destroy();
+          }
+        });
+
+        it('runs several statements as one transaction: one failing undoes the others', async () => {
+          const db = await open();
+          const ctx = new SqlContext(db);
+          try {
+            const before = await names(db);
+            // The third insert repeats the first name: a unique violation after two good inserts.
+            await assert.rejects(ctx.write([insertRepository(db, 'two/a', 1), insertRepository(db, 'two/b', 1), insertRepository(db, 'two/a', 1)]), /UNIQUE/);
+            assert.deepEqual(await names(db), before, 'nothing of the failed write stays');
+            // The connection is usable again, outside any transaction.
+            await ctx.write([insertRepository(db, 'two/c', 1)]);
+            assert.deepEqual(await names(db), [...before, 'two/c'].sort());
+          } finally {
+            await db.destroy();
+          }
+        });
+
+        it('creates the repository in the same transaction as the write, and uses the id it knows afterwards', async () => {
+          const db = await open();
+          const ctx = new SqlContext(db);
+          try {
+            const digest = `sha256:${'a'.repeat(64)}`;
+            await db.insertInto('blobs').values({ digest, size: 1, pushed_at: 1 }).execute();
+            // A write that fails rolls back the repository it created.
+            await assert.rejects(
+              ctx.writeInRepository('three/new', 2, (id) => [linkBlob(db, id, digest, 2), linkBlob(db, id, digest, 2)]),
+              /UNIQUE|PRIMARY/,
+            );
+            assert.equal(await ctx.findRepositoryId('three/new'), undefined);
+            await ctx.writeInRepository('three/new', 2, (id) => [linkBlob(db, id, digest, 2)]);
+            const id = await ctx.findRepositoryId('three/new');
+            assert.ok(id !== undefined);
+            const other = `sha256:${'b'.repeat(64)}`;
+            await db.insertInto('blobs').values({ digest: other, size: 1, pushed_at: 1 }).execute();
+            await ctx.writeInRepository('three/new', 3, (known) => {
+              assert.equal(known, id);
+              return [linkBlob(db, known, other, 3)];
+            });
+            const linked = await db.selectFrom('repository_blobs').select('digest').where('repository_id', '=', id).orderBy('digest').execute();
+            assert.deepEqual(linked, [{ digest }, { digest: other }]);
+          } finally {
+            await db.destroy();
+          }
+        });
+      });
+    }
+
+    it('never writes inside a transaction in progress: it waits for its end, and a rollback there keeps it', async () => {
+      const db = await openSqlite(':memory:');
+      const ctx = new SqlContext(db);
+      try {
+        let finish!: () => void;
+        const held = new Promise<void>((resolve) => (finish = resolve));
+        let inserted!: () => void;
+        const written = new Promise<void>((resolve) => (inserted = resolve));
+        const transaction = db
+          .transaction()
+          .execute(async (trx) => {
+            await trx.insertInto('repositories').values({ name: 'four/rolled-back', created_at: 1 }).execute();
+            inserted();
+            await held;
+            throw new Error('rolled back');
+          })
+          .catch((err: unknown) => {
+            if (!(err instanceof Error && err.message === 'rolled back')) throw err;
+          });
+        await written;
+        let answered = false;
+        const write = ctx.write([insertRepository(db, 'four/kept', 1)]).then(() => (answered = true));
+        for (let i = 0; i < 10; i++) await new Promise((resolve) => setImmediate(resolve));
+        assert.equal(answered, false, 'the write waits for the transaction');
+        finish();
+        await transaction;
+        await write;
+        assert.deepEqual(await names(db), ['four/kept']);
+      } finally {
+        await db.destroy();
+      }
     });
   });
 });

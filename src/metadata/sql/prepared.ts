@@ -17,6 +17,12 @@
  * A database may also offer a direct reader (`readDirectly`, SQLite: open.ts), which runs the
  * compiled SQL at once when its connection is free, instead of through Kysely's executor (a
  * connection provider, a mutex and four awaits per query: about a fifth of a manifest GET's garbage).
+ *
+ * Writes on the push path are compiled the same way (`preparedStatement`: the statement with its
+ * parameters, for SqlContext.write to run), and a database may offer a direct writer for them
+ * (`writeDirectly`): the statements of one write as one transaction, at once, when the connection
+ * is free. A 64 KiB push wrote five statements through Kysely's builder, compiler and executor,
+ * three of them in a transaction.
  */
 import type { Compilable, Kysely } from 'kysely';
 import { CompiledQuery } from '../kysely.js';
@@ -42,6 +48,32 @@ const directReaders = new WeakMap<Kysely<Schema>, DirectReader>();
 /** Registers `db`'s direct reader (see the module comment). */
 export function readDirectly(db: Kysely<Schema>, reader: DirectReader): void {
   directReaders.set(db, reader);
+}
+
+/** A compiled statement with the parameters of one call. */
+export interface BoundStatement {
+  readonly sql: string;
+  readonly parameters: unknown[];
+}
+
+/**
+ * Runs `statements` in order as one transaction (one statement: on its own) and answers each one's
+ * rows (a statement without RETURNING: none), or `busy`, under the direct reader's contract: `busy`
+ * whenever the connection is held, never inside someone else's transaction. A statement that fails
+ * rolls back those before it and throws.
+ */
+export type DirectWriter = (statements: readonly BoundStatement[]) => unknown[][] | typeof busy;
+
+const directWriters = new WeakMap<Kysely<Schema>, DirectWriter>();
+
+/** Registers `db`'s direct writer (see the module comment). */
+export function writeDirectly(db: Kysely<Schema>, writer: DirectWriter): void {
+  directWriters.set(db, writer);
+}
+
+/** `db`'s direct writer, if it has one. */
+export function directWriterOf(db: Kysely<Schema>): DirectWriter | undefined {
+  return directWriters.get(db);
 }
 
 interface Template {
@@ -77,26 +109,36 @@ function templateOf(query: Compilable<unknown>, placeholders: readonly string[])
   return { sql, slots };
 }
 
-/** Compiles `build` once per database and runs it with fresh arguments: every row, or (`first`) the first. */
-function prepared<Args extends readonly Scalar[], Row>(
-  build: (db: Kysely<Schema>, ...args: Args) => Compilable<Row>,
-  first: boolean,
-): (db: Kysely<Schema>, ...args: Args) => Promise<Row[] | Row | undefined> {
+/** Compiles `build` once per database; each call answers the SQL with that call's parameters. */
+function binder<Args extends readonly Scalar[]>(
+  build: (db: Kysely<Schema>, ...args: Args) => Compilable<unknown>,
+): (db: Kysely<Schema>, ...args: Args) => BoundStatement {
   const templates = new WeakMap<Kysely<Schema>, Template>();
-  return async (db, ...args) => {
+  return (db, ...args) => {
     let template = templates.get(db);
     if (!template) {
       const placeholders = args.map((_, i) => placeholder(i));
       template = templateOf(build(db, ...(placeholders as unknown as Args)), placeholders);
       templates.set(db, template);
     }
-    const parameters = template.slots.map((slot) => ('arg' in slot ? args[slot.arg] : slot.value));
+    return { sql: template.sql, parameters: template.slots.map((slot) => ('arg' in slot ? args[slot.arg] : slot.value)) };
+  };
+}
+
+/** Compiles `build` once per database and runs it with fresh arguments: every row, or (`first`) the first. */
+function prepared<Args extends readonly Scalar[], Row>(
+  build: (db: Kysely<Schema>, ...args: Args) => Compilable<Row>,
+  first: boolean,
+): (db: Kysely<Schema>, ...args: Args) => Promise<Row[] | Row | undefined> {
+  const bind = binder(build);
+  return async (db, ...args) => {
+    const { sql, parameters } = bind(db, ...args);
     const direct = directReaders.get(db);
     if (direct) {
-      const result = direct(template.sql, parameters, !first);
+      const result = direct(sql, parameters, !first);
       if (result !== busy) return result as Row[] | Row | undefined;
     }
-    const { rows } = await db.executeQuery<Row>(CompiledQuery.raw(template.sql, parameters));
+    const { rows } = await db.executeQuery<Row>(CompiledQuery.raw(sql, parameters));
     return first ? rows[0] : rows;
   };
 }
@@ -116,4 +158,15 @@ export function preparedAll<Args extends readonly Scalar[], Row>(
   build: (db: Kysely<Schema>, ...args: Args) => Compilable<Row>,
 ): (db: Kysely<Schema>, ...args: Args) => Promise<Row[]> {
   return prepared(build, false) as (db: Kysely<Schema>, ...args: Args) => Promise<Row[]>;
+}
+
+/**
+ * A write statement `build` describes, compiled once per database: each call answers it with that
+ * call's arguments bound, for SqlContext.write to run (alone or with others, as one transaction).
+ * The same contract for `build` as above. Always pass the database itself, never a transaction.
+ */
+export function preparedStatement<Args extends readonly Scalar[]>(
+  build: (db: Kysely<Schema>, ...args: Args) => Compilable<unknown>,
+): (db: Kysely<Schema>, ...args: Args) => BoundStatement {
+  return binder(build);
 }

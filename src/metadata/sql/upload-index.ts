@@ -1,18 +1,24 @@
 import type { UploadIndex, UploadLayout, UploadRecord } from '../store.js';
 import type { SqlContext } from './context.js';
-import { preparedFirst } from './prepared.js';
+import { preparedFirst, preparedStatement } from './prepared.js';
 
 // Every PATCH and PUT of an upload reads its session first (see prepared.ts).
 const uploadById = preparedFirst((db, id: string, repositoryId: number) =>
   db.selectFrom('uploads').selectAll().where('id', '=', id).where('repository_id', '=', repositoryId),
 );
+// Every push opens a session and ends it (blob-index.ts): compiled once (prepared.ts).
+const insertUpload = preparedStatement((db, id: string, repositoryId: number, now: number, layout: UploadLayout) =>
+  db.insertInto('uploads').values({ id, repository_id: repositoryId, created_at: now, updated_at: now, layout }),
+);
+export const deleteUpload = preparedStatement((db, id: string) => db.deleteFrom('uploads').where('id', '=', id));
 
 export class SqlUploadIndex implements UploadIndex {
   constructor(private readonly ctx: SqlContext) {}
 
   async create(repository: string, id: string, now: number, layout: UploadLayout): Promise<void> {
+    // The repository is created outside the session's insert, and its id is then known to every later write.
     const repositoryId = await this.ctx.ensureRepositoryId(repository, now);
-    await this.ctx.db.insertInto('uploads').values({ id, repository_id: repositoryId, created_at: now, updated_at: now, layout }).execute();
+    await this.ctx.write([insertUpload(this.ctx.db, id, repositoryId, now, layout)]);
   }
 
   async get(repository: string, id: string): Promise<UploadRecord | undefined> {
@@ -27,7 +33,7 @@ export class SqlUploadIndex implements UploadIndex {
   }
 
   async delete(id: string): Promise<void> {
-    await this.ctx.db.deleteFrom('uploads').where('id', '=', id).execute();
+    await this.ctx.write([deleteUpload(this.ctx.db, id)]);
   }
 
   async exists(id: string): Promise<boolean> {
