@@ -11,6 +11,8 @@ const insertUpload = preparedStatement((db, id: string, repositoryId: number, no
   db.insertInto('uploads').values({ id, repository_id: repositoryId, created_at: now, updated_at: now, layout }),
 );
 export const deleteUpload = preparedStatement((db, id: string) => db.deleteFrom('uploads').where('id', '=', id));
+// Every PATCH of a chunked upload.
+const touchUpload = preparedStatement((db, id: string, now: number) => db.updateTable('uploads').set({ updated_at: now }).where('id', '=', id));
 
 export class SqlUploadIndex implements UploadIndex {
   constructor(private readonly ctx: SqlContext) {}
@@ -29,7 +31,7 @@ export class SqlUploadIndex implements UploadIndex {
   }
 
   async touch(id: string, now: number): Promise<void> {
-    await this.ctx.db.updateTable('uploads').set({ updated_at: now }).where('id', '=', id).execute();
+    await this.ctx.write([touchUpload(this.ctx.db, id, now)]);
   }
 
   async delete(id: string): Promise<void> {
