@@ -20,6 +20,45 @@ async function database(): Promise<Kysely<Schema>> {
   return db;
 }
 
+/**
+ * Starts a transaction on `db` that inserts the repository `name` and then waits: answers once the
+ * insert is done, with `end`, which lets the transaction commit or roll back and waits for that.
+ */
+async function heldTransaction(db: Kysely<Schema>, name: string): Promise<{ end(outcome: 'commit' | 'rollback'): Promise<void> }> {
+  let finish!: (outcome: 'commit' | 'rollback') => void;
+  const held = new Promise<'commit' | 'rollback'>((resolve) => (finish = resolve));
+  let inserted!: () => void;
+  const written = new Promise<void>((resolve) => (inserted = resolve));
+  const transaction = db
+    .transaction()
+    .execute(async (trx) => {
+      await trx.insertInto('repositories').values({ name, created_at: 2 }).execute();
+      inserted();
+      if ((await held) === 'rollback') throw new Error('rolled back');
+    })
+    .catch((err: unknown) => {
+      if (!(err instanceof Error && err.message === 'rolled back')) throw err;
+    });
+  await written;
+  return {
+    end: async (outcome) => {
+      finish(outcome);
+      await transaction;
+    },
+  };
+}
+
+/** True if `pending` settles within ten turns of the event loop: every chance for one that wrongly ran at once. */
+async function settlesAtOnce(pending: Promise<unknown>): Promise<boolean> {
+  let settled = false;
+  void pending.then(
+    () => (settled = true),
+    () => (settled = true),
+  );
+  for (let i = 0; i < 10; i++) await new Promise((resolve) => setImmediate(resolve));
+  return settled;
+}
+
 describe('prepared queries', () => {
   it('answers each call from its own arguments, keeping constants, in the order the SQL binds them', async () => {
     const db = await database();
@@ -125,32 +164,10 @@ describe('prepared queries', () => {
       try {
         for (const outcome of ['commit', 'rollback'] as const) {
           const name = `team/${outcome}`;
-          let finish!: () => void;
-          const held = new Promise<void>((resolve) => (finish = resolve));
-          let inserted!: () => void;
-          const written = new Promise<void>((resolve) => (inserted = resolve));
-          const transaction = db
-            .transaction()
-            .execute(async (trx) => {
-              await trx.insertInto('repositories').values({ name, created_at: 2 }).execute();
-              inserted();
-              await held;
-              if (outcome === 'rollback') throw new Error('rolled back');
-            })
-            .catch((err: unknown) => {
-              if (!(err instanceof Error && err.message === 'rolled back')) throw err;
-            });
-          await written;
-          let answered = false;
-          const read = byName(db, name).then((row) => {
-            answered = true;
-            return row;
-          });
-          // Give a read that wrongly ran at once every chance to be seen as answered.
-          for (let i = 0; i < 10; i++) await new Promise((resolve) => setImmediate(resolve));
-          assert.equal(answered, false, 'the read waits for the transaction');
-          finish();
-          await transaction;
+          const transaction = await heldTransaction(db, name);
+          const read = byName(db, name);
+          assert.equal(await settlesAtOnce(read), false, 'the read waits for the transaction');
+          await transaction.end(outcome);
           assert.deepEqual(await read, outcome === 'commit' ? { name, created_at: 2 } : undefined);
         }
       } finally {
@@ -173,6 +190,15 @@ describe('prepared queries', () => {
     const linkBlob = preparedStatement((d, repositoryId: number, digest: string, now: number) =>
       d.insertInto('repository_blobs').values({ repository_id: repositoryId, digest, created_at: now }),
     );
+    /** Runs `body` with a fresh database from `open` and a context over it, and closes the database. */
+    async function withContext(open: () => Promise<Kysely<Schema>>, body: (db: Kysely<Schema>, ctx: SqlContext) => Promise<void>): Promise<void> {
+      const db = await open();
+      try {
+        await body(db, new SqlContext(db));
+      } finally {
+        await db.destroy();
+      }
+    }
     const names = async (db: Kysely<Schema>): Promise<string[]> =>
       (await db.selectFrom('repositories').select('name').orderBy('name').execute()).map((row) => row.name);
 
@@ -184,22 +210,16 @@ describe('prepared queries', () => {
     for (const [path, open] of paths) {
       describe(path, () => {
         it("binds each call's arguments and answers each statement's rows", async () => {
-          const db = await open();
-          const ctx = new SqlContext(db);
-          try {
+          await withContext(open, async (db, ctx) => {
             const rows = await ctx.write([insertRepository(db, 'one/a', 5), renameRepository(db, 'one/a', 'one/b'), insertRepository(db, 'one/c', 6)]);
             assert.deepEqual(rows, [[], [{ name: 'one/b', created_at: 5 }], []]);
             assert.deepEqual(await ctx.write([renameRepository(db, 'no/such', 'x/y')]), [[]]);
             assert.ok((await names(db)).includes('one/b') && (await names(db)).includes('one/c'));
-          } finally {
-            await db.destroy();
-          }
+          });
         });
 
         it('runs several statements as one transaction: one failing undoes the others', async () => {
-          const db = await open();
-          const ctx = new SqlContext(db);
-          try {
+          await withContext(open, async (db, ctx) => {
             const before = await names(db);
             // The third insert repeats the first name: a unique violation after two good inserts.
             await assert.rejects(ctx.write([insertRepository(db, 'two/a', 1), insertRepository(db, 'two/b', 1), insertRepository(db, 'two/a', 1)]), /UNIQUE/);
@@ -207,15 +227,11 @@ describe('prepared queries', () => {
             // The connection is usable again, outside any transaction.
             await ctx.write([insertRepository(db, 'two/c', 1)]);
             assert.deepEqual(await names(db), [...before, 'two/c'].sort());
-          } finally {
-            await db.destroy();
-          }
+          });
         });
 
         it('creates the repository in the same transaction as the write, and uses the id it knows afterwards', async () => {
-          const db = await open();
-          const ctx = new SqlContext(db);
-          try {
+          await withContext(open, async (db, ctx) => {
             const digest = `sha256:${'a'.repeat(64)}`;
             await db.insertInto('blobs').values({ digest, size: 1, pushed_at: 1 }).execute();
             // A write that fails rolls back the repository it created.
@@ -235,44 +251,23 @@ describe('prepared queries', () => {
             });
             const linked = await db.selectFrom('repository_blobs').select('digest').where('repository_id', '=', id).orderBy('digest').execute();
             assert.deepEqual(linked, [{ digest }, { digest: other }]);
-          } finally {
-            await db.destroy();
-          }
+          });
         });
       });
     }
 
     it('never writes inside a transaction in progress: it waits for its end, and a rollback there keeps it', async () => {
-      const db = await openSqlite(':memory:');
-      const ctx = new SqlContext(db);
-      try {
-        let finish!: () => void;
-        const held = new Promise<void>((resolve) => (finish = resolve));
-        let inserted!: () => void;
-        const written = new Promise<void>((resolve) => (inserted = resolve));
-        const transaction = db
-          .transaction()
-          .execute(async (trx) => {
-            await trx.insertInto('repositories').values({ name: 'four/rolled-back', created_at: 1 }).execute();
-            inserted();
-            await held;
-            throw new Error('rolled back');
-          })
-          .catch((err: unknown) => {
-            if (!(err instanceof Error && err.message === 'rolled back')) throw err;
-          });
-        await written;
-        let answered = false;
-        const write = ctx.write([insertRepository(db, 'four/kept', 1)]).then(() => (answered = true));
-        for (let i = 0; i < 10; i++) await new Promise((resolve) => setImmediate(resolve));
-        assert.equal(answered, false, 'the write waits for the transaction');
-        finish();
-        await transaction;
-        await write;
-        assert.deepEqual(await names(db), ['four/kept']);
-      } finally {
-        await db.destroy();
-      }
+      await withContext(
+        () => openSqlite(':memory:'),
+        async (db, ctx) => {
+          const transaction = await heldTransaction(db, 'four/rolled-back');
+          const write = ctx.write([insertRepository(db, 'four/kept', 1)]);
+          assert.equal(await settlesAtOnce(write), false, 'the write waits for the transaction');
+          await transaction.end('rollback');
+          await write;
+          assert.deepEqual(await names(db), ['four/kept']);
+        },
+      );
     });
   });
 });
