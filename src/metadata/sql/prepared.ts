@@ -109,8 +109,13 @@ function templateOf(query: Compilable<unknown>, placeholders: readonly string[])
   return { sql, slots };
 }
 
-/** Compiles `build` once per database; each call answers the SQL with that call's parameters. */
-function binder<Args extends readonly Scalar[]>(
+/**
+ * A statement `build` describes, compiled once per database: each call answers it with that call's
+ * arguments bound. For writes, SqlContext.write runs what it answers (alone or with others, as one
+ * transaction); `preparedFirst` and `preparedAll` below run reads with it. Always pass the database
+ * itself, never a transaction (a transaction is another object, and would compile again).
+ */
+export function preparedStatement<Args extends readonly Scalar[]>(
   build: (db: Kysely<Schema>, ...args: Args) => Compilable<unknown>,
 ): (db: Kysely<Schema>, ...args: Args) => BoundStatement {
   const templates = new WeakMap<Kysely<Schema>, Template>();
@@ -130,7 +135,7 @@ function prepared<Args extends readonly Scalar[], Row>(
   build: (db: Kysely<Schema>, ...args: Args) => Compilable<Row>,
   first: boolean,
 ): (db: Kysely<Schema>, ...args: Args) => Promise<Row[] | Row | undefined> {
-  const bind = binder(build);
+  const bind = preparedStatement(build);
   return async (db, ...args) => {
     const { sql, parameters } = bind(db, ...args);
     const direct = directReaders.get(db);
@@ -158,15 +163,4 @@ export function preparedAll<Args extends readonly Scalar[], Row>(
   build: (db: Kysely<Schema>, ...args: Args) => Compilable<Row>,
 ): (db: Kysely<Schema>, ...args: Args) => Promise<Row[]> {
   return prepared(build, false) as (db: Kysely<Schema>, ...args: Args) => Promise<Row[]>;
-}
-
-/**
- * A write statement `build` describes, compiled once per database: each call answers it with that
- * call's arguments bound, for SqlContext.write to run (alone or with others, as one transaction).
- * The same contract for `build` as above. Always pass the database itself, never a transaction.
- */
-export function preparedStatement<Args extends readonly Scalar[]>(
-  build: (db: Kysely<Schema>, ...args: Args) => Compilable<unknown>,
-): (db: Kysely<Schema>, ...args: Args) => BoundStatement {
-  return binder(build);
 }
