@@ -1,27 +1,33 @@
-import type { Insertable, Selectable } from 'kysely';
+import type { Selectable } from 'kysely';
 import { sql } from '../kysely.js';
 import type { AnonymousPullIndex, AuditEntry, AuditIndex, AuditQuery } from '../auth-store.js';
 import type { AuditLogTable } from '../schema.js';
 import type { SqlContext } from './context.js';
 import { GroupCommit } from './group-commit.js';
+import { preparedRows } from './prepared.js';
 
 /** Rows deleted per statement when pruning. */
 const pruneBatch = 5000;
 /** Rows one group-commit insert writes at most (7 parameters each, under SQLite's oldest limit of 999). */
 const appendBatch = 100;
 
-type AuditRow = Omit<Insertable<AuditLogTable>, 'id'>;
+type AuditRow = Omit<Selectable<AuditLogTable>, 'id'>;
+
+/** Every token grant appends an entry: the group commit's insert, compiled once per batch size (prepared.ts). */
+const insertEntries = preparedRows<AuditRow>(['at', 'event', 'principal_id', 'principal_name', 'client_address', 'detail', 'repository'], (db, rows) =>
+  db.insertInto('audit_log').values(rows),
+);
 
 export class SqlAuditIndex implements AuditIndex {
   /** Entries without an export are written by group commit (group-commit.ts). */
   private readonly entries: GroupCommit<AuditRow>;
 
   constructor(private readonly ctx: SqlContext) {
-    this.entries = new GroupCommit((rows) => this.ctx.db.insertInto('audit_log').values(rows).execute(), appendBatch);
+    this.entries = new GroupCommit((rows) => this.ctx.write([insertEntries(this.ctx.db, rows)]), appendBatch);
   }
 
   async append(entry: AuditEntry, exportTo: readonly string[] = []): Promise<void> {
-    const values = {
+    const values: AuditRow = {
       at: entry.at,
       event: entry.event,
       principal_id: entry.principalId ?? null,

@@ -5,7 +5,7 @@ import { Kysely, SqliteDialect } from '../kysely.js';
 import type { Schema } from '../schema.js';
 import { SqlContext } from './context.js';
 import { migrate, openSqlite } from './open.js';
-import { preparedAll, preparedFirst, preparedStatement } from './prepared.js';
+import { preparedAll, preparedFirst, preparedRows, preparedStatement } from './prepared.js';
 
 async function database(): Promise<Kysely<Schema>> {
   const db = new Kysely<Schema>({ dialect: new SqliteDialect({ database: new Database(':memory:') }) });
@@ -199,6 +199,10 @@ describe('prepared queries', () => {
         await db.destroy();
       }
     }
+    type Entry = { at: number; event: string; principal_name: string | null; detail: string | null };
+    const insertEntries = preparedRows<Entry>(['at', 'event', 'principal_name', 'detail'], (d, rows) => d.insertInto('audit_log').values(rows));
+    const entries = async (db: Kysely<Schema>): Promise<Entry[]> =>
+      db.selectFrom('audit_log').select(['at', 'event', 'principal_name', 'detail']).orderBy('id').execute();
     const names = async (db: Kysely<Schema>): Promise<string[]> =>
       (await db.selectFrom('repositories').select('name').orderBy('name').execute()).map((row) => row.name);
 
@@ -215,6 +219,22 @@ describe('prepared queries', () => {
             assert.deepEqual(rows, [[], [{ name: 'one/b', created_at: 5 }], []]);
             assert.deepEqual(await ctx.write([renameRepository(db, 'no/such', 'x/y')]), [[]]);
             assert.ok((await names(db)).includes('one/b') && (await names(db)).includes('one/c'));
+          });
+        });
+
+        it('writes a list of rows as one statement, in order, nulls included, whatever the number of rows', async () => {
+          await withContext(open, async (db, ctx) => {
+            const batch = (from: number, count: number): Entry[] =>
+              Array.from({ length: count }, (_, i) => ({
+                at: from + i,
+                event: `e${from + i}`,
+                principal_name: i % 2 ? null : `p${i}`,
+                detail: i % 3 ? null : '{}',
+              }));
+            // Sizes 3, 1, 3 again (its compiled statement reused with new values), then 5.
+            const written = [batch(1, 3), batch(10, 1), batch(20, 3), batch(30, 5)];
+            for (const rows of written) assert.deepEqual(await ctx.write([insertEntries(db, rows)]), [[]]);
+            assert.deepEqual(await entries(db), written.flat());
           });
         });
 
@@ -255,6 +275,38 @@ describe('prepared queries', () => {
         });
       });
     }
+
+    it('compiles a list of rows once per database and number of rows, and refuses a build that does not bind every value as given', async () => {
+      const db = await database();
+      try {
+        const one = (at: number): Entry => ({ at, event: 'e', principal_name: null, detail: null });
+        let builds = 0;
+        const insert = preparedRows<Entry>(['at', 'event', 'principal_name', 'detail'], (d, rows) => {
+          builds++;
+          return d.insertInto('audit_log').values(rows);
+        });
+        const two = insert(db, [one(1), one(2)]);
+        const again = insert(db, [one(3), one(4)]);
+        assert.equal(again.sql, two.sql);
+        assert.deepEqual(again.parameters, [3, 'e', null, null, 4, 'e', null, null]);
+        const three = insert(db, [one(1), one(2), one(3)]);
+        assert.equal(three.parameters.length, 12);
+        assert.notEqual(three.sql, two.sql);
+        assert.equal(builds, 2, 'one compilation per number of rows');
+        const other = await database();
+        insert(other, [one(1), one(2)]);
+        await other.destroy();
+        assert.equal(builds, 3, 'and per database');
+        const dropped = preparedRows<Entry>(['at', 'event', 'principal_name', 'detail'], (d, rows) =>
+          d.insertInto('audit_log').values(rows.map(({ at, event }) => ({ at, event }))),
+        );
+        assert.throws(() => dropped(db, [one(1)]), /must bind each of its arguments, unchanged/);
+        const reordered = preparedRows<Entry>(['at', 'event', 'principal_name', 'detail'], (d, rows) => d.insertInto('audit_log').values([...rows].reverse()));
+        assert.throws(() => reordered(db, [one(1), one(2)]), /must bind each of its arguments, unchanged/);
+      } finally {
+        await db.destroy();
+      }
+    });
 
     it('never writes inside a transaction in progress: it waits for its end, and a rollback there keeps it', async () => {
       await withContext(

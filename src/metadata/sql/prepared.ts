@@ -22,13 +22,16 @@
  * parameters, for SqlContext.write to run), and a database may offer a direct writer for them
  * (`writeDirectly`): the statements of one write as one transaction, at once, when the connection
  * is free. A 64 KiB push wrote five statements through Kysely's builder, compiler and executor,
- * three of them in a transaction.
+ * three of them in a transaction. The group commits' multi-row inserts (an audit entry and a refresh
+ * token per grant) are compiled once per number of rows (`preparedRows`) and written the same way.
  */
 import type { Compilable, Kysely } from 'kysely';
 import { CompiledQuery } from '../kysely.js';
 import type { Schema } from '../schema.js';
 
 type Scalar = string | number;
+/** What a write may bind: a scalar or SQL NULL. */
+type Value = Scalar | null;
 
 /** What a direct reader answers when it cannot read now (its connection is in use): go through Kysely. */
 export const busy: unique symbol = Symbol('busy');
@@ -115,7 +118,7 @@ function templateOf(query: Compilable<unknown>, placeholders: readonly string[])
  * transaction); `preparedFirst` and `preparedAll` below run reads with it. Always pass the database
  * itself, never a transaction (a transaction is another object, and would compile again).
  */
-export function preparedStatement<Args extends readonly Scalar[]>(
+export function preparedStatement<Args extends readonly Value[]>(
   build: (db: Kysely<Schema>, ...args: Args) => Compilable<unknown>,
 ): (db: Kysely<Schema>, ...args: Args) => BoundStatement {
   const templates = new WeakMap<Kysely<Schema>, Template>();
@@ -163,4 +166,35 @@ export function preparedAll<Args extends readonly Scalar[], Row>(
   build: (db: Kysely<Schema>, ...args: Args) => Compilable<Row>,
 ): (db: Kysely<Schema>, ...args: Args) => Promise<Row[]> {
   return prepared(build, false) as (db: Kysely<Schema>, ...args: Args) => Promise<Row[]>;
+}
+
+/**
+ * A statement over a list of rows (a group commit's multi-row insert, group-commit.ts), compiled
+ * once per database and number of rows: each call answers it with its rows' values bound. `build`
+ * must bind every column of every row, unchanged, in the order given (row by row, `columns` in
+ * order), which Kysely's `values(rows)` does; compiling checks it. Every row gives every column (a
+ * value or null), so the SQL never depends on which optional fields a row has. Callers keep their
+ * batches at a few hundred parameters at most (maxBatch), which bounds the number of templates.
+ */
+export function preparedRows<Row extends Record<string, Value>>(
+  columns: readonly (keyof Row & string)[],
+  build: (db: Kysely<Schema>, rows: Row[]) => Compilable<unknown>,
+): (db: Kysely<Schema>, rows: readonly Row[]) => BoundStatement {
+  const templates = new WeakMap<Kysely<Schema>, Map<number, string>>();
+  return (db, rows) => {
+    let bySize = templates.get(db);
+    if (!bySize) templates.set(db, (bySize = new Map()));
+    let sql = bySize.get(rows.length);
+    if (sql === undefined) {
+      const placeholders = Array.from({ length: rows.length * columns.length }, (_, i) => placeholder(i));
+      const stand = Array.from({ length: rows.length }, (_, r) => Object.fromEntries(columns.map((c, i) => [c, placeholders[r * columns.length + i]])) as Row);
+      const compiled = build(db, stand).compile();
+      if (compiled.parameters.length !== placeholders.length || compiled.parameters.some((value, i) => value !== placeholders[i])) throw new Error(misuse);
+      sql = compiled.sql;
+      bySize.set(rows.length, sql);
+    }
+    const parameters: Value[] = [];
+    for (const row of rows) for (const column of columns) parameters.push(row[column] as Value);
+    return { sql, parameters };
+  };
 }

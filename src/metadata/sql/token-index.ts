@@ -1,22 +1,28 @@
-import type { Insertable, Selectable } from 'kysely';
+import type { Selectable } from 'kysely';
 import type { CredentialKind, InstanceSettingsIndex, RefreshTokenIndex, RefreshTokenRecord, SigningKeyIndex, SigningKeyRecord } from '../auth-store.js';
 import type { RefreshTokensTable, SigningKeysTable } from '../schema.js';
 import type { SqlContext } from './context.js';
 import { GroupCommit } from './group-commit.js';
-import { preparedFirst } from './prepared.js';
+import { preparedFirst, preparedRows } from './prepared.js';
 
 /** Every refresh-token grant reads its token's row: compiled once (prepared.ts). */
 const refreshTokenById = preparedFirst((db, id: string) => db.selectFrom('refresh_tokens').selectAll().where('id', '=', id));
+
+/** Every refresh token handed out is recorded: the group commit's insert, compiled once per batch size (prepared.ts). */
+const insertTokens = preparedRows<Selectable<RefreshTokensTable>>(
+  ['id', 'principal_id', 'credential_id', 'credential_kind', 'expires_at', 'created_at', 'revoked_at'],
+  (db, rows) => db.insertInto('refresh_tokens').values(rows),
+);
 
 /** Rows one group-commit insert writes at most (7 parameters each, under SQLite's oldest limit of 999). */
 const addBatch = 100;
 
 export class SqlRefreshTokenIndex implements RefreshTokenIndex {
   /** Every refresh-token grant records its token: by group commit (group-commit.ts). */
-  private readonly added: GroupCommit<Insertable<RefreshTokensTable>>;
+  private readonly added: GroupCommit<Selectable<RefreshTokensTable>>;
 
   constructor(private readonly ctx: SqlContext) {
-    this.added = new GroupCommit((rows) => this.ctx.db.insertInto('refresh_tokens').values(rows).execute(), addBatch);
+    this.added = new GroupCommit((rows) => this.ctx.write([insertTokens(this.ctx.db, rows)]), addBatch);
   }
 
   /** Settles once the row is committed: a token is never handed out before it can be found (and revoked). */
