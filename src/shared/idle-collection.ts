@@ -17,6 +17,11 @@
  * own brings down), run one full collection. A request that arrives during it waits for it: with
  * 30 MiB live it takes 23–37 ms here (scratch, 200,000 small objects; Berth's live heap is 15–25
  * MiB), and it runs only after a quiet interval, at most once a second.
+ *
+ * Its other cost: `gc` collects atomically, and an atomic collection frees the hidden classes of
+ * objects none of which is alive, which V8's incremental ones keep a while. With no request in
+ * flight those are the classes of every per-request object, so the optimised code specialised on
+ * them is thrown away and compiled again during the next burst (docs/operations.md, "Memory").
  */
 import { performance, type EventLoopUtilization } from 'node:perf_hooks';
 import { getHeapStatistics } from 'node:v8';
