@@ -15,6 +15,7 @@ import type { RouteContext } from './route.js';
 import { matchRoute, requiredAccess } from './routes.js';
 import { pullThrough } from './routes/cache.js';
 import type { Services } from './services.js';
+import { LatestRequest } from './latest-request.js';
 import { guardSlowClient, type SlowClientLimits } from './slow-clients.js';
 
 export interface ListenerOptions {
@@ -28,7 +29,9 @@ export interface ListenerOptions {
 
 export function registryListener(services: Services, logger: Logger, options: ListenerOptions): RequestListener {
   const { observer } = options;
+  const latest = new LatestRequest();
   return (req: IncomingMessage, res: ServerResponse) => {
+    latest.keep(req, res);
     guardSlowClient(req, res, options.slowClients, logger);
     const observed = observer?.begin(req, res);
     const handle = () =>
