@@ -9,9 +9,9 @@
  * their classes, and the chain each was reached through, alive. Measured (scratch, one Berth,
  * six runs of 1,000 64 KiB pushes with 4 s of quiet before every other one, `--trace-deopt`, two
  * rounds each): 219 functions deoptimised as "weak objects" without this, 67–68 with it (the rest:
- * code on objects `stream.pipeline` creates inside an upload, and the request's observer); the runs after quiet made
- * 581–639 blobs/s without it, 732–869 with it, against 797–1,236 for the runs without a pause. A bare
- * Node HTTP server: 210 and 43 (docs/operations.md, "Memory").
+ * code on objects that `stream.pipeline` creates inside an upload, and on the request's observer);
+ * the runs after quiet made 581–639 blobs/s without it, 732–869 with it, against 797–1,236 for the
+ * runs without a pause. A bare Node HTTP server: 210 and 43 (docs/operations.md, "Memory").
  *
  * Cost: one finished request's objects (a few KiB: headers, stream states, the socket wrapper)
  * until the next request replaces them, and whatever they still reference: of a request abandoned
