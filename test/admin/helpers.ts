@@ -63,6 +63,9 @@ export interface CliResult {
   stderr: string;
 }
 
+/** How long one CLI run may take here: a command takes well under a second, so only a hang reaches it. */
+const cliRunLimitMs = 120_000;
+
 /**
  * Runs the berth CLI from source (`node --import tsx src/bin/berth.ts …`) as a real process. The
  * server under test lives in this process, so the child is awaited asynchronously, never with a
@@ -80,7 +83,15 @@ export async function runCli(args: string[], options: { env?: NodeJS.ProcessEnv;
   child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
   const exited = trackChild(child);
   child.stdin.end(options.stdin ?? '');
+  // A command that hangs fails its test instead of stalling the whole suite (CI has one limit for all).
+  let killed = false;
+  const limit = setTimeout(() => {
+    killed = true;
+    child.kill('SIGKILL');
+  }, cliRunLimitMs);
   const { code } = await exited;
+  clearTimeout(limit);
+  if (killed) stderr += `\nberth ${args.join(' ')}: still running after ${cliRunLimitMs / 1000} s, killed by the test`;
   return { code, stdout, stderr };
 }
 
