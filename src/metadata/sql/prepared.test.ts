@@ -303,6 +303,8 @@ describe('prepared queries', () => {
         assert.throws(() => dropped(db, [one(1)]), /must bind each of its arguments, unchanged/);
         const reordered = preparedRows<Entry>(['at', 'event', 'principal_name', 'detail'], (d, rows) => d.insertInto('audit_log').values([...rows].reverse()));
         assert.throws(() => reordered(db, [one(1), one(2)]), /must bind each of its arguments, unchanged/);
+        const unnamed = preparedRows<Entry>(['at', 'event', 'principal_name'], (d, rows) => d.insertInto('audit_log').values(rows));
+        assert.throws(() => unnamed(db, [one(1)]), /must name every column its rows have/);
       } finally {
         await db.destroy();
       }

@@ -93,6 +93,7 @@ const placeholderPrefix = '\u0000berth-prepared-argument-';
 const placeholder = (index: number): string => `${placeholderPrefix}${index}\u0000`;
 
 const misuse = 'a prepared query must bind each of its arguments, unchanged, as a value';
+const unlisted = 'a prepared list of rows must name every column its rows have, and no other';
 
 function templateOf(query: Compilable<unknown>, placeholders: readonly string[]): Template {
   const { sql, parameters } = query.compile();
@@ -172,8 +173,9 @@ export function preparedAll<Args extends readonly Scalar[], Row>(
  * A statement over a list of rows (a group commit's multi-row insert, group-commit.ts), compiled
  * once per database and number of rows: each call answers it with its rows' values bound. `build`
  * must bind every column of every row, unchanged, in the order given (row by row, `columns` in
- * order), which Kysely's `values(rows)` does; compiling checks it. Every row gives every column (a
- * value or null), so the SQL never depends on which optional fields a row has. Callers keep their
+ * order), which Kysely's `values(rows)` does; compiling checks it, and that the rows have exactly
+ * `columns` (a field left out of `columns` would silently go unwritten). Every row gives every column
+ * (a value or null), so the SQL never depends on which optional fields a row has. Callers keep their
  * batches at a few hundred parameters at most (maxBatch), which bounds the number of templates.
  */
 export function preparedRows<Row extends Record<string, Value>>(
@@ -186,6 +188,9 @@ export function preparedRows<Row extends Record<string, Value>>(
     if (!bySize) templates.set(db, (bySize = new Map()));
     let sql = bySize.get(rows.length);
     if (sql === undefined) {
+      // A field the rows have and `columns` does not name would never be written: refuse it here.
+      const given = Object.keys(rows[0] ?? {});
+      if (given.length !== columns.length || given.some((key) => !columns.includes(key))) throw new Error(unlisted);
       const placeholders = Array.from({ length: rows.length * columns.length }, (_, i) => placeholder(i));
       const stand = Array.from({ length: rows.length }, (_, r) => Object.fromEntries(columns.map((c, i) => [c, placeholders[r * columns.length + i]])) as Row);
       const compiled = build(db, stand).compile();
