@@ -1,13 +1,12 @@
 /**
- * Content digests: parsing, validation and streaming computation.
+ * Content digests: parsing, validation and computation.
  *
  * Grammar (OCI image-spec descriptor.md): `algorithm ":" encoded`. Berth accepts the two registered
  * algorithms, sha256 (64 lowercase hex) and sha512 (128 lowercase hex); anything else is
  * DIGEST_INVALID (with a message that names the algorithm when only that is unknown). A parsed `Digest` is safe
  * to use as a path component: its characters are [a-z0-9:] only.
  */
-import { createHash, type Hash } from 'node:crypto';
-import { Transform, type TransformCallback } from 'node:stream';
+import { createHash } from 'node:crypto';
 import { RegistryError } from './errors.js';
 
 export type DigestAlgorithm = 'sha256' | 'sha512';
@@ -60,41 +59,4 @@ export function tryParseDigest(input: string): Digest | undefined {
 
 export function digestOf(bytes: Uint8Array, algorithm: DigestAlgorithm = 'sha256'): string {
   return `${algorithm}:${createHash(algorithm).update(bytes).digest('hex')}`;
-}
-
-/**
- * A pass-through stream that hashes and counts what flows through it. The bytes are not copied;
- * `digest()` is valid once the stream has finished.
- */
-export class DigestingStream extends Transform {
-  private readonly hash: Hash;
-  private finalDigest: string | undefined;
-  bytes = 0;
-
-  constructor(
-    readonly algorithm: DigestAlgorithm,
-    hash?: Hash,
-    startBytes = 0,
-  ) {
-    super();
-    this.hash = hash ?? createHash(algorithm);
-    this.bytes = startBytes;
-  }
-
-  override _transform(chunk: Buffer, _enc: BufferEncoding, callback: TransformCallback): void {
-    this.hash.update(chunk);
-    this.bytes += chunk.length;
-    callback(null, chunk);
-  }
-
-  /** The digest of everything that passed; call only after the stream ended. */
-  digest(): string {
-    this.finalDigest ??= `${this.algorithm}:${this.hash.digest('hex')}`;
-    return this.finalDigest;
-  }
-
-  /** A copy of the running hash, so an upload can keep hashing across requests. */
-  copyHash(): Hash {
-    return this.hash.copy();
-  }
 }

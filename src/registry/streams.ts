@@ -1,29 +1,8 @@
 /** Small stream pieces the registry composes into blob pipelines. */
 import { createHash, type Hash } from 'node:crypto';
-import { Transform, Writable, type Readable, type TransformCallback } from 'node:stream';
+import { Writable, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { type RegistryError } from '../oci/errors.js';
-
-/**
- * Passes bytes through and fails with `onOverflow()` as soon as more than `limit` bytes arrive,
- * so an oversized body never reaches storage in full.
- */
-export class ByteLimit extends Transform {
-  private seen = 0;
-
-  constructor(
-    private readonly limit: number,
-    private readonly onOverflow: () => RegistryError,
-  ) {
-    super();
-  }
-
-  override _transform(chunk: Buffer, _enc: BufferEncoding, callback: TransformCallback): void {
-    this.seen += chunk.length;
-    if (this.seen > this.limit) callback(this.onOverflow());
-    else callback(null, chunk);
-  }
-}
 
 /** A sink that discards bytes (used to verify content the registry already has). */
 export function discard(): Writable {
@@ -48,4 +27,83 @@ export async function hashStream(source: Readable, hash: Hash = createHash('sha2
     }),
   );
   return hash;
+}
+
+/** A cap on the bytes `ingest` accepts, and the error it fails with beyond it. */
+export interface IngestLimit {
+  bytes: number;
+  error: () => RegistryError;
+}
+
+/**
+ * Streams `source` into `sink`, feeding every chunk to `hash` on the way; resolves with the number
+ * of bytes once the sink has finished (its bytes are stored). Backpressure from the sink pauses the
+ * source. Fails, destroying both streams, as soon as either fails, the source closes before its
+ * end (`ERR_STREAM_PREMATURE_CLOSE`: the client went away), or more than `limit.bytes` arrive.
+ *
+ * Written by hand rather than `pipeline(source, hashing transform, limit transform, sink)`: each
+ * pipeline makes an AbortController, its signal and events, and each transform a readable and a
+ * writable state. At one small push per request those were most of an upload's objects, and the
+ * quiet-time collection (docs/operations.md, "Memory") freed their classes and with them the push
+ * path's optimised code.
+ */
+export function ingest(source: Readable, sink: Writable, hash: Hash, limit?: IngestLimit): Promise<number> {
+  return new Promise<number>((resolve, reject) => {
+    let bytes = 0;
+    let settled = false;
+    const settle = (err: Error | undefined): void => {
+      if (settled) return;
+      settled = true;
+      source.off('data', onData).off('end', onEnd).off('error', settle).off('close', onSourceClose);
+      sink.off('drain', onDrain).off('finish', onFinish).off('error', settle).off('close', onSinkClose);
+      if (err === undefined) {
+        resolve(bytes);
+        return;
+      }
+      // Errors either stream reports from now on are this one's echoes: the sink is ours alone, and
+      // a request stream only emits errors to listeners it has.
+      sink.on('error', ignore);
+      source.destroy();
+      sink.destroy();
+      reject(err);
+    };
+    const onData = (chunk: Buffer): void => {
+      bytes += chunk.length;
+      if (limit !== undefined && bytes > limit.bytes) {
+        settle(limit.error());
+        return;
+      }
+      hash.update(chunk);
+      if (!sink.write(chunk)) source.pause();
+    };
+    const onDrain = (): void => {
+      source.resume();
+    };
+    const onEnd = (): void => {
+      sink.end();
+    };
+    const onFinish = (): void => {
+      settle(undefined);
+    };
+    const onSourceClose = (): void => {
+      if (!source.readableEnded) settle(prematureClose('the body closed before its end: the client went away'));
+    };
+    const onSinkClose = (): void => {
+      if (!sink.writableFinished) settle(prematureClose('the storage sink closed before it finished'));
+    };
+    if (source.destroyed && !source.readableEnded) {
+      settle(prematureClose('the request body was closed before it was read'));
+      return;
+    }
+    source.on('data', onData).on('end', onEnd).on('error', settle).on('close', onSourceClose);
+    sink.on('drain', onDrain).on('finish', onFinish).on('error', settle).on('close', onSinkClose);
+    if (source.readableEnded) sink.end();
+    else source.resume();
+  });
+}
+
+function ignore(): void {}
+
+function prematureClose(message: string): Error {
+  return Object.assign(new Error(message), { code: 'ERR_STREAM_PREMATURE_CLOSE' });
 }

@@ -9,15 +9,14 @@
  */
 import { createHash, randomUUID, type Hash } from 'node:crypto';
 import type { Readable, Writable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
-import { DigestingStream, type Digest } from '../oci/digest.js';
+import type { Digest } from '../oci/digest.js';
 import { RegistryError } from '../oci/errors.js';
 import type { BlobRecord, Pusher, UploadRecord } from '../metadata/store.js';
 import { StorageNotFoundError } from '../storage/driver.js';
 import { blobPath, uploadPath, uploadPrefix, uploadsPrefix, type UploadLayout } from '../storage/paths.js';
 import type { RegistryContext } from './context.js';
 import type { PendingBlob } from './policy-hooks.js';
-import { ByteLimit, discard, hashStream } from './streams.js';
+import { discard, hashStream, ingest, type IngestLimit } from './streams.js';
 
 export interface UploadState {
   id: string;
@@ -112,24 +111,23 @@ export class UploadService {
     // A row whose file is missing (left by an earlier GC race, or lost storage) is written afresh,
     // which repairs every repository linked to it.
     const known = touched && (await this.ctx.storage.stat(blobPath(digest))) ? touched : undefined;
-    const digester = new DigestingStream(digest.algorithm);
+    const hash = createHash(digest.algorithm);
     // The upload object is gone once committed (moved into place) and never exists for content
     // already held, so only a failed upload has one to remove: on S3 a delete costs a listing.
     let leftover = !known;
     try {
       const sink: Writable = known ? discard() : await this.ctx.storage.write(uploadPath(id, layout), { append: false });
-      await pipeline([body, ...this.limiter(length), digester, sink]);
-      checkLength(length, digester.bytes);
-      if (digester.digest() !== digest.value) {
-        throw new RegistryError('DIGEST_INVALID', undefined, { expected: digest.value, actual: digester.digest() });
-      }
-      await this.checkPolicy({ repository, digest: digest.value, size: digester.bytes, pusher }, async () => undefined);
+      const size = await ingest(body, sink, hash, this.limiter(length));
+      checkLength(length, size);
+      const actual = `${digest.algorithm}:${hash.digest('hex')}`;
+      if (actual !== digest.value) throw new RegistryError('DIGEST_INVALID', undefined, { expected: digest.value, actual });
+      await this.checkPolicy({ repository, digest: digest.value, size, pusher }, async () => undefined);
       if (known) {
         const linked = await this.ctx.metadata.blobs.linkExisting(repository, digest.value, this.ctx.clock.now());
         if (!linked) throw new RegistryError('BLOB_UPLOAD_INVALID', 'the stored content was garbage-collected during the upload: push the blob again');
         return linked;
       }
-      const blob = await this.commit(repository, uploadPath(id, layout), digest, digester.bytes);
+      const blob = await this.commit(repository, uploadPath(id, layout), digest, size);
       leftover = false;
       return blob;
     } finally {
@@ -216,17 +214,16 @@ export class UploadService {
     }
     const state = await this.runningHash(id, object, offset);
     this.hashes.delete(id); // re-added only if the whole chunk lands
-    const digester = new DigestingStream('sha256', state.hash, offset);
     const writer = await this.ctx.storage.write(object, { append: true });
-    await pipeline([body, ...this.limiter(declared), digester, writer]);
-    checkLength(declared, digester.bytes - offset);
-    this.hashes.set(id, { hash: digester.copyHash(), offset: digester.bytes });
-    return digester.bytes;
+    const received = await ingest(body, writer, state.hash, this.limiter(declared));
+    checkLength(declared, received);
+    this.hashes.set(id, { hash: state.hash, offset: offset + received });
+    return offset + received;
   }
 
-  private limiter(length: number | undefined): ByteLimit[] {
-    if (length === undefined) return [];
-    return [new ByteLimit(length, () => new RegistryError('SIZE_INVALID', 'body is longer than declared'))];
+  private limiter(length: number | undefined): IngestLimit | undefined {
+    if (length === undefined) return undefined;
+    return { bytes: length, error: () => new RegistryError('SIZE_INVALID', 'body is longer than declared') };
   }
 
   /** The cached running hash at `offset`, or one rebuilt by re-reading the stored bytes. */
