@@ -125,4 +125,25 @@ describe('ingest', () => {
     await assert.rejects(done, { code: 'ERR_STREAM_PREMATURE_CLOSE' });
     assert.ok(source.destroyed);
   });
+
+  it('reports a failure only once the sink has closed (its last write landed, its upload undone)', async () => {
+    let undone = false;
+    const sink = new Writable({
+      write(_chunk, _enc, callback) {
+        callback();
+      },
+      destroy(error, callback) {
+        setTimeout(() => {
+          undone = true;
+          callback(error);
+        }, 20);
+      },
+    });
+    const source = new Readable({ read() {} });
+    const done = ingest(source, sink, createHash('sha256'));
+    source.push(Buffer.alloc(10));
+    source.destroy(new Error('connection reset'));
+    await assert.rejects(done, /connection reset/);
+    assert.ok(undone, 'the sink finished undoing before the failure was reported');
+  });
 });

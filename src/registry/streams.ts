@@ -39,7 +39,8 @@ export interface IngestLimit {
  * Streams `source` into `sink`, feeding every chunk to `hash` on the way; resolves with the number
  * of bytes once the sink has finished (its bytes are stored). Backpressure from the sink pauses the
  * source. Fails, destroying both streams, as soon as either fails, the source closes before its
- * end (`ERR_STREAM_PREMATURE_CLOSE`: the client went away), or more than `limit.bytes` arrive.
+ * end (`ERR_STREAM_PREMATURE_CLOSE`: the client went away), or more than `limit.bytes` arrive; the
+ * failure is reported once the sink has closed (it must emit `close`, as Node's streams do).
  *
  * Written by hand rather than `pipeline(source, hashing transform, limit transform, sink)`: each
  * pipeline makes an AbortController, its signal and events, and each transform a readable and a
@@ -64,8 +65,10 @@ export function ingest(source: Readable, sink: Writable, hash: Hash, limit?: Ing
       // a request stream only emits errors to listeners it has.
       sink.on('error', ignore);
       source.destroy();
-      sink.destroy();
-      reject(err);
+      // Settles once the sink has closed (a file sink's last write has landed and its file is
+      // closed; an S3 sink has undone its parts), so a retry of the same upload never races it.
+      if (sink.closed) reject(err);
+      else sink.once('close', () => reject(err)).destroy();
     };
     const onData = (chunk: Buffer): void => {
       bytes += chunk.length;
