@@ -27,6 +27,14 @@ function pieces(count: number, size: number): Buffer[] {
   return Array.from({ length: count }, (_, i) => Buffer.alloc(size, i));
 }
 
+/** An ingest into `sink` from an open source that has sent 10 bytes so far. */
+function ingestStarted(sink: Writable) {
+  const source = new Readable({ read() {} });
+  const done = ingest(source, sink, createHash('sha256'));
+  source.push(Buffer.alloc(10));
+  return { source, done };
+}
+
 const sha256 = (data: Buffer) => createHash('sha256').update(data).digest('hex');
 
 describe('ingest', () => {
@@ -82,9 +90,7 @@ describe('ingest', () => {
 
   it('fails with the source error and destroys the sink', async () => {
     const { sink } = keeper();
-    const source = new Readable({ read() {} });
-    const done = ingest(source, sink, createHash('sha256'));
-    source.push(Buffer.alloc(10));
+    const { source, done } = ingestStarted(sink);
     const failure = new Error('connection reset');
     source.destroy(failure);
     await assert.rejects(done, (err) => err === failure);
@@ -93,9 +99,7 @@ describe('ingest', () => {
 
   it('fails as a premature close when the source closes before its end (the client went away)', async () => {
     const { sink } = keeper();
-    const source = new Readable({ read() {} });
-    const done = ingest(source, sink, createHash('sha256'));
-    source.push(Buffer.alloc(10));
+    const { source, done } = ingestStarted(sink);
     setImmediate(() => source.destroy());
     await assert.rejects(done, { code: 'ERR_STREAM_PREMATURE_CLOSE' });
     assert.ok(sink.destroyed);
@@ -118,9 +122,7 @@ describe('ingest', () => {
 
   it('fails when the sink closes before it finished', async () => {
     const { sink } = keeper({ delay: true });
-    const source = new Readable({ read() {} });
-    const done = ingest(source, sink, createHash('sha256'));
-    source.push(Buffer.alloc(10));
+    const { source, done } = ingestStarted(sink);
     setImmediate(() => sink.destroy());
     await assert.rejects(done, { code: 'ERR_STREAM_PREMATURE_CLOSE' });
     assert.ok(source.destroyed);
@@ -139,9 +141,7 @@ describe('ingest', () => {
         }, 20);
       },
     });
-    const source = new Readable({ read() {} });
-    const done = ingest(source, sink, createHash('sha256'));
-    source.push(Buffer.alloc(10));
+    const { source, done } = ingestStarted(sink);
     source.destroy(new Error('connection reset'));
     await assert.rejects(done, /connection reset/);
     assert.ok(undone, 'the sink finished undoing before the failure was reported');
