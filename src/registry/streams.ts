@@ -1,7 +1,6 @@
 /** Small stream pieces the registry composes into blob pipelines. */
 import { createHash, type Hash } from 'node:crypto';
 import { Writable, type Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import { type RegistryError } from '../oci/errors.js';
 
 /** A sink that discards bytes (used to verify content the registry already has). */
@@ -16,16 +15,7 @@ export function discard(): Writable {
 
 /** Feeds a whole stream into `hash` and resolves when it has ended. */
 export async function hashStream(source: Readable, hash: Hash = createHash('sha256')): Promise<Hash> {
-  await pipeline(
-    source,
-    new Writable({
-      highWaterMark: 1024 * 1024,
-      write(chunk: Buffer, _enc, callback) {
-        hash.update(chunk);
-        callback();
-      },
-    }),
-  );
+  await ingest(source, discard(), hash);
   return hash;
 }
 
