@@ -120,6 +120,8 @@ export class CachedBlobs {
    */
   private async start(rule: CacheRule, pull: CachedPull, digest: Digest): Promise<Source> {
     const { registry, upstreams, metrics } = this.deps;
+    // The caller's "not stored" was read before it got here: a fill may have ended in between.
+    if (await registry.blobs.has(pull.repository, digest)) return { kind: 'stored' };
     const expected = await this.headUpstream(rule, pull, digest);
     if (await registry.blobs.linkStored(pull.repository, digest)) return { kind: 'stored' };
     const abort = new AbortController();

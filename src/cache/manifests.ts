@@ -8,7 +8,9 @@
  * - By tag: served as cached while fresh (`freshness.ts`); otherwise one HEAD asks the upstream
  *   where the tag points, and only a digest the cache does not hold is fetched. When the upstream
  *   cannot answer, the cached tag is served stale within the rule's limit.
- * Concurrent requests for the same tag or digest share one upstream request (`Singleflight`).
+ * Concurrent requests for the same tag or digest share one upstream request (`Singleflight`), and
+ * the request that starts a flight decides again inside it: one that read "not cached" just before
+ * another request's flight ended finds the result instead of asking the upstream again.
  */
 import { isApiError } from '../api/errors.js';
 import { tryParseDigest, type Digest } from '../oci/digest.js';
@@ -68,8 +70,8 @@ export class CachedManifests {
     try {
       if (reference.kind === 'digest') {
         if (!(await registry.manifests.has(pull.repository, reference.digest.value))) {
-          await this.share(`digest|${pull.repository}|${reference.digest.value}`, () => this.fetchDigest(rule, pull, reference.digest));
-          outcome.state = 'miss';
+          const { changed } = await this.share(`digest|${pull.repository}|${reference.digest.value}`, () => this.fetchDigest(rule, pull, reference.digest));
+          outcome.state = changed ? 'miss' : 'hit';
         }
       } else {
         outcome.state = await this.resolveTag(rule, pull, reference.tag, outcome);
@@ -93,20 +95,31 @@ export class CachedManifests {
   }
 
   private async resolveTag(rule: CacheRule, pull: CachedPull, tag: string, outcome: CacheOutcome): Promise<CacheState> {
-    const { registry, store, clock } = this.deps;
-    const [cached, local] = await Promise.all([store.tags.get(pull.repository, tag), registry.manifests.digestOfTag(pull.repository, tag)]);
-    if (tagDecision(rule, cached, local, clock.now()) === 'fresh') return 'hit';
+    const { cached, local, fresh } = await this.tagState(rule, pull, tag);
+    if (fresh) return 'hit';
     try {
-      const { changed } = await this.check(rule, pull, tag);
+      // Decided again inside the flight: a flight that revalidated the tag may have ended between
+      // the read above and joining, and its answer is as fresh as a new one.
+      const { changed } = await this.share(`tag|${pull.repository}|${tag}`, async () => {
+        const now = await this.tagState(rule, pull, tag);
+        return now.fresh && now.local !== undefined ? { digest: now.local, changed: false } : this.revalidate(rule, pull, tag);
+      });
       return changed ? 'miss' : 'hit';
     } catch (err) {
       // The upstream could not say: a cached tag within its stale limit is served as it is.
-      if (isUpstreamFailure(err) && servableStale(rule, cached, local, clock.now())) {
+      if (isUpstreamFailure(err) && servableStale(rule, cached, local, this.deps.clock.now())) {
         outcome.checkedAt = cached?.checkedAt;
         return 'stale';
       }
       throw err;
     }
+  }
+
+  /** What is known here of `tag`: the cache's record of it, where the local tag points, and whether that may be served unasked. */
+  private async tagState(rule: CacheRule, pull: CachedPull, tag: string) {
+    const { registry, store, clock } = this.deps;
+    const [cached, local] = await Promise.all([store.tags.get(pull.repository, tag), registry.manifests.digestOfTag(pull.repository, tag)]);
+    return { cached, local, fresh: tagDecision(rule, cached, local, clock.now()) === 'fresh' };
   }
 
   private async revalidate(rule: CacheRule, pull: CachedPull, tag: string): Promise<{ digest: string; changed: boolean }> {
@@ -150,9 +163,14 @@ export class CachedManifests {
     }
   }
 
+  /**
+   * Fetches and stores the manifest `digest` unless it is stored by now: the caller's "not here" was
+   * read before it joined the flight, and a flight for the same digest may have ended in between.
+   */
   private async fetchDigest(rule: CacheRule, pull: CachedPull, digest: Digest): Promise<{ digest: string; changed: boolean }> {
-    const fetched = await this.fetch(rule, pull, digest);
     const { registry } = this.deps;
+    if (await registry.manifests.has(pull.repository, digest.value)) return { digest: digest.value, changed: false };
+    const fetched = await this.fetch(rule, pull, digest);
     await registry.manifests.put(
       pull.repository,
       { kind: 'digest', digest },

@@ -4,7 +4,9 @@
  *   once (counted from Distribution's access log), and both get every byte;
  * - with an upstream that holds a blob's body half-way until both clients are reading it (the
  *   test's registry), the second client provably joins the fetch in flight, and a client that stops
- *   reading neither stalls the other nor the caching: it gets the rest from storage later.
+ *   reading neither stalls the other nor the caching: it gets the rest from storage later;
+ * - a pull that read "not cached" just before another pull's fetch ended (held there by the test)
+ *   does not ask the upstream again: it finds what the other pull stored.
  */
 import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -20,7 +22,7 @@ import { startHostileRegistry, type HostileRegistry } from '../import/hostile-re
 import { Skopeo } from '../support/clients.js';
 import type { ReferenceRegistry } from '../support/reference-registry.js';
 import type { TestServer } from '../support/server.js';
-import { blobsOf, buildMultiArchImage, pushLayout, served, startCacheServer, startUpstream } from './helpers.js';
+import { blobsOf, buildMultiArchImage, cacheState, pushLayout, registryGet, served, startCacheServer, startUpstream, type Fetched } from './helpers.js';
 
 describe('pull-through cache: two clients racing the same cold pull', () => {
   let upstream: ReferenceRegistry;
@@ -116,6 +118,107 @@ describe('pull-through cache: a blob fetch in flight', () => {
     const rest: Buffer[] = [firstA.value as Buffer];
     for (let next = await aReader.next(); !next.done; next = await aReader.next()) rest.push(next.value as Buffer);
     assert.equal(sha256(Buffer.concat(rest)), layer.digest);
+  });
+});
+
+describe('pull-through cache: a pull that found nothing cached just before another pull finished fetching it', () => {
+  let upstream: HostileRegistry;
+  let berth: TestServer;
+  const image = makeImage({ platforms: 2, layers: 1 });
+  const child = image.children[0] as (typeof image.children)[0];
+  const layer = image.blobs[1] as (typeof image.blobs)[0];
+
+  before(async () => {
+    upstream = await startHostileRegistry();
+    upstream.serve('team/app', image, ['v1']);
+    berth = await startCacheServer({ rules: [{ name: 'late', prefix: 'late', upstream: { url: upstream.url } }] });
+  });
+
+  after(async () => {
+    await berth?.stop();
+    await upstream?.stop();
+  });
+
+  /**
+   * Runs pull B up to its first `method(...args)` lookup and holds the answer (read then: nothing
+   * cached) while pull A runs to the end and `settled` holds; then lets B go on with that answer.
+   */
+  async function lateLookup<T extends object, K extends keyof T & string>(
+    target: T,
+    method: K,
+    matches: (args: unknown[]) => boolean,
+    pull: () => Promise<Fetched>,
+    settled: () => Promise<boolean> = async () => true,
+  ): Promise<[Fetched, Fetched]> {
+    const original = target[method] as (...args: unknown[]) => Promise<unknown>;
+    let entered!: () => void;
+    let release!: () => void;
+    const reached = new Promise<void>((resolve) => (entered = resolve));
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    let held = false;
+    Object.assign(target, {
+      [method]: async (...args: unknown[]) => {
+        const answer = await original.apply(target, args);
+        if (held || !matches(args)) return answer;
+        held = true;
+        entered();
+        await gate;
+        return answer;
+      },
+    });
+    try {
+      const b = pull();
+      await reached;
+      const a = await pull();
+      await waitFor(settled);
+      release();
+      return [a, await b];
+    } finally {
+      release();
+      delete (target as Record<string, unknown>)[method];
+    }
+  }
+
+  it('by digest: the manifest is fetched once, and the late pull is served from the cache', async () => {
+    const path = urls.manifest('late/team/app', child.digest);
+    const [a, b] = await lateLookup(
+      berth.app.registry.manifests,
+      'has',
+      (args) => args[1] === child.digest,
+      () => registryGet(berth.url, path),
+    );
+    assert.deepEqual([a.status, b.status], [200, 200]);
+    assert.equal(sha256(b.body), child.digest);
+    assert.equal(cacheState(b.headers), 'hit');
+    assert.equal(upstream.count('GET', urls.manifest('team/app', child.digest)), 1);
+  });
+
+  it('by tag: the upstream is asked once where the tag points', async () => {
+    const path = urls.manifest('late/team/app', 'v1');
+    const [a, b] = await lateLookup(
+      berth.app.registry.manifests,
+      'digestOfTag',
+      (args) => args[1] === 'v1',
+      () => registryGet(berth.url, path),
+    );
+    assert.deepEqual([a.status, b.status], [200, 200]);
+    assert.equal(sha256(b.body), image.root.digest);
+    assert.equal(upstream.count('HEAD', urls.manifest('team/app', 'v1')), 1);
+  });
+
+  it('a blob: the upstream is asked about it once', async () => {
+    const path = urls.blob('late/team/app', layer.digest);
+    const [a, b] = await lateLookup(
+      berth.app.registry.blobs,
+      'has',
+      (args) => (args[1] as { value: string }).value === layer.digest,
+      () => registryGet(berth.url, path),
+      async () => /berth_cache_fills_in_flight 0/.test(await metric(berth, 'berth_cache_fills_in_flight')),
+    );
+    assert.deepEqual([a.status, b.status], [200, 200]);
+    assert.equal(sha256(b.body), layer.digest);
+    assert.equal(upstream.count('GET', urls.blob('team/app', layer.digest)), 1);
+    assert.equal(upstream.count('HEAD', urls.blob('team/app', layer.digest)), 1);
   });
 });
 
