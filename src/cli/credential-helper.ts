@@ -16,11 +16,13 @@
  * exactly `credentials not found in native keychain`, which clients read as "not logged in".
  */
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { CredentialStore, credentialStorePath, type StoredCredential } from '../client/credential-store.js';
 import { needsRenewal, newRefreshToken } from '../client/credentials.js';
 import { loginCommand, storedLogin, type FederatedLogin } from '../client/federated-login.js';
 import { formatOidcSource, OidcSourceError, readOidcToken } from '../client/oidc-sources.js';
 import { registryHost, registryUrl } from '../remote/reference.js';
+import { packageRoot } from '../shared/package-root.js';
 import { discover, ExchangeRefusedError, exchangeIdentityToken, exchangeRefreshToken, LoginError, refreshTokenUser, tokenTimes } from '../remote/tokens.js';
 
 /**
@@ -58,10 +60,10 @@ export function defaultHelperDeps(env: NodeJS.ProcessEnv = process.env): HelperD
   };
 }
 
-/** From package.json, two levels up from both src/cli/ and dist/cli/. */
+/** From Berth's package.json. */
 function packageVersion(): string {
   try {
-    const manifest = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version?: unknown };
+    const manifest = JSON.parse(readFileSync(join(packageRoot(import.meta.url), 'package.json'), 'utf8')) as { version?: unknown };
     return typeof manifest.version === 'string' ? manifest.version : 'unknown';
   } catch {
     return 'unknown';

@@ -10,9 +10,9 @@
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { RegistryError } from '../../../oci/errors.js';
+import { packageRoot } from '../../../shared/package-root.js';
 import { send } from '../../respond.js';
 import type { RouteContext } from '../../route.js';
 
@@ -61,10 +61,7 @@ const cache = new Map<string, Promise<Loaded | undefined>>();
 /** The built console's directory: `console.assetsDir`, else `dist/web` of the package Berth runs from. */
 export function assetsDirectory(configured: string | undefined): string {
   if (configured) return configured;
-  // Running from dist/ (dist/http/handlers/console) or from source with tsx (src/http/handlers/console):
-  // the package root is four levels up either way.
-  const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', '..');
-  return join(root, 'dist', 'web');
+  return join(packageRoot(import.meta.url), 'dist', 'web');
 }
 
 async function load(dir: string, file: string): Promise<Loaded | undefined> {
