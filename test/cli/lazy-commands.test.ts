@@ -2,7 +2,8 @@
  * Commands load what they use: `berth --help` loads the command definitions and commander only,
  * `berth login` and the credential helper load the client and not the server, and `berth serve`'s
  * module graph does not hold @kubernetes/client-node. Each case runs the CLI (from source, with
- * tsx) in a child process with a module loader hook that records every module it loads.
+ * tsx) in a child process with a module loader hook that records every module it loads; one runs
+ * the built, bundled command and maps the chunks it loaded back to their sources.
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
@@ -45,6 +46,18 @@ async function loadedBy(args: string[], stdin = ''): Promise<{ modules: string[]
   return { modules, stdout, stderr };
 }
 
+/**
+ * The sources behind the bundle's files among `modules` (from the metafile scripts/bundle.mjs
+ * writes), relative to the repository; other modules as they are.
+ */
+async function bundledSources(modules: string[]): Promise<string[]> {
+  const outputs = JSON.parse(await readFile(join(REPO_ROOT, 'dist', 'bin', 'berth.meta.json'), 'utf8')) as Record<string, { inputs: Record<string, unknown> }>;
+  return modules.flatMap((m) => {
+    const output = outputs[m];
+    return output ? Object.keys(output.inputs) : [m];
+  });
+}
+
 // Modules inside the repository are listed relative to it (a worktree with its own node_modules), others absolute.
 const kubernetes = (m: string) => /(^|\/)node_modules\/@kubernetes\/client-node\//.test(m);
 const undici = (m: string) => /(^|\/)node_modules\/undici\//.test(m);
@@ -85,6 +98,27 @@ describe('commands load what they use', () => {
     assert.equal(stdout.trim(), '{}');
     assert.ok(modules.includes('src/cli/credential-helper.ts'), 'the helper ran');
     assert.equal(modules.filter((m) => kubernetes(m) || undici(m) || m === 'src/remote/node-transport.ts').length, 0);
+  });
+
+  it('the built command (dist/bin/berth.js, bundled by scripts/bundle.mjs) loads the same way: --help the definitions, login the client', async () => {
+    const help = await loadedBy(['dist/bin/berth.js', '--help']);
+    assert.match(help.stdout, /Usage: berth/);
+    const helpSources = await bundledSources(help.modules);
+    assert.ok(helpSources.includes('src/cli/commands/index.ts'), 'the bundle maps back to its sources');
+    assert.deepEqual(
+      ours(helpSources).filter((m) => m !== 'src/bin/berth.ts' && !m.startsWith('src/cli/commands/')),
+      [],
+      'no command implementation',
+    );
+    const login = await loadedBy(['dist/bin/berth.js', 'login', '127.0.0.1:9', '--username', 'u', '--password-stdin'], 'password\n');
+    assert.match(login.stderr, /cannot reach http:\/\/127\.0\.0\.1:9/);
+    const loginSources = await bundledSources(login.modules);
+    assert.ok(loginSources.includes('src/cli/login.ts'), 'the command ran');
+    assert.deepEqual(
+      ours(loginSources).filter((m) => /^src\/(app|http|metadata|storage|registry|auth|federation|kube)\//.test(m)),
+      [],
+    );
+    assert.equal([...help.modules, ...login.modules].filter((m) => kubernetes(m) || undici(m)).length, 0);
   });
 
   it("berth serve's module graph does not include @kubernetes/client-node (the controller's does)", async () => {
