@@ -121,6 +121,20 @@ describe('commands load what they use', () => {
     assert.equal([...help.modules, ...login.modules].filter((m) => kubernetes(m) || undici(m)).length, 0);
   });
 
+  it('the bundle is ASCII, so V8 keeps each file of it one byte a character', async () => {
+    const outputs = JSON.parse(await readFile(join(REPO_ROOT, 'dist', 'bin', 'berth.meta.json'), 'utf8')) as Record<string, unknown>;
+    const files = Object.keys(outputs).filter((file) => file.endsWith('.js'));
+    assert.ok(
+      files.some((file) => file.includes('/chunks/serve-')),
+      "the metafile lists serve's chunk",
+    );
+    for (const file of files) {
+      const text = await readFile(join(REPO_ROOT, file), 'utf8');
+      const at = text.search(/[\u0080-\uffff]/);
+      assert.equal(at, -1, `${file} has a non-ASCII character: ${JSON.stringify(text.slice(Math.max(0, at - 40), at + 10))}`);
+    }
+  });
+
   it("berth serve's module graph does not include @kubernetes/client-node (the controller's does)", async () => {
     const serve = await loadedBy(['--input-type=module', '-e', "await import('./src/cli/serve.ts');"]);
     assert.ok(serve.modules.includes('src/app/app.ts'), 'the server was loaded');
