@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { RegistryError } from '../oci/errors.js';
-import { matchRoute, requiredAccess } from './routes.js';
+import { operations } from './openapi.js';
+import { matchRoute, requiredAccess, routes, type Match, type Method } from './routes.js';
 
 const digest = `sha256:${'a'.repeat(64)}`;
 
@@ -28,6 +29,47 @@ describe('route table', () => {
     assert.equal(head.kind === 'route' && `${head.route.name} ${head.route.method}`, 'tags GET');
     assert.deepEqual(head.kind === 'route' && head.params, { name: 'x/y' });
     assert.deepEqual(matchRoute('POST', '/v2/_catalog'), { kind: 'method-not-allowed', allow: ['GET', 'HEAD'] });
+  });
+
+  it('matches as a scan of the whole table in order would, for every method and path', () => {
+    // What matchRoute answers, written as plainly as it can be: the table's first route with the
+    // method and a matching path; else HEAD by the first matching GET route; else 405 or 404.
+    const scan = (method: string, path: string): Match => {
+      const matching = routes.filter((r) => r.path.test(path));
+      const route = matching.find((r) => r.method === method) ?? (method === 'HEAD' ? matching.find((r) => r.method === 'GET') : undefined);
+      if (route) return { kind: 'route', route, params: Object.assign({}, route.path.exec(path)?.groups) };
+      const allow = matching.map((r) => r.method);
+      if (allow.includes('GET') && !allow.includes('HEAD')) allow.push('HEAD');
+      return allow.length > 0 ? { kind: 'method-not-allowed', allow } : { kind: 'not-found' };
+    };
+    // A repository named `a/images` makes `…/a/images/tags` match two GET routes: the table's order decides.
+    const api = operations.flatMap((o) =>
+      ['team/app', 'a/images'].map((name) => o.path.replace(/\{(\w+)\}/g, (_, param: string) => (param === 'name' ? name : 'x1'))),
+    );
+    const registry = ['/v2/', '/v2', '/v2/_catalog', '/v2/a/b/tags/list', `/v2/a/referrers/${digest}`, '/v2/a/manifests/b/manifests/latest'];
+    const blobs = ['/v2/a/blobs/uploads/', '/v2/a/blobs/uploads', '/v2/a/blobs/uploads/u1', `/v2/a/blobs/${digest}`, '/v2/blobs/uploads/x/blobs/uploads/y'];
+    const others = [
+      '/',
+      '/index.html',
+      '/assets/app.js',
+      '/console/session',
+      '/console/sso/github/start',
+      '/oauth2/token',
+      '/oauth2/exchange',
+      '/healthz',
+      '/metrics',
+      '/nope',
+    ];
+    const methods: Array<Method | 'OPTIONS'> = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'];
+    let routed = 0;
+    for (const path of [...api, ...registry, ...blobs, ...others]) {
+      for (const method of methods) {
+        const match = matchRoute(method, path);
+        assert.deepEqual(match, scan(method, path), `${method} ${path}`);
+        if (match.kind === 'route') routed++;
+      }
+    }
+    assert.ok(routed > api.length, `${routed} of the requests were routed`);
   });
 
   it('answers 404 for an unknown path', () => {

@@ -68,22 +68,50 @@ function actionsFor(route: Route, params: Record<string, string>): Action[] {
 
 export type Match = { kind: 'route'; route: Route; params: Record<string, string> } | { kind: 'method-not-allowed'; allow: Method[] } | { kind: 'not-found' };
 
+/** The routes of each method, in table order (see `matchRoute`). */
+const routesByMethod = new Map<string, Route[]>();
+for (const route of routes) {
+  const same = routesByMethod.get(route.method);
+  if (same) same.push(route);
+  else routesByMethod.set(route.method, [route]);
+}
+
 /**
  * Finds the route for a method and path; distinguishes an unknown path from an unsupported method.
  * HEAD is answered wherever GET is (RFC 9110, section 9.3.2): by the GET route when the table has no
  * HEAD route of its own, with the same headers and no content (Node sends no body for a HEAD).
+ *
+ * The first route of the table with the request's method and a matching path wins. Only that
+ * method's routes are tried first (a blob GET tries 7 patterns rather than 14, the token endpoint 1
+ * rather than 18); the whole table is read only when none matches, to answer HEAD by GET, 405 or 404.
  */
 export function matchRoute(method: string, path: string): Match {
+  for (const route of routesByMethod.get(method) ?? []) {
+    const found = route.path.exec(path);
+    if (found) return { kind: 'route', route, params: paramsOf(found) };
+  }
   const allow: Method[] = [];
   let get: { route: Route; params: Record<string, string> } | undefined;
   for (const route of routes) {
     const found = route.path.exec(path);
     if (!found) continue;
-    if (route.method === method) return { kind: 'route', route, params: { ...found.groups } };
-    if (route.method === 'GET') get ??= { route, params: { ...found.groups } };
+    if (route.method === 'GET') get ??= { route, params: paramsOf(found) };
     allow.push(route.method);
   }
   if (get && method === 'HEAD') return { kind: 'route', route: get.route, params: get.params };
   if (get && !allow.includes('HEAD')) allow.push('HEAD');
   return allow.length > 0 ? { kind: 'method-not-allowed', allow } : { kind: 'not-found' };
+}
+
+/**
+ * A match's named groups as a plain object. Copied by `for...in` rather than spread: `groups` has
+ * no prototype, and V8 spreads such an object through its runtime, which made `{ ...groups }` two
+ * thirds of `matchRoute`'s time for a manifest GET (scratch loop: ~2.2 µs a match with the spread,
+ * ~1.2 with this copy; a profile of the server had `matchRoute` at 7% of a manifest GET's CPU).
+ */
+function paramsOf(found: RegExpExecArray): Record<string, string> {
+  const params: Record<string, string> = {};
+  const groups = found.groups;
+  for (const name in groups) params[name] = groups[name] as string;
+  return params;
 }
