@@ -82,7 +82,7 @@ for (const route of routes) {
  * HEAD route of its own, with the same headers and no content (Node sends no body for a HEAD).
  *
  * The first route of the table with the request's method and a matching path wins. Only that
- * method's routes are tried first (a blob GET tries 7 patterns rather than 14, the token endpoint 1
+ * method's routes are tried first (a blob GET tries 7 patterns rather than 14, the token endpoint 2
  * rather than 18); the whole table is read only when none matches, to answer HEAD by GET, 405 or 404.
  */
 export function matchRoute(method: string, path: string): Match {
