@@ -46,12 +46,14 @@ async function loadedBy(args: string[], stdin = ''): Promise<{ modules: string[]
   return { modules, stdout, stderr };
 }
 
-/**
- * The sources behind the bundle's files among `modules` (from the metafile scripts/bundle.mjs
- * writes), relative to the repository; other modules as they are.
- */
+/** The bundle's files (relative to the repository) and the sources each holds, from the metafile scripts/bundle.mjs writes. */
+async function bundleOutputs(): Promise<Record<string, { inputs: Record<string, unknown> }>> {
+  return JSON.parse(await readFile(join(REPO_ROOT, 'dist', 'bin', 'berth.meta.json'), 'utf8')) as Record<string, { inputs: Record<string, unknown> }>;
+}
+
+/** The sources behind the bundle's files among `modules`, relative to the repository; other modules as they are. */
 async function bundledSources(modules: string[]): Promise<string[]> {
-  const outputs = JSON.parse(await readFile(join(REPO_ROOT, 'dist', 'bin', 'berth.meta.json'), 'utf8')) as Record<string, { inputs: Record<string, unknown> }>;
+  const outputs = await bundleOutputs();
   return modules.flatMap((m) => {
     const output = outputs[m];
     return output ? Object.keys(output.inputs) : [m];
@@ -122,8 +124,7 @@ describe('commands load what they use', () => {
   });
 
   it('the bundle is ASCII, so V8 keeps each file of it one byte a character', async () => {
-    const outputs = JSON.parse(await readFile(join(REPO_ROOT, 'dist', 'bin', 'berth.meta.json'), 'utf8')) as Record<string, unknown>;
-    const files = Object.keys(outputs).filter((file) => file.endsWith('.js'));
+    const files = Object.keys(await bundleOutputs()).filter((file) => file.endsWith('.js'));
     assert.ok(
       files.some((file) => file.includes('/chunks/serve-')),
       "the metafile lists serve's chunk",
