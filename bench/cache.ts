@@ -19,11 +19,11 @@
  * bench/results/cache-<stamp>.json + cache-latest.json (`partial-` prefix with --quick).
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { startBerth, stopBerth } from './lib/auth-lib.js';
-import { insertCacheSection, renderCacheSection, type CacheResults, type CacheRow } from './lib/cache-report.js';
+import { cpuMs, startBerth, stopBerth } from './lib/auth-lib.js';
+import { insertCacheSection, renderCacheSection, type CacheCpuRun, type CacheResults, type CacheRow } from './lib/cache-report.js';
 import { machineInfo } from './lib/machine.js';
 import { parseBenchOptions } from './lib/options.js';
 import { describeExchange, ProtocolError, pushBlob } from './lib/registry.js';
@@ -91,6 +91,26 @@ async function pull(url: string, size: number): Promise<{ seconds: number; cache
   return { seconds: Number(seconds), cache };
 }
 
+/** CPU time every core of the machine spent busy so far (not idle or waiting for I/O), in ms, from /proc/stat. */
+async function machineBusyMs(ticksPerSecond: number): Promise<number> {
+  const line = (await readFile('/proc/stat', 'utf8')).split('\n')[0] ?? '';
+  // cpu user nice system idle iowait irq softirq steal ...
+  const [user, nice, system, , , irq, softirq, steal] = line.trim().split(/\s+/).slice(1).map(Number);
+  return (((user ?? 0) + (nice ?? 0) + (system ?? 0) + (irq ?? 0) + (softirq ?? 0) + (steal ?? 0)) * 1000) / ticksPerSecond;
+}
+
+/**
+ * Runs `work` and measures the CPU it cost: Berth's process (every thread) and the whole machine's
+ * busy time over the same interval (the upstream, curl and anything else included).
+ */
+async function withCpu<T>(berthPid: number, ticksPerSecond: number, work: () => Promise<T>): Promise<{ value: T; berthMs: number; machineMs: number }> {
+  const [b0, m0] = [await cpuMs(berthPid, ticksPerSecond), await machineBusyMs(ticksPerSecond)];
+  const value = await work();
+  const [b1, m1] = [await cpuMs(berthPid, ticksPerSecond), await machineBusyMs(ticksPerSecond)];
+  if (b0 === null || b1 === null) throw new Error(`could not read Berth's CPU time (pid ${berthPid})`);
+  return { value, berthMs: b1 - b0, machineMs: m1 - m0 };
+}
+
 async function main(): Promise<void> {
   const started = new Date();
   const t0 = Date.now();
@@ -126,6 +146,10 @@ async function main(): Promise<void> {
       },
     });
     servers.push({ srv: berth, stop: () => stopBerth(berth) });
+    const tck = Number((await run('getconf', ['CLK_TCK'], { timeoutMs: 10_000 })).stdout.trim());
+    const ticksPerSecond = Number.isInteger(tck) && tck > 0 ? tck : 100;
+    const measured = <T>(work: () => Promise<T>) => withCpu(berth.pid, ticksPerSecond, work);
+    const cpuRuns: CacheCpuRun[] = [];
 
     const rows: { cold: CacheRow; store: CacheRow; warm: CacheRow } = {
       cold: { id: 'cold', title: `cold pull of a ${cfg.layerBytes / MiB} MiB layer`, baseline: 'a pull straight from Distribution', runs: [] },
@@ -153,16 +177,19 @@ async function main(): Promise<void> {
       try {
         // The sides take turns going first.
         const coldPair: { cache?: number; baseline?: number } = {};
+        const cpuRun: Partial<CacheCpuRun> = { rep };
         for (const side of rep % 2 === 1 ? (['cache', 'baseline'] as const) : (['baseline', 'cache'] as const)) {
           if (side === 'cache') {
-            const r = await pull(cacheUrl, cfg.layerBytes);
+            const { value: r, berthMs, machineMs } = await measured(() => pull(cacheUrl, cfg.layerBytes));
             if (!r.cache?.startsWith('miss')) throw new Error(`the cold pull was not a miss (Berth-Cache: ${r.cache ?? 'none'})`);
             coldPair.cache = r.seconds;
+            Object.assign(cpuRun, { coldSeconds: r.seconds, coldBerthMs: berthMs, coldMachineMs: machineMs });
           } else coldPair.baseline = (await pull(directUrl, cfg.layerBytes)).seconds;
         }
         rows.cold.runs.push({ rep, cacheSeconds: coldPair.cache as number, baselineSeconds: coldPair.baseline as number, bytes: cfg.layerBytes });
         // Storing the same amount in Berth: what the cold pull must do besides serving the client.
-        const stored = await push(berth.url, `own/bench-${rep}`, digests.own, ownFile);
+        const { value: stored, berthMs: storeBerthMs } = await measured(() => push(berth.url, `own/bench-${rep}`, digests.own, ownFile));
+        cpuRun.storeBerthMs = storeBerthMs;
         rows.store.runs.push({ rep, cacheSeconds: coldPair.cache as number, baselineSeconds: stored, bytes: cfg.layerBytes });
         await rm(ownFile);
         const warmPair: { cache?: number; baseline?: number } = {};
@@ -171,8 +198,13 @@ async function main(): Promise<void> {
             const r = await pull(cacheUrl, cfg.layerBytes);
             if (!r.cache?.startsWith('hit')) throw new Error(`the warm pull was not a hit (Berth-Cache: ${r.cache ?? 'none'})`);
             warmPair.cache = r.seconds;
-          } else warmPair.baseline = (await pull(ownUrl, cfg.layerBytes)).seconds;
+          } else {
+            const { value: r, berthMs } = await measured(() => pull(ownUrl, cfg.layerBytes));
+            warmPair.baseline = r.seconds;
+            cpuRun.serveBerthMs = berthMs;
+          }
         }
+        cpuRuns.push(cpuRun as CacheCpuRun);
         rows.warm.runs.push({ rep, cacheSeconds: warmPair.cache as number, baselineSeconds: warmPair.baseline as number, bytes: cfg.layerBytes });
         log(
           `cache: rep ${rep}: cold ${coldPair.cache?.toFixed(2)} s vs direct ${coldPair.baseline?.toFixed(2)} s vs push ${stored.toFixed(2)} s; warm ${warmPair.cache?.toFixed(2)} s vs own ${warmPair.baseline?.toFixed(2)} s`,
@@ -209,6 +241,7 @@ async function main(): Promise<void> {
       },
       config: cfg,
       rows: [rows.cold, rows.store, rows.warm],
+      cpu: cpuRuns,
       problems,
     };
     const stamp = res.startedAt.replace(/[:.]/g, '-');
