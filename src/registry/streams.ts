@@ -35,7 +35,7 @@ export interface IngestLimit {
  * Written by hand rather than `pipeline(source, hashing transform, limit transform, sink)`: each
  * pipeline makes an AbortController, its signal and events and an end-of-stream watcher per stream,
  * and each transform a readable and a writable state. With one small push per request that was
- * 12–17% of a push's CPU (scratch A/B; docs/benchmarks.md, "64 KiB blob pushes").
+ * 12–17% of a push's CPU (scratch A/B; docs/benchmark-history.md, "64 KiB blob pushes").
  */
 export function ingest(source: Readable, sink: Writable, hash: Hash, limit?: IngestLimit): Promise<number> {
   return new Promise<number>((resolve, reject) => {
