@@ -74,7 +74,7 @@ function cpuMedians(runs: CacheCpuRun[] | undefined): CpuMedians | null {
   };
 }
 
-/** Within this of storing + serving, the cold pull counts as adding nothing of its own. */
+/** Up to this factor of storing + serving, the report says most of a cold pull's work is storing and serving (and gives the excess). */
 const cpuSlack = 1.15;
 
 export function renderCacheSection(res: CacheResults): string {
